@@ -1,0 +1,211 @@
+/**
+ * The three environments and how each is resolved: defaults below, then account and region from
+ * CDK context or environment variables, then validation. Unknown names fail with the valid list.
+ *
+ * @example
+ * const [staging] = resolveEnvironments('staging', { context: { 'staging:account': '111122223333' } });
+ */
+
+import {
+  ENVIRONMENT_NAMES,
+  type EnvironmentConfig,
+  type EnvironmentName,
+  environmentConfigSchema,
+} from './schema';
+
+/** Placeholders that let synthesis run offline with no credentials; `cdk deploy` needs real ones. */
+export const PLACEHOLDER_ACCOUNT = '123456789012';
+export const PLACEHOLDER_REGION = 'us-east-1';
+/** The local environment never talks to AWS; its ids only have to be well formed. */
+export const LOCAL_ACCOUNT = '000000000000';
+
+type Defaults = Omit<EnvironmentConfig, 'account' | 'region'>;
+
+const commonTags = { project: 'mlops-kit' };
+
+export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
+  local: {
+    name: 'local',
+    removalPolicy: 'destroy',
+    dataLake: {
+      noncurrentVersionExpirationDays: 7,
+      infrequentAccessAfterDays: null,
+      archiveAfterDays: null,
+      athenaResultsExpirationDays: 1,
+      accessLogsExpirationDays: 7,
+      glueDatabaseName: 'mlops_local',
+    },
+    athena: { bytesScannedCutoffPerQuery: 1_000_000_000 },
+    logs: { retentionDays: 7 },
+    alarms: { enabled: false },
+    lambda: { memorySizeMb: 512, reservedConcurrency: null },
+    api: { auth: 'none', throttleRateLimit: 1000, throttleBurstLimit: 2000, waf: false },
+    registry: { pointInTimeRecovery: false },
+    pipelines: {
+      trainingSchedule: null,
+      materializationSchedule: null,
+      driftSchedule: null,
+      trainingInstanceType: 'm5.large',
+      trainingMaxRuntimeSeconds: 3600,
+    },
+    serving: {
+      availabilityZones: ['a'],
+      nodeInstanceType: 'none',
+      minNodes: 0,
+      desiredNodes: 0,
+      maxNodes: 1,
+      privateEndpoint: false,
+      canaryTrafficPercent: 10,
+      modelReplicas: 1,
+    },
+    tags: { ...commonTags, environment: 'local' },
+  },
+  staging: {
+    name: 'staging',
+    removalPolicy: 'destroy',
+    dataLake: {
+      noncurrentVersionExpirationDays: 30,
+      infrequentAccessAfterDays: null,
+      archiveAfterDays: null,
+      athenaResultsExpirationDays: 7,
+      accessLogsExpirationDays: 90,
+      glueDatabaseName: 'mlops_staging',
+    },
+    athena: { bytesScannedCutoffPerQuery: 10_000_000_000 },
+    logs: { retentionDays: 30 },
+    alarms: { enabled: true },
+    lambda: { memorySizeMb: 512, reservedConcurrency: null },
+    api: { auth: 'iam', throttleRateLimit: 50, throttleBurstLimit: 100, waf: false },
+    registry: { pointInTimeRecovery: false },
+    pipelines: {
+      trainingSchedule: 'cron(0 6 ? * MON *)',
+      materializationSchedule: 'rate(1 day)',
+      driftSchedule: 'rate(1 day)',
+      trainingInstanceType: 'm5.large',
+      trainingMaxRuntimeSeconds: 3600,
+    },
+    serving: {
+      availabilityZones: ['a', 'b'],
+      nodeInstanceType: 't3.large',
+      minNodes: 1,
+      desiredNodes: 2,
+      maxNodes: 3,
+      privateEndpoint: false,
+      canaryTrafficPercent: 20,
+      modelReplicas: 1,
+    },
+    tags: { ...commonTags, environment: 'staging' },
+  },
+  production: {
+    name: 'production',
+    removalPolicy: 'retain',
+    dataLake: {
+      noncurrentVersionExpirationDays: 365,
+      infrequentAccessAfterDays: 30,
+      archiveAfterDays: 180,
+      athenaResultsExpirationDays: 30,
+      accessLogsExpirationDays: 365,
+      glueDatabaseName: 'mlops_production',
+    },
+    athena: { bytesScannedCutoffPerQuery: 100_000_000_000 },
+    logs: { retentionDays: 365 },
+    alarms: { enabled: true },
+    lambda: { memorySizeMb: 1024, reservedConcurrency: 100 },
+    api: { auth: 'iam', throttleRateLimit: 500, throttleBurstLimit: 1000, waf: true },
+    registry: { pointInTimeRecovery: true },
+    pipelines: {
+      trainingSchedule: 'cron(0 6 ? * MON *)',
+      materializationSchedule: 'rate(1 hour)',
+      driftSchedule: 'rate(1 day)',
+      trainingInstanceType: 'm5.xlarge',
+      trainingMaxRuntimeSeconds: 4 * 3600,
+    },
+    serving: {
+      availabilityZones: ['a', 'b', 'c'],
+      nodeInstanceType: 'm5.large',
+      minNodes: 3,
+      desiredNodes: 3,
+      maxNodes: 9,
+      privateEndpoint: true,
+      canaryTrafficPercent: 10,
+      modelReplicas: 3,
+    },
+    tags: { ...commonTags, environment: 'production' },
+  },
+};
+
+/** What the resolver reads; the CDK app passes its context and `process.env`. */
+export interface ResolveOptions {
+  /** CDK context values (`-c key=value`, cdk.json). */
+  readonly context?: Record<string, unknown>;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Partial overrides merged over the defaults (tests use this for "fails if …" cases). */
+  readonly overrides?: Partial<Record<EnvironmentName, DeepPartial<Defaults>>>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+/** Thrown for an unknown environment name or a config that fails validation. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Resolves the environments to synthesize: one when `selected` names it, all three when it is
+ * undefined or empty.
+ */
+export function resolveEnvironments(selected: unknown, options: ResolveOptions = {}): EnvironmentConfig[] {
+  const names = selectEnvironmentNames(selected);
+  return names.map((name) => resolveEnvironment(name, options));
+}
+
+export function selectEnvironmentNames(selected: unknown): EnvironmentName[] {
+  if (selected === undefined || selected === null || selected === '') return [...ENVIRONMENT_NAMES];
+  if (typeof selected !== 'string' || !(ENVIRONMENT_NAMES as readonly string[]).includes(selected)) {
+    throw new ConfigError(
+      `Unknown environment '${String(selected)}': valid environments are ${ENVIRONMENT_NAMES.join(', ')} ` +
+        '(pass one with -c env=<name>, or none to synthesize all three)',
+    );
+  }
+  return [selected as EnvironmentName];
+}
+
+/**
+ * Account and region, first found wins: context `<env>:account` / `<env>:region`, then
+ * `MLOPS_<ENV>_ACCOUNT` / `MLOPS_<ENV>_REGION`, then `CDK_DEFAULT_ACCOUNT` / `CDK_DEFAULT_REGION`
+ * (what `cdk deploy` sets from the credentials in use), then the offline placeholders.
+ * The local environment always uses its fixed local ids.
+ */
+export function resolveEnvironment(name: EnvironmentName, options: ResolveOptions = {}): EnvironmentConfig {
+  const context = options.context ?? {};
+  const env = options.env ?? {};
+  const upper = name.toUpperCase();
+  const pick = (...values: unknown[]) =>
+    values.find((v) => typeof v === 'string' && v !== '') as string | undefined;
+  const account =
+    name === 'local'
+      ? LOCAL_ACCOUNT
+      : (pick(context[`${name}:account`], env[`MLOPS_${upper}_ACCOUNT`], env['CDK_DEFAULT_ACCOUNT']) ??
+        PLACEHOLDER_ACCOUNT);
+  const region =
+    pick(context[`${name}:region`], env[`MLOPS_${upper}_REGION`], env['CDK_DEFAULT_REGION']) ??
+    PLACEHOLDER_REGION;
+  const merged = deepMerge(ENVIRONMENT_DEFAULTS[name], options.overrides?.[name] ?? {});
+  const parsed = environmentConfigSchema.safeParse({ ...merged, account, region });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new ConfigError(`Invalid config for environment '${name}':\n${problems.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+function deepMerge<T>(base: T, over: unknown): T {
+  if (over === undefined) return base;
+  if (!isPlainObject(base) || !isPlainObject(over)) return over as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = deepMerge((base as Record<string, unknown>)[k], v);
+  return out as T;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,0 +1,3 @@
+export * from './environments';
+export * from './schema';
+export * from './feature-flags';

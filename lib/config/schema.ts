@@ -1,0 +1,157 @@
+/**
+ * The environment config schema. One validated object per environment (`local`, `staging`,
+ * `production`) drives every stack; stacks never read context or environment variables themselves.
+ */
+import { z } from 'zod';
+
+export const ENVIRONMENT_NAMES = ['local', 'staging', 'production'] as const;
+export type EnvironmentName = (typeof ENVIRONMENT_NAMES)[number];
+
+const days = (what: string) =>
+  z
+    .number({ error: `${what} must be a whole number of days` })
+    .int(`${what} must be a whole number of days`)
+    .positive(`${what} must be at least 1 day`);
+
+/** CloudWatch Logs only accepts these retention periods (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+const accountId = z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id');
+const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1');
+
+export const environmentConfigSchema = z
+  .object({
+    name: z.enum(ENVIRONMENT_NAMES),
+    account: accountId,
+    region,
+    /** RETAIN keeps data and keys when a stack is deleted; DESTROY lets `cdk destroy` clean up. */
+    removalPolicy: z.enum(['retain', 'destroy']),
+    dataLake: z.object({
+      /** Days a superseded object version (an old dataset version) is kept. */
+      noncurrentVersionExpirationDays: days('dataLake.noncurrentVersionExpirationDays'),
+      /** Days after which current objects move to a colder storage class; null keeps them in Standard. */
+      infrequentAccessAfterDays: days('dataLake.infrequentAccessAfterDays').nullable(),
+      archiveAfterDays: days('dataLake.archiveAfterDays').nullable(),
+      /** Days Athena query results are kept. */
+      athenaResultsExpirationDays: days('dataLake.athenaResultsExpirationDays'),
+      accessLogsExpirationDays: days('dataLake.accessLogsExpirationDays'),
+      /** Glue database name; Athena SQL names it, so it is readable and unique per environment. */
+      glueDatabaseName: z
+        .string()
+        .regex(
+          /^[a-z][a-z0-9_]{0,254}$/,
+          'dataLake.glueDatabaseName must be lower-case letters, digits and _',
+        ),
+    }),
+    athena: z.object({
+      /** Per-query scan cutoff; Athena's minimum is 10 MB. */
+      bytesScannedCutoffPerQuery: z
+        .number()
+        .int()
+        .min(
+          10_000_000,
+          'athena.bytesScannedCutoffPerQuery must be at least 10,000,000 bytes (Athena minimum)',
+        ),
+    }),
+    logs: z.object({
+      retentionDays: z.number().refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+        message: `logs.retentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      }),
+    }),
+    alarms: z.object({
+      enabled: z.boolean(),
+      /** Where alarm notifications go; empty means the topic exists with no subscriber. */
+      email: z.email().optional(),
+    }),
+    lambda: z.object({
+      memorySizeMb: z.number().int().min(128).max(10_240),
+      /** Reserved concurrency per function; null leaves the account pool shared. */
+      reservedConcurrency: z.number().int().positive().nullable(),
+    }),
+    api: z.object({
+      /** `iam` requires SigV4-signed requests; `none` is only allowed for the local environment. */
+      auth: z.enum(['none', 'iam']),
+      throttleRateLimit: z.number().positive(),
+      throttleBurstLimit: z.number().int().positive(),
+      waf: z.boolean(),
+    }),
+    registry: z.object({ pointInTimeRecovery: z.boolean() }),
+    pipelines: z.object({
+      /** EventBridge Scheduler expression for retraining, or null for no schedule. */
+      trainingSchedule: z.string().nullable(),
+      materializationSchedule: z.string().nullable(),
+      driftSchedule: z.string().nullable(),
+      trainingInstanceType: z
+        .string()
+        .regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'use the form m5.large (CDK adds ml.)'),
+      trainingMaxRuntimeSeconds: z
+        .number()
+        .int()
+        .positive()
+        .max(28 * 24 * 3600),
+    }),
+    serving: z.object({
+      /** Availability zones the VPC spans, as suffixes of the region (a, b, c). */
+      availabilityZones: z.array(z.string().regex(/^[a-z]$/)).min(1),
+      nodeInstanceType: z.string(),
+      minNodes: z.number().int().nonnegative(),
+      desiredNodes: z.number().int().nonnegative(),
+      maxNodes: z.number().int().positive(),
+      /** A private-only EKS API endpoint (no public access). */
+      privateEndpoint: z.boolean(),
+      /** Traffic share (percent) a new model version gets as a canary before promotion. */
+      canaryTrafficPercent: z.number().int().min(0).max(100),
+      modelReplicas: z.number().int().positive(),
+    }),
+    tags: z.record(z.string(), z.string()),
+  })
+  .superRefine((c, ctx) => {
+    if (c.name !== 'local' && c.api.auth === 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['api', 'auth'],
+        message: `api.auth must be 'iam' in ${c.name}, but 'none' was provided: only local may serve unauthenticated`,
+      });
+    }
+    if (c.name === 'production' && c.removalPolicy !== 'retain') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['removalPolicy'],
+        message: `removalPolicy must be 'retain' in production, but '${c.removalPolicy}' was provided`,
+      });
+    }
+    if (c.name === 'production' && !c.serving.privateEndpoint) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving', 'privateEndpoint'],
+        message: 'serving.privateEndpoint must be true in production, but false was provided',
+      });
+    }
+    const { minNodes, desiredNodes, maxNodes } = c.serving;
+    if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving'],
+        message: `serving nodes must satisfy min <= desired <= max, but ${minNodes} <= ${desiredNodes} <= ${maxNodes} was provided`,
+      });
+    }
+    const { infrequentAccessAfterDays: ia, archiveAfterDays: archive } = c.dataLake;
+    if (ia !== null && ia < 30) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataLake', 'infrequentAccessAfterDays'],
+        message: `dataLake.infrequentAccessAfterDays must be at least 30 (S3 minimum), but ${ia} was provided`,
+      });
+    }
+    if (ia !== null && archive !== null && archive <= ia) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataLake', 'archiveAfterDays'],
+        message: `dataLake.archiveAfterDays must be after infrequentAccessAfterDays (${ia}), but ${archive} was provided`,
+      });
+    }
+  });
+
+export type EnvironmentConfig = z.infer<typeof environmentConfigSchema>;

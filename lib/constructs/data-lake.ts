@@ -1,0 +1,266 @@
+/**
+ * The data lake: one KMS key, raw / curated / artifacts buckets (versioned: an object version is a
+ * dataset version), an Athena results bucket, a server-access-log bucket, a Glue database with the
+ * example tables, and an Athena workgroup that enforces its result location, encryption and
+ * per-query scan cutoff.
+ *
+ * @example
+ * const lake = new DataLake(this, 'Lake', { config });
+ * lake.grantQuery(pipelineRole);              // Athena + Glue + read the lake + write results
+ * lake.raw.grantRead(validateFunction);
+ */
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as athena from 'aws-cdk-lib/aws-athena';
+import * as glue from 'aws-cdk-lib/aws-glue';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../config';
+import { WINE_COLUMNS, WINE_CURATED_PREFIX, WINE_RAW_PREFIX } from '../datasets/wine';
+import { LakeBucket } from './lake-bucket';
+
+export interface DataLakeProps {
+  readonly config: EnvironmentConfig;
+}
+
+/** Glue table names of the example data set. */
+export const WINE_RAW_TABLE = 'winequality_red_raw';
+export const WINE_CURATED_TABLE = 'winequality_red';
+
+export class DataLake extends Construct {
+  readonly key: kms.Key;
+  readonly accessLogs: LakeBucket;
+  readonly raw: LakeBucket;
+  readonly curated: LakeBucket;
+  readonly artifacts: LakeBucket;
+  readonly athenaResults: LakeBucket;
+  readonly database: glue.CfnDatabase;
+  readonly databaseName: string;
+  readonly workGroup: athena.CfnWorkGroup;
+  readonly workGroupName: string;
+  readonly tables: glue.CfnTable[] = [];
+
+  constructor(scope: Construct, id: string, props: DataLakeProps) {
+    super(scope, id);
+    const { config } = props;
+    const retain = config.removalPolicy === 'retain';
+    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const lake = config.dataLake;
+
+    this.key = new kms.Key(this, 'Key', {
+      description: `mlops-kit ${config.name} data lake key`,
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow: retain ? Duration.days(30) : Duration.days(7),
+      policy: accountKeyPolicy(),
+    });
+
+    this.accessLogs = new LakeBucket(this, 'AccessLogs', {
+      removalPolicy,
+      expirationDays: lake.accessLogsExpirationDays,
+      noncurrentVersionExpirationDays: 1,
+    });
+    Validations.of(this.accessLogs).acknowledge({
+      id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
+      reason:
+        'S3 server access log delivery can only write to a bucket encrypted with SSE-S3 (AES-256); the logs hold request metadata, not lake data.',
+    });
+    Validations.of(this).acknowledge({
+      id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
+      reason:
+        'Cross-region replication needs a second region and key chosen per deployment; the kit protects data with versioning, noncurrent-version retention and RETAIN in production.',
+    });
+    const dataBucket = (bucketId: string) =>
+      new LakeBucket(this, bucketId, {
+        encryptionKey: this.key,
+        accessLogs: this.accessLogs,
+        removalPolicy,
+        noncurrentVersionExpirationDays: lake.noncurrentVersionExpirationDays,
+        infrequentAccessAfterDays: lake.infrequentAccessAfterDays ?? undefined,
+        archiveAfterDays: lake.archiveAfterDays ?? undefined,
+      });
+    this.raw = dataBucket('Raw');
+    this.curated = dataBucket('Curated');
+    this.artifacts = dataBucket('Artifacts');
+    this.athenaResults = new LakeBucket(this, 'AthenaResults', {
+      encryptionKey: this.key,
+      accessLogs: this.accessLogs,
+      removalPolicy,
+      expirationDays: lake.athenaResultsExpirationDays,
+      noncurrentVersionExpirationDays: 1,
+    });
+
+    const account = Stack.of(this).account;
+    this.databaseName = lake.glueDatabaseName;
+    this.database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: account,
+      databaseInput: { name: this.databaseName, description: `mlops-kit ${config.name} data lake` },
+    });
+    this.addTable('WineRawTable', {
+      name: WINE_RAW_TABLE,
+      description: 'UCI red-wine quality, as uploaded (semicolon-separated CSV with a header row)',
+      location: `s3://${this.raw.bucketName}/${WINE_RAW_PREFIX}`,
+      format: 'csv',
+      columns: WINE_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
+    });
+    this.addTable('WineCuratedTable', {
+      name: WINE_CURATED_TABLE,
+      description: 'UCI red-wine quality, validated and typed, as Parquet (written by the training pipeline)',
+      location: `s3://${this.curated.bucketName}/${WINE_CURATED_PREFIX}`,
+      format: 'parquet',
+      columns: [
+        { name: 'wine_id', type: 'bigint' },
+        ...WINE_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
+      ],
+    });
+
+    this.workGroupName = `mlops-${config.name}`;
+    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
+      name: this.workGroupName,
+      description: `mlops-kit ${config.name}: enforced result location, SSE-KMS results, per-query scan cutoff`,
+      state: 'ENABLED',
+      recursiveDeleteOption: !retain,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        bytesScannedCutoffPerQuery: config.athena.bytesScannedCutoffPerQuery,
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: {
+          outputLocation: `s3://${this.athenaResults.bucketName}/results/`,
+          expectedBucketOwner: account,
+          encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: this.key.keyArn },
+        },
+      },
+    });
+    this.workGroup.applyRemovalPolicy(removalPolicy);
+  }
+
+  /** Registers an external table in the lake's Glue database. */
+  addTable(
+    id: string,
+    table: {
+      name: string;
+      description: string;
+      location: string;
+      format: 'csv' | 'parquet';
+      columns: { name: string; type: string }[];
+      csvDelimiter?: string;
+    },
+  ): glue.CfnTable {
+    const csv = table.format === 'csv';
+    const cfn = new glue.CfnTable(this, id, {
+      catalogId: Stack.of(this).account,
+      databaseName: this.databaseName,
+      tableInput: {
+        name: table.name,
+        description: table.description,
+        tableType: 'EXTERNAL_TABLE',
+        parameters: csv
+          ? { classification: 'csv', 'skip.header.line.count': '1' }
+          : { classification: 'parquet', 'parquet.compression': 'SNAPPY' },
+        storageDescriptor: {
+          location: table.location,
+          columns: table.columns,
+          inputFormat: csv
+            ? 'org.apache.hadoop.mapred.TextInputFormat'
+            : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+          outputFormat: csv
+            ? 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+            : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+          serdeInfo: csv
+            ? {
+                serializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
+                parameters: { 'field.delim': table.csvDelimiter ?? ';' },
+              }
+            : { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        },
+      },
+    });
+    cfn.addResourceDependency(this.database);
+    this.tables.push(cfn);
+    return cfn;
+  }
+
+  /**
+   * Lets a principal run Athena queries in the workgroup over the lake: Athena query actions on the
+   * workgroup, Glue reads on the database and its tables, reads of the data buckets, and writes to
+   * the results bucket (with the key).
+   */
+  grantQuery(grantee: iam.IGrantable): void {
+    const stack = Stack.of(this);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        'athena:StartQueryExecution',
+        'athena:GetQueryExecution',
+        'athena:GetQueryResults',
+        'athena:StopQueryExecution',
+        'athena:GetWorkGroup',
+      ],
+      resourceArns: [
+        stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workGroupName }),
+      ],
+    });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        'glue:GetDatabase',
+        'glue:GetTable',
+        'glue:GetTables',
+        'glue:GetPartition',
+        'glue:GetPartitions',
+      ],
+      resourceArns: [
+        stack.formatArn({ service: 'glue', resource: 'catalog' }),
+        stack.formatArn({ service: 'glue', resource: 'database', resourceName: this.databaseName }),
+        stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${this.databaseName}/*` }),
+      ],
+    });
+    for (const bucket of [this.raw, this.curated]) bucket.grantRead(grantee);
+    this.athenaResults.grantReadWrite(grantee);
+  }
+
+  /** The data buckets (not the log bucket), for assertions and bulk grants. */
+  get dataBuckets(): s3.IBucket[] {
+    return [this.raw, this.curated, this.artifacts, this.athenaResults];
+  }
+}
+
+/**
+ * The key policy: the account (and through it, IAM policies) may administer and use the key, with
+ * the actions listed instead of the default `kms:*`, so no statement in the kit grants a whole
+ * service. Grants to functions and roles come from IAM policies the constructs add.
+ */
+function accountKeyPolicy(): iam.PolicyDocument {
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'AccountAdministersAndUsesKeyThroughIam',
+        principals: [new iam.AccountRootPrincipal()],
+        actions: [
+          'kms:Create*',
+          'kms:Describe*',
+          'kms:Enable*',
+          'kms:List*',
+          'kms:Put*',
+          'kms:Update*',
+          'kms:Revoke*',
+          'kms:Disable*',
+          'kms:Get*',
+          'kms:Delete*',
+          'kms:TagResource',
+          'kms:UntagResource',
+          'kms:ScheduleKeyDeletion',
+          'kms:CancelKeyDeletion',
+          'kms:RotateKeyOnDemand',
+          'kms:Encrypt',
+          'kms:Decrypt',
+          'kms:ReEncrypt*',
+          'kms:GenerateDataKey*',
+        ],
+        resources: ['*'],
+      }),
+    ],
+  });
+}

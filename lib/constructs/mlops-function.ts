@@ -1,0 +1,167 @@
+/**
+ * The kit's one Lambda construct. Every function in every stack is an `MlopsFunction`, so runtime,
+ * architecture, tracing, bundling, source maps and log retention are decided once, here.
+ *
+ * Bundles are self-contained ESM (`index.mjs`, AWS SDK included): what runs on AWS is byte for byte
+ * what the local environment runs from the same cloud assembly, and no runtime-provided SDK version
+ * can drift underneath it.
+ *
+ * @example
+ * const fn = new MlopsFunction(this, 'Registry', {
+ *   entry: lambdaEntry('registry'),
+ *   description: 'MLflow-compatible model registry',
+ * });
+ * fn.bindTable('REGISTRY_TABLE_NAME', table, 'readWrite');
+ */
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** The repo root, where package-lock.json and `lambdas/` live. */
+export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** The path of a handler module under `lambdas/`. */
+export const lambdaEntry = (name: string): string => `${PROJECT_ROOT}lambdas/${name}.ts`;
+
+/** The runtime every kit function uses: the newest Node.js Lambda offers. */
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+export type DataAccess = 'read' | 'write' | 'readWrite';
+
+export interface MlopsFunctionProps {
+  /** Path of the handler's TypeScript module (use {@link lambdaEntry}). */
+  readonly entry: string;
+  /**
+   * Exported handler name.
+   * @default 'handler'
+   */
+  readonly handler?: string;
+  /** What the function does, shown in the console. */
+  readonly description: string;
+  /**
+   * Memory in MB.
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /**
+   * How long the function's logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Reserved concurrency; undefined shares the account pool.
+   * @default - none
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * What happens to the log group when the stack is deleted.
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Plain configuration values (not resources: use the `bind*` methods for those, so the
+   * permission comes with the name).
+   * @default - none
+   */
+  readonly environment?: Record<string, string>;
+}
+
+export class MlopsFunction extends Construct {
+  readonly function: nodejs.NodejsFunction;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: MlopsFunctionProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: props.handler ?? 'handler',
+      description: props.description,
+      runtime: FUNCTION_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      // Stack traces point at the TypeScript sources through the bundled source map.
+      environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        // Bundled ESM still meets CommonJS dependencies that call require() for Node built-ins.
+        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        externalModules: [],
+        target: 'node20',
+      },
+    });
+    // The construct's own policy statements are checked by the stack-level nag run; the two
+    // findings below are properties of every Lambda function and decided here once.
+    Validations.of(this.function).acknowledge(
+      {
+        id: 'NIST.800.53.R5-LambdaDLQ',
+        reason:
+          'Kit functions are invoked synchronously (API Gateway, Step Functions, the CLI): the caller sees and retries failures; there is no asynchronous event to dead-letter.',
+      },
+      {
+        id: 'NIST.800.53.R5-LambdaInsideVPC',
+        reason:
+          'Kit functions reach only AWS service endpoints (DynamoDB, S3, EventBridge, Athena) under IAM; no private network resource needs a VPC attachment.',
+      },
+    );
+  }
+
+  /** The function's ARN, for wiring into other resources. */
+  get functionArn(): string {
+    return this.function.functionArn;
+  }
+
+  /** Passes a bucket's name in `name` and grants exactly the access asked for (and its KMS key). */
+  bindBucket(name: string, bucket: s3.IBucket, access: DataAccess): this {
+    this.function.addEnvironment(name, bucket.bucketName);
+    if (access === 'read') bucket.grantRead(this.function);
+    else if (access === 'write') bucket.grantPut(this.function);
+    else bucket.grantReadWrite(this.function);
+    return this;
+  }
+
+  /** Passes a table's name in `name` and grants exactly the access asked for. */
+  bindTable(name: string, table: dynamodb.ITable, access: DataAccess): this {
+    this.function.addEnvironment(name, table.tableName);
+    if (access === 'read') table.grantReadData(this.function);
+    else if (access === 'write') table.grantWriteData(this.function);
+    else table.grantReadWriteData(this.function);
+    return this;
+  }
+
+  /** Passes an event bus's name in `name` and grants `events:PutEvents` on it. */
+  bindEventBus(name: string, bus: events.IEventBus): this {
+    this.function.addEnvironment(name, bus.eventBusName);
+    bus.grantPutEventsTo(this.function);
+    return this;
+  }
+
+  /** The stack's region, for handlers that build ARNs or URIs. */
+  get region(): string {
+    return Stack.of(this).region;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The kit's one state machine construct: Standard workflows, JSONPath only, a timeout on every
+ * Task, logging of every event to a log group with retention, and X-Ray tracing.
+ *
+ * JSONPath only because the local runner (aws-local-stepfunctions) silently ignores JSONata
+ * fields: a JSONata machine would run differently locally than on AWS. A timeout on every Task
+ * because Step Functions' own default is none (a Task can hang for the workflow's whole year), and
+ * the local runner's default is a hidden 60 s; an explicit value makes both behave the same.
+ *
+ * @example
+ * const machine = new MlopsStateMachine(this, 'Training', {
+ *   definition: validate.next(train).next(register),
+ *   timeout: Duration.hours(6),
+ * });
+ */
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+
+export interface MlopsStateMachineProps {
+  /** The workflow, built from JSONPath states. */
+  readonly definition: sfn.IChainable;
+  /** Shown in the console above the graph. */
+  readonly comment?: string;
+  /**
+   * The whole execution's time limit.
+   * @default Duration.hours(24)
+   */
+  readonly timeout?: Duration;
+  /**
+   * The timeout given to each Task that does not set its own.
+   * @default Duration.minutes(15)
+   */
+  readonly defaultTaskTimeout?: Duration;
+  /**
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Whether input and output of each state is logged. Off for data that must not reach logs.
+   * @default true
+   */
+  readonly includeExecutionData?: boolean;
+  /**
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Thrown at synthesis for a definition the kit cannot run the same way locally and on AWS. */
+export class DefinitionError extends Error {
+  override readonly name = 'DefinitionError';
+}
+
+export class MlopsStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+  readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: MlopsStateMachineProps) {
+    super(scope, id);
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.stateMachine = new sfn.StateMachine(this, 'Resource', {
+      definitionBody: new GuardedDefinitionBody(
+        props.definition,
+        (props.defaultTaskTimeout ?? Duration.minutes(15)).toSeconds(),
+      ),
+      comment: props.comment,
+      queryLanguage: sfn.QueryLanguage.JSON_PATH,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      timeout: props.timeout ?? Duration.hours(24),
+      tracingEnabled: true,
+      logs: {
+        destination: this.logGroup,
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: props.includeExecutionData ?? true,
+      },
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Step Functions log delivery (logs:*LogDelivery, DescribeLogGroups…) and X-Ray (PutTraceSegments…) do not support resource-level permissions; the statement lists specific actions on Resource "*" as AWS documents.',
+    });
+  }
+
+  get stateMachineArn(): string {
+    return this.stateMachine.stateMachineArn;
+  }
+
+  /** Lets a principal start executions and read their status and history. */
+  grantStartExecution(principal: iam.IGrantable): void {
+    this.stateMachine.grantStartExecution(principal);
+    this.stateMachine.grantRead(principal);
+  }
+
+  get stack(): Stack {
+    return Stack.of(this);
+  }
+}
+
+/**
+ * A chain definition whose rendered graph is checked and completed before it is written: every
+ * Task gets `TimeoutSeconds` unless it sets one, and a JSONata state fails synthesis.
+ */
+class GuardedDefinitionBody extends sfn.ChainDefinitionBody {
+  constructor(
+    chainable: sfn.IChainable,
+    private readonly defaultTaskTimeoutSeconds: number,
+  ) {
+    super(chainable);
+  }
+
+  override bind(
+    scope: Construct,
+    sfnPrincipal: iam.IPrincipal,
+    sfnProps: sfn.StateMachineProps,
+    graph?: sfn.StateGraph,
+  ): sfn.DefinitionConfig {
+    if (!graph) throw new DefinitionError('a chain definition always comes with its state graph');
+    const json = graph.toGraphJson(sfn.QueryLanguage.JSON_PATH) as Record<string, unknown>;
+    guardStates(json, this.defaultTaskTimeoutSeconds, scope.node.path);
+    void sfnPrincipal;
+    return {
+      definitionString: Stack.of(scope).toJsonString({
+        ...json,
+        Comment: sfnProps.comment,
+        QueryLanguage: sfnProps.queryLanguage,
+      }),
+    };
+  }
+}
+
+/** Walks a rendered definition (including Map and Parallel branches) in place. */
+export function guardStates(
+  definition: Record<string, unknown>,
+  taskTimeoutSeconds: number,
+  where: string,
+): void {
+  if (definition['QueryLanguage'] === 'JSONata') {
+    throw new DefinitionError(
+      `${where}: JSONata definitions are not supported (the local runner cannot execute them); use JSONPath`,
+    );
+  }
+  const states = (definition['States'] ?? {}) as Record<string, Record<string, unknown>>;
+  for (const [name, state] of Object.entries(states)) {
+    if (state['QueryLanguage'] === 'JSONata') {
+      throw new DefinitionError(`${where}: state '${name}' uses JSONata; the kit only runs JSONPath states`);
+    }
+    if (
+      state['Type'] === 'Task' &&
+      state['TimeoutSeconds'] === undefined &&
+      state['TimeoutSecondsPath'] === undefined
+    ) {
+      state['TimeoutSeconds'] = taskTimeoutSeconds;
+    }
+    for (const key of ['Iterator', 'ItemProcessor'] as const) {
+      const branch = state[key];
+      if (branch && typeof branch === 'object')
+        guardStates(branch as Record<string, unknown>, taskTimeoutSeconds, where);
+    }
+    const branches = state['Branches'];
+    if (Array.isArray(branches)) for (const b of branches) guardStates(b, taskTimeoutSeconds, where);
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The data lake stack: storage, catalog and SQL for one environment. Other stacks take the
+ * `DataLake` from here and grant themselves what they need through its helpers.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../lib/config';
+import { DataLake } from '../lib/constructs/data-lake';
+
+export interface DataLakeStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+}
+
+export class DataLakeStack extends Stack {
+  readonly lake: DataLake;
+
+  constructor(scope: Construct, id: string, props: DataLakeStackProps) {
+    super(scope, id, props);
+    this.lake = new DataLake(this, 'Lake', { config: props.config });
+    const out = (name: string, value: string, description: string) =>
+      new CfnOutput(this, name, { value, description });
+    out('RawBucketName', this.lake.raw.bucketName, 'Raw zone: data as it arrives');
+    out('CuratedBucketName', this.lake.curated.bucketName, 'Curated zone: validated Parquet and features');
+    out('ArtifactsBucketName', this.lake.artifacts.bucketName, 'Model artifacts and run outputs');
+    out('AthenaResultsBucketName', this.lake.athenaResults.bucketName, 'Athena query results');
+    out('GlueDatabaseName', this.lake.databaseName, 'Glue database for Athena SQL');
+    out('AthenaWorkGroupName', this.lake.workGroupName, 'Athena workgroup (enforced configuration)');
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * One copy of the platform: a Stage per environment, built from that environment's validated
+ * config and tagged with it. `bin/app.ts` makes one per selected environment.
+ *
+ * @example
+ * new MlopsStage(app, 'mlops-staging', { config: resolveEnvironment('staging') });
+ */
+import { Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../lib/config';
+import { nagPluginsFor } from '../lib/constructs/nag';
+import { DataLakeStack } from './data-lake-stack';
+
+export interface MlopsStageProps extends StageProps {
+  readonly config: EnvironmentConfig;
+  /**
+   * Run the cdk-nag packs during synthesis (AwsSolutions everywhere, NIST 800-53 R5 in
+   * production): an unacknowledged finding stops synthesis.
+   * @default true
+   */
+  readonly nag?: boolean;
+}
+
+/** The stage id of an environment: its stacks are named `<stage id>-<Stack>`. */
+export const stageId = (name: string): string => `mlops-${name}`;
+
+export class MlopsStage extends Stage {
+  readonly config: EnvironmentConfig;
+  readonly dataLake: DataLakeStack;
+
+  constructor(scope: Construct, id: string, props: MlopsStageProps) {
+    super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
+    this.config = props.config;
+    for (const [key, value] of Object.entries(props.config.tags)) Tags.of(this).add(key, value);
+
+    this.dataLake = new DataLakeStack(this, 'DataLake', {
+      description: `mlops-kit ${props.config.name}: S3 data lake, Glue catalog and Athena workgroup`,
+      config: props.config,
+    });
+
+    if (props.nag ?? true) Validations.of(this).addPlugins(...nagPluginsFor(this, props.config));
+  }
+}

@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const outdirs: string[] = [];
+afterAll(() => {
+  for (const d of outdirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Runs bin/app.ts the way the CDK CLI does: context in CDK_CONTEXT_JSON, output to CDK_OUTDIR. */
+function runApp(context: Record<string, unknown>) {
+  const outdir = mkdtempSync(join(tmpdir(), 'mlops-app-'));
+  outdirs.push(outdir);
+  const result = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+    env: {
+      ...process.env,
+      CDK_CONTEXT_JSON: JSON.stringify({ ...context, nag: 'false' }),
+      CDK_OUTDIR: outdir,
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: 'mlops-kit-no-such-profile',
+    },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { ...result, outdir };
+}
+
+describe('bin/app.ts', () => {
+  it('fails with the valid names for an unknown environment', () => {
+    const r = runApp({ env: 'qa' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("Unknown environment 'qa': valid environments are local, staging, production");
+  });
+
+  it('synthesizes only the named environment, offline, with no credentials', () => {
+    const r = runApp({ env: 'staging' });
+    expect(r.status, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(r.outdir, 'manifest.json'), 'utf8'));
+    const stages = Object.keys(manifest.artifacts).filter(
+      (a) => manifest.artifacts[a].type === 'cdk:cloud-assembly',
+    );
+    expect(stages).toEqual(['assembly-mlops-staging']);
+  });
+});

@@ -1,0 +1,176 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
+import { synthAll } from './synth';
+
+const environments = synthAll();
+const lakeTemplate = (name: (typeof ENVIRONMENT_NAMES)[number]): Template =>
+  environments[name].templates['DataLake']!;
+
+const DATA_BUCKETS = ['Raw', 'Curated', 'Artifacts', 'AthenaResults'];
+
+/** The logical ids of the lake's buckets by construct id. */
+function buckets(t: Template): Record<string, { id: string; resource: Record<string, any> }> {
+  const out: Record<string, { id: string; resource: Record<string, any> }> = {};
+  for (const [id, resource] of Object.entries(t.findResources('AWS::S3::Bucket'))) {
+    const path = String(resource['Metadata']?.['aws:cdk:path'] ?? '');
+    const name = path.split('/').at(-2)!;
+    out[name] = { id, resource };
+  }
+  return out;
+}
+
+describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
+  const t = lakeTemplate(name);
+  const config = resolveEnvironment(name, { env: {} });
+  const all = buckets(t);
+  const keyId = Object.keys(t.findResources('AWS::KMS::Key'))[0]!;
+
+  it('has one rotating KMS key', () => {
+    t.resourceCountIs('AWS::KMS::Key', 1);
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('has raw, curated, artifacts, Athena results and access-log buckets with no hard-coded names', () => {
+    expect(Object.keys(all).sort()).toEqual(['AccessLogs', ...DATA_BUCKETS].sort());
+    for (const { resource } of Object.values(all))
+      expect(resource['Properties']['BucketName']).toBeUndefined();
+  });
+
+  it.each(DATA_BUCKETS)('encrypts %s with the lake key', (bucket) => {
+    expect(all[bucket]!.resource['Properties']['BucketEncryption']).toEqual({
+      ServerSideEncryptionConfiguration: [
+        {
+          BucketKeyEnabled: true,
+          ServerSideEncryptionByDefault: {
+            SSEAlgorithm: 'aws:kms',
+            KMSMasterKeyID: { 'Fn::GetAtt': [keyId, 'Arn'] },
+          },
+        },
+      ],
+    });
+  });
+
+  it.each(['Raw', 'Curated', 'Artifacts'])(
+    'versions %s and expires its old versions per config',
+    (bucket) => {
+      const props = all[bucket]!.resource['Properties'];
+      expect(props['VersioningConfiguration']).toEqual({ Status: 'Enabled' });
+      expect(props['LifecycleConfiguration']['Rules']).toContainEqual(
+        expect.objectContaining({
+          NoncurrentVersionExpiration: { NoncurrentDays: config.dataLake.noncurrentVersionExpirationDays },
+          Status: 'Enabled',
+        }),
+      );
+    },
+  );
+
+  it('blocks public access and logs access on every data bucket', () => {
+    for (const bucket of DATA_BUCKETS) {
+      const props = all[bucket]!.resource['Properties'];
+      expect(props['PublicAccessBlockConfiguration']).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(props['LoggingConfiguration']['DestinationBucketName']).toEqual({ Ref: all['AccessLogs']!.id });
+    }
+  });
+
+  it('denies non-TLS and pre-TLS-1.2 requests on every bucket', () => {
+    for (const { id } of Object.values(all)) {
+      t.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: id },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          ]),
+        },
+      });
+    }
+  });
+
+  it('expires Athena results per config', () => {
+    expect(all['AthenaResults']!.resource['Properties']['LifecycleConfiguration']['Rules']).toContainEqual(
+      expect.objectContaining({ ExpirationInDays: config.dataLake.athenaResultsExpirationDays }),
+    );
+  });
+
+  it('enforces the Athena workgroup configuration with encrypted results and the scan cutoff', () => {
+    t.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: `mlops-${name}`,
+      WorkGroupConfiguration: {
+        EnforceWorkGroupConfiguration: true,
+        BytesScannedCutoffPerQuery: config.athena.bytesScannedCutoffPerQuery,
+        ResultConfiguration: {
+          EncryptionConfiguration: { EncryptionOption: 'SSE_KMS', KmsKey: { 'Fn::GetAtt': [keyId, 'Arn'] } },
+          OutputLocation: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
+        },
+      },
+    });
+  });
+
+  it('catalogs the example data as raw CSV and curated Parquet', () => {
+    t.hasResourceProperties('AWS::Glue::Database', {
+      DatabaseInput: { Name: config.dataLake.glueDatabaseName },
+    });
+    t.hasResourceProperties('AWS::Glue::Table', {
+      DatabaseName: config.dataLake.glueDatabaseName,
+      TableInput: Match.objectLike({
+        Name: 'winequality_red_raw',
+        Parameters: { classification: 'csv', 'skip.header.line.count': '1' },
+        StorageDescriptor: Match.objectLike({
+          SerdeInfo: Match.objectLike({ Parameters: { 'field.delim': ';' } }),
+          Columns: Match.arrayWith([
+            { Name: 'fixed_acidity', Type: 'double' },
+            { Name: 'quality', Type: 'int' },
+          ]),
+        }),
+      }),
+    });
+    t.hasResourceProperties('AWS::Glue::Table', {
+      TableInput: Match.objectLike({
+        Name: 'winequality_red',
+        StorageDescriptor: Match.objectLike({
+          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+        }),
+      }),
+    });
+  });
+});
+
+describe('removal policies', () => {
+  it('retains production buckets, key and workgroup', () => {
+    const t = lakeTemplate('production');
+    for (const type of ['AWS::S3::Bucket', 'AWS::KMS::Key', 'AWS::Athena::WorkGroup']) {
+      for (const r of Object.values(t.findResources(type))) {
+        expect(r['DeletionPolicy'], type).toBe('Retain');
+        expect(r['UpdateReplacePolicy'], type).toBe('Retain');
+      }
+    }
+    t.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+
+  it.each(['local', 'staging'] as const)(
+    'lets %s be destroyed cleanly: delete policies and emptied buckets',
+    (name) => {
+      const t = lakeTemplate(name);
+      for (const type of ['AWS::S3::Bucket', 'AWS::KMS::Key']) {
+        for (const r of Object.values(t.findResources(type)))
+          expect(r['DeletionPolicy'], type).toBe('Delete');
+      }
+      t.resourceCountIs('Custom::S3AutoDeleteObjects', 5);
+      t.hasResourceProperties('AWS::Athena::WorkGroup', { RecursiveDeleteOption: true });
+    },
+  );
+
+  it('moves production data to colder storage; staging keeps it in Standard', () => {
+    const rules = (name: 'staging' | 'production') =>
+      JSON.stringify(buckets(lakeTemplate(name))['Raw']!.resource['Properties']['LifecycleConfiguration']);
+    expect(rules('production')).toContain('INTELLIGENT_TIERING');
+    expect(rules('production')).toContain('GLACIER_IR');
+    expect(rules('staging')).not.toContain('Transitions');
+  });
+});

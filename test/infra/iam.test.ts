@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { synthAll } from './synth';
+
+/** Every Allow statement in every IAM policy (inline, managed, role and resource policies). */
+function allowStatements(template: Record<string, any>): { where: string; actions: string[] }[] {
+  const found: { where: string; actions: string[] }[] = [];
+  const visit = (node: unknown, where: string) => {
+    if (Array.isArray(node)) {
+      for (const [i, n] of node.entries()) visit(n, `${where}[${i}]`);
+    }
+    else if (node && typeof node === 'object') {
+      const obj = node as Record<string, unknown>;
+      if (obj['Effect'] === 'Allow' && obj['Action'] !== undefined) {
+        const actions = ([] as unknown[]).concat(obj['Action']).map(String);
+        found.push({ where, actions });
+      }
+      for (const [k, v] of Object.entries(obj)) visit(v, `${where}.${k}`);
+    }
+  };
+  visit(template['Resources'], 'Resources');
+  return found;
+}
+
+describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
+  const { templates } = synthAll()[name];
+
+  it('grants no "*" or "service:*" action anywhere', () => {
+    const broad: string[] = [];
+    let count = 0;
+    for (const [stack, t] of Object.entries(templates)) {
+      for (const s of allowStatements(t.toJSON())) {
+        count++;
+        for (const a of s.actions)
+          if (a === '*' || /^[a-z0-9-]+:\*$/i.test(a)) broad.push(`${stack} ${s.where}: ${a}`);
+      }
+    }
+    expect(count, 'the stacks have IAM statements to check').toBeGreaterThan(0);
+    expect(broad).toEqual([]);
+  });
+});

@@ -1,0 +1,71 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
+import { nagPacksFor } from '../../lib/constructs/nag';
+import { synthAll } from './synth';
+
+const environments = synthAll();
+
+describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
+  const { stage } = environments[name];
+  const packs = nagPacksFor(resolveEnvironment(name, { env: {} }));
+
+  it('holds production to NIST 800-53 R5 as well as AwsSolutions', () => {
+    const names = packs.map((p) => p.readPackName);
+    expect(names).toContain('AwsSolutions');
+    expect(names.includes('NIST.800.53.R5')).toBe(name === 'production');
+  });
+
+  it.each(packs.map((p) => [p.readPackName, p] as const))(
+    'has zero unacknowledged %s findings',
+    (_, pack) => {
+      const report = pack.validateScope(stage);
+      const findings = report.violations.flatMap((v) =>
+        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath ?? r.resourceLogicalId}`),
+      );
+      expect(findings).toEqual([]);
+      expect(report.success).toBe(true);
+    },
+  );
+
+  it('acknowledges findings only on specific constructs, each with a specific reason', () => {
+    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
+    for (const c of stage.node.findAll()) {
+      for (const entry of c.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        // Recorded as { "<source>::<rule id>": reason }.
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+          acks.push({ path: c.node.path, id, reason, scope: c });
+        }
+      }
+    }
+    for (const ack of acks) {
+      expect(
+        ack.scope === stage || Stack.isStack(ack.scope),
+        `${ack.id} acknowledged on a whole stack or stage (${ack.path})`,
+      ).toBe(false);
+      expect(ack.reason.length, `${ack.id} at ${ack.path} needs a specific reason`).toBeGreaterThanOrEqual(
+        60,
+      );
+    }
+  });
+});
+
+describe('cdk-nag catches a violation', () => {
+  it('reports an unencrypted, unlogged bucket (the check is live, not vacuous)', async () => {
+    const { App, Stack: S } = await import('aws-cdk-lib');
+    const s3 = await import('aws-cdk-lib/aws-s3');
+    const app = new App();
+    const stack = new S(app, 'Bad');
+    new s3.CfnBucket(stack, 'Plain');
+    const [awsSolutions] = nagPacksFor({ name: 'staging' });
+    const rules = awsSolutions!.validateScope(stack).violations.map((v) => v.ruleName);
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/AwsSolutions-S1/),
+        expect.stringMatching(/AwsSolutions-S10/),
+      ]),
+    );
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { renderDefinitionString, validateAsl } from '../../lib/asl';
+import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { synthAll } from './synth';
+
+describe.each(ENVIRONMENT_NAMES)('state machines in %s', (name) => {
+  const machines = Object.entries(synthAll()[name].templates).flatMap(([stack, t]) =>
+    Object.entries(t.findResources('AWS::StepFunctions::StateMachine')).map(([id, r]) => ({
+      stack,
+      id,
+      resource: r,
+    })),
+  );
+
+  // Later stacks add machines; every one of them is checked here as it lands.
+  it.each(machines.map((m) => [`${m.stack}/${m.id}`, m] as const))('%s passes asl-validator', (_, m) => {
+    const definition = renderDefinitionString(m.resource['Properties']['DefinitionString']);
+    expect(validateAsl(definition)).toEqual({ isValid: true, errors: [] });
+    expect(definition['QueryLanguage'] ?? 'JSONPath').toBe('JSONPath');
+  });
+
+  it('checks every machine the stage defines', () => {
+    expect(machines.every((m) => typeof m.resource['Properties']['DefinitionString'] === 'object')).toBe(
+      true,
+    );
+  });
+});
