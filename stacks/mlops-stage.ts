@@ -5,9 +5,9 @@
  * @example
  * new MlopsStage(app, 'mlops-staging', { config: resolveEnvironment('staging') });
  */
-import { Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
+import { Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../lib/config';
+import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { nagPluginsFor } from '../lib/constructs/nag';
 import { DataLakeStack } from './data-lake-stack';
 
@@ -38,6 +38,26 @@ export class MlopsStage extends Stage {
       config: props.config,
     });
 
+    if (props.config.name === 'local') {
+      for (const stack of this.node.children.filter(Stack.isStack)) guardLocalOnly(stack);
+    }
     if (props.nag ?? true) Validations.of(this).addPlugins(...nagPluginsFor(this, props.config));
   }
+}
+
+/**
+ * The local stage runs on one machine (`mlops up`) and is never deployed: its APIs are
+ * unauthenticated because only 127.0.0.1 reaches them. A CloudFormation rule makes any deployment
+ * of it fail, since no real account has the local account id.
+ */
+function guardLocalOnly(stack: Stack): void {
+  new CfnRule(stack, 'LocalEnvironmentOnly', {
+    assertions: [
+      {
+        assert: Fn.conditionEquals(Aws.ACCOUNT_ID, LOCAL_ACCOUNT),
+        assertDescription:
+          'The local environment runs on one machine with `npx mlops up` and must not be deployed to AWS; deploy staging or production instead (-c env=staging).',
+      },
+    ],
+  });
 }

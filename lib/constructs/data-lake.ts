@@ -9,7 +9,7 @@
  * lake.grantQuery(pipelineRole);              // Athena + Glue + read the lake + write results
  * lake.raw.grantRead(validateFunction);
  */
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -30,6 +30,8 @@ export const WINE_CURATED_TABLE = 'winequality_red';
 
 export class DataLake extends Construct {
   readonly key: kms.Key;
+  /** Encrypts the platform's CloudWatch log groups (function, workflow, API and WAF logs). */
+  readonly logsKey: kms.Key;
   readonly accessLogs: LakeBucket;
   readonly raw: LakeBucket;
   readonly curated: LakeBucket;
@@ -55,6 +57,33 @@ export class DataLake extends Construct {
       pendingWindow: retain ? Duration.days(30) : Duration.days(7),
       policy: accountKeyPolicy(),
     });
+
+    this.logsKey = new kms.Key(this, 'LogsKey', {
+      description: `mlops-kit ${config.name} CloudWatch Logs key`,
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow: retain ? Duration.days(30) : Duration.days(7),
+      policy: accountKeyPolicy(),
+    });
+    const stack = Stack.of(this);
+    this.logsKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
 
     this.accessLogs = new LakeBucket(this, 'AccessLogs', {
       removalPolicy,

@@ -17,11 +17,14 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { INLINE_POLICY_REASON } from './nag';
 
 /** The repo root, where package-lock.json and `lambdas/` live. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -59,6 +62,11 @@ export interface MlopsFunctionProps {
    */
   readonly logRetention?: logs.RetentionDays;
   /**
+   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
+   * @default - CloudWatch Logs' service-owned encryption
+   */
+  readonly logsEncryptionKey?: kms.IKey;
+  /**
    * Reserved concurrency; undefined shares the account pool.
    * @default - none
    */
@@ -84,9 +92,31 @@ export class MlopsFunction extends Construct {
     super(scope, id);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      encryptionKey: props.logsEncryptionKey,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
     });
+    // Its own role instead of AWSLambdaBasicExecutionRole: logs go to this function's log group only.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${props.description}`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [this.logGroup.logGroupArn],
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: INLINE_POLICY_REASON,
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on Resource "*"; a test asserts no other action in the kit uses Resource "*".',
+    });
     this.function = new nodejs.NodejsFunction(this, 'Function', {
+      role,
       entry: props.entry,
       handler: props.handler ?? 'handler',
       description: props.description,

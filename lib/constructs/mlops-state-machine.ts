@@ -15,9 +15,11 @@
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { INLINE_POLICY_REASON } from './nag';
 
 export interface MlopsStateMachineProps {
   /** The workflow, built from JSONPath states. */
@@ -38,6 +40,11 @@ export interface MlopsStateMachineProps {
    * @default logs.RetentionDays.ONE_MONTH
    */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
+   * @default - CloudWatch Logs' service-owned encryption
+   */
+  readonly logsEncryptionKey?: kms.IKey;
   /**
    * Whether input and output of each state is logged. Off for data that must not reach logs.
    * @default true
@@ -62,6 +69,7 @@ export class MlopsStateMachine extends Construct {
     super(scope, id);
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      encryptionKey: props.logsEncryptionKey,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
     });
     this.stateMachine = new sfn.StateMachine(this, 'Resource', {
@@ -79,6 +87,10 @@ export class MlopsStateMachine extends Construct {
         level: sfn.LogLevel.ALL,
         includeExecutionData: props.includeExecutionData ?? true,
       },
+    });
+    Validations.of(this.stateMachine.role).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: INLINE_POLICY_REASON,
     });
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',

@@ -41,3 +41,10 @@ export class StageNagPlugin implements IPolicyValidationPlugin {
 
 export const nagPluginsFor = (scope: IConstruct, config: Pick<EnvironmentConfig, 'name'>): StageNagPlugin[] =>
   nagPacksFor(config).map((pack) => new StageNagPlugin(scope, pack));
+
+/**
+ * The reason every house role gives NIST 800-53 R5's IAMNoInlinePolicy: the kit's permissions are
+ * CDK grants scoped to one role's own resources, and belong to the role's lifecycle.
+ */
+export const INLINE_POLICY_REASON =
+  "Permissions are CDK grants scoped to this role's own resources (a table, a bucket, a log group); kept inline they are created, changed and deleted with the role, where a reusable managed policy would outlive it and invite sharing.";

@@ -23,7 +23,7 @@ function runApp(context: Record<string, unknown>) {
       AWS_PROFILE: 'mlops-kit-no-such-profile',
     },
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: 280_000,
   });
   return { ...result, outdir };
 }
@@ -35,7 +35,7 @@ describe('bin/app.ts', () => {
     expect(r.stderr).toContain("Unknown environment 'qa': valid environments are local, staging, production");
   });
 
-  it('synthesizes only the named environment, offline, with no credentials', () => {
+  it('synthesizes only the named environment, offline, with no credentials', { timeout: 300_000 }, () => {
     const r = runApp({ env: 'staging' });
     expect(r.status, r.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(join(r.outdir, 'manifest.json'), 'utf8'));

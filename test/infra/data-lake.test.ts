@@ -24,11 +24,25 @@ describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
   const t = lakeTemplate(name);
   const config = resolveEnvironment(name, { env: {} });
   const all = buckets(t);
-  const keyId = Object.keys(t.findResources('AWS::KMS::Key'))[0]!;
+  const keys = t.findResources('AWS::KMS::Key');
+  const keyId = Object.keys(keys).find((id) => id.startsWith('LakeKey'))!;
+  const logsKeyId = Object.keys(keys).find((id) => id.startsWith('LakeLogsKey'))!;
 
-  it('has one rotating KMS key', () => {
-    t.resourceCountIs('AWS::KMS::Key', 1);
-    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  it('has a rotating data key and a rotating logs key', () => {
+    t.resourceCountIs('AWS::KMS::Key', 2);
+    for (const key of Object.values(keys)) expect(key['Properties']['EnableKeyRotation']).toBe(true);
+    expect(keyId).toBeDefined();
+    expect(logsKeyId).toBeDefined();
+  });
+
+  it('lets CloudWatch Logs use the logs key only for this account and region', () => {
+    const statement = keys[logsKeyId]!['Properties']['KeyPolicy']['Statement'].find(
+      (s: any) => s.Sid === 'CloudWatchLogsEncryptsThisAccountsLogGroups',
+    );
+    expect(statement.Principal).toEqual({ Service: `logs.${config.region}.amazonaws.com` });
+    expect(JSON.stringify(statement.Condition)).toContain(
+      `logs:${config.region}:${config.account}:log-group:*`,
+    );
   });
 
   it('has raw, curated, artifacts, Athena results and access-log buckets with no hard-coded names', () => {

@@ -3,17 +3,18 @@ import { ENVIRONMENT_NAMES } from '../../lib/config';
 import { synthAll } from './synth';
 
 /** Every Allow statement in every IAM policy (inline, managed, role and resource policies). */
-function allowStatements(template: Record<string, any>): { where: string; actions: string[] }[] {
-  const found: { where: string; actions: string[] }[] = [];
+function allowStatements(
+  template: Record<string, any>,
+): { where: string; actions: string[]; resources: unknown[] }[] {
+  const found: { where: string; actions: string[]; resources: unknown[] }[] = [];
   const visit = (node: unknown, where: string) => {
     if (Array.isArray(node)) {
       for (const [i, n] of node.entries()) visit(n, `${where}[${i}]`);
-    }
-    else if (node && typeof node === 'object') {
+    } else if (node && typeof node === 'object') {
       const obj = node as Record<string, unknown>;
       if (obj['Effect'] === 'Allow' && obj['Action'] !== undefined) {
         const actions = ([] as unknown[]).concat(obj['Action']).map(String);
-        found.push({ where, actions });
+        found.push({ where, actions, resources: ([] as unknown[]).concat(obj['Resource']) });
       }
       for (const [k, v] of Object.entries(obj)) visit(v, `${where}.${k}`);
     }
@@ -37,5 +38,23 @@ describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
     }
     expect(count, 'the stacks have IAM statements to check').toBeGreaterThan(0);
     expect(broad).toEqual([]);
+  });
+
+  // Resource "*" is acknowledged for services without resource-level permissions; keep it to them.
+  it('uses Resource "*" only for actions that allow nothing narrower', () => {
+    const allowed = [
+      /^xray:(PutTraceSegments|PutTelemetryRecords|GetSamplingRules|GetSamplingTargets)$/,
+      /^logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries|PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$/,
+      /^kms:/, // key policies: Resource "*" means "this key"
+    ];
+    const wide: string[] = [];
+    for (const [stack, t] of Object.entries(templates)) {
+      for (const s of allowStatements(t.toJSON())) {
+        if (!s.resources.includes('*')) continue;
+        for (const a of s.actions)
+          if (!allowed.some((re) => re.test(a))) wide.push(`${stack} ${s.where}: ${a}`);
+      }
+    }
+    expect(wide).toEqual([]);
   });
 });

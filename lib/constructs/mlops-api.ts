@@ -1,0 +1,255 @@
+/**
+ * The kit's one REST API construct (API Gateway v1: the variant with IAM authorization, usage
+ * plans, WAF and VPC links). Every service API — registry, features, predictions — is an
+ * `MlopsApi`, so authorization, throttling, access logs, request validation and WAF are decided
+ * here once, from the environment config.
+ *
+ * The local environment serves the same routes from the same handlers on 127.0.0.1 (the local
+ * gateway reads them from the synthesized template), so routes are added with
+ * {@link MlopsApi.addLambdaRoute} and nothing else.
+ *
+ * @example
+ * const api = new MlopsApi(this, 'RegistryApi', { description: 'MLflow REST', auth: 'iam', ... });
+ * api.addLambdaRoute('/api/2.0/mlflow/{proxy+}', registry.function);
+ * api.grantInvoke(pipelineRole);
+ */
+import { CfnOutput, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
+import { Construct } from 'constructs';
+
+export interface MlopsApiProps {
+  /** What the API serves, shown in the console. */
+  readonly description: string;
+  /** `iam`: every method requires a SigV4-signed request; `none`: only for the local environment. */
+  readonly auth: 'none' | 'iam';
+  /** Steady-state requests per second across the stage. */
+  readonly throttleRateLimit: number;
+  /** Burst capacity across the stage. */
+  readonly throttleBurstLimit: number;
+  /**
+   * Put a WAFv2 web ACL (AWS managed common and known-bad-input rules, a per-IP rate limit) in
+   * front of the stage.
+   * @default false
+   */
+  readonly waf?: boolean;
+  /**
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
+   * @default - CloudWatch Logs' service-owned encryption
+   */
+  readonly logsEncryptionKey?: kms.IKey;
+  /**
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Requests per 5 minutes from one IP before WAF blocks it.
+   * @default 2000
+   */
+  readonly wafRateLimitPer5Minutes?: number;
+}
+
+/** The deployment stage every kit API uses; its URL is `https://<id>.execute-api.<region>.amazonaws.com/v1/`. */
+export const API_STAGE_NAME = 'v1';
+
+export class MlopsApi extends Construct {
+  readonly api: apigw.RestApi;
+  readonly accessLogs: logs.LogGroup;
+  readonly webAcl?: wafv2.CfnWebACL;
+  private readonly validator: apigw.RequestValidator;
+  private readonly authorizationType: apigw.AuthorizationType;
+
+  constructor(scope: Construct, id: string, props: MlopsApiProps) {
+    super(scope, id);
+    this.authorizationType =
+      props.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE;
+    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      encryptionKey: props.logsEncryptionKey,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.api = new apigw.RestApi(this, 'Api', {
+      description: props.description,
+      endpointTypes: [apigw.EndpointType.REGIONAL],
+      cloudWatchRole: true,
+      cloudWatchRoleRemovalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+      deployOptions: {
+        stageName: API_STAGE_NAME,
+        throttlingRateLimit: props.throttleRateLimit,
+        throttlingBurstLimit: props.throttleBurstLimit,
+        loggingLevel: apigw.MethodLoggingLevel.INFO,
+        // Request and response bodies carry model inputs and registry data: keep them out of logs.
+        dataTraceEnabled: false,
+        metricsEnabled: true,
+        tracingEnabled: true,
+        accessLogDestination: new apigw.LogGroupLogDestination(this.accessLogs),
+        accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
+      },
+      defaultMethodOptions: { authorizationType: this.authorizationType },
+    });
+    this.validator = this.api.addRequestValidator('Validator', {
+      validateRequestParameters: true,
+      // Proxy routes carry no body model, so API Gateway passes bodies through; the handlers
+      // validate them against their protocol's schema and answer in its error shape.
+      validateRequestBody: true,
+    });
+
+    Validations.of(this.api).acknowledge(
+      {
+        id: 'NIST.800.53.R5-APIGWCacheEnabledAndEncrypted',
+        reason:
+          'Responses are live registry state, feature values and model predictions computed per request; a stage cache would serve stale registry reads and stale features, so caching stays off.',
+      },
+      {
+        id: 'NIST.800.53.R5-APIGWSSLEnabled',
+        reason:
+          'Client certificates authenticate API Gateway to HTTP backends; these routes use Lambda proxy integrations (and a VPC link to an internal load balancer for predictions), which API Gateway reaches over AWS APIs with IAM.',
+      },
+    );
+    Validations.of(this.api).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+      reason:
+        'API Gateway writes execution logs through the account-level CloudWatch role; AWS publishes this managed policy for exactly that role and it grants only CloudWatch Logs actions.',
+    });
+    if (props.auth === 'iam') {
+      Validations.of(this.api).acknowledge({
+        id: 'AwsSolutions-COG4',
+        reason:
+          'Methods require IAM (SigV4) authorization instead of a Cognito authorizer: the callers are pipelines, services and data scientists holding AWS credentials, not end users with user-pool tokens.',
+      });
+    } else {
+      Validations.of(this.api).acknowledge(
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'Unauthenticated only in the local environment, which the local gateway serves on 127.0.0.1; the local stage carries a CloudFormation rule that refuses deployment to any AWS account.',
+        },
+        {
+          id: 'AwsSolutions-COG4',
+          reason:
+            'Unauthenticated only in the local environment, which the local gateway serves on 127.0.0.1; the local stage carries a CloudFormation rule that refuses deployment to any AWS account.',
+        },
+      );
+    }
+
+    if (props.waf) {
+      this.webAcl = this.addWebAcl(props.wafRateLimitPer5Minutes ?? 2000, props);
+    } else {
+      Validations.of(this.api).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason:
+          'WAF is configured per environment: production puts a web ACL in front of every API; this environment relies on IAM authorization on every method and stage throttling.',
+      });
+    }
+
+    new CfnOutput(this, 'Url', { value: this.api.url, description: `${props.description}: base URL` });
+  }
+
+  /**
+   * Routes `path` (e.g. `/api/2.0/mlflow/{proxy+}`) to a Lambda function with the proxy
+   * integration, for the given methods.
+   */
+  addLambdaRoute(path: string, fn: lambda.IFunction, methods: readonly string[] = ['ANY']): apigw.Resource {
+    const resource = this.api.root.resourceForPath(path);
+    const integration = new apigw.LambdaIntegration(fn, { proxy: true, allowTestInvoke: false });
+    for (const method of methods) {
+      resource.addMethod(method, integration, {
+        authorizationType: this.authorizationType,
+        requestValidator: this.validator,
+      });
+    }
+    return resource;
+  }
+
+  /** Lets a principal call every route of the deployed stage (`execute-api:Invoke`). */
+  grantInvoke(grantee: iam.IGrantable): iam.Grant {
+    const grant = iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: [this.api.arnForExecuteApi('*', '/*', API_STAGE_NAME)],
+    });
+    const principal = grantee.grantPrincipal;
+    if (principal instanceof iam.Role) {
+      const stack = Stack.of(this);
+      const apiId = stack.resolve(stack.getLogicalId(this.api.node.defaultChild as apigw.CfnRestApi));
+      Validations.of(principal).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${stack.region}:${stack.account}:<${apiId}>/${API_STAGE_NAME}/*/*]`,
+        reason:
+          'The grant is for every route of one API stage: its routes are greedy proxies ({proxy+}) whose sub-paths the handler serves, so method and path are wildcards within this API only.',
+      });
+    }
+    return grant;
+  }
+
+  private addWebAcl(rateLimit: number, props: MlopsApiProps): wafv2.CfnWebACL {
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      metricName,
+      sampledRequestsEnabled: true,
+    });
+    const managed = (
+      name: string,
+      priority: number,
+      excluded: string[] = [],
+    ): wafv2.CfnWebACL.RuleProperty => ({
+      name,
+      priority,
+      overrideAction: { none: {} },
+      statement: {
+        managedRuleGroupStatement: {
+          vendorName: 'AWS',
+          name,
+          // Count instead of block where a rule conflicts with legitimate traffic (see below).
+          ruleActionOverrides: excluded.map((rule) => ({ name: rule, actionToUse: { count: {} } })),
+        },
+      },
+      visibilityConfig: visibility(name),
+    });
+    const acl = new wafv2.CfnWebACL(this, 'WebAcl', {
+      scope: 'REGIONAL',
+      defaultAction: { allow: {} },
+      visibilityConfig: visibility('mlops-api'),
+      rules: [
+        // SizeRestrictions_BODY blocks bodies over 8 KB: batch predictions and MLflow log-batch
+        // calls are larger by design, and the handlers enforce their own body limits.
+        managed('AWSManagedRulesCommonRuleSet', 0, ['SizeRestrictions_BODY']),
+        managed('AWSManagedRulesKnownBadInputsRuleSet', 1),
+        {
+          name: 'RateLimitPerIp',
+          priority: 2,
+          action: { block: {} },
+          statement: { rateBasedStatement: { aggregateKeyType: 'IP', limit: rateLimit } },
+          visibilityConfig: visibility('RateLimitPerIp'),
+        },
+      ],
+    });
+    new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
+      webAclArn: acl.attrArn,
+      resourceArn: this.api.deploymentStage.stageArn,
+    });
+    // WAF only delivers to log groups whose name starts with aws-waf-logs-.
+    const wafLogs = new logs.LogGroup(this, 'WafLogs', {
+      logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 100, separator: '-' }).toLowerCase()}`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      encryptionKey: props.logsEncryptionKey,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    new wafv2.CfnLoggingConfiguration(this, 'WafLogging', {
+      resourceArn: acl.attrArn,
+      logDestinationConfigs: [wafLogs.logGroupArn.replace(/:\*$/, '')],
+    });
+    return acl;
+  }
+
+  get region(): string {
+    return Stack.of(this).region;
+  }
+}
