@@ -1,4 +1,5 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
 import type { CommandModule } from './program';
+import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [];
+export const commandModules: CommandModule[] = [trainCommands];

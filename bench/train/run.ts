@@ -1,0 +1,231 @@
+/**
+ * Fit time of the kit's ElasticNet trainer against scikit-learn on the same machine, side by side.
+ *
+ *   npx tsx bench/train/run.ts [--runs 7] [--python /usr/bin/python3]
+ *
+ * Data sets: the red-wine data (1,599 × 11) and a seeded synthetic one (200,000 × 20, correlated
+ * features) generated once into a temporary CSV. Both sides read the same CSV once, untimed, then
+ * time `fit` only. Fits alternate, kit then scikit-learn (a Python process kept running and asked for
+ * one fit at a time, `sklearn_fit.py`), so load from other processes on a shared machine falls on
+ * both sides alike; after one warm-up fit each, the table shows the median of `--runs` fits (five
+ * times as many on the wine data, where one fit takes about a millisecond).
+ *
+ * Like for like: both use scikit-learn's defaults tol = 1e-4 and max_iter = 1000 with the same
+ * stopping rule, so they run the same number of epochs (shown); a tol = 1e-8 row shows the solver's
+ * inner loop with less of the fixed set-up cost. Without python3 + scikit-learn the kit's figures
+ * are printed alone.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
+import { fitElasticNet } from '../../lib/trainer/elasticnet';
+import { generateLinearData, linearDataToCsv } from '../../lib/trainer/synthetic';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const SKLEARN_SCRIPT = join(import.meta.dirname, 'sklearn_fit.py');
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+const runs = Number(flag('--runs') ?? 7);
+if (!(Number.isInteger(runs) && runs >= 1)) {
+  throw new Error(`--runs must be an integer ≥ 1, but ${flag('--runs')} was provided`);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** The first python3 that imports sklearn (Debian's python3-sklearn lives in /usr/bin/python3). */
+function findPython(): string | undefined {
+  const candidates = [flag('--python'), process.env['MLOPS_BENCH_PYTHON'], 'python3', '/usr/bin/python3'];
+  for (const c of candidates) {
+    if (!c) continue;
+    try {
+      execFileSync(c, ['-c', 'import sklearn'], { stdio: 'ignore' });
+      return c;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
+}
+
+interface SklearnFit {
+  sklearn_version: string;
+  ms: number;
+  n_iter: number;
+  coef: number[];
+  intercept: number;
+}
+
+/** A running `sklearn_fit.py` that fits once per request. */
+async function startSklearn(python: string, args: string[]) {
+  const child = spawn(python, [SKLEARN_SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('sklearn_fit.py exited early (its error is above)');
+    return value as string;
+  };
+  const ready = await next();
+  if (ready !== 'ready') throw new Error(`sklearn_fit.py said ${ready}`);
+  return {
+    fit: async (): Promise<SklearnFit> => {
+      child.stdin.write('fit\n');
+      return JSON.parse(await next()) as SklearnFit;
+    },
+    stop: () => child.stdin.end(),
+  };
+}
+
+interface Case {
+  name: string;
+  /** Timed fits on each side. */
+  runs: number;
+  csv: string;
+  sep: ',' | ';';
+  target: string;
+  alpha: number;
+  l1Ratio: number;
+  tol: number;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-train-'));
+try {
+  const synthCsv = join(dir, 'synthetic-200000x20.csv');
+  let t = performance.now();
+  writeFileSync(
+    synthCsv,
+    linearDataToCsv(
+      generateLinearData({ seed: 2026, rows: 200_000, features: 20, noise: 1, correlation: 0.6 }),
+    ),
+  );
+  console.log(`generated ${synthCsv} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+  const wine = join(REPO, 'lib', 'datasets', 'winequality-red.csv');
+  const wineRuns = runs * 5;
+  const cases: Case[] = [
+    {
+      name: 'wine 1,599×11 α0.5 ρ0.5',
+      runs: wineRuns,
+      csv: wine,
+      sep: ';',
+      target: 'quality',
+      alpha: 0.5,
+      l1Ratio: 0.5,
+      tol: 1e-4,
+    },
+    {
+      name: 'wine 1,599×11 α0.01 ρ0.2',
+      runs: wineRuns,
+      csv: wine,
+      sep: ';',
+      target: 'quality',
+      alpha: 0.01,
+      l1Ratio: 0.2,
+      tol: 1e-4,
+    },
+    {
+      name: 'synthetic 200,000×20 α0.1 ρ0.5',
+      runs,
+      csv: synthCsv,
+      sep: ',',
+      target: 'y',
+      alpha: 0.1,
+      l1Ratio: 0.5,
+      tol: 1e-4,
+    },
+    {
+      name: 'synthetic 200,000×20 α0.1 ρ0.5 tol 1e-8',
+      runs,
+      csv: synthCsv,
+      sep: ',',
+      target: 'y',
+      alpha: 0.1,
+      l1Ratio: 0.5,
+      tol: 1e-8,
+    },
+  ];
+  const python = findPython();
+  if (!python)
+    console.log('scikit-learn not found (python3 -c "import sklearn" failed): sklearn columns skipped');
+
+  const rows: string[][] = [];
+  for (const c of cases) {
+    t = performance.now();
+    const set = toTrainingSet([parseCsv(readFileSync(c.csv, 'utf8'), { source: c.csv })], c.target);
+    const parseMs = performance.now() - t;
+    const options = { alpha: c.alpha, l1Ratio: c.l1Ratio, tol: c.tol, maxIter: 1000 };
+    const sk = python
+      ? await startSklearn(python, [
+          c.csv,
+          ...['--target', c.target, '--alpha', String(c.alpha), '--l1-ratio', String(c.l1Ratio)],
+          ...['--tol', String(c.tol), '--max-iter', '1000', '--sep', c.sep],
+        ])
+      : undefined;
+    try {
+      t = performance.now();
+      let fit = fitElasticNet(set.X, set.y, options); // warm-up, as on the scikit-learn side
+      const coldMs = performance.now() - t;
+      let skFit = await sk?.fit();
+      const kitTimes: number[] = [];
+      const skTimes: number[] = [];
+      for (let r = 0; r < c.runs; r++) {
+        t = performance.now();
+        fit = fitElasticNet(set.X, set.y, options);
+        kitTimes.push(performance.now() - t);
+        if (sk) {
+          skFit = await sk.fit();
+          skTimes.push(skFit.ms);
+        }
+      }
+      const kitMs = median(kitTimes);
+      const skMs = skFit ? median(skTimes) : undefined;
+      const coefDiff = skFit ? Math.max(...skFit.coef.map((v, j) => Math.abs(v - fit.coef[j]!))) : undefined;
+      if (skFit && rows.length === 0) {
+        console.log(`scikit-learn ${skFit.sklearn_version} via ${python}; Node ${process.version}`);
+      }
+      rows.push([
+        c.name,
+        kitMs.toFixed(2),
+        skMs === undefined ? 'skipped' : skMs.toFixed(2),
+        skMs === undefined ? '-' : (kitMs / skMs).toFixed(2),
+        `${fit.iterations}/${skFit ? skFit.n_iter : '-'}`,
+        coefDiff === undefined ? '-' : coefDiff.toExponential(1),
+        coldMs.toFixed(1),
+        parseMs.toFixed(0),
+      ]);
+    } finally {
+      sk?.stop();
+    }
+  }
+  const header = [
+    'data set',
+    'kit ms',
+    'sklearn ms',
+    'ratio',
+    'epochs kit/sk',
+    'max |Δcoef|',
+    'kit cold ms',
+    'kit parse ms',
+  ];
+  const widths = header.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
+  console.log(
+    `\nfit time, median of ${runs} alternating fits (wine: ${wineRuns}) after one warm-up fit each; ` +
+      'ratio = kit / sklearn; max_iter 1000\n',
+  );
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of rows) console.log(line(r));
+  console.log(
+    '\nkit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides',
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

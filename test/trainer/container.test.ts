@@ -1,0 +1,116 @@
+/**
+ * The trainer image cannot be built here (no Docker engine), so this test does what its build does:
+ * it reads the esbuild command from lib/trainer/Dockerfile, runs it verbatim (output redirected to a
+ * temporary file), copies the bundle alone into an empty directory (no node_modules within reach, as
+ * in the runtime stage) and runs it as a process under the SageMaker contract.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadModelDir } from '../../lib/model/format';
+import { REPO, WINE_CSV, withTempDir } from './helpers';
+
+const run = promisify(execFile);
+const DOCKERFILE = join(REPO, 'lib', 'trainer', 'Dockerfile');
+
+let dockerfile: string;
+beforeAll(async () => {
+  dockerfile = await readFile(DOCKERFILE, 'utf8');
+});
+
+/** The `RUN npx esbuild …` line of the Dockerfile, as an argument list for esbuild. */
+function esbuildArgs(outfile: string): string[] {
+  const line = dockerfile.split('\n').find((l) => /^RUN npx esbuild /.test(l));
+  if (!line) throw new Error('the Dockerfile has no `RUN npx esbuild` line');
+  const args = line
+    .replace(/^RUN npx esbuild /, '')
+    .trim()
+    .split(/\s+/);
+  const out = args.findIndex((a) => a.startsWith('--outfile='));
+  expect(args[out]).toBe('--outfile=/out/train.mjs');
+  args[out] = `--outfile=${outfile}`;
+  return args;
+}
+
+/** Runs a command; resolves with its exit code and output instead of rejecting on a non-zero exit. */
+async function exec(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }) {
+  try {
+    const { stdout, stderr } = await run(file, args, { ...options, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('trainer image (Dockerfile)', () => {
+  it('is a two-stage node:20-bookworm-slim build with `train` executable on PATH in /opt/ml/code', () => {
+    expect(dockerfile.match(/^FROM node:20-bookworm-slim\b/gm)).toHaveLength(2);
+    expect(dockerfile).toMatch(/^RUN npm ci\b/m);
+    expect(dockerfile).toMatch(/^WORKDIR \/opt\/ml\/code$/m);
+    expect(dockerfile).toMatch(/^COPY --from=build \/out\/train\.mjs \/opt\/ml\/code\/train\.mjs$/m);
+    expect(dockerfile).toMatch(/> \/usr\/local\/bin\/train \\\n && chmod 0755 \/usr\/local\/bin\/train$/m);
+    expect(dockerfile).toMatch(/exec node \/opt\/ml\/code\/train\.mjs/);
+    // The runtime stage must not carry node_modules (and with them the dev dependencies).
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runtime).not.toMatch(/node_modules|npm (ci|install)/);
+  });
+
+  it('bundles with the Dockerfile command and trains as a standalone process under the contract', async () => {
+    await withTempDir(async (dir) => {
+      // prepare: the bundle, alone in a directory, like /opt/ml/code in the image
+      const bundle = join(dir, 'bundle.mjs');
+      await run(
+        join(REPO, 'node_modules', '.bin', 'esbuild'),
+        [...esbuildArgs(bundle), '--log-level=warning'],
+        {
+          cwd: REPO,
+        },
+      );
+      const code = join(dir, 'code');
+      await mkdir(code);
+      await copyFile(bundle, join(code, 'train.mjs'));
+      const ml = join(dir, 'ml');
+      await mkdir(join(ml, 'input', 'config'), { recursive: true });
+      await mkdir(join(ml, 'input', 'data', 'train'), { recursive: true });
+      await copyFile(WINE_CSV, join(ml, 'input', 'data', 'train', 'wine.csv'));
+      await writeFile(
+        join(ml, 'input', 'config', 'hyperparameters.json'),
+        '{"target":"quality","alpha":"0.5"}',
+      );
+      const env = {
+        PATH: process.env['PATH'],
+        SM_INPUT_CONFIG_DIR: join(ml, 'input', 'config'),
+        SM_CHANNEL_TRAIN: join(ml, 'input', 'data', 'train'),
+        SM_MODEL_DIR: join(ml, 'model'),
+        SM_OUTPUT_DATA_DIR: join(ml, 'output', 'data'),
+      };
+      // act: what `train` on PATH execs
+      const ok = await exec(process.execPath, [join(code, 'train.mjs'), 'train'], { cwd: code, env });
+      // assess
+      expect(ok.stderr).toBe('');
+      expect(ok.code).toBe(0);
+      expect(ok.stdout).toMatch(/^train_rmse=[0-9.]+;$/m);
+      const model = await loadModelDir(join(ml, 'model'));
+      expect(model.hyperparameters.alpha).toBe(0.5);
+      expect(model.metrics.train.rows).toBe(1599);
+
+      // act again with bad data: exit 1, the reason in /opt/ml/output/failure, no model
+      await writeFile(join(ml, 'input', 'data', 'train', 'wine.csv'), 'a;quality\n1;x\n');
+      const failed = await exec(process.execPath, [join(code, 'train.mjs'), 'train'], {
+        cwd: code,
+        env: { ...env, SM_MODEL_DIR: join(ml, 'model2') },
+      });
+      expect(failed.code).toBe(1);
+      expect(failed.stderr).toMatch(
+        /^training failed: train\/wine\.csv: line 2, column "quality": "x" is not a number$/m,
+      );
+      expect(await readFile(join(ml, 'output', 'failure'), 'utf8')).toBe(
+        'train/wine.csv: line 2, column "quality": "x" is not a number\n',
+      );
+      await expect(readdir(join(ml, 'model2'))).rejects.toThrow(/ENOENT/);
+    });
+  });
+});

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { ElasticNetError, elasticNetObjective, fitElasticNet } from '../../lib/trainer/elasticnet';
+import { generateLinearData } from '../../lib/trainer/synthetic';
+import { SYNTHETIC_FIXTURE } from '../fixtures/sklearn/synthetic-params';
+import { kktViolation, loadFixture, predictAll, wineSet } from './helpers';
+
+const TIGHT = { tol: 1e-12, maxIter: 1_000_000 } as const;
+
+describe('fitElasticNet against scikit-learn (converged, tol 1e-12)', () => {
+  const wineCases = [
+    { file: 'wine-alpha0.5-l10.5.json', alpha: 0.5, l1Ratio: 0.5 },
+    { file: 'wine-alpha0.01-l10.2.json', alpha: 0.01, l1Ratio: 0.2 },
+    { file: 'wine-alpha0.1-l10.9.json', alpha: 0.1, l1Ratio: 0.9 },
+  ];
+
+  it.each(wineCases)('matches $file on every wine row within 1e-4', async ({ file, alpha, l1Ratio }) => {
+    // prepare
+    const set = await wineSet();
+    const ref = await loadFixture(file);
+    expect(ref.features).toEqual(set.featureNames);
+    expect(ref.first_predictions).toHaveLength(set.X.rows);
+    // act
+    const fit = fitElasticNet(set.X, set.y, { alpha, l1Ratio, ...TIGHT });
+    // assess
+    expect(fit.converged).toBe(true);
+    const pred = predictAll(set.X, fit.coef, fit.intercept);
+    const worst = Math.max(...pred.map((p, i) => Math.abs(p - ref.first_predictions[i]!)));
+    expect(worst).toBeLessThan(1e-4);
+    // Zeros where scikit-learn has zeros: the L1 penalty's sparsity pattern is part of the answer.
+    ref.coef.forEach((c, j) => {
+      expect(fit.coef[j] === 0).toBe(c === 0);
+    });
+  });
+
+  it('matches the synthetic 500 × 8 fixture, regenerated from its seed', async () => {
+    // prepare
+    const ref = await loadFixture(SYNTHETIC_FIXTURE.file);
+    const data = generateLinearData(SYNTHETIC_FIXTURE.data);
+    // The regenerated data must be the data scikit-learn saw, or the comparison means nothing. Not
+    // bit-exact: pandas' own decimal parser (not Python's float()) can be off by an ulp or two.
+    ref.first_rows.forEach((row, i) => {
+      row.forEach((v, j) => {
+        const mine = data.X.data[j * data.X.rows + i]!;
+        expect(Math.abs(mine - v)).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(v)));
+      });
+    });
+    // act
+    const fit = fitElasticNet(data.X, data.y, {
+      alpha: SYNTHETIC_FIXTURE.alpha,
+      l1Ratio: SYNTHETIC_FIXTURE.l1Ratio,
+      ...TIGHT,
+    });
+    // assess
+    const pred = predictAll(data.X, fit.coef, fit.intercept);
+    expect(Math.max(...pred.map((p, i) => Math.abs(p - ref.first_predictions[i]!)))).toBeLessThan(1e-4);
+    expect(Math.abs(fit.intercept - ref.intercept)).toBeLessThan(1e-4);
+  });
+});
+
+describe('fitElasticNet optimality (independent of scikit-learn)', () => {
+  it('satisfies the KKT conditions on wine data, and the check catches a perturbed solution', async () => {
+    const set = await wineSet();
+    const fit = fitElasticNet(set.X, set.y, { alpha: 0.1, l1Ratio: 0.5, ...TIGHT });
+    expect(kktViolation(set.X, set.y, fit.coef, fit.intercept, 0.1, 0.5)).toBeLessThan(1e-7);
+    // The same check on a slightly wrong answer must fail, or the assertion above proves nothing.
+    const wrong = Float64Array.from(fit.coef);
+    wrong[10] = wrong[10]! + 1e-3;
+    expect(kktViolation(set.X, set.y, wrong, fit.intercept, 0.1, 0.5)).toBeGreaterThan(1e-5);
+  });
+
+  it('satisfies the KKT conditions on synthetic data with many settings', () => {
+    const data = generateLinearData({ seed: 99, rows: 300, features: 12 });
+    // Not l1_ratio 0: with no L1 term scikit-learn's duality gap (which the solver follows) does not
+    // go to zero, so it never reports convergence; see the next test.
+    for (const [alpha, l1Ratio] of [
+      [1, 0.5],
+      [0.3, 1],
+      [0.05, 0.05],
+      [2, 0.9],
+    ] as const) {
+      const fit = fitElasticNet(data.X, data.y, { alpha, l1Ratio, ...TIGHT });
+      expect(fit.converged).toBe(true);
+      expect(kktViolation(data.X, data.y, fit.coef, fit.intercept, alpha, l1Ratio)).toBeLessThan(1e-7);
+    }
+  });
+
+  it('lowers the objective below nearby points', () => {
+    const data = generateLinearData({ seed: 5, rows: 200, features: 5 });
+    const fit = fitElasticNet(data.X, data.y, { alpha: 0.2, l1Ratio: 0.5, ...TIGHT });
+    const best = elasticNetObjective(data.X, data.y, fit.coef, fit.intercept, 0.2, 0.5);
+    for (let j = 0; j < 5; j++) {
+      for (const step of [1e-4, -1e-4]) {
+        const w = Float64Array.from(fit.coef);
+        w[j] = w[j]! + step;
+        expect(elasticNetObjective(data.X, data.y, w, fit.intercept, 0.2, 0.5)).toBeGreaterThan(best);
+      }
+    }
+    expect(elasticNetObjective(data.X, data.y, fit.coef, fit.intercept + 1e-4, 0.2, 0.5)).toBeGreaterThan(
+      best,
+    );
+  });
+
+  it('gives all-zero coefficients when alpha exceeds alpha_max = max|xⱼᵀ(y − ȳ)| / (n·ρ)', () => {
+    const data = generateLinearData({ seed: 3, rows: 100, features: 4 });
+    const { rows: n, data: x } = data.X;
+    const yMean = data.y.reduce((a, b) => a + b, 0) / n;
+    let alphaMax = 0;
+    for (let j = 0; j < 4; j++) {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += x[j * n + i]!;
+      m /= n;
+      let s = 0;
+      for (let i = 0; i < n; i++) s += (x[j * n + i]! - m) * (data.y[i]! - yMean);
+      alphaMax = Math.max(alphaMax, Math.abs(s) / (n * 0.5));
+    }
+    const above = fitElasticNet(data.X, data.y, { alpha: alphaMax * 1.01, l1Ratio: 0.5 });
+    expect(Array.from(above.coef)).toEqual([0, 0, 0, 0]);
+    expect(above.intercept).toBeCloseTo(yMean, 12);
+    const below = fitElasticNet(data.X, data.y, { alpha: alphaMax * 0.99, l1Ratio: 0.5 });
+    expect(Array.from(below.coef).some((c) => c !== 0)).toBe(true);
+  });
+});
+
+describe('fitElasticNet stopping rule', () => {
+  it('stops early at the default tol and reports the duality gap below tol·‖y − ȳ‖²/n', async () => {
+    const set = await wineSet();
+    const fit = fitElasticNet(set.X, set.y, { alpha: 0.5, l1Ratio: 0.5 });
+    const tight = fitElasticNet(set.X, set.y, { alpha: 0.5, l1Ratio: 0.5, ...TIGHT });
+    expect(fit.converged).toBe(true);
+    expect(fit.iterations).toBeLessThan(tight.iterations);
+    const n = set.y.length;
+    const mean = set.y.reduce((a, b) => a + b, 0) / n;
+    const yNorm2 = set.y.reduce((a, v) => a + (v - mean) ** 2, 0);
+    expect(fit.dualGap).toBeGreaterThanOrEqual(0);
+    expect(fit.dualGap).toBeLessThan((1e-4 * yNorm2) / n);
+  });
+
+  it('never reports convergence for l1_ratio 0, as scikit-learn, but still reaches the ridge optimum', () => {
+    const data = generateLinearData({ seed: 8, rows: 100, features: 3 });
+    const fit = fitElasticNet(data.X, data.y, { alpha: 0.1, l1Ratio: 0, maxIter: 200 });
+    expect(fit.converged).toBe(false);
+    expect(kktViolation(data.X, data.y, fit.coef, fit.intercept, 0.1, 0)).toBeLessThan(1e-9);
+  });
+
+  it('reports non-convergence with a warning when max_iter runs out', async () => {
+    const set = await wineSet();
+    const fit = fitElasticNet(set.X, set.y, { alpha: 0.01, l1Ratio: 0.2, maxIter: 2, tol: 1e-12 });
+    expect(fit.converged).toBe(false);
+    expect(fit.iterations).toBe(2);
+    expect(fit.dualGap).toBeGreaterThan(0);
+    expect(fit.warnings.join('\n')).toMatch(/did not converge in 2 iterations/);
+  });
+});
+
+describe('fitElasticNet inputs', () => {
+  it('gives a constant column a zero coefficient and a warning naming it', () => {
+    const data = generateLinearData({ seed: 11, rows: 120, features: 3 });
+    const x = Float64Array.from(data.X.data);
+    // 0.1 is not exactly representable: its floating-point mean is not exactly 0.1 either.
+    x.fill(0.1, 120, 240);
+    const fit = fitElasticNet({ rows: 120, cols: 3, data: x }, data.y, {
+      alpha: 0.01,
+      l1Ratio: 0.5,
+      featureNames: ['a', 'flat', 'c'],
+    });
+    expect(fit.coef[1]).toBe(0);
+    expect(fit.constantColumns).toEqual([1]);
+    expect(fit.warnings).toContain('feature "flat" is constant (every value is 0.1); its coefficient is 0');
+    expect(Number.isFinite(fit.intercept)).toBe(true);
+    expect(fit.coef[0]).not.toBe(0);
+  });
+
+  it('handles a constant target (all coefficients 0, intercept the constant)', () => {
+    const data = generateLinearData({ seed: 2, rows: 50, features: 2 });
+    const fit = fitElasticNet(data.X, new Float64Array(50).fill(4), { alpha: 0.1 });
+    expect(Array.from(fit.coef)).toEqual([0, 0]);
+    expect(fit.intercept).toBe(4);
+    expect(fit.converged).toBe(true);
+  });
+
+  it.each([
+    [{ alpha: -1 }, /alpha must be a finite number ≥ 0, but -1 was provided/],
+    [{ l1Ratio: 1.5 }, /l1_ratio must be between 0 and 1, but 1.5 was provided/],
+    [{ maxIter: 0 }, /max_iter must be an integer ≥ 1, but 0 was provided/],
+    [{ tol: Number.NaN }, /tol must be a finite number ≥ 0, but NaN was provided/],
+  ])('fails if options are out of range: %o', (options, message) => {
+    const data = generateLinearData({ seed: 1, rows: 10, features: 2 });
+    expect(() => fitElasticNet(data.X, data.y, options)).toThrow(message);
+  });
+
+  it('fails if the shapes disagree or a value is not finite', () => {
+    const X = { rows: 3, cols: 1, data: Float64Array.from([1, 2, 3]) };
+    expect(() => fitElasticNet(X, Float64Array.from([1, 2]))).toThrow(ElasticNetError);
+    expect(() => fitElasticNet(X, Float64Array.from([1, Number.NaN, 2]))).toThrow(
+      /y must hold finite numbers/,
+    );
+    expect(() =>
+      fitElasticNet({ rows: 3, cols: 1, data: Float64Array.from([1, Infinity, 3]) }, X.data),
+    ).toThrow(/X must hold finite numbers, but row 1, column 0 is Infinity/);
+  });
+});
