@@ -1,0 +1,142 @@
+/**
+ * The feature server's HTTP adapter for API Gateway REST APIs (Lambda proxy integration, payload
+ * format 1.0): routes, body decoding and limits, and the mapping of results and errors to Feast's
+ * responses. It knows nothing of DynamoDB or S3; `lambdas/features.ts` wires it to real clients.
+ *
+ * | route                      | success                  |
+ * |----------------------------|--------------------------|
+ * | POST /get-online-features  | 200 JSON                 |
+ * | POST /push                 | 200 empty body           |
+ * | GET  /health               | 200 empty body           |
+ *
+ * Client mistakes never produce a 5xx: an empty, malformed or wrong-typed body is FastAPI's 422
+ * `{"detail": […]}`, a body over 1 MB is 413 in the same shape, an unknown path is 404
+ * `{"detail":"Not Found"}`, a wrong method 405 `{"detail":"Method Not Allowed"}` (FastAPI's
+ * bodies). The two 500s Feast's conformance notes pin for semantic mistakes are kept (see serving.ts).
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { FeatureServerError, RequestValidationError } from './errors';
+import { getOnlineFeaturesRequestSchema, parseBody, pushRequestSchema } from './requests';
+import type { FeatureServer } from './serving';
+
+/** The largest request body accepted, in bytes (API Gateway's own limit is 10 MB). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** A proxy-integration handler. */
+export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+
+/** Options of `createFeatureHttpHandler`. */
+export interface FeatureHttpOptions {
+  /**
+   * Called with every error that becomes a 5xx not pinned by Feast's semantics, for logging.
+   * @default - errors are not reported
+   */
+  readonly onInternalError?: (err: unknown) => void;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+type Route = (body: unknown) => Promise<APIGatewayProxyResult>;
+
+/**
+ * Builds the API Gateway handler of a feature server.
+ *
+ * @example
+ * export const handler = createFeatureHttpHandler(createFeatureServer({ repo, store, offline }));
+ */
+export function createFeatureHttpHandler(
+  server: FeatureServer,
+  options: FeatureHttpOptions = {},
+): ProxyHandler {
+  const routes: Record<string, { method: string; needsBody: boolean; run: Route }> = {
+    '/get-online-features': {
+      method: 'POST',
+      needsBody: true,
+      run: async (body) => {
+        const res = await server.getOnlineFeatures(parseBody(getOnlineFeaturesRequestSchema, body));
+        return { statusCode: 200, headers: JSON_HEADERS, body: JSON.stringify(res) };
+      },
+    },
+    '/push': {
+      method: 'POST',
+      needsBody: true,
+      run: async (body) => {
+        await server.push(parseBody(pushRequestSchema, body));
+        return { statusCode: 200, body: '' };
+      },
+    },
+    // The registry is code compiled into the function, so it is always reachable: Feast's health
+    // check (list the registry's projects) cannot fail here.
+    '/health': { method: 'GET', needsBody: false, run: async () => ({ statusCode: 200, body: '' }) },
+  };
+
+  return async (event) => {
+    const route = routes[routePath(event)];
+    if (!route) return detailOnly(404, 'Not Found');
+    if (event.httpMethod.toUpperCase() !== route.method) return detailOnly(405, 'Method Not Allowed');
+    try {
+      return await route.run(route.needsBody ? decodeBody(event) : undefined);
+    } catch (err) {
+      if (err instanceof FeatureServerError) {
+        return { statusCode: err.status, headers: JSON_HEADERS, body: err.body() };
+      }
+      options.onInternalError?.(err);
+      // Feast's handler: any other exception is a 500 whose body is the JSON string of str(exc).
+      return {
+        statusCode: 500,
+        headers: JSON_HEADERS,
+        body: JSON.stringify((err as Error)?.message ?? String(err)),
+      };
+    }
+  };
+}
+
+// API Gateway puts the stage in `path` only for some setups (custom domains with base paths);
+// strip it and any trailing slash so both forms route.
+function routePath(event: APIGatewayProxyEvent): string {
+  let path = event.path ?? '/';
+  const stage = event.requestContext?.stage;
+  if (stage && path.startsWith(`/${stage}/`)) path = path.slice(stage.length + 1);
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+function decodeBody(event: APIGatewayProxyEvent): unknown {
+  const raw = event.body ?? '';
+  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+  if (bytes.length > MAX_BODY_BYTES) {
+    throw new RequestValidationError(
+      [
+        {
+          type: 'too_large',
+          loc: ['body'],
+          msg: `Request body must be at most ${MAX_BODY_BYTES} bytes, but ${bytes.length} were provided`,
+          input: null,
+        },
+      ],
+      413,
+    );
+  }
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') {
+    throw new RequestValidationError([
+      { type: 'missing', loc: ['body'], msg: 'Field required', input: null },
+    ]);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new RequestValidationError([
+      {
+        type: 'json_invalid',
+        loc: ['body', 0],
+        msg: 'JSON decode error',
+        input: {},
+        ctx: { error: (err as Error).message },
+      },
+    ]);
+  }
+}
+
+function detailOnly(statusCode: number, detail: string): APIGatewayProxyResult {
+  return { statusCode, headers: JSON_HEADERS, body: JSON.stringify({ detail }) };
+}

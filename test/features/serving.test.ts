@@ -1,0 +1,306 @@
+/**
+ * The serving core beyond the conformance cases: TTL and null statuses, the wine repo, offline
+ * pushes through the local-directory OfflineWriter, and the 4xx answers for client mistakes.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defineRepo } from '../../lib/features/definitions';
+import { FeastError, FeatureServerError, RequestValidationError } from '../../lib/features/errors';
+import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
+import { OnlineStore } from '../../lib/features/online-store';
+import {
+  createFeatureServer,
+  type FeatureServer,
+  type GetOnlineFeaturesResponse,
+} from '../../lib/features/serving';
+import type { FeatureRepo } from '../../lib/features/types';
+import { WINE_FEATURE_NAMES, wineRepo } from '../../lib/features/wine';
+import { driverRepo, type LocalDynamo, removeScratchDirs, scratchDir, startDynalite } from './helpers';
+
+const DAY = 86_400_000;
+const T0 = Date.parse('2024-05-01T00:00:00Z');
+
+let dynamo: LocalDynamo;
+let tables = 0;
+let clock = T0;
+
+async function serverFor(repo: FeatureRepo): Promise<{ server: FeatureServer; lake: string }> {
+  const tableName = `serving_${++tables}`;
+  await dynamo.createOnlineTable(tableName);
+  const lake = await scratchDir('lake');
+  const server = createFeatureServer({
+    repo,
+    store: new OnlineStore({ client: dynamo.doc, tableName }),
+    offline: new DirectoryOfflineWriter({ root: lake, prefix: 'features', now: () => new Date(clock) }),
+    now: () => clock,
+  });
+  return { server, lake };
+}
+
+const column = (res: GetOnlineFeaturesResponse, name: string) =>
+  res.results[res.metadata.feature_names.indexOf(name)]!;
+
+/** Runs `act` and returns the FeatureServerError it throws. */
+async function failure(act: () => Promise<unknown>): Promise<FeatureServerError> {
+  try {
+    await act();
+  } catch (err) {
+    if (err instanceof FeatureServerError) return err;
+    throw err;
+  }
+  throw new Error('expected a FeatureServerError, but the call succeeded');
+}
+
+const driverPush = (over: Record<string, unknown[]> = {}, to = 'online') => ({
+  push_source_name: 'driver_stats_push_source',
+  to,
+  df: {
+    driver_id: [1],
+    event_timestamp: [new Date(T0).toISOString()],
+    conv_rate: [0.5],
+    acc_rate: [0.25],
+    avg_daily_trips: [10],
+    ...over,
+  },
+});
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+});
+afterAll(async () => {
+  await removeScratchDirs();
+  await dynamo?.close();
+});
+
+describe('statuses', () => {
+  it('reports OUTSIDE_MAX_AGE once the TTL has passed, keeping value and timestamp (as Feast does)', async () => {
+    // prepare: a row pushed at T0; the view's TTL is one day
+    clock = T0;
+    const { server } = await serverFor(driverRepo);
+    await server.push(driverPush());
+    const request = { features: ['driver_hourly_stats:conv_rate'], entities: { driver_id: [1] } };
+    // act
+    clock = T0 + DAY; // exactly at the TTL: still valid
+    const fresh = await server.getOnlineFeatures(request);
+    clock = T0 + DAY + 1;
+    const stale = await server.getOnlineFeatures(request);
+    // assess
+    expect(column(fresh, 'conv_rate').statuses).toEqual(['PRESENT']);
+    expect(column(stale, 'conv_rate')).toEqual({
+      values: [0.5],
+      statuses: ['OUTSIDE_MAX_AGE'],
+      event_timestamps: ['2024-05-01T00:00:00Z'],
+    });
+  });
+
+  it('reports NULL_VALUE for a pushed null, with the row timestamp', async () => {
+    // prepare
+    clock = T0;
+    const { server } = await serverFor(driverRepo);
+    await server.push(driverPush({ acc_rate: [null], event_timestamp: ['2024-04-30T12:00:00.250Z'] }));
+    // act
+    const res = await server.getOnlineFeatures({
+      features: ['driver_hourly_stats:acc_rate', 'driver_hourly_stats:conv_rate'],
+      entities: { driver_id: [1] },
+    });
+    // assess
+    expect(column(res, 'acc_rate')).toEqual({
+      values: [null],
+      statuses: ['NULL_VALUE'],
+      event_timestamps: ['2024-04-30T12:00:00.250Z'],
+    });
+    expect(column(res, 'conv_rate').statuses).toEqual(['PRESENT']);
+  });
+});
+
+describe('wine repo', () => {
+  it('serves wine_quality_v1: wine_id then the 11 features, NOT_FOUND for unknown wines', async () => {
+    // prepare: the first wine of the dataset, pushed
+    clock = T0;
+    const { server } = await serverFor(wineRepo);
+    const first = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
+    await server.push({
+      push_source_name: 'wine_push',
+      df: {
+        wine_id: [1],
+        event_timestamp: ['2024-04-01 00:00:00'],
+        ...Object.fromEntries(WINE_FEATURE_NAMES.map((f, i) => [f, [first[i]]])),
+      },
+    });
+    // act
+    const res = await server.getOnlineFeatures({
+      feature_service: 'wine_quality_v1',
+      entities: { wine_id: [1, 2] },
+    });
+    // assess
+    expect(res.metadata.feature_names).toEqual(['wine_id', ...WINE_FEATURE_NAMES]);
+    expect(res.results.slice(1).map((r) => r.values[0])).toEqual(first);
+    expect(new Set(res.results.slice(1).map((r) => r.statuses[1]))).toEqual(new Set(['NOT_FOUND']));
+  });
+});
+
+describe('push to offline', () => {
+  it('appends JSON lines with lake timestamps to the push source batch table, and not online', async () => {
+    // prepare
+    clock = Date.parse('2024-05-02T03:04:05.678Z');
+    const { server, lake } = await serverFor(driverRepo);
+    // act
+    const result = await server.push(
+      driverPush(
+        {
+          driver_id: [1, 2],
+          event_timestamp: ['2024-05-01 10:00:00+02:00', '2024-05-01T09:00:00Z'],
+          conv_rate: [0.1, 0.2],
+          acc_rate: [0.3, null],
+          avg_daily_trips: [4, 5],
+          ignored_column: ['x', 'y'],
+        },
+        'offline',
+      ),
+    );
+    // assess
+    const dir = join(lake, 'features', 'driver_stats_push');
+    const files = await readdir(dir);
+    expect(files).toHaveLength(1);
+    expect(files[0]).toMatch(/^20240502T030405678Z-[0-9a-f-]{36}\.json$/);
+    const lines = (await readFile(join(dir, files[0]!), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual([
+      {
+        driver_id: 1,
+        conv_rate: 0.1,
+        acc_rate: 0.3,
+        avg_daily_trips: 4,
+        event_timestamp: '2024-05-01 08:00:00.000',
+        created: '2024-05-02 03:04:05.678',
+      },
+      {
+        driver_id: 2,
+        conv_rate: 0.2,
+        acc_rate: null,
+        avg_daily_trips: 5,
+        event_timestamp: '2024-05-01 09:00:00.000',
+        created: '2024-05-02 03:04:05.678',
+      },
+    ]);
+    expect(result.onlineWritten).toBe(0);
+    const online = await server.getOnlineFeatures({
+      features: ['driver_hourly_stats:conv_rate'],
+      entities: { driver_id: [1] },
+    });
+    expect(column(online, 'conv_rate').statuses).toEqual(['NOT_FOUND']);
+  });
+
+  it('online_and_offline writes both', async () => {
+    // prepare
+    clock = T0;
+    const { server, lake } = await serverFor(driverRepo);
+    // act
+    const result = await server.push(driverPush({}, 'online_and_offline'));
+    // assess
+    expect(result.onlineWritten).toBe(1);
+    expect(await readdir(join(lake, 'features', 'driver_stats_push'))).toHaveLength(1);
+  });
+});
+
+describe('client mistakes', () => {
+  const twoViews = defineRepo({
+    project: 'p',
+    entities: [{ name: 'driver', joinKey: 'driver_id', valueType: 'INT64' }],
+    featureViews: ['a', 'b'].map((name) => ({
+      name,
+      entities: ['driver'],
+      ttlSeconds: 0,
+      features: [{ name: 'rate', dtype: 'FLOAT' as const }],
+      source: {
+        database: 'lake',
+        table: name,
+        location: name,
+        format: 'parquet' as const,
+        timestampField: 'ts',
+      },
+    })),
+  });
+
+  it('rejects bare feature names colliding across views with FeatureNameCollisionError (400)', async () => {
+    const { server } = await serverFor(twoViews);
+    const err = await failure(() =>
+      server.getOnlineFeatures({ features: ['a:rate', 'b:rate'], entities: { driver_id: [1] } }),
+    );
+    expect(err).toBeInstanceOf(FeastError);
+    expect(err.status).toBe(400);
+    expect((err as FeastError).className).toBe('FeatureNameCollisionError');
+    // full names resolve it
+    const res = await server.getOnlineFeatures({
+      features: ['a:rate', 'b:rate'],
+      entities: { driver_id: [1] },
+      full_feature_names: true,
+    });
+    expect(res.metadata.feature_names).toEqual(['driver_id', 'a__rate', 'b__rate']);
+  });
+
+  it.each([
+    [
+      'unknown feature of a known view',
+      { features: ['driver_hourly_stats:nope'], entities: { driver_id: [1] } },
+      404,
+      'FeastObjectNotFoundException',
+    ],
+    [
+      'malformed feature ref',
+      { features: ['conv_rate'], entities: { driver_id: [1] } },
+      422,
+      'body.features.0',
+    ],
+    [
+      'missing join key',
+      { features: ['driver_hourly_stats:conv_rate'], entities: { other: [1] } },
+      422,
+      'body.entities.driver_id',
+    ],
+    [
+      'ragged entity columns',
+      { features: ['driver_hourly_stats:conv_rate'], entities: { driver_id: [1, 2], other: [1] } },
+      422,
+      'body.entities.other',
+    ],
+    [
+      'null join key',
+      { features: ['driver_hourly_stats:conv_rate'], entities: { driver_id: [null] } },
+      422,
+      'body.entities.driver_id.0',
+    ],
+    [
+      'float join key',
+      { features: ['driver_hourly_stats:conv_rate'], entities: { driver_id: [1.5] } },
+      422,
+      'body.entities.driver_id.0',
+    ],
+  ])('lookup: %s → %i', async (_name, request, status, where) => {
+    const { server } = await serverFor(driverRepo);
+    const err = await failure(() => server.getOnlineFeatures(request as never));
+    expect(err.status).toBe(status);
+    if (err instanceof RequestValidationError)
+      expect(err.issues.map((i) => i.loc.join('.'))).toContain(where);
+    else expect((err as FeastError).className).toBe(where);
+  });
+
+  it.each([
+    ['missing feature column', { avg_daily_trips: undefined as never }, 'body.df.avg_daily_trips'],
+    ['unparseable timestamp', { event_timestamp: ['yesterday'] }, 'body.df.event_timestamp.0'],
+    ['string in a FLOAT column', { conv_rate: ['0.5'] }, 'body.df.conv_rate.0'],
+    ['ragged columns', { conv_rate: [0.5, 0.6] }, 'body.df.conv_rate'],
+  ])('push: %s → 422', async (_name, over, where) => {
+    const { server } = await serverFor(driverRepo);
+    const request = driverPush(over as Record<string, unknown[]>);
+    request.df = Object.fromEntries(
+      Object.entries(request.df).filter(([, v]) => v !== undefined),
+    ) as typeof request.df;
+    const err = await failure(() => server.push(request));
+    expect(err.status).toBe(422);
+    expect((err as RequestValidationError).issues.map((i) => i.loc.join('.'))).toContain(where);
+  });
+});
