@@ -1,0 +1,866 @@
+/**
+ * The local Step Functions service: runs the stage's state machines on aws-local-stepfunctions
+ * with every Task bound to a local integration, and answers the SFN API the CLI needs
+ * (StartExecution, DescribeExecution, ListExecutions, GetExecutionHistory, StopExecution,
+ * SendTask*), with executions persisted under `<stateDir>/executions/`.
+ *
+ * What the runner adds to the library, and why:
+ * - Tasks are bound by `Resource` ARN (the library only overrides by state name), and a Task no
+ *   integration covers fails {@link LocalStepFunctions.startExecution} before anything runs.
+ * - Tasks without `TimeoutSeconds` get {@link NO_TIMEOUT_SECONDS} instead of the library's 60 s.
+ * - The context object is complete: Execution (Id, Name, Input, StartTime, RoleArn, RedriveCount),
+ *   StateMachine (Id, Name), State (Name, EnteredTime, RetryCount), Task.Token, Map.Item.
+ * - History events carry Step Functions' types (TaskScheduled, TaskSucceeded, MapStateStarted, …).
+ */
+import '../../polyfills';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  ExecutionAbortedError,
+  ExecutionError,
+  ExecutionTimeoutError,
+  StateMachine,
+} from 'aws-local-stepfunctions';
+import {
+  type AslDefinition,
+  allStates,
+  assertRunnable,
+  NO_TIMEOUT_SECONDS,
+  prepareForLibrary,
+  type StateMachineSpec,
+} from './definition';
+import { detailsKey, type HistoryEvent, type ProgressEvent, stateEventType, stringify } from './history';
+import { type Integration, type IntegrationRegistry, type Json, TaskFailure } from './integrations';
+import { type ExecutionRecord, type ExecutionStatus, ExecutionStore } from './store';
+
+export { NO_TIMEOUT_SECONDS };
+
+/** Errors shaped like the SFN SDK's exceptions (`name` is the exception name). */
+export class StepFunctionsError extends Error {
+  constructor(
+    name:
+      | 'ExecutionAlreadyExists'
+      | 'ExecutionDoesNotExist'
+      | 'StateMachineDoesNotExist'
+      | 'InvalidName'
+      | 'InvalidExecutionInput'
+      | 'InvalidToken'
+      | 'TaskDoesNotExist'
+      | 'InvalidArn',
+    message: string,
+  ) {
+    super(message);
+    this.name = name;
+  }
+}
+
+/** A Task whose `Resource` no registered integration runs; raised before the execution starts. */
+export class MissingIntegrationError extends Error {
+  override readonly name = 'MissingIntegrationError';
+  constructor(
+    readonly stateMachine: string,
+    readonly missing: readonly { state: string; resource: string }[],
+  ) {
+    super(
+      missing
+        .map(
+          (m) =>
+            `State machine ${stateMachine}: Task state '${m.state}' has Resource ${m.resource}, which has no local integration`,
+        )
+        .join('\n') +
+        '\nRegister one in the IntegrationRegistry (lambdaIntegrations, athenaIntegrations, …) before starting it.',
+    );
+  }
+}
+
+export interface LocalStepFunctionsOptions {
+  readonly stateDir: string;
+  readonly machines: readonly StateMachineSpec[];
+  readonly integrations: IntegrationRegistry;
+  /** Called for every history event of every execution (the CLI prints these live). */
+  readonly onEvent?: (event: ProgressEvent) => void;
+}
+
+export interface DescribeExecutionOutput {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+  input: string;
+  inputDetails: { included: boolean };
+  output?: string;
+  outputDetails?: { included: boolean };
+  error?: string;
+  cause?: string;
+  redriveCount: number;
+  redriveStatus: 'NOT_REDRIVABLE';
+}
+
+export interface ExecutionListItem {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  startDate: Date;
+  stopDate?: Date;
+}
+
+interface Prepared {
+  spec: StateMachineSpec;
+  library: StateMachine;
+  bindings: Map<string, Integration>;
+  stateIndex: Map<string, number>;
+}
+
+interface Attempt {
+  start: HistoryEvent[];
+  end?: HistoryEvent[];
+  announced: boolean;
+  closed: boolean;
+}
+
+/**
+ * @example
+ * const registry = new IntegrationRegistry().use(lambdaIntegrations(lambdaEngine)).use(athenaIntegrations(athena));
+ * const sfn = new LocalStepFunctions({ stateDir, machines: loadStateMachines(stage), integrations: registry });
+ * sfn.validate(); // fail fast on Tasks without a local integration
+ * const { executionArn } = await sfn.startExecution({ stateMachineArn: 'training', input: '{}' });
+ * const result = await sfn.waitForExecution(executionArn);
+ */
+export class LocalStepFunctions {
+  private readonly store: ExecutionStore;
+  private readonly prepared = new Map<string, Prepared>();
+  private readonly runs = new Map<string, Run>();
+  private readonly tokens = new Map<string, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
+  private readonly listeners = new Set<(e: ProgressEvent) => void>();
+
+  constructor(private readonly options: LocalStepFunctionsOptions) {
+    this.store = new ExecutionStore(options.stateDir);
+    if (options.onEvent) this.listeners.add(options.onEvent);
+  }
+
+  /** The state machines this runner knows, by name and ARN. */
+  get machines(): readonly StateMachineSpec[] {
+    return this.options.machines;
+  }
+
+  /** Binds every Task of every machine now; throws the first machine's {@link MissingIntegrationError}. */
+  validate(): void {
+    for (const m of this.options.machines) this.prepare(m);
+  }
+
+  /** Listens to history events of all executions; returns the unsubscribe function. */
+  subscribe(listener: (e: ProgressEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Starts an execution. `stateMachineArn` may also be the machine's name. An unnamed execution
+   * gets a UUID; a name already used by this machine fails with `ExecutionAlreadyExists` (unless
+   * that execution is still running with the same input, which Step Functions treats as a retry).
+   */
+  async startExecution(input: { stateMachineArn: string; name?: string; input?: string | Json }): Promise<{
+    executionArn: string;
+    startDate: Date;
+  }> {
+    const spec = this.machine(input.stateMachineArn);
+    const prepared = this.prepare(spec);
+    const name = input.name ?? randomUUID();
+    if (!validExecutionName(name)) {
+      throw new StepFunctionsError('InvalidName', `Invalid Name: '${name}'`);
+    }
+    const text =
+      input.input === undefined
+        ? '{}'
+        : typeof input.input === 'string'
+          ? input.input
+          : JSON.stringify(input.input);
+    let parsed: Json;
+    try {
+      parsed = JSON.parse(text) as Json;
+    } catch (err) {
+      throw new StepFunctionsError(
+        'InvalidExecutionInput',
+        `Invalid State Machine Execution Input: '${(err as Error).message}'`,
+      );
+    }
+    const executionArn = spec.arn.replace(':stateMachine:', ':execution:') + `:${name}`;
+    const existing = this.runs.get(executionArn)?.record ?? this.store.read(spec.name, name);
+    if (existing) {
+      if (existing.status === 'RUNNING' && existing.input === text && this.runs.has(executionArn)) {
+        return { executionArn, startDate: new Date(existing.startDate) };
+      }
+      throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
+    }
+    const run = new Run(this, prepared, executionArn, name, parsed, text);
+    this.runs.set(executionArn, run);
+    run.start();
+    return { executionArn, startDate: new Date(run.record.startDate) };
+  }
+
+  /** Resolves with DescribeExecution's answer once the execution has ended. */
+  async waitForExecution(executionArn: string): Promise<DescribeExecutionOutput> {
+    const run = this.runs.get(executionArn);
+    if (run) await run.done;
+    return this.describeExecution({ executionArn });
+  }
+
+  describeExecution(input: { executionArn: string }): DescribeExecutionOutput {
+    const r = this.record(input.executionArn);
+    return {
+      executionArn: r.executionArn,
+      stateMachineArn: r.stateMachineArn,
+      name: r.name,
+      status: r.status,
+      startDate: new Date(r.startDate),
+      ...(r.stopDate ? { stopDate: new Date(r.stopDate) } : {}),
+      input: r.input,
+      inputDetails: { included: true },
+      ...(r.output !== undefined ? { output: r.output, outputDetails: { included: true } } : {}),
+      ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.cause !== undefined ? { cause: r.cause } : {}),
+      redriveCount: 0,
+      redriveStatus: 'NOT_REDRIVABLE',
+    };
+  }
+
+  /** Newest first, like ListExecutions; reads records of earlier runs from disk too. */
+  listExecutions(
+    input: {
+      stateMachineArn?: string;
+      statusFilter?: ExecutionStatus;
+      maxResults?: number;
+      nextToken?: string;
+    } = {},
+  ): { executions: ExecutionListItem[]; nextToken?: string } {
+    const machine = input.stateMachineArn ? this.machine(input.stateMachineArn).name : undefined;
+    const byArn = new Map<string, ExecutionRecord>();
+    for (const r of this.store.list(machine)) byArn.set(r.executionArn, this.liveness(r));
+    for (const run of this.runs.values()) {
+      if (!machine || run.record.stateMachineName === machine) byArn.set(run.record.executionArn, run.record);
+    }
+    const all = [...byArn.values()]
+      .filter((r) => !input.statusFilter || r.status === input.statusFilter)
+      .sort((a, b) => b.startDate.localeCompare(a.startDate) || b.name.localeCompare(a.name))
+      .map((r) => ({
+        executionArn: r.executionArn,
+        stateMachineArn: r.stateMachineArn,
+        name: r.name,
+        status: r.status,
+        startDate: new Date(r.startDate),
+        ...(r.stopDate ? { stopDate: new Date(r.stopDate) } : {}),
+      }));
+    return page(all, input.maxResults ?? 100, input.nextToken, (items, nextToken) => ({
+      executions: items,
+      ...(nextToken ? { nextToken } : {}),
+    }));
+  }
+
+  getExecutionHistory(input: {
+    executionArn: string;
+    reverseOrder?: boolean;
+    maxResults?: number;
+    nextToken?: string;
+  }): { events: HistoryEvent[]; nextToken?: string } {
+    const events = [...this.record(input.executionArn).events];
+    if (input.reverseOrder) events.reverse();
+    return page(events, input.maxResults ?? 1000, input.nextToken, (items, nextToken) => ({
+      events: structuredClone(items),
+      ...(nextToken ? { nextToken } : {}),
+    }));
+  }
+
+  /**
+   * Live history of one execution: the events so far, then each new one, until it ends.
+   *
+   * @example
+   * for await (const e of sfn.watch(executionArn)) console.log(e.timestamp, e.type);
+   */
+  async *watch(executionArn: string): AsyncGenerator<HistoryEvent> {
+    const run = this.runs.get(executionArn);
+    if (!run) {
+      yield* this.record(executionArn).events;
+      return;
+    }
+    let i = 0;
+    while (true) {
+      while (i < run.record.events.length) yield run.record.events[i++]!;
+      if (run.finished) return;
+      await run.nextEvent();
+    }
+  }
+
+  /** Stops a running execution: status ABORTED, with the given error and cause. */
+  async stopExecution(input: {
+    executionArn: string;
+    error?: string;
+    cause?: string;
+  }): Promise<{ stopDate: Date }> {
+    const run = this.runs.get(input.executionArn);
+    if (!run) {
+      const r = this.record(input.executionArn);
+      return { stopDate: new Date(r.stopDate ?? Date.now()) };
+    }
+    run.stop(input.error, input.cause);
+    await run.done;
+    return { stopDate: new Date(run.record.stopDate!) };
+  }
+
+  /** Completes a `.waitForTaskToken` Task with `output` (JSON text). */
+  sendTaskSuccess(input: { taskToken: string; output: string }): void {
+    this.token(input.taskToken).resolve(JSON.parse(input.output) as Json);
+  }
+
+  /** Fails a `.waitForTaskToken` Task; `error` is what Retry/Catch match. */
+  sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): void {
+    this.token(input.taskToken).reject(new TaskFailure(input.error ?? '', input.cause ?? ''));
+  }
+
+  /** Accepted for API compatibility; heartbeats are not enforced locally. */
+  sendTaskHeartbeat(input: { taskToken: string }): void {
+    this.token(input.taskToken);
+  }
+
+  // --- internals used by Run -------------------------------------------------------------
+
+  /** @internal */
+  emit(executionArn: string, event: HistoryEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l({ executionArn, event });
+      } catch {
+        // A failing listener (e.g. a closed terminal) must not break the execution.
+      }
+    }
+  }
+
+  /** @internal */
+  persist(record: ExecutionRecord): void {
+    this.store.write(record);
+  }
+
+  /** @internal */
+  waitForToken(token: string, signal: AbortSignal): Promise<Json> {
+    const { promise, resolve, reject } = Promise.withResolvers<Json>();
+    const cleanup = () => this.tokens.delete(token);
+    this.tokens.set(token, {
+      resolve: (v) => {
+        cleanup();
+        resolve(v);
+      },
+      reject: (e) => {
+        cleanup();
+        reject(e);
+      },
+    });
+    signal.addEventListener('abort', () => {
+      cleanup();
+      reject(new TaskFailure('States.Runtime', 'execution stopped'));
+    });
+    return promise;
+  }
+
+  private token(token: string) {
+    const t = this.tokens.get(token);
+    if (!t)
+      throw new StepFunctionsError(
+        'TaskDoesNotExist',
+        `Task Token does not exist or has already completed: ${token.slice(0, 16)}…`,
+      );
+    return t;
+  }
+
+  private record(executionArn: string): ExecutionRecord {
+    const run = this.runs.get(executionArn);
+    if (run) return run.record;
+    const m = /:execution:([^:]+):([^:]+)$/.exec(executionArn);
+    if (!m) throw new StepFunctionsError('InvalidArn', `Invalid Arn: '${executionArn}'`);
+    const r = this.store.read(m[1]!, m[2]!);
+    if (!r)
+      throw new StepFunctionsError('ExecutionDoesNotExist', `Execution Does Not Exist: '${executionArn}'`);
+    return this.liveness(r);
+  }
+
+  /** A RUNNING record whose process is gone was cut off: report it ABORTED. */
+  private liveness(r: ExecutionRecord): ExecutionRecord {
+    if (r.status !== 'RUNNING' || this.runs.has(r.executionArn)) return r;
+    if (r.pid !== process.pid && processAlive(r.pid)) return r;
+    return {
+      ...r,
+      status: 'ABORTED',
+      error: 'States.Runtime',
+      cause: 'The local runner that ran this execution stopped before it finished',
+    };
+  }
+
+  private machine(arnOrName: string): StateMachineSpec {
+    const m = this.options.machines.find((x) => x.arn === arnOrName || x.name === arnOrName);
+    if (!m) {
+      throw new StepFunctionsError(
+        'StateMachineDoesNotExist',
+        `State Machine Does Not Exist: '${arnOrName}' (known: ${this.options.machines.map((x) => x.name).join(', ') || 'none'})`,
+      );
+    }
+    return m;
+  }
+
+  private prepare(spec: StateMachineSpec): Prepared {
+    const cached = this.prepared.get(spec.arn);
+    if (cached) return cached;
+    assertRunnable(spec.definition, `state machine ${spec.name}`);
+    const states = allStates(spec.definition);
+    const bindings = new Map<string, Integration>();
+    const missing: { state: string; resource: string }[] = [];
+    for (const [name, state] of states) {
+      if (state.Type !== 'Task') continue;
+      const resource = String(state['Resource']);
+      const integration = this.options.integrations.find(resource);
+      if (integration) bindings.set(name, integration);
+      else missing.push({ state: name, resource });
+    }
+    if (missing.length > 0) throw new MissingIntegrationError(spec.name, missing);
+    const stateIndex = new Map(states.map(([name], i) => [name, i]));
+    const library = new StateMachine(prepareForLibrary(spec.definition, stateIndex) as never, {
+      // Validated above on the author's definition; the prepared copy uses runner-private paths.
+      validationOptions: { noValidate: true },
+    });
+    const p = { spec, library, bindings, stateIndex };
+    this.prepared.set(spec.arn, p);
+    return p;
+  }
+}
+
+/** One execution: the library run, its context object, history and record. */
+class Run {
+  readonly record: ExecutionRecord;
+  readonly done: Promise<void>;
+  finished = false;
+  private resolveDone!: () => void;
+  private readonly abortController = new AbortController();
+  private abortLibrary: (() => void) | undefined;
+  private stopReason: { error?: string; cause?: string } | undefined;
+  private pendingToken: string | undefined;
+  private readonly attempts = new Map<string, Attempt[]>();
+  /** Attempts of each state's current entry so far (0 on entry, +1 per Task attempt). */
+  private readonly attemptsMade = new Map<string, number>();
+  private readonly enteredAt = new Map<string, string>();
+  private waiters: (() => void)[] = [];
+  private persistTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly service: LocalStepFunctions,
+    private readonly machine: Prepared,
+    executionArn: string,
+    name: string,
+    private readonly input: Json,
+    inputText: string,
+  ) {
+    this.record = {
+      executionArn,
+      stateMachineArn: machine.spec.arn,
+      stateMachineName: machine.spec.name,
+      name,
+      status: 'RUNNING',
+      startDate: new Date().toISOString(),
+      input: inputText,
+      events: [],
+      pid: process.pid,
+    };
+    this.done = new Promise((r) => {
+      this.resolveDone = r;
+    });
+  }
+
+  start(): void {
+    this.service.persist(this.record);
+    const execution = this.machine.library.run(this.input as never, {
+      overrides: { taskResourceLocalHandlers: this.handlers() as never },
+      context: this.context() as never,
+    });
+    this.abortLibrary = execution.abort;
+    const consumed = (async () => {
+      for await (const ev of execution.eventLogs) this.onLibraryEvent(ev as unknown as LibraryEvent);
+    })();
+    void execution.result.then(
+      (output) => this.finish('SUCCEEDED', { output: stringify(output) }, consumed),
+      (err: unknown) => {
+        if (err instanceof ExecutionAbortedError) {
+          this.finish('ABORTED', { error: this.stopReason?.error, cause: this.stopReason?.cause }, consumed);
+        } else if (err instanceof ExecutionTimeoutError) {
+          this.finish(
+            'TIMED_OUT',
+            { error: 'States.Timeout', cause: 'The execution timed out (state machine TimeoutSeconds)' },
+            consumed,
+          );
+        } else {
+          const inner = (err instanceof ExecutionError ? err.cause : err) as Error;
+          this.finish(
+            'FAILED',
+            { error: inner?.name ?? 'States.Runtime', cause: inner?.message ?? String(err) },
+            consumed,
+          );
+        }
+      },
+    );
+  }
+
+  stop(error?: string, cause?: string): void {
+    if (this.finished) return;
+    this.stopReason = { error, cause };
+    this.abortController.abort();
+    this.abortLibrary?.();
+  }
+
+  nextEvent(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+
+  private async finish(
+    status: ExecutionStatus,
+    result: { output?: string; error?: string; cause?: string },
+    consumed: Promise<void>,
+  ): Promise<void> {
+    // The event stream closes right after the library's last event; wait for it so the history is whole.
+    await consumed.catch(() => undefined);
+    if (status === 'ABORTED' && !this.record.events.some((e) => e.type === 'ExecutionAborted')) {
+      this.push('ExecutionAborted', { error: result.error, cause: result.cause });
+    }
+    Object.assign(this.record, { status, stopDate: new Date().toISOString() });
+    for (const [k, v] of Object.entries(result))
+      if (v !== undefined) (this.record as unknown as Record<string, unknown>)[k] = v;
+    this.finished = true;
+    clearTimeout(this.persistTimer);
+    this.service.persist(this.record);
+    this.abortController.abort();
+    this.wake();
+    this.resolveDone();
+  }
+
+  /** The context object: what AWS provides, behind the paths prepareForLibrary redirected. */
+  private context(): Record<string, unknown> {
+    const r = this.record;
+    const execution = {
+      Id: r.executionArn,
+      Name: r.name,
+      Input: this.input,
+      StartTime: r.startDate,
+      RoleArn: this.machine.spec.roleArn,
+      RedriveCount: 0,
+    };
+    const slots: Record<string, unknown> = {};
+    for (const [name, i] of this.machine.stateIndex) {
+      const run = this;
+      slots[`s${i}`] = {
+        Name: name,
+        // Read while the library evaluates the state's paths, i.e. the moment it is entered.
+        get EnteredTime() {
+          if (!run.attemptsMade.get(name) || !run.enteredAt.has(name))
+            run.enteredAt.set(name, new Date().toISOString());
+          return run.enteredAt.get(name);
+        },
+        get RetryCount() {
+          return run.attemptsMade.get(name) ?? 0;
+        },
+      };
+    }
+    const run = this;
+    return {
+      Execution: { Id: execution.Id, Name: execution.Name, RoleArn: execution.RoleArn, RedriveCount: 0 },
+      __Execution: execution,
+      StateMachine: { Id: this.machine.spec.arn, Name: this.machine.spec.name },
+      __State: slots,
+      Task: {
+        // The library evaluates Parameters and calls the Task handler in one synchronous stretch,
+        // so the token minted here is the one the handler picks up next.
+        get Token() {
+          const token = randomBytes(48).toString('base64url');
+          run.pendingToken = token;
+          return token;
+        },
+      },
+    };
+  }
+
+  private handlers(): Record<string, (input: unknown) => Promise<unknown>> {
+    const out: Record<string, (input: unknown) => Promise<unknown>> = {};
+    for (const [stateName, integration] of this.machine.bindings) {
+      out[stateName] = (input) => this.runTask(stateName, integration, input as Json);
+    }
+    return out;
+  }
+
+  private async runTask(stateName: string, integration: Integration, parameters: Json): Promise<Json> {
+    const token = integration.waitForToken ? this.pendingToken : undefined;
+    this.pendingToken = undefined;
+    const resource = String(
+      allStates(this.machine.spec.definition).find(([n]) => n === stateName)![1]['Resource'],
+    );
+    const lambdaFn = integration.resourceType === 'lambda' && integration.label === 'lambda';
+    const prefix = lambdaFn ? 'LambdaFunction' : 'Task';
+    const base = { resourceType: integration.resourceType, resource: integration.resourceName };
+    const attempt: Attempt = {
+      start: [
+        this.event(
+          `${prefix}Scheduled`,
+          lambdaFn
+            ? { resource, input: stringify(parameters) }
+            : { ...base, region: regionOf(this.record.executionArn), parameters: stringify(parameters) },
+        ),
+        this.event(`${prefix}Started`, lambdaFn ? {} : base),
+      ],
+      announced: false,
+      closed: false,
+    };
+    this.queue(stateName).push(attempt);
+    this.attemptsMade.set(stateName, (this.attemptsMade.get(stateName) ?? 0) + 1);
+    try {
+      let output = await integration.handler(parameters, {
+        stateName,
+        stateMachineName: this.machine.spec.name,
+        executionArn: this.record.executionArn,
+        resource,
+        signal: this.abortController.signal,
+        ...(token ? { taskToken: token } : {}),
+      });
+      if (integration.waitForToken) {
+        if (!token)
+          throw new TaskFailure(
+            'States.Runtime',
+            `state ${stateName} waits for a task token but its Parameters never read $$.Task.Token`,
+          );
+        output = await this.service.waitForToken(token, this.abortController.signal);
+      }
+      attempt.end = [
+        this.event(
+          `${prefix}Succeeded`,
+          lambdaFn ? { output: stringify(output) } : { ...base, output: stringify(output) },
+        ),
+      ];
+      this.attemptsMade.delete(stateName);
+      return output;
+    } catch (err) {
+      const failure =
+        err instanceof TaskFailure
+          ? err
+          : new TaskFailure((err as Error)?.name || 'Error', (err as Error)?.message ?? String(err));
+      attempt.end = [
+        this.event(`${prefix}Failed`, {
+          ...(lambdaFn ? {} : base),
+          error: failure.name,
+          cause: failure.message,
+        }),
+      ];
+      throw failure;
+    }
+  }
+
+  private queue(stateName: string): Attempt[] {
+    const q = this.attempts.get(stateName) ?? [];
+    this.attempts.set(stateName, q);
+    return q;
+  }
+
+  /** An event not yet numbered (numbers are given when it enters the history). */
+  private event(type: string, details: Record<string, unknown>): HistoryEvent {
+    return {
+      id: 0,
+      previousEventId: 0,
+      timestamp: new Date().toISOString(),
+      type,
+      [detailsKey(type)]: details,
+    };
+  }
+
+  private push(type: string, details: Record<string, unknown>, prepared?: HistoryEvent): void {
+    const ev = prepared ?? this.event(type, details);
+    const events = this.record.events;
+    ev.id = events.length + 1;
+    ev.previousEventId = events.length;
+    events.push(ev);
+    this.service.emit(this.record.executionArn, ev);
+    this.wake();
+    this.schedulePersist();
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private schedulePersist(): void {
+    if (this.persistTimer || this.finished) return;
+    // Progress is written at most every 250 ms, so `mlops executions` in another shell sees it.
+    this.persistTimer = setTimeout(() => {
+      this.persistTimer = undefined;
+      if (!this.finished) this.service.persist(this.record);
+    }, 250);
+    this.persistTimer.unref();
+  }
+
+  private announce(stateName: string): void {
+    const a = this.attempts.get(stateName)?.find((x) => !x.announced);
+    if (!a) return;
+    a.announced = true;
+    for (const e of a.start) this.push(e.type, {}, e);
+  }
+
+  private close(stateName: string, error?: { Error: string; Cause: unknown }): void {
+    const q = this.attempts.get(stateName);
+    const a = q?.find((x) => x.announced && !x.closed);
+    if (!a || !q) return;
+    a.closed = true;
+    q.splice(q.indexOf(a), 1);
+    if (a.end) for (const e of a.end) this.push(e.type, {}, e);
+    else if (error?.Error === 'States.Timeout') {
+      this.push('TaskTimedOut', {
+        resourceType: 'unknown',
+        error: 'States.Timeout',
+        cause: stringCause(error.Cause),
+      });
+    }
+  }
+
+  private onLibraryEvent(ev: LibraryEvent): void {
+    switch (ev.type) {
+      case 'ExecutionStarted':
+        this.push('ExecutionStarted', {
+          input: stringify(ev.input),
+          inputDetails: { truncated: false },
+          roleArn: this.machine.spec.roleArn,
+          stateMachineArn: this.machine.spec.arn,
+        });
+        return;
+      case 'StateEntered': {
+        const s = ev.state!;
+        this.push(stateEventType(s.type, 'Entered'), {
+          name: s.name,
+          input: stringify(s.input),
+          inputDetails: { truncated: false },
+        });
+        if (s.type === 'Task') this.announce(s.name);
+        if (s.type === 'Map') this.push('MapStateStarted', { length: this.mapLength(s.name, s.input) });
+        if (s.type === 'Parallel') this.push('ParallelStateStarted', {});
+        return;
+      }
+      case 'StateRetried':
+        // The retry's Task handler has already been called; show its Scheduled/Started now.
+        this.announce(ev.state!.name);
+        return;
+      case 'StateFailed': {
+        const s = ev.state!;
+        if (s.type === 'Task') this.close(s.name, { Error: ev.Error!, Cause: ev.Cause });
+        if (s.type === 'Map') this.push('MapStateFailed', {});
+        if (s.type === 'Parallel') this.push('ParallelStateFailed', {});
+        return;
+      }
+      case 'StateCaught':
+        this.attemptsMade.delete(ev.state!.name);
+        return;
+      case 'StateExited': {
+        const s = ev.state!;
+        if (s.type === 'Task') this.close(s.name);
+        if (s.type === 'Map') this.push('MapStateSucceeded', {});
+        if (s.type === 'Parallel') this.push('ParallelStateSucceeded', {});
+        this.push(stateEventType(s.type, 'Exited'), {
+          name: s.name,
+          output: stringify(s.output),
+          outputDetails: { truncated: false },
+        });
+        return;
+      }
+      case 'MapIterationStarted':
+      case 'MapIterationSucceeded':
+      case 'MapIterationFailed':
+        this.push(ev.type, {
+          name: ev.parentState!.name,
+          index: ev.index,
+          ...(ev.type === 'MapIterationFailed' ? { error: ev.Error, cause: stringCause(ev.Cause) } : {}),
+        });
+        return;
+      case 'ExecutionSucceeded':
+        this.push('ExecutionSucceeded', {
+          output: stringify(ev.output),
+          outputDetails: { truncated: false },
+        });
+        return;
+      case 'ExecutionFailed':
+        this.push('ExecutionFailed', { error: ev.Error, cause: stringCause(ev.Cause) });
+        return;
+      case 'ExecutionAborted':
+        this.push('ExecutionAborted', { error: this.stopReason?.error, cause: this.stopReason?.cause });
+        return;
+      case 'ExecutionTimeout':
+        this.push('ExecutionTimedOut', { error: 'States.Timeout' });
+        return;
+      default:
+        return; // ParallelBranch* have no Step Functions counterpart
+    }
+  }
+
+  /** MapStateStarted's `length`, for the usual `$`/`$.a.b` ItemsPath; -1 when not simple. */
+  private mapLength(stateName: string, input: unknown): number {
+    const state = allStates(this.machine.spec.definition).find(([n]) => n === stateName)?.[1];
+    const path = String(state?.['ItemsPath'] ?? '$');
+    if (!/^\$(\.[A-Za-z_][\w-]*)*$/.test(path)) return -1;
+    let cur: unknown = input;
+    for (const k of path.split('.').slice(1)) cur = (cur as Record<string, unknown> | undefined)?.[k];
+    return Array.isArray(cur) ? cur.length : -1;
+  }
+}
+
+interface LibraryEvent {
+  type: string;
+  timestamp: number;
+  input?: unknown;
+  output?: unknown;
+  Error?: string;
+  Cause?: unknown;
+  index?: number;
+  state?: { name: string; type: string; input: unknown; output?: unknown };
+  parentState?: { name: string; type: string };
+}
+
+const stringCause = (c: unknown) =>
+  typeof c === 'string' ? c : c instanceof Error ? c.message : JSON.stringify(c ?? '');
+
+const regionOf = (arn: string) => arn.split(':')[3] ?? '';
+
+/** Step Functions' rule: 1-80 characters, no whitespace, brackets, wildcards, specials or controls. */
+function validExecutionName(name: string): boolean {
+  if (name.length < 1 || name.length > 80) return false;
+  for (const ch of name) {
+    const c = ch.codePointAt(0)!;
+    if (c <= 0x1f || (c >= 0x7f && c <= 0x9f)) return false;
+    if (/[\s<>{}[\]?*"#%\\^|~`$&,;:/]/.test(ch)) return false;
+  }
+  return true;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function page<T, R>(
+  items: T[],
+  max: number,
+  token: string | undefined,
+  build: (items: T[], next?: string) => R,
+): R {
+  const start = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
+  if (!Number.isInteger(start) || start < 0)
+    throw new StepFunctionsError('InvalidToken', `Invalid nextToken: ${token}`);
+  const slice = items.slice(start, start + max);
+  const next =
+    start + max < items.length ? Buffer.from(String(start + max)).toString('base64url') : undefined;
+  return build(slice, next);
+}
+
+export type { AslDefinition };
