@@ -1,0 +1,87 @@
+/**
+ * `mlops serve`: the model server as a local process, the same code the EKS image runs.
+ *
+ * @example
+ * mlops serve --model-dir .mlops/models/wine-quality --model-name wine-quality --port 9000
+ * mlops serve --model-dir s3://artifacts/training/job-1/output/model.tar.gz --request-log .mlops/lake/predictions
+ */
+import type { Command } from 'commander';
+import { ModelFormatError } from '../model/format';
+import { serve, untilStopped } from '../serving/main';
+import { CliError, type CommandModule, EXIT } from './program';
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new CliError(
+      `--port must be an integer from 0 to 65535, but ${JSON.stringify(value)} was provided`,
+    );
+  return n;
+}
+
+function parseRate(value: string): number {
+  const n = Number(value);
+  if (!(n >= 0 && n <= 1))
+    throw new CliError(
+      `--log-sample-rate must be between 0 and 1, but ${JSON.stringify(value)} was provided`,
+    );
+  return n;
+}
+
+interface ServeOptions {
+  readonly modelDir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly modelName: string;
+  readonly modelVersion?: string;
+  readonly requestLog?: string;
+  readonly logSampleRate: number;
+}
+
+/** Registers `mlops serve`. */
+export const serveCommands: CommandModule = (program: Command) => {
+  program
+    .command('serve')
+    .description('serve a model over Seldon Core v1 and Open Inference Protocol v2 until SIGINT/SIGTERM')
+    .requiredOption(
+      '--model-dir <dir|s3-uri>',
+      'model directory, model.tar.gz, or s3://bucket/key (model.tar.gz, model.json or a prefix)',
+    )
+    .option('--port <port>', 'port to listen on (0 picks a free one)', parsePort, 9000)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--model-name <name>', 'the name clients address the model by', 'model')
+    .option('--model-version <version>', 'the version served (default: unversioned)')
+    .option(
+      '--request-log <dir|s3-uri>',
+      'log sampled predictions as JSON Lines under dt=YYYY-MM-DD/ partitions',
+    )
+    .option('--log-sample-rate <rate>', 'fraction of predictions logged (0-1)', parseRate, 1)
+    .action(async (opts: ServeOptions) => {
+      let server: Awaited<ReturnType<typeof serve>>;
+      try {
+        server = await serve({
+          modelUri: opts.modelDir,
+          modelName: opts.modelName,
+          ...(opts.modelVersion === undefined ? {} : { modelVersion: opts.modelVersion }),
+          host: opts.host,
+          port: opts.port,
+          ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
+          sampleRate: opts.logSampleRate,
+        });
+      } catch (err) {
+        if (err instanceof ModelFormatError) throw new CliError(err.message, EXIT.failed);
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'EADDRINUSE' || code === 'EACCES') {
+          throw new CliError(
+            `cannot listen on ${opts.host}:${opts.port}: ${(err as Error).message}`,
+            EXIT.unavailable,
+          );
+        }
+        throw err;
+      }
+      process.stdout.write(
+        `serving ${opts.modelName} on ${server.url} (Seldon: /api/v1.0/predictions, OIP: /v2/models/${opts.modelName}/infer)\n`,
+      );
+      await untilStopped(server);
+    });
+};

@@ -1,0 +1,48 @@
+/** The kit's model server: Seldon Core v1 and Open Inference Protocol v2 for the kit's linear models. */
+export { describeValue } from './describe';
+export { createS3Client, type LoadModelOptions, loadModel, parseS3Uri, type S3Uri } from './load';
+export { configFromEnv, type ServeConfig, serve, sinkFor, untilStopped } from './main';
+export { LATENCY_BUCKETS, type RouteLabels, ServingMetrics } from './metrics';
+export { compileModel, jsonNumbers, predictBatch, type ServedModel, type ServeIdentity } from './model';
+export {
+  checkOipModel,
+  decodeOipRequest,
+  encodeOipResponse,
+  INPUT_NAME,
+  OipError,
+  type OipRequest,
+  oipErrorBody,
+  oipModelMetadata,
+  oipResponder,
+  oipServerMetadata,
+  OUTPUT_NAME,
+} from './oip';
+export {
+  DirectorySink,
+  type FeedbackRecord,
+  type LogBatch,
+  type LogRecord,
+  type LogSink,
+  type PredictionRecord,
+  RequestLogger,
+  type RequestLoggerOptions,
+  S3Sink,
+} from './request-log';
+export {
+  decodeSeldonFeedback,
+  decodeSeldonRequest,
+  encodeSeldonResponse,
+  executorErrorBody,
+  SeldonError,
+  type SeldonFeedback,
+  type SeldonRequest,
+  seldonErrorBody,
+  seldonMetadata,
+} from './seldon';
+export {
+  DEFAULT_MAX_BODY_BYTES,
+  type ModelServer,
+  type ModelServerOptions,
+  startModelServer,
+} from './server';
+export { readFileFromTarGz, TarError, type TarFile, tarFiles } from './tar';

@@ -1,0 +1,562 @@
+/**
+ * The model server: one `node:http` server speaking Seldon Core v1 (external and internal paths, as
+ * the Python wrapper serves them on one port) and the Open Inference Protocol v2, plus `/metrics`.
+ *
+ * | method    | path                                                        | protocol |
+ * |-----------|-------------------------------------------------------------|----------|
+ * | POST      | `/api/v1.0/predictions`, `/api/v0.1/predictions`            | seldon   |
+ * | GET, POST | `/predict` (GET with `?json=`)                              | seldon   |
+ * | POST      | `/api/v1.0/feedback`, `/api/v0.1/feedback`                  | seldon   |
+ * | GET, POST | `/send-feedback`                                            | seldon   |
+ * | GET       | `/health/ping`, `/health/status`, `/api/v1.0/health/status` | seldon   |
+ * | GET       | `/ready`, `/live`                                           | seldon   |
+ * | GET       | `/metadata`, `/api/v1.0/metadata`, `/api/v1.0/metadata/{m}` | seldon   |
+ * | GET       | `/v2`, `/v2/health/live`, `/v2/health/ready`                | oip      |
+ * | GET       | `/v2/models/{m}[/versions/{v}]`, `…/ready`                  | oip      |
+ * | POST      | `/v2/models/{m}[/versions/{v}]/infer`                       | oip      |
+ * | GET       | `/metrics`                                                  | –        |
+ *
+ * Paths may carry the ingress prefix `/seldon/{namespace}/{deployment}`. Seldon bodies may be
+ * JSON, a form field `json=` or a query parameter `json=` (the wrapper's three ways).
+ *
+ * Client mistakes never answer 5xx: every error is in the protocol's own shape (paths under `/v2`
+ * answer OIP's `{"error"}`, the rest Seldon's `{"status": …}`), 400 for bad input, 413 for a body
+ * over the limit, 404 for an unknown path or model, 405 for a wrong method.
+ *
+ * Shutdown ({@link ModelServer.close}): stop accepting, answer `/ready` 503 and send
+ * `Connection: close` on every response, wait for in-flight requests (bounded), flush the request logger.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ServingMetrics } from './metrics';
+import { predictBatch, type ServedModel } from './model';
+import {
+  checkOipModel,
+  decodeOipRequest,
+  encodeOipResponse,
+  OipError,
+  oipErrorBody,
+  oipModelMetadata,
+  oipResponder,
+  oipServerMetadata,
+} from './oip';
+import type { RequestLogger } from './request-log';
+import {
+  decodeSeldonFeedback,
+  decodeSeldonRequest,
+  encodeSeldonResponse,
+  executorErrorBody,
+  FEEDBACK_RESPONSE,
+  SeldonError,
+  seldonErrorBody,
+  seldonMetadata,
+} from './seldon';
+
+/** The default request body limit: 8 MiB, room for a 50,000-row batch of the wine model. */
+export const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+/** Options of {@link startModelServer}. */
+export interface ModelServerOptions {
+  readonly model: ServedModel;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** @default 9000 (Seldon's model-container port); 0 picks a free port */
+  readonly port?: number;
+  /** Larger bodies answer 413. @default DEFAULT_MAX_BODY_BYTES */
+  readonly maxBodyBytes?: number;
+  /** Logs sampled predictions and feedback. @default - no request log */
+  readonly logger?: RequestLogger;
+  /** How long shutdown waits for in-flight requests before closing their connections. @default 10000 */
+  readonly drainTimeoutMs?: number;
+  /**
+   * How long shutdown keeps accepting connections (answering `/ready` 503) before it stops: time
+   * for Kubernetes to take the pod out of its Service after SIGTERM, so no request meets a refused
+   * connection meanwhile.
+   * @default 0
+   */
+  readonly drainDelayMs?: number;
+  /**
+   * This node's entry in Seldon's `meta.requestPath` (the wrapper adds `{PREDICTIVE_UNIT_ID: PREDICTIVE_UNIT_IMAGE}`).
+   * @default - none added
+   */
+  readonly requestPath?: Readonly<Record<string, string>>;
+  /** The server version in OIP server metadata. @default '0.1.0' */
+  readonly serverVersion?: string;
+  /** Reports unexpected (500) errors. @default written to stderr */
+  readonly onError?: (err: unknown) => void;
+}
+
+/** A running model server. */
+export interface ModelServer {
+  /** `http://<host>:<port>` */
+  readonly url: string;
+  readonly port: number;
+  readonly metrics: ServingMetrics;
+  /** True once shutdown began. */
+  readonly draining: boolean;
+  readonly server: Server;
+  /** Drains and stops (idempotent): see the module note. */
+  close(): Promise<void>;
+}
+
+type Protocol = 'seldon' | 'oip';
+type Handler = (ex: Exchange, body: Buffer | undefined, query: string | undefined) => void;
+
+interface Route {
+  readonly id: number;
+  readonly protocol: Protocol;
+  readonly get?: Handler;
+  readonly post?: Handler;
+  readonly allow: string;
+}
+
+/** One request in flight: what the reply helpers need, without a closure per request. */
+class Exchange {
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly route: Route,
+    readonly start: number,
+  ) {}
+}
+
+const JSON_TYPE = 'application/json';
+const TEXT_TYPE = 'text/plain; charset=utf-8';
+const METRICS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+/** Thrown by handlers for a request that cannot be served, in whichever protocol it came. */
+class RouteError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Starts the model server.
+ *
+ * @example
+ * const server = await startModelServer({ model: compileModel(await loadModel(uri), { name: 'wine-quality' }), port: 9000 });
+ * process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+ */
+export async function startModelServer(options: ModelServerOptions): Promise<ModelServer> {
+  const model = options.model;
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const logger = options.logger;
+  const requestPath = options.requestPath;
+  const onError =
+    options.onError ??
+    ((err: unknown) => process.stderr.write(`[model-server] ${(err as Error).stack ?? String(err)}\n`));
+  const metrics = new ServingMetrics(model);
+  if (logger !== undefined) {
+    metrics.queueDepth = () => logger.depth;
+    logger.onOutcome = (outcome, n) => metrics.logged(outcome, n);
+  }
+  const responder = oipResponder(model);
+  const metadataJson = JSON.stringify(seldonMetadata(model));
+  const oipMetadataJson = JSON.stringify(oipModelMetadata(model));
+  const serverMetadataJson = JSON.stringify(oipServerMetadata(options.serverVersion ?? '0.1.0'));
+  let draining = false;
+
+  // ---- replies ---------------------------------------------------------------------------------
+
+  function reply(
+    ex: Exchange,
+    status: number,
+    contentType: string,
+    body: string,
+    extra?: Record<string, string>,
+  ): void {
+    const headers: Record<string, string | number> = {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(body),
+    };
+    if (draining) headers.connection = 'close';
+    if (extra !== undefined) Object.assign(headers, extra);
+    ex.res.writeHead(status, headers);
+    ex.res.end(body);
+    metrics.observe(ex.route.id, status, (performance.now() - ex.start) / 1000);
+  }
+
+  function replyEmpty(ex: Exchange, status: number): void {
+    reply(ex, status, TEXT_TYPE, '');
+  }
+
+  function fail(ex: Exchange, err: unknown): void {
+    const oip = ex.route.protocol === 'oip';
+    if (err instanceof SeldonError) {
+      reply(ex, err.status, JSON_TYPE, seldonErrorBody(err.message, err.reason));
+    } else if (err instanceof OipError) {
+      reply(ex, err.status, JSON_TYPE, oipErrorBody(err.message));
+    } else if (err instanceof RouteError) {
+      const extra: Record<string, string> | undefined =
+        err.status === 405
+          ? { allow: ex.route.allow }
+          : err.status === 413
+            ? { connection: 'close' }
+            : undefined;
+      const body = oip
+        ? oipErrorBody(err.message)
+        : err.status === 400 || err.status === 413
+          ? seldonErrorBody(err.message)
+          : executorErrorBody(err.status, err.message);
+      reply(ex, err.status, JSON_TYPE, body, extra);
+    } else {
+      onError(err);
+      const message = `internal error: ${(err as Error).message ?? String(err)}`;
+      reply(
+        ex,
+        500,
+        JSON_TYPE,
+        oip ? oipErrorBody(message) : seldonErrorBody(message, 'MICROSERVICE_INTERNAL_ERROR'),
+      );
+    }
+  }
+
+  // ---- body decoding ---------------------------------------------------------------------------
+
+  /** The Seldon message of a request: query `json=`, form field `json=`, or the raw JSON body. */
+  function seldonBody(ex: Exchange, body: Buffer | undefined, query: string | undefined): unknown {
+    let text: string | null | undefined;
+    if (query !== undefined) text = new URLSearchParams(query).get('json') ?? undefined;
+    if (text === undefined && body !== undefined && body.length > 0) {
+      const type = ex.req.headers['content-type'];
+      if (type?.startsWith(FORM_TYPE)) {
+        text = new URLSearchParams(body.toString('utf8')).get('json');
+      } else if (type?.startsWith('multipart/')) {
+        throw new SeldonError(
+          'multipart/form-data bodies are not supported: send JSON or a form field json=',
+        );
+      } else {
+        text = body.toString('utf8');
+      }
+    }
+    if (text === undefined || text === null) throw new SeldonError("Can't find JSON in data");
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new SeldonError("Can't find JSON in data");
+    }
+  }
+
+  function oipBody(body: Buffer | undefined): unknown {
+    if (body === undefined || body.length === 0)
+      throw new OipError('the request body must be a JSON inference request');
+    try {
+      return JSON.parse(body.toString('utf8'));
+    } catch (err) {
+      throw new OipError(`the request body is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+
+  // ---- handlers --------------------------------------------------------------------------------
+
+  const seldonPredict: Handler = (ex, body, query) => {
+    const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath);
+    const y = predictBatch(model, request.x, request.rows);
+    if (y === undefined)
+      throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
+    reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model));
+    metrics.predicted('seldon', request.rows);
+    if (logger?.sampled()) {
+      logger.push({
+        kind: 'prediction',
+        ts: Date.now(),
+        protocol: 'seldon',
+        requestId: request.puid,
+        rows: request.rows,
+        x: request.x,
+        y,
+      });
+    }
+  };
+
+  const seldonFeedback: Handler = (ex, body, query) => {
+    const feedback = decodeSeldonFeedback(seldonBody(ex, body, query));
+    reply(ex, 200, JSON_TYPE, FEEDBACK_RESPONSE);
+    metrics.feedback(feedback.reward);
+    logger?.push({
+      kind: 'feedback',
+      ts: Date.now(),
+      requestId: feedback.puid,
+      reward: feedback.reward,
+      truth: feedback.truth,
+    });
+  };
+
+  function oipInfer(ex: Exchange, body: Buffer | undefined): void {
+    const request = decodeOipRequest(oipBody(body), model);
+    const y = predictBatch(model, request.x, request.rows);
+    if (y === undefined)
+      throw new OipError('a prediction is not a finite number: the inputs are out of range');
+    reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y));
+    metrics.predicted('oip', request.rows);
+    if (logger?.sampled()) {
+      logger.push({
+        kind: 'prediction',
+        ts: Date.now(),
+        protocol: 'oip',
+        requestId: request.id,
+        rows: request.rows,
+        x: request.x,
+        y,
+      });
+    }
+  }
+
+  const json =
+    (text: string): Handler =>
+    (ex) =>
+      reply(ex, 200, JSON_TYPE, text);
+  const ready: Handler = (ex) => replyEmpty(ex, draining ? 503 : 200);
+  const oipReady: Handler = (ex) =>
+    reply(ex, draining ? 503 : 200, JSON_TYPE, draining ? '{"ready":false}' : '{"ready":true}');
+  const modelReadyBody = (r: boolean) => JSON.stringify({ name: model.name, ready: r });
+
+  // ---- routes ----------------------------------------------------------------------------------
+
+  const routes = new Map<string, Route>();
+  function add(
+    protocol: Protocol | 'health' | 'metrics',
+    template: string,
+    handlers: { get?: Handler; post?: Handler },
+    paths = [template],
+  ): Route {
+    const id = metrics.route({ protocol, route: template });
+    const allow = [handlers.get ? 'GET, HEAD' : '', handlers.post ? 'POST' : ''].filter(Boolean).join(', ');
+    const route: Route = { id, protocol: protocol === 'oip' ? 'oip' : 'seldon', ...handlers, allow };
+    for (const p of paths) routes.set(p, route);
+    return route;
+  }
+  for (const p of ['/api/v1.0/predictions', '/api/v0.1/predictions'])
+    add('seldon', p, { post: seldonPredict });
+  add('seldon', '/predict', { get: seldonPredict, post: seldonPredict });
+  for (const p of ['/api/v1.0/feedback', '/api/v0.1/feedback']) add('seldon', p, { post: seldonFeedback });
+  add('seldon', '/send-feedback', { get: seldonFeedback, post: seldonFeedback });
+  add('health', '/health/ping', { get: (ex) => reply(ex, 200, TEXT_TYPE, 'pong') });
+  add('health', '/health/status', { get: json('{"strData":"healthy","meta":{}}') }, [
+    '/health/status',
+    '/api/v1.0/health/status',
+  ]);
+  add('health', '/ready', { get: ready });
+  add('health', '/live', { get: (ex) => replyEmpty(ex, 200) });
+  add('seldon', '/metadata', { get: json(metadataJson) }, ['/metadata', '/api/v1.0/metadata']);
+  add('metrics', '/metrics', { get: (ex) => reply(ex, 200, METRICS_TYPE, metrics.render()) });
+  add('oip', '/v2', { get: json(serverMetadataJson) }, ['/v2', '/v2/']);
+  add('oip', '/v2/health/live', { get: json('{"live":true}') });
+  add('oip', '/v2/health/ready', { get: oipReady });
+
+  // Dynamic paths; the served model's own paths are also entered literally so a request for it is
+  // one map lookup.
+  const seldonMetadataById = add('seldon', '/api/v1.0/metadata/{model}', {}, []);
+  const metadataHandler: Handler = (ex) => {
+    const name = ex.req.url!.slice(ex.req.url!.lastIndexOf('/') + 1).split('?')[0]!;
+    if (decodeSegment(name) !== model.name)
+      throw new RouteError(`Failed to find model ${decodeSegment(name)}`, 404);
+    reply(ex, 200, JSON_TYPE, metadataJson);
+  };
+  const seldonMetadataRoute: Route = { ...seldonMetadataById, get: metadataHandler, allow: 'GET, HEAD' };
+  const oipRoute = (template: string, kind: 'metadata' | 'ready' | 'infer'): Route => {
+    const r = add('oip', template, {}, []);
+    return kind === 'infer'
+      ? { ...r, post: oipInfer, allow: 'POST' }
+      : { ...r, get: kind === 'ready' ? oipModelReady : json(oipMetadataJson), allow: 'GET, HEAD' };
+  };
+  const oipRoutes = {
+    metadata: oipRoute('/v2/models/{model}', 'metadata'),
+    ready: oipRoute('/v2/models/{model}/ready', 'ready'),
+    infer: oipRoute('/v2/models/{model}/infer', 'infer'),
+    versionMetadata: oipRoute('/v2/models/{model}/versions/{version}', 'metadata'),
+    versionReady: oipRoute('/v2/models/{model}/versions/{version}/ready', 'ready'),
+    versionInfer: oipRoute('/v2/models/{model}/versions/{version}/infer', 'infer'),
+  };
+  function oipModelReady(ex: Exchange): void {
+    reply(ex, draining ? 503 : 200, JSON_TYPE, modelReadyBody(!draining));
+  }
+  const own = `/v2/models/${encodeURIComponent(model.name)}`;
+  routes.set(own, oipRoutes.metadata);
+  routes.set(`${own}/ready`, oipRoutes.ready);
+  routes.set(`${own}/infer`, oipRoutes.infer);
+  if (model.version !== undefined) {
+    const v = `${own}/versions/${encodeURIComponent(model.version)}`;
+    routes.set(v, oipRoutes.versionMetadata);
+    routes.set(`${v}/ready`, oipRoutes.versionReady);
+    routes.set(`${v}/infer`, oipRoutes.versionInfer);
+  }
+  const notFound: Route = add('seldon', '(unmatched)', {}, []);
+  const oipNotFound: Route = add('oip', '(unmatched)', {}, []);
+
+  /** Routes a path not in the map; an OIP model path for another model or version answers 404 in OIP's shape. */
+  function dynamicRoute(path: string): { route: Route; error?: RouteError | OipError } {
+    if (path.startsWith('/api/v1.0/metadata/') || path.startsWith('/api/v0.1/metadata/')) {
+      if (path.indexOf('/', 19) === -1) return { route: seldonMetadataRoute };
+    }
+    if (path.startsWith('/v2/models/')) {
+      const parts = path.slice(11).split('/');
+      const name = decodeSegment(parts[0]!);
+      let version: string | undefined;
+      let rest = parts.slice(1);
+      if (rest[0] === 'versions' && rest.length >= 2) {
+        version = decodeSegment(rest[1]!);
+        rest = rest.slice(2);
+      }
+      const tail = rest.join('/');
+      const kind = tail === '' ? 'metadata' : tail === 'ready' || tail === 'infer' ? tail : undefined;
+      if (kind !== undefined && name !== undefined && version !== '') {
+        const key =
+          (version === undefined ? '' : 'version') +
+          (version === undefined ? kind : kind[0]!.toUpperCase() + kind.slice(1));
+        const route = oipRoutes[key as keyof typeof oipRoutes];
+        try {
+          checkOipModel(model, name, version);
+        } catch (err) {
+          return { route, error: err as OipError };
+        }
+        return { route };
+      }
+      return { route: oipNotFound, error: new RouteError(`Not Found: ${path}`, 404) };
+    }
+    if (path.startsWith('/v2/'))
+      return { route: oipNotFound, error: new RouteError(`Not Found: ${path}`, 404) };
+    return { route: notFound, error: new RouteError(`Not Found: ${path}`, 404) };
+  }
+
+  // ---- request loop ----------------------------------------------------------------------------
+
+  function dispatch(
+    ex: Exchange,
+    handler: Handler,
+    body: Buffer | undefined,
+    query: string | undefined,
+  ): void {
+    try {
+      handler(ex, body, query);
+    } catch (err) {
+      fail(ex, err);
+    }
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const start = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let path = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? undefined : url.slice(q + 1);
+    if (path.startsWith('/seldon/')) path = stripIngressPrefix(path);
+    let route = routes.get(path);
+    let routeError: Error | undefined;
+    if (route === undefined) ({ route, error: routeError } = dynamicRoute(path));
+    const ex = new Exchange(req, res, route, start);
+    const method = req.method;
+    if (routeError !== undefined) {
+      fail(ex, routeError);
+    } else if (method === 'POST' && route.post !== undefined) {
+      readBody(ex, route.post, query);
+    } else if ((method === 'GET' || method === 'HEAD') && route.get !== undefined) {
+      dispatch(ex, route.get, undefined, query);
+    } else if (method === 'OPTIONS') {
+      res.writeHead(204, { allow: route.allow });
+      res.end();
+      metrics.observe(route.id, 204, (performance.now() - start) / 1000);
+    } else {
+      fail(ex, new RouteError(`Method ${method} is not allowed on ${path}; allowed: ${route.allow}`, 405));
+    }
+  }
+
+  function readBody(ex: Exchange, handler: Handler, query: string | undefined): void {
+    const req = ex.req;
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > maxBody) {
+      tooLarge(ex);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size < 0) return;
+      size += chunk.length;
+      if (size > maxBody) {
+        size = -1;
+        tooLarge(ex);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (size < 0) return;
+      dispatch(ex, handler, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), query);
+    });
+  }
+
+  function tooLarge(ex: Exchange): void {
+    fail(ex, new RouteError(`the request body exceeds the limit of ${maxBody} bytes`, 413));
+    // The rest of the body is read and discarded (so the client sees the 413, not a reset) until
+    // the client stops; one that keeps sending is cut off.
+    ex.req.resume();
+    setTimeout(() => ex.req.destroy(), 5000).unref();
+  }
+
+  const server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  server.on('clientError', (err, socket) => {
+    // Malformed HTTP: answer 400 when the socket can still take it, never throw.
+    if (socket.writable && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') {
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    } else {
+      socket.destroy();
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 9000, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let closing: Promise<void> | undefined;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const drainDelayMs = options.drainDelayMs ?? 0;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    metrics,
+    server,
+    get draining() {
+      return draining;
+    },
+    close() {
+      closing ??= (async () => {
+        draining = true;
+        if (drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+        // close() stops accepting and closes idle keep-alive connections; busy ones close after
+        // their response (which carries `connection: close`), or when the drain deadline passes.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const deadline = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
+        await closed;
+        clearTimeout(deadline);
+        await logger?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function decodeSegment(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
+/** `/seldon/{namespace}/{deployment}/rest` → `/rest` (the ingress prefix of Seldon's external API). */
+function stripIngressPrefix(path: string): string {
+  let at = 0;
+  for (let i = 0; i < 3 && at !== -1; i++) at = path.indexOf('/', at + 1);
+  return at === -1 ? '/' : path.slice(at);
+}

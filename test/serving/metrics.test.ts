@@ -1,0 +1,96 @@
+/** `GET /metrics`: Prometheus text after a known mix of requests. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compileModel } from '../../lib/serving/model';
+import { type ModelServer, startModelServer } from '../../lib/serving/server';
+import { call, TINY } from './helpers';
+
+let server: ModelServer;
+
+beforeAll(async () => {
+  server = await startModelServer({ model: compileModel(TINY, { name: 'tiny', version: '2' }), port: 0 });
+});
+afterAll(async () => {
+  await server.close();
+});
+
+/** The samples of a Prometheus text body, as `name{labels}` → value. */
+function samples(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+describe('metrics', () => {
+  it('counts requests, errors, latency and rows by model, version, protocol, route and status', async () => {
+    for (let i = 0; i < 3; i++)
+      await call(server.url, 'POST', '/api/v1.0/predictions', {
+        data: {
+          ndarray: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+      });
+    await call(server.url, 'POST', '/api/v1.0/predictions', '{"data":');
+    await call(server.url, 'POST', '/v2/models/tiny/infer', {
+      inputs: [{ name: 'input-0', shape: [1, 2], datatype: 'FP64', data: [1, 2] }],
+    });
+    await call(server.url, 'POST', '/v2/models/nope/infer', { inputs: [] });
+    await call(server.url, 'POST', '/api/v1.0/feedback', { reward: 0.5 });
+    await call(server.url, 'POST', '/api/v1.0/feedback', { reward: 1 });
+
+    const res = await call(server.url, 'GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
+    // Every sample line is `name{labels} value` or `name value` with a numeric value.
+    for (const line of res.text.trim().split('\n')) {
+      if (!line.startsWith('#')) expect(line).toMatch(/^[a-z_]+(\{.*\})? -?[\d.e+-]+$/);
+    }
+    const s = samples(res.text);
+    const seldon = 'model="tiny",version="2",protocol="seldon",route="/api/v1.0/predictions"';
+    expect(s.get(`mlops_serving_requests_total{${seldon},code="200"}`)).toBe(3);
+    expect(s.get(`mlops_serving_requests_total{${seldon},code="400"}`)).toBe(1);
+    expect(s.get(`mlops_serving_request_errors_total{${seldon},code="400"}`)).toBe(1);
+    expect(s.has(`mlops_serving_request_errors_total{${seldon},code="200"}`)).toBe(false);
+    expect(
+      s.get(
+        'mlops_serving_requests_total{model="tiny",version="2",protocol="oip",route="/v2/models/{model}/infer",code="200"}',
+      ),
+    ).toBe(1);
+    expect(
+      s.get(
+        'mlops_serving_requests_total{model="tiny",version="2",protocol="oip",route="/v2/models/{model}/infer",code="404"}',
+      ),
+    ).toBe(1);
+    expect(s.get(`mlops_serving_request_duration_seconds_count{${seldon},code="200"}`)).toBe(3);
+    expect(s.get(`mlops_serving_request_duration_seconds_bucket{${seldon},code="200",le="+Inf"}`)).toBe(3);
+    // Buckets are cumulative.
+    const buckets = [...s]
+      .filter(([k]) => k.startsWith(`mlops_serving_request_duration_seconds_bucket{${seldon},code="200"`))
+      .map(([, v]) => v);
+    expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
+    expect(s.get(`mlops_serving_request_duration_seconds_sum{${seldon},code="200"}`)).toBeGreaterThan(0);
+    expect(s.get('mlops_serving_prediction_rows_total{model="tiny",version="2",protocol="seldon"}')).toBe(6);
+    expect(s.get('mlops_serving_prediction_rows_total{model="tiny",version="2",protocol="oip"}')).toBe(1);
+    expect(s.get('mlops_serving_feedback_total{model="tiny",version="2"}')).toBe(2);
+    expect(s.get('mlops_serving_feedback_reward_total{model="tiny",version="2"}')).toBe(1.5);
+    expect(s.get('mlops_serving_request_log_records_total{model="tiny",version="2",outcome="dropped"}')).toBe(
+      0,
+    );
+  });
+
+  it('escapes label values', async () => {
+    const odd = await startModelServer({ model: compileModel(TINY, { name: 'a"b\\c' }), port: 0 });
+    try {
+      await call(odd.url, 'GET', '/live');
+      const text = (await call(odd.url, 'GET', '/metrics')).text;
+      expect(text).toContain('model="a\\"b\\\\c",version=""');
+    } finally {
+      await odd.close();
+    }
+  });
+});
