@@ -6,24 +6,23 @@
  *   npx cdk deploy -c env=staging --all
  */
 import { App } from 'aws-cdk-lib';
-import { ConfigError, FEATURE_FLAGS, resolveEnvironments } from '../lib/config';
-import { MlopsStage, stageId } from '../stacks/mlops-stage';
+import { ConfigError, resolveEnvironments } from '../lib/config';
+import { createMlopsApp } from '../stacks/mlops-app';
 
-const app = new App({ context: FEATURE_FLAGS });
+// Context from `-c key=value` and cdk.json arrives through CDK_CONTEXT_JSON; read it with a bare App.
+const contextApp = new App({ autoSynth: false });
+const context = (key: string): unknown => contextApp.node.tryGetContext(key);
+let app: App;
 try {
-  const context = app.node.tryGetContext.bind(app.node);
   const configs = resolveEnvironments(context('env'), {
-    context: {
-      'staging:account': context('staging:account'),
-      'staging:region': context('staging:region'),
-      'production:account': context('production:account'),
-      'production:region': context('production:region'),
-      'local:region': context('local:region'),
-    },
+    context: Object.fromEntries(
+      ['staging:account', 'staging:region', 'production:account', 'production:region', 'local:region'].map(
+        (k) => [k, context(k)],
+      ),
+    ),
     env: process.env,
   });
-  const nag = context('nag') !== 'false' && context('nag') !== false;
-  for (const config of configs) new MlopsStage(app, stageId(config.name), { config, nag });
+  app = createMlopsApp({ configs, nag: context('nag') !== 'false' && context('nag') !== false });
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);

@@ -3,6 +3,8 @@
  * `lib/cli/`.
  */
 import '../lib/polyfills';
+import '../lib/cli/quiet-warnings';
+
 import { buildProgram, runProgram } from '../lib/cli/program';
 import { commandModules } from '../lib/cli/modules';
 

@@ -1,6 +1,7 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
 import type { CommandModule } from './program';
+import { localCommands } from './local';
 import { serveCommands } from './serve';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [trainCommands, serveCommands];
+export const commandModules: CommandModule[] = [localCommands, trainCommands, serveCommands];

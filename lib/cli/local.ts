@@ -1,0 +1,391 @@
+/**
+ * The local environment's commands: `up`, `run`, `executions`, `describe`, `invoke`, `query`,
+ * `reset`. Each talks to the platform through the AWS SDK against the local endpoints (see
+ * `lib/local/session.ts`), so what works here works the same against the running `mlops up`.
+ *
+ * @example
+ *   npx mlops up                                  # = npm start
+ *   npx mlops run training --input @input.json
+ *   npx mlops query "SELECT count(*) FROM mlops_local.winequality_red_raw"
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import {
+  GetQueryExecutionCommand,
+  GetQueryResultsCommand,
+  StartQueryExecutionCommand,
+} from '@aws-sdk/client-athena';
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type HistoryEvent,
+  ListExecutionsCommand,
+  ListStateMachinesCommand,
+  StartExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { resolveEnvironment } from '../config';
+import { layout, stateDirFrom } from '../local/layout';
+import { readRuntimeInfo } from '../local/platform';
+import { type Session, withSession } from '../local/session';
+import { CliError, type CommandModule, EXIT } from './program';
+import { runUp } from './up';
+
+const stateDirOption = () =>
+  new Option('--state-dir <dir>', 'where the local platform keeps its state (also MLOPS_STATE_DIR)').default(
+    undefined,
+    '.mlops/local',
+  );
+const jsonOption = () => new Option('--json', 'print machine-readable JSON instead of text');
+
+export const localCommands: CommandModule = (program) => {
+  program
+    .command('up')
+    .description('bring up the local platform from the synthesized local stage and keep serving (npm start)')
+    .addOption(
+      new Option('--port <port>', 'the gateway port on 127.0.0.1').default(8080).argParser(parsePort),
+    )
+    .addOption(stateDirOption())
+    .option('--retrain', 'run the training pipeline even if a model is already registered')
+    .option('--no-startup', 'start the engines only; skip the start-up pipelines')
+    .addHelpText('after', '\nExample:\n  npx mlops up --port 8080\n')
+    .action(async (opts) => {
+      process.exitCode = await runUp({
+        port: opts.port,
+        stateDir: stateDirFrom(opts.stateDir),
+        retrain: Boolean(opts.retrain),
+        startup: opts.startup !== false,
+      });
+    });
+
+  program
+    .command('run')
+    .description('start an execution of a state machine and follow it to the end')
+    .argument('<state-machine>', 'name, part of a name, or ARN (e.g. training)')
+    .option('--input <json|@file>', 'execution input as JSON, or @path to a JSON file', '{}')
+    .option('--name <name>', 'execution name (default: generated)')
+    .option('--no-follow', 'print the execution ARN and return without waiting')
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      `\nExample:\n  npx mlops run training --input '{"dataset":"winequality_red_raw","target":"quality"}'\n`,
+    )
+    .action(async (machine: string, opts) => {
+      const input = readJsonArg(opts.input, '--input');
+      process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
+        const arn = await findMachine(s, machine);
+        const started = await s.sfn.send(
+          new StartExecutionCommand({ stateMachineArn: arn, input: JSON.stringify(input), name: opts.name }),
+        );
+        if (!opts.follow) {
+          print(opts.json, { executionArn: started.executionArn }, `${started.executionArn}`);
+          return EXIT.ok;
+        }
+        const result = await follow(s, started.executionArn!, opts.json ? undefined : process.stderr);
+        print(opts.json, executionJson(result), summarize(result));
+        return result.status === 'SUCCEEDED' ? EXIT.ok : EXIT.failed;
+      });
+    });
+
+  program
+    .command('executions')
+    .description('list executions, newest first')
+    .option('--state-machine <name>', 'only this state machine')
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .action(async (opts) => {
+      await withSession(stateDirFrom(opts.stateDir), async (s) => {
+        const stateMachineArn = opts.stateMachine ? await findMachine(s, opts.stateMachine) : undefined;
+        const { executions = [] } = await s.sfn.send(new ListExecutionsCommand({ stateMachineArn }));
+        const rows = executions.map((e) => ({
+          name: e.name,
+          status: e.status,
+          stateMachine: e.stateMachineArn?.split(':').at(-1),
+          startDate: e.startDate?.toISOString(),
+          stopDate: e.stopDate?.toISOString(),
+          executionArn: e.executionArn,
+        }));
+        const text =
+          rows.length === 0
+            ? 'no executions yet'
+            : rows
+                .map((r) => `${r.status?.padEnd(9)} ${r.startDate}  ${r.stateMachine}  ${r.name}`)
+                .join('\n');
+        print(opts.json, rows, text);
+      });
+    });
+
+  program
+    .command('describe')
+    .description('show an execution: status, input, output, error and its history')
+    .argument('<execution>', 'execution ARN or name')
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .action(async (execution: string, opts) => {
+      process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
+        const arn = await findExecution(s, execution);
+        const d = await s.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
+        const { events = [] } = await s.sfn.send(new GetExecutionHistoryCommand({ executionArn: arn }));
+        const text = [
+          summarize(d),
+          `input:  ${d.input}`,
+          d.output !== undefined ? `output: ${d.output}` : undefined,
+          '',
+          ...events.map(formatEvent).filter(Boolean),
+        ]
+          .filter((l) => l !== undefined)
+          .join('\n');
+        print(opts.json, { ...executionJson(d), events }, text);
+        return EXIT.ok;
+      });
+    });
+
+  program
+    .command('invoke')
+    .description('invoke a Lambda function of the local platform with a payload')
+    .argument('<function>', 'function name or part of it (e.g. registry)')
+    .option('--payload <json|@file>', 'the event, as JSON or @path', '{}')
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .action(async (fn: string, opts) => {
+      const payload = readJsonArg(opts.payload, '--payload');
+      process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
+        const result = await s.invoke(fn, payload).catch((err) => {
+          throw new CliError((err as Error).message, EXIT.usage);
+        });
+        print(opts.json, result, JSON.stringify(result.payload, null, 2));
+        return result.functionError ? EXIT.failed : EXIT.ok;
+      });
+    });
+
+  program
+    .command('query')
+    .description('run SQL through the local Athena path (DuckDB over the lake, Glue tables as views)')
+    .argument('<sql>', 'the query')
+    .option('--database <name>', 'default database', resolveEnvironment('local').dataLake.glueDatabaseName)
+    .addOption(stateDirOption())
+    .addOption(jsonOption())
+    .addHelpText(
+      'after',
+      '\nExample:\n  npx mlops query "SELECT quality, count(*) FROM winequality_red_raw GROUP BY 1"\n',
+    )
+    .action(async (sql: string, opts) => {
+      if (sql.trim() === '') throw new CliError('the query is empty', EXIT.usage);
+      process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
+        const workGroup = `mlops-${resolveEnvironment('local').name}`;
+        const { QueryExecutionId } = await s.athena.send(
+          new StartQueryExecutionCommand({
+            QueryString: sql,
+            WorkGroup: workGroup,
+            QueryExecutionContext: { Database: opts.database },
+          }),
+        );
+        for (;;) {
+          const q = await s.athena.send(new GetQueryExecutionCommand({ QueryExecutionId }));
+          const state = q.QueryExecution?.Status?.State;
+          if (state === 'FAILED' || state === 'CANCELLED') {
+            throw new CliError(
+              `query ${state.toLowerCase()}: ${q.QueryExecution?.Status?.StateChangeReason}`,
+              EXIT.failed,
+            );
+          }
+          if (state === 'SUCCEEDED') break;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        const rows: string[][] = [];
+        let token: string | undefined;
+        do {
+          const page = await s.athena.send(
+            new GetQueryResultsCommand({ QueryExecutionId, NextToken: token }),
+          );
+          for (const row of page.ResultSet?.Rows ?? [])
+            rows.push((row.Data ?? []).map((d) => d.VarCharValue ?? ''));
+          token = page.NextToken;
+        } while (token);
+        const [header = [], ...data] = rows;
+        print(
+          opts.json,
+          data.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]]))),
+          formatTable(header, data),
+        );
+        return EXIT.ok;
+      });
+    });
+
+  program
+    .command('reset')
+    .description('delete the local platform state (lake, tables, executions); refuses while `mlops up` runs')
+    .addOption(stateDirOption())
+    .action((opts) => {
+      const stateDir = stateDirFrom(opts.stateDir);
+      const running = readRuntimeInfo(stateDir);
+      if (running) {
+        throw new CliError(
+          `the local platform is running (pid ${running.pid}); stop it with Ctrl-C first`,
+          EXIT.unavailable,
+        );
+      }
+      if (!existsSync(stateDir)) {
+        process.stdout.write(`nothing to reset: ${stateDir} does not exist\n`);
+        return;
+      }
+      rmSync(layout(stateDir).root, { recursive: true, force: true });
+      process.stdout.write(`reset: removed ${stateDir}\n`);
+    });
+};
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+}
+
+/** A JSON argument given inline or as @file; malformed input is a usage error that names the flag. */
+export function readJsonArg(value: string, flag: string): unknown {
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = readFileSync(value.slice(1), 'utf8');
+    } catch (err) {
+      throw new CliError(`${flag}: cannot read ${value.slice(1)}: ${(err as Error).message}`, EXIT.usage);
+    }
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${flag} must be JSON: ${(err as Error).message}`, EXIT.usage);
+  }
+}
+
+async function findMachine(s: Session, query: string): Promise<string> {
+  const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
+  const exact = stateMachines.find((m) => m.stateMachineArn === query || m.name === query);
+  if (exact) return exact.stateMachineArn!;
+  const q = query.toLowerCase();
+  const found = stateMachines.filter((m) => m.name?.toLowerCase().includes(q));
+  if (found.length === 1) return found[0]!.stateMachineArn!;
+  const names = stateMachines.map((m) => m.name).join(', ') || 'none';
+  throw new CliError(
+    found.length === 0
+      ? `no state machine matches '${query}' (the local stage has: ${names})`
+      : `'${query}' matches several state machines: ${found.map((m) => m.name).join(', ')}`,
+    EXIT.usage,
+  );
+}
+
+async function findExecution(s: Session, query: string): Promise<string> {
+  if (query.startsWith('arn:')) return query;
+  const { executions = [] } = await s.sfn.send(new ListExecutionsCommand({}));
+  const found = executions.filter((e) => e.name === query);
+  if (found.length === 1) return found[0]!.executionArn!;
+  throw new CliError(
+    found.length === 0
+      ? `no execution named '${query}'`
+      : `several executions are named '${query}': pass the ARN`,
+    EXIT.usage,
+  );
+}
+
+/** Prints each state as it starts and ends, with elapsed time, until the execution stops. */
+async function follow(
+  s: Session,
+  executionArn: string,
+  out?: NodeJS.WritableStream,
+): Promise<DescribeExecutionCommandOutput> {
+  const seen = new Set<number>();
+  const entered = new Map<string, number>();
+  const started = Date.now();
+  for (;;) {
+    const { events = [] } = await s.sfn.send(
+      new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
+    );
+    for (const e of events) {
+      if (seen.has(e.id!)) continue;
+      seen.add(e.id!);
+      if (!out) continue;
+      const name = e.stateEnteredEventDetails?.name ?? e.stateExitedEventDetails?.name;
+      const t = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+      if (e.type?.endsWith('StateEntered') && name) {
+        entered.set(name, e.timestamp?.getTime() ?? Date.now());
+        out.write(`${t}s  ▶ ${name}\n`);
+      } else if (e.type?.endsWith('StateExited') && name) {
+        const took = ((e.timestamp?.getTime() ?? Date.now()) - (entered.get(name) ?? Date.now())) / 1000;
+        out.write(`${t}s  ✓ ${name} (${took.toFixed(2)} s)\n`);
+      } else if (e.type?.endsWith('Failed') || e.type?.endsWith('TimedOut')) {
+        const d = failureDetails(e);
+        out.write(`${t}s  ✗ ${e.type}${d ? `: ${d}` : ''}\n`);
+      }
+    }
+    const d = await s.sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') return d;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+function failureDetails(e: HistoryEvent): string {
+  const details = Object.entries(e).find(([k]) => k.endsWith('EventDetails'))?.[1] as
+    | { error?: string; cause?: string }
+    | undefined;
+  return [details?.error, details?.cause].filter(Boolean).join(' — ').slice(0, 300);
+}
+
+function formatEvent(e: HistoryEvent): string {
+  const name = e.stateEnteredEventDetails?.name ?? e.stateExitedEventDetails?.name ?? '';
+  const extra = failureDetails(e);
+  return `${e.timestamp?.toISOString()}  ${e.type}${name ? `  ${name}` : ''}${extra ? `  ${extra}` : ''}`;
+}
+
+function executionJson(d: DescribeExecutionCommandOutput) {
+  return {
+    executionArn: d.executionArn,
+    name: d.name,
+    status: d.status,
+    startDate: d.startDate?.toISOString(),
+    stopDate: d.stopDate?.toISOString(),
+    input: parseMaybe(d.input),
+    output: parseMaybe(d.output),
+    error: d.error,
+    cause: d.cause,
+  };
+}
+
+function summarize(d: DescribeExecutionCommandOutput): string {
+  const took =
+    d.stopDate && d.startDate
+      ? ` in ${((d.stopDate.getTime() - d.startDate.getTime()) / 1000).toFixed(2)} s`
+      : '';
+  const err = d.error ? `\nerror: ${d.error}${d.cause ? `\ncause: ${d.cause}` : ''}` : '';
+  return `${d.status}${took}: ${d.executionArn}${err}`;
+}
+
+const parseMaybe = (s?: string) => {
+  if (s === undefined) return undefined;
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
+};
+
+function print(json: boolean | undefined, value: unknown, text: string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+}
+
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (c ?? '').padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+    `(${rows.length} rows)`,
+  ].join('\n');
+}
+
+export type { Command };

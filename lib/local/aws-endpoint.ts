@@ -1,0 +1,212 @@
+/**
+ * One loopback endpoint that answers the AWS APIs the local platform serves beyond S3 and
+ * DynamoDB, in their own wire protocols, so unchanged AWS SDK v3 clients (and the AWS CLI with
+ * `--endpoint-url`) reach them:
+ *
+ * - JSON protocol services, dispatched on `X-Amz-Target: <Prefix>.<Operation>` (Step Functions
+ *   `AWSStepFunctions`, Athena `AmazonAthena`, EventBridge `AWSEvents`);
+ * - Lambda's REST `POST /2015-03-31/functions/<name>/invocations`.
+ *
+ * Errors use the JSON protocol's shape, `{"__type": "<Code>", "message": "…"}` with a 4xx/5xx
+ * status, which the SDK turns into a typed exception with that name.
+ *
+ * @example
+ * const endpoint = await startAwsEndpoint({ services: { AWSStepFunctions: { StartExecution: … } } });
+ * new SFNClient({ endpoint: endpoint.url });
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+/** An operation handler: the request's JSON body in, the response's JSON body out. */
+export type Operation = (input: Record<string, unknown>) => Promise<unknown> | unknown;
+
+/** Thrown by an operation to answer a modelled error (a 4xx unless `status` says otherwise). */
+export class AwsError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = code;
+  }
+}
+
+export interface LambdaInvokeResult {
+  readonly payload: unknown;
+  /** Set when the function threw: `Unhandled`, as Lambda's `X-Amz-Function-Error`. */
+  readonly functionError?: string;
+}
+
+export interface AwsEndpointOptions {
+  /** Operations by JSON-protocol target prefix, then by operation name. */
+  readonly services: Readonly<Record<string, Readonly<Record<string, Operation>>>>;
+  /** Lambda Invoke; absent means the Lambda routes answer 404. */
+  readonly invokeFunction?: (name: string, payload: unknown) => Promise<LambdaInvokeResult>;
+  /** @default 0 (ephemeral) */
+  readonly port?: number;
+  /** Largest request body accepted. @default 6 MiB (Lambda's synchronous payload limit) */
+  readonly maxBodyBytes?: number;
+}
+
+export interface AwsEndpoint {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const LAMBDA_INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+
+export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
+  const maxBody = options.maxBodyBytes ?? 6 * 1024 * 1024;
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => reply(res, 500, { __type: 'InternalFailure', message: String(err) }));
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, maxBody);
+    if (body === undefined) {
+      return reply(res, 413, {
+        __type: 'RequestEntityTooLargeException',
+        message: `Request must be smaller than ${maxBody} bytes`,
+      });
+    }
+    const lambdaMatch = req.method === 'POST' ? LAMBDA_INVOKE.exec((req.url ?? '').split('?')[0]!) : null;
+    if (lambdaMatch) return invokeLambda(decodeURIComponent(lambdaMatch[1]!), body, res);
+
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const dot = target.lastIndexOf('.');
+    const service = options.services[target.slice(0, dot)];
+    const operation = service?.[target.slice(dot + 1)];
+    if (req.method !== 'POST' || !operation) {
+      return reply(res, 400, {
+        __type: 'UnknownOperationException',
+        message: `Unknown operation ${target || req.url}`,
+      });
+    }
+    let input: Record<string, unknown>;
+    try {
+      const parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+        throw new Error('the body must be a JSON object');
+      input = parsed;
+    } catch (err) {
+      return reply(res, 400, { __type: 'SerializationException', message: (err as Error).message });
+    }
+    try {
+      reply(res, 200, toWire((await operation(input)) ?? {}));
+    } catch (err) {
+      if (err instanceof AwsError) return reply(res, err.status, { __type: err.code, message: err.message });
+      const e = err as Error;
+      // Engines signal client errors by error name (e.g. ExecutionDoesNotExist, InvalidArn).
+      if (e?.name && /^[A-Z][A-Za-z]+$/.test(e.name) && e.name !== 'Error' && e.name !== 'TypeError') {
+        return reply(res, 400, { __type: e.name, message: e.message });
+      }
+      reply(res, 500, { __type: 'InternalFailure', message: e?.message ?? String(err) });
+    }
+  }
+
+  async function invokeLambda(name: string, body: Buffer, res: ServerResponse): Promise<void> {
+    if (!options.invokeFunction)
+      return reply(res, 404, { Type: 'User', Message: 'No functions are served here' });
+    let payload: unknown;
+    try {
+      payload = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      return reply(
+        res,
+        400,
+        { Type: 'User', Message: 'Could not parse request body into json' },
+        {
+          'x-amzn-errortype': 'InvalidRequestContentException',
+        },
+      );
+    }
+    try {
+      const result = await options.invokeFunction(name, payload);
+      const headers: Record<string, string> = { 'x-amz-executed-version': '$LATEST' };
+      if (result.functionError) headers['x-amz-function-error'] = result.functionError;
+      reply(res, 200, result.payload ?? null, headers);
+    } catch (err) {
+      const e = err as Error;
+      const notFound = /not (found|registered)|unknown function|no function/i.test(e.message);
+      reply(
+        res,
+        notFound ? 404 : 500,
+        { Type: notFound ? 'User' : 'Service', Message: e.message },
+        {
+          'x-amzn-errortype': notFound ? 'ResourceNotFoundException' : 'ServiceException',
+        },
+      );
+    }
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+/**
+ * The JSON protocols carry timestamps as epoch seconds; engines hold Dates or ISO strings.
+ * Converts both (ISO strings only under timestamp-named keys, so data strings are left alone).
+ */
+export function toWire(value: unknown, key = ''): unknown {
+  if (value instanceof Date) return value.getTime() / 1000;
+  if (typeof value === 'string' && /(Date|DateTime|timestamp|Timestamp)$/.test(key)) {
+    const ms = Date.parse(value);
+    return Number.isNaN(ms) ? value : ms / 1000;
+  }
+  if (Array.isArray(value)) return value.map((v) => toWire(v));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v, k)]));
+  }
+  return value;
+}
+
+function reply(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-requestid': crypto.randomUUID(),
+    ...headers,
+  });
+  res.end(text);
+}
+
+/** Reads the whole body; undefined when it is larger than `max`. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) tooBig = true;
+      else chunks.push(c);
+    });
+    req.on('end', () => resolve(tooBig ? undefined : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,212 @@
+/**
+ * EventBridge for the local platform: `PutEvents` records each event under the state dir and
+ * delivers it to the targets of every enabled `AWS::Events::Rule` of the stage whose pattern
+ * matches — Lambda functions are invoked with the event, state machines get an execution with it
+ * as input — as EventBridge does on AWS.
+ *
+ * Patterns support what the kit's rules use: exact values, `prefix`, `anything-but`, `exists`
+ * and `numeric` filters, nested objects and array-valued event fields.
+ *
+ * @example
+ * const bus = new LocalEventBus({ stage, stateDir, invokeFunction, startExecution });
+ * await bus.putEvents({ Entries: [{ Source: 'mlops-kit.registry', DetailType: 'ModelVersionPromoted', Detail: '{}' }] });
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LocalStage } from './assembly';
+
+export interface LocalEventBusOptions {
+  readonly stage: LocalStage;
+  readonly stateDir: string;
+  readonly invokeFunction: (name: string, event: unknown) => Promise<unknown>;
+  readonly startExecution: (stateMachineArn: string, input: unknown) => Promise<unknown>;
+  readonly log?: (line: string) => void;
+}
+
+interface Rule {
+  readonly name: string;
+  readonly busName: string;
+  readonly pattern: Record<string, unknown>;
+  readonly targets: { arn: string; input?: string; inputPath?: string }[];
+}
+
+export interface PutEventsEntry {
+  Source?: string;
+  DetailType?: string;
+  Detail?: string;
+  Resources?: string[];
+  EventBusName?: string;
+  Time?: string | number;
+}
+
+export class LocalEventBus {
+  private readonly rules: Rule[];
+  /** Deliveries still running, so shutdown and tests can wait for them. */
+  private readonly pending = new Set<Promise<unknown>>();
+  private readonly listeners = new Set<(event: Record<string, unknown>) => Promise<unknown> | unknown>();
+
+  constructor(private readonly options: LocalEventBusOptions) {
+    const { stage } = options;
+    this.rules = stage.resourcesOfType('AWS::Events::Rule').flatMap((r) => {
+      const p = stage.properties(r) as {
+        EventPattern?: Record<string, unknown> | string;
+        EventBusName?: string;
+        State?: string;
+        Targets?: { Arn: string; Input?: string; InputPath?: string }[];
+      };
+      if (!p.EventPattern || p.State === 'DISABLED') return [];
+      const pattern = typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : p.EventPattern;
+      return [
+        {
+          name: stage.physicalName(r),
+          busName: busNameOf(p.EventBusName),
+          pattern,
+          targets: (p.Targets ?? []).map((t) => ({ arn: t.Arn, input: t.Input, inputPath: t.InputPath })),
+        },
+      ];
+    });
+  }
+
+  /** The Step Functions `events:putEvents` integration and the EventBridge API both land here. */
+  async call(operation: string, input: Record<string, unknown>): Promise<unknown> {
+    if (operation !== 'PutEvents') throw new Error(`EventBridge ${operation} is not available locally`);
+    return this.putEvents(input as { Entries: PutEventsEntry[] });
+  }
+
+  async putEvents(input: {
+    Entries?: PutEventsEntry[];
+  }): Promise<{ FailedEntryCount: number; Entries: object[] }> {
+    const entries = input.Entries ?? [];
+    if (entries.length === 0 || entries.length > 10) {
+      throw Object.assign(new Error('Entries must hold between 1 and 10 events'), {
+        name: 'ValidationException',
+      });
+    }
+    const results: object[] = [];
+    let failed = 0;
+    for (const entry of entries) {
+      let detail: unknown;
+      try {
+        detail = JSON.parse(entry.Detail ?? '{}');
+      } catch {
+        failed++;
+        results.push({ ErrorCode: 'MalformedDetail', ErrorMessage: 'Detail is malformed.' });
+        continue;
+      }
+      if (!entry.Source || !entry.DetailType) {
+        failed++;
+        results.push({ ErrorCode: 'InvalidArgument', ErrorMessage: 'Source and DetailType are required.' });
+        continue;
+      }
+      const event = {
+        version: '0',
+        id: crypto.randomUUID(),
+        'detail-type': entry.DetailType,
+        source: entry.Source,
+        account: this.options.stage.account,
+        time: new Date(entry.Time ?? Date.now()).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        region: this.options.stage.region,
+        resources: entry.Resources ?? [],
+        detail,
+      };
+      this.record(event);
+      this.deliver(busNameOf(entry.EventBusName), event);
+      results.push({ EventId: event.id });
+    }
+    return { FailedEntryCount: failed, Entries: results };
+  }
+
+  /**
+   * Adds a platform-side consumer that sees every event (the local stand-ins for consumers that
+   * live outside the templates, such as serving on EKS).
+   */
+  subscribe(listener: (event: Record<string, unknown>) => Promise<unknown> | unknown): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves when every delivery started so far has finished. */
+  async settled(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private deliver(busName: string, event: Record<string, unknown>): void {
+    for (const listener of this.listeners)
+      this.track(
+        Promise.resolve().then(() => listener(event)),
+        'platform consumer',
+      );
+    for (const rule of this.rules) {
+      if (rule.busName !== busName || !matches(rule.pattern, event)) continue;
+      for (const target of rule.targets) {
+        const payload = target.input !== undefined ? JSON.parse(target.input) : event;
+        this.track(this.send(target.arn, payload), `rule ${rule.name} → ${target.arn}`);
+      }
+    }
+  }
+
+  private track(work: Promise<unknown>, what: string): void {
+    const delivery: Promise<unknown> = work
+      .catch((err) => this.options.log?.(`[events] ${what} failed: ${(err as Error).message}`))
+      .finally(() => this.pending.delete(delivery));
+    this.pending.add(delivery);
+  }
+
+  private async send(arn: string, payload: unknown): Promise<unknown> {
+    if (arn.includes(':lambda:')) return this.options.invokeFunction(arn, payload);
+    if (arn.includes(':states:')) return this.options.startExecution(arn, payload);
+    throw new Error(`no local delivery for target ${arn}`);
+  }
+
+  private record(event: Record<string, unknown>): void {
+    const dir = join(this.options.stateDir, 'events');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'events.jsonl'), `${JSON.stringify(event)}\n`, { flag: 'a' });
+  }
+}
+
+/** The default bus is named `default`; ARNs and names both identify a bus. */
+function busNameOf(nameOrArn: string | undefined): string {
+  if (!nameOrArn) return 'default';
+  return nameOrArn.includes(':event-bus/') ? nameOrArn.split(':event-bus/')[1]! : nameOrArn;
+}
+
+/** EventBridge pattern matching for the filters the kit uses. */
+export function matches(pattern: Record<string, unknown>, event: unknown): boolean {
+  if (!event || typeof event !== 'object') return false;
+  const obj = event as Record<string, unknown>;
+  return Object.entries(pattern).every(([key, rule]) => {
+    const value = obj[key];
+    if (Array.isArray(rule)) return rule.some((r) => matchesValue(r, value));
+    if (rule && typeof rule === 'object') return matches(rule as Record<string, unknown>, value);
+    return false;
+  });
+}
+
+function matchesValue(rule: unknown, value: unknown): boolean {
+  if (Array.isArray(value)) return value.some((v) => matchesValue(rule, v));
+  if (rule === null || typeof rule !== 'object') return rule === value;
+  const r = rule as Record<string, unknown>;
+  if ('exists' in r) return (value !== undefined) === r['exists'];
+  if (value === undefined) return false;
+  if ('prefix' in r) return typeof value === 'string' && value.startsWith(String(r['prefix']));
+  if ('anything-but' in r) {
+    const but = ([] as unknown[]).concat(r['anything-but']);
+    return !but.includes(value);
+  }
+  if ('numeric' in r && typeof value === 'number') {
+    const ops = r['numeric'] as (string | number)[];
+    for (let i = 0; i < ops.length; i += 2) {
+      const [op, bound] = [ops[i], Number(ops[i + 1])];
+      const ok =
+        (op === '=' && value === bound) ||
+        (op === '>' && value > bound) ||
+        (op === '>=' && value >= bound) ||
+        (op === '<' && value < bound) ||
+        (op === '<=' && value <= bound);
+      if (!ok) return false;
+    }
+    return true;
+  }
+  return false;
+}

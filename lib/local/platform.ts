@@ -1,0 +1,431 @@
+/**
+ * The local platform: the synthesized local stage brought up on one machine. Every engine is
+ * created from the cloud assembly — buckets, tables, functions, routes, Glue tables and state
+ * machines are whatever the templates say — so what runs here is what deploys.
+ *
+ *   S3 buckets          → directories, served by an S3-compatible endpoint
+ *   DynamoDB tables     → dynalite (LevelDB under the state dir)
+ *   Lambda functions    → their esbuild bundles in worker threads, env resolved to local endpoints
+ *   API Gateway         → one HTTP gateway on 127.0.0.1 with every REST API's routes
+ *   Athena + Glue       → DuckDB views over the lake directories
+ *   Step Functions      → the kit's runner around aws-local-stepfunctions
+ *   EventBridge rules   → matched locally; targets invoked
+ *   SageMaker training  → the trainer as a local process under the container contract
+ *
+ * Control-plane APIs (Step Functions, Athena, EventBridge, Lambda Invoke) are served in AWS's own
+ * wire protocols on one loopback endpoint, so the CLI and any AWS SDK client talk to the local
+ * platform exactly as to AWS.
+ *
+ * @example
+ * const platform = await startPlatform({ stateDir: '.mlops/local', assemblyDir, port: 8080 });
+ * console.log(platform.gatewayUrl);
+ * await platform.close();
+ */
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import * as ddb from '@aws-sdk/client-dynamodb';
+import * as s3sdk from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { type LocalStage, readAssembly } from './assembly';
+import { AthenaEngine, catalogFromAssembly } from './athena';
+import { AwsError, type AwsEndpoint, startAwsEndpoint } from './aws-endpoint';
+import { startDynamoDb, type DynamoDbEngine, tableSpecsFromTemplate } from './dynamodb';
+import { type ApiGateway, type ApiRoute, routesFromTemplate, startApiGateway } from './apigw';
+import { LocalEventBus } from './events';
+import { functionSpecFromResource, LambdaEngine } from './lambda';
+import { layout } from './layout';
+import { S3Store, type S3Server, startS3Server } from './s3';
+import {
+  athenaIntegrations,
+  dynamoDbIntegrations,
+  eventsIntegrations,
+  IntegrationRegistry,
+  lambdaIntegrations,
+  LocalStepFunctions,
+  loadStateMachines,
+  type ProgressEvent,
+  s3Integrations,
+  sagemakerIntegrations,
+  snsIntegrations,
+  type StateMachineSpec,
+  type TrainingJobRunner,
+} from './sfn';
+import { LocalServing, proxy } from './serving';
+import { LOCAL_STAGE } from './synth';
+
+export interface StartPlatformOptions {
+  readonly stateDir: string;
+  /** The cloud assembly holding the local stage (see `synthLocalStage`). */
+  readonly assemblyDir: string;
+  /** @default 'mlops-local' */
+  readonly stageName?: string;
+  /** The gateway's port; 0 picks a free one. @default 0 */
+  readonly port?: number;
+  /** Lines worth showing a person (function logs, SNS notifications). */
+  readonly log?: (line: string) => void;
+  /** Every Step Functions history event, as it happens. */
+  readonly onProgress?: (event: ProgressEvent) => void;
+  /** Runs `sagemaker:createTrainingJob.sync` tasks; without one such tasks fail before they start. */
+  readonly trainingRunner?: (platform: { store: S3Store; stateDir: string }) => TrainingJobRunner;
+}
+
+/** The Kubernetes namespace models are served in, as on EKS. */
+export const SERVING_NAMESPACE = 'seldon';
+
+/** What `runtime.json` records for other `mlops` commands to find a running platform. */
+export interface RuntimeInfo {
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly stage: string;
+  readonly gatewayUrl: string;
+  readonly awsEndpoint: string;
+  readonly s3Endpoint: string;
+  readonly dynamodbEndpoint: string;
+  readonly region: string;
+  readonly account: string;
+}
+
+export interface LocalPlatform {
+  readonly stage: LocalStage;
+  readonly stateDir: string;
+  readonly gatewayUrl: string;
+  readonly info: RuntimeInfo;
+  readonly store: S3Store;
+  readonly lambda: LambdaEngine;
+  readonly sfn: LocalStepFunctions;
+  readonly athena: AthenaEngine;
+  readonly events: LocalEventBus;
+  readonly serving: LocalServing;
+  readonly routes: readonly ApiRoute[];
+  /** Writes `runtime.json` so other commands use this platform instead of starting their own. */
+  publish(): void;
+  close(): Promise<void>;
+}
+
+export async function startPlatform(options: StartPlatformOptions): Promise<LocalPlatform> {
+  const log = options.log ?? (() => {});
+  const stage = readAssembly(options.assemblyDir, { stage: options.stageName ?? LOCAL_STAGE });
+  const { stateDir } = options;
+  mkdirSync(stateDir, { recursive: true });
+  const closers: (() => Promise<void> | void)[] = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c();
+  };
+
+  try {
+    // S3: every bucket of the stage.
+    const buckets = stage.resourcesOfType('AWS::S3::Bucket').map((r) => stage.physicalName(r));
+    const store = await S3Store.open(stateDir, buckets);
+    const s3: S3Server = await startS3Server({ store, region: stage.region });
+    closers.push(() => s3.close());
+
+    // DynamoDB: tables from each stack's template.
+    const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir });
+    closers.push(() => dynamo.close());
+    for (const stack of stage.stacks) {
+      const specs = tableSpecsFromTemplate(stack.template.Resources ?? {}, (v) =>
+        stage.resolve(stack.stackName, v),
+      );
+      if (specs.length > 0) await dynamo.ensureTables(specs);
+    }
+
+    // Athena over the lake directories.
+    const athena = await AthenaEngine.start({ stateDir, catalog: catalogFromAssembly(stage) });
+    closers.push(() => athena.close());
+
+    // The control-plane endpoint is started first: functions need its URL in their environment.
+    let sfnRef: LocalStepFunctions | undefined;
+    let lambdaRef: LambdaEngine | undefined;
+    let eventsRef: LocalEventBus | undefined;
+    const sfnApi = () => sfnRef ?? unavailable('Step Functions');
+    const endpoint: AwsEndpoint = await startAwsEndpoint({
+      services: {
+        AWSStepFunctions: {
+          ListStateMachines: () => ({
+            stateMachines: sfnApi().machines.map((m) => ({
+              stateMachineArn: m.arn,
+              name: m.name,
+              type: m.type,
+              creationDate: 0,
+            })),
+          }),
+          DescribeStateMachine: (i) => describeMachine(sfnApi().machines, String(i['stateMachineArn'])),
+          StartExecution: (i) => sfnApi().startExecution(i as never),
+          DescribeExecution: (i) => sfnApi().describeExecution(i as never),
+          ListExecutions: (i) => sfnApi().listExecutions(i as never),
+          GetExecutionHistory: (i) => sfnApi().getExecutionHistory(i as never),
+          StopExecution: (i) => sfnApi().stopExecution(i as never),
+        },
+        AmazonAthena: {
+          StartQueryExecution: (i) => athena.startQueryExecution(i as never, { label: 'an Athena API call' }),
+          GetQueryExecution: (i) => athena.getQueryExecution(i as never),
+          GetQueryResults: (i) => athena.getQueryResults(i as never),
+        },
+        AWSEvents: {
+          PutEvents: (i) => (eventsRef ?? unavailable('EventBridge')).putEvents(i as never),
+        },
+      },
+      invokeFunction: async (name, payload) => {
+        const r = await (lambdaRef ?? unavailable('Lambda')).invoke(name, payload);
+        return { payload: r.payload, functionError: r.functionError };
+      },
+    });
+    closers.push(() => endpoint.close());
+
+    // Lambda: each function's bundle from the assembly, with its own resolved environment.
+    const platformEnv = {
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_ATHENA: endpoint.url,
+      AWS_ENDPOINT_URL_SFN: endpoint.url,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint.url,
+      AWS_ENDPOINT_URL_LAMBDA: endpoint.url,
+    };
+    const lambda = new LambdaEngine({
+      region: stage.region,
+      accountId: stage.account,
+      platformEnv,
+      log: (fn, line) => log(`[${fn}] ${line}`),
+    });
+    lambdaRef = lambda;
+    closers.push(() => lambda.close());
+    for (const r of stage.resourcesOfType('AWS::Lambda::Function')) {
+      if (!r.asset) continue; // inline or image code has no local bundle
+      lambda.register(
+        functionSpecFromResource(
+          r.logicalId,
+          { Type: r.type, Properties: r.rawProperties },
+          (v) => stage.resolve(r.stackName, v),
+          {
+            codeDir: join(options.assemblyDir, r.asset.path),
+            physicalName: stage.physicalName(r),
+          },
+        ),
+      );
+    }
+
+    // SDK-shaped clients for the Step Functions service integrations.
+    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    const ddbClient = new ddb.DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: stage.region,
+      credentials,
+    });
+    const s3Client = new s3sdk.S3Client({
+      endpoint: s3.endpoint,
+      region: stage.region,
+      credentials,
+      forcePathStyle: true,
+    });
+    closers.push(() => {
+      ddbClient.destroy();
+      s3Client.destroy();
+    });
+    const sdk =
+      (module: Record<string, unknown>, client: { send(c: unknown): Promise<unknown> }) =>
+      (operation: string, input: Record<string, unknown>) => {
+        const Command = module[`${operation}Command`] as (new (i: unknown) => unknown) | undefined;
+        if (!Command) throw new AwsError('InvalidAction', `${operation} is not an operation of this service`);
+        return client.send(new Command(input));
+      };
+
+    const events = new LocalEventBus({
+      stage,
+      stateDir,
+      invokeFunction: (name, event) => lambda.invoke(name, event),
+      startExecution: (arn, input) =>
+        sfnApi().startExecution({ stateMachineArn: arn, input: JSON.stringify(input) }),
+      log,
+    });
+    eventsRef = events;
+
+    const notifications = join(stateDir, 'sns');
+    const integrations = new IntegrationRegistry()
+      .use(
+        lambdaIntegrations({
+          invoke: async ({ functionName, payload }) => {
+            const r = await lambda.invoke(functionName, payload);
+            return {
+              payload: r.payload as never,
+              functionError: r.functionError,
+              statusCode: 200,
+              executedVersion: '$LATEST',
+            };
+          },
+        }),
+      )
+      .use(athenaIntegrations(athena))
+      .use(dynamoDbIntegrations(sdk(ddb, ddbClient)))
+      .use(s3Integrations(sdk(s3sdk, s3Client)))
+      .use(
+        snsIntegrations(async (operation, input) => {
+          if (operation !== 'Publish')
+            throw new AwsError('InvalidAction', `SNS ${operation} is not available locally`);
+          mkdirSync(notifications, { recursive: true });
+          const record = { at: new Date().toISOString(), ...input };
+          writeFileSync(join(notifications, 'messages.jsonl'), `${JSON.stringify(record)}\n`, { flag: 'a' });
+          log(`[sns] ${String(input['Subject'] ?? '')} ${String(input['Message'] ?? '')}`.trim());
+          return { MessageId: crypto.randomUUID() };
+        }),
+      )
+      .use(eventsIntegrations((operation, input) => events.call(operation, input)));
+    if (options.trainingRunner)
+      integrations.use(sagemakerIntegrations(options.trainingRunner({ store, stateDir })));
+
+    const sfn = new LocalStepFunctions({
+      stateDir,
+      machines: loadStateMachines(stage),
+      integrations,
+      onEvent: options.onProgress,
+    });
+    sfnRef = sfn;
+    // A Task with no local integration fails here, naming the state, before anything runs.
+    sfn.validate();
+
+    // One gateway for every REST API of the stage, at the same paths as behind API Gateway.
+    const routes: ApiRoute[] = [];
+    for (const stack of stage.stacks) {
+      for (const api of routesFromTemplate(stack.template.Resources ?? {}, (v) =>
+        stage.resolve(stack.stackName, v),
+      )) {
+        routes.push(...api.routes);
+      }
+    }
+    const gateway: ApiGateway = await startApiGateway({
+      port: 0,
+      accountId: stage.account,
+      invoker: async (fn: string, event: APIGatewayProxyEvent) => {
+        const r = await lambda.invoke(fn, event);
+        return { payload: r.payload, functionError: r.functionError, timedOut: r.timedOut };
+      },
+      onError: (err) => log(`[gateway] ${(err as Error).stack ?? String(err)}`),
+    });
+    closers.push(() => gateway.close());
+    if (routes.length > 0) gateway.mount('', { routes, stage: 'v1' });
+
+    // Serving: promoted versions become local deployments (EKS + Seldon's stand-in).
+    const raw = stage
+      .resourcesOfType('AWS::S3::Bucket')
+      .find((r) => /\/Raw\/Resource$/.test(r.constructPath ?? ''));
+    const serving = new LocalServing({
+      s3Endpoint: s3.endpoint,
+      region: stage.region,
+      requestLogDir: raw
+        ? join(layout(stateDir).bucket(stage.physicalName(raw)), 'prediction-logs')
+        : undefined,
+      log,
+    });
+    closers.push(() => serving.close());
+    events.subscribe(async (event) => {
+      const detail = event['detail'] as Record<string, string | undefined>;
+      if (event['source'] !== 'mlops-kit.registry' || event['detail-type'] !== 'ModelVersionPromoted') return;
+      if (detail['stage'] !== 'Production' && detail['alias'] !== 'champion') return;
+      await serving.deploy({
+        namespace: SERVING_NAMESPACE,
+        deployment: String(detail['modelName']),
+        modelUri: String(detail['artifactUri'] ?? detail['source']),
+        version: String(detail['version']),
+      });
+    });
+
+    // The front door: serving's paths to the model servers, everything else to the API gateway.
+    const sockets = new Set<Socket>();
+    const front = createServer((req, res) => {
+      if (!serving.handle(req, res)) proxy(req, res, gateway.endpoint);
+    });
+    front.keepAliveTimeout = 65_000;
+    front.on('connection', (sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    await new Promise<void>((resolve, reject) => {
+      front.once('error', reject);
+      front.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          front.close(() => resolve());
+          for (const sock of sockets) sock.destroy();
+        }),
+    );
+    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+
+    const info: RuntimeInfo = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      stage: stage.stageName,
+      gatewayUrl: frontUrl,
+      awsEndpoint: endpoint.url,
+      s3Endpoint: s3.endpoint,
+      dynamodbEndpoint: dynamo.endpoint,
+      region: stage.region,
+      account: stage.account,
+    };
+    const runtimeFile = layout(stateDir).runtimeFile;
+    let published = false;
+
+    return {
+      stage,
+      stateDir,
+      gatewayUrl: frontUrl,
+      info,
+      store,
+      lambda,
+      sfn,
+      athena,
+      events,
+      serving,
+      routes,
+      publish() {
+        const tmp = `${runtimeFile}.${process.pid}.tmp`;
+        writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`);
+        renameSync(tmp, runtimeFile);
+        published = true;
+      },
+      async close() {
+        if (published) rmSync(runtimeFile, { force: true });
+        await close();
+      },
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** The running platform recorded in the state dir, if its process is alive. */
+export function readRuntimeInfo(stateDir: string): RuntimeInfo | undefined {
+  let info: RuntimeInfo;
+  try {
+    info = JSON.parse(readFileSync(layout(stateDir).runtimeFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  try {
+    process.kill(info.pid, 0);
+    return info;
+  } catch {
+    return undefined; // a stale file from a platform that did not shut down cleanly
+  }
+}
+
+function describeMachine(machines: readonly StateMachineSpec[], arn: string) {
+  const m = machines.find((x) => x.arn === arn);
+  if (!m) throw new AwsError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+  return {
+    stateMachineArn: m.arn,
+    name: m.name,
+    status: 'ACTIVE',
+    definition: JSON.stringify(m.definition),
+    roleArn: m.roleArn,
+    type: m.type,
+    creationDate: 0,
+  };
+}
+
+function unavailable(what: string): never {
+  throw new AwsError('ServiceUnavailable', `${what} is still starting`, 503);
+}

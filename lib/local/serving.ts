@@ -1,0 +1,157 @@
+/**
+ * Serving in the local environment: the stand-in for EKS + Seldon Core, the one edge of the
+ * platform with no local engine. A promoted model version becomes a deployment — the kit's real
+ * model server, in-process on a loopback port, loading the artifact from the local lake — and the
+ * front door routes `/seldon/<namespace>/<deployment>/…` and `/v2/models/<model>/…` to it, the
+ * same paths as behind API Gateway on AWS.
+ *
+ * A redeploy starts the new server first and only then retires the old one, so requests never
+ * see a gap.
+ *
+ * @example
+ * const serving = new LocalServing({ s3Endpoint, region, requestLogDir });
+ * await serving.deploy({ namespace: 'seldon', deployment: 'wine-quality', modelUri: 's3://…/model.tar.gz', version: '1' });
+ */
+import { type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { S3Client } from '@aws-sdk/client-s3';
+import {
+  compileModel,
+  createS3Client,
+  DirectorySink,
+  loadModel,
+  type ModelServer,
+  RequestLogger,
+  startModelServer,
+} from '../serving';
+
+export interface Deployment {
+  readonly namespace: string;
+  readonly deployment: string;
+  readonly modelName: string;
+  readonly version: string;
+  readonly modelUri: string;
+  readonly url: string;
+}
+
+export interface LocalServingOptions {
+  readonly s3Endpoint: string;
+  readonly region: string;
+  /** Where sampled request/response logs go (a lake directory); undefined turns logging off. */
+  readonly requestLogDir?: string;
+  readonly log?: (line: string) => void;
+}
+
+export class LocalServing {
+  private readonly s3: S3Client;
+  private readonly servers = new Map<string, { deployment: Deployment; server: ModelServer }>();
+
+  constructor(private readonly options: LocalServingOptions) {
+    this.s3 = createS3Client(
+      { AWS_ENDPOINT_URL_S3: options.s3Endpoint, AWS_REGION: options.region },
+      {
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      },
+    );
+  }
+
+  get deployments(): Deployment[] {
+    return [...this.servers.values()].map((s) => s.deployment);
+  }
+
+  async deploy(d: {
+    namespace: string;
+    deployment: string;
+    modelUri: string;
+    version: string;
+    modelName?: string;
+  }): Promise<Deployment> {
+    const key = `${d.namespace}/${d.deployment}`;
+    const model = await loadModel(d.modelUri, { s3: this.s3 });
+    const name = d.modelName ?? d.deployment;
+    const logger = this.options.requestLogDir
+      ? new RequestLogger({
+          sink: new DirectorySink(`${this.options.requestLogDir}/${d.deployment}`),
+          model: { name, version: d.version, features: model.features },
+          sampleRate: 1,
+        })
+      : undefined;
+    const server = await startModelServer({
+      model: compileModel(model, { name, version: d.version }),
+      port: 0,
+      logger,
+      onError: (err) => this.options.log?.(`[serving ${key}] ${(err as Error).message}`),
+    });
+    const deployment: Deployment = { ...d, modelName: name, url: server.url };
+    const previous = this.servers.get(key);
+    this.servers.set(key, { deployment, server });
+    if (previous) await previous.server.close();
+    this.options.log?.(`[serving] ${key} now serves ${name} version ${d.version} (${d.modelUri})`);
+    return deployment;
+  }
+
+  /** Routes a request whose path starts with /seldon/ or /v2; false when it is not serving's. */
+  handle(req: IncomingMessage, res: ServerResponse): boolean {
+    const path = (req.url ?? '/').split('?')[0]!;
+    let target: ModelServer | undefined;
+    if (path.startsWith('/seldon/')) {
+      const [, , ns, dep] = path.split('/');
+      target = this.servers.get(`${ns}/${dep}`)?.server;
+      if (!target) {
+        sendJson(res, 404, {
+          status: {
+            code: -1,
+            info: `no deployment ${ns}/${dep} is being served locally`,
+            reason: 'NOT_FOUND',
+            status: 'FAILURE',
+          },
+        });
+        return true;
+      }
+    } else if (path === '/v2' || path.startsWith('/v2/')) {
+      const model = /^\/v2\/models\/([^/]+)/.exec(path)?.[1];
+      const entries = [...this.servers.values()];
+      target = model
+        ? entries.find((e) => e.deployment.modelName === decodeURIComponent(model))?.server
+        : entries[0]?.server;
+      if (!target) {
+        sendJson(res, 404, {
+          error: model ? `Model ${decodeURIComponent(model)} not found` : 'no model is being served',
+        });
+        return true;
+      }
+    } else {
+      return false;
+    }
+    proxy(req, res, target.url);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    for (const { server } of this.servers.values()) await server.close();
+    this.servers.clear();
+  }
+}
+
+/** Forwards a request to `base` and streams the answer back. */
+export function proxy(req: IncomingMessage, res: ServerResponse, base: string): void {
+  const url = new URL(req.url ?? '/', base);
+  const upstream = request(
+    url,
+    { method: req.method, headers: { ...req.headers, host: url.host } },
+    (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on('error', (err) => {
+    if (!res.headersSent) sendJson(res, 502, { message: `upstream failed: ${err.message}` });
+    else res.destroy(err);
+  });
+  req.pipe(upstream);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

@@ -1,0 +1,110 @@
+/**
+ * How `mlops` commands reach the local platform: the one `mlops up` is running (found through
+ * `runtime.json`), or, when none runs, a transient one started in this process for the command's
+ * duration. Either way the command talks to it through AWS SDK clients pointed at the local
+ * endpoints, so the code path is the same one a user's own scripts would take.
+ *
+ * @example
+ * await withSession(stateDir, async (s) => s.sfn.send(new ListStateMachinesCommand({})));
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { AthenaClient } from '@aws-sdk/client-athena';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { PROJECT_ROOT } from '../constructs/mlops-function';
+import {
+  type LocalPlatform,
+  readRuntimeInfo,
+  type RuntimeInfo,
+  type StartPlatformOptions,
+  startPlatform,
+} from './platform';
+import { assemblyDirOf, synthLocalStage } from './synth';
+
+export interface Session {
+  readonly info: RuntimeInfo;
+  readonly sfn: SFNClient;
+  readonly athena: AthenaClient;
+  /** Lambda's Invoke API on the local endpoint. */
+  invoke(functionName: string, payload: unknown): Promise<{ payload: unknown; functionError?: string }>;
+  /** True when this process started the platform for this command. */
+  readonly transient: boolean;
+}
+
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+export function sessionFor(info: RuntimeInfo, transient: boolean): Session {
+  const common = {
+    endpoint: info.awsEndpoint,
+    region: info.region,
+    credentials: CREDENTIALS,
+    maxAttempts: 1,
+  };
+  return {
+    info,
+    transient,
+    sfn: new SFNClient(common),
+    athena: new AthenaClient(common),
+    async invoke(functionName, payload) {
+      const res = await fetch(
+        `${info.awsEndpoint}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`,
+        {
+          method: 'POST',
+          body: JSON.stringify(payload ?? {}),
+        },
+      );
+      const body = await res.json().catch(() => null);
+      if (!res.ok)
+        throw new Error(
+          (body as { Message?: string } | null)?.Message ?? `Invoke failed with HTTP ${res.status}`,
+        );
+      return { payload: body, functionError: res.headers.get('x-amz-function-error') ?? undefined };
+    },
+  };
+}
+
+/**
+ * Runs `fn` against the running platform, or against a transient one (synthesized if the
+ * assembly is missing or older than the sources).
+ */
+export async function withSession<T>(
+  stateDir: string,
+  fn: (session: Session) => Promise<T>,
+  platformOptions: Partial<StartPlatformOptions> = {},
+): Promise<T> {
+  const running = readRuntimeInfo(stateDir);
+  if (running) return fn(sessionFor(running, false));
+  const platform = await startTransient(stateDir, platformOptions);
+  try {
+    return await fn(sessionFor(platform.info, true));
+  } finally {
+    await platform.close();
+  }
+}
+
+async function startTransient(
+  stateDir: string,
+  options: Partial<StartPlatformOptions>,
+): Promise<LocalPlatform> {
+  const assemblyDir = assemblyDirOf(stateDir);
+  if (assemblyIsStale(assemblyDir)) synthLocalStage(stateDir);
+  return startPlatform({ ...options, stateDir, assemblyDir });
+}
+
+/** The assembly is stale when a source file changed after it was written. */
+export function assemblyIsStale(assemblyDir: string): boolean {
+  const manifest = join(assemblyDir, 'manifest.json');
+  if (!existsSync(manifest)) return true;
+  const built = statSync(manifest).mtimeMs;
+  const newest = (dir: string): number => {
+    let max = 0;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) max = Math.max(max, newest(p));
+      else if (entry.name.endsWith('.ts')) max = Math.max(max, statSync(p).mtimeMs);
+    }
+    return max;
+  };
+  const sources = ['bin', 'lib', 'lambdas', 'stacks'].map((d) => join(PROJECT_ROOT, d)).filter(existsSync);
+  return sources.some((d) => newest(d) > built);
+}
