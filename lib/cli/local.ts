@@ -151,7 +151,7 @@ export const localCommands: CommandModule = (program) => {
     .action(async (fn: string, opts) => {
       const payload = readJsonArg(opts.payload, '--payload');
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
-        const result = await s.invoke(fn, payload).catch((err) => {
+        const result = await s.invoke(await findFunction(s, fn), payload).catch((err) => {
           throw new CliError((err as Error).message, EXIT.usage);
         });
         print(opts.json, result, JSON.stringify(result.payload, null, 2));
@@ -164,6 +164,7 @@ export const localCommands: CommandModule = (program) => {
     .description('run SQL through the local Athena path (DuckDB over the lake, Glue tables as views)')
     .argument('<sql>', 'the query')
     .option('--database <name>', 'default database', resolveEnvironment('local').dataLake.glueDatabaseName)
+    .option('--work-group <name>', 'Athena workgroup', `mlops-${resolveEnvironment('local').name}`)
     .addOption(stateDirOption())
     .addOption(jsonOption())
     .addHelpText(
@@ -173,14 +174,20 @@ export const localCommands: CommandModule = (program) => {
     .action(async (sql: string, opts) => {
       if (sql.trim() === '') throw new CliError('the query is empty', EXIT.usage);
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
-        const workGroup = `mlops-${resolveEnvironment('local').name}`;
-        const { QueryExecutionId } = await s.athena.send(
-          new StartQueryExecutionCommand({
-            QueryString: sql,
-            WorkGroup: workGroup,
-            QueryExecutionContext: { Database: opts.database },
-          }),
-        );
+        const workGroup: string = opts.workGroup;
+        const started = await s.athena
+          .send(
+            new StartQueryExecutionCommand({
+              QueryString: sql,
+              WorkGroup: workGroup,
+              QueryExecutionContext: { Database: opts.database },
+            }),
+          )
+          .catch((err: Error) => {
+            // The engine rejects some queries up front (unknown workgroup, scan cutoff): same exit as a failed query.
+            throw new CliError(`query failed: ${err.message}`, EXIT.failed);
+          });
+        const QueryExecutionId = started.QueryExecutionId;
         for (;;) {
           const q = await s.athena.send(new GetQueryExecutionCommand({ QueryExecutionId }));
           const state = q.QueryExecution?.Status?.State;
@@ -271,6 +278,19 @@ async function findMachine(s: Session, query: string): Promise<string> {
     found.length === 0
       ? `no state machine matches '${query}' (the local stage has: ${names})`
       : `'${query}' matches several state machines: ${found.map((m) => m.name).join(', ')}`,
+    EXIT.usage,
+  );
+}
+
+async function findFunction(s: Session, query: string): Promise<string> {
+  const names = await s.listFunctions();
+  if (names.includes(query)) return query;
+  const found = names.filter((n) => n.toLowerCase().includes(query.toLowerCase()));
+  if (found.length === 1) return found[0]!;
+  throw new CliError(
+    found.length === 0
+      ? `Function not found: no function matches '${query}' (the local stage has: ${names.join(', ') || 'none'})`
+      : `'${query}' matches several functions: ${found.join(', ')}`,
     EXIT.usage,
   );
 }

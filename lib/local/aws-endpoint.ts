@@ -43,6 +43,8 @@ export interface AwsEndpointOptions {
   readonly services: Readonly<Record<string, Readonly<Record<string, Operation>>>>;
   /** Lambda Invoke; absent means the Lambda routes answer 404. */
   readonly invokeFunction?: (name: string, payload: unknown) => Promise<LambdaInvokeResult>;
+  /** Lambda ListFunctions: the names of the functions served. */
+  readonly listFunctions?: () => { FunctionName: string; FunctionArn: string }[];
   /** @default 0 (ephemeral) */
   readonly port?: number;
   /** Largest request body accepted. @default 6 MiB (Lambda's synchronous payload limit) */
@@ -75,6 +77,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
         __type: 'RequestEntityTooLargeException',
         message: `Request must be smaller than ${maxBody} bytes`,
       });
+    }
+    if (req.method === 'GET' && /^\/2015-03-31\/functions\/?$/.test((req.url ?? '').split('?')[0]!)) {
+      return reply(res, 200, { Functions: options.listFunctions?.() ?? [] });
     }
     const lambdaMatch = req.method === 'POST' ? LAMBDA_INVOKE.exec((req.url ?? '').split('?')[0]!) : null;
     if (lambdaMatch) return invokeLambda(decodeURIComponent(lambdaMatch[1]!), body, res);

@@ -31,7 +31,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { type LocalStage, readAssembly } from './assembly';
 import { AthenaEngine, catalogFromAssembly } from './athena';
 import { AwsError, type AwsEndpoint, startAwsEndpoint } from './aws-endpoint';
-import { startDynamoDb, type DynamoDbEngine, tableSpecsFromTemplate } from './dynamodb';
+import { type DynamoDbEngine, startDynamoDb, tableSpecFromResource } from './dynamodb';
 import { type ApiGateway, type ApiRoute, routesFromTemplate, startApiGateway } from './apigw';
 import { LocalEventBus } from './events';
 import { functionSpecFromResource, LambdaEngine } from './lambda';
@@ -124,12 +124,19 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     // DynamoDB: tables from each stack's template.
     const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir });
     closers.push(() => dynamo.close());
-    for (const stack of stage.stacks) {
-      const specs = tableSpecsFromTemplate(stack.template.Resources ?? {}, (v) =>
-        stage.resolve(stack.stackName, v),
+    // Named as the assembly names them, so `Ref` in function environments finds the same table.
+    const tables = stage
+      .resourcesOfType('AWS::DynamoDB::Table')
+      .concat(stage.resourcesOfType('AWS::DynamoDB::GlobalTable'))
+      .map((r) =>
+        tableSpecFromResource(
+          r.logicalId,
+          { Type: r.type, Properties: r.rawProperties },
+          (v) => stage.resolve(r.stackName, v),
+          stage.physicalName(r),
+        ),
       );
-      if (specs.length > 0) await dynamo.ensureTables(specs);
-    }
+    if (tables.length > 0) await dynamo.ensureTables(tables);
 
     // Athena over the lake directories.
     const athena = await AthenaEngine.start({ stateDir, catalog: catalogFromAssembly(stage) });
@@ -167,6 +174,11 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           PutEvents: (i) => (eventsRef ?? unavailable('EventBridge')).putEvents(i as never),
         },
       },
+      listFunctions: () =>
+        stage
+          .resourcesOfType('AWS::Lambda::Function')
+          .filter((r) => r.asset)
+          .map((r) => ({ FunctionName: stage.physicalName(r), FunctionArn: stage.arn(r) })),
       invokeFunction: async (name, payload) => {
         const r = await (lambdaRef ?? unavailable('Lambda')).invoke(name, payload);
         return { payload: r.payload, functionError: r.functionError };
@@ -199,7 +211,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           { Type: r.type, Properties: r.rawProperties },
           (v) => stage.resolve(r.stackName, v),
           {
-            codeDir: join(options.assemblyDir, r.asset.path),
+            codeDir: r.asset.path,
             physicalName: stage.physicalName(r),
           },
         ),

@@ -27,6 +27,8 @@ export interface Session {
   readonly athena: AthenaClient;
   /** Lambda's Invoke API on the local endpoint. */
   invoke(functionName: string, payload: unknown): Promise<{ payload: unknown; functionError?: string }>;
+  /** Lambda's ListFunctions on the local endpoint: function names. */
+  listFunctions(): Promise<string[]>;
   /** True when this process started the platform for this command. */
   readonly transient: boolean;
 }
@@ -45,6 +47,11 @@ export function sessionFor(info: RuntimeInfo, transient: boolean): Session {
     transient,
     sfn: new SFNClient(common),
     athena: new AthenaClient(common),
+    async listFunctions() {
+      const res = await fetch(`${info.awsEndpoint}/2015-03-31/functions/`);
+      const body = (await res.json()) as { Functions: { FunctionName: string }[] };
+      return body.Functions.map((f) => f.FunctionName);
+    },
     async invoke(functionName, payload) {
       const res = await fetch(
         `${info.awsEndpoint}/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`,

@@ -280,9 +280,12 @@ export function athenaIntegrations(athena: AthenaApi): (r: IntegrationRegistry) 
       async (params, ctx) => {
         const label = `state ${ctx.stateName} of state machine ${ctx.stateMachineName}`;
         try {
-          const { QueryExecutionId } = await athena.startQueryExecution(params as unknown as StartQueryExecutionInput, {
-            label,
-          });
+          const { QueryExecutionId } = await athena.startQueryExecution(
+            params as unknown as StartQueryExecutionInput,
+            {
+              label,
+            },
+          );
           if (!sync) return { QueryExecutionId };
           await athena.waitForQuery(QueryExecutionId);
           const out = toJson(await athena.getQueryExecution({ QueryExecutionId })) as {
