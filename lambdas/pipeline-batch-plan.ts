@@ -1,0 +1,40 @@
+/**
+ * Batch inference, "Plan batch": validates the input, checks the model loads, lists the input
+ * objects and plans the staging and output locations (lib/pipelines/batch.ts).
+ *
+ * Event: `{ input: <execution input>, execution: <execution name> }`; returns the BatchPlan.
+ *
+ * Environment:
+ *   LAKE_TABLES, LAKE_DATABASE   the lake catalog
+ *   RAW_BUCKET, CURATED_BUCKET   inputs (read)
+ *   OUTPUT_PREFIX                key prefix in CURATED_BUCKET outputs must be under (e.g. `predictions/`)
+ *   ARTIFACTS_BUCKET             models (read)
+ *   STAGING_TABLE, STAGING_LOCATION  the JSON staging table and its s3:// location
+ */
+import { planBatch } from '../lib/pipelines/batch';
+import { s3Objects } from '../lib/pipelines/objects';
+import { lakeTables, pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
+
+const env = pipelineEnv(
+  {
+    LAKE_DATABASE: required,
+    RAW_BUCKET: required,
+    CURATED_BUCKET: required,
+    ARTIFACTS_BUCKET: required,
+    STAGING_TABLE: required,
+    STAGING_LOCATION: required,
+    OUTPUT_PREFIX: required,
+  },
+  process.env,
+);
+const deps = {
+  objects: s3Objects(s3Client(process.env)),
+  tables: lakeTables(process.env),
+  database: env.LAKE_DATABASE,
+  readableBuckets: [env.RAW_BUCKET, env.CURATED_BUCKET, env.ARTIFACTS_BUCKET],
+  outputPrefixes: [`s3://${env.CURATED_BUCKET}/${env.OUTPUT_PREFIX}`],
+  stagingLocation: env.STAGING_LOCATION,
+  stagingTable: env.STAGING_TABLE,
+};
+
+export const handler = (event: { input: unknown; execution: unknown }) => planBatch(event, deps);

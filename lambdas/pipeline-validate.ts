@@ -1,0 +1,41 @@
+/**
+ * Training pipeline, "Validate data": validates the execution input and the dataset, writes the data
+ * profile and plans the run (see lib/pipelines/training-plan.ts).
+ *
+ * Event: `{ input: <execution input>, execution: <execution name> }`; returns the TrainingPlan.
+ *
+ * Environment:
+ *   LAKE_TABLES        the lake's Glue tables as JSON (names, locations, columns)
+ *   LAKE_DATABASE      the Glue database the queries name
+ *   RAW_BUCKET         the raw zone, where datasets are read (read)
+ *   ARTIFACTS_BUCKET   where the profile and data version are written (write)
+ *   FEATURES_LOCATION  s3:// prefix the features step unloads to (named in SQL; the state machine writes it)
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { s3Objects } from '../lib/pipelines/objects';
+import { lakeTables, pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
+import { planTrainingRun } from '../lib/pipelines/training-plan';
+
+const env = pipelineEnv(
+  { LAKE_DATABASE: required, RAW_BUCKET: required, ARTIFACTS_BUCKET: required, FEATURES_LOCATION: required },
+  process.env,
+);
+const deps = {
+  objects: s3Objects(s3Client(process.env)),
+  tables: lakeTables(process.env),
+  database: env.LAKE_DATABASE,
+  readableBuckets: [env.RAW_BUCKET],
+  artifactsBucket: env.ARTIFACTS_BUCKET,
+  featuresLocation: env.FEATURES_LOCATION,
+};
+const logger = new Logger({ serviceName: 'training-pipeline' });
+
+export const handler = async (event: { input: unknown; execution: unknown }) => {
+  const { plan, profile } = await planTrainingRun(event, deps);
+  logger.info('dataset validated', {
+    table: profile.table,
+    rows: profile.rows,
+    objects: profile.objects.length,
+  });
+  return plan;
+};

@@ -1,0 +1,143 @@
+/**
+ * The execution inputs of the training and batch-inference state machines, validated once in each
+ * machine's first step so a bad input fails before anything is read, written or started.
+ *
+ * Objects are strict: an unknown key is an error, because a misspelt `treshold` would otherwise be
+ * ignored and the model registered without the check the caller asked for.
+ *
+ * @example
+ * parseTrainingInput({ dataset: 'winequality_red_raw', target: 'quality', thresholds: { max_rmse: 0.8 } });
+ */
+import { z } from 'zod';
+import { ContractError, parseHyperparameters } from '../trainer/contract';
+import { PipelineInputError } from './errors';
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,127}$/;
+
+/** A Glue table name or an `s3://` prefix. */
+const datasetSchema = z
+  .string({
+    error: 'dataset is required: a table of the lake (e.g. "winequality_red_raw") or its s3:// location',
+  })
+  .refine((d) => IDENTIFIER.test(d) || /^s3:\/\/[^/]+\/.*$/.test(d), {
+    error: (issue) =>
+      `dataset must be a Glue table name (lower-case letters, digits and _) or an s3:// prefix, but ${JSON.stringify(issue.input)} was provided`,
+  });
+
+const thresholdsSchema = z.strictObject({
+  /** The candidate's holdout RMSE must be at most this. */
+  max_rmse: z.number().positive().optional(),
+  /** The candidate's holdout MAE must be at most this. */
+  max_mae: z.number().positive().optional(),
+  /** The candidate's holdout R² must be at least this. */
+  min_r2: z.number().max(1).optional(),
+});
+
+export type Thresholds = z.infer<typeof thresholdsSchema>;
+
+const rangeSchema = z
+  .strictObject({ min: z.number().optional(), max: z.number().optional() })
+  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, {
+    error: 'a range must have min <= max',
+  });
+
+export type ColumnRange = z.infer<typeof rangeSchema>;
+
+export const trainingInputSchema = z.strictObject({
+  dataset: datasetSchema,
+  target: z.string({ error: 'target is required: the column to predict' }).regex(IDENTIFIER, {
+    error: (issue) => `target must be a column name, but ${JSON.stringify(issue.input)} was provided`,
+  }),
+  /**
+   * The registered model's name.
+   * @default the dataset's table name without a `_raw` suffix, with `-` for `_`
+   */
+  model_name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'model_name must be 1-100 letters, digits, ".", "_" or "-"')
+    .optional(),
+  /** Trainer hyperparameters (numbers or numeric strings); `target` comes from the field above. */
+  hyperparameters: z.record(z.string(), z.union([z.number(), z.string()])).default({}),
+  thresholds: thresholdsSchema.default({}),
+  /** Fewer rows than this fail validation. @default 50 */
+  min_rows: z.number().int().min(10).default(50),
+  /** Every `holdout_every`-th row (in a deterministic order) is held out for evaluation. @default 5 */
+  holdout_every: z.number().int().min(2).max(100).default(5),
+  /** Allowed value ranges per column, checked on every row. @default none */
+  ranges: z.record(z.string(), rangeSchema).default({}),
+});
+
+export type TrainingInput = z.infer<typeof trainingInputSchema>;
+
+/** Formats zod issues as one sentence per problem, naming where each is. */
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((i) => {
+      const where = i.path.map(String).join('.');
+      if (i.code === 'unrecognized_keys') {
+        const keys = (i as { keys: string[] }).keys.map((k) => `"${k}"`).join(', ');
+        return `${where ? `${where}: ` : ''}unknown field${(i as { keys: string[] }).keys.length > 1 ? 's' : ''} ${keys}`;
+      }
+      return where && !i.message.startsWith(where) ? `${where}: ${i.message}` : i.message;
+    })
+    .join('; ');
+}
+
+/** Validates a training execution input; throws {@link PipelineInputError} naming every problem. */
+export function parseTrainingInput(raw: unknown): TrainingInput {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new PipelineInputError(
+      `the training input must be a JSON object, but ${JSON.stringify(raw)} was provided`,
+    );
+  }
+  const parsed = trainingInputSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new PipelineInputError(`invalid training input: ${describeIssues(parsed.error)}`);
+  const input = parsed.data;
+  if ('target' in input.hyperparameters) {
+    throw new PipelineInputError(
+      'hyperparameters must not hold "target": name the column in the top-level "target" field',
+    );
+  }
+  try {
+    // The trainer's own check, run now: an unknown or out-of-range hyperparameter would otherwise
+    // surface as a failed training job after the features were built.
+    parseHyperparameters({ ...input.hyperparameters, target: input.target });
+  } catch (err) {
+    if (err instanceof ContractError) throw new PipelineInputError(`invalid training input: ${err.message}`);
+    throw err;
+  }
+  return input;
+}
+
+/** The default registered-model name for a dataset (`winequality_red_raw` → `winequality-red`). */
+export function defaultModelName(table: string): string {
+  return table.replace(/_raw$/, '').replace(/_/g, '-');
+}
+
+export const batchInputSchema = z.strictObject({
+  model: z.strictObject({
+    /** `s3://…/model.tar.gz` as the training job wrote it. */
+    uri: z.string().regex(/^s3:\/\/[^/]+\/.+\.tar\.gz$/, 'model.uri must be the s3:// URI of a model.tar.gz'),
+  }),
+  input: z.union(
+    [
+      z.strictObject({ table: z.string().regex(IDENTIFIER, 'input.table must be a Glue table name') }),
+      z.strictObject({
+        prefix: z.string().regex(/^s3:\/\/[^/]+\/.*$/, 'input.prefix must be an s3:// prefix'),
+      }),
+    ],
+    { error: 'input must be {"table": "<glue table>"} or {"prefix": "s3://bucket/prefix/"}' },
+  ),
+  /** Where the Parquet predictions go; the execution name is appended so each run has its own prefix. */
+  output: z.string().regex(/^s3:\/\/[^/]+\/.*$/, 'output must be an s3:// prefix'),
+});
+
+export type BatchInput = z.infer<typeof batchInputSchema>;
+
+/** Validates a batch-inference execution input; throws {@link PipelineInputError}. */
+export function parseBatchInput(raw: unknown): BatchInput {
+  const parsed = batchInputSchema.safeParse(raw);
+  if (!parsed.success) throw new PipelineInputError(`invalid batch input: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}

@@ -1,0 +1,232 @@
+/**
+ * "Register model": records the training run in the MLflow registry and registers the model
+ * version, idempotently per Step Functions execution, so a retried step leaves one run and one
+ * version:
+ *
+ * 1. the registered model and the experiment (named after the model) are fetched or created;
+ * 2. the run is found by the `mlops.execution` tag, or created with the execution name as run name;
+ *    its params (hyperparameters, dataset), metrics (holdout) and tags (data version, training job)
+ *    are logged once, and it is marked FINISHED;
+ * 3. the model version is found by `run_id` (and source), or created with source = the artifact
+ *    URI and the `X-Mlops-Idempotent` header (the kit's registry then answers a repeat with the same
+ *    version; a plain MLflow server ignores the header, and step 3's search still holds).
+ *
+ * @example
+ * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
+ */
+import { isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
+
+export const EXECUTION_TAG = 'mlops.execution';
+
+export interface RegisterRequest {
+  readonly model_name: string;
+  readonly execution: string;
+  /** `s3://…/model.tar.gz`. */
+  readonly model_uri: string;
+  readonly training_job_name: string;
+  readonly hyperparameters: Readonly<Record<string, string>>;
+  readonly metrics: {
+    readonly rmse: number;
+    readonly mae: number;
+    readonly r2: number;
+    readonly rows: number;
+  };
+  readonly dataset: { readonly table: string; readonly location: string };
+  readonly data_version: unknown;
+}
+
+export interface Registration {
+  readonly model_name: string;
+  readonly version: string;
+  readonly run_id: string;
+  readonly experiment_id: string;
+}
+
+interface RunJson {
+  info: { run_id: string; status?: string };
+}
+interface ModelVersionJson {
+  version: string;
+  run_id?: string;
+  source?: string;
+}
+
+/** The holdout metrics under the names they are logged with (and compared by later runs). */
+export const metricKeys = { rmse: 'holdout_rmse', mae: 'holdout_mae', r2: 'holdout_r2' } as const;
+
+export async function registerModel(
+  client: MlflowClient,
+  request: RegisterRequest,
+  now: () => number = Date.now,
+): Promise<Registration> {
+  const name = request.model_name;
+  await ensure(
+    () => client.get('registered-models/get', { name }),
+    () =>
+      client.post('registered-models/create', {
+        name,
+        description: `Trained by the mlops-kit training pipeline from ${request.dataset.table}`,
+      }),
+  );
+  const experimentId = await experimentIdFor(client, name);
+
+  const found = await client.post<{ runs?: RunJson[] }>('runs/search', {
+    experiment_ids: [experimentId],
+    filter: `tags.\`${EXECUTION_TAG}\` = '${request.execution}'`,
+    max_results: 1,
+  });
+  let run = found.runs?.[0];
+  if (!run) {
+    const created = await client.post<{ run: RunJson }>('runs/create', {
+      experiment_id: experimentId,
+      run_name: request.execution,
+      start_time: now(),
+      tags: [{ key: EXECUTION_TAG, value: request.execution }],
+    });
+    run = created.run;
+  }
+  const runId = run.info.run_id;
+  if (run.info.status !== 'FINISHED') {
+    const timestamp = now();
+    await client.post('runs/log-batch', {
+      run_id: runId,
+      params: [
+        ...Object.entries(request.hyperparameters).map(([key, value]) => ({ key, value })),
+        { key: 'dataset', value: request.dataset.table },
+      ],
+      metrics: [
+        ...Object.entries(metricKeys).map(([m, key]) => ({
+          key,
+          value: request.metrics[m as keyof typeof metricKeys],
+          timestamp,
+          step: 0,
+        })),
+        { key: 'holdout_rows', value: request.metrics.rows, timestamp, step: 0 },
+      ],
+      tags: [
+        { key: 'mlops.dataset_location', value: request.dataset.location },
+        { key: 'mlops.data_version', value: JSON.stringify(request.data_version) },
+        { key: 'mlops.training_job', value: request.training_job_name },
+        { key: 'mlops.model_uri', value: request.model_uri },
+      ],
+    });
+    await client.post('runs/update', { run_id: runId, status: 'FINISHED', end_time: now() });
+  }
+
+  const versions = await client.get<{ model_versions?: ModelVersionJson[] }>('model-versions/search', {
+    filter: `name = '${name}' and run_id = '${runId}'`,
+  });
+  let version = versions.model_versions?.find(
+    (v) => v.source === undefined || v.source === request.model_uri,
+  );
+  if (!version) {
+    const created = await client.post<{ model_version: ModelVersionJson }>(
+      'model-versions/create',
+      {
+        name,
+        source: request.model_uri,
+        run_id: runId,
+        tags: [{ key: EXECUTION_TAG, value: request.execution }],
+        description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,
+      },
+      { 'x-mlops-idempotent': 'true' },
+    );
+    version = created.model_version;
+  }
+  return { model_name: name, version: String(version.version), run_id: runId, experiment_id: experimentId };
+}
+
+async function ensure(get: () => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {
+  try {
+    await get();
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  try {
+    await create();
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+  }
+}
+
+async function experimentIdFor(client: MlflowClient, name: string): Promise<string> {
+  const get = async () =>
+    (
+      await client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', {
+        experiment_name: name,
+      })
+    ).experiment.experiment_id;
+  try {
+    return await get();
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  try {
+    return (await client.post<{ experiment_id: string }>('experiments/create', { name })).experiment_id;
+  } catch (err) {
+    if (!isAlreadyExists(err)) throw err;
+    return get();
+  }
+}
+
+/** The model currently serving: the `champion` alias, else the latest `Production` version. */
+export interface ProductionModel {
+  readonly version: string;
+  readonly source?: string;
+  readonly run_id?: string;
+  /** Holdout metrics logged by the run that produced it (by {@link metricKeys}). */
+  readonly logged: Partial<Record<keyof typeof metricKeys, number>>;
+}
+
+export async function productionModel(client: MlflowClient, name: string): Promise<ProductionModel | null> {
+  let version: ModelVersionJson | undefined;
+  try {
+    version = (
+      await client.get<{ model_version: ModelVersionJson }>('registered-models/alias', {
+        name,
+        alias: 'champion',
+      })
+    ).model_version;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (!version) {
+    try {
+      const latest = await client.post<{ model_versions?: ModelVersionJson[] }>(
+        'registered-models/get-latest-versions',
+        {
+          name,
+          stages: ['Production'],
+        },
+      );
+      version = latest.model_versions?.[0];
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  if (!version) return null;
+  const logged: Partial<Record<keyof typeof metricKeys, number>> = {};
+  if (version.run_id) {
+    try {
+      const { run } = await client.get<{ run: { data?: { metrics?: { key: string; value: number }[] } } }>(
+        'runs/get',
+        {
+          run_id: version.run_id,
+        },
+      );
+      for (const [m, key] of Object.entries(metricKeys)) {
+        const metric = run.data?.metrics?.find((x) => x.key === key);
+        if (metric) logged[m as keyof typeof metricKeys] = metric.value;
+      }
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  return {
+    version: String(version.version),
+    ...(version.source ? { source: version.source } : {}),
+    ...(version.run_id ? { run_id: version.run_id } : {}),
+    logged,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * The Athena SQL of the pipelines, in the portable subset both Athena (Trino) and the local DuckDB
+ * engine run: quoted identifiers, `CAST`, `row_number() OVER (ORDER BY …)`, `%`, and `UNLOAD … WITH
+ * (format = 'PARQUET')` (which the local engine translates to DuckDB's `COPY`).
+ *
+ * Every identifier comes from the lake catalog and every location from the deployment, never from
+ * free text in the execution input, so nothing here is a way to inject SQL.
+ *
+ * @example
+ * const q = trainingQueries({ database: 'mlops_local', table, target: 'quality', featuresLocation, holdoutEvery: 5 });
+ * q.features; // "UNLOAD (SELECT … ) TO 's3://curated/features/…/' WITH (format = 'PARQUET')"
+ */
+import type { LakeTable } from './catalog';
+
+export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
+
+export interface TrainingQueryOptions {
+  readonly database: string;
+  readonly table: LakeTable;
+  readonly target: string;
+  /** `s3://…/` the curated Parquet feature set is unloaded to (empty: one prefix per execution). */
+  readonly featuresLocation: string;
+  /** Every n-th row is held out. */
+  readonly holdoutEvery: number;
+}
+
+export interface TrainingQueries {
+  /** UNLOAD of the whole feature set with `row_id` and `split` to Parquet in the curated zone. */
+  readonly features: string;
+  /** SELECT of the training rows (features then target), whose CSV result is the training channel. */
+  readonly train: string;
+  /** SELECT of the holdout rows, the same columns: the evaluation set. */
+  readonly holdout: string;
+}
+
+/**
+ * The split: rows numbered in the order of all their values, every `holdoutEvery`-th held out.
+ * Ordering by every column makes it deterministic without an id column: rows that tie are
+ * identical, so which of them is held out cannot change a result.
+ */
+function numbered(options: TrainingQueryOptions): string {
+  const { database, table } = options;
+  const columns = table.columns.map((c) => ident(c.name));
+  return (
+    `SELECT ${columns.join(', ')}, row_number() OVER (ORDER BY ${columns.join(', ')}) AS row_id ` +
+    `FROM ${ident(database)}.${ident(table.name)}`
+  );
+}
+
+export function trainingQueries(options: TrainingQueryOptions): TrainingQueries {
+  const features = options.table.columns.filter((c) => c.name !== options.target).map((c) => c.name);
+  const typed = [...features, options.target].map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`);
+  const every = Math.trunc(options.holdoutEvery);
+  const split = `CASE WHEN row_id % ${every} = 0 THEN 'holdout' ELSE 'train' END`;
+  const base = numbered(options);
+  const selectSplit = (which: 'train' | 'holdout') =>
+    `SELECT ${typed.join(', ')} FROM (${base}) numbered WHERE ${split} = ${literal(which)} ORDER BY row_id`;
+  const location = options.featuresLocation.endsWith('/')
+    ? options.featuresLocation
+    : `${options.featuresLocation}/`;
+  return {
+    features:
+      `UNLOAD (SELECT CAST(row_id AS BIGINT) AS row_id, ${typed.join(', ')}, ${split} AS split FROM (${base}) numbered) ` +
+      `TO ${literal(location)} WITH (format = 'PARQUET')`,
+    train: selectSplit('train'),
+    holdout: selectSplit('holdout'),
+  };
+}
+
+/** The UNLOAD that turns one batch execution's staged JSON predictions into Parquet. */
+export function batchUnloadQuery(options: {
+  readonly database: string;
+  readonly stagingTable: string;
+  readonly execution: string;
+  readonly outputLocation: string;
+}): string {
+  const location = options.outputLocation.endsWith('/')
+    ? options.outputLocation
+    : `${options.outputLocation}/`;
+  return (
+    `UNLOAD (SELECT source, row_number, prediction, record FROM ${ident(options.database)}.${ident(options.stagingTable)} ` +
+    `WHERE execution = ${literal(options.execution)} ORDER BY source, row_number) ` +
+    `TO ${literal(location)} WITH (format = 'PARQUET')`
+  );
+}

@@ -1,0 +1,64 @@
+/**
+ * Test helpers: the local S3 engine behind a real endpoint, an S3 client for it, and the wine
+ * table as the lake catalog describes it.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
+import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
+import type { LakeTable } from '../../lib/pipelines/catalog';
+import { type ObjectStore, s3Objects } from '../../lib/pipelines/objects';
+
+export const BUCKETS = {
+  raw: 'lake-raw',
+  curated: 'lake-curated',
+  artifacts: 'lake-artifacts',
+  results: 'lake-results',
+};
+
+export const WINE_TABLE: LakeTable = {
+  name: 'winequality_red_raw',
+  location: `s3://${BUCKETS.raw}/${WINE_RAW_PREFIX}`,
+  format: 'csv',
+  delimiter: ';',
+  skipHeader: 1,
+  columns: WINE_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
+};
+
+export interface LocalS3 {
+  readonly stateDir: string;
+  readonly client: S3Client;
+  readonly objects: ObjectStore;
+  /** Every key in a bucket. */
+  keys(bucket: string): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function startLocalS3(): Promise<LocalS3> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'mlops-pipelines-'));
+  const server: S3Server = await startS3Server({
+    store: await S3Store.open(stateDir, Object.values(BUCKETS)),
+  });
+  const client = new S3Client({
+    endpoint: server.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  return {
+    stateDir,
+    client,
+    objects: s3Objects(client),
+    async keys(bucket) {
+      const out = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      return (out.Contents ?? []).map((o) => o.Key!).sort();
+    },
+    async close() {
+      client.destroy();
+      await server.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
+import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
+import { planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
+import { BUCKETS, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+
+let s3: LocalS3;
+const csv = readFileSync(WINE_CSV_PATH, 'utf8');
+const KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
+
+beforeAll(async () => {
+  s3 = await startLocalS3();
+});
+afterAll(() => s3.close());
+
+const deps = () => ({
+  objects: s3.objects,
+  tables: [WINE_TABLE],
+  database: 'mlops_test',
+  readableBuckets: [BUCKETS.raw],
+  artifactsBucket: BUCKETS.artifacts,
+  featuresLocation: `s3://${BUCKETS.curated}/features/`,
+  now: () => new Date('2026-11-02T00:00:00Z'),
+});
+const input = {
+  dataset: 'winequality_red_raw',
+  target: 'quality',
+  hyperparameters: { alpha: 0.1 },
+  thresholds: { max_rmse: 0.8 },
+};
+
+/** Replaces the dataset's objects with the given ones. */
+async function putDataset(objects: Record<string, string>): Promise<void> {
+  for (const key of await s3.keys(BUCKETS.raw))
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.raw, Key: key }));
+  for (const key of await s3.keys(BUCKETS.artifacts))
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.artifacts, Key: key }));
+  for (const [key, body] of Object.entries(objects)) await s3.objects.put(BUCKETS.raw, key, body, 'text/csv');
+}
+
+const failure = async (p: Promise<unknown>) => {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the step to fail');
+};
+
+describe('Validate data on the wine dataset', () => {
+  beforeEach(() => putDataset({ [KEY]: csv }));
+
+  it('validates every row, records the object version and writes the profile', async () => {
+    // prepare
+    const put = await s3.objects.get(BUCKETS.raw, KEY);
+    // act
+    const { plan, profile } = await planTrainingRun({ input, execution: 'run-1' }, deps());
+    // assess
+    expect(profile.rows).toBe(1599);
+    expect(plan.data_version).toEqual({
+      source: WINE_TABLE.location,
+      objects: [{ key: KEY, version_id: put.versionId }],
+    });
+    expect(put.versionId).toBeTruthy();
+    expect(JSON.parse(plan.data_version_json)).toEqual(plan.data_version);
+    expect(plan.hyperparameters).toEqual({ alpha: '0.1', target: 'quality' });
+    expect(plan.features).toHaveLength(11);
+    expect(plan.training_job_name).toBe('train-run-1');
+    expect(plan.locations.train).toBe(`s3://${BUCKETS.artifacts}/runs/winequality-red/run-1/data/train/`);
+    expect(plan.queries.features).toContain(
+      `TO 's3://${BUCKETS.curated}/features/winequality_red_raw/run-1/'`,
+    );
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([
+      'runs/winequality-red/run-1/data-version.json',
+      'runs/winequality-red/run-1/profile.json',
+    ]);
+    const written = JSON.parse(
+      Buffer.from(
+        (await s3.objects.get(BUCKETS.artifacts, 'runs/winequality-red/run-1/profile.json')).body,
+      ).toString(),
+    );
+    const alcohol = written.columns.find((c: { name: string }) => c.name === 'alcohol');
+    expect(alcohol).toMatchObject({ min: 8.4, max: 14.9, nulls: 0 });
+    expect(alcohol.mean).toBeCloseTo(10.423, 3);
+  });
+
+  it('fails if a range is violated, naming the value', async () => {
+    const err = await failure(
+      planTrainingRun({ input: { ...input, ranges: { alcohol: { max: 14 } } }, execution: 'r' }, deps()),
+    );
+    expect(err).toBeInstanceOf(DataValidationError);
+    expect(err.message).toMatch(/column "alcohol": 14\.\d+ is outside the allowed range \[-∞, 14\]/);
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+});
+
+describe('Validate data rejects bad data without writing anything', () => {
+  const header = csv.split('\n')[0]!;
+  const rows = csv.split('\n').slice(1, 200);
+  const cases: [string, string, RegExp][] = [
+    [
+      'a missing column',
+      [header.replace(';"quality"', ''), ...rows.map((r) => r.replace(/;\d+$/, ''))].join('\n'),
+      /missing column "quality"/,
+    ],
+    [
+      'a non-numeric value',
+      [header, ...rows.slice(0, 5), rows[5]!.replace(/^[^;]*/, 'abc'), ...rows.slice(6)].join('\n'),
+      /line 7, column "fixed acidity": "abc" is not a number/,
+    ],
+    [
+      'a missing value',
+      [header, rows[0]!.replace(/^[^;]*/, ''), ...rows.slice(1)].join('\n'),
+      /line 2, column "fixed acidity": empty value/,
+    ],
+    ['an empty object', '', /the object is empty/],
+    ['a header without rows', header, /header but no data rows/],
+    ['too few rows', [header, ...rows.slice(0, 20)].join('\n'), /has 20 rows, but at least 50 are required/],
+    [
+      'a fractional integer column',
+      [header, ...rows.map((r) => r.replace(/;(\d+)$/, ';$1.5'))].join('\n'),
+      /is not a whole number/,
+    ],
+  ];
+
+  it.each(cases)('fails on %s', async (_, body, message) => {
+    await putDataset({ [KEY]: body });
+    const err = await failure(planTrainingRun({ input, execution: 'run-bad' }, deps()));
+    expect(err).toBeInstanceOf(DataValidationError);
+    expect(err.message).toMatch(message);
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+});
+
+describe('Validate data rejects bad input before reading', () => {
+  beforeEach(() => putDataset({ [KEY]: csv }));
+  const cases: [string, unknown, string, RegExp][] = [
+    ['not an object', 'wine', 'e1', /must be a JSON object/],
+    ['an unknown field', { ...input, treshold: 1 }, 'e1', /unknown field "treshold"/],
+    ['an unknown table', { ...input, dataset: 'nope' }, 'e1', /tables are: winequality_red_raw/],
+    [
+      'an unregistered prefix',
+      { ...input, dataset: 's3://elsewhere/x/' },
+      'e1',
+      /not the location of a table/,
+    ],
+    ['a target that is not a column', { ...input, target: 'price' }, 'e1', /target "price" is not a column/],
+    [
+      'an unknown hyperparameter',
+      { ...input, hyperparameters: { alpah: 1 } },
+      'e1',
+      /unknown hyperparameter "alpah"/,
+    ],
+    [
+      'an out-of-range hyperparameter',
+      { ...input, hyperparameters: { l1_ratio: 2 } },
+      'e1',
+      /l1_ratio must be a number between 0 and 1/,
+    ],
+    ['a bad threshold', { ...input, thresholds: { max_rmse: -1 } }, 'e1', /thresholds\.max_rmse/],
+    ['an execution name with spaces', input, 'my run', /execution name must be/],
+  ];
+  it.each(cases)('fails on %s', async (_, bad, execution, message) => {
+    const err = await failure(planTrainingRun({ input: bad, execution }, deps()));
+    expect(err).toBeInstanceOf(PipelineInputError);
+    expect(err.message).toMatch(message);
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+
+  it('accepts the table by its s3:// location', async () => {
+    const { plan } = await planTrainingRun(
+      { input: { ...input, dataset: WINE_TABLE.location }, execution: 'by-prefix' },
+      deps(),
+    );
+    expect(plan.dataset.table).toBe('winequality_red_raw');
+  });
+});
+
+describe('trainingJobName', () => {
+  it('keeps a short execution name and shortens a long one with a hash', () => {
+    // `_` is not allowed in a job name: it is replaced, and the hash keeps abc_1 and abc-1 apart.
+    expect(trainingJobName('abc_1')).toMatch(/^train-abc-1-[0-9a-f]{8}$/);
+    expect(trainingJobName('abc_1')).not.toBe(trainingJobName('abc-1'));
+    const long = 'x'.repeat(80);
+    const name = trainingJobName(long);
+    expect(name).toMatch(/^train-x+-[0-9a-f]{8}$/);
+    expect(name.length).toBeLessThanOrEqual(63);
+    expect(trainingJobName(`${long.slice(1)}y`)).not.toBe(name);
+    expect(trainingJobName('run-1')).toBe('train-run-1');
+  });
+});
