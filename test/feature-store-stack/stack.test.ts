@@ -1,0 +1,513 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { renderDefinitionString, validateAsl } from '../../lib/asl';
+import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { nagPacksFor } from '../../lib/constructs/nag';
+import { glueColumns, ONLINE_TABLE_SPEC } from '../../lib/features/definitions';
+import { wineFeatures, wineRepo } from '../../lib/features/wine';
+import {
+  athenaIntegrations,
+  dynamoDbIntegrations,
+  eventsIntegrations,
+  IntegrationRegistry,
+  lambdaIntegrations,
+  s3Integrations,
+  sagemakerIntegrations,
+  snsIntegrations,
+} from '../../lib/local/sfn';
+import { synthFeatureStore } from './synth';
+
+const environments = synthFeatureStore();
+
+/** The logical id of the only resource of a type whose path ends with `pathEnd`. */
+function logicalIdAt(t: Template, type: string, pathEnd: string): string {
+  const ids = Object.entries(t.findResources(type))
+    .filter(([, r]) => String(r['Metadata']?.['aws:cdk:path'] ?? '').endsWith(pathEnd))
+    .map(([id]) => id);
+  expect(ids, `${type} at …${pathEnd}`).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** Every Allow statement of the inline policies attached to a role. */
+function statementsOf(
+  t: Template,
+  roleId: string,
+): { Action: string[]; Resource: unknown[]; Condition?: unknown }[] {
+  return Object.values(t.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p['Properties']['Roles'] as { Ref: string }[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
+    .map((s) => ({
+      Action: ([] as string[]).concat(s['Action'] as string | string[]),
+      Resource: ([] as unknown[]).concat(s['Resource']),
+      Condition: s['Condition'],
+    }));
+}
+
+const actionsOf = (statements: { Action: string[] }[]) =>
+  [...new Set(statements.flatMap((s) => s.Action))].sort();
+
+function roleOf(t: Template, functionPath: string): string {
+  const fn = t.findResources('AWS::Lambda::Function')[logicalIdAt(t, 'AWS::Lambda::Function', functionPath)]!;
+  return fn['Properties']['Role']['Fn::GetAtt'][0];
+}
+
+function definitionOf(t: Template): Record<string, any> {
+  const [machine] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+  return renderDefinitionString(machine!['Properties']['DefinitionString']);
+}
+
+/** Every state with the chain of states that enclose it (Map, Parallel). */
+function walkStates(def: Record<string, any>, enclosing: Record<string, any>[] = []) {
+  const out: { name: string; state: Record<string, any>; enclosing: Record<string, any>[] }[] = [];
+  for (const [name, state] of Object.entries(def['States'] as Record<string, Record<string, any>>)) {
+    out.push({ name, state, enclosing });
+    for (const child of [state['ItemProcessor'], state['Iterator'], ...(state['Branches'] ?? [])]) {
+      if (child) out.push(...walkStates(child, [...enclosing, state]));
+    }
+  }
+  return out;
+}
+
+describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
+  const { template: t, config, stack } = environments[name];
+  const production = name === 'production';
+
+  describe('offline tables', () => {
+    const tables = Object.values(t.findResources('AWS::Glue::Table'));
+
+    it("registers the repo's batch and push tables in the lake's Glue database", () => {
+      expect(tables.map((r) => r['Properties']['TableInput']['Name']).sort()).toEqual([
+        'wine_features',
+        'wine_features_push',
+      ]);
+      for (const r of tables) expect(r['Properties']['DatabaseName']).toBe(config.dataLake.glueDatabaseName);
+    });
+
+    it('gives the batch table the Glue columns of the view, as Parquet under features/ in the curated bucket', () => {
+      t.hasResourceProperties('AWS::Glue::Table', {
+        TableInput: Match.objectLike({
+          Name: 'wine_features',
+          StorageDescriptor: Match.objectLike({
+            Columns: glueColumns(wineRepo, wineFeatures).map((c) => ({ Name: c.name, Type: c.type })),
+            Location: {
+              'Fn::Join': [
+                '',
+                [
+                  's3://',
+                  { 'Fn::ImportValue': Match.stringLikeRegexp('LakeCurated') },
+                  '/features/wine_features/',
+                ],
+              ],
+            },
+            SerdeInfo: {
+              SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe',
+            },
+          }),
+        }),
+      });
+    });
+
+    it('reads offline pushes as JSON lines where the feature server appends them', () => {
+      t.hasResourceProperties('AWS::Glue::Table', {
+        TableInput: Match.objectLike({
+          Name: 'wine_features_push',
+          StorageDescriptor: Match.objectLike({
+            Location: {
+              'Fn::Join': [
+                '',
+                [
+                  's3://',
+                  { 'Fn::ImportValue': Match.stringLikeRegexp('LakeCurated') },
+                  '/features/wine_features_push/',
+                ],
+              ],
+            },
+            SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
+          }),
+        }),
+      });
+    });
+  });
+
+  describe('online table', () => {
+    const [id, table] = Object.entries(t.findResources('AWS::DynamoDB::Table'))[0]!;
+
+    it('is keyed, billed and expired as ONLINE_TABLE_SPEC says', () => {
+      expect(Object.keys(t.findResources('AWS::DynamoDB::Table'))).toHaveLength(1);
+      const p = table['Properties'];
+      expect(p['KeySchema']).toEqual([
+        { AttributeName: ONLINE_TABLE_SPEC.partitionKey.name, KeyType: 'HASH' },
+      ]);
+      expect(p['AttributeDefinitions']).toEqual([
+        {
+          AttributeName: ONLINE_TABLE_SPEC.partitionKey.name,
+          AttributeType: ONLINE_TABLE_SPEC.partitionKey.type,
+        },
+      ]);
+      expect(p['BillingMode']).toBe('PAY_PER_REQUEST');
+      expect(p['TimeToLiveSpecification']).toEqual({
+        AttributeName: ONLINE_TABLE_SPEC.timeToLiveAttribute,
+        Enabled: true,
+      });
+    });
+
+    it(`has point-in-time recovery ${production ? 'on' : 'off'}, as registry.pointInTimeRecovery says`, () => {
+      expect(table['Properties']['PointInTimeRecoverySpecification']).toEqual({
+        PointInTimeRecoveryEnabled: production,
+      });
+    });
+
+    it("is encrypted with the lake's customer managed key", () => {
+      expect(table['Properties']['SSESpecification']).toEqual({
+        SSEEnabled: true,
+        SSEType: 'KMS',
+        KMSMasterKeyId: { 'Fn::ImportValue': expect.stringMatching(/LakeKey/) },
+      });
+    });
+
+    it(`is ${production ? 'retained' : 'deleted'} with the stack`, () => {
+      expect(table['DeletionPolicy']).toBe(production ? 'Retain' : 'Delete');
+      expect(id).toMatch(/^OnlineTable/);
+    });
+  });
+
+  describe('feature server API', () => {
+    const serverId = logicalIdAt(t, 'AWS::Lambda::Function', '/FeatureServer/Function/Resource');
+    const methods = Object.values(t.findResources('AWS::ApiGateway::Method'));
+    const resources = t.findResources('AWS::ApiGateway::Resource');
+    const routes = methods
+      .map((m) => {
+        const p = m['Properties'];
+        const path = resources[p['ResourceId']['Ref']]?.['Properties']['PathPart'];
+        return `${p['HttpMethod']} /${path}`;
+      })
+      .sort();
+
+    it("serves Feast's three routes and nothing else", () => {
+      expect(routes).toEqual(['GET /health', 'POST /get-online-features', 'POST /push']);
+    });
+
+    it(`requires ${config.api.auth === 'iam' ? 'SigV4 (IAM)' : 'no'} authorization on every method`, () => {
+      expect(config.api.auth).toBe(name === 'local' ? 'none' : 'iam');
+      for (const m of methods) {
+        expect(m['Properties']['AuthorizationType']).toBe(config.api.auth === 'iam' ? 'AWS_IAM' : 'NONE');
+      }
+    });
+
+    it('proxies every route to the feature server function', () => {
+      for (const m of methods) {
+        expect(m['Properties']['Integration']['Type']).toBe('AWS_PROXY');
+        expect(JSON.stringify(m['Properties']['Integration']['Uri'])).toContain(serverId);
+      }
+    });
+
+    it(`${production ? 'puts' : 'does not put'} WAF in front of the stage`, () => {
+      expect(Object.keys(t.findResources('AWS::WAFv2::WebACLAssociation'))).toHaveLength(production ? 1 : 0);
+    });
+  });
+
+  describe('functions and grants', () => {
+    const tableId = Object.keys(t.findResources('AWS::DynamoDB::Table'))[0]!;
+    const env = (path: string) =>
+      t.findResources('AWS::Lambda::Function')[logicalIdAt(t, 'AWS::Lambda::Function', path)]!['Properties'][
+        'Environment'
+      ]['Variables'];
+
+    it('passes the feature server its table, offline bucket and prefix', () => {
+      expect(env('/FeatureServer/Function/Resource')).toEqual(
+        expect.objectContaining({
+          ONLINE_TABLE_NAME: { Ref: tableId },
+          OFFLINE_BUCKET: { 'Fn::ImportValue': expect.stringMatching(/:ExportsOutputRefLakeCurated/) },
+          OFFLINE_PREFIX: 'features',
+        }),
+      );
+    });
+
+    it('passes materialize-write its table and the plan function no resource at all', () => {
+      expect(env('/MaterializeWrite/Function/Resource')).toEqual(
+        expect.objectContaining({ ONLINE_TABLE_NAME: { Ref: tableId } }),
+      );
+      expect(Object.keys(env('/MaterializePlan/Function/Resource'))).toEqual(['NODE_OPTIONS']);
+    });
+
+    it('lets the feature server make only the online store calls and append pushes', () => {
+      const statements = statementsOf(t, roleOf(t, '/FeatureServer/Function/Resource'));
+      expect(actionsOf(statements)).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:PutItem',
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        's3:PutObject',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
+      ]);
+      const put = statements.find((s) => s.Action.includes('s3:PutObject'))!;
+      expect(JSON.stringify(put.Resource)).toMatch(/\/features\/wine_features_push\/\*"\]\]\}\]$/);
+      const dynamo = statements.find((s) => s.Action.includes('dynamodb:PutItem'))!;
+      expect(dynamo.Resource).toEqual([{ 'Fn::GetAtt': [tableId, 'Arn'] }]);
+    });
+
+    it('uses the lake key only through DynamoDB and S3 (kms:ViaService)', () => {
+      for (const fn of ['/FeatureServer/Function/Resource', '/MaterializeWrite/Function/Resource']) {
+        for (const s of statementsOf(t, roleOf(t, fn)).filter((s) =>
+          s.Action.some((a) => a.startsWith('kms:')),
+        )) {
+          expect(s.Condition).toEqual({
+            StringEquals: {
+              'kms:ViaService': expect.stringMatching(`^(dynamodb|s3)\\.${config.region}\\.amazonaws\\.com$`),
+            },
+          });
+        }
+      }
+    });
+
+    it('lets materialize-write read query results but not run queries', () => {
+      const actions = actionsOf(statementsOf(t, roleOf(t, '/MaterializeWrite/Function/Resource')));
+      expect(actions).toEqual(expect.arrayContaining(['athena:GetQueryResults', 's3:GetObject']));
+      expect(actions).not.toContain('athena:StartQueryExecution');
+      expect(actions).not.toContain('s3:PutObject');
+    });
+
+    it('gives the plan function nothing beyond its logs and traces', () => {
+      expect(actionsOf(statementsOf(t, roleOf(t, '/MaterializePlan/Function/Resource')))).toEqual([
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'xray:PutTelemetryRecords',
+        'xray:PutTraceSegments',
+      ]);
+    });
+
+    it('lets the state machine read only the feature tables and invoke only the workflow functions', () => {
+      const [machine] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+      const statements = statementsOf(t, machine!['Properties']['RoleArn']['Fn::GetAtt'][0]);
+      const actions = actionsOf(statements);
+      expect(actions).not.toContain('s3:DeleteObject');
+      expect(actions.filter((a) => a.startsWith('dynamodb:'))).toEqual(['dynamodb:PutItem']);
+      const glue = statements.find((s) => s.Action.includes('glue:GetTable'))!;
+      expect(JSON.stringify(glue.Resource)).not.toContain('/*');
+      const invoked = JSON.stringify(statements.filter((s) => s.Action.includes('lambda:InvokeFunction')));
+      expect(invoked).toContain(
+        logicalIdAt(t, 'AWS::Lambda::Function', '/MaterializePlan/Function/Resource'),
+      );
+      expect(invoked).toContain(
+        logicalIdAt(t, 'AWS::Lambda::Function', '/MaterializeWrite/Function/Resource'),
+      );
+      expect(invoked).not.toContain(
+        logicalIdAt(t, 'AWS::Lambda::Function', '/FeatureServer/Function/Resource'),
+      );
+    });
+
+    it(`${production ? 'reserves' : 'does not reserve'} concurrency, as lambda.reservedConcurrency says`, () => {
+      for (const fn of Object.values(t.findResources('AWS::Lambda::Function'))) {
+        expect(fn['Properties']['ReservedConcurrentExecutions'] !== undefined).toBe(production);
+      }
+    });
+  });
+
+  describe('materialization state machine', () => {
+    const definition = definitionOf(t);
+    const states = walkStates(definition);
+    const tasks = states.filter((s) => s.state['Type'] === 'Task');
+
+    it('passes asl-validator as JSONPath', () => {
+      expect(validateAsl(definition)).toEqual({ isValid: true, errors: [] });
+      expect(definition['QueryLanguage']).toBe('JSONPath');
+    });
+
+    it('plans, then per view queries Athena, writes online and records the window', () => {
+      expect(definition['StartAt']).toBe('Plan');
+      expect(tasks.map((s) => `${s.name} ${s.state['Resource']}`)).toEqual([
+        'Plan arn:aws:states:::lambda:invoke',
+        'RunQuery arn:aws:states:::athena:startQueryExecution.sync',
+        'WriteOnline arn:aws:states:::lambda:invoke',
+        'RecordWindow arn:aws:states:::dynamodb:putItem',
+      ]);
+      const map = definition['States']['MaterializeEachView'];
+      expect(map).toMatchObject({ Type: 'Map', ItemsPath: '$.views', MaxConcurrency: 4 });
+      expect(map['ItemProcessor']['StartAt']).toBe('RunQuery');
+      expect(definition['States']['Plan']['Parameters']['Payload']).toEqual({
+        'input.$': '$',
+        'executionStartTime.$': '$$.Execution.StartTime',
+        database: config.dataLake.glueDatabaseName,
+      });
+    });
+
+    it('runs the query the plan rendered, in the lake workgroup and database', () => {
+      expect(
+        definition['States']['MaterializeEachView']['ItemProcessor']['States']['RunQuery']['Parameters'],
+      ).toEqual({
+        'QueryString.$': '$.sql',
+        WorkGroup: `mlops-${name}`,
+        QueryExecutionContext: { Database: config.dataLake.glueDatabaseName },
+      });
+    });
+
+    it('gives every Task a timeout and a Retry, and every Task a Catch of its own or of its Map', () => {
+      expect(tasks.length).toBeGreaterThan(0);
+      for (const { name: state, state: s, enclosing } of tasks) {
+        expect(s['TimeoutSeconds'], `${state} TimeoutSeconds`).toBeGreaterThan(0);
+        expect(s['Retry']?.length, `${state} Retry`).toBeGreaterThan(0);
+        const caught = [s, ...enclosing].some((c) =>
+          (c['Catch'] ?? []).some((k: { ErrorEquals: string[] }) => k.ErrorEquals.includes('States.ALL')),
+        );
+        expect(caught, `${state} is caught`).toBe(true);
+      }
+    });
+
+    it('fails the execution with the failing step’s error and cause', () => {
+      expect(definition['States']['MaterializationFailed']).toMatchObject({
+        Type: 'Fail',
+        ErrorPath: '$.error.Error',
+        CausePath: '$.error.Cause',
+      });
+    });
+
+    it('never lets an older window replace a newer record', () => {
+      const record = states.find((s) => s.name === 'RecordWindow')!.state;
+      expect(record['Parameters']['ConditionExpression']).toBe(
+        'attribute_not_exists(pk) OR window_end <= :end',
+      );
+      expect(record['Catch']).toEqual([
+        {
+          ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'],
+          ResultPath: null,
+          Next: 'NewerWindowKept',
+        },
+      ]);
+    });
+
+    it('uses only Task integrations the local runner has', () => {
+      const noop = async () => ({});
+      const registry = new IntegrationRegistry()
+        .use(lambdaIntegrations({ invoke: async () => ({ payload: null }) }))
+        .use(
+          athenaIntegrations({
+            startQueryExecution: async () => ({ QueryExecutionId: 'q' }),
+            waitForQuery: noop,
+            getQueryExecution: noop,
+            getQueryResults: noop,
+          }),
+        )
+        .use(dynamoDbIntegrations(noop))
+        .use(s3Integrations(noop))
+        .use(snsIntegrations(noop))
+        .use(eventsIntegrations(noop))
+        .use(sagemakerIntegrations({ run: noop }));
+      for (const { name: state, state: s } of tasks) {
+        expect(registry.find(s['Resource']), `${state}: ${s['Resource']}`).toBeDefined();
+      }
+      expect(registry.find('arn:aws:states:::glue:startJobRun.sync')).toBeUndefined();
+    });
+
+    it('ends executions within an hour', () => {
+      expect(definition['TimeoutSeconds']).toBe(3600);
+    });
+  });
+
+  describe('schedule', () => {
+    const schedules = Object.values(t.findResources('AWS::Scheduler::Schedule'));
+
+    if (config.pipelines.materializationSchedule === null) {
+      it('has none, as pipelines.materializationSchedule is null', () => {
+        expect(name).toBe('local');
+        expect(schedules).toHaveLength(0);
+        expect(stack.schedule).toBeUndefined();
+      });
+    } else {
+      it(`starts the machine on ${config.pipelines.materializationSchedule}, ending the window at the scheduled time`, () => {
+        expect(schedules).toHaveLength(1);
+        const machineId = Object.keys(t.findResources('AWS::StepFunctions::StateMachine'))[0]!;
+        expect(schedules[0]!['Properties']).toMatchObject({
+          ScheduleExpression: config.pipelines.materializationSchedule,
+          ScheduleExpressionTimezone: 'UTC',
+          State: 'ENABLED',
+          Target: { Arn: { Ref: machineId }, Input: '{"end":"<aws.scheduler.scheduled-time>"}' },
+        });
+      });
+
+      it('runs it with a role only Scheduler of this account assumes, that may only start it', () => {
+        const roleId = schedules[0]!['Properties']['Target']['RoleArn']['Fn::GetAtt'][0];
+        const role = t.findResources('AWS::IAM::Role')[roleId]!;
+        expect(role['Properties']['AssumeRolePolicyDocument']['Statement']).toEqual([
+          expect.objectContaining({
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': config.account } },
+          }),
+        ]);
+        expect(actionsOf(statementsOf(t, roleId))).toEqual(['states:StartExecution']);
+      });
+    }
+  });
+
+  it('outputs the API URL, the table name and the machine ARN', () => {
+    const outputs = t.findOutputs('*');
+    expect(outputs['ApiUrl']?.['Value']).toBeDefined();
+    expect(outputs['OnlineTableName']?.['Value']).toEqual({
+      Ref: Object.keys(t.findResources('AWS::DynamoDB::Table'))[0],
+    });
+    expect(outputs['MaterializationStateMachineArn']?.['Value']).toEqual({
+      Ref: Object.keys(t.findResources('AWS::StepFunctions::StateMachine'))[0],
+    });
+  });
+});
+
+describe.each(ENVIRONMENT_NAMES)('cdk-nag on the feature store in %s', (name) => {
+  const { stage, stack } = environments[name];
+  const packs = nagPacksFor({ name });
+
+  it.each(packs.map((p) => [p.readPackName, p] as const))(
+    'has zero unacknowledged %s findings',
+    (_, pack) => {
+      const report = pack.validateScope(stage);
+      const findings = report.violations.flatMap((v) =>
+        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`),
+      );
+      expect(findings).toEqual([]);
+    },
+  );
+
+  it('acknowledges findings only on specific constructs of the stack, each with a specific reason', () => {
+    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
+    for (const c of stack.node.findAll()) {
+      for (const entry of c.node.metadata) {
+        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
+        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
+          acks.push({ path: c.node.path, id, reason, scope: c });
+        }
+      }
+    }
+    expect(acks.length).toBeGreaterThan(0);
+    for (const ack of acks) {
+      expect(Stack.isStack(ack.scope), `${ack.id} acknowledged on the whole stack`).toBe(false);
+      expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(60);
+      // Blanket IAM5 acknowledgements would hide the next wildcard grant.
+      expect(ack.id, ack.path).not.toMatch(/^AwsSolutions-IAM5$/);
+    }
+  });
+});
+
+describe('cdk-nag on the feature store catches a violation', () => {
+  it('reports a blanket wildcard grant added to the feature server (the check is live)', async () => {
+    const { App } = await import('aws-cdk-lib');
+    const iam = await import('aws-cdk-lib/aws-iam');
+    const { FEATURE_FLAGS, resolveEnvironment } = await import('../../lib/config');
+    const { buildStage } = await import('./synth');
+    const app = new App({ context: FEATURE_FLAGS });
+    const { stage, stack } = buildStage(app, resolveEnvironment('staging', { env: {} }));
+    stack.server.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [`${stack.onlineTable.tableArn}/*`] }),
+    );
+    const [awsSolutions] = nagPacksFor({ name: 'staging' });
+    const rules = awsSolutions!.validateScope(stage).violations.map((v) => v.ruleName);
+    expect(rules).toEqual([
+      expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<OnlineTable\w+\.Arn>\/\*\]$/),
+    ]);
+  });
+});
