@@ -1,0 +1,250 @@
+/**
+ * The model registry of one environment: the MLflow-compatible registry and tracking service
+ * (`lambdas/registry.ts`) behind an `MlopsApi`, its DynamoDB table, the platform's EventBridge bus
+ * (promotion events go there; the serving deployer subscribes to it), and the two roles that call
+ * the API: pipelines and data scientists.
+ *
+ * Decisions:
+ * - The table ({@link REGISTRY_TABLE_SPEC}) is encrypted with the lake's customer-managed key, as
+ *   every data store of the kit is. The registry is a system of record (nothing rebuilds it), so
+ *   where `registry.pointInTimeRecovery` is on it also gets an AWS Backup plan (daily for 35 days,
+ *   monthly for a year): PITR answers operator error within 35 days, the plan answers what is
+ *   found later. Production also has deletion protection and RETAIN.
+ * - The function gets exactly the DynamoDB calls the core makes (`lib/registry/db.ts`), on the table
+ *   and its one index by name, and the key only through DynamoDB: `bindTable(..., 'readWrite')`
+ *   would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
+ *   actions without a `kms:ViaService` condition.
+ * - `ARTIFACTS_BUCKET` is a plain environment value with no bucket grant: the handler only writes
+ *   the name into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and makes no S3
+ *   call. Clients upload artifacts with their own credentials.
+ *
+ * @example
+ * const lake = new DataLakeStack(stage, 'DataLake', { config }).lake;
+ * const registry = new RegistryStack(stage, 'Registry', { config, lake });
+ * registry.api.grantInvoke(servingDeployerRole);
+ * new events.Rule(stage, 'OnPromotion', {
+ *   eventBus: registry.eventBus,
+ *   eventPattern: { source: [PROMOTION_EVENT_SOURCE], detailType: [PROMOTION_DETAIL_TYPE] },
+ * });
+ */
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as backup from 'aws-cdk-lib/aws-backup';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import type { EnvironmentConfig } from '../lib/config';
+import type { DataLake } from '../lib/constructs/data-lake';
+import { MlopsApi } from '../lib/constructs/mlops-api';
+import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
+import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { REGISTRY_TABLE_SPEC } from '../lib/registry';
+
+/** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
+export const REGISTRY_ROUTES = ['/api/2.0/mlflow/{proxy+}', '/ajax-api/2.0/mlflow/{proxy+}'] as const;
+
+/**
+ * The DynamoDB calls of the registry core (`Db` in lib/registry/db.ts): consistent gets, queries on
+ * the table and `gsi1`, conditional puts, updates and deletes, and chunked batches.
+ */
+export const REGISTRY_TABLE_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:BatchGetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:UpdateItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:BatchWriteItem',
+] as const;
+
+/** What DynamoDB asks of the caller's key permissions for a table encrypted with a customer key. */
+const TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
+
+export interface RegistryStackProps extends StackProps {
+  readonly config: EnvironmentConfig;
+  /** The environment's data lake (from `DataLakeStack`): its key, logs key and artifacts bucket. */
+  readonly lake: DataLake;
+}
+
+export class RegistryStack extends Stack {
+  /** The registry table, built from {@link REGISTRY_TABLE_SPEC}. */
+  readonly table: dynamodb.Table;
+  /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
+  readonly eventBus: events.EventBus;
+  /** The registry and tracking service (`lambdas/registry.ts`). */
+  readonly function: MlopsFunction;
+  /** `ANY /api/2.0/mlflow/{proxy+}` and `ANY /ajax-api/2.0/mlflow/{proxy+}`. */
+  readonly api: MlopsApi;
+  /** Assumed by the platform's Step Functions workflows and Lambda functions; may call the API. */
+  readonly pipelineRole: iam.Role;
+  /** Assumed by people of this account signed in with MFA; may call the API. */
+  readonly dataScientistRole: iam.Role;
+  /** Daily and monthly backups of the table; present where `registry.pointInTimeRecovery` is on. */
+  readonly backupPlan?: backup.BackupPlan;
+
+  constructor(scope: Construct, id: string, props: RegistryStackProps) {
+    super(scope, id, props);
+    const { config, lake } = props;
+    const retain = config.removalPolicy === 'retain';
+    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const houseDefaults = {
+      logRetention: config.logs.retentionDays as logs.RetentionDays,
+      logsEncryptionKey: lake.logsKey,
+      removalPolicy,
+    };
+
+    this.table = this.createTable(config, lake, removalPolicy);
+    if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
+
+    this.eventBus = new events.EventBus(this, 'EventBus', {
+      description: `mlops-kit ${config.name} platform events (registry promotions)`,
+    });
+
+    this.function = new MlopsFunction(this, 'Registry', {
+      entry: lambdaEntry('registry'),
+      description: 'MLflow-compatible model registry and tracking',
+      memorySize: config.lambda.memorySizeMb,
+      // API Gateway answers 504 after 29 s: stopping first frees the concurrency instead of running
+      // on unseen. The slowest of 2,000 contended creates in bench/registry took 1.6 s.
+      timeout: Duration.seconds(28),
+      reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
+      // A name for default artifact URIs only: the handler makes no S3 call, so no bucket grant.
+      environment: { ARTIFACTS_BUCKET: lake.artifacts.bucketName },
+      ...houseDefaults,
+    });
+    this.bindTable(this.function);
+    this.function.bindEventBus('EVENT_BUS_NAME', this.eventBus);
+
+    this.api = new MlopsApi(this, 'Api', {
+      description: `mlops-kit ${config.name} model registry (MLflow REST)`,
+      auth: config.api.auth,
+      throttleRateLimit: config.api.throttleRateLimit,
+      throttleBurstLimit: config.api.throttleBurstLimit,
+      waf: config.api.waf,
+      ...houseDefaults,
+    });
+    for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
+
+    this.pipelineRole = this.callerRole(
+      'PipelineRole',
+      new iam.CompositePrincipal(
+        // Step Functions passes the source account; the condition stops another account's machine
+        // from assuming the role through the service (confused deputy).
+        new iam.ServicePrincipal('states.amazonaws.com', {
+          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        }),
+        new iam.ServicePrincipal('lambda.amazonaws.com'),
+      ),
+      "Platform workflows and functions that register models and record runs in the environment's registry",
+    );
+    this.dataScientistRole = this.callerRole(
+      'DataScientistRole',
+      new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
+      "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
+    );
+
+    const out = (name: string, value: string, description: string) =>
+      new CfnOutput(this, name, { value, description });
+    out(
+      'ApiUrl',
+      this.api.api.url,
+      'Registry base URL (ends in /v1/); MLflow clients append api/2.0/mlflow/…',
+    );
+    out('TableName', this.table.tableName, 'DynamoDB registry table');
+    out('EventBusName', this.eventBus.eventBusName, 'Platform event bus (ModelVersionPromoted events)');
+    out('EventBusArn', this.eventBus.eventBusArn, 'Platform event bus ARN, for rules in other stacks');
+    out('FunctionName', this.function.function.functionName, 'Registry Lambda function');
+    out('PipelineRoleArn', this.pipelineRole.roleArn, 'Role for pipelines that call the registry');
+    out('DataScientistRoleArn', this.dataScientistRole.roleArn, 'Role for data scientists (MFA required)');
+  }
+
+  private createTable(
+    config: EnvironmentConfig,
+    lake: DataLake,
+    removalPolicy: RemovalPolicy,
+  ): dynamodb.Table {
+    const spec = REGISTRY_TABLE_SPEC;
+    const attribute = (a: { name: string; type: string }): dynamodb.Attribute => ({
+      name: a.name,
+      type: a.type as dynamodb.AttributeType,
+    });
+    const table = new dynamodb.Table(this, 'Table', {
+      partitionKey: attribute(spec.partitionKey),
+      sortKey: attribute(spec.sortKey),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: spec.timeToLiveAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.registry.pointInTimeRecovery },
+      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
+      encryptionKey: lake.key,
+      deletionProtection: config.removalPolicy === 'retain',
+      removalPolicy,
+    });
+    for (const gsi of spec.globalSecondaryIndexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: gsi.indexName,
+        partitionKey: attribute(gsi.partitionKey),
+        sortKey: attribute(gsi.sortKey),
+        projectionType: gsi.projectionType as dynamodb.ProjectionType,
+      });
+    }
+    // Only where the environment's data is disposable: a retained registry without PITR stays a finding.
+    if (!config.registry.pointInTimeRecovery && config.removalPolicy === 'destroy') {
+      Validations.of(table).acknowledge({
+        id: 'AwsSolutions-DDB3',
+        reason: `Point-in-time recovery follows registry.pointInTimeRecovery, off in ${config.name}, whose data is destroyed with its stacks: its registry holds pre-production registrations that the training pipeline recreates.`,
+      });
+    }
+    return table;
+  }
+
+  /** Daily backups kept 35 days and monthly ones kept a year, in a vault of this stack. */
+  private createBackupPlan(removalPolicy: RemovalPolicy): backup.BackupPlan {
+    const vault = new backup.BackupVault(this, 'BackupVault', { removalPolicy });
+    const plan = backup.BackupPlan.dailyMonthly1YearRetention(this, 'BackupPlan', vault);
+    const selection = plan.addSelection('Table', {
+      resources: [backup.BackupResource.fromDynamoDbTable(this.table)],
+    });
+    Validations.of(selection).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
+      reason:
+        'AWS Backup runs backup jobs as this role; AWS publishes and maintains this service-role policy for exactly that, with the per-service backup actions each resource type needs.',
+    });
+    return plan;
+  }
+
+  /**
+   * `REGISTRY_TABLE_NAME` with the core's DynamoDB calls on the table and `gsi1` (by name, no
+   * wildcard), and the lake key only when DynamoDB uses it for this principal.
+   */
+  private bindTable(fn: MlopsFunction): void {
+    fn.function.addEnvironment('REGISTRY_TABLE_NAME', this.table.tableName);
+    const indexes = REGISTRY_TABLE_SPEC.globalSecondaryIndexes.map(
+      (g) => `${this.table.tableArn}/index/${g.indexName}`,
+    );
+    fn.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [...REGISTRY_TABLE_ACTIONS],
+        resources: [this.table.tableArn, ...indexes],
+      }),
+    );
+    fn.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: TABLE_KEY_ACTIONS,
+        resources: [this.table.encryptionKey!.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${this.region}.amazonaws.com` } },
+      }),
+    );
+  }
+
+  /** A role whose only permission is calling this API (`execute-api:Invoke` on its stage). */
+  private callerRole(id: string, assumedBy: iam.IPrincipal, description: string): iam.Role {
+    const role = new iam.Role(this, id, { assumedBy, description, maxSessionDuration: Duration.hours(1) });
+    this.api.grantInvoke(role);
+    Validations.of(role).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: INLINE_POLICY_REASON,
+    });
+    return role;
+  }
+}
