@@ -1,0 +1,309 @@
+/**
+ * The serving deployer's core: what happens on the cluster when the registry promotes a version,
+ * and when the canary that follows is promoted or rolled back. Knows nothing of Lambda or Step
+ * Functions; it gets a {@link KubernetesClient} and settings.
+ *
+ * | step       | does                                                                                   |
+ * |------------|----------------------------------------------------------------------------------------|
+ * | `apply`    | first version: deploy it (plan `deploy`); otherwise add it as a canary predictor (plan `canary`); nothing when already served (plan `none`) |
+ * | `status`   | throws {@link NotReadyError} until the operator reports the deployment `Available`     |
+ * | `route`    | rewrites the router's routes from the live deployments and restarts it on a change     |
+ * | `promote`  | canary → 100 % (router first, then the SeldonDeployment drops the old predictor)       |
+ * | `rollback` | stable → 100 %, canary removed (router first)                                          |
+ *
+ * @example
+ * const result = await applyPromotion(k8s, settings, event.detail);
+ * if (result.plan === 'canary') await waitThenDecide();
+ */
+import { type KubernetesClient, objectPath } from './kubernetes';
+import {
+  ROUTER_NAME,
+  ROUTER_NAMESPACE,
+  ROUTER_ROUTES_CONFIGMAP,
+  ROUTES_HASH_ANNOTATION,
+  renderRoutes,
+} from './router';
+import {
+  deploymentNameFor,
+  type LiveState,
+  liveStateOf,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  type ModelResources,
+  renderSeldonDeployment,
+  SELDON_API_VERSION,
+  type SeldonDeploymentManifest,
+  type ServedVersion,
+} from './seldon';
+
+/** What the deployer needs to know about the environment (from the Lambda's environment). */
+export interface DeployerSettings {
+  readonly namespace: string;
+  readonly image: string;
+  readonly replicas: number;
+  /** Share of traffic a new version gets as a canary; 0 or 100 deploys without a canary. */
+  readonly canaryTrafficPercent: number;
+  readonly resources?: ModelResources;
+  /** `s3://bucket/prefix/` for request logs. @default - no request log */
+  readonly requestLogUri?: string;
+}
+
+/** The fields of a `ModelVersionPromoted` event the deployer uses. */
+export interface PromotionDetail {
+  readonly eventId: string;
+  readonly modelName: string;
+  readonly version: string;
+  readonly artifactUri: string;
+  readonly previousVersion?: string | null;
+}
+
+export type Plan = 'deploy' | 'canary' | 'none';
+
+export interface DeployResult {
+  readonly plan: Plan;
+  readonly namespace: string;
+  readonly deployment: string;
+  readonly stableVersion: string;
+  readonly canaryVersion?: string;
+  readonly reason: string;
+}
+
+/** The deployment is not `Available` yet (Step Functions retries on this error name). */
+export class NotReadyError extends Error {
+  override readonly name = 'NotReady';
+}
+
+/** The request does not fit the deployment's state (e.g. promote without a canary). */
+export class DeployerStateError extends Error {
+  override readonly name = 'DeployerStateError';
+}
+
+const sdepPath = (namespace: string, name?: string) =>
+  objectPath(SELDON_API_VERSION, 'seldondeployments', namespace, name);
+
+async function liveState(
+  k8s: KubernetesClient,
+  namespace: string,
+  name: string,
+): Promise<LiveState | undefined> {
+  const live = await k8s.get(sdepPath(namespace, name));
+  if (live === undefined) return undefined;
+  const state = liveStateOf(live);
+  if (state === undefined) {
+    throw new DeployerStateError(
+      `SeldonDeployment ${namespace}/${name} exists but was not created by mlops-kit (no ${MANAGED_BY} annotations); remove it or rename the model`,
+    );
+  }
+  return state;
+}
+
+function render(
+  settings: DeployerSettings,
+  model: string,
+  stable: ServedVersion,
+  extra: { canary?: ServedVersion; previous?: string; eventId?: string } = {},
+): SeldonDeploymentManifest {
+  const [sdep] = renderSeldonDeployment({
+    model,
+    version: stable.version,
+    artifactUri: stable.artifactUri,
+    image: settings.image,
+    namespace: settings.namespace,
+    replicas: settings.replicas,
+    ...(settings.resources === undefined ? {} : { resources: settings.resources }),
+    ...(settings.requestLogUri === undefined ? {} : { requestLogUri: settings.requestLogUri }),
+    ...(extra.canary === undefined
+      ? {}
+      : { canary: { ...extra.canary, trafficPercent: settings.canaryTrafficPercent } }),
+    ...(extra.previous === undefined ? {} : { previous: extra.previous }),
+    ...(extra.eventId === undefined ? {} : { eventId: extra.eventId }),
+  });
+  return sdep!;
+}
+
+/**
+ * Turns a promotion into the deployment's desired state and applies it. Idempotent: the same
+ * promotion delivered twice (EventBridge delivers at least once; a version can enter Production
+ * and become champion) finds the version already served and plans `none`.
+ */
+export async function applyPromotion(
+  k8s: KubernetesClient,
+  settings: DeployerSettings,
+  detail: PromotionDetail,
+): Promise<DeployResult> {
+  const name = deploymentNameFor(detail.modelName);
+  const namespace = settings.namespace;
+  const incoming: ServedVersion = { version: detail.version, artifactUri: detail.artifactUri };
+  const live = await liveState(k8s, namespace, name);
+  const result = (plan: Plan, stable: string, reason: string, canary?: string): DeployResult => ({
+    plan,
+    namespace,
+    deployment: name,
+    stableVersion: stable,
+    ...(canary === undefined ? {} : { canaryVersion: canary }),
+    reason,
+  });
+
+  if (live === undefined) {
+    await k8s.apply(render(settings, detail.modelName, incoming, { eventId: detail.eventId }));
+    return result('deploy', incoming.version, 'first version of this model: deployed at 100 %');
+  }
+  if (live.stable.version === incoming.version) {
+    return result(
+      'none',
+      live.stable.version,
+      `version ${incoming.version} is already the stable version`,
+      live.canary?.version,
+    );
+  }
+  if (live.canary?.version === incoming.version) {
+    return result(
+      'none',
+      live.stable.version,
+      `version ${incoming.version} is already the canary`,
+      incoming.version,
+    );
+  }
+  const p = settings.canaryTrafficPercent;
+  if (p <= 0 || p >= 100) {
+    await k8s.apply(
+      render(settings, detail.modelName, incoming, {
+        previous: live.stable.version,
+        eventId: detail.eventId,
+      }),
+    );
+    return result(
+      'deploy',
+      incoming.version,
+      `canaryTrafficPercent is ${p}: replaced version ${live.stable.version} directly`,
+    );
+  }
+  // A canary still in progress for an older version is replaced: the newest promotion wins.
+  await k8s.apply(
+    render(settings, detail.modelName, live.stable, { canary: incoming, eventId: detail.eventId }),
+  );
+  return result(
+    'canary',
+    live.stable.version,
+    `version ${incoming.version} serves ${p} % next to version ${live.stable.version}`,
+    incoming.version,
+  );
+}
+
+interface SdepStatus {
+  status?: { state?: string; description?: string };
+}
+
+/** Resolves when the deployment is `Available`; throws {@link NotReadyError} before. */
+export async function checkAvailable(
+  k8s: KubernetesClient,
+  namespace: string,
+  deployment: string,
+): Promise<string> {
+  const live = await k8s.get<SdepStatus>(sdepPath(namespace, deployment));
+  if (live === undefined)
+    throw new DeployerStateError(`SeldonDeployment ${namespace}/${deployment} does not exist`);
+  const state = live.status?.state ?? 'Creating';
+  if (state === 'Failed') {
+    throw new DeployerStateError(
+      `SeldonDeployment ${namespace}/${deployment} failed: ${live.status?.description ?? 'no description'}`,
+    );
+  }
+  if (state !== 'Available')
+    throw new NotReadyError(`SeldonDeployment ${namespace}/${deployment} is ${state}`);
+  return state;
+}
+
+/**
+ * Rewrites the router's routes from the live deployments (with `override` in place of its live
+ * version, for a change about to be applied), and restarts the router when they changed.
+ * Returns the routes' hash.
+ */
+export async function syncRouter(
+  k8s: KubernetesClient,
+  namespace: string,
+  override?: SeldonDeploymentManifest,
+): Promise<{ hash: string; changed: boolean }> {
+  const live = await k8s.list<SeldonDeploymentManifest>(
+    sdepPath(namespace),
+    `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
+  );
+  const deployments =
+    override === undefined
+      ? live
+      : [...live.filter((d) => d.metadata.name !== override.metadata.name), override];
+  const routes = renderRoutes(deployments);
+  const configMapPath = objectPath('v1', 'configmaps', ROUTER_NAMESPACE, ROUTER_ROUTES_CONFIGMAP);
+  const current = await k8s.get<{ metadata: { annotations?: Record<string, string> } }>(configMapPath);
+  const changed = current?.metadata.annotations?.[ROUTES_HASH_ANNOTATION] !== routes.hash;
+  if (!changed) return { hash: routes.hash, changed };
+  await k8s.apply({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: ROUTER_ROUTES_CONFIGMAP,
+      namespace: ROUTER_NAMESPACE,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+      annotations: { [ROUTES_HASH_ANNOTATION]: routes.hash },
+    },
+    data: { 'routes.maps': routes.maps, 'routes.locations': routes.locations },
+  });
+  // A changed pod template makes the Deployment roll its pods, which load the new files.
+  await k8s.mergePatch(objectPath('apps/v1', 'deployments', ROUTER_NAMESPACE, ROUTER_NAME), {
+    spec: { template: { metadata: { annotations: { [ROUTES_HASH_ANNOTATION]: routes.hash } } } },
+  });
+  return { hash: routes.hash, changed };
+}
+
+/** Makes the canary the stable version at 100 %: routes first, then the predictor change. */
+export async function promoteCanary(
+  k8s: KubernetesClient,
+  settings: DeployerSettings,
+  deployment: string,
+): Promise<DeployResult> {
+  const live = await liveState(k8s, settings.namespace, deployment);
+  if (live?.canary === undefined) {
+    throw new DeployerStateError(
+      `SeldonDeployment ${settings.namespace}/${deployment} has no canary to promote`,
+    );
+  }
+  const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
+  await syncRouter(k8s, settings.namespace, desired);
+  await k8s.apply(desired);
+  return {
+    plan: 'deploy',
+    namespace: settings.namespace,
+    deployment,
+    stableVersion: live.canary.version,
+    reason: `version ${live.canary.version} promoted to 100 %; version ${live.stable.version} removed`,
+  };
+}
+
+/** Removes the canary, the stable version back at 100 %: routes first, then the predictor change. */
+export async function rollbackCanary(
+  k8s: KubernetesClient,
+  settings: DeployerSettings,
+  deployment: string,
+): Promise<DeployResult> {
+  const live = await liveState(k8s, settings.namespace, deployment);
+  if (live?.canary === undefined) {
+    throw new DeployerStateError(
+      `SeldonDeployment ${settings.namespace}/${deployment} has no canary to roll back`,
+    );
+  }
+  const desired = render(
+    settings,
+    live.model,
+    live.stable,
+    live.previous === undefined ? {} : { previous: live.previous },
+  );
+  await syncRouter(k8s, settings.namespace, desired);
+  await k8s.apply(desired);
+  return {
+    plan: 'deploy',
+    namespace: settings.namespace,
+    deployment,
+    stableVersion: live.stable.version,
+    reason: `canary version ${live.canary.version} rolled back; version ${live.stable.version} serves 100 %`,
+  };
+}

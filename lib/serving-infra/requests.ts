@@ -1,0 +1,136 @@
+/**
+ * What the serving deployer Lambda accepts (from the canary state machine) and reads from its
+ * environment, validated once; and the dispatch from a request to the deployer core.
+ *
+ * @example
+ * const settings = deployerSettingsFromEnv(process.env);
+ * const result = await dispatch(k8s, settings, parseDeployerRequest(event));
+ */
+import { z } from 'zod';
+import {
+  applyPromotion,
+  checkAvailable,
+  type DeployerSettings,
+  type DeployResult,
+  promoteCanary,
+  rollbackCanary,
+  syncRouter,
+} from './deployer';
+import type { KubernetesClient } from './kubernetes';
+
+const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes name');
+
+const requestSchema = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('apply'),
+    detail: z.object({
+      eventId: z.string().min(1),
+      modelName: z.string().min(1),
+      version: z.string().min(1),
+      artifactUri: z.string().min(1),
+      previousVersion: z.string().nullable().optional(),
+    }),
+  }),
+  z.object({ action: z.literal('status'), deployment: name }),
+  z.object({ action: z.literal('route') }),
+  z.object({ action: z.literal('promote'), deployment: name }),
+  z.object({ action: z.literal('rollback'), deployment: name }),
+]);
+
+export type DeployerRequest = z.infer<typeof requestSchema>;
+
+/** Thrown for a request the deployer does not understand; the message names the bad field. */
+export class DeployerRequestError extends Error {
+  override readonly name = 'DeployerRequestError';
+}
+
+/** Validates a request; throws {@link DeployerRequestError} naming the first bad field. */
+export function parseDeployerRequest(input: unknown): DeployerRequest {
+  const parsed = requestSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new DeployerRequestError(`${issue.path.join('.') || 'request'}: ${issue.message}`);
+  }
+  return parsed.data;
+}
+
+/** What a step returns to the state machine. */
+export type DeployerResponse =
+  | DeployResult
+  | { readonly state: string }
+  | { readonly hash: string; readonly changed: boolean };
+
+export async function dispatch(
+  k8s: KubernetesClient,
+  settings: DeployerSettings,
+  request: DeployerRequest,
+): Promise<DeployerResponse> {
+  switch (request.action) {
+    case 'apply':
+      return applyPromotion(k8s, settings, request.detail);
+    case 'status':
+      return { state: await checkAvailable(k8s, settings.namespace, request.deployment) };
+    case 'route':
+      return syncRouter(k8s, settings.namespace);
+    case 'promote':
+      return promoteCanary(k8s, settings, request.deployment);
+    case 'rollback':
+      return rollbackCanary(k8s, settings, request.deployment);
+  }
+}
+
+const envSchema = z.object({
+  CLUSTER_NAME: z.string().min(1),
+  CLUSTER_ENDPOINT: z.url(),
+  CLUSTER_CA: z.string().min(1),
+  MODEL_NAMESPACE: name,
+  MODEL_IMAGE: z.string().min(1),
+  MODEL_REPLICAS: z.coerce.number().int().positive(),
+  CANARY_TRAFFIC_PERCENT: z.coerce.number().int().min(0).max(100),
+  REQUEST_LOG_URI: z
+    .string()
+    .regex(/^s3:\/\/[^/]+\//, 'must be s3://bucket/prefix/')
+    .optional(),
+  AWS_REGION: z.string().min(1),
+});
+
+export interface DeployerEnvironment {
+  readonly settings: DeployerSettings;
+  readonly clusterName: string;
+  readonly clusterEndpoint: string;
+  readonly clusterCa: string;
+  readonly region: string;
+}
+
+/**
+ * Reads the Lambda's environment; throws with a sentence naming the bad variable.
+ *
+ * @example
+ * const { settings, clusterEndpoint } = deployerEnvironment(process.env);
+ */
+export function deployerEnvironment(env: Readonly<Record<string, string | undefined>>): DeployerEnvironment {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0]);
+    throw new Error(
+      env[variable] === undefined
+        ? `Environment variable ${variable} must be set`
+        : `Environment variable ${variable} is invalid: ${issue.message}, but ${JSON.stringify(env[variable])} was provided`,
+    );
+  }
+  const e = parsed.data;
+  return {
+    clusterName: e.CLUSTER_NAME,
+    clusterEndpoint: e.CLUSTER_ENDPOINT,
+    clusterCa: e.CLUSTER_CA,
+    region: e.AWS_REGION,
+    settings: {
+      namespace: e.MODEL_NAMESPACE,
+      image: e.MODEL_IMAGE,
+      replicas: e.MODEL_REPLICAS,
+      canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,
+      ...(e.REQUEST_LOG_URI === undefined ? {} : { requestLogUri: e.REQUEST_LOG_URI }),
+    },
+  };
+}

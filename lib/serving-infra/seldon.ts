@@ -1,0 +1,356 @@
+/**
+ * Rendering a model version as a Seldon Core 1.17 `SeldonDeployment`: one predictor for the stable
+ * version, and during a canary a second predictor for the new version with its share of traffic.
+ * Pure functions: the deployer Lambda, `mlops render seldon` and the tests call the same code.
+ *
+ * Names follow the operator's rules so the router can address what the operator creates:
+ * predictor `v<version>` gets the Service `<deployment>-v<version>` (the executor, port 8000) and
+ * its container `model` the Service `<deployment>-v<version>-model` (the model server, port 9000).
+ *
+ * @example
+ * const [sdep] = renderSeldonDeployment({
+ *   model: 'wine-quality', version: '4', artifactUri: 's3://artifacts/wine/4/model.tar.gz',
+ *   image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/model-server:abc', namespace: 'seldon',
+ *   replicas: 2, resources: DEFAULT_MODEL_RESOURCES,
+ *   canary: { version: '5', artifactUri: 's3://artifacts/wine/5/model.tar.gz', trafficPercent: 10 },
+ * });
+ */
+
+/** The API group and version of the CRD the kit renders (Seldon Core 1.17.1, Apache-2.0). */
+export const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
+export const SELDON_KIND = 'SeldonDeployment';
+/** The namespace models run in. */
+export const MODEL_NAMESPACE = 'seldon';
+/** The Kubernetes service account model pods run as (its IAM role reads artifacts, writes request logs). */
+export const MODEL_SERVICE_ACCOUNT = 'model-server';
+/** The graph node and container name of the model server in every predictor. */
+export const MODEL_CONTAINER = 'model';
+/** The port the Seldon executor listens on (REST), per predictor Service. */
+export const EXECUTOR_PORT = 8000;
+/** The port the operator assigns the first model container (`PREDICTIVE_UNIT_HTTP_SERVICE_PORT`). */
+export const MODEL_PORT = 9000;
+/** The label every object the kit manages carries, so the deployer can list its own deployments. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'mlops-kit';
+
+/** Annotations the deployer reads back to know what a live deployment serves. */
+export const ANNOTATIONS = {
+  model: 'mlops-kit/model-name',
+  stableVersion: 'mlops-kit/stable-version',
+  stableArtifactUri: 'mlops-kit/stable-artifact-uri',
+  canaryVersion: 'mlops-kit/canary-version',
+  canaryArtifactUri: 'mlops-kit/canary-artifact-uri',
+  canaryTraffic: 'mlops-kit/canary-traffic-percent',
+  previousVersion: 'mlops-kit/previous-version',
+  eventId: 'mlops-kit/event-id',
+} as const;
+
+/** CPU and memory of one model server container. */
+export interface ModelResources {
+  readonly requests: { readonly cpu: string; readonly memory: string };
+  readonly limits: { readonly cpu?: string; readonly memory: string };
+}
+
+/** Enough for the kit's linear models; the server holds one model in memory. */
+export const DEFAULT_MODEL_RESOURCES: ModelResources = {
+  requests: { cpu: '250m', memory: '256Mi' },
+  limits: { memory: '512Mi' },
+};
+
+/** A model version a predictor serves. */
+export interface ServedVersion {
+  readonly version: string;
+  /** Where the model artifact is: `s3://bucket/…/model.tar.gz` (see lib/serving/load.ts). */
+  readonly artifactUri: string;
+}
+
+export interface CanarySpec extends ServedVersion {
+  /** Share of requests (1–99) the canary predictor gets. */
+  readonly trafficPercent: number;
+}
+
+export interface RenderSeldonOptions extends ServedVersion {
+  /** The registry's model name; becomes `MODEL_NAME` and, lower-cased, the deployment's name. */
+  readonly model: string;
+  /** The model server image. */
+  readonly image: string;
+  /** @default MODEL_NAMESPACE */
+  readonly namespace?: string;
+  /** Pods per predictor. */
+  readonly replicas: number;
+  /** @default DEFAULT_MODEL_RESOURCES */
+  readonly resources?: ModelResources;
+  /** The new version, served next to the stable one at `trafficPercent`. @default - no canary */
+  readonly canary?: CanarySpec;
+  /** The version served before the stable one, recorded for operators. @default - none */
+  readonly previous?: string;
+  /** `s3://bucket/prefix/` for the request log; the version is appended. @default - no request log */
+  readonly requestLogUri?: string;
+  /** The promotion event this rendering answers, recorded for deduplication. @default - none */
+  readonly eventId?: string;
+  /** @default 10000 (the operator's preStop sleep is 10 s; keep accepting while endpoints update) */
+  readonly drainDelayMs?: number;
+}
+
+/** The minimal shape of a Kubernetes object the kit reads and writes. */
+export interface KubernetesObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    resourceVersion?: string;
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+}
+
+export interface PredictorManifest {
+  name: string;
+  traffic: number;
+  replicas: number;
+  labels: Record<string, string>;
+  componentSpecs: { spec: Record<string, unknown> }[];
+  graph: Record<string, unknown>;
+}
+
+export interface SeldonDeploymentManifest extends KubernetesObject {
+  spec: { name: string; protocol: string; predictors: PredictorManifest[]; [key: string]: unknown };
+}
+
+/** Thrown for inputs that cannot become a valid deployment; the message names the bad value. */
+export class RenderError extends Error {
+  override readonly name = 'RenderError';
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// The operator names the model container's Service `<deployment>-v<version>-model`, a DNS label
+// (at most 63 characters): 40 for the deployment leaves room for versions up to 12 digits.
+const MAX_DEPLOYMENT_NAME = 40;
+const VERSION = /^[0-9]{1,12}$/;
+const MODEL_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * The Kubernetes name of a model's deployment: lower case, anything else than letters, digits and
+ * `-` replaced by `-`.
+ *
+ * @example
+ * deploymentNameFor('Wine_Quality'); // 'wine-quality'
+ */
+export function deploymentNameFor(model: string): string {
+  if (!MODEL_NAME.test(model)) {
+    throw new RenderError(
+      `model name must be letters, digits, '.', '_' or '-' (it is part of the OIP URL), but ${JSON.stringify(model)} was provided`,
+    );
+  }
+  const name = model
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (!DNS_LABEL.test(name) || name.length > MAX_DEPLOYMENT_NAME) {
+    throw new RenderError(
+      `model name must give a Kubernetes name of 1 to ${MAX_DEPLOYMENT_NAME} characters, but ${JSON.stringify(model)} gives ${JSON.stringify(name)}`,
+    );
+  }
+  return name;
+}
+
+/** The predictor name of a version: `v<version>`. */
+export const predictorNameFor = (version: string): string => `v${version}`;
+
+/** The Service the operator creates for a predictor's executor (port {@link EXECUTOR_PORT}). */
+export const predictorServiceName = (deployment: string, version: string): string =>
+  `${deployment}-${predictorNameFor(version)}`;
+
+/** The Service the operator creates for a predictor's model container (port {@link MODEL_PORT}). */
+export const modelServiceName = (deployment: string, version: string): string =>
+  `${deployment}-${predictorNameFor(version)}-${MODEL_CONTAINER}`;
+
+function checkVersion(what: string, version: string): void {
+  if (!VERSION.test(version)) {
+    throw new RenderError(
+      `${what} must be a registry version number (digits), but ${JSON.stringify(version)} was provided`,
+    );
+  }
+}
+
+function checkArtifact(what: string, uri: string): void {
+  if (uri.trim() === '') throw new RenderError(`${what} must be set (the model artifact's s3:// URI)`);
+}
+
+/**
+ * Renders the manifests for a model: one `SeldonDeployment`, with a second predictor when a canary
+ * is given (traffic `100 - p` / `p`).
+ */
+export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDeploymentManifest[] {
+  const name = deploymentNameFor(options.model);
+  const namespace = options.namespace ?? MODEL_NAMESPACE;
+  checkVersion('version', options.version);
+  checkArtifact('artifactUri', options.artifactUri);
+  if (!Number.isInteger(options.replicas) || options.replicas < 1) {
+    throw new RenderError(
+      `replicas must be a whole number of at least 1, but ${options.replicas} was provided`,
+    );
+  }
+  const canary = options.canary;
+  if (canary !== undefined) {
+    checkVersion('canary.version', canary.version);
+    checkArtifact('canary.artifactUri', canary.artifactUri);
+    if (canary.version === options.version) {
+      throw new RenderError(
+        `canary.version must differ from the stable version, but both are ${options.version}`,
+      );
+    }
+    const p = canary.trafficPercent;
+    if (!Number.isInteger(p) || p < 1 || p > 99) {
+      throw new RenderError(
+        `canary.trafficPercent must be a whole number from 1 to 99, but ${p} was provided`,
+      );
+    }
+  }
+
+  const predictor = (
+    served: ServedVersion,
+    traffic: number,
+    role: 'stable' | 'canary',
+  ): PredictorManifest => ({
+    name: predictorNameFor(served.version),
+    traffic,
+    replicas: options.replicas,
+    labels: { 'mlops-kit/model-version': served.version, 'mlops-kit/role': role },
+    componentSpecs: [{ spec: podSpec(options, served) }],
+    graph: {
+      name: MODEL_CONTAINER,
+      type: 'MODEL',
+      endpoint: { type: 'REST' },
+      children: [],
+    },
+  });
+
+  const predictors =
+    canary === undefined
+      ? [predictor(options, 100, 'stable')]
+      : [
+          predictor(options, 100 - canary.trafficPercent, 'stable'),
+          predictor(canary, canary.trafficPercent, 'canary'),
+        ];
+
+  const annotations: Record<string, string> = {
+    [ANNOTATIONS.model]: options.model,
+    [ANNOTATIONS.stableVersion]: options.version,
+    [ANNOTATIONS.stableArtifactUri]: options.artifactUri,
+  };
+  if (canary !== undefined) {
+    annotations[ANNOTATIONS.canaryVersion] = canary.version;
+    annotations[ANNOTATIONS.canaryArtifactUri] = canary.artifactUri;
+    annotations[ANNOTATIONS.canaryTraffic] = String(canary.trafficPercent);
+  }
+  if (options.previous !== undefined) annotations[ANNOTATIONS.previousVersion] = options.previous;
+  if (options.eventId !== undefined) annotations[ANNOTATIONS.eventId] = options.eventId;
+
+  return [
+    {
+      apiVersion: SELDON_API_VERSION,
+      kind: SELDON_KIND,
+      metadata: {
+        name,
+        namespace,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/name': name },
+        annotations,
+      },
+      spec: {
+        name,
+        protocol: 'seldon',
+        predictors,
+      },
+    },
+  ];
+}
+
+function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<string, unknown> {
+  const env: { name: string; value: string }[] = [
+    { name: 'MODEL_URI', value: served.artifactUri },
+    { name: 'MODEL_NAME', value: options.model },
+    { name: 'MODEL_VERSION', value: served.version },
+    { name: 'DRAIN_DELAY_MS', value: String(options.drainDelayMs ?? 10_000) },
+  ];
+  if (options.requestLogUri !== undefined) {
+    const base = options.requestLogUri.endsWith('/') ? options.requestLogUri : `${options.requestLogUri}/`;
+    env.push({
+      name: 'REQUEST_LOG_URI',
+      value: `${base}${deploymentNameFor(options.model)}/v${served.version}/`,
+    });
+  }
+  const resources = options.resources ?? DEFAULT_MODEL_RESOURCES;
+  return {
+    serviceAccountName: MODEL_SERVICE_ACCOUNT,
+    terminationGracePeriodSeconds: 30,
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+    containers: [
+      {
+        name: MODEL_CONTAINER,
+        image: options.image,
+        env,
+        resources: { requests: { ...resources.requests }, limits: { ...resources.limits } },
+        // The server answers /ready 503 until the model is loaded and while draining.
+        readinessProbe: {
+          httpGet: { path: '/ready', port: MODEL_PORT },
+          periodSeconds: 5,
+          failureThreshold: 3,
+        },
+        livenessProbe: {
+          httpGet: { path: '/health/ping', port: MODEL_PORT },
+          initialDelaySeconds: 10,
+          periodSeconds: 10,
+          failureThreshold: 3,
+        },
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        },
+      },
+    ],
+  };
+}
+
+/** What a live deployment serves, read back from its annotations. */
+export interface LiveState {
+  readonly name: string;
+  readonly namespace: string;
+  readonly model: string;
+  readonly stable: ServedVersion;
+  readonly canary?: CanarySpec;
+  readonly previous?: string;
+  readonly eventId?: string;
+}
+
+/**
+ * Reads what a deployment the kit rendered serves; `undefined` for one it did not render.
+ *
+ * @example
+ * const live = liveStateOf(await k8s.get(path)); // { stable: { version: '4', … }, canary: … }
+ */
+export function liveStateOf(object: KubernetesObject): LiveState | undefined {
+  const a = object.metadata.annotations ?? {};
+  const model = a[ANNOTATIONS.model];
+  const version = a[ANNOTATIONS.stableVersion];
+  const artifactUri = a[ANNOTATIONS.stableArtifactUri];
+  if (model === undefined || version === undefined || artifactUri === undefined) return undefined;
+  const canaryVersion = a[ANNOTATIONS.canaryVersion];
+  const canaryUri = a[ANNOTATIONS.canaryArtifactUri];
+  const canaryTraffic = Number(a[ANNOTATIONS.canaryTraffic]);
+  return {
+    name: object.metadata.name,
+    namespace: object.metadata.namespace ?? MODEL_NAMESPACE,
+    model,
+    stable: { version, artifactUri },
+    ...(canaryVersion !== undefined && canaryUri !== undefined
+      ? { canary: { version: canaryVersion, artifactUri: canaryUri, trafficPercent: canaryTraffic } }
+      : {}),
+    ...(a[ANNOTATIONS.previousVersion] === undefined ? {} : { previous: a[ANNOTATIONS.previousVersion] }),
+    ...(a[ANNOTATIONS.eventId] === undefined ? {} : { eventId: a[ANNOTATIONS.eventId] }),
+  };
+}

@@ -1,0 +1,365 @@
+/**
+ * The deployer core against a loopback HTTP server that imitates the Kubernetes API's semantics the
+ * deployer relies on (create → 201, 409 AlreadyExists, replace with resourceVersion, 404 Status,
+ * label-selector lists, merge patches): without a cluster, the honest boundary to test at.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  applyPromotion,
+  checkAvailable,
+  type DeployerSettings,
+  NotReadyError,
+  promoteCanary,
+  rollbackCanary,
+  syncRouter,
+} from '../../lib/serving-infra/deployer';
+import {
+  eksToken,
+  httpTransport,
+  KubernetesClient,
+  KubernetesError,
+} from '../../lib/serving-infra/kubernetes';
+import { dispatch, parseDeployerRequest } from '../../lib/serving-infra/requests';
+import { ROUTER_ROUTES_CONFIGMAP, ROUTES_HASH_ANNOTATION } from '../../lib/serving-infra/router';
+import type { SeldonDeploymentManifest } from '../../lib/serving-infra/seldon';
+
+interface Stored {
+  metadata: {
+    name: string;
+    resourceVersion: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [k: string]: unknown;
+}
+
+const COLLECTIONS = new Set(['seldondeployments', 'configmaps', 'deployments']);
+
+/** A tiny stand-in for the API server: objects by path, resourceVersion checks, Status errors. */
+class FakeApiServer {
+  readonly objects = new Map<string, Stored>();
+  readonly requests: { method: string; path: string; body?: unknown; contentType?: string; auth?: string }[] =
+    [];
+  failNext?: { status: number; reason: string; message: string };
+  private version = 1;
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<void> {
+    this.server = createServer(
+      (req, res) =>
+        void this.handle(req).then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(body));
+        }),
+    );
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
+  }
+
+  stop(): Promise<void> {
+    return new Promise((r) => this.server!.close(() => r()));
+  }
+
+  private status(code: number, reason: string, message: string) {
+    return {
+      status: code,
+      body: { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason, message, code },
+    };
+  }
+
+  private async handle(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const body = text === '' ? undefined : JSON.parse(text);
+    const url = new URL(req.url!, 'http://x');
+    const path = url.pathname;
+    this.requests.push({
+      method: req.method!,
+      path: `${path}${url.search}`,
+      body,
+      ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+      ...(req.headers.authorization ? { auth: req.headers.authorization } : {}),
+    });
+    if (this.failNext) {
+      const f = this.failNext;
+      this.failNext = undefined;
+      return this.status(f.status, f.reason, f.message);
+    }
+    switch (req.method) {
+      case 'POST': {
+        const key = `${path}/${body.metadata.name}`;
+        if (this.objects.has(key))
+          return this.status(409, 'AlreadyExists', `${body.metadata.name} already exists`);
+        const stored = { ...body, metadata: { ...body.metadata, resourceVersion: String(this.version++) } };
+        this.objects.set(key, stored);
+        return { status: 201, body: stored };
+      }
+      case 'GET': {
+        const found = this.objects.get(path);
+        if (found) return { status: 200, body: found };
+        const selector = url.searchParams.get('labelSelector');
+        const items = [...this.objects.entries()]
+          .filter(([k]) => k.startsWith(`${path}/`) && !k.slice(path.length + 1).includes('/'))
+          .map(([, v]) => v)
+          .filter((v) => {
+            if (!selector) return true;
+            const [k, val] = selector.split('=');
+            return v.metadata.labels?.[k!] === val;
+          });
+        if (COLLECTIONS.has(path.split('/').pop()!)) return { status: 200, body: { kind: 'List', items } };
+        return this.status(404, 'NotFound', `${path} not found`);
+      }
+      case 'PUT': {
+        const live = this.objects.get(path);
+        if (!live) return this.status(404, 'NotFound', `${path} not found`);
+        if (body.metadata.resourceVersion !== live.metadata.resourceVersion) {
+          return this.status(
+            409,
+            'Conflict',
+            'the object has been modified; please apply your changes to the latest version',
+          );
+        }
+        const stored = { ...body, metadata: { ...body.metadata, resourceVersion: String(this.version++) } };
+        this.objects.set(path, stored);
+        return { status: 200, body: stored };
+      }
+      case 'PATCH': {
+        const live = this.objects.get(path) ?? {
+          metadata: { name: path.split('/').pop()!, resourceVersion: '0' },
+        };
+        this.objects.set(path, { ...live, patched: body });
+        return { status: 200, body: live };
+      }
+      default:
+        return this.status(405, 'MethodNotAllowed', req.method!);
+    }
+  }
+}
+
+const SDEP = '/apis/machinelearning.seldon.io/v1/namespaces/seldon/seldondeployments';
+const ROUTES = `/api/v1/namespaces/seldon/configmaps/${ROUTER_ROUTES_CONFIGMAP}`;
+const ROUTER = '/apis/apps/v1/namespaces/seldon/deployments/mlops-router';
+
+const settings: DeployerSettings = {
+  namespace: 'seldon',
+  image: 'registry.example/model-server:1',
+  replicas: 2,
+  canaryTrafficPercent: 20,
+  requestLogUri: 's3://raw/predictions/',
+};
+const promotion = (version: string, eventId = `e-${version}`) => ({
+  eventId,
+  modelName: 'wine-quality',
+  version,
+  artifactUri: `s3://artifacts/job-${version}/output/model.tar.gz`,
+  previousVersion: null,
+});
+
+const api = new FakeApiServer();
+let k8s: KubernetesClient;
+beforeAll(async () => {
+  await api.start();
+  k8s = new KubernetesClient(httpTransport({ endpoint: api.url, token: async () => 'k8s-aws-v1.test' }));
+});
+afterAll(() => api.stop());
+beforeEach(() => {
+  api.objects.clear();
+  api.requests.length = 0;
+});
+
+const live = () => api.objects.get(`${SDEP}/wine-quality`) as unknown as SeldonDeploymentManifest;
+const traffic = () => live().spec.predictors.map((p) => [p.name, p.traffic]);
+
+describe('KubernetesClient over HTTP', () => {
+  it('creates with POST (201) and sends the bearer token', async () => {
+    const result = await k8s.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'a', namespace: 'seldon' },
+    });
+    expect(result).toBe('created');
+    expect(api.requests.map((r) => [r.method, r.path, r.auth])).toEqual([
+      ['POST', '/api/v1/namespaces/seldon/configmaps', 'Bearer k8s-aws-v1.test'],
+    ]);
+  });
+
+  it('replaces on 409 with the live resourceVersion', async () => {
+    const cm = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'a', namespace: 'seldon' },
+      data: { v: '1' },
+    };
+    await k8s.apply(cm);
+    const liveVersion = api.objects.get('/api/v1/namespaces/seldon/configmaps/a')!.metadata.resourceVersion;
+    const result = await k8s.apply({ ...cm, data: { v: '2' } });
+    expect(result).toBe('replaced');
+    expect(api.requests.map((r) => r.method)).toEqual(['POST', 'POST', 'GET', 'PUT']);
+    const put = api.requests[3]!.body as { metadata: { resourceVersion: string }; data: { v: string } };
+    expect(put.metadata.resourceVersion).toBe(liveVersion);
+    expect(api.objects.get('/api/v1/namespaces/seldon/configmaps/a')).toMatchObject({ data: { v: '2' } });
+  });
+
+  it('surfaces API errors with the Status reason and message', async () => {
+    api.failNext = {
+      status: 403,
+      reason: 'Forbidden',
+      message: 'cannot create seldondeployments in the namespace "kube-system"',
+    };
+    const attempt = k8s.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'a', namespace: 'seldon' },
+    });
+    await expect(attempt).rejects.toBeInstanceOf(KubernetesError);
+    api.failNext = { status: 403, reason: 'Forbidden', message: 'cannot create seldondeployments' };
+    await expect(
+      k8s.apply({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'seldon' } }),
+    ).rejects.toThrow(
+      /POST \/api\/v1\/namespaces\/seldon\/configmaps failed with 403 Forbidden: cannot create seldondeployments/,
+    );
+  });
+
+  it('sends merge patches with their content type', async () => {
+    await k8s.mergePatch(ROUTER, { spec: { replicas: 2 } });
+    expect(api.requests[0]).toMatchObject({ method: 'PATCH', contentType: 'application/merge-patch+json' });
+  });
+});
+
+describe('the deployer core', () => {
+  it('deploys the first version of a model at 100 %', async () => {
+    const result = await applyPromotion(k8s, settings, promotion('1'));
+    expect(result).toMatchObject({ plan: 'deploy', deployment: 'wine-quality', stableVersion: '1' });
+    expect(traffic()).toEqual([['v1', 100]]);
+  });
+
+  it('adds a new version as a canary at the configured share, and ignores a repeated promotion', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    const result = await applyPromotion(k8s, settings, promotion('2'));
+    expect(result).toMatchObject({ plan: 'canary', stableVersion: '1', canaryVersion: '2' });
+    expect(traffic()).toEqual([
+      ['v1', 80],
+      ['v2', 20],
+    ]);
+    // The same version promoted again (at-least-once delivery, or Production then champion).
+    const again = await applyPromotion(k8s, settings, promotion('2', 'e-other'));
+    expect(again.plan).toBe('none');
+    expect(traffic()).toEqual([
+      ['v1', 80],
+      ['v2', 20],
+    ]);
+  });
+
+  it('replaces versions directly when the canary share is 0', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    const result = await applyPromotion(k8s, { ...settings, canaryTrafficPercent: 0 }, promotion('2'));
+    expect(result.plan).toBe('deploy');
+    expect(traffic()).toEqual([['v2', 100]]);
+  });
+
+  it('promotes: routes to the canary first, then drops the old predictor', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    await applyPromotion(k8s, settings, promotion('2'));
+    api.requests.length = 0;
+    const result = await promoteCanary(k8s, settings, 'wine-quality');
+    expect(result.stableVersion).toBe('2');
+    expect(traffic()).toEqual([['v2', 100]]);
+    const writes = api.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+    expect(writes.indexOf(`PATCH ${ROUTER}`)).toBeLessThan(writes.lastIndexOf(`PUT ${SDEP}/wine-quality`));
+    const routes = api.objects.get(ROUTES) as unknown as { data: Record<string, string> };
+    expect(routes.data['routes.maps']).toContain('* wine-quality-v2.seldon.svc.cluster.local:8000;');
+    expect(routes.data['routes.maps']).not.toContain('wine-quality-v1.');
+    expect(live().metadata.annotations?.['mlops-kit/previous-version']).toBe('1');
+  });
+
+  it('rolls back: the stable version alone at 100 %', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    await applyPromotion(k8s, settings, promotion('2'));
+    const result = await rollbackCanary(k8s, settings, 'wine-quality');
+    expect(result.stableVersion).toBe('1');
+    expect(traffic()).toEqual([['v1', 100]]);
+  });
+
+  it('fails if there is no canary to promote or roll back', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    await expect(promoteCanary(k8s, settings, 'wine-quality')).rejects.toThrow(/has no canary to promote/);
+    await expect(rollbackCanary(k8s, settings, 'wine-quality')).rejects.toThrow(/has no canary to roll back/);
+  });
+
+  it('fails if a deployment of the same name was not made by the kit', async () => {
+    api.objects.set(`${SDEP}/wine-quality`, { metadata: { name: 'wine-quality', resourceVersion: '9' } });
+    await expect(applyPromotion(k8s, settings, promotion('1'))).rejects.toThrow(
+      /was not created by mlops-kit/,
+    );
+  });
+
+  it('reports NotReady until the operator says Available, and Failed as an error', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    await expect(checkAvailable(k8s, 'seldon', 'wine-quality')).rejects.toBeInstanceOf(NotReadyError);
+    const path = `${SDEP}/wine-quality`;
+    api.objects.set(path, { ...api.objects.get(path)!, status: { state: 'Available' } });
+    await expect(checkAvailable(k8s, 'seldon', 'wine-quality')).resolves.toBe('Available');
+    api.objects.set(path, {
+      ...api.objects.get(path)!,
+      status: { state: 'Failed', description: 'image pull' },
+    });
+    await expect(checkAvailable(k8s, 'seldon', 'wine-quality')).rejects.toThrow(/failed: image pull/);
+  });
+
+  it('restarts the router only when the routes changed', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    const first = await syncRouter(k8s, 'seldon');
+    expect(first.changed).toBe(true);
+    expect(api.objects.get(ROUTER)).toMatchObject({
+      patched: {
+        spec: { template: { metadata: { annotations: { [ROUTES_HASH_ANNOTATION]: first.hash } } } },
+      },
+    });
+    api.requests.length = 0;
+    const second = await syncRouter(k8s, 'seldon');
+    expect(second).toEqual({ hash: first.hash, changed: false });
+    expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+});
+
+describe('deployer requests', () => {
+  it('dispatches a state-machine step to the core', async () => {
+    const result = await dispatch(
+      k8s,
+      settings,
+      parseDeployerRequest({ action: 'apply', detail: promotion('1') }),
+    );
+    expect(result).toMatchObject({ plan: 'deploy' });
+  });
+
+  it.each([
+    [{ action: 'deploy' }, /action/],
+    [{ action: 'promote', deployment: 'Wine Quality' }, /deployment: must be a Kubernetes name/],
+    [{ action: 'apply', detail: { modelName: 'x' } }, /detail\.eventId/],
+  ])('fails if the request is malformed (%o)', (request, message) => {
+    expect(() => parseDeployerRequest(request)).toThrow(message);
+  });
+});
+
+describe('EKS token', () => {
+  it('is a k8s-aws-v1 token over a presigned STS GetCallerIdentity URL bound to the cluster', async () => {
+    const token = await eksToken({
+      clusterName: 'mlops-staging',
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret' },
+      now: new Date('2026-11-23T10:00:00Z'),
+    });
+    expect(token).toMatch(/^k8s-aws-v1\.[A-Za-z0-9_-]+$/);
+    const url = new URL(Buffer.from(token.slice('k8s-aws-v1.'.length), 'base64url').toString('utf8'));
+    expect(url.host).toBe('sts.eu-west-1.amazonaws.com');
+    expect(url.searchParams.get('Action')).toBe('GetCallerIdentity');
+    expect(url.searchParams.get('X-Amz-Expires')).toBe('60');
+    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host;x-k8s-aws-id');
+    expect(url.searchParams.get('X-Amz-Credential')).toBe('AKIDEXAMPLE/20261123/eu-west-1/sts/aws4_request');
+    expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+  });
+});

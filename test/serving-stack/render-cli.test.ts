@@ -1,0 +1,111 @@
+import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { parse, parseAllDocuments } from 'yaml';
+import { buildProgram, EXIT, runProgram } from '../../lib/cli/program';
+import { imagePlaceholder, renderCommands } from '../../lib/cli/render';
+import type { SeldonDeploymentManifest } from '../../lib/serving-infra/seldon';
+
+let out: MockInstance;
+let err: MockInstance;
+beforeEach(() => {
+  out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+});
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function mlops(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const code = await runProgram(buildProgram([renderCommands]), argv);
+  const text = (m: MockInstance) => m.mock.calls.map((c) => String(c[0])).join('');
+  return { code, stdout: text(out), stderr: text(err) };
+}
+
+describe('mlops render seldon', () => {
+  it('prints the production deployment as YAML, sized by the production config (exit 0)', async () => {
+    const run = await mlops([
+      'render',
+      'seldon',
+      '--model',
+      'wine-quality',
+      '--version',
+      '5',
+      '--env',
+      'production',
+    ]);
+    expect(run.code).toBe(EXIT.ok);
+    const docs = parseAllDocuments(run.stdout).map((d) => d.toJS() as SeldonDeploymentManifest);
+    expect(docs).toHaveLength(1);
+    expect(docs[0]!.kind).toBe('SeldonDeployment');
+    expect(docs[0]!.spec.predictors.map((p) => [p.name, p.traffic, p.replicas])).toEqual([['v5', 100, 3]]);
+    // Without --image the image is a placeholder that says where the real one comes from.
+    expect(run.stdout).toContain(imagePlaceholder('production'));
+  });
+
+  it('prints a canary with --canary-of at the environment canary share, as JSON with --format json', async () => {
+    const run = await mlops([
+      'render',
+      'seldon',
+      '--model',
+      'wine-quality',
+      '--version',
+      '5',
+      '--canary-of',
+      '4',
+      '--env',
+      'staging',
+      '--format',
+      'json',
+      '--image',
+      'registry.example/model-server:1',
+      '--artifact-uri',
+      's3://a/5/model.tar.gz',
+    ]);
+    expect(run.code).toBe(EXIT.ok);
+    const sdep = JSON.parse(run.stdout) as SeldonDeploymentManifest;
+    expect(sdep.spec.predictors.map((p) => [p.name, p.traffic])).toEqual([
+      ['v4', 80],
+      ['v5', 20],
+    ]);
+    expect(JSON.stringify(sdep)).toContain('s3://a/5/model.tar.gz');
+    expect(parse(JSON.stringify(sdep))).toEqual(sdep);
+  });
+
+  it('fails with exit 2 and the valid environments for an unknown --env', async () => {
+    const run = await mlops(['render', 'seldon', '--model', 'm', '--version', '1', '--env', 'prod']);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toContain(
+      "Unknown environment 'prod': valid environments are local, staging, production",
+    );
+    expect(run.stdout).toBe('');
+  });
+
+  it.each([
+    [['--version', '1', '--env', 'staging'], /--model/],
+    [['--model', 'm', '--env', 'staging'], /--version/],
+    [['--model', 'm', '--version', '1'], /--env/],
+  ])('fails with exit 2 if a required flag is missing (%o)', async (flags, message) => {
+    const run = await mlops(['render', 'seldon', ...flags]);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toMatch(message);
+  });
+
+  it.each([
+    [['--format', 'xml'], /--format must be yaml or json, but "xml"/],
+    [['--canary-of', '1'], /canary.version must differ from the stable version/],
+    [['--version', 'v2'], /version must be a registry version number/],
+  ])('fails with exit 2 for a bad value (%o)', async (flags, message) => {
+    const run = await mlops([
+      'render',
+      'seldon',
+      '--model',
+      'm',
+      '--version',
+      '1',
+      '--env',
+      'staging',
+      ...flags,
+    ]);
+    expect(run.code).toBe(EXIT.usage);
+    expect(run.stderr).toMatch(message);
+  });
+});
