@@ -9,7 +9,12 @@ import { Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } fr
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { nagPluginsFor } from '../lib/constructs/nag';
+import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
+import { FeatureStoreStack } from './feature-store-stack';
+import { RegistryStack } from './registry-stack';
+import { ServingStack, servingRunsOnEks } from './serving-stack';
+import { TrainingPipelineStack } from './training-pipeline-stack';
 
 export interface MlopsStageProps extends StageProps {
   readonly config: EnvironmentConfig;
@@ -27,6 +32,12 @@ export const stageId = (name: string): string => `mlops-${name}`;
 export class MlopsStage extends Stage {
   readonly config: EnvironmentConfig;
   readonly dataLake: DataLakeStack;
+  readonly registry: RegistryStack;
+  readonly featureStore: FeatureStoreStack;
+  readonly training: TrainingPipelineStack;
+  readonly batchInference: BatchInferenceStack;
+  /** Absent in local, where models are served by local processes (see `lib/local/serving.ts`). */
+  readonly serving?: ServingStack;
 
   constructor(scope: Construct, id: string, props: MlopsStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -37,6 +48,38 @@ export class MlopsStage extends Stage {
       description: `mlops-kit ${props.config.name}: S3 data lake, Glue catalog and Athena workgroup`,
       config: props.config,
     });
+    const name = props.config.name;
+    const lake = this.dataLake.lake;
+    this.registry = new RegistryStack(this, 'Registry', {
+      description: `mlops-kit ${name}: MLflow-compatible model registry and experiment tracking`,
+      config: props.config,
+      lake,
+    });
+    this.featureStore = new FeatureStoreStack(this, 'FeatureStore', {
+      description: `mlops-kit ${name}: feature store (online table, lookup API, materialization)`,
+      config: props.config,
+      lake,
+    });
+    this.training = new TrainingPipelineStack(this, 'TrainingPipeline', {
+      description: `mlops-kit ${name}: training pipeline (validate, features, train, evaluate, gate, register)`,
+      config: props.config,
+      lake,
+      registryApiUrl: this.registry.api.api.url,
+      registryApi: this.registry.api,
+    });
+    this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
+      description: `mlops-kit ${name}: batch inference over lake tables`,
+      config: props.config,
+      lake,
+    });
+    if (servingRunsOnEks(props.config)) {
+      this.serving = new ServingStack(this, 'Serving', {
+        description: `mlops-kit ${name}: model serving (EKS, Seldon Core, prediction API)`,
+        config: props.config,
+        lake,
+        eventBus: this.registry.eventBus,
+      });
+    }
 
     if (props.config.name === 'local') {
       for (const stack of this.node.children.filter(Stack.isStack)) guardLocalOnly(stack);

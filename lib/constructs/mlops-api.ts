@@ -21,6 +21,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
 
 export interface MlopsApiProps {
   /** What the API serves, shown in the console. */
@@ -169,24 +170,30 @@ export class MlopsApi extends Construct {
     return resource;
   }
 
-  /** Lets a principal call every route of the deployed stage (`execute-api:Invoke`). */
+  /**
+   * Lets a principal call every route of the deployed stage (`execute-api:Invoke`). For a role,
+   * the statement goes into a policy of its own, so the acknowledgement of its wildcard (method and
+   * path within this one stage) covers that single statement and nothing else the role holds.
+   */
   grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    const grant = iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['execute-api:Invoke'],
-      resourceArns: [this.api.arnForExecuteApi('*', '/*', API_STAGE_NAME)],
-    });
+    const resourceArns = [this.api.arnForExecuteApi('*', '/*', API_STAGE_NAME)];
     const principal = grantee.grantPrincipal;
-    if (principal instanceof iam.Role) {
-      const stack = Stack.of(this);
-      const apiId = stack.resolve(stack.getLogicalId(this.api.node.defaultChild as apigw.CfnRestApi));
-      Validations.of(principal).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:${stack.region}:${stack.account}:<${apiId}>/${API_STAGE_NAME}/*/*]`,
-        reason:
-          'The grant is for every route of one API stage: its routes are greedy proxies ({proxy+}) whose sub-paths the handler serves, so method and path are wildcards within this API only.',
-      });
+    if (!(principal instanceof iam.Role)) {
+      return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
     }
-    return grant;
+    const policy = new iam.Policy(principal, `Invoke${Names.uniqueId(this.api)}`, {
+      statements: [new iam.PolicyStatement({ actions: ['execute-api:Invoke'], resources: resourceArns })],
+    });
+    policy.attachToRole(principal);
+    // The finding's id embeds the API id, which is a cross-stack export when the role lives in
+    // another stack: acknowledged by prefix, on this one-statement policy only.
+    acknowledgeFindingPrefix(
+      policy,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:',
+      'This policy holds one statement: execute-api:Invoke on one API stage, whose routes are greedy proxies ({proxy+}) that the handler serves, so method and path are wildcards within this API only.',
+    );
+    Validations.of(policy).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+    return iam.Grant.drop(grantee, 'execute-api:Invoke');
   }
 
   private addWebAcl(rateLimit: number, props: MlopsApiProps): wafv2.CfnWebACL {

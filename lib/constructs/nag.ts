@@ -5,23 +5,58 @@
  * registered them; {@link StageNagPlugin} narrows a pack to one stage, so production alone is held
  * to NIST 800-53 R5 and a finding is reported once, against the stage it belongs to.
  *
+ * Findings are acknowledged with `Validations.of(construct).acknowledge({ id, reason })` on the
+ * construct concerned. Some finding ids embed a token only known after synthesis (a cross-stack
+ * export name in an ARN); {@link acknowledgeFindingPrefix} acknowledges those by id prefix, on one
+ * construct, with a reason, and {@link KitNagPack} applies it.
+ *
  * @example
  * Validations.of(stage).addPlugins(...nagPluginsFor(stage, config));
  */
-import type {
-  IPolicyValidationContext,
-  IPolicyValidationPlugin,
-  PolicyValidationPluginReport,
-} from 'aws-cdk-lib';
+import type { IPolicyValidationContext, IPolicyValidationPlugin, PolicyValidationPluginReport } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, type NagPack, NIST80053R5Checks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../config';
 
+/** Metadata key of the prefix acknowledgements. */
+export const PREFIX_ACKNOWLEDGEMENTS = 'mlops-kit:acknowledged-finding-prefixes';
+
+/** Acknowledges findings whose id starts with `prefix` on `construct` and its children. */
+export function acknowledgeFindingPrefix(construct: IConstruct, prefix: string, reason: string): void {
+  construct.node.addMetadata(PREFIX_ACKNOWLEDGEMENTS, { prefix, reason });
+}
+
+/** A cdk-nag pack with the kit's prefix acknowledgements applied to its report. */
+export class KitNagPack {
+  constructor(private readonly pack: NagPack) {}
+
+  get readPackName(): string {
+    return this.pack.readPackName;
+  }
+
+  validateScope(scope: IConstruct): PolicyValidationPluginReport {
+    const report = this.pack.validateScope(scope);
+    const byPath = new Map(scope.node.findAll().map((c) => [c.node.path, c] as const));
+    const acknowledged = (path: string | undefined, rule: string) => {
+      for (let c = path ? byPath.get(path) : undefined; c; c = c.node.scope) {
+        for (const m of c.node.metadata) {
+          if (m.type === PREFIX_ACKNOWLEDGEMENTS && rule.startsWith((m.data as { prefix: string }).prefix)) return true;
+        }
+      }
+      return false;
+    };
+    const violations = report.violations
+      .map((v) => ({ ...v, violatingResources: v.violatingResources.filter((r) => !acknowledged(r.constructPath, v.ruleName)) }))
+      .filter((v) => v.violatingResources.length > 0);
+    return { ...report, violations, success: violations.length === 0 };
+  }
+}
+
 /** The packs an environment is held to: AwsSolutions everywhere, NIST 800-53 R5 in production. */
-export function nagPacksFor(config: Pick<EnvironmentConfig, 'name'>): NagPack[] {
+export function nagPacksFor(config: Pick<EnvironmentConfig, 'name'>): KitNagPack[] {
   const packs: NagPack[] = [new AwsSolutionsChecks(undefined, { verbose: true })];
   if (config.name === 'production') packs.push(new NIST80053R5Checks(undefined, { verbose: true }));
-  return packs;
+  return packs.map((p) => new KitNagPack(p));
 }
 
 export class StageNagPlugin implements IPolicyValidationPlugin {
@@ -29,7 +64,7 @@ export class StageNagPlugin implements IPolicyValidationPlugin {
 
   constructor(
     private readonly scope: IConstruct,
-    private readonly pack: NagPack,
+    private readonly pack: KitNagPack,
   ) {
     this.name = pack.readPackName;
   }

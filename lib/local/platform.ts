@@ -186,6 +186,37 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     });
     closers.push(() => endpoint.close());
 
+    // The front door: serving's paths to the model servers, everything else to the API gateway.
+    const sockets = new Set<Socket>();
+    // Bound before functions are registered: their environments point at it (see localizeEnvironment).
+    let servingRef: LocalServing | undefined;
+    let gatewayRef: ApiGateway | undefined;
+    const front = createServer((req, res) => {
+      if (servingRef?.handle(req, res)) return;
+      if (gatewayRef) proxy(req, res, gatewayRef.endpoint);
+      else {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end('{"message":"the local platform is starting"}');
+      }
+    });
+    front.keepAliveTimeout = 65_000;
+    front.on('connection', (sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    await new Promise<void>((resolve, reject) => {
+      front.once('error', reject);
+      front.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+    closers.push(
+      () =>
+        new Promise<void>((resolve) => {
+          front.close(() => resolve());
+          for (const sock of sockets) sock.destroy();
+        }),
+    );
+    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+
     // Lambda: each function's bundle from the assembly, with its own resolved environment.
     const platformEnv = {
       AWS_ENDPOINT_URL_S3: s3.endpoint,
@@ -194,6 +225,8 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       AWS_ENDPOINT_URL_SFN: endpoint.url,
       AWS_ENDPOINT_URL_EVENTBRIDGE: endpoint.url,
       AWS_ENDPOINT_URL_LAMBDA: endpoint.url,
+      // Functions run on the host's Node 20; the SDK's Node 22 notice would flood the logs.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     };
     const lambda = new LambdaEngine({
       region: stage.region,
@@ -206,14 +239,17 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     for (const r of stage.resourcesOfType('AWS::Lambda::Function')) {
       if (!r.asset) continue; // inline or image code has no local bundle
       lambda.register(
-        functionSpecFromResource(
-          r.logicalId,
-          { Type: r.type, Properties: r.rawProperties },
-          (v) => stage.resolve(r.stackName, v),
-          {
-            codeDir: r.asset.path,
-            physicalName: stage.physicalName(r),
-          },
+        localizeEnvironment(
+          functionSpecFromResource(
+            r.logicalId,
+            { Type: r.type, Properties: r.rawProperties },
+            (v) => stage.resolve(r.stackName, v),
+            {
+              codeDir: r.asset.path,
+              physicalName: stage.physicalName(r),
+            },
+          ),
+          frontUrl,
         ),
       );
     }
@@ -315,6 +351,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       onError: (err) => log(`[gateway] ${(err as Error).stack ?? String(err)}`),
     });
     closers.push(() => gateway.close());
+    gatewayRef = gateway;
     if (routes.length > 0) gateway.mount('', { routes, stage: 'v1' });
 
     // Serving: promoted versions become local deployments (EKS + Seldon's stand-in).
@@ -330,6 +367,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       log,
     });
     closers.push(() => serving.close());
+    servingRef = serving;
     events.subscribe(async (event) => {
       const detail = event['detail'] as Record<string, string | undefined>;
       if (event['source'] !== 'mlops-kit.registry' || event['detail-type'] !== 'ModelVersionPromoted') return;
@@ -341,29 +379,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         version: String(detail['version']),
       });
     });
-
-    // The front door: serving's paths to the model servers, everything else to the API gateway.
-    const sockets = new Set<Socket>();
-    const front = createServer((req, res) => {
-      if (!serving.handle(req, res)) proxy(req, res, gateway.endpoint);
-    });
-    front.keepAliveTimeout = 65_000;
-    front.on('connection', (sock) => {
-      sockets.add(sock);
-      sock.on('close', () => sockets.delete(sock));
-    });
-    await new Promise<void>((resolve, reject) => {
-      front.once('error', reject);
-      front.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          front.close(() => resolve());
-          for (const sock of sockets) sock.destroy();
-        }),
-    );
-    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
 
     const info: RuntimeInfo = {
       pid: process.pid,
@@ -422,6 +437,25 @@ export function readRuntimeInfo(stateDir: string): RuntimeInfo | undefined {
   } catch {
     return undefined; // a stale file from a platform that did not shut down cleanly
   }
+}
+
+/**
+ * A function's environment as the local platform runs it: an API Gateway URL
+ * (`https://<id>.execute-api.<region>.amazonaws.com/<stage>`) becomes the local front door, which
+ * serves the same paths.
+ */
+export function localizeEnvironment<T extends { environment?: Readonly<Record<string, string>> }>(
+  spec: T,
+  frontUrl: string,
+): T {
+  if (!spec.environment) return spec;
+  const environment = Object.fromEntries(
+    Object.entries(spec.environment).map(([k, v]) => [
+      k,
+      v.replace(/^https:\/\/[a-z0-9-]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com\/[^/]+/, frontUrl),
+    ]),
+  );
+  return { ...spec, environment };
 }
 
 function describeMachine(machines: readonly StateMachineSpec[], arn: string) {

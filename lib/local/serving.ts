@@ -66,6 +66,9 @@ export class LocalServing {
     modelName?: string;
   }): Promise<Deployment> {
     const key = `${d.namespace}/${d.deployment}`;
+    const current = this.servers.get(key)?.deployment;
+    // Stage and alias promotions of one version both arrive: serving it once is enough.
+    if (current && current.version === d.version && current.modelUri === d.modelUri) return current;
     const model = await loadModel(d.modelUri, { s3: this.s3 });
     const name = d.modelName ?? d.deployment;
     const logger = this.options.requestLogDir
