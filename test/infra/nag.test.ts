@@ -41,6 +41,9 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
       }
     }
     for (const ack of acks) {
+      // CDK itself acknowledges CloudFormation's W3010 (hard-coded AZ names) on a stack whose VPC
+      // names its AZs, which the serving stack does on purpose so synthesis needs no lookup.
+      if (ack.id === 'CloudFormation-Validate::W3010' && Stack.isStack(ack.scope)) continue;
       expect(
         ack.scope === stage || Stack.isStack(ack.scope),
         `${ack.id} acknowledged on a whole stack or stage (${ack.path})`,
