@@ -55,7 +55,7 @@ export function createS3Client(
     ...overrides,
   };
   if (endpoint !== undefined && endpoint !== '') {
-    let host = '';
+    let host: string;
     try {
       host = new URL(endpoint).hostname;
     } catch {

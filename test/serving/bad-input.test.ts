@@ -115,7 +115,7 @@ describe('bad input never answers 5xx', () => {
       try {
         clientError(r, path);
       } catch (err) {
-        throw new Error(`${what}: ${(err as Error).message}`);
+        throw new Error(`${what}: ${(err as Error).message}`, { cause: err });
       }
     }
   });

@@ -260,8 +260,7 @@ export function matchRoute(
         if (i !== segments.length - 1 || requested.length <= i) ok = false;
         else params[greedy[1]!] = requested.slice(i).map(safeDecode).join('/');
         score.push(0);
-        i = requested.length; // consumed the rest
-        break;
+        break; // a greedy segment consumes the rest
       }
       if (i >= requested.length) {
         ok = false;

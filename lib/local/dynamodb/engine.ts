@@ -103,6 +103,7 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
       await close().catch(() => undefined);
       throw new Error(
         `The local DynamoDB store at ${path} cannot be opened (${(err as Error).message}). Is another \`mlops up\` running on this state dir?`,
+        { cause: err },
       );
     }
   }

@@ -91,7 +91,9 @@ async function buildIfStale(dir: string): Promise<string> {
     await writeFile(manifestFile, JSON.stringify({ key, inputs } satisfies BundleManifest));
   } catch (err) {
     await rm(tmp, { force: true });
-    throw new Error(`cannot bundle the trainer (${TRAINER_ENTRY}) with esbuild: ${(err as Error).message}`);
+    throw new Error(`cannot bundle the trainer (${TRAINER_ENTRY}) with esbuild: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return outfile;
 }

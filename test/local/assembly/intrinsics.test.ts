@@ -1,4 +1,3 @@
-// biome-ignore-all lint/suspicious/noTemplateCurlyInString: Fn::Sub templates are CloudFormation's ${…} strings, not JS templates.
 import { describe, expect, it } from 'vitest';
 import {
   evaluateCondition,
