@@ -48,6 +48,7 @@ export const localCommands: CommandModule = (program) => {
     .addOption(stateDirOption())
     .option('--retrain', 'run the training pipeline even if a model is already registered')
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
+    .option('--synth', 'synthesize the local stage even if its assembly is up to date')
     .addHelpText('after', '\nExample:\n  npx mlops up --port 8080\n')
     .action(async (opts) => {
       process.exitCode = await runUp({
@@ -55,6 +56,7 @@ export const localCommands: CommandModule = (program) => {
         stateDir: stateDirFrom(opts.stateDir),
         retrain: Boolean(opts.retrain),
         startup: opts.startup !== false,
+        synth: Boolean(opts.synth),
       });
     });
 

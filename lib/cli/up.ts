@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readRuntimeInfo, startPlatform } from '../local/platform';
 import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
+import { assemblyIsStale } from '../local/session';
 import { assemblyDirOf, synthLocalStage } from '../local/synth';
 import { CliError, EXIT } from './program';
 
@@ -15,6 +16,8 @@ export interface UpOptions {
   readonly stateDir: string;
   readonly retrain: boolean;
   readonly startup: boolean;
+  /** Synthesize even when the local assembly is newer than every source file. */
+  readonly synth?: boolean;
   /** Resolves to stop the platform; the default waits for SIGINT or SIGTERM. */
   readonly until?: Promise<unknown>;
 }
@@ -37,8 +40,12 @@ export async function runUp(options: UpOptions): Promise<number> {
     );
   }
   const t0 = performance.now();
-  err('mlops up: synthesizing the local stage …');
-  synthLocalStage(options.stateDir);
+  if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
+    err('mlops up: synthesizing the local stage …');
+    synthLocalStage(options.stateDir);
+  } else {
+    err('mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)');
+  }
   const t1 = performance.now();
 
   err('mlops up: starting engines …');

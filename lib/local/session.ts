@@ -113,5 +113,6 @@ export function assemblyIsStale(assemblyDir: string): boolean {
     return max;
   };
   const sources = ['bin', 'lib', 'lambdas', 'stacks'].map((d) => join(PROJECT_ROOT, d)).filter(existsSync);
-  return sources.some((d) => newest(d) > built);
+  const files = ['package-lock.json', 'cdk.json'].map((f) => join(PROJECT_ROOT, f)).filter(existsSync);
+  return sources.some((d) => newest(d) > built) || files.some((f) => statSync(f).mtimeMs > built);
 }
