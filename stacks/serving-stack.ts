@@ -43,7 +43,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
-import type { DataLake } from '../lib/constructs/data-lake';
+import { accountKeyPolicy, type DataLake } from '../lib/constructs/data-lake';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
@@ -177,36 +177,7 @@ export class ServingStack extends Stack {
       pendingWindow: retain ? Duration.days(30) : Duration.days(7),
       // The account administers the key and its IAM principals use it (the cluster role gets its
       // grant from aws-eks-v2); listed actions instead of the default policy's kms:*.
-      policy: new iam.PolicyDocument({
-        statements: [
-          new iam.PolicyStatement({
-            sid: 'AccountAdministersAndUsesKeyThroughIam',
-            principals: [new iam.AccountRootPrincipal()],
-            actions: [
-              'kms:Create*',
-              'kms:Describe*',
-              'kms:Enable*',
-              'kms:List*',
-              'kms:Put*',
-              'kms:Update*',
-              'kms:Revoke*',
-              'kms:Disable*',
-              'kms:Get*',
-              'kms:Delete*',
-              'kms:TagResource',
-              'kms:UntagResource',
-              'kms:ScheduleKeyDeletion',
-              'kms:CancelKeyDeletion',
-              'kms:RotateKeyOnDemand',
-              'kms:Encrypt',
-              'kms:Decrypt',
-              'kms:ReEncrypt*',
-              'kms:GenerateDataKey*',
-            ],
-            resources: ['*'],
-          }),
-        ],
-      }),
+      policy: accountKeyPolicy(),
     });
     const endpointAccess = serving.privateEndpoint
       ? eks.EndpointAccess.PRIVATE

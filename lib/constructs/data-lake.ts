@@ -261,7 +261,7 @@ export class DataLake extends Construct {
  * the actions listed instead of the default `kms:*`, so no statement in the kit grants a whole
  * service. Grants to functions and roles come from IAM policies the constructs add.
  */
-function accountKeyPolicy(): iam.PolicyDocument {
+export function accountKeyPolicy(): iam.PolicyDocument {
   return new iam.PolicyDocument({
     statements: [
       new iam.PolicyStatement({
