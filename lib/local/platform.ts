@@ -52,6 +52,7 @@ import {
   type StateMachineSpec,
   type TrainingJobRunner,
 } from './sfn';
+import { createLocalTrainingRunner } from './sagemaker';
 import { LocalServing, proxy } from './serving';
 import { LOCAL_STAGE } from './synth';
 
@@ -67,7 +68,7 @@ export interface StartPlatformOptions {
   readonly log?: (line: string) => void;
   /** Every Step Functions history event, as it happens. */
   readonly onProgress?: (event: ProgressEvent) => void;
-  /** Runs `sagemaker:createTrainingJob.sync` tasks; without one such tasks fail before they start. */
+  /** Runs `sagemaker:createTrainingJob.sync` tasks. @default the kit's trainer as a local process */
   readonly trainingRunner?: (platform: { store: S3Store; stateDir: string }) => TrainingJobRunner;
 }
 
@@ -319,8 +320,11 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         }),
       )
       .use(eventsIntegrations((operation, input) => events.call(operation, input)));
-    if (options.trainingRunner)
-      integrations.use(sagemakerIntegrations(options.trainingRunner({ store, stateDir })));
+    // SageMaker training jobs run the kit's trainer as a local process unless the caller supplies a runner.
+    const trainingRunner =
+      options.trainingRunner?.({ store, stateDir }) ??
+      createLocalTrainingRunner({ store, stateDir, account: stage.account, region: stage.region });
+    integrations.use(sagemakerIntegrations(trainingRunner));
 
     const sfn = new LocalStepFunctions({
       stateDir,

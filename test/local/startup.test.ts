@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
-import { createLocalTrainingRunner } from '../../lib/local/sagemaker';
 import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
@@ -18,12 +17,9 @@ let platform: LocalPlatform;
 let steps: StartupStep[];
 const ROW = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
 
-const start = () =>
-  startPlatform({
-    stateDir,
-    assemblyDir: assemblyDirOf(stateDir),
-    trainingRunner: ({ store, stateDir: dir }) => createLocalTrainingRunner({ store, stateDir: dir }),
-  });
+// No trainingRunner: the platform's default (the kit's trainer as a local process) is what a
+// transient `mlops run training` gets too.
+const start = () => startPlatform({ stateDir, assemblyDir: assemblyDirOf(stateDir) });
 
 async function post(path: string, body: unknown) {
   const res = await fetch(`${platform.gatewayUrl}${path}`, {
