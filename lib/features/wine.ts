@@ -7,23 +7,15 @@
  * const server = createFeatureServer({ repo: wineRepo, store, offline });
  * await server.getOnlineFeatures({ feature_service: 'wine_quality_v1', entities: { wine_id: [1] } });
  */
+import { WINE_FEATURES } from '../datasets/wine';
 import { defineRepo } from './definitions';
 import type { Entity, FeatureService, FeatureView, PushSource } from './types';
 
-/** The wine features in the order of the dataset's columns (and of the model's coefficients). */
-export const WINE_FEATURE_NAMES = [
-  'fixed_acidity',
-  'volatile_acidity',
-  'citric_acid',
-  'residual_sugar',
-  'chlorides',
-  'free_sulfur_dioxide',
-  'total_sulfur_dioxide',
-  'density',
-  'ph',
-  'sulphates',
-  'alcohol',
-] as const;
+/**
+ * The wine features in the order of the dataset's columns (and of the model's coefficients),
+ * from the data set's own column list.
+ */
+export const WINE_FEATURE_NAMES = WINE_FEATURES;
 
 export const wineEntity: Entity = {
   name: 'wine',

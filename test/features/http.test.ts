@@ -9,7 +9,7 @@ import { createFeatureHttpHandler, MAX_BODY_BYTES, type ProxyHandler } from '../
 import { DirectoryOfflineWriter, S3OfflineWriter } from '../../lib/features/offline-writer';
 import { OnlineStore } from '../../lib/features/online-store';
 import { createFeatureServer } from '../../lib/features/serving';
-import { winePush } from '../../lib/features/wine';
+import { WINE_FEATURE_NAMES, winePush } from '../../lib/features/wine';
 import {
   apiEvent,
   CREDENTIALS,
@@ -216,19 +216,7 @@ describe('lambdas/features.ts', () => {
     vi.stubEnv('AWS_SECRET_ACCESS_KEY', CREDENTIALS.secretAccessKey);
     try {
       const { handler } = await import('../../lambdas/features');
-      const features = [
-        'fixed_acidity',
-        'volatile_acidity',
-        'citric_acid',
-        'residual_sugar',
-        'chlorides',
-        'free_sulfur_dioxide',
-        'total_sulfur_dioxide',
-        'density',
-        'ph',
-        'sulphates',
-        'alcohol',
-      ];
+      const features = WINE_FEATURE_NAMES;
       // act
       const pushed = await handler(
         apiEvent(

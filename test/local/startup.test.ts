@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
 import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
+import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-startup-'));
@@ -111,14 +112,12 @@ describe('npm start on the local stage', () => {
   it('pushes wine rows through /push and reads them back with Feast statuses', async () => {
     const now = new Date();
     const old = new Date(now.getTime() - 400 * 86_400_000); // beyond wine_features' 365-day TTL
-    const features = ['fixed_acidity', 'volatile_acidity', 'citric_acid', 'residual_sugar', 'chlorides',
-      'free_sulfur_dioxide', 'total_sulfur_dioxide', 'density', 'ph', 'sulphates', 'alcohol'];
     const df: Record<string, unknown[]> = {
       wine_id: [1, 2, 3],
       event_timestamp: [now.toISOString(), now.toISOString(), old.toISOString()],
       created: [now.toISOString(), now.toISOString(), now.toISOString()],
     };
-    features.forEach((f, i) => {
+    WINE_FEATURE_NAMES.forEach((f, i) => {
       df[f] = [ROW[i], ROW[i]! + 1, ROW[i]];
     });
     const pushed = await post('/push', { push_source_name: 'wine_push', df, to: 'online_and_offline' });
