@@ -10,14 +10,23 @@
  *   RAW_BUCKET         the raw zone, where datasets are read (read)
  *   ARTIFACTS_BUCKET   where the profile and data version are written (write)
  *   FEATURES_LOCATION  s3:// prefix the features step unloads to (named in SQL; the state machine writes it)
+ *   FEATURE_STORE_LOCATION  s3:// prefix of the feature store's offline tables (list, read), for
+ *                      inputs naming a feature service of the platform's repo (lib/features/wine.ts)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { wineRepo } from '../lib/features/wine';
 import { s3Objects } from '../lib/pipelines/objects';
 import { lakeTables, pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
 import { planTrainingRun } from '../lib/pipelines/training-plan';
 
 const env = pipelineEnv(
-  { LAKE_DATABASE: required, RAW_BUCKET: required, ARTIFACTS_BUCKET: required, FEATURES_LOCATION: required },
+  {
+    LAKE_DATABASE: required,
+    RAW_BUCKET: required,
+    ARTIFACTS_BUCKET: required,
+    FEATURES_LOCATION: required,
+    FEATURE_STORE_LOCATION: required,
+  },
   process.env,
 );
 const deps = {
@@ -27,6 +36,7 @@ const deps = {
   readableBuckets: [env.RAW_BUCKET],
   artifactsBucket: env.ARTIFACTS_BUCKET,
   featuresLocation: env.FEATURES_LOCATION,
+  featureStore: { repo: wineRepo, location: env.FEATURE_STORE_LOCATION },
 };
 const logger = new Logger({ serviceName: 'training-pipeline' });
 
@@ -34,6 +44,7 @@ export const handler = async (event: { input: unknown; execution: unknown }) => 
   const { plan, profile } = await planTrainingRun(event, deps);
   logger.info('dataset validated', {
     table: profile.table,
+    ...(plan.dataset.feature_service ? { feature_service: plan.dataset.feature_service } : {}),
     rows: profile.rows,
     objects: profile.objects.length,
   });

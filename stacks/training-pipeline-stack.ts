@@ -12,8 +12,10 @@
  * ```
  *
  * Execution input (validated by "Validate data"; see lib/pipelines/input.ts):
- * `{ dataset, target, model_name?, hyperparameters?, thresholds?: { max_rmse?, max_mae?, min_r2? },
- *    min_rows?, holdout_every?, ranges? }`.
+ * `{ dataset | feature_service + labels (+ timestamp_column?), target, model_name?, hyperparameters?,
+ *    thresholds?: { max_rmse?, max_mae?, min_r2? }, min_rows?, holdout_every?, ranges? }`.
+ * With `feature_service`, "Build features" runs the feature store's point-in-time join of the
+ * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
  * `evaluation`, `registration` (when a registry is configured) and `notice`.
  *
@@ -34,6 +36,7 @@
 import { ArnFormat, Aws, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -46,6 +49,7 @@ import { type DataLake, WINE_RAW_TABLE } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { FEATURE_STORE_PREFIX } from './feature-store-stack';
 import { WINE_TARGET } from '../lib/datasets/wine';
 import { PipelineGrants } from '../lib/pipelines/grants';
 import {
@@ -161,6 +165,8 @@ export class TrainingPipelineStack extends Stack {
         LAKE_DATABASE: lake.databaseName,
         // Named in the UNLOAD the function plans; the state machine's role writes there, not the function.
         FEATURES_LOCATION: featuresLocation,
+        // The feature store's offline tables (an input may name a feature service): read for versions.
+        FEATURE_STORE_LOCATION: `s3://${lake.curated.bucketName}/${FEATURE_STORE_PREFIX}/`,
       },
     });
     grants.bindObjects(
@@ -171,6 +177,12 @@ export class TrainingPipelineStack extends Stack {
       'a run validates the table its input names, wherever in the raw zone the table is located',
     );
     grants.bindObjects(validateFn, 'ARTIFACTS_BUCKET', lake.artifacts, { write: RUNS }, runsWhy);
+    grants.objects(
+      (validateFn.function as lambda.Function).role!,
+      lake.curated,
+      { read: `${FEATURE_STORE_PREFIX}/`, list: `${FEATURE_STORE_PREFIX}/` },
+      "a feature-service run records the version of each object of the service's offline tables, which are named by the feature repo",
+    );
 
     const stageFn = pipelineFunction(this, 'StageFunction', config, lake, {
       entry: lambdaEntry('pipeline-stage-data'),
@@ -330,10 +342,11 @@ export class TrainingPipelineStack extends Stack {
         {
           train: { 'result.$': '$.exports.train.result', 'object.$': '$.plan.locations.train_object' },
           holdout: { 'result.$': '$.exports.holdout.result', 'object.$': '$.plan.locations.holdout_object' },
+          'check.$': '$.plan.check',
         },
         {
           resultPath: '$.staged',
-          comment: 'Copies the split CSVs into the training channels',
+          comment: 'Counts the split rows against min_rows, then copies the split CSVs into the training channels',
           timeout: Duration.minutes(2),
         },
       ),
@@ -508,8 +521,8 @@ export class TrainingPipelineStack extends Stack {
     grants.objects(
       role,
       lake.curated,
-      { write: 'features/', list: 'features/' },
-      'each run UNLOADs its feature set to features/<table>/<execution>/, named at run time',
+      { read: 'features/', write: 'features/', list: 'features/' },
+      "each run UNLOADs its feature set to features/<table>/<execution>/, named at run time; a feature-service run also reads the feature store's offline tables under features/",
     );
     grants.acknowledgeInvoke(role, Object.values(this.functions));
     this.grantTraining(role);

@@ -71,7 +71,8 @@ export const localCommands: CommandModule = (program) => {
     .addOption(jsonOption())
     .addHelpText(
       'after',
-      `\nExample:\n  npx mlops run training --input '{"dataset":"winequality_red_raw","target":"quality"}'\n`,
+      `\nExamples:\n  npx mlops run training --input '{"dataset":"winequality_red_raw","target":"quality"}'\n` +
+        `  npx mlops run training --input '{"feature_service":"wine_quality_v1","labels":"wine_labels","target":"quality"}'\n`,
     )
     .action(async (machine: string, opts) => {
       const input = readJsonArg(opts.input, '--input');

@@ -205,6 +205,28 @@ function interval(seconds: number): string {
   return parts.length === 1 ? parts[0]! : `(${parts.join(' + ')})`;
 }
 
+/**
+ * The columns a feature service's training retrieval yields (`fullFeatureNames` off): its views'
+ * join keys and its features, in projection order.
+ *
+ * @example
+ * featureServiceColumns(wineRepo, 'wine_quality_v1');
+ * // { keys: [{ name: 'wine_id', valueType: 'INT64' }], features: ['fixed_acidity', …, 'alcohol'] }
+ */
+export function featureServiceColumns(
+  repo: FeatureRepo,
+  featureService: string,
+): { keys: { name: string; valueType: string }[]; features: string[]; views: string[] } {
+  const groups = resolveGroups(repo, { repo, featureService, events: { relation: '', timestampColumn: '' } });
+  const keys = new Map<string, string>();
+  for (const g of groups) for (const k of joinKeysOf(repo, g.view)) keys.set(k.name, k.valueType);
+  return {
+    keys: [...keys].map(([name, valueType]) => ({ name, valueType })),
+    features: groups.flatMap((g) => g.features),
+    views: groups.map((g) => g.view.name),
+  };
+}
+
 interface Group {
   view: FeatureView;
   features: string[];

@@ -43,8 +43,41 @@ const rangeSchema = z
 
 export type ColumnRange = z.infer<typeof rangeSchema>;
 
+const FEATURE_SERVICE = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+
 export const trainingInputSchema = z.strictObject({
-  dataset: datasetSchema,
+  /** The training data as one lake table (features and target side by side). */
+  dataset: datasetSchema.optional(),
+  /**
+   * The training data from the feature store instead: the feature service's features joined point
+   * in time onto the rows of the {@link labels} table.
+   */
+  feature_service: z
+    .string()
+    .regex(FEATURE_SERVICE, {
+      error: (issue) =>
+        `feature_service must name a feature service of the repo, but ${JSON.stringify(issue.input)} was provided`,
+    })
+    .optional(),
+  /** With `feature_service`: the lake table of labelled events (join keys, event time, target). */
+  labels: z
+    .string()
+    .regex(IDENTIFIER, {
+      error: (issue) =>
+        `labels must be a Glue table name (lower-case letters, digits and _), but ${JSON.stringify(issue.input)} was provided`,
+    })
+    .optional(),
+  /**
+   * With `feature_service`: the labels' event time column; features are taken as of this time.
+   * @default 'event_timestamp'
+   */
+  timestamp_column: z
+    .string()
+    .regex(IDENTIFIER, {
+      error: (issue) =>
+        `timestamp_column must be a column name, but ${JSON.stringify(issue.input)} was provided`,
+    })
+    .optional(),
   target: z.string({ error: 'target is required: the column to predict' }).regex(IDENTIFIER, {
     error: (issue) => `target must be a column name, but ${JSON.stringify(issue.input)} was provided`,
   }),
@@ -94,6 +127,7 @@ export function parseTrainingInput(raw: unknown): TrainingInput {
   if (!parsed.success)
     throw new PipelineInputError(`invalid training input: ${describeIssues(parsed.error)}`);
   const input = parsed.data;
+  checkSource(input);
   if ('target' in input.hyperparameters) {
     throw new PipelineInputError(
       'hyperparameters must not hold "target": name the column in the top-level "target" field',
@@ -108,6 +142,28 @@ export function parseTrainingInput(raw: unknown): TrainingInput {
     throw err;
   }
   return input;
+}
+
+/** Exactly one source of training data: a dataset, or a feature service with its labels. */
+function checkSource(input: TrainingInput): void {
+  const problems: string[] = [];
+  if (input.dataset !== undefined && input.feature_service !== undefined) {
+    problems.push('give either dataset or feature_service, not both');
+  } else if (input.dataset === undefined && input.feature_service === undefined) {
+    problems.push(
+      'dataset is required: a table of the lake (e.g. "winequality_red_raw") or its s3:// location; ' +
+        'or name a feature_service and its labels table',
+    );
+  }
+  if (input.feature_service !== undefined && input.labels === undefined) {
+    problems.push('labels is required with feature_service: the lake table of labelled events to join features onto');
+  }
+  if (input.feature_service === undefined) {
+    for (const field of ['labels', 'timestamp_column'] as const) {
+      if (input[field] !== undefined) problems.push(`${field} only applies with feature_service`);
+    }
+  }
+  if (problems.length > 0) throw new PipelineInputError(`invalid training input: ${problems.join('; ')}`);
 }
 
 /** The default registered-model name for a dataset (`winequality_red_raw` → `winequality-red`). */

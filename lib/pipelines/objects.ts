@@ -9,6 +9,7 @@
 import {
   CopyObjectCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   paginateListObjectsV2,
   type S3Client,
@@ -18,6 +19,10 @@ export interface ObjectStore {
   /** Keys under a prefix in key order, skipping names Athena skips (`_…`, `.…`) and folder markers. */
   list(bucket: string, prefix: string): Promise<string[]>;
   get(bucket: string, key: string): Promise<{ body: Uint8Array; versionId?: string }>;
+  /** The object's current version, without reading it. */
+  head(bucket: string, key: string): Promise<{ versionId?: string }>;
+  /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */
+  countLines(bucket: string, key: string): Promise<number>;
   put(
     bucket: string,
     key: string,
@@ -51,6 +56,21 @@ export function s3Objects(client: S3Client): ObjectStore {
       const body = await out.Body!.transformToByteArray();
       const versionId = versionOf(out.VersionId);
       return versionId ? { body, versionId } : { body };
+    },
+    async head(bucket, key) {
+      const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      const versionId = versionOf(out.VersionId);
+      return versionId ? { versionId } : {};
+    },
+    async countLines(bucket, key) {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      let lines = 0;
+      let last = 10;
+      for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+        for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++;
+        if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+      }
+      return last === 10 ? lines : lines + 1;
     },
     async put(bucket, key, body, contentType) {
       const out = await client.send(

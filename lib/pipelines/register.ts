@@ -31,7 +31,8 @@ export interface RegisterRequest {
     readonly r2: number;
     readonly rows: number;
   };
-  readonly dataset: { readonly table: string; readonly location: string };
+  /** The dataset, or with a feature service the labels table and the service. */
+  readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
   readonly data_version: unknown;
 }
 
@@ -65,7 +66,7 @@ export async function registerModel(
     () =>
       client.post('registered-models/create', {
         name,
-        description: `Trained by the mlops-kit training pipeline from ${request.dataset.table}`,
+        description: `Trained by the mlops-kit training pipeline from ${request.dataset.feature_service ? `feature service ${request.dataset.feature_service} on ` : ''}${request.dataset.table}`,
       }),
   );
   const experimentId = await experimentIdFor(client, name);
@@ -93,6 +94,9 @@ export async function registerModel(
       params: [
         ...Object.entries(request.hyperparameters).map(([key, value]) => ({ key, value })),
         { key: 'dataset', value: request.dataset.table },
+        ...(request.dataset.feature_service
+          ? [{ key: 'feature_service', value: request.dataset.feature_service }]
+          : []),
       ],
       metrics: [
         ...Object.entries(metricKeys).map(([m, key]) => ({

@@ -50,18 +50,75 @@ function numbered(options: TrainingQueryOptions): string {
 
 export function trainingQueries(options: TrainingQueryOptions): TrainingQueries {
   const features = options.table.columns.filter((c) => c.name !== options.target).map((c) => c.name);
-  const typed = [...features, options.target].map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`);
+  return splitQueries({
+    numbered: numbered(options),
+    features,
+    target: options.target,
+    carried: [],
+    featuresLocation: options.featuresLocation,
+    holdoutEvery: options.holdoutEvery,
+  });
+}
+
+export interface FeatureServiceQueryOptions {
+  /** The point-in-time join (`pointInTimeJoinSql`) of the service's features onto the labels. */
+  readonly joinSql: string;
+  /** The join keys, then the labels' event time column: carried into the curated feature set. */
+  readonly keys: readonly string[];
+  readonly timestampColumn: string;
+  readonly features: readonly string[];
+  readonly target: string;
+  readonly featuresLocation: string;
+  readonly holdoutEvery: number;
+}
+
+/**
+ * The same three queries over a feature service's point-in-time training set. Labelled events for
+ * which a feature has no value within its view's TTL are left out of every split (the trainer takes
+ * no missing values); the "Stage training data" step counts what is left against `min_rows`.
+ * Rows are numbered by join keys, event time and target, so the split is deterministic.
+ */
+export function featureServiceQueries(options: FeatureServiceQueryOptions): TrainingQueries {
+  const order = [...options.keys, options.timestampColumn, options.target].map(ident);
+  const complete = [...options.features, options.target].map((c) => `${ident(c)} IS NOT NULL`);
+  const carried = [...options.keys, options.timestampColumn];
+  const numbered =
+    `SELECT ${[...carried, ...options.features, options.target].map(ident).join(', ')}, ` +
+    `row_number() OVER (ORDER BY ${order.join(', ')}) AS row_id ` +
+    `FROM (${options.joinSql}) joined WHERE ${complete.join(' AND ')}`;
+  return splitQueries({
+    numbered,
+    features: options.features,
+    target: options.target,
+    carried,
+    featuresLocation: options.featuresLocation,
+    holdoutEvery: options.holdoutEvery,
+  });
+}
+
+function splitQueries(options: {
+  /** A SELECT with the feature, target and carried columns and a 1-based `row_id`. */
+  readonly numbered: string;
+  readonly features: readonly string[];
+  readonly target: string;
+  /** Columns kept in the curated feature set but not in the splits (keys, event time). */
+  readonly carried: readonly string[];
+  readonly featuresLocation: string;
+  readonly holdoutEvery: number;
+}): TrainingQueries {
+  const typed = [...options.features, options.target].map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`);
   const every = Math.trunc(options.holdoutEvery);
   const split = `CASE WHEN row_id % ${every} = 0 THEN 'holdout' ELSE 'train' END`;
-  const base = numbered(options);
+  const base = options.numbered;
   const selectSplit = (which: 'train' | 'holdout') =>
     `SELECT ${typed.join(', ')} FROM (${base}) numbered WHERE ${split} = ${literal(which)} ORDER BY row_id`;
   const location = options.featuresLocation.endsWith('/')
     ? options.featuresLocation
     : `${options.featuresLocation}/`;
+  const kept = [...options.carried.map(ident), ...typed];
   return {
     features:
-      `UNLOAD (SELECT CAST(row_id AS BIGINT) AS row_id, ${typed.join(', ')}, ${split} AS split FROM (${base}) numbered) ` +
+      `UNLOAD (SELECT CAST(row_id AS BIGINT) AS row_id, ${kept.join(', ')}, ${split} AS split FROM (${base}) numbered) ` +
       `TO ${literal(location)} WITH (format = 'PARQUET')`,
     train: selectSplit('train'),
     holdout: selectSplit('holdout'),

@@ -13,12 +13,23 @@
  * plan.queries.features; // "UNLOAD (SELECT …) TO 's3://curated/features/winequality_red_raw/run-1/' …"
  */
 import { createHash } from 'node:crypto';
-import { type LakeTable, parseS3Uri, resolveDataset } from './catalog';
+import type { FeatureRepo } from '../features/definitions';
+import { offlineTableSpecs } from '../features/definitions';
+import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval';
+import { lakeRelation } from '../features/stack-support';
+import { type LakeTable, isNumericType, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
-import { defaultModelName, parseTrainingInput, type Thresholds } from './input';
+import { defaultModelName, parseTrainingInput, type TrainingInput, type Thresholds } from './input';
 import type { ObjectStore } from './objects';
-import { trainingQueries } from './sql';
-import { type DataProfile, profileObjects } from './validate';
+import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
+import { type DataProfile, profileLabels, profileObjects } from './validate';
+
+/** The feature store as the training pipeline reads it: the repo and where its offline tables live. */
+export interface FeatureStoreSource {
+  readonly repo: FeatureRepo;
+  /** `s3://curated/features/`: the prefix the repo's offline table locations are relative to. */
+  readonly location: string;
+}
 
 export interface TrainingPlanDeps {
   readonly objects: ObjectStore;
@@ -29,6 +40,8 @@ export interface TrainingPlanDeps {
   readonly artifactsBucket: string;
   /** `s3://curated/features/`: where the features step unloads Parquet. */
   readonly featuresLocation: string;
+  /** Lets an input name a `feature_service` instead of a dataset. @default - datasets only */
+  readonly featureStore?: FeatureStoreSource;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -36,16 +49,35 @@ export interface TrainingPlanDeps {
 export interface DataVersion {
   readonly source: string;
   readonly objects: readonly { readonly key: string; readonly version_id?: string }[];
+  /** With a feature service: the offline tables the features were read from, each object's version. */
+  readonly features?: readonly {
+    readonly source: string;
+    readonly objects: readonly { readonly key: string; readonly version_id?: string }[];
+  }[];
 }
 
 /** What the validate step returns: the plan every later state reads from `$.plan`. */
 export interface TrainingPlan {
   readonly execution: string;
   readonly model_name: string;
-  readonly dataset: { readonly table: string; readonly database: string; readonly location: string };
+  /** The dataset (with a feature service: the labels table, and the service's name). */
+  readonly dataset: {
+    readonly table: string;
+    readonly database: string;
+    readonly location: string;
+    readonly feature_service?: string;
+  };
   readonly target: string;
   readonly features: readonly string[];
+  /** Rows validated: the dataset's, or with a feature service the labelled events. */
   readonly rows: number;
+  /** What "Stage training data" checks the exported splits against. */
+  readonly check: {
+    readonly min_rows: number;
+    readonly rows: number;
+    readonly source: string;
+    readonly why?: string;
+  };
   /** Hyperparameters as SageMaker takes them: every value a string, `target` included. */
   readonly hyperparameters: Readonly<Record<string, string>>;
   readonly thresholds: Thresholds;
@@ -102,39 +134,15 @@ export async function planTrainingRun(
     );
   }
   const input = parseTrainingInput(request.input);
-  const table = resolveDataset(input.dataset, deps.tables);
-  const { bucket, key: prefix } = parseS3Uri(table.location, `the location of ${table.name}`);
-  if (!deps.readableBuckets.includes(bucket)) {
-    throw new PipelineInputError(
-      `dataset ${table.name} lives in bucket ${bucket}; the training pipeline reads datasets from the raw zone (${deps.readableBuckets.join(', ')})`,
-    );
-  }
-  const options = {
-    target: input.target,
-    minRows: input.min_rows,
-    holdoutEvery: input.holdout_every,
-    ranges: input.ranges,
-  };
+  const source = input.feature_service
+    ? await featureServiceSource(input, input.feature_service, execution, deps)
+    : await datasetSource(input, input.dataset!, execution, deps);
+  const { table, profile } = source;
 
-  const keys = await deps.objects.list(bucket, prefix);
-  const objects = [];
-  for (const key of keys) {
-    const { body, versionId } = await deps.objects.get(bucket, key);
-    objects.push({ key, text: Buffer.from(body).toString('utf8'), ...(versionId ? { versionId } : {}) });
-  }
-  const profile = profileObjects(table, objects, options);
-
-  const modelName = input.model_name ?? defaultModelName(table.name);
+  const modelName = input.model_name ?? defaultModelName(source.name);
   const runPrefix = `runs/${modelName}/${execution}`;
   const artifacts = (key: string) => `s3://${deps.artifactsBucket}/${runPrefix}/${key}`;
-  const featuresLocation = `${deps.featuresLocation.replace(/\/+$/, '')}/${table.name}/${execution}/`;
-  const dataVersion: DataVersion = {
-    source: table.location,
-    objects: profile.objects.map((o) => ({
-      key: o.key,
-      ...(o.version_id ? { version_id: o.version_id } : {}),
-    })),
-  };
+  const dataVersion = source.dataVersion;
   let dataVersionJson = JSON.stringify(dataVersion);
   if (dataVersionJson.length > MAX_ENVIRONMENT_VALUE) {
     // Too long for a SageMaker environment variable: the model records where the full list is.
@@ -146,10 +154,21 @@ export async function planTrainingRun(
   const plan: TrainingPlan = {
     execution,
     model_name: modelName,
-    dataset: { table: table.name, database: deps.database, location: table.location },
+    dataset: {
+      table: table.name,
+      database: deps.database,
+      location: table.location,
+      ...(input.feature_service ? { feature_service: input.feature_service } : {}),
+    },
     target: input.target,
-    features: table.columns.map((c) => c.name).filter((c) => c !== input.target),
+    features: source.features,
     rows: profile.rows,
+    check: {
+      min_rows: input.min_rows,
+      rows: profile.rows,
+      source: source.describe,
+      ...(source.why ? { why: source.why } : {}),
+    },
     hyperparameters: Object.fromEntries(
       Object.entries({ ...input.hyperparameters, target: input.target }).map(([k, v]) => [k, String(v)]),
     ),
@@ -157,17 +176,11 @@ export async function planTrainingRun(
     data_version: dataVersion,
     data_version_json: dataVersionJson,
     training_job_name: trainingJobName(execution),
-    queries: trainingQueries({
-      database: deps.database,
-      table,
-      target: input.target,
-      featuresLocation,
-      holdoutEvery: input.holdout_every,
-    }),
+    queries: source.queries,
     locations: {
       profile: artifacts('profile.json'),
       data_version: artifacts('data-version.json'),
-      features: featuresLocation,
+      features: source.featuresLocation,
       train: artifacts('data/train/'),
       train_object: artifacts('data/train/train.csv'),
       holdout: artifacts('data/holdout/'),
@@ -191,4 +204,186 @@ export async function planTrainingRun(
     'application/json',
   );
   return { plan, profile };
+}
+
+/** Where a run's training data comes from, validated and planned. */
+interface PlannedSource {
+  /** Names the default model: the dataset's table, or the feature service. */
+  readonly name: string;
+  /** The table validated: the dataset, or the labels. */
+  readonly table: LakeTable;
+  readonly profile: DataProfile;
+  readonly dataVersion: DataVersion;
+  readonly features: readonly string[];
+  readonly queries: TrainingQueries;
+  readonly featuresLocation: string;
+  /** What the validated rows are, for messages about the exported splits. */
+  readonly describe: string;
+  /** Why rows can be missing from the splits, when they can. */
+  readonly why?: string;
+}
+
+/** Reads every data object under a table's location (with its version), from the readable zone. */
+async function readTable(table: LakeTable, what: string, deps: TrainingPlanDeps) {
+  const { bucket, key: prefix } = parseS3Uri(table.location, `the location of ${table.name}`);
+  if (!deps.readableBuckets.includes(bucket)) {
+    throw new PipelineInputError(
+      `${what} ${table.name} lives in bucket ${bucket}; the training pipeline reads ${what}s from the raw zone (${deps.readableBuckets.join(', ')})`,
+    );
+  }
+  const objects = [];
+  for (const key of await deps.objects.list(bucket, prefix)) {
+    const { body, versionId } = await deps.objects.get(bucket, key);
+    objects.push({ key, text: Buffer.from(body).toString('utf8'), ...(versionId ? { versionId } : {}) });
+  }
+  return objects;
+}
+
+const versionsOf = (profile: DataProfile) =>
+  profile.objects.map((o) => ({ key: o.key, ...(o.version_id ? { version_id: o.version_id } : {}) }));
+
+const runFeaturesLocation = (deps: TrainingPlanDeps, name: string, execution: string) =>
+  `${deps.featuresLocation.replace(/\/+$/, '')}/${name}/${execution}/`;
+
+async function datasetSource(
+  input: TrainingInput,
+  dataset: string,
+  execution: string,
+  deps: TrainingPlanDeps,
+): Promise<PlannedSource> {
+  const table = resolveDataset(dataset, deps.tables);
+  const options = {
+    target: input.target,
+    minRows: input.min_rows,
+    holdoutEvery: input.holdout_every,
+    ranges: input.ranges,
+  };
+  const profile = profileObjects(table, await readTable(table, 'dataset', deps), options);
+  const featuresLocation = runFeaturesLocation(deps, table.name, execution);
+  return {
+    name: table.name,
+    table,
+    profile,
+    dataVersion: { source: table.location, objects: versionsOf(profile) },
+    features: table.columns.map((c) => c.name).filter((c) => c !== input.target),
+    queries: trainingQueries({
+      database: deps.database,
+      table,
+      target: input.target,
+      featuresLocation,
+      holdoutEvery: input.holdout_every,
+    }),
+    featuresLocation,
+    describe: `rows of dataset ${table.name}`,
+  };
+}
+
+/** Object versions looked up at once when recording a feature table's data version. */
+const HEAD_CONCURRENCY = 16;
+
+/** Training sets built from a feature service land beside per-dataset ones, under this name. */
+export const TRAINING_SETS_DIR = 'training-sets';
+
+async function featureServiceSource(
+  input: TrainingInput,
+  service: string,
+  execution: string,
+  deps: TrainingPlanDeps,
+): Promise<PlannedSource> {
+  const store = deps.featureStore;
+  if (!store) {
+    throw new PipelineInputError(
+      'feature_service was given, but this pipeline has no feature store; name a dataset instead',
+    );
+  }
+  const { repo } = store;
+  if (!repo.featureServices.has(service)) {
+    throw new PipelineInputError(
+      `feature_service must name a feature service of the repo, but ${JSON.stringify(service)} was provided; ` +
+        `services are: ${[...repo.featureServices.keys()].join(', ') || '(none)'}`,
+    );
+  }
+  const columns = featureServiceColumns(repo, service);
+  const table = resolveDataset(input.labels!, deps.tables);
+  const timestampColumn = input.timestamp_column ?? 'event_timestamp';
+  const clash = columns.features.filter(
+    (f) => f === input.target || f === timestampColumn || columns.keys.some((k) => k.name === f),
+  );
+  if (clash.length > 0) {
+    throw new PipelineInputError(
+      `feature ${clash.map((c) => `"${c}"`).join(', ')} of ${service} has the name of a labels column (target, event time or join key); rename one`,
+    );
+  }
+  const profile = profileLabels(table, await readTable(table, 'labels table', deps), {
+    target: input.target,
+    keys: columns.keys.map((k) => ({ name: k.name, numeric: /^INT(32|64)$/.test(k.valueType) })),
+    timestampColumn,
+    minRows: input.min_rows,
+    ranges: input.ranges,
+  });
+  const keyTypes = columns.keys.map((k) => table.columns.find((c) => c.name === k.name)!);
+  const mismatched = keyTypes.filter(
+    (c, i) => /^INT(32|64)$/.test(columns.keys[i]!.valueType) !== isNumericType(c.type),
+  );
+  if (mismatched.length > 0) {
+    throw new PipelineInputError(
+      `join key ${mismatched.map((c) => `"${c.name}" (${c.type})`).join(', ')} of labels table ${table.name} does not have the entity's type`,
+    );
+  }
+
+  // The offline tables the service reads: each object's version is part of the data version.
+  const { bucket, key: root } = parseS3Uri(store.location, 'the feature store location');
+  const specs = offlineTableSpecs(repo, root).filter((spec) =>
+    columns.views.some((v) => {
+      const view = repo.featureViews.get(v)!;
+      const push = view.pushSource ? repo.pushSources.get(view.pushSource) : undefined;
+      return spec.table === view.source.table || spec.table === push?.batchSource.table;
+    }),
+  );
+  const features = [];
+  for (const spec of specs) {
+    // A push table holds one object per offline push: HEAD them a few at a time, not one by one.
+    const keys = await deps.objects.list(bucket, spec.location);
+    const objects: { key: string; version_id?: string }[] = new Array(keys.length);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < keys.length; i = next++) {
+        const { versionId } = await deps.objects.head(bucket, keys[i]!);
+        objects[i] = { key: keys[i]!, ...(versionId ? { version_id: versionId } : {}) };
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, keys.length) }, worker));
+    features.push({ source: `s3://${bucket}/${spec.location}`, objects });
+  }
+
+  const featuresLocation = runFeaturesLocation(deps, `${TRAINING_SETS_DIR}/${service}`, execution);
+  const joinSql = pointInTimeJoinSql({
+    repo,
+    featureService: service,
+    events: {
+      relation: `${ident(deps.database)}.${ident(table.name)}`,
+      timestampColumn,
+      columns: [input.target],
+    },
+    relationOf: lakeRelation(deps.database),
+  });
+  return {
+    name: service,
+    table,
+    profile,
+    dataVersion: { source: table.location, objects: versionsOf(profile), features },
+    features: columns.features,
+    queries: featureServiceQueries({
+      joinSql,
+      keys: columns.keys.map((k) => k.name),
+      timestampColumn,
+      features: columns.features,
+      target: input.target,
+      featuresLocation,
+      holdoutEvery: input.holdout_every,
+    }),
+    featuresLocation,
+    describe: `labelled events of ${table.name}`,
+    why: `the others have no value of some feature of ${service} within its view's TTL before the event`,
+  };
 }

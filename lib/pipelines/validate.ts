@@ -12,7 +12,7 @@
  * const profile = profileObjects(table, [{ key: 'datasets/wine/wine.csv', versionId: 'v1', text }], options);
  * profile.rows; // 1599
  */
-import { CsvError, listColumns, parseCsv, readCsvHeader } from '../trainer/csv';
+import { CsvError, listColumns, parseCsv, readCsvHeader, splitRecord } from '../trainer/csv';
 import { isIntegerType, isNumericType, type LakeTable } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import type { ColumnRange } from './input';
@@ -179,30 +179,9 @@ function readObject(table: LakeTable, object: DatasetObject): Map<string, Float6
   const source = object.key;
   const names = table.columns.map((c) => c.name);
   try {
-    if (object.text.trim() === '')
-      throw new DataValidationError(`${source}: the object is empty (no header, no data)`);
-    const header = readCsvHeader(object.text, source);
-    const mapped = header.map(catalogName);
-    const missing = names.filter((name) => !mapped.includes(name));
-    if (missing.length > 0) {
-      throw new DataValidationError(
-        `${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}; ` +
-          `the header has ${listColumns(header)}`,
-      );
-    }
-    // Athena maps CSV fields to columns by position, so a reordered or extra column would load
-    // silently into the wrong column: the header must list the table's columns, in order.
-    if (mapped.length !== names.length || mapped.some((m, i) => m !== names[i])) {
-      throw new DataValidationError(
-        `${source}: the header's columns (${listColumns(header)}) must be the table's, in order: ${listColumns(names)}`,
-      );
-    }
+    const header = checkHeader(table, object);
     const parsed = parseCsv(object.text, { source, numericColumns: header });
-    if (table.delimiter && parsed.separator !== table.delimiter) {
-      throw new DataValidationError(
-        `${source}: fields are separated by "${parsed.separator}", but the table reads "${table.delimiter}"`,
-      );
-    }
+    checkDelimiter(table, source, parsed.separator);
     const out = new Map<string, Float64Array>();
     header.forEach((h, i) => {
       out.set(names[i]!, parsed.numeric.get(h)!);
@@ -212,4 +191,202 @@ function readObject(table: LakeTable, object: DatasetObject): Map<string, Float6
     if (err instanceof CsvError) throw new DataValidationError(err.message);
     throw err;
   }
+}
+
+/** The object's header, checked to list the table's columns in order; throws otherwise. */
+function checkHeader(table: LakeTable, object: DatasetObject): string[] {
+  const source = object.key;
+  const names = table.columns.map((c) => c.name);
+  if (object.text.trim() === '')
+    throw new DataValidationError(`${source}: the object is empty (no header, no data)`);
+  const header = readCsvHeader(object.text, source);
+  const mapped = header.map(catalogName);
+  const missing = names.filter((name) => !mapped.includes(name));
+  if (missing.length > 0) {
+    throw new DataValidationError(
+      `${source}: missing column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m}"`).join(', ')}; ` +
+        `the header has ${listColumns(header)}`,
+    );
+  }
+  // Athena maps CSV fields to columns by position, so a reordered or extra column would load
+  // silently into the wrong column: the header must list the table's columns, in order.
+  if (mapped.length !== names.length || mapped.some((m, i) => m !== names[i])) {
+    throw new DataValidationError(
+      `${source}: the header's columns (${listColumns(header)}) must be the table's, in order: ${listColumns(names)}`,
+    );
+  }
+  return header;
+}
+
+function checkDelimiter(table: LakeTable, source: string, separator: string): void {
+  if (table.delimiter && separator !== table.delimiter) {
+    throw new DataValidationError(
+      `${source}: fields are separated by "${separator}", but the table reads "${table.delimiter}"`,
+    );
+  }
+}
+
+/** What training from a feature service needs of its labels table. */
+export interface LabelOptions {
+  readonly target: string;
+  /** The join keys of the feature service's views, with whether each is numeric. */
+  readonly keys: readonly { readonly name: string; readonly numeric: boolean }[];
+  readonly timestampColumn: string;
+  readonly minRows: number;
+  readonly ranges: Readonly<Record<string, ColumnRange>>;
+}
+
+/**
+ * How the lake (Athena's LazySimpleSerDe) reads a CSV timestamp; anything else would load as NULL
+ * on AWS and so match no feature row.
+ */
+const LAKE_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?$/;
+
+function isLakeTimestamp(cell: string): boolean {
+  const m = LAKE_TIMESTAMP.exec(cell);
+  if (!m) return false;
+  const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const t = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  return t.getUTCMonth() === mo - 1 && t.getUTCDate() === d && h < 24 && mi < 60 && s < 60;
+}
+
+/** Checks the label options against the table before any data is read (input errors). */
+export function checkLabelOptions(table: LakeTable, options: LabelOptions): void {
+  const names = table.columns.map((c) => c.name);
+  const what = `labels table ${table.name}`;
+  if (table.format !== 'csv') {
+    throw new PipelineInputError(
+      `${what} is stored as ${table.format}; the training pipeline validates labels from CSV tables`,
+    );
+  }
+  const required = [...options.keys.map((k) => k.name), options.timestampColumn, options.target];
+  const missing = required.filter((c) => !names.includes(c));
+  if (missing.length > 0) {
+    throw new PipelineInputError(
+      `${what} must have the join key${options.keys.length > 1 ? 's' : ''} ${options.keys.map((k) => `"${k.name}"`).join(', ')}, ` +
+        `the event time "${options.timestampColumn}" and the target "${options.target}", but lacks ` +
+        `${missing.map((m) => `"${m}"`).join(', ')}; columns are: ${listColumns(names)}`,
+    );
+  }
+  const target = table.columns.find((c) => c.name === options.target)!;
+  if (!isNumericType(target.type)) {
+    throw new PipelineInputError(
+      `target "${options.target}" of ${what} is ${target.type}; the trainer needs a numeric target`,
+    );
+  }
+  const ts = table.columns.find((c) => c.name === options.timestampColumn)!;
+  if (!/^(timestamp|string|varchar(\(\d+\))?)$/i.test(ts.type)) {
+    throw new PipelineInputError(
+      `event time "${options.timestampColumn}" of ${what} is ${ts.type}; it must be a timestamp (or a string holding one)`,
+    );
+  }
+  const unknown = Object.keys(options.ranges).filter((k) => k !== options.target);
+  if (unknown.length > 0) {
+    throw new PipelineInputError(
+      `with feature_service, ranges may only name the target ("${options.target}"): the features come from the ` +
+        `feature store and are not read before training, but ranges names ${unknown.map((k) => `"${k}"`).join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Validates the labels objects (header, numeric join keys and target, event times the lake can
+ * read, ranges on the target, the row count) and returns their profile. Features are not read
+ * here: they come from the feature store's offline tables through the point-in-time join.
+ */
+export function profileLabels(
+  table: LakeTable,
+  objects: readonly DatasetObject[],
+  options: LabelOptions,
+): DataProfile {
+  checkLabelOptions(table, options);
+  if (objects.length === 0) {
+    throw new DataValidationError(`labels table ${table.name} has no data objects under ${table.location}`);
+  }
+  const names = table.columns.map((c) => c.name);
+  const numeric = [...options.keys.filter((k) => k.numeric).map((k) => k.name), options.target];
+  const stats = numeric.map(() => ({ sum: 0, squares: 0, min: Infinity, max: -Infinity }));
+  const tsIndex = names.indexOf(options.timestampColumn);
+  const range = options.ranges[options.target];
+  const targetType = table.columns.find((c) => c.name === options.target)!.type;
+  let rows = 0;
+  const perObject: { key: string; version_id?: string; rows: number }[] = [];
+  for (const object of objects) {
+    const source = object.key;
+    try {
+      const header = checkHeader(table, object);
+      const parsed = parseCsv(object.text, {
+        source,
+        numericColumns: numeric.map((n) => header[names.indexOf(n)]!),
+        keepLines: true,
+      });
+      checkDelimiter(table, source, parsed.separator);
+      parsed.lines!.data.forEach((line, r) => {
+        const cell = splitRecord(line, parsed.separator, () => `${source}: data row ${r + 1}`)[tsIndex]!.trim();
+        if (!isLakeTimestamp(cell)) {
+          throw new DataValidationError(
+            `${source}: data row ${r + 1}, column "${options.timestampColumn}": ${JSON.stringify(cell.slice(0, 40))} ` +
+              'is not a timestamp the lake reads (YYYY-MM-DD HH:MM:SS[.fff], UTC)',
+          );
+        }
+      });
+      numeric.forEach((name, c) => {
+        const values = parsed.numeric.get(header[names.indexOf(name)]!)!;
+        const st = stats[c]!;
+        for (let r = 0; r < values.length; r++) {
+          const v = values[r]!;
+          if (name === options.target) {
+            if (isIntegerType(targetType) && !Number.isInteger(v)) {
+              throw new DataValidationError(
+                `${source}: data row ${r + 1}, column "${name}": ${v} is not a whole number (the column is ${targetType})`,
+              );
+            }
+            if (range && ((range.min !== undefined && v < range.min) || (range.max !== undefined && v > range.max))) {
+              throw new DataValidationError(
+                `${source}: data row ${r + 1}, column "${name}": ${v} is outside the allowed range ` +
+                  `[${range.min ?? '-∞'}, ${range.max ?? '∞'}]`,
+              );
+            }
+          }
+          st.sum += v;
+          st.squares += v * v;
+          if (v < st.min) st.min = v;
+          if (v > st.max) st.max = v;
+        }
+      });
+      rows += parsed.rows;
+      perObject.push({
+        key: object.key,
+        ...(object.versionId ? { version_id: object.versionId } : {}),
+        rows: parsed.rows,
+      });
+    } catch (err) {
+      if (err instanceof CsvError) throw new DataValidationError(err.message);
+      throw err;
+    }
+  }
+  if (rows < options.minRows) {
+    throw new DataValidationError(
+      `labels table ${table.name} has ${rows} rows, but at least ${options.minRows} are required (min_rows)`,
+    );
+  }
+  return {
+    table: table.name,
+    location: table.location,
+    rows,
+    objects: perObject,
+    columns: numeric.map((name, c) => {
+      const st = stats[c]!;
+      const mean = st.sum / rows;
+      return {
+        name,
+        type: table.columns.find((col) => col.name === name)!.type,
+        min: st.min,
+        max: st.max,
+        mean,
+        std: Math.sqrt(Math.max(0, st.squares / rows - mean * mean)),
+        nulls: 0,
+      };
+    }),
+  };
 }

@@ -55,7 +55,7 @@ function describe(cell: string): string {
 }
 
 /** Splits one record, honouring double quotes. Fast path when the line has no quote at all. */
-function splitRecord(line: string, sep: string, where: () => string): string[] {
+export function splitRecord(line: string, sep: string, where: () => string): string[] {
   if (line.indexOf('"') === -1) return line.split(sep);
   const fields: string[] = [];
   let i = 0;

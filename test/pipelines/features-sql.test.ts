@@ -10,7 +10,7 @@ import { parseS3Uri } from '../../lib/pipelines/catalog';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { trainingQueries } from '../../lib/pipelines/sql';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
-import { BUCKETS, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
 
 const DATABASE = 'mlops_test';
 let s3: LocalS3;
@@ -47,17 +47,7 @@ afterAll(async () => {
   await s3.close();
 });
 
-async function run(sql: string) {
-  const { QueryExecutionId } = await athena.startQueryExecution({
-    QueryString: sql,
-    WorkGroup: 'wg',
-    QueryExecutionContext: { Database: DATABASE },
-  });
-  const execution = await athena.waitForQuery(QueryExecutionId);
-  expect(execution.Status.StateChangeReason ?? '').toBe('');
-  expect(execution.Status.State).toBe('SUCCEEDED');
-  return execution;
-}
+const run = (sql: string) => runQuery(athena, sql, DATABASE);
 
 const queries = trainingQueries({
   database: DATABASE,

@@ -41,6 +41,7 @@ describe('pipeline handlers', () => {
       RAW_BUCKET: BUCKETS.raw,
       ARTIFACTS_BUCKET: BUCKETS.artifacts,
       FEATURES_LOCATION: `s3://${BUCKETS.curated}/features/`,
+      FEATURE_STORE_LOCATION: `s3://${BUCKETS.curated}/features/`,
       AWS_ENDPOINT_URL_S3: endpoint,
       AWS_REGION: 'us-east-1',
       AWS_ACCESS_KEY_ID: 'local',

@@ -6,6 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { expect } from 'vitest';
+import type { AthenaEngine } from '../../lib/local/athena';
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
@@ -61,4 +63,27 @@ export async function startLocalS3(): Promise<LocalS3> {
       await rm(stateDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Runs a query on the local Athena engine and asserts it succeeded; returns the execution. */
+export async function runQuery(athena: AthenaEngine, sql: string, database: string, workGroup = 'wg') {
+  const { QueryExecutionId } = await athena.startQueryExecution({
+    QueryString: sql,
+    WorkGroup: workGroup,
+    QueryExecutionContext: { Database: database },
+  });
+  const execution = await athena.waitForQuery(QueryExecutionId);
+  expect(execution.Status.StateChangeReason ?? '').toBe('');
+  expect(execution.Status.State).toBe('SUCCEEDED');
+  return execution;
+}
+
+/** The error a promise rejects with; fails the test if it resolves. */
+export async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the step to fail');
 }

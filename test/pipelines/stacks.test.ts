@@ -305,6 +305,36 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(tables).toContain('winequality_red_raw');
     expect(validate['Environment']['Variables']['LAKE_DATABASE']).toBe(config.dataLake.glueDatabaseName);
   });
+
+  it('lets the validate function read and list only the feature store prefix of the curated bucket', () => {
+    const fns = t.findResources('AWS::Lambda::Function');
+    const [validateId, validate] = Object.entries(fns).find(
+      ([, f]) => f['Properties']['Environment']?.['Variables']?.['LAKE_TABLES'] !== undefined,
+    )!;
+    expect(JSON.stringify(validate['Properties']['Environment']['Variables']['FEATURE_STORE_LOCATION'])).toMatch(
+      /LakeCurated.*\/features\//,
+    );
+    const roleId = validate['Properties']['Role']['Fn::GetAtt'][0] as string;
+    const policies = Object.values(t.findResources('AWS::IAM::Policy')).filter((p) =>
+      JSON.stringify(p['Properties']['Roles']).includes(roleId),
+    );
+    const curated = policies
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, any>[])
+      .filter((st) => JSON.stringify(st['Resource']).includes('LakeCurated'));
+    expect(validateId).toBeTruthy();
+    expect(curated.map((st) => [st['Action']].flat().join(',')).sort()).toEqual([
+      's3:GetBucketLocation,s3:ListBucket',
+      's3:GetObject',
+    ]);
+    for (const st of curated) {
+      if (st['Action'] === 's3:GetObject') expect(JSON.stringify(st['Resource'])).toContain('/features/*');
+      else expect(st['Condition']).toEqual({ StringLike: { 's3:prefix': ['features/*'] } });
+    }
+  });
+
+  it('hands the plan\'s row check to "Stage training data"', () => {
+    expect(states[S.stage]!['Parameters']['check.$']).toBe('$.plan.check');
+  });
 });
 
 describe('trainer image asset', () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
-import { BUCKETS, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, failure, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
 
 let s3: LocalS3;
 const csv = readFileSync(WINE_CSV_PATH, 'utf8');
@@ -40,14 +40,6 @@ async function putDataset(objects: Record<string, string>): Promise<void> {
   for (const [key, body] of Object.entries(objects)) await s3.objects.put(BUCKETS.raw, key, body, 'text/csv');
 }
 
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the step to fail');
-};
 
 describe('Validate data on the wine dataset', () => {
   beforeEach(() => putDataset({ [KEY]: csv }));

@@ -173,7 +173,7 @@ describe('the CLI against the running platform', () => {
   it('exits 1 when the invoked function fails, 0 with --help, 2 for an unknown command', async () => {
     expect((await cli('invoke', 'steps', '--payload', '{"action":"fail"}')).status).toBe(1);
     expect((await cliNoState('--help')).status).toBe(0);
-    expect((await cliNoState('run', '--help')).stdout).toMatch(/Example:/);
+    expect((await cliNoState('run', '--help')).stdout).toMatch(/Examples?:/);
     const unknown = await cliNoState('launch');
     expect(unknown.status).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'launch'/);
