@@ -52,12 +52,16 @@ import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
-import { ONLINE_TABLE_SPEC, type OfflineTableSpec, offlineTableSpecs } from '../lib/features/definitions';
+import {
+  FEATURE_STORE_PREFIX,
+  ONLINE_TABLE_SPEC,
+  type OfflineTableSpec,
+  offlineTableSpecs,
+} from '../lib/features/definitions';
 import { MATERIALIZATION_RECORD_PREFIX } from '../lib/features/stack-support';
 import { wineRepo } from '../lib/features/wine';
 
-/** Key prefix of the feature store's offline tables inside the curated bucket (`OFFLINE_PREFIX`). */
-export const FEATURE_STORE_PREFIX = 'features';
+export { FEATURE_STORE_PREFIX };
 
 /** Views materialized at once: bounds concurrent Athena queries and DynamoDB write load. */
 export const MATERIALIZATION_MAX_CONCURRENCY = 4;

@@ -49,8 +49,8 @@ import { type DataLake, WINE_RAW_TABLE } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
-import { FEATURE_STORE_PREFIX } from './feature-store-stack';
 import { WINE_TARGET } from '../lib/datasets/wine';
+import { FEATURE_STORE_PREFIX } from '../lib/features/definitions';
 import { PipelineGrants } from '../lib/pipelines/grants';
 import {
   ATHENA_TRANSIENT_ERRORS,

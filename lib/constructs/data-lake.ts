@@ -17,7 +17,13 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../config';
-import { WINE_COLUMNS, WINE_CURATED_PREFIX, WINE_RAW_PREFIX } from '../datasets/wine';
+import {
+  WINE_COLUMNS,
+  WINE_LABEL_COLUMNS,
+  WINE_LABELS_PREFIX,
+  WINE_LABELS_TABLE,
+  WINE_RAW_PREFIX,
+} from '../datasets/wine';
 import { LakeBucket } from './lake-bucket';
 
 export interface DataLakeProps {
@@ -26,7 +32,6 @@ export interface DataLakeProps {
 
 /** Glue table names of the example data set. */
 export const WINE_RAW_TABLE = 'winequality_red_raw';
-export const WINE_CURATED_TABLE = 'winequality_red';
 
 export class DataLake extends Construct {
   readonly key: kms.Key;
@@ -133,15 +138,13 @@ export class DataLake extends Construct {
       format: 'csv',
       columns: WINE_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
     });
-    this.addTable('WineCuratedTable', {
-      name: WINE_CURATED_TABLE,
-      description: 'UCI red-wine quality, validated and typed, as Parquet (written by the training pipeline)',
-      location: `s3://${this.curated.bucketName}/${WINE_CURATED_PREFIX}`,
-      format: 'parquet',
-      columns: [
-        { name: 'wine_id', type: 'bigint' },
-        ...WINE_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
-      ],
+    this.addTable('WineLabelsTable', {
+      name: WINE_LABELS_TABLE,
+      description: 'Quality of each example wine by wine_id, with the time it was known (CSV with a header row)',
+      location: `s3://${this.raw.bucketName}/${WINE_LABELS_PREFIX}`,
+      format: 'csv',
+      csvDelimiter: ',',
+      columns: WINE_LABEL_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
     });
 
     this.workGroupName = `mlops-${config.name}`;

@@ -28,6 +28,22 @@ export const WINE_COLUMNS = [
 export const WINE_TARGET = 'quality';
 export const WINE_FEATURES = WINE_COLUMNS.filter((c) => c.name !== WINE_TARGET).map((c) => c.name);
 
-/** Where the raw CSV lives in the raw bucket, and the curated Parquet in the curated bucket. */
+/** Where the raw CSV lives in the raw bucket. */
 export const WINE_RAW_PREFIX = 'datasets/winequality-red/';
-export const WINE_CURATED_PREFIX = 'datasets/winequality-red/';
+
+/** The example data set's key in the raw bucket (what `mlops up` and `mlops seed` write). */
+export const WINE_RAW_KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
+
+/**
+ * The labels table: one row per wine, `wine_id` being the 1-based data-row number of the bundled
+ * CSV (the feature repo's `wine` entity), with the time the label was known. Stored in the raw
+ * bucket as comma-separated CSV with a header row.
+ */
+export const WINE_LABELS_TABLE = 'wine_labels';
+export const WINE_LABELS_PREFIX = 'datasets/wine-labels/';
+export const WINE_LABELS_KEY = `${WINE_LABELS_PREFIX}wine-labels.csv`;
+export const WINE_LABEL_COLUMNS = [
+  { name: 'wine_id', type: 'bigint' },
+  { name: 'event_timestamp', type: 'timestamp' },
+  { name: WINE_TARGET, type: 'int' },
+] as const;

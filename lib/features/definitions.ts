@@ -39,6 +39,13 @@ export class FeatureDefinitionError extends Error {
 }
 
 /**
+ * Key prefix of the platform's offline feature tables inside the curated bucket: the stack registers
+ * the Glue tables there, the feature server's offline pushes and the seeded example data go there,
+ * and the training pipeline reads object versions there.
+ */
+export const FEATURE_STORE_PREFIX = 'features';
+
+/**
  * Column names the materialization query gives the event and created timestamps; features may not
  * use them, so the query's output columns stay unambiguous.
  */

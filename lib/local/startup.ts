@@ -1,14 +1,14 @@
 /**
- * What the local platform runs when it starts (`mlops up`): the example data seeded into the raw
- * zone, then — as the stage grows them — the training pipeline, registration, promotion and
- * serving of the example model. Each step is idempotent, so a second `mlops up` reuses what the
- * first produced.
+ * What the local platform runs when it starts (`mlops up`): the example data seeded into the lake
+ * (the raw CSV, the `wine_labels` table and the feature store's `wine_features` table), then — as
+ * the stage grows them — the training pipeline, registration, promotion and serving of the example
+ * model. Each step is idempotent, so a second `mlops up` reuses what the first produced.
  */
-import { readFileSync } from 'node:fs';
-import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../datasets/wine';
+import { S3Client } from '@aws-sdk/client-s3';
+import { describeSeed, type SeedOutcome, s3CreateObject, seedWineLake } from '../datasets/wine-lake';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
-import { type LocalPlatform, SERVING_NAMESPACE } from './platform';
-import { S3Error } from './s3';
+import type { LocalStage } from './assembly';
+import { type LocalPlatform, type RuntimeInfo, SERVING_NAMESPACE } from './platform';
 
 export interface StartupStep {
   readonly name: string;
@@ -23,9 +23,6 @@ export interface StartupOptions {
   readonly log?: (line: string) => void;
 }
 
-/** The example data set's key in the raw bucket. */
-export const WINE_RAW_KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
-
 export async function runStartup(
   platform: LocalPlatform,
   options: StartupOptions = {},
@@ -38,7 +35,9 @@ export async function runStartup(
     options.log?.(`  ${name}: ${outcome} (${(s.ms / 1000).toFixed(2)} s)`);
     steps.push(s);
   };
-  await step('seed example data', () => seedExampleData(platform));
+  await step('seed example data', async () =>
+    describeSeed(await seedLocalLake(platform.info, platform.stage, new Date())),
+  );
   const model = DEFAULT_SCHEDULED_INPUT.model_name;
   const registry = new RegistryClient(platform.gatewayUrl);
   let champion = await registry.champion(model);
@@ -76,26 +75,41 @@ export async function runStartup(
 
 /** The lake's bucket whose construct id is `id` (Raw, Curated, Artifacts, AthenaResults). */
 export function lakeBucket(platform: LocalPlatform, id: string): string {
-  const r = platform.stage
+  return lakeBucketOf(platform.stage, id);
+}
+
+/** {@link lakeBucket} from the stage alone, for a command that reaches a platform it did not start. */
+export function lakeBucketOf(stage: LocalStage, id: string): string {
+  const r = stage
     .resourcesOfType('AWS::S3::Bucket')
     .find((b) => new RegExp(`/Lake/${id}/Resource$`).test(b.constructPath ?? ''));
   if (!r) throw new Error(`the local stage has no lake bucket ${id}`);
-  return platform.stage.physicalName(r);
+  return stage.physicalName(r);
 }
 
-/** Puts the wine CSV into the raw zone unless it is already there (a create-only write). */
-export async function seedExampleData(platform: LocalPlatform): Promise<string> {
-  const bucket = lakeBucket(platform, 'Raw');
+/**
+ * Seeds the example lake of a local platform through its S3 endpoint, as `mlops seed` seeds a
+ * deployed one (create-only: what is there already is reported `present` and left alone).
+ */
+export async function seedLocalLake(
+  info: RuntimeInfo,
+  stage: LocalStage,
+  now: Date,
+): Promise<SeedOutcome[]> {
+  const s3 = new S3Client({
+    endpoint: info.s3Endpoint,
+    region: info.region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
   try {
-    const info = await platform.store.put(bucket, WINE_RAW_KEY, readFileSync(WINE_CSV_PATH), {
-      ifNoneMatch: '*',
-      contentType: 'text/csv',
+    return await seedWineLake(s3CreateObject(s3), {
+      rawBucket: lakeBucketOf(stage, 'Raw'),
+      curatedBucket: lakeBucketOf(stage, 'Curated'),
+      now,
     });
-    return `s3://${bucket}/${WINE_RAW_KEY} (version ${info.versionId})`;
-  } catch (err) {
-    if (err instanceof S3Error && err.code === 'PreconditionFailed')
-      return `already present in s3://${bucket}/${WINE_RAW_KEY}`;
-    throw err;
+  } finally {
+    s3.destroy();
   }
 }
 

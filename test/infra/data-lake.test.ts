@@ -1,6 +1,10 @@
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
+import { ENVIRONMENT_NAMES, FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
+import { WINE_LABEL_COLUMNS } from '../../lib/datasets/wine';
+import { parseLakeTables } from '../../lib/pipelines/catalog';
+import { DataLakeStack } from '../../stacks/data-lake-stack';
 import { synthAll } from './synth';
 
 const environments = synthAll();
@@ -144,13 +148,55 @@ describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
         }),
       }),
     });
+  });
+
+  it('catalogs the wine labels as comma-separated CSV with a header in the raw zone', () => {
+    const labels = Object.entries(t.findResources('AWS::Glue::Table')).filter(
+      ([, r]) => r['Properties']['TableInput']['Name'] === 'wine_labels',
+    );
+    expect(labels.map(([id]) => id)).toEqual([expect.stringMatching(/^LakeWineLabelsTable/)]);
+    expect(labels[0]![1]['Properties']['DatabaseName']).toBe(config.dataLake.glueDatabaseName);
     t.hasResourceProperties('AWS::Glue::Table', {
       TableInput: Match.objectLike({
-        Name: 'winequality_red',
+        Name: 'wine_labels',
+        TableType: 'EXTERNAL_TABLE',
+        Parameters: { classification: 'csv', 'skip.header.line.count': '1' },
         StorageDescriptor: Match.objectLike({
-          SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+          Location: { 'Fn::Join': ['', ['s3://', { Ref: all['Raw']!.id }, '/datasets/wine-labels/']] },
+          Columns: [
+            { Name: 'wine_id', Type: 'bigint' },
+            { Name: 'event_timestamp', Type: 'timestamp' },
+            { Name: 'quality', Type: 'int' },
+          ],
+          SerdeInfo: {
+            SerializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
+            Parameters: { 'field.delim': ',' },
+          },
         }),
       }),
+    });
+  });
+
+  it('outputs the raw and curated bucket names (what `mlops seed` takes)', () => {
+    t.hasOutput('RawBucketName', { Value: { Ref: all['Raw']!.id } });
+    t.hasOutput('CuratedBucketName', { Value: { Ref: all['Curated']!.id } });
+  });
+
+  it("lists the labels table in the pipelines' LAKE_TABLES with its delimiter and header", () => {
+    const batch = environments[name].templates['BatchInference']!;
+    const json = Object.values(batch.findResources('AWS::Lambda::Function'))
+      .map((f) => f['Properties']['Environment']?.['Variables']?.['LAKE_TABLES'])
+      .find((v) => v !== undefined);
+    // The bucket name is an import from this stack; stand a name in for it and read the JSON.
+    const parts = json['Fn::Join'][1] as unknown[];
+    const tables = parseLakeTables(parts.map((p) => (typeof p === 'string' ? p : 'raw-bucket')).join(''));
+    expect(tables.find((x) => x.name === 'wine_labels')).toEqual({
+      name: 'wine_labels',
+      location: 's3://raw-bucket/datasets/wine-labels/',
+      format: 'csv',
+      delimiter: ',',
+      skipHeader: 1,
+      columns: WINE_LABEL_COLUMNS.map(({ name, type }) => ({ name, type })),
     });
   });
 });
@@ -186,5 +232,34 @@ describe('removal policies', () => {
     expect(rules('production')).toContain('INTELLIGENT_TIERING');
     expect(rules('production')).toContain('GLACIER_IR');
     expect(rules('staging')).not.toContain('Transitions');
+  });
+});
+
+describe('DataLake.addTable', () => {
+  it('registers a Parquet table with the Parquet SerDe and formats, and no CSV parameters', () => {
+    // prepare
+    const stack = new DataLakeStack(new App({ context: FEATURE_FLAGS }), 'Lake', { config: resolveEnvironment('staging', { env: {} }) });
+    // act
+    stack.lake.addTable('Scores', {
+      name: 'scores',
+      description: 'scores as Parquet',
+      location: 's3://bucket/scores/',
+      format: 'parquet',
+      columns: [{ name: 'score', type: 'double' }],
+    });
+    // assess
+    const tables = Template.fromStack(stack).findResources('AWS::Glue::Table');
+    const scores = Object.values(tables).find((r) => r['Properties']['TableInput']['Name'] === 'scores')!;
+    expect(scores['Properties']['TableInput']).toMatchObject({
+      Parameters: { classification: 'parquet', 'parquet.compression': 'SNAPPY' },
+      StorageDescriptor: {
+        Location: 's3://bucket/scores/',
+        Columns: [{ Name: 'score', Type: 'double' }],
+        InputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
+        OutputFormat: 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
+        SerdeInfo: { SerializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
+      },
+    });
+    expect(JSON.stringify(scores)).not.toContain('skip.header.line.count');
   });
 });

@@ -1,12 +1,16 @@
 /**
  * `npm start` end to end on the real local stage: seed → training pipeline → register → promote →
- * serve, predictions in both protocols, then the training pipeline's failure paths (nothing
- * registered) and batch inference, all on the local engines.
+ * serve, predictions in both protocols, then the seeded lake tables through Athena and
+ * materialization, the training pipeline's failure paths (nothing registered), batch inference
+ * and Feast pushes, all on the local engines.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { commandModules } from '../../lib/cli/modules';
+import { buildProgram, runProgram } from '../../lib/cli/program';
+import { WINE_CSV_PATH } from '../../lib/datasets/wine';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
 import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
@@ -38,6 +42,30 @@ async function latestVersions(): Promise<string[]> {
   return (body.model_versions ?? []).map((v) => v.version).sort();
 }
 
+/** The `mlops` CLI in this process, against this test's state dir (so it finds the running platform). */
+async function mlops(...argv: string[]) {
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const code = await runProgram(buildProgram(commandModules), [...argv, '--state-dir', stateDir]);
+    const text = (m: typeof out) => m.mock.calls.map((c) => String(c[0])).join('');
+    return { code, stdout: text(out), stderr: text(err) };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.exitCode = undefined;
+  }
+}
+
+async function runMaterialization() {
+  const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'))!;
+  const { executionArn } = await platform.sfn.startExecution({ stateMachineArn: machine.arn, input: '{}' });
+  return platform.sfn.waitForExecution(executionArn);
+}
+
+/** The first data row of the bundled CSV: wine_id 1's measurements (and its quality last). */
+const CSV_ROW_1 = readFileSync(WINE_CSV_PATH, 'utf8').split('\n')[1]!.split(';').map(Number);
+
 async function runTraining(input: object) {
   const machine = platform.sfn.machines.find((m) => m.stackName.includes('TrainingPipeline'))!;
   const { executionArn } = await platform.sfn.startExecution({ stateMachineArn: machine.arn, input: JSON.stringify(input) });
@@ -58,6 +86,7 @@ afterAll(async () => {
 describe('npm start on the local stage', () => {
   it('seeds, trains, registers, promotes and serves wine-quality', async () => {
     expect(steps.map((s) => s.name)).toEqual(['seed example data', 'training pipeline', 'promote']);
+    expect(steps[0]!.outcome).toBe('created winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     expect(await latestVersions()).toEqual(['1']);
     expect(platform.serving.deployments).toMatchObject([{ namespace: 'seldon', deployment: 'wine-quality', version: '1' }]);
   });
@@ -77,6 +106,49 @@ describe('npm start on the local stage', () => {
     const bad = await post('/seldon/seldon/wine-quality/api/v1.0/predictions', { data: { ndarray: [[1, 2]] } });
     expect(bad.status).toBe(400);
     expect(bad.body.status.status).toBe('FAILURE');
+  });
+
+  it('catalogs the seeded labels and batch features, one row per wine at the same instant (mlops query)', async () => {
+    platform.publish(); // the CLI finds this platform through runtime.json
+    const q = await mlops(
+      'query',
+      'SELECT count(*) AS n, min(l.wine_id) AS lo, max(l.wine_id) AS hi, ' +
+        '(SELECT count(*) FROM wine_features) AS features, (SELECT count(*) FROM wine_labels) AS labels ' +
+        'FROM wine_labels l JOIN wine_features f ON f.wine_id = l.wine_id AND f.event_timestamp = l.event_timestamp',
+      '--json',
+    );
+    expect(q.code, q.stderr).toBe(0);
+    expect(JSON.parse(q.stdout)).toEqual([{ n: '1599', lo: '1', hi: '1599', features: '1599', labels: '1599' }]);
+    const first = await mlops('query', 'SELECT quality FROM wine_labels WHERE wine_id = 1', '--json');
+    expect(JSON.parse(first.stdout)).toEqual([{ quality: String(CSV_ROW_1.at(-1)) }]);
+  });
+
+  it('`mlops seed` on the running platform finds everything already present', async () => {
+    const r = await mlops('seed', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).map((o: { outcome: string }) => o.outcome)).toEqual(['present', 'present', 'present']);
+  });
+
+  it('materializes the seeded wine_features into the online store, so wine 1 is served', async () => {
+    const lookup = () =>
+      post('/get-online-features', { feature_service: 'wine_quality_v1', entities: { wine_id: [1, 99999] } });
+    const before = await lookup();
+    expect(before.body.results.at(-1).statuses).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    // act
+    const d = await runMaterialization();
+    // assess
+    expect(d.status, d.cause).toBe('SUCCEEDED');
+    const wine = JSON.parse(d.output!).views.find((v: { featureView: string }) => v.featureView === 'wine_features');
+    expect(wine.rowsRead).toBe(1599); // the seeded batch table; nothing pushed yet
+    const got = await lookup();
+    expect(got.status).toBe(200);
+    const names: string[] = got.body.metadata.feature_names;
+    WINE_FEATURE_NAMES.forEach((f, i) => {
+      const result = got.body.results[names.indexOf(f)];
+      expect(result.statuses, f).toEqual(['PRESENT', 'NOT_FOUND']);
+      // The batch table's columns are Glue `float`: each value is CSV row 1's, rounded to float32.
+      expect(Math.fround(result.values[0]), f).toBe(Math.fround(CSV_ROW_1[i]!));
+    });
   });
 
   it.each([
@@ -109,11 +181,59 @@ describe('npm start on the local stage', () => {
     expect(listed.contents.some((o) => o.key.endsWith('.parquet'))).toBe(true);
   });
 
+  it('trains from the feature service wine_quality_v1 over the seeded lake and registers the run with it', async () => {
+    // act
+    const d = await runTraining({
+      feature_service: 'wine_quality_v1',
+      labels: 'wine_labels',
+      target: 'quality',
+      model_name: 'wine-quality-fs',
+      hyperparameters: { alpha: 0.1, l1_ratio: 0.5 },
+      thresholds: { max_rmse: 0.8 },
+    });
+    // assess
+    expect(d.status, d.cause).toBe('SUCCEEDED');
+    const out = JSON.parse(d.output!);
+    // every seeded label has all 11 features at its own instant: nothing is left out
+    expect(out.staged.train_rows + out.staged.holdout_rows).toBe(1599);
+    expect(out.staged.holdout_rows).toBe(319);
+    expect(out.plan.features).toEqual(WINE_FEATURE_NAMES);
+    expect(out.plan.data_version.features[0].objects).toHaveLength(1);
+    expect(out.registration.version).toBe('1');
+    const run = await fetch(`${platform.gatewayUrl}/api/2.0/mlflow/runs/get?run_id=${out.registration.run_id}`);
+    const params = ((await run.json()) as { run: { data: { params: { key: string; value: string }[] } } }).run.data.params;
+    expect(params).toEqual(expect.arrayContaining([
+      { key: 'feature_service', value: 'wine_quality_v1' },
+      { key: 'dataset', value: 'wine_labels' },
+    ]));
+    // the training set it joined is kept in the curated zone, per execution
+    const curatedSet = await platform.store.list(lakeBucket(platform, 'Curated'), {
+      prefix: `features/training-sets/wine_quality_v1/${d.name}/`,
+    });
+    expect(curatedSet.contents.some((o) => o.key.endsWith('.parquet'))).toBe(true);
+  });
+
+  it('fails a feature-service run whose labels table lacks the join key, registering nothing', async () => {
+    const d = await runTraining({
+      feature_service: 'wine_quality_v1',
+      labels: 'winequality_red_raw',
+      target: 'quality',
+      model_name: 'wine-quality-fs-bad',
+    });
+    expect(d.status).toBe('FAILED');
+    expect(d.error).toBe('PipelineInputError');
+    expect(JSON.parse(d.cause!).errorMessage).toContain('but lacks "wine_id", "event_timestamp"');
+    const res = await fetch(`${platform.gatewayUrl}/api/2.0/mlflow/registered-models/get?name=wine-quality-fs-bad`);
+    expect(res.status).toBe(404);
+  });
+
   it('pushes wine rows through /push and reads them back with Feast statuses', async () => {
     const now = new Date();
     const old = new Date(now.getTime() - 400 * 86_400_000); // beyond wine_features' 365-day TTL
+    // Wines past the seeded 1..1599, so each status comes from these pushes alone (an online row of
+    // a seeded wine is newer than the old push and would rightly win over it).
     const df: Record<string, unknown[]> = {
-      wine_id: [1, 2, 3],
+      wine_id: [1601, 1602, 1603],
       event_timestamp: [now.toISOString(), now.toISOString(), old.toISOString()],
       created: [now.toISOString(), now.toISOString(), now.toISOString()],
     };
@@ -122,7 +242,10 @@ describe('npm start on the local stage', () => {
     });
     const pushed = await post('/push', { push_source_name: 'wine_push', df, to: 'online_and_offline' });
     expect(pushed.status).toBe(200);
-    const got = await post('/get-online-features', { feature_service: 'wine_quality_v1', entities: { wine_id: [1, 3, 999] } });
+    const got = await post('/get-online-features', {
+      feature_service: 'wine_quality_v1',
+      entities: { wine_id: [1601, 1603, 99999] },
+    });
     expect(got.status).toBe(200);
     const alcohol = got.body.metadata.feature_names.indexOf('alcohol');
     expect(got.body.results[alcohol].values[0]).toBe(9.4);
@@ -132,13 +255,13 @@ describe('npm start on the local stage', () => {
   });
 
   it('materializes the offline pushes into the online store through the platform', async () => {
-    const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'))!;
-    const { executionArn } = await platform.sfn.startExecution({ stateMachineArn: machine.arn, input: '{}' });
-    const d = await platform.sfn.waitForExecution(executionArn);
+    const d = await runMaterialization();
     expect(d.status, d.cause).toBe('SUCCEEDED');
     const out = JSON.parse(d.output!);
     const wine = out.views.find((v: { featureView: string }) => v.featureView === 'wine_features');
-    expect(wine.rowsRead).toBeGreaterThanOrEqual(2); // the two in-TTL pushed rows, from the offline push table
+    // One row per wine in the window: the 1599 seeded ones and the two in-TTL pushed ones (1601, 1602)
+    // from the offline push table; 1603's push is older than the TTL.
+    expect(wine.rowsRead).toBe(1601);
   });
 
   it('reuses the registered model on the next start', async () => {
@@ -146,6 +269,7 @@ describe('npm start on the local stage', () => {
     platform = await start();
     const again = await runStartup(platform);
     expect(again.map((s) => s.name)).toEqual(['seed example data', 'serve champion']);
+    expect(again[0]!.outcome).toBe('already present: winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     const seldon = await post('/seldon/seldon/wine-quality/api/v1.0/predictions', { data: { ndarray: [ROW] } });
     expect(seldon.status).toBe(200);
   });

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { WINE_LABEL_COLUMNS } from '../../lib/datasets/wine';
 import { offlineTableSpecs } from '../../lib/features/definitions';
 import { formatLakeTimestamp } from '../../lib/features/values';
 import { WINE_FEATURE_NAMES, wineFeatures, wineRepo } from '../../lib/features/wine';
@@ -30,11 +31,7 @@ const LABELS: LakeTable = {
   format: 'csv',
   delimiter: ',',
   skipHeader: 1,
-  columns: [
-    { name: 'wine_id', type: 'bigint' },
-    { name: 'event_timestamp', type: 'timestamp' },
-    { name: 'quality', type: 'int' },
-  ],
+  columns: WINE_LABEL_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
 };
 const SPECS = offlineTableSpecs(wineRepo, 'features');
 const BATCH = SPECS.find((s) => s.table === wineFeatures.source.table)!;
