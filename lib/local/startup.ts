@@ -146,8 +146,13 @@ class RegistryClient {
     const res = await fetch(
       `${this.base}/api/2.0/mlflow/registered-models/alias?name=${encodeURIComponent(name)}&alias=champion`,
     );
-    if (res.status === 404) return undefined;
-    const body = (await res.json()) as { model_version?: { version: string; source: string } };
+    if (res.status === 404) return undefined; // no such model
+    const body = (await res.json()) as {
+      model_version?: { version: string; source: string };
+      error_code?: string;
+    };
+    // A model registered but never promoted: MLflow answers 400 INVALID_PARAMETER_VALUE.
+    if (res.status === 400 && body.error_code === 'INVALID_PARAMETER_VALUE') return undefined;
     if (!res.ok || !body.model_version)
       throw new Error(`registry answered ${res.status}: ${JSON.stringify(body)}`);
     return { version: body.model_version.version, source: body.model_version.source };

@@ -135,6 +135,15 @@ export class MlflowClient {
 export const isNotFound = (err: unknown): boolean =>
   err instanceof RegistryError && (err.status === 404 || err.errorCode === 'RESOURCE_DOES_NOT_EXIST');
 
+/**
+ * True for MLflow's answer to a get-by-alias of an alias the (existing) model does not have: 400
+ * `INVALID_PARAMETER_VALUE` "Registered model alias <alias> not found." — not a 404.
+ */
+export const isAliasNotFound = (err: unknown): boolean =>
+  err instanceof RegistryError &&
+  err.errorCode === 'INVALID_PARAMETER_VALUE' &&
+  /alias .* not found/i.test(err.message);
+
 /** True for MLflow's "already exists" answer (a concurrent create won the race). */
 export const isAlreadyExists = (err: unknown): boolean =>
   err instanceof RegistryError && err.errorCode === 'RESOURCE_ALREADY_EXISTS';

@@ -14,7 +14,7 @@
  * @example
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
-import { isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
+import { isAliasNotFound, isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
 
 export const EXECUTION_TAG = 'mlops.execution';
 
@@ -193,7 +193,8 @@ export async function productionModel(client: MlflowClient, name: string): Promi
       })
     ).model_version;
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    // No such model (404), or a model without a champion yet (MLflow's 400): look for Production.
+    if (!isNotFound(err) && !isAliasNotFound(err)) throw err;
   }
   if (!version) {
     try {

@@ -200,6 +200,15 @@ describe('npm start on the local stage', () => {
     expect(out.plan.features).toEqual(WINE_FEATURE_NAMES);
     expect(out.plan.data_version.features[0].objects).toHaveLength(1);
     expect(out.registration.version).toBe('1');
+    // a second run of a model that was registered but never promoted (no champion yet) registers v2
+    const again = await runTraining({
+      feature_service: 'wine_quality_v1',
+      labels: 'wine_labels',
+      target: 'quality',
+      model_name: 'wine-quality-fs',
+    });
+    expect(again.status, again.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(again.output!).registration.version).toBe('2');
     const run = await fetch(`${platform.gatewayUrl}/api/2.0/mlflow/runs/get?run_id=${out.registration.run_id}`);
     const params = ((await run.json()) as { run: { data: { params: { key: string; value: string }[] } } }).run.data.params;
     expect(params).toEqual(expect.arrayContaining([

@@ -112,7 +112,12 @@ class FakeMlflow {
         return [200, { model_version: v }];
       }
       case 'GET registered-models/alias':
-        return notFound;
+        // As MLflow answers: 404 for an unknown model, 400 for a model without that alias.
+        if (!this.models.has(query.get('name') ?? '')) return notFound;
+        return [
+          400,
+          { error_code: 'INVALID_PARAMETER_VALUE', message: `Registered model alias ${query.get('alias')} not found.` },
+        ];
       case 'POST registered-models/get-latest-versions':
         if (!this.models.has(body['name'])) return notFound;
         return [
