@@ -49,7 +49,7 @@ import type { EnvironmentConfig } from '../lib/config';
 import type { DataLake } from '../lib/constructs/data-lake';
 import type { LakeBucket } from '../lib/constructs/lake-bucket';
 import { MlopsApi } from '../lib/constructs/mlops-api';
-import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
+import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import {
@@ -91,7 +91,7 @@ export class FeatureStoreStack extends Stack {
   readonly server: MlopsFunction;
   /** `POST /get-online-features`, `POST /push`, `GET /health`. */
   readonly api: MlopsApi;
-  /** The plan step (`lib/features/stack-support.ts`). */
+  /** The plan step (`lambdas/materialize-plan.ts`). */
   readonly materializePlan: MlopsFunction;
   /** The write step (`lambdas/materialize-write.ts`). */
   readonly materializeWrite: MlopsFunction;
@@ -167,7 +167,7 @@ export class FeatureStoreStack extends Stack {
         ? undefined
         : Math.min(config.lambda.reservedConcurrency, WORKFLOW_RESERVED_CONCURRENCY);
     this.materializePlan = new MlopsFunction(this, 'MaterializePlan', {
-      entry: `${PROJECT_ROOT}lib/features/stack-support.ts`,
+      entry: lambdaEntry('materialize-plan'),
       description: 'Materialization plan: validates the window and renders each view query',
       memorySize: 256,
       reservedConcurrentExecutions: workflowConcurrency,

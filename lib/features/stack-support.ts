@@ -7,13 +7,13 @@
  *   every offline table there and the SQL names `"<lake database>"."<table>"`.
  * - {@link planMaterialization}: validates a workflow input `{start?, end?, featureView?}`,
  *   defaults the window and renders each view's `materializationSql` (pure).
- * - {@link handler}: the plan step's Lambda adapter (`lambda:invoke` from the state machine).
+ * The plan step's Lambda adapter is `lambdas/materialize-plan.ts`.
  *
  * The SQL is built here, from parsed `Date`s, rather than spliced into a template with
  * `States.Format`: a window value reaches the SQL only as the output of `formatLakeTimestamp`, so
  * no input string can end a literal, and the TTL bound is computed the same way as in tests.
  *
- * This module is a Lambda entry: it must not import aws-cdk-lib (the bundle would carry it).
+ * Lambdas import this module: it must not import aws-cdk-lib (the bundle would carry it).
  *
  * @example
  * const plan = planMaterialization(wineRepo, { end: '2024-01-02T00:00:00Z' }, {
@@ -25,10 +25,9 @@
 import { z } from 'zod';
 import type { FeatureRepo, LakeTable } from './definitions';
 import { ident, materializationSql, type RelationOf } from './retrieval';
-import { wineRepo } from './wine';
 
 /** Glue database names the stack and the plan accept (Glue and Athena lower-case them). */
-const DATABASE_NAME = /^[a-z][a-z0-9_]{0,254}$/;
+export const DATABASE_NAME = /^[a-z][a-z0-9_]{0,254}$/;
 
 /**
  * How the SQL generators reference a definition's lake table: the table inside the lake's one Glue
@@ -170,28 +169,3 @@ export function planMaterialization(
     }),
   };
 }
-
-/** What the state machine passes the plan step. */
-const planEventSchema = z.object({
-  /** The execution's input, as given. */
-  input: z.unknown(),
-  /** `$$.Execution.StartTime`: the default window end. */
-  executionStartTime: z.string(),
-  /** The lake's Glue database (a constant in the definition). */
-  database: z.string().regex(DATABASE_NAME),
-});
-
-/**
- * The plan step's Lambda handler: `{input, executionStartTime, database}` → a
- * {@link MaterializationPlan} over the wine repo.
- */
-export const handler = async (event: unknown): Promise<MaterializationPlan> => {
-  const e = planEventSchema.parse(event);
-  const now = new Date(e.executionStartTime);
-  if (Number.isNaN(now.getTime())) {
-    throw new InvalidMaterializationInput(
-      `executionStartTime must be a timestamp, but '${e.executionStartTime}' was provided`,
-    );
-  }
-  return planMaterialization(wineRepo, e.input, { database: e.database, now });
-};

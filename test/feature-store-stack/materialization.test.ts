@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
 import { type AthenaResultSet, materializeResults } from '../../lib/features/materialize';
 import { OnlineStore } from '../../lib/features/online-store';
-import { handler as plan } from '../../lib/features/stack-support';
+import { handler as plan } from '../../lambdas/materialize-plan';
 import { WINE_FEATURE_NAMES, wineRepo } from '../../lib/features/wine';
 import { readAssembly } from '../../lib/local/assembly';
 import { AthenaEngine, catalogFromAssembly, localPathOf } from '../../lib/local/athena';

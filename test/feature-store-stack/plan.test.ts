@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { defineRepo } from '../../lib/features/definitions';
 import { materializationSql } from '../../lib/features/retrieval';
+import { handler } from '../../lambdas/materialize-plan';
 import {
-  handler,
   InvalidMaterializationInput,
   lakeRelation,
   materializationRecordKey,
