@@ -15,7 +15,8 @@
  * new SFNClient({ endpoint: endpoint.url });
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { listenOnLoopback } from './listen';
 
 /** An operation handler: the request's JSON body in, the response's JSON body out. */
 export type Operation = (input: Record<string, unknown>) => Promise<unknown> | unknown;
@@ -151,11 +152,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
   return {
     url: `http://127.0.0.1:${port}`,
     port,

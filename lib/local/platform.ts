@@ -23,7 +23,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import * as ddb from '@aws-sdk/client-dynamodb';
 import * as s3sdk from '@aws-sdk/client-s3';
@@ -55,6 +55,7 @@ import {
 import { createLocalTrainingRunner } from './sagemaker';
 import { LocalServing, proxy } from './serving';
 import { LOCAL_STAGE } from './synth';
+import { listenOnLoopback } from './listen';
 
 export interface StartPlatformOptions {
   readonly stateDir: string;
@@ -205,10 +206,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       sockets.add(sock);
       sock.on('close', () => sockets.delete(sock));
     });
-    await new Promise<void>((resolve, reject) => {
-      front.once('error', reject);
-      front.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-    });
+    const frontPort = await listenOnLoopback(front, options.port);
     closers.push(
       () =>
         new Promise<void>((resolve) => {
@@ -216,7 +214,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           for (const sock of sockets) sock.destroy();
         }),
     );
-    const frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+    const frontUrl = `http://127.0.0.1:${frontPort}`;
 
     // Lambda: each function's bundle from the assembly, with its own resolved environment.
     const platformEnv = {

@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { ApiRoute, RestApiRoutes } from './routes';
+import { listenOnLoopback } from '../listen';
 
 /** What the gateway needs back from a Lambda invoke (a subset of the Lambda engine's result). */
 export interface InvokeOutcome {
@@ -164,14 +164,7 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<ApiGa
     res.end(method === 'HEAD' ? undefined : response.body);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
 
   return {
     endpoint: `http://127.0.0.1:${port}`,

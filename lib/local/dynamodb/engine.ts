@@ -4,7 +4,6 @@
  * written before a request is answered, and its lock dies with the process).
  */
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -16,6 +15,7 @@ import dynalite from 'dynalite';
 import { mkdir } from 'node:fs/promises';
 import { layout } from '../layout';
 import type { TableSpec } from './tables';
+import { listenOnLoopback } from '../listen';
 
 /** Options of {@link startDynamoDb}. */
 export interface DynamoDbOptions {
@@ -68,14 +68,7 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
   await mkdir(path, { recursive: true });
   // createTableMs 0: tables are ACTIVE at once, so `mlops up` need not wait on them.
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
     endpoint,

@@ -15,11 +15,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { decodeAwsChunked, isAwsChunked, storedContentEncoding } from './aws-chunked';
 import { type ListResult, type ObjectAttributes, type ObjectInfo, parseRange, type S3Store } from './store';
 import { S3Error } from './uri';
+import { listenOnLoopback } from '../listen';
 
 /** Options of {@link startS3Server}. */
 export interface S3ServerOptions {
@@ -70,14 +70,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
       sendError(req, res, s3err, requestId);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOnLoopback(server, options.port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,

@@ -198,6 +198,26 @@ describe('durability', () => {
   });
 });
 
+describe('a taken port', () => {
+  it('fails the start with EADDRINUSE, and a platform on a free port starts after it from the same state', async () => {
+    // prepare: the running platform holds its gateway port
+    const taken = Number(new URL(platform.gatewayUrl).port);
+    const other = mkdtempSync(join(tmpdir(), 'mlops-platform-'));
+    try {
+      // act + assess
+      await expect(
+        startPlatform({ stateDir: other, assemblyDir, stageName: FIXTURE_STAGE, port: taken }),
+      ).rejects.toMatchObject({ code: 'EADDRINUSE' });
+      // the failed start released what it had started: the same state dir starts again
+      const second = await startPlatform({ stateDir: other, assemblyDir, stageName: FIXTURE_STAGE });
+      expect(Number(new URL(second.gatewayUrl).port)).not.toBe(taken);
+      await second.close();
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a Task with no local integration', () => {
   it('fails before anything runs, naming the state and its resource', async () => {
     const dir = synthFixture({ unsupportedTask: true });
