@@ -9,7 +9,7 @@
  * source's batch table (offline pushes), so pushed rows take part in training and materialization.
  */
 import { joinKeysOf } from './definitions';
-import type { FeatureRepo, FeatureView, LakeTable } from './types';
+import type { FeatureRepo, FeatureView, LakeTable, ValueType } from './types';
 import { formatLakeTimestamp } from './values';
 
 /** Quotes an identifier for Trino and DuckDB (both use SQL-standard double quotes). */
@@ -171,6 +171,12 @@ export function materializationSql(options: MaterializationOptions): string {
   );
 }
 
+/** The lake tables a view's rows come from: its batch table, then its push source's table. */
+export function sourceTablesOf(repo: FeatureRepo, view: FeatureView, includePushed = true): LakeTable[] {
+  const push = view.pushSource ? repo.pushSources.get(view.pushSource) : undefined;
+  return push && includePushed ? [view.source, push.batchSource] : [view.source];
+}
+
 /** A view's rows from its batch table (and push table): join keys, features, __feature_ts, __created_ts. */
 function sourceSelect(
   repo: FeatureRepo,
@@ -178,9 +184,7 @@ function sourceSelect(
   relationOf: RelationOf,
   includePushed: boolean,
 ): string {
-  const tables = [view.source];
-  const push = view.pushSource ? repo.pushSources.get(view.pushSource) : undefined;
-  if (push && includePushed) tables.push(push.batchSource);
+  const tables = sourceTablesOf(repo, view, includePushed);
   const columns = [...joinKeysOf(repo, view).map((k) => k.name), ...view.features.map((f) => f.name)];
   return tables
     .map(
@@ -206,24 +210,25 @@ function interval(seconds: number): string {
 }
 
 /**
- * The columns a feature service's training retrieval yields (`fullFeatureNames` off): its views'
- * join keys and its features, in projection order.
+ * What a feature service's training retrieval yields (`fullFeatureNames` off) and reads: its views'
+ * join keys, its features in projection order, and the lake tables its rows come from.
  *
  * @example
  * featureServiceColumns(wineRepo, 'wine_quality_v1');
- * // { keys: [{ name: 'wine_id', valueType: 'INT64' }], features: ['fixed_acidity', …, 'alcohol'] }
+ * // { keys: [{ name: 'wine_id', valueType: 'INT64' }], features: ['fixed_acidity', …, 'alcohol'],
+ * //   tables: [wineFeatures.source, winePush.batchSource] }
  */
 export function featureServiceColumns(
   repo: FeatureRepo,
   featureService: string,
-): { keys: { name: string; valueType: string }[]; features: string[]; views: string[] } {
-  const groups = resolveGroups(repo, { repo, featureService, events: { relation: '', timestampColumn: '' } });
-  const keys = new Map<string, string>();
+): { keys: { name: string; valueType: ValueType }[]; features: string[]; tables: LakeTable[] } {
+  const groups = resolveGroups(repo, { featureService });
+  const keys = new Map<string, ValueType>();
   for (const g of groups) for (const k of joinKeysOf(repo, g.view)) keys.set(k.name, k.valueType);
   return {
     keys: [...keys].map(([name, valueType]) => ({ name, valueType })),
     features: groups.flatMap((g) => g.features),
-    views: groups.map((g) => g.view.name),
+    tables: groups.flatMap((g) => sourceTablesOf(repo, g.view)),
   };
 }
 
@@ -232,7 +237,10 @@ interface Group {
   features: string[];
 }
 
-function resolveGroups(repo: FeatureRepo, options: PointInTimeJoinOptions): Group[] {
+function resolveGroups(
+  repo: FeatureRepo,
+  options: Pick<PointInTimeJoinOptions, 'featureService' | 'features'>,
+): Group[] {
   const groups = new Map<string, Group>();
   const add = (view: FeatureView, f: string) => {
     const g = groups.get(view.name) ?? { view, features: [] };

@@ -17,7 +17,7 @@ import type { FeatureRepo } from '../features/definitions';
 import { offlineTableSpecs } from '../features/definitions';
 import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval';
 import { lakeRelation } from '../features/stack-support';
-import { type LakeTable, isNumericType, parseS3Uri, resolveDataset } from './catalog';
+import { type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
 import { defaultModelName, parseTrainingInput, type TrainingInput, type Thresholds } from './input';
 import type { ObjectStore } from './objects';
@@ -46,14 +46,17 @@ export interface TrainingPlanDeps {
   readonly now?: () => Date;
 }
 
+/** One object read, and its S3 version (absent for an unversioned bucket). */
+export interface ObjectVersion {
+  readonly key: string;
+  readonly version_id?: string;
+}
+
 export interface DataVersion {
   readonly source: string;
-  readonly objects: readonly { readonly key: string; readonly version_id?: string }[];
+  readonly objects: readonly ObjectVersion[];
   /** With a feature service: the offline tables the features were read from, each object's version. */
-  readonly features?: readonly {
-    readonly source: string;
-    readonly objects: readonly { readonly key: string; readonly version_id?: string }[];
-  }[];
+  readonly features?: readonly { readonly source: string; readonly objects: readonly ObjectVersion[] }[];
 }
 
 /** What the validate step returns: the plan every later state reads from `$.plan`. */
@@ -278,6 +281,9 @@ async function datasetSource(
   };
 }
 
+/** Entity value types whose keys are numbers in the labels CSV (the rest are strings or booleans). */
+const INTEGER_KEY = /^INT(32|64)$/;
+
 /** Object versions looked up at once when recording a feature table's data version. */
 const HEAD_CONCURRENCY = 16;
 
@@ -316,35 +322,21 @@ async function featureServiceSource(
   }
   const profile = profileLabels(table, await readTable(table, 'labels table', deps), {
     target: input.target,
-    keys: columns.keys.map((k) => ({ name: k.name, numeric: /^INT(32|64)$/.test(k.valueType) })),
+    keys: columns.keys.map((k) => ({ name: k.name, numeric: INTEGER_KEY.test(k.valueType) })),
     timestampColumn,
     minRows: input.min_rows,
     ranges: input.ranges,
   });
-  const keyTypes = columns.keys.map((k) => table.columns.find((c) => c.name === k.name)!);
-  const mismatched = keyTypes.filter(
-    (c, i) => /^INT(32|64)$/.test(columns.keys[i]!.valueType) !== isNumericType(c.type),
-  );
-  if (mismatched.length > 0) {
-    throw new PipelineInputError(
-      `join key ${mismatched.map((c) => `"${c.name}" (${c.type})`).join(', ')} of labels table ${table.name} does not have the entity's type`,
-    );
-  }
 
   // The offline tables the service reads: each object's version is part of the data version.
   const { bucket, key: root } = parseS3Uri(store.location, 'the feature store location');
-  const specs = offlineTableSpecs(repo, root).filter((spec) =>
-    columns.views.some((v) => {
-      const view = repo.featureViews.get(v)!;
-      const push = view.pushSource ? repo.pushSources.get(view.pushSource) : undefined;
-      return spec.table === view.source.table || spec.table === push?.batchSource.table;
-    }),
-  );
+  const read = new Set(columns.tables.map((t) => t.table));
+  const specs = offlineTableSpecs(repo, root).filter((spec) => read.has(spec.table));
   const features = [];
   for (const spec of specs) {
     // A push table holds one object per offline push: HEAD them a few at a time, not one by one.
     const keys = await deps.objects.list(bucket, spec.location);
-    const objects: { key: string; version_id?: string }[] = new Array(keys.length);
+    const objects: ObjectVersion[] = new Array(keys.length);
     let next = 0;
     const worker = async () => {
       for (let i = next++; i < keys.length; i = next++) {

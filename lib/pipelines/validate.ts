@@ -13,7 +13,7 @@
  * profile.rows; // 1599
  */
 import { CsvError, listColumns, parseCsv, readCsvHeader, splitRecord } from '../trainer/csv';
-import { isIntegerType, isNumericType, type LakeTable } from './catalog';
+import { isIntegerType, isNumericType, type LakeColumn, type LakeTable } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import type { ColumnRange } from './input';
 
@@ -97,44 +97,16 @@ export function profileObjects(
   if (objects.length === 0) {
     throw new DataValidationError(`dataset ${table.name} has no data objects under ${table.location}`);
   }
-  const n = table.columns.length;
-  const sums = new Float64Array(n);
-  const sumSquares = new Float64Array(n);
-  const mins = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
-  const maxs = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+  const stats = table.columns.map(newStats);
   let rows = 0;
   const perObject: { key: string; version_id?: string; rows: number }[] = [];
 
   for (const object of objects) {
-    const source = object.key;
     const data = readObject(table, object);
-    for (let c = 0; c < n; c++) {
-      const column = table.columns[c]!;
-      const values = data.get(column.name)!;
-      const range = options.ranges[column.name];
-      const integer = isIntegerType(column.type);
-      for (let r = 0; r < values.length; r++) {
-        const v = values[r]!;
-        if (integer && !Number.isInteger(v)) {
-          throw new DataValidationError(
-            `${source}: data row ${r + 1}, column "${column.name}": ${v} is not a whole number (the column is ${column.type})`,
-          );
-        }
-        if (
-          range &&
-          ((range.min !== undefined && v < range.min) || (range.max !== undefined && v > range.max))
-        ) {
-          throw new DataValidationError(
-            `${source}: data row ${r + 1}, column "${column.name}": ${v} is outside the allowed range ` +
-              `[${range.min ?? '-∞'}, ${range.max ?? '∞'}]`,
-          );
-        }
-        sums[c]! += v;
-        sumSquares[c]! += v * v;
-        if (v < mins[c]!) mins[c] = v;
-        if (v > maxs[c]!) maxs[c] = v;
-      }
-    }
+    table.columns.forEach((column, c) => {
+      const checks = { integer: isIntegerType(column.type), range: options.ranges[column.name] };
+      checkColumn(object.key, column, data.get(column.name)!, checks, stats[c]!);
+    });
     const count = data.get(table.columns[0]!.name)!.length;
     rows += count;
     perObject.push({
@@ -159,18 +131,62 @@ export function profileObjects(
     location: table.location,
     rows,
     objects: perObject,
-    columns: table.columns.map((column, c) => {
-      const mean = sums[c]! / rows;
-      return {
-        name: column.name,
-        type: column.type,
-        min: mins[c]!,
-        max: maxs[c]!,
-        mean,
-        std: Math.sqrt(Math.max(0, sumSquares[c]! / rows - mean * mean)),
-        nulls: 0,
-      };
-    }),
+    columns: table.columns.map((column, c) => columnProfile(column, stats[c]!, rows)),
+  };
+}
+
+/** Running sums of one column over every object, for its profile. */
+interface ColumnStats {
+  sum: number;
+  squares: number;
+  min: number;
+  max: number;
+}
+
+const newStats = (): ColumnStats => ({ sum: 0, squares: 0, min: Infinity, max: -Infinity });
+
+/**
+ * Checks one column of one object — whole numbers where `integer`, values inside `range` — naming
+ * the object, row, column and value of the first failure; then adds the values to `stats`.
+ */
+function checkColumn(
+  source: string,
+  column: LakeColumn,
+  values: Float64Array,
+  checks: { readonly integer: boolean; readonly range?: ColumnRange | undefined },
+  stats: ColumnStats,
+): void {
+  const { range } = checks;
+  for (let r = 0; r < values.length; r++) {
+    const v = values[r]!;
+    if (checks.integer && !Number.isInteger(v)) {
+      throw new DataValidationError(
+        `${source}: data row ${r + 1}, column "${column.name}": ${v} is not a whole number (the column is ${column.type})`,
+      );
+    }
+    if (range && ((range.min !== undefined && v < range.min) || (range.max !== undefined && v > range.max))) {
+      throw new DataValidationError(
+        `${source}: data row ${r + 1}, column "${column.name}": ${v} is outside the allowed range ` +
+          `[${range.min ?? '-∞'}, ${range.max ?? '∞'}]`,
+      );
+    }
+    stats.sum += v;
+    stats.squares += v * v;
+    if (v < stats.min) stats.min = v;
+    if (v > stats.max) stats.max = v;
+  }
+}
+
+function columnProfile(column: LakeColumn, stats: ColumnStats, rows: number): ColumnProfile {
+  const mean = stats.sum / rows;
+  return {
+    name: column.name,
+    type: column.type,
+    min: stats.min,
+    max: stats.max,
+    mean,
+    std: Math.sqrt(Math.max(0, stats.squares / rows - mean * mean)),
+    nulls: 0,
   };
 }
 
@@ -274,6 +290,14 @@ export function checkLabelOptions(table: LakeTable, options: LabelOptions): void
       `target "${options.target}" of ${what} is ${target.type}; the trainer needs a numeric target`,
     );
   }
+  const mismatched = options.keys
+    .map((k) => ({ key: k, column: table.columns.find((c) => c.name === k.name)! }))
+    .filter(({ key, column }) => key.numeric !== isNumericType(column.type));
+  if (mismatched.length > 0) {
+    throw new PipelineInputError(
+      `join key ${mismatched.map(({ column }) => `"${column.name}" (${column.type})`).join(', ')} of ${what} does not have the entity's type`,
+    );
+  }
   const ts = table.columns.find((c) => c.name === options.timestampColumn)!;
   if (!/^(timestamp|string|varchar(\(\d+\))?)$/i.test(ts.type)) {
     throw new PipelineInputError(
@@ -304,11 +328,12 @@ export function profileLabels(
     throw new DataValidationError(`labels table ${table.name} has no data objects under ${table.location}`);
   }
   const names = table.columns.map((c) => c.name);
-  const numeric = [...options.keys.filter((k) => k.numeric).map((k) => k.name), options.target];
-  const stats = numeric.map(() => ({ sum: 0, squares: 0, min: Infinity, max: -Infinity }));
+  const numeric = [...options.keys.filter((k) => k.numeric).map((k) => k.name), options.target].map(
+    (name) => table.columns.find((c) => c.name === name)!,
+  );
+  const stats = numeric.map(newStats);
   const tsIndex = names.indexOf(options.timestampColumn);
   const range = options.ranges[options.target];
-  const targetType = table.columns.find((c) => c.name === options.target)!.type;
   let rows = 0;
   const perObject: { key: string; version_id?: string; rows: number }[] = [];
   for (const object of objects) {
@@ -317,7 +342,7 @@ export function profileLabels(
       const header = checkHeader(table, object);
       const parsed = parseCsv(object.text, {
         source,
-        numericColumns: numeric.map((n) => header[names.indexOf(n)]!),
+        numericColumns: numeric.map((column) => header[names.indexOf(column.name)]!),
         keepLines: true,
       });
       checkDelimiter(table, source, parsed.separator);
@@ -330,29 +355,12 @@ export function profileLabels(
           );
         }
       });
-      numeric.forEach((name, c) => {
-        const values = parsed.numeric.get(header[names.indexOf(name)]!)!;
-        const st = stats[c]!;
-        for (let r = 0; r < values.length; r++) {
-          const v = values[r]!;
-          if (name === options.target) {
-            if (isIntegerType(targetType) && !Number.isInteger(v)) {
-              throw new DataValidationError(
-                `${source}: data row ${r + 1}, column "${name}": ${v} is not a whole number (the column is ${targetType})`,
-              );
-            }
-            if (range && ((range.min !== undefined && v < range.min) || (range.max !== undefined && v > range.max))) {
-              throw new DataValidationError(
-                `${source}: data row ${r + 1}, column "${name}": ${v} is outside the allowed range ` +
-                  `[${range.min ?? '-∞'}, ${range.max ?? '∞'}]`,
-              );
-            }
-          }
-          st.sum += v;
-          st.squares += v * v;
-          if (v < st.min) st.min = v;
-          if (v > st.max) st.max = v;
-        }
+      numeric.forEach((column, c) => {
+        const values = parsed.numeric.get(header[names.indexOf(column.name)]!)!;
+        // Only the target is checked for whole numbers and ranges; the join keys are only read.
+        const checks =
+          column.name === options.target ? { integer: isIntegerType(column.type), range } : { integer: false };
+        checkColumn(source, column, values, checks, stats[c]!);
       });
       rows += parsed.rows;
       perObject.push({
@@ -375,18 +383,6 @@ export function profileLabels(
     location: table.location,
     rows,
     objects: perObject,
-    columns: numeric.map((name, c) => {
-      const st = stats[c]!;
-      const mean = st.sum / rows;
-      return {
-        name,
-        type: table.columns.find((col) => col.name === name)!.type,
-        min: st.min,
-        max: st.max,
-        mean,
-        std: Math.sqrt(Math.max(0, st.squares / rows - mean * mean)),
-        nulls: 0,
-      };
-    }),
+    columns: numeric.map((column, c) => columnProfile(column, stats[c]!, rows)),
   };
 }

@@ -330,6 +330,21 @@ describe('training from a feature service rejects bad input without writing anyt
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
   });
 
+  it("refuses a labels table whose join key does not have the entity's type, before reading it", async () => {
+    const stringKeys = {
+      ...LABELS,
+      columns: LABELS.columns.map((c) => (c.name === 'wine_id' ? { ...c, type: 'string' } : c)),
+    };
+    const err = await failure(
+      planTrainingRun({ input, execution: 'bad-4' }, { ...deps(), tables: [WINE_TABLE, stringKeys] }),
+    );
+    expect(err).toBeInstanceOf(PipelineInputError);
+    expect(err.message).toBe(
+      `join key "wine_id" (string) of labels table wine_labels does not have the entity's type`,
+    );
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+
   it('refuses a feature service when the pipeline has no feature store', async () => {
     const { featureStore: _none, ...withoutStore } = deps();
     const err = await failure(planTrainingRun({ input, execution: 'bad-2' }, withoutStore));
