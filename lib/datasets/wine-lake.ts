@@ -21,7 +21,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
   FEATURE_STORE_PREFIX,
@@ -154,7 +154,8 @@ async function featuresParquet(
 export interface NewObject {
   readonly bucket: string;
   readonly key: string;
-  readonly body: Uint8Array | string;
+  /** Built only when the key is free: a restart finds the objects present and builds nothing. */
+  readonly body: () => Promise<Uint8Array | string>;
   readonly contentType: string;
 }
 
@@ -167,21 +168,29 @@ export type CreateObject = (
 ) => Promise<{ readonly created: true; readonly versionId?: string } | { readonly created: false }>;
 
 /**
- * {@link CreateObject} over an S3 client: `PutObject` with `If-None-Match: *`.
+ * {@link CreateObject} over an S3 client: `HeadObject` first (a present object's body is never
+ * built), then `PutObject` with `If-None-Match: *`, which still refuses a key taken in between.
  *
  * @example
  * const create = s3CreateObject(new S3Client({ region: 'eu-west-1' }));
- * await create({ bucket, key: 'a.csv', body: 'x\n', contentType: 'text/csv' });
+ * await create({ bucket, key: 'a.csv', body: async () => 'x\n', contentType: 'text/csv' });
  * // { created: true, versionId: '…' }, then { created: false } for the same key
  */
 export function s3CreateObject(client: S3Client): CreateObject {
   return async (o) => {
     try {
+      await client.send(new HeadObjectCommand({ Bucket: o.bucket, Key: o.key }));
+      return { created: false };
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (e.name !== 'NotFound' && e.$metadata?.httpStatusCode !== 404) throw err;
+    }
+    try {
       const res = await client.send(
         new PutObjectCommand({
           Bucket: o.bucket,
           Key: o.key,
-          Body: o.body,
+          Body: await o.body(),
           ContentType: o.contentType,
           IfNoneMatch: '*',
         }),
@@ -226,14 +235,26 @@ export async function seedWineLake(
   create: CreateObject,
   options: SeedWineLakeOptions,
 ): Promise<SeedOutcome[]> {
-  const lake = await buildWineLake(options.now);
+  // Built once, on the first object that is missing; not at all when every object is present.
+  let built: Promise<WineLake> | undefined;
+  const lake = () => (built ??= buildWineLake(options.now));
   const objects: NewObject[] = [
-    { bucket: options.rawBucket, key: WINE_RAW_KEY, body: lake.rawCsv, contentType: 'text/csv' },
-    { bucket: options.rawBucket, key: WINE_LABELS_KEY, body: lake.labelsCsv, contentType: 'text/csv' },
+    {
+      bucket: options.rawBucket,
+      key: WINE_RAW_KEY,
+      body: async () => (await lake()).rawCsv,
+      contentType: 'text/csv',
+    },
+    {
+      bucket: options.rawBucket,
+      key: WINE_LABELS_KEY,
+      body: async () => (await lake()).labelsCsv,
+      contentType: 'text/csv',
+    },
     {
       bucket: options.curatedBucket,
       key: WINE_FEATURES_SEED_KEY,
-      body: lake.featuresParquet,
+      body: async () => (await lake()).featuresParquet,
       contentType: 'application/vnd.apache.parquet',
     },
   ];

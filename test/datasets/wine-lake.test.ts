@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -147,6 +147,41 @@ describe('seedWineLake through the S3 API', () => {
     const labels = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: WINE_LABELS_KEY }));
     expect(labels.ContentType).toBe('text/csv');
     expect(await labels.Body!.transformToString()).toBe(lake.labelsCsv); // the first run's, not the second's
+  });
+
+  it('builds no object body when every key is present, and the create-only PUT refuses a key a HEAD missed', async () => {
+    // prepare: the first test seeded all three
+    const built: string[] = [];
+    const create = s3CreateObject(s3);
+    const counting: typeof create = (o) =>
+      create({
+        ...o,
+        body: () => {
+          built.push(o.key);
+          return o.body();
+        },
+      });
+    // act
+    const again = await seedWineLake(counting, { rawBucket: 'raw', curatedBucket: 'curated', now: NOW });
+    // a HEAD that missed a concurrent writer: the create-only PUT still refuses the taken key
+    const blind = {
+      send: (command: unknown) =>
+        command instanceof HeadObjectCommand
+          ? Promise.reject(Object.assign(new Error('NotFound'), { name: 'NotFound', $metadata: { httpStatusCode: 404 } }))
+          : s3.send(command as GetObjectCommand),
+    } as unknown as S3Client;
+    const raced = await s3CreateObject(blind)({
+      bucket: 'raw',
+      key: WINE_LABELS_KEY,
+      body: async () => 'x\n',
+      contentType: 'text/csv',
+    });
+    // assess
+    expect(again.map((o) => o.outcome)).toEqual(['present', 'present', 'present']);
+    expect(built).toEqual([]);
+    expect(raced).toEqual({ created: false });
+    const labels = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: WINE_LABELS_KEY }));
+    expect(await labels.Body!.transformToString()).toBe(lake.labelsCsv);
   });
 
   it('fails with the S3 error when a bucket does not exist', async () => {
