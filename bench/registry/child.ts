@@ -10,30 +10,9 @@
  *                               (payload 1.0) adapter, as the REST API's Lambda proxy integration
  *                               delivers it; prints `ready <url>`
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { createRegistryTable } from '../../lib/registry';
-
-type ProxyHandler = (
-  event: unknown,
-) => Promise<{ statusCode: number; headers?: Record<string, string>; body: string }>;
-
-async function dynalite(): Promise<void> {
-  const start = createRequire(import.meta.url)('dynalite') as (o: { createTableMs: number }) => Server;
-  const server = start({ createTableMs: 0 });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-  const client = new DynamoDBClient({
-    endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
-  });
-  await createRegistryTable(client, process.env['REGISTRY_TABLE_NAME']!);
-  client.destroy();
-  process.stdout.write(`ready ${endpoint}\n`);
-}
+import { dynalite, listen, onBody, ready, runRole, serveBundle } from '../lib/child-harness';
 
 /** Single- and multi-value views of the query string and headers, as API Gateway builds them. */
 function proxyEvent(method: string, rawUrl: string, rawHeaders: IncomingHttpHeaders, body: string) {
@@ -65,56 +44,23 @@ function proxyEvent(method: string, rawUrl: string, rawHeaders: IncomingHttpHead
 async function events(): Promise<void> {
   let n = 0;
   const http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const { Entries = [] } = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as {
-        Entries?: unknown[];
-      };
+    onBody(req, (body) => {
+      const { Entries = [] } = JSON.parse(body || '{}') as { Entries?: unknown[] };
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1' });
       res.end(
         JSON.stringify({ FailedEntryCount: 0, Entries: Entries.map(() => ({ EventId: `bench-${++n}` })) }),
       );
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  process.stdout.write(`ready http://127.0.0.1:${(http.address() as { port: number }).port}\n`);
+  ready(await listen(http));
 }
 
-async function server(bundle: string): Promise<void> {
-  const { handler } = (await import(pathToFileURL(bundle).href)) as { handler: ProxyHandler };
-  const http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const event = proxyEvent(
-        req.method ?? 'GET',
-        req.url ?? '/',
-        req.headers,
-        Buffer.concat(chunks).toString('utf8'),
-      );
-      handler(event).then(
-        (out) => {
-          res.writeHead(out.statusCode, out.headers ?? {});
-          res.end(out.body);
-        },
-        (err: Error) => {
-          res.writeHead(502);
-          res.end(String(err?.message ?? err));
-        },
-      );
-    });
-  });
-  http.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  process.stdout.write(`ready http://127.0.0.1:${(http.address() as { port: number }).port}\n`);
-}
-
-const [role, arg] = process.argv.slice(2);
-if (role === 'dynalite') await dynalite();
-else if (role === 'events') await events();
-else if (role === 'server' && arg) await server(arg);
-else {
-  process.stderr.write('usage: child.ts dynalite | events | server <bundle.mjs>\n');
-  process.exit(2);
-}
+await runRole(
+  {
+    dynalite: () => dynalite((client) => createRegistryTable(client, process.env['REGISTRY_TABLE_NAME']!)),
+    events,
+    server: (bundle) =>
+      serveBundle(bundle, (req, body) => proxyEvent(req.method ?? 'GET', req.url ?? '/', req.headers, body)),
+  },
+  'usage: child.ts dynalite | events | server <bundle.mjs>',
+);

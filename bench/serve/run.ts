@@ -18,6 +18,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { WINE_COLUMNS, WINE_CSV_PATH, WINE_TARGET } from '../../lib/datasets/wine';
 import { MODEL_FORMAT } from '../../lib/model/format';
 import { bundleServer } from '../../lib/serving/bundle';
 
@@ -33,19 +34,8 @@ const { values: args } = parseArgs({
   },
 });
 
-const FEATURES = [
-  'fixed acidity',
-  'volatile acidity',
-  'citric acid',
-  'residual sugar',
-  'chlorides',
-  'free sulfur dioxide',
-  'total sulfur dioxide',
-  'density',
-  'pH',
-  'sulphates',
-  'alcohol',
-];
+// The wine features in the CSV's column order and under its header's names, as the peer fits them.
+const FEATURES = WINE_COLUMNS.filter((c) => c.name !== WINE_TARGET).map((c) => c.header);
 // scikit-learn ElasticNet(alpha=0.5, l1_ratio=0.5) fitted on lib/datasets/winequality-red.csv, which
 // is what the FastAPI peer fits at start-up: the two servers should predict the same value.
 const COEF = [0, 0, 0, 0, 0, 0.003966445573306644, -0.004528801175314565, 0, 0, 0, 0.09384583680745728];
@@ -229,7 +219,7 @@ async function main(): Promise<void> {
         [
           join(root, 'bench/serve/peers/peer_server.py'),
           'fastapi',
-          join(root, 'lib/datasets/winequality-red.csv'),
+          WINE_CSV_PATH,
           '--sep',
           ';',
           '--target',

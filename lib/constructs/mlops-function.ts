@@ -13,7 +13,6 @@
  * });
  * fn.bindTable('REGISTRY_TABLE_NAME', table, 'readWrite');
  */
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -24,16 +23,14 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { FUNCTION_BUNDLING, PROJECT_ROOT } from './bundling';
 import { INLINE_POLICY_REASON } from './nag';
 
-/** The repo root, where package-lock.json and `lambdas/` live. */
-export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-/** The path of a handler module under `lambdas/`. */
-export const lambdaEntry = (name: string): string => `${PROJECT_ROOT}lambdas/${name}.ts`;
+export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
 
 /** The runtime every kit function uses: the newest Node.js Lambda offers. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
 
 export type DataAccess = 'read' | 'write' | 'readWrite';
 
@@ -133,15 +130,11 @@ export class MlopsFunction extends Construct {
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
       bundling: {
-        format: nodejs.OutputFormat.ESM,
-        // Bundled ESM still meets CommonJS dependencies that call require() for Node built-ins.
-        banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
+        ...FUNCTION_BUNDLING,
+        // The same string as esbuild's, typed as the enum NodejsFunction takes.
+        format: FUNCTION_BUNDLING.format as nodejs.OutputFormat,
+        mainFields: [...FUNCTION_BUNDLING.mainFields],
         externalModules: [],
-        target: 'node20',
       },
     });
     // The construct's own policy statements are checked by the stack-level nag run; the two
