@@ -1,9 +1,8 @@
-import { Stack, Validations } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
-import type { IConstruct } from 'constructs';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { renderDefinitionString, validateAsl } from '../../lib/asl';
-import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { glueColumns, ONLINE_TABLE_SPEC } from '../../lib/features/definitions';
 import { wineFeatures, wineRepo } from '../../lib/features/wine';
@@ -17,33 +16,10 @@ import {
   sagemakerIntegrations,
   snsIntegrations,
 } from '../../lib/local/sfn';
-import { synthFeatureStore } from './synth';
+import { describeStackNag, logicalIdAt, newApp, statementsOf } from '../stack-synth';
+import { buildStage, synthFeatureStore } from './synth';
 
 const environments = synthFeatureStore();
-
-/** The logical id of the only resource of a type whose path ends with `pathEnd`. */
-function logicalIdAt(t: Template, type: string, pathEnd: string): string {
-  const ids = Object.entries(t.findResources(type))
-    .filter(([, r]) => String(r['Metadata']?.['aws:cdk:path'] ?? '').endsWith(pathEnd))
-    .map(([id]) => id);
-  expect(ids, `${type} at …${pathEnd}`).toHaveLength(1);
-  return ids[0]!;
-}
-
-/** Every Allow statement of the inline policies attached to a role. */
-function statementsOf(
-  t: Template,
-  roleId: string,
-): { Action: string[]; Resource: unknown[]; Condition?: unknown }[] {
-  return Object.values(t.findResources('AWS::IAM::Policy'))
-    .filter((p) => (p['Properties']['Roles'] as { Ref: string }[]).some((r) => r.Ref === roleId))
-    .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
-    .map((s) => ({
-      Action: ([] as string[]).concat(s['Action'] as string | string[]),
-      Resource: ([] as unknown[]).concat(s['Resource']),
-      Condition: s['Condition'],
-    }));
-}
 
 const actionsOf = (statements: { Action: string[] }[]) =>
   [...new Set(statements.flatMap((s) => s.Action))].sort();
@@ -458,49 +434,11 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
   });
 });
 
-describe.each(ENVIRONMENT_NAMES)('cdk-nag on the feature store in %s', (name) => {
-  const { stage, stack } = environments[name];
-  const packs = nagPacksFor({ name });
-
-  it.each(packs.map((p) => [p.readPackName, p] as const))(
-    'has zero unacknowledged %s findings',
-    (_, pack) => {
-      const report = pack.validateScope(stage);
-      const findings = report.violations.flatMap((v) =>
-        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`),
-      );
-      expect(findings).toEqual([]);
-    },
-  );
-
-  it('acknowledges findings only on specific constructs of the stack, each with a specific reason', () => {
-    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
-    for (const c of stack.node.findAll()) {
-      for (const entry of c.node.metadata) {
-        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-          acks.push({ path: c.node.path, id, reason, scope: c });
-        }
-      }
-    }
-    expect(acks.length).toBeGreaterThan(0);
-    for (const ack of acks) {
-      expect(Stack.isStack(ack.scope), `${ack.id} acknowledged on the whole stack`).toBe(false);
-      expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(60);
-      // Blanket IAM5 acknowledgements would hide the next wildcard grant.
-      expect(ack.id, ack.path).not.toMatch(/^AwsSolutions-IAM5$/);
-    }
-  });
-});
+describeStackNag('the feature store', environments);
 
 describe('cdk-nag on the feature store catches a violation', () => {
-  it('reports a blanket wildcard grant added to the feature server (the check is live)', async () => {
-    const { App } = await import('aws-cdk-lib');
-    const iam = await import('aws-cdk-lib/aws-iam');
-    const { FEATURE_FLAGS, resolveEnvironment } = await import('../../lib/config');
-    const { buildStage } = await import('./synth');
-    const app = new App({ context: FEATURE_FLAGS });
-    const { stage, stack } = buildStage(app, resolveEnvironment('staging', { env: {} }));
+  it('reports a blanket wildcard grant added to the feature server (the check is live)', () => {
+    const { stage, stack } = buildStage(newApp(), resolveEnvironment('staging', { env: {} }));
     stack.server.function.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['dynamodb:Scan'], resources: [`${stack.onlineTable.tableArn}/*`] }),
     );

@@ -1,27 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { allowStatements } from '../stack-synth';
 import { synthAll } from './synth';
-
-/** Every Allow statement in every IAM policy (inline, managed, role and resource policies). */
-function allowStatements(
-  template: Record<string, any>,
-): { where: string; actions: string[]; resources: unknown[] }[] {
-  const found: { where: string; actions: string[]; resources: unknown[] }[] = [];
-  const visit = (node: unknown, where: string) => {
-    if (Array.isArray(node)) {
-      for (const [i, n] of node.entries()) visit(n, `${where}[${i}]`);
-    } else if (node && typeof node === 'object') {
-      const obj = node as Record<string, unknown>;
-      if (obj['Effect'] === 'Allow' && obj['Action'] !== undefined) {
-        const actions = ([] as unknown[]).concat(obj['Action']).map(String);
-        found.push({ where, actions, resources: ([] as unknown[]).concat(obj['Resource']) });
-      }
-      for (const [k, v] of Object.entries(obj)) visit(v, `${where}.${k}`);
-    }
-  };
-  visit(template['Resources'], 'Resources');
-  return found;
-}
 
 describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
   const { templates } = synthAll()[name];

@@ -4,14 +4,14 @@
  * independent of that wiring). The training stack gets a registry URL and a recording grant hook,
  * so the register step and its grants are in the templates.
  */
-import { App, Stage } from 'aws-cdk-lib';
+import type { Stage } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { ENVIRONMENT_NAMES, type EnvironmentName, FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
+import { ENVIRONMENT_NAMES } from '../../lib/config';
 import { BatchInferenceStack } from '../../stacks/batch-inference-stack';
 import { DataLakeStack } from '../../stacks/data-lake-stack';
-import { stageId } from '../../stacks/mlops-stage';
 import { TrainingPipelineStack } from '../../stacks/training-pipeline-stack';
+import { environmentStage, synthOnce } from '../stack-synth';
 
 export const REGISTRY_URL = 'https://registry.example.com/prod/';
 
@@ -25,15 +25,9 @@ export interface PipelineEnvironment {
   readonly registryGrantees: iam.IGrantable[];
 }
 
-let cache: Record<EnvironmentName, PipelineEnvironment> | undefined;
-
-export function synthPipelines(): Record<EnvironmentName, PipelineEnvironment> {
-  if (cache) return cache;
-  const app = new App({ context: { ...FEATURE_FLAGS, 'aws:cdk:enable-path-metadata': true } });
-  const out = {} as Record<EnvironmentName, PipelineEnvironment>;
-  for (const name of ENVIRONMENT_NAMES) {
-    const config = resolveEnvironment(name, { env: {} });
-    const stage = new Stage(app, stageId(name), { env: { account: config.account, region: config.region } });
+export const synthPipelines = synthOnce(
+  (app, config): Omit<PipelineEnvironment, 'trainingTemplate' | 'batchTemplate'> => {
+    const stage = environmentStage(app, config);
     const { lake } = new DataLakeStack(stage, 'DataLake', { config });
     const registryGrantees: iam.IGrantable[] = [];
     const training = new TrainingPipelineStack(stage, 'TrainingPipeline', {
@@ -43,14 +37,12 @@ export function synthPipelines(): Record<EnvironmentName, PipelineEnvironment> {
       registryApi: { grantInvoke: (g) => registryGrantees.push(g) },
     });
     const batch = new BatchInferenceStack(stage, 'BatchInference', { config, lake });
-    out[name] = { stage, training, batch, registryGrantees } as unknown as PipelineEnvironment;
-  }
-  app.synth();
-  for (const name of ENVIRONMENT_NAMES) {
-    const e = out[name] as { -readonly [K in keyof PipelineEnvironment]: PipelineEnvironment[K] };
-    e.trainingTemplate = Template.fromStack(e.training);
-    e.batchTemplate = Template.fromStack(e.batch);
-  }
-  cache = out;
-  return out;
-}
+    return { stage, training, batch, registryGrantees };
+  },
+  (b): PipelineEnvironment => ({
+    ...b,
+    trainingTemplate: Template.fromStack(b.training),
+    batchTemplate: Template.fromStack(b.batch),
+  }),
+  ENVIRONMENT_NAMES,
+);

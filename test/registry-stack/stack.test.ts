@@ -1,43 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { Stack, Validations } from 'aws-cdk-lib';
-import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { Match } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { lambdaEntry } from '../../lib/constructs/mlops-function';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { REGISTRY_TABLE_SPEC } from '../../lib/registry';
 import { REGISTRY_ROUTES, REGISTRY_TABLE_ACTIONS } from '../../stacks/registry-stack';
-import { buildStage, newApp, synthRegistry } from './synth';
+import { describeStackNag, logicalIdAt, newApp, statementsOf } from '../stack-synth';
+import { buildStage, synthRegistry } from './synth';
 
 const environments = synthRegistry();
-
-type Statement = { Action: string[]; Resource: unknown[]; Condition?: Record<string, unknown> };
-
-/** The logical id of the only resource of a type whose path ends with `pathEnd`. */
-function logicalIdAt(t: Template, type: string, pathEnd: string): string {
-  const ids = Object.entries(t.findResources(type))
-    .filter(([, r]) => String(r['Metadata']?.['aws:cdk:path'] ?? '').endsWith(pathEnd))
-    .map(([id]) => id);
-  expect(ids, `${type} at …${pathEnd}`).toHaveLength(1);
-  return ids[0]!;
-}
-
-/** Every statement of the inline policies attached to a role. */
-function statementsOf(t: Template, roleId: string): Statement[] {
-  return Object.values(t.findResources('AWS::IAM::Policy'))
-    .filter((p) => (p['Properties']['Roles'] as { Ref: string }[]).some((r) => r.Ref === roleId))
-    .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
-    .map((s) => {
-      expect(s['Effect']).toBe('Allow');
-      return {
-        Action: ([] as string[]).concat(s['Action'] as string | string[]),
-        Resource: ([] as unknown[]).concat(s['Resource']),
-        Condition: s['Condition'] as Record<string, unknown> | undefined,
-      };
-    });
-}
 
 /** The variables the handler reads with `requiredEnv(...)`, from its source. */
 const handlerVariables = (): string[] =>
@@ -321,40 +294,7 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
   });
 });
 
-describe.each(ENVIRONMENT_NAMES)('cdk-nag on the registry in %s', (name) => {
-  const { stage, stack } = environments[name];
-  const packs = nagPacksFor({ name });
-
-  it.each(packs.map((p) => [p.readPackName, p] as const))(
-    'has zero unacknowledged %s findings',
-    (_, pack) => {
-      const report = pack.validateScope(stage);
-      const findings = report.violations.flatMap((v) =>
-        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`),
-      );
-      expect(findings).toEqual([]);
-      expect(report.success).toBe(true);
-    },
-  );
-
-  it('acknowledges findings only on specific constructs of the stack, each with a specific reason', () => {
-    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
-    for (const c of stack.node.findAll()) {
-      for (const entry of c.node.metadata) {
-        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-          acks.push({ path: c.node.path, id, reason, scope: c });
-        }
-      }
-    }
-    expect(acks.length).toBeGreaterThan(0);
-    for (const ack of acks) {
-      expect(Stack.isStack(ack.scope), `${ack.id} acknowledged on the whole stack`).toBe(false);
-      expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(60);
-      expect(ack.id, ack.path).not.toMatch(/^AwsSolutions-IAM5$/);
-    }
-  });
-});
+describeStackNag('the registry', environments);
 
 describe('cdk-nag on the registry catches a violation', () => {
   it('fails if the registry function is given a wildcard grant on the table', () => {

@@ -3,49 +3,11 @@
  * `MlopsStage` builds its stacks (tagged, env from config), synthesized once per test file. Nag
  * runs in the tests, so findings are reported rather than failing synthesis.
  */
-import { App, Stage, Tags } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import {
-  ENVIRONMENT_NAMES,
-  type EnvironmentConfig,
-  type EnvironmentName,
-  FEATURE_FLAGS,
-  resolveEnvironment,
-} from '../../lib/config';
-import { DataLakeStack } from '../../stacks/data-lake-stack';
-import { stageId } from '../../stacks/mlops-stage';
+import { ENVIRONMENT_NAMES } from '../../lib/config';
 import { RegistryStack } from '../../stacks/registry-stack';
+import { stackOnLake, synthStack } from '../stack-synth';
 
-export interface RegistryEnvironment {
-  readonly config: EnvironmentConfig;
-  readonly stage: Stage;
-  readonly lake: DataLakeStack;
-  readonly stack: RegistryStack;
-  readonly template: Template;
-}
+/** One environment's stage, with the data lake and the registry stack under test. */
+export const buildStage = stackOnLake(RegistryStack, 'Registry');
 
-let cache: Record<EnvironmentName, RegistryEnvironment> | undefined;
-
-export function buildStage(app: App, config: EnvironmentConfig): Omit<RegistryEnvironment, 'template'> {
-  const stage = new Stage(app, stageId(config.name), {
-    env: { account: config.account, region: config.region },
-  });
-  for (const [key, value] of Object.entries(config.tags)) Tags.of(stage).add(key, value);
-  const lake = new DataLakeStack(stage, 'DataLake', { config });
-  const stack = new RegistryStack(stage, 'Registry', { config, lake: lake.lake });
-  return { config, stage, lake, stack };
-}
-
-export const newApp = (): App =>
-  new App({ context: { ...FEATURE_FLAGS, 'aws:cdk:enable-path-metadata': true } });
-
-export function synthRegistry(): Record<EnvironmentName, RegistryEnvironment> {
-  if (cache) return cache;
-  const app = newApp();
-  const built = ENVIRONMENT_NAMES.map((name) => buildStage(app, resolveEnvironment(name, { env: {} })));
-  app.synth();
-  cache = Object.fromEntries(
-    built.map((b) => [b.config.name, { ...b, template: Template.fromStack(b.stack) }]),
-  ) as Record<EnvironmentName, RegistryEnvironment>;
-  return cache;
-}
+export const synthRegistry = synthStack(buildStage, ENVIRONMENT_NAMES);

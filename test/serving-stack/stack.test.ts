@@ -1,41 +1,16 @@
-import { App, Stack, Stage, Validations } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
-import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
+import { resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
-import { DataLakeStack } from '../../stacks/data-lake-stack';
-import { DEPLOYER_GROUP, isGraviton, SELDON_CORE_VERSION, ServingStack } from '../../stacks/serving-stack';
-import { synthServing } from './synth';
+import { DEPLOYER_GROUP, isGraviton, SELDON_CORE_VERSION } from '../../stacks/serving-stack';
+import { acknowledgementsIn, allowStatements, expectNoUnacknowledgedFindings, newApp } from '../stack-synth';
+import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
 const environments = synthServing();
 
-/** Every Allow statement in the template, with where it is. */
-function allowStatements(
-  template: Record<string, any>,
-): { where: string; actions: string[]; resources: unknown[] }[] {
-  const found: { where: string; actions: string[]; resources: unknown[] }[] = [];
-  const visit = (node: unknown, where: string) => {
-    if (Array.isArray(node)) {
-      for (const [i, n] of node.entries()) visit(n, `${where}[${i}]`);
-    } else if (node && typeof node === 'object') {
-      const obj = node as Record<string, unknown>;
-      if (obj['Effect'] === 'Allow' && obj['Action'] !== undefined) {
-        found.push({
-          where,
-          actions: ([] as unknown[]).concat(obj['Action']).map(String),
-          resources: ([] as unknown[]).concat(obj['Resource']),
-        });
-      }
-      for (const [k, v] of Object.entries(obj)) visit(v, `${where}.${k}`);
-    }
-  };
-  visit(template['Resources'], 'Resources');
-  return found;
-}
-
-describe.each(['staging', 'production'] as const)('ServingStack in %s', (name) => {
+describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
   const { template, config, stage } = environments[name];
   const production = name === 'production';
 
@@ -244,24 +219,12 @@ describe.each(['staging', 'production'] as const)('ServingStack in %s', (name) =
   it.each(nagPacksFor({ name }).map((p) => [p.readPackName, p] as const))(
     'has zero unacknowledged %s findings',
     (_, pack) => {
-      const report = pack.validateScope(stage);
-      const findings = report.violations.flatMap((v) =>
-        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath ?? ''}`),
-      );
-      expect(findings).toEqual([]);
+      expectNoUnacknowledgedFindings(pack.validateScope(stage));
     },
   );
 
   it('acknowledges findings only on specific constructs, each with a specific reason', () => {
-    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
-    for (const c of environments[name].serving.node.findAll()) {
-      for (const entry of c.node.metadata) {
-        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-          acks.push({ path: c.node.path, id, reason, scope: c });
-        }
-      }
-    }
+    const acks = acknowledgementsIn(environments[name].stack);
     expect(acks.length).toBeGreaterThan(0);
     for (const ack of acks) {
       // CDK itself acknowledges cfn-lint's literal-AZ warning on the stack when AZs are named
@@ -275,11 +238,7 @@ describe.each(['staging', 'production'] as const)('ServingStack in %s', (name) =
 
 describe('ServingStack in local', () => {
   it('is empty: local serves the same model server as a process (mlops serve)', () => {
-    const app = new App({ context: FEATURE_FLAGS });
-    const config = resolveEnvironment('local', { env: {} });
-    const stage = new Stage(app, 'local', { env: { account: config.account, region: config.region } });
-    const lake = new DataLakeStack(stage, 'DataLake', { config });
-    const serving = new ServingStack(stage, 'Serving', { config, lake: lake.lake });
+    const { stack: serving } = buildStage(newApp(), resolveEnvironment('local', { env: {} }));
     expect(serving.cluster).toBeUndefined();
     expect(Template.fromStack(serving).toJSON()['Resources'] ?? {}).toEqual({});
   });
