@@ -97,6 +97,20 @@ async function liveState(
   return state;
 }
 
+/** The live state of a deployment that has a canary; otherwise the error naming what was asked. */
+async function liveWithCanary(
+  k8s: KubernetesClient,
+  namespace: string,
+  name: string,
+  action: 'promote' | 'roll back',
+): Promise<LiveState & { readonly canary: NonNullable<LiveState['canary']> }> {
+  const live = await liveState(k8s, namespace, name);
+  if (live?.canary === undefined) {
+    throw new DeployerStateError(`SeldonDeployment ${namespace}/${name} has no canary to ${action}`);
+  }
+  return { ...live, canary: live.canary };
+}
+
 function render(
   settings: DeployerSettings,
   model: string,
@@ -261,12 +275,7 @@ export async function promoteCanary(
   settings: DeployerSettings,
   deployment: string,
 ): Promise<DeployResult> {
-  const live = await liveState(k8s, settings.namespace, deployment);
-  if (live?.canary === undefined) {
-    throw new DeployerStateError(
-      `SeldonDeployment ${settings.namespace}/${deployment} has no canary to promote`,
-    );
-  }
+  const live = await liveWithCanary(k8s, settings.namespace, deployment, 'promote');
   const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
   await syncRouter(k8s, settings.namespace, desired);
   await k8s.apply(desired);
@@ -285,12 +294,7 @@ export async function rollbackCanary(
   settings: DeployerSettings,
   deployment: string,
 ): Promise<DeployResult> {
-  const live = await liveState(k8s, settings.namespace, deployment);
-  if (live?.canary === undefined) {
-    throw new DeployerStateError(
-      `SeldonDeployment ${settings.namespace}/${deployment} has no canary to roll back`,
-    );
-  }
+  const live = await liveWithCanary(k8s, settings.namespace, deployment, 'roll back');
   const desired = render(
     settings,
     live.model,
