@@ -1,9 +1,9 @@
-import { Stack, Validations } from 'aws-cdk-lib';
-import type { IConstruct } from 'constructs';
+import { Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { synthAll } from './synth';
+import { acknowledgementsIn, expectNoUnacknowledgedFindings } from '../stack-synth';
 
 const environments = synthAll();
 
@@ -20,26 +20,12 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
   it.each(packs.map((p) => [p.readPackName, p] as const))(
     'has zero unacknowledged %s findings',
     (_, pack) => {
-      const report = pack.validateScope(stage);
-      const findings = report.violations.flatMap((v) =>
-        v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath ?? r.resourceLogicalId}`),
-      );
-      expect(findings).toEqual([]);
-      expect(report.success).toBe(true);
+      expectNoUnacknowledgedFindings(pack.validateScope(stage));
     },
   );
 
   it('acknowledges findings only on specific constructs, each with a specific reason', () => {
-    const acks: { path: string; id: string; reason: string; scope: IConstruct }[] = [];
-    for (const c of stage.node.findAll()) {
-      for (const entry of c.node.metadata) {
-        if (entry.type !== Validations.ACKNOWLEDGED_RULES_METADATA_KEY) continue;
-        // Recorded as { "<source>::<rule id>": reason }.
-        for (const [id, reason] of Object.entries(entry.data as Record<string, string>)) {
-          acks.push({ path: c.node.path, id, reason, scope: c });
-        }
-      }
-    }
+    const acks = acknowledgementsIn(stage);
     for (const ack of acks) {
       // CDK itself acknowledges CloudFormation's W3010 (hard-coded AZ names) on a stack whose VPC
       // names its AZs, which the serving stack does on purpose so synthesis needs no lookup.
