@@ -5,7 +5,13 @@
  * model. Each step is idempotent, so a second `mlops up` reuses what the first produced.
  */
 import { S3Client } from '@aws-sdk/client-s3';
-import { describeSeed, type SeedOutcome, s3CreateObject, seedWineLake } from '../datasets/wine-lake';
+import {
+  describeSeed,
+  type SeedOutcome,
+  s3CreateObject,
+  seedWineLake,
+  WINE_FEATURES_SEED_KEY,
+} from '../datasets/wine-lake';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
 import type { LocalStage } from './assembly';
 import { type LocalPlatform, type RuntimeInfo, SERVING_NAMESPACE } from './platform';
@@ -35,9 +41,16 @@ export async function runStartup(
     options.log?.(`  ${name}: ${outcome} (${(s.ms / 1000).toFixed(2)} s)`);
     steps.push(s);
   };
-  await step('seed example data', async () =>
-    describeSeed(await seedLocalLake(platform.info, platform.stage, new Date())),
-  );
+  let seeded: SeedOutcome[] = [];
+  await step('seed example data', async () => {
+    seeded = await seedLocalLake(platform.info, platform.stage, new Date());
+    return describeSeed(seeded);
+  });
+  if (seeded.some((o) => o.key === WINE_FEATURES_SEED_KEY && o.outcome === 'created')) {
+    // Freshly seeded features reach the online store now, as the environment's schedule would load
+    // them on AWS: the README's /get-online-features example answers from the first start on.
+    await step('materialize features', () => runMaterialization(platform));
+  }
   const model = DEFAULT_SCHEDULED_INPUT.model_name;
   const registry = new RegistryClient(platform.gatewayUrl);
   let champion = await registry.champion(model);
@@ -136,6 +149,23 @@ async function runTraining(platform: LocalPlatform) {
     );
   const rmse = Number(out.evaluation?.metrics?.rmse);
   return { version, rmse: Number.isFinite(rmse) ? rmse.toFixed(4) : 'n/a', executionName: d.name };
+}
+
+/** Runs the materialization machine over every view's default window and waits; fails with its error. */
+async function runMaterialization(platform: LocalPlatform): Promise<string> {
+  const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'));
+  if (!machine) throw new Error('the local stage has no feature store');
+  const { executionArn } = await platform.sfn.startExecution({
+    stateMachineArn: machine.arn,
+    name: `startup-materialize-${Date.now()}`,
+    input: '{}',
+  });
+  const d = await platform.sfn.waitForExecution(executionArn);
+  if (d.status !== 'SUCCEEDED') {
+    throw new Error(`materialization ${d.status}: ${d.error ?? ''} ${d.cause ?? ''} (npx mlops describe ${d.name})`);
+  }
+  const views = (JSON.parse(d.output ?? '{}').views ?? []) as { featureView: string; written: number }[];
+  return `${views.map((v) => `${v.featureView} ${v.written} rows`).join(', ')} → online store by execution ${d.name}`;
 }
 
 /** The few MLflow REST calls start-up makes, through the local gateway like any client. */
