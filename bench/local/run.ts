@@ -69,7 +69,7 @@ for (let i = 0; i < runs; i++) {
   }
 }
 for (const [label, rows] of [
-  ['first (empty state: seed, train, register, promote, serve)', first],
+  ['first (empty state: seed, materialize, train, register, promote, serve)', first],
   ['second (reuses the registered model)', second],
 ] as const) {
   const col = (k: keyof (typeof rows)[number]) =>
