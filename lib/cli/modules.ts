@@ -1,8 +1,9 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
 import type { CommandModule } from './program';
 import { localCommands } from './local';
+import { renderCommands } from './render';
 import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, serveCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, serveCommands, renderCommands];
