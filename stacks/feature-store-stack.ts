@@ -59,19 +59,13 @@ import {
   offlineTableSpecs,
 } from '../lib/features/definitions';
 import { MATERIALIZATION_RECORD_PREFIX } from '../lib/features/stack-support';
+import { workflowReservedConcurrency } from '../lib/pipelines/infra';
 import { wineRepo } from '../lib/features/wine';
 
 export { FEATURE_STORE_PREFIX };
 
 /** Views materialized at once: bounds concurrent Athena queries and DynamoDB write load. */
 export const MATERIALIZATION_MAX_CONCURRENCY = 4;
-
-/**
- * Reserved concurrency of the workflow's functions when the environment reserves any: one run
- * needs at most {@link MATERIALIZATION_MAX_CONCURRENCY} at a time, and overlapping scheduled runs
- * should queue rather than take the account pool from the feature server.
- */
-const WORKFLOW_RESERVED_CONCURRENCY = 10;
 
 const RESULT_OBJECTS_REASON =
   "Athena names each result object after its query execution id, known only at run time; the grant covers the lake workgroup's result prefix only.";
@@ -162,10 +156,8 @@ export class FeatureStoreStack extends Stack {
     this.api.addLambdaRoute('/health', this.server.function, ['GET']);
 
     // --- Materialization ------------------------------------------------------------------------
-    const workflowConcurrency =
-      config.lambda.reservedConcurrency === null
-        ? undefined
-        : Math.min(config.lambda.reservedConcurrency, WORKFLOW_RESERVED_CONCURRENCY);
+    // One run needs at most MATERIALIZATION_MAX_CONCURRENCY at a time.
+    const workflowConcurrency = workflowReservedConcurrency(config);
     this.materializePlan = new MlopsFunction(this, 'MaterializePlan', {
       entry: lambdaEntry('materialize-plan'),
       description: 'Materialization plan: validates the window and renders each view query',

@@ -9,6 +9,7 @@ import { Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } fr
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { nagPluginsFor } from '../lib/constructs/nag';
+import { addDeployPreflight } from '../lib/constructs/preflight';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
 import { FeatureStoreStack } from './feature-store-stack';
@@ -83,6 +84,9 @@ export class MlopsStage extends Stage {
 
     if (props.config.name === 'local') {
       for (const stack of this.node.children.filter(Stack.isStack)) guardLocalOnly(stack);
+    } else {
+      // Local is never deployed, so no account's quotas apply to it.
+      addDeployPreflight(this, props.config);
     }
     if (props.nag ?? true) Validations.of(this).addPlugins(...nagPluginsFor(this, props.config));
   }

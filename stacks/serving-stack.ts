@@ -47,6 +47,7 @@ import { accountKeyPolicy, type DataLake } from '../lib/constructs/data-lake';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { workflowReservedConcurrency } from '../lib/pipelines/infra';
 import { PROMOTION_DETAIL_TYPE, PROMOTION_EVENT_SOURCE } from '../lib/registry/events';
 import { PredictionApi } from '../lib/serving-infra/prediction-api';
 import {
@@ -342,7 +343,8 @@ export class ServingStack extends Stack {
       description: 'mlops-kit serving deployer: applies SeldonDeployments and the router routes',
       timeout: Duration.minutes(1),
       memorySize: config.lambda.memorySizeMb,
-      reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
+      // Runs once per promotion or canary step, never per request.
+      reservedConcurrentExecutions: workflowReservedConcurrency(config),
       logRetention,
       logsEncryptionKey: lake.logsKey,
       removalPolicy,

@@ -23,6 +23,16 @@ type Defaults = Omit<EnvironmentConfig, 'account' | 'region'>;
 
 const commonTags = { project: 'mlops-kit' };
 
+/**
+ * The defaults of a new account (Lambda concurrent executions; API Gateway's account-level
+ * throttle per region). Set the ones Service Quotas shows when they differ.
+ */
+export const DEFAULT_ACCOUNT_QUOTAS: Defaults['accountQuotas'] = {
+  lambdaConcurrency: 1000,
+  apiGatewayThrottleRps: 10_000,
+  apiGatewayThrottleBurst: 5000,
+};
+
 export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
   local: {
     name: 'local',
@@ -58,6 +68,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       canaryTrafficPercent: 10,
       modelReplicas: 1,
     },
+    accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'local' },
   },
   staging: {
@@ -94,6 +105,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       canaryTrafficPercent: 20,
       modelReplicas: 1,
     },
+    accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'staging' },
   },
   production: {
@@ -130,6 +142,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       canaryTrafficPercent: 10,
       modelReplicas: 3,
     },
+    accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'production' },
   },
 };

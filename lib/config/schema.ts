@@ -18,6 +18,9 @@ export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
+/** Concurrent executions Lambda keeps unreserved in every account and region. */
+export const LAMBDA_UNRESERVED_MINIMUM = 100;
+
 const accountId = z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id');
 const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1');
 
@@ -67,7 +70,11 @@ export const environmentConfigSchema = z
     }),
     lambda: z.object({
       memorySizeMb: z.number().int().min(128).max(10_240),
-      /** Reserved concurrency per function; null leaves the account pool shared. */
+      /**
+       * Reserved concurrency of each request-serving function (registry, feature server); workflow
+       * steps reserve at most 10 of it. null leaves the account pool shared. The deploy preflight
+       * holds the stage's total to `accountQuotas.lambdaConcurrency` minus 100.
+       */
       reservedConcurrency: z.number().int().positive().nullable(),
     }),
     api: z.object({
@@ -104,6 +111,24 @@ export const environmentConfigSchema = z
       /** Traffic share (percent) a new model version gets as a canary before promotion. */
       canaryTrafficPercent: z.number().int().min(0).max(100),
       modelReplicas: z.number().int().positive(),
+    }),
+    /**
+     * The account's regional quotas the deploy preflight checks the stage against (Service Quotas
+     * shows the real ones; raise these to match after an increase).
+     */
+    accountQuotas: z.object({
+      /** Lambda concurrent executions; Lambda keeps 100 of them unreserved. */
+      lambdaConcurrency: z
+        .number()
+        .int()
+        .min(
+          LAMBDA_UNRESERVED_MINIMUM,
+          `accountQuotas.lambdaConcurrency must be at least ${LAMBDA_UNRESERVED_MINIMUM} (what Lambda keeps unreserved)`,
+        ),
+      /** API Gateway steady-state requests per second, shared by every REST API stage of the region. */
+      apiGatewayThrottleRps: z.number().positive(),
+      /** API Gateway burst, shared likewise. */
+      apiGatewayThrottleBurst: z.number().int().positive(),
     }),
     tags: z.record(z.string(), z.string()),
   })

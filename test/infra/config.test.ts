@@ -149,3 +149,30 @@ describe('validation', () => {
     fails('staging', { lambda: { memorySizeMb: '512' } }, /lambda\.memorySizeMb/);
   });
 });
+
+describe('account quotas', () => {
+  it('defaults every environment to a new account’s quotas', () => {
+    for (const name of ENVIRONMENT_NAMES) {
+      expect(resolveEnvironment(name, { env: {} }).accountQuotas).toEqual({
+        lambdaConcurrency: 1000,
+        apiGatewayThrottleRps: 10_000,
+        apiGatewayThrottleBurst: 5000,
+      });
+    }
+  });
+
+  it('takes a raised quota per environment', () => {
+    const c = resolveEnvironment('production', {
+      env: {},
+      overrides: { production: { accountQuotas: { lambdaConcurrency: 5000 } } },
+    });
+    expect(c.accountQuotas.lambdaConcurrency).toBe(5000);
+    expect(c.accountQuotas.apiGatewayThrottleRps).toBe(10_000);
+  });
+
+  it('fails if the Lambda quota is below what Lambda keeps unreserved', () => {
+    expect(() =>
+      resolveEnvironment('staging', { env: {}, overrides: { staging: { accountQuotas: { lambdaConcurrency: 50 } } } }),
+    ).toThrow(/accountQuotas\.lambdaConcurrency must be at least 100 \(what Lambda keeps unreserved\)/);
+  });
+});
