@@ -5,7 +5,7 @@
  *   npx cdk synth -c env=staging       # one
  *   npx cdk deploy -c env=staging --all
  */
-import { App } from 'aws-cdk-lib';
+import { App, Errors } from 'aws-cdk-lib';
 import { ConfigError, resolveEnvironments } from '../lib/config';
 import { createMlopsApp } from '../stacks/mlops-app';
 
@@ -30,4 +30,14 @@ try {
   }
   throw err;
 }
-app.synth();
+try {
+  app.synth();
+} catch (err) {
+  // The deploy preflight (and any other construct validation) fails with sentences for the user;
+  // a stack trace through the CDK's internals would only bury them.
+  if (Errors.isValidationError(err)) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
