@@ -185,18 +185,20 @@ export class AthenaEngine {
       autoload_known_extensions: 'false',
     });
     const engine = new AthenaEngine(db, options);
-    const conn = await db.connect();
     try {
-      await conn.run(`SET allowed_directories = [${sqlString(`${paths.s3}/`)}]`);
-      await conn.run('SET enable_external_access = false');
-      for (const d of options.catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
-      await engine.refreshViews(options.catalog.tables);
-      await conn.run('SET lock_configuration = true');
+      const conn = await db.connect();
+      try {
+        await conn.run(`SET allowed_directories = [${sqlString(`${paths.s3}/`)}]`);
+        await conn.run('SET enable_external_access = false');
+        for (const d of options.catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
+        await engine.refreshViews(options.catalog.tables);
+        await conn.run('SET lock_configuration = true');
+      } finally {
+        conn.closeSync();
+      }
     } catch (err) {
       db.closeSync();
       throw err;
-    } finally {
-      conn.closeSync();
     }
     return engine;
   }
