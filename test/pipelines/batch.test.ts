@@ -4,7 +4,7 @@ import { predictRow } from '../../lib/model/format';
 import { type BatchPlan, type ModelCache, planBatch, predictObject } from '../../lib/pipelines/batch';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { BATCH_STAGING_TABLE } from '../../stacks/batch-inference-stack';
-import { BUCKETS, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, CHECK_QUERY, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
 import { linearModel, modelArchive } from './models';
 
 const DATABASE = 'mlops_test';
@@ -180,10 +180,13 @@ describe('Predict object and Write predictions', () => {
       });
       const done = await athena.waitForQuery(QueryExecutionId);
       expect(done.Status.StateChangeReason ?? '').toBe('');
-      const check = await athena.startQueryExecution({
-        QueryString: `SELECT count(*) AS n, sum(prediction) AS total FROM read_parquet('${plan.output_location}')`,
-        WorkGroup: 'wg',
-      });
+      const check = await athena.startQueryExecution(
+        {
+          QueryString: `SELECT count(*) AS n, sum(prediction) AS total FROM read_parquet('${plan.output_location}')`,
+          WorkGroup: 'wg',
+        },
+        CHECK_QUERY,
+      );
       await athena.waitForQuery(check.QueryExecutionId);
       const [, row] = (await athena.getQueryResults({ QueryExecutionId: check.QueryExecutionId })).ResultSet
         .Rows;

@@ -20,7 +20,7 @@ import { DataValidationError, PipelineInputError } from '../../lib/pipelines/err
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { planTrainingRun } from '../../lib/pipelines/training-plan';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
-import { BUCKETS, failure, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, CHECK_QUERY, failure, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
 
 const DATABASE = 'mlops_test';
 const STORE = `s3://${BUCKETS.curated}/features/`;
@@ -236,8 +236,12 @@ describe('training from a feature service', () => {
     const curated = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('features/training-sets/'));
     expect(curated).toHaveLength(1);
     expect(curated[0]).toMatch(/^features\/training-sets\/wine_quality_v1\/fs-2\/.+\.parquet$/);
-    const unloaded = await run(
+    const unloaded = await runQuery(
+      athena,
       `SELECT count(*), count(DISTINCT wine_id), max(alcohol) FROM read_parquet('${plan.locations.features}*.parquet')`,
+      DATABASE,
+      'wg',
+      CHECK_QUERY,
     );
     const page = await athena.getQueryResults({ QueryExecutionId: unloaded.QueryExecutionId });
     expect(page.ResultSet.Rows[1]!.Data.map((d) => d.VarCharValue)).toEqual(['60', '60', '14.0']);

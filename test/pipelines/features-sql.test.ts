@@ -10,7 +10,7 @@ import { parseS3Uri } from '../../lib/pipelines/catalog';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { trainingQueries } from '../../lib/pipelines/sql';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
-import { BUCKETS, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, CHECK_QUERY, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
 
 const DATABASE = 'mlops_test';
 let s3: LocalS3;
@@ -64,8 +64,12 @@ describe('features SQL on the local Athena engine', () => {
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(/^features\/winequality_red_raw\/run-1\/.+\.parquet$/);
     // A check query in DuckDB's dialect (read_parquet), not the pipeline's.
-    const counts = await run(
+    const counts = await runQuery(
+      athena,
       `SELECT split, count(*) AS n, min(row_id) AS first FROM read_parquet('s3://${BUCKETS.curated}/features/') GROUP BY split ORDER BY split`,
+      DATABASE,
+      'wg',
+      CHECK_QUERY,
     );
     const page = await athena.getQueryResults({ QueryExecutionId: counts.QueryExecutionId });
     expect(page.ResultSet.Rows.slice(1).map((r) => r.Data.map((d) => d.VarCharValue))).toEqual([

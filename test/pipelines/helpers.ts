@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
-import type { AthenaEngine } from '../../lib/local/athena';
+import type { AthenaEngine, QueryOrigin } from '../../lib/local/athena';
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
@@ -65,13 +65,28 @@ export async function startLocalS3(): Promise<LocalS3> {
   };
 }
 
-/** Runs a query on the local Athena engine and asserts it succeeded; returns the execution. */
-export async function runQuery(athena: AthenaEngine, sql: string, database: string, workGroup = 'wg') {
-  const { QueryExecutionId } = await athena.startQueryExecution({
-    QueryString: sql,
-    WorkGroup: workGroup,
-    QueryExecutionContext: { Database: database },
-  });
+/** A test's own check query: DuckDB's dialect, reading s3:// literals from the lake. */
+export const CHECK_QUERY: QueryOrigin = { label: 'a test check query', dialect: 'duckdb' };
+
+/**
+ * Runs a query on the local Athena engine and asserts it succeeded; returns the execution. Pass
+ * {@link CHECK_QUERY} for a test's own check in DuckDB's dialect (e.g. `read_parquet('s3://…')`).
+ */
+export async function runQuery(
+  athena: AthenaEngine,
+  sql: string,
+  database: string,
+  workGroup = 'wg',
+  origin?: QueryOrigin,
+) {
+  const { QueryExecutionId } = await athena.startQueryExecution(
+    {
+      QueryString: sql,
+      WorkGroup: workGroup,
+      QueryExecutionContext: { Database: database },
+    },
+    origin,
+  );
   const execution = await athena.waitForQuery(QueryExecutionId);
   expect(execution.Status.StateChangeReason ?? '').toBe('');
   expect(execution.Status.State).toBe('SUCCEEDED');

@@ -13,6 +13,11 @@
  *   local check is stricter, never looser.
  * - A query DuckDB rejects ends FAILED with a reason naming who ran it and DuckDB's message; the
  *   engine itself never throws for bad SQL.
+ * - Only what Athena accepts runs (see `policy.ts`): one statement, SELECT/WITH/VALUES, UNLOAD,
+ *   CTAS, SHOW, DESCRIBE and DROP TABLE of a CTAS table, reading the catalog's tables only. DuckDB
+ *   itself is locked down as well: no external access except the lake directories, no extension
+ *   loading, configuration locked after start, so nothing a query says reaches a host file.
+ * - The catalog's views are recreated before a query that names them if they have gone missing.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
@@ -20,7 +25,16 @@ import { dirname, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader } from '@duckdb/node-api';
 import { layout } from '../layout';
 import { type AthenaCatalog, dataFiles, type GlueTable, ident, localPathOf, viewSelect } from './catalog';
-import { translateQuery } from './sql';
+import {
+  type AthenaStatement,
+  checkSelect,
+  parseStatement,
+  QueryRefused,
+  QueryRejected,
+  type TableName,
+  type WriteFormat,
+} from './policy';
+import { copyStatement, dropCatalogPrefix, lakeDirectoryOf, lakeFileOf, rewriteLakeLiterals } from './sql';
 
 export type QueryState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 
@@ -36,6 +50,13 @@ export interface StartQueryExecutionInput {
 /** Who asked, for failure messages (e.g. `state CountByQuality of state machine training`). */
 export interface QueryOrigin {
   readonly label?: string;
+  /**
+   * `'duckdb'` only for the kit's own in-process check queries: DuckDB's SQL, with `s3://` literals
+   * read from the lake through `read_parquet`/`read_csv`/`read_json`. The AWS endpoint and the state
+   * machines always use Athena's. Either way DuckDB's lock-down keeps every file access in the lake.
+   * @default 'athena'
+   */
+  readonly dialect?: 'athena' | 'duckdb';
 }
 
 export interface QueryExecution {
@@ -103,6 +124,19 @@ export interface AthenaEngineOptions {
   readonly catalog: AthenaCatalog;
 }
 
+/** A query classified and checked at StartQueryExecution, run in the background. */
+interface Prepared {
+  readonly statement: AthenaStatement;
+  /** The checked SELECT as DuckDB runs it (SELECT, UNLOAD, CTAS). */
+  readonly select?: string;
+  /** Glue tables the query reads (their views are refreshed and their files count as scanned). */
+  readonly tables: readonly GlueTable[];
+  /** Lake paths named by `s3://` literals (dialect `duckdb`). */
+  readonly localPaths: readonly string[];
+  /** Set when Athena's analyzer would fail the query: it ends FAILED with this reason. */
+  readonly refused?: string;
+}
+
 interface Stored {
   execution: QueryExecution;
   done: Promise<void>;
@@ -113,6 +147,8 @@ interface Stored {
 
 const MAX_PAGE = 1000;
 const PRIMARY = 'primary';
+/** Athena's limit on `QueryString` (262 144 bytes). */
+const MAX_QUERY_BYTES = 262_144;
 
 /**
  * @example
@@ -124,7 +160,9 @@ const PRIMARY = 'primary';
 export class AthenaEngine {
   private readonly executions = new Map<string, Stored>();
   private readonly viewFiles = new Map<GlueTable, string>();
-  /** Serializes view rebuilds: concurrent queries would otherwise race on CREATE OR REPLACE. */
+  /** Tables created by CTAS queries (kept in memory: a restart forgets them, their files stay). */
+  private readonly userTables: GlueTable[] = [];
+  /** Serializes view changes (see withViewLock). */
   private viewLock: Promise<void> = Promise.resolve();
 
   private constructor(
@@ -132,19 +170,36 @@ export class AthenaEngine {
     private readonly options: AthenaEngineOptions,
   ) {}
 
-  /** Starts DuckDB (in memory, spilling to `<stateDir>/athena`) and creates one schema per Glue database. */
+  /**
+   * Starts DuckDB (in memory, spilling to `<stateDir>/athena`) locked down to the lake: files only
+   * under `<stateDir>/s3/`, no extensions installed or loaded, and the configuration locked once the
+   * schemas (one per Glue database) and views exist, so no query can widen any of it.
+   */
   static async start(options: AthenaEngineOptions): Promise<AthenaEngine> {
-    const scratch = layout(options.stateDir).athena;
-    mkdirSync(scratch, { recursive: true });
-    const db = await DuckDBInstance.create(':memory:', { temp_directory: join(scratch, 'tmp') });
+    const paths = layout(options.stateDir);
+    mkdirSync(join(paths.athena, 'tmp'), { recursive: true });
+    mkdirSync(paths.s3, { recursive: true });
+    const db = await DuckDBInstance.create(':memory:', {
+      temp_directory: join(paths.athena, 'tmp'),
+      autoinstall_known_extensions: 'false',
+      autoload_known_extensions: 'false',
+    });
     const engine = new AthenaEngine(db, options);
-    const conn = await db.connect();
     try {
-      for (const d of options.catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
-    } finally {
-      conn.closeSync();
+      const conn = await db.connect();
+      try {
+        await conn.run(`SET allowed_directories = [${sqlString(`${paths.s3}/`)}]`);
+        await conn.run('SET enable_external_access = false');
+        for (const d of options.catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
+        await engine.refreshViews(options.catalog.tables);
+        await conn.run('SET lock_configuration = true');
+      } finally {
+        conn.closeSync();
+      }
+    } catch (err) {
+      db.closeSync();
+      throw err;
     }
-    await engine.refreshViews(options.catalog.tables);
     return engine;
   }
 
@@ -160,8 +215,20 @@ export class AthenaEngine {
     input: StartQueryExecutionInput,
     origin: QueryOrigin = {},
   ): Promise<{ QueryExecutionId: string }> {
-    if (!input.QueryString?.trim())
-      throw new AthenaError('InvalidRequestException', 'QueryString must not be empty');
+    const query: unknown = input.QueryString;
+    if (typeof query !== 'string') {
+      throw new AthenaError(
+        'InvalidRequestException',
+        `QueryString must be a string, but ${query === undefined ? 'none' : typeof query} was provided`,
+      );
+    }
+    if (!query.trim()) throw new AthenaError('InvalidRequestException', 'QueryString must not be empty');
+    if (Buffer.byteLength(query) > MAX_QUERY_BYTES) {
+      throw new AthenaError(
+        'InvalidRequestException',
+        `QueryString must be at most ${MAX_QUERY_BYTES} bytes, but ${Buffer.byteLength(query)} bytes were provided`,
+      );
+    }
     const wgName = input.WorkGroup ?? PRIMARY;
     const wg = this.options.catalog.workGroups.find((w) => w.name === wgName);
     if (!wg && wgName !== PRIMARY) {
@@ -176,11 +243,13 @@ export class AthenaEngine {
         `No output location provided. An output location is required either through the Workgroup result configuration setting or as an API input (workgroup ${wgName}).`,
       );
     }
+    const prepared = await this.prepare(query, input.QueryExecutionContext?.Database, origin.dialect ?? 'athena');
     const id = randomUUID();
     const execution: QueryExecution = {
       QueryExecutionId: id,
-      Query: input.QueryString,
-      StatementType: 'DML',
+      Query: query,
+      StatementType: statementTypeOf(prepared.statement),
+      SubstatementType: substatementTypeOf(prepared.statement),
       ResultConfiguration: { OutputLocation: `${base.replace(/\/+$/, '')}/${id}.csv` },
       QueryExecutionContext: { Database: input.QueryExecutionContext?.Database, Catalog: 'AwsDataCatalog' },
       Status: { State: 'QUEUED', SubmissionDateTime: new Date() },
@@ -198,8 +267,66 @@ export class AthenaEngine {
     };
     const stored: Stored = { execution, done: Promise.resolve(), columns: [], rows: [], updateCount: 0 };
     this.executions.set(id, stored);
-    stored.done = this.run(stored, input, wg?.bytesScannedCutoffPerQuery, origin);
+    stored.done = this.run(stored, prepared, input, wg?.bytesScannedCutoffPerQuery, origin);
     return { QueryExecutionId: id };
+  }
+
+  /**
+   * Classifies and checks a query before it is accepted: what Athena's parser refuses is thrown as
+   * `InvalidRequestException`; what its analyzer refuses is returned as `refused`, to fail the query.
+   */
+  private async prepare(
+    query: string,
+    database: string | undefined,
+    dialect: 'athena' | 'duckdb',
+  ): Promise<Prepared> {
+    let statement: AthenaStatement;
+    try {
+      statement = parseStatement(query);
+    } catch (err) {
+      throw asAthenaError(err);
+    }
+    const refused = (err: unknown): Prepared => {
+      if (err instanceof QueryRefused) return { statement, tables: [], localPaths: [], refused: err.message };
+      throw asAthenaError(err);
+    };
+    if (statement.kind !== 'select' && statement.kind !== 'unload' && statement.kind !== 'ctas') {
+      return { statement, tables: [], localPaths: [] };
+    }
+    const paths: string[] = [];
+    let select = dropCatalogPrefix(statement.kind === 'select' ? statement.sql : statement.select);
+    if (dialect === 'duckdb') select = rewriteLakeLiterals(select, this.options.stateDir, paths);
+    const conn = await this.db.connect();
+    try {
+      const checked = await checkSelect(conn, select, { catalog: this.catalog(), database, dialect });
+      const tables = dialect === 'athena' ? this.tablesOf(checked.tables) : this.tablesNamed(select, database);
+      return { statement, select, tables, localPaths: paths };
+    } catch (err) {
+      return refused(err);
+    } finally {
+      conn.closeSync();
+    }
+  }
+
+  /** The kit's catalog and the tables CTAS queries added. */
+  private catalog(): AthenaCatalog {
+    return { ...this.options.catalog, tables: [...this.options.catalog.tables, ...this.userTables] };
+  }
+
+  private findTable(name: TableName, database: string | undefined): GlueTable | undefined {
+    const db = (name.database ?? database ?? 'default').toLowerCase();
+    return this.catalog().tables.find(
+      (t) => t.database.toLowerCase() === db && t.name.toLowerCase() === name.table.toLowerCase(),
+    );
+  }
+
+  private tablesOf(names: readonly TableName[]): GlueTable[] {
+    const out = new Set<GlueTable>();
+    for (const n of names) {
+      const t = n.database === undefined ? undefined : this.findTable(n, undefined);
+      if (t) out.add(t);
+    }
+    return [...out];
   }
 
   async getQueryExecution(input: { QueryExecutionId: string }): Promise<{ QueryExecution: QueryExecution }> {
@@ -270,6 +397,7 @@ export class AthenaEngine {
 
   private async run(
     s: Stored,
+    prepared: Prepared,
     input: StartQueryExecutionInput,
     cutoff: number | undefined,
     origin: QueryOrigin,
@@ -287,32 +415,48 @@ export class AthenaEngine {
     };
     let conn: DuckDBConnection | undefined;
     try {
-      const t = translateQuery(input.QueryString, this.options.stateDir, ex.QueryExecutionId);
-      ex.StatementType = t.statementType;
-      const tables = this.tablesNamed(input.QueryString, input.QueryExecutionContext?.Database);
-      await this.refreshViews(tables);
-      const scanned =
-        tables.reduce((n, tb) => n + dataFiles(localPathOf(this.options.stateDir, tb.location)).bytes, 0) +
-        t.localPaths.reduce((n, p) => n + sizeOf(p), 0);
-      ex.Statistics.DataScannedInBytes = scanned;
-      if (cutoff !== undefined && scanned > cutoff) {
-        fail(
-          `Query cancelled! : Bytes scanned limit was exceeded (${who}: about ${scanned} bytes to scan, cutoff ${cutoff})`,
-        );
-        return;
-      }
-      if (t.unloadFile) mkdirSync(dirname(t.unloadFile), { recursive: true });
-      conn = await this.db.connect();
+      if (prepared.refused !== undefined) throw new QueryRefused(prepared.refused);
+      const { statement } = prepared;
       const database = input.QueryExecutionContext?.Database;
-      if (database && this.options.catalog.databases.includes(database)) {
-        await conn.run(`SET schema = '${database.replace(/'/g, "''")}'`);
+      if (statement.kind === 'select' || statement.kind === 'unload' || statement.kind === 'ctas') {
+        await this.refreshViews(prepared.tables);
+        const scanned =
+          prepared.tables.reduce(
+            (n, tb) => n + dataFiles(localPathOf(this.options.stateDir, tb.location)).bytes,
+            0,
+          ) + prepared.localPaths.reduce((n, p) => n + sizeOf(p), 0);
+        ex.Statistics.DataScannedInBytes = scanned;
+        if (cutoff !== undefined && scanned > cutoff) {
+          fail(
+            `Query cancelled! : Bytes scanned limit was exceeded (${who}: about ${scanned} bytes to scan, cutoff ${cutoff})`,
+          );
+          return;
+        }
+        conn = await this.db.connect();
+        if (database && this.options.catalog.databases.includes(database)) {
+          await conn.run(`SET schema = ${sqlString(database)}`);
+        }
+        const select = prepared.select!;
+        if (statement.kind === 'select') this.capture(s, await conn.runAndReadAll(select));
+        else if (statement.kind === 'unload') {
+          const dir = lakeDirectoryOf(this.options.stateDir, statement.target, 'UNLOAD');
+          const file = lakeFileOf(dir, ex.QueryExecutionId, statement.format);
+          s.updateCount = await this.copy(conn, select, file, statement.format);
+        } else {
+          s.updateCount = await this.createTableAs(conn, statement, select, ex, database);
+        }
+      } else if (statement.kind === 'drop') {
+        await this.drop(statement, database);
+      } else {
+        const { columns, rows } = this.show(statement, database);
+        s.columns = columns;
+        s.rows = rows;
       }
-      const reader = await conn.runAndReadAll(t.sql);
-      this.capture(s, reader, t.unloadFile !== undefined);
       this.writeResults(s);
       ex.Status.State = 'SUCCEEDED';
     } catch (err) {
-      fail(`Local Athena (DuckDB) could not run the query of ${who}: ${(err as Error).message.trim()}`);
+      if (err instanceof QueryRefused) fail(`${err.message} (${who})`);
+      else fail(`Local Athena (DuckDB) could not run the query of ${who}: ${(err as Error).message.trim()}`);
     } finally {
       conn?.closeSync();
       const took = Date.now() - started;
@@ -323,14 +467,127 @@ export class AthenaEngine {
     }
   }
 
-  private capture(s: Stored, reader: DuckDBResultReader, isUnload: boolean): void {
-    if (isUnload || s.execution.StatementType !== 'DML') {
-      // UNLOAD and DDL return no result set, only the count of rows written.
-      s.updateCount = isUnload ? reader.rowsChanged : 0;
-      s.columns = [];
-      s.rows = [];
-      return;
+  /** Writes a checked SELECT to one lake file (UNLOAD, CTAS); answers the number of rows written. */
+  private async copy(conn: DuckDBConnection, select: string, file: string, format: WriteFormat): Promise<number> {
+    const sql = copyStatement(select, file, format);
+    // The SELECT was checked alone; checked again wrapped, it still has to be the one statement.
+    if ((await conn.extractStatements(sql)).count !== 1) {
+      throw new QueryRejected('Only one sql statement is allowed');
     }
+    mkdirSync(dirname(file), { recursive: true });
+    return (await conn.runAndReadAll(sql)).rowsChanged;
+  }
+
+  /**
+   * CTAS as Athena runs it: the rows written under `external_location` (default
+   * `<result location>/tables/<query id>/`, which must be empty), then a Glue table over them.
+   */
+  private async createTableAs(
+    conn: DuckDBConnection,
+    st: Extract<AthenaStatement, { kind: 'ctas' }>,
+    select: string,
+    ex: QueryExecution,
+    context: string | undefined,
+  ): Promise<number> {
+    const db = (st.name.database ?? context ?? 'default').toLowerCase();
+    const database = this.options.catalog.databases.find((d) => d.toLowerCase() === db);
+    if (!database) throw new QueryRefused(`SCHEMA_NOT_FOUND: Schema '${db}' does not exist`);
+    if (this.findTable({ database, table: st.name.table }, undefined)) {
+      if (st.ifNotExists) return 0;
+      throw new QueryRefused(`TABLE_ALREADY_EXISTS: Table 'awsdatacatalog.${db}.${st.name.table}' already exists`);
+    }
+    const results = ex.ResultConfiguration.OutputLocation.replace(/[^/]+$/, '');
+    const location = `${(st.location ?? `${results}tables/${ex.QueryExecutionId}`).replace(/\/+$/, '')}/`;
+    const dir = lakeDirectoryOf(this.options.stateDir, location, 'CREATE TABLE AS');
+    if (dataFiles(dir).files.length > 0) {
+      throw new QueryRefused(
+        `HIVE_PATH_ALREADY_EXISTS: Target directory for table '${db}.${st.name.table}' already exists: ${location}`,
+      );
+    }
+    const described = await conn.runAndReadAll(`DESCRIBE SELECT * FROM (\n${select}\n)`);
+    const columns = described.getRows().map((r) => ({ name: String(r[0]), type: hiveTypeOf(String(r[1])) }));
+    const written = st.withData
+      ? await this.copy(conn, select, lakeFileOf(dir, ex.QueryExecutionId, st.format), st.format)
+      : 0;
+    const table: GlueTable = {
+      database,
+      name: st.name.table,
+      columns,
+      partitionKeys: [],
+      location,
+      format:
+        st.format.kind === 'textfile'
+          ? { kind: 'csv', delimiter: st.format.delimiter, quote: '', escape: '', skipHeader: 0 }
+          : { kind: st.format.kind },
+    };
+    this.userTables.push(table);
+    await this.refreshViews([table]);
+    return written;
+  }
+
+  /**
+   * DROP TABLE of a CTAS table (its files stay, as for any external table). The kit's own tables,
+   * databases and views are refused: the catalog is the CDK app's, and the pipelines read it.
+   */
+  private async drop(st: Extract<AthenaStatement, { kind: 'drop' }>, context: string | undefined): Promise<void> {
+    const kit = this.options.catalog;
+    const db = (st.name.database ?? (st.what === 'database' ? st.name.table : context) ?? 'default').toLowerCase();
+    const denied = (what: string) =>
+      new QueryRefused(
+        `AccessDeniedException: ${what} belongs to the kit's catalog, defined by the CDK app (DataLake) and read by the pipelines; ` +
+          `a query cannot drop it (on AWS the lake's roles have no glue:Delete* either). Change it in the app and restart`,
+      );
+    if (st.what === 'database') {
+      if (kit.databases.some((d) => d.toLowerCase() === db)) throw denied(`database ${db}`);
+      if (st.ifExists) return;
+      throw new QueryRefused(`SCHEMA_NOT_FOUND: Schema '${db}' does not exist`);
+    }
+    const name = `${db}.${st.name.table}`;
+    const named = (t: GlueTable) => t.database.toLowerCase() === db && t.name.toLowerCase() === st.name.table;
+    if (kit.tables.some(named)) throw denied(`table ${name}`);
+    const index = this.userTables.findIndex(named);
+    if (index < 0 || st.what === 'view') {
+      if (st.ifExists) return;
+      const [code, noun] = st.what === 'view' ? ['VIEW', 'View'] : ['TABLE', 'Table'];
+      throw new QueryRefused(`${code}_NOT_FOUND: ${noun} 'awsdatacatalog.${name}' does not exist`);
+    }
+    const [table] = this.userTables.splice(index, 1);
+    this.viewFiles.delete(table!);
+    await this.withViewLock(async (conn) => {
+      await conn.run(`DROP VIEW IF EXISTS ${ident(table!.database)}.${ident(table!.name)}`);
+    });
+  }
+
+  /** SHOW and DESCRIBE, answered from the catalog (Athena's UTILITY statements: no header row). */
+  private show(
+    st: Extract<AthenaStatement, { kind: 'show-databases' | 'show-tables' | 'show-columns' | 'describe' }>,
+    context: string | undefined,
+  ): { columns: ColumnInfo[]; rows: string[][] } {
+    const catalog = this.catalog();
+    const one = (name: string, values: string[]) => ({
+      columns: [columnInfo(name, 'VARCHAR')],
+      rows: values.map((v) => [v]),
+    });
+    if (st.kind === 'show-databases') return one('database_name', matching(catalog.databases, st.like));
+    if (st.kind === 'show-tables') {
+      const db = (st.database ?? context ?? 'default').toLowerCase();
+      if (!catalog.databases.some((d) => d.toLowerCase() === db)) {
+        throw new QueryRefused(`SCHEMA_NOT_FOUND: Schema '${db}' does not exist`);
+      }
+      const names = catalog.tables.filter((t) => t.database.toLowerCase() === db).map((t) => t.name);
+      return one('tab_name', matching(names, st.like));
+    }
+    const table = this.findTable(st.name, context);
+    if (!table) {
+      const db = (st.name.database ?? context ?? 'default').toLowerCase();
+      throw new QueryRefused(`TABLE_NOT_FOUND: Table 'awsdatacatalog.${db}.${st.name.table}' does not exist`);
+    }
+    const all = [...table.columns, ...table.partitionKeys];
+    if (st.kind === 'show-columns') return one('field', all.map((c) => c.name));
+    return one('col_name', all.map((c) => `${c.name}\t${c.type}\t`));
+  }
+
+  private capture(s: Stored, reader: DuckDBResultReader): void {
     const names = reader.columnNames();
     const types = reader.columnTypes().map((t) => t.toString());
     s.columns = names.map((name, i) => columnInfo(name, types[i]!));
@@ -354,26 +611,43 @@ export class AthenaEngine {
   /** Glue tables a query names (word match on the table name; approximate by design). */
   private tablesNamed(query: string, database?: string): GlueTable[] {
     const text = query.toLowerCase();
-    return this.options.catalog.tables.filter((t) => {
+    return this.catalog().tables.filter((t) => {
       const name = t.name.toLowerCase();
       const re = new RegExp(`(^|[^\\w])"?${escapeRe(name)}"?($|[^\\w])`);
       return re.test(text) && (t.database === database || text.includes(t.database.toLowerCase()));
     });
   }
 
+  /**
+   * Rebuilds the views of `tables` whose file sets changed, and any that has gone missing: nothing a
+   * query may run drops one, but a view lost for any reason must not break every later query.
+   */
   private async refreshViews(tables: readonly GlueTable[]): Promise<void> {
+    if (tables.length === 0) return;
+    await this.withViewLock(async (conn) => {
+      const present = new Set(
+        (await conn.runAndReadAll('SELECT schema_name, view_name FROM duckdb_views() WHERE NOT internal'))
+          .getRows()
+          .map(([schema, view]) => `${String(schema)}.${String(view)}`),
+      );
+      for (const t of tables) {
+        const { files } = dataFiles(localPathOf(this.options.stateDir, t.location));
+        const signature = files.join('\n');
+        if (this.viewFiles.get(t) === signature && present.has(`${t.database}.${t.name}`)) continue;
+        await conn.run(
+          `CREATE OR REPLACE VIEW ${ident(t.database)}.${ident(t.name)} AS ${viewSelect(t, files)}`,
+        );
+        this.viewFiles.set(t, signature);
+      }
+    });
+  }
+
+  /** Serializes view changes: concurrent queries would otherwise race on CREATE OR REPLACE. */
+  private async withViewLock(work: (conn: DuckDBConnection) => Promise<void>): Promise<void> {
     const run = this.viewLock.then(async () => {
       const conn = await this.db.connect();
       try {
-        for (const t of tables) {
-          const { files } = dataFiles(localPathOf(this.options.stateDir, t.location));
-          const signature = files.join('\n');
-          if (this.viewFiles.get(t) === signature) continue;
-          await conn.run(
-            `CREATE OR REPLACE VIEW ${ident(t.database)}.${ident(t.name)} AS ${viewSelect(t, files)}`,
-          );
-          this.viewFiles.set(t, signature);
-        }
+        await work(conn);
       } finally {
         conn.closeSync();
       }
@@ -382,6 +656,55 @@ export class AthenaEngine {
     await run;
   }
 }
+
+/** A policy error as the Athena API answers it. */
+function asAthenaError(err: unknown): Error {
+  if (err instanceof QueryRejected) return new AthenaError('InvalidRequestException', err.message);
+  return err as Error;
+}
+
+function statementTypeOf(st: AthenaStatement): QueryExecution['StatementType'] {
+  if (st.kind === 'select' || st.kind === 'unload') return 'DML';
+  if (st.kind === 'ctas' || st.kind === 'drop') return 'DDL';
+  return 'UTILITY';
+}
+
+function substatementTypeOf(st: AthenaStatement): string {
+  const names: Record<AthenaStatement['kind'], string> = {
+    select: 'SELECT',
+    unload: 'UNLOAD',
+    ctas: 'CREATE_TABLE_AS_SELECT',
+    'show-databases': 'SHOW_DATABASES',
+    'show-tables': 'SHOW_TABLES',
+    'show-columns': 'SHOW_COLUMNS',
+    describe: 'DESCRIBE_TABLE',
+    drop: st.kind === 'drop' ? `DROP_${st.what.toUpperCase()}` : 'DROP_TABLE',
+  };
+  return names[st.kind];
+}
+
+/** Hive's SHOW pattern: `*` any characters, `|` alternatives, case-insensitive. */
+function matching(names: readonly string[], pattern: string | undefined): string[] {
+  if (!pattern) return [...names].sort();
+  const alternatives = pattern
+    .split('|')
+    .map((p) => p.trim().split('*').map(escapeRe).join('.*'))
+    .join('|');
+  const re = new RegExp(`^(?:${alternatives})$`, 'i');
+  return names.filter((n) => re.test(n)).sort();
+}
+
+/** A DuckDB result type → the Glue (Hive) column type of a CTAS table. */
+function hiveTypeOf(duckType: string): string {
+  const { type, precision, scale } = athenaTypeOf(duckType);
+  if (type === 'decimal') return `decimal(${precision},${scale})`;
+  const hive: Record<string, string> = { varchar: 'string', integer: 'int', varbinary: 'binary' };
+  if (['array', 'row', 'map', 'uuid', 'interval day to second', 'time', 'timestamp with time zone'].includes(type))
+    return 'string';
+  return hive[type] ?? type;
+}
+
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

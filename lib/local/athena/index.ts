@@ -27,4 +27,13 @@ export {
   type QueryState,
   type StartQueryExecutionInput,
 } from './engine';
-export { type TranslatedQuery, translateQuery } from './sql';
+export {
+  type AthenaStatement,
+  checkSelect,
+  parseStatement,
+  QueryRefused,
+  QueryRejected,
+  type SelectScope,
+  type TableName,
+  type WriteFormat,
+} from './policy';
