@@ -114,6 +114,10 @@ describe('gateVerdict', () => {
     );
     expect(v.reasons).toHaveLength(4);
   });
+  it('passes a candidate exactly as good as production: re-training on the same input registers again', () => {
+    expect(gateVerdict(metrics, {}, { version: '1', basis: 'rescored', rmse: 0.6 }).passed).toBe(true);
+    expect(gateVerdict(metrics, {}, { version: '1', basis: 'rescored', rmse: 0.6 - 1e-12 }).passed).toBe(false);
+  });
   it('does not compare with a production model that has no RMSE', () => {
     expect(gateVerdict(metrics, {}, { version: '1', basis: 'logged' }).passed).toBe(true);
   });
