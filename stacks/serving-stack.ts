@@ -110,6 +110,17 @@ export class ServingStack extends Stack {
   readonly canary?: MlopsStateMachine;
   readonly image?: ecrAssets.DockerImageAsset;
   readonly adminRole?: iam.Role;
+  /** The configured zones, set before the VPC asks for them (see `availabilityZones`). */
+  private zones?: string[];
+
+  /**
+   * The configured zones instead of the account's: `ec2.Vpc` checks explicit zones against the
+   * stack's, and the default getter turns that into a context lookup (an AWS call, and a second
+   * synthesis in the CDK CLI) for every environment with a concrete account and region.
+   */
+  override get availabilityZones(): string[] {
+    return this.zones ?? super.availabilityZones;
+  }
 
   constructor(scope: Construct, id: string, props: ServingStackProps) {
     super(scope, id, props);
@@ -120,6 +131,7 @@ export class ServingStack extends Stack {
     const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
     const logRetention = config.logs.retentionDays as logs.RetentionDays;
     const serving = config.serving;
+    this.zones = serving.availabilityZones.map((suffix) => `${this.region}${suffix}`);
 
     // ---- network: private nodes, NAT per config, endpoints for images, models and credentials ----
     const flowLogs = new logs.LogGroup(this, 'FlowLogs', {
@@ -130,7 +142,7 @@ export class ServingStack extends Stack {
     const vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(SERVING_VPC_CIDR),
       // Explicit zones: synthesis needs no AZ lookup and the same config gives the same network.
-      availabilityZones: serving.availabilityZones.map((suffix) => `${this.region}${suffix}`),
+      availabilityZones: this.zones,
       natGateways: config.name === 'production' ? serving.availabilityZones.length : 1,
       subnetConfiguration: [
         { name: 'ingress', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
