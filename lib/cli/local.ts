@@ -47,9 +47,9 @@ export const localCommands: CommandModule = (program) => {
         .default(8080)
         .argParser(parsePort),
     )
-    .addOption(new Option('--aws-port <port>', 'the AWS endpoint (Step Functions, Athena, …)').default(undefined, 'port + 1').argParser(parsePort))
-    .addOption(new Option('--s3-port <port>', 'the S3 endpoint').default(undefined, 'port + 2').argParser(parsePort))
-    .addOption(new Option('--dynamodb-port <port>', 'the DynamoDB endpoint').default(undefined, 'port + 3').argParser(parsePort))
+    .addOption(new Option('--aws-port <port>', 'the AWS endpoint: Step Functions, Athena, … (default: port + 1)').argParser(parsePort))
+    .addOption(new Option('--s3-port <port>', 'the S3 endpoint (default: port + 2)').argParser(parsePort))
+    .addOption(new Option('--dynamodb-port <port>', 'the DynamoDB endpoint (default: port + 3)').argParser(parsePort))
     .addOption(stateDirOption())
     .option('--retrain', 'run the training pipeline even if a model is already registered')
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
