@@ -6,7 +6,8 @@
  * so Step Functions sees them by name (`NotReady` is retried while pods start).
  *
  * Environment: `CLUSTER_NAME`, `CLUSTER_ENDPOINT`, `CLUSTER_CA`, `MODEL_NAMESPACE`, `MODEL_IMAGE`,
- * `MODEL_REPLICAS`, `CANARY_TRAFFIC_PERCENT`, `REQUEST_LOG_URI` (see lib/serving-infra/requests.ts).
+ * `MODEL_REPLICAS`, `CANARY_TRAFFIC_PERCENT`, `REQUEST_LOG_URI`, `REQUEST_LOG_SAMPLE_RATE`
+ * (see lib/serving-infra/requests.ts).
  *
  * @example
  * // Step Functions: { "action": "apply", "detail": { "eventId": "…", "modelName": "wine-quality", "version": "5", "artifactUri": "s3://…" } }

@@ -369,6 +369,7 @@ export class ServingStack extends Stack {
         MODEL_REPLICAS: String(serving.modelReplicas),
         CANARY_TRAFFIC_PERCENT: String(serving.canaryTrafficPercent),
         REQUEST_LOG_URI: `s3://${lake.raw.bucketName}/${REQUEST_LOG_PREFIX}`,
+        REQUEST_LOG_SAMPLE_RATE: String(serving.requestLogSampleRate),
       },
     });
     this.deployer = deployer;

@@ -43,16 +43,30 @@ export const localCommands: CommandModule = (program) => {
     .command('up')
     .description('bring up the local platform from the synthesized local stage and keep serving (npm start)')
     .addOption(
-      new Option('--port <port>', 'the gateway port on 127.0.0.1').default(8080).argParser(parsePort),
+      new Option('--port <port>', 'the gateway port on 127.0.0.1; the other endpoints follow it (0: all random)')
+        .default(8080)
+        .argParser(parsePort),
     )
+    .addOption(new Option('--aws-port <port>', 'the AWS endpoint: Step Functions, Athena, … (default: port + 1)').argParser(parsePort))
+    .addOption(new Option('--s3-port <port>', 'the S3 endpoint (default: port + 2)').argParser(parsePort))
+    .addOption(new Option('--dynamodb-port <port>', 'the DynamoDB endpoint (default: port + 3)').argParser(parsePort))
     .addOption(stateDirOption())
     .option('--retrain', 'run the training pipeline even if a model is already registered')
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
     .option('--synth', 'synthesize the local stage even if its assembly is up to date')
-    .addHelpText('after', '\nExample:\n  npx mlops up --port 8080\n')
+    .option('--verbose', 'also print function, training and bundler output (always in <state dir>/logs/platform.log)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npx mlops up --port 8080                 # AWS 8081, S3 8082, DynamoDB 8083\n' +
+        '  npx mlops up --port 9000 --s3-port 4569\n',
+    )
     .action(async (opts) => {
       process.exitCode = await runUp({
         port: opts.port,
+        awsPort: opts.awsPort,
+        s3Port: opts.s3Port,
+        dynamodbPort: opts.dynamodbPort,
+        verbose: Boolean(opts.verbose),
         stateDir: stateDirFrom(opts.stateDir),
         retrain: Boolean(opts.retrain),
         startup: opts.startup !== false,

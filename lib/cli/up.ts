@@ -4,15 +4,26 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { openPlatformLog } from '../local/log-file';
 import { readRuntimeInfo, startPlatform } from '../local/platform';
+import {
+  describeTakenPort,
+  endpointOfPort,
+  firstTakenPort,
+  type PortFlags,
+  PortConfigError,
+  resolvePorts,
+} from '../local/ports';
 import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
 import { assemblyIsStale } from '../local/session';
-import { assemblyDirOf, synthLocalStage } from '../local/synth';
+import { assemblyDirOf, synthLocalStageInChild } from '../local/synth';
 import { CliError, EXIT } from './program';
+import { upBanner } from './up-banner';
 
-export interface UpOptions {
-  readonly port: number;
+export interface UpOptions extends PortFlags {
+  /** Print function, training and bundler output on the terminal too, not only in the log file. */
+  readonly verbose?: boolean;
   readonly stateDir: string;
   readonly retrain: boolean;
   readonly startup: boolean;
@@ -31,7 +42,6 @@ export interface UpTimings {
 }
 
 export async function runUp(options: UpOptions): Promise<number> {
-  const err = (line: string) => process.stderr.write(`${line}\n`);
   const running = readRuntimeInfo(options.stateDir);
   if (running) {
     throw new CliError(
@@ -39,29 +49,50 @@ export async function runUp(options: UpOptions): Promise<number> {
       EXIT.unavailable,
     );
   }
+  let ports: ReturnType<typeof resolvePorts>;
+  try {
+    ports = resolvePorts(options);
+  } catch (e) {
+    if (e instanceof PortConfigError) throw new CliError(e.message, EXIT.usage);
+    throw e;
+  }
+  // Before synthesis: a clash costs a second, not a synthesis.
+  const taken = await firstTakenPort(ports);
+  if (taken) throw new CliError(describeTakenPort(taken), EXIT.unavailable);
+
+  const log = openPlatformLog(options.stateDir, { verbose: options.verbose });
   const t0 = performance.now();
   if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
-    err('mlops up: synthesizing the local stage …');
-    synthLocalStage(options.stateDir);
+    log.show('mlops up: synthesizing the local stage …');
+    await synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).catch(async (e: Error) => {
+      await log.close();
+      throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
+    });
   } else {
-    err('mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)');
+    log.show('mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)');
   }
   const t1 = performance.now();
 
-  err('mlops up: starting engines …');
+  log.show('mlops up: starting engines …');
   let platform: Awaited<ReturnType<typeof startPlatform>>;
   try {
     platform = await startPlatform({
       stateDir: options.stateDir,
       assemblyDir: assemblyDirOf(options.stateDir),
-      port: options.port,
-      log: err,
+      port: ports.gateway,
+      endpointPorts: { aws: ports.aws, s3: ports.s3, dynamodb: ports.dynamodb },
+      log: (line) => log.show(line),
+      functionLog: (line) => log.write(line),
       trainingRunner: ({ store, stateDir }) =>
-        createLocalTrainingRunner({ store, stateDir, log: (line) => err(`[training] ${line}`) }),
+        createLocalTrainingRunner({ store, stateDir, log: (line) => log.write(`[training] ${line}`) }),
     });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new CliError(`port ${options.port} on 127.0.0.1 is in use; pass --port <port>`, EXIT.unavailable);
+    await log.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    const endpoint = endpointOfPort(ports, (e as { port?: unknown }).port);
+    if ((code === 'EADDRINUSE' || code === 'EACCES') && endpoint) {
+      // Taken between the check above and the bind.
+      throw new CliError(describeTakenPort({ endpoint, port: ports[endpoint], code }), EXIT.unavailable);
     }
     throw e;
   }
@@ -72,65 +103,37 @@ export async function runUp(options: UpOptions): Promise<number> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    err('\nmlops up: shutting down …');
+    log.show('\nmlops up: shutting down …');
     await platform.close();
   };
 
   try {
     if (options.startup) {
-      err('mlops up: start-up pipelines …');
-      await runStartup(platform, { retrain: options.retrain, log: err });
+      log.show('mlops up: start-up pipelines …');
+      await runStartup(platform, { retrain: options.retrain, log: (line) => log.show(line) });
     }
   } catch (e) {
     await stop();
+    await log.close();
     throw new CliError(`start-up failed: ${(e as Error).message}`, EXIT.failed);
   }
   const t3 = performance.now();
 
   const timings: UpTimings = { synthMs: t1 - t0, enginesMs: t2 - t1, startupMs: t3 - t2, readyMs: t3 - t0 };
   writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
-  process.stdout.write(banner(platform, timings));
-
+  // Listening before the banner: whoever waits for it may send SIGINT the moment it appears.
   const until =
     options.until ??
     new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
+  const banner = upBanner(platform, timings, log.file);
+  log.write(banner);
+  process.stdout.write(banner);
   await until;
   await stop();
-  err('mlops up: stopped');
+  log.show('mlops up: stopped');
+  await log.close();
   return EXIT.ok;
-}
-
-function banner(platform: Awaited<ReturnType<typeof startPlatform>>, t: UpTimings): string {
-  const url = platform.gatewayUrl;
-  const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  const routes = [...new Set(platform.routes.map((r) => `${r.method.padEnd(4)} ${url}${r.resourcePath}`))];
-  const machines = platform.sfn.machines.map((m) => `  ${m.name}`);
-  const deployments = platform.serving.deployments.map(
-    (d) =>
-      `  ${url}/seldon/${d.namespace}/${d.deployment}/api/v1.0/predictions  (${d.modelName} v${d.version})`,
-  );
-  return [
-    '',
-    `mlops-kit local platform ready in ${s(t.readyMs)} (synthesis ${s(t.synthMs)}, engines ${s(t.enginesMs)}, start-up ${s(t.startupMs)})`,
-    '',
-    `gateway        ${url}`,
-    `AWS endpoint   ${platform.info.awsEndpoint}   (Step Functions, Athena, EventBridge, Lambda: --endpoint-url)`,
-    `S3 endpoint    ${platform.info.s3Endpoint}`,
-    `DynamoDB       ${platform.info.dynamodbEndpoint}`,
-    `state dir      ${platform.stateDir}`,
-    '',
-    routes.length ? `routes:\n${routes.map((r) => `  ${r}`).join('\n')}` : 'routes: none',
-    machines.length
-      ? `state machines (npx mlops run <name>):\n${machines.join('\n')}`
-      : 'state machines: none',
-    deployments.length
-      ? `predictions:\n${deployments.join('\n')}`
-      : 'predictions: no model is being served yet',
-    '',
-    'Ctrl-C stops the platform; its state stays in the state dir (npx mlops reset clears it).',
-    '',
-  ].join('\n');
 }

@@ -111,6 +111,14 @@ export const environmentConfigSchema = z
       /** Traffic share (percent) a new model version gets as a canary before promotion. */
       canaryTrafficPercent: z.number().int().min(0).max(100),
       modelReplicas: z.number().int().positive(),
+      /**
+       * Fraction of predictions the model server writes to the request log (drift analysis reads
+       * it); Seldon feedback is always logged. Locally the log is also size-capped.
+       */
+      requestLogSampleRate: z
+        .number({ error: 'serving.requestLogSampleRate must be a number between 0 and 1' })
+        .min(0, 'serving.requestLogSampleRate must be between 0 and 1')
+        .max(1, 'serving.requestLogSampleRate must be between 0 and 1'),
     }),
     /**
      * The account's regional quotas the deploy preflight checks the stage against (Service Quotas

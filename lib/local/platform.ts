@@ -65,8 +65,20 @@ export interface StartPlatformOptions {
   readonly stageName?: string;
   /** The gateway's port; 0 picks a free one. @default 0 */
   readonly port?: number;
-  /** Lines worth showing a person (function logs, SNS notifications). */
+  /** The AWS endpoint's, S3's and DynamoDB's ports (see `lib/local/ports.ts`); 0 or absent picks a free one. @default {} */
+  readonly endpointPorts?: { readonly aws?: number; readonly s3?: number; readonly dynamodb?: number };
+  /** Lines worth showing a person (SNS notifications, deployments, gateway errors). */
   readonly log?: (line: string) => void;
+  /**
+   * What CloudWatch Logs holds on AWS: each function's START/END/REPORT lines and what it prints,
+   * prefixed `[function name]`. `mlops up` sends them to the log file. @default log
+   */
+  readonly functionLog?: (line: string) => void;
+  /**
+   * Request logging of the served models: the fraction of predictions logged and the most bytes
+   * written under the lake's `prediction-logs/` before logging stops. @default the local environment config's `serving.requestLogSampleRate`, 64 MiB
+   */
+  readonly requestLog?: { readonly sampleRate?: number; readonly maxBytes?: number };
   /** Every Step Functions history event, as it happens. */
   readonly onProgress?: (event: ProgressEvent) => void;
   /** Runs `sagemaker:createTrainingJob.sync` tasks. @default the kit's trainer as a local process */
@@ -108,6 +120,8 @@ export interface LocalPlatform {
 
 export async function startPlatform(options: StartPlatformOptions): Promise<LocalPlatform> {
   const log = options.log ?? (() => {});
+  const functionLog = options.functionLog ?? log;
+  const ports = options.endpointPorts ?? {};
   const stage = readAssembly(options.assemblyDir, { stage: options.stageName ?? LOCAL_STAGE });
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
@@ -120,11 +134,11 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     // S3: every bucket of the stage.
     const buckets = stage.resourcesOfType('AWS::S3::Bucket').map((r) => stage.physicalName(r));
     const store = await S3Store.open(stateDir, buckets);
-    const s3: S3Server = await startS3Server({ store, region: stage.region });
+    const s3: S3Server = await startS3Server({ store, region: stage.region, port: ports.s3 });
     closers.push(() => s3.close());
 
     // DynamoDB: tables from each stack's template.
-    const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir });
+    const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir, port: ports.dynamodb });
     closers.push(() => dynamo.close());
     // Named as the assembly names them, so `Ref` in function environments finds the same table.
     const tables = stage
@@ -150,6 +164,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     let eventsRef: LocalEventBus | undefined;
     const sfnApi = () => sfnRef ?? unavailable('Step Functions');
     const endpoint: AwsEndpoint = await startAwsEndpoint({
+      port: ports.aws,
       services: {
         AWSStepFunctions: {
           ListStateMachines: () => ({
@@ -231,7 +246,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       region: stage.region,
       accountId: stage.account,
       platformEnv,
-      log: (fn, line) => log(`[${fn}] ${line}`),
+      log: (fn, line) => functionLog(`[${fn}] ${line}`),
     });
     lambdaRef = lambda;
     closers.push(() => lambda.close());
@@ -313,7 +328,13 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           mkdirSync(notifications, { recursive: true });
           const record = { at: new Date().toISOString(), ...input };
           writeFileSync(join(notifications, 'messages.jsonl'), `${JSON.stringify(record)}\n`, { flag: 'a' });
-          log(`[sns] ${String(input['Subject'] ?? '')} ${String(input['Message'] ?? '')}`.trim());
+          const whole = `[sns] ${String(input['Subject'] ?? '')} ${String(input['Message'] ?? '')}`.trim();
+          // With a separate function log, the person sees the subject and the log keeps the whole
+          // message (often a JSON document).
+          if (options.functionLog) {
+            log(`[sns] ${String(input['Subject'] ?? '(no subject)')}`);
+            options.functionLog(whole);
+          } else log(whole);
           return { MessageId: crypto.randomUUID() };
         }),
       )
@@ -366,6 +387,8 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       requestLogDir: raw
         ? join(layout(stateDir).bucket(stage.physicalName(raw)), 'prediction-logs')
         : undefined,
+      requestLogSampleRate: options.requestLog?.sampleRate,
+      requestLogMaxBytes: options.requestLog?.maxBytes,
       log,
     });
     closers.push(() => serving.close());

@@ -14,6 +14,7 @@
  */
 import { type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { resolveEnvironment } from '../config';
 import {
   compileModel,
   createS3Client,
@@ -21,6 +22,7 @@ import {
   loadModel,
   type ModelServer,
   RequestLogger,
+  SinkFullError,
   startModelServer,
 } from '../serving';
 
@@ -38,8 +40,15 @@ export interface LocalServingOptions {
   readonly region: string;
   /** Where sampled request/response logs go (a lake directory); undefined turns logging off. */
   readonly requestLogDir?: string;
+  /** Fraction of predictions logged. @default the local environment config's `serving.requestLogSampleRate` */
+  readonly requestLogSampleRate?: number;
+  /** Most bytes one deployment's request log may hold; logging stops there. @default {@link LOCAL_REQUEST_LOG_MAX_BYTES} */
+  readonly requestLogMaxBytes?: number;
   readonly log?: (line: string) => void;
 }
+
+/** The default cap on one local deployment's request log. */
+export const LOCAL_REQUEST_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 export class LocalServing {
   private readonly s3: S3Client;
@@ -71,11 +80,20 @@ export class LocalServing {
     if (current && current.version === d.version && current.modelUri === d.modelUri) return current;
     const model = await loadModel(d.modelUri, { s3: this.s3 });
     const name = d.modelName ?? d.deployment;
+    let lastReport = 0;
     const logger = this.options.requestLogDir
       ? new RequestLogger({
-          sink: new DirectorySink(`${this.options.requestLogDir}/${d.deployment}`),
+          sink: new DirectorySink(`${this.options.requestLogDir}/${d.deployment}`, {
+            maxBytes: this.options.requestLogMaxBytes ?? LOCAL_REQUEST_LOG_MAX_BYTES,
+          }),
           model: { name, version: d.version, features: model.features },
-          sampleRate: 1,
+          sampleRate: this.options.requestLogSampleRate ?? resolveEnvironment('local').serving.requestLogSampleRate,
+          // The cap is reported once by the logger; a failing disk at most once a minute.
+          onError: (err) => {
+            if (!(err instanceof SinkFullError) && Date.now() - lastReport < 60_000) return;
+            lastReport = Date.now();
+            this.options.log?.(`[serving ${key}] request log: ${(err as Error).message}`);
+          },
         })
       : undefined;
     const server = await startModelServer({

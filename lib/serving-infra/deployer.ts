@@ -46,6 +46,8 @@ export interface DeployerSettings {
   readonly resources?: ModelResources;
   /** `s3://bucket/prefix/` for request logs. @default - no request log */
   readonly requestLogUri?: string;
+  /** Fraction of predictions logged (`serving.requestLogSampleRate`). @default - the server's (1) */
+  readonly requestLogSampleRate?: number;
 }
 
 /** The fields of a `ModelVersionPromoted` event the deployer uses. */
@@ -126,6 +128,9 @@ function render(
     replicas: settings.replicas,
     ...(settings.resources === undefined ? {} : { resources: settings.resources }),
     ...(settings.requestLogUri === undefined ? {} : { requestLogUri: settings.requestLogUri }),
+    ...(settings.requestLogSampleRate === undefined
+      ? {}
+      : { requestLogSampleRate: settings.requestLogSampleRate }),
     ...(extra.canary === undefined
       ? {}
       : { canary: { ...extra.canary, trafficPercent: settings.canaryTrafficPercent } }),

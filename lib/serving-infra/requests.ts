@@ -91,6 +91,7 @@ const envSchema = z.object({
     .string()
     .regex(/^s3:\/\/[^/]+\//, 'must be s3://bucket/prefix/')
     .optional(),
+  REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).optional(),
   AWS_REGION: z.string().min(1),
 });
 
@@ -131,6 +132,7 @@ export function deployerEnvironment(env: Readonly<Record<string, string | undefi
       replicas: e.MODEL_REPLICAS,
       canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,
       ...(e.REQUEST_LOG_URI === undefined ? {} : { requestLogUri: e.REQUEST_LOG_URI }),
+      ...(e.REQUEST_LOG_SAMPLE_RATE === undefined ? {} : { requestLogSampleRate: e.REQUEST_LOG_SAMPLE_RATE }),
     },
   };
 }

@@ -86,6 +86,8 @@ export interface RenderSeldonOptions extends ServedVersion {
   readonly previous?: string;
   /** `s3://bucket/prefix/` for the request log; the version is appended. @default - no request log */
   readonly requestLogUri?: string;
+  /** Fraction of predictions the server logs (`REQUEST_LOG_SAMPLE_RATE`). @default - the server's (1) */
+  readonly requestLogSampleRate?: number;
   /** The promotion event this rendering answers, recorded for deduplication. @default - none */
   readonly eventId?: string;
   /** @default 10000 (the operator's preStop sleep is 10 s; keep accepting while endpoints update) */
@@ -282,6 +284,9 @@ function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<st
       name: 'REQUEST_LOG_URI',
       value: `${base}${deploymentNameFor(options.model)}/v${served.version}/`,
     });
+    if (options.requestLogSampleRate !== undefined) {
+      env.push({ name: 'REQUEST_LOG_SAMPLE_RATE', value: String(options.requestLogSampleRate) });
+    }
   }
   const resources = options.resources ?? DEFAULT_MODEL_RESOURCES;
   return {

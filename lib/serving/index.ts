@@ -19,6 +19,7 @@ export {
 } from './oip';
 export {
   DirectorySink,
+  type DirectorySinkOptions,
   type FeedbackRecord,
   type LogBatch,
   type LogRecord,
@@ -27,6 +28,7 @@ export {
   RequestLogger,
   type RequestLoggerOptions,
   S3Sink,
+  SinkFullError,
 } from './request-log';
 export {
   decodeSeldonFeedback,

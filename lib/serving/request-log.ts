@@ -18,7 +18,7 @@
  * `{"ts":…,"kind":"feedback","model":…,"version":…,"request_id":…,"reward":1,"truth":{…}}`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -35,6 +35,14 @@ export interface LogBatch {
 /** Where batches go. A sink may be slow or fail: the logger bounds what that costs. */
 export interface LogSink {
   write(batch: LogBatch): Promise<void>;
+}
+
+/**
+ * Thrown by a sink that has reached its size cap: the logger counts the batch as dropped (not
+ * failed) and reports the first one only, since every later batch would say the same.
+ */
+export class SinkFullError extends Error {
+  override readonly name = 'SinkFullError';
 }
 
 /** A sampled prediction. */
@@ -112,6 +120,7 @@ export class RequestLogger {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
+  private fullReported = false;
 
   constructor(options: RequestLoggerOptions) {
     const rate = options.sampleRate ?? 1;
@@ -244,6 +253,12 @@ export class RequestLogger {
         await this.sink.write({ dt, body: day.body, lines: day.lines });
         this.onOutcome('written', day.records);
       } catch (err) {
+        if (err instanceof SinkFullError) {
+          this.onOutcome('dropped', day.records);
+          if (!this.fullReported) this.onError(err);
+          this.fullReported = true;
+          continue;
+        }
         this.onOutcome('failed', day.records);
         this.onError(err);
       }
@@ -264,22 +279,69 @@ function partName(): string {
   return `part-${Date.now()}-${randomBytes(6).toString('hex')}.jsonl`;
 }
 
+/** Options of {@link DirectorySink}. */
+export interface DirectorySinkOptions {
+  /**
+   * Most bytes the directory may hold (what earlier runs wrote included); a batch that would pass
+   * it is refused with {@link SinkFullError}. @default - no cap
+   */
+  readonly maxBytes?: number;
+}
+
 /**
  * Writes each batch as a new file `<dir>/dt=YYYY-MM-DD/part-….jsonl`: the local lake's layout.
  *
  * @example
- * new DirectorySink('.mlops/state/s3/datalake-raw/predictions/wine-quality');
+ * new DirectorySink('.mlops/state/s3/datalake-raw/predictions/wine-quality', { maxBytes: 64 * 1024 * 1024 });
  */
 export class DirectorySink implements LogSink {
-  constructor(readonly dir: string) {}
+  /** Bytes under `dir`, counted once on the first write (earlier runs' files) and kept up to date. */
+  private used: Promise<number> | undefined;
+
+  constructor(
+    readonly dir: string,
+    private readonly options: DirectorySinkOptions = {},
+  ) {}
 
   async write(batch: LogBatch): Promise<void> {
+    const { maxBytes } = this.options;
+    const bytes = Buffer.byteLength(batch.body);
+    if (maxBytes !== undefined) {
+      this.used ??= sizeOfTree(this.dir);
+      const used = await this.used;
+      if (used + bytes > maxBytes) {
+        throw new SinkFullError(
+          `the request log in ${this.dir} reached its cap of ${formatSize(maxBytes)}; further predictions are not logged (delete the directory to log again)`,
+        );
+      }
+      // Counted before the write, so concurrent batches cannot both pass the cap.
+      this.used = Promise.resolve(used + bytes);
+    }
     const dir = join(this.dir, `dt=${batch.dt}`);
     await mkdir(dir, { recursive: true });
     // 'wx': never overwrite another writer's batch.
     await writeFile(join(dir, partName()), batch.body, { flag: 'wx' });
   }
 }
+
+async function sizeOfTree(dir: string): Promise<number> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0; // not created yet
+  }
+  let total = 0;
+  for (const e of entries) {
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name))).size;
+  }
+  return total;
+}
+
+const formatSize = (bytes: number) =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`
+    : `${Math.round((bytes / 1024) * 10) / 10} KiB`;
 
 /**
  * PUTs each batch to `s3://<bucket>/<prefix>dt=YYYY-MM-DD/part-….jsonl`.

@@ -88,6 +88,14 @@ describe('SeldonDeployment rendering', () => {
     });
   });
 
+  it("passes the environment's request-log sample rate to the model container", () => {
+    const [sdep] = renderSeldonDeployment({ ...base, requestLogSampleRate: 0.1 });
+    const spec = sdep!.spec.predictors[0]!.componentSpecs[0]!.spec as {
+      containers: { env: { name: string; value: string }[] }[];
+    };
+    expect(spec.containers[0]!.env).toContainEqual({ name: 'REQUEST_LOG_SAMPLE_RATE', value: '0.1' });
+  });
+
   it('the schema check is live: it rejects a predictor without a graph and a string traffic', () => {
     const [sdep] = renderSeldonDeployment(base);
     const broken = structuredClone(sdep!) as unknown as { spec: { predictors: Record<string, unknown>[] } };

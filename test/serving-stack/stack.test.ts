@@ -164,6 +164,7 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
           MODEL_NAMESPACE: 'seldon',
           MODEL_REPLICAS: String(config.serving.modelReplicas),
           CANARY_TRAFFIC_PERCENT: String(config.serving.canaryTrafficPercent),
+          REQUEST_LOG_SAMPLE_RATE: String(config.serving.requestLogSampleRate),
           CLUSTER_ENDPOINT: Match.anyValue(),
           MODEL_IMAGE: Match.anyValue(),
         }),

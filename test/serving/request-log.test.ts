@@ -16,6 +16,7 @@ import {
   type LogSink,
   RequestLogger,
   S3Sink,
+  SinkFullError,
 } from '../../lib/serving/request-log';
 import { type ModelServer, startModelServer } from '../../lib/serving/server';
 import { call, expected, TINY } from './helpers';
@@ -201,6 +202,41 @@ describe('sinks', () => {
     for (const f of files) expect(f).toMatch(/^part-\d+-[0-9a-f]{12}\.jsonl$/);
     const bodies = await Promise.all(files.map((f) => readFile(join(dir, 'dt=2026-11-03', f), 'utf8')));
     expect(bodies.sort()).toEqual(['{"a":1}\n', '{"a":2}\n']);
+  });
+
+  it('DirectorySink with maxBytes refuses the batch that would pass the cap, counting earlier runs', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mlops-lake-'));
+    const line = `${JSON.stringify({ x: 'y'.repeat(90) })}\n`; // 100 bytes
+    await new DirectorySink(dir, { maxBytes: 250 }).write({ dt: '2026-11-03', body: line, lines: 1 });
+    // a new sink (a restart) finds the 100 bytes already there
+    const sink = new DirectorySink(dir, { maxBytes: 250 });
+    await sink.write({ dt: '2026-11-04', body: line, lines: 1 });
+    await expect(sink.write({ dt: '2026-11-04', body: line, lines: 1 })).rejects.toThrow(SinkFullError);
+    await expect(sink.write({ dt: '2026-11-04', body: line, lines: 1 })).rejects.toThrow(
+      /reached its cap of 0\.2 KiB; further predictions are not logged/,
+    );
+    expect(await readdir(join(dir, 'dt=2026-11-04'))).toHaveLength(1);
+  });
+
+  it('a full sink counts its batches as dropped, not failed, and is reported once', async () => {
+    const outcomes: string[] = [];
+    const errors: unknown[] = [];
+    const full: LogSink = {
+      write: async () => {
+        throw new SinkFullError('full');
+      },
+    };
+    const logger = new RequestLogger({
+      sink: full,
+      model,
+      batchSize: 1,
+      onOutcome: (o, n) => outcomes.push(`${o}:${n}`),
+      onError: (e) => errors.push(e),
+    });
+    for (let i = 0; i < 3; i++) logger.push(record(i));
+    await logger.close();
+    expect(outcomes).toEqual(['dropped:1', 'dropped:1', 'dropped:1']);
+    expect(errors).toHaveLength(1);
   });
 
   it('S3Sink PUTs each batch under <prefix>dt=YYYY-MM-DD/ (against a loopback S3 PutObject)', async () => {
