@@ -9,6 +9,7 @@ import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
 import { assemblyIsStale } from '../local/session';
 import { assemblyDirOf, synthLocalStage } from '../local/synth';
+import { installProcessGuard } from './process-guard';
 import { CliError, EXIT } from './program';
 
 export interface UpOptions {
@@ -90,6 +91,7 @@ export async function runUp(options: UpOptions): Promise<number> {
   const timings: UpTimings = { synthMs: t1 - t0, enginesMs: t2 - t1, startupMs: t3 - t2, readyMs: t3 - t0 };
   writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
   process.stdout.write(banner(platform, timings));
+  const uninstallGuard = installProcessGuard(err);
 
   const until =
     options.until ??
@@ -98,6 +100,7 @@ export async function runUp(options: UpOptions): Promise<number> {
       process.once('SIGTERM', resolve);
     });
   await until;
+  uninstallGuard();
   await stop();
   err('mlops up: stopped');
   return EXIT.ok;

@@ -499,7 +499,26 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     setTimeout(() => ex.req.destroy(), 5000).unref();
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    // No request, however malformed, may throw out of the listener and take the process down (a
+    // client hanging up mid-body makes Node emit an 'aborted' error on the request).
+    req.on('error', () => undefined);
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      onError(err);
+      if (res.headersSent) res.destroy();
+      else {
+        res.writeHead(500, { 'content-type': JSON_TYPE });
+        res.end(seldonErrorBody(`internal error: ${(err as Error)?.message}`, 'MICROSERVICE_INTERNAL_ERROR'));
+      }
+    }
+  });
+  // Refuse an oversized body before `100 Continue`, so the client never sends it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (Number(req.headers['content-length']) <= maxBody) res.writeContinue();
+    server.emit('request', req, res);
+  });
   server.on('clientError', (err, socket) => {
     // Malformed HTTP: answer 400 when the socket can still take it, never throw.
     if (socket.writable && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') {
