@@ -35,6 +35,7 @@ import {
   checkValue,
   formatFeastTimestamp,
   formatLakeTimestamp,
+  joinKeyTooLong,
   onlineKey,
   parseTimestamp,
   type ScalarValue,
@@ -201,7 +202,7 @@ async function getOnlineFeatures(
       const c =
         v === null
           ? { ok: false as const, code: 'missing', message: 'Join key values must not be null' }
-          : checkValue(type, v);
+          : (joinKeyTooLong(v) ?? checkValue(type, v));
       if (!c.ok) issues.push({ type: c.code, loc: ['body', 'entities', key, i], msg: c.message, input: v });
     });
   }
@@ -341,7 +342,9 @@ async function push(
         const c =
           v === null && required
             ? { ok: false as const, code: 'missing', message: `${name} values must not be null` }
-            : name === timestampField
+            : joinKeyNames.has(name) && joinKeyTooLong(v)
+              ? joinKeyTooLong(v)!
+              : name === timestampField
               ? checkTimestampMs(v)
               : checkValue(type, v);
         if (!c.ok) {

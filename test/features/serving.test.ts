@@ -16,6 +16,7 @@ import {
   MAX_PUSH_ROWS,
 } from '../../lib/features/serving';
 import type { FeatureRepo } from '../../lib/features/types';
+import { MAX_JOIN_KEY_BYTES } from '../../lib/features/values';
 import { WINE_FEATURE_NAMES, wineRepo } from '../../lib/features/wine';
 import { driverRepo, type LocalDynamo, removeScratchDirs, scratchDir, startDynalite } from './helpers';
 
@@ -368,5 +369,56 @@ describe('push limits: all rows or none', () => {
         },
       ],
     });
+  });
+});
+
+describe('string join keys: the online store key limit', () => {
+  const userRepo = defineRepo({
+    project: 'users',
+    entities: [{ name: 'user', joinKey: 'user_id', valueType: 'STRING' }],
+    featureViews: [
+      {
+        name: 'user_stats',
+        entities: ['user'],
+        ttlSeconds: 0,
+        features: [{ name: 'score', dtype: 'FLOAT' }],
+        source: { database: 'lake', table: 'u', location: 'u', format: 'json', timestampField: 'ts' },
+        pushSource: 'user_push',
+      },
+    ],
+    pushSources: [
+      {
+        name: 'user_push',
+        batchSource: { database: 'lake', table: 'u_push', location: 'u_push', format: 'json', timestampField: 'ts' },
+      },
+    ],
+  });
+  const long = 'u'.repeat(3000);
+
+  it('refuses a lookup with a join key over MAX_JOIN_KEY_BYTES with 422, not a DynamoDB 500', async () => {
+    const { server } = await serverFor(userRepo);
+    const err = await failure(() =>
+      server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: ['ok', long] } }),
+    );
+    expect(err.status).toBe(422);
+    expect((err as RequestValidationError).issues).toMatchObject([
+      { type: 'string_too_long', loc: ['body', 'entities', 'user_id', 1] },
+    ]);
+  });
+
+  it('refuses such a push with 422 and writes none of its rows', async () => {
+    const { server } = await serverFor(userRepo);
+    const at = new Date(T0).toISOString();
+    const err = await failure(() =>
+      server.push({ push_source_name: 'user_push', df: { user_id: ['ok', long], ts: [at, at], score: [1, 2] } }),
+    );
+    expect(err.status).toBe(422);
+    const lookup = await server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: ['ok'] } });
+    expect(column(lookup, 'score').statuses).toEqual(['NOT_FOUND']);
+    // a key right at the limit is served
+    const edge = 'e'.repeat(MAX_JOIN_KEY_BYTES);
+    await server.push({ push_source_name: 'user_push', df: { user_id: [edge], ts: [at], score: [3] } });
+    const found = await server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: [edge] } });
+    expect(column(found, 'score').statuses).toEqual(['PRESENT']);
   });
 });
