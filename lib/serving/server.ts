@@ -516,7 +516,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   });
   // Refuse an oversized body before `100 Continue`, so the client never sends it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-    if (Number(req.headers['content-length']) <= maxBody) res.writeContinue();
+    if (!(Number(req.headers['content-length']) > maxBody)) res.writeContinue();
     server.emit('request', req, res);
   });
   server.on('clientError', (err, socket) => {
