@@ -354,6 +354,80 @@ describe('every listener under random hostile input', () => {
   }, 180_000);
 });
 
+// ---- every control-plane operation, every member wrong-typed -------------------------------------
+
+/** The operations the local AWS endpoint serves (add new ones here, so the sweep covers them). */
+const OPERATIONS = {
+  AWSStepFunctions: [
+    'ListStateMachines',
+    'DescribeStateMachine',
+    'StartExecution',
+    'DescribeExecution',
+    'ListExecutions',
+    'GetExecutionHistory',
+    'StopExecution',
+  ],
+  AmazonAthena: ['StartQueryExecution', 'GetQueryExecution', 'GetQueryResults'],
+  AWSEvents: ['PutEvents'],
+} as const;
+const MEMBERS = [
+  'stateMachineArn',
+  'executionArn',
+  'input',
+  'name',
+  'statusFilter',
+  'maxResults',
+  'nextToken',
+  'reverseOrder',
+  'error',
+  'cause',
+  'QueryString',
+  'QueryExecutionId',
+  'WorkGroup',
+  'QueryExecutionContext',
+  'ResultConfiguration',
+  'ClientRequestToken',
+  'MaxResults',
+  'NextToken',
+  'Entries',
+];
+const WRONG_VALUES: unknown[] = [5, -1, 1e300, true, null, {}, [], [5], [null], [{}], 'x'.repeat(5000), { nested: { a: [1] } }, ''];
+
+describe('every control-plane operation', () => {
+  it('answers wrong-typed members with 4xx, never 5xx', async () => {
+    // prepare: for each operation, an empty body, then each member alone and all members together with each wrong value
+    const bodies: Record<string, unknown>[] = [{}];
+    for (const value of WRONG_VALUES) {
+      bodies.push(Object.fromEntries(MEMBERS.map((m) => [m, value])));
+      for (const m of MEMBERS) bodies.push({ [m]: value });
+    }
+    const fivexx: string[] = [];
+    const statuses: Record<string, number> = {};
+    // act
+    for (const [service, operations] of Object.entries(OPERATIONS)) {
+      for (const operation of operations) {
+        for (let i = 0; i < bodies.length; i += 16) {
+          await Promise.all(
+            bodies.slice(i, i + 16).map(async (body) => {
+              const res = await fetch(platform.info.awsEndpoint, {
+                method: 'POST',
+                headers: { 'x-amz-target': `${service}.${operation}`, 'content-type': 'application/x-amz-json-1.0' },
+                body: JSON.stringify(body),
+              });
+              const text = await res.text();
+              statuses[res.status] = (statuses[res.status] ?? 0) + 1;
+              if (res.status >= 500) fivexx.push(`${operation} ${JSON.stringify(body).slice(0, 120)} → ${res.status} ${text.slice(0, 160)}`);
+            }),
+          );
+        }
+      }
+    }
+    console.log(`control-plane sweep: ${JSON.stringify(statuses)}`);
+    // assess
+    expect(fivexx).toEqual([]);
+  }, 120_000);
+});
+
 // ---- named cases and limits --------------------------------------------------------------------
 
 describe('the front door', () => {
