@@ -175,7 +175,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         },
         AmazonAthena: {
           StartQueryExecution: (i) => {
-            requireString(i, 'QueryString', 'InvalidRequestException');
+            requireString(i, 'QueryString', 'InvalidRequestException', ATHENA_MAX_QUERY_BYTES);
             return athena.startQueryExecution(i as never, { label: 'an Athena API call' });
           },
           GetQueryExecution: (i) => athena.getQueryExecution(i as never),
@@ -488,12 +488,19 @@ function describeMachine(machines: readonly StateMachineSpec[], arn: string) {
   };
 }
 
+/** Athena's limit on a query string, in bytes. */
+const ATHENA_MAX_QUERY_BYTES = 262_144;
+
 /** A required string member of an operation's input, refused in the JSON protocol's shape otherwise. */
-function requireString(input: Record<string, unknown>, member: string, code: string): void {
+function requireString(input: Record<string, unknown>, member: string, code: string, maxBytes?: number): void {
   const value = input[member];
   if (typeof value !== 'string') {
     const given = value === undefined ? 'nothing' : JSON.stringify(value);
     throw new AwsError(code, `${member} must be a string, but ${given} was provided`);
+  }
+  const bytes = Buffer.byteLength(value);
+  if (maxBytes !== undefined && bytes > maxBytes) {
+    throw new AwsError(code, `${member} must be at most ${maxBytes} bytes long, but ${bytes} were provided`);
   }
 }
 

@@ -545,6 +545,19 @@ describe('the AWS endpoint', () => {
     });
   });
 
+  it('answers a query string over Athena\'s 262,144 bytes with InvalidRequestException', async () => {
+    const r = await fetch(platform.info.awsEndpoint, {
+      method: 'POST',
+      headers: { 'x-amz-target': 'AmazonAthena.StartQueryExecution', 'content-type': 'application/x-amz-json-1.1' },
+      body: JSON.stringify({ QueryString: `SELECT '${'x'.repeat(262_144)}'`, WorkGroup: 'fixture-wg' }),
+    });
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({
+      __type: 'InvalidRequestException',
+      message: 'QueryString must be at most 262144 bytes long, but 262153 were provided',
+    });
+  });
+
   it('refuses a declared body over 6 MiB with 413 RequestEntityTooLargeException', async () => {
     const r = await exchange(platform.info.awsEndpoint, [
       `POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Amz-Target: AWSEvents.PutEvents\r\nContent-Length: ${7 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n`,
