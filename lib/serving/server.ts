@@ -520,9 +520,15 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     server.emit('request', req, res);
   });
   server.on('clientError', (err, socket) => {
-    // Malformed HTTP: answer 400 when the socket can still take it, never throw.
-    if (socket.writable && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') {
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    // Malformed HTTP: answer 400 (431 for headers past the parser's limit) when the socket can
+    // still take it, never throw.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (socket.writable && code !== 'ECONNRESET') {
+      socket.end(
+        code === 'HPE_HEADER_OVERFLOW'
+          ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'
+          : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      );
     } else {
       socket.destroy();
     }
