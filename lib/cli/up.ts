@@ -18,6 +18,7 @@ import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
 import { assemblyIsStale } from '../local/session';
 import { assemblyDirOf, synthLocalStageInChild } from '../local/synth';
+import { installProcessGuard } from './process-guard';
 import { CliError, EXIT } from './program';
 import { upBanner } from './up-banner';
 
@@ -131,7 +132,10 @@ export async function runUp(options: UpOptions): Promise<number> {
   const banner = upBanner(platform, timings, log.file);
   log.write(banner);
   process.stdout.write(banner);
+  // Only after start-up: an error while starting must still fail the start.
+  const uninstallGuard = installProcessGuard((line) => log.show(line));
   await until;
+  uninstallGuard();
   await stop();
   log.show('mlops up: stopped');
   await log.close();

@@ -64,6 +64,24 @@ export function checkValue(type: ValueType, value: unknown): Checked {
 }
 
 /**
+ * The longest string join key value, in UTF-8 bytes: it becomes part of the online store's
+ * partition key, which DynamoDB caps at 2,048 bytes (the rest holds the view and key names).
+ */
+export const MAX_JOIN_KEY_BYTES = 1024;
+
+/** A join key value that would not fit the online store's partition key, as a validation failure. */
+export function joinKeyTooLong(value: unknown): { ok: false; code: string; message: string } | undefined {
+  if (typeof value !== 'string') return undefined;
+  const bytes = Buffer.byteLength(encodeURIComponent(value));
+  if (bytes <= MAX_JOIN_KEY_BYTES) return undefined;
+  return {
+    ok: false,
+    code: 'string_too_long',
+    message: `Join key values must be at most ${MAX_JOIN_KEY_BYTES} bytes once URI-encoded, but ${bytes} were provided`,
+  };
+}
+
+/**
  * The online store's partition key of one entity row of a view. Join keys are written in the
  * view's entity order; string values are URI-encoded so that separators inside them cannot make
  * two different keys collide.

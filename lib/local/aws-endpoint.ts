@@ -14,8 +14,9 @@
  * const endpoint = await startAwsEndpoint({ services: { AWSStepFunctions: { StartExecution: … } } });
  * new SFNClient({ endpoint: endpoint.url });
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { createGuardedServer, type ErrorRenderer, readBodyUpTo, refuse } from './http-guard';
 import { listenOnLoopback } from './listen';
 
 /** An operation handler: the request's JSON body in, the response's JSON body out. */
@@ -50,6 +51,8 @@ export interface AwsEndpointOptions {
   readonly port?: number;
   /** Largest request body accepted. @default 6 MiB (Lambda's synchronous payload limit) */
   readonly maxBodyBytes?: number;
+  /** Reports what an operation threw unexpectedly (answered 500 InternalFailure). @default console.error */
+  readonly onError?: (err: unknown) => void;
 }
 
 export interface AwsEndpoint {
@@ -63,8 +66,10 @@ const LAMBDA_INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
 export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
   const maxBody = options.maxBodyBytes ?? 6 * 1024 * 1024;
   const sockets = new Set<Socket>();
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => reply(res, 500, { __type: 'InternalFailure', message: String(err) }));
+  const server = createGuardedServer((req, res) => handle(req, res), {
+    error: awsJsonError,
+    maxBodyBytes: maxBody,
+    onError: options.onError,
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -72,18 +77,29 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req, maxBody);
+    const body = await readBodyUpTo(req, maxBody);
     if (body === undefined) {
-      return reply(res, 413, {
-        __type: 'RequestEntityTooLargeException',
-        message: `Request must be smaller than ${maxBody} bytes`,
-      });
+      return refuse(req, res, 413, awsJsonError(413, `Request must be smaller than ${maxBody} bytes`));
     }
     if (req.method === 'GET' && /^\/2015-03-31\/functions\/?$/.test((req.url ?? '').split('?')[0]!)) {
       return reply(res, 200, { Functions: options.listFunctions?.() ?? [] });
     }
     const lambdaMatch = req.method === 'POST' ? LAMBDA_INVOKE.exec((req.url ?? '').split('?')[0]!) : null;
-    if (lambdaMatch) return invokeLambda(decodeURIComponent(lambdaMatch[1]!), body, res);
+    if (lambdaMatch) {
+      const name = safeDecode(lambdaMatch[1]!);
+      if (name === undefined) {
+        return reply(
+          res,
+          400,
+          {
+            Type: 'User',
+            Message: `The function name must be valid percent-encoded UTF-8, but ${lambdaMatch[1]} was provided`,
+          },
+          { 'x-amzn-errortype': 'ValidationException' },
+        );
+      }
+      return invokeLambda(name, body, res);
+    }
 
     const target = String(req.headers['x-amz-target'] ?? '');
     const dot = target.lastIndexOf('.');
@@ -113,6 +129,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       if (e?.name && /^[A-Z][A-Za-z]+$/.test(e.name) && e.name !== 'Error' && e.name !== 'TypeError') {
         return reply(res, 400, { __type: e.name, message: e.message });
       }
+      options.onError?.(err);
       reply(res, 500, { __type: 'InternalFailure', message: e?.message ?? String(err) });
     }
   }
@@ -197,18 +214,27 @@ function reply(
   res.end(text);
 }
 
-/** Reads the whole body; undefined when it is larger than `max`. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > max) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => resolve(tooBig ? undefined : Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+/** Errors the endpoint answers itself, in the JSON protocols' shape. */
+const awsJsonError: ErrorRenderer = (status, message) => {
+  const type =
+    status === 413
+      ? 'RequestEntityTooLargeException'
+      : status >= 500
+        ? 'InternalFailure'
+        : status === 414 || status === 431
+          ? 'ValidationException'
+          : 'SerializationException';
+  return {
+    contentType: 'application/x-amz-json-1.1',
+    body: JSON.stringify({ __type: type, message }),
+    headers: { 'x-amzn-errortype': type },
+  };
+};
+
+function safeDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
 }

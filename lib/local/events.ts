@@ -77,14 +77,19 @@ export class LocalEventBus {
     Entries?: PutEventsEntry[];
   }): Promise<{ FailedEntryCount: number; Entries: object[] }> {
     const entries = input.Entries ?? [];
-    if (entries.length === 0 || entries.length > 10) {
-      throw Object.assign(new Error('Entries must hold between 1 and 10 events'), {
+    if (!Array.isArray(entries) || entries.length === 0 || entries.length > 10) {
+      throw Object.assign(new Error('Entries must be a list of 1 to 10 events'), {
         name: 'ValidationException',
       });
     }
     const results: object[] = [];
     let failed = 0;
     for (const entry of entries) {
+      if (!entry || typeof entry !== 'object') {
+        failed++;
+        results.push({ ErrorCode: 'InvalidArgument', ErrorMessage: 'Each entry must be an object.' });
+        continue;
+      }
       let detail: unknown;
       try {
         detail = JSON.parse(entry.Detail ?? '{}');

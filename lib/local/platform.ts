@@ -22,7 +22,6 @@
  * await platform.close();
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import * as ddb from '@aws-sdk/client-dynamodb';
@@ -32,7 +31,14 @@ import { type LocalStage, readAssembly } from './assembly';
 import { AthenaEngine, catalogFromAssembly } from './athena';
 import { AwsError, type AwsEndpoint, startAwsEndpoint } from './aws-endpoint';
 import { type DynamoDbEngine, startDynamoDb, tableSpecFromResource } from './dynamodb';
-import { type ApiGateway, type ApiRoute, routesFromTemplate, startApiGateway } from './apigw';
+import {
+  type ApiGateway,
+  type ApiRoute,
+  MAX_PAYLOAD_BYTES,
+  routesFromTemplate,
+  startApiGateway,
+} from './apigw';
+import { createGuardedServer } from './http-guard';
 import { LocalEventBus } from './events';
 import { functionSpecFromResource, LambdaEngine } from './lambda';
 import { layout } from './layout';
@@ -53,7 +59,7 @@ import {
   type TrainingJobRunner,
 } from './sfn';
 import { createLocalTrainingRunner } from './sagemaker';
-import { LocalServing, proxy } from './serving';
+import { FRONT_DOOR_LIMITS, frontDoorError, LocalServing, proxy } from './serving';
 import { LOCAL_STAGE } from './synth';
 import { listenOnLoopback } from './listen';
 
@@ -183,7 +189,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           StopExecution: (i) => sfnApi().stopExecution(i as never),
         },
         AmazonAthena: {
-          StartQueryExecution: (i) => athena.startQueryExecution(i as never, { label: 'an Athena API call' }),
+          StartQueryExecution: (i) => {
+            requireString(i, 'QueryString', 'InvalidRequestException', ATHENA_MAX_QUERY_BYTES);
+            return athena.startQueryExecution(i as never, { label: 'an Athena API call' });
+          },
           GetQueryExecution: (i) => athena.getQueryExecution(i as never),
           GetQueryResults: (i) => athena.getQueryResults(i as never),
         },
@@ -196,6 +205,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           .resourcesOfType('AWS::Lambda::Function')
           .filter((r) => r.asset)
           .map((r) => ({ FunctionName: stage.physicalName(r), FunctionArn: stage.arn(r) })),
+      onError: (err) => log(`[aws endpoint] ${errorText(err)}`),
       invokeFunction: async (name, payload) => {
         const r = await (lambdaRef ?? unavailable('Lambda')).invoke(name, payload);
         return { payload: r.payload, functionError: r.functionError };
@@ -208,14 +218,18 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     // Bound before functions are registered: their environments point at it (see localizeEnvironment).
     let servingRef: LocalServing | undefined;
     let gatewayRef: ApiGateway | undefined;
-    const front = createServer((req, res) => {
-      if (servingRef?.handle(req, res)) return;
-      if (gatewayRef) proxy(req, res, gatewayRef.endpoint);
-      else {
-        res.writeHead(503, { 'content-type': 'application/json' });
-        res.end('{"message":"the local platform is starting"}');
-      }
-    });
+    const front = createGuardedServer(
+      (req, res) => {
+        if (servingRef?.handle(req, res)) return;
+        if (gatewayRef) {
+          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: frontDoorError });
+        } else {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end('{"message":"the local platform is starting"}');
+        }
+      },
+      { ...FRONT_DOOR_LIMITS, error: frontDoorError, onError: (err) => log(`[front door] ${errorText(err)}`) },
+    );
     front.keepAliveTimeout = 65_000;
     front.on('connection', (sock) => {
       sockets.add(sock);
@@ -495,6 +509,26 @@ function describeMachine(machines: readonly StateMachineSpec[], arn: string) {
     type: m.type,
     creationDate: 0,
   };
+}
+
+/** Athena's limit on a query string, in bytes. */
+const ATHENA_MAX_QUERY_BYTES = 262_144;
+
+/** A required string member of an operation's input, refused in the JSON protocol's shape otherwise. */
+function requireString(input: Record<string, unknown>, member: string, code: string, maxBytes?: number): void {
+  const value = input[member];
+  if (typeof value !== 'string') {
+    const given = value === undefined ? 'nothing' : JSON.stringify(value);
+    throw new AwsError(code, `${member} must be a string, but ${given} was provided`);
+  }
+  const bytes = Buffer.byteLength(value);
+  if (maxBytes !== undefined && bytes > maxBytes) {
+    throw new AwsError(code, `${member} must be at most ${maxBytes} bytes long, but ${bytes} were provided`);
+  }
+}
+
+function errorText(err: unknown): string {
+  return (err as Error)?.stack ?? String(err);
 }
 
 function unavailable(what: string): never {

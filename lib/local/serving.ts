@@ -12,19 +12,47 @@
  * const serving = new LocalServing({ s3Endpoint, region, requestLogDir });
  * await serving.deploy({ namespace: 'seldon', deployment: 'wine-quality', modelUri: 's3://…/model.tar.gz', version: '1' });
  */
-import { type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { resolveEnvironment } from '../config';
 import {
   compileModel,
   createS3Client,
+  DEFAULT_MAX_BODY_BYTES,
   DirectorySink,
   loadModel,
   type ModelServer,
+  oipErrorBody,
   RequestLogger,
   SinkFullError,
+  seldonErrorBody,
   startModelServer,
 } from '../serving';
+import { answer, type ErrorAnswer, type ErrorRenderer, refuse } from './http-guard';
+import { MAX_PAYLOAD_BYTES } from './apigw';
+
+/**
+ * The front door's limits, API Gateway's (REST, Regional): a URL of at most 10,240 characters and
+ * 10,240 bytes of headers; bodies up to the model server's limit on serving's paths and API
+ * Gateway's 10 MiB elsewhere.
+ */
+export const FRONT_DOOR_LIMITS = {
+  maxUrlLength: 10_240,
+  maxHeaderBytes: 10_240,
+  maxBodyBytes: (req: IncomingMessage): number =>
+    isServingPath(pathOf(req)) ? DEFAULT_MAX_BODY_BYTES : MAX_PAYLOAD_BYTES,
+} as const;
+
+/** Errors the front door answers itself, in the protocol of the route asked for. */
+export const frontDoorError: ErrorRenderer = (status, message, req) => {
+  const path = req ? pathOf(req) : '';
+  const body = path.startsWith('/seldon/')
+    ? seldonErrorBody(message, status >= 500 ? 'MICROSERVICE_INTERNAL_ERROR' : 'MICROSERVICE_BAD_DATA')
+    : path === '/v2' || path.startsWith('/v2/')
+      ? oipErrorBody(message)
+      : JSON.stringify({ message });
+  return { contentType: 'application/json', body };
+};
 
 export interface Deployment {
   readonly namespace: string;
@@ -112,7 +140,7 @@ export class LocalServing {
 
   /** Routes a request whose path starts with /seldon/ or /v2; false when it is not serving's. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const path = (req.url ?? '/').split('?')[0]!;
+    const path = pathOf(req);
     let target: ModelServer | undefined;
     if (path.startsWith('/seldon/')) {
       const [, , ns, dep] = path.split('/');
@@ -129,21 +157,26 @@ export class LocalServing {
         return true;
       }
     } else if (path === '/v2' || path.startsWith('/v2/')) {
-      const model = /^\/v2\/models\/([^/]+)/.exec(path)?.[1];
+      const encoded = /^\/v2\/models\/([^/]+)/.exec(path)?.[1];
+      const model = encoded === undefined ? undefined : safeDecode(encoded);
+      if (model === null) {
+        sendJson(res, 400, {
+          error: `The model name must be a valid percent-encoded UTF-8 string, but ${encoded} was provided`,
+        });
+        return true;
+      }
       const entries = [...this.servers.values()];
       target = model
-        ? entries.find((e) => e.deployment.modelName === decodeURIComponent(model))?.server
+        ? entries.find((e) => e.deployment.modelName === model)?.server
         : entries[0]?.server;
       if (!target) {
-        sendJson(res, 404, {
-          error: model ? `Model ${decodeURIComponent(model)} not found` : 'no model is being served',
-        });
+        sendJson(res, 404, { error: model ? `Model ${model} not found` : 'no model is being served' });
         return true;
       }
     } else {
       return false;
     }
-    proxy(req, res, target.url);
+    proxy(req, res, target.url, { maxBodyBytes: DEFAULT_MAX_BODY_BYTES, error: frontDoorError });
     return true;
   }
 
@@ -153,21 +186,60 @@ export class LocalServing {
   }
 }
 
-/** Forwards a request to `base` and streams the answer back. */
-export function proxy(req: IncomingMessage, res: ServerResponse, base: string): void {
-  const url = new URL(req.url ?? '/', base);
-  const upstream = request(
-    url,
-    { method: req.method, headers: { ...req.headers, host: url.host } },
-    (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    },
-  );
+/** Options of {@link proxy}. */
+export interface ProxyOptions {
+  /** A body that grows past this (chunked, or beyond its declared length) is refused with 413. */
+  readonly maxBodyBytes?: number;
+  /** Renders the proxy's own errors. @default `{"message": …}` */
+  readonly error?: ErrorRenderer;
+}
+
+/**
+ * Forwards a request to `base` and streams the answer back. The request's path is sent as it came,
+ * never resolved against `base` (`//other-host/x` must not leave loopback).
+ */
+export function proxy(req: IncomingMessage, res: ServerResponse, base: string, options: ProxyOptions = {}): void {
+  const render = options.error ?? ((_status: number, message: string): ErrorAnswer => ({
+    contentType: 'application/json',
+    body: JSON.stringify({ message }),
+  }));
+  const target = new URL(base);
+  const headers = { ...req.headers, host: target.host };
+  // The guard in front already answered `100 Continue`; the upstream need not be asked again.
+  delete headers.expect;
+  let upstream: ClientRequest;
+  try {
+    upstream = request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url ?? '/', headers },
+      (reply) => {
+        res.writeHead(reply.statusCode ?? 502, reply.headers);
+        reply.pipe(res);
+      },
+    );
+  } catch (err) {
+    // What Node's parser let through but its client refuses (e.g. a control character in the path).
+    req.resume();
+    return answer(res, 400, render(400, `The request cannot be forwarded: ${(err as Error).message}`, req));
+  }
+  let refused = false;
   upstream.on('error', (err) => {
-    if (!res.headersSent) sendJson(res, 502, { message: `upstream failed: ${err.message}` });
-    else res.destroy(err);
+    if (refused) return;
+    if (!res.headersSent) answer(res, 502, render(502, `upstream failed: ${err.message}`, req));
+    else if (!res.writableEnded) res.destroy(err);
   });
+  const limit = options.maxBodyBytes;
+  if (limit !== undefined) {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit || refused) return;
+      refused = true;
+      req.unpipe(upstream);
+      upstream.destroy();
+      const message = `The request body must be at most ${limit} bytes, but more were sent`;
+      refuse(req, res, 413, render(413, message, req));
+    });
+  }
   req.pipe(upstream);
 }
 
@@ -175,4 +247,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
+}
+
+function pathOf(req: IncomingMessage): string {
+  return (req.url ?? '/').split('?')[0]!;
+}
+
+function isServingPath(path: string): boolean {
+  return path.startsWith('/seldon/') || path === '/v2' || path.startsWith('/v2/');
+}
+
+/** The decoded text, or null when it is not valid percent-encoded UTF-8. */
+function safeDecode(s: string): string | null {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return null;
+  }
 }

@@ -36,9 +36,27 @@ export function parseVersion(version: string | number): number {
   return Number(text);
 }
 
-/** Required, non-empty names (MLflow treats `""` as absent). */
+/**
+ * The longest name or id, in characters: MLflow's SQL schema holds registered model and experiment
+ * names in VARCHAR(256), and the registry keys items by them in DynamoDB, whose sort keys hold at
+ * most 1,024 bytes (256 UTF-16 units are at most 768 UTF-8 bytes). Longer values would fail in
+ * DynamoDB as a 500; they are the client's mistake.
+ */
+export const MAX_NAME_LENGTH = 256;
+/** Parameters that are not identifiers (a version's source URI is stored, never keyed by). */
+const UNKEYED_PARAMS = new Set(['source']);
+
+/** Required, non-empty names and ids (MLflow treats `""` as absent), within {@link MAX_NAME_LENGTH}. */
 export function requireName(value: string | undefined, param = 'name'): string {
   if (value === undefined || value === '') throw missingValue(param);
+  if (typeof value !== 'string') {
+    throw invalidParameter(`Parameter '${param}' must be a string, but ${JSON.stringify(value)} was provided.`);
+  }
+  if (value.length > MAX_NAME_LENGTH && !UNKEYED_PARAMS.has(param)) {
+    throw invalidParameter(
+      `Parameter '${param}' '${value.slice(0, 50)}…' had length ${value.length}, which exceeded length limit of ${MAX_NAME_LENGTH}`,
+    );
+  }
   return value;
 }
 

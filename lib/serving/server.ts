@@ -499,11 +499,36 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     setTimeout(() => ex.req.destroy(), 5000).unref();
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, onRequest);
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+    // No request, however malformed, may throw out of the listener and take the process down (a
+    // client hanging up mid-body makes Node emit an 'aborted' error on the request).
+    req.on('error', () => undefined);
+    try {
+      onRequest(req, res);
+    } catch (err) {
+      onError(err);
+      if (res.headersSent) res.destroy();
+      else {
+        res.writeHead(500, { 'content-type': JSON_TYPE });
+        res.end(seldonErrorBody(`internal error: ${(err as Error)?.message}`, 'MICROSERVICE_INTERNAL_ERROR'));
+      }
+    }
+  });
+  // Refuse an oversized body before `100 Continue`, so the client never sends it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > maxBody)) res.writeContinue();
+    server.emit('request', req, res);
+  });
   server.on('clientError', (err, socket) => {
-    // Malformed HTTP: answer 400 when the socket can still take it, never throw.
-    if (socket.writable && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') {
-      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    // Malformed HTTP: answer 400 (431 for headers past the parser's limit) when the socket can
+    // still take it, never throw.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (socket.writable && code !== 'ECONNRESET') {
+      socket.end(
+        code === 'HPE_HEADER_OVERFLOW'
+          ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n'
+          : 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n',
+      );
     } else {
       socket.destroy();
     }

@@ -13,8 +13,10 @@ import {
   createFeatureServer,
   type FeatureServer,
   type GetOnlineFeaturesResponse,
+  MAX_PUSH_ROWS,
 } from '../../lib/features/serving';
 import type { FeatureRepo } from '../../lib/features/types';
+import { MAX_JOIN_KEY_BYTES } from '../../lib/features/values';
 import { WINE_FEATURE_NAMES, wineRepo } from '../../lib/features/wine';
 import { driverRepo, type LocalDynamo, removeScratchDirs, scratchDir, startDynalite } from './helpers';
 
@@ -302,5 +304,121 @@ describe('client mistakes', () => {
     const err = await failure(() => server.push(request));
     expect(err.status).toBe(422);
     expect((err as RequestValidationError).issues.map((i) => i.loc.join('.'))).toContain(where);
+  });
+});
+
+describe('push limits: all rows or none', () => {
+  const rows = (n: number, over: Partial<Record<string, (i: number) => unknown>> = {}) => {
+    const make = (name: string, f: (i: number) => unknown) => Array.from({ length: n }, (_, i) => (over[name] ?? f)(i));
+    return {
+      push_source_name: 'driver_stats_push_source',
+      to: 'online_and_offline',
+      df: {
+        driver_id: make('driver_id', (i) => i + 1),
+        event_timestamp: make('event_timestamp', () => new Date(T0).toISOString()),
+        conv_rate: make('conv_rate', () => 0.5),
+        acc_rate: make('acc_rate', () => 0.25),
+        avg_daily_trips: make('avg_daily_trips', () => 10),
+      },
+    };
+  };
+
+  it(`writes a push of exactly MAX_PUSH_ROWS (${MAX_PUSH_ROWS}) rows whole`, async () => {
+    // prepare
+    clock = T0;
+    const { server } = await serverFor(driverRepo);
+    // act
+    const result = await server.push(rows(MAX_PUSH_ROWS));
+    // assess
+    expect(result.onlineWritten).toBe(MAX_PUSH_ROWS);
+  });
+
+  it('refuses one row more with 413 in FastAPI’s shape, and writes nothing online or offline', async () => {
+    // prepare
+    clock = T0;
+    const { server, lake } = await serverFor(driverRepo);
+    // act
+    const err = await failure(() => server.push(rows(MAX_PUSH_ROWS + 1)));
+    // assess
+    expect(err.status).toBe(413);
+    expect((err as RequestValidationError).issues[0]).toMatchObject({
+      type: 'too_long',
+      loc: ['body', 'df', 'driver_id'],
+      msg: expect.stringMatching(/^List should have at most 1000 items after validation, not 1001/),
+    });
+    const lookup = await server.getOnlineFeatures({
+      features: ['driver_hourly_stats:conv_rate'],
+      entities: { driver_id: [1, 1001] },
+    });
+    expect(column(lookup, 'conv_rate').statuses).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    await expect(readdir(join(lake, 'features'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses an unsupported `to` with 422 literal_error before anything else', async () => {
+    const { server } = await serverFor(driverRepo);
+    const err = await failure(() => server.push({ ...driverPush(), to: 'junk' }));
+    expect(err.status).toBe(422);
+    expect(JSON.parse(err.body())).toEqual({
+      detail: [
+        {
+          type: 'literal_error',
+          loc: ['body', 'to'],
+          msg: "Input should be 'online', 'offline' or 'online_and_offline'",
+          input: 'junk',
+          ctx: { expected: "'online', 'offline' or 'online_and_offline'" },
+        },
+      ],
+    });
+  });
+});
+
+describe('string join keys: the online store key limit', () => {
+  const userRepo = defineRepo({
+    project: 'users',
+    entities: [{ name: 'user', joinKey: 'user_id', valueType: 'STRING' }],
+    featureViews: [
+      {
+        name: 'user_stats',
+        entities: ['user'],
+        ttlSeconds: 0,
+        features: [{ name: 'score', dtype: 'FLOAT' }],
+        source: { database: 'lake', table: 'u', location: 'u', format: 'json', timestampField: 'ts' },
+        pushSource: 'user_push',
+      },
+    ],
+    pushSources: [
+      {
+        name: 'user_push',
+        batchSource: { database: 'lake', table: 'u_push', location: 'u_push', format: 'json', timestampField: 'ts' },
+      },
+    ],
+  });
+  const long = 'u'.repeat(3000);
+
+  it('refuses a lookup with a join key over MAX_JOIN_KEY_BYTES with 422, not a DynamoDB 500', async () => {
+    const { server } = await serverFor(userRepo);
+    const err = await failure(() =>
+      server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: ['ok', long] } }),
+    );
+    expect(err.status).toBe(422);
+    expect((err as RequestValidationError).issues).toMatchObject([
+      { type: 'string_too_long', loc: ['body', 'entities', 'user_id', 1] },
+    ]);
+  });
+
+  it('refuses such a push with 422 and writes none of its rows', async () => {
+    const { server } = await serverFor(userRepo);
+    const at = new Date(T0).toISOString();
+    const err = await failure(() =>
+      server.push({ push_source_name: 'user_push', df: { user_id: ['ok', long], ts: [at, at], score: [1, 2] } }),
+    );
+    expect(err.status).toBe(422);
+    const lookup = await server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: ['ok'] } });
+    expect(column(lookup, 'score').statuses).toEqual(['NOT_FOUND']);
+    // a key right at the limit is served
+    const edge = 'e'.repeat(MAX_JOIN_KEY_BYTES);
+    await server.push({ push_source_name: 'user_push', df: { user_id: [edge], ts: [at], score: [3] } });
+    const found = await server.getOnlineFeatures({ features: ['user_stats:score'], entities: { user_id: [edge] } });
+    expect(column(found, 'score').statuses).toEqual(['PRESENT']);
   });
 });

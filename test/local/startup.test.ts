@@ -7,6 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AthenaClient, InvalidRequestException, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { commandModules } from '../../lib/cli/modules';
 import { buildProgram, runProgram } from '../../lib/cli/program';
@@ -269,6 +270,62 @@ describe('npm start on the local stage', () => {
     expect(got.body.results[alcohol].statuses).toEqual(['PRESENT', 'OUTSIDE_MAX_AGE', 'NOT_FOUND']);
     const bad = await post('/push', { push_source_name: 'nope', df: { wine_id: [1] }, to: 'online' });
     expect(bad.status).toBe(422);
+  });
+
+  it('refuses a push over 1,000 rows with 413 and writes none of it (the next test counts the offline rows)', async () => {
+    // prepare: 1,001 new wines, past every id used above
+    const n = 1001;
+    const at = new Date().toISOString();
+    const df: Record<string, unknown[]> = {
+      wine_id: Array.from({ length: n }, (_, i) => 5000 + i),
+      event_timestamp: Array.from({ length: n }, () => at),
+    };
+    WINE_FEATURE_NAMES.forEach((f, i) => {
+      df[f] = Array.from({ length: n }, () => ROW[i]);
+    });
+    // act
+    const pushed = await post('/push', { push_source_name: 'wine_push', df, to: 'online_and_offline' });
+    const junk = await post('/push', { push_source_name: 'wine_push', df: { wine_id: [1] }, to: 'junk' });
+    // assess
+    expect(pushed.status).toBe(413);
+    expect(pushed.body.detail[0]).toMatchObject({ type: 'too_long', loc: ['body', 'df', 'wine_id'] });
+    const got = await post('/get-online-features', { feature_service: 'wine_quality_v1', entities: { wine_id: [5000, 6000] } });
+    expect(got.body.results[1].statuses).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    expect(junk.status).toBe(422);
+    expect(junk.body.detail[0]).toMatchObject({ type: 'literal_error', loc: ['body', 'to'] });
+  });
+
+  it('answers over-long MLflow names with 400 INVALID_PARAMETER_VALUE through the door, not a DynamoDB 500', async () => {
+    const mlflow = `${platform.gatewayUrl}/api/2.0/mlflow`;
+    const get = await fetch(`${mlflow}/registered-models/get?name=${'n'.repeat(10_000)}`);
+    const create = await fetch(`${mlflow}/registered-models/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'n'.repeat(2048) }),
+    });
+    const experiment = await fetch(`${mlflow}/experiments/create`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e'.repeat(5000) }),
+    });
+    for (const res of [get, create, experiment]) {
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error_code: string }).error_code).toBe('INVALID_PARAMETER_VALUE');
+    }
+  });
+
+  it('answers Athena StartQueryExecution with QueryString 5 with InvalidRequestException (AWS SDK v3)', async () => {
+    const athena = new AthenaClient({
+      endpoint: platform.info.awsEndpoint,
+      region: platform.info.region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    const err = await athena
+      .send(new StartQueryExecutionCommand({ QueryString: 5 as never, WorkGroup: 'mlops-local' }))
+      .catch((e: unknown) => e as Error & { $metadata?: { httpStatusCode?: number } });
+    athena.destroy();
+    expect(err).toBeInstanceOf(InvalidRequestException);
+    expect((err as InvalidRequestException).$metadata.httpStatusCode).toBe(400);
   });
 
   it('materializes the offline pushes into the online store through the platform', async () => {

@@ -241,6 +241,38 @@ describe('accepted encodings', () => {
   });
 });
 
+describe('identifier lengths (DynamoDB keys)', () => {
+  const long = (n: number) => 'n'.repeat(n);
+
+  it.each([
+    ['POST', 'registered-models/create', { json: { name: long(2048) } }],
+    ['POST', 'registered-models/create', { json: { name: long(257) } }],
+    ['GET', 'registered-models/get', { query: { name: long(10_000) } }],
+    ['POST', 'registered-models/rename', { json: { name: 'm', new_name: long(3000) } }],
+    ['POST', 'model-versions/create', { json: { name: long(2048), source: 's3://b/m/1' } }],
+    ['POST', 'experiments/create', { json: { name: long(5000) } }],
+    ['GET', 'experiments/get-by-name', { query: { experiment_name: long(5000) } }],
+    ['GET', 'runs/get', { query: { run_id: long(3000) } }],
+  ] as const)('answers %s %s with a too-long identifier with 400 INVALID_PARAMETER_VALUE', async (method, path, options) => {
+    // act
+    const res = await call(h.handler, method, path, options as never);
+    // assess
+    expect(res.status).toBe(400);
+    expect(res.body.error_code).toBe('INVALID_PARAMETER_VALUE');
+    expect(res.body.message).toMatch(/had length \d+, which exceeded length limit of 256/);
+  });
+
+  it('accepts a name of exactly 256 characters, and nothing was half-created by the refused ones', async () => {
+    const created = await call(h.handler, 'POST', 'registered-models/create', { json: { name: long(256) } });
+    expect(created.status).toBe(200);
+    const listed = await call(h.handler, 'GET', 'registered-models/search', { query: { max_results: '1000' } });
+    const names = (listed.body.registered_models as { name: string }[]).map((m) => m.name.length);
+    expect(names.filter((n) => n > 256)).toEqual([]);
+    const experiments = await call(h.handler, 'POST', 'experiments/search', { json: { max_results: 1000 } });
+    expect((experiments.body.experiments as { name: string }[]).every((e) => e.name.length <= 256)).toBe(true);
+  });
+});
+
 describe('internal errors', () => {
   it('answers 500 INTERNAL_ERROR without a stack when the store fails', async () => {
     // prepare: services over a table that does not exist

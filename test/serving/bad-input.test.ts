@@ -218,6 +218,21 @@ describe('bad input never answers 5xx', () => {
     ).toBe(200);
   });
 
+  it('headers past the parser limit get 431, not a bare 400 or a reset', async () => {
+    const raw = await new Promise<string>((resolve) => {
+      const socket = connect(server.port, '127.0.0.1', () =>
+        socket.write(`GET /health/ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'h'.repeat(40_000)}\r\n\r\n`),
+      );
+      let data = '';
+      socket.on('data', (c) => {
+        data += c.toString();
+      });
+      socket.on('close', () => resolve(data));
+      socket.on('error', () => resolve(data));
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 431/);
+  });
+
   it('reported no unexpected (500) errors', () => {
     expect(errors).toEqual([]);
   });

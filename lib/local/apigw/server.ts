@@ -4,9 +4,10 @@
  * API Gateway's own error answers.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { ApiRoute, RestApiRoutes } from './routes';
+import { createGuardedServer, readBodyUpTo, refuse, requestUrl } from '../http-guard';
 import { listenOnLoopback } from '../listen';
 
 /** What the gateway needs back from a Lambda invoke (a subset of the Lambda engine's result). */
@@ -63,6 +64,10 @@ export interface ApiGateway {
 
 /** API Gateway's payload limit. */
 export const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
+/** API Gateway's URL length limit (REST, Regional), in characters. */
+export const MAX_URL_LENGTH = 10_240;
+/** API Gateway's limit on header names and values, in bytes. */
+export const MAX_HEADER_BYTES = 10_240;
 
 interface Mount {
   readonly basePath: string;
@@ -96,25 +101,37 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<ApiGa
   const mounts: Mount[] = [];
   const accountId = options.accountId ?? '000000000000';
   const onError = options.onError ?? ((err: unknown) => console.error('[apigw]', err));
-  const server = createServer((req, res) => {
-    const requestId = randomUUID();
-    res.setHeader('x-amzn-RequestId', requestId);
-    res.setHeader('x-amz-apigw-id', Buffer.from(requestId).toString('base64').slice(0, 16));
-    handle(req, res, requestId).catch((err: unknown) => {
-      onError(err);
-      if (!res.headersSent) send(res, 502, INTERNAL_ERROR, 'InternalServerErrorException');
-      else res.destroy();
-    });
-  });
+  const server = createGuardedServer(
+    (req, res) => {
+      const requestId = randomUUID();
+      res.setHeader('x-amzn-RequestId', requestId);
+      res.setHeader('x-amz-apigw-id', Buffer.from(requestId).toString('base64').slice(0, 16));
+      handle(req, res, requestId).catch((err: unknown) => {
+        onError(err);
+        if (!res.headersSent) send(res, 502, INTERNAL_ERROR, 'InternalServerErrorException');
+        else res.destroy();
+      });
+    },
+    {
+      maxUrlLength: MAX_URL_LENGTH,
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      maxBodyBytes: MAX_PAYLOAD_BYTES,
+      // API Gateway's own refusals carry only a message; 413 has its fixed text.
+      error: (status, message) => ({
+        contentType: 'application/json',
+        body: status === 413 ? TOO_LONG : status >= 500 ? INTERNAL_ERROR : JSON.stringify({ message }),
+      }),
+      onError,
+    },
+  );
 
   async function handle(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://local');
-    const rawPath = url.pathname;
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_PAYLOAD_BYTES) {
+    const url = requestUrl(req);
+    if (!url) {
       req.resume();
-      return send(res, 413, TOO_LONG, undefined, true);
+      return send(res, 400, JSON.stringify({ message: `Invalid request URL: ${req.url}` }));
     }
+    const rawPath = url.pathname;
     const mount = mounts
       .filter((m) => rawPath === m.basePath || rawPath.startsWith(`${m.basePath}/`) || m.basePath === '')
       .sort((a, b) => b.basePath.length - a.basePath.length)[0];
@@ -126,8 +143,8 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<ApiGa
       return send(res, 403, MISSING_TOKEN, 'MissingAuthenticationTokenException');
     }
 
-    const body = await readBody(req);
-    if (body === 'too-long') return send(res, 413, TOO_LONG, undefined, true);
+    const body = await readBodyUpTo(req, MAX_PAYLOAD_BYTES);
+    if (body === undefined) return refuse(req, res, 413, { contentType: 'application/json', body: TOO_LONG });
 
     const { route } = match;
     if (route.integration.type === 'mock') {
@@ -194,30 +211,14 @@ export async function startApiGateway(options: ApiGatewayOptions): Promise<ApiGa
   };
 }
 
-function send(res: ServerResponse, status: number, body: string, errorType?: string, close = false): void {
+function send(res: ServerResponse, status: number, body: string, errorType?: string): void {
   const headers: Record<string, string | number> = {
     'Content-Type': 'application/json',
     'Content-Length': Buffer.byteLength(body),
   };
   if (errorType) headers['x-amzn-ErrorType'] = errorType;
-  // After refusing an oversized body there is no point reading the rest of it.
-  if (close) headers['Connection'] = 'close';
   res.writeHead(status, headers);
   res.end(body);
-}
-
-async function readBody(req: IncomingMessage): Promise<Buffer | 'too-long'> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PAYLOAD_BYTES) {
-      req.resume();
-      return 'too-long';
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 function segmentsOf(path: string): string[] {

@@ -3,7 +3,7 @@
  * `<stateDir>/dynamodb/`, so tables and items survive restarts (and a SIGKILL: LevelDB's log is
  * written before a request is answered, and its lock dies with the process).
  */
-import type { Server } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -15,6 +15,7 @@ import dynalite from 'dynalite';
 import { mkdir } from 'node:fs/promises';
 import { layout } from '../layout';
 import type { TableSpec } from './tables';
+import { guard } from '../http-guard';
 import { listenOnLoopback } from '../listen';
 
 /** Options of {@link startDynamoDb}. */
@@ -68,6 +69,25 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
   await mkdir(path, { recursive: true });
   // createTableMs 0: tables are ACTIVE at once, so `mlops up` need not wait on them.
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  // dynalite answers bad input itself; the guard keeps anything it throws inside the listener.
+  const [dynaliteListener] = server.listeners('request') as RequestListener[];
+  const handler: RequestListener = (req, res) => {
+    dynaliteListener!(req, res);
+    // dynalite rethrows request errors (`req.on('error', err => { throw err })`): a client hanging
+    // up mid-body would be an uncaught exception that ends the process.
+    req.removeAllListeners('error');
+    req.on('error', () => undefined);
+  };
+  guard(server, handler, {
+    error: (status, message) => {
+      const type = status >= 500 ? 'InternalFailure' : 'SerializationException';
+      return {
+        contentType: 'application/x-amz-json-1.0',
+        body: JSON.stringify({ __type: `com.amazon.coral.service#${type}`, message }),
+      };
+    },
+    onError: (err) => console.error('[dynamodb]', err),
+  });
   const port = await listenOnLoopback(server, options.port);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({

@@ -14,11 +14,12 @@
  * Create/UploadPart/Complete/AbortMultipartUpload. Anything else answers 501 NotImplemented.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { decodeAwsChunked, isAwsChunked, storedContentEncoding } from './aws-chunked';
 import { type ListResult, type ObjectAttributes, type ObjectInfo, parseRange, type S3Store } from './store';
 import { S3Error } from './uri';
+import { createGuardedServer, type ErrorRenderer, requestUrl } from '../http-guard';
 import { listenOnLoopback } from '../listen';
 
 /** Options of {@link startS3Server}. */
@@ -44,6 +45,22 @@ export interface S3Server {
 
 const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
+/** Errors the guard answers itself (malformed HTTP, a crash), as S3's XML `<Error>`. */
+const s3XmlError: ErrorRenderer = (status, message) => {
+  const code =
+    status === 431
+      ? 'RequestHeaderSectionTooLarge'
+      : status === 413
+        ? 'EntityTooLarge'
+        : status >= 500
+          ? 'InternalError'
+          : 'InvalidRequest';
+  return {
+    contentType: 'application/xml',
+    body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${x(message)}</Message><RequestId>${randomBytes(8).toString('hex').toUpperCase()}</RequestId></Error>`,
+  };
+};
+
 /**
  * Starts the S3 endpoint on 127.0.0.1.
  *
@@ -57,19 +74,22 @@ const XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 export async function startS3Server(options: S3ServerOptions): Promise<S3Server> {
   const region = options.region ?? 'us-east-1';
   const onError = options.onError ?? ((err: unknown) => console.error('[s3]', err));
-  const server: Server = createServer((req, res) => {
-    const requestId = randomBytes(8).toString('hex').toUpperCase();
-    res.setHeader('x-amz-request-id', requestId);
-    res.setHeader('x-amz-id-2', randomBytes(24).toString('base64'));
-    handle(options.store, region, req, res).catch((err: unknown) => {
-      const s3err =
-        err instanceof S3Error
-          ? err
-          : new S3Error('InternalError', 'We encountered an internal error. Please try again.', 500);
-      if (!(err instanceof S3Error)) onError(err);
-      sendError(req, res, s3err, requestId);
-    });
-  });
+  const server: Server = createGuardedServer(
+    (req, res) => {
+      const requestId = randomBytes(8).toString('hex').toUpperCase();
+      res.setHeader('x-amz-request-id', requestId);
+      res.setHeader('x-amz-id-2', randomBytes(24).toString('base64'));
+      return handle(options.store, region, req, res).catch((err: unknown) => {
+        const s3err =
+          err instanceof S3Error
+            ? err
+            : new S3Error('InternalError', 'We encountered an internal error. Please try again.', 500);
+        if (!(err instanceof S3Error)) onError(err);
+        sendError(req, res, s3err, requestId);
+      });
+    },
+    { error: s3XmlError, onError },
+  );
   const port = await listenOnLoopback(server, options.port);
   return {
     endpoint: `http://127.0.0.1:${port}`,
@@ -84,7 +104,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
 
 /** Splits a request into bucket and key, from the path or a `<bucket>.localhost` host. */
 function target(req: IncomingMessage): { bucket?: string; key: string; query: URLSearchParams } {
-  const url = new URL(req.url ?? '/', 'http://local');
+  const url = requestUrl(req);
+  if (!url) throw new S3Error('InvalidURI', "Couldn't parse the specified URI.", 400);
   const host = (req.headers.host ?? '').replace(/:\d+$/, '').toLowerCase();
   const path = url.pathname;
   const decode = (s: string) => {

@@ -854,6 +854,8 @@ function page<T, R>(
   token: string | undefined,
   build: (items: T[], next?: string) => R,
 ): R {
+  if (token !== undefined && token !== null && typeof token !== 'string')
+    throw new StepFunctionsError('InvalidToken', `nextToken must be a string, but ${JSON.stringify(token)} was provided`);
   const start = token ? Number(Buffer.from(token, 'base64url').toString('utf8')) : 0;
   if (!Number.isInteger(start) || start < 0)
     throw new StepFunctionsError('InvalidToken', `Invalid nextToken: ${token}`);
