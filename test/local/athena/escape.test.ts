@@ -250,7 +250,7 @@ describe('the local Athena runs what Athena runs', () => {
   it('answers a QueryString that is not a string with InvalidRequestException, not a 500', async () => {
     const e = await rejected(5 as never);
     expect(e).toMatchObject({ name: 'InvalidRequestException', status: 400 });
-    expect(e.message).toMatch(/QueryString must be a string, but number was provided/);
+    expect(e.message).toMatch(/QueryString must be a string, but 5 was provided/);
   });
 
   it('serves `mlops query` as before', async () => {
