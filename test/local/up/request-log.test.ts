@@ -92,15 +92,16 @@ describe('local request logging', () => {
 
   it('stops at its size cap and says so once', async () => {
     const s = await serve({ sampleRate: 1, maxBytes: 4000 });
-    for (let i = 0; i < 4; i++) {
-      await s.predict(30);
+    // Batches of 10 (~1.3 KB each): the first fits under the cap, a later one does not.
+    for (let i = 0; i < 6; i++) {
+      await s.predict(10);
       await new Promise((r) => setTimeout(r, 1100)); // one batch per flush interval
     }
     await s.serving.close();
     const { bytes, lines } = s.logged();
     expect(bytes).toBeLessThanOrEqual(4000);
     expect(lines).toBeGreaterThan(0);
-    expect(lines).toBeLessThan(120);
+    expect(lines).toBeLessThan(60);
     const reports = s.lines.filter((l) => /reached its cap of/.test(l));
     expect(reports).toHaveLength(1);
     expect(reports[0]).toMatch(/^\[serving seldon\/tiny\] request log: the request log in .* reached its cap of 3\.9 KiB/);
