@@ -80,7 +80,16 @@ export function stepFunctionsLists(stage: LocalStage): Record<string, Operation>
     ListActivities: (input) => {
       const activities = stage
         .resourcesOfType('AWS::StepFunctions::Activity')
-        .map((r) => ({ activityArn: stage.arn(r), name: stage.physicalName(r), creationDate: new Date(0) }))
+        .map((r) => {
+          const name = (stage.properties(r) as { Name?: unknown }).Name;
+          return typeof name === 'string' ? name : stage.physicalName(r);
+        })
+        .map((name) => ({
+          // Built here: the assembly reader does not model activities' attributes.
+          activityArn: `arn:aws:states:${stage.region}:${stage.account}:activity:${name}`,
+          name,
+          creationDate: new Date(0),
+        }))
         .sort((a, b) => (a.name < b.name ? -1 : 1));
       const { page, nextToken } = paginate(activities, input, {
         maxField: 'maxResults',

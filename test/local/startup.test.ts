@@ -7,13 +7,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { commandModules } from '../../lib/cli/modules';
-import { buildProgram, runProgram } from '../../lib/cli/program';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH } from '../../lib/datasets/wine';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
 import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
+import { runMlops } from './mlops-cli';
 import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
 
@@ -42,20 +41,7 @@ async function latestVersions(): Promise<string[]> {
   return (body.model_versions ?? []).map((v) => v.version).sort();
 }
 
-/** The `mlops` CLI in this process, against this test's state dir (so it finds the running platform). */
-async function mlops(...argv: string[]) {
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    const code = await runProgram(buildProgram(commandModules), [...argv, '--state-dir', stateDir]);
-    const text = (m: typeof out) => m.mock.calls.map((c) => String(c[0])).join('');
-    return { code, stdout: text(out), stderr: text(err) };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const mlops = (...argv: string[]) => runMlops(stateDir, ...argv);
 
 async function runMaterialization() {
   const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'))!;
