@@ -121,6 +121,18 @@ describe('npm start on the local stage', () => {
     expect(JSON.parse(r.stdout).map((o: { outcome: string }) => o.outcome)).toEqual(['present', 'present', 'present']);
   });
 
+  it("`mlops jobs` and `mlops logs --latest` show start-up's training job and its trainer output (the README's examples)", async () => {
+    platform.publish();
+    const jobs = await mlops('jobs', '--json');
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout)).toEqual([
+      expect.objectContaining({ name: expect.stringMatching(/^train-startup-\d+$/), status: 'Completed' }),
+    ]);
+    const log = await mlops('logs', '--latest');
+    expect(log.code, log.stderr).toBe(0);
+    expect(log.stdout).toMatch(/validation_rmse=[-+0-9.eE]+;/);
+  });
+
   it('serves wine 1 from the online store after start-up materialized the seeded wine_features', async () => {
     const lookup = () =>
       post('/get-online-features', { feature_service: 'wine_quality_v1', entities: { wine_id: [1, 99999] } });
