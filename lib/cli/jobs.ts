@@ -98,7 +98,7 @@ export const jobsCommands: CommandModule = (program) => {
   logs
     .addHelpText(
       'after',
-      '\nExamples:\n  npx mlops logs --latest\n  npx mlops logs wine-quality-1733312345 --aws\n',
+      '\nExamples:\n  npx mlops logs --latest\n  npx mlops logs train-startup-1733312345678 --aws\n',
     )
     .action(async (job: string | undefined, opts) => {
       if ((job === undefined) === !opts.latest) {
@@ -192,7 +192,13 @@ async function withClients<T>(
       clients.logs.destroy();
     }
   };
-  if (opts.aws) return run({});
+  if (opts.aws) {
+    // No credentials, no region, no access: say so in one line rather than with the SDK's stack.
+    return run({}).catch((err: Error) => {
+      if (err instanceof CliError) throw err;
+      throw new CliError(`AWS: ${err.name}: ${err.message}`, EXIT.failed);
+    });
+  }
   return withSession(stateDirFrom(opts.stateDir), (s) =>
     run({
       endpoint: s.info.awsEndpoint,
