@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type LocalStage, readAssembly } from '../../../lib/local/assembly';
 import { catalogFromAssembly } from '../../../lib/local/athena';
 import type { QueryExecution } from '../../../lib/local/athena/engine';
-import { paginate } from '../../../lib/local/aws-endpoint';
+import { paginate, startAwsEndpoint } from '../../../lib/local/aws-endpoint';
 import {
   athenaLists,
   callerIdentityXml,
@@ -153,5 +153,28 @@ describe('paginate', () => {
     expect(() => paginate(items, { NextToken: 'forged' }, spec)).toThrow(/NextToken must be a token a previous call/);
     const { nextToken } = paginate(items, {}, { ...spec, scope: 'other' });
     expect(() => paginate(items, { NextToken: nextToken }, spec)).toThrow(/NextToken must be a token/);
+  });
+});
+
+describe('the AWS endpoint: query protocol and Lambda GetFunction edges', () => {
+  it('answers an STS action it does not serve with the query protocol’s XML error, and a malformed function name with 400', async () => {
+    const endpoint = await startAwsEndpoint({ services: {}, getFunction: () => undefined, account: '111122223333' });
+    try {
+      const sts = await fetch(endpoint.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'Action=AssumeRole&Version=2011-06-15',
+      });
+      expect(sts.status).toBe(400);
+      expect(await sts.text()).toMatch(/^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><Error><Type>Sender<\/Type><Code>InvalidAction<\/Code>/);
+      const who = await fetch(`${endpoint.url}/?Action=GetCallerIdentity&Version=2011-06-15`);
+      expect(await who.text()).toContain('<Account>111122223333</Account>');
+      const bad = await fetch(`${endpoint.url}/2015-03-31/functions/%E0%A4%A`);
+      expect([bad.status, bad.headers.get('x-amzn-errortype')]).toEqual([400, 'InvalidParameterValueException']);
+      const missing = await fetch(`${endpoint.url}/2015-03-31/functions/nope`);
+      expect([missing.status, missing.headers.get('x-amzn-errortype')]).toEqual([404, 'ResourceNotFoundException']);
+    } finally {
+      await endpoint.close();
+    }
   });
 });
