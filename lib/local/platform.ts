@@ -162,6 +162,8 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       options.trainingRunner?.({ store, stateDir }) ??
       createLocalTrainingRunner({ store, stateDir, account: stage.account, region: stage.region });
     const jobsApi: TrainingJobRunner | LocalTrainingRunner = trainingRunner;
+    // Jobs started through CreateTrainingJob stop with the platform (pipelines' jobs stop with their executions).
+    const apiJobs = new AbortController();
     const endpoint: AwsEndpoint = await startAwsEndpoint({
       services: {
         AWSStepFunctions: {
@@ -193,7 +195,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         },
         // A custom runner without the job API leaves these unanswered (UnknownOperationException).
         ...('list' in jobsApi
-          ? { SageMaker: sagemakerApi(jobsApi), Logs_20140328: trainingLogsApi(jobsApi) }
+          ? {
+              SageMaker: sagemakerApi(jobsApi, { signal: apiJobs.signal }),
+              Logs_20140328: trainingLogsApi(jobsApi),
+            }
           : {}),
       },
       getFunction: (name) => lambdaConfiguration(stage, name),
@@ -210,6 +215,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       },
     });
     closers.push(() => endpoint.close());
+    closers.push(() => apiJobs.abort());
 
     // The front door: serving's paths to the model servers, everything else to the API gateway.
     const sockets = new Set<Socket>();

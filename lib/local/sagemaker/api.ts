@@ -22,10 +22,17 @@ const STATUSES = ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'] as
 const SORT_BY = ['Name', 'CreationTime', 'Status'] as const;
 const SORT_ORDER = ['Ascending', 'Descending'] as const;
 
-/** CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and StopTrainingJob over `runner`. */
-export function sagemakerApi(runner: LocalTrainingRunner): Record<string, Operation> {
+/**
+ * CreateTrainingJob, DescribeTrainingJob, ListTrainingJobs and StopTrainingJob over `runner`.
+ * Jobs created through the API are stopped when `signal` aborts (the platform closing).
+ */
+export function sagemakerApi(
+  runner: LocalTrainingRunner,
+  options: { readonly signal?: AbortSignal } = {},
+): Record<string, Operation> {
+  const signal = options.signal ?? new AbortController().signal;
   return {
-    CreateTrainingJob: (input) => createTrainingJob(runner, input),
+    CreateTrainingJob: (input) => createTrainingJob(runner, input, signal),
     DescribeTrainingJob: async (input) => {
       const name = requiredName(input);
       const d = await runner.describe(name);
@@ -48,11 +55,15 @@ export function sagemakerApi(runner: LocalTrainingRunner): Record<string, Operat
  * Starts the job and answers once it exists, as the API does; the job then runs on and its end is
  * read with DescribeTrainingJob.
  */
-function createTrainingJob(runner: LocalTrainingRunner, input: Record<string, unknown>): Promise<unknown> {
+function createTrainingJob(
+  runner: LocalTrainingRunner,
+  input: Record<string, unknown>,
+  signal: AbortSignal,
+): Promise<unknown> {
   return new Promise((resolve, reject) => {
     runner
       .run(input, {
-        signal: new AbortController().signal,
+        signal,
         onCreated: (d) => resolve({ TrainingJobArn: d.TrainingJobArn }),
       })
       .catch((err: unknown) => reject(asAwsError(err)));
