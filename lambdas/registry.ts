@@ -4,9 +4,10 @@
  *
  * Environment:
  * - `REGISTRY_TABLE_NAME` — the table built from `REGISTRY_TABLE_SPEC`;
- * - `ARTIFACTS_BUCKET` — default artifact root `s3://<bucket>/mlflow/<experiment_id>`;
+ * - `ARTIFACTS_BUCKET` — default artifact root `s3://<bucket>/mlflow/<experiment_id>`, listed (never
+ *   read or written) for `artifacts/list`;
  * - `EVENT_BUS_NAME` — where `ModelVersionPromoted` events go.
- * Endpoints follow the SDK's own variables (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`),
+ * Endpoints follow the SDK's own variables (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, `AWS_ENDPOINT_URL_S3`),
  * which is how the local runtime points this same bundle at its engines.
  *
  * @example
@@ -14,6 +15,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import {
@@ -40,6 +42,7 @@ const services: ApiServices = {
     tableName: requiredEnv('REGISTRY_TABLE_NAME'),
     artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
     events: new EventBridgePublisher(new EventBridgeClient({}), requiredEnv('EVENT_BUS_NAME')),
+    s3: new S3Client({}),
     logger: {
       warn: (message, attributes) => logger.warn(message, attributes),
       error: (message, attributes) => logger.error(message, attributes),

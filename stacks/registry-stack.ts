@@ -14,9 +14,10 @@
  *   and its one index by name, and the key only through DynamoDB: `bindTable(..., 'readWrite')`
  *   would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
  *   actions without a `kms:ViaService` condition.
- * - `ARTIFACTS_BUCKET` is a plain environment value with no bucket grant: the handler only writes
- *   the name into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and makes no S3
- *   call. Clients upload artifacts with their own credentials.
+ * - `ARTIFACTS_BUCKET` comes with `s3:ListBucket` under `mlflow/` only: the handler writes the name
+ *   into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and lists them for MLflow's
+ *   `artifacts/list`; it never reads or writes an object (a listing needs no key permission).
+ *   Clients upload artifacts with their own credentials.
  *
  * @example
  * const lake = new DataLakeStack(stage, 'DataLake', { config }).lake;
@@ -109,11 +110,18 @@ export class RegistryStack extends Stack {
       // on unseen. The slowest of 2,000 contended creates in bench/registry took 1.6 s.
       timeout: Duration.seconds(28),
       reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
-      // A name for default artifact URIs only: the handler makes no S3 call, so no bucket grant.
+      // Default artifact URIs, and `artifacts/list` under them (granted below: list only).
       environment: { ARTIFACTS_BUCKET: lake.artifacts.bucketName },
       ...houseDefaults,
     });
     this.bindTable(this.function);
+    this.function.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [lake.artifacts.bucketArn],
+        conditions: { StringLike: { 's3:prefix': 'mlflow/*' } },
+      }),
+    );
     this.function.bindEventBus('EVENT_BUS_NAME', this.eventBus);
 
     this.api = new MlopsApi(this, 'Api', {

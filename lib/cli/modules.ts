@@ -1,4 +1,5 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
+import { jobsCommands } from './jobs';
 import type { CommandModule } from './program';
 import { localCommands } from './local';
 import { renderCommands } from './render';
@@ -6,4 +7,4 @@ import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, serveCommands, renderCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands];

@@ -5,7 +5,9 @@
  *
  * - JSON protocol services, dispatched on `X-Amz-Target: <Prefix>.<Operation>` (Step Functions
  *   `AWSStepFunctions`, Athena `AmazonAthena`, EventBridge `AWSEvents`);
- * - Lambda's REST `POST /2015-03-31/functions/<name>/invocations`.
+ * - Lambda's REST-JSON `POST /2015-03-31/functions/<name>/invocations`, `GET …/functions/` and
+ *   `GET …/functions/<name>` (Invoke, ListFunctions, GetFunction);
+ * - STS's query protocol (`Action=GetCallerIdentity` form posts), answered in XML.
  *
  * Errors use the JSON protocol's shape, `{"__type": "<Code>", "message": "…"}` with a 4xx/5xx
  * status, which the SDK turns into a typed exception with that name.
@@ -17,6 +19,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createGuardedServer, type ErrorRenderer, readBodyUpTo, refuse } from './http-guard';
+import { callerIdentityXml } from './control-plane';
 import { listenOnLoopback } from './listen';
 
 /** An operation handler: the request's JSON body in, the response's JSON body out. */
@@ -47,6 +50,12 @@ export interface AwsEndpointOptions {
   readonly invokeFunction?: (name: string, payload: unknown) => Promise<LambdaInvokeResult>;
   /** Lambda ListFunctions: the names of the functions served. */
   readonly listFunctions?: () => { FunctionName: string; FunctionArn: string }[];
+  /** Lambda GetFunction's `Configuration` by name or ARN; `undefined` for no such function. */
+  readonly getFunction?: (nameOrArn: string) => Record<string, unknown> | undefined;
+  /** The account STS GetCallerIdentity and ARNs in errors name. @default '000000000000' */
+  readonly account?: string;
+  /** The region ARNs in errors name. @default 'us-east-1' */
+  readonly region?: string;
   /** @default 0 (ephemeral) */
   readonly port?: number;
   /** Largest request body accepted. @default 6 MiB (Lambda's synchronous payload limit) */
@@ -62,6 +71,7 @@ export interface AwsEndpoint {
 }
 
 const LAMBDA_INVOKE = /^\/2015-03-31\/functions\/([^/]+)\/invocations$/;
+const LAMBDA_FUNCTION = /^\/2015-03-31\/functions\/([^/]+)$/;
 
 export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
   const maxBody = options.maxBodyBytes ?? 6 * 1024 * 1024;
@@ -100,8 +110,12 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       }
       return invokeLambda(name, body, res);
     }
+    const functionMatch = req.method === 'GET' ? LAMBDA_FUNCTION.exec((req.url ?? '').split('?')[0]!) : null;
+    if (functionMatch) return getFunction(functionMatch[1]!, res);
 
     const target = String(req.headers['x-amz-target'] ?? '');
+    const queryAction = !target ? queryProtocolParams(req, body) : undefined;
+    if (queryAction?.has('Action')) return answerQuery(queryAction, res);
     const dot = target.lastIndexOf('.');
     const service = options.services[target.slice(0, dot)];
     const operation = service?.[target.slice(dot + 1)];
@@ -132,6 +146,52 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       options.onError?.(err);
       reply(res, 500, { __type: 'InternalFailure', message: e?.message ?? String(err) });
     }
+  }
+
+  function getFunction(encodedName: string, res: ServerResponse): void {
+    let name: string;
+    try {
+      name = decodeURIComponent(encodedName);
+    } catch {
+      return reply(res, 400, { Type: 'User', Message: 'The function name must be URI-encoded UTF-8' }, {
+        'x-amzn-errortype': 'InvalidParameterValueException',
+      });
+    }
+    const configuration = options.getFunction?.(name);
+    if (!configuration) {
+      const account = options.account ?? '000000000000';
+      return reply(
+        res,
+        404,
+        {
+          Type: 'User',
+          Message: `Function not found: arn:aws:lambda:${options.region ?? 'us-east-1'}:${account}:function:${name}`,
+        },
+        { 'x-amzn-errortype': 'ResourceNotFoundException' },
+      );
+    }
+    reply(res, 200, {
+      Configuration: configuration,
+      Code: { RepositoryType: 'S3', Location: '' },
+    }, { 'content-type': 'application/json' });
+  }
+
+  /** STS's query protocol: only GetCallerIdentity is served; other actions get its XML error. */
+  function answerQuery(params: URLSearchParams, res: ServerResponse): void {
+    const requestId = crypto.randomUUID();
+    const action = params.get('Action');
+    const xml =
+      action === 'GetCallerIdentity'
+        ? callerIdentityXml(options.account ?? '000000000000', requestId)
+        : `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>` +
+          `<Code>InvalidAction</Code><Message>Action must be GetCallerIdentity (the only query-protocol call served locally), but ${escapeXml(String(action))} was provided</Message>` +
+          `</Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
+    res.writeHead(action === 'GetCallerIdentity' ? 200 : 400, {
+      'content-type': 'text/xml',
+      'content-length': Buffer.byteLength(xml),
+      'x-amzn-requestid': requestId,
+    });
+    res.end(xml);
   }
 
   async function invokeLambda(name: string, body: Buffer, res: ServerResponse): Promise<void> {
@@ -181,6 +241,70 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   };
 }
 
+/** How one list operation pages: its parameter names, limits and the error code it answers. */
+export interface PageSpec {
+  /** The request's page-size member, e.g. `MaxResults`, `maxResults`, `Limit`. */
+  readonly maxField: string;
+  /** The request's token member, e.g. `NextToken`, `nextToken`. */
+  readonly tokenField: string;
+  readonly defaultMax: number;
+  readonly maxLimit: number;
+  /** The code a bad page size or token is answered with, e.g. `ValidationException`. */
+  readonly errorCode: string;
+  /** Binds tokens to one listing (operation and filters), so a token is not reused for another. */
+  readonly scope: string;
+}
+
+/**
+ * One page of `items` as the JSON-protocol list operations answer it: an opaque token that
+ * resumes after the page, absent on the last one. Page sizes out of range and tokens this
+ * listing did not issue are answered with the validation error the service uses.
+ *
+ * @example
+ * const { page, nextToken } = paginate(jobs, input, { maxField: 'MaxResults', tokenField: 'NextToken', defaultMax: 10, maxLimit: 100, errorCode: 'ValidationException', scope: 'ListTrainingJobs' });
+ */
+export function paginate<T>(
+  items: readonly T[],
+  input: Record<string, unknown>,
+  spec: PageSpec,
+): { page: T[]; nextToken?: string } {
+  const rawMax = input[spec.maxField];
+  const max = rawMax === undefined || rawMax === null ? spec.defaultMax : rawMax;
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 1 || max > spec.maxLimit) {
+    throw new AwsError(
+      spec.errorCode,
+      `1 validation error detected: Value '${String(rawMax)}' at '${lowerFirst(spec.maxField)}' failed to satisfy constraint: ` +
+        `Member must have value between 1 and ${spec.maxLimit}, but ${JSON.stringify(rawMax)} was provided`,
+    );
+  }
+  const token = input[spec.tokenField];
+  let offset = 0;
+  if (token !== undefined && token !== null && token !== '') {
+    let decoded: { s?: unknown; o?: unknown } | undefined;
+    try {
+      decoded = JSON.parse(Buffer.from(String(token), 'base64url').toString('utf8'));
+    } catch {
+      decoded = undefined;
+    }
+    if (decoded?.s !== spec.scope || typeof decoded.o !== 'number' || !Number.isInteger(decoded.o) || decoded.o < 0) {
+      throw new AwsError(
+        spec.errorCode,
+        `${spec.tokenField} must be a token a previous call of this listing returned, but ${JSON.stringify(token)} was provided`,
+      );
+    }
+    offset = decoded.o;
+  }
+  const page = items.slice(offset, offset + max);
+  const next = offset + max < items.length ? offset + max : undefined;
+  return next === undefined
+    ? { page }
+    : { page, nextToken: Buffer.from(JSON.stringify({ s: spec.scope, o: next })).toString('base64url') };
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
 /**
  * The JSON protocols carry timestamps as epoch seconds; engines hold Dates or ISO strings.
  * Converts both (ISO strings only under timestamp-named keys, so data strings are left alone).
@@ -196,6 +320,20 @@ export function toWire(value: unknown, key = ''): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toWire(v, k)]));
   }
   return value;
+}
+
+/** The parameters of a query-protocol request (form body or query string), if it is one. */
+function queryProtocolParams(req: IncomingMessage, body: Buffer): URLSearchParams | undefined {
+  const type = String(req.headers['content-type'] ?? '');
+  if (req.method === 'POST' && type.startsWith('application/x-www-form-urlencoded')) {
+    return new URLSearchParams(body.toString('utf8'));
+  }
+  const query = (req.url ?? '').split('?')[1];
+  return query === undefined ? undefined : new URLSearchParams(query);
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function reply(

@@ -30,6 +30,7 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { type LocalStage, readAssembly } from './assembly';
 import { AthenaEngine, catalogFromAssembly } from './athena';
 import { AwsError, type AwsEndpoint, startAwsEndpoint } from './aws-endpoint';
+import { athenaLists, eventBridgeLists, lambdaConfiguration, stepFunctionsLists } from './control-plane';
 import { type DynamoDbEngine, startDynamoDb, tableSpecFromResource } from './dynamodb';
 import {
   type ApiGateway,
@@ -58,7 +59,7 @@ import {
   type StateMachineSpec,
   type TrainingJobRunner,
 } from './sfn';
-import { createLocalTrainingRunner } from './sagemaker';
+import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
 import { FRONT_DOOR_LIMITS, frontDoorError, LocalServing, proxy } from './serving';
 import { LOCAL_STAGE } from './synth';
 import { listenOnLoopback } from './listen';
@@ -87,8 +88,14 @@ export interface StartPlatformOptions {
   readonly requestLog?: { readonly sampleRate?: number; readonly maxBytes?: number };
   /** Every Step Functions history event, as it happens. */
   readonly onProgress?: (event: ProgressEvent) => void;
-  /** Runs `sagemaker:createTrainingJob.sync` tasks. @default the kit's trainer as a local process */
-  readonly trainingRunner?: (platform: { store: S3Store; stateDir: string }) => TrainingJobRunner;
+  /**
+   * Runs `sagemaker:createTrainingJob.sync` tasks; a {@link LocalTrainingRunner} also answers the
+   * SageMaker training-job API and the jobs' CloudWatch Logs. @default the kit's trainer as a local process
+   */
+  readonly trainingRunner?: (platform: {
+    store: S3Store;
+    stateDir: string;
+  }) => TrainingJobRunner | LocalTrainingRunner;
 }
 
 /** The Kubernetes namespace models are served in, as on EKS. */
@@ -162,6 +169,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
 
     // Athena over the lake directories.
     const athena = await AthenaEngine.start({ stateDir, catalog: catalogFromAssembly(stage) });
+    const lists = { stage, catalog: catalogFromAssembly(stage), queryExecutions: () => athena.listQueryExecutions() };
     closers.push(() => athena.close());
 
     // The control-plane endpoint is started first: functions need its URL in their environment.
@@ -169,6 +177,13 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     let lambdaRef: LambdaEngine | undefined;
     let eventsRef: LocalEventBus | undefined;
     const sfnApi = () => sfnRef ?? unavailable('Step Functions');
+    // SageMaker training jobs run the kit's trainer as a local process unless the caller supplies a runner.
+    const trainingRunner =
+      options.trainingRunner?.({ store, stateDir }) ??
+      createLocalTrainingRunner({ store, stateDir, account: stage.account, region: stage.region });
+    const jobsApi: TrainingJobRunner | LocalTrainingRunner = trainingRunner;
+    // Jobs started through CreateTrainingJob stop with the platform (pipelines' jobs stop with their executions).
+    const apiJobs = new AbortController();
     const endpoint: AwsEndpoint = await startAwsEndpoint({
       port: ports.aws,
       services: {
@@ -187,6 +202,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           ListExecutions: (i) => sfnApi().listExecutions(i as never),
           GetExecutionHistory: (i) => sfnApi().getExecutionHistory(i as never),
           StopExecution: (i) => sfnApi().stopExecution(i as never),
+          ...stepFunctionsLists(stage),
         },
         AmazonAthena: {
           StartQueryExecution: (i) => {
@@ -195,11 +211,23 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           },
           GetQueryExecution: (i) => athena.getQueryExecution(i as never),
           GetQueryResults: (i) => athena.getQueryResults(i as never),
+          ...athenaLists(lists),
         },
         AWSEvents: {
           PutEvents: (i) => (eventsRef ?? unavailable('EventBridge')).putEvents(i as never),
+          ...eventBridgeLists(stage),
         },
+        // A custom runner without the job API leaves these unanswered (UnknownOperationException).
+        ...('list' in jobsApi
+          ? {
+              SageMaker: sagemakerApi(jobsApi, { signal: apiJobs.signal }),
+              Logs_20140328: trainingLogsApi(jobsApi),
+            }
+          : {}),
       },
+      getFunction: (name) => lambdaConfiguration(stage, name),
+      account: stage.account,
+      region: stage.region,
       listFunctions: () =>
         stage
           .resourcesOfType('AWS::Lambda::Function')
@@ -212,6 +240,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       },
     });
     closers.push(() => endpoint.close());
+    closers.push(() => apiJobs.abort());
 
     // The front door: serving's paths to the model servers, everything else to the API gateway.
     const sockets = new Set<Socket>();
@@ -353,10 +382,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         }),
       )
       .use(eventsIntegrations((operation, input) => events.call(operation, input)));
-    // SageMaker training jobs run the kit's trainer as a local process unless the caller supplies a runner.
-    const trainingRunner =
-      options.trainingRunner?.({ store, stateDir }) ??
-      createLocalTrainingRunner({ store, stateDir, account: stage.account, region: stage.region });
     integrations.use(sagemakerIntegrations(trainingRunner));
 
     const sfn = new LocalStepFunctions({

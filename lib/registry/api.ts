@@ -11,6 +11,7 @@
  *   exists, the message is MLflow's own "Missing value for required parameter …", as MLflow answers.
  */
 import { z } from 'zod';
+import { type ArtifactLister, assertSafeArtifactPath } from './artifacts';
 import { invalidParameter, MlflowError, missingValue } from './errors';
 import type { ModelRegistry } from './models';
 import { RUN_STATUSES, type TrackingStore } from './tracking';
@@ -36,6 +37,8 @@ export interface HttpResponse {
 export interface ApiServices {
   readonly registry: ModelRegistry;
   readonly tracking: TrackingStore;
+  /** Serves `artifacts/list`; absent, the endpoint answers `NOT_IMPLEMENTED`. */
+  readonly artifacts?: ArtifactLister;
   /** Receives unexpected errors (their stacks never reach the client). */
   readonly onInternalError?: (error: unknown, request: HttpRequest) => void;
 }
@@ -340,6 +343,43 @@ const ROUTES: Record<string, Record<string, Route>> = {
     })),
   },
   '/mlflow/experiments/search': { POST: searchExperiments, GET: searchExperiments },
+  '/mlflow/experiments/update': {
+    POST: route({ experiment_id: req(T.string), new_name: opt(T.string) }, (p, { services }) =>
+      empty(services.tracking.renameExperiment({ experimentId: p.experiment_id, newName: p.new_name })),
+    ),
+  },
+  '/mlflow/experiments/delete': {
+    POST: route({ experiment_id: req(T.string) }, (p, { services }) =>
+      empty(services.tracking.deleteExperiment(p.experiment_id)),
+    ),
+  },
+  '/mlflow/experiments/restore': {
+    POST: route({ experiment_id: req(T.string) }, (p, { services }) =>
+      empty(services.tracking.restoreExperiment(p.experiment_id)),
+    ),
+  },
+  '/mlflow/experiments/set-experiment-tag': {
+    POST: route(
+      { experiment_id: req(T.string), key: req(T.string), value: opt(T.string) },
+      (p, { services }) =>
+        empty(services.tracking.setExperimentTag({ experimentId: p.experiment_id, key: p.key, value: p.value })),
+    ),
+  },
+  '/mlflow/artifacts/list': {
+    GET: route(
+      { run_id: req(T.string), path: opt(T.string), page_token: opt(T.string) },
+      async (p, { services }) => {
+        // Checked before the run is read, as MLflow's handler does.
+        if (p.path) assertSafeArtifactPath(p.path);
+        if (!services.artifacts) {
+          throw new MlflowError('NOT_IMPLEMENTED', 'artifacts/list is not configured on this server');
+        }
+        const rootUri = await services.tracking.runArtifactUri(p.run_id);
+        const files = await services.artifacts.list(rootUri, p.path);
+        return { root_uri: rootUri, ...(files.length && { files }) };
+      },
+    ),
+  },
   '/mlflow/runs/create': {
     POST: route(
       {
@@ -375,6 +415,14 @@ const ROUTES: Record<string, Record<string, Route>> = {
   },
   '/mlflow/runs/delete': {
     POST: route({ run_id: req(T.string) }, (p, { services }) => empty(services.tracking.deleteRun(p.run_id))),
+  },
+  '/mlflow/runs/restore': {
+    POST: route({ run_id: req(T.string) }, (p, { services }) => empty(services.tracking.restoreRun(p.run_id))),
+  },
+  '/mlflow/runs/delete-tag': {
+    POST: route({ run_id: req(T.string), key: req(T.string) }, (p, { services }) =>
+      empty(services.tracking.deleteTag({ runId: p.run_id, key: p.key })),
+    ),
   },
   '/mlflow/runs/log-metric': {
     POST: route(
@@ -571,6 +619,7 @@ function readParams(
       const values = request.query[name];
       if (values && values.length > 0) params[name] = REPEATED.has(field.type) ? [...values] : values[0];
     }
+    if ('run_id' in fields && request.query['run_uuid']?.length) params['run_uuid'] = request.query['run_uuid'][0];
     return { params, malformed: false };
   }
   if (body.trim() === '') return { params: {}, malformed: false };

@@ -120,10 +120,9 @@ export class Db {
         new DeleteCommand({
           TableName: this.tableName,
           Key: key,
-          ...(condition && {
-            ConditionExpression: condition.expression,
-            ExpressionAttributeValues: condition.values,
-          }),
+          ...(condition && { ConditionExpression: condition.expression }),
+          // DynamoDB refuses an empty value map (`attribute_exists(pk)` needs none).
+          ...(condition && Object.keys(condition.values).length > 0 && { ExpressionAttributeValues: condition.values }),
         }),
       );
       return true;

@@ -12,6 +12,8 @@ export type MlflowErrorCode =
   | 'ENDPOINT_NOT_FOUND'
   | 'BAD_REQUEST'
   | 'RESOURCE_CONFLICT'
+  | 'INVALID_STATE'
+  | 'NOT_IMPLEMENTED'
   | 'INTERNAL_ERROR'
   | 'TEMPORARILY_UNAVAILABLE';
 
@@ -23,6 +25,10 @@ const HTTP_STATUS: Record<MlflowErrorCode, number> = {
   RESOURCE_DOES_NOT_EXIST: 404,
   ENDPOINT_NOT_FOUND: 404,
   RESOURCE_CONFLICT: 409,
+  // MLflow answers INVALID_STATE with 500; it is the caller's request that does not fit the state
+  // (renaming a deleted experiment), so this service answers 400 with MLflow's code.
+  INVALID_STATE: 400,
+  NOT_IMPLEMENTED: 501,
   INTERNAL_ERROR: 500,
   TEMPORARILY_UNAVAILABLE: 503,
 };

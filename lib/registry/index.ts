@@ -11,7 +11,9 @@
  * const res = await handleMlflowRequest(request, services);
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { ApiServices } from './api';
+import { s3ArtifactLister } from './artifacts';
 import { Db } from './db';
 import type { EventPublisher } from './events';
 import { ModelRegistry, type RegistryLogger } from './models';
@@ -26,6 +28,7 @@ export {
   MAX_BODY_BYTES,
   MLFLOW_ENDPOINTS,
 } from './api';
+export { type ArtifactLister, assertSafeArtifactPath, type FileInfoJson, s3ArtifactLister } from './artifacts';
 export { Db } from './db';
 export { MlflowError, type MlflowErrorCode } from './errors';
 export {
@@ -53,6 +56,8 @@ export interface RegistryServicesConfig {
   /** Bucket for default artifact locations: experiments at `s3://<bucket>/mlflow/<experiment_id>`. */
   readonly artifactsBucket: string;
   readonly events: EventPublisher;
+  /** Lists run artifacts under `s3://<artifactsBucket>/mlflow` (`artifacts/list`). @default not served */
+  readonly s3?: S3Client;
   readonly logger?: RegistryLogger;
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
@@ -73,5 +78,6 @@ export function createRegistryServices(config: RegistryServicesConfig): ApiServi
     clock: config.clock,
     resolveRunsUri: (runId, path) => tracking.resolveRunsUri(runId, path),
   });
-  return { registry, tracking };
+  const artifacts = config.s3 && s3ArtifactLister(config.s3, `s3://${config.artifactsBucket}/mlflow`);
+  return { registry, tracking, ...(artifacts && { artifacts }) };
 }

@@ -10,7 +10,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Db, Item } from './db';
-import { alreadyExists, invalidParameter, notFound } from './errors';
+import { alreadyExists, invalidParameter, MlflowError, notFound } from './errors';
 import {
   checkMaxResults,
   clauseMatches,
@@ -277,6 +277,77 @@ export class TrackingStore {
     };
   }
 
+  /**
+   * Renames an active experiment (`experiments/update`). The new name is claimed first, so two
+   * renames to one name cannot both win; the old name is released only once the rename holds.
+   */
+  async renameExperiment(input: { experimentId: string; newName?: string }): Promise<void> {
+    await this.ensureDefaultExperiment();
+    const experiment = await this.loadExperiment(requireName(input.experimentId, 'experiment_id'));
+    if (input.newName === undefined || input.newName === '') return; // MLflow: nothing to update
+    const newName = requireName(input.newName, 'new_name');
+    if (experiment.lifecycleStage !== 'active') {
+      throw invalidState('Cannot rename a non-active experiment.');
+    }
+    if (newName === experiment.name) return;
+    const now = this.now();
+    if (!(await this.claimExperimentName(newName, experiment.experimentId, now))) {
+      throw alreadyExists(`Experiment(name=${newName}) already exists.`);
+    }
+    const renamed = await this.db.updateIf({
+      Key: keys.experiment(experiment.experimentId),
+      UpdateExpression: 'SET #n = :new, gsi1sk = :new, updatedAt = :now',
+      ConditionExpression: '#n = :old AND lifecycleStage = :active',
+      ExpressionAttributeNames: { '#n': 'name' },
+      ExpressionAttributeValues: { ':new': newName, ':old': experiment.name, ':now': now, ':active': 'active' },
+    });
+    const id = { expression: 'experimentId = :id', values: { ':id': experiment.experimentId } };
+    if (!renamed) {
+      // Renamed or deleted by someone else meanwhile: give the claimed name back.
+      await this.db.delete(keys.experimentName(newName), id);
+      throw new MlflowError(
+        'RESOURCE_CONFLICT',
+        `Experiment ${experiment.experimentId} was renamed or deleted while this rename ran; read it again and retry.`,
+      );
+    }
+    await this.db.delete(keys.experimentName(experiment.name), id);
+  }
+
+  /**
+   * Marks an experiment and its runs deleted (`experiments/delete`); the name stays taken until it
+   * is restored, as in MLflow. The default experiment cannot be deleted.
+   */
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.setExperimentStage(experimentId, 'deleted');
+  }
+
+  /** Restores a deleted experiment and its runs (`experiments/restore`). */
+  async restoreExperiment(experimentId: string): Promise<void> {
+    await this.setExperimentStage(experimentId, 'active');
+  }
+
+  /** Sets one tag of an active experiment (`experiments/set-experiment-tag`); last write wins. */
+  async setExperimentTag(input: { experimentId: string; key: string; value?: string }): Promise<void> {
+    await this.ensureDefaultExperiment();
+    const experimentId = requireName(input.experimentId, 'experiment_id');
+    validateKey('Tag key', input.key ?? '');
+    const value = input.value ?? '';
+    validateTagValue(input.key, value);
+    const experiment = await this.loadExperiment(experimentId);
+    const updated = await this.db.updateIf({
+      Key: keys.experiment(experimentId),
+      UpdateExpression: 'SET tags.#k = :v, updatedAt = :now',
+      ConditionExpression: 'lifecycleStage = :active',
+      ExpressionAttributeNames: { '#k': input.key },
+      ExpressionAttributeValues: { ':v': value, ':now': this.now(), ':active': 'active' },
+    });
+    if (!updated) {
+      throw invalidParameter(
+        `The experiment ${experiment.experimentId} must be in the 'active' state. Current state is deleted.`,
+      );
+    }
+  }
+
   // ---------------------------------------------------------------- runs
 
   /** Starts a run (`RUNNING`) in an active experiment (`0` when none is given). */
@@ -362,6 +433,36 @@ export class TrackingStore {
     });
     if (!updated) throw runNotActive(run.runId);
     return runInfoJson(updated as RunItem);
+  }
+
+  /** Restores a deleted run (`runs/restore`); `INVALID_PARAMETER_VALUE` if it is not deleted. */
+  async restoreRun(runId: string): Promise<void> {
+    const run = await this.loadRunInfo(requireName(runId, 'run_id'));
+    const restored = await this.db.updateIf({
+      Key: keys.run(run.runId),
+      UpdateExpression: 'SET lifecycleStage = :active, rev = rev + :one',
+      ConditionExpression: 'lifecycleStage = :deleted',
+      ExpressionAttributeValues: { ':active': 'active', ':deleted': 'deleted', ':one': 1 },
+    });
+    if (!restored) {
+      throw invalidParameter(`The run ${run.runId} must be in the 'deleted' state. Current state is active.`);
+    }
+  }
+
+  /** Deletes a tag of an active run (`runs/delete-tag`); `RESOURCE_DOES_NOT_EXIST` if it has none. */
+  async deleteTag(input: { runId: string; key: string }): Promise<void> {
+    const run = await this.activeRun(input.runId);
+    validateKey('Tag key', input.key ?? '');
+    const deleted = await this.db.delete(keys.runTag(run.runId, input.key), {
+      expression: 'attribute_exists(pk)',
+      values: {},
+    });
+    if (!deleted) throw notFound(`No tag with name: ${input.key} in run with id ${run.runId}`);
+  }
+
+  /** The artifact URI of a run (`RESOURCE_DOES_NOT_EXIST` for no such run). */
+  async runArtifactUri(runId: string): Promise<string> {
+    return (await this.loadRunInfo(requireName(runId, 'run_id'))).artifactUri;
   }
 
   /** Marks a run deleted (searches skip it unless asked for deleted runs). */
@@ -565,6 +666,44 @@ export class TrackingStore {
     });
   }
 
+  /**
+   * Moves an experiment between active and deleted (one conditional write, so a racing delete and
+   * restore each either apply or fail cleanly), then its runs, each with its own conditional write.
+   */
+  private async setExperimentStage(experimentId: string, to: 'active' | 'deleted'): Promise<void> {
+    await this.ensureDefaultExperiment();
+    const id = requireName(experimentId, 'experiment_id');
+    if (to === 'deleted' && id === DEFAULT_EXPERIMENT_ID) {
+      throw invalidParameter(
+        "Cannot delete the default experiment '0'. This is an internally reserved experiment.",
+      );
+    }
+    const from = to === 'deleted' ? 'active' : 'deleted';
+    await this.loadExperiment(id);
+    const moved = await this.db.updateIf({
+      Key: keys.experiment(id),
+      UpdateExpression: 'SET lifecycleStage = :to, updatedAt = :now',
+      ConditionExpression: 'lifecycleStage = :from',
+      ExpressionAttributeValues: { ':to': to, ':from': from, ':now': this.now() },
+    });
+    // As MLflow's SQL store: deleting an experiment that is not active (or restoring one that is
+    // not deleted) is "no such experiment" in the view it looks in.
+    if (!moved) throw notFound(`No Experiment with id=${id} exists`);
+    const runs = await this.db.queryAll({
+      IndexName: GSI1,
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': `EXPRUNS#${id}` },
+    });
+    await mapLimit(runs, 16, (r) =>
+      this.db.updateIf({
+        Key: keys.run(r.runId as string),
+        UpdateExpression: 'SET lifecycleStage = :to, rev = rev + :one',
+        ConditionExpression: 'attribute_exists(pk)',
+        ExpressionAttributeValues: { ':to': to, ':one': 1 },
+      }),
+    );
+  }
+
   private async loadExperiment(experimentId: string): Promise<ExperimentItem> {
     const item = (await this.db.get(keys.experiment(experimentId))) as ExperimentItem | undefined;
     if (!item) throw notFound(`No Experiment with id=${experimentId} exists`);
@@ -693,6 +832,8 @@ export class TrackingStore {
 }
 
 // ---------------------------------------------------------------- pure helpers
+
+const invalidState = (message: string) => new MlflowError('INVALID_STATE', message);
 
 const runNotActive = (runId: string) =>
   invalidParameter(`The run ${runId} must be in the 'active' state. Current state is deleted.`);

@@ -8,13 +8,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AthenaClient, InvalidRequestException, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { commandModules } from '../../lib/cli/modules';
-import { buildProgram, runProgram } from '../../lib/cli/program';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH } from '../../lib/datasets/wine';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
 import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
+import { runMlops } from './mlops-cli';
 import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
 
@@ -43,20 +42,7 @@ async function latestVersions(): Promise<string[]> {
   return (body.model_versions ?? []).map((v) => v.version).sort();
 }
 
-/** The `mlops` CLI in this process, against this test's state dir (so it finds the running platform). */
-async function mlops(...argv: string[]) {
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    const code = await runProgram(buildProgram(commandModules), [...argv, '--state-dir', stateDir]);
-    const text = (m: typeof out) => m.mock.calls.map((c) => String(c[0])).join('');
-    return { code, stdout: text(out), stderr: text(err) };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-    process.exitCode = undefined;
-  }
-}
+const mlops = (...argv: string[]) => runMlops(stateDir, ...argv);
 
 async function runMaterialization() {
   const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'))!;
@@ -134,6 +120,18 @@ describe('npm start on the local stage', () => {
     const r = await mlops('seed', '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).map((o: { outcome: string }) => o.outcome)).toEqual(['present', 'present', 'present']);
+  });
+
+  it("`mlops jobs` and `mlops logs --latest` show start-up's training job and its trainer output (the README's examples)", async () => {
+    platform.publish();
+    const jobs = await mlops('jobs', '--json');
+    expect(jobs.code, jobs.stderr).toBe(0);
+    expect(JSON.parse(jobs.stdout)).toEqual([
+      expect.objectContaining({ name: expect.stringMatching(/^train-startup-\d+$/), status: 'Completed' }),
+    ]);
+    const log = await mlops('logs', '--latest');
+    expect(log.code, log.stderr).toBe(0);
+    expect(log.stdout).toMatch(/validation_rmse=[-+0-9.eE]+;/);
   });
 
   it('serves wine 1 from the online store after start-up materialized the seeded wine_features', async () => {

@@ -158,14 +158,21 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       ]);
     });
 
-    it('may put events on this bus only, and has no other permission than logs and tracing', () => {
+    it('may put events on this bus only, list run artifacts, and has no other permission than logs and tracing', () => {
       const statements = statementsOf(t, fnRoleId);
       expect(statements.filter((s) => s.Action.includes('events:PutEvents'))).toEqual([
         { Action: ['events:PutEvents'], Resource: [{ 'Fn::GetAtt': [busId, 'Arn'] }], Condition: undefined },
       ]);
       const services = [...new Set(statements.flatMap((s) => s.Action.map((a) => a.split(':')[0])))].sort();
-      // No s3: the handler only names the artifacts bucket in URIs.
-      expect(services).toEqual(['dynamodb', 'events', 'kms', 'logs', 'xray']);
+      expect(services).toEqual(['dynamodb', 'events', 'kms', 'logs', 's3', 'xray']);
+      // s3: listing run artifacts under mlflow/ for artifacts/list, and nothing else.
+      expect(statements.filter((s) => s.Action.some((a) => a.startsWith('s3:')))).toEqual([
+        {
+          Action: ['s3:ListBucket'],
+          Resource: [{ 'Fn::ImportValue': expect.stringMatching(/Artifacts.*Arn/) }],
+          Condition: { StringLike: { 's3:prefix': 'mlflow/*' } },
+        },
+      ]);
     });
   });
 

@@ -162,6 +162,7 @@ const WRONG_QUERY: Record<string, Record<string, string>> = {
   'model-versions/get-download-uri': { name: 'm', version: '1.5' },
   'experiments/search': { view_type: 'SOME' },
   'metrics/get-history': { run_id: 'r', metric_key: 'k', max_results: 'x' },
+  'artifacts/list': { run_id: 'r', path: '../outside' },
 };
 
 it('has a wrong-typed query for every GET route with a typed parameter', () => {

@@ -9,15 +9,23 @@
  * machine, which is why the advertised endpoint is the IP.
  *
  * Served: ListBuckets, HeadBucket, GetBucketLocation, GetBucketVersioning, ListObjects(V2),
- * PutObject (incl. aws-chunked bodies and `If-None-Match: *`), GetObject (Range, If-Match,
- * If-None-Match, VersionId), HeadObject, DeleteObject, DeleteObjects, CopyObject, and
- * Create/UploadPart/Complete/AbortMultipartUpload. Anything else answers 501 NotImplemented.
+ * ListObjectVersions, PutObject (incl. aws-chunked bodies and `If-None-Match: *`), GetObject
+ * (Range, If-Match, If-None-Match, VersionId), HeadObject, DeleteObject (delete markers, as on a
+ * versioned bucket), DeleteObjects, CopyObject, and Create/UploadPart/Complete/AbortMultipartUpload.
+ * Anything else answers 501 NotImplemented.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { decodeAwsChunked, isAwsChunked, storedContentEncoding } from './aws-chunked';
-import { type ListResult, type ObjectAttributes, type ObjectInfo, parseRange, type S3Store } from './store';
+import {
+  type ListResult,
+  type ObjectAttributes,
+  type ObjectInfo,
+  parseRange,
+  type S3Store,
+  type VersionEntry,
+} from './store';
 import { S3Error } from './uri';
 import { createGuardedServer, type ErrorRenderer, requestUrl } from '../http-guard';
 import { listenOnLoopback } from '../listen';
@@ -163,6 +171,7 @@ async function handle(
             `<VersioningConfiguration xmlns="${XMLNS}"><Status>Enabled</Status></VersioningConfiguration>`,
           );
         }
+        if (query.has('versions')) return listObjectVersions(store, bucket, query, res);
         if ([...query.keys()].some((k) => !LIST_PARAMS.has(k))) throw notImplemented();
         return listObjects(store, bucket, query, res);
       case 'POST':
@@ -239,6 +248,7 @@ async function handle(
       }
       const deleted = await store.delete(bucket, key, versionId);
       if (deleted.versionId !== undefined) res.setHeader('x-amz-version-id', deleted.versionId);
+      if (deleted.deleteMarker) res.setHeader('x-amz-delete-marker', 'true');
       res.writeHead(204).end();
       return;
     }
@@ -291,14 +301,7 @@ async function listObjects(
   res: ServerResponse,
 ): Promise<void> {
   const v2 = query.get('list-type') === '2';
-  const maxKeysRaw = query.get('max-keys');
-  const maxKeys = maxKeysRaw === null ? 1000 : Number(maxKeysRaw);
-  if (!Number.isInteger(maxKeys) || maxKeys < 0) {
-    throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400, {
-      ArgumentName: 'max-keys',
-      ArgumentValue: maxKeysRaw ?? '',
-    });
-  }
+  const maxKeys = maxKeysOf(query);
   const prefix = query.get('prefix') ?? '';
   const delimiter = query.get('delimiter') ?? '';
   const urlEncoded = query.get('encoding-type') === 'url';
@@ -346,6 +349,84 @@ async function listObjects(
   );
 }
 
+const VERSION_LIST_PARAMS = new Set([
+  'versions',
+  'prefix',
+  'delimiter',
+  'max-keys',
+  'key-marker',
+  'version-id-marker',
+  'encoding-type',
+]);
+
+async function listObjectVersions(
+  store: S3Store,
+  bucket: string,
+  query: URLSearchParams,
+  res: ServerResponse,
+): Promise<void> {
+  const unknown = [...query.keys()].find((k) => !VERSION_LIST_PARAMS.has(k));
+  if (unknown !== undefined) throw notImplemented(`ListObjectVersions with "${unknown}"`);
+  const maxKeys = maxKeysOf(query);
+  const prefix = query.get('prefix') ?? '';
+  const delimiter = query.get('delimiter') ?? '';
+  const keyMarker = query.get('key-marker') ?? '';
+  const versionIdMarker = query.get('version-id-marker') ?? '';
+  if (versionIdMarker !== '' && keyMarker === '') {
+    throw new S3Error(
+      'InvalidArgument',
+      'A version-id marker cannot be specified without a key marker.',
+      400,
+      { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker },
+    );
+  }
+  const urlEncoded = query.get('encoding-type') === 'url';
+  const enc = (s: string) => x(urlEncoded ? encodeKey(s) : s);
+  const result = await store.listVersions(bucket, {
+    prefix,
+    delimiter,
+    maxKeys,
+    ...(keyMarker !== '' ? { keyMarker } : {}),
+    ...(versionIdMarker !== '' ? { versionIdMarker } : {}),
+  });
+  const owner = '<Owner><ID>local</ID><DisplayName>local</DisplayName></Owner>';
+  const entry = (v: VersionEntry) => {
+    const common = `<Key>${enc(v.key)}</Key><VersionId>${x(v.versionId)}</VersionId><IsLatest>${v.isLatest}</IsLatest><LastModified>${v.lastModified.toISOString()}</LastModified>`;
+    return v.deleteMarker
+      ? `<DeleteMarker>${common}${owner}</DeleteMarker>`
+      : `<Version>${common}<ETag>${x(v.etag)}</ETag><Size>${v.size}</Size>${owner}<StorageClass>STANDARD</StorageClass></Version>`;
+  };
+  sendXml(
+    res,
+    200,
+    `<ListVersionsResult xmlns="${XMLNS}"><Name>${x(bucket)}</Name><Prefix>${enc(prefix)}</Prefix>` +
+      `<KeyMarker>${enc(keyMarker)}</KeyMarker><VersionIdMarker>${x(versionIdMarker)}</VersionIdMarker>` +
+      (result.nextKeyMarker !== undefined ? `<NextKeyMarker>${enc(result.nextKeyMarker)}</NextKeyMarker>` : '') +
+      (result.nextVersionIdMarker !== undefined
+        ? `<NextVersionIdMarker>${x(result.nextVersionIdMarker)}</NextVersionIdMarker>`
+        : '') +
+      `<MaxKeys>${maxKeys}</MaxKeys>` +
+      (delimiter !== '' ? `<Delimiter>${enc(delimiter)}</Delimiter>` : '') +
+      (urlEncoded ? '<EncodingType>url</EncodingType>' : '') +
+      `<IsTruncated>${result.isTruncated}</IsTruncated>` +
+      result.versions.map(entry).join('') +
+      result.commonPrefixes.map((p) => `<CommonPrefixes><Prefix>${enc(p)}</Prefix></CommonPrefixes>`).join('') +
+      `</ListVersionsResult>`,
+  );
+}
+
+function maxKeysOf(query: URLSearchParams): number {
+  const raw = query.get('max-keys');
+  const maxKeys = raw === null ? 1000 : Number(raw);
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) {
+    throw new S3Error('InvalidArgument', 'Provided max-keys not an integer or within integer range', 400, {
+      ArgumentName: 'max-keys',
+      ArgumentValue: raw ?? '',
+    });
+  }
+  return maxKeys;
+}
+
 async function deleteObjects(
   store: S3Store,
   bucket: string,
@@ -369,7 +450,17 @@ async function deleteObjects(
     try {
       const deleted = await store.delete(bucket, o.key, o.versionId);
       if (!quiet) {
-        out += `<Deleted><Key>${x(o.key)}</Key>${deleted.versionId !== undefined && o.versionId !== undefined ? `<VersionId>${x(deleted.versionId)}</VersionId>` : ''}</Deleted>`;
+        const version =
+          o.versionId !== undefined && deleted.versionId !== undefined
+            ? `<VersionId>${x(deleted.versionId)}</VersionId>`
+            : '';
+        const marker = deleted.deleteMarker
+          ? `<DeleteMarker>true</DeleteMarker>` +
+            (o.versionId === undefined && deleted.versionId !== undefined
+              ? `<DeleteMarkerVersionId>${x(deleted.versionId)}</DeleteMarkerVersionId>`
+              : '')
+          : '';
+        out += `<Deleted><Key>${x(o.key)}</Key>${version}${marker}</Deleted>`;
       }
     } catch (err) {
       const e =
@@ -546,6 +637,7 @@ function sendError(req: IncomingMessage, res: ServerResponse, err: S3Error, requ
     res.destroy();
     return;
   }
+  for (const [name, value] of Object.entries(err.headers)) res.setHeader(name, value);
   if (req.method === 'HEAD') {
     // HEAD answers carry no body, so S3 puts nothing but the status (the SDK reports NotFound etc.).
     res.writeHead(err.status).end();

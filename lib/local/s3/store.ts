@@ -8,7 +8,8 @@
  *
  *   <bucket>/<key>                          the object's bytes, exactly as uploaded
  *   .meta/<bucket>/<key>                    its sidecar (JSON: ETag, version id, content type, metadata)
- *   .versions/<bucket>/<sha256(key)>/<id>   noncurrent versions (hard links, so no copy) + `<id>.json`
+ *   .versions/<bucket>/<sha256(key)>/<id>   noncurrent versions (hard links, so no copy) + `<id>.json`;
+ *                                           a delete marker is a `<id>.json` alone
  *   .uploads/<uploadId>/                    multipart uploads in progress
  *   .tmp/                                   uploads being written
  *
@@ -111,6 +112,46 @@ export interface ListResult {
   readonly lastMarker?: string;
 }
 
+/** Options of {@link S3Store.listVersions}, named after ListObjectVersions' parameters. */
+export interface ListVersionsOptions {
+  readonly prefix?: string;
+  readonly delimiter?: string;
+  /** @default 1000 (also S3's maximum) */
+  readonly maxKeys?: number;
+  readonly keyMarker?: string;
+  readonly versionIdMarker?: string;
+}
+
+/** One entry of a version listing: an object version or a delete marker. */
+export type VersionEntry =
+  | (ObjectInfo & { readonly deleteMarker: false; readonly isLatest: boolean })
+  | {
+      readonly deleteMarker: true;
+      readonly bucket: string;
+      readonly key: string;
+      readonly versionId: string;
+      readonly lastModified: Date;
+      readonly isLatest: boolean;
+    };
+
+/** One page of a version listing. */
+export interface ListVersionsResult {
+  /** Keys in UTF-8 byte order, each key's versions newest first. */
+  readonly versions: readonly VersionEntry[];
+  readonly commonPrefixes: readonly string[];
+  readonly isTruncated: boolean;
+  readonly nextKeyMarker?: string;
+  readonly nextVersionIdMarker?: string;
+}
+
+/** What {@link S3Store.delete} did, as DeleteObject's headers say it. */
+export interface DeleteResult {
+  /** The version removed, or the delete marker created. */
+  readonly versionId?: string;
+  /** True when a delete marker was created, or the version removed was one. */
+  readonly deleteMarker?: boolean;
+}
+
 /** A part as CompleteMultipartUpload names it. */
 export interface CompletedPart {
   readonly partNumber: number;
@@ -141,7 +182,31 @@ interface Sidecar {
   readonly size: number;
   readonly ino: number;
   readonly mtimeMs: number;
+  /** The key, recorded once the version is noncurrent (its directory is a hash of the key). */
+  readonly key?: string;
+  /** Orders a key's versions, newest highest (sidecars written before it order by lastModified). */
+  readonly seq?: number;
 }
+
+/** A delete marker's record under `.versions`. */
+interface MarkerRecord {
+  readonly deleteMarker: true;
+  readonly key: string;
+  readonly versionId: string;
+  readonly lastModified: string;
+  readonly seq: number;
+}
+
+type VersionRecord = (Sidecar & { readonly deleteMarker?: undefined }) | MarkerRecord;
+
+let lastSeq = 0;
+/** Strictly increasing within the process, and after any earlier one (micro-seconds of the clock). */
+function nextSeq(): number {
+  lastSeq = Math.max(Date.now() * 1000, lastSeq + 1);
+  return lastSeq;
+}
+
+const seqOf = (r: VersionRecord): number => r.seq ?? Date.parse(r.lastModified) * 1000;
 
 interface TempFile {
   readonly path: string;
@@ -238,9 +303,26 @@ export class S3Store {
     if (versionId !== undefined) {
       const current = await this.headCurrent(bucket, key, path).catch(() => undefined);
       if (current?.versionId === versionId) return current;
-      return this.toInfo(bucket, key, await this.noncurrentSidecar(bucket, key, versionId));
+      const record = await this.noncurrentSidecar(bucket, key, versionId);
+      if (record.deleteMarker) {
+        throw new S3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.', 405, {
+          Method: 'GET',
+          ResourceType: 'DeleteMarker',
+        }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': versionId });
+      }
+      return this.toInfo(bucket, key, record);
     }
-    return this.headCurrent(bucket, key, path);
+    try {
+      return await this.headCurrent(bucket, key, path);
+    } catch (err) {
+      // A key whose latest version is a delete marker says so, as S3 does.
+      const latest = err instanceof S3Error && err.code === 'NoSuchKey' ? (await this.noncurrent(bucket, key))[0] : undefined;
+      if (!latest?.deleteMarker || !(err instanceof S3Error)) throw err;
+      throw new S3Error(err.code, err.message, err.status, err.details, {
+        'x-amz-delete-marker': 'true',
+        'x-amz-version-id': latest.versionId,
+      });
+    }
   }
 
   /** Opens the object (or a byte range of it) for reading. The stream sees one consistent version. */
@@ -290,28 +372,161 @@ export class S3Store {
   }
 
   /**
-   * Deletes the current version (kept as noncurrent when versions are kept), or with `versionId`
-   * that one version. Deleting a missing key succeeds, as in S3.
+   * DeleteObject on a versioned bucket: without `versionId`, the current version becomes noncurrent
+   * and a delete marker becomes the latest version (even for a key that does not exist, as in S3);
+   * with `versionId`, that version (or marker) is removed for good, and if it was the latest the
+   * next newest takes its place. A store that keeps no versions just deletes the object.
    */
-  async delete(bucket: string, key: string, versionId?: string): Promise<{ readonly versionId?: string }> {
+  async delete(bucket: string, key: string, versionId?: string): Promise<DeleteResult> {
     const path = this.pathOf(bucket, key);
+    if (versionId !== undefined) this.versionPath(bucket, key, versionId); // validate the id
     return this.withLock(bucket, key, async () => {
       const current = await this.sidecarOf(bucket, key);
-      if (versionId !== undefined && current?.versionId !== versionId) {
+      const hasFile = (await stat(path).catch(() => undefined))?.isFile() ?? false;
+      if (versionId !== undefined && !(hasFile && current?.versionId === versionId)) {
+        const record = await this.readVersionRecord(bucket, key, versionId);
+        const wasLatest = !hasFile && record !== undefined && (await this.noncurrent(bucket, key))[0]?.versionId === versionId;
         await rm(this.versionPath(bucket, key, versionId), { force: true });
         await rm(this.versionPath(bucket, key, versionId) + '.json', { force: true });
+        if (wasLatest) await this.promoteNewest(bucket, key, path);
+        return record?.deleteMarker ? { versionId, deleteMarker: true } : { versionId };
+      }
+      let removed: Sidecar | undefined;
+      if (hasFile) {
+        // Not headCurrent: it may take this same (non-reentrant) lock to rebuild a sidecar.
+        removed = await this.validSidecar(bucket, key, path);
+        if (this.keepVersions && versionId === undefined) await this.keepAsNoncurrent(bucket, key, path);
+        await rm(path, { force: true });
+        await rm(this.metaPath(bucket, key), { force: true });
+        await this.pruneEmptyDirs(layout(this.stateDir).bucket(bucket), dirname(path));
+        await this.pruneEmptyDirs(join(this.root, '.meta', bucket), dirname(this.metaPath(bucket, key)));
+      }
+      if (versionId !== undefined) {
+        await this.promoteNewest(bucket, key, path);
         return { versionId };
       }
-      // Not headCurrent: it may take this same (non-reentrant) lock to rebuild a sidecar.
-      if (!(await stat(path).catch(() => undefined))?.isFile()) return {};
-      const info = await this.validSidecar(bucket, key, path);
-      if (this.keepVersions && versionId === undefined) await this.keepAsNoncurrent(bucket, key, path);
-      await rm(path, { force: true });
-      await rm(this.metaPath(bucket, key), { force: true });
-      await this.pruneEmptyDirs(layout(this.stateDir).bucket(bucket), dirname(path));
-      await this.pruneEmptyDirs(join(this.root, '.meta', bucket), dirname(this.metaPath(bucket, key)));
-      return info ? { versionId: info.versionId } : {};
+      if (!this.keepVersions) return removed ? { versionId: removed.versionId } : {};
+      const marker: MarkerRecord = {
+        deleteMarker: true,
+        key,
+        versionId: randomBytes(24).toString('base64url'),
+        lastModified: new Date().toISOString(),
+        seq: nextSeq(),
+      };
+      const target = this.versionPath(bucket, key, marker.versionId);
+      await mkdir(dirname(target), { recursive: true });
+      await writeFileDurably(`${target}.json`, JSON.stringify(marker), this.tmpDir);
+      return { versionId: marker.versionId, deleteMarker: true };
     });
+  }
+
+  /**
+   * One page of every version and delete marker, like ListObjectVersions: keys in UTF-8 byte order,
+   * each key's versions newest first, resuming after `keyMarker` (+ `versionIdMarker`).
+   */
+  async listVersions(bucket: string, options: ListVersionsOptions = {}): Promise<ListVersionsResult> {
+    this.assertBucket(bucket);
+    const prefix = options.prefix ?? '';
+    const delimiter = options.delimiter || undefined;
+    const maxKeys = Math.min(Math.max(options.maxKeys ?? 1000, 0), 1000);
+    const bucketDir = layout(this.stateDir).bucket(bucket);
+    const prefixDir = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const currentKeys = (await walk(prefixDir === '' ? bucketDir : join(bucketDir, prefixDir), bucketDir)).filter((k) =>
+      k.startsWith(prefix),
+    );
+    // Noncurrent versions live under a hash of their key; the record names the key (older records
+    // without it are matched to a current key by hash).
+    const byHash = new Map(currentKeys.map((k) => [createHash('sha256').update(k).digest('hex'), k]));
+    const versionsDir = join(this.root, '.versions', bucket);
+    const groups = new Map<string, VersionEntry[]>();
+    const add = (key: string, entry: VersionEntry & { seq: number }) => {
+      const list = groups.get(key) ?? [];
+      list.push(entry);
+      groups.set(key, list);
+    };
+    for (const key of currentKeys) {
+      const sidecar = await this.validSidecar(bucket, key, keyPath(bucketDir, key));
+      const info = sidecar ? this.toInfo(bucket, key, sidecar) : await this.head(bucket, key).catch(() => undefined);
+      if (!info) continue; // deleted while listing
+      add(key, { ...info, deleteMarker: false, isLatest: true, seq: Number.POSITIVE_INFINITY });
+    }
+    for (const hash of await readdir(versionsDir).catch(() => [] as string[])) {
+      for (const file of await readdir(join(versionsDir, hash)).catch(() => [] as string[])) {
+        if (!file.endsWith('.json')) continue;
+        const record = await readJson<VersionRecord>(join(versionsDir, hash, file));
+        const key = record?.key ?? byHash.get(hash);
+        if (!record || key === undefined || !key.startsWith(prefix)) continue;
+        const common = {
+          bucket,
+          key,
+          versionId: record.versionId,
+          lastModified: new Date(record.lastModified),
+          isLatest: false,
+          seq: seqOf(record),
+        };
+        add(
+          key,
+          record.deleteMarker
+            ? { ...common, deleteMarker: true }
+            : { ...this.toInfo(bucket, key, record), ...common, deleteMarker: false },
+        );
+      }
+    }
+
+    const versions: VersionEntry[] = [];
+    const commonPrefixes: string[] = [];
+    let isTruncated = false;
+    let last: { key: string; versionId?: string } | undefined;
+    const keys = [...groups.keys()].sort(byteCompare);
+    const { keyMarker, versionIdMarker } = options;
+    outer: for (const key of keys) {
+      if (keyMarker !== undefined && byteCompare(key, keyMarker) < 0) continue;
+      const entries = (groups.get(key)! as (VersionEntry & { seq: number })[]).sort((a, b) => b.seq - a.seq);
+      let start = 0;
+      if (keyMarker !== undefined && key === keyMarker) {
+        // S3 resumes after the marker version; a key marker alone skips the whole key.
+        if (versionIdMarker === undefined || versionIdMarker === '') continue;
+        const at = entries.findIndex((e) => e.versionId === versionIdMarker);
+        if (at < 0) {
+          throw new S3Error('InvalidArgument', 'Invalid version id specified', 400, {
+            ArgumentName: 'version-id-marker',
+            ArgumentValue: versionIdMarker,
+          });
+        }
+        start = at + 1;
+      }
+      if (delimiter !== undefined) {
+        const at = key.indexOf(delimiter, prefix.length);
+        if (at >= 0) {
+          const common = key.slice(0, at + delimiter.length);
+          if (commonPrefixes.at(-1) === common) continue;
+          if (versions.length + commonPrefixes.length >= maxKeys) {
+            isTruncated = true;
+            break;
+          }
+          commonPrefixes.push(common);
+          last = { key: common };
+          continue;
+        }
+      }
+      entries.forEach((e, i) => Object.assign(e, { isLatest: i === 0 }));
+      for (const { seq: _seq, ...entry } of entries.slice(start)) {
+        if (versions.length + commonPrefixes.length >= maxKeys) {
+          isTruncated = true;
+          break outer;
+        }
+        versions.push(entry as VersionEntry);
+        last = { key, versionId: entry.versionId };
+      }
+    }
+    return {
+      versions,
+      commonPrefixes,
+      isTruncated,
+      ...(isTruncated && last
+        ? { nextKeyMarker: last.key, ...(last.versionId ? { nextVersionIdMarker: last.versionId } : {}) }
+        : {}),
+    };
   }
 
   /** Copies an object; `metadataDirective: 'REPLACE'` takes `attributes` instead of the source's. */
@@ -574,6 +789,7 @@ export class S3Store {
         etag,
         versionId: randomBytes(24).toString('base64url'),
         lastModified: new Date().toISOString(),
+        seq: nextSeq(),
         ...attributesOf({ contentType: DEFAULT_CONTENT_TYPE, metadata: {}, ...options }),
         metadata: lowerKeys(options.metadata ?? {}),
         size: temp.size,
@@ -616,23 +832,56 @@ export class S3Store {
     if (!current) return;
     const target = this.versionPath(bucket, key, current.versionId);
     await mkdir(dirname(target), { recursive: true });
-    await writeFileDurably(`${target}.json`, JSON.stringify(current), this.tmpDir);
+    const record: Sidecar = { ...current, key, seq: seqOf(current) };
+    await writeFileDurably(`${target}.json`, JSON.stringify(record), this.tmpDir);
     await link(path, target).catch((err) => {
       if (errno(err) !== 'EEXIST') throw err;
     });
   }
 
-  private async noncurrentSidecar(bucket: string, key: string, versionId: string): Promise<Sidecar> {
-    const raw = await readFile(`${this.versionPath(bucket, key, versionId)}.json`, 'utf8').catch(
-      () => undefined,
-    );
-    if (raw === undefined) {
+  private async noncurrentSidecar(bucket: string, key: string, versionId: string): Promise<VersionRecord> {
+    const record = await this.readVersionRecord(bucket, key, versionId);
+    if (record === undefined) {
       throw new S3Error('NoSuchVersion', 'The specified version does not exist.', 404, {
         Key: key,
         VersionId: versionId,
       });
     }
-    return JSON.parse(raw) as Sidecar;
+    return record;
+  }
+
+  private readVersionRecord(bucket: string, key: string, versionId: string): Promise<VersionRecord | undefined> {
+    return readJson<VersionRecord>(`${this.versionPath(bucket, key, versionId)}.json`);
+  }
+
+  /** The key's noncurrent versions and delete markers, newest first. */
+  private async noncurrent(bucket: string, key: string): Promise<VersionRecord[]> {
+    const dir = dirname(this.versionPath(bucket, key, 'x'));
+    const records: VersionRecord[] = [];
+    for (const file of await readdir(dir).catch(() => [] as string[])) {
+      if (!file.endsWith('.json')) continue;
+      const record = await readJson<VersionRecord>(join(dir, file));
+      if (record) records.push(record);
+    }
+    return records.sort((a, b) => seqOf(b) - seqOf(a));
+  }
+
+  /**
+   * After the latest version was removed for good: the newest remaining version becomes current
+   * again (its file linked back, no copy); a delete marker stays where it is. Called under the lock.
+   */
+  private async promoteNewest(bucket: string, key: string, path: string): Promise<void> {
+    if ((await stat(path).catch(() => undefined))?.isFile()) return;
+    const newest = (await this.noncurrent(bucket, key))[0];
+    if (!newest || newest.deleteMarker) return;
+    const versionFile = this.versionPath(bucket, key, newest.versionId);
+    const { key: _key, ...sidecar } = newest;
+    await this.mkdirFor(path, key);
+    await this.mkdirFor(this.metaPath(bucket, key), key);
+    await link(versionFile, path);
+    await writeFileDurably(this.metaPath(bucket, key), JSON.stringify(sidecar), this.tmpDir);
+    await rm(versionFile, { force: true });
+    await rm(`${versionFile}.json`, { force: true });
   }
 
   private async headCurrent(bucket: string, key: string, path: string): Promise<ObjectInfo> {
@@ -784,6 +1033,16 @@ async function writeFileDurably(path: string, data: string, tmpDir: string): Pro
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
     throw err;
+  }
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  const raw = await readFile(path, 'utf8').catch(() => undefined);
+  if (raw === undefined) return undefined;
+  try {
+    return JSON.parse(raw) as T;
+  } catch {
+    return undefined; // torn by a crash: treated as absent, as a missing sidecar is
   }
 }
 

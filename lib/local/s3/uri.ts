@@ -26,6 +26,8 @@ export class S3Error extends Error {
     readonly status: number,
     /** Extra elements for the XML error body (`Key`, `BucketName`, …). */
     readonly details: Readonly<Record<string, string>> = {},
+    /** Response headers S3 sends with this error (e.g. `x-amz-delete-marker`). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
   }

@@ -20,11 +20,14 @@ export {
   createLocalTrainingRunner,
   type LocalTrainingRunner,
   type LocalTrainingRunnerOptions,
+  type RunOptions,
   type SecondaryStatus,
   type SecondaryStatusTransition,
   type TrainingJobDescription,
+  type TrainingJobStatus,
   type TrainingLogSink,
 } from './runner';
+export { sagemakerApi, TRAINING_LOG_GROUP, trainingLogsApi } from './api';
 export {
   bundledTrainerCommand,
   type CommandLine,

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 
 /** SageMaker's API error codes the local runner raises. */
-export type SageMakerErrorCode = 'ValidationException' | 'ResourceInUse';
+export type SageMakerErrorCode = 'ValidationException' | 'ResourceInUse' | 'ResourceNotFound';
 
 /**
  * An API error as SageMaker answers it. The message ends the way the AWS SDK for Java (which Step

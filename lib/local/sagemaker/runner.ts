@@ -13,15 +13,15 @@
  *     model/                               what the trainer leaves → model.tar.gz
  *     output/failure                       the trainer's failure reason, if any
  *     output/data/                         extra output → output.tar.gz when not empty
- *     job.log                              the tail of the trainer's stdout and stderr
- *     description.json                     the final DescribeTrainingJob answer
+ *     job.log                              the trainer's stdout and stderr as it runs; its tail once ended
+ *     description.json                     the DescribeTrainingJob answer: InProgress while it runs, then final
  *
  * The directory is created with an exclusive `mkdir`, which is what makes a second job of the
  * same name fail with `ResourceInUse`, across runs, as SageMaker's account-wide names do.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pipeline } from 'node:stream/promises';
@@ -96,11 +96,11 @@ export type SecondaryStatus =
   | 'Completed'
   | 'Failed';
 
-/** What DescribeTrainingJob answers for a finished job (dates become epoch millis in state output). */
+/** What DescribeTrainingJob answers (dates become epoch seconds on the wire). */
 export type TrainingJobDescription = {
   readonly TrainingJobName: string;
   readonly TrainingJobArn: string;
-  readonly TrainingJobStatus: 'Completed' | 'Failed' | 'Stopped';
+  readonly TrainingJobStatus: TrainingJobStatus;
   readonly SecondaryStatus: SecondaryStatus;
   readonly FailureReason?: string;
   readonly ModelArtifacts?: { readonly S3ModelArtifacts: string };
@@ -115,10 +115,11 @@ export type TrainingJobDescription = {
   readonly Environment?: Record<string, string>;
   readonly CreationTime: Date;
   readonly TrainingStartTime: Date;
-  readonly TrainingEndTime: Date;
+  /** Absent while the job runs. */
+  readonly TrainingEndTime?: Date;
   readonly LastModifiedTime: Date;
-  readonly TrainingTimeInSeconds: number;
-  readonly BillableTimeInSeconds: number;
+  readonly TrainingTimeInSeconds?: number;
+  readonly BillableTimeInSeconds?: number;
   readonly FinalMetricDataList: MetricData[];
   readonly SecondaryStatusTransitions: SecondaryStatusTransition[];
   readonly EnableNetworkIsolation: boolean;
@@ -126,18 +127,40 @@ export type TrainingJobDescription = {
   readonly EnableManagedSpotTraining: boolean;
 };
 
-/** The runner `sagemakerIntegrations` takes, plus a look at finished jobs. */
+export interface RunOptions {
+  /** Stops the job when aborted (the execution that runs it was stopped). */
+  readonly signal: AbortSignal;
+  /** Called once the job exists (its name taken, DescribeTrainingJob answers it), before it trains. */
+  readonly onCreated?: (description: TrainingJobDescription) => void;
+}
+
+export type TrainingJobStatus = 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
+
+/** The runner `sagemakerIntegrations` takes, plus what the SageMaker API answers about its jobs. */
 export interface LocalTrainingRunner extends TrainingJobRunner {
   /**
    * Runs one job to its end. Throws {@link SageMakerApiError} for a request SageMaker would refuse
    * (invalid, unknown bucket, duplicate name); every other outcome is a description whose
    * `TrainingJobStatus` is `Completed`, `Failed` or `Stopped`.
    */
-  run(request: Record<string, unknown>, options: { signal: AbortSignal }): Promise<TrainingJobDescription>;
+  run(request: Record<string, unknown>, options: RunOptions): Promise<TrainingJobDescription>;
   /** The directory that mirrors the job's `/opt/ml`. */
   jobDir(trainingJobName: string): string;
-  /** A finished job's description, as saved when it ended; `undefined` if none. */
+  /**
+   * A job's description: live while it runs, as saved once it ended; `undefined` if there is no
+   * such job. A job left InProgress by a platform that stopped mid-run is answered Failed.
+   */
   describe(trainingJobName: string): Promise<TrainingJobDescription | undefined>;
+  /** Every job of the state dir, in no particular order. */
+  list(): Promise<TrainingJobDescription[]>;
+  /**
+   * Asks a running job to stop (SIGTERM, then SIGKILL after the grace period), as StopTrainingJob.
+   * Throws {@link SageMakerApiError} ResourceNotFound for no such job, ValidationException for a
+   * job that has already ended.
+   */
+  stop(trainingJobName: string): Promise<void>;
+  /** The trainer output the runner kept for the job (`job.log`); `undefined` if there is no such job. */
+  logs(trainingJobName: string): Promise<string | undefined>;
 }
 
 /** SageMaker truncates FailureReason to this many characters. */
@@ -163,6 +186,8 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
     options.trainerCommand ?? bundledTrainerCommand(await ensureTrainerBundle(options.stateDir));
 
   const jobDir = (name: string) => join(root, name);
+  /** Jobs running in this process: their live description and how to stop them. */
+  const active = new Map<string, { snapshot(): TrainingJobDescription; stop(): void }>();
 
   /** `{bucket, key}` of an S3 address or prefix in the request, or a ValidationException that names it. */
   const locate = (uri: string, what: string): S3Location => {
@@ -187,7 +212,7 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
 
   async function run(
     request: Record<string, unknown>,
-    { signal }: { signal: AbortSignal },
+    { signal, onCreated }: RunOptions,
   ): Promise<TrainingJobDescription> {
     const job = parseCreateTrainingJob(request, { requiredChannels });
     const name = job.TrainingJobName;
@@ -219,11 +244,62 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
     const metrics = new MetricScraper(job.AlgorithmSpecification.MetricDefinitions ?? []);
     const paths = contractPaths(dir);
 
-    // Stop requests (the execution aborted, or MaxRuntimeInSeconds passed) end whatever phase runs.
+    // Stop requests (the execution aborted, StopTrainingJob, or MaxRuntimeInSeconds passed) end
+    // whatever phase runs.
     const stop = new StopSwitch(signal);
     transitions.enter('Downloading', 'Downloading input data');
     const trainingStart = new Date();
     stop.startClock((job.StoppingCondition.MaxRuntimeInSeconds ?? DEFAULT_MAX_RUNTIME_SECONDS) * 1000);
+    const describeAs = (
+      status: TrainingJobStatus,
+      end: Date | undefined,
+      extra: Partial<TrainingJobDescription> = {},
+    ): TrainingJobDescription => {
+      const seconds =
+        end && Math.max(1, Math.ceil((end.getTime() - trainingStart.getTime()) / 1000));
+      return {
+        TrainingJobName: name,
+        TrainingJobArn: arn,
+        TrainingJobStatus: status,
+        SecondaryStatus: transitions.list.at(-1)!.Status,
+        ...extra,
+        HyperParameters: job.HyperParameters ?? {},
+        AlgorithmSpecification: job.AlgorithmSpecification,
+        RoleArn: job.RoleArn,
+        ...(job.InputDataConfig ? { InputDataConfig: job.InputDataConfig } : {}),
+        OutputDataConfig: job.OutputDataConfig,
+        ResourceConfig: job.ResourceConfig,
+        StoppingCondition: {
+          ...job.StoppingCondition,
+          MaxRuntimeInSeconds: job.StoppingCondition.MaxRuntimeInSeconds ?? DEFAULT_MAX_RUNTIME_SECONDS,
+        },
+        ...(job.Environment ? { Environment: job.Environment } : {}),
+        CreationTime: creationTime,
+        TrainingStartTime: trainingStart,
+        ...(end ? { TrainingEndTime: end, TrainingTimeInSeconds: seconds, BillableTimeInSeconds: seconds } : {}),
+        LastModifiedTime: end ?? transitions.list.at(-1)!.StartTime,
+        FinalMetricDataList: metrics.final(),
+        SecondaryStatusTransitions: structuredClone(transitions.list),
+        EnableNetworkIsolation: false,
+        EnableInterContainerTrafficEncryption: false,
+        EnableManagedSpotTraining: false,
+      };
+    };
+    active.set(name, {
+      snapshot: () => describeAs(stop.reason ? 'Stopping' : 'InProgress', undefined),
+      stop: () => stop.trip('Stopped'),
+    });
+    // The live log, so `mlops logs` can follow a running job; replaced by its tail at the end.
+    const liveLog: WriteStream = createWriteStream(join(dir, 'job.log'));
+    liveLog.on('error', () => undefined); // a log that cannot be written must not fail the job
+    try {
+      await saveDescription(dir, describeAs('InProgress', undefined));
+    } catch (err) {
+      active.delete(name);
+      liveLog.destroy();
+      throw err;
+    }
+    onCreated?.(describeAs('InProgress', undefined));
 
     let failure: string | undefined;
     let command: CommandLine | undefined;
@@ -259,6 +335,7 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
         graceMs,
         onLine: (line, stream) => {
           log.push(line);
+          liveLog.write(`${line}\n`);
           metrics.line(line);
           options.log?.(line, { trainingJobName: name, stream });
         },
@@ -313,44 +390,26 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
       }[secondary as 'Completed' | 'Failed' | 'Stopped' | 'MaxRuntimeExceeded'],
     );
     const end = transitions.finish();
-    const seconds = Math.max(1, Math.ceil((end.getTime() - trainingStart.getTime()) / 1000));
-    const description: TrainingJobDescription = {
-      TrainingJobName: name,
-      TrainingJobArn: arn,
-      TrainingJobStatus: status,
-      SecondaryStatus: secondary,
+    const description = describeAs(status, end, {
       ...(failure ? { FailureReason: failure.slice(0, MAX_FAILURE_REASON) } : {}),
       ...(modelArtifacts ? { ModelArtifacts: { S3ModelArtifacts: modelArtifacts } } : {}),
       ...(outputArtifacts ? { OutputDataArtifacts: outputArtifacts } : {}),
-      HyperParameters: job.HyperParameters ?? {},
-      AlgorithmSpecification: job.AlgorithmSpecification,
-      RoleArn: job.RoleArn,
-      ...(job.InputDataConfig ? { InputDataConfig: job.InputDataConfig } : {}),
-      OutputDataConfig: job.OutputDataConfig,
-      ResourceConfig: job.ResourceConfig,
-      StoppingCondition: {
-        ...job.StoppingCondition,
-        MaxRuntimeInSeconds: job.StoppingCondition.MaxRuntimeInSeconds ?? DEFAULT_MAX_RUNTIME_SECONDS,
-      },
-      ...(job.Environment ? { Environment: job.Environment } : {}),
-      CreationTime: creationTime,
-      TrainingStartTime: trainingStart,
-      TrainingEndTime: end,
-      LastModifiedTime: end,
-      TrainingTimeInSeconds: seconds,
-      BillableTimeInSeconds: seconds,
-      FinalMetricDataList: metrics.final(),
-      SecondaryStatusTransitions: transitions.list,
-      EnableNetworkIsolation: false,
-      EnableInterContainerTrafficEncryption: false,
-      EnableManagedSpotTraining: false,
-    };
-    await writeFile(join(dir, 'job.log'), log.text());
-    await writeFile(join(dir, 'description.json'), `${JSON.stringify(description, null, 2)}\n`);
+    });
+    await new Promise<void>((done) => liveLog.end(done));
+    try {
+      await writeFile(join(dir, 'job.log'), log.text());
+      await saveDescription(dir, description);
+    } finally {
+      active.delete(name);
+    }
     return description;
   }
 
   async function describe(name: string): Promise<TrainingJobDescription | undefined> {
+    const live = active.get(name);
+    if (live) return live.snapshot();
+    // Names are SageMaker's ([a-zA-Z0-9-]), so nothing else can be a job directory.
+    if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(name)) return undefined;
     const text = await readFile(join(jobDir(name), 'description.json'), 'utf8').catch(() => undefined);
     if (text === undefined) return undefined;
     const dates = new Set([
@@ -362,12 +421,45 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
       'StartTime',
       'EndTime',
     ]);
-    return JSON.parse(text, (key, value) =>
-      dates.has(key) ? new Date(value) : value,
-    ) as TrainingJobDescription;
+    let saved: TrainingJobDescription;
+    try {
+      saved = JSON.parse(text, (key, value) => (dates.has(key) ? new Date(value) : value));
+    } catch {
+      return undefined; // a torn write of a job that never got further: nothing to describe
+    }
+    if (saved.TrainingJobStatus !== 'InProgress' && saved.TrainingJobStatus !== 'Stopping') return saved;
+    // Saved as running, but no runner here runs it: the platform stopped during the job.
+    return {
+      ...saved,
+      TrainingJobStatus: 'Failed',
+      SecondaryStatus: 'Failed',
+      FailureReason: 'InternalServerError: the local platform stopped while the job was running',
+    };
   }
 
-  return { run, jobDir, describe };
+  async function list(): Promise<TrainingJobDescription[]> {
+    const names = await readdir(root).catch(() => [] as string[]);
+    const all = await Promise.all(names.map((n) => describe(n)));
+    return all.filter((d): d is TrainingJobDescription => d !== undefined);
+  }
+
+  async function stopJob(name: string): Promise<void> {
+    const live = active.get(name);
+    if (live) return live.stop();
+    const d = await describe(name);
+    if (!d) throw new SageMakerApiError('ResourceNotFound', 'Requested resource not found.');
+    throw new SageMakerApiError(
+      'ValidationException',
+      `The request was rejected because the training job is in status ${d.TrainingJobStatus}.`,
+    );
+  }
+
+  async function logs(name: string): Promise<string | undefined> {
+    if (!(await describe(name))) return undefined;
+    return readFile(join(jobDir(name), 'job.log'), 'utf8').catch(() => '');
+  }
+
+  return { run, jobDir, describe, list, stop: stopJob, logs };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -496,6 +588,13 @@ async function copyChannel(
   return copied;
 }
 
+/** Written whole or not at all: a reader never sees half a description. */
+async function saveDescription(dir: string, description: TrainingJobDescription): Promise<void> {
+  const tmp = join(dir, 'description.json.tmp');
+  await writeFile(tmp, `${JSON.stringify(description, null, 2)}\n`);
+  await rename(tmp, join(dir, 'description.json'));
+}
+
 async function hasEntries(dir: string): Promise<boolean> {
   return ((await readdir(dir).catch(() => [])) as string[]).length > 0;
 }
@@ -551,7 +650,7 @@ class StopSwitch {
     this.listeners.clear();
   }
 
-  private trip(reason: StopReason): void {
+  trip(reason: StopReason): void {
     if (this.reason) return;
     this.reason = reason;
     for (const l of this.listeners) l();

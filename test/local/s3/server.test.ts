@@ -17,6 +17,7 @@ import {
   HeadObjectCommand,
   ListBucketsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   paginateListObjectsV2,
   S3Client,
@@ -168,6 +169,69 @@ describe('S3 endpoint through @aws-sdk/client-s3', () => {
     );
     expect(deleted.Deleted?.map((d) => d.Key)).toEqual(['d1', 'd2', 'never']);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: 'curated' }))).KeyCount).toBe(0);
+  });
+
+  it('keeps versions: DeleteObject leaves a delete marker, old versions stay readable, ?versionId= deletes for good', async () => {
+    // prepare: two versions of one key, one of another
+    const v1 = await s3.send(new PutObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', Body: 'one' }));
+    const v2 = await s3.send(new PutObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', Body: 'two!' }));
+    await s3.send(new PutObjectCommand({ Bucket: 'curated', Key: 'ds/z.csv', Body: 'x' }));
+    // act: delete without a version id
+    const deleted = await s3.send(new DeleteObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv' }));
+    // assess: a marker, a 404 that says so, and the old versions intact
+    expect(deleted.DeleteMarker).toBe(true);
+    expect(deleted.VersionId).toMatch(/^[\w-]{20,}$/);
+    expect([v1.VersionId, v2.VersionId]).not.toContain(deleted.VersionId);
+    const gone = await s3.send(new GetObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv' })).catch((e) => e);
+    expect(gone.name).toBe('NoSuchKey');
+    expect(gone.$response?.headers?.['x-amz-delete-marker']).toBe('true');
+    const old = await s3.send(new GetObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', VersionId: v1.VersionId }));
+    expect(await old.Body!.transformToString()).toBe('one');
+    expect((await errorOf(s3.send(new HeadObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', VersionId: deleted.VersionId })))).status).toBe(405);
+
+    const listed = await s3.send(new ListObjectVersionsCommand({ Bucket: 'curated', Prefix: 'ds/w' }));
+    expect(listed.DeleteMarkers?.map((m) => [m.Key, m.VersionId, m.IsLatest])).toEqual([
+      ['ds/wine.csv', deleted.VersionId, true],
+    ]);
+    expect(listed.Versions?.map((v) => [v.VersionId, v.IsLatest, v.Size, v.ETag])).toEqual([
+      [v2.VersionId, false, 4, `"${md5('two!')}"`],
+      [v1.VersionId, false, 3, `"${md5('one')}"`],
+    ]);
+    expect(listed.IsTruncated).toBe(false);
+
+    // act: page one entry at a time with key-marker / version-id-marker
+    const seen: string[] = [];
+    let marker: { KeyMarker?: string; VersionIdMarker?: string } = {};
+    for (let i = 0; i < 10; i++) {
+      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: 'curated', Prefix: 'ds/', MaxKeys: 1, ...marker }));
+      seen.push(...(page.Versions ?? []).map((v) => `${v.Key}@${v.VersionId}`));
+      seen.push(...(page.DeleteMarkers ?? []).map((m) => `${m.Key}@${m.VersionId}(marker)`));
+      if (!page.IsTruncated) break;
+      marker = { KeyMarker: page.NextKeyMarker, VersionIdMarker: page.NextVersionIdMarker };
+    }
+    expect(seen).toEqual([
+      `ds/wine.csv@${deleted.VersionId}(marker)`,
+      `ds/wine.csv@${v2.VersionId}`,
+      `ds/wine.csv@${v1.VersionId}`,
+      expect.stringMatching(/^ds\/z\.csv@/),
+    ]);
+
+    // act: remove the marker for good: the newest version is current again
+    const unmarked = await s3.send(
+      new DeleteObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', VersionId: deleted.VersionId }),
+    );
+    expect(unmarked).toMatchObject({ DeleteMarker: true, VersionId: deleted.VersionId });
+    expect(await text('ds/wine.csv', 'curated')).toBe('two!');
+    // act: delete the current version for good: the one before it becomes current
+    await s3.send(new DeleteObjectCommand({ Bucket: 'curated', Key: 'ds/wine.csv', VersionId: v2.VersionId }));
+    expect(await text('ds/wine.csv', 'curated')).toBe('one');
+    const after = await s3.send(new ListObjectVersionsCommand({ Bucket: 'curated', Prefix: 'ds/w' }));
+    expect(after.Versions?.map((v) => [v.VersionId, v.IsLatest])).toEqual([[v1.VersionId, true]]);
+    expect(after.DeleteMarkers).toBeUndefined();
+    // assess: bad paging input is a 400, not a 5xx
+    expect(
+      await errorOf(s3.send(new ListObjectVersionsCommand({ Bucket: 'curated', VersionIdMarker: 'abc' }))),
+    ).toEqual({ name: 'InvalidArgument', status: 400 });
   });
 
   it('lists with prefix, delimiter and continuation tokens through the paginator', async () => {

@@ -86,7 +86,7 @@ describe('a wine training job with the kit’s trainer', () => {
       'Uploading',
       'Completed',
     ]);
-    expect(job.TrainingEndTime.getTime()).toBeGreaterThanOrEqual(job.TrainingStartTime.getTime());
+    expect(job.TrainingEndTime!.getTime()).toBeGreaterThanOrEqual(job.TrainingStartTime.getTime());
     expect(job.TrainingStartTime.getTime()).toBeGreaterThanOrEqual(job.CreationTime.getTime());
     expect(job.BillableTimeInSeconds).toBe(job.TrainingTimeInSeconds);
     expect(job.HyperParameters).toEqual({ target: 'quality', alpha: '0.1', l1_ratio: '0.5' });
@@ -257,6 +257,68 @@ describe('stopping a job', () => {
     expect(job.TrainingJobStatus).toBe('Stopped');
     expect(job.SecondaryStatusTransitions.map((t) => t.Status)).not.toContain('Training');
     await expect(stat(join(runner.jobDir(name), 'ran'))).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('what the SageMaker API reads of a job (Describe, List, Stop, logs)', () => {
+  it('describes a running job live, stops it on request, keeps its log, and refuses a second stop', async () => {
+    // prepare: a trainer that prints, then waits to be stopped
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const sleeper = createLocalTrainingRunner({
+      store,
+      stateDir,
+      trainerCommand: nodeTrainer(`console.log('epoch 1 loss=0.5'); setInterval(() => {}, 1000);`),
+      log: (line) => line.startsWith('epoch') && started(),
+    });
+    const name = jobName('stoppable');
+    const job = sleeper.run(trainingRequest(name), { signal: never() });
+    await running;
+    // act + assess: live description and log, while it runs
+    const live = await sleeper.describe(name);
+    expect(live).toMatchObject({ TrainingJobName: name, TrainingJobStatus: 'InProgress', SecondaryStatus: 'Training' });
+    expect(live!.TrainingEndTime).toBeUndefined();
+    expect((await sleeper.list()).map((d) => d.TrainingJobName)).toContain(name);
+    await expect.poll(() => sleeper.logs(name)).toContain('epoch 1 loss=0.5');
+    // act: StopTrainingJob
+    await sleeper.stop(name);
+    const ended = await job;
+    // assess
+    expect(ended.TrainingJobStatus).toBe('Stopped');
+    expect(await sleeper.describe(name)).toMatchObject({ TrainingJobStatus: 'Stopped' });
+    expect(await sleeper.logs(name)).toBe('epoch 1 loss=0.5\n');
+    await expect(sleeper.stop(name)).rejects.toMatchObject({
+      code: 'ValidationException',
+      detail: 'The request was rejected because the training job is in status Stopped.',
+    });
+  });
+
+  it('answers ResourceNotFound for stopping a job that does not exist, and undefined for describing or reading it', async () => {
+    await expect(runner.stop('no-such-job')).rejects.toMatchObject({ code: 'ResourceNotFound' });
+    expect(await runner.describe('no-such-job')).toBeUndefined();
+    expect(await runner.describe('../../etc')).toBeUndefined();
+    expect(await runner.logs('no-such-job')).toBeUndefined();
+  });
+
+  it('answers Failed for a job a stopped platform left InProgress', async () => {
+    // prepare: a job whose runner is gone (a second runner over the same state dir)
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    const first = createLocalTrainingRunner({
+      store,
+      stateDir,
+      trainerCommand: nodeTrainer(`console.log('up'); setInterval(() => {}, 1000);`),
+      log: () => started(),
+    });
+    const name = jobName('orphan');
+    const job = first.run(trainingRequest(name), { signal: AbortSignal.timeout(30_000) });
+    await running;
+    // act
+    const seen = await createLocalTrainingRunner({ store, stateDir }).describe(name);
+    // assess
+    expect(seen).toMatchObject({ TrainingJobStatus: 'Failed', FailureReason: expect.stringMatching(/stopped while the job was running/) });
+    await first.stop(name);
+    await job;
   });
 });
 
