@@ -2,9 +2,12 @@
  * `mlops up` (= `npm start`): synthesize the local stage, start every engine from it, run the
  * start-up pipelines, print where everything is, and keep serving until Ctrl-C.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { layout } from '../local/layout';
+import { acquireStateLock, type StateLock, StateLockedError } from '../local/lock';
 import { readRuntimeInfo, startPlatform } from '../local/platform';
+import { portProblem, registryStoreProblem, startFailure } from '../local/preflight';
 import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
 import { assemblyIsStale } from '../local/session';
@@ -16,6 +19,8 @@ export interface UpOptions {
   readonly stateDir: string;
   readonly retrain: boolean;
   readonly startup: boolean;
+  /** Start from empty DynamoDB tables when the store is missing or damaged, instead of refusing. */
+  readonly resetRegistry?: boolean;
   /** Synthesize even when the local assembly is newer than every source file. */
   readonly synth?: boolean;
   /** Resolves to stop the platform; the default waits for SIGINT or SIGTERM. */
@@ -31,13 +36,41 @@ export interface UpTimings {
 }
 
 export async function runUp(options: UpOptions): Promise<number> {
-  const err = (line: string) => process.stderr.write(`${line}\n`);
   const running = readRuntimeInfo(options.stateDir);
   if (running) {
     throw new CliError(
       `the local platform is already running (pid ${running.pid}) at ${running.gatewayUrl}; stop it first`,
       EXIT.unavailable,
     );
+  }
+  // Before anything else: a second `up` must refuse whatever moment of this one's start it meets.
+  let lock: StateLock;
+  try {
+    lock = acquireStateLock(options.stateDir, 'mlops up');
+  } catch (e) {
+    if (e instanceof StateLockedError) throw new CliError(e.message, EXIT.unavailable);
+    throw e;
+  }
+  try {
+    return await upLocked(options, lock);
+  } catch (e) {
+    const sentence = e instanceof CliError ? undefined : startFailure(e, options.port);
+    throw sentence ? new CliError(sentence, EXIT.unavailable) : e;
+  } finally {
+    lock.release();
+  }
+}
+
+async function upLocked(options: UpOptions, lock: StateLock): Promise<number> {
+  const err = (line: string) => process.stderr.write(`${line}\n`);
+  // Checked before the synthesis a clash would otherwise waste.
+  const port = await portProblem(options.port);
+  if (port) throw new CliError(port, EXIT.unavailable);
+  const store = registryStoreProblem(options.stateDir);
+  if (store && !options.resetRegistry) throw new CliError(store, EXIT.unavailable);
+  if (store) {
+    err('mlops up: --reset-registry: starting from empty DynamoDB tables (registry, online store)');
+    rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
   }
   const t0 = performance.now();
   if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
@@ -55,13 +88,17 @@ export async function runUp(options: UpOptions): Promise<number> {
       stateDir: options.stateDir,
       assemblyDir: assemblyDirOf(options.stateDir),
       port: options.port,
+      lock,
       log: err,
       trainingRunner: ({ store, stateDir }) =>
         createLocalTrainingRunner({ store, stateDir, log: (line) => err(`[training] ${line}`) }),
     });
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new CliError(`port ${options.port} on 127.0.0.1 is in use; pass --port <port>`, EXIT.unavailable);
+    if (options.resetRegistry && e instanceof Error && e.name === 'DynamoDbStoreError') {
+      // A store that exists but cannot be opened (a truncated MANIFEST): the flag asked for empty tables.
+      err('mlops up: --reset-registry: the DynamoDB store cannot be opened; starting from empty tables');
+      rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
+      return upLocked({ ...options, resetRegistry: false }, lock);
     }
     throw e;
   }

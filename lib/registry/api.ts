@@ -340,6 +340,16 @@ const ROUTES: Record<string, Record<string, Route>> = {
     })),
   },
   '/mlflow/experiments/search': { POST: searchExperiments, GET: searchExperiments },
+  '/mlflow/experiments/delete': {
+    POST: route({ experiment_id: req(T.string) }, (p, { services }) =>
+      empty(services.tracking.deleteExperiment(p.experiment_id)),
+    ),
+  },
+  '/mlflow/experiments/restore': {
+    POST: route({ experiment_id: req(T.string) }, (p, { services }) =>
+      empty(services.tracking.restoreExperiment(p.experiment_id)),
+    ),
+  },
   '/mlflow/runs/create': {
     POST: route(
       {

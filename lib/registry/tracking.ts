@@ -277,6 +277,39 @@ export class TrackingStore {
     };
   }
 
+  /** MLflow's soft delete: the experiment stays (and keeps its name) in the `deleted` stage. */
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.moveExperiment(experimentId, 'active', 'deleted');
+  }
+
+  /** Brings a deleted experiment back to `active`. */
+  async restoreExperiment(experimentId: string): Promise<void> {
+    await this.moveExperiment(experimentId, 'deleted', 'active');
+  }
+
+  private async moveExperiment(
+    experimentId: string,
+    from: 'active' | 'deleted',
+    to: 'active' | 'deleted',
+  ): Promise<void> {
+    await this.ensureDefaultExperiment();
+    const experiment = await this.loadExperiment(requireName(experimentId, 'experiment_id'));
+    if (to === 'deleted' && experiment.experimentId === DEFAULT_EXPERIMENT_ID) {
+      throw invalidParameter("Cannot delete the default experiment '0'. This is an internally reserved experiment.");
+    }
+    const moved = await this.db.updateIf({
+      Key: keys.experiment(experiment.experimentId),
+      UpdateExpression: 'SET lifecycleStage = :to, updatedAt = :now',
+      ConditionExpression: 'lifecycleStage = :from',
+      ExpressionAttributeValues: { ':to': to, ':from': from, ':now': this.now() },
+    });
+    if (!moved) {
+      throw invalidParameter(
+        `The experiment ${experiment.experimentId} must be in the '${from}' state, but it is ${to === 'deleted' ? 'already deleted' : 'active'}.`,
+      );
+    }
+  }
+
   // ---------------------------------------------------------------- runs
 
   /** Starts a run (`RUNNING`) in an active experiment (`0` when none is given). */

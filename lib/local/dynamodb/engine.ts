@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { layout } from '../layout';
 import type { TableSpec } from './tables';
 import { listenOnLoopback } from '../listen';
@@ -49,6 +50,11 @@ export interface DynamoDbEngine {
   close(): Promise<void>;
 }
 
+/** The LevelDB store cannot be opened: damaged files (a truncated MANIFEST, a missing CURRENT). */
+export class DynamoDbStoreError extends Error {
+  override readonly name = 'DynamoDbStoreError';
+}
+
 /** An existing table that no longer matches the template. */
 export class TableSchemaMismatchError extends Error {
   override readonly name = 'TableSchemaMismatchError';
@@ -66,6 +72,7 @@ export class TableSchemaMismatchError extends Error {
 export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbEngine> {
   const path = layout(options.stateDir).dynamodb;
   await mkdir(path, { recursive: true });
+  await probeStore(path);
   // createTableMs 0: tables are ACTIVE at once, so `mlops up` need not wait on them.
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const port = await listenOnLoopback(server, options.port);
@@ -94,8 +101,9 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) {
       await close().catch(() => undefined);
-      throw new Error(
-        `The local DynamoDB store at ${path} cannot be opened (${(err as Error).message}). Is another \`mlops up\` running on this state dir?`,
+      // The state dir's lock keeps other platforms out, so a failure to open is the files themselves.
+      throw new DynamoDbStoreError(
+        `the local DynamoDB store at ${path} cannot be opened (${(err as Error).message.split('\n')[0]}); ${FIX_STORE}`,
         { cause: err },
       );
     }
@@ -133,6 +141,30 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
       return out;
     },
   };
+}
+
+const FIX_STORE =
+  'run `npx mlops up --reset-registry` to start from empty tables (the lake is kept), or `npx mlops reset` to clear all local state';
+
+/**
+ * Opens and closes the LevelDB store with the library dynalite itself uses: dynalite swallows an
+ * open failure and later throws "Database is closed" from a callback, out of reach of any caller.
+ */
+async function probeStore(path: string): Promise<void> {
+  const dynaliteRequire = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const { Level } = dynaliteRequire('level') as {
+    Level: new (path: string, options: object) => { open(): Promise<void>; close(): Promise<void> };
+  };
+  const db = new Level(path, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch (err) {
+    const reason = ((err as Error & { cause?: Error }).cause ?? (err as Error)).message.split('\n')[0];
+    throw new DynamoDbStoreError(`the local DynamoDB store at ${path} cannot be opened (${reason}); ${FIX_STORE}`, {
+      cause: err,
+    });
+  }
+  await db.close();
 }
 
 async function waitActive(client: DynamoDBClient, name: string): Promise<void> {
