@@ -4,6 +4,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DynamoDbStoreError } from '../local/dynamodb';
 import { layout } from '../local/layout';
 import { acquireStateLock, type StateLock, StateLockedError } from '../local/lock';
 import { readRuntimeInfo, startPlatform } from '../local/platform';
@@ -94,7 +95,7 @@ async function upLocked(options: UpOptions, lock: StateLock): Promise<number> {
         createLocalTrainingRunner({ store, stateDir, log: (line) => err(`[training] ${line}`) }),
     });
   } catch (e) {
-    if (options.resetRegistry && e instanceof Error && e.name === 'DynamoDbStoreError') {
+    if (options.resetRegistry && e instanceof DynamoDbStoreError) {
       // A store that exists but cannot be opened (a truncated MANIFEST): the flag asked for empty tables.
       err('mlops up: --reset-registry: the DynamoDB store cannot be opened; starting from empty tables');
       rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });

@@ -18,7 +18,8 @@ export function registrationOf(record: ExecutionRecord): Pick<RegisterRequest, '
   let inRegister = false;
   for (const e of record.events) {
     if (e.type.endsWith('StateEntered')) {
-      inRegister = (e['stateEnteredEventDetails'] as { name?: string } | undefined)?.name === TRAINING_STATES.register;
+      const name = (e['stateEnteredEventDetails'] as { name?: string } | undefined)?.name;
+      inRegister = name === TRAINING_STATES.register || name === TRAINING_STATES.rollback;
       continue;
     }
     if (!inRegister) continue;
