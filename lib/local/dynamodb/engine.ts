@@ -3,7 +3,8 @@
  * `<stateDir>/dynamodb/`, so tables and items survive restarts (and a SIGKILL: LevelDB's log is
  * written before a request is answered, and its lock dies with the process).
  */
-import type { Server } from 'node:http';
+import { create as createDomain } from 'node:domain';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -75,6 +76,7 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
   await probeStore(path);
   // createTableMs 0: tables are ACTIVE at once, so `mlops up` need not wait on them.
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  answerStoreFaults(server);
   const port = await listenOnLoopback(server, options.port);
   const endpoint = `http://127.0.0.1:${port}`;
   const client = new DynamoDBClient({
@@ -141,6 +143,39 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
       return out;
     },
   };
+}
+
+/**
+ * dynalite throws a storage error (LevelDB's `IO error: … No space left on device`) from a callback,
+ * where nothing can catch it and the process dies with every engine in it. Each request runs in a
+ * domain instead, so such an error fails that request with DynamoDB's own 500 and the platform
+ * keeps running. (`node:domain` is deprecated, but it is the one way to scope errors thrown from a
+ * dependency's callbacks to the request that caused them.)
+ */
+function answerStoreFaults(server: Server): void {
+  const listeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const d = createDomain();
+    d.on('error', (err: Error) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(
+        JSON.stringify({
+          __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+          message: `The local DynamoDB store failed: ${err.message}`,
+        }),
+      );
+    });
+    d.add(req);
+    d.add(res);
+    d.run(() => {
+      for (const listener of listeners) listener.call(server, req, res);
+    });
+  });
 }
 
 const FIX_STORE =

@@ -339,6 +339,12 @@ describe.skipIf(!canMount)('a full disk (a 64 MB tmpfs)', () => {
     expect(refused.stderr).toMatch(/execution record could not be written: ENOSPC/);
     expect(hasStack(refused.stderr)).toBe(false);
 
+    // A registry write on the full disk: LevelDB's I/O error fails the request (it used to be
+    // thrown from a dynalite callback and end the process).
+    const write = await mlflow(info, 'experiments/create', { name: `x${'y'.repeat(4000)}` });
+    expect(write.status).toBe(500);
+    expect(write.body['error_code']).toBe('INTERNAL_ERROR');
+
     expect(up.child.exitCode).toBeNull();
     const answer = await mlflow(info, 'registered-models/get-latest-versions?name=wine-quality');
     expect(answer.status).toBe(200);
