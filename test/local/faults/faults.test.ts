@@ -52,6 +52,11 @@ describe('a second mlops up on the same state dir', () => {
     expect(during.stderr).toMatch(new RegExp(`in use by mlops up \\(pid ${first.child.pid}`));
     expect(hasStack(during.stderr)).toBe(false);
     expect(existsSync(layout(dir).runtimeFile)).toBe(false); // it was refused during the start
+    // A command would start a transient platform (and synthesize over the first one's assembly).
+    const command = await mlopsRun(dir, 'executions');
+    expect(command.code).toBe(3);
+    expect(command.stderr).toMatch(/in use by mlops up/);
+    expect(hasStack(command.stderr)).toBe(false);
 
     await ready(dir, first);
     const after = await mlopsRun(dir, 'up', '--port', '0', '--no-startup');
