@@ -5,7 +5,17 @@
  * fixes it, never crash the platform, and never leave half a registration behind.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +224,46 @@ describe('kill -9 during "Register model"', () => {
     expect(exp.body['experiment'].lifecycle_stage).toBe('active');
     expect(await stop(up)).toBe(0);
   }, 180_000);
+});
+
+describe('kill -9 during "Train model"', () => {
+  it('is recorded ABORTED at the next start with a history reaching the training job, and nothing registered', async () => {
+    const dir = freshStateDir();
+    const up = start(dir);
+    // The record is written the moment a state is entered, so the file on disk shows it.
+    await waitFor(
+      'the training job to start',
+      () => {
+        const machines = existsSync(layout(dir).executions) ? readdirSync(layout(dir).executions) : [];
+        const training = machines.find((m) => m.includes('training'));
+        if (!training) return undefined;
+        for (const f of readdirSync(join(layout(dir).executions, training))) {
+          const text = readFileSync(join(layout(dir).executions, training, f), 'utf8');
+          if (text.includes(`"name":"${TRAINING_STATES.train}"`)) return true;
+        }
+        return undefined;
+      },
+      120_000,
+      10,
+    );
+    up.child.kill('SIGKILL');
+    await up.exited;
+
+    const again = start(dir, '--no-startup');
+    const info = await ready(dir, again);
+    const list = JSON.parse((await mlopsRun(dir, 'executions', '--json')).stdout) as { name: string; status: string; stateMachine: string }[];
+    const training = list.find((e) => e.stateMachine.includes('training'))!;
+    expect(training.status).toBe('ABORTED');
+    const described = JSON.parse((await mlopsRun(dir, 'describe', training.name, '--json')).stdout) as {
+      stopDate?: string;
+      events: { type: string; stateEnteredEventDetails?: { name: string } }[];
+    };
+    expect(described.stopDate).toBeDefined();
+    const entered = described.events.filter((e) => e.type.endsWith('StateEntered')).map((e) => e.stateEnteredEventDetails!.name);
+    expect(entered.at(-1)).toBe(TRAINING_STATES.train);
+    expect((await mlflow(info, 'registered-models/get?name=wine-quality')).status).toBe(404);
+    expect(await stop(again)).toBe(0);
+  }, 240_000);
 });
 
 describe('corrupt or vanished state', () => {
