@@ -263,7 +263,7 @@ export const localCommands: CommandModule = (program) => {
  * {@link openSession} with the platform's faults as one sentence and exit 3: a platform that stops
  * answering mid-command (killed, stopped), one still starting, or local state that cannot be opened.
  */
-async function withSession<T>(stateDir: string, fn: (session: Session) => Promise<T>): Promise<T> {
+export async function withSession<T>(stateDir: string, fn: (session: Session) => Promise<T>): Promise<T> {
   try {
     return await openSession(stateDir, fn);
   } catch (err) {
