@@ -126,7 +126,12 @@ async function upLocked(options: UpOptions, lock: StateLock): Promise<number> {
   const t3 = performance.now();
 
   const timings: UpTimings = { synthMs: t1 - t0, enginesMs: t2 - t1, startupMs: t3 - t2, readyMs: t3 - t0 };
-  writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+  try {
+    writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+  } catch (e) {
+    // Only bench/local reads it; a full disk must not stop a platform that is up.
+    err(`mlops up: startup-timings.json could not be written (${(e as Error).message})`);
+  }
   process.stdout.write(banner(platform, timings));
 
   const until =
