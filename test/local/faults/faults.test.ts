@@ -8,7 +8,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
@@ -17,7 +16,6 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../../lib/local/layout';
@@ -31,7 +29,9 @@ import {
   mlops,
   mlopsRun,
   ready,
+  removeTempDirs,
   stop,
+  tempDir,
   TRAINING_INPUT,
   waitFor,
 } from './helpers';
@@ -43,7 +43,13 @@ const start = (dir: string, ...args: string[]) => {
   return up;
 };
 afterAll(async () => {
-  for (const up of running) if (up.child.exitCode === null) up.child.kill('SIGKILL');
+  for (const up of running) {
+    if (up.child.exitCode === null && up.child.signalCode === null) {
+      up.child.kill('SIGKILL');
+      await up.exited;
+    }
+  }
+  removeTempDirs();
 });
 
 beforeAll(() => {
@@ -88,7 +94,7 @@ describe('a taken port', () => {
       blocker.listen(0, '127.0.0.1', () => r((blocker.address() as { port: number }).port)),
     );
     try {
-      const dir = mkdtempSync(join(tmpdir(), 'mlops-faults-port-'));
+      const dir = tempDir();
       const t0 = Date.now();
       const r = await mlopsRun(dir, 'up', '--port', String(port), '--synth');
       expect(r.code).toBe(3);
@@ -277,7 +283,7 @@ describe('corrupt or vanished state', () => {
   }, 240_000);
 
   const copy = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mlops-faults-copy-'));
+    const dir = tempDir();
     cpSync(trained, dir, { recursive: true });
     return dir;
   };
@@ -351,7 +357,7 @@ function mountTmpfs(dir: string, size: string): boolean {
   }
 }
 
-const disk = mkdtempSync(join(tmpdir(), 'mlops-faults-disk-'));
+const disk = tempDir('mlops-faults-disk-');
 // Probed once at collection (and unmounted at once), so a filtered run leaves no mount behind.
 const canMount = mountTmpfs(disk, '1m') && (execFileSync('umount', [disk]), true);
 

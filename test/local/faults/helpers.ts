@@ -4,7 +4,7 @@
  * newer than every source, so `up` reuses it instead of synthesizing again).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../../lib/constructs/mlops-function';
@@ -14,14 +14,28 @@ import { assemblyDirOf, synthLocalStage } from '../../../lib/local/synth';
 export const TRAINING_INPUT = { dataset: 'winequality_red_raw', target: 'quality', model_name: 'wine-quality' };
 
 let synthesized: string | undefined;
+const made: string[] = [];
+
+/** A new empty directory under the OS temp dir, removed by {@link removeTempDirs}. */
+export function tempDir(prefix = 'mlops-faults-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+}
+
+/** Removes every directory {@link tempDir} made (the state dirs of a file's tests). */
+export function removeTempDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  synthesized = undefined;
+}
 
 /** A fresh state dir holding a copy of the local stage's assembly (synthesized on first use). */
 export function freshStateDir(under?: string): string {
   if (!synthesized) {
-    synthesized = mkdtempSync(join(tmpdir(), 'mlops-faults-synth-'));
+    synthesized = tempDir('mlops-faults-synth-');
     synthLocalStage(synthesized);
   }
-  const dir = under ?? mkdtempSync(join(tmpdir(), 'mlops-faults-'));
+  const dir = under ?? tempDir();
   cpSync(assemblyDirOf(synthesized), assemblyDirOf(dir), { recursive: true });
   return dir;
 }
