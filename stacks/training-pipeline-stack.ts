@@ -9,7 +9,12 @@
  *   → Train model → Evaluate model → Passes the gate? ─yes→ Register model → Record success → Notify success → Model registered
  *                                                       └no─→ Record rejection → Notify rejection → Model rejected (Fail: ModelRejected)
  * any work state ─Catch→ Record failure → Notify failure → Pipeline failed (Fail: the step's error)
+ * Register model ─Catch→ Roll back registration → Record failure → …
  * ```
+ *
+ * "Roll back registration" removes what a failed "Register model" created without its version (a
+ * Lambda timeout or crash gives the step no chance to undo it itself), so a failed execution leaves
+ * nothing in the registry.
  *
  * Execution input (validated by "Validate data"; see lib/pipelines/input.ts):
  * `{ dataset | feature_service + labels (+ timestamp_column?), target, model_name?, hyperparameters?,
@@ -102,6 +107,7 @@ export const TRAINING_STATES = {
   evaluate: 'Evaluate model',
   gate: 'Passes the gate?',
   register: 'Register model',
+  rollback: 'Roll back registration',
   recordSuccess: 'Record success',
   notifySuccess: 'Notify success',
   succeeded: 'Model registered',
@@ -461,29 +467,44 @@ export class TrainingPipelineStack extends Stack {
 
     let accepted: sfn.IChainable = recordSuccess;
     if (registerFn) {
-      accepted = catchAll(
-        lambdaStep(
-          this,
-          S.register,
-          registerFn,
-          {
-            'model_name.$': '$.plan.model_name',
-            'execution.$': '$$.Execution.Name',
-            'model_uri.$': '$.training.model_uri',
-            'training_job_name.$': '$.training.job_name',
-            'hyperparameters.$': '$.plan.hyperparameters',
-            'metrics.$': '$.evaluation.metrics',
-            'dataset.$': '$.plan.dataset',
-            'data_version.$': '$.plan.data_version',
-          },
-          {
-            resultPath: '$.registration',
-            comment: 'Records the run and registers the model version (idempotent per execution)',
-            timeout: Duration.minutes(1),
-            retryErrors: ['RegistryUnavailableError'],
-          },
-        ),
-      ).next(recordSuccess);
+      const register = lambdaStep(
+        this,
+        S.register,
+        registerFn,
+        {
+          'model_name.$': '$.plan.model_name',
+          'execution.$': '$$.Execution.Name',
+          'model_uri.$': '$.training.model_uri',
+          'training_job_name.$': '$.training.job_name',
+          'hyperparameters.$': '$.plan.hyperparameters',
+          'metrics.$': '$.evaluation.metrics',
+          'dataset.$': '$.plan.dataset',
+          'data_version.$': '$.plan.data_version',
+        },
+        {
+          resultPath: '$.registration',
+          comment: 'Records the run and registers the model version (idempotent per execution)',
+          timeout: Duration.minutes(1),
+          retryErrors: ['RegistryUnavailableError'],
+        },
+      );
+      const rollback = lambdaStep(
+        this,
+        S.rollback,
+        registerFn,
+        { rollback: true, 'model_name.$': '$.plan.model_name', 'execution.$': '$$.Execution.Name' },
+        {
+          resultPath: '$.rollback',
+          comment: 'Removes the run, experiment and registered model a failed registration created without its version',
+          timeout: Duration.minutes(1),
+          retryErrors: ['RegistryUnavailableError'],
+        },
+      );
+      // The registration's error stays in $.error for the notice; a failed rollback does not replace it.
+      register.addCatch(rollback, { resultPath: '$.error' });
+      rollback.addCatch(recordFailure, { resultPath: '$.rollback_error' });
+      rollback.next(recordFailure);
+      accepted = register.next(recordSuccess);
     }
 
     const gate = new sfn.Choice(this, S.gate, {

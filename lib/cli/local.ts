@@ -26,8 +26,10 @@ import {
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolveEnvironment } from '../config';
 import { layout, stateDirFrom } from '../local/layout';
+import { lockHolder } from '../local/lock';
 import { readRuntimeInfo } from '../local/platform';
-import { type Session, withSession } from '../local/session';
+import { startFailure } from '../local/preflight';
+import { type Session, withSession as openSession } from '../local/session';
 import { CliError, type CommandModule, EXIT } from './program';
 import { runUp } from './up';
 
@@ -55,6 +57,10 @@ export const localCommands: CommandModule = (program) => {
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
     .option('--synth', 'synthesize the local stage even if its assembly is up to date')
     .option('--verbose', 'also print function, training and bundler output (always in <state dir>/logs/platform.log)')
+    .option(
+      '--reset-registry',
+      'start from empty DynamoDB tables (registry, online store) if their store is missing or damaged; the lake is kept',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  npx mlops up --port 8080                 # AWS 8081, S3 8082, DynamoDB 8083\n' +
@@ -71,6 +77,7 @@ export const localCommands: CommandModule = (program) => {
         retrain: Boolean(opts.retrain),
         startup: opts.startup !== false,
         synth: Boolean(opts.synth),
+        resetRegistry: Boolean(opts.resetRegistry),
       });
     });
 
@@ -250,6 +257,13 @@ export const localCommands: CommandModule = (program) => {
           EXIT.unavailable,
         );
       }
+      const holder = lockHolder(stateDir);
+      if (holder) {
+        throw new CliError(
+          `the state dir is in use by ${holder.command} (pid ${holder.pid}); stop it first`,
+          EXIT.unavailable,
+        );
+      }
       if (!existsSync(stateDir)) {
         process.stdout.write(`nothing to reset: ${stateDir} does not exist\n`);
         return;
@@ -258,6 +272,43 @@ export const localCommands: CommandModule = (program) => {
       process.stdout.write(`reset: removed ${stateDir}\n`);
     });
 };
+
+/**
+ * {@link openSession} with the platform's faults as one sentence and exit 3: a platform that stops
+ * answering mid-command (killed, stopped), one still starting, or local state that cannot be opened.
+ */
+export async function withSession<T>(stateDir: string, fn: (session: Session) => Promise<T>): Promise<T> {
+  try {
+    return await openSession(stateDir, fn);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    const refused = connectionFailure(err);
+    if (refused) {
+      throw new CliError(
+        `the local platform stopped answering (${refused}): it was stopped or killed; start it again with \`npx mlops up\``,
+        EXIT.unavailable,
+      );
+    }
+    const sentence = startFailure(err);
+    if (sentence) throw new CliError(sentence, EXIT.unavailable);
+    // The platform's own fault (a full disk, an I/O error), answered as AWS answers one: a 5xx.
+    if ((err as { $fault?: string }).$fault === 'server') {
+      throw new CliError(`the local platform could not do it: ${(err as Error).message}`, EXIT.unavailable);
+    }
+    throw err;
+  }
+}
+
+/** `connect ECONNREFUSED 127.0.0.1:…` and the like, from an SDK error or fetch's `cause` chain. */
+export function connectionFailure(err: unknown): string | undefined {
+  for (let e = err as (Error & { code?: string; cause?: unknown }) | undefined, i = 0; e && i < 5; i++) {
+    if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ECONNABORTED'].includes(e.code)) {
+      return e.message || e.code;
+    }
+    e = e.cause as typeof e;
+  }
+  return undefined;
+}
 
 function parsePort(value: string): number {
   const n = Number(value);

@@ -15,7 +15,7 @@ import { type SeedOutcome, s3CreateObject, seedWineLake } from '../datasets/wine
 import { readAssembly } from '../local/assembly';
 import { stateDirFrom } from '../local/layout';
 import { assertBucketName } from '../local/s3/uri';
-import { withSession } from '../local/session';
+import { withSession } from './local';
 import { seedLocalLake } from '../local/startup';
 import { assemblyDirOf } from '../local/synth';
 import { CliError, type CommandModule, EXIT } from './program';

@@ -2,10 +2,14 @@
  * `mlops up` (= `npm start`): synthesize the local stage, start every engine from it, run the
  * start-up pipelines, print where everything is, and keep serving until Ctrl-C.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPlatformLog } from '../local/log-file';
+import { DynamoDbStoreError } from '../local/dynamodb';
+import { layout } from '../local/layout';
+import { acquireStateLock, type StateLock, StateLockedError } from '../local/lock';
+import { openPlatformLog, type PlatformLog } from '../local/log-file';
 import { readRuntimeInfo, startPlatform } from '../local/platform';
+import { registryStoreProblem, startFailure } from '../local/preflight';
 import {
   describeTakenPort,
   endpointOfPort,
@@ -28,6 +32,8 @@ export interface UpOptions extends PortFlags {
   readonly stateDir: string;
   readonly retrain: boolean;
   readonly startup: boolean;
+  /** Start from empty DynamoDB tables when the store is missing or damaged, instead of refusing. */
+  readonly resetRegistry?: boolean;
   /** Synthesize even when the local assembly is newer than every source file. */
   readonly synth?: boolean;
   /** Resolves to stop the platform; the default waits for SIGINT or SIGTERM. */
@@ -57,16 +63,48 @@ export async function runUp(options: UpOptions): Promise<number> {
     if (e instanceof PortConfigError) throw new CliError(e.message, EXIT.usage);
     throw e;
   }
-  // Before synthesis: a clash costs a second, not a synthesis.
-  const taken = await firstTakenPort(ports);
-  if (taken) throw new CliError(describeTakenPort(taken), EXIT.unavailable);
+  // Before anything else: a second `up` must refuse whatever moment of this one's start it meets.
+  let lock: StateLock;
+  try {
+    lock = acquireStateLock(options.stateDir, 'mlops up');
+  } catch (e) {
+    if (e instanceof StateLockedError) throw new CliError(e.message, EXIT.unavailable);
+    throw e;
+  }
+  try {
+    // Before synthesis: a clash costs a second, not a synthesis.
+    const taken = await firstTakenPort(ports);
+    if (taken) throw new CliError(describeTakenPort(taken), EXIT.unavailable);
+    const log = openPlatformLog(options.stateDir, { verbose: options.verbose });
+    try {
+      return await upLocked(options, ports, lock, log);
+    } finally {
+      await log.close();
+    }
+  } catch (e) {
+    const sentence = e instanceof CliError ? undefined : startFailure(e, options.port);
+    throw sentence ? new CliError(sentence, EXIT.unavailable) : e;
+  } finally {
+    lock.release();
+  }
+}
 
-  const log = openPlatformLog(options.stateDir, { verbose: options.verbose });
+async function upLocked(
+  options: UpOptions,
+  ports: ReturnType<typeof resolvePorts>,
+  lock: StateLock,
+  log: PlatformLog,
+): Promise<number> {
+  const store = registryStoreProblem(options.stateDir);
+  if (store && !options.resetRegistry) throw new CliError(store, EXIT.unavailable);
+  if (store) {
+    log.show('mlops up: --reset-registry: starting from empty DynamoDB tables (registry, online store)');
+    rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
+  }
   const t0 = performance.now();
   if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
     log.show('mlops up: synthesizing the local stage …');
-    await synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).catch(async (e: Error) => {
-      await log.close();
+    await synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).catch((e: Error) => {
       throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
     });
   } else {
@@ -82,13 +120,19 @@ export async function runUp(options: UpOptions): Promise<number> {
       assemblyDir: assemblyDirOf(options.stateDir),
       port: ports.gateway,
       endpointPorts: { aws: ports.aws, s3: ports.s3, dynamodb: ports.dynamodb },
+      lock,
       log: (line) => log.show(line),
       functionLog: (line) => log.write(line),
       trainingRunner: ({ store, stateDir }) =>
         createLocalTrainingRunner({ store, stateDir, log: (line) => log.write(`[training] ${line}`) }),
     });
   } catch (e) {
-    await log.close();
+    if (options.resetRegistry && e instanceof DynamoDbStoreError) {
+      // A store that exists but cannot be opened (a truncated MANIFEST): the flag asked for empty tables.
+      log.show('mlops up: --reset-registry: the DynamoDB store cannot be opened; starting from empty tables');
+      rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
+      return upLocked({ ...options, resetRegistry: false }, ports, lock, log);
+    }
     const code = (e as NodeJS.ErrnoException).code;
     const endpoint = endpointOfPort(ports, (e as { port?: unknown }).port);
     if ((code === 'EADDRINUSE' || code === 'EACCES') && endpoint) {
@@ -115,13 +159,17 @@ export async function runUp(options: UpOptions): Promise<number> {
     }
   } catch (e) {
     await stop();
-    await log.close();
     throw new CliError(`start-up failed: ${(e as Error).message}`, EXIT.failed);
   }
   const t3 = performance.now();
 
   const timings: UpTimings = { synthMs: t1 - t0, enginesMs: t2 - t1, startupMs: t3 - t2, readyMs: t3 - t0 };
-  writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+  try {
+    writeFileSync(join(options.stateDir, 'startup-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+  } catch (e) {
+    // Only bench/local reads it; a full disk must not stop a platform that is up.
+    log.show(`mlops up: startup-timings.json could not be written (${(e as Error).message})`);
+  }
   // Listening before the banner: whoever waits for it may send SIGINT the moment it appears.
   const until =
     options.until ??
@@ -138,6 +186,5 @@ export async function runUp(options: UpOptions): Promise<number> {
   uninstallGuard();
   await stop();
   log.show('mlops up: stopped');
-  await log.close();
   return EXIT.ok;
 }

@@ -648,6 +648,27 @@ function assetOf(stageDir: string, res: CfnResource, assets: Map<string, string>
   return undefined;
 }
 
+/** A file of the cloud assembly that cannot be read or parsed (a truncated write, a hand edit). */
+export class AssemblyReadError extends Error {
+  override readonly name = 'AssemblyReadError';
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file} cannot be read: ${reason}`);
+  }
+}
+
 function readJson<T>(file: string): T {
-  return JSON.parse(readFileSync(file, 'utf8')) as T;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new AssemblyReadError(file, (err as Error).message);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new AssemblyReadError(file, `${(err as Error).message} (${text.length} bytes)`);
+  }
 }

@@ -7,6 +7,7 @@
  *   <stateDir>/executions/<name>.json     Step Functions execution records
  *   <stateDir>/athena/                    DuckDB scratch (catalog views are rebuilt at start)
  *   <stateDir>/runtime.json               the running platform's ports and pid (for `mlops` commands)
+ *   <stateDir>/platform.lock              pid + start time of the one process whose engines own the dir
  */
 import { resolve } from 'node:path';
 

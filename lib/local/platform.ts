@@ -60,9 +60,11 @@ import {
   type TrainingJobRunner,
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
+import { rollBackInterruptedRegistrations } from './recovery';
 import { FRONT_DOOR_LIMITS, frontDoorError, LocalServing, proxy } from './serving';
 import { LOCAL_STAGE } from './synth';
 import { listenOnLoopback } from './listen';
+import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
 
 export interface StartPlatformOptions {
   readonly stateDir: string;
@@ -89,6 +91,12 @@ export interface StartPlatformOptions {
   /** Every Step Functions history event, as it happens. */
   readonly onProgress?: (event: ProgressEvent) => void;
   /**
+   * The state dir's lock, when the caller took it already (`mlops up` takes it before synthesis).
+   * @default - taken here, before any engine opens, and released by `close()` (a lock passed in is
+   * left to the caller)
+   */
+  readonly lock?: StateLock;
+  /**
    * Runs `sagemaker:createTrainingJob.sync` tasks; a {@link LocalTrainingRunner} also answers the
    * SageMaker training-job API and the jobs' CloudWatch Logs. @default the kit's trainer as a local process
    */
@@ -104,6 +112,8 @@ export const SERVING_NAMESPACE = 'seldon';
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
 export interface RuntimeInfo {
   readonly pid: number;
+  /** The process's start time (see `processStartTime`): a pid reused by another process is not this one. */
+  readonly processStart?: string;
   readonly startedAt: string;
   readonly stage: string;
   readonly gatewayUrl: string;
@@ -138,7 +148,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   const stage = readAssembly(options.assemblyDir, { stage: options.stageName ?? LOCAL_STAGE });
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
-  const closers: (() => Promise<void> | void)[] = [];
+  // One platform per state dir: dynalite's LevelDB and the execution records are not shared.
+  const lock = options.lock ?? acquireStateLock(stateDir, `mlops ${process.argv.slice(2, 4).join(' ')}`.trim());
+  // A lock the caller passed in is the caller's to release.
+  const closers: (() => Promise<void> | void)[] = options.lock ? [] : [() => lock.release()];
   const close = async () => {
     for (const c of closers.splice(0).reverse()) await c();
   };
@@ -389,6 +402,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       machines: loadStateMachines(stage),
       integrations,
       onEvent: options.onProgress,
+      log,
     });
     sfnRef = sfn;
     // A Task with no local integration fails here, naming the state, before anything runs.
@@ -444,8 +458,12 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       });
     });
 
+    // Executions a killed platform left RUNNING are ABORTED now; undo their half-done registrations.
+    await rollBackInterruptedRegistrations(sfn.recovered, frontUrl, log);
+
     const info: RuntimeInfo = {
       pid: process.pid,
+      processStart: processStartTime(process.pid),
       startedAt: new Date().toISOString(),
       stage: stage.stageName,
       gatewayUrl: frontUrl,
@@ -495,12 +513,8 @@ export function readRuntimeInfo(stateDir: string): RuntimeInfo | undefined {
   } catch {
     return undefined;
   }
-  try {
-    process.kill(info.pid, 0);
-    return info;
-  } catch {
-    return undefined; // a stale file from a platform that did not shut down cleanly
-  }
+  // A stale file from a platform that did not shut down cleanly, possibly naming a pid reused since.
+  return isSameProcessAlive(info.pid, info.processStart) ? info : undefined;
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   type StartPlatformOptions,
   startPlatform,
 } from './platform';
+import { acquireStateLock } from './lock';
 import { assemblyDirOf, synthLocalStage } from './synth';
 
 export interface Session {
@@ -81,11 +82,17 @@ export async function withSession<T>(
 ): Promise<T> {
   const running = readRuntimeInfo(stateDir);
   if (running) return fn(sessionFor(running, false));
-  const platform = await startTransient(stateDir, platformOptions);
+  // Taken before the synthesis: an `up` still starting on this state dir is reading its assembly.
+  const lock = acquireStateLock(stateDir, `mlops ${process.argv.slice(2, 4).join(' ')}`.trim());
   try {
-    return await fn(sessionFor(platform.info, true));
+    const platform = await startTransient(stateDir, { ...platformOptions, lock });
+    try {
+      return await fn(sessionFor(platform.info, true));
+    } finally {
+      await platform.close();
+    }
   } finally {
-    await platform.close();
+    lock.release();
   }
 }
 

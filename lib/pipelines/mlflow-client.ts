@@ -83,8 +83,13 @@ export class MlflowClient {
     return this.call<T>('POST', endpoint, { body, headers });
   }
 
+  /** MLflow's DELETE endpoints (`registered-models/delete`, …) take a JSON body. */
+  delete<T = Record<string, unknown>>(endpoint: string, body: Record<string, unknown>): Promise<T> {
+    return this.call<T>('DELETE', endpoint, { body });
+  }
+
   private async call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'DELETE',
     endpoint: string,
     request: {
       query?: Record<string, string>;

@@ -11,6 +11,12 @@
  *    URI and the `X-Mlops-Idempotent` header (the kit's registry then answers a repeat with the same
  *    version; a plain MLflow server ignores the header, and step 3's search still holds).
  *
+ * All or nothing, as the pipeline sees it: the registry has no transactions, so what steps 1–2
+ * create carries the execution's name (tag `mlops.execution`), and a registration that fails
+ * before its version exists is rolled back ({@link rollbackRegistration}): its runs are marked
+ * FAILED and deleted, and a registered model or experiment it created is deleted if nothing else
+ * is in it. A platform killed mid-step rolls back the same way when it starts again.
+ *
  * @example
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
@@ -60,16 +66,32 @@ export async function registerModel(
   request: RegisterRequest,
   now: () => number = Date.now,
 ): Promise<Registration> {
+  try {
+    return await register(client, request, now);
+  } catch (err) {
+    // Best effort: a registry that is down now is rolled back by the next attempt or restart.
+    await rollbackRegistration(client, request, now).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function register(
+  client: MlflowClient,
+  request: RegisterRequest,
+  now: () => number,
+): Promise<Registration> {
   const name = request.model_name;
+  const createdBy = [{ key: EXECUTION_TAG, value: request.execution }];
   await ensure(
     () => client.get('registered-models/get', { name }),
     () =>
       client.post('registered-models/create', {
         name,
+        tags: createdBy,
         description: `Trained by the mlops-kit training pipeline from ${request.dataset.feature_service ? `feature service ${request.dataset.feature_service} on ` : ''}${request.dataset.table}`,
       }),
   );
-  const experimentId = await experimentIdFor(client, name);
+  const experimentId = await experimentIdFor(client, name, createdBy);
 
   const found = await client.post<{ runs?: RunJson[] }>('runs/search', {
     experiment_ids: [experimentId],
@@ -154,24 +176,134 @@ async function ensure(get: () => Promise<unknown>, create: () => Promise<unknown
   }
 }
 
-async function experimentIdFor(client: MlflowClient, name: string): Promise<string> {
-  const get = async () =>
-    (
-      await client.get<{ experiment: { experiment_id: string } }>('experiments/get-by-name', {
-        experiment_name: name,
-      })
-    ).experiment.experiment_id;
+interface ExperimentJson {
+  experiment_id: string;
+  lifecycle_stage?: string;
+  tags?: { key: string; value: string }[];
+}
+
+/** The model's experiment, created (tagged with its creator) if missing, restored if a rollback deleted it. */
+async function experimentIdFor(
+  client: MlflowClient,
+  name: string,
+  tags: readonly { key: string; value: string }[],
+): Promise<string> {
+  const get = async () => {
+    const { experiment } = await client.get<{ experiment: ExperimentJson }>('experiments/get-by-name', {
+      experiment_name: name,
+    });
+    if (experiment.lifecycle_stage === 'deleted') {
+      await client.post('experiments/restore', { experiment_id: experiment.experiment_id });
+    }
+    return experiment.experiment_id;
+  };
   try {
     return await get();
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }
   try {
-    return (await client.post<{ experiment_id: string }>('experiments/create', { name })).experiment_id;
+    return (await client.post<{ experiment_id: string }>('experiments/create', { name, tags })).experiment_id;
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
     return get();
   }
+}
+
+/** What {@link rollbackRegistration} removed. */
+export interface Rollback {
+  /** False when the execution's version exists: the registration completed and stays. */
+  readonly rolledBack: boolean;
+  readonly runs: readonly string[];
+  readonly experiment?: string;
+  readonly registeredModel?: string;
+}
+
+/**
+ * Undoes what a registration by `execution` left without a model version: its runs are marked
+ * FAILED and deleted; the experiment is deleted if a pipeline created it and no active run is
+ * left in it; the registered model is deleted if this execution created it and it has no version.
+ * A registration that completed (a version from one of its runs exists) is left alone. Safe to
+ * repeat, and safe when nothing was created.
+ *
+ * @example
+ * await rollbackRegistration(client, { model_name: 'wine-quality', execution: 'startup-1795430196807' });
+ */
+export async function rollbackRegistration(
+  client: MlflowClient,
+  request: Pick<RegisterRequest, 'model_name' | 'execution'>,
+  now: () => number = Date.now,
+): Promise<Rollback> {
+  const name = request.model_name;
+  const deletedRuns: string[] = [];
+  let experiment: ExperimentJson | undefined;
+  try {
+    experiment = (
+      await client.get<{ experiment: ExperimentJson }>('experiments/get-by-name', { experiment_name: name })
+    ).experiment;
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  if (experiment) {
+    const { runs = [] } = await client.post<{ runs?: RunJson[] }>('runs/search', {
+      experiment_ids: [experiment.experiment_id],
+      filter: `tags.\`${EXECUTION_TAG}\` = '${request.execution}'`,
+      max_results: 100,
+    });
+    for (const run of runs) {
+      const versions = await modelVersions(client, `name = '${name}' and run_id = '${run.info.run_id}'`);
+      if (versions.length > 0) return { rolledBack: false, runs: [] };
+    }
+    for (const run of runs) {
+      if (run.info.status === 'RUNNING') {
+        await client.post('runs/update', { run_id: run.info.run_id, status: 'FAILED', end_time: now() });
+      }
+      await client.post('runs/delete', { run_id: run.info.run_id });
+      deletedRuns.push(run.info.run_id);
+    }
+  }
+  let deletedExperiment: string | undefined;
+  if (
+    experiment &&
+    experiment.lifecycle_stage !== 'deleted' &&
+    experiment.tags?.some((t) => t.key === EXECUTION_TAG)
+  ) {
+    const { runs = [] } = await client.post<{ runs?: RunJson[] }>('runs/search', {
+      experiment_ids: [experiment.experiment_id],
+      max_results: 1,
+    });
+    if (runs.length === 0) {
+      await client.post('experiments/delete', { experiment_id: experiment.experiment_id });
+      deletedExperiment = experiment.experiment_id;
+    }
+  }
+  let deletedModel: string | undefined;
+  try {
+    const { registered_model: model } = await client.get<{
+      registered_model: { tags?: { key: string; value: string }[] };
+    }>('registered-models/get', { name });
+    const mine = model.tags?.some((t) => t.key === EXECUTION_TAG && t.value === request.execution);
+    if (mine && (await modelVersions(client, `name = '${name}'`)).length === 0) {
+      await client.delete('registered-models/delete', { name });
+      deletedModel = name;
+    }
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  return {
+    rolledBack: true,
+    runs: deletedRuns,
+    ...(deletedExperiment ? { experiment: deletedExperiment } : {}),
+    ...(deletedModel ? { registeredModel: deletedModel } : {}),
+  };
+}
+
+async function modelVersions(client: MlflowClient, filter: string): Promise<ModelVersionJson[]> {
+  const { model_versions = [] } = await client.get<{ model_versions?: ModelVersionJson[] }>(
+    'model-versions/search',
+    { filter },
+  );
+  return model_versions;
 }
 
 /** The model currently serving: the `champion` alias, else the latest `Production` version. */

@@ -110,13 +110,22 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       S.stage,
       S.train,
       S.evaluate,
-      S.register,
     ];
     for (const w of work) {
       expect(states[w]!['Catch'], w).toEqual([
         { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.recordFailure },
       ]);
     }
+    // A failed registration is rolled back first; a failed rollback keeps the registration's error.
+    expect(states[S.register]!['Catch']).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.rollback },
+    ]);
+    expect(states[S.rollback]).toMatchObject({
+      Parameters: { rollback: true, 'model_name.$': '$.plan.model_name', 'execution.$': '$$.Execution.Name' },
+      ResultPath: '$.rollback',
+      Next: S.recordFailure,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.rollback_error', Next: S.recordFailure }],
+    });
     expect(states[S.recordFailure]!['Next']).toBe(S.notifyFailure);
     expect(states[S.notifyFailure]!['Next']).toBe(S.failed);
     expect(states[S.failed]).toMatchObject({
@@ -133,7 +142,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       expect(retried(w)[0]!.ErrorEquals, w).toEqual(expect.arrayContaining(LAMBDA_TRANSIENT));
       expect(retried(w)[0]!.BackoffRate).toBe(2);
     }
-    for (const w of [S.evaluate, S.register]) {
+    for (const w of [S.evaluate, S.register, S.rollback]) {
       expect(retried(w)[0]!.ErrorEquals).toContain('RegistryUnavailableError');
     }
     for (const w of [S.features, S.exportTrain, S.exportHoldout]) {

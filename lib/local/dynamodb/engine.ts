@@ -3,7 +3,8 @@
  * `<stateDir>/dynamodb/`, so tables and items survive restarts (and a SIGKILL: LevelDB's log is
  * written before a request is answered, and its lock dies with the process).
  */
-import type { RequestListener, Server } from 'node:http';
+import { create as createDomain } from 'node:domain';
+import type { RequestListener, Server, ServerResponse } from 'node:http';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -13,6 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { layout } from '../layout';
 import type { TableSpec } from './tables';
 import { guard } from '../http-guard';
@@ -50,6 +52,11 @@ export interface DynamoDbEngine {
   close(): Promise<void>;
 }
 
+/** The LevelDB store cannot be opened: damaged files (a truncated MANIFEST, a missing CURRENT). */
+export class DynamoDbStoreError extends Error {
+  override readonly name = 'DynamoDbStoreError';
+}
+
 /** An existing table that no longer matches the template. */
 export class TableSchemaMismatchError extends Error {
   override readonly name = 'TableSchemaMismatchError';
@@ -67,12 +74,13 @@ export class TableSchemaMismatchError extends Error {
 export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbEngine> {
   const path = layout(options.stateDir).dynamodb;
   await mkdir(path, { recursive: true });
+  await probeStore(path);
   // createTableMs 0: tables are ACTIVE at once, so `mlops up` need not wait on them.
   const server: Server = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   // dynalite answers bad input itself; the guard keeps anything it throws inside the listener.
   const [dynaliteListener] = server.listeners('request') as RequestListener[];
   const handler: RequestListener = (req, res) => {
-    dynaliteListener!(req, res);
+    inStoreDomain(res, [req, res], () => dynaliteListener!(req, res));
     // dynalite rethrows request errors (`req.on('error', err => { throw err })`): a client hanging
     // up mid-body would be an uncaught exception that ends the process.
     req.removeAllListeners('error');
@@ -114,8 +122,9 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
   } catch (err) {
     if (!(err instanceof ResourceNotFoundException)) {
       await close().catch(() => undefined);
-      throw new Error(
-        `The local DynamoDB store at ${path} cannot be opened (${(err as Error).message}). Is another \`mlops up\` running on this state dir?`,
+      // The state dir's lock keeps other platforms out, so a failure to open is the files themselves.
+      throw new DynamoDbStoreError(
+        `the local DynamoDB store at ${path} cannot be opened (${(err as Error).message.split('\n')[0]}); ${FIX_STORE}`,
         { cause: err },
       );
     }
@@ -153,6 +162,55 @@ export async function startDynamoDb(options: DynamoDbOptions): Promise<DynamoDbE
       return out;
     },
   };
+}
+
+/**
+ * Runs a request's dynalite work in a domain of its own: LevelDB I/O errors (a full disk) are
+ * thrown from inside dynalite's callbacks, out of reach of any try/catch, and would end the
+ * process; here they answer this request with DynamoDB's 500 instead. (`node:domain` is
+ * deprecated, but nothing else scopes errors thrown from a dependency's callbacks.)
+ */
+function inStoreDomain(res: ServerResponse, emitters: NodeJS.EventEmitter[], run: () => void): void {
+  const d = createDomain();
+  d.on('error', (err: Error) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(500, { 'content-type': 'application/x-amz-json-1.0' });
+    res.end(
+      JSON.stringify({
+        __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+        message: `The local DynamoDB store failed: ${err.message}`,
+      }),
+    );
+  });
+  for (const e of emitters) d.add(e);
+  d.run(run);
+}
+
+const FIX_STORE =
+  'run `npx mlops up --reset-registry` to start from empty tables (the lake is kept), or `npx mlops reset` to clear all local state';
+
+/**
+ * Opens and closes the LevelDB store with the library dynalite itself uses: dynalite swallows an
+ * open failure and later throws "Database is closed" from a callback, out of reach of any caller.
+ */
+async function probeStore(path: string): Promise<void> {
+  const dynaliteRequire = createRequire(createRequire(import.meta.url).resolve('dynalite'));
+  const { Level } = dynaliteRequire('level') as {
+    Level: new (path: string, options: object) => { open(): Promise<void>; close(): Promise<void> };
+  };
+  const db = new Level(path, { valueEncoding: 'json' });
+  try {
+    await db.open();
+  } catch (err) {
+    const reason = ((err as Error & { cause?: Error }).cause ?? (err as Error)).message.split('\n')[0];
+    throw new DynamoDbStoreError(`the local DynamoDB store at ${path} cannot be opened (${reason}); ${FIX_STORE}`, {
+      cause: err,
+    });
+  }
+  await db.close();
 }
 
 async function waitActive(client: DynamoDBClient, name: string): Promise<void> {

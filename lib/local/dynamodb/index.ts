@@ -1,6 +1,7 @@
 /** The local DynamoDB engine: dynalite with durable LevelDB storage, tables from the template. */
 export {
   type DynamoDbEngine,
+  DynamoDbStoreError,
   type DynamoDbOptions,
   type EnsuredTable,
   startDynamoDb,

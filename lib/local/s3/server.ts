@@ -79,6 +79,14 @@ const s3XmlError: ErrorRenderer = (status, message) => {
  * // … later
  * await s3.close();
  */
+/** A local disk fault named in the 500's message, so the caller's error says why (a full disk). */
+function diskFault(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code && ['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EMFILE'].includes(code)
+    ? ` (the local store could not write: ${(err as Error).message})`
+    : '';
+}
+
 export async function startS3Server(options: S3ServerOptions): Promise<S3Server> {
   const region = options.region ?? 'us-east-1';
   const onError = options.onError ?? ((err: unknown) => console.error('[s3]', err));
@@ -91,7 +99,7 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
         const s3err =
           err instanceof S3Error
             ? err
-            : new S3Error('InternalError', 'We encountered an internal error. Please try again.', 500);
+            : new S3Error('InternalError', `We encountered an internal error. Please try again.${diskFault(err)}`, 500);
         if (!(err instanceof S3Error)) onError(err);
         sendError(req, res, s3err, requestId);
       });

@@ -30,7 +30,8 @@ import {
 } from './definition';
 import { detailsKey, type HistoryEvent, type ProgressEvent, stateEventType, stringify } from './history';
 import { type Integration, type IntegrationRegistry, type Json, TaskFailure } from './integrations';
-import { type ExecutionRecord, type ExecutionStatus, ExecutionStore } from './store';
+import { isSameProcessAlive, processStartTime } from '../lock';
+import { type ExecutionRecord, type ExecutionStatus, ExecutionStore, type StoreFs } from './store';
 
 export { NO_TIMEOUT_SECONDS };
 
@@ -78,7 +79,14 @@ export interface LocalStepFunctionsOptions {
   readonly integrations: IntegrationRegistry;
   /** Called for every history event of every execution (the CLI prints these live). */
   readonly onEvent?: (event: ProgressEvent) => void;
+  /** Lines worth showing a person: executions recovered at start, records that could not be written. */
+  readonly log?: (line: string) => void;
+  /** The file operations of the execution store. @default node:fs */
+  readonly fs?: StoreFs;
 }
+
+/** This process's start time, recorded with each execution (see {@link isSameProcessAlive}). */
+const SELF_START = processStartTime(process.pid);
 
 export interface DescribeExecutionOutput {
   executionArn: string;
@@ -134,10 +142,13 @@ export class LocalStepFunctions {
   private readonly runs = new Map<string, Run>();
   private readonly tokens = new Map<string, { resolve: (v: Json) => void; reject: (e: Error) => void }>();
   private readonly listeners = new Set<(e: ProgressEvent) => void>();
+  /** Executions a stopped platform left RUNNING, recorded ABORTED when this runner started. */
+  readonly recovered: readonly ExecutionRecord[];
 
   constructor(private readonly options: LocalStepFunctionsOptions) {
-    this.store = new ExecutionStore(options.stateDir);
+    this.store = new ExecutionStore(options.stateDir, options.fs);
     if (options.onEvent) this.listeners.add(options.onEvent);
+    this.recovered = this.recoverInterrupted();
   }
 
   /** The state machines this runner knows, by name and ARN. */
@@ -195,6 +206,12 @@ export class LocalStepFunctions {
       throw new StepFunctionsError('ExecutionAlreadyExists', `Execution Already Exists: '${executionArn}'`);
     }
     const run = new Run(this, prepared, executionArn, name, parsed, text);
+    try {
+      // Written before anything runs: an execution that cannot be recorded is not started.
+      this.persist(run.record);
+    } catch (err) {
+      throw new Error(`the execution record could not be written: ${(err as Error).message}`, { cause: err });
+    }
     this.runs.set(executionArn, run);
     run.start();
     return { executionArn, startDate: new Date(run.record.startDate) };
@@ -336,9 +353,50 @@ export class LocalStepFunctions {
     }
   }
 
-  /** @internal */
+  /** @internal Throws what the store throws (ENOSPC, EIO). */
   persist(record: ExecutionRecord): void {
     this.store.write(record);
+  }
+
+  /** @internal */
+  recordFile(record: ExecutionRecord): string {
+    return this.store.file(record.stateMachineName, record.name);
+  }
+
+  /** @internal */
+  log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /**
+   * RUNNING records of a process that is gone (killed, crashed, powered off) become ABORTED, with
+   * the history they had and the time of their last event as the stop date: the platform is the
+   * only thing that could have finished them, and it is starting anew.
+   */
+  private recoverInterrupted(): ExecutionRecord[] {
+    const out: ExecutionRecord[] = [];
+    for (const r of this.store.list()) {
+      if (r.status !== 'RUNNING' || r.pid === process.pid || isSameProcessAlive(r.pid, r.processStart)) continue;
+      const stopDate = r.events.at(-1)?.timestamp ?? r.startDate;
+      const error = 'States.Runtime';
+      const cause = `The local platform stopped (process ${r.pid} exited or was killed) while this execution was running`;
+      r.events.push({
+        id: r.events.length + 1,
+        previousEventId: r.events.length,
+        timestamp: stopDate,
+        type: 'ExecutionAborted',
+        executionAbortedEventDetails: { error, cause },
+      });
+      Object.assign(r, { status: 'ABORTED', stopDate, error, cause });
+      try {
+        this.store.write(r);
+      } catch (err) {
+        this.log(`[sfn] execution ${r.name} could not be recorded ABORTED: ${(err as Error).message}`);
+      }
+      this.log(`[sfn] execution ${r.name} was cut off by a stop of the platform: recorded ABORTED`);
+      out.push(r);
+    }
+    return out;
   }
 
   /** @internal */
@@ -386,7 +444,7 @@ export class LocalStepFunctions {
   /** A RUNNING record whose process is gone was cut off: report it ABORTED. */
   private liveness(r: ExecutionRecord): ExecutionRecord {
     if (r.status !== 'RUNNING' || this.runs.has(r.executionArn)) return r;
-    if (r.pid !== process.pid && processAlive(r.pid)) return r;
+    if (r.pid !== process.pid && isSameProcessAlive(r.pid, r.processStart)) return r;
     return {
       ...r,
       status: 'ABORTED',
@@ -448,6 +506,8 @@ class Run {
   private readonly enteredAt = new Map<string, string>();
   private waiters: (() => void)[] = [];
   private persistTimer: NodeJS.Timeout | undefined;
+  /** A write of the record failed: the execution fails with this as its cause. */
+  private ioFailure: Error | undefined;
 
   constructor(
     private readonly service: LocalStepFunctions,
@@ -467,6 +527,7 @@ class Run {
       input: inputText,
       events: [],
       pid: process.pid,
+      ...(SELF_START ? { processStart: SELF_START } : {}),
     };
     this.done = new Promise((r) => {
       this.resolveDone = r;
@@ -474,7 +535,6 @@ class Run {
   }
 
   start(): void {
-    this.service.persist(this.record);
     const execution = this.machine.library.run(this.input as never, {
       overrides: { taskResourceLocalHandlers: this.handlers() as never },
       context: this.context() as never,
@@ -486,7 +546,9 @@ class Run {
     void execution.result.then(
       (output) => this.finish('SUCCEEDED', { output: stringify(output) }, consumed),
       (err: unknown) => {
-        if (err instanceof ExecutionAbortedError) {
+        if (err instanceof ExecutionAbortedError && this.ioFailure) {
+          this.finish('FAILED', this.ioFailureResult(), consumed);
+        } else if (err instanceof ExecutionAbortedError) {
           this.finish('ABORTED', { error: this.stopReason?.error, cause: this.stopReason?.cause }, consumed);
         } else if (err instanceof ExecutionTimeoutError) {
           this.finish(
@@ -527,15 +589,45 @@ class Run {
     if (status === 'ABORTED' && !this.record.events.some((e) => e.type === 'ExecutionAborted')) {
       this.push('ExecutionAborted', { error: result.error, cause: result.cause });
     }
+    if (status === 'FAILED' && !this.record.events.some((e) => e.type === 'ExecutionFailed')) {
+      this.push('ExecutionFailed', { error: result.error, cause: result.cause });
+    }
     Object.assign(this.record, { status, stopDate: new Date().toISOString() });
     for (const [k, v] of Object.entries(result))
       if (v !== undefined) (this.record as unknown as Record<string, unknown>)[k] = v;
     this.finished = true;
     clearTimeout(this.persistTimer);
-    this.service.persist(this.record);
+    try {
+      this.service.persist(this.record);
+    } catch (err) {
+      // The answer stays in memory for this process; after a restart the record on disk is recovered.
+      this.service.log(
+        `[sfn] execution ${this.record.name} ended ${status} but its record could not be written: ${(err as Error).message}`,
+      );
+    }
     this.abortController.abort();
     this.wake();
     this.resolveDone();
+  }
+
+  /** Writes the record now; a failed write fails the execution instead of the process. */
+  private save(): void {
+    if (this.finished) return;
+    try {
+      this.service.persist(this.record);
+    } catch (err) {
+      if (this.ioFailure) return;
+      this.ioFailure = err as Error;
+      this.abortController.abort();
+      this.abortLibrary?.();
+    }
+  }
+
+  private ioFailureResult() {
+    return {
+      error: 'States.Runtime',
+      cause: `The execution record could not be written to ${this.service.recordFile(this.record)}: ${this.ioFailure!.message}`,
+    };
   }
 
   /** The context object: what AWS provides, behind the paths prepareForLibrary redirected. */
@@ -681,7 +773,13 @@ class Run {
     events.push(ev);
     this.service.emit(this.record.executionArn, ev);
     this.wake();
-    this.schedulePersist();
+    // A state entered and a Task scheduled are written at once: a platform killed during a long
+    // Task leaves a history that reaches that Task, with its input.
+    if (ev.type.endsWith('StateEntered') || ev.type.endsWith('Scheduled')) {
+      clearTimeout(this.persistTimer);
+      this.persistTimer = undefined;
+      this.save();
+    } else this.schedulePersist();
   }
 
   private wake(): void {
@@ -695,7 +793,7 @@ class Run {
     // Progress is written at most every 250 ms, so `mlops executions` in another shell sees it.
     this.persistTimer = setTimeout(() => {
       this.persistTimer = undefined;
-      if (!this.finished) this.service.persist(this.record);
+      this.save();
     }, 250);
     this.persistTimer.unref();
   }
@@ -790,7 +888,8 @@ class Run {
         this.push('ExecutionFailed', { error: ev.Error, cause: stringCause(ev.Cause) });
         return;
       case 'ExecutionAborted':
-        this.push('ExecutionAborted', { error: this.stopReason?.error, cause: this.stopReason?.cause });
+        if (this.ioFailure) this.push('ExecutionFailed', this.ioFailureResult());
+        else this.push('ExecutionAborted', { error: this.stopReason?.error, cause: this.stopReason?.cause });
         return;
       case 'ExecutionTimeout':
         this.push('ExecutionTimedOut', { error: 'States.Timeout' });
@@ -837,15 +936,6 @@ function validExecutionName(name: string): boolean {
     if (/[\s<>{}[\]?*"#%\\^|~`$&,;:/]/.test(ch)) return false;
   }
   return true;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function page<T, R>(

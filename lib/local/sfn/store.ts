@@ -5,7 +5,7 @@
  * temp file first and is renamed into place, so a reader never sees half a record.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
 import { layout } from '../layout';
 import type { HistoryEvent } from './history';
@@ -29,12 +29,23 @@ export interface ExecutionRecord {
   events: HistoryEvent[];
   /** Process that ran it; a RUNNING record of a dead process is reported ABORTED. */
   pid: number;
+  /** That process's start time, so a pid reused since is not mistaken for it (see `processStartTime`). */
+  processStart?: string;
 }
+
+/** The file operations the store uses; tests inject failing ones (ENOSPC, EIO). */
+export type StoreFs = Pick<
+  typeof nodeFs,
+  'existsSync' | 'mkdirSync' | 'readdirSync' | 'readFileSync' | 'renameSync' | 'rmSync' | 'writeFileSync'
+>;
 
 export class ExecutionStore {
   readonly dir: string;
 
-  constructor(stateDir: string) {
+  constructor(
+    stateDir: string,
+    private readonly fs: StoreFs = nodeFs,
+  ) {
     this.dir = layout(stateDir).executions;
   }
 
@@ -43,20 +54,26 @@ export class ExecutionStore {
   }
 
   exists(machine: string, name: string): boolean {
-    return existsSync(this.file(machine, name));
+    return this.fs.existsSync(this.file(machine, name));
   }
 
+  /** Writes the whole record or nothing; an I/O error (ENOSPC, EIO) is thrown, with no temp file left. */
   write(record: ExecutionRecord): void {
     const target = this.file(record.stateMachineName, record.name);
-    mkdirSync(join(this.dir, record.stateMachineName), { recursive: true });
+    this.fs.mkdirSync(join(this.dir, record.stateMachineName), { recursive: true });
     const tmp = join(this.dir, `.${randomUUID()}.tmp`);
-    writeFileSync(tmp, JSON.stringify(record));
-    renameSync(tmp, target);
+    try {
+      this.fs.writeFileSync(tmp, JSON.stringify(record));
+      this.fs.renameSync(tmp, target);
+    } catch (err) {
+      this.fs.rmSync(tmp, { force: true });
+      throw err;
+    }
   }
 
   read(machine: string, name: string): ExecutionRecord | undefined {
     try {
-      return JSON.parse(readFileSync(this.file(machine, name), 'utf8')) as ExecutionRecord;
+      return JSON.parse(this.fs.readFileSync(this.file(machine, name), 'utf8')) as ExecutionRecord;
     } catch {
       return undefined;
     }
@@ -64,10 +81,10 @@ export class ExecutionStore {
 
   /** Every record of a machine (or all machines), unsorted. */
   list(machine?: string): ExecutionRecord[] {
-    const machines = machine ? [machine] : safeReaddir(this.dir).filter((d) => !d.startsWith('.'));
+    const machines = machine ? [machine] : this.readdir(this.dir).filter((d) => !d.startsWith('.'));
     const out: ExecutionRecord[] = [];
     for (const m of machines) {
-      for (const f of safeReaddir(join(this.dir, m))) {
+      for (const f of this.readdir(join(this.dir, m))) {
         if (!f.endsWith('.json')) continue;
         const r = this.read(m, f.slice(0, -'.json'.length));
         if (r) out.push(r);
@@ -75,12 +92,12 @@ export class ExecutionStore {
     }
     return out;
   }
-}
 
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
+  private readdir(dir: string): string[] {
+    try {
+      return this.fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * What a platform that was killed leaves half-done, put right when it starts again: an execution
+ * cut off during "Register model" may have created a registered model, an experiment and a RUNNING
+ * run without the model version that completes them. The runner records such executions ABORTED
+ * (see `LocalStepFunctions.recovered`); here their registrations are rolled back through the
+ * registry's own MLflow API, as the register step rolls back a failure it sees itself.
+ *
+ * @example
+ * await rollBackInterruptedRegistrations(sfn.recovered, gatewayUrl, log);
+ */
+import { MlflowClient } from '../pipelines/mlflow-client';
+import { type RegisterRequest, rollbackRegistration } from '../pipelines/register';
+import { TRAINING_STATES } from '../../stacks/training-pipeline-stack';
+import type { ExecutionRecord } from './sfn';
+
+/** The register step's input, when the execution got as far as scheduling it. */
+export function registrationOf(record: ExecutionRecord): Pick<RegisterRequest, 'model_name' | 'execution'> | undefined {
+  let inRegister = false;
+  for (const e of record.events) {
+    if (e.type.endsWith('StateEntered')) {
+      const name = (e['stateEnteredEventDetails'] as { name?: string } | undefined)?.name;
+      inRegister = name === TRAINING_STATES.register || name === TRAINING_STATES.rollback;
+      continue;
+    }
+    if (!inRegister) continue;
+    const scheduled =
+      e.type === 'LambdaFunctionScheduled'
+        ? (e['lambdaFunctionScheduledEventDetails'] as { input?: string } | undefined)?.input
+        : e.type === 'TaskScheduled'
+          ? (e['taskScheduledEventDetails'] as { parameters?: string } | undefined)?.parameters
+          : undefined;
+    if (scheduled === undefined) continue;
+    try {
+      const parsed = JSON.parse(scheduled) as { Payload?: unknown } & Partial<RegisterRequest>;
+      const request = (parsed.Payload ?? parsed) as Partial<RegisterRequest>;
+      if (typeof request.model_name === 'string' && typeof request.execution === 'string') {
+        return { model_name: request.model_name, execution: request.execution };
+      }
+    } catch {
+      // A cut-off record is read as far as it goes.
+    }
+  }
+  return undefined;
+}
+
+/** Rolls back the registrations of executions a stopped platform cut off; logs what it removed. */
+export async function rollBackInterruptedRegistrations(
+  recovered: readonly ExecutionRecord[],
+  gatewayUrl: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const client = new MlflowClient({ baseUrl: gatewayUrl });
+  for (const record of recovered) {
+    const request = registrationOf(record);
+    if (!request) continue;
+    try {
+      const r = await rollbackRegistration(client, request);
+      if (!r.rolledBack) continue;
+      const removed = [
+        r.runs.length ? `${r.runs.length} run(s)` : '',
+        r.experiment ? `experiment ${r.experiment}` : '',
+        r.registeredModel ? `registered model ${r.registeredModel}` : '',
+      ].filter(Boolean);
+      log(
+        `[recovery] ${record.name} was cut off during "${TRAINING_STATES.register}": ${removed.length ? `removed ${removed.join(', ')}` : 'nothing to remove'}`,
+      );
+    } catch (err) {
+      log(`[recovery] the registration of ${record.name} could not be rolled back: ${(err as Error).message}`);
+    }
+  }
+}
