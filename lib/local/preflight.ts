@@ -1,13 +1,12 @@
 /**
- * What `mlops up` checks before it spends a synthesis or opens an engine, and how it words a start
+ * What `mlops up` checks before it spends a synthesis or opens an engine (the ports: `lib/local/ports.ts`), and how it words a start
  * that fails on the state it finds: every problem is one sentence naming what is wrong and the
  * command that fixes it, never a stack trace and never a silent wipe.
  *
  * @example
- * const problem = await portProblem(8080) ?? registryStoreProblem(stateDir, { resetRegistry: false });
+ * const problem = registryStoreProblem(stateDir);
  * if (problem) throw new CliError(problem, EXIT.unavailable);
  */
-import { createServer } from 'node:net';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AssemblyReadError } from './assembly';
@@ -15,21 +14,6 @@ import { DynamoDbStoreError } from './dynamodb/engine';
 import { layout } from './layout';
 import { LOOPBACK } from './listen';
 import { StateLockedError } from './lock';
-
-/** A sentence if `port` on loopback cannot be bound now (0 always can). */
-export async function portProblem(port: number): Promise<string | undefined> {
-  if (port === 0) return undefined;
-  const server = createServer();
-  const code = await new Promise<string | undefined>((resolve) => {
-    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? 'EUNKNOWN'));
-    server.listen(port, LOOPBACK, () => resolve(undefined));
-  });
-  await new Promise<void>((resolve) => (code ? resolve() : server.close(() => resolve())));
-  if (!code) return undefined;
-  return code === 'EADDRINUSE'
-    ? portInUse(port)
-    : `port ${port} on ${LOOPBACK} cannot be bound (${code}); pass --port <port> to use another`;
-}
 
 export const portInUse = (port: number | undefined): string =>
   `port ${port ?? '(one of the engines)'} on ${LOOPBACK} is in use by another process; pass --port <port> to use another (--port 0 picks a free one)`;

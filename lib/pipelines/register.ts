@@ -255,7 +255,9 @@ export async function rollbackRegistration(
       if (versions.length > 0) return { rolledBack: false, runs: [] };
     }
     for (const run of runs) {
-      if (run.info.status === 'RUNNING') {
+      // FINISHED too: its metrics were logged but the registration it belongs to failed, and
+      // MLflow's experiment restore (the next attempt's) brings deleted runs back with it.
+      if (run.info.status !== 'FAILED' && run.info.status !== 'KILLED') {
         await client.post('runs/update', { run_id: run.info.run_id, status: 'FAILED', end_time: now() });
       }
       await client.post('runs/delete', { run_id: run.info.run_id });

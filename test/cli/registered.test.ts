@@ -28,7 +28,8 @@ const sourceFiles = (dir: string): string[] =>
 /**
  * The exports under lib/cli whose type is assignable to `CommandModule`, found by the type checker:
  * calling every exported function with a program to see what it registers would also call
- * `runUp`, which starts the platform.
+ * `runUp`, which starts the platform. A function whose first parameter is a Command (or narrower)
+ * and that fits `CommandModule` counts.
  */
 function exportedCommandModules(): { file: string; name: string }[] {
   const files = sourceFiles(cliDir);
@@ -42,6 +43,13 @@ function exportedCommandModules(): { file: string; name: string }[] {
     .find((s) => s.name === 'CommandModule');
   if (!alias) throw new Error('lib/cli/program.ts no longer exports CommandModule');
   const commandModuleType = checker.getDeclaredTypeOfSymbol(alias);
+  // A helper such as `(err: unknown) => string | undefined` is assignable to CommandModule too; a
+  // command module's parameter is a Command, so the parameter must be no wider than that.
+  const parameterType = (sig: ts.Signature) => {
+    const first = sig.getParameters()[0];
+    return first && checker.getTypeOfSymbolAtLocation(first, first.valueDeclaration ?? programTs);
+  };
+  const commandType = parameterType(commandModuleType.getCallSignatures()[0]!)!;
 
   return files.flatMap((file) => {
     const source = program.getSourceFile(file)!;
@@ -52,7 +60,13 @@ function exportedCommandModules(): { file: string; name: string }[] {
       .filter((s) => s.flags & ts.SymbolFlags.Value)
       .filter((s) => {
         const type = checker.getTypeOfSymbolAtLocation(s, source);
-        return type.getCallSignatures().length > 0 && checker.isTypeAssignableTo(type, commandModuleType);
+        const [signature] = type.getCallSignatures();
+        const parameter = signature && parameterType(signature);
+        return (
+          parameter !== undefined &&
+          checker.isTypeAssignableTo(type, commandModuleType) &&
+          checker.isTypeAssignableTo(parameter, commandType)
+        );
       })
       .map((s) => ({ file, name: s.name }));
   });

@@ -1,7 +1,4 @@
-import { readFileSync } from 'node:fs';
-import { Ajv, type ValidateFunction } from 'ajv';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { describe, expect, it } from 'vitest';
 import { renderRoutes } from '../../lib/serving-infra/router';
 import {
   DEFAULT_MODEL_RESOURCES,
@@ -13,21 +10,7 @@ import {
   type RenderSeldonOptions,
   renderSeldonDeployment,
 } from '../../lib/serving-infra/seldon';
-
-const CRD = new URL('../fixtures/crd/seldon-core-1.17.1-seldondeployments-crd.yaml', import.meta.url);
-
-let validate: ValidateFunction;
-beforeAll(() => {
-  // Compiled once: the CRD schema is ~800 KB of YAML.
-  const crd = parse(readFileSync(CRD, 'utf8')) as {
-    spec: { versions: { name: string; schema: { openAPIV3Schema: object } }[] };
-  };
-  const v1 = crd.spec.versions.find((v) => v.name === 'v1')!;
-  // Kubernetes extensions (x-kubernetes-*) and formats like int32 are not JSON Schema keywords.
-  validate = new Ajv({ strict: false, allErrors: true, validateFormats: false }).compile(
-    v1.schema.openAPIV3Schema,
-  );
-});
+import { crdErrors } from './crd';
 
 const base: RenderSeldonOptions = {
   model: 'wine-quality',
@@ -45,8 +28,7 @@ const canary = {
   trafficPercent: 10,
 };
 
-const errorsOf = (manifest: unknown) =>
-  validate(manifest) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`);
+const errorsOf = crdErrors;
 
 describe('SeldonDeployment rendering', () => {
   it('renders a plain deployment the v1 CRD schema accepts', () => {

@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { buildProgram, EXIT, runProgram } from '../../lib/cli/program';
 import { imagePlaceholder, renderCommands } from '../../lib/cli/render';
 import type { SeldonDeploymentManifest } from '../../lib/serving-infra/seldon';
+import { crdErrors } from './crd';
 
 let out: MockInstance;
 let err: MockInstance;
@@ -107,5 +109,32 @@ describe('mlops render seldon', () => {
     ]);
     expect(run.code).toBe(EXIT.usage);
     expect(run.stderr).toMatch(message);
+  });
+});
+
+describe('npx mlops render seldon, the real binary', () => {
+  const render = (args: string[]) =>
+    spawnSync(process.execPath, ['bin/mlops.mjs', 'render', 'seldon', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  it.each([
+    ['the README example (a canary in production)', ['--model', 'wine-quality', '--version', '2', '--env', 'production', '--canary-of', '1']],
+    ['a plain staging deployment, with an artifact and image', [
+      '--model', 'wine-quality', '--version', '3', '--env', 'staging',
+      '--artifact-uri', 's3://artifacts/training/job-3/output/model.tar.gz',
+      '--image', '123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-assets:abc',
+    ]],
+  ])('prints a SeldonDeployment the vendored 1.17.1 CRD accepts: %s', (_, args) => {
+    const r = render(args);
+    expect(r.status, r.stderr).toBe(0);
+    const docs = parseAllDocuments(r.stdout).map((d) => d.toJS() as SeldonDeploymentManifest);
+    expect(docs.map((d) => d.kind)).toEqual(['SeldonDeployment']);
+    expect(crdErrors(docs[0])).toEqual([]);
+  });
+
+  it('answers a bad flag with exit 2 and nothing on stdout', () => {
+    const r = render(['--model', 'wine-quality', '--version', 'two', '--env', 'production']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/version must be a registry version number/);
   });
 });

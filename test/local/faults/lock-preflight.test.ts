@@ -4,7 +4,6 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -19,7 +18,7 @@ import {
   processStartTime,
   StateLockedError,
 } from '../../../lib/local/lock';
-import { portProblem, registryStoreProblem, startFailure } from '../../../lib/local/preflight';
+import { registryStoreProblem, startFailure } from '../../../lib/local/preflight';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'mlops-lock-'));
 const sleeper = spawn('sleep', ['120']);
@@ -82,20 +81,6 @@ describe('the state lock', () => {
 });
 
 describe('preflight', () => {
-  it('names a taken port and --port; a free one and 0 pass', async () => {
-    const server = createServer();
-    const port = await new Promise<number>((r) => server.listen(0, '127.0.0.1', () => r((server.address() as { port: number }).port)));
-    try {
-      expect(await portProblem(port)).toBe(
-        `port ${port} on 127.0.0.1 is in use by another process; pass --port <port> to use another (--port 0 picks a free one)`,
-      );
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
-    expect(await portProblem(port)).toBeUndefined();
-    expect(await portProblem(0)).toBeUndefined();
-  });
-
   it('passes an empty state dir and a store with CURRENT; refuses a store without CURRENT or a lost one over models', () => {
     const stateDir = dir();
     expect(registryStoreProblem(stateDir)).toBeUndefined();
