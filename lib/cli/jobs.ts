@@ -28,7 +28,7 @@ import { InvalidArgumentError, Option } from 'commander';
 import { stateDirFrom } from '../local/layout';
 import { withSession } from '../local/session';
 import { TRAINING_LOG_GROUP } from '../local/sagemaker/api';
-import { formatTable } from './local';
+import { formatTable, jsonOption, print, stateDirOption } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
 
 /** The clients a command talks through, and how to release them. */
@@ -40,15 +40,12 @@ interface JobClients {
 const STATUSES: readonly TrainingJobStatus[] = ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'];
 
 const commonOptions = () => [
-  new Option('--state-dir <dir>', 'where the local platform keeps its state (also MLOPS_STATE_DIR)').default(
-    undefined,
-    '.mlops/local',
-  ),
+  stateDirOption(),
   new Option(
     '--aws',
     'ask the AWS account of the default credential chain (AWS_PROFILE, AWS_REGION) instead of the local platform',
   ),
-  new Option('--json', 'print machine-readable JSON instead of text'),
+  jsonOption(),
 ];
 
 export const jobsCommands: CommandModule = (program) => {
@@ -86,7 +83,7 @@ export const jobsCommands: CommandModule = (program) => {
               ['STATUS', 'CREATED', 'ENDED', 'NAME'],
               rows.map((r) => [r.status ?? '', r.creationTime ?? '', r.trainingEndTime ?? '-', r.name ?? '']),
             );
-      process.stdout.write(opts.json ? `${JSON.stringify(rows, null, 2)}\n` : `${text}\n`);
+      print(opts.json, rows, text);
     });
 
   const logs = program

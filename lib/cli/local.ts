@@ -33,12 +33,12 @@ import { type Session, withSession as openSession } from '../local/session';
 import { CliError, type CommandModule, EXIT } from './program';
 import { runUp } from './up';
 
-const stateDirOption = () =>
+export const stateDirOption = () =>
   new Option('--state-dir <dir>', 'where the local platform keeps its state (also MLOPS_STATE_DIR)').default(
     undefined,
     '.mlops/local',
   );
-const jsonOption = () => new Option('--json', 'print machine-readable JSON instead of text');
+export const jsonOption = () => new Option('--json', 'print machine-readable JSON instead of text');
 
 export const localCommands: CommandModule = (program) => {
   program
@@ -457,7 +457,8 @@ const parseMaybe = (s?: string) => {
   }
 };
 
-function print(json: boolean | undefined, value: unknown, text: string): void {
+/** `value` as JSON with `--json`, else `text`. */
+export function print(json: boolean | undefined, value: unknown, text: string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
 }
 

@@ -18,7 +18,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { createGuardedServer, type ErrorRenderer, readBodyUpTo, refuse } from './http-guard';
+import { createGuardedServer, decodePercent, type ErrorRenderer, readBodyUpTo, refuse } from './http-guard';
 import { callerIdentityXml } from './control-plane';
 import { listenOnLoopback } from './listen';
 
@@ -96,7 +96,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     }
     const lambdaMatch = req.method === 'POST' ? LAMBDA_INVOKE.exec((req.url ?? '').split('?')[0]!) : null;
     if (lambdaMatch) {
-      const name = safeDecode(lambdaMatch[1]!);
+      const name = decodePercent(lambdaMatch[1]!);
       if (name === undefined) {
         return reply(
           res,
@@ -149,10 +149,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   }
 
   function getFunction(encodedName: string, res: ServerResponse): void {
-    let name: string;
-    try {
-      name = decodeURIComponent(encodedName);
-    } catch {
+    const name = decodePercent(encodedName);
+    if (name === undefined) {
       return reply(res, 400, { Type: 'User', Message: 'The function name must be URI-encoded UTF-8' }, {
         'x-amzn-errortype': 'InvalidParameterValueException',
       });
@@ -368,11 +366,3 @@ const awsJsonError: ErrorRenderer = (status, message) => {
     headers: { 'x-amzn-errortype': type },
   };
 };
-
-function safeDecode(s: string): string | undefined {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return undefined;
-  }
-}

@@ -254,6 +254,15 @@ function linger(socket: Duplex): void {
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 
+/** The decoded text, or undefined when it is not valid percent-encoded UTF-8 (`decodeURIComponent` throws). */
+export function decodePercent(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The request's URL, its path taken as sent: `new URL(req.url, base)` would read `//host/x` as
  * another host and path `/x`. Undefined when it does not parse.

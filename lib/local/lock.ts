@@ -82,11 +82,15 @@ export function lockHolder(stateDir: string): LockHolder | undefined {
   return holder && isSameProcessAlive(holder.pid, holder.processStart) ? holder : undefined;
 }
 
+/** This process's `mlops` command (`mlops up`, `mlops run training`), as a lock names its holder. */
+const thisCommand = (): string => `mlops ${process.argv.slice(2, 4).join(' ')}`.trim();
+
 /**
  * Takes the state dir's lock for this process, replacing a stale one (its holder is dead or its pid
  * was reused); throws {@link StateLockedError} while a live process holds it.
+ * @param command how the holder is named to a process it refuses. @default this process's `mlops` command
  */
-export function acquireStateLock(stateDir: string, command: string): StateLock {
+export function acquireStateLock(stateDir: string, command: string = thisCommand()): StateLock {
   mkdirSync(stateDir, { recursive: true });
   const file = lockFileOf(stateDir);
   const me: LockHolder = {

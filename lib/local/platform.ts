@@ -149,7 +149,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
   // One platform per state dir: dynalite's LevelDB and the execution records are not shared.
-  const lock = options.lock ?? acquireStateLock(stateDir, `mlops ${process.argv.slice(2, 4).join(' ')}`.trim());
+  const lock = options.lock ?? acquireStateLock(stateDir);
   // A lock the caller passed in is the caller's to release.
   const closers: (() => Promise<void> | void)[] = options.lock ? [] : [() => lock.release()];
   const close = async () => {
@@ -181,8 +181,9 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (tables.length > 0) await dynamo.ensureTables(tables);
 
     // Athena over the lake directories.
-    const athena = await AthenaEngine.start({ stateDir, catalog: catalogFromAssembly(stage) });
-    const lists = { stage, catalog: catalogFromAssembly(stage), queryExecutions: () => athena.listQueryExecutions() };
+    const catalog = catalogFromAssembly(stage);
+    const athena = await AthenaEngine.start({ stateDir, catalog });
+    const lists = { stage, catalog, queryExecutions: () => athena.listQueryExecutions() };
     closers.push(() => athena.close());
 
     // The control-plane endpoint is started first: functions need its URL in their environment.
@@ -194,7 +195,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     const trainingRunner =
       options.trainingRunner?.({ store, stateDir }) ??
       createLocalTrainingRunner({ store, stateDir, account: stage.account, region: stage.region });
-    const jobsApi: TrainingJobRunner | LocalTrainingRunner = trainingRunner;
     // Jobs started through CreateTrainingJob stop with the platform (pipelines' jobs stop with their executions).
     const apiJobs = new AbortController();
     const endpoint: AwsEndpoint = await startAwsEndpoint({
@@ -218,10 +218,8 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           ...stepFunctionsLists(stage),
         },
         AmazonAthena: {
-          StartQueryExecution: (i) => {
-            requireString(i, 'QueryString', 'InvalidRequestException', ATHENA_MAX_QUERY_BYTES);
-            return athena.startQueryExecution(i as never, { label: 'an Athena API call' });
-          },
+          // The engine checks QueryString (a string, at most Athena's 262,144 bytes).
+          StartQueryExecution: (i) => athena.startQueryExecution(i as never, { label: 'an Athena API call' }),
           GetQueryExecution: (i) => athena.getQueryExecution(i as never),
           GetQueryResults: (i) => athena.getQueryResults(i as never),
           ...athenaLists(lists),
@@ -231,10 +229,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           ...eventBridgeLists(stage),
         },
         // A custom runner without the job API leaves these unanswered (UnknownOperationException).
-        ...('list' in jobsApi
+        ...('list' in trainingRunner
           ? {
-              SageMaker: sagemakerApi(jobsApi, { signal: apiJobs.signal }),
-              Logs_20140328: trainingLogsApi(jobsApi),
+              SageMaker: sagemakerApi(trainingRunner, { signal: apiJobs.signal }),
+              Logs_20140328: trainingLogsApi(trainingRunner),
             }
           : {}),
       },
@@ -548,22 +546,6 @@ function describeMachine(machines: readonly StateMachineSpec[], arn: string) {
     type: m.type,
     creationDate: 0,
   };
-}
-
-/** Athena's limit on a query string, in bytes. */
-const ATHENA_MAX_QUERY_BYTES = 262_144;
-
-/** A required string member of an operation's input, refused in the JSON protocol's shape otherwise. */
-function requireString(input: Record<string, unknown>, member: string, code: string, maxBytes?: number): void {
-  const value = input[member];
-  if (typeof value !== 'string') {
-    const given = value === undefined ? 'nothing' : JSON.stringify(value);
-    throw new AwsError(code, `${member} must be a string, but ${given} was provided`);
-  }
-  const bytes = Buffer.byteLength(value);
-  if (maxBytes !== undefined && bytes > maxBytes) {
-    throw new AwsError(code, `${member} must be at most ${maxBytes} bytes long, but ${bytes} were provided`);
-  }
 }
 
 function errorText(err: unknown): string {

@@ -28,7 +28,7 @@ import {
   seldonErrorBody,
   startModelServer,
 } from '../serving';
-import { answer, type ErrorAnswer, type ErrorRenderer, refuse } from './http-guard';
+import { answer, decodePercent, type ErrorAnswer, type ErrorRenderer, refuse } from './http-guard';
 import { MAX_PAYLOAD_BYTES } from './apigw';
 
 /**
@@ -158,8 +158,8 @@ export class LocalServing {
       }
     } else if (path === '/v2' || path.startsWith('/v2/')) {
       const encoded = /^\/v2\/models\/([^/]+)/.exec(path)?.[1];
-      const model = encoded === undefined ? undefined : safeDecode(encoded);
-      if (model === null) {
+      const model = encoded === undefined ? undefined : decodePercent(encoded);
+      if (encoded !== undefined && model === undefined) {
         sendJson(res, 400, {
           error: `The model name must be a valid percent-encoded UTF-8 string, but ${encoded} was provided`,
         });
@@ -255,13 +255,4 @@ function pathOf(req: IncomingMessage): string {
 
 function isServingPath(path: string): boolean {
   return path.startsWith('/seldon/') || path === '/v2' || path.startsWith('/v2/');
-}
-
-/** The decoded text, or null when it is not valid percent-encoded UTF-8. */
-function safeDecode(s: string): string | null {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return null;
-  }
 }

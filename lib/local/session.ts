@@ -83,7 +83,7 @@ export async function withSession<T>(
   const running = readRuntimeInfo(stateDir);
   if (running) return fn(sessionFor(running, false));
   // Taken before the synthesis: an `up` still starting on this state dir is reading its assembly.
-  const lock = acquireStateLock(stateDir, `mlops ${process.argv.slice(2, 4).join(' ')}`.trim());
+  const lock = acquireStateLock(stateDir);
   try {
     const platform = await startTransient(stateDir, { ...platformOptions, lock });
     try {

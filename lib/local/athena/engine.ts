@@ -219,14 +219,15 @@ export class AthenaEngine {
     if (typeof query !== 'string') {
       throw new AthenaError(
         'InvalidRequestException',
-        `QueryString must be a string, but ${query === undefined ? 'none' : typeof query} was provided`,
+        `QueryString must be a string, but ${query === undefined ? 'nothing' : JSON.stringify(query)} was provided`,
       );
     }
     if (!query.trim()) throw new AthenaError('InvalidRequestException', 'QueryString must not be empty');
-    if (Buffer.byteLength(query) > MAX_QUERY_BYTES) {
+    const bytes = Buffer.byteLength(query);
+    if (bytes > MAX_QUERY_BYTES) {
       throw new AthenaError(
         'InvalidRequestException',
-        `QueryString must be at most ${MAX_QUERY_BYTES} bytes, but ${Buffer.byteLength(query)} bytes were provided`,
+        `QueryString must be at most ${MAX_QUERY_BYTES} bytes long, but ${bytes} were provided`,
       );
     }
     const wgName = input.WorkGroup ?? PRIMARY;
