@@ -9,42 +9,32 @@
  *   AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_S3  local engines (the local environment)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { dynamoDocumentClient, s3Client } from '../lib/adapters/clients';
+import { DynamoDbOnlineStore } from '../lib/adapters/dynamodb/online-store';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
 import { createFeatureHttpHandler } from '../lib/features/http';
 import { S3OfflineWriter } from '../lib/features/offline-writer';
-import { OnlineStore } from '../lib/features/online-store';
 import { createFeatureServer } from '../lib/features/serving';
 import { wineRepo } from '../lib/features/wine';
 
-// Fails at cold start, with the variable's name, rather than on the first request.
-const env = z
-  .object({
-    ONLINE_TABLE_NAME: z.string().min(1),
-    OFFLINE_BUCKET: z.string().min(1),
-    OFFLINE_PREFIX: z.string().default(''),
-    AWS_ENDPOINT_URL_DYNAMODB: z.string().url().optional(),
-    AWS_ENDPOINT_URL_S3: z.string().url().optional(),
-  })
-  .parse(process.env);
+const env = handlerEnv({
+  ONLINE_TABLE_NAME: required,
+  OFFLINE_BUCKET: required,
+  OFFLINE_PREFIX: z.string().default(''),
+});
 
 const logger = new Logger({ serviceName: 'features' });
 
-const dynamo = DynamoDBDocumentClient.from(
-  new DynamoDBClient(env.AWS_ENDPOINT_URL_DYNAMODB ? { endpoint: env.AWS_ENDPOINT_URL_DYNAMODB } : {}),
-  { marshallOptions: { removeUndefinedValues: true } },
-);
-// Local S3 engines serve buckets by path, not by virtual host.
-const s3 = new S3Client(
-  env.AWS_ENDPOINT_URL_S3 ? { endpoint: env.AWS_ENDPOINT_URL_S3, forcePathStyle: true } : {},
-);
-
 const server = createFeatureServer({
   repo: wineRepo,
-  store: new OnlineStore({ client: dynamo, tableName: env.ONLINE_TABLE_NAME }),
-  offline: new S3OfflineWriter({ client: s3, bucket: env.OFFLINE_BUCKET, prefix: env.OFFLINE_PREFIX }),
+  store: new DynamoDbOnlineStore({ client: dynamoDocumentClient(env), tableName: env.ONLINE_TABLE_NAME }),
+  offline: new S3OfflineWriter({
+    objects: s3Objects(s3Client(env)),
+    bucket: env.OFFLINE_BUCKET,
+    prefix: env.OFFLINE_PREFIX,
+  }),
 });
 
 export const handler = createFeatureHttpHandler(server, {

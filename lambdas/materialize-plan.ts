@@ -16,6 +16,7 @@ import {
   planMaterialization,
 } from '../lib/features/stack-support';
 import { wineRepo } from '../lib/features/wine';
+import { parseEvent } from '../lib/shared/events';
 
 /** What the state machine passes the plan step. */
 const planEventSchema = z.object({
@@ -32,7 +33,7 @@ const planEventSchema = z.object({
  * {@link MaterializationPlan} over the wine repo.
  */
 export const handler = async (event: unknown): Promise<MaterializationPlan> => {
-  const e = planEventSchema.parse(event);
+  const e = parseEvent(planEventSchema, event, 'Plan', InvalidMaterializationInput);
   const now = new Date(e.executionStartTime);
   if (Number.isNaN(now.getTime())) {
     throw new InvalidMaterializationInput(

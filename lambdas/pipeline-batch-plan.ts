@@ -11,25 +11,26 @@
  *   ARTIFACTS_BUCKET             models (read)
  *   STAGING_TABLE, STAGING_LOCATION  the JSON staging table and its s3:// location
  */
+import { s3Client } from '../lib/adapters/clients';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
 import { planBatch } from '../lib/pipelines/batch';
-import { s3Objects } from '../lib/pipelines/objects';
-import { lakeTables, pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
+import { lakeTablesVariable } from '../lib/pipelines/catalog';
+import { parseStepEvent, planEventSchema } from '../lib/pipelines/step-events';
 
-const env = pipelineEnv(
-  {
-    LAKE_DATABASE: required,
-    RAW_BUCKET: required,
-    CURATED_BUCKET: required,
-    ARTIFACTS_BUCKET: required,
-    STAGING_TABLE: required,
-    STAGING_LOCATION: required,
-    OUTPUT_PREFIX: required,
-  },
-  process.env,
-);
+const env = handlerEnv({
+  LAKE_TABLES: lakeTablesVariable,
+  LAKE_DATABASE: required,
+  RAW_BUCKET: required,
+  CURATED_BUCKET: required,
+  ARTIFACTS_BUCKET: required,
+  STAGING_TABLE: required,
+  STAGING_LOCATION: required,
+  OUTPUT_PREFIX: required,
+});
 const deps = {
-  objects: s3Objects(s3Client(process.env)),
-  tables: lakeTables(process.env),
+  objects: s3Objects(s3Client(env)),
+  tables: env.LAKE_TABLES,
   database: env.LAKE_DATABASE,
   readableBuckets: [env.RAW_BUCKET, env.CURATED_BUCKET, env.ARTIFACTS_BUCKET],
   outputPrefixes: [`s3://${env.CURATED_BUCKET}/${env.OUTPUT_PREFIX}`],
@@ -37,4 +38,5 @@ const deps = {
   stagingTable: env.STAGING_TABLE,
 };
 
-export const handler = (event: { input: unknown; execution: unknown }) => planBatch(event, deps);
+export const handler = async (event: unknown) =>
+  planBatch(parseStepEvent(planEventSchema, event, 'Plan batch'), deps);

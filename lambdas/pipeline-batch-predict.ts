@@ -8,13 +8,16 @@
  *   RAW_BUCKET, ARTIFACTS_BUCKET  inputs and models (read)
  *   CURATED_BUCKET                inputs (read) and the staging prefix (write)
  */
-import { type ModelCache, type PredictRequest, predictObject } from '../lib/pipelines/batch';
-import { s3Objects } from '../lib/pipelines/objects';
-import { pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
+import { s3Client } from '../lib/adapters/clients';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
+import { type ModelCache, predictObject } from '../lib/pipelines/batch';
+import { parseStepEvent, predictEventSchema } from '../lib/pipelines/step-events';
 
-pipelineEnv({ RAW_BUCKET: required, CURATED_BUCKET: required, ARTIFACTS_BUCKET: required }, process.env);
-const objects = s3Objects(s3Client(process.env));
+const env = handlerEnv({ RAW_BUCKET: required, CURATED_BUCKET: required, ARTIFACTS_BUCKET: required });
+const objects = s3Objects(s3Client(env));
 // Kept across warm invocations: a Map runs many iterations with the same model.
 const cache: ModelCache = new Map();
 
-export const handler = (event: PredictRequest) => predictObject(event, { objects, cache });
+export const handler = async (event: unknown) =>
+  predictObject(parseStepEvent(predictEventSchema, event, 'Predict object'), { objects, cache });

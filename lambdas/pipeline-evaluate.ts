@@ -10,23 +10,21 @@
  *   REGISTRY_AUTH     iam (SigV4) or none
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { s3Client } from '../lib/adapters/clients';
+import { handlerEnv, optional, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
+import { registryAuth, registryClient } from '../lib/adapters/sigv4-http/mlflow-client';
 import { evaluateCandidate } from '../lib/pipelines/evaluate';
-import type { Thresholds } from '../lib/pipelines/input';
-import { s3Objects } from '../lib/pipelines/objects';
 import { productionModel } from '../lib/pipelines/register';
-import { pipelineEnv, registryClient, required, s3Client } from '../lib/pipelines/runtime';
+import { evaluateEventSchema, parseStepEvent } from '../lib/pipelines/step-events';
 
-pipelineEnv({ ARTIFACTS_BUCKET: required }, process.env);
-const objects = s3Objects(s3Client(process.env));
-const registry = registryClient(process.env);
+const env = handlerEnv({ ARTIFACTS_BUCKET: required, REGISTRY_URL: optional, REGISTRY_AUTH: registryAuth });
+const objects = s3Objects(s3Client(env));
+const registry = registryClient(env);
 const logger = new Logger({ serviceName: 'training-pipeline' });
 
-export const handler = async (event: {
-  model_uri: string;
-  holdout_uri: string;
-  thresholds: Thresholds;
-  model_name: string;
-}) => {
+export const handler = async (input: unknown) => {
+  const event = parseStepEvent(evaluateEventSchema, input, 'Evaluate model');
   const result = await evaluateCandidate(event, {
     objects,
     ...(registry ? { production: () => productionModel(registry, event.model_name) } : {}),

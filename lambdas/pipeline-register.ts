@@ -10,15 +10,16 @@
  *   REGISTRY_URL   the MLflow registry's base URL
  *   REGISTRY_AUTH  iam (SigV4 with the function's role) or none
  */
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { registryAuth, registryClient } from '../lib/adapters/sigv4-http/mlflow-client';
 import { type RegisterRequest, registerModel, rollbackRegistration } from '../lib/pipelines/register';
-import { pipelineEnv, registryClient, required } from '../lib/pipelines/runtime';
+import { parseStepEvent, registerEventSchema } from '../lib/pipelines/step-events';
 
-pipelineEnv({ REGISTRY_URL: required }, process.env);
-const registry = registryClient(process.env)!;
+const registry = registryClient(handlerEnv({ REGISTRY_URL: required, REGISTRY_AUTH: registryAuth }))!;
 
-type RollbackRequest = Pick<RegisterRequest, 'model_name' | 'execution'> & { readonly rollback: true };
-
-export const handler = (event: RegisterRequest | RollbackRequest) =>
-  'rollback' in event && event.rollback === true
+export const handler = async (input: unknown) => {
+  const event = parseStepEvent(registerEventSchema, input, 'Register model');
+  return 'rollback' in event && event.rollback === true
     ? rollbackRegistration(registry, event)
     : registerModel(registry, event as RegisterRequest);
+};

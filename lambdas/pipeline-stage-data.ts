@@ -8,16 +8,19 @@
  *   ATHENA_RESULTS_BUCKET  where query results are (read)
  *   ARTIFACTS_BUCKET       where the channels are (write)
  */
-import { PipelineInputError } from '../lib/pipelines/errors';
+import { s3Client } from '../lib/adapters/clients';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
 import { parseS3Uri } from '../lib/pipelines/catalog';
-import { s3Objects } from '../lib/pipelines/objects';
-import { pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
-import { type StageRequest, stageTrainingData } from '../lib/pipelines/stage-data';
+import { PipelineInputError } from '../lib/pipelines/errors';
+import { stageTrainingData } from '../lib/pipelines/stage-data';
+import { parseStepEvent, stageEventSchema } from '../lib/pipelines/step-events';
 
-const env = pipelineEnv({ ATHENA_RESULTS_BUCKET: required, ARTIFACTS_BUCKET: required }, process.env);
-const objects = s3Objects(s3Client(process.env));
+const env = handlerEnv({ ATHENA_RESULTS_BUCKET: required, ARTIFACTS_BUCKET: required });
+const objects = s3Objects(s3Client(env));
 
-export const handler = async (event: StageRequest) => {
+export const handler = async (input: unknown) => {
+  const event = parseStepEvent(stageEventSchema, input, 'Stage training data');
   for (const split of [event.train, event.holdout]) {
     // The role could not do otherwise; checking here turns an AccessDenied into a sentence.
     if (parseS3Uri(split.result).bucket !== env.ATHENA_RESULTS_BUCKET) {

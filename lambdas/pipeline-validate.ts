@@ -14,24 +14,25 @@
  *                      inputs naming a feature service of the platform's repo (lib/features/wine.ts)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { s3Client } from '../lib/adapters/clients';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { s3Objects } from '../lib/adapters/s3/objects';
 import { wineRepo } from '../lib/features/wine';
-import { s3Objects } from '../lib/pipelines/objects';
-import { lakeTables, pipelineEnv, required, s3Client } from '../lib/pipelines/runtime';
+import { lakeTablesVariable } from '../lib/pipelines/catalog';
+import { parseStepEvent, planEventSchema } from '../lib/pipelines/step-events';
 import { planTrainingRun } from '../lib/pipelines/training-plan';
 
-const env = pipelineEnv(
-  {
-    LAKE_DATABASE: required,
-    RAW_BUCKET: required,
-    ARTIFACTS_BUCKET: required,
-    FEATURES_LOCATION: required,
-    FEATURE_STORE_LOCATION: required,
-  },
-  process.env,
-);
+const env = handlerEnv({
+  LAKE_TABLES: lakeTablesVariable,
+  LAKE_DATABASE: required,
+  RAW_BUCKET: required,
+  ARTIFACTS_BUCKET: required,
+  FEATURES_LOCATION: required,
+  FEATURE_STORE_LOCATION: required,
+});
 const deps = {
-  objects: s3Objects(s3Client(process.env)),
-  tables: lakeTables(process.env),
+  objects: s3Objects(s3Client(env)),
+  tables: env.LAKE_TABLES,
   database: env.LAKE_DATABASE,
   readableBuckets: [env.RAW_BUCKET],
   artifactsBucket: env.ARTIFACTS_BUCKET,
@@ -40,8 +41,8 @@ const deps = {
 };
 const logger = new Logger({ serviceName: 'training-pipeline' });
 
-export const handler = async (event: { input: unknown; execution: unknown }) => {
-  const { plan, profile } = await planTrainingRun(event, deps);
+export const handler = async (event: unknown) => {
+  const { plan, profile } = await planTrainingRun(parseStepEvent(planEventSchema, event, 'Validate data'), deps);
   logger.info('dataset validated', {
     table: profile.table,
     ...(plan.dataset.feature_service ? { feature_service: plan.dataset.feature_service } : {}),

@@ -6,6 +6,8 @@
  * mlops serve --model-dir s3://artifacts/training/job-1/output/model.tar.gz --request-log .mlops/lake/predictions
  */
 import type { Command } from 'commander';
+import { ClientConfigError, s3Client } from '../adapters/clients';
+import { s3Objects } from '../adapters/s3/objects';
 import { ModelFormatError } from '../model/format';
 import { serve, untilStopped } from '../serving/main';
 import { CliError, type CommandModule, EXIT } from './program';
@@ -67,9 +69,11 @@ export const serveCommands: CommandModule = (program: Command) => {
           port: opts.port,
           ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
           sampleRate: opts.logSampleRate,
-        });
+        }, { objects: s3Objects(s3Client(process.env)) });
       } catch (err) {
-        if (err instanceof ModelFormatError) throw new CliError(err.message, EXIT.failed);
+        if (err instanceof ModelFormatError || err instanceof ClientConfigError) {
+          throw new CliError(err.message, EXIT.failed);
+        }
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'EADDRINUSE' || code === 'EACCES') {
           throw new CliError(

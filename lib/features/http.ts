@@ -14,7 +14,6 @@
  * `{"detail":"Not Found"}`, a wrong method 405 `{"detail":"Method Not Allowed"}` (FastAPI's
  * bodies). The two 500s Feast's conformance notes pin for semantic mistakes are kept (see serving.ts).
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { FeatureServerError, RequestValidationError } from './errors';
 import { getOnlineFeaturesRequestSchema, parseBody, pushRequestSchema } from './requests';
 import type { FeatureServer } from './serving';
@@ -22,8 +21,27 @@ import type { FeatureServer } from './serving';
 /** The largest request body accepted, in bytes (API Gateway's own limit is 10 MB). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * What the handler reads of an API Gateway proxy event (payload 1.0): `aws-lambda`'s
+ * `APIGatewayProxyEvent` is one, the local gateway's events are another.
+ */
+export interface ProxyEvent {
+  readonly httpMethod: string;
+  readonly path: string | null;
+  readonly body: string | null;
+  readonly isBase64Encoded: boolean;
+  readonly requestContext?: { readonly stage?: string } | null;
+}
+
+/** A proxy-integration response. */
+export interface ProxyResult {
+  statusCode: number;
+  headers?: Record<string, string>;
+  body: string;
+}
+
 /** A proxy-integration handler. */
-export type ProxyHandler = (event: APIGatewayProxyEvent) => Promise<APIGatewayProxyResult>;
+export type ProxyHandler = (event: ProxyEvent) => Promise<ProxyResult>;
 
 /** Options of `createFeatureHttpHandler`. */
 export interface FeatureHttpOptions {
@@ -36,7 +54,7 @@ export interface FeatureHttpOptions {
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-type Route = (body: unknown) => Promise<APIGatewayProxyResult>;
+type Route = (body: unknown) => Promise<ProxyResult>;
 
 /**
  * Builds the API Gateway handler of a feature server.
@@ -93,14 +111,14 @@ export function createFeatureHttpHandler(
 
 // API Gateway puts the stage in `path` only for some setups (custom domains with base paths);
 // strip it and any trailing slash so both forms route.
-function routePath(event: APIGatewayProxyEvent): string {
+function routePath(event: ProxyEvent): string {
   let path = event.path ?? '/';
   const stage = event.requestContext?.stage;
   if (stage && path.startsWith(`/${stage}/`)) path = path.slice(stage.length + 1);
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
-function decodeBody(event: APIGatewayProxyEvent): unknown {
+function decodeBody(event: ProxyEvent): unknown {
   const raw = event.body ?? '';
   const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
   if (bytes.length > MAX_BODY_BYTES) {
@@ -137,6 +155,6 @@ function decodeBody(event: APIGatewayProxyEvent): unknown {
   }
 }
 
-function detailOnly(statusCode: number, detail: string): APIGatewayProxyResult {
+function detailOnly(statusCode: number, detail: string): ProxyResult {
   return { statusCode, headers: JSON_HEADERS, body: JSON.stringify({ detail }) };
 }

@@ -3,7 +3,8 @@
  * new JSON-lines object per push (the lake is append-only; Athena reads every object under the
  * table's location). Two adapters share the key layout and encoding:
  *
- * - `S3OfflineWriter`: `s3://<bucket>/<prefix>/<location>/<object>` — the Lambda's.
+ * - `S3OfflineWriter`: `s3://<bucket>/<prefix>/<location>/<object>` — the Lambda's, through the
+ *   object-store port (`s3Objects` in lib/adapters/s3 implements it).
  * - `DirectoryOfflineWriter`: `<root>/<prefix>/<location>/<object>` — the local runtime's (its S3
  *   engine keeps one file per key under a directory, see lib/local/layout.ts) and the tests'.
  *
@@ -13,7 +14,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { LakeTable } from './types';
 
 /** One row for the lake: column → JSON value. */
@@ -55,28 +55,26 @@ export function encodeJsonLines(rows: readonly LakeRow[]): string {
   return rows.map((r) => `${JSON.stringify(r)}\n`).join('');
 }
 
+/** The object-store write an S3 append needs. */
+export interface ObjectWriter {
+  put(bucket: string, key: string, body: string, contentType: string): Promise<unknown>;
+}
+
 /**
  * Writes appends to S3.
  *
  * @example
- * const writer = new S3OfflineWriter({ client: new S3Client({}), bucket: 'lake', prefix: 'features' });
+ * const writer = new S3OfflineWriter({ objects: s3Objects(s3Client(env)), bucket: 'lake', prefix: 'features' });
  * await writer.append(winePush.batchSource, [{ wine_id: 1, alcohol: 9.4, event_timestamp: '2024-01-01 00:00:00.000' }]);
  */
 export class S3OfflineWriter implements OfflineWriter {
   constructor(
-    private readonly props: { client: S3Client; bucket: string; prefix?: string; now?: () => Date },
+    private readonly props: { objects: ObjectWriter; bucket: string; prefix?: string; now?: () => Date },
   ) {}
 
   async append(table: LakeTable, rows: readonly LakeRow[]): Promise<AppendResult> {
     const key = appendKey(this.props.prefix ?? '', table, this.props.now?.() ?? new Date());
-    await this.props.client.send(
-      new PutObjectCommand({
-        Bucket: this.props.bucket,
-        Key: key,
-        Body: encodeJsonLines(rows),
-        ContentType: 'application/x-ndjson',
-      }),
-    );
+    await this.props.objects.put(this.props.bucket, key, encodeJsonLines(rows), 'application/x-ndjson');
     return { uri: `s3://${this.props.bucket}/${key}`, rows: rows.length };
   }
 }

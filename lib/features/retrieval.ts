@@ -10,10 +10,10 @@
  */
 import { joinKeysOf } from './definitions';
 import type { FeatureRepo, FeatureView, LakeTable, ValueType } from './types';
+import { ident } from '../shared/sql';
 import { formatLakeTimestamp } from './values';
 
-/** Quotes an identifier for Trino and DuckDB (both use SQL-standard double quotes). */
-export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+export { ident };
 
 /** How a lake table is referenced in SQL. @default `"database"."table"` */
 export type RelationOf = (table: LakeTable) => string;

@@ -8,7 +8,7 @@
  * @example
  * await rollBackInterruptedRegistrations(sfn.recovered, gatewayUrl, log);
  */
-import { MlflowClient } from '../pipelines/mlflow-client';
+import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
 import { type RegisterRequest, rollbackRegistration } from '../pipelines/register';
 import { TRAINING_STATES } from '../../stacks/training-pipeline-stack';
 import type { ExecutionRecord } from './sfn';
@@ -49,7 +49,7 @@ export async function rollBackInterruptedRegistrations(
   gatewayUrl: string,
   log: (line: string) => void,
 ): Promise<void> {
-  const client = new MlflowClient({ baseUrl: gatewayUrl });
+  const client = new HttpMlflowClient({ baseUrl: gatewayUrl });
   for (const record of recovered) {
     const request = registrationOf(record);
     if (!request) continue;

@@ -13,11 +13,11 @@
  * await serving.deploy({ namespace: 'seldon', deployment: 'wine-quality', modelUri: 's3://…/model.tar.gz', version: '1' });
  */
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { s3Client } from '../adapters/clients';
+import { type S3Objects, s3Objects } from '../adapters/s3/objects';
 import { resolveEnvironment } from '../config';
 import {
   compileModel,
-  createS3Client,
   DEFAULT_MAX_BODY_BYTES,
   DirectorySink,
   loadModel,
@@ -79,15 +79,15 @@ export interface LocalServingOptions {
 export const LOCAL_REQUEST_LOG_MAX_BYTES = 64 * 1024 * 1024;
 
 export class LocalServing {
-  private readonly s3: S3Client;
+  private readonly objects: S3Objects;
   private readonly servers = new Map<string, { deployment: Deployment; server: ModelServer }>();
 
   constructor(private readonly options: LocalServingOptions) {
-    this.s3 = createS3Client(
-      { AWS_ENDPOINT_URL_S3: options.s3Endpoint, AWS_REGION: options.region },
-      {
-        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      },
+    this.objects = s3Objects(
+      s3Client(
+        { AWS_ENDPOINT_URL_S3: options.s3Endpoint, AWS_REGION: options.region },
+        { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } },
+      ),
     );
   }
 
@@ -106,7 +106,7 @@ export class LocalServing {
     const current = this.servers.get(key)?.deployment;
     // Stage and alias promotions of one version both arrive: serving it once is enough.
     if (current && current.version === d.version && current.modelUri === d.modelUri) return current;
-    const model = await loadModel(d.modelUri, { s3: this.s3 });
+    const model = await loadModel(d.modelUri, { objects: this.objects });
     const name = d.modelName ?? d.deployment;
     let lastReport = 0;
     const logger = this.options.requestLogDir

@@ -6,10 +6,11 @@
  * call per run, and the local environment has no Glue endpoint.
  *
  * @example
- * const tables = parseLakeTables(process.env.LAKE_TABLES);
+ * const { LAKE_TABLES: tables } = handlerEnv({ LAKE_TABLES: lakeTablesVariable });
  * resolveDataset('winequality_red_raw', tables).location; // 's3://raw-bucket/datasets/winequality-red/'
  */
 import { z } from 'zod';
+import { parseS3Uri as parseUri, S3_BUCKET_NAME, type S3Uri } from '../shared/s3-uri';
 import { PipelineInputError } from './errors';
 
 const columnSchema = z.object({ name: z.string().min(1), type: z.string().min(1) });
@@ -29,19 +30,44 @@ export const lakeTableSchema = z.object({
 export type LakeTable = z.infer<typeof lakeTableSchema>;
 export type LakeColumn = z.infer<typeof columnSchema>;
 
-/** Parses `LAKE_TABLES`; a malformed value is a deployment bug, so it throws at cold start. */
+/**
+ * `LAKE_TABLES`, the lake's Glue tables as JSON (rendered at synthesis; see `lakeTablesJson`), for a
+ * handler's environment schema: a malformed value is a deployment bug, so it fails the cold start.
+ */
+export const lakeTablesVariable = z.string().transform((json, ctx): LakeTable[] => {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be JSON (${(err as Error).message})` });
+    return z.NEVER;
+  }
+  const tables = z.array(lakeTableSchema).safeParse(value);
+  if (!tables.success) {
+    const issue = tables.error.issues[0]!;
+    ctx.addIssue({
+      code: z.ZodIssueCode.custom,
+      message: `must be a list of lake tables (${issue.path.join('.')}: ${issue.message})`,
+    });
+    return z.NEVER;
+  }
+  return tables.data;
+});
+
+/** Parses a `LAKE_TABLES` value; throws naming what is wrong with it. */
 export function parseLakeTables(json: string): LakeTable[] {
-  return z.array(lakeTableSchema).parse(JSON.parse(json));
+  return lakeTablesVariable.parse(json);
 }
 
-/** Splits `s3://bucket/key` into its parts. */
-export function parseS3Uri(uri: string, what = 'location'): { bucket: string; key: string } {
-  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.*)$/.exec(uri);
-  if (!m)
+
+/** Splits `s3://bucket/key` into its parts; anything else (or a bucket S3 would refuse) is the input's mistake. */
+export function parseS3Uri(uri: string, what = 'location'): S3Uri {
+  const parsed = parseUri(uri);
+  if (!parsed || !S3_BUCKET_NAME.test(parsed.bucket) || !uri.startsWith(`s3://${parsed.bucket}/`))
     throw new PipelineInputError(
       `${what} must be an s3://bucket/key URI, but ${JSON.stringify(uri)} was provided`,
     );
-  return { bucket: m[1]!, key: m[2]! };
+  return parsed;
 }
 
 /** Glue types the pipelines treat as numbers (features and targets must be numeric). */

@@ -24,7 +24,7 @@ const datasetSchema = z
       `dataset must be a Glue table name (lower-case letters, digits and _) or an s3:// prefix, but ${JSON.stringify(issue.input)} was provided`,
   });
 
-const thresholdsSchema = z.strictObject({
+export const thresholdsSchema = z.strictObject({
   /** The candidate's holdout RMSE must be at most this. */
   max_rmse: z.number().positive().optional(),
   /** The candidate's holdout MAE must be at most this. */

@@ -10,9 +10,10 @@
  * const q = trainingQueries({ database: 'mlops_local', table, target: 'quality', featuresLocation, holdoutEvery: 5 });
  * q.features; // "UNLOAD (SELECT … ) TO 's3://curated/features/…/' WITH (format = 'PARQUET')"
  */
+import { ident } from '../shared/sql';
 import type { LakeTable } from './catalog';
 
-export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+export { ident };
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export interface TrainingQueryOptions {

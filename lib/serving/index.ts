@@ -1,6 +1,6 @@
 /** The kit's model server: Seldon Core v1 and Open Inference Protocol v2 for the kit's linear models. */
 export { describeValue } from './describe';
-export { createS3Client, type LoadModelOptions, loadModel, parseS3Uri, type S3Uri } from './load';
+export { type LoadModelOptions, loadModel, type ModelObjects } from './load';
 export { configFromEnv, type ServeConfig, serve, sinkFor, untilStopped } from './main';
 export { LATENCY_BUCKETS, type RouteLabels, ServingMetrics } from './metrics';
 export { compileModel, jsonNumbers, predictBatch, type ServedModel, type ServeIdentity } from './model';
@@ -24,6 +24,7 @@ export {
   type LogBatch,
   type LogRecord,
   type LogSink,
+  type ObjectWriter,
   type PredictionRecord,
   RequestLogger,
   type RequestLoggerOptions,
@@ -47,4 +48,3 @@ export {
   type ModelServerOptions,
   startModelServer,
 } from './server';
-export { readFileFromTarGz, TarError, type TarFile, tarFiles } from './tar';

@@ -19,7 +19,8 @@
  */
 import { z } from 'zod';
 import { compileModel } from './model';
-import { createS3Client, type LoadModelOptions, loadModel, parseS3Uri } from './load';
+import { parseS3Uri } from '../shared/s3-uri';
+import { type LoadModelOptions, loadModel } from './load';
 import { DirectorySink, type LogSink, RequestLogger, S3Sink } from './request-log';
 import { DEFAULT_MAX_BODY_BYTES, type ModelServer, startModelServer } from './server';
 
@@ -97,15 +98,19 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
 }
 
 /**
- * Builds the request log's sink from a location: `s3://bucket/prefix` → {@link S3Sink}, else a directory.
+ * Builds the request log's sink from a location: `s3://bucket/prefix` → {@link S3Sink} over the
+ * object store, else a directory.
  *
  * @example
- * sinkFor('s3://datalake-raw/predictions/wine-quality/');
+ * sinkFor('s3://datalake-raw/predictions/wine-quality/', { objects: s3Objects(s3Client()) });
  */
 export function sinkFor(location: string, options: LoadModelOptions = {}): LogSink {
   const s3 = parseS3Uri(location);
   if (s3 === undefined) return new DirectorySink(location);
-  return new S3Sink({ client: options.s3 ?? createS3Client(), bucket: s3.bucket, prefix: s3.key });
+  if (options.objects === undefined) {
+    throw new Error(`the request log ${location} needs an object store, but none was provided`);
+  }
+  return new S3Sink({ objects: options.objects, bucket: s3.bucket, prefix: s3.key });
 }
 
 /**
@@ -113,6 +118,7 @@ export function sinkFor(location: string, options: LoadModelOptions = {}): LogSi
  *
  * @example
  * const server = await serve({ modelUri: './model', modelName: 'wine-quality', host: '127.0.0.1', port: 9000 });
+ * const fromS3 = await serve(configFromEnv(process.env), { objects: s3Objects(s3Client()) });
  */
 export async function serve(config: ServeConfig, options: LoadModelOptions = {}): Promise<ModelServer> {
   const model = compileModel(await loadModel(config.modelUri, options), {

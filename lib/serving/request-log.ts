@@ -20,7 +20,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 /** One batch for a sink: the lines of one day. */
 export interface LogBatch {
@@ -343,32 +342,35 @@ const formatSize = (bytes: number) =>
     ? `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`
     : `${Math.round((bytes / 1024) * 10) / 10} KiB`;
 
+/** The object-store write {@link S3Sink} needs (`s3Objects` in lib/adapters/s3 implements it). */
+export interface ObjectWriter {
+  put(bucket: string, key: string, body: string, contentType: string): Promise<unknown>;
+}
+
 /**
  * PUTs each batch to `s3://<bucket>/<prefix>dt=YYYY-MM-DD/part-….jsonl`.
  *
  * @example
- * new S3Sink({ client: createS3Client(), bucket: 'datalake-raw', prefix: 'predictions/wine-quality/' });
+ * new S3Sink({ objects: s3Objects(s3Client()), bucket: 'datalake-raw', prefix: 'predictions/wine-quality/' });
  */
 export class S3Sink implements LogSink {
   readonly bucket: string;
   readonly prefix: string;
-  private readonly client: S3Client;
+  private readonly objects: ObjectWriter;
 
-  constructor(options: { readonly client: S3Client; readonly bucket: string; readonly prefix?: string }) {
-    this.client = options.client;
+  constructor(options: { readonly objects: ObjectWriter; readonly bucket: string; readonly prefix?: string }) {
+    this.objects = options.objects;
     this.bucket = options.bucket;
     const prefix = options.prefix ?? '';
     this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : prefix + '/';
   }
 
   async write(batch: LogBatch): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: `${this.prefix}dt=${batch.dt}/${partName()}`,
-        Body: batch.body,
-        ContentType: 'application/x-ndjson',
-      }),
+    await this.objects.put(
+      this.bucket,
+      `${this.prefix}dt=${batch.dt}/${partName()}`,
+      batch.body,
+      'application/x-ndjson',
     );
   }
 }

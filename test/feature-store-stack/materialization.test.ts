@@ -14,7 +14,7 @@ import { App } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
 import { type AthenaResultSet, materializeResults } from '../../lib/features/materialize';
-import { OnlineStore } from '../../lib/features/online-store';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { handler as plan } from '../../lambdas/materialize-plan';
 import { WINE_FEATURE_NAMES, wineRepo } from '../../lib/features/wine';
 import { readAssembly } from '../../lib/local/assembly';
@@ -81,7 +81,7 @@ describe('materialization run locally', () => {
     const tableResource = stage.resourcesOfType('AWS::DynamoDB::Table')[0]!;
     tableName = stage.physicalName(tableResource);
     await dynamo.createOnlineTable(tableName);
-    const store = new OnlineStore({ client: dynamo.doc, tableName });
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName });
 
     const fnName = (path: string) =>
       stage.physicalName(stage.resourceAt(`mlops-local/FeatureStore/${path}/Function`)!);
@@ -177,7 +177,7 @@ describe('materialization run locally', () => {
         },
       ],
     });
-    const online = await new OnlineStore({ client: dynamo.doc, tableName }).readMany([
+    const online = await new DynamoDbOnlineStore({ client: dynamo.doc, tableName }).readMany([
       'wine_features#wine_id=1',
       'wine_features#wine_id=2',
       'wine_features#wine_id=3',

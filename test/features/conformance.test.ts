@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatureHttpHandler, type ProxyHandler } from '../../lib/features/http';
 import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
-import { OnlineStore } from '../../lib/features/online-store';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { createFeatureServer, type GetOnlineFeaturesResponse } from '../../lib/features/serving';
 import {
   apiEvent,
@@ -41,7 +41,7 @@ const feastError = (body: string) => JSON.parse(JSON.parse(body) as string) as R
 beforeAll(async () => {
   dynamo = await startDynalite();
   await dynamo.createOnlineTable('online');
-  const store = new OnlineStore({ client: dynamo.doc, tableName: 'online' });
+  const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'online' });
   const server = createFeatureServer({
     repo: driverRepo,
     store,

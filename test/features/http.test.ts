@@ -5,9 +5,10 @@
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
+import { s3Objects } from '../../lib/adapters/s3/objects';
 import { createFeatureHttpHandler, MAX_BODY_BYTES, type ProxyHandler } from '../../lib/features/http';
 import { DirectoryOfflineWriter, S3OfflineWriter } from '../../lib/features/offline-writer';
-import { OnlineStore } from '../../lib/features/online-store';
 import { createFeatureServer } from '../../lib/features/serving';
 import { WINE_FEATURE_NAMES, winePush } from '../../lib/features/wine';
 import {
@@ -30,7 +31,7 @@ beforeAll(async () => {
   handle = createFeatureHttpHandler(
     createFeatureServer({
       repo: driverRepo,
-      store: new OnlineStore({ client: dynamo.doc, tableName: 'online' }),
+      store: new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'online' }),
       offline: new DirectoryOfflineWriter({ root: await scratchDir('http') }),
     }),
     { onInternalError: (err) => internalErrors.push(err) },
@@ -150,7 +151,7 @@ describe('unknown routes and internal errors', () => {
     const broken = createFeatureHttpHandler(
       createFeatureServer({
         repo: driverRepo,
-        store: new OnlineStore({ client: dynamo.doc, tableName: 'missing', maxAttempts: 1 }),
+        store: new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'missing', maxAttempts: 1 }),
         offline: new DirectoryOfflineWriter({ root: await scratchDir('http-broken') }),
       }),
       { onInternalError: (err) => internalErrors.push(err) },
@@ -175,9 +176,9 @@ describe('S3OfflineWriter', () => {
   it('puts one JSON-lines object under <prefix>/<location>/', async () => {
     // prepare: no local S3 engine in this suite, so the client is stubbed at its edge (send)
     const sent: PutObjectCommand[] = [];
-    const client = { send: async (c: PutObjectCommand) => void sent.push(c) } as unknown as S3Client;
+    const client = { send: async (c: PutObjectCommand) => (sent.push(c), {}) } as unknown as S3Client;
     const writer = new S3OfflineWriter({
-      client,
+      objects: s3Objects(client),
       bucket: 'lake',
       prefix: 'features/',
       now: () => new Date(0),

@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AthenaResultSet } from '../../lib/features/materialize';
-import { OnlineStore } from '../../lib/features/online-store';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
 import { CREDENTIALS, type LocalDynamo, startDynalite } from './helpers';
 
@@ -92,7 +92,7 @@ describe('materialize-write handler', () => {
       ['AmazonAthena.GetQueryResults', 'q-1', '1'],
       ['AmazonAthena.GetQueryResults', 'q-1', '2'],
     ]);
-    const store = new OnlineStore({ client: dynamo.doc, tableName: 'online' });
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'online' });
     const rows = await store.readMany([1, 3, 4].map((id) => `wine_features#wine_id=${id}`));
     expect(rows.get('wine_features#wine_id=1')?.features['alcohol']).toBe(9.5);
     expect(rows.get('wine_features#wine_id=3')?.features['alcohol']).toBeNull();

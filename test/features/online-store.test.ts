@@ -12,12 +12,8 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
-import {
-  EXPIRY_GRACE_SECONDS,
-  type OnlineRecord,
-  OnlineStore,
-  UnprocessedError,
-} from '../../lib/features/online-store';
+import { DynamoDbOnlineStore, UnprocessedError } from '../../lib/adapters/dynamodb/online-store';
+import { EXPIRY_GRACE_SECONDS, type OnlineRecord } from '../../lib/features/online-store';
 import { createFeatureServer } from '../../lib/features/serving';
 import { onlineKey } from '../../lib/features/values';
 import { driverRepo, type LocalDynamo, removeScratchDirs, scratchDir, startDynalite } from './helpers';
@@ -26,10 +22,10 @@ let dynamo: LocalDynamo;
 let tableCount = 0;
 
 /** A fresh table per test, so counts and contents never leak between tests. */
-async function freshStore(extra: Partial<ConstructorParameters<typeof OnlineStore>[0]> = {}) {
+async function freshStore(extra: Partial<ConstructorParameters<typeof DynamoDbOnlineStore>[0]> = {}) {
   const tableName = `online_${++tableCount}`;
   await dynamo.createOnlineTable(tableName);
-  return { tableName, store: new OnlineStore({ client: dynamo.doc, tableName, baseDelayMs: 1, ...extra }) };
+  return { tableName, store: new DynamoDbOnlineStore({ client: dynamo.doc, tableName, baseDelayMs: 1, ...extra }) };
 }
 
 const record = (

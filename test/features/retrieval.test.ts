@@ -15,7 +15,7 @@ import {
   recordsFromResultSet,
 } from '../../lib/features/materialize';
 import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
-import { OnlineStore } from '../../lib/features/online-store';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { materializationSql, pointInTimeJoinSql } from '../../lib/features/retrieval';
 import { createFeatureServer } from '../../lib/features/serving';
 import { formatLakeTimestamp } from '../../lib/features/values';
@@ -78,7 +78,7 @@ beforeAll(async () => {
   await dynamo.createOnlineTable('unused');
   const server = createFeatureServer({
     repo: wineRepo,
-    store: new OnlineStore({ client: dynamo.doc, tableName: 'unused' }),
+    store: new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'unused' }),
     offline: new DirectoryOfflineWriter({ root: lake, prefix: 'features' }),
   });
   await server.push({
@@ -269,7 +269,7 @@ describe('materializeResults', () => {
   it('writes the query results page by page and the server serves them', async () => {
     // prepare
     await dynamo.createOnlineTable('materialized');
-    const store = new OnlineStore({ client: dynamo.doc, tableName: 'materialized' });
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized' });
     const reader = await conn.runAndReadAll(
       materializationSql({
         repo: wineRepo,
@@ -319,7 +319,7 @@ describe('materializeResults', () => {
   it('running the same materialization twice writes nothing older', async () => {
     // prepare
     await dynamo.createOnlineTable('materialized_twice');
-    const store = new OnlineStore({ client: dynamo.doc, tableName: 'materialized_twice' });
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized_twice' });
     const reader = await conn.runAndReadAll(
       materializationSql({
         repo: wineRepo,

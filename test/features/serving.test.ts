@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defineRepo } from '../../lib/features/definitions';
 import { FeastError, FeatureServerError, RequestValidationError } from '../../lib/features/errors';
 import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
-import { OnlineStore } from '../../lib/features/online-store';
+import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import {
   createFeatureServer,
   type FeatureServer,
@@ -33,7 +33,7 @@ async function serverFor(repo: FeatureRepo): Promise<{ server: FeatureServer; la
   const lake = await scratchDir('lake');
   const server = createFeatureServer({
     repo,
-    store: new OnlineStore({ client: dynamo.doc, tableName }),
+    store: new DynamoDbOnlineStore({ client: dynamo.doc, tableName }),
     offline: new DirectoryOfflineWriter({ root: lake, prefix: 'features', now: () => new Date(clock) }),
     now: () => clock,
   });

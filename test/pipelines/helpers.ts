@@ -11,7 +11,7 @@ import type { AthenaEngine, QueryOrigin } from '../../lib/local/athena';
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
-import { type ObjectStore, s3Objects } from '../../lib/pipelines/objects';
+import { type S3Objects, s3Objects } from '../../lib/adapters/s3/objects';
 
 export const BUCKETS = {
   raw: 'lake-raw',
@@ -32,7 +32,7 @@ export const WINE_TABLE: LakeTable = {
 export interface LocalS3 {
   readonly stateDir: string;
   readonly client: S3Client;
-  readonly objects: ObjectStore;
+  readonly objects: S3Objects;
   /** Every key in a bucket. */
   keys(bucket: string): Promise<string[]>;
   close(): Promise<void>;

@@ -5,7 +5,7 @@
  * through its `fetch` option, so every call is the REST request the Lambda would make.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MlflowClient } from '../../lib/pipelines/mlflow-client';
+import { HttpMlflowClient } from '../../lib/adapters/sigv4-http/mlflow-client';
 import { EXECUTION_TAG, type RegisterRequest, registerModel, rollbackRegistration } from '../../lib/pipelines/register';
 import { apiEvent, type Harness, harness, type LocalDynamo, startDynamo } from '../registry/support';
 
@@ -44,7 +44,7 @@ const handlerFetch: typeof fetch = async (input, init) => {
   return new Response(result.body, { status: result.statusCode });
 };
 
-const client = () => new MlflowClient({ baseUrl: 'http://registry.local/', fetch: handlerFetch });
+const client = () => new HttpMlflowClient({ baseUrl: 'http://registry.local/', fetch: handlerFetch });
 const request = (execution: string): RegisterRequest => ({
   model_name: 'wine',
   execution,

@@ -7,14 +7,13 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryError, RegistryUnavailableError } from '../../lib/pipelines/errors';
-import { MlflowClient, sigv4Signer } from '../../lib/pipelines/mlflow-client';
+import { HttpMlflowClient, registryClient, sigv4Signer } from '../../lib/adapters/sigv4-http/mlflow-client';
 import {
   EXECUTION_TAG,
   productionModel,
   type RegisterRequest,
   registerModel,
 } from '../../lib/pipelines/register';
-import { registryClient } from '../../lib/pipelines/runtime';
 
 interface Recorded {
   method: string;
@@ -176,7 +175,7 @@ const request: RegisterRequest = {
 
 describe('Register model', () => {
   it('creates the model, an experiment run with params, metrics and data version, and a version of the artifact', async () => {
-    const client = new MlflowClient({ baseUrl });
+    const client = new HttpMlflowClient({ baseUrl });
     const registration = await registerModel(client, request, () => 1000);
     expect(registration).toEqual({
       model_name: 'wine-quality',
@@ -209,7 +208,7 @@ describe('Register model', () => {
   });
 
   it('leaves one run and one version when the step is retried for the same execution', async () => {
-    const client = new MlflowClient({ baseUrl });
+    const client = new HttpMlflowClient({ baseUrl });
     const first = await registerModel(client, request);
     const again = await registerModel(client, request);
     expect(again).toEqual(first);
@@ -226,7 +225,7 @@ describe('Register model', () => {
   });
 
   it('signs every request with SigV4 for execute-api when REGISTRY_AUTH is iam', async () => {
-    const client = new MlflowClient({
+    const client = new HttpMlflowClient({
       baseUrl,
       signer: sigv4Signer({
         region: 'eu-west-1',
@@ -269,7 +268,7 @@ describe('Register model', () => {
   });
 
   it('reports 5xx as RegistryUnavailableError (retried) and 4xx as RegistryError (not retried)', async () => {
-    const client = new MlflowClient({ baseUrl });
+    const client = new HttpMlflowClient({ baseUrl });
     mlflow.failNext = 1;
     await expect(registerModel(client, request)).rejects.toBeInstanceOf(RegistryUnavailableError);
     await expect(client.post('nope', {})).rejects.toBeInstanceOf(RegistryError);
@@ -279,7 +278,7 @@ describe('Register model', () => {
 
 describe('productionModel', () => {
   it("finds the Production version and its run's holdout metrics, or null", async () => {
-    const client = new MlflowClient({ baseUrl });
+    const client = new HttpMlflowClient({ baseUrl });
     expect(await productionModel(client, 'wine-quality')).toBeNull();
     await registerModel(client, request);
     expect(await productionModel(client, 'wine-quality')).toBeNull();

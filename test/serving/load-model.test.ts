@@ -11,9 +11,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { s3Client } from '../../lib/adapters/clients';
+import { s3Objects } from '../../lib/adapters/s3/objects';
+import { listArchive, ModelArchiveError } from '../../lib/model/archive';
 import { ModelFormatError } from '../../lib/model/format';
-import { createS3Client, loadModel, parseS3Uri } from '../../lib/serving/load';
-import { readFileFromTarGz, TarError, tarFiles } from '../../lib/serving/tar';
+import { loadModel } from '../../lib/serving/load';
+import { parseS3Uri } from '../../lib/shared/s3-uri';
 import { TINY, WINE, writeModelDir } from './helpers';
 
 /** A ustar archive writer for tests: regular files, optional PAX path records. */
@@ -56,35 +59,41 @@ function tar(files: { name: string; data: string | Buffer; pax?: boolean; type?:
 
 const tinyJson = JSON.stringify(TINY);
 
+// The model server reads archives with the one tar reader of lib/model/archive.ts.
 describe('tar reader', () => {
+  const files = (tgz: Buffer) =>
+    listArchive(tgz)
+      .filter((e) => e.type === 'file')
+      .map((e) => ({ name: e.path, data: e.data }));
+
   it('finds model.json at the top, with or without ./, through PAX long names, skipping directories', () => {
-    const files = [
-      ...tarFiles(
+    const found = files(
+      gzipSync(
         tar([
           { name: './', data: '', type: '5' },
           { name: './model.json', data: tinyJson },
           { name: `deep/${'x'.repeat(150)}.txt`, data: 'hi', pax: true },
         ]),
       ),
-    ];
-    expect(files.map((f) => f.name)).toEqual(['model.json', `deep/${'x'.repeat(150)}.txt`]);
-    expect(files[0]!.data.toString()).toBe(tinyJson);
+    );
+    expect(found.map((f) => f.name)).toEqual(['model.json', `deep/${'x'.repeat(150)}.txt`]);
+    expect(found[0]!.data.toString()).toBe(tinyJson);
   });
 
   it('reads archives made by GNU tar', async () => {
     const dir = await writeModelDir(TINY);
     const tgz = execFileSync('tar', ['-czf', '-', '-C', dir, '.']);
-    expect(readFileFromTarGz(tgz, 'model.json')?.toString()).toBe(tinyJson);
-    expect(readFileFromTarGz(tgz, 'nope.json')).toBeUndefined();
+    expect(files(tgz).find((f) => f.name === 'model.json')?.data.toString()).toBe(tinyJson);
+    expect(files(tgz).find((f) => f.name === 'nope.json')).toBeUndefined();
   });
 
   it('fails clearly on a corrupt archive', () => {
     const good = tar([{ name: 'model.json', data: tinyJson }]);
     const corrupt = Buffer.from(good);
     corrupt[10] = 0x41;
-    expect(() => [...tarFiles(corrupt)]).toThrow(/checksum/);
-    expect(() => [...tarFiles(good.subarray(0, 700))]).toThrow(TarError);
-    expect(() => readFileFromTarGz(Buffer.from('not gzip'), 'model.json')).toThrow(/not a gzip archive/);
+    expect(() => listArchive(gzipSync(corrupt))).toThrow(/checksum/);
+    expect(() => listArchive(gzipSync(good.subarray(0, 700)))).toThrow(ModelArchiveError);
+    expect(() => listArchive(Buffer.from('not gzip'))).toThrow(/not a gzip archive/);
   });
 });
 
@@ -102,7 +111,7 @@ describe('loadModel from disk', () => {
     await expect(loadModel('/nonexistent/model')).rejects.toThrow(/cannot read \/nonexistent\/model/);
     const dir = await mkdtemp(join(tmpdir(), 'mlops-bad-'));
     await writeFile(join(dir, 'model.tar.gz'), gzipSync(tar([{ name: 'other.json', data: '{}' }])));
-    await expect(loadModel(join(dir, 'model.tar.gz'))).rejects.toThrow(/has no model\.json at its top level/);
+    await expect(loadModel(join(dir, 'model.tar.gz'))).rejects.toThrow(/must hold model\.json at its root, but it holds other\.json/);
     await writeFile(join(dir, 'bad.tar.gz'), gzipSync(tar([{ name: 'model.json', data: '{"format":"x"}' }])));
     await expect(loadModel(join(dir, 'bad.tar.gz'))).rejects.toThrow(ModelFormatError);
   });
@@ -149,7 +158,7 @@ describe('loadModel from S3', () => {
 
   const credentials = { accessKeyId: 'test', secretAccessKey: 'test' };
   const client = (url: string) =>
-    createS3Client({ AWS_ENDPOINT_URL_S3: url, AWS_REGION: 'us-east-1' }, { credentials });
+    s3Objects(s3Client({ AWS_ENDPOINT_URL_S3: url, AWS_REGION: 'us-east-1' }, { credentials }));
 
   it('parses s3 URIs', () => {
     expect(parseS3Uri('s3://b/k/x.tar.gz')).toEqual({ bucket: 'b', key: 'k/x.tar.gz' });
@@ -159,22 +168,22 @@ describe('loadModel from S3', () => {
 
   it('loads SageMaker model.tar.gz, a model.json, and a prefix holding either', async () => {
     const local = client(endpoint);
-    expect(await loadModel('s3://artifacts/job-1/output/model.tar.gz', { s3: local })).toEqual(WINE);
-    expect(await loadModel('s3://artifacts/plain/model.json', { s3: local })).toEqual(TINY);
-    expect(await loadModel('s3://artifacts/plain', { s3: local })).toEqual(TINY);
+    expect(await loadModel('s3://artifacts/job-1/output/model.tar.gz', { objects: local })).toEqual(WINE);
+    expect(await loadModel('s3://artifacts/plain/model.json', { objects: local })).toEqual(TINY);
+    expect(await loadModel('s3://artifacts/plain', { objects: local })).toEqual(TINY);
     // The prefix has no model.json: the archive is tried next.
-    expect(await loadModel('s3://artifacts/packed/', { s3: local })).toEqual(TINY);
-    await expect(loadModel('s3://artifacts/missing/model.tar.gz', { s3: local })).rejects.toThrow(
+    expect(await loadModel('s3://artifacts/packed/', { objects: local })).toEqual(TINY);
+    await expect(loadModel('s3://artifacts/missing/model.tar.gz', { objects: local })).rejects.toThrow(
       /does not exist/,
     );
-    await expect(loadModel('s3://artifacts/nothing-here', { s3: local })).rejects.toThrow(/holds neither/);
+    await expect(loadModel('s3://artifacts/nothing-here', { objects: local })).rejects.toThrow(/holds neither/);
   });
 
   it('addresses buckets path-style for an IP endpoint (SDK default) and for a host name (forced)', async () => {
     seen.length = 0;
-    await loadModel('s3://artifacts/plain/model.json', { s3: client(endpoint) });
+    await loadModel('s3://artifacts/plain/model.json', { objects: client(endpoint) });
     await loadModel('s3://artifacts/plain/model.json', {
-      s3: client(endpoint.replace('127.0.0.1', 'localhost')),
+      objects: client(endpoint.replace('127.0.0.1', 'localhost')),
     });
     expect(seen.map((s) => s.path)).toEqual(['/artifacts/plain/model.json', '/artifacts/plain/model.json']);
     expect(seen[1]!.host).toMatch(/^localhost:/);
@@ -184,7 +193,7 @@ describe('loadModel from S3', () => {
       region: 'us-east-1',
       credentials: { accessKeyId: 't', secretAccessKey: 't' },
     });
-    await expect(loadModel('s3://artifacts/plain/model.json', { s3: unforced })).rejects.toThrow(
+    await expect(loadModel('s3://artifacts/plain/model.json', { objects: s3Objects(unforced) })).rejects.toThrow(
       /artifacts\.localhost/,
     );
   });

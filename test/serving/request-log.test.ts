@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { s3Objects } from '../../lib/adapters/s3/objects';
 import { compileModel } from '../../lib/serving/model';
 import {
   DirectorySink,
@@ -259,7 +260,7 @@ describe('sinks', () => {
         region: 'us-east-1',
         credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
       });
-      const sink = new S3Sink({ client, bucket: 'datalake-raw', prefix: 'predictions/tiny' });
+      const sink = new S3Sink({ objects: s3Objects(client), bucket: 'datalake-raw', prefix: 'predictions/tiny' });
       await sink.write({ dt: '2026-11-03', body: '{"a":1}\n', lines: 1 });
       expect(puts).toHaveLength(1);
       expect(decodeURIComponent(puts[0]!.url)).toMatch(

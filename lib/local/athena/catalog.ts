@@ -10,6 +10,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalStage } from '../assembly';
 import { layout } from '../layout';
+import { ident } from '../../shared/sql';
 
 export interface GlueColumn {
   readonly name: string;
@@ -194,7 +195,7 @@ export function duckTypeOf(hiveType: string): string {
 }
 
 const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-export const ident = (s: string) => `"${s.replace(/"/g, '""')}"`;
+export { ident };
 
 /**
  * The DuckDB `SELECT` a view over `files` runs. With no files it is an empty, correctly typed
