@@ -13,16 +13,18 @@
  * // Step Functions: { "action": "apply", "detail": { "eventId": "…", "modelName": "wine-quality", "version": "5", "artifactUri": "s3://…" } }
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { handlerEnv } from '../lib/adapters/handler-env';
 import { eksToken, httpTransport, KubernetesClient } from '../lib/serving-infra/kubernetes';
 import {
   type DeployerResponse,
   deployerEnvironment,
+  deployerEnvShape,
   dispatch,
   parseDeployerRequest,
 } from '../lib/serving-infra/requests';
 
 const logger = new Logger({ serviceName: 'serving-deployer' });
-const environment = deployerEnvironment(process.env);
+const environment = deployerEnvironment(handlerEnv(deployerEnvShape));
 const k8s = new KubernetesClient(
   httpTransport({
     endpoint: environment.clusterEndpoint,

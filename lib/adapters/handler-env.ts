@@ -10,6 +10,7 @@
  * const objects = s3Objects(s3Client(env));
  */
 import { z } from 'zod';
+import { describeIssue } from '../shared/events';
 import type { AwsEnv } from './clients';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -43,9 +44,7 @@ export function handlerEnv<T extends z.ZodRawShape>(
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);
-      return set[name] === undefined
-        ? `${name} must be set`
-        : `${name} ${issue.message.startsWith('must') ? issue.message : `is invalid (${issue.message})`}, but ${JSON.stringify(set[name])} was provided`;
+      return set[name] === undefined ? `${name} must be set` : describeIssue(issue, set);
     });
     throw new Error(`the function's environment is invalid: ${problems.join('; ')}`);
   }

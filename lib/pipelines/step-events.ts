@@ -16,7 +16,7 @@ const text = z.string().min(1);
 const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.+$/, 'must be an s3://bucket/key URI');
 
 /** "Validate data" and "Plan batch": the execution input (validated by the step) and name. */
-export const planEventSchema = z.looseObject({ input: z.unknown(), execution: z.unknown() });
+export const planEventSchema = z.looseObject({ input: z.unknown(), execution: z.string() });
 
 /** "Stage training data". */
 export const stageEventSchema = z.looseObject({

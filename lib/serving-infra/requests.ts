@@ -3,7 +3,7 @@
  * environment, validated once; and the dispatch from a request to the deployer core.
  *
  * @example
- * const settings = deployerSettingsFromEnv(process.env);
+ * const { settings } = deployerEnvironment(handlerEnv(deployerEnvShape));
  * const result = await dispatch(k8s, settings, parseDeployerRequest(event));
  */
 import { z } from 'zod';
@@ -79,7 +79,8 @@ export async function dispatch(
   }
 }
 
-const envSchema = z.object({
+/** The deployer Lambda's environment, for `handlerEnv` (lib/adapters/handler-env.ts). */
+export const deployerEnvShape = {
   CLUSTER_NAME: z.string().min(1),
   CLUSTER_ENDPOINT: z.url(),
   CLUSTER_CA: z.string().min(1),
@@ -93,7 +94,10 @@ const envSchema = z.object({
     .optional(),
   REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).optional(),
   AWS_REGION: z.string().min(1),
-});
+};
+
+/** The validated environment. */
+export type DeployerEnv = z.infer<z.ZodObject<typeof deployerEnvShape>>;
 
 export interface DeployerEnvironment {
   readonly settings: DeployerSettings;
@@ -104,23 +108,12 @@ export interface DeployerEnvironment {
 }
 
 /**
- * Reads the Lambda's environment; throws with a sentence naming the bad variable.
+ * What the deployer needs of its validated environment.
  *
  * @example
- * const { settings, clusterEndpoint } = deployerEnvironment(process.env);
+ * const { settings, clusterEndpoint } = deployerEnvironment(handlerEnv(deployerEnvShape));
  */
-export function deployerEnvironment(env: Readonly<Record<string, string | undefined>>): DeployerEnvironment {
-  const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const variable = String(issue.path[0]);
-    throw new Error(
-      env[variable] === undefined
-        ? `Environment variable ${variable} must be set`
-        : `Environment variable ${variable} is invalid: ${issue.message}, but ${JSON.stringify(env[variable])} was provided`,
-    );
-  }
-  const e = parsed.data;
+export function deployerEnvironment(e: DeployerEnv): DeployerEnvironment {
   return {
     clusterName: e.CLUSTER_NAME,
     clusterEndpoint: e.CLUSTER_ENDPOINT,
