@@ -11,16 +11,13 @@
  *   ARTIFACTS_BUCKET             models (read)
  *   STAGING_TABLE, STAGING_LOCATION  the JSON staging table and its s3:// location
  */
-import { s3Client } from '../lib/adapters/clients';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
-import { s3Objects } from '../lib/adapters/s3/objects';
+import { lakeAccess, lakeEnvShape } from '../lib/adapters/lake';
 import { planBatch } from '../lib/pipelines/batch';
-import { lakeTablesVariable } from '../lib/pipelines/catalog';
 import { parseStepEvent, planEventSchema } from '../lib/pipelines/step-events';
 
 const env = handlerEnv({
-  LAKE_TABLES: lakeTablesVariable,
-  LAKE_DATABASE: required,
+  ...lakeEnvShape,
   RAW_BUCKET: required,
   CURATED_BUCKET: required,
   ARTIFACTS_BUCKET: required,
@@ -29,10 +26,7 @@ const env = handlerEnv({
   OUTPUT_PREFIX: required,
 });
 const deps = {
-  objects: s3Objects(s3Client(env)),
-  tables: env.LAKE_TABLES,
-  database: env.LAKE_DATABASE,
-  readableBuckets: [env.RAW_BUCKET, env.CURATED_BUCKET, env.ARTIFACTS_BUCKET],
+  ...lakeAccess(env, [env.RAW_BUCKET, env.CURATED_BUCKET, env.ARTIFACTS_BUCKET]),
   outputPrefixes: [`s3://${env.CURATED_BUCKET}/${env.OUTPUT_PREFIX}`],
   stagingLocation: env.STAGING_LOCATION,
   stagingTable: env.STAGING_TABLE,

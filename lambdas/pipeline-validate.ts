@@ -14,27 +14,21 @@
  *                      inputs naming a feature service of the platform's repo (lib/features/wine.ts)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { s3Client } from '../lib/adapters/clients';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
-import { s3Objects } from '../lib/adapters/s3/objects';
+import { lakeAccess, lakeEnvShape } from '../lib/adapters/lake';
 import { wineRepo } from '../lib/features/wine';
-import { lakeTablesVariable } from '../lib/pipelines/catalog';
 import { parseStepEvent, planEventSchema } from '../lib/pipelines/step-events';
 import { planTrainingRun } from '../lib/pipelines/training-plan';
 
 const env = handlerEnv({
-  LAKE_TABLES: lakeTablesVariable,
-  LAKE_DATABASE: required,
+  ...lakeEnvShape,
   RAW_BUCKET: required,
   ARTIFACTS_BUCKET: required,
   FEATURES_LOCATION: required,
   FEATURE_STORE_LOCATION: required,
 });
 const deps = {
-  objects: s3Objects(s3Client(env)),
-  tables: env.LAKE_TABLES,
-  database: env.LAKE_DATABASE,
-  readableBuckets: [env.RAW_BUCKET],
+  ...lakeAccess(env, [env.RAW_BUCKET]),
   artifactsBucket: env.ARTIFACTS_BUCKET,
   featuresLocation: env.FEATURES_LOCATION,
   featureStore: { repo: wineRepo, location: env.FEATURE_STORE_LOCATION },

@@ -20,6 +20,7 @@
 import type {
   Entity,
   FeatureRepo,
+  FeatureService,
   FeatureView,
   LakeTable,
   PushSource,
@@ -320,3 +321,45 @@ export const ONLINE_TABLE_SPEC = {
   timeToLiveAttribute: 'expires_at',
   billingMode: 'PAY_PER_REQUEST',
 } as const;
+
+/** The features requested of one view. */
+export interface FeatureGroup {
+  readonly view: FeatureView;
+  readonly features: string[];
+}
+
+/**
+ * Collects requested features by view, views in first-requested order and each feature once:
+ * Feast's grouping, which both online serving and training retrieval answer in.
+ *
+ * @example
+ * const groups = new FeatureGroups();
+ * groups.addService(repo, repo.featureServices.get('wine_quality_v1')!);
+ * groups.list(); // [{ view: wine_features, features: ['alcohol', …] }]
+ */
+export class FeatureGroups {
+  private readonly groups = new Map<string, FeatureGroup>();
+
+  get size(): number {
+    return this.groups.size;
+  }
+
+  add(view: FeatureView, feature: string): void {
+    const g = this.groups.get(view.name) ?? { view, features: [] };
+    if (!g.features.includes(feature)) g.features.push(feature);
+    this.groups.set(view.name, g);
+  }
+
+  /** Every feature of the service's projections (all of a view's when a projection names none). */
+  addService(repo: FeatureRepo, service: FeatureService): void {
+    for (const p of service.projections) {
+      const view = repo.featureViews.get(p.featureView)!;
+      for (const f of p.features ?? view.features.map((vf) => vf.name)) this.add(view, f);
+    }
+  }
+
+  list(): FeatureGroup[] {
+    return [...this.groups.values()];
+  }
+}
+

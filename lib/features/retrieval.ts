@@ -8,7 +8,7 @@
  * Each view's rows come from its batch table and, when it has a push source, from the push
  * source's batch table (offline pushes), so pushed rows take part in training and materialization.
  */
-import { joinKeysOf } from './definitions';
+import { type FeatureGroup, FeatureGroups, joinKeysOf } from './definitions';
 import type { FeatureRepo, FeatureView, LakeTable, ValueType } from './types';
 import { ident } from '../shared/sql';
 import { formatLakeTimestamp } from './values';
@@ -232,28 +232,15 @@ export function featureServiceColumns(
   };
 }
 
-interface Group {
-  view: FeatureView;
-  features: string[];
-}
-
 function resolveGroups(
   repo: FeatureRepo,
   options: Pick<PointInTimeJoinOptions, 'featureService' | 'features'>,
-): Group[] {
-  const groups = new Map<string, Group>();
-  const add = (view: FeatureView, f: string) => {
-    const g = groups.get(view.name) ?? { view, features: [] };
-    if (!g.features.includes(f)) g.features.push(f);
-    groups.set(view.name, g);
-  };
+): FeatureGroup[] {
+  const groups = new FeatureGroups();
   if (options.featureService) {
     const service = repo.featureServices.get(options.featureService);
     if (!service) throw new Error(`feature service ${options.featureService} is not defined`);
-    for (const p of service.projections) {
-      const view = repo.featureViews.get(p.featureView)!;
-      for (const f of p.features ?? view.features.map((vf) => vf.name)) add(view, f);
-    }
+    groups.addService(repo, service);
   } else {
     for (const ref of options.features ?? []) {
       const [viewName, feature] = ref.split(':');
@@ -261,9 +248,9 @@ function resolveGroups(
       if (!view || !feature || !view.features.some((f) => f.name === feature)) {
         throw new Error(`feature reference must name a defined 'view:feature', but '${ref}' was provided`);
       }
-      add(view, feature);
+      groups.add(view, feature);
     }
   }
   if (groups.size === 0) throw new Error('no features requested: give features or featureService');
-  return [...groups.values()];
+  return groups.list();
 }

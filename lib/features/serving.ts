@@ -10,7 +10,7 @@
  * would crash with a 500 (mixed entity types, ragged columns, a missing join key, malformed refs,
  * feature name collisions) it answers 4xx with FastAPI's or Feast's error shape instead.
  */
-import { joinKeysOf, viewsFedBy } from './definitions';
+import { type FeatureGroup, FeatureGroups, joinKeysOf, viewsFedBy } from './definitions';
 import {
   FeastError,
   featureServiceNotFound,
@@ -30,7 +30,7 @@ import {
   type PushRequest,
   pushRequestSchema,
 } from './requests';
-import type { FeatureRepo, FeatureView, ValueType } from './types';
+import type { FeatureRepo, ValueType } from './types';
 import {
   checkValue,
   formatFeastTimestamp,
@@ -93,30 +93,19 @@ export function createFeatureServer(deps: FeatureServerDeps): FeatureServer {
   };
 }
 
-interface Group {
-  view: FeatureView;
-  features: string[];
-}
+type Group = FeatureGroup;
 
 /** Resolves the requested refs into feature views and features, in Feast's grouping order. */
 function resolveFeatures(
   repo: FeatureRepo,
   req: { feature_service?: string | null; features: string[] },
 ): Group[] {
-  const groups = new Map<string, Group>();
-  const add = (view: FeatureView, feature: string) => {
-    const g = groups.get(view.name) ?? { view, features: [] };
-    if (!g.features.includes(feature)) g.features.push(feature);
-    groups.set(view.name, g);
-  };
+  const groups = new FeatureGroups();
   if (req.feature_service) {
     const service = repo.featureServices.get(req.feature_service);
     if (!service) throw featureServiceNotFound(req.feature_service, repo.project);
-    for (const p of service.projections) {
-      const view = repo.featureViews.get(p.featureView)!;
-      for (const f of p.features ?? view.features.map((vf) => vf.name)) add(view, f);
-    }
-    return [...groups.values()];
+    groups.addService(repo, service);
+    return groups.list();
   }
   if (req.features.length === 0) throw new PlainError('No features specified for retrieval');
   const malformed: ValidationIssue[] = [];
@@ -147,9 +136,9 @@ function resolveFeatures(
         404,
       );
     }
-    add(view, feature);
+    groups.add(view, feature);
   }
-  return [...groups.values()];
+  return groups.list();
 }
 
 async function getOnlineFeatures(

@@ -16,7 +16,7 @@ import type { LinearModel } from '../model/format';
 import { readModelFromArchive } from '../model/archive';
 import { predictRow } from '../model/format';
 import { CsvError, listColumns, parseCsv, readCsvHeader } from '../trainer/csv';
-import { type LakeTable, parseS3Uri, resolveDataset } from './catalog';
+import { type LakeAccess, parseS3Uri, resolveDataset } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
 import type { ObjectStore } from './objects';
@@ -43,12 +43,8 @@ export interface BatchPlan {
   readonly query: string;
 }
 
-export interface BatchPlanDeps {
-  readonly objects: ObjectStore;
-  readonly tables: readonly LakeTable[];
-  readonly database: string;
-  /** Buckets inputs and models may be read from. */
-  readonly readableBuckets: readonly string[];
+/** `readableBuckets`: where inputs and models may be read from. */
+export interface BatchPlanDeps extends LakeAccess {
   /** `s3://` prefixes predictions may be written under (the state machine's role may write there). */
   readonly outputPrefixes: readonly string[];
   /** `s3://curated/batch-staging/`: the staging table's location. */

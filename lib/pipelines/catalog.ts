@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { parseS3Uri as parseUri, S3_BUCKET_NAME, type S3Uri } from '../shared/s3-uri';
 import { PipelineInputError } from './errors';
+import type { ObjectStore } from './objects';
 
 const columnSchema = z.object({ name: z.string().min(1), type: z.string().min(1) });
 
@@ -106,3 +107,14 @@ export function resolveDataset(dataset: string, tables: readonly LakeTable[]): L
   }
   return table;
 }
+
+/** What a step that reads the lake is given: its objects, its catalog, and the buckets it may read. */
+export interface LakeAccess {
+  readonly objects: ObjectStore;
+  readonly tables: readonly LakeTable[];
+  /** The Glue database the queries name. */
+  readonly database: string;
+  /** Buckets the step may read inputs from (its role could not read others). */
+  readonly readableBuckets: readonly string[];
+}
+

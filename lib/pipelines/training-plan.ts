@@ -17,10 +17,9 @@ import type { FeatureRepo } from '../features/definitions';
 import { offlineTableSpecs } from '../features/definitions';
 import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval';
 import { lakeRelation } from '../features/stack-support';
-import { type LakeTable, parseS3Uri, resolveDataset } from './catalog';
+import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
 import { defaultModelName, parseTrainingInput, type TrainingInput, type Thresholds } from './input';
-import type { ObjectStore } from './objects';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
 import { type DataProfile, profileLabels, profileObjects } from './validate';
 
@@ -31,12 +30,8 @@ export interface FeatureStoreSource {
   readonly location: string;
 }
 
-export interface TrainingPlanDeps {
-  readonly objects: ObjectStore;
-  readonly tables: readonly LakeTable[];
-  readonly database: string;
-  /** Buckets this step may read datasets from (the raw zone). */
-  readonly readableBuckets: readonly string[];
+/** `readableBuckets`: where datasets may be read from (the raw zone). */
+export interface TrainingPlanDeps extends LakeAccess {
   readonly artifactsBucket: string;
   /** `s3://curated/features/`: where the features step unloads Parquet. */
   readonly featuresLocation: string;
