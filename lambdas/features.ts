@@ -10,7 +10,8 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
-import { dynamoDocumentClient, s3Client } from '../lib/adapters/clients';
+import { s3Client } from '../lib/adapters/clients';
+import { dynamoDocumentClient } from '../lib/adapters/dynamodb/document-client';
 import { DynamoDbOnlineStore } from '../lib/adapters/dynamodb/online-store';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { s3Objects } from '../lib/adapters/s3/objects';

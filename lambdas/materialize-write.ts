@@ -13,7 +13,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { z } from 'zod';
 import { queryResultPages } from '../lib/adapters/athena/query-results';
-import { athenaClient, dynamoDocumentClient } from '../lib/adapters/clients';
+import { athenaClient } from '../lib/adapters/clients';
+import { dynamoDocumentClient } from '../lib/adapters/dynamodb/document-client';
 import { DynamoDbOnlineStore } from '../lib/adapters/dynamodb/online-store';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { type MaterializeWriteResult, materializeResults } from '../lib/features/materialize';

@@ -12,14 +12,13 @@
  *
  * @example
  * const env = handlerEnv({ ONLINE_TABLE_NAME: required });
- * const dynamo = dynamoDocumentClient(env);
+ * const dynamo = dynamoDbClient(env);
  * const s3 = s3Client(env); // honours AWS_ENDPOINT_URL_S3, AWS_REGION and the credentials chain
  */
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AwsCredentialIdentity } from '@smithy/types';
 
 /** The variables the clients read; any environment object (or `process.env`) has them. */
@@ -77,16 +76,6 @@ export function s3Client(env: AwsEnv = process.env, overrides: ClientOverrides =
 
 export function dynamoDbClient(env: AwsEnv = process.env, overrides: ClientOverrides = {}): DynamoDBClient {
   return new DynamoDBClient(base(env, 'DYNAMODB', overrides));
-}
-
-/** A document client that drops `undefined` attributes (optional fields are simply absent). */
-export function dynamoDocumentClient(
-  env: AwsEnv = process.env,
-  overrides: ClientOverrides = {},
-): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(dynamoDbClient(env, overrides), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
 }
 
 export function athenaClient(env: AwsEnv = process.env, overrides: ClientOverrides = {}): AthenaClient {
