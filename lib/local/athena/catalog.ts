@@ -10,6 +10,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalStage } from '../assembly';
 import { layout } from '../layout';
+import { parseS3Uri } from '../../shared/s3-uri';
 import { ident } from '../../shared/sql';
 
 export interface GlueColumn {
@@ -135,10 +136,10 @@ function formatOf(
 
 /** `s3://bucket/key` → the local path under the state dir (the S3 engine's layout). */
 export function localPathOf(stateDir: string, s3Uri: string): string {
-  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(s3Uri);
-  if (!m) throw new Error(`'${s3Uri}' is not an s3:// location`);
+  const uri = parseS3Uri(s3Uri);
+  if (!uri) throw new Error(`'${s3Uri}' is not an s3:// location`);
   // Bucket dirs hold plain files named by key; `..` never appears in a valid bucket name.
-  return join(layout(stateDir).bucket(m[1]!), m[2]!);
+  return join(layout(stateDir).bucket(uri.bucket), uri.key);
 }
 
 /**
