@@ -4,7 +4,8 @@ import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
-import { DEPLOYER_GROUP, isGraviton, SELDON_CORE_VERSION } from '../../stacks/serving-stack';
+import { isGraviton, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
+import { DEPLOYER_GROUP } from '../../lib/serving-infra/rbac';
 import { acknowledgementsIn, allowStatements, expectNoUnacknowledgedFindings, newApp } from '../stack-synth';
 import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
