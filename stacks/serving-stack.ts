@@ -20,14 +20,13 @@
  * @example
  * new ServingStack(stage, 'Serving', { config, lake: dataLake.lake });
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import type * as eks from 'aws-cdk-lib/aws-eks-v2';
 import type * as events from 'aws-cdk-lib/aws-events';
-import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
@@ -127,21 +126,15 @@ export class ServingStack extends Stack {
       publicEndpointCidrs: props.publicEndpointCidrs,
       removalPolicy: house.removalPolicy,
     });
-    grantObjects(
+    lake.artifacts.grantObjects(
       models.modelServer.role,
-      lake,
-      lake.artifacts,
-      'read',
-      '',
+      { read: '' },
       "model pods download the artifact (model.tar.gz) of the version they serve, which can be any run's output in the artifacts bucket",
     );
-    grantObjects(
+    lake.raw.grantObjects(
       models.modelServer.role,
-      lake,
-      lake.raw,
-      'write',
-      REQUEST_LOG_PREFIX,
-      'model pods write their request log under predictions/<deployment>/v<version>/',
+      { put: REQUEST_LOG_PREFIX },
+      'model pods write their request log under predictions/<deployment>/v<version>/, one PutObject per batch',
     );
     const router = new PredictionRouter(this, 'Router', {
       cluster: models.cluster,
@@ -177,7 +170,7 @@ export class ServingStack extends Stack {
       ...house,
     });
     const rollout = new CanaryRollout(this, 'Rollout', {
-      deployer: deployment.function.function,
+      deployer: deployment.function,
       errorRate: predictions.metricServerErrorRate(),
       latencyP99: predictions.metricLatencyP99(),
       canaryTrafficPercent: serving.canaryTrafficPercent,
@@ -199,39 +192,4 @@ export class ServingStack extends Stack {
     [this.vpc, this.cluster, this.image, this.adminRole] = [network.vpc, models.cluster, models.image, models.adminRole];
     [this.deployer, this.canary] = [deployment.function, rollout.stateMachine];
   }
-}
-
-/**
- * Grants a role object reads or writes under one prefix of a lake bucket (with the lake key, only
- * through S3), and acknowledges the prefix wildcard by the name cdk-nag prints for it.
- */
-function grantObjects(
-  role: iam.IRole,
-  lake: DataLake,
-  bucket: s3.IBucket,
-  access: 'read' | 'write',
-  prefix: string,
-  why: string,
-): void {
-  const here = Stack.of(role);
-  const arn = Stack.of(bucket) === here ? bucket.bucketArn : Stack.of(bucket).exportValue(bucket.bucketArn);
-  const resolved = here.resolve(arn) as { 'Fn::ImportValue'?: string; 'Fn::GetAtt'?: string[] };
-  const nagName = resolved['Fn::ImportValue'] ?? `<${resolved['Fn::GetAtt']?.[0] ?? 'unknown'}.Arn>`;
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: access === 'read' ? ['s3:GetObject'] : ['s3:PutObject', 's3:AbortMultipartUpload'],
-      resources: [`${arn}/${prefix}*`],
-    }),
-  );
-  role.addToPrincipalPolicy(
-    new iam.PolicyStatement({
-      actions: access === 'read' ? ['kms:Decrypt'] : ['kms:GenerateDataKey', 'kms:Decrypt'],
-      resources: [lake.key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${here.region}.amazonaws.com` } },
-    }),
-  );
-  Validations.of(role).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::${nagName}/${prefix}*]`,
-    reason: `Object access is granted on the key prefix "${prefix || '(whole bucket)'}" only: ${why}.`,
-  });
 }

@@ -12,14 +12,14 @@
  *
  * @example
  * new CanaryRollout(this, 'Rollout', {
- *   deployer: deployer.function.function,
+ *   deployer: deployer.function,
  *   errorRate: api.metricServerErrorRate(),
  *   latencyP99: api.metricLatencyP99(),
  *   canaryTrafficPercent: 10,
  *   eventBus: registry.eventBus,
  * });
  */
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -30,13 +30,14 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { PROMOTION_DETAIL_TYPE, PROMOTION_EVENT_SOURCE } from '../registry/events';
+import type { MlopsFunction } from './mlops-function';
 import { MlopsStateMachine } from './mlops-state-machine';
 import { INLINE_POLICY_REASON } from './nag';
 import { integerIn, PropsError } from './validate-props';
 
 export interface CanaryRolloutProps {
   /** The serving deployer function: every step (apply, status, route, promote, rollback) invokes it. */
-  readonly deployer: lambda.IFunction;
+  readonly deployer: MlopsFunction;
   /** Share (0–1) of failed predictions per period: the canary's first health signal. */
   readonly errorRate: cloudwatch.IMetric;
   /** p99 prediction latency in milliseconds per period: the second health signal. */
@@ -94,7 +95,7 @@ export class CanaryRollout extends Construct {
     }
     this.alarm = canaryAlarm(scope, props, canaryPercent);
     this.stateMachine = new MlopsStateMachine(scope, 'Canary', {
-      definition: this.definition(props.deployer, window),
+      definition: this.definition(props.deployer.function, window),
       comment: 'Roll out a promoted model version: canary, watch the alarm, promote or roll back',
       timeout: Duration.hours(2),
       logRetention: props.logRetention,
@@ -107,7 +108,8 @@ export class CanaryRollout extends Construct {
       eventPattern: promotionEventPattern(),
       targets: [new targets.SfnStateMachine(this.stateMachine.stateMachine)],
     });
-    this.acknowledgeFindings(props.deployer, scope);
+    this.stateMachine.acknowledgeInvoke([props.deployer]);
+    this.acknowledgeFindings(scope);
   }
 
   private definition(fn: lambda.IFunction, window: Duration): sfn.IChainable {
@@ -156,16 +158,8 @@ export class CanaryRollout extends Construct {
     );
   }
 
-  private acknowledgeFindings(deployer: lambda.IFunction, scope: Construct): void {
-    const stack = Stack.of(this);
-    const machine = this.stateMachine.stateMachine;
-    const deployerId = stack.resolve(stack.getLogicalId(deployer.node.defaultChild as lambda.CfnFunction));
-    Validations.of(machine.role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${deployerId}.Arn>:*]`,
-      reason:
-        'The canary state machine invokes the deployer function (any version of that one function); it invokes nothing else.',
-    });
-    const eventsRole = machine.node.tryFindChild('EventsRole');
+  private acknowledgeFindings(scope: Construct): void {
+    const eventsRole = this.stateMachine.stateMachine.node.tryFindChild('EventsRole');
     if (eventsRole !== undefined) {
       Validations.of(eventsRole).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
     }

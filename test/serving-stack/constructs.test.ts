@@ -10,12 +10,12 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { FEATURE_FLAGS } from '../../lib/config';
 import { CanaryRollout, type CanaryRolloutProps } from '../../lib/constructs/canary-rollout';
+import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 import { ModelCluster, type ModelClusterProps } from '../../lib/constructs/model-cluster';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { PredictionApi, type PredictionApiProps } from '../../lib/constructs/prediction-api';
@@ -102,7 +102,7 @@ function composed() {
     logsEncryptionKey,
   });
   new CanaryRollout(stack, 'Rollout', {
-    deployer: deployer.function.function,
+    deployer: deployer.function,
     errorRate: api.metricServerErrorRate(),
     latencyP99: api.metricLatencyP99(),
     canaryTrafficPercent: 30,
@@ -378,11 +378,7 @@ describe('CanaryRollout', () => {
     ['a 2 h window', { window: Duration.hours(2) }, /window must be from 1 minute to 1 hour, but 2 hours was provided/],
   ] as const)('fails if given %s', (_, props, message) => {
     const s = bareStack();
-    const fn = new lambda.Function(s, 'Fn', {
-      runtime: lambda.Runtime.NODEJS_22_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromInline('exports.handler = async () => ({})'),
-    });
+    const fn = new MlopsFunction(s, 'Fn', { entry: `${PROJECT_ROOT}test/fixtures/lambdas/echo.ts`, description: 'echo' });
     const metric = new cloudwatch.Metric({ namespace: 'Test', metricName: 'M' });
     const base: CanaryRolloutProps = { deployer: fn, errorRate: metric, latencyP99: metric };
     expect(() => new CanaryRollout(s, 'Rollout', { ...base, ...props })).toThrow(message);

@@ -173,7 +173,7 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     });
   });
 
-  it('gives model pods only artifact reads and request-log writes', () => {
+  it('gives model pods only artifact reads and single-request request-log writes', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('ModelServerRole') }] },
     });
@@ -184,7 +184,6 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect([...new Set(actions)]).toEqual([
       'kms:Decrypt',
       'kms:GenerateDataKey',
-      's3:AbortMultipartUpload',
       's3:GetObject',
       's3:PutObject',
     ]);
