@@ -38,7 +38,7 @@ import { PredictionApi } from '../lib/constructs/prediction-api';
 import { PredictionRouter } from '../lib/constructs/prediction-router';
 import { ServingDeployer } from '../lib/constructs/serving-deployer';
 import { ServingNetwork } from '../lib/constructs/serving-network';
-import { workflowReservedConcurrency } from '../lib/pipelines/infra';
+import { removalPolicyOf, workflowReservedConcurrency } from '../lib/pipelines/infra';
 
 /** Where model pods write request logs in the raw bucket. */
 export const REQUEST_LOG_PREFIX = 'predictions/';
@@ -101,11 +101,8 @@ export class ServingStack extends Stack {
     const { config, lake } = props;
     if (!servingRunsOnEks(config)) return;
     const { serving, api } = config;
-    const retain = config.removalPolicy === 'retain';
-    const house = {
-      logsEncryptionKey: lake.logsKey,
-      removalPolicy: retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
-    };
+    // The house defaults every construct below takes: the lake's logs key, the environment's removal policy.
+    const house = { logsEncryptionKey: lake.logsKey, removalPolicy: removalPolicyOf(config) };
     const logRetention = config.logs.retentionDays as logs.RetentionDays;
     this.zones = serving.availabilityZones.map((suffix) => `${this.region}${suffix}`);
 
@@ -141,7 +138,7 @@ export class ServingStack extends Stack {
       vpc: network.vpc,
       vpcCidr: network.cidr,
       namespace: models.modelNamespace,
-      deletionProtection: retain,
+      deletionProtection: house.removalPolicy === RemovalPolicy.RETAIN,
     });
     const predictions = new PredictionApi(this, 'Predictions', {
       environmentName: config.name,
