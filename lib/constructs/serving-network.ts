@@ -124,11 +124,6 @@ export class ServingNetwork extends Construct {
     this.acknowledgeFindings();
   }
 
-  /** A VPC-wide peer, for security-group rules. */
-  get peer(): ec2.IPeer {
-    return ec2.Peer.ipv4(this.cidr);
-  }
-
   private acknowledgeFindings(): void {
     const flowLogRole = this.vpc.node.tryFindChild('all');
     if (flowLogRole !== undefined) {
