@@ -35,7 +35,6 @@ import type { DataLake } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
-import { PipelineGrants } from '../lib/pipelines/grants';
 import {
   ATHENA_TRANSIENT_ERRORS,
   lakeTablesJson,
@@ -127,24 +126,15 @@ export class BatchInferenceStack extends Stack {
         OUTPUT_PREFIX: BATCH_OUTPUT_PREFIX,
       },
     });
-    const grants = new PipelineGrants(this, lake);
     const readInputs = (fn: MlopsFunction, list: boolean) => {
       const why = 'a batch reads the table or prefix its input names, anywhere in the raw and curated zones';
-      grants.bindObjects(fn, 'RAW_BUCKET', lake.raw, { read: '', ...(list ? { list: '' } : {}) }, why);
-      grants.bindObjects(
-        fn,
-        'CURATED_BUCKET',
-        lake.curated,
-        { read: '', ...(list ? { list: '' } : {}) },
-        why,
-      );
-      grants.bindObjects(
-        fn,
-        'ARTIFACTS_BUCKET',
-        lake.artifacts,
-        { read: 'runs/' },
-        "models are the training runs' model.tar.gz objects, all under runs/",
-      );
+      const inputs = { read: '', ...(list ? { list: '' } : {}) };
+      fn.bind('RAW_BUCKET', lake.raw.objects(inputs, why))
+        .bind('CURATED_BUCKET', lake.curated.objects(inputs, why))
+        .bind(
+          'ARTIFACTS_BUCKET',
+          lake.artifacts.objects({ read: 'runs/' }, "models are the training runs' model.tar.gz objects, all under runs/"),
+        );
     };
     readInputs(plan, true);
 
@@ -156,9 +146,8 @@ export class BatchInferenceStack extends Stack {
     });
     readInputs(predict, false);
     // Writes only its staging prefix, not the curated zone at large.
-    grants.objects(
-      predict.function.role!,
-      lake.curated,
+    lake.curated.grantObjects(
+      predict.function,
       { write: BATCH_STAGING_PREFIX },
       'each run stages its predictions under batch-staging/execution=<name>/, named at run time',
     );
@@ -217,7 +206,7 @@ export class BatchInferenceStack extends Stack {
     map.addCatch(recordFailure, { resultPath: '$.error' });
 
     // The optimized integration written out: CDK's AthenaStartQueryExecution grants S3 and Lake
-    // Formation on "*" and Glue writes; the machine's role gets PipelineGrants.query instead.
+    // Formation on "*" and Glue writes; the machine's role gets lake.grantQuery instead.
     const write = new sfn.CustomState(this, S.write, {
       stateJson: {
         Type: 'Task',
@@ -254,19 +243,17 @@ export class BatchInferenceStack extends Stack {
       removalPolicy: removalPolicyOf(config),
     });
     const role = this.stateMachine.stateMachine.role;
-    grants.query(role);
-    grants.acknowledgeInvoke(role, [plan, predict]);
+    lake.grantQuery(role);
+    this.stateMachine.acknowledgeInvoke([plan, predict]);
     // The UNLOAD reads the staged JSON and writes Parquet with the caller's credentials, only under
     // the output prefix "Plan batch" enforces.
-    grants.objects(
+    lake.curated.grantObjects(
       role,
-      lake.curated,
       { read: BATCH_STAGING_PREFIX, list: BATCH_STAGING_PREFIX },
       'the UNLOAD reads the staging partition of its own execution, named at run time',
     );
-    grants.objects(
+    lake.curated.grantObjects(
       role,
-      lake.curated,
       { write: BATCH_OUTPUT_PREFIX, list: BATCH_OUTPUT_PREFIX },
       'each run UNLOADs to <output>/<execution>/ under predictions/, named at run time',
     );

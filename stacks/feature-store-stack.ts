@@ -28,7 +28,6 @@
  */
 import {
   Aws,
-  type CfnElement,
   CfnOutput,
   Duration,
   RemovalPolicy,
@@ -39,15 +38,14 @@ import {
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
+import { Binding, grantKeyVia, TABLE_KEY_ACTIONS } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
-import type { LakeBucket } from '../lib/constructs/lake-bucket';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
@@ -67,8 +65,8 @@ export { FEATURE_STORE_PREFIX };
 /** Views materialized at once: bounds concurrent Athena queries and DynamoDB write load. */
 export const MATERIALIZATION_MAX_CONCURRENCY = 4;
 
-const RESULT_OBJECTS_REASON =
-  "Athena names each result object after its query execution id, known only at run time; the grant covers the lake workgroup's result prefix only.";
+/** The calls `OnlineStore` makes: BatchGetItem for reads and newer-wins checks, BatchWriteItem and conditional PutItem for writes. */
+const ONLINE_TABLE_ACTIONS = ['dynamodb:BatchGetItem', 'dynamodb:BatchWriteItem', 'dynamodb:PutItem'];
 
 export interface FeatureStoreStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -174,7 +172,7 @@ export class FeatureStoreStack extends Stack {
       ...houseDefaults,
     });
     this.bindOnlineTable(this.materializeWrite);
-    this.grantQueryResults(this.materializeWrite, lake);
+    lake.grantQueryResults(this.materializeWrite.function);
 
     this.materialization = new MlopsStateMachine(this, 'Materialization', {
       comment: `mlops-kit ${config.name}: materialize feature views from the lake into the online table`,
@@ -183,13 +181,8 @@ export class FeatureStoreStack extends Stack {
       timeout: Duration.hours(1),
       ...houseDefaults,
     });
-    this.grantMaterializationQueries(
-      this.materialization.stateMachine,
-      this.materialization.stateMachine.role,
-      lake,
-    );
-    this.grantOnlineKey(this.materialization.stateMachine);
-    this.acknowledgeMachineGrants();
+    this.grantMaterialization(this.materialization, lake);
+    this.materialization.acknowledgeInvoke([this.materializePlan, this.materializeWrite]);
 
     if (config.pipelines.materializationSchedule !== null) {
       this.schedule = this.scheduleMaterialization(config.pipelines.materializationSchedule);
@@ -261,149 +254,52 @@ export class FeatureStoreStack extends Stack {
    * DynamoDB only.
    */
   private bindOnlineTable(fn: MlopsFunction): void {
-    fn.function.addEnvironment('ONLINE_TABLE_NAME', this.onlineTable.tableName);
-    this.onlineTable.grant(
-      fn.function,
-      'dynamodb:BatchGetItem',
-      'dynamodb:BatchWriteItem',
-      'dynamodb:PutItem',
-    );
-    this.grantOnlineKey(fn.function);
-  }
-
-  /** The lake key's data actions, only when DynamoDB calls KMS for the online table. */
-  private grantOnlineKey(grantee: iam.IGrantable): void {
-    const key = this.onlineTable.encryptionKey!;
-    iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'],
-      resourceArns: [key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${this.region}.amazonaws.com` } },
-    });
+    fn.bind('ONLINE_TABLE_NAME', Binding.table(this.onlineTable, { actions: ONLINE_TABLE_ACTIONS }));
   }
 
   /**
-   * `OFFLINE_BUCKET` / `OFFLINE_PREFIX` for offline pushes: PutObject under each push source's
-   * table prefix only, and the lake key through S3 only.
+   * `OFFLINE_BUCKET` / `OFFLINE_PREFIX` for offline pushes: single-request PutObject under each
+   * push source's table prefix only, and the lake key through S3 only.
    */
   private bindOfflinePushes(fn: MlopsFunction, lake: DataLake): void {
-    fn.function.addEnvironment('OFFLINE_BUCKET', lake.curated.bucketName);
+    const pushTables = this.offlineSpecs.filter((spec) => spec.format === 'json');
+    fn.bind(
+      'OFFLINE_BUCKET',
+      Binding.of(lake.curated.bucketName, (grantee) => {
+        for (const t of pushTables) {
+          lake.curated.grantObjects(
+            grantee,
+            { put: t.location },
+            'offline pushes append one new object per push, with a time-ordered unique name, under the push table prefix',
+          );
+        }
+      }),
+    );
     fn.function.addEnvironment('OFFLINE_PREFIX', FEATURE_STORE_PREFIX);
-    const curated = this.lakeArn(lake.curated);
-    for (const t of this.offlineSpecs.filter((spec) => spec.format === 'json')) {
-      fn.function.addToRolePolicy(
-        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${curated.arn}/${t.location}*`] }),
-      );
-      Validations.of(fn.function.role!).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${curated.nagName}/${t.location}*]`,
-        reason:
-          'Offline pushes append one new object per push, with a time-ordered unique name, under the push table prefix; PutObject is granted on that prefix only.',
-      });
-    }
-    fn.function.addToRolePolicy(this.lakeKeyViaS3(lake, ['kms:GenerateDataKey']));
-  }
-
-  /** materialize-write reads results through the Athena API: GetQueryResults and the result objects. */
-  private grantQueryResults(fn: MlopsFunction, lake: DataLake): void {
-    const results = this.lakeArn(lake.athenaResults);
-    fn.function.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['athena:GetQueryResults'], resources: [this.workGroupArn(lake)] }),
-    );
-    fn.function.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${results.arn}/results/*`] }),
-    );
-    fn.function.addToRolePolicy(this.lakeKeyViaS3(lake, ['kms:Decrypt']));
-    Validations.of(fn.function.role!).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${results.nagName}/results/*]`,
-      reason: RESULT_OBJECTS_REASON,
-    });
   }
 
   /**
-   * What `athena:startQueryExecution.sync` needs to run the materialization queries: the query
-   * actions in the lake workgroup, Glue reads of the feature store's tables only, reads of their
-   * files, and the workgroup's result prefix. Narrower than `DataLake.grantQuery`, which reads the
-   * whole raw and curated zones.
+   * What the materialization queries need: the query grant on the feature store's tables only
+   * (narrower than every table of the lake), reads of their files under the feature store's
+   * prefix, and the lake key through DynamoDB for the RecordWindow task.
    */
-  private grantMaterializationQueries(grantee: iam.IGrantable, role: iam.IRole, lake: DataLake): void {
-    const curated = this.lakeArn(lake.curated);
-    const results = this.lakeArn(lake.athenaResults);
-    const glueArn = (resource: string, resourceName?: string) =>
-      this.formatArn({ service: 'glue', resource, resourceName });
-    const statements = [
-      new iam.PolicyStatement({
-        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:StopQueryExecution'],
-        resources: [this.workGroupArn(lake)],
-      }),
-      new iam.PolicyStatement({
-        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
-        resources: [
-          glueArn('catalog'),
-          glueArn('database', lake.databaseName),
-          ...this.offlineSpecs.map((t) => glueArn('table', `${lake.databaseName}/${t.table}`)),
-        ],
-      }),
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket', 's3:GetBucketLocation'],
-        resources: [curated.arn],
-        conditions: { StringLike: { 's3:prefix': [`${FEATURE_STORE_PREFIX}/*`] } },
-      }),
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject'],
-        resources: [`${curated.arn}/${FEATURE_STORE_PREFIX}/*`],
-      }),
+  private grantMaterialization(machine: MlopsStateMachine, lake: DataLake): void {
+    const role = machine.stateMachine.role;
+    lake.grantQuery(role, { tables: this.offlineSpecs.map((t) => t.table) });
+    lake.curated.grantObjects(
+      role,
+      { list: `${FEATURE_STORE_PREFIX}/`, read: `${FEATURE_STORE_PREFIX}/` },
+      "Athena reads every object under a table's location; the grant covers the feature store's prefix of the curated bucket, not the rest of the zone",
+    );
+    // Kept from before the one query grant, which lists only under results/: whether Athena needs
+    // ListBucketMultipartUploads and an unconditioned listing of the result bucket is issue 18's.
+    role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetBucketLocation', 's3:ListBucket', 's3:ListBucketMultipartUploads'],
-        resources: [results.arn],
+        resources: [lake.athenaResults.arnFor(role).arn],
       }),
-      new iam.PolicyStatement({
-        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
-        resources: [`${results.arn}/results/*`],
-      }),
-      this.lakeKeyViaS3(lake, ['kms:Decrypt', 'kms:GenerateDataKey']),
-    ];
-    for (const statement of statements) grantee.grantPrincipal.addToPrincipalPolicy(statement);
-    Validations.of(role).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::${curated.nagName}/${FEATURE_STORE_PREFIX}/*]`,
-        reason:
-          "Athena reads every object under a table's location; the grant covers the feature store's prefix of the curated bucket only, not the rest of the zone.",
-      },
-      { id: `AwsSolutions-IAM5[Resource::${results.nagName}/results/*]`, reason: RESULT_OBJECTS_REASON },
     );
-  }
-
-  private workGroupArn(lake: DataLake): string {
-    return this.formatArn({ service: 'athena', resource: 'workgroup', resourceName: lake.workGroupName });
-  }
-
-  /** The lake key for object encryption, only in calls S3 makes for the principal. */
-  private lakeKeyViaS3(lake: DataLake, actions: string[]): iam.PolicyStatement {
-    return new iam.PolicyStatement({
-      actions,
-      resources: [lake.key.keyArn],
-      conditions: { StringEquals: { 'kms:ViaService': `s3.${this.region}.amazonaws.com` } },
-    });
-  }
-
-  /**
-   * A lake bucket's ARN for this stack's policies, and how cdk-nag prints it in a finding id: the
-   * export name when the lake is another stack (what `Stack.exportValue` would create for the
-   * reference anyway), `<LogicalId.Arn>` when it is this one.
-   */
-  private lakeArn(bucket: LakeBucket): { arn: string; nagName: string } {
-    const owner = Stack.of(bucket);
-    const cfn = bucket.node.defaultChild as CfnElement;
-    if (owner === this)
-      return { arn: bucket.bucketArn, nagName: `<${this.resolve(this.getLogicalId(cfn))}.Arn>` };
-    const arn = owner.exportValue(bucket.bucketArn);
-    const imported = this.resolve(arn) as { 'Fn::ImportValue'?: unknown };
-    if (typeof imported['Fn::ImportValue'] !== 'string') {
-      throw new Error(
-        `the lake bucket ARN must import as a named export, but ${JSON.stringify(imported)} was resolved`,
-      );
-    }
-    return { arn, nagName: imported['Fn::ImportValue'] };
+    grantKeyVia(role, this.onlineTable.encryptionKey?.keyArn, TABLE_KEY_ACTIONS, 'dynamodb');
   }
 
   private materializationDefinition(lake: DataLake): sfn.IChainable {
@@ -548,26 +444,6 @@ export class FeatureStoreStack extends Stack {
       .addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
 
     return plan.next(eachView).next(sfn.Succeed.jsonPath(this, 'Materialized'));
-  }
-
-  /**
-   * Grants the machine role picks up from the tasks and `lake.grantQuery`, whose wildcards are
-   * scoped to this machine's functions and the lake; acknowledged here with the reason for each.
-   */
-  private acknowledgeMachineGrants(): void {
-    const role = this.materialization.stateMachine.role;
-    for (const fn of [this.materializePlan, this.materializeWrite]) {
-      const id = this.resolve(this.getLogicalId(fn.function.node.defaultChild as lambda.CfnFunction));
-      Validations.of(role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${id}.Arn>:*]`,
-        reason:
-          'lambda:invoke tasks are granted on the function and its qualified ARNs (versions, aliases) of this one function, as CDK renders every LambdaInvoke grant.',
-      });
-    }
-    Validations.of(role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
   }
 
   /** An EventBridge Scheduler schedule that starts the machine with the scheduled time as `end`. */

@@ -65,8 +65,7 @@ export class MlopsStage extends Stage {
       description: `mlops-kit ${name}: training pipeline (validate, features, train, evaluate, gate, register)`,
       config: props.config,
       lake,
-      registryApiUrl: this.registry.api.api.url,
-      registryApi: this.registry.api,
+      registry: this.registry.endpoint,
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
       description: `mlops-kit ${name}: batch inference over lake tables`,

@@ -11,8 +11,8 @@
  *   monthly for a year): PITR answers operator error within 35 days, the plan answers what is
  *   found later. Production also has deletion protection and RETAIN.
  * - The function gets exactly the DynamoDB calls the core makes (`lib/registry/db.ts`), on the table
- *   and its one index by name, and the key only through DynamoDB: `bindTable(..., 'readWrite')`
- *   would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
+ *   and its one index by name, and the key only through DynamoDB (`Binding.table`): CDK's
+ *   `grantReadWriteData` would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
  *   actions without a `kms:ViaService` condition.
  * - `ARTIFACTS_BUCKET` comes with `s3:ListBucket` under `mlflow/` only: the handler writes the name
  *   into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and lists them for MLflow's
@@ -22,7 +22,8 @@
  * @example
  * const lake = new DataLakeStack(stage, 'DataLake', { config }).lake;
  * const registry = new RegistryStack(stage, 'Registry', { config, lake });
- * registry.api.grantInvoke(servingDeployerRole);
+ * registry.grantInvoke(servingDeployerRole);
+ * new TrainingPipelineStack(stage, 'TrainingPipeline', { config, lake, registry: registry.endpoint });
  * new events.Rule(stage, 'OnPromotion', {
  *   eventBus: registry.eventBus,
  *   eventPattern: { source: [PROMOTION_EVENT_SOURCE], detailType: [PROMOTION_DETAIL_TYPE] },
@@ -36,6 +37,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
+import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
@@ -58,9 +60,6 @@ export const REGISTRY_TABLE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
 ] as const;
-
-/** What DynamoDB asks of the caller's key permissions for a table encrypted with a customer key. */
-const TABLE_KEY_ACTIONS = ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey'];
 
 export interface RegistryStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -110,19 +109,31 @@ export class RegistryStack extends Stack {
       // on unseen. The slowest of 2,000 contended creates in bench/registry took 1.6 s.
       timeout: Duration.seconds(28),
       reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
-      // Default artifact URIs, and `artifacts/list` under them (granted below: list only).
-      environment: { ARTIFACTS_BUCKET: lake.artifacts.bucketName },
       ...houseDefaults,
     });
-    this.bindTable(this.function);
-    this.function.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:ListBucket'],
-        resources: [lake.artifacts.bucketArn],
-        conditions: { StringLike: { 's3:prefix': 'mlflow/*' } },
-      }),
-    );
-    this.function.bindEventBus('EVENT_BUS_NAME', this.eventBus);
+    this.function
+      .bind(
+        'REGISTRY_TABLE_NAME',
+        Binding.table(this.table, {
+          actions: REGISTRY_TABLE_ACTIONS,
+          indexes: REGISTRY_TABLE_SPEC.globalSecondaryIndexes.map((g) => g.indexName),
+        }),
+      )
+      // Default artifact URIs, and `artifacts/list` under them: a listing only (no object access,
+      // so no key and no GetBucketLocation, which `LakeBucket.objects({ list })` would add).
+      .bind(
+        'ARTIFACTS_BUCKET',
+        Binding.of(lake.artifacts.bucketName, (grantee) =>
+          grantee.grantPrincipal.addToPrincipalPolicy(
+            new iam.PolicyStatement({
+              actions: ['s3:ListBucket'],
+              resources: [lake.artifacts.bucketArn],
+              conditions: { StringLike: { 's3:prefix': 'mlflow/*' } },
+            }),
+          ),
+        ),
+      )
+      .bind('EVENT_BUS_NAME', Binding.eventBus(this.eventBus));
 
     this.api = new MlopsApi(this, 'Api', {
       description: `mlops-kit ${config.name} model registry (MLflow REST)`,
@@ -221,28 +232,14 @@ export class RegistryStack extends Stack {
     return plan;
   }
 
-  /**
-   * `REGISTRY_TABLE_NAME` with the core's DynamoDB calls on the table and `gsi1` (by name, no
-   * wildcard), and the lake key only when DynamoDB uses it for this principal.
-   */
-  private bindTable(fn: MlopsFunction): void {
-    fn.function.addEnvironment('REGISTRY_TABLE_NAME', this.table.tableName);
-    const indexes = REGISTRY_TABLE_SPEC.globalSecondaryIndexes.map(
-      (g) => `${this.table.tableArn}/index/${g.indexName}`,
-    );
-    fn.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: [...REGISTRY_TABLE_ACTIONS],
-        resources: [this.table.tableArn, ...indexes],
-      }),
-    );
-    fn.function.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: TABLE_KEY_ACTIONS,
-        resources: [this.table.encryptionKey!.keyArn],
-        conditions: { StringEquals: { 'kms:ViaService': `dynamodb.${this.region}.amazonaws.com` } },
-      }),
-    );
+  /** Lets a principal call the registry API (`execute-api:Invoke` on its stage). */
+  grantInvoke(grantee: iam.IGrantable): void {
+    this.api.grantInvoke(grantee);
+  }
+
+  /** The registry's base URL for a function's environment, with the right to call it. */
+  get endpoint(): Binding {
+    return Binding.of(this.api.api.url, (grantee) => this.grantInvoke(grantee));
   }
 
   /** A role whose only permission is calling this API (`execute-api:Invoke` on its stage). */

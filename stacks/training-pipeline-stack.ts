@@ -33,15 +33,13 @@
  * const training = new TrainingPipelineStack(stage, 'TrainingPipeline', {
  *   config,
  *   lake: dataLake.lake,
- *   registryApiUrl: registry.apiUrl,
- *   registryApi: registry.api,
+ *   registry: registry.endpoint,
  * });
  * training.stateMachine.grantStartExecution(operators);
  */
 import { ArnFormat, Aws, Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -50,13 +48,13 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
-import { type DataLake, WINE_RAW_TABLE } from '../lib/constructs/data-lake';
+import type { Binding } from '../lib/constructs/binding';
+import { ATHENA_RESULTS_PREFIX, type DataLake, WINE_RAW_TABLE } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import { WINE_TARGET } from '../lib/datasets/wine';
 import { FEATURE_STORE_PREFIX } from '../lib/features/definitions';
-import { PipelineGrants } from '../lib/pipelines/grants';
 import {
   ATHENA_TRANSIENT_ERRORS,
   addTransientRetries,
@@ -71,24 +69,16 @@ import {
 import { TRAINING_JOB_NAME_PREFIX } from '../lib/pipelines/training-plan';
 import { METRIC_DEFINITIONS } from '../lib/trainer/contract';
 
-/** What the stack needs of the registry service: something that can let a function call it. */
-export interface RegistryApiGrant {
-  grantInvoke(grantee: iam.IGrantable): void;
-}
-
 export interface TrainingPipelineStackProps extends StackProps {
   readonly config: EnvironmentConfig;
   readonly lake: DataLake;
   /**
-   * The MLflow registry's base URL (`https://…/prod/`); `api/2.0/mlflow/…` is appended.
+   * The MLflow registry's base URL (`https://…/v1/`; `api/2.0/mlflow/…` is appended) with the
+   * right to call it, bound to the evaluate and register functions as `REGISTRY_URL`
+   * (`RegistryStack.endpoint`).
    * @default - no registry: the candidate is evaluated against the thresholds only and not registered
    */
-  readonly registryApiUrl?: string;
-  /**
-   * Grants the evaluate and register functions the right to call the registry (`execute-api:Invoke`).
-   * @default - no grant (a registry with `auth: none`, or none at all)
-   */
-  readonly registryApi?: RegistryApiGrant;
+  readonly registry?: Binding;
   /**
    * The input scheduled runs start with (staging and production, per `pipelines.trainingSchedule`).
    * @default the example: the red-wine table, target `quality`, model `wine-quality`
@@ -153,7 +143,6 @@ export class TrainingPipelineStack extends Stack {
       enforceSSL: true,
     });
 
-    const grants = new PipelineGrants(this, lake);
     const RUNS = 'runs/';
     const runsWhy =
       'each run reads and writes under its own runs/<model>/<execution>/ prefix, named at run time';
@@ -175,17 +164,17 @@ export class TrainingPipelineStack extends Stack {
         FEATURE_STORE_LOCATION: `s3://${lake.curated.bucketName}/${FEATURE_STORE_PREFIX}/`,
       },
     });
-    grants.bindObjects(
-      validateFn,
-      'RAW_BUCKET',
-      lake.raw,
-      { read: '', list: '' },
-      'a run validates the table its input names, wherever in the raw zone the table is located',
-    );
-    grants.bindObjects(validateFn, 'ARTIFACTS_BUCKET', lake.artifacts, { write: RUNS }, runsWhy);
-    grants.objects(
-      (validateFn.function as lambda.Function).role!,
-      lake.curated,
+    validateFn
+      .bind(
+        'RAW_BUCKET',
+        lake.raw.objects(
+          { read: '', list: '' },
+          'a run validates the table its input names, wherever in the raw zone the table is located',
+        ),
+      )
+      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: RUNS }, runsWhy));
+    lake.curated.grantObjects(
+      validateFn.function,
       { read: `${FEATURE_STORE_PREFIX}/`, list: `${FEATURE_STORE_PREFIX}/` },
       "a feature-service run records the version of each object of the service's offline tables, which are named by the feature repo",
     );
@@ -195,44 +184,43 @@ export class TrainingPipelineStack extends Stack {
       description: 'Training pipeline: copy the split query results into the training channels',
       timeout: Duration.minutes(2),
     });
-    grants.bindObjects(
-      stageFn,
-      'ATHENA_RESULTS_BUCKET',
-      lake.athenaResults,
-      { read: 'results/' },
-      'Athena names each result object after its query execution id, known only at run time',
-    );
-    grants.bindObjects(stageFn, 'ARTIFACTS_BUCKET', lake.artifacts, { write: RUNS }, runsWhy);
+    stageFn
+      .bind(
+        'ATHENA_RESULTS_BUCKET',
+        lake.athenaResults.objects(
+          { read: ATHENA_RESULTS_PREFIX },
+          'Athena names each result object after its query execution id, known only at run time',
+        ),
+      )
+      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: RUNS }, runsWhy));
 
-    const registryEnv: Record<string, string> = props.registryApiUrl
-      ? { REGISTRY_URL: props.registryApiUrl, REGISTRY_AUTH: registryAuth }
-      : {};
+    const registryAuthEnv: Record<string, string> = props.registry ? { REGISTRY_AUTH: registryAuth } : {};
     const evaluateFn = pipelineFunction(this, 'EvaluateFunction', config, lake, {
       entry: lambdaEntry('pipeline-evaluate'),
       description: 'Training pipeline: score the candidate and the production model on the holdout split',
       timeout: Duration.minutes(5),
       memorySize: Math.max(1024, config.lambda.memorySizeMb),
-      environment: registryEnv,
+      environment: registryAuthEnv,
     });
-    grants.bindObjects(
-      evaluateFn,
+    if (props.registry) evaluateFn.bind('REGISTRY_URL', props.registry);
+    evaluateFn.bind(
       'ARTIFACTS_BUCKET',
-      lake.artifacts,
-      { read: RUNS },
-      'a run reads its candidate, its holdout split and the production model, all models and splits living under runs/',
+      lake.artifacts.objects(
+        { read: RUNS },
+        'a run reads its candidate, its holdout split and the production model, all models and splits living under runs/',
+      ),
     );
-    props.registryApi?.grantInvoke(evaluateFn.function);
 
     let registerFn: MlopsFunction | undefined;
-    if (props.registryApiUrl) {
+    if (props.registry) {
       registerFn = pipelineFunction(this, 'RegisterFunction', config, lake, {
         entry: lambdaEntry('pipeline-register'),
         description:
           'Training pipeline: record the run and register the model version in the MLflow registry',
         timeout: Duration.minutes(1),
-        environment: registryEnv,
+        environment: registryAuthEnv,
       });
-      props.registryApi?.grantInvoke(registerFn.function);
+      registerFn.bind('REGISTRY_URL', props.registry);
     }
     this.functions = {
       validate: validateFn,
@@ -250,7 +238,7 @@ export class TrainingPipelineStack extends Stack {
       // The repo root's .dockerignore keeps the context (and so the asset hash) to what the image copies.
     });
     this.trainingRole = this.createTrainingRole(lake);
-    grants.objects(this.trainingRole, lake.artifacts, { read: RUNS, list: RUNS, write: RUNS }, runsWhy);
+    lake.artifacts.grantObjects(this.trainingRole, { read: RUNS, list: RUNS, write: RUNS }, runsWhy);
     this.trainerImage.repository.grantPull(this.trainingRole);
 
     // ---------------------------------------------------------------- states
@@ -292,7 +280,7 @@ export class TrainingPipelineStack extends Stack {
     );
 
     // The optimized integration written out: CDK's AthenaStartQueryExecution grants S3 and Lake
-    // Formation on "*" and Glue writes; the machine's role gets PipelineGrants.query instead.
+    // Formation on "*" and Glue writes; the machine's role gets lake.grantQuery instead.
     const athenaQuery = (
       name: string,
       path: string,
@@ -531,21 +519,19 @@ export class TrainingPipelineStack extends Stack {
       removalPolicy: removalPolicyOf(config),
     });
     const role = this.stateMachine.stateMachine.role;
-    grants.query(role);
+    lake.grantQuery(role);
     // Athena reads the dataset and writes the UNLOAD with the caller's credentials.
-    grants.objects(
+    lake.raw.grantObjects(
       role,
-      lake.raw,
       { read: '', list: '' },
       'Athena reads the table the execution input names, wherever in the raw zone it is located',
     );
-    grants.objects(
+    lake.curated.grantObjects(
       role,
-      lake.curated,
       { read: 'features/', write: 'features/', list: 'features/' },
       "each run UNLOADs its feature set to features/<table>/<execution>/, named at run time; a feature-service run also reads the feature store's offline tables under features/",
     );
-    grants.acknowledgeInvoke(role, Object.values(this.functions));
+    this.stateMachine.acknowledgeInvoke(Object.values(this.functions));
     this.grantTraining(role);
     this.grantPublish(role, lake);
 

@@ -6,8 +6,8 @@
  *
  * @example
  * const lake = new DataLake(this, 'Lake', { config });
- * lake.grantQuery(pipelineRole);              // Athena + Glue + read the lake + write results
- * lake.raw.grantRead(validateFunction);
+ * lake.grantQuery(machine.role);   // Athena in the workgroup, Glue reads, the result prefix
+ * lake.raw.grantObjects(machine.role, { read: '', list: '' }, 'a run reads the table its input names');
  */
 import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
@@ -24,7 +24,19 @@ import {
   WINE_LABELS_TABLE,
   WINE_RAW_PREFIX,
 } from '../datasets/wine';
+import { principalConstruct } from './binding';
 import { LakeBucket } from './lake-bucket';
+
+/** Where the workgroup puts query results in the results bucket. */
+export const ATHENA_RESULTS_PREFIX = 'results/';
+
+export interface QueryGrantOptions {
+  /**
+   * The Glue tables of the lake database the queries read, by name.
+   * @default - every table of the lake database (`table/<database>/*`)
+   */
+  readonly tables?: readonly string[];
+}
 
 export interface DataLakeProps {
   readonly config: EnvironmentConfig;
@@ -159,7 +171,7 @@ export class DataLake extends Construct {
         bytesScannedCutoffPerQuery: config.athena.bytesScannedCutoffPerQuery,
         engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
         resultConfiguration: {
-          outputLocation: `s3://${this.athenaResults.bucketName}/results/`,
+          outputLocation: `s3://${this.athenaResults.bucketName}/${ATHENA_RESULTS_PREFIX}`,
           expectedBucketOwner: account,
           encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: this.key.keyArn },
         },
@@ -215,42 +227,76 @@ export class DataLake extends Construct {
   }
 
   /**
-   * Lets a principal run Athena queries in the workgroup over the lake: Athena query actions on the
-   * workgroup, Glue reads on the database and its tables, reads of the data buckets, and writes to
-   * the results bucket (with the key).
+   * What `athena:startQueryExecution.sync` in the lake workgroup needs: the query actions on the
+   * workgroup, Glue reads of the lake database's tables (all of them, or those named), and the
+   * workgroup's result prefix. The data a query reads or UNLOADs is granted separately, with
+   * {@link LakeBucket.grantObjects} on the zone it lives in: a query's caller reads it.
    */
-  grantQuery(grantee: iam.IGrantable): void {
-    const stack = Stack.of(this);
-    iam.Grant.addToPrincipal({
+  grantQuery(grantee: iam.IGrantable, options: QueryGrantOptions = {}): void {
+    const tables = options.tables;
+    if (tables !== undefined && tables.length === 0) {
+      throw new Error('query grant tables must name at least one Glue table (or be left out for all), but [] was provided');
+    }
+    const stack = this.stackOf(grantee);
+    const glueArn = (resource: string, resourceName?: string) =>
+      stack.formatArn({ service: 'glue', resource, resourceName });
+    const principal = grantee.grantPrincipal;
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:StopQueryExecution'],
+        resources: [this.workGroupArn(stack)],
+      }),
+    );
+    principal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetPartitions'],
+        resources: [
+          glueArn('catalog'),
+          glueArn('database', this.databaseName),
+          ...(tables ?? ['*']).map((t) => glueArn('table', `${this.databaseName}/${t}`)),
+        ],
+      }),
+    );
+    const role = principalConstruct(grantee);
+    if (tables === undefined && role) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:glue:${stack.region}:${stack.account}:table/${this.databaseName}/*]`,
+        reason:
+          'The pipeline queries the lake table its execution input names (any table of the lake database); Glue reads only, on that one database.',
+      });
+    }
+    this.athenaResults.grantObjects(
       grantee,
-      actions: [
-        'athena:StartQueryExecution',
-        'athena:GetQueryExecution',
-        'athena:GetQueryResults',
-        'athena:StopQueryExecution',
-        'athena:GetWorkGroup',
-      ],
-      resourceArns: [
-        stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workGroupName }),
-      ],
-    });
-    iam.Grant.addToPrincipal({
+      { read: ATHENA_RESULTS_PREFIX, list: ATHENA_RESULTS_PREFIX, write: ATHENA_RESULTS_PREFIX },
+      "Athena names each result object after its query execution id, known only at run time, under the workgroup's result prefix",
+    );
+  }
+
+  /**
+   * What reading a finished query's results needs: `athena:GetQueryResults` in the workgroup and
+   * the result objects (with the key through S3).
+   */
+  grantQueryResults(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['athena:GetQueryResults'],
+        resources: [this.workGroupArn(this.stackOf(grantee))],
+      }),
+    );
+    this.athenaResults.grantObjects(
       grantee,
-      actions: [
-        'glue:GetDatabase',
-        'glue:GetTable',
-        'glue:GetTables',
-        'glue:GetPartition',
-        'glue:GetPartitions',
-      ],
-      resourceArns: [
-        stack.formatArn({ service: 'glue', resource: 'catalog' }),
-        stack.formatArn({ service: 'glue', resource: 'database', resourceName: this.databaseName }),
-        stack.formatArn({ service: 'glue', resource: 'table', resourceName: `${this.databaseName}/*` }),
-      ],
-    });
-    for (const bucket of [this.raw, this.curated]) bucket.grantRead(grantee);
-    this.athenaResults.grantReadWrite(grantee);
+      { read: ATHENA_RESULTS_PREFIX },
+      "Athena names each result object after its query execution id, known only at run time; the grant covers the lake workgroup's result prefix only",
+    );
+  }
+
+  private workGroupArn(stack: Stack): string {
+    return stack.formatArn({ service: 'athena', resource: 'workgroup', resourceName: this.workGroupName });
+  }
+
+  private stackOf(grantee: iam.IGrantable): Stack {
+    const construct = principalConstruct(grantee);
+    return construct ? Stack.of(construct) : Stack.of(this);
   }
 
   /** The data buckets (not the log bucket), for assertions and bulk grants. */

@@ -4,13 +4,52 @@
  * incomplete uploads. Encryption is SSE-KMS with the lake key, except for the access-log bucket
  * (S3 log delivery can only write SSE-S3 objects).
  *
+ * Object access is granted with {@link LakeBucket.grantObjects} (or bound with a name through
+ * {@link LakeBucket.objects}): named actions under key prefixes, the key only through S3. CDK's
+ * inherited `grantRead`/`grantPut` give `s3:GetObject*`, `s3:List*` and the key's wildcard actions.
+ *
  * @example
  * const raw = new LakeBucket(this, 'Raw', { encryptionKey: key, accessLogs, versioned: true });
+ * raw.grantObjects(machine.role, { read: 'wine/', list: 'wine/' }, 'Athena reads the table under wine/');
+ * fn.bind('RAW_BUCKET', raw.objects({ put: 'uploads/' }, 'each upload is named at run time'));
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { Binding, grantKeyVia, principalConstruct } from './binding';
+
+/**
+ * Object calls under key prefixes of one bucket; each level is a prefix (`''` for the whole
+ * bucket) and grants what its name says, nothing else.
+ */
+export interface ObjectAccess {
+  /**
+   * `s3:GetObject` under this prefix (and `kms:Decrypt` through S3).
+   * @default - no reads
+   */
+  readonly read?: string;
+  /**
+   * `s3:ListBucket` and `s3:GetBucketLocation`, listing only keys under this prefix (`''`: no
+   * prefix condition).
+   * @default - no listing
+   */
+  readonly list?: string;
+  /**
+   * Single-request `s3:PutObject` under this prefix (and `kms:GenerateDataKey` through S3): small
+   * objects a handler writes whole.
+   * @default - no single-request writes
+   */
+  readonly put?: string;
+  /**
+   * Writes that may be multipart (SageMaker's model upload, Athena's UNLOAD): `s3:PutObject`,
+   * `s3:AbortMultipartUpload`, `s3:ListMultipartUploadParts`, and `kms:GenerateDataKey` with
+   * `kms:Decrypt` (a multipart upload decrypts the data key again).
+   * @default - no multipart writes
+   */
+  readonly write?: string;
+}
 
 export interface LakeBucketProps {
   /**
@@ -104,5 +143,94 @@ export class LakeBucket extends s3.Bucket {
         ...(transitions.length > 0 ? [{ id: 'colder-storage', transitions }] : []),
       ],
     });
+  }
+
+  /**
+   * Grants exactly the object access given, with the bucket's key only through S3, and
+   * acknowledges the cdk-nag finding each prefix wildcard raises, on the grantee's role, with `why`
+   * (why the key names under the prefix are only known at run time).
+   */
+  grantObjects(grantee: iam.IGrantable, access: ObjectAccess, why: string): void {
+    const levels = Object.keys(access) as (keyof ObjectAccess)[];
+    if (levels.length === 0) {
+      throw new Error('object access must name at least one of read, list, put or write, but {} was provided');
+    }
+    if (why.trim() === '') {
+      throw new Error('object access must say why its keys are only known at run time, but an empty reason was provided');
+    }
+    const { arn, nagName } = this.arnFor(grantee);
+    const principal = grantee.grantPrincipal;
+    const kms: string[] = [];
+    const wildcards = new Set<string>();
+    if (access.read !== undefined) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${arn}/${access.read}*`] }),
+      );
+      wildcards.add(access.read);
+      kms.push('kms:Decrypt');
+    }
+    if (access.list !== undefined) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:ListBucket', 's3:GetBucketLocation'],
+          resources: [arn],
+          ...(access.list ? { conditions: { StringLike: { 's3:prefix': [`${access.list}*`] } } } : {}),
+        }),
+      );
+    }
+    if (access.write !== undefined) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+          resources: [`${arn}/${access.write}*`],
+        }),
+      );
+      wildcards.add(access.write);
+      kms.push('kms:GenerateDataKey', 'kms:Decrypt');
+    }
+    if (access.put !== undefined) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [`${arn}/${access.put}*`] }),
+      );
+      wildcards.add(access.put);
+      kms.push('kms:GenerateDataKey');
+    }
+    grantKeyVia(grantee, this.encryptionKey?.keyArn, [...new Set(kms)], 's3');
+    const role = principalConstruct(grantee);
+    if (!role) return;
+    for (const prefix of wildcards) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagName}/${prefix}*]`,
+        reason: `Object access is granted on the key prefix "${prefix || '(whole bucket)'}" only: ${why}.`,
+      });
+    }
+  }
+
+  /** The bucket's name for a function's environment, with {@link grantObjects}' access. */
+  objects(access: ObjectAccess, why: string): Binding {
+    return Binding.of(this.bucketName, (grantee) => this.grantObjects(grantee, access, why));
+  }
+
+  /**
+   * The bucket's ARN as the grantee's stack sees it, and how cdk-nag prints it in a finding id:
+   * the export name when the bucket is in another stack (what a cross-stack reference creates
+   * anyway), `<LogicalId.Arn>` when it is the same one.
+   */
+  arnFor(grantee: iam.IGrantable): { arn: string; nagName: string } {
+    const construct = principalConstruct(grantee);
+    const here = construct ? Stack.of(construct) : Stack.of(this);
+    const owner = Stack.of(this);
+    if (owner === here) {
+      const cfn = this.node.defaultChild as CfnElement;
+      return { arn: this.bucketArn, nagName: `<${here.resolve(here.getLogicalId(cfn))}.Arn>` };
+    }
+    const arn = owner.exportValue(this.bucketArn);
+    const imported = here.resolve(arn) as { 'Fn::ImportValue'?: unknown };
+    if (typeof imported['Fn::ImportValue'] !== 'string') {
+      throw new Error(
+        `the lake bucket ARN must import as a named export, but ${JSON.stringify(imported)} was resolved`,
+      );
+    }
+    return { arn, nagName: imported['Fn::ImportValue'] };
   }
 }

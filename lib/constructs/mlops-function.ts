@@ -11,18 +11,16 @@
  *   entry: lambdaEntry('registry'),
  *   description: 'MLflow-compatible model registry',
  * });
- * fn.bindTable('REGISTRY_TABLE_NAME', table, 'readWrite');
+ * fn.bind('REGISTRY_TABLE_NAME', Binding.table(table, { actions: ['dynamodb:GetItem'] }));
  */
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import type { Binding } from './binding';
 import { FUNCTION_BUNDLING, PROJECT_ROOT } from './bundling';
 import { INLINE_POLICY_REASON } from './nag';
 
@@ -31,8 +29,6 @@ export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
 /** The runtime every kit function uses: the newest Node.js Lambda offers. */
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
-
-export type DataAccess = 'read' | 'write' | 'readWrite';
 
 export interface MlopsFunctionProps {
   /** Path of the handler's TypeScript module (use {@link lambdaEntry}). */
@@ -74,7 +70,7 @@ export interface MlopsFunctionProps {
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Plain configuration values (not resources: use the `bind*` methods for those, so the
+   * Plain configuration values (not resources: use {@link MlopsFunction.bind} for those, so the
    * permission comes with the name).
    * @default - none
    */
@@ -158,28 +154,16 @@ export class MlopsFunction extends Construct {
     return this.function.functionArn;
   }
 
-  /** Passes a bucket's name in `name` and grants exactly the access asked for (and its KMS key). */
-  bindBucket(name: string, bucket: s3.IBucket, access: DataAccess): this {
-    this.function.addEnvironment(name, bucket.bucketName);
-    if (access === 'read') bucket.grantRead(this.function);
-    else if (access === 'write') bucket.grantPut(this.function);
-    else bucket.grantReadWrite(this.function);
-    return this;
-  }
-
-  /** Passes a table's name in `name` and grants exactly the access asked for. */
-  bindTable(name: string, table: dynamodb.ITable, access: DataAccess): this {
-    this.function.addEnvironment(name, table.tableName);
-    if (access === 'read') table.grantReadData(this.function);
-    else if (access === 'write') table.grantWriteData(this.function);
-    else table.grantReadWriteData(this.function);
-    return this;
-  }
-
-  /** Passes an event bus's name in `name` and grants `events:PutEvents` on it. */
-  bindEventBus(name: string, bus: events.IEventBus): this {
-    this.function.addEnvironment(name, bus.eventBusName);
-    bus.grantPutEventsTo(this.function);
+  /**
+   * Passes a resource's name (or URL) in the environment variable `name` and grants what using it
+   * needs, in one call: no name without its permission (see `./binding`).
+   */
+  bind(name: string, binding: Binding): this {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+      throw new Error(`an environment variable name must be letters, digits and _, but "${name}" was provided`);
+    }
+    this.function.addEnvironment(name, binding.value);
+    binding.grant(this.function);
     return this;
   }
 

@@ -18,6 +18,8 @@
 import { createHash } from 'node:crypto';
 import {
   EXECUTOR_PORT,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
   MODEL_PORT,
   modelServiceName,
   predictorServiceName,
@@ -111,4 +113,98 @@ export function renderRoutes(deployments: readonly SeldonDeploymentManifest[]): 
   const locationsText = `${locations.join('\n')}\n`;
   const hash = createHash('sha256').update(mapsText).update(locationsText).digest('hex').slice(0, 16);
   return { maps: mapsText, locations: locationsText, hash };
+}
+
+/** The router's ConfigMap, Deployment, Service, PodDisruptionBudget and TargetGroupBinding. */
+export function routerManifests(targetGroupArn: string): Record<string, unknown>[] {
+  const labels = { 'app.kubernetes.io/name': ROUTER_NAME, [MANAGED_BY_LABEL]: MANAGED_BY };
+  const metadata = (name: string) => ({ name, namespace: ROUTER_NAMESPACE, labels });
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: metadata(ROUTER_BASE_CONFIGMAP),
+      data: { 'default.conf': BASE_CONFIG },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: metadata(ROUTER_NAME),
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { 'app.kubernetes.io/name': ROUTER_NAME } },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+          metadata: { labels },
+          spec: {
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 101,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            topologySpreadConstraints: [
+              {
+                maxSkew: 1,
+                topologyKey: 'topology.kubernetes.io/zone',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: { 'app.kubernetes.io/name': ROUTER_NAME } },
+              },
+            ],
+            containers: [
+              {
+                name: 'nginx',
+                image: ROUTER_IMAGE,
+                ports: [{ name: 'http', containerPort: ROUTER_PORT }],
+                readinessProbe: { httpGet: { path: '/healthz', port: ROUTER_PORT }, periodSeconds: 5 },
+                livenessProbe: { httpGet: { path: '/healthz', port: ROUTER_PORT }, periodSeconds: 10 },
+                resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '128Mi' } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ['ALL'] },
+                },
+                volumeMounts: [
+                  { name: 'base', mountPath: '/etc/nginx/conf.d', readOnly: true },
+                  { name: 'routes', mountPath: '/etc/nginx/routes', readOnly: true },
+                  { name: 'tmp', mountPath: '/tmp' },
+                ],
+              },
+            ],
+            volumes: [
+              { name: 'base', configMap: { name: ROUTER_BASE_CONFIGMAP } },
+              // Written by the deployer; absent until the first model is deployed (nginx then has no routes).
+              { name: 'routes', configMap: { name: ROUTER_ROUTES_CONFIGMAP, optional: true } },
+              { name: 'tmp', emptyDir: {} },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: metadata(ROUTER_NAME),
+      spec: {
+        type: 'ClusterIP',
+        selector: { 'app.kubernetes.io/name': ROUTER_NAME },
+        ports: [{ name: 'http', port: ROUTER_PORT, targetPort: ROUTER_PORT }],
+      },
+    },
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: metadata(ROUTER_NAME),
+      spec: { minAvailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': ROUTER_NAME } } },
+    },
+    {
+      apiVersion: 'elbv2.k8s.aws/v1beta1',
+      kind: 'TargetGroupBinding',
+      metadata: metadata(ROUTER_NAME),
+      spec: {
+        serviceRef: { name: ROUTER_NAME, port: ROUTER_PORT },
+        targetGroupARN: targetGroupArn,
+        targetType: 'ip',
+      },
+    },
+  ];
 }

@@ -7,6 +7,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { describe, expect, it } from 'vitest';
 import { renderDefinitionString, validateAsl } from '../../lib/asl';
 import { FEATURE_FLAGS } from '../../lib/config';
+import { Binding } from '../../lib/constructs/binding';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 import { DefinitionError, MlopsStateMachine } from '../../lib/constructs/mlops-state-machine';
 
@@ -32,7 +33,10 @@ describe('MlopsFunction', () => {
     const table = new dynamodb.TableV2(stack, 'Table', {
       partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
     });
-    fn.bindBucket('DATA_BUCKET', bucket, 'read').bindTable('TABLE_NAME', table, 'write');
+    fn.bind('DATA_BUCKET', Binding.of(bucket.bucketName, (g) => bucket.grantRead(g))).bind(
+      'TABLE_NAME',
+      Binding.table(table, { actions: ['dynamodb:PutItem'] }),
+    );
   });
 
   it('fixes runtime, architecture, tracing, logging and source maps', () => {
@@ -62,6 +66,12 @@ describe('MlopsFunction', () => {
     expect(policies).not.toContain('s3:PutObject');
     expect(policies).toContain('dynamodb:PutItem');
     expect(policies).not.toContain('dynamodb:GetItem');
+  });
+
+  it('fails if a bound name is not an environment variable name', () => {
+    expect(() => fn.bind('DATA-BUCKET', Binding.of('x', () => undefined))).toThrow(
+      'an environment variable name must be letters, digits and _, but "DATA-BUCKET" was provided',
+    );
   });
 });
 

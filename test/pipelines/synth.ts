@@ -8,6 +8,7 @@ import type { Stage } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { ENVIRONMENT_NAMES } from '../../lib/config';
+import { Binding } from '../../lib/constructs/binding';
 import { BatchInferenceStack } from '../../stacks/batch-inference-stack';
 import { DataLakeStack } from '../../stacks/data-lake-stack';
 import { TrainingPipelineStack } from '../../stacks/training-pipeline-stack';
@@ -33,8 +34,7 @@ export const synthPipelines = synthOnce(
     const training = new TrainingPipelineStack(stage, 'TrainingPipeline', {
       config,
       lake,
-      registryApiUrl: REGISTRY_URL,
-      registryApi: { grantInvoke: (g) => registryGrantees.push(g) },
+      registry: Binding.of(REGISTRY_URL, (g) => registryGrantees.push(g)),
     });
     const batch = new BatchInferenceStack(stage, 'BatchInference', { config, lake });
     return { stage, training, batch, registryGrantees };

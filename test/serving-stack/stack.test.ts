@@ -4,7 +4,8 @@ import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
-import { DEPLOYER_GROUP, isGraviton, SELDON_CORE_VERSION } from '../../stacks/serving-stack';
+import { isGraviton, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
+import { DEPLOYER_GROUP } from '../../lib/serving-infra/rbac';
 import { acknowledgementsIn, allowStatements, expectNoUnacknowledgedFindings, newApp } from '../stack-synth';
 import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
@@ -172,7 +173,7 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     });
   });
 
-  it('gives model pods only artifact reads and request-log writes', () => {
+  it('gives model pods only artifact reads and single-request request-log writes', () => {
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('ModelServerRole') }] },
     });
@@ -183,7 +184,6 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect([...new Set(actions)]).toEqual([
       'kms:Decrypt',
       'kms:GenerateDataKey',
-      's3:AbortMultipartUpload',
       's3:GetObject',
       's3:PutObject',
     ]);

@@ -13,6 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { FEATURE_FLAGS } from '../../../lib/config';
+import { Binding } from '../../../lib/constructs/binding';
 import { MlopsApi } from '../../../lib/constructs/mlops-api';
 import { MlopsFunction, PROJECT_ROOT } from '../../../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../../../lib/constructs/mlops-state-machine';
@@ -70,7 +71,10 @@ export function synthFixture(options: { unsupportedTask?: boolean } = {}): strin
     entry: `${PROJECT_ROOT}test/fixtures/lambdas/steps.ts`,
     description: 'steps',
   });
-  fn.bindBucket('DATA_BUCKET', bucket, 'read').bindTable('TABLE_NAME', table, 'readWrite');
+  fn.bind('DATA_BUCKET', Binding.of(bucket.bucketName, (g) => bucket.grantRead(g))).bind(
+    'TABLE_NAME',
+    Binding.of(table.tableName, (g) => table.grantReadWriteData(g)),
+  );
 
   const api = new MlopsApi(stack, 'Api', {
     description: 'fixture',

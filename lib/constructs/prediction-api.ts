@@ -10,29 +10,31 @@
  * construct, which the local gateway reads (it has no VPC link to follow).
  *
  * @example
- * const api = new PredictionApi(this, 'Predictions', { config, loadBalancer: nlb, logsEncryptionKey: lake.logsKey });
+ * const api = new PredictionApi(this, 'Predictions', {
+ *   environmentName: 'staging',
+ *   loadBalancer: router.loadBalancer,
+ *   auth: 'iam',
+ *   throttleRateLimit: 50,
+ *   throttleBurstLimit: 100,
+ *   logsEncryptionKey: lake.logsKey,
+ * });
  * api.grantInvoke(clientRole);
  */
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config';
-import { MlopsApi } from '../constructs/mlops-api';
+import { MlopsApi, type MlopsApiProps } from './mlops-api';
+import { integerIn, numberIn, PropsError } from './validate-props';
 
-export interface PredictionApiProps {
-  readonly config: EnvironmentConfig;
+/** Authorization, throttling, WAF and logging as {@link MlopsApi} takes them; the description is fixed. */
+export interface PredictionApiProps extends Omit<MlopsApiProps, 'description'> {
   /** The internal NLB in front of the prediction router. */
   readonly loadBalancer: elbv2.INetworkLoadBalancer;
-  /**
-   * Encrypts the access and WAF logs (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
+  /** Names the environment in the API's and the VPC link's descriptions. */
+  readonly environmentName: string;
 }
 
 /** The routes the API serves, as API Gateway resource paths. */
@@ -44,24 +46,18 @@ export class PredictionApi extends Construct {
 
   constructor(scope: Construct, id: string, props: PredictionApiProps) {
     super(scope, id);
-    const { config } = props;
+    validateProps(props);
+    const { loadBalancer, environmentName, ...api } = props;
     this.mlopsApi = new MlopsApi(this, 'Api', {
-      description: `mlops-kit ${config.name} model predictions (Seldon v1, OIP v2)`,
-      auth: config.api.auth,
-      throttleRateLimit: config.api.throttleRateLimit,
-      throttleBurstLimit: config.api.throttleBurstLimit,
-      waf: config.api.waf,
-      logRetention: config.logs.retentionDays as logs.RetentionDays,
-      logsEncryptionKey: props.logsEncryptionKey,
-      removalPolicy: config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
+      ...api,
+      description: `mlops-kit ${environmentName} model predictions (Seldon v1, OIP v2)`,
     });
     this.vpcLink = new apigw.VpcLink(this, 'VpcLink', {
-      description: `mlops-kit ${config.name}: API Gateway to the internal prediction NLB`,
-      targets: [props.loadBalancer],
+      description: `mlops-kit ${environmentName}: API Gateway to the internal prediction NLB`,
+      targets: [loadBalancer],
     });
-    const authorizationType =
-      config.api.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE;
-    const host = `http://${props.loadBalancer.loadBalancerDnsName}`;
+    const authorizationType = props.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE;
+    const host = `http://${loadBalancer.loadBalancerDnsName}`;
     for (const path of PREDICTION_ROUTES) {
       const params = [...path.matchAll(/\{([a-z]+)\+?\}/g)].map((m) => m[1]!);
       const integration = new apigw.Integration({
@@ -99,4 +95,12 @@ export class PredictionApi extends Construct {
   grantInvoke(grantee: iam.IGrantable): iam.Grant {
     return this.mlopsApi.grantInvoke(grantee);
   }
+}
+
+function validateProps(props: PredictionApiProps): void {
+  if (props.auth !== 'iam' && props.auth !== 'none') {
+    throw new PropsError(`PredictionApi auth must be 'iam' or 'none', but ${JSON.stringify(props.auth)} was provided`);
+  }
+  numberIn('PredictionApi throttleRateLimit', props.throttleRateLimit, 0, Number.MAX_SAFE_INTEGER);
+  integerIn('PredictionApi throttleBurstLimit', props.throttleBurstLimit, 0);
 }

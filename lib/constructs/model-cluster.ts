@@ -1,0 +1,313 @@
+/**
+ * The EKS cluster that runs models: a pinned Kubernetes with every control-plane log and
+ * envelope-encrypted secrets, a managed node group sized by the caller, one administrator role,
+ * the Seldon Core 1.17.1 operator, the `seldon` namespace, the model server image built for the
+ * nodes' architecture, and the identity of model pods (`model-server`, EKS Pod Identity) for the
+ * caller to grant data access to.
+ *
+ * Its resources are created in `scope`, beside this construct rather than under it, so they keep
+ * the construct paths (hence logical ids and the kubectl prune labels) they had before the serving
+ * stack was split into constructs: a new logical id would replace the cluster. One `ModelCluster`
+ * per scope.
+ *
+ * @example
+ * const models = new ModelCluster(this, 'Models', {
+ *   vpc: network.vpc,
+ *   environmentName: 'staging',
+ *   nodeInstanceType: 't3.large',
+ *   minNodes: 1, desiredNodes: 2, maxNodes: 3,
+ *   privateEndpoint: false,
+ * });
+ * artifacts.grantRead(models.modelServer.role);
+ */
+import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
+import { CfnCondition, Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as eks from 'aws-cdk-lib/aws-eks-v2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Construct } from 'constructs';
+import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
+import { accountKeyPolicy } from './data-lake';
+import { PROJECT_ROOT } from './mlops-function';
+import { INLINE_POLICY_REASON } from './nag';
+import { integerIn, ipv4Cidr, PropsError } from './validate-props';
+
+/** Pinned versions: the last Apache-2.0 Seldon Core, and a Kubernetes the kubectl layer matches. */
+export const SELDON_CORE_VERSION = '1.17.1';
+export const SELDON_CHART_REPOSITORY = 'https://storage.googleapis.com/seldon-charts';
+export const KUBERNETES_VERSION = eks.KubernetesVersion.V1_36;
+
+export interface ModelClusterProps {
+  /** The VPC whose private subnets hold the control-plane interfaces and the nodes. */
+  readonly vpc: ec2.IVpc;
+  /** Names the environment in the key's and the administrator role's descriptions. */
+  readonly environmentName: string;
+  /** EC2 instance type of the nodes (`t3.large`, `m7g.large`); Graviton types get arm64 nodes and image. */
+  readonly nodeInstanceType: string;
+  /** Fewest nodes the group scales in to. */
+  readonly minNodes: number;
+  /** Nodes the group starts with. */
+  readonly desiredNodes: number;
+  /** Most nodes the group scales out to (at least 1). */
+  readonly maxNodes: number;
+  /**
+   * A private-only Kubernetes API endpoint (reached from inside the VPC); false adds a public one.
+   * @default true
+   */
+  readonly privateEndpoint?: boolean;
+  /**
+   * CIDRs allowed to reach the public endpoint; only with `privateEndpoint: false`.
+   * @default - any address (access still needs an IAM identity with an access entry)
+   */
+  readonly publicEndpointCidrs?: readonly string[];
+  /**
+   * What happens to the cluster and its secrets key when the stack is deleted; RETAIN also gives
+   * the key the longest deletion window (30 days instead of 7).
+   * @default RemovalPolicy.DESTROY
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+export class ModelCluster extends Construct {
+  readonly cluster: eks.Cluster;
+  readonly nodegroup: eks.Nodegroup;
+  readonly secretsKey: kms.Key;
+  /** Cluster administrators assume this role; it is the only human entry to the cluster. */
+  readonly adminRole: iam.Role;
+  /** The `seldon` namespace; what is applied into it depends on this. */
+  readonly modelNamespace: eks.KubernetesManifest;
+  /** The Seldon Core operator (and its CRDs). */
+  readonly seldon: eks.HelmChart;
+  /** The model server image, built for the nodes' architecture. */
+  readonly image: ecrAssets.DockerImageAsset;
+  /** The service account model pods run as; grant their data access to its role. */
+  readonly modelServer: eks.ServiceAccount;
+
+  constructor(scope: Construct, id: string, props: ModelClusterProps) {
+    super(scope, id);
+    validateProps(props);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
+    const privateEndpoint = props.privateEndpoint ?? true;
+
+    this.secretsKey = new kms.Key(scope, 'SecretsKey', {
+      description: `mlops-kit ${props.environmentName} EKS secrets envelope encryption`,
+      enableKeyRotation: true,
+      removalPolicy,
+      pendingWindow: removalPolicy === RemovalPolicy.RETAIN ? Duration.days(30) : Duration.days(7),
+      // The account administers the key and its IAM principals use it (the cluster role gets its
+      // grant from aws-eks-v2); listed actions instead of the default policy's kms:*.
+      policy: accountKeyPolicy(),
+    });
+    const endpointAccess = privateEndpoint
+      ? eks.EndpointAccess.PRIVATE
+      : props.publicEndpointCidrs === undefined
+        ? eks.EndpointAccess.PUBLIC_AND_PRIVATE
+        : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...props.publicEndpointCidrs);
+    this.cluster = new eks.Cluster(scope, 'Cluster', {
+      version: KUBERNETES_VERSION,
+      vpc: props.vpc,
+      vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
+      endpointAccess,
+      secretsEncryptionKey: this.secretsKey,
+      clusterLogging: [
+        eks.ClusterLoggingTypes.API,
+        eks.ClusterLoggingTypes.AUDIT,
+        eks.ClusterLoggingTypes.AUTHENTICATOR,
+        eks.ClusterLoggingTypes.CONTROLLER_MANAGER,
+        eks.ClusterLoggingTypes.SCHEDULER,
+      ],
+      // A managed node group sized from config (see README: why not Auto Mode).
+      defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
+      defaultCapacity: 0,
+      kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(scope, 'KubectlLayer') },
+      removalPolicy,
+    });
+    const arm = isGraviton(props.nodeInstanceType);
+    this.nodegroup = this.cluster.addNodegroupCapacity('Models', {
+      instanceTypes: [new ec2.InstanceType(props.nodeInstanceType)],
+      amiType: arm ? eks.NodegroupAmiType.AL2023_ARM_64_STANDARD : eks.NodegroupAmiType.AL2023_X86_64_STANDARD,
+      minSize: props.minNodes,
+      desiredSize: props.desiredNodes,
+      maxSize: props.maxNodes,
+      subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      labels: { 'mlops-kit/pool': 'models' },
+    });
+
+    this.adminRole = new iam.Role(scope, 'ClusterAdmin', {
+      assumedBy: new iam.AccountRootPrincipal(),
+      description: `Administers the mlops-kit ${props.environmentName} EKS cluster (kubectl, helm)`,
+    });
+    this.cluster.grantAccess('ClusterAdminAccess', this.adminRole.roleArn, [
+      eks.AccessPolicy.fromAccessPolicyName('AmazonEKSClusterAdminPolicy', {
+        accessScopeType: eks.AccessScopeType.CLUSTER,
+      }),
+    ]);
+
+    this.modelNamespace = this.cluster.addManifest('ModelNamespace', {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: MODEL_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+    });
+    this.seldon = this.cluster.addHelmChart('SeldonCore', {
+      chart: 'seldon-core-operator',
+      repository: SELDON_CHART_REPOSITORY,
+      version: SELDON_CORE_VERSION,
+      release: 'seldon-core',
+      namespace: 'seldon-system',
+      createNamespace: true,
+      wait: true,
+      timeout: Duration.minutes(10),
+      values: seldonValues(),
+    });
+
+    this.image = new ecrAssets.DockerImageAsset(scope, 'ModelServerImage', {
+      directory: PROJECT_ROOT,
+      file: 'lib/serving/Dockerfile',
+      platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
+      // The Dockerfile copies only these; the rest of the repo must not change the image hash.
+      ignoreMode: IgnoreMode.DOCKER,
+      exclude: ['**', '!package.json', '!package-lock.json', '!tsconfig.json', '!lib/**'],
+    });
+    this.modelServer = this.cluster.addServiceAccount('ModelServer', {
+      name: MODEL_SERVICE_ACCOUNT,
+      namespace: MODEL_NAMESPACE,
+      identityType: eks.IdentityType.POD_IDENTITY,
+    });
+    this.modelServer.node.addDependency(this.modelNamespace);
+    this.acknowledgeFindings(privateEndpoint);
+  }
+
+  private acknowledgeFindings(privateEndpoint: boolean): void {
+    const { cluster } = this;
+    const stack = Stack.of(this);
+    const managed = (name: string) => `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${name}]`;
+    Validations.of(cluster.node.defaultChild!).acknowledge({
+      id: 'CloudFormation-Validate::W9009',
+      reason:
+        'aws-eks-v2 renders EncryptionConfig.Resources ["secrets"], which the EKS API still requires for envelope encryption; the schema marks it deprecated because secrets is the only value.',
+    });
+    if (!privateEndpoint) {
+      Validations.of(cluster).acknowledge({
+        id: 'AwsSolutions-EKS1',
+        reason:
+          'serving.privateEndpoint is false in this environment so engineers reach the API without a VPN; every call still needs an IAM identity with an access entry, and publicEndpointCidrs narrows the source addresses. Production is private-only (config validation enforces it).',
+      });
+    }
+    Validations.of(cluster.role).acknowledge({
+      id: managed('AmazonEKSClusterPolicy'),
+      reason:
+        'The EKS control plane role needs AmazonEKSClusterPolicy; AWS maintains it with the service and documents no narrower alternative.',
+    });
+    for (const policy of ['AmazonEKSWorkerNodePolicy', 'AmazonEKS_CNI_Policy', 'AmazonEC2ContainerRegistryReadOnly']) {
+      Validations.of(this.nodegroup.role).acknowledge({
+        id: managed(policy),
+        reason: `Managed node groups require ${policy} on the node role (kubelet registration, the VPC CNI assigning pod addresses, image pulls); AWS updates it with the node AMIs.`,
+      });
+    }
+    Validations.of(this.modelServer.role).acknowledge({
+      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
+      reason: INLINE_POLICY_REASON,
+    });
+    const kubectl = cluster.node.tryFindChild('KubectlProvider');
+    if (kubectl === undefined) return;
+    const reason = (what: string) =>
+      `The kubectl provider is aws-eks-v2's deploy-time custom resource (kubectl and helm in a Lambda); ${what}.`;
+    Validations.of(kubectl).acknowledge(
+      {
+        id: managed('service-role/AWSLambdaBasicExecutionRole'),
+        reason: reason('CDK attaches the basic execution policy to its functions for their logs'),
+      },
+      {
+        id: managed('service-role/AWSLambdaVPCAccessExecutionRole'),
+        reason: reason('it runs in the VPC to reach a private API endpoint, which needs the ENI permissions of this policy'),
+      },
+      {
+        id: managed('AmazonEC2ContainerRegistryReadOnly'),
+        reason: reason('it reads OCI Helm charts from ECR with this policy'),
+      },
+      {
+        id: `AwsSolutions-IAM4[Policy::${JSON.stringify(stack.resolve(kubectlEcrPublicPolicy(kubectl)))}]`,
+        reason: reason('it may read charts from ECR Public, which this conditional managed policy allows'),
+      },
+      { id: 'AwsSolutions-L1', reason: reason('CDK pins its runtime to the one the kubectl layer is built for') },
+      {
+        id: 'NIST.800.53.R5-LambdaConcurrency',
+        reason: reason('it runs only during CloudFormation deployments, one resource at a time'),
+      },
+      {
+        id: 'NIST.800.53.R5-LambdaDLQ',
+        reason: reason('CloudFormation invokes it synchronously and fails the deployment on error'),
+      },
+      { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+    );
+    const handler = kubectl.node.tryFindChild('Handler')?.node.defaultChild as lambda.CfnFunction | undefined;
+    if (handler !== undefined) {
+      Validations.of(kubectl).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${stack.resolve(stack.getLogicalId(handler))}.Arn>:*]`,
+        reason: reason('its provider framework invokes every version of the handler function, and only that function'),
+      });
+    }
+  }
+}
+
+function validateProps(props: ModelClusterProps): void {
+  if (!/^[a-z][a-z0-9-]*\.[a-z0-9]+$/.test(props.nodeInstanceType)) {
+    throw new PropsError(
+      `ModelCluster nodeInstanceType must be an EC2 instance type such as t3.large, but "${props.nodeInstanceType}" was provided`,
+    );
+  }
+  integerIn('ModelCluster maxNodes', props.maxNodes, 1);
+  integerIn('ModelCluster minNodes', props.minNodes, 0, props.maxNodes);
+  integerIn(`ModelCluster desiredNodes (between minNodes ${props.minNodes} and maxNodes ${props.maxNodes})`, props.desiredNodes, props.minNodes, props.maxNodes);
+  if (props.publicEndpointCidrs !== undefined) {
+    if ((props.privateEndpoint ?? true) === true) {
+      throw new PropsError(
+        'ModelCluster publicEndpointCidrs must only be given with privateEndpoint: false (a private endpoint has no public addresses to narrow), but both were provided',
+      );
+    }
+    for (const cidr of props.publicEndpointCidrs) ipv4Cidr('ModelCluster publicEndpointCidrs entry', cidr);
+  }
+}
+
+/** The conditional ECR Public managed policy aws-eks-v2 attaches to the kubectl handler's role. */
+function kubectlEcrPublicPolicy(kubectl: Construct): unknown {
+  const condition = kubectl.node.findAll().find((c) => c instanceof CfnCondition) as CfnCondition | undefined;
+  const stack = Stack.of(kubectl);
+  return {
+    'Fn::If': [
+      condition === undefined ? 'none' : stack.resolve(stack.getLogicalId(condition)),
+      {
+        'Fn::Join': [
+          '',
+          ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonElasticContainerRegistryPublicReadOnly'],
+        ],
+      },
+      { Ref: 'AWS::NoValue' },
+    ],
+  };
+}
+
+/** Helm values of the Seldon Core operator. */
+export function seldonValues(): Record<string, unknown> {
+  return {
+    // No phone-home to Seldon's usage server.
+    usageMetrics: { enabled: false },
+    // The kit's router does what Istio or Ambassador would: no mesh, no Ambassador annotations.
+    istio: { enabled: false },
+    ambassador: { enabled: false },
+    // The executor (service orchestrator) fronts each predictor on port 8000.
+    executor: { enabled: true },
+    certManager: { enabled: false },
+    crd: { create: true },
+    singleNamespace: false,
+    manager: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '500m', memoryLimit: '512Mi' },
+  };
+}
+
+/** Graviton instance families (m7g, c6gn, t4g, …) need the arm64 image and AMI. */
+export function isGraviton(instanceType: string): boolean {
+  return /^[a-z]+\d+[a-z]*g[a-z]*\./.test(instanceType);
+}
