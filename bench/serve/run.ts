@@ -11,7 +11,7 @@
  * bytes (checked before measuring). Each server runs as one process, started once; with two or more
  * cores and `taskset`, servers are pinned to CPU 0 and wrk to CPU 1, the same for all, so the load
  * generator does not steal the server's core. The kit runs as the esbuild bundle the container
- * image runs, with the image's node options.
+ * image runs, with the image's node options (`SERVER_NODE_OPTIONS`); bare node:http runs with them too.
  *
  * Rounds interleave the servers (the order alternates each round) and the summary takes each
  * figure's median over the rounds: on a shared machine one run is a sample of the neighbours' load.
@@ -19,7 +19,7 @@
  * of its throughput, per route.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -84,6 +84,8 @@ interface Result {
   readonly p99ms: number;
   readonly requests: number;
   readonly errors: number;
+  /** The server process's CPU time (user + system) per request, in µs; NaN where /proc is missing. */
+  readonly cpuUs: number;
 }
 
 function has(cmd: string): boolean {
@@ -145,8 +147,30 @@ function parseDuration(s: string): number {
   return Number(m[1]) * scale;
 }
 
+/**
+ * A process's CPU time so far (user + system, in clock ticks) from /proc, or NaN without it: on a
+ * shared machine, CPU per request is the figure the neighbours disturb least.
+ */
+function cpuTicks(pid: number | undefined): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th of the line.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return Number.NaN;
+  }
+}
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
 /** Reads wrk's `--latency` report. */
-export function parseWrk(out: string): Omit<Result, 'server' | 'route'> {
+export function parseWrk(out: string): Omit<Result, 'server' | 'route' | 'cpuUs'> {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
   const p50 = /^\s+50%\s+(\S+)/m.exec(out);
   const p99 = /^\s+99%\s+(\S+)/m.exec(out);
@@ -258,7 +282,8 @@ async function main(): Promise<void> {
     bare: {
       port: 19102,
       routes: ['seldon', 'oip'],
-      start: (port) => ['node', ['-e', bare], { ...process.env, PORT: String(port) }],
+      // The kit's node options too, so the comparison is the kit's code against none, on one runtime.
+      start: (port) => ['node', [...SERVER_NODE_OPTIONS, '-e', bare], { ...process.env, PORT: String(port) }],
     },
     fastapi: {
       port: 19103,
@@ -293,7 +318,7 @@ async function main(): Promise<void> {
   const seldonAnswers: Record<string, string> = {};
   const running = new Map<string, ChildProcess>();
   process.stdout.write(
-    `wrk -t${args.threads} -c${args.connections} -d${args.duration}s (warm-up ${args.warmup}s) × ${rounds} rounds, ${pin ? 'server on CPU 0, wrk on CPU 1' : 'unpinned'}; kit: node ${SERVER_NODE_OPTIONS.join(' ')}\n`,
+    `wrk -t${args.threads} -c${args.connections} -d${args.duration}s (warm-up ${args.warmup}s) × ${rounds} rounds, ${pin ? 'server on CPU 0, wrk on CPU 1' : 'unpinned'}; kit and bare: node ${SERVER_NODE_OPTIONS.join(' ')}\n`,
   );
   try {
     for (const name of names) {
@@ -329,10 +354,14 @@ async function main(): Promise<void> {
           if (!s.routes.includes(r)) continue;
           const path = ROUTES[r]!.path;
           if (Number(args.warmup) > 0) wrk(s.port, args.warmup, scripts[r]!, path);
-          const res = { server: name, route: r, ...parseWrk(wrk(s.port, args.duration, scripts[r]!, path)) };
+          const pid = running.get(name)!.pid;
+          const before = cpuTicks(pid);
+          const load = parseWrk(wrk(s.port, args.duration, scripts[r]!, path));
+          const cpuUs = ((cpuTicks(pid) - before) / CLOCK_TICKS / load.requests) * 1e6;
+          const res = { server: name, route: r, ...load, cpuUs };
           results.push(res);
           process.stdout.write(
-            `  round ${round} ${r} ${name}: ${res.rps.toFixed(0)} req/s, p50 ${res.p50ms.toFixed(3)} ms, p99 ${res.p99ms.toFixed(3)} ms, ${res.errors} errors\n`,
+            `  round ${round} ${r} ${name}: ${res.rps.toFixed(0)} req/s, p50 ${res.p50ms.toFixed(3)} ms, p99 ${res.p99ms.toFixed(3)} ms, ${cpuUs.toFixed(1)} µs CPU/request, ${res.errors} errors\n`,
           );
         }
       }
@@ -363,6 +392,7 @@ async function main(): Promise<void> {
           rps: median(runs.map((x) => x.rps)),
           p50ms: median(runs.map((x) => x.p50ms)),
           p99ms: median(runs.map((x) => x.p99ms)),
+          cpuUs: median(runs.map((x) => x.cpuUs)),
           requests: runs.reduce((a, x) => a + x.requests, 0),
           errors: runs.reduce((a, x) => a + x.errors, 0),
         },
@@ -379,12 +409,13 @@ async function main(): Promise<void> {
       x.rps.toFixed(0),
       x.p50ms.toFixed(3),
       x.p99ms.toFixed(3),
+      Number.isNaN(x.cpuUs) ? '–' : x.cpuUs.toFixed(1),
       bareRps === undefined ? '–' : `${((100 * x.rps) / bareRps).toFixed(0)} %`,
       fastRps === undefined ? '–' : `${(x.rps / fastRps).toFixed(1)}×`,
       String(x.errors),
     ];
   });
-  const head = ['route', 'server', 'req/s', 'p50 ms', 'p99 ms', '% of bare', '× FastAPI', 'errors'];
+  const head = ['route', 'server', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', '% of bare', '× FastAPI', 'errors'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   process.stdout.write(
@@ -401,7 +432,8 @@ async function main(): Promise<void> {
       const ratio = kit.rps / bareRun.rps;
       const met = delta <= 0.3 && ratio >= 0.9;
       checks.push(
-        `${r}, ${args.connections} connections: kit p99 ${kit.p99ms.toFixed(3)} ms vs bare ${bareRun.p99ms.toFixed(3)} ms (${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ms), throughput ${ratio.toFixed(2)} of bare → p99 ≤ bare + 0.3 ms at ≥ 0.9 of its throughput: ${met ? 'met' : 'MISSED'}`,
+        `${r}, ${args.connections} connections: kit p99 ${kit.p99ms.toFixed(3)} ms vs bare ${bareRun.p99ms.toFixed(3)} ms (${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ms), throughput ${ratio.toFixed(2)} of bare → p99 ≤ bare + 0.3 ms at ≥ 0.9 of its throughput: ${met ? 'met' : 'MISSED'}` +
+          (Number.isNaN(kit.cpuUs) ? '' : `; CPU per request ${(kit.cpuUs / bareRun.cpuUs).toFixed(2)}× bare's`),
       );
     }
     const fast = find('fastapi', r);
