@@ -7,6 +7,7 @@
  * const y = predictBatch(served, Float64Array.from(rowMajorValues), rowCount);
  */
 import type { LinearModel } from '../model/format';
+import { type Float64Scratch, float64 } from './scratch';
 
 /** A model ready to answer requests. */
 export interface ServedModel {
@@ -60,15 +61,21 @@ export function compileModel(model: LinearModel, identity: ServeIdentity): Serve
  * Predicts `rows` rows stored row-major in `x` (`rows × features` values).
  *
  * Returns `undefined` when a prediction is not finite: JSON cannot carry it, and it can only come
- * from inputs at the edge of the double range, which is the client's mistake to report.
+ * from inputs at the edge of the double range, which is the client's mistake to report. With
+ * `scratch`, the result is a view of it (valid until its next use).
  *
  * @example
  * const y = predictBatch(served, new Float64Array([7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4]), 1);
  */
-export function predictBatch(model: ServedModel, x: Float64Array, rows: number): Float64Array | undefined {
+export function predictBatch(
+  model: ServedModel,
+  x: Float64Array,
+  rows: number,
+  scratch?: Float64Scratch,
+): Float64Array | undefined {
   const w = model.coefficients;
   const f = w.length;
-  const out = new Float64Array(rows);
+  const out = float64(rows, scratch);
   let bad = false;
   for (let r = 0, o = 0; r < rows; r++, o += f) {
     let y = model.intercept;

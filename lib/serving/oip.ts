@@ -17,6 +17,7 @@
  */
 import { describeValue } from './describe';
 import { jsonNumbers, type ServedModel } from './model';
+import { type Float64Scratch, float64 } from './scratch';
 import { modelProperties } from './seldon';
 
 /** The name of the one input tensor in metadata. */
@@ -122,7 +123,7 @@ function fill(
   return at;
 }
 
-function decodeTensor(input: unknown, i: number): Tensor {
+function decodeTensor(input: unknown, i: number, scratch: Float64Scratch | undefined): Tensor {
   const where = `inputs[${i}]`;
   if (!isObject(input)) throw new OipError(`${where} must be an object with name, shape, datatype and data`);
   const { name, shape, datatype, data } = input;
@@ -149,7 +150,7 @@ function decodeTensor(input: unknown, i: number): Tensor {
   if (size > MAX_ELEMENTS) {
     throw new OipError(`${at}: shape ${describeValue(shape)} holds more than ${MAX_ELEMENTS} elements`);
   }
-  const values = new Float64Array(size);
+  const values = float64(size, scratch);
   const end = fill(data, values, 0, check, `${at}: data`, 1);
   if (end !== size) {
     throw new OipError(
@@ -187,11 +188,12 @@ function fromColumns(tensors: readonly Tensor[], model: ServedModel): { x: Float
 
 /**
  * Decodes an inference request for `model`; throws {@link OipError} for anything a client got wrong.
+ * With `scratch`, `x` of a one-tensor request is a view of it (valid until its next use).
  *
  * @example
  * const req = decodeOipRequest({ id: '1', inputs: [{ name: 'input-0', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }, served);
  */
-export function decodeOipRequest(body: unknown, model: ServedModel): OipRequest {
+export function decodeOipRequest(body: unknown, model: ServedModel, scratch?: Float64Scratch): OipRequest {
   if (!isObject(body)) throw new OipError('the request body must be a JSON object with "inputs"');
   const { id, inputs, outputs } = body;
   if (id !== undefined && typeof id !== 'string')
@@ -209,7 +211,11 @@ export function decodeOipRequest(body: unknown, model: ServedModel): OipRequest 
   }
   if (!Array.isArray(inputs) || inputs.length === 0)
     throw new OipError('inputs must be a non-empty array of tensors');
-  const tensors = inputs.map(decodeTensor);
+  // One tensor is the matrix form (or a one-feature column): its values are x, so they may live in
+  // the scratch. Columns are copied into a new x, so each needs its own storage.
+  const tensors = inputs.map((input, i) =>
+    decodeTensor(input, i, inputs.length === 1 ? scratch : undefined),
+  );
   const f = model.features.length;
   const columnar =
     tensors.length === f &&

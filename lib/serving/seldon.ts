@@ -23,6 +23,7 @@
  */
 import { describeValue } from './describe';
 import { jsonNumbers, type ServedModel } from './model';
+import { type Float64Scratch, float64 } from './scratch';
 
 /** A `reason` the Python wrapper uses. */
 export type SeldonReason =
@@ -142,10 +143,15 @@ function badNumber(where: string, v: unknown): SeldonError {
   return new SeldonError(`${where} must be a finite number, but ${describeValue(v)} was provided`);
 }
 
-function decodeNdarray(ndarray: unknown, order: Int32Array | undefined, f: number): Float64Array {
+function decodeNdarray(
+  ndarray: unknown,
+  order: Int32Array | undefined,
+  f: number,
+  scratch: Float64Scratch | undefined,
+): Float64Array {
   if (!Array.isArray(ndarray)) throw new SeldonError('data.ndarray must be an array of rows');
   const rows = ndarray.length;
-  const x = new Float64Array(rows * f);
+  const x = float64(rows * f, scratch);
   for (let r = 0, o = 0; r < rows; r++, o += f) {
     const row = ndarray[r];
     if (!Array.isArray(row)) {
@@ -171,6 +177,7 @@ function decodeTensor(
   tensor: unknown,
   order: Int32Array | undefined,
   f: number,
+  scratch: Float64Scratch | undefined,
 ): { x: Float64Array; rows: number } {
   if (!isObject(tensor))
     throw new SeldonError('data.tensor must be an object {"shape": [...], "values": [...]}');
@@ -192,7 +199,7 @@ function decodeTensor(
       `data.tensor.values must hold ${rows * f} values for shape ${JSON.stringify(shape)}, but ${values.length} were provided`,
     );
   }
-  const x = new Float64Array(values.length);
+  const x = float64(values.length, scratch);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (typeof v !== 'number' || v - v !== 0) throw badNumber(`data.tensor.values[${i}]`, v);
@@ -226,21 +233,22 @@ function decodeRecord(rec: unknown, model: ServedModel, x: Float64Array, o: numb
 function decodeJsonData(
   json: unknown,
   model: ServedModel,
+  scratch: Float64Scratch | undefined,
 ): { x: Float64Array; rows: number; kind: SeldonKind } {
   const f = model.features.length;
   if (Array.isArray(json)) {
-    const x = new Float64Array(json.length * f);
+    const x = float64(json.length * f, scratch);
     for (let r = 0; r < json.length; r++) decodeRecord(json[r], model, x, r * f, `jsonData[${r}]`);
     return { x, rows: json.length, kind: 'jsonRecords' };
   }
-  const x = new Float64Array(f);
+  const x = float64(f, scratch);
   decodeRecord(json, model, x, 0, 'jsonData');
   return { x, rows: 1, kind: 'jsonRecord' };
 }
 
 /**
  * Decodes a Seldon prediction request for `model`; throws {@link SeldonError} for anything a client
- * got wrong.
+ * got wrong. With `scratch`, `x` is a view of it (valid until its next use).
  *
  * @example
  * const req = decodeSeldonRequest({ data: { ndarray: [[1, 2]] } }, served);
@@ -250,6 +258,7 @@ export function decodeSeldonRequest(
   body: unknown,
   model: ServedModel,
   requestPath?: Readonly<Record<string, string>>,
+  scratch?: Float64Scratch,
 ): SeldonRequest {
   if (!isObject(body)) {
     throw new SeldonError(
@@ -266,11 +275,11 @@ export function decodeSeldonRequest(
     if (!isObject(data)) throw new SeldonError('data must be an object holding ndarray or tensor');
     const order = columnOrder(data.names, model);
     if (data.ndarray !== undefined) {
-      x = decodeNdarray(data.ndarray, order, f);
+      x = decodeNdarray(data.ndarray, order, f, scratch);
       rows = x.length / f;
       kind = 'ndarray';
     } else if (data.tensor !== undefined) {
-      ({ x, rows } = decodeTensor(data.tensor, order, f));
+      ({ x, rows } = decodeTensor(data.tensor, order, f, scratch));
       kind = 'tensor';
     } else if (data.tftensor !== undefined) {
       throw new SeldonError('data.tftensor is not supported: send data.ndarray or data.tensor');
@@ -284,7 +293,7 @@ export function decodeSeldonRequest(
       `${key} is not supported by a linear model: send data.ndarray, data.tensor or jsonData`,
     );
   } else if (body.jsonData !== undefined) {
-    ({ x, rows, kind } = decodeJsonData(body.jsonData, model));
+    ({ x, rows, kind } = decodeJsonData(body.jsonData, model, scratch));
   } else {
     throw new SeldonError(
       `Invalid request data type: expected one of data, binData, strData, jsonData, but got keys ${describeValue(Object.keys(body))}`,

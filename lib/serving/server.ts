@@ -41,6 +41,7 @@ import {
   oipServerMetadata,
 } from './oip';
 import type { RequestLogger } from './request-log';
+import { Float64Scratch } from './scratch';
 import {
   decodeSeldonFeedback,
   decodeSeldonRequest,
@@ -159,6 +160,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const metadataJson = JSON.stringify(seldonMetadata(model));
   const oipMetadataJson = JSON.stringify(oipModelMetadata(model));
   const serverMetadataJson = JSON.stringify(oipServerMetadata(options.serverVersion ?? '0.1.0'));
+  // Inputs and predictions of the request being handled: no ArrayBuffer per request (see scratch.ts).
+  const xScratch = new Float64Scratch();
+  const yScratch = new Float64Scratch();
   let draining = false;
 
   // ---- replies ---------------------------------------------------------------------------------
@@ -255,8 +259,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   // ---- handlers --------------------------------------------------------------------------------
 
   const seldonPredict: Handler = (ex, body, query) => {
-    const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath);
-    const y = predictBatch(model, request.x, request.rows);
+    const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
+    const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
     reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model));
@@ -268,8 +272,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         protocol: 'seldon',
         requestId: request.puid,
         rows: request.rows,
-        x: request.x,
-        y,
+        // Copies: the scratch views are the next request's.
+        x: request.x.slice(),
+        y: y.slice(),
       });
     }
   };
@@ -288,8 +293,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   };
 
   function oipInfer(ex: Exchange, body: Buffer | undefined): void {
-    const request = decodeOipRequest(oipBody(body), model);
-    const y = predictBatch(model, request.x, request.rows);
+    const request = decodeOipRequest(oipBody(body), model, xScratch);
+    const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new OipError('a prediction is not a finite number: the inputs are out of range');
     reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y));
@@ -301,8 +306,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         protocol: 'oip',
         requestId: request.id,
         rows: request.rows,
-        x: request.x,
-        y,
+        // Copies: the scratch views are the next request's.
+        x: request.x.slice(),
+        y: y.slice(),
       });
     }
   }
@@ -502,7 +508,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     // No request, however malformed, may throw out of the listener and take the process down (a
     // client hanging up mid-body makes Node emit an 'aborted' error on the request).
-    req.on('error', () => undefined);
+    req.on('error', ignore);
     try {
       onRequest(req, res);
     } catch (err) {
@@ -570,6 +576,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     },
   };
 }
+
+/** A listener that swallows an event (one function, not a closure per request). */
+function ignore(): void {}
 
 function decodeSegment(s: string): string | undefined {
   try {

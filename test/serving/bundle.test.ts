@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bundleServer } from '../../lib/serving/bundle';
+import { bundleServer, SERVER_NODE_OPTIONS } from '../../lib/serving/bundle';
 import { call, expected, TINY, writeModelDir } from './helpers';
 
 const dirs: string[] = [];
@@ -21,7 +21,7 @@ function start(
   bundle: string,
   env: Record<string, string>,
 ): { child: ChildProcess; output: () => string; listening: Promise<string> } {
-  const child = spawn(process.execPath, [bundle], {
+  const child = spawn(process.execPath, [...SERVER_NODE_OPTIONS, bundle], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -47,7 +47,13 @@ describe('bundled entry point', () => {
     const dockerfile = readFileSync(new URL('../../lib/serving/Dockerfile', import.meta.url), 'utf8');
     expect(dockerfile).toMatch(/^RUN npx tsx lib\/serving\/bundle\.ts \/out\/server\.mjs$/m);
     expect(dockerfile).toMatch(/^COPY --from=build .*\/out\/server\.mjs \.\/server\.mjs$/m);
-    expect(dockerfile).toMatch(/^ENTRYPOINT \["node", .*"\/app\/server\.mjs"\]$/m);
+    // The image runs node with the options the benchmark measures.
+    expect(dockerfile).toMatch(/^ENTRYPOINT \[.*\]$/m);
+    expect(JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!)).toEqual([
+      'node',
+      ...SERVER_NODE_OPTIONS,
+      '/app/server.mjs',
+    ]);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^EXPOSE 9000$/m);
     expect(dockerfile).not.toMatch(/^HEALTHCHECK/m);
