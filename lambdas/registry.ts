@@ -18,31 +18,43 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { z } from 'zod';
+import { DynamoRegistryStore } from '../lib/adapters/dynamodb/registry-store';
+import { EventBridgePublisher } from '../lib/adapters/eventbridge/promotion-events';
+import { s3ArtifactLister } from '../lib/adapters/s3/artifact-lister';
 import {
   type ApiServices,
+  artifactRoot,
   createRegistryServices,
-  EventBridgePublisher,
   type HttpRequest,
   handleMlflowRequest,
 } from '../lib/registry';
 
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value)
-    throw new Error(
-      `Environment variable ${name} must be set, but it is ${value === undefined ? 'missing' : 'empty'}.`,
-    );
-  return value;
+/** The handler's environment, validated once at cold start. */
+const Env = z.object({
+  REGISTRY_TABLE_NAME: z.string().min(1),
+  ARTIFACTS_BUCKET: z.string().min(1),
+  EVENT_BUS_NAME: z.string().min(1),
+});
+
+function environment(): z.infer<typeof Env> {
+  const parsed = Env.safeParse(process.env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0]);
+    return `Environment variable ${name} must be set, but it is ${process.env[name] === undefined ? 'missing' : 'empty'}.`;
+  });
+  throw new Error(problems.join(' '));
 }
 
+const env = environment();
 const logger = new Logger({ serviceName: 'registry' });
 const services: ApiServices = {
   ...createRegistryServices({
-    client: new DynamoDBClient({}),
-    tableName: requiredEnv('REGISTRY_TABLE_NAME'),
-    artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
-    events: new EventBridgePublisher(new EventBridgeClient({}), requiredEnv('EVENT_BUS_NAME')),
-    s3: new S3Client({}),
+    store: new DynamoRegistryStore(new DynamoDBClient({}), env.REGISTRY_TABLE_NAME),
+    artifactsBucket: env.ARTIFACTS_BUCKET,
+    events: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
+    artifacts: s3ArtifactLister(new S3Client({}), artifactRoot(env.ARTIFACTS_BUCKET)),
     logger: {
       warn: (message, attributes) => logger.warn(message, attributes),
       error: (message, attributes) => logger.error(message, attributes),

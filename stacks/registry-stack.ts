@@ -40,13 +40,13 @@ import type { DataLake } from '../lib/constructs/data-lake';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
-import { REGISTRY_TABLE_SPEC } from '../lib/registry';
+import { REGISTRY_TABLE_SPEC } from '../lib/adapters/dynamodb/registry-table';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
 export const REGISTRY_ROUTES = ['/api/2.0/mlflow/{proxy+}', '/ajax-api/2.0/mlflow/{proxy+}'] as const;
 
 /**
- * The DynamoDB calls of the registry core (`Db` in lib/registry/db.ts): consistent gets, queries on
+ * The DynamoDB calls of the registry adapter (lib/adapters/dynamodb/registry-store.ts): consistent gets, queries on
  * the table and `gsi1`, conditional puts, updates and deletes, and chunked batches.
  */
 export const REGISTRY_TABLE_ACTIONS = [

@@ -1,16 +1,16 @@
 /**
- * The MLflow tracking core: experiments, runs, params, metrics and tags, over the registry table.
- * Knows nothing of HTTP or Lambda; throws {@link MlflowError}.
+ * The MLflow tracking core: experiments, runs, params, metrics and tags, over the storage port
+ * (`store.ts`). Knows nothing of HTTP, Lambda or the storage engine; throws {@link MlflowError}.
  *
- * Run data is one item per param, tag and latest metric (`RUN#<id>` partition) so a run never nears
- * DynamoDB's 400 KB item limit, and metric history is one item per point in its own partition
- * (`MH#<run>#<key>`), read back page by page. Params are immutable through a conditional put; the
- * latest value of a metric moves only forward (step, then timestamp, then value, as MLflow's SQL store)
- * through a conditional put, so concurrent loggers cannot regress it.
+ * Run data is one record per param, tag and latest metric, so a run has no size limit, and metric
+ * history is one record per point, read back page by page. Params are immutable (written only where
+ * none is, or the same value is); the latest value of a metric moves only forward (step, then
+ * timestamp, then value, as MLflow's SQL store), so concurrent loggers cannot regress it. Experiment
+ * names are unique through the same mechanism as model names (`names.ts`).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Db, Item } from './db';
 import { alreadyExists, invalidParameter, MlflowError, notFound } from './errors';
+import { claimName, type NameSpace, nameOwner, releaseName } from './names';
 import {
   checkMaxResults,
   clauseMatches,
@@ -21,7 +21,21 @@ import {
   parseOrderBy,
   sortBy,
 } from './search';
-import { GSI1, keys, sortableInt } from './table';
+import {
+  absent,
+  allOf,
+  anyOf,
+  atMost,
+  below,
+  equals,
+  exists,
+  increment,
+  type RecordRef,
+  type RecordStore,
+  set,
+  setEntry,
+  type StoredRecord,
+} from './store';
 import {
   requireName,
   validateBatchCounts,
@@ -76,14 +90,14 @@ export interface RunJson {
 }
 
 export interface TrackingStoreDeps {
-  readonly db: Db;
+  readonly store: RecordStore;
   /** Where experiments without an explicit location keep artifacts, e.g. `s3://bucket/mlflow`. */
   readonly defaultArtifactRoot: string;
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
 }
 
-interface ExperimentItem extends Item {
+interface ExperimentItem extends StoredRecord {
   experimentId: string;
   name: string;
   artifactLocation: string;
@@ -93,7 +107,7 @@ interface ExperimentItem extends Item {
   tags: Record<string, string>;
 }
 
-interface RunItem extends Item {
+interface RunItem extends StoredRecord {
   runId: string;
   experimentId: string;
   runName?: string;
@@ -115,7 +129,18 @@ interface LoadedRun {
 
 const DEFAULT_EXPERIMENT_ID = '0';
 const RUN_NAME_TAG = 'mlflow.runName';
-const ORPHAN_POINTER_MS = 10_000;
+
+const experimentRef = (experimentId: string): RecordRef => ({ kind: 'experiment', experimentId });
+const runRef = (runId: string): RecordRef => ({ kind: 'run', runId });
+const runTagRef = (runId: string, key: string): RecordRef => ({ kind: 'runTag', runId, key });
+const isActive = equals('lifecycleStage', 'active');
+
+/** Experiment names; an experiment keeps its name while deleted, as in MLflow. */
+const experimentNames = (store: RecordStore): NameSpace => ({
+  ref: (name) => ({ kind: 'experimentName', name }),
+  ownerField: 'experimentId',
+  ownerState: async (experimentId) => ((await store.get(experimentRef(experimentId))) ? 'holds' : 'never-appeared'),
+});
 
 /** Runs `fn` over `items` with at most `limit` in flight. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
@@ -141,13 +166,15 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
  * await tracking.logMetric({ runId: run.info.run_id, key: 'rmse', value: 0.61, timestamp: Date.now() });
  */
 export class TrackingStore {
-  private readonly db: Db;
+  private readonly store: RecordStore;
+  private readonly names: NameSpace;
   private readonly root: string;
   private readonly now: () => number;
   private defaultReady?: Promise<void>;
 
   constructor(deps: TrackingStoreDeps) {
-    this.db = deps.db;
+    this.store = deps.store;
+    this.names = experimentNames(deps.store);
     this.root = deps.defaultArtifactRoot.replace(/\/+$/, '');
     this.now = deps.clock ?? Date.now;
   }
@@ -170,20 +197,13 @@ export class TrackingStore {
       validateKey('Tag key', t.key ?? '');
       validateTagValue(t.key, t.value ?? '');
     }
-    const counter = await this.db.updateIf({
-      Key: keys.experimentSequence(),
-      UpdateExpression: 'ADD n :one',
-      ExpressionAttributeValues: { ':one': 1 },
-    });
+    const counter = await this.store.update({ kind: 'experimentSequence' }, [increment('n')]);
     const experimentId = String(counter!.n);
     const now = this.now();
-    if (!(await this.claimExperimentName(name, experimentId, now))) {
+    if (!(await claimName(this.store, this.names, name, experimentId, now))) {
       throw alreadyExists(`Experiment(name=${name}) already exists.`);
     }
     const item: ExperimentItem = {
-      ...keys.experiment(experimentId),
-      gsi1pk: 'EXP',
-      gsi1sk: name,
       experimentId,
       name,
       artifactLocation: input.artifactLocation || `${this.root}/${experimentId}`,
@@ -192,7 +212,7 @@ export class TrackingStore {
       updatedAt: now,
       tags: Object.fromEntries(tags.map((t) => [t.key, t.value ?? ''])),
     };
-    await this.db.put(item);
+    await this.store.put(experimentRef(experimentId), item);
     return experimentId;
   }
 
@@ -206,9 +226,8 @@ export class TrackingStore {
   async getExperimentByName(name: string): Promise<ExperimentJson> {
     await this.ensureDefaultExperiment();
     requireName(name, 'experiment_name');
-    const pointer = await this.db.get(keys.experimentName(name));
-    const item =
-      pointer && ((await this.db.get(keys.experiment(pointer.experimentId as string))) as ExperimentItem);
+    const owner = await nameOwner(this.store, this.names, name);
+    const item = owner && ((await this.store.get(experimentRef(owner))) as ExperimentItem | undefined);
     if (!item || item.name !== name) throw notFound(`Could not find experiment with name '${name}'`);
     return experimentJson(item);
   }
@@ -239,11 +258,7 @@ export class TrackingStore {
     const order = parseOrderBy(input.orderBy, (k) =>
       ['name', 'experiment_id', 'creation_time', 'last_update_time'].includes(k),
     );
-    const items = (await this.db.queryAll({
-      IndexName: GSI1,
-      KeyConditionExpression: 'gsi1pk = :e',
-      ExpressionAttributeValues: { ':e': 'EXP' },
-    })) as ExperimentItem[];
+    const items = (await this.store.list({ of: 'experiments' })).entries.map((e) => e.record as ExperimentItem);
     const matches = items.filter(
       (e) =>
         viewMatches(input.viewType, e.lifecycleStage) &&
@@ -291,26 +306,23 @@ export class TrackingStore {
     }
     if (newName === experiment.name) return;
     const now = this.now();
-    if (!(await this.claimExperimentName(newName, experiment.experimentId, now))) {
+    if (!(await claimName(this.store, this.names, newName, experiment.experimentId, now))) {
       throw alreadyExists(`Experiment(name=${newName}) already exists.`);
     }
-    const renamed = await this.db.updateIf({
-      Key: keys.experiment(experiment.experimentId),
-      UpdateExpression: 'SET #n = :new, gsi1sk = :new, updatedAt = :now',
-      ConditionExpression: '#n = :old AND lifecycleStage = :active',
-      ExpressionAttributeNames: { '#n': 'name' },
-      ExpressionAttributeValues: { ':new': newName, ':old': experiment.name, ':now': now, ':active': 'active' },
-    });
-    const id = { expression: 'experimentId = :id', values: { ':id': experiment.experimentId } };
+    const renamed = await this.store.update(
+      experimentRef(experiment.experimentId),
+      [set('name', newName), set('updatedAt', now)],
+      allOf(equals('name', experiment.name), isActive),
+    );
     if (!renamed) {
       // Renamed or deleted by someone else meanwhile: give the claimed name back.
-      await this.db.delete(keys.experimentName(newName), id);
+      await releaseName(this.store, this.names, newName, experiment.experimentId);
       throw new MlflowError(
         'RESOURCE_CONFLICT',
         `Experiment ${experiment.experimentId} was renamed or deleted while this rename ran; read it again and retry.`,
       );
     }
-    await this.db.delete(keys.experimentName(experiment.name), id);
+    await releaseName(this.store, this.names, experiment.name, experiment.experimentId);
   }
 
   /**
@@ -334,13 +346,11 @@ export class TrackingStore {
     const value = input.value ?? '';
     validateTagValue(input.key, value);
     const experiment = await this.loadExperiment(experimentId);
-    const updated = await this.db.updateIf({
-      Key: keys.experiment(experimentId),
-      UpdateExpression: 'SET tags.#k = :v, updatedAt = :now',
-      ConditionExpression: 'lifecycleStage = :active',
-      ExpressionAttributeNames: { '#k': input.key },
-      ExpressionAttributeValues: { ':v': value, ':now': this.now(), ':active': 'active' },
-    });
+    const updated = await this.store.update(
+      experimentRef(experimentId),
+      [setEntry('tags', input.key, value), set('updatedAt', this.now())],
+      isActive,
+    );
     if (!updated) {
       throw invalidParameter(
         `The experiment ${experiment.experimentId} must be in the 'active' state. Current state is deleted.`,
@@ -375,9 +385,6 @@ export class TrackingStore {
     const runId = randomUUID().replaceAll('-', '');
     const startTime = input.startTime ?? this.now();
     const info: RunItem = {
-      ...keys.run(runId),
-      gsi1pk: `EXPRUNS#${experiment.experimentId}`,
-      gsi1sk: `${sortableInt(startTime)}#${runId}`,
       runId,
       experimentId: experiment.experimentId,
       runName,
@@ -389,8 +396,8 @@ export class TrackingStore {
       rev: 0,
     };
     // Tags before the info item: the run appears (in get and search) with its tags.
-    await this.db.batchWrite([...tags].map(([key, value]) => ({ ...keys.runTag(runId, key), key, value })));
-    await this.db.put(info);
+    await this.store.putAll([...tags].map(([key, value]) => ({ ref: runTagRef(runId, key), record: { key, value } })));
+    await this.store.put(runRef(runId), info);
     return runJson({ info, params: new Map(), tags, metrics: new Map() });
   }
 
@@ -407,30 +414,14 @@ export class TrackingStore {
     runName?: string;
   }): Promise<RunInfoJson> {
     const run = await this.activeRun(input.runId);
-    const sets = ['rev = rev + :one'];
-    const values: Record<string, unknown> = { ':one': 1, ':active': 'active' };
-    const names: Record<string, string> = { '#lc': 'lifecycleStage' };
-    if (input.status) {
-      sets.push('#status = :status');
-      names['#status'] = 'status';
-      values[':status'] = input.status;
-    }
-    if (input.endTime !== undefined) {
-      sets.push('endTime = :end');
-      values[':end'] = input.endTime;
-    }
+    const changes = [increment('rev')];
+    if (input.status) changes.push(set('status', input.status));
+    if (input.endTime !== undefined) changes.push(set('endTime', input.endTime));
     if (input.runName) {
-      sets.push('runName = :name');
-      values[':name'] = input.runName;
-      await this.db.put({ ...keys.runTag(run.runId, RUN_NAME_TAG), key: RUN_NAME_TAG, value: input.runName });
+      changes.push(set('runName', input.runName));
+      await this.store.put(runTagRef(run.runId, RUN_NAME_TAG), { key: RUN_NAME_TAG, value: input.runName });
     }
-    const updated = await this.db.updateIf({
-      Key: keys.run(run.runId),
-      UpdateExpression: `SET ${sets.join(', ')}`,
-      ConditionExpression: '#lc = :active',
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    });
+    const updated = await this.store.update(runRef(run.runId), changes, isActive);
     if (!updated) throw runNotActive(run.runId);
     return runInfoJson(updated as RunItem);
   }
@@ -438,12 +429,11 @@ export class TrackingStore {
   /** Restores a deleted run (`runs/restore`); `INVALID_PARAMETER_VALUE` if it is not deleted. */
   async restoreRun(runId: string): Promise<void> {
     const run = await this.loadRunInfo(requireName(runId, 'run_id'));
-    const restored = await this.db.updateIf({
-      Key: keys.run(run.runId),
-      UpdateExpression: 'SET lifecycleStage = :active, rev = rev + :one',
-      ConditionExpression: 'lifecycleStage = :deleted',
-      ExpressionAttributeValues: { ':active': 'active', ':deleted': 'deleted', ':one': 1 },
-    });
+    const restored = await this.store.update(
+      runRef(run.runId),
+      [set('lifecycleStage', 'active'), increment('rev')],
+      equals('lifecycleStage', 'deleted'),
+    );
     if (!restored) {
       throw invalidParameter(`The run ${run.runId} must be in the 'deleted' state. Current state is active.`);
     }
@@ -453,10 +443,7 @@ export class TrackingStore {
   async deleteTag(input: { runId: string; key: string }): Promise<void> {
     const run = await this.activeRun(input.runId);
     validateKey('Tag key', input.key ?? '');
-    const deleted = await this.db.delete(keys.runTag(run.runId, input.key), {
-      expression: 'attribute_exists(pk)',
-      values: {},
-    });
+    const deleted = await this.store.remove(runTagRef(run.runId, input.key), exists);
     if (!deleted) throw notFound(`No tag with name: ${input.key} in run with id ${run.runId}`);
   }
 
@@ -468,12 +455,7 @@ export class TrackingStore {
   /** Marks a run deleted (searches skip it unless asked for deleted runs). */
   async deleteRun(runId: string): Promise<void> {
     const run = await this.loadRunInfo(requireName(runId, 'run_id'));
-    await this.db.updateIf({
-      Key: keys.run(run.runId),
-      UpdateExpression: 'SET lifecycleStage = :deleted, rev = rev + :one',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':deleted': 'deleted', ':one': 1 },
-    });
+    await this.store.update(runRef(run.runId), [set('lifecycleStage', 'deleted'), increment('rev')], exists);
   }
 
   /** Appends a metric point (an exact duplicate is stored once, as MLflow's primary key does). */
@@ -531,30 +513,26 @@ export class TrackingStore {
   }): Promise<{ metrics: Metric[]; next_page_token?: string }> {
     await this.loadRunInfo(requireName(input.runId, 'run_id'));
     const key = requireName(input.metricKey, 'metric_key');
-    let start: Record<string, unknown> | undefined;
+    let after: Record<string, unknown> | undefined;
     if (input.pageToken) {
       try {
-        start = JSON.parse(Buffer.from(input.pageToken, 'base64').toString('utf8'));
+        after = JSON.parse(Buffer.from(input.pageToken, 'base64').toString('utf8'));
       } catch {
         throw invalidParameter('Invalid page token, could not base64-decode');
       }
     }
-    const query = {
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': keys.metricHistory(input.runId, key) },
-    };
+    const history = { of: 'metricHistory', runId: input.runId, key } as const;
     if (input.maxResults === undefined) {
-      const items = await this.db.queryAll(query);
-      return { metrics: items.map((i) => metricOf(key, i)) };
+      const { entries } = await this.store.list(history);
+      return { metrics: entries.map((e) => metricOf(key, e.record)) };
     }
-    const page = await this.db.queryPage({
-      ...query,
-      Limit: checkMaxResults(input.maxResults, 25_000, 25_000),
-      ExclusiveStartKey: start,
+    const page = await this.store.list(history, {
+      limit: checkMaxResults(input.maxResults, 25_000, 25_000),
+      after,
     });
     return {
-      metrics: page.items.map((i) => metricOf(key, i)),
-      ...(page.lastKey && { next_page_token: Buffer.from(JSON.stringify(page.lastKey)).toString('base64') }),
+      metrics: page.entries.map((e) => metricOf(key, e.record)),
+      ...(page.next && { next_page_token: Buffer.from(JSON.stringify(page.next)).toString('base64') }),
     };
   }
 
@@ -584,12 +562,8 @@ export class TrackingStore {
       (k) => k in RUN_ATTRIBUTES || /^(metrics|params|tags)\./.test(k),
     );
     const infos = (
-      await mapLimit([...new Set(input.experimentIds ?? [])], 8, (id) =>
-        this.db.queryAll({
-          IndexName: GSI1,
-          KeyConditionExpression: 'gsi1pk = :e',
-          ExpressionAttributeValues: { ':e': `EXPRUNS#${id}` },
-        }),
+      await mapLimit([...new Set(input.experimentIds ?? [])], 8, async (experimentId) =>
+        (await this.store.list({ of: 'runsOfExperiment', experimentId })).entries.map((e) => e.record),
       )
     )
       .flat()
@@ -614,7 +588,7 @@ export class TrackingStore {
 
   /** Resolves `runs:/<run_id>/<path>` to the run's artifact URI (model registry download URIs). */
   async resolveRunsUri(runId: string, path: string): Promise<string | undefined> {
-    const info = await this.db.get(keys.run(runId));
+    const info = await this.store.get(runRef(runId));
     if (!info) return undefined;
     return path ? `${info.artifactUri}/${path}` : (info.artifactUri as string);
   }
@@ -625,15 +599,14 @@ export class TrackingStore {
   private ensureDefaultExperiment(): Promise<void> {
     this.defaultReady ??= (async () => {
       const now = this.now();
-      await this.db.putIf({
-        Item: { ...keys.experimentName('Default'), experimentId: DEFAULT_EXPERIMENT_ID, createdAt: now },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      });
-      await this.db.putIf({
-        Item: {
-          ...keys.experiment(DEFAULT_EXPERIMENT_ID),
-          gsi1pk: 'EXP',
-          gsi1sk: 'Default',
+      await this.store.put(
+        this.names.ref('Default'),
+        { experimentId: DEFAULT_EXPERIMENT_ID, createdAt: now },
+        absent,
+      );
+      await this.store.put(
+        experimentRef(DEFAULT_EXPERIMENT_ID),
+        {
           experimentId: DEFAULT_EXPERIMENT_ID,
           name: 'Default',
           artifactLocation: `${this.root}/${DEFAULT_EXPERIMENT_ID}`,
@@ -642,28 +615,13 @@ export class TrackingStore {
           updatedAt: now,
           tags: {},
         } satisfies ExperimentItem,
-        ConditionExpression: 'attribute_not_exists(pk)',
-      });
+        absent,
+      );
     })().catch((error) => {
       this.defaultReady = undefined;
       throw error;
     });
     return this.defaultReady;
-  }
-
-  private async claimExperimentName(name: string, experimentId: string, now: number): Promise<boolean> {
-    const item = { ...keys.experimentName(name), experimentId, createdAt: now };
-    if (await this.db.putIf({ Item: item, ConditionExpression: 'attribute_not_exists(pk)' })) return true;
-    const pointer = await this.db.get(keys.experimentName(name));
-    if (!pointer) return this.claimExperimentName(name, experimentId, now);
-    // A pointer whose experiment never appeared is left over from a crashed create.
-    const existing = await this.db.get(keys.experiment(pointer.experimentId as string));
-    if (existing || now - (pointer.createdAt as number) <= ORPHAN_POINTER_MS) return false;
-    return this.db.putIf({
-      Item: item,
-      ConditionExpression: 'experimentId = :old',
-      ExpressionAttributeValues: { ':old': pointer.experimentId },
-    });
   }
 
   /**
@@ -680,38 +638,28 @@ export class TrackingStore {
     }
     const from = to === 'deleted' ? 'active' : 'deleted';
     await this.loadExperiment(id);
-    const moved = await this.db.updateIf({
-      Key: keys.experiment(id),
-      UpdateExpression: 'SET lifecycleStage = :to, updatedAt = :now',
-      ConditionExpression: 'lifecycleStage = :from',
-      ExpressionAttributeValues: { ':to': to, ':from': from, ':now': this.now() },
-    });
+    const moved = await this.store.update(
+      experimentRef(id),
+      [set('lifecycleStage', to), set('updatedAt', this.now())],
+      equals('lifecycleStage', from),
+    );
     // As MLflow's SQL store: deleting an experiment that is not active (or restoring one that is
     // not deleted) is "no such experiment" in the view it looks in.
     if (!moved) throw notFound(`No Experiment with id=${id} exists`);
-    const runs = await this.db.queryAll({
-      IndexName: GSI1,
-      KeyConditionExpression: 'gsi1pk = :p',
-      ExpressionAttributeValues: { ':p': `EXPRUNS#${id}` },
-    });
+    const { entries: runs } = await this.store.list({ of: 'runsOfExperiment', experimentId: id });
     await mapLimit(runs, 16, (r) =>
-      this.db.updateIf({
-        Key: keys.run(r.runId as string),
-        UpdateExpression: 'SET lifecycleStage = :to, rev = rev + :one',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':to': to, ':one': 1 },
-      }),
+      this.store.update(r.ref, [set('lifecycleStage', to), increment('rev')], exists),
     );
   }
 
   private async loadExperiment(experimentId: string): Promise<ExperimentItem> {
-    const item = (await this.db.get(keys.experiment(experimentId))) as ExperimentItem | undefined;
+    const item = (await this.store.get(experimentRef(experimentId))) as ExperimentItem | undefined;
     if (!item) throw notFound(`No Experiment with id=${experimentId} exists`);
     return item;
   }
 
   private async loadRunInfo(runId: string): Promise<RunItem> {
-    const info = (await this.db.get(keys.run(runId))) as RunItem | undefined;
+    const info = (await this.store.get(runRef(runId))) as RunItem | undefined;
     if (!info) throw notFound(`Run with id=${runId} not found`);
     return info;
   }
@@ -723,18 +671,14 @@ export class TrackingStore {
   }
 
   private async loadRun(runId: string): Promise<LoadedRun> {
-    const items = await this.db.queryAll({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': keys.run(runId).pk },
-    });
-    const info = items.find((i) => i.sk === '#INFO') as RunItem | undefined;
+    const { entries } = await this.store.list({ of: 'runRecords', runId });
+    const info = entries.find((e) => e.ref.kind === 'run')?.record as RunItem | undefined;
     if (!info) throw notFound(`Run with id=${runId} not found`);
     const run: LoadedRun = { info, params: new Map(), tags: new Map(), metrics: new Map() };
-    for (const i of items) {
-      const sk = i.sk as string;
-      if (sk.startsWith('P#')) run.params.set(i.key as string, i.value as string);
-      else if (sk.startsWith('T#')) run.tags.set(i.key as string, i.value as string);
-      else if (sk.startsWith('L#')) run.metrics.set(i.key as string, metricOf(i.key as string, i));
+    for (const { ref, record: i } of entries) {
+      if (ref.kind === 'runParam') run.params.set(i.key as string, i.value as string);
+      else if (ref.kind === 'runTag') run.tags.set(i.key as string, i.value as string);
+      else if (ref.kind === 'runLatestMetric') run.metrics.set(i.key as string, metricOf(i.key as string, i));
     }
     return run;
   }
@@ -754,14 +698,11 @@ export class TrackingStore {
       seen.set(p.key, value);
     }
     await mapLimit([...seen], 16, async ([key, value]) => {
-      const written = await this.db.putIf({
-        Item: { ...keys.runParam(runId, key), key, value },
-        ConditionExpression: 'attribute_not_exists(pk) OR #v = :v',
-        ExpressionAttributeNames: { '#v': 'value' },
-        ExpressionAttributeValues: { ':v': value },
-      });
+      // Params are immutable: a param is written only where none is, or the same value is.
+      const ref: RecordRef = { kind: 'runParam', runId, key };
+      const written = await this.store.put(ref, { key, value }, anyOf(absent, equals('value', value)));
       if (!written) {
-        const old = await this.db.get(keys.runParam(runId, key));
+        const old = await this.store.get(ref);
         throw invalidParameter(
           `Changing param values is not allowed. Param with key='${key}' was already logged with ` +
             `value='${old?.value}' for run ID='${runId}'. Attempted logging new value '${value}'.`,
@@ -780,19 +721,16 @@ export class TrackingStore {
       }
       return { key: m.key, value: m.value, timestamp: m.timestamp, step: m.step ?? 0 };
     });
-    // The sort key is the point itself: a resent point overwrites its twin instead of duplicating it.
-    await this.db.batchWrite([
+    // A point is its own identity: a resent point overwrites its twin instead of duplicating it.
+    await this.store.putAll([
       ...new Map(
-        points.map((p) => {
-          const item = {
-            pk: keys.metricHistory(runId, p.key),
-            sk: `${sortableInt(p.timestamp)}#${sortableInt(p.step)}#${p.value}`,
-            value: p.value,
-            timestamp: p.timestamp,
-            step: p.step,
-          };
-          return [`${item.pk}|${item.sk}`, item];
-        }),
+        points.map((p) => [
+          `${p.key}|${p.timestamp}|${p.step}|${p.value}`,
+          {
+            ref: { kind: 'metricPoint', runId, key: p.key, timestamp: p.timestamp, step: p.step, value: p.value },
+            record: { value: p.value, timestamp: p.timestamp, step: p.step },
+          } as const,
+        ]),
       ).values(),
     ]);
     const latest = new Map<string, Metric>();
@@ -801,13 +739,7 @@ export class TrackingStore {
       if (!current || newer(p, current)) latest.set(p.key, p);
     }
     await mapLimit([...latest.values()], 16, (m) =>
-      this.db.putIf({
-        Item: { ...keys.runLatestMetric(runId, m.key), ...m },
-        ConditionExpression:
-          'attribute_not_exists(pk) OR step < :s OR (step = :s AND #t < :t) OR (step = :s AND #t = :t AND #v <= :v)',
-        ExpressionAttributeNames: { '#t': 'timestamp', '#v': 'value' },
-        ExpressionAttributeValues: { ':s': m.step, ':t': m.timestamp, ':v': m.value },
-      }),
+      this.store.put({ kind: 'runLatestMetric', runId, key: m.key }, { ...m }, isOlderThan(m)),
     );
   }
 
@@ -818,16 +750,9 @@ export class TrackingStore {
       validateTagValue(t.key, t.value ?? '');
       last.set(t.key, t.value ?? '');
     }
-    await this.db.batchWrite([...last].map(([key, value]) => ({ ...keys.runTag(runId, key), key, value })));
+    await this.store.putAll([...last].map(([key, value]) => ({ ref: runTagRef(runId, key), record: { key, value } })));
     const runName = last.get(RUN_NAME_TAG);
-    if (runName) {
-      await this.db.updateIf({
-        Key: keys.run(runId),
-        UpdateExpression: 'SET runName = :n, rev = rev + :one',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':n': runName, ':one': 1 },
-      });
-    }
+    if (runName) await this.store.update(runRef(runId), [set('runName', runName), increment('rev')], exists);
   }
 }
 
@@ -845,7 +770,19 @@ const newer = (a: Metric, b: Metric): boolean =>
       ? a.timestamp > b.timestamp
       : a.value > b.value;
 
-const metricOf = (key: string, i: Item): Metric => ({
+/**
+ * The latest value of a metric moves only forward: step, then timestamp, then value, as MLflow's SQL
+ * store orders them, so concurrent loggers cannot regress it.
+ */
+const isOlderThan = (m: Metric) =>
+  anyOf(
+    absent,
+    below('step', m.step),
+    allOf(equals('step', m.step), below('timestamp', m.timestamp)),
+    allOf(equals('step', m.step), equals('timestamp', m.timestamp), atMost('value', m.value)),
+  );
+
+const metricOf = (key: string, i: StoredRecord): Metric => ({
   key,
   value: i.value as number,
   timestamp: i.timestamp as number,
