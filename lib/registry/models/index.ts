@@ -5,7 +5,6 @@
  * `outbox.ts`; `records.ts` says what is stored and why every rule is a write of one record.
  */
 import { randomUUID } from 'node:crypto';
-import type { MlflowError } from '../errors';
 import type { EventPublisher } from '../events';
 import type { RecordStore } from '../store';
 import type { RegistryContext, RegistryLogger } from './context';
@@ -144,4 +143,3 @@ export class ModelRegistry {
   }
 }
 
-export type { MlflowError };
