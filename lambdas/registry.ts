@@ -18,7 +18,6 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { z } from 'zod';
 import { DynamoRegistryStore } from '../lib/adapters/dynamodb/registry-store';
 import { EventBridgePublisher } from '../lib/adapters/eventbridge/promotion-events';
 import { s3ArtifactLister } from '../lib/adapters/s3/artifact-lister';
@@ -30,31 +29,28 @@ import {
   handleMlflowRequest,
 } from '../lib/registry';
 
-/** The handler's environment, validated once at cold start. */
-const Env = z.object({
-  REGISTRY_TABLE_NAME: z.string().min(1),
-  ARTIFACTS_BUCKET: z.string().min(1),
-  EVENT_BUS_NAME: z.string().min(1),
-});
-
-function environment(): z.infer<typeof Env> {
-  const parsed = Env.safeParse(process.env);
-  if (parsed.success) return parsed.data;
-  const problems = parsed.error.issues.map((issue) => {
-    const name = String(issue.path[0]);
-    return `Environment variable ${name} must be set, but it is ${process.env[name] === undefined ? 'missing' : 'empty'}.`;
-  });
-  throw new Error(problems.join(' '));
+function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value)
+    throw new Error(
+      `Environment variable ${name} must be set, but it is ${value === undefined ? 'missing' : 'empty'}.`,
+    );
+  return value;
 }
 
-const env = environment();
+/** The handler's environment, validated once at cold start; the adapters are built from it alone. */
+const env = {
+  tableName: requiredEnv('REGISTRY_TABLE_NAME'),
+  artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
+  eventBusName: requiredEnv('EVENT_BUS_NAME'),
+};
 const logger = new Logger({ serviceName: 'registry' });
 const services: ApiServices = {
   ...createRegistryServices({
-    store: new DynamoRegistryStore(new DynamoDBClient({}), env.REGISTRY_TABLE_NAME),
-    artifactsBucket: env.ARTIFACTS_BUCKET,
-    events: new EventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME),
-    artifacts: s3ArtifactLister(new S3Client({}), artifactRoot(env.ARTIFACTS_BUCKET)),
+    store: new DynamoRegistryStore(new DynamoDBClient({}), env.tableName),
+    artifactsBucket: env.artifactsBucket,
+    events: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
+    artifacts: s3ArtifactLister(new S3Client({}), artifactRoot(env.artifactsBucket)),
     logger: {
       warn: (message, attributes) => logger.warn(message, attributes),
       error: (message, attributes) => logger.error(message, attributes),
