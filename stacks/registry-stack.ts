@@ -10,10 +10,10 @@
  *   where `registry.pointInTimeRecovery` is on it also gets an AWS Backup plan (daily for 35 days,
  *   monthly for a year): PITR answers operator error within 35 days, the plan answers what is
  *   found later. Production also has deletion protection and RETAIN.
- * - The function gets exactly the DynamoDB calls the core makes (`lib/registry/db.ts`), on the table
- *   and its one index by name, and the key only through DynamoDB: `bindTable(..., 'readWrite')`
- *   would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
- *   actions without a `kms:ViaService` condition.
+ * - The function gets exactly the DynamoDB calls the registry's adapter makes
+ *   (`lib/adapters/dynamodb/registry-store.ts`), on the table and its one index by name, and the
+ *   key only through DynamoDB: `bindTable(..., 'readWrite')` would add Scan, ConditionCheckItem and
+ *   the stream reads, `index/*`, and the key's wildcard actions without a `kms:ViaService` condition.
  * - `ARTIFACTS_BUCKET` comes with `s3:ListBucket` under `mlflow/` only: the handler writes the name
  *   into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and lists them for MLflow's
  *   `artifacts/list`; it never reads or writes an object (a listing needs no key permission).

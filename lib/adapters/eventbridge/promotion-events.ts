@@ -2,7 +2,7 @@
  * The registry's promotion events on an EventBridge bus: the {@link EventPublisher} port of
  * `lib/registry/events.ts` as PutEvents calls.
  */
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import {
   type EventPublisher,
   type ModelVersionPromoted,
@@ -50,9 +50,3 @@ export class EventBridgePublisher implements EventPublisher {
     }
   }
 }
-
-/** Builds the EventBridge publisher for a bus (the SDK honours `AWS_ENDPOINT_URL_EVENTBRIDGE`). */
-export const eventBridgePublisher = (
-  busName: string,
-  client = new EventBridgeClient({}),
-): EventBridgePublisher => new EventBridgePublisher(client, busName);
