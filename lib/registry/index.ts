@@ -69,6 +69,7 @@ export function createRegistryServices(config: RegistryServicesConfig): ApiServi
     store: config.store,
     defaultArtifactRoot: artifactRoot(config.artifactsBucket),
     clock: config.clock,
+    ids: config.ids,
   });
   const registry = new ModelRegistry({
     store: config.store,

@@ -9,6 +9,7 @@
  * names are unique through the same mechanism as model names (`../names.ts`). Each concern is a file:
  * `experiments.ts`, `runs.ts`, `search.ts`; `records.ts` holds what is stored and its JSON views.
  */
+import { randomUUID } from 'node:crypto';
 import type { RecordStore } from '../store';
 import * as experiments from './experiments';
 import {
@@ -42,6 +43,8 @@ export interface TrackingStoreDeps {
   readonly defaultArtifactRoot: string;
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
+  /** Fresh unique ids. @default randomUUID */
+  readonly ids?: () => string;
 }
 
 type SearchInput = { filter?: string; maxResults?: number; orderBy?: readonly string[]; pageToken?: string };
@@ -65,12 +68,13 @@ export class TrackingStore {
       names: experimentNames(deps.store),
       root: deps.defaultArtifactRoot.replace(/\/+$/, ''),
       now: deps.clock ?? Date.now,
+      newId: deps.ids ?? randomUUID,
     };
     this.ctx = { ...base, ensureDefault: () => this.ensureDefaultExperiment(base) };
   }
 
   /** Creates experiment `0` once per store instance; a failed attempt is tried again by the next call. */
-  private ensureDefaultExperiment(base: Parameters<typeof experiments.createDefaultExperiment>[0]): Promise<void> {
+  private ensureDefaultExperiment(base: Omit<TrackingContext, 'ensureDefault'>): Promise<void> {
     this.defaultReady ??= experiments.createDefaultExperiment(base).catch((error: unknown) => {
       this.defaultReady = undefined;
       throw error;

@@ -91,6 +91,8 @@ export interface TrackingContext {
   readonly root: string;
   /** Epoch ms. */
   readonly now: () => number;
+  /** A fresh unique id (run ids are its hex digits). */
+  readonly newId: () => string;
   /** Creates experiment `0` (`Default`) once per store. */
   readonly ensureDefault: () => Promise<void>;
 }

@@ -2,7 +2,7 @@
  * Runs and what is logged to them: params (immutable), metrics (history plus a latest value that
  * only moves forward), tags (`mlflow.runName` also renames the run), lifecycle.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { invalidParameter, notFound } from '../errors';
 import { checkMaxResults } from '../search';
 import { absent, allOf, anyOf, atMost, below, equals, exists, increment, type RecordRef, set } from '../store';
@@ -56,7 +56,7 @@ export async function createRun(
   }
   const runName = input.runName || tags.get(RUN_NAME_TAG) || randomRunName();
   tags.set(RUN_NAME_TAG, runName);
-  const runId = randomUUID().replaceAll('-', '');
+  const runId = ctx.newId().replaceAll('-', '');
   const startTime = input.startTime ?? ctx.now();
   const info: RunItem = {
     runId,
