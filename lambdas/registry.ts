@@ -18,10 +18,13 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { DynamoRegistryStore } from '../lib/adapters/dynamodb/registry-store';
+import { EventBridgePublisher } from '../lib/adapters/eventbridge/promotion-events';
+import { s3ArtifactLister } from '../lib/adapters/s3/artifact-lister';
 import {
   type ApiServices,
+  artifactRoot,
   createRegistryServices,
-  EventBridgePublisher,
   type HttpRequest,
   handleMlflowRequest,
 } from '../lib/registry';
@@ -35,14 +38,19 @@ function requiredEnv(name: string): string {
   return value;
 }
 
+/** The handler's environment, validated once at cold start; the adapters are built from it alone. */
+const env = {
+  tableName: requiredEnv('REGISTRY_TABLE_NAME'),
+  artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
+  eventBusName: requiredEnv('EVENT_BUS_NAME'),
+};
 const logger = new Logger({ serviceName: 'registry' });
 const services: ApiServices = {
   ...createRegistryServices({
-    client: new DynamoDBClient({}),
-    tableName: requiredEnv('REGISTRY_TABLE_NAME'),
-    artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
-    events: new EventBridgePublisher(new EventBridgeClient({}), requiredEnv('EVENT_BUS_NAME')),
-    s3: new S3Client({}),
+    store: new DynamoRegistryStore(new DynamoDBClient({}), env.tableName),
+    artifactsBucket: env.artifactsBucket,
+    events: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
+    artifacts: s3ArtifactLister(new S3Client({}), artifactRoot(env.artifactsBucket)),
     logger: {
       warn: (message, attributes) => logger.warn(message, attributes),
       error: (message, attributes) => logger.error(message, attributes),

@@ -10,10 +10,10 @@
  *   where `registry.pointInTimeRecovery` is on it also gets an AWS Backup plan (daily for 35 days,
  *   monthly for a year): PITR answers operator error within 35 days, the plan answers what is
  *   found later. Production also has deletion protection and RETAIN.
- * - The function gets exactly the DynamoDB calls the core makes (`lib/registry/db.ts`), on the table
- *   and its one index by name, and the key only through DynamoDB (`Binding.table`): CDK's
- *   `grantReadWriteData` would add Scan, ConditionCheckItem and the stream reads, `index/*`, and the key's wildcard
- *   actions without a `kms:ViaService` condition.
+ * - The function gets exactly the DynamoDB calls the registry's adapter makes
+ *   (`lib/adapters/dynamodb/registry-store.ts`), on the table and its one index by name, and the
+ *   key only through DynamoDB (`Binding.table`): CDK's `grantReadWriteData` would add Scan, ConditionCheckItem and
+ *   the stream reads, `index/*`, and the key's wildcard actions without a `kms:ViaService` condition.
  * - `ARTIFACTS_BUCKET` comes with `s3:ListBucket` under `mlflow/` only: the handler writes the name
  *   into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and lists them for MLflow's
  *   `artifacts/list`; it never reads or writes an object (a listing needs no key permission).
@@ -42,13 +42,13 @@ import type { DataLake } from '../lib/constructs/data-lake';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
-import { REGISTRY_TABLE_SPEC } from '../lib/registry';
+import { REGISTRY_TABLE_SPEC } from '../lib/adapters/dynamodb/registry-table';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
 export const REGISTRY_ROUTES = ['/api/2.0/mlflow/{proxy+}', '/ajax-api/2.0/mlflow/{proxy+}'] as const;
 
 /**
- * The DynamoDB calls of the registry core (`Db` in lib/registry/db.ts): consistent gets, queries on
+ * The DynamoDB calls of the registry adapter (lib/adapters/dynamodb/registry-store.ts): consistent gets, queries on
  * the table and `gsi1`, conditional puts, updates and deletes, and chunked batches.
  */
 export const REGISTRY_TABLE_ACTIONS = [

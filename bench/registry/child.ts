@@ -11,7 +11,7 @@
  *                               delivers it; prints `ready <url>`
  */
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { createRegistryTable } from '../../lib/registry';
+import { createRegistryTable } from '../../lib/adapters/dynamodb/registry-table';
 import { dynalite, listen, onBody, ready, runRole, serveBundle } from '../lib/child-harness';
 
 /** Single- and multi-value views of the query string and headers, as API Gateway builds them. */

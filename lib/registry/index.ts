@@ -1,22 +1,21 @@
 /**
- * Model registry and experiment tracking, MLflow REST compatible, over one DynamoDB table.
+ * Model registry and experiment tracking, MLflow REST compatible, over ports: a {@link RecordStore}
+ * for storage, an {@link EventPublisher} for promotion events, an {@link ArtifactLister} for
+ * `artifacts/list`. The adapters (DynamoDB, EventBridge, S3) are in `lib/adapters`; the Lambda wires them.
  *
  * @example
  * const services = createRegistryServices({
- *   client: new DynamoDBClient({}),
- *   tableName: 'registry',
+ *   store: new DynamoRegistryStore(new DynamoDBClient({}), 'registry'),
  *   artifactsBucket: 'artifacts',
  *   events: new RecordingPublisher(),
  * });
  * const res = await handleMlflowRequest(request, services);
  */
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { S3Client } from '@aws-sdk/client-s3';
 import type { ApiServices } from './api';
-import { s3ArtifactLister } from './artifacts';
-import { Db } from './db';
+import type { ArtifactLister } from './artifacts';
 import type { EventPublisher } from './events';
 import { ModelRegistry, type RegistryLogger } from './models';
+import type { RecordStore } from './store';
 import { TrackingStore } from './tracking';
 
 export {
@@ -28,13 +27,10 @@ export {
   MAX_BODY_BYTES,
   MLFLOW_ENDPOINTS,
 } from './api';
-export { type ArtifactLister, assertSafeArtifactPath, type FileInfoJson, s3ArtifactLister } from './artifacts';
-export { Db } from './db';
+export { type ArtifactLister, assertSafeArtifactPath, type FileInfoJson } from './artifacts';
 export { MlflowError, type MlflowErrorCode } from './errors';
 export {
-  EventBridgePublisher,
   type EventPublisher,
-  eventBridgePublisher,
   type ModelVersionPromoted,
   PROMOTION_DETAIL_TYPE,
   PROMOTION_EVENT_SOURCE,
@@ -47,37 +43,41 @@ export {
   type RegisteredModelJson,
   type RegistryLogger,
 } from './models';
-export { createRegistryTable, REGISTRY_TABLE_SPEC } from './table';
+export type { RecordStore } from './store';
 export { type ExperimentJson, type RunJson, TrackingStore, type TrackingStoreDeps } from './tracking';
 
 export interface RegistryServicesConfig {
-  readonly client: DynamoDBClient;
-  readonly tableName: string;
+  readonly store: RecordStore;
   /** Bucket for default artifact locations: experiments at `s3://<bucket>/mlflow/<experiment_id>`. */
   readonly artifactsBucket: string;
   readonly events: EventPublisher;
   /** Lists run artifacts under `s3://<artifactsBucket>/mlflow` (`artifacts/list`). @default not served */
-  readonly s3?: S3Client;
+  readonly artifacts?: ArtifactLister;
   readonly logger?: RegistryLogger;
   /** Epoch ms. @default Date.now */
   readonly clock?: () => number;
+  /** Fresh unique ids. @default randomUUID */
+  readonly ids?: () => string;
 }
+
+/** The root every experiment's default artifact location is under. */
+export const artifactRoot = (artifactsBucket: string): string => `s3://${artifactsBucket}/mlflow`;
 
 /** Wires the tracking store and the registry (which resolves `runs:/` sources through tracking). */
 export function createRegistryServices(config: RegistryServicesConfig): ApiServices {
-  const db = new Db(config.client, config.tableName);
   const tracking = new TrackingStore({
-    db,
-    defaultArtifactRoot: `s3://${config.artifactsBucket}/mlflow`,
+    store: config.store,
+    defaultArtifactRoot: artifactRoot(config.artifactsBucket),
     clock: config.clock,
+    ids: config.ids,
   });
   const registry = new ModelRegistry({
-    db,
+    store: config.store,
     events: config.events,
     logger: config.logger,
     clock: config.clock,
+    ids: config.ids,
     resolveRunsUri: (runId, path) => tracking.resolveRunsUri(runId, path),
   });
-  const artifacts = config.s3 && s3ArtifactLister(config.s3, `s3://${config.artifactsBucket}/mlflow`);
-  return { registry, tracking, ...(artifacts && { artifacts }) };
+  return { registry, tracking, ...(config.artifacts && { artifacts: config.artifacts }) };
 }

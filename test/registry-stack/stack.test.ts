@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { lambdaEntry } from '../../lib/constructs/mlops-function';
 import { nagPacksFor } from '../../lib/constructs/nag';
-import { REGISTRY_TABLE_SPEC } from '../../lib/registry';
+import { REGISTRY_TABLE_SPEC } from '../../lib/adapters/dynamodb/registry-table';
 import { REGISTRY_ROUTES, REGISTRY_TABLE_ACTIONS } from '../../stacks/registry-stack';
 import { describeStackNag, logicalIdAt, newApp, statementsOf } from '../stack-synth';
 import { buildStage, synthRegistry } from './synth';

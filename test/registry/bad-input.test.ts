@@ -4,6 +4,7 @@
  * failure answers 500 INTERNAL_ERROR without leaking a stack.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
 import { createRegistryServices, MLFLOW_ENDPOINTS, RecordingPublisher } from '../../lib/registry';
 import { call, type Harness, harness, type LocalDynamo, type Reply, startDynamo } from './support';
 
@@ -281,8 +282,7 @@ describe('internal errors', () => {
     const { createHandler } = await import('../../lambdas/registry');
     const broken = createHandler({
       ...createRegistryServices({
-        client: dynamo.client,
-        tableName: 'no-such-table',
+        store: new DynamoRegistryStore(dynamo.client, 'no-such-table'),
         artifactsBucket: 'b',
         events: new RecordingPublisher(),
       }),

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
-import { createRegistryServices, RecordingPublisher } from '../../lib/registry';
+import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
+import { s3ArtifactLister } from '../../lib/adapters/s3/artifact-lister';
+import { artifactRoot, createRegistryServices, RecordingPublisher } from '../../lib/registry';
 import { call, type Handler, type LocalDynamo, startDynamo, useLocalAwsEnv } from './support';
 
 const BUCKET = 'artifacts-bucket';
@@ -35,11 +37,10 @@ beforeAll(async () => {
   process.env.EVENT_BUS_NAME ??= 'unused-bus';
   const { createHandler } = await import('../../lambdas/registry');
   const services = createRegistryServices({
-    client: dynamo.client,
-    tableName: await dynamo.newTable(),
+    store: new DynamoRegistryStore(dynamo.client, await dynamo.newTable()),
     artifactsBucket: BUCKET,
     events: new RecordingPublisher(),
-    s3,
+    artifacts: s3ArtifactLister(s3, artifactRoot(BUCKET)),
   });
   handler = createHandler(services);
 });

@@ -8,12 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import {
-  type ApiServices,
-  createRegistryServices,
-  createRegistryTable,
-  RecordingPublisher,
-} from '../../lib/registry';
+import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
+import { createRegistryTable } from '../../lib/adapters/dynamodb/registry-table';
+import { type ApiServices, createRegistryServices, RecordingPublisher } from '../../lib/registry';
 
 // dynalite ships no types; load it through require with the one signature the tests use.
 const dynalite = createRequire(import.meta.url)('dynalite') as (options: {
@@ -213,8 +210,7 @@ export async function harness(dynamo: LocalDynamo, options: { clock?: () => numb
   const { createHandler } = await import('../../lambdas/registry');
   const events = new RecordingPublisher();
   const services = createRegistryServices({
-    client: dynamo.client,
-    tableName,
+    store: new DynamoRegistryStore(dynamo.client, tableName),
     artifactsBucket: 'artifacts-bucket',
     events,
     clock: options.clock,

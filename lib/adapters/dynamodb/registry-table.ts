@@ -1,0 +1,201 @@
+/**
+ * The registry's single DynamoDB table: its shape ({@link REGISTRY_TABLE_SPEC}, shared by the CDK stack
+ * and the local runtime so both build the same table) and the item keys each record of the cores'
+ * storage port (`lib/registry/store.ts`) is written under.
+ *
+ * Why this layout: DynamoDB Local engines used by the kit (dynalite) have no TransactWriteItems, and
+ * the same code must run locally and on AWS. So every invariant is held by a conditional write on ONE
+ * item, which is what the cores ask of the port:
+ * - a registered model lives under an immutable id (`RM#<id>`); its name is a pointer item
+ *   (`RMNAME#<name>`), so a rename rewrites two pointers and the head, never the versions;
+ * - the model's head item (`RM#<id>`/`#HEAD`) holds every cross-version fact, so "transition and
+ *   archive the others" or "move an alias and publish" is a single conditional UpdateItem;
+ * - a version item's key is its number (`V#<padded>`), so `attribute_not_exists` on the put IS the
+ *   allocation;
+ * - run data is one item per param, tag and latest metric (`RUN#<id>` partition), so a run never nears
+ *   the 400 KB item limit, and metric history is one item per point in its own partition
+ *   (`MH#<run>#<key>`), read back page by page.
+ */
+import { CreateTableCommand, type DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import type { RecordRef, StoredRecord } from '../../registry/store';
+
+/** Key and index names of the registry table, as the CDK stack and the local runtime create it. */
+export const REGISTRY_TABLE_SPEC = {
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  billingMode: 'PAY_PER_REQUEST',
+  globalSecondaryIndexes: [
+    {
+      /**
+       * Listings: `RM` → registered models by name, `EXP` → experiments by name,
+       * `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model versions of a run.
+       */
+      indexName: 'gsi1',
+      partitionKey: { name: 'gsi1pk', type: 'S' },
+      sortKey: { name: 'gsi1sk', type: 'S' },
+      projectionType: 'ALL',
+    },
+  ],
+  /** Epoch seconds (a record's `expiresAt`); only short-lived idempotency claims carry it. The core never relies on deletion. */
+  timeToLiveAttribute: 'ttl',
+} as const;
+
+/** The first GSI's name, used by the adapter's listings. */
+export const GSI1 = REGISTRY_TABLE_SPEC.globalSecondaryIndexes[0].indexName;
+
+/**
+ * Creates the registry table from {@link REGISTRY_TABLE_SPEC} (local runtime and tests; on AWS the CDK
+ * stack builds it). TTL is enabled where the engine supports it (dynalite does not; nothing depends on it).
+ *
+ * @example
+ * await createRegistryTable(new DynamoDBClient({ endpoint: 'http://127.0.0.1:4567' }), 'registry');
+ */
+export async function createRegistryTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  const spec = REGISTRY_TABLE_SPEC;
+  const gsiAttributes = spec.globalSecondaryIndexes.flatMap((g) => [g.partitionKey, g.sortKey]);
+  await client.send(
+    new CreateTableCommand({
+      TableName: tableName,
+      BillingMode: spec.billingMode,
+      AttributeDefinitions: [spec.partitionKey, spec.sortKey, ...gsiAttributes].map((a) => ({
+        AttributeName: a.name,
+        AttributeType: a.type,
+      })),
+      KeySchema: [
+        { AttributeName: spec.partitionKey.name, KeyType: 'HASH' },
+        { AttributeName: spec.sortKey.name, KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: spec.globalSecondaryIndexes.map((g) => ({
+        IndexName: g.indexName,
+        KeySchema: [
+          { AttributeName: g.partitionKey.name, KeyType: 'HASH' },
+          { AttributeName: g.sortKey.name, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: g.projectionType },
+      })),
+    }),
+  );
+  try {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: spec.timeToLiveAttribute, Enabled: true },
+      }),
+    );
+  } catch (error) {
+    // dynalite answers UnknownOperationException; expired claims are ignored by the core anyway.
+    if ((error as { name?: string }).name !== 'UnknownOperationException') throw error;
+  }
+}
+
+/** Width of zero-padded version numbers in sort keys, so lexical order is numeric order. */
+const VERSION_WIDTH = 10;
+
+export const padVersion = (version: number): string => String(version).padStart(VERSION_WIDTH, '0');
+
+/**
+ * Encodes a (possibly negative) safe integer so that lexical order of the strings is numeric order.
+ */
+export const sortableInt = (n: number): string => String(n + 2 ** 53).padStart(17, '0');
+
+export type Key = { pk: string; sk: string };
+
+/** The item key of each record of the storage port. */
+export function keyOf(ref: RecordRef): Key {
+  switch (ref.kind) {
+    case 'modelName':
+      return { pk: `RMNAME#${ref.name}`, sk: '#' };
+    case 'model':
+      return { pk: `RM#${ref.modelId}`, sk: '#HEAD' };
+    case 'modelTag':
+      return { pk: `RM#${ref.modelId}`, sk: `T#${ref.key}` };
+    case 'modelVersion':
+      return { pk: `RM#${ref.modelId}`, sk: `V#${padVersion(ref.version)}` };
+    case 'registration':
+      return { pk: `RM#${ref.modelId}`, sk: `IDEM#${ref.hash}` };
+    case 'experimentSequence':
+      return { pk: 'EXPSEQ', sk: '#' };
+    case 'experimentName':
+      return { pk: `EXPNAME#${ref.name}`, sk: '#' };
+    case 'experiment':
+      return { pk: `EXP#${ref.experimentId}`, sk: '#' };
+    case 'run':
+      return { pk: `RUN#${ref.runId}`, sk: '#INFO' };
+    case 'runParam':
+      return { pk: `RUN#${ref.runId}`, sk: `P#${ref.key}` };
+    case 'runTag':
+      return { pk: `RUN#${ref.runId}`, sk: `T#${ref.key}` };
+    case 'runLatestMetric':
+      return { pk: `RUN#${ref.runId}`, sk: `L#${ref.key}` };
+    case 'metricPoint':
+      return {
+        pk: metricHistoryPk(ref.runId, ref.key),
+        sk: `${sortableInt(ref.timestamp)}#${sortableInt(ref.step)}#${ref.value}`,
+      };
+  }
+}
+
+export const modelPk = (modelId: string) => `RM#${modelId}`;
+export const runPk = (runId: string) => `RUN#${runId}`;
+export const metricHistoryPk = (runId: string, key: string) => `MH#${runId}#${key}`;
+
+/**
+ * The `gsi1` entry of a record, if it is listed there: `RM` → registered models by name, `EXP` →
+ * experiments by name, `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model
+ * versions of a run.
+ */
+export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: string; gsi1sk: string } | undefined {
+  switch (ref.kind) {
+    case 'model':
+      return { gsi1pk: 'RM', gsi1sk: record.name as string };
+    case 'experiment':
+      return { gsi1pk: 'EXP', gsi1sk: record.name as string };
+    case 'run':
+      return {
+        gsi1pk: `EXPRUNS#${record.experimentId as string}`,
+        gsi1sk: `${sortableInt(record.startTime as number)}#${ref.runId}`,
+      };
+    case 'modelVersion':
+      return record.runId
+        ? { gsi1pk: `MVRUN#${record.runId as string}`, gsi1sk: `${ref.modelId}#${padVersion(ref.version)}` }
+        : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The record an item read back holds (its inverse of {@link keyOf}). */
+export function refOf(item: Record<string, unknown>): RecordRef {
+  const pk = item.pk as string;
+  const sk = item.sk as string;
+  const [prefix] = pk.split('#', 1);
+  const id = pk.slice(prefix!.length + 1);
+  if (prefix === 'RM') {
+    if (sk === '#HEAD') return { kind: 'model', modelId: id };
+    if (sk.startsWith('T#')) return { kind: 'modelTag', modelId: id, key: sk.slice(2) };
+    if (sk.startsWith('V#')) return { kind: 'modelVersion', modelId: id, version: Number(sk.slice(2)) };
+    if (sk.startsWith('IDEM#')) return { kind: 'registration', modelId: id, hash: sk.slice(5) };
+  }
+  if (prefix === 'RUN') {
+    if (sk === '#INFO') return { kind: 'run', runId: id };
+    const kind = ({ P: 'runParam', T: 'runTag', L: 'runLatestMetric' } as const)[sk[0] as 'P'];
+    if (kind && sk[1] === '#') return { kind, runId: id, key: sk.slice(2) };
+  }
+  if (prefix === 'EXP') return { kind: 'experiment', experimentId: id };
+  if (prefix === 'RMNAME') return { kind: 'modelName', name: id };
+  if (prefix === 'EXPNAME') return { kind: 'experimentName', name: id };
+  if (prefix === 'EXPSEQ') return { kind: 'experimentSequence' };
+  if (prefix === 'MH') {
+    // Run ids are hex, so the first '#' ends the run id; the metric key may hold any character.
+    const cut = id.indexOf('#');
+    return {
+      kind: 'metricPoint',
+      runId: id.slice(0, cut),
+      key: id.slice(cut + 1),
+      timestamp: item.timestamp as number,
+      step: item.step as number,
+      value: item.value as number,
+    };
+  }
+  throw new Error(`The registry table holds an item the registry does not know: pk=${pk}, sk=${sk}`);
+}
