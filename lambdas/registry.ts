@@ -13,13 +13,12 @@
  * @example
  * // API Gateway: ANY /{proxy+} → this function; GET /api/2.0/mlflow/registered-models/get?name=fraud
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { dynamoDbClient, eventBridgeClient, s3Client } from '../lib/adapters/clients';
 import { DynamoRegistryStore } from '../lib/adapters/dynamodb/registry-store';
 import { EventBridgePublisher } from '../lib/adapters/eventbridge/promotion-events';
+import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { s3ArtifactLister } from '../lib/adapters/s3/artifact-lister';
 import {
   type ApiServices,
@@ -29,28 +28,19 @@ import {
   handleMlflowRequest,
 } from '../lib/registry';
 
-function requiredEnv(name: string): string {
-  const value = process.env[name];
-  if (!value)
-    throw new Error(
-      `Environment variable ${name} must be set, but it is ${value === undefined ? 'missing' : 'empty'}.`,
-    );
-  return value;
-}
-
 /** The handler's environment, validated once at cold start; the adapters are built from it alone. */
-const env = {
-  tableName: requiredEnv('REGISTRY_TABLE_NAME'),
-  artifactsBucket: requiredEnv('ARTIFACTS_BUCKET'),
-  eventBusName: requiredEnv('EVENT_BUS_NAME'),
-};
+const env = handlerEnv({
+  REGISTRY_TABLE_NAME: required,
+  ARTIFACTS_BUCKET: required,
+  EVENT_BUS_NAME: required,
+});
 const logger = new Logger({ serviceName: 'registry' });
 const services: ApiServices = {
   ...createRegistryServices({
-    store: new DynamoRegistryStore(new DynamoDBClient({}), env.tableName),
-    artifactsBucket: env.artifactsBucket,
-    events: new EventBridgePublisher(new EventBridgeClient({}), env.eventBusName),
-    artifacts: s3ArtifactLister(new S3Client({}), artifactRoot(env.artifactsBucket)),
+    store: new DynamoRegistryStore(dynamoDbClient(env), env.REGISTRY_TABLE_NAME),
+    artifactsBucket: env.ARTIFACTS_BUCKET,
+    events: new EventBridgePublisher(eventBridgeClient(env), env.EVENT_BUS_NAME),
+    artifacts: s3ArtifactLister(s3Client(env), artifactRoot(env.ARTIFACTS_BUCKET)),
     logger: {
       warn: (message, attributes) => logger.warn(message, attributes),
       error: (message, attributes) => logger.error(message, attributes),

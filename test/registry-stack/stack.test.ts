@@ -12,9 +12,9 @@ import { buildStage, synthRegistry } from './synth';
 
 const environments = synthRegistry();
 
-/** The variables the handler reads with `requiredEnv(...)`, from its source. */
+/** The variables the handler requires (`NAME: required` in its `handlerEnv` schema), from its source. */
 const handlerVariables = (): string[] =>
-  [...readFileSync(lambdaEntry('registry'), 'utf8').matchAll(/requiredEnv\('([A-Z_]+)'\)/g)]
+  [...readFileSync(lambdaEntry('registry'), 'utf8').matchAll(/\b([A-Z][A-Z0-9_]+): required\b/g)]
     .map((m) => m[1]!)
     .sort();
 
