@@ -42,7 +42,7 @@ import type { DataLake } from '../lib/constructs/data-lake';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
-import { REGISTRY_TABLE_SPEC } from '../lib/adapters/dynamodb/registry-table';
+import { REGISTRY_TABLE_SPEC } from '../lib/shared/registry-table-spec';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
 export const REGISTRY_ROUTES = ['/api/2.0/mlflow/{proxy+}', '/ajax-api/2.0/mlflow/{proxy+}'] as const;

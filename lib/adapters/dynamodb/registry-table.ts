@@ -18,27 +18,9 @@
  */
 import { CreateTableCommand, type DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import type { RecordRef, StoredRecord } from '../../registry/store';
+import { REGISTRY_TABLE_SPEC } from '../../shared/registry-table-spec';
 
-/** Key and index names of the registry table, as the CDK stack and the local runtime create it. */
-export const REGISTRY_TABLE_SPEC = {
-  partitionKey: { name: 'pk', type: 'S' },
-  sortKey: { name: 'sk', type: 'S' },
-  billingMode: 'PAY_PER_REQUEST',
-  globalSecondaryIndexes: [
-    {
-      /**
-       * Listings: `RM` → registered models by name, `EXP` → experiments by name,
-       * `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model versions of a run.
-       */
-      indexName: 'gsi1',
-      partitionKey: { name: 'gsi1pk', type: 'S' },
-      sortKey: { name: 'gsi1sk', type: 'S' },
-      projectionType: 'ALL',
-    },
-  ],
-  /** Epoch seconds (a record's `expiresAt`); only short-lived idempotency claims carry it. The core never relies on deletion. */
-  timeToLiveAttribute: 'ttl',
-} as const;
+export { REGISTRY_TABLE_SPEC } from '../../shared/registry-table-spec';
 
 /** The first GSI's name, used by the adapter's listings. */
 export const GSI1 = REGISTRY_TABLE_SPEC.globalSecondaryIndexes[0].indexName;
