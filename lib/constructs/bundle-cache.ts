@@ -9,7 +9,7 @@
  * the handlers do not depend on the environment. One `buildSync` with every stale entry point builds
  * them together in one esbuild service process; a warm cache builds nothing.
  *
- * The cache lives in `node_modules/.cache/mlops-kit/bundles/` (override: `MLOPS_BUNDLE_CACHE_DIR`):
+ * The cache lives in `node_modules/.cache/mlops-kit/bundles/` (see {@link kitCacheDir}):
  * `node_modules/.cache` is where JavaScript tools keep derived files by convention (eslint, babel,
  * terser), so it is already ignored by git and by the trainer image's Docker context, it is per
  * checkout (two worktrees never mix their handlers), `rm -rf node_modules/.cache/mlops-kit` clears it,
@@ -17,15 +17,15 @@
  * cache). Layout:
  *
  *   entries/<entry>.json     the input list of the entry's last build (from esbuild's metafile)
- *   <input hash>/            index.mjs, index.mjs.map, bundle.json (hashes of both files, written last)
+ *   <input hash>/            index.mjs, index.mjs.map, bundle.json (hashes and sizes of both, written last)
  *
  * A bundle's key is the sha256 of the bundling options, the esbuild version, package.json,
  * package-lock.json, tsconfig.json and the path and contents of every input esbuild read for that
  * entry (handler, kit modules, node_modules files). A changed handler or dependency changes only the
  * keys of the bundles it feeds, and only those are rebuilt (still one esbuild call). Bundles appear
  * by `rename` of a finished directory, so a process killed mid-write leaves only a `.tmp-*` directory,
- * never a partial bundle; a bundle whose files do not match the hashes in its `bundle.json` (a copied
- * or damaged cache) is rebuilt.
+ * never a partial bundle; a bundle whose files do not have the sizes its `bundle.json` records (a
+ * cache copied or damaged from outside) is rebuilt.
  *
  * @example
  * const cache = defaultBundleCache();
@@ -46,10 +46,10 @@ import {
 } from 'node:fs';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
-import { FUNCTION_ESBUILD_OPTIONS as BUILD_OPTIONS, PROJECT_ROOT } from './bundling';
+import { FUNCTION_ESBUILD_OPTIONS as BUILD_OPTIONS, kitCacheDir, PROJECT_ROOT } from './bundling';
 
 /** Raised when the layout of the cache changes, so old entries are never read as new ones. */
-const CACHE_FORMAT = 1;
+const CACHE_FORMAT = 2;
 const BUNDLE_FILE = 'index.mjs';
 const MAP_FILE = 'index.mjs.map';
 const META_FILE = 'bundle.json';
@@ -75,7 +75,7 @@ export interface BundleCacheOptions {
   readonly projectRoot?: string;
   /**
    * Where bundles are kept.
-   * @default - `MLOPS_BUNDLE_CACHE_DIR`, else `<projectRoot>/node_modules/.cache/mlops-kit/bundles`
+   * @default - `<kitCacheDir(projectRoot)>/bundles`
    */
   readonly cacheDir?: string;
   /**
@@ -107,7 +107,10 @@ interface BundleMeta {
   readonly entry: string;
   readonly key: string;
   readonly hash: string;
+  /** sha256 of each file. */
   readonly files: Record<string, string>;
+  /** Byte size of each file. */
+  readonly sizes: Record<string, number>;
 }
 
 const sha256 = (data: string | Uint8Array): string => createHash('sha256').update(data).digest('hex');
@@ -123,11 +126,7 @@ export class BundleCache {
 
   constructor(options: BundleCacheOptions = {}) {
     this.projectRoot = resolve(options.projectRoot ?? PROJECT_ROOT);
-    this.cacheDir = resolve(
-      options.cacheDir ??
-        process.env['MLOPS_BUNDLE_CACHE_DIR'] ??
-        join(this.projectRoot, 'node_modules', '.cache', 'mlops-kit', 'bundles'),
-    );
+    this.cacheDir = resolve(options.cacheDir ?? join(kitCacheDir(this.projectRoot), 'bundles'));
     this.entries = (options.entries ?? defaultEntries(this.projectRoot)).map((e) => resolve(e));
   }
 
@@ -166,10 +165,14 @@ export class BundleCache {
     const dir = join(this.cacheDir, key);
     const meta = readJson<BundleMeta>(join(dir, META_FILE));
     if (!meta || meta.format !== CACHE_FORMAT || meta.key !== key) return undefined;
-    for (const [file, hash] of Object.entries(meta.files)) {
+    // Sizes, not hashes: files appear whole by rename, so what this catches is a cache damaged from
+    // outside (a copy cut short, a full disk); re-hashing 20 MB of bundles each process would cost
+    // more than the rest of the lookup.
+    for (const [file, size] of Object.entries(meta.sizes ?? {})) {
       const path = join(dir, file);
-      if (!existsSync(path) || sha256(readFileSync(path)) !== hash) return undefined;
+      if (!existsSync(path) || statSync(path).size !== size) return undefined;
     }
+    if (Object.keys(meta.sizes ?? {}).length !== 2) return undefined;
     return { entry, dir, hash: meta.hash };
   }
 
@@ -208,6 +211,7 @@ export class BundleCache {
         key,
         hash: sha256(`${files[BUNDLE_FILE]}\n${files[MAP_FILE]}`),
         files,
+        sizes: { [BUNDLE_FILE]: js.contents.length, [MAP_FILE]: map.contents.length },
       };
       mkdirSync(tmp, { recursive: true });
       writeFileSync(join(tmp, BUNDLE_FILE), js.contents);
@@ -319,12 +323,13 @@ export function stageBundle(bundle: HandlerBundle, outputDir: string): void {
 }
 
 /**
- * Moves a finished directory into place. When another process published the same key first, its
- * bundle is the same bytes (same inputs, same esbuild), so ours is dropped.
+ * Moves a finished directory into place (replacing what is there: a damaged entry, or one being
+ * refreshed). When another process published the same key in between, its directory holds the same
+ * bytes (same inputs), so ours is dropped.
  */
-function publishDir(tmp: string, dir: string): void {
+export function publishDir(tmp: string, dir: string): void {
   try {
-    if (existsSync(dir)) rmSync(dir, { recursive: true, force: true }); // damaged: bundle.json did not match
+    rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

@@ -6,11 +6,20 @@
  * @example
  * lambdaEntry('registry'); // '<repo>/lambdas/registry.ts'
  */
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
 
 /** The repo root, where package-lock.json and `lambdas/` live. */
 export const PROJECT_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * The root of the kit's caches (handler bundles, the local assembly): `MLOPS_CACHE_DIR` when set
+ * (CI keeps it between runs), else `<project>/node_modules/.cache/mlops-kit`, where JavaScript tools
+ * keep derived files by convention. Removing the directory clears every cache.
+ */
+export const kitCacheDir = (projectRoot: string = PROJECT_ROOT): string =>
+  process.env['MLOPS_CACHE_DIR'] || join(projectRoot, 'node_modules', '.cache', 'mlops-kit');
 
 /** The path of a handler module under `lambdas/`. */
 export const lambdaEntry = (name: string): string => `${PROJECT_ROOT}lambdas/${name}.ts`;

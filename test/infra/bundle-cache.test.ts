@@ -237,7 +237,7 @@ describe('the app through bin/app.ts', () => {
         encoding: 'utf8',
         env: {
           ...process.env,
-          MLOPS_BUNDLE_CACHE_DIR: cacheDir,
+          MLOPS_CACHE_DIR: cacheDir,
           CDK_OUTDIR: outdir,
           CDK_CONTEXT_JSON: JSON.stringify({ env: 'local', nag: 'false' }),
           CDK_VALIDATION: 'false',
@@ -249,12 +249,12 @@ describe('the app through bin/app.ts', () => {
     const handlers = readdirSync(join(PROJECT_ROOT, 'lambdas')).filter((f) => f.endsWith('.ts')).length;
 
     const cold = synth();
-    const times = fileTimes(cacheDir);
+    const times = fileTimes(join(cacheDir, 'bundles'));
     const warm = synth();
 
     expect(cold.stderr).toContain(`Bundled ${handlers} handlers in one esbuild call`);
     expect(warm.stderr).not.toContain('Bundled');
-    expect(fileTimes(cacheDir)).toEqual(times);
+    expect(fileTimes(join(cacheDir, 'bundles'))).toEqual(times);
     const assets = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('asset.')).sort();
     expect(assets(warm.outdir)).toEqual(assets(cold.outdir));
   }, 300_000);
