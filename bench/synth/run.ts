@@ -14,7 +14,7 @@
  *   npx tsx bench/synth/run.ts [--runs 3] [--validation]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,12 +30,23 @@ const temp = (name: string) => {
   return dir;
 };
 
-/** Runs a command in the repo and returns its wall time; throws with its output when it fails. */
+/** CPU seconds (user + system) of each measured command and its children, which load on a shared machine inflates less than wall time. */
+const cpu: number[] = [];
+
+/**
+ * Runs a command in the repo and returns its wall time; throws with its output when it fails. Its
+ * CPU time (from GNU time, when installed) goes to {@link cpu}.
+ */
 function timed(command: string, args: string[], env: Record<string, string>): number {
+  const usage = join(temp('time'), 'usage');
+  const [cmd, argv] = existsSync('/usr/bin/time')
+    ? ['/usr/bin/time', ['-f', '%U %S', '-o', usage, command, ...args]]
+    : [command, args];
   const start = performance.now();
-  const r = spawnSync(command, args, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const r = spawnSync(cmd, argv, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
   const ms = performance.now() - start;
   if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  cpu.push(existsSync(usage) ? readFileSync(usage, 'utf8').trim().split(/\s+/).slice(-2).map(Number).reduce((a, b) => a + b, 0) * 1000 : NaN);
   return ms;
 }
 
@@ -57,12 +68,17 @@ const appSynth = (cacheDir: string, context: Record<string, unknown>, env: Recor
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const row = (label: string, times: number[], target = '') =>
-  console.log(`| ${label} | ${s(median(times))} | ${s(Math.min(...times))} | ${s(Math.max(...times))} | ${target} |`);
+/** Prints the last `times.length` measurements: wall time, and the CPU time of the same runs. */
+const row = (label: string, times: number[], target = '') => {
+  const c = cpu.slice(-times.length);
+  console.log(
+    `| ${label} | ${s(median(times))} | ${s(Math.min(...times))} | ${s(Math.max(...times))} | ${Number.isNaN(c[0]) ? '–' : s(median(c))} | ${target} |`,
+  );
+};
 
 console.log(`bench/synth: ${runs} runs per case, node ${process.version}, median wall time\n`);
-console.log('| case | median | min | max | target |');
-console.log('|---|---:|---:|---:|---:|');
+console.log('| case | median | min | max | CPU (median) | target |');
+console.log('|---|---:|---:|---:|---:|---:|');
 
 // Cold: a new, empty kit cache for every run.
 const cold: number[] = [];
@@ -97,6 +113,7 @@ const provideOnce = () => {
     encoding: 'utf8',
   });
   if (r.status !== 0) throw new Error(`synthLocalStage failed:\n${r.stderr}`);
+  cpu.push(NaN);
   return Number(r.stdout);
 };
 provideOnce(); // fills the assembly cache

@@ -165,6 +165,12 @@ describe('BundleCache', () => {
       await exited;
     }
 
+    // Whatever moment the kill met: every published bundle directory is whole.
+    for (const name of existsSync(p.cacheDir) ? readdirSync(p.cacheDir) : []) {
+      if (name.startsWith('.') || name === 'entries') continue;
+      const meta = JSON.parse(readFileSync(join(p.cacheDir, name, 'bundle.json'), 'utf8'));
+      for (const [file, size] of Object.entries(meta.sizes)) expect(statSync(join(p.cacheDir, name, file)).size).toBe(size);
+    }
     const next = open(p);
     const bundles = p.entries.map((e) => next.get(e));
     for (const b of bundles) {
