@@ -5,8 +5,9 @@
  *   on), cold (an empty kit cache: every handler bundled) and warm (bundles from the cache);
  * - the local stage as `mlops up` synthesizes it (bin/synth-local.ts: no nag, no validation), warm
  *   bundle cache, and the first start's assembly from the kit's assembly cache (a fresh state dir);
- * - with `--validation`: what CDK's CloudFormation validator costs, all three at once vs each stage
- *   alone (`CDK_VALIDATION=false` turns it off), to see whether validating once per template set pays.
+ * - with `--validation`, instead of the above: what CDK's CloudFormation validator costs, all three at
+ *   once vs each stage alone (`CDK_VALIDATION=false` turns it off), to see whether validating once per
+ *   template set pays.
  *
  * Each case runs in fresh processes with its own kit cache (MLOPS_CACHE_DIR), never the repo's.
  * Prints the median wall time of several runs and the resource count of every stack.
@@ -77,70 +78,88 @@ const row = (label: string, times: number[], target = '') => {
 };
 
 console.log(`bench/synth: ${runs} runs per case, node ${process.version}, median wall time\n`);
-console.log('| case | median | min | max | CPU (median) | target |');
-console.log('|---|---:|---:|---:|---:|---:|');
 
-// Cold: a new, empty kit cache for every run.
-const cold: number[] = [];
-for (let i = 0; i < runs; i++) cold.push(cdkSynth(temp('cache'), temp('out')));
-row('`npx cdk synth`, all three environments, empty bundle cache', cold, '≤ 8 s');
-
-// Warm: one cache, filled by a first run that is not counted.
+// Warm: one cache, filled by a first run that is not counted (also the cache of --validation).
 const warmCache = temp('cache');
 let lastOut = temp('out');
 cdkSynth(warmCache, lastOut);
-const warm: number[] = [];
-for (let i = 0; i < runs; i++) {
-  lastOut = temp('out');
-  warm.push(cdkSynth(warmCache, lastOut));
-}
-row('`npx cdk synth`, all three environments, warm bundle cache', warm, '≤ 5 s');
 
-// The local stage as `mlops up` synthesizes it, in its child (warm bundle cache)…
-const local: number[] = [];
-for (let i = 0; i < runs; i++) {
-  local.push(timed(process.execPath, ['--import', 'tsx', 'bin/synth-local.ts', temp('asm')], { MLOPS_CACHE_DIR: warmCache }));
-}
-row('local stage as `mlops up` synthesizes it (bin/synth-local.ts), warm bundle cache', local, '≤ 2 s');
+/** The figures of issue 14: cold and warm `cdk synth`, the local stage as `mlops up` gets it. */
+function synthesisCases(): void {
+  console.log('| case | median | min | max | CPU (median) | target |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  // Cold: a new, empty kit cache for every run.
+  const cold: number[] = [];
+  for (let i = 0; i < runs; i++) cold.push(cdkSynth(temp('cache'), temp('out')));
+  row('`npx cdk synth`, all three environments, empty bundle cache', cold, '≤ 8 s');
 
-// …and what a fresh state dir pays when the kit's assembly cache already holds these sources.
-const provide = `import { synthLocalStage } from './lib/local/synth.ts';
+  const warm: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    lastOut = temp('out');
+    warm.push(cdkSynth(warmCache, lastOut));
+  }
+  row('`npx cdk synth`, all three environments, warm bundle cache', warm, '≤ 5 s');
+
+  // The local stage as `mlops up` synthesizes it, in its child (warm bundle cache)…
+  const local: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    local.push(timed(process.execPath, ['--import', 'tsx', 'bin/synth-local.ts', temp('asm')], { MLOPS_CACHE_DIR: warmCache }));
+  }
+  row('local stage as `mlops up` synthesizes it (bin/synth-local.ts), warm bundle cache', local, '≤ 2 s');
+
+  // …and what a fresh state dir pays when the kit's assembly cache already holds these sources.
+  const provide = `import { synthLocalStage } from './lib/local/synth.ts';
 const t = performance.now(); synthLocalStage(process.argv[1]); process.stdout.write(String(performance.now() - t));`;
-const provideOnce = () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', provide, temp('state')], {
-    cwd: root,
-    env: { ...process.env, MLOPS_CACHE_DIR: warmCache },
-    encoding: 'utf8',
-  });
-  if (r.status !== 0) throw new Error(`synthLocalStage failed:\n${r.stderr}`);
-  cpu.push(NaN);
-  return Number(r.stdout);
-};
-provideOnce(); // fills the assembly cache
-const cached: number[] = [];
-for (let i = 0; i < runs; i++) cached.push(provideOnce());
-row('local assembly into a fresh state dir from the kit assembly cache (in `mlops up`)', cached);
+  const provideOnce = () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', provide, temp('state')], {
+      cwd: root,
+      env: { ...process.env, MLOPS_CACHE_DIR: warmCache },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`synthLocalStage failed:\n${r.stderr}`);
+    cpu.push(NaN);
+    return Number(r.stdout);
+  };
+  provideOnce(); // fills the assembly cache
+  const cached: number[] = [];
+  for (let i = 0; i < runs; i++) cached.push(provideOnce());
+  row('local assembly into a fresh state dir from the kit assembly cache (in `mlops up`)', cached);
+}
 
-if (withValidation) {
-  // Validation alone: the same synthesis with and without CDK's CloudFormation validator, nag off.
+/** Validation alone: the same synthesis with and without CDK's CloudFormation validator, nag off. */
+function validationCases(): void {
   console.log('\nCloudFormation validation (cdk-nag off, warm bundle cache): with − without\n');
-  console.log('| stages in one app | with validation | without | validation costs |');
-  console.log('|---|---:|---:|---:|');
+  console.log('| stages in one app | with validation | without | validation costs | CPU with | CPU without | CPU cost |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   let separately = 0;
+  let separatelyCpu = 0;
   for (const env of [undefined, 'local', 'staging', 'production']) {
     const context = { nag: 'false', ...(env ? { env } : {}) };
     const on: number[] = [];
     const off: number[] = [];
+    const cpuOn: number[] = [];
+    const cpuOff: number[] = [];
     for (let i = 0; i < runs; i++) {
       on.push(appSynth(warmCache, context));
+      cpuOn.push(cpu.at(-1)!);
       off.push(appSynth(warmCache, context, { CDK_VALIDATION: 'false' }));
+      cpuOff.push(cpu.at(-1)!);
     }
     const cost = median(on) - median(off);
-    if (env) separately += cost;
-    console.log(`| ${env ?? 'all three'} | ${s(median(on))} | ${s(median(off))} | ${s(cost)} |`);
+    const cpuCost = median(cpuOn) - median(cpuOff);
+    if (env) {
+      separately += cost;
+      separatelyCpu += cpuCost;
+    }
+    console.log(
+      `| ${env ?? 'all three'} | ${s(median(on))} | ${s(median(off))} | ${s(cost)} | ${s(median(cpuOn))} | ${s(median(cpuOff))} | ${s(cpuCost)} |`,
+    );
   }
-  console.log(`| each stage alone, summed | | | ${s(separately)} |`);
+  console.log(`| each stage alone, summed | | | ${s(separately)} | | | ${s(separatelyCpu)} |`);
 }
+
+if (withValidation) validationCases();
+else synthesisCases();
 
 console.log('\n| stack | resources |');
 console.log('|---|---:|');
