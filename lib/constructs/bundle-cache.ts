@@ -161,7 +161,11 @@ export class BundleCache {
     const record = readJson<EntryRecord>(this.recordPath(entry));
     if (!record || record.format !== CACHE_FORMAT || record.entry !== this.rel(entry)) return undefined;
     const key = this.keyOf(entry, record.inputs);
-    if (!key) return undefined;
+    return key ? this.bundleAt(entry, key) : undefined;
+  }
+
+  /** The bundle published under `key`, when whole. */
+  private bundleAt(entry: string, key: string): HandlerBundle | undefined {
     const dir = join(this.cacheDir, key);
     const meta = readJson<BundleMeta>(join(dir, META_FILE));
     if (!meta || meta.format !== CACHE_FORMAT || meta.key !== key) return undefined;
@@ -218,7 +222,7 @@ export class BundleCache {
       writeFileSync(join(tmp, MAP_FILE), map.contents);
       writeFileSync(join(tmp, META_FILE), `${JSON.stringify(meta, null, 2)}\n`);
       const dir = join(this.cacheDir, key);
-      publishDir(tmp, dir);
+      publishDir(tmp, dir, () => this.bundleAt(entry, key) !== undefined);
       writeFileAtomic(
         this.recordPath(entry),
         `${JSON.stringify({ format: CACHE_FORMAT, entry: this.rel(entry), inputs } satisfies EntryRecord)}\n`,
@@ -323,12 +327,16 @@ export function stageBundle(bundle: HandlerBundle, outputDir: string): void {
 }
 
 /**
- * Moves a finished directory into place (replacing what is there: a damaged entry, or one being
- * refreshed). When another process published the same key in between, its directory holds the same
- * bytes (same inputs), so ours is dropped.
+ * Moves a finished directory into place. A directory already there that `keep` accepts was published
+ * by another process for the same key (same inputs, same bytes) and may be being read: ours is
+ * dropped. One `keep` refuses (damaged, or being refreshed) is replaced.
  */
-export function publishDir(tmp: string, dir: string): void {
+export function publishDir(tmp: string, dir: string, keep: (dir: string) => boolean): void {
   try {
+    if (existsSync(dir) && keep(dir)) {
+      rmSync(tmp, { recursive: true, force: true });
+      return;
+    }
     rmSync(dir, { recursive: true, force: true });
     renameSync(tmp, dir);
   } catch (e) {

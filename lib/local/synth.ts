@@ -66,6 +66,8 @@ export interface LocalAssemblyPlan {
   readonly action: 'current' | 'cached' | 'synthesize';
   /** False when {@link SYNTH_CACHE_ENV} is `off`. */
   readonly useCache: boolean;
+  /** Asked to synthesize whatever the caches hold ({@link LocalAssemblyOptions.fresh}). */
+  readonly fresh: boolean;
 }
 
 export function planLocalAssembly(stateDir: string, options: LocalAssemblyOptions = {}): LocalAssemblyPlan {
@@ -76,7 +78,7 @@ export function planLocalAssembly(stateDir: string, options: LocalAssemblyOption
     if (keyOf(assemblyDirOf(stateDir)) === key) action = 'current';
     else if (keyOf(cachedDir(key)) === key) action = 'cached';
   }
-  return { stateDir, key, action, useCache };
+  return { stateDir, key, action, useCache, fresh: options.fresh ?? false };
 }
 
 /** Carries out `plan`, synthesizing in a child whose output goes to `onOutput`; resolves to the assembly dir. */
@@ -175,7 +177,8 @@ function finishSynthesis(plan: LocalAssemblyPlan, outdir: string): void {
     return;
   }
   const target = cachedDir(plan.key);
-  publishDir(outdir, target);
+  // `up --synth` refreshes the entry; otherwise one published meanwhile by another process is kept.
+  publishDir(outdir, target, (dir) => !plan.fresh && keyOf(dir) === plan.key);
   prune();
   copyIntoState(target, plan.stateDir);
 }
