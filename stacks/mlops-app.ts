@@ -14,6 +14,12 @@ export interface CreateMlopsAppOptions {
   readonly configs: readonly EnvironmentConfig[];
   /** @default true */
   readonly nag?: boolean;
+  /**
+   * Runs CDK's CloudFormation template validator at synthesis (WASM, a few seconds). Off only for
+   * the local stage `mlops up` synthesizes for itself (bin/synth-local.ts).
+   * @default true
+   */
+  readonly validation?: boolean;
   /** @default - the CDK default (CDK_OUTDIR or a temp dir) */
   readonly outdir?: string;
   /** Extra context (the CLI's context arrives through CDK_CONTEXT_JSON by itself). */
@@ -23,6 +29,7 @@ export interface CreateMlopsAppOptions {
 export function createMlopsApp(options: CreateMlopsAppOptions): App {
   const app = new App({
     outdir: options.outdir,
+    builtinCloudFormationValidation: options.validation ?? true,
     // Path metadata lets the local runtime and error messages name constructs, as `cdk synth` does.
     context: { ...FEATURE_FLAGS, 'aws:cdk:enable-path-metadata': true, ...options.context },
   });

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { FUNCTION_ESBUILD_OPTIONS, lambdaEntry, PROJECT_ROOT } from '../../lib/constructs/bundling';
 
 /**
  * What every benchmark process runs with: a region and credentials that only ever reach loopback
@@ -78,21 +78,7 @@ export function parseCounts<K extends string>(defaults: Record<K, number>): Reco
  * const file = await bundleHandler('registry', join(dir, 'registry', 'index.mjs'));
  */
 export async function bundleHandler(entry: string, outfile: string): Promise<string> {
-  const b = FUNCTION_BUNDLING;
-  await build({
-    entryPoints: [lambdaEntry(entry)],
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: b.format,
-    target: b.target,
-    minify: b.minify,
-    sourcemap: b.sourceMap,
-    sourcesContent: b.sourcesContent,
-    mainFields: [...b.mainFields],
-    banner: { js: b.banner },
-    logLevel: 'silent',
-  });
+  await build({ ...FUNCTION_ESBUILD_OPTIONS, entryPoints: [lambdaEntry(entry)], outfile, logLevel: 'silent' });
   return outfile;
 }
 
@@ -150,7 +136,7 @@ export interface BundleRow {
 export function printBundles(subject: string, rows: readonly BundleRow[], coldRuns: number): void {
   const labelled = rows.some((r) => r.label !== undefined);
   const lead = (cell: string) => (labelled ? `| ${cell} ` : '');
-  console.log(`\n${subject} (ESM, minified, everything bundled, target ${FUNCTION_BUNDLING.target})`);
+  console.log(`\n${subject} (ESM, minified, everything bundled, target ${FUNCTION_ESBUILD_OPTIONS.target})`);
   console.log(
     `${lead('bundle')}| index.mjs bytes | gzip bytes | cold module init, median of ${coldRuns} (ms) | min | max |`,
   );

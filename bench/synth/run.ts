@@ -1,78 +1,176 @@
 /**
- * bench/synth: cold synthesis of the CDK app, as `cdk synth` runs it (a fresh Node process running
- * `bin/app.ts` through tsx, context in CDK_CONTEXT_JSON, output to a temp CDK_OUTDIR), for all three
- * environments and for each alone, with and without the cdk-nag packs. Prints the median wall time
- * of several runs and the resource count of every stack.
+ * bench/synth: synthesis as users meet it.
  *
- *   npx tsx bench/synth/run.ts [--runs 5]
+ * - `npx cdk synth` of all three environments (the real CLI, cdk-nag and CloudFormation validation
+ *   on), cold (an empty kit cache: every handler bundled) and warm (bundles from the cache);
+ * - the local stage as `mlops up` synthesizes it (bin/synth-local.ts: no nag, no validation), warm
+ *   bundle cache, and the first start's assembly from the kit's assembly cache (a fresh state dir);
+ * - with `--validation`, instead of the above: what CDK's CloudFormation validator costs, all three at
+ *   once vs each stage alone (`CDK_VALIDATION=false` turns it off), to see whether validating once per
+ *   template set pays.
+ *
+ * Each case runs in fresh processes with its own kit cache (MLOPS_CACHE_DIR), never the repo's.
+ * Prints the median wall time of several runs and the resource count of every stack.
+ *
+ *   npx tsx bench/synth/run.ts [--runs 3] [--validation]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
+const runs = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 3;
+const withValidation = process.argv.includes('--validation');
+const temps: string[] = [];
+const temp = (name: string) => {
+  const dir = mkdtempSync(join(tmpdir(), `mlops-synth-bench-${name}-`));
+  temps.push(dir);
+  return dir;
+};
 
-function synthOnce(context: Record<string, unknown>): { ms: number; outdir: string } {
-  const outdir = mkdtempSync(join(tmpdir(), 'mlops-synth-bench-'));
+/** CPU seconds (user + system) of each measured command and its children, which load on a shared machine inflates less than wall time. */
+const cpu: number[] = [];
+
+/**
+ * Runs a command in the repo and returns its wall time; throws with its output when it fails. Its
+ * CPU time (from GNU time, when installed) goes to {@link cpu}.
+ */
+function timed(command: string, args: string[], env: Record<string, string>): number {
+  const usage = join(temp('time'), 'usage');
+  const [cmd, argv] = existsSync('/usr/bin/time')
+    ? ['/usr/bin/time', ['-f', '%U %S', '-o', usage, command, ...args]]
+    : [command, args];
   const start = performance.now();
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
-    cwd: root,
-    env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: outdir },
-    encoding: 'utf8',
-  });
+  const r = spawnSync(cmd, argv, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
   const ms = performance.now() - start;
-  if (r.status !== 0) throw new Error(`synthesis failed (${JSON.stringify(context)}):\n${r.stderr}`);
-  return { ms, outdir };
+  if (r.status !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  cpu.push(existsSync(usage) ? readFileSync(usage, 'utf8').trim().split(/\s+/).slice(-2).map(Number).reduce((a, b) => a + b, 0) * 1000 : NaN);
+  return ms;
 }
+
+/** `npx cdk synth` of the app, as a user types it; context through `-c`. */
+const cdkSynth = (cacheDir: string, outdir: string, context: string[] = [], env: Record<string, string> = {}) =>
+  timed('npx', ['cdk', 'synth', '--quiet', '--output', outdir, ...context.flatMap((c) => ['-c', c])], {
+    MLOPS_CACHE_DIR: cacheDir,
+    ...env,
+  });
+
+/** The app without the CLI (what `cdk synth` runs), context in CDK_CONTEXT_JSON. */
+const appSynth = (cacheDir: string, context: Record<string, unknown>, env: Record<string, string> = {}) =>
+  timed(process.execPath, ['--import', 'tsx', 'bin/app.ts'], {
+    MLOPS_CACHE_DIR: cacheDir,
+    CDK_OUTDIR: temp('out'),
+    CDK_CONTEXT_JSON: JSON.stringify(context),
+    ...env,
+  });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+/** Prints the last `times.length` measurements: wall time, and the CPU time of the same runs. */
+const row = (label: string, times: number[], target = '') => {
+  const c = cpu.slice(-times.length);
+  console.log(
+    `| ${label} | ${s(median(times))} | ${s(Math.min(...times))} | ${s(Math.max(...times))} | ${Number.isNaN(c[0]) ? '–' : s(median(c))} | ${target} |`,
+  );
+};
 
-function resourceCounts(outdir: string): { stack: string; resources: number }[] {
-  const rows: { stack: string; resources: number }[] = [];
-  for (const entry of readdirSync(outdir).filter((d) => d.startsWith('assembly-')).sort()) {
-    for (const file of readdirSync(join(outdir, entry)).filter((f) => f.endsWith('.template.json')).sort()) {
-      const template = JSON.parse(readFileSync(join(outdir, entry, file), 'utf8'));
-      rows.push({ stack: file.replace('.template.json', ''), resources: Object.keys(template.Resources ?? {}).length });
-    }
-  }
-  return rows;
-}
+console.log(`bench/synth: ${runs} runs per case, node ${process.version}, median wall time\n`);
 
-const cases: { label: string; context: Record<string, unknown> }[] = [
-  { label: 'all three environments, cdk-nag on', context: {} },
-  { label: 'all three environments, cdk-nag off', context: { nag: 'false' } },
-  { label: 'local only, cdk-nag off (what `mlops up` synthesizes)', context: { env: 'local', nag: 'false' } },
-  { label: 'staging only, cdk-nag on', context: { env: 'staging' } },
-  { label: 'production only, cdk-nag on', context: { env: 'production' } },
-];
+// Warm: one cache, filled by a first run that is not counted (also the cache of --validation).
+const warmCache = temp('cache');
+let lastOut = temp('out');
+cdkSynth(warmCache, lastOut);
 
-console.log(`bench/synth: ${runs} cold runs per case, node ${process.version}, median wall time\n`);
-console.log('| case | median | min | max |');
-console.log('|---|---:|---:|---:|');
-let lastOutdir = '';
-for (const c of cases) {
-  synthOnce(c.context); // warm the OS file cache and the esbuild bundle cache in cdk.out-like dirs
-  const times: number[] = [];
+/** The figures of issue 14: cold and warm `cdk synth`, the local stage as `mlops up` gets it. */
+function synthesisCases(): void {
+  console.log('| case | median | min | max | CPU (median) | target |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  // Cold: a new, empty kit cache for every run.
+  const cold: number[] = [];
+  for (let i = 0; i < runs; i++) cold.push(cdkSynth(temp('cache'), temp('out')));
+  row('`npx cdk synth`, all three environments, empty bundle cache', cold, '≤ 8 s');
+
+  const warm: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const { ms, outdir } = synthOnce(c.context);
-    times.push(ms);
-    if (c.context['env'] === undefined && c.context['nag'] === undefined && i === runs - 1) lastOutdir = outdir;
-    else rmSync(outdir, { recursive: true, force: true });
+    lastOut = temp('out');
+    warm.push(cdkSynth(warmCache, lastOut));
   }
-  const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-  console.log(`| ${c.label} | ${f(median(times))} | ${f(Math.min(...times))} | ${f(Math.max(...times))} |`);
+  row('`npx cdk synth`, all three environments, warm bundle cache', warm, '≤ 5 s');
+
+  // The local stage as `mlops up` synthesizes it, in its child (warm bundle cache)…
+  const local: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    local.push(timed(process.execPath, ['--import', 'tsx', 'bin/synth-local.ts', temp('asm')], { MLOPS_CACHE_DIR: warmCache }));
+  }
+  row('local stage as `mlops up` synthesizes it (bin/synth-local.ts), warm bundle cache', local, '≤ 2 s');
+
+  // …and what a fresh state dir pays when the kit's assembly cache already holds these sources.
+  const provide = `import { synthLocalStage } from './lib/local/synth.ts';
+const t = performance.now(); synthLocalStage(process.argv[1]); process.stdout.write(String(performance.now() - t));`;
+  const provideOnce = () => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', provide, temp('state')], {
+      cwd: root,
+      env: { ...process.env, MLOPS_CACHE_DIR: warmCache },
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`synthLocalStage failed:\n${r.stderr}`);
+    cpu.push(NaN);
+    return Number(r.stdout);
+  };
+  provideOnce(); // fills the assembly cache
+  const cached: number[] = [];
+  for (let i = 0; i < runs; i++) cached.push(provideOnce());
+  row('local assembly into a fresh state dir from the kit assembly cache (in `mlops up`)', cached);
 }
+
+/** Validation alone: the same synthesis with and without CDK's CloudFormation validator, nag off. */
+function validationCases(): void {
+  console.log('\nCloudFormation validation (cdk-nag off, warm bundle cache): with − without\n');
+  console.log('| stages in one app | with validation | without | validation costs | CPU with | CPU without | CPU cost |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  let separately = 0;
+  let separatelyCpu = 0;
+  for (const env of [undefined, 'local', 'staging', 'production']) {
+    const context = { nag: 'false', ...(env ? { env } : {}) };
+    const on: number[] = [];
+    const off: number[] = [];
+    const cpuOn: number[] = [];
+    const cpuOff: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      on.push(appSynth(warmCache, context));
+      cpuOn.push(cpu.at(-1)!);
+      off.push(appSynth(warmCache, context, { CDK_VALIDATION: 'false' }));
+      cpuOff.push(cpu.at(-1)!);
+    }
+    const cost = median(on) - median(off);
+    const cpuCost = median(cpuOn) - median(cpuOff);
+    if (env) {
+      separately += cost;
+      separatelyCpu += cpuCost;
+    }
+    console.log(
+      `| ${env ?? 'all three'} | ${s(median(on))} | ${s(median(off))} | ${s(cost)} | ${s(median(cpuOn))} | ${s(median(cpuOff))} | ${s(cpuCost)} |`,
+    );
+  }
+  console.log(`| each stage alone, summed | | | ${s(separately)} | | | ${s(separatelyCpu)} |`);
+}
+
+if (withValidation) validationCases();
+else synthesisCases();
 
 console.log('\n| stack | resources |');
 console.log('|---|---:|');
 let total = 0;
-for (const row of resourceCounts(lastOutdir)) {
-  total += row.resources;
-  console.log(`| ${row.stack} | ${row.resources} |`);
+for (const entry of readdirSync(lastOut).filter((d) => d.startsWith('assembly-')).sort()) {
+  for (const file of readdirSync(join(lastOut, entry)).filter((f) => f.endsWith('.template.json')).sort()) {
+    const template = JSON.parse(readFileSync(join(lastOut, entry, file), 'utf8'));
+    const resources = Object.keys(template.Resources ?? {}).length;
+    total += resources;
+    console.log(`| ${file.replace('.template.json', '')} | ${resources} |`);
+  }
 }
 console.log(`| total | ${total} |`);
-rmSync(lastOutdir, { recursive: true, force: true });
+for (const dir of temps) rmSync(dir, { recursive: true, force: true });

@@ -55,7 +55,7 @@ export const localCommands: CommandModule = (program) => {
     .addOption(stateDirOption())
     .option('--retrain', 'run the training pipeline even if a model is already registered')
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
-    .option('--synth', 'synthesize the local stage even if its assembly is up to date')
+    .option('--synth', 'synthesize the local stage even if an assembly of the same sources exists (state dir or cache)')
     .option('--verbose', 'also print function, training and bundler output (always in <state dir>/logs/platform.log)')
     .option(
       '--reset-registry',

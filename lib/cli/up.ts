@@ -20,8 +20,7 @@ import {
 } from '../local/ports';
 import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
-import { assemblyIsStale } from '../local/session';
-import { assemblyDirOf, synthLocalStageInChild } from '../local/synth';
+import { assemblyDirOf, planLocalAssembly, provideLocalAssembly } from '../local/synth';
 import { installProcessGuard } from './process-guard';
 import { CliError, EXIT } from './program';
 import { upBanner } from './up-banner';
@@ -34,7 +33,7 @@ export interface UpOptions extends PortFlags {
   readonly startup: boolean;
   /** Start from empty DynamoDB tables when the store is missing or damaged, instead of refusing. */
   readonly resetRegistry?: boolean;
-  /** Synthesize even when the local assembly is newer than every source file. */
+  /** Synthesize even when an assembly of the same sources is in the state dir or the synthesis cache. */
   readonly synth?: boolean;
   /** Resolves to stop the platform; the default waits for SIGINT or SIGTERM. */
   readonly until?: Promise<unknown>;
@@ -102,14 +101,17 @@ async function upLocked(
     rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
   }
   const t0 = performance.now();
-  if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
-    log.show('mlops up: synthesizing the local stage …');
-    await synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).catch((e: Error) => {
-      throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
-    });
-  } else {
-    log.show('mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)');
-  }
+  const plan = planLocalAssembly(options.stateDir, { fresh: options.synth });
+  log.show(
+    plan.action === 'synthesize'
+      ? 'mlops up: synthesizing the local stage …'
+      : plan.action === 'current'
+        ? 'mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)'
+        : 'mlops up: the local assembly of these sources comes from the synthesis cache (--synth to synthesize anyway)',
+  );
+  await provideLocalAssembly(plan, (chunk) => log.writeRaw(chunk)).catch((e: Error) => {
+    throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
+  });
   const t1 = performance.now();
 
   log.show('mlops up: starting engines …');

@@ -13,15 +13,14 @@
  * });
  * fn.bind('REGISTRY_TABLE_NAME', Binding.table(table, { actions: ['dynamodb:GetItem'] }));
  */
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Binding } from './binding';
-import { FUNCTION_BUNDLING, PROJECT_ROOT } from './bundling';
+import { defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
 import { INLINE_POLICY_REASON } from './nag';
 
 export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
@@ -78,7 +77,7 @@ export interface MlopsFunctionProps {
 }
 
 export class MlopsFunction extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: MlopsFunctionProps) {
@@ -108,10 +107,10 @@ export class MlopsFunction extends Construct {
       reason:
         'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which X-Ray only grants on Resource "*"; a test asserts no other action in the kit uses Resource "*".',
     });
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = new lambda.Function(this, 'Function', {
       role,
-      entry: props.entry,
-      handler: props.handler ?? 'handler',
+      code: handlerCode(defaultBundleCache().get(props.entry)),
+      handler: `index.${props.handler ?? 'handler'}`,
       description: props.description,
       runtime: FUNCTION_RUNTIME,
       architecture: lambda.Architecture.ARM_64,
@@ -123,15 +122,6 @@ export class MlopsFunction extends Construct {
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       // Stack traces point at the TypeScript sources through the bundled source map.
       environment: { NODE_OPTIONS: '--enable-source-maps', ...props.environment },
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: `${PROJECT_ROOT}package-lock.json`,
-      bundling: {
-        ...FUNCTION_BUNDLING,
-        // The same string as esbuild's, typed as the enum NodejsFunction takes.
-        format: FUNCTION_BUNDLING.format as nodejs.OutputFormat,
-        mainFields: [...FUNCTION_BUNDLING.mainFields],
-        externalModules: [],
-      },
     });
     // The construct's own policy statements are checked by the stack-level nag run; the two
     // findings below are properties of every Lambda function and decided here once.
@@ -171,4 +161,30 @@ export class MlopsFunction extends Construct {
   get region(): string {
     return Stack.of(this).region;
   }
+}
+
+/**
+ * The function's code: the handler's cached bundle (see {@link defaultBundleCache}), staged through
+ * CDK's local bundling hook rather than `Code.fromAsset(bundle.dir)` alone. Both skip the copy when
+ * the assembly already holds `asset.<hash>` (every environment after the first), and both take the
+ * bundle's content hash as the asset hash, so the hash no longer depends on where the checkout or
+ * `cdk.out` is. The hook is chosen because it is told the directory CDK stages into: the source
+ * map's relative `sources` are rewritten for that directory, which makes the staged map byte for byte
+ * what esbuild (and NodejsFunction before) would have written there, and keeps the cache's
+ * `bundle.json` out of the asset. Docker is never used: the hook always succeeds.
+ */
+function handlerCode(bundle: HandlerBundle): lambda.Code {
+  return lambda.Code.fromAsset(bundle.dir, {
+    assetHash: bundle.hash,
+    assetHashType: AssetHashType.CUSTOM,
+    bundling: {
+      image: DockerImage.fromRegistry('dummy'),
+      local: {
+        tryBundle(outputDir: string): boolean {
+          stageBundle(bundle, outputDir);
+          return true;
+        },
+      },
+    },
+  });
 }

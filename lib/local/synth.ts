@@ -1,45 +1,245 @@
 /**
- * Synthesizes the local stage in-process into the state dir, the cloud assembly the local runtime
- * then reads. Same code path as `cdk synth -c env=local`, minus the CLI.
+ * The local stage's cloud assembly for `mlops up` and the transient platforms of other commands:
+ * synthesized by `bin/synth-local.ts` in a child process (this module never loads the stacks), and
+ * cached kit-wide by a content hash of everything the synthesis reads, so a fresh state dir (and
+ * every test that starts a platform) copies the assembly instead of synthesizing it again.
+ *
+ * The cache key is the sha256 of every file under bin/, lib/, stacks/ and lambdas/, package.json,
+ * package-lock.json, tsconfig.json, cdk.json and .dockerignore, and the child's settings (local
+ * stage, no cdk-nag, no validation). All of lib/ and not only the modules the synthesis loads: the
+ * trainer image's Docker context is the repo root filtered by .dockerignore (all of lib/), and its
+ * fingerprint is part of the assembly, so every file under lib/ is an input. node_modules counts
+ * through package-lock.json. Contents, never mtimes: a checkout, a `touch` or a copy keeps the key.
+ *
+ * Cache: `<kitCacheDir()>/assemblies/<key>/` (default `node_modules/.cache/mlops-kit/assemblies`,
+ * the three newest kept). `MLOPS_SYNTH_CACHE=off` bypasses it for tests that must observe a real
+ * synthesis (synthesized straight into the state dir, nothing read from or written to the cache);
+ * `mlops up --synth` synthesizes anyway and refreshes the cache.
+ *
+ * @example
+ * const plan = planLocalAssembly('.mlops/local');           // 'current' | 'cached' | 'synthesize'
+ * await provideLocalAssembly(plan, (chunk) => log.writeRaw(chunk));
  */
-import { spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { resolveEnvironment } from '../config';
-import { createMlopsApp } from '../../stacks/mlops-app';
-import { stageId } from '../../stacks/mlops-stage';
+import { join, relative, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { publishDir, relocateSourceMap } from '../constructs/bundle-cache';
+import { kitCacheDir, PROJECT_ROOT } from '../constructs/bundling';
 
-export const LOCAL_STAGE = stageId('local');
+/** The local stage's id: `stageId('local')` of stacks/mlops-stage.ts (a test holds them equal). */
+export const LOCAL_STAGE = 'mlops-local';
 
-/** Where `mlops up` writes the local cloud assembly. */
+/** Where `mlops up` keeps the local cloud assembly. */
 export const assemblyDirOf = (stateDir: string): string => join(stateDir, 'assembly');
 
-export function synthLocalStage(stateDir: string): string {
-  const outdir = assemblyDirOf(stateDir);
-  rmSync(outdir, { recursive: true, force: true });
-  // cdk-nag is the unit tests' job; the local stage is never deployed.
-  createMlopsApp({ configs: [resolveEnvironment('local')], nag: false, outdir }).synth();
-  return outdir;
+/** Set to `off` to synthesize for real, bypassing the assembly cache. */
+export const SYNTH_CACHE_ENV = 'MLOPS_SYNTH_CACHE';
+
+/** Raised when the cache layout or the child's settings change. */
+const SETTINGS = 'format 1; bin/synth-local.ts; stage local; nag off; validation off';
+const KEY_FILE = 'mlops-assembly.json';
+const SOURCE_DIRS = ['bin', 'lib', 'stacks', 'lambdas'];
+const SOURCE_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'cdk.json', '.dockerignore'];
+const KEEP = 3;
+
+export interface LocalAssemblyOptions {
+  /**
+   * Synthesize even when the state dir or the cache holds an assembly of the same sources (and
+   * refresh the cache with the result).
+   * @default false
+   */
+  readonly fresh?: boolean;
+}
+
+/** What {@link provideLocalAssembly} will do, decided without loading the CDK. */
+export interface LocalAssemblyPlan {
+  readonly stateDir: string;
+  /** Content hash of the synthesis's inputs. */
+  readonly key: string;
+  /**
+   * `current`: the state dir's assembly is of these sources; `cached`: copied from the cache;
+   * `synthesize`: the child synthesizes.
+   */
+  readonly action: 'current' | 'cached' | 'synthesize';
+  /** False when {@link SYNTH_CACHE_ENV} is `off`. */
+  readonly useCache: boolean;
+  /** Asked to synthesize whatever the caches hold ({@link LocalAssemblyOptions.fresh}). */
+  readonly fresh: boolean;
+}
+
+export function planLocalAssembly(stateDir: string, options: LocalAssemblyOptions = {}): LocalAssemblyPlan {
+  const key = localAssemblyKey();
+  const useCache = process.env[SYNTH_CACHE_ENV] !== 'off';
+  let action: LocalAssemblyPlan['action'] = 'synthesize';
+  if (useCache && !options.fresh) {
+    if (keyOf(assemblyDirOf(stateDir)) === key) action = 'current';
+    else if (keyOf(cachedDir(key)) === key) action = 'cached';
+  }
+  return { stateDir, key, action, useCache, fresh: options.fresh ?? false };
+}
+
+/** Carries out `plan`, synthesizing in a child whose output goes to `onOutput`; resolves to the assembly dir. */
+export async function provideLocalAssembly(
+  plan: LocalAssemblyPlan,
+  onOutput: (chunk: Buffer) => void,
+): Promise<string> {
+  if (plan.action === 'synthesize') {
+    const outdir = synthesisDir(plan);
+    await runChild(outdir, onOutput);
+    finishSynthesis(plan, outdir);
+  } else if (plan.action === 'cached') copyIntoState(cachedDir(plan.key), plan.stateDir);
+  return assemblyDirOf(plan.stateDir);
 }
 
 /**
- * {@link synthLocalStage} in a child process, whose output (CDK's "Bundling asset …" lines and
- * esbuild's summaries) goes to `onOutput` instead of the terminal. In-process that is not
- * possible: CDK runs esbuild with this process's stderr inherited, a file descriptor no stream
- * replacement reaches. Rejects with the output's last lines when synthesis fails.
+ * The local assembly in `<stateDir>/assembly`, synchronously (tests, transient platforms): from the
+ * state dir or the cache when the sources are unchanged, else synthesized in a child process.
+ */
+export function synthLocalStage(stateDir: string, options: LocalAssemblyOptions = {}): string {
+  const plan = planLocalAssembly(stateDir, options);
+  if (plan.action === 'synthesize') {
+    const outdir = synthesisDir(plan);
+    const r = spawnSync(process.execPath, childArgs(outdir), { env: childEnv(), encoding: 'utf8' });
+    if (r.status !== 0) {
+      rmSync(outdir, { recursive: true, force: true });
+      throw synthesisFailed(r.signal, r.status, `${r.stdout}${r.stderr}`);
+    }
+    finishSynthesis(plan, outdir);
+  } else if (plan.action === 'cached') copyIntoState(cachedDir(plan.key), plan.stateDir);
+  return assemblyDirOf(stateDir);
+}
+
+/**
+ * {@link synthLocalStage} without blocking, the child's output (CDK's "Bundling asset …" lines,
+ * the bundle cache's summary) going to `onOutput` instead of the terminal. Rejects with the
+ * output's last lines when synthesis fails.
  *
  * @example
  * await synthLocalStageInChild('.mlops/local', (chunk) => log.writeRaw(chunk));
  */
-export function synthLocalStageInChild(stateDir: string, onOutput: (chunk: Buffer) => void): Promise<string> {
+export function synthLocalStageInChild(
+  stateDir: string,
+  onOutput: (chunk: Buffer) => void,
+  options: LocalAssemblyOptions = {},
+): Promise<string> {
+  return provideLocalAssembly(planLocalAssembly(stateDir, options), onOutput);
+}
+
+/** The content hash of everything the local synthesis reads (see the module comment). */
+export function localAssemblyKey(root: string = PROJECT_ROOT): string {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.name === 'node_modules') continue;
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.isFile()) files.push(path);
+    }
+  };
+  for (const d of SOURCE_DIRS) if (existsSync(join(root, d))) walk(join(root, d));
+  for (const f of SOURCE_FILES) if (existsSync(join(root, f))) files.push(join(root, f));
+  const h = createHash('sha256').update(`${SETTINGS}\n`);
+  for (const path of files.map((f) => relative(root, f).split(sep).join('/')).sort()) {
+    h.update(`${path} ${createHash('sha256').update(readFileSync(join(root, path))).digest('hex')}\n`);
+  }
+  return h.digest('hex');
+}
+
+const cacheRoot = (): string => join(kitCacheDir(), 'assemblies');
+const cachedDir = (key: string): string => join(cacheRoot(), key);
+
+function keyOf(assemblyDir: string): string | undefined {
+  try {
+    const k = (JSON.parse(readFileSync(join(assemblyDir, KEY_FILE), 'utf8')) as { key?: unknown }).key;
+    return typeof k === 'string' && existsSync(join(assemblyDir, 'manifest.json')) ? k : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const tmpName = (): string => `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/** Where the child writes: a temporary dir in the cache, or (bypassed) one beside the state's assembly. */
+function synthesisDir(plan: LocalAssemblyPlan): string {
+  const parent = plan.useCache ? cacheRoot() : plan.stateDir;
+  mkdirSync(parent, { recursive: true });
+  return join(parent, plan.useCache ? tmpName() : `assembly${tmpName()}`);
+}
+
+/** Records the key, then publishes the new assembly by rename: a killed synthesis leaves only a `.tmp-*` dir. */
+function finishSynthesis(plan: LocalAssemblyPlan, outdir: string): void {
+  writeFileSync(join(outdir, KEY_FILE), `${JSON.stringify({ key: plan.key })}\n`);
+  if (!plan.useCache) {
+    replaceDir(outdir, assemblyDirOf(plan.stateDir));
+    return;
+  }
+  const target = cachedDir(plan.key);
+  // `up --synth` refreshes the entry; otherwise one published meanwhile by another process is kept.
+  publishDir(outdir, target, (dir) => !plan.fresh && keyOf(dir) === plan.key);
+  prune();
+  copyIntoState(target, plan.stateDir);
+}
+
+/**
+ * Copies a cached assembly into the state dir (a copy, not links: the state dir is the user's and
+ * may be removed, moved or written to). Source maps of the staged bundles are rewritten for their new
+ * place, as a synthesis straight into the state dir would have written them.
+ */
+function copyIntoState(from: string, stateDir: string): void {
+  mkdirSync(stateDir, { recursive: true });
+  const tmp = join(stateDir, `assembly${tmpName()}`);
+  cpSync(from, tmp, { recursive: true });
+  for (const name of readdirSync(tmp)) {
+    const map = join(tmp, name, 'index.mjs.map');
+    if (!name.startsWith('asset.') || !existsSync(map)) continue;
+    const final = join(assemblyDirOf(stateDir), name);
+    writeFileSync(map, relocateSourceMap(readFileSync(map, 'utf8'), join(from, name), final));
+  }
+  replaceDir(tmp, assemblyDirOf(stateDir));
+}
+
+function replaceDir(from: string, to: string): void {
+  rmSync(to, { recursive: true, force: true });
+  renameSync(from, to);
+}
+
+/** Keeps the newest few assemblies (each holds the handler bundles, ~25 MB) and no stale temporaries. */
+function prune(): void {
+  const root = cacheRoot();
+  const now = Date.now();
+  const entries = readdirSync(root).map((name) => ({ name, mtime: statSync(join(root, name)).mtimeMs }));
+  const kept = entries.filter((e) => !e.name.startsWith('.')).sort((a, b) => b.mtime - a.mtime);
+  const doomed = [
+    ...kept.slice(KEEP),
+    ...entries.filter((e) => e.name.startsWith('.tmp-') && now - e.mtime > 30 * 60_000),
+  ];
+  for (const e of doomed) rmSync(join(root, e.name), { recursive: true, force: true });
+}
+
+function childArgs(outdir: string): string[] {
   // tsx, resolved from the kit (not the working directory), runs the TypeScript entry as it is.
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const entry = fileURLToPath(new URL('./synth-main.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', tsx, entry, stateDir], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return ['--import', tsx, join(PROJECT_ROOT, 'bin', 'synth-local.ts'), outdir];
+}
+
+/** The synthesis reads no context or output dir from the caller's environment: the key covers all it reads. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env['CDK_CONTEXT_JSON'];
+  delete env['CDK_OUTDIR'];
+  return env;
+}
+
+function synthesisFailed(signal: string | null, code: number | null, output: string): Error {
+  const last = output.trimEnd().split('\n').slice(-15).join('\n');
+  return new Error(`synthesis ${signal ? `was killed (${signal})` : `exited ${code}`}:\n${last}`);
+}
+
+function runChild(outdir: string, onOutput: (chunk: Buffer) => void): Promise<void> {
+  const child = spawn(process.execPath, childArgs(outdir), { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
   let tail = '';
   const collect = (chunk: Buffer) => {
     onOutput(chunk);
@@ -50,10 +250,10 @@ export function synthLocalStageInChild(stateDir: string, onOutput: (chunk: Buffe
   return new Promise((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => {
-      if (code === 0) resolve(assemblyDirOf(stateDir));
+      if (code === 0) resolve();
       else {
-        const last = tail.trimEnd().split('\n').slice(-15).join('\n');
-        reject(new Error(`synthesis ${signal ? `was killed (${signal})` : `exited ${code}`}:\n${last}`));
+        rmSync(outdir, { recursive: true, force: true });
+        reject(synthesisFailed(signal, code, tail));
       }
     });
   });

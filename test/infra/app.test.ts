@@ -47,5 +47,9 @@ describe('bin/app.ts', () => {
     expect(manifest.missing, JSON.stringify(manifest.missing)).toBeUndefined();
     const stage = JSON.parse(readFileSync(join(r.outdir, 'assembly-mlops-staging', 'manifest.json'), 'utf8'));
     expect(stage.missing, JSON.stringify(stage.missing)).toBeUndefined();
+    // CDK's CloudFormation validation stays on for the deployed environments (only the local stage
+    // `mlops up` synthesizes for itself skips it: test/local/synth-cache.test.ts).
+    const report = JSON.parse(readFileSync(join(r.outdir, 'validation-report.json'), 'utf8'));
+    expect(report.pluginReports.map((p: { pluginName: string }) => p.pluginName)).toContain('CloudFormation Validate');
   });
 });

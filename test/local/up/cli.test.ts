@@ -104,8 +104,9 @@ let first: Run;
 
 beforeAll(async () => {
   base = await freePorts(5);
-  // The first start synthesizes (bundler output) and serves a route through a Lambda function.
-  first = await up(['--port', String(base), '--no-startup'], async (gateway) => {
+  // The first start synthesizes (bundler output; --synth: not from the kit's assembly cache) and
+  // serves a route through a Lambda function.
+  first = await up(['--port', String(base), '--no-startup', '--synth'], async (gateway) => {
     const res = await fetch(`${gateway}/health`);
     expect(res.status).toBe(200);
   });
