@@ -34,11 +34,11 @@ import * as backup from 'aws-cdk-lib/aws-backup';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
+import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
@@ -65,6 +65,11 @@ export interface RegistryStackProps extends StackProps {
   readonly config: EnvironmentConfig;
   /** The environment's data lake (from `DataLakeStack`): its key, logs key and artifacts bucket. */
   readonly lake: DataLake;
+  /**
+   * The environment's house defaults (the stage resolves them once).
+   * @default - resolved from `config`, log groups encrypted with the lake's logs key
+   */
+  readonly house?: HouseDefaults;
 }
 
 export class RegistryStack extends Stack {
@@ -86,15 +91,10 @@ export class RegistryStack extends Stack {
   constructor(scope: Construct, id: string, props: RegistryStackProps) {
     super(scope, id, props);
     const { config, lake } = props;
-    const retain = config.removalPolicy === 'retain';
-    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const houseDefaults = {
-      logRetention: config.logs.retentionDays as logs.RetentionDays,
-      logsEncryptionKey: lake.logsKey,
-      removalPolicy,
-    };
+    const house = houseFor(config, lake.logsKey, props.house);
+    const removalPolicy = house.removalPolicy;
 
-    this.table = this.createTable(config, lake, removalPolicy);
+    this.table = this.createTable(config, lake, house);
     if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
 
     this.eventBus = new events.EventBus(this, 'EventBus', {
@@ -104,12 +104,11 @@ export class RegistryStack extends Stack {
     this.function = new MlopsFunction(this, 'Registry', {
       entry: lambdaEntry('registry'),
       description: 'MLflow-compatible model registry and tracking',
-      memorySize: config.lambda.memorySizeMb,
+      ...house.serviceFunction,
       // API Gateway answers 504 after 29 s: stopping first frees the concurrency instead of running
       // on unseen. The slowest of 2,000 contended creates in bench/registry took 1.6 s.
       timeout: Duration.seconds(28),
-      reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.function
       .bind(
@@ -141,7 +140,7 @@ export class RegistryStack extends Stack {
       throttleRateLimit: config.api.throttleRateLimit,
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
-      ...houseDefaults,
+      ...house.logs,
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
@@ -181,7 +180,7 @@ export class RegistryStack extends Stack {
   private createTable(
     config: EnvironmentConfig,
     lake: DataLake,
-    removalPolicy: RemovalPolicy,
+    house: HouseDefaults,
   ): dynamodb.Table {
     const spec = REGISTRY_TABLE_SPEC;
     const attribute = (a: { name: string; type: string }): dynamodb.Attribute => ({
@@ -196,8 +195,8 @@ export class RegistryStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.registry.pointInTimeRecovery },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: lake.key,
-      deletionProtection: config.removalPolicy === 'retain',
-      removalPolicy,
+      deletionProtection: house.retain,
+      removalPolicy: house.removalPolicy,
     });
     for (const gsi of spec.globalSecondaryIndexes) {
       table.addGlobalSecondaryIndex({
@@ -208,7 +207,7 @@ export class RegistryStack extends Stack {
       });
     }
     // Only where the environment's data is disposable: a retained registry without PITR stays a finding.
-    if (!config.registry.pointInTimeRecovery && config.removalPolicy === 'destroy') {
+    if (!config.registry.pointInTimeRecovery && !house.retain) {
       Validations.of(table).acknowledge({
         id: 'AwsSolutions-DDB3',
         reason: `Point-in-time recovery follows registry.pointInTimeRecovery, off in ${config.name}, whose data is destroyed with its stacks: its registry holds pre-production registrations that the training pipeline recreates.`,
