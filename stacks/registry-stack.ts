@@ -31,7 +31,6 @@
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
@@ -41,7 +40,8 @@ import type { DataLake } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
-import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { RegistryTable } from '../lib/constructs/registry-table';
+import { ApiCallerRole } from '../lib/constructs/api-caller-role';
 import { REGISTRY_TABLE_SPEC } from '../lib/registry';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
@@ -74,7 +74,7 @@ export interface RegistryStackProps extends StackProps {
 
 export class RegistryStack extends Stack {
   /** The registry table, built from {@link REGISTRY_TABLE_SPEC}. */
-  readonly table: dynamodb.Table;
+  readonly table: RegistryTable;
   /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
   readonly eventBus: events.EventBus;
   /** The registry and tracking service (`lambdas/registry.ts`). */
@@ -94,7 +94,12 @@ export class RegistryStack extends Stack {
     const house = houseFor(config, lake.logsKey, props.house);
     const removalPolicy = house.removalPolicy;
 
-    this.table = this.createTable(config, lake, house);
+    this.table = new RegistryTable(this, 'Table', {
+      encryptionKey: lake.key,
+      pointInTimeRecovery: config.registry.pointInTimeRecovery,
+      environmentName: config.name,
+      removalPolicy,
+    });
     if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
 
     this.eventBus = new events.EventBus(this, 'EventBus', {
@@ -144,9 +149,9 @@ export class RegistryStack extends Stack {
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
-    this.pipelineRole = this.callerRole(
-      'PipelineRole',
-      new iam.CompositePrincipal(
+    this.pipelineRole = new ApiCallerRole(this, 'PipelineRole', {
+      api: this.api,
+      assumedBy: new iam.CompositePrincipal(
         // Step Functions passes the source account; the condition stops another account's machine
         // from assuming the role through the service (confused deputy).
         new iam.ServicePrincipal('states.amazonaws.com', {
@@ -154,13 +159,13 @@ export class RegistryStack extends Stack {
         }),
         new iam.ServicePrincipal('lambda.amazonaws.com'),
       ),
-      "Platform workflows and functions that register models and record runs in the environment's registry",
-    );
-    this.dataScientistRole = this.callerRole(
-      'DataScientistRole',
-      new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
-      "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
-    );
+      description: "Platform workflows and functions that register models and record runs in the environment's registry",
+    });
+    this.dataScientistRole = new ApiCallerRole(this, 'DataScientistRole', {
+      api: this.api,
+      assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
+      description: "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
+    });
 
     const out = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
@@ -175,45 +180,6 @@ export class RegistryStack extends Stack {
     out('FunctionName', this.function.function.functionName, 'Registry Lambda function');
     out('PipelineRoleArn', this.pipelineRole.roleArn, 'Role for pipelines that call the registry');
     out('DataScientistRoleArn', this.dataScientistRole.roleArn, 'Role for data scientists (MFA required)');
-  }
-
-  private createTable(
-    config: EnvironmentConfig,
-    lake: DataLake,
-    house: HouseDefaults,
-  ): dynamodb.Table {
-    const spec = REGISTRY_TABLE_SPEC;
-    const attribute = (a: { name: string; type: string }): dynamodb.Attribute => ({
-      name: a.name,
-      type: a.type as dynamodb.AttributeType,
-    });
-    const table = new dynamodb.Table(this, 'Table', {
-      partitionKey: attribute(spec.partitionKey),
-      sortKey: attribute(spec.sortKey),
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: spec.timeToLiveAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.registry.pointInTimeRecovery },
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: lake.key,
-      deletionProtection: house.retain,
-      removalPolicy: house.removalPolicy,
-    });
-    for (const gsi of spec.globalSecondaryIndexes) {
-      table.addGlobalSecondaryIndex({
-        indexName: gsi.indexName,
-        partitionKey: attribute(gsi.partitionKey),
-        sortKey: attribute(gsi.sortKey),
-        projectionType: gsi.projectionType as dynamodb.ProjectionType,
-      });
-    }
-    // Only where the environment's data is disposable: a retained registry without PITR stays a finding.
-    if (!config.registry.pointInTimeRecovery && !house.retain) {
-      Validations.of(table).acknowledge({
-        id: 'AwsSolutions-DDB3',
-        reason: `Point-in-time recovery follows registry.pointInTimeRecovery, off in ${config.name}, whose data is destroyed with its stacks: its registry holds pre-production registrations that the training pipeline recreates.`,
-      });
-    }
-    return table;
   }
 
   /** Daily backups kept 35 days and monthly ones kept a year, in a vault of this stack. */
@@ -239,16 +205,5 @@ export class RegistryStack extends Stack {
   /** The registry's base URL for a function's environment, with the right to call it. */
   get endpoint(): Binding {
     return Binding.of(this.api.api.url, (grantee) => this.grantInvoke(grantee));
-  }
-
-  /** A role whose only permission is calling this API (`execute-api:Invoke` on its stage). */
-  private callerRole(id: string, assumedBy: iam.IPrincipal, description: string): iam.Role {
-    const role = new iam.Role(this, id, { assumedBy, description, maxSessionDuration: Duration.hours(1) });
-    this.api.grantInvoke(role);
-    Validations.of(role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
-    return role;
   }
 }

@@ -117,11 +117,12 @@ describe('LakeKey', () => {
 });
 
 describe('LakeWorkGroup', () => {
+  let keys = 0;
   const props = (s: Stack) => ({
     workGroupName: 'wg',
     description: 'd',
     resultLocation: 's3://results/results/',
-    encryptionKey: new kms.Key(s, 'Key'),
+    encryptionKey: new kms.Key(s, `Key${keys++}`),
     bytesScannedCutoffPerQuery: 10_000_000,
   });
 
@@ -243,7 +244,7 @@ describe('SchedulerRole, TrainingJobRole, PipelineTopic', () => {
         Statement: Match.arrayWith([
           Match.objectLike({ Action: 'sns:Publish' }),
           Match.objectLike({
-            Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
             Condition: { StringEquals: { 'kms:ViaService': 'sns.eu-west-1.amazonaws.com' } },
           }),
         ]),
