@@ -25,28 +25,27 @@
  * const batch = new BatchInferenceStack(stage, 'BatchInference', { config, lake: dataLake.lake });
  * batch.stateMachine.grantStartExecution(analysts);
  */
-import { Aws, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import * as glue from 'aws-cdk-lib/aws-glue';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
+import { AthenaQuery } from '../lib/constructs/athena-query';
 import type { DataLake } from '../lib/constructs/data-lake';
-import { lambdaEntry, type MlopsFunction } from '../lib/constructs/mlops-function';
+import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
+import { LakeTable, lakeTablesJson } from '../lib/constructs/lake-table';
+import { LambdaStep } from '../lib/constructs/lambda-step';
+import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
-import {
-  ATHENA_TRANSIENT_ERRORS,
-  lakeTablesJson,
-  lambdaStep,
-  pipelineFunction,
-  removalPolicyOf,
-  transientRetry,
-} from '../lib/pipelines/infra';
 
 export interface BatchInferenceStackProps extends StackProps {
   readonly config: EnvironmentConfig;
   readonly lake: DataLake;
+  /**
+   * The environment's house defaults (the stage resolves them once).
+   * @default - resolved from `config`, log groups encrypted with the lake's logs key
+   */
+  readonly house?: HouseDefaults;
   /**
    * Iterations of the Map that run at once.
    * @default 8
@@ -73,53 +72,46 @@ export const BATCH_OUTPUT_PREFIX = 'predictions/';
 
 export class BatchInferenceStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
-  readonly stagingTable: glue.CfnTable;
+  readonly stagingTable: LakeTable;
   readonly functions: { readonly plan: MlopsFunction; readonly predict: MlopsFunction };
 
   constructor(scope: Construct, id: string, props: BatchInferenceStackProps) {
     super(scope, id, props);
     const { config, lake } = props;
+    const house = houseFor(config, lake.logsKey, props.house);
     const S = BATCH_STATES;
     const stagingLocation = `s3://${lake.curated.bucketName}/${BATCH_STAGING_PREFIX}`;
 
-    this.stagingTable = new glue.CfnTable(this, 'StagingTable', {
-      catalogId: this.account,
-      databaseName: lake.databaseName,
-      tableInput: {
-        name: BATCH_STAGING_TABLE,
-        description:
-          'Batch inference: predictions staged as JSON Lines, one execution=<name> partition per run',
-        tableType: 'EXTERNAL_TABLE',
-        parameters: {
-          classification: 'json',
-          // Partition projection: a run's partition is queryable the moment its files exist, with
-          // no MSCK REPAIR or AddPartition call (injected: every query names its execution).
-          'projection.enabled': 'true',
-          'projection.execution.type': 'injected',
-          'storage.location.template': `${stagingLocation}execution=\${execution}/`,
-        },
-        partitionKeys: [{ name: 'execution', type: 'string' }],
-        storageDescriptor: {
-          location: stagingLocation,
-          columns: [
-            { name: 'source', type: 'string' },
-            { name: 'row_number', type: 'bigint' },
-            { name: 'prediction', type: 'double' },
-            { name: 'record', type: 'string' },
-          ],
-          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
-          serdeInfo: { serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
-        },
+    this.stagingTable = new LakeTable(this, 'StagingTable', {
+      database: lake.database,
+      name: BATCH_STAGING_TABLE,
+      description: 'Batch inference: predictions staged as JSON Lines, one execution=<name> partition per run',
+      location: stagingLocation,
+      format: 'json',
+      // Partition projection: a run's partition is queryable the moment its files exist, with no
+      // MSCK REPAIR or AddPartition call (injected: every query names its execution).
+      parameters: {
+        'projection.enabled': 'true',
+        'projection.execution.type': 'injected',
+        'storage.location.template': `${stagingLocation}execution=\${execution}/`,
       },
+      partitionKeys: [{ name: 'execution', type: 'string' }],
+      columns: [
+        { name: 'source', type: 'string' },
+        { name: 'row_number', type: 'bigint' },
+        { name: 'prediction', type: 'double' },
+        { name: 'record', type: 'string' },
+      ],
     });
 
-    const plan = pipelineFunction(this, 'PlanFunction', config, lake, {
+    const plan = new MlopsFunction(this, 'PlanFunction', {
+      ...house.logs,
+      ...house.workflowFunction,
       entry: lambdaEntry('pipeline-batch-plan'),
       description: 'Batch inference: validate the input, check the model, list the input objects',
       timeout: Duration.minutes(2),
       environment: {
-        LAKE_TABLES: lakeTablesJson(this, lake),
+        LAKE_TABLES: lakeTablesJson(this, lake.tables),
         LAKE_DATABASE: lake.databaseName,
         STAGING_TABLE: BATCH_STAGING_TABLE,
         STAGING_LOCATION: stagingLocation,
@@ -138,11 +130,13 @@ export class BatchInferenceStack extends Stack {
     };
     readInputs(plan, true);
 
-    const predict = pipelineFunction(this, 'PredictFunction', config, lake, {
+    const predict = new MlopsFunction(this, 'PredictFunction', {
+      ...house.logs,
+      ...house.workflowFunction,
       entry: lambdaEntry('pipeline-batch-predict'),
       description: 'Batch inference: predict every row of one object and stage the predictions',
       timeout: Duration.minutes(5),
-      memorySize: Math.max(1024, config.lambda.memorySizeMb),
+      memorySize: Math.max(1024, house.workflowFunction.memorySize),
     });
     readInputs(predict, false);
     // Writes only its staging prefix, not the curated zone at large.
@@ -166,30 +160,22 @@ export class BatchInferenceStack extends Stack {
       new sfn.Fail(this, S.failed, { errorPath: '$.failure.error', causePath: '$.failure.cause' }),
     );
 
-    const planStep = lambdaStep(
-      this,
-      S.plan,
-      plan,
-      { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
-      {
-        resultPath: '$.plan',
-        comment: `Validates the input, checks the model loads, lists the input objects (at most ${MAX_BATCH_OBJECTS})`,
-        timeout: Duration.minutes(2),
-      },
-    );
+    const planStep = new LambdaStep(this, S.plan, {
+      fn: plan,
+      payload: { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
+      resultPath: '$.plan',
+      comment: `Validates the input, checks the model loads, lists the input objects (at most ${MAX_BATCH_OBJECTS})`,
+      timeout: Duration.minutes(2),
+    });
     planStep.addCatch(recordFailure, { resultPath: '$.error' });
 
-    const predictStep = lambdaStep(
-      this,
-      S.predict,
-      predict,
-      { 'model_uri.$': '$.model_uri', 'item.$': '$.item', 'staging_prefix.$': '$.staging_prefix' },
-      {
-        resultPath: '$',
-        comment: 'Predicts every row of one object; stages the predictions as JSON Lines',
-        timeout: Duration.minutes(5),
-      },
-    );
+    const predictStep = new LambdaStep(this, S.predict, {
+      fn: predict,
+      payload: { 'model_uri.$': '$.model_uri', 'item.$': '$.item', 'staging_prefix.$': '$.staging_prefix' },
+      resultPath: '$',
+      comment: 'Predicts every row of one object; stages the predictions as JSON Lines',
+      timeout: Duration.minutes(5),
+    });
     const map = new sfn.Map(this, S.map, {
       comment: 'One iteration per input object',
       itemsPath: '$.plan.items',
@@ -205,24 +191,14 @@ export class BatchInferenceStack extends Stack {
     map.itemProcessor(predictStep);
     map.addCatch(recordFailure, { resultPath: '$.error' });
 
-    // The optimized integration written out: CDK's AthenaStartQueryExecution grants S3 and Lake
-    // Formation on "*" and Glue writes; the machine's role gets lake.grantQuery instead.
-    const write = new sfn.CustomState(this, S.write, {
-      stateJson: {
-        Type: 'Task',
-        Comment: "UNLOADs the run's staged predictions to Parquet at the output location",
-        Resource: `arn:${Aws.PARTITION}:states:::athena:startQueryExecution.sync`,
-        Parameters: {
-          'QueryString.$': '$.plan.query',
-          WorkGroup: lake.workGroupName,
-          QueryExecutionContext: { Database: lake.databaseName },
-        },
-        ResultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
-        ResultPath: '$.written',
-        TimeoutSeconds: 30 * 60,
-      },
+    const write = new AthenaQuery(this, S.write, {
+      workGroupName: lake.workGroupName,
+      databaseName: lake.databaseName,
+      queryStringPath: '$.plan.query',
+      resultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
+      resultPath: '$.written',
+      comment: "UNLOADs the run's staged predictions to Parquet at the output location",
     });
-    write.addRetry(transientRetry(ATHENA_TRANSIENT_ERRORS));
     write.addCatch(recordFailure, { resultPath: '$.error' });
 
     const summarize = new sfn.Pass(this, S.summarize, {
@@ -238,9 +214,7 @@ export class BatchInferenceStack extends Stack {
       definition: planStep.next(map).next(write).next(summarize).next(new sfn.Succeed(this, S.succeeded)),
       comment: `mlops-kit ${config.name} batch inference: predict every row of a table or prefix, write Parquet`,
       timeout: Duration.hours(6),
-      logRetention: config.logs.retentionDays as logs.RetentionDays,
-      logsEncryptionKey: lake.logsKey,
-      removalPolicy: removalPolicyOf(config),
+      ...house.logs,
     });
     const role = this.stateMachine.stateMachine.role;
     lake.grantQuery(role);

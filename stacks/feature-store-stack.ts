@@ -27,10 +27,8 @@
  * features.api.grantInvoke(servingRole);
  */
 import {
-  Aws,
   CfnOutput,
   Duration,
-  RemovalPolicy,
   Stack,
   type StackProps,
   Validations,
@@ -38,26 +36,24 @@ import {
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding, grantKeyVia, TABLE_KEY_ACTIONS } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
+import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
+import { LakeTable } from '../lib/constructs/lake-table';
+import { MaterializationSteps } from '../lib/constructs/materialization-steps';
+import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
-import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import {
   FEATURE_STORE_PREFIX,
   ONLINE_TABLE_SPEC,
   type OfflineTableSpec,
   offlineTableSpecs,
 } from '../lib/features/definitions';
-import { MATERIALIZATION_RECORD_PREFIX } from '../lib/features/stack-support';
-import { workflowReservedConcurrency } from '../lib/pipelines/infra';
 import { wineRepo } from '../lib/features/wine';
 
 export { FEATURE_STORE_PREFIX };
@@ -72,6 +68,11 @@ export interface FeatureStoreStackProps extends StackProps {
   readonly config: EnvironmentConfig;
   /** The environment's data lake (from `DataLakeStack`): Glue database, buckets, keys, workgroup. */
   readonly lake: DataLake;
+  /**
+   * The environment's house defaults (the stage resolves them once).
+   * @default - resolved from `config`, log groups encrypted with the lake's logs key
+   */
+  readonly house?: HouseDefaults;
 }
 
 export class FeatureStoreStack extends Stack {
@@ -95,9 +96,7 @@ export class FeatureStoreStack extends Stack {
   constructor(scope: Construct, id: string, props: FeatureStoreStackProps) {
     super(scope, id, props);
     const { config, lake } = props;
-    const removalPolicy = config.removalPolicy === 'retain' ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const logRetention = config.logs.retentionDays as logs.RetentionDays;
-    const houseDefaults = { logRetention, logsEncryptionKey: lake.logsKey, removalPolicy };
+    const house = houseFor(config, lake.logsKey, props.house);
 
     this.offlineSpecs = offlineTableSpecs(wineRepo, FEATURE_STORE_PREFIX);
     this.offlineTables = this.registerOfflineTables(lake);
@@ -112,7 +111,7 @@ export class FeatureStoreStack extends Stack {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.registry.pointInTimeRecovery },
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: lake.key,
-      removalPolicy,
+      removalPolicy: house.removalPolicy,
     });
     if (!config.registry.pointInTimeRecovery) {
       Validations.of(this.onlineTable).acknowledge({
@@ -132,11 +131,10 @@ export class FeatureStoreStack extends Stack {
     this.server = new MlopsFunction(this, 'FeatureServer', {
       entry: lambdaEntry('features'),
       description: 'Feast-compatible feature server: online lookups and pushes',
-      memorySize: config.lambda.memorySizeMb,
+      ...house.serviceFunction,
       // API Gateway gives up after 29 s; a lookup is a few BatchGetItem calls.
       timeout: Duration.seconds(10),
-      reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.bindOnlineTable(this.server);
     this.bindOfflinePushes(this.server, lake);
@@ -147,7 +145,7 @@ export class FeatureStoreStack extends Stack {
       throttleRateLimit: config.api.throttleRateLimit,
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.api.addLambdaRoute('/get-online-features', this.server.function, ['POST']);
     this.api.addLambdaRoute('/push', this.server.function, ['POST']);
@@ -155,31 +153,36 @@ export class FeatureStoreStack extends Stack {
 
     // --- Materialization ------------------------------------------------------------------------
     // One run needs at most MATERIALIZATION_MAX_CONCURRENCY at a time.
-    const workflowConcurrency = workflowReservedConcurrency(config);
     this.materializePlan = new MlopsFunction(this, 'MaterializePlan', {
+      ...house.workflowFunction,
       entry: lambdaEntry('materialize-plan'),
       description: 'Materialization plan: validates the window and renders each view query',
       memorySize: 256,
-      reservedConcurrentExecutions: workflowConcurrency,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.materializeWrite = new MlopsFunction(this, 'MaterializeWrite', {
+      ...house.workflowFunction,
       entry: lambdaEntry('materialize-write'),
       description: 'Materialization write: Athena results to the online table',
-      memorySize: config.lambda.memorySizeMb,
       timeout: Duration.minutes(5),
-      reservedConcurrentExecutions: workflowConcurrency,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.bindOnlineTable(this.materializeWrite);
     lake.grantQueryResults(this.materializeWrite.function);
 
     this.materialization = new MlopsStateMachine(this, 'Materialization', {
       comment: `mlops-kit ${config.name}: materialize feature views from the lake into the online table`,
-      definition: this.materializationDefinition(lake),
+      definition: new MaterializationSteps(this, 'MaterializationSteps', {
+        plan: this.materializePlan,
+        write: this.materializeWrite,
+        onlineTable: this.onlineTable,
+        workGroupName: lake.workGroupName,
+        databaseName: lake.databaseName,
+        maxConcurrency: MATERIALIZATION_MAX_CONCURRENCY,
+      }).definition,
       // Shorter than the hourly production schedule, so a stuck run ends before the next piles up.
       timeout: Duration.hours(1),
-      ...houseDefaults,
+      ...house.logs,
     });
     this.grantMaterialization(this.materialization, lake);
     this.materialization.acknowledgeInvoke([this.materializePlan, this.materializeWrite]);
@@ -216,34 +219,16 @@ export class FeatureStoreStack extends Stack {
       }
       taken.set(spec.table, `logical database ${spec.database}`);
       const json = spec.format === 'json';
-      const table = new glue.CfnTable(this, `OfflineTable-${spec.table}`, {
-        catalogId: this.account,
-        databaseName: lake.databaseName,
-        tableInput: {
-          name: spec.table,
-          description: json
-            ? `Feature store push source ${spec.table}: rows pushed to the offline store, JSON lines`
-            : `Feature store batch source ${spec.table}: feature rows with event and created timestamps, Parquet`,
-          tableType: 'EXTERNAL_TABLE',
-          parameters: json
-            ? { classification: 'json' }
-            : { classification: 'parquet', 'parquet.compression': 'SNAPPY' },
-          storageDescriptor: {
-            location: `s3://${lake.curated.bucketName}/${spec.location}`,
-            columns: spec.columns.map((c) => ({ name: c.name, type: c.type })),
-            inputFormat: json
-              ? 'org.apache.hadoop.mapred.TextInputFormat'
-              : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-            outputFormat: json
-              ? 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-              : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
-            serdeInfo: json
-              ? { serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' }
-              : { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
-          },
-        },
+      const table = new LakeTable(this, `OfflineTable-${spec.table}`, {
+        database: lake.database,
+        name: spec.table,
+        description: json
+          ? `Feature store push source ${spec.table}: rows pushed to the offline store, JSON lines`
+          : `Feature store batch source ${spec.table}: feature rows with event and created timestamps, Parquet`,
+        location: `s3://${lake.curated.bucketName}/${spec.location}`,
+        format: spec.format,
+        columns: spec.columns,
       });
-      table.addResourceDependency(lake.database);
       return table;
     });
   }
@@ -302,163 +287,12 @@ export class FeatureStoreStack extends Stack {
     grantKeyVia(role, this.onlineTable.encryptionKey?.keyArn, TABLE_KEY_ACTIONS, 'dynamodb');
   }
 
-  private materializationDefinition(lake: DataLake): sfn.IChainable {
-    const failed = sfn.Fail.jsonPath(this, 'MaterializationFailed', {
-      errorPath: '$.error.Error',
-      causePath: '$.error.Cause',
-    });
-
-    const plan = tasks.LambdaInvoke.jsonPath(this, 'Plan', {
-      comment: 'Validate {start?, end?, featureView?}, default the window, render each view query',
-      lambdaFunction: this.materializePlan.function,
-      payload: sfn.TaskInput.fromObject({
-        input: sfn.JsonPath.entirePayload,
-        executionStartTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
-        database: lake.databaseName,
-      }),
-      outputPath: '$.Payload',
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(1)),
-    }).addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
-
-    // The optimized integration, written out: CDK's AthenaStartQueryExecution task grants s3:* reads
-    // and lakeformation on "*" and Glue writes; the machine gets lake.grantQuery instead.
-    const runQuery = new sfn.CustomState(this, 'RunQuery', {
-      stateJson: {
-        Type: 'Task',
-        Comment: 'Run the view materialization query in the lake workgroup',
-        Resource: `arn:${Aws.PARTITION}:states:::athena:startQueryExecution.sync`,
-        Parameters: {
-          'QueryString.$': '$.sql',
-          WorkGroup: lake.workGroupName,
-          QueryExecutionContext: { Database: lake.databaseName },
-        },
-        ResultSelector: { 'queryExecutionId.$': '$.QueryExecution.QueryExecutionId' },
-        ResultPath: '$.query',
-        // Athena's own limit for a DML query.
-        TimeoutSeconds: 30 * 60,
-      },
-    }).addRetry({
-      errors: ['Athena.TooManyRequestsException', 'Athena.InternalServerException'],
-      interval: Duration.seconds(5),
-      maxAttempts: 4,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-
-    const writeOnline = tasks.LambdaInvoke.jsonPath(this, 'WriteOnline', {
-      comment: 'Page through the query results and write newer-wins to the online table',
-      lambdaFunction: this.materializeWrite.function,
-      payload: sfn.TaskInput.fromObject({
-        featureView: sfn.JsonPath.stringAt('$.featureView'),
-        queryExecutionId: sfn.JsonPath.stringAt('$.query.queryExecutionId'),
-      }),
-      resultSelector: {
-        rowsRead: sfn.JsonPath.numberAt('$.Payload.rowsRead'),
-        written: sfn.JsonPath.numberAt('$.Payload.written'),
-        skippedStale: sfn.JsonPath.numberAt('$.Payload.skippedStale'),
-      },
-      resultPath: '$.result',
-      taskTimeout: sfn.Timeout.duration(this.materializeWrite.function.timeout!.plus(Duration.minutes(1))),
-    })
-      // Writes are newer-wins, so running the step again after a throttle is idempotent.
-      .addRetry({
-        errors: [
-          'ThrottlingException',
-          'ProvisionedThroughputExceededException',
-          'TooManyRequestsException',
-          'UnprocessedError',
-        ],
-        interval: Duration.seconds(10),
-        maxAttempts: 3,
-        backoffRate: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
-
-    const str = (path: string) => tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt(path));
-    const num = (path: string) =>
-      tasks.DynamoAttributeValue.numberFromString(sfn.JsonPath.jsonToString(sfn.JsonPath.numberAt(path)));
-    const recordWindow = tasks.DynamoPutItem.jsonPath(this, 'RecordWindow', {
-      comment: "Record the view's materialized window unless a later one is already recorded",
-      table: this.onlineTable,
-      item: {
-        [ONLINE_TABLE_SPEC.partitionKey.name]: tasks.DynamoAttributeValue.fromString(
-          sfn.JsonPath.format(`${MATERIALIZATION_RECORD_PREFIX}{}`, sfn.JsonPath.stringAt('$.featureView')),
-        ),
-        view: str('$.featureView'),
-        window_start: str('$.start'),
-        window_end: str('$.end'),
-        query_execution_id: str('$.query.queryExecutionId'),
-        rows_read: num('$.result.rowsRead'),
-        written: num('$.result.written'),
-        skipped_stale: num('$.result.skippedStale'),
-        execution_id: str('$$.Execution.Id'),
-        recorded_at: str('$$.State.EnteredTime'),
-      },
-      // ISO 8601 UTC strings from the plan compare in time order.
-      conditionExpression: 'attribute_not_exists(pk) OR window_end <= :end',
-      expressionAttributeValues: { ':end': str('$.end') },
-      resultSelector: { recorded: true },
-      resultPath: '$.record',
-      taskTimeout: sfn.Timeout.duration(Duration.seconds(30)),
-    }).addRetry({
-      errors: [
-        'DynamoDB.ProvisionedThroughputExceededException',
-        'DynamoDB.ThrottlingException',
-        'DynamoDB.RequestLimitExceeded',
-        'DynamoDB.InternalServerErrorException',
-      ],
-      interval: Duration.seconds(2),
-      maxAttempts: 4,
-      backoffRate: 2,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-
-    const viewDone = sfn.Pass.jsonPath(this, 'ViewMaterialized', {
-      parameters: {
-        featureView: sfn.JsonPath.stringAt('$.featureView'),
-        start: sfn.JsonPath.stringAt('$.start'),
-        end: sfn.JsonPath.stringAt('$.end'),
-        queryExecutionId: sfn.JsonPath.stringAt('$.query.queryExecutionId'),
-        rowsRead: sfn.JsonPath.numberAt('$.result.rowsRead'),
-        written: sfn.JsonPath.numberAt('$.result.written'),
-        skippedStale: sfn.JsonPath.numberAt('$.result.skippedStale'),
-        windowRecorded: sfn.JsonPath.stringAt('$.record.recorded'),
-      },
-    });
-    const newerKept = sfn.Pass.jsonPath(this, 'NewerWindowKept', {
-      comment: 'A run with a later window end already recorded its window (this one is a backfill)',
-      result: sfn.Result.fromObject({ recorded: false }),
-      resultPath: '$.record',
-    });
-    recordWindow.addCatch(newerKept.next(viewDone), {
-      errors: ['DynamoDB.ConditionalCheckFailedException'],
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-
-    const eachView = sfn.Map.jsonPath(this, 'MaterializeEachView', {
-      itemsPath: '$.views',
-      maxConcurrency: MATERIALIZATION_MAX_CONCURRENCY,
-      resultPath: '$.views',
-    })
-      .itemProcessor(runQuery.next(writeOnline).next(recordWindow).next(viewDone))
-      .addCatch(failed, { errors: ['States.ALL'], resultPath: '$.error' });
-
-    return plan.next(eachView).next(sfn.Succeed.jsonPath(this, 'Materialized'));
-  }
-
   /** An EventBridge Scheduler schedule that starts the machine with the scheduled time as `end`. */
   private scheduleMaterialization(expression: string): scheduler.CfnSchedule {
-    const role = new iam.Role(this, 'ScheduleRole', {
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-      }),
+    const role = new SchedulerRole(this, 'ScheduleRole', {
       description: 'Starts the feature materialization workflow on schedule',
     });
     this.materialization.stateMachine.grantStartExecution(role);
-    Validations.of(role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
     return new scheduler.CfnSchedule(this, 'MaterializationSchedule', {
       description: 'Materialize every online feature view over its TTL window ending at the scheduled time',
       scheduleExpression: expression,

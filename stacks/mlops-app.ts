@@ -3,7 +3,7 @@
  * CLI; the local runtime runs it in-process to synthesize the local stage it then brings up.
  *
  * @example
- * const app = createMlopsApp({ environments: ['local'], nag: false, outdir: '.mlops/local/assembly' });
+ * const app = createMlopsApp({ configs: resolveEnvironments('local'), nag: false, outdir: '.mlops/local/assembly' });
  * app.synth();
  */
 import { App } from 'aws-cdk-lib';

@@ -8,6 +8,7 @@
 import { Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
+import { resolveHouseDefaults, withLogsKey } from '../lib/constructs/house-defaults';
 import { nagPluginsFor } from '../lib/constructs/nag';
 import { addDeployPreflight } from '../lib/constructs/preflight';
 import { BatchInferenceStack } from './batch-inference-stack';
@@ -45,38 +46,48 @@ export class MlopsStage extends Stage {
     this.config = props.config;
     for (const [key, value] of Object.entries(props.config.tags)) Tags.of(this).add(key, value);
 
+    // Removal policy, log retention and key, function sizing: decided here once for every stack.
+    const config = props.config;
+    const name = config.name;
+    const base = resolveHouseDefaults(config);
     this.dataLake = new DataLakeStack(this, 'DataLake', {
-      description: `mlops-kit ${props.config.name}: S3 data lake, Glue catalog and Athena workgroup`,
-      config: props.config,
+      description: `mlops-kit ${name}: S3 data lake, Glue catalog and Athena workgroup`,
+      config,
+      house: base,
     });
-    const name = props.config.name;
     const lake = this.dataLake.lake;
+    const house = withLogsKey(base, lake.logsKey);
     this.registry = new RegistryStack(this, 'Registry', {
       description: `mlops-kit ${name}: MLflow-compatible model registry and experiment tracking`,
-      config: props.config,
+      config,
       lake,
+      house,
     });
     this.featureStore = new FeatureStoreStack(this, 'FeatureStore', {
       description: `mlops-kit ${name}: feature store (online table, lookup API, materialization)`,
-      config: props.config,
+      config,
       lake,
+      house,
     });
     this.training = new TrainingPipelineStack(this, 'TrainingPipeline', {
       description: `mlops-kit ${name}: training pipeline (validate, features, train, evaluate, gate, register)`,
-      config: props.config,
+      config,
       lake,
+      house,
       registry: this.registry.endpoint,
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
       description: `mlops-kit ${name}: batch inference over lake tables`,
-      config: props.config,
+      config,
       lake,
+      house,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {
         description: `mlops-kit ${name}: model serving (EKS, Seldon Core, prediction API)`,
         config: props.config,
         lake,
+        house,
         eventBus: this.registry.eventBus,
       });
     }

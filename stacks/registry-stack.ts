@@ -31,17 +31,17 @@
  */
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
+import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
-import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { RegistryTable } from '../lib/constructs/registry-table';
+import { ApiCallerRole } from '../lib/constructs/api-caller-role';
 import { REGISTRY_TABLE_SPEC } from '../lib/shared/registry-table-spec';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
@@ -65,11 +65,16 @@ export interface RegistryStackProps extends StackProps {
   readonly config: EnvironmentConfig;
   /** The environment's data lake (from `DataLakeStack`): its key, logs key and artifacts bucket. */
   readonly lake: DataLake;
+  /**
+   * The environment's house defaults (the stage resolves them once).
+   * @default - resolved from `config`, log groups encrypted with the lake's logs key
+   */
+  readonly house?: HouseDefaults;
 }
 
 export class RegistryStack extends Stack {
   /** The registry table, built from {@link REGISTRY_TABLE_SPEC}. */
-  readonly table: dynamodb.Table;
+  readonly table: RegistryTable;
   /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
   readonly eventBus: events.EventBus;
   /** The registry and tracking service (`lambdas/registry.ts`). */
@@ -86,15 +91,15 @@ export class RegistryStack extends Stack {
   constructor(scope: Construct, id: string, props: RegistryStackProps) {
     super(scope, id, props);
     const { config, lake } = props;
-    const retain = config.removalPolicy === 'retain';
-    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const houseDefaults = {
-      logRetention: config.logs.retentionDays as logs.RetentionDays,
-      logsEncryptionKey: lake.logsKey,
-      removalPolicy,
-    };
+    const house = houseFor(config, lake.logsKey, props.house);
+    const removalPolicy = house.removalPolicy;
 
-    this.table = this.createTable(config, lake, removalPolicy);
+    this.table = new RegistryTable(this, 'Table', {
+      encryptionKey: lake.key,
+      pointInTimeRecovery: config.registry.pointInTimeRecovery,
+      environmentName: config.name,
+      removalPolicy,
+    });
     if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
 
     this.eventBus = new events.EventBus(this, 'EventBus', {
@@ -104,12 +109,11 @@ export class RegistryStack extends Stack {
     this.function = new MlopsFunction(this, 'Registry', {
       entry: lambdaEntry('registry'),
       description: 'MLflow-compatible model registry and tracking',
-      memorySize: config.lambda.memorySizeMb,
+      ...house.serviceFunction,
       // API Gateway answers 504 after 29 s: stopping first frees the concurrency instead of running
       // on unseen. The slowest of 2,000 contended creates in bench/registry took 1.6 s.
       timeout: Duration.seconds(28),
-      reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined,
-      ...houseDefaults,
+      ...house.logs,
     });
     this.function
       .bind(
@@ -141,13 +145,13 @@ export class RegistryStack extends Stack {
       throttleRateLimit: config.api.throttleRateLimit,
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
-      ...houseDefaults,
+      ...house.logs,
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
-    this.pipelineRole = this.callerRole(
-      'PipelineRole',
-      new iam.CompositePrincipal(
+    this.pipelineRole = new ApiCallerRole(this, 'PipelineRole', {
+      api: this.api,
+      assumedBy: new iam.CompositePrincipal(
         // Step Functions passes the source account; the condition stops another account's machine
         // from assuming the role through the service (confused deputy).
         new iam.ServicePrincipal('states.amazonaws.com', {
@@ -155,13 +159,13 @@ export class RegistryStack extends Stack {
         }),
         new iam.ServicePrincipal('lambda.amazonaws.com'),
       ),
-      "Platform workflows and functions that register models and record runs in the environment's registry",
-    );
-    this.dataScientistRole = this.callerRole(
-      'DataScientistRole',
-      new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
-      "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
-    );
+      description: "Platform workflows and functions that register models and record runs in the environment's registry",
+    });
+    this.dataScientistRole = new ApiCallerRole(this, 'DataScientistRole', {
+      api: this.api,
+      assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
+      description: "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
+    });
 
     const out = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
@@ -176,45 +180,6 @@ export class RegistryStack extends Stack {
     out('FunctionName', this.function.function.functionName, 'Registry Lambda function');
     out('PipelineRoleArn', this.pipelineRole.roleArn, 'Role for pipelines that call the registry');
     out('DataScientistRoleArn', this.dataScientistRole.roleArn, 'Role for data scientists (MFA required)');
-  }
-
-  private createTable(
-    config: EnvironmentConfig,
-    lake: DataLake,
-    removalPolicy: RemovalPolicy,
-  ): dynamodb.Table {
-    const spec = REGISTRY_TABLE_SPEC;
-    const attribute = (a: { name: string; type: string }): dynamodb.Attribute => ({
-      name: a.name,
-      type: a.type as dynamodb.AttributeType,
-    });
-    const table = new dynamodb.Table(this, 'Table', {
-      partitionKey: attribute(spec.partitionKey),
-      sortKey: attribute(spec.sortKey),
-      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-      timeToLiveAttribute: spec.timeToLiveAttribute,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: config.registry.pointInTimeRecovery },
-      encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
-      encryptionKey: lake.key,
-      deletionProtection: config.removalPolicy === 'retain',
-      removalPolicy,
-    });
-    for (const gsi of spec.globalSecondaryIndexes) {
-      table.addGlobalSecondaryIndex({
-        indexName: gsi.indexName,
-        partitionKey: attribute(gsi.partitionKey),
-        sortKey: attribute(gsi.sortKey),
-        projectionType: gsi.projectionType as dynamodb.ProjectionType,
-      });
-    }
-    // Only where the environment's data is disposable: a retained registry without PITR stays a finding.
-    if (!config.registry.pointInTimeRecovery && config.removalPolicy === 'destroy') {
-      Validations.of(table).acknowledge({
-        id: 'AwsSolutions-DDB3',
-        reason: `Point-in-time recovery follows registry.pointInTimeRecovery, off in ${config.name}, whose data is destroyed with its stacks: its registry holds pre-production registrations that the training pipeline recreates.`,
-      });
-    }
-    return table;
   }
 
   /** Daily backups kept 35 days and monthly ones kept a year, in a vault of this stack. */
@@ -240,16 +205,5 @@ export class RegistryStack extends Stack {
   /** The registry's base URL for a function's environment, with the right to call it. */
   get endpoint(): Binding {
     return Binding.of(this.api.api.url, (grantee) => this.grantInvoke(grantee));
-  }
-
-  /** A role whose only permission is calling this API (`execute-api:Invoke` on its stage). */
-  private callerRole(id: string, assumedBy: iam.IPrincipal, description: string): iam.Role {
-    const role = new iam.Role(this, id, { assumedBy, description, maxSessionDuration: Duration.hours(1) });
-    this.api.grantInvoke(role);
-    Validations.of(role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
-    return role;
   }
 }

@@ -26,7 +26,6 @@ import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import type * as eks from 'aws-cdk-lib/aws-eks-v2';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
@@ -38,7 +37,7 @@ import { PredictionApi } from '../lib/constructs/prediction-api';
 import { PredictionRouter } from '../lib/constructs/prediction-router';
 import { ServingDeployer } from '../lib/constructs/serving-deployer';
 import { ServingNetwork } from '../lib/constructs/serving-network';
-import { removalPolicyOf, workflowReservedConcurrency } from '../lib/pipelines/infra';
+import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 
 /** Where model pods write request logs in the raw bucket. */
 export const REQUEST_LOG_PREFIX = 'predictions/';
@@ -65,6 +64,11 @@ export interface ServingStackProps extends StackProps {
    * @default - any address (access still needs an IAM identity with an access entry)
    */
   readonly publicEndpointCidrs?: readonly string[];
+  /**
+   * The environment's house defaults, resolved once by the stage.
+   * @default - resolved from `config` (a stack built alone, in a test)
+   */
+  readonly house?: HouseDefaults;
 }
 
 /**
@@ -101,9 +105,10 @@ export class ServingStack extends Stack {
     const { config, lake } = props;
     if (!servingRunsOnEks(config)) return;
     const { serving, api } = config;
-    // The house defaults every construct below takes: the lake's logs key, the environment's removal policy.
-    const house = { logsEncryptionKey: lake.logsKey, removalPolicy: removalPolicyOf(config) };
-    const logRetention = config.logs.retentionDays as logs.RetentionDays;
+    // The stage's house defaults; the constructs below take the lake's logs key and the removal policy.
+    const defaults = houseFor(config, lake.logsKey, props.house);
+    const house = { logsEncryptionKey: lake.logsKey, removalPolicy: defaults.removalPolicy };
+    const logRetention = defaults.logs.logRetention;
     this.zones = serving.availabilityZones.map((suffix) => `${this.region}${suffix}`);
 
     const network = new ServingNetwork(this, 'Network', {
@@ -162,7 +167,7 @@ export class ServingStack extends Stack {
       canaryTrafficPercent: serving.canaryTrafficPercent,
       requestLogSampleRate: serving.requestLogSampleRate,
       memorySize: config.lambda.memorySizeMb,
-      reservedConcurrentExecutions: workflowReservedConcurrency(config),
+      reservedConcurrentExecutions: defaults.workflowFunction.reservedConcurrentExecutions,
       logRetention,
       ...house,
     });

@@ -1,3 +1,4 @@
 export * from './environments';
 export * from './schema';
 export * from './feature-flags';
+export * from './workflow';

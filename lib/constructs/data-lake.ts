@@ -5,27 +5,30 @@
  * per-query scan cutoff.
  *
  * @example
- * const lake = new DataLake(this, 'Lake', { config });
+ * const lake = new DataLake(this, 'Lake', { environmentName: 'staging', databaseName: 'mlops_staging', bytesScannedCutoffPerQuery: 10e9 });
  * lake.grantQuery(machine.role);   // Athena in the workgroup, Glue reads, the result prefix
  * lake.raw.grantObjects(machine.role, { read: '', list: '' }, 'a run reads the table its input names');
  */
-import { ArnFormat, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as athena from 'aws-cdk-lib/aws-athena';
+import { ArnFormat, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../config';
 import {
   WINE_COLUMNS,
   WINE_LABEL_COLUMNS,
   WINE_LABELS_PREFIX,
   WINE_LABELS_TABLE,
   WINE_RAW_PREFIX,
+  WINE_RAW_TABLE,
 } from '../datasets/wine';
 import { principalConstruct } from './binding';
 import { LakeBucket } from './lake-bucket';
+import { LakeKey } from './lake-key';
+import { LakeTable, type LakeTableProps } from './lake-table';
+import { LakeWorkGroup } from './lake-workgroup';
+
+export { accountKeyPolicy } from './lake-key';
 
 /** Where the workgroup puts query results in the results bucket. */
 export const ATHENA_RESULTS_PREFIX = 'results/';
@@ -39,16 +42,50 @@ export interface QueryGrantOptions {
 }
 
 export interface DataLakeProps {
-  readonly config: EnvironmentConfig;
+  /** The environment's name, in descriptions and the workgroup's name (`mlops-<name>`). */
+  readonly environmentName: string;
+  /** The Glue database; Athena SQL names it, so it is readable and unique per environment. */
+  readonly databaseName: string;
+  /** Bytes a query may scan before Athena cancels it. */
+  readonly bytesScannedCutoffPerQuery: number;
+  /**
+   * What happens to keys, buckets and the workgroup when the stack goes.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Days a superseded object version (an old dataset version) is kept.
+   * @default 30
+   */
+  readonly noncurrentVersionExpirationDays?: number;
+  /**
+   * Days after which current data objects move to Intelligent-Tiering.
+   * @default - they stay in Standard
+   */
+  readonly infrequentAccessAfterDays?: number;
+  /**
+   * Days after which current data objects move to Glacier Instant Retrieval.
+   * @default - never archived
+   */
+  readonly archiveAfterDays?: number;
+  /**
+   * Days Athena query results are kept.
+   * @default 7
+   */
+  readonly athenaResultsExpirationDays?: number;
+  /**
+   * Days server access logs are kept.
+   * @default 90
+   */
+  readonly accessLogsExpirationDays?: number;
 }
 
-/** Glue table names of the example data set. */
-export const WINE_RAW_TABLE = 'winequality_red_raw';
+export { WINE_RAW_TABLE } from '../datasets/wine';
 
 export class DataLake extends Construct {
-  readonly key: kms.Key;
+  readonly key: LakeKey;
   /** Encrypts the platform's CloudWatch log groups (function, workflow, API and WAF logs). */
-  readonly logsKey: kms.Key;
+  readonly logsKey: LakeKey;
   readonly accessLogs: LakeBucket;
   readonly raw: LakeBucket;
   readonly curated: LakeBucket;
@@ -56,55 +93,23 @@ export class DataLake extends Construct {
   readonly athenaResults: LakeBucket;
   readonly database: glue.CfnDatabase;
   readonly databaseName: string;
-  readonly workGroup: athena.CfnWorkGroup;
+  readonly workGroup: LakeWorkGroup;
   readonly workGroupName: string;
-  readonly tables: glue.CfnTable[] = [];
+  /** The lake's own tables (not the feature store's), as the pipelines' `LAKE_TABLES` lists them. */
+  readonly tables: LakeTable[] = [];
 
   constructor(scope: Construct, id: string, props: DataLakeProps) {
     super(scope, id);
-    const { config } = props;
-    const retain = config.removalPolicy === 'retain';
-    const removalPolicy = retain ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const lake = config.dataLake;
+    const env = props.environmentName;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
 
-    this.key = new kms.Key(this, 'Key', {
-      description: `mlops-kit ${config.name} data lake key`,
-      enableKeyRotation: true,
-      removalPolicy,
-      pendingWindow: retain ? Duration.days(30) : Duration.days(7),
-      policy: accountKeyPolicy(),
-    });
-
-    this.logsKey = new kms.Key(this, 'LogsKey', {
-      description: `mlops-kit ${config.name} CloudWatch Logs key`,
-      enableKeyRotation: true,
-      removalPolicy,
-      pendingWindow: retain ? Duration.days(30) : Duration.days(7),
-      policy: accountKeyPolicy(),
-    });
-    const stack = Stack.of(this);
-    this.logsKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
-        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
-        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
-        resources: ['*'],
-        conditions: {
-          ArnLike: {
-            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
-              service: 'logs',
-              resource: 'log-group',
-              resourceName: '*',
-              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-            }),
-          },
-        },
-      }),
-    );
+    this.key = new LakeKey(this, 'Key', { description: `mlops-kit ${env} data lake key`, removalPolicy });
+    this.logsKey = new LakeKey(this, 'LogsKey', { description: `mlops-kit ${env} CloudWatch Logs key`, removalPolicy });
+    this.allowLogsToUse(this.logsKey);
 
     this.accessLogs = new LakeBucket(this, 'AccessLogs', {
       removalPolicy,
-      expirationDays: lake.accessLogsExpirationDays,
+      expirationDays: props.accessLogsExpirationDays ?? 90,
       noncurrentVersionExpirationDays: 1,
     });
     Validations.of(this.accessLogs).acknowledge({
@@ -122,9 +127,9 @@ export class DataLake extends Construct {
         encryptionKey: this.key,
         accessLogs: this.accessLogs,
         removalPolicy,
-        noncurrentVersionExpirationDays: lake.noncurrentVersionExpirationDays,
-        infrequentAccessAfterDays: lake.infrequentAccessAfterDays ?? undefined,
-        archiveAfterDays: lake.archiveAfterDays ?? undefined,
+        noncurrentVersionExpirationDays: props.noncurrentVersionExpirationDays,
+        infrequentAccessAfterDays: props.infrequentAccessAfterDays,
+        archiveAfterDays: props.archiveAfterDays,
       });
     this.raw = dataBucket('Raw');
     this.curated = dataBucket('Curated');
@@ -133,15 +138,14 @@ export class DataLake extends Construct {
       encryptionKey: this.key,
       accessLogs: this.accessLogs,
       removalPolicy,
-      expirationDays: lake.athenaResultsExpirationDays,
+      expirationDays: props.athenaResultsExpirationDays ?? 7,
       noncurrentVersionExpirationDays: 1,
     });
 
-    const account = Stack.of(this).account;
-    this.databaseName = lake.glueDatabaseName;
+    this.databaseName = props.databaseName;
     this.database = new glue.CfnDatabase(this, 'Database', {
-      catalogId: account,
-      databaseInput: { name: this.databaseName, description: `mlops-kit ${config.name} data lake` },
+      catalogId: Stack.of(this).account,
+      databaseInput: { name: this.databaseName, description: `mlops-kit ${env} data lake` },
     });
     this.addTable('WineRawTable', {
       name: WINE_RAW_TABLE,
@@ -159,71 +163,45 @@ export class DataLake extends Construct {
       columns: WINE_LABEL_COLUMNS.map((c) => ({ name: c.name, type: c.type })),
     });
 
-    this.workGroupName = `mlops-${config.name}`;
-    this.workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
-      name: this.workGroupName,
-      description: `mlops-kit ${config.name}: enforced result location, SSE-KMS results, per-query scan cutoff`,
-      state: 'ENABLED',
-      recursiveDeleteOption: !retain,
-      workGroupConfiguration: {
-        enforceWorkGroupConfiguration: true,
-        publishCloudWatchMetricsEnabled: true,
-        bytesScannedCutoffPerQuery: config.athena.bytesScannedCutoffPerQuery,
-        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
-        resultConfiguration: {
-          outputLocation: `s3://${this.athenaResults.bucketName}/${ATHENA_RESULTS_PREFIX}`,
-          expectedBucketOwner: account,
-          encryptionConfiguration: { encryptionOption: 'SSE_KMS', kmsKey: this.key.keyArn },
-        },
-      },
+    this.workGroupName = `mlops-${env}`;
+    this.workGroup = new LakeWorkGroup(this, 'WorkGroup', {
+      workGroupName: this.workGroupName,
+      description: `mlops-kit ${env}: enforced result location, SSE-KMS results, per-query scan cutoff`,
+      resultLocation: `s3://${this.athenaResults.bucketName}/${ATHENA_RESULTS_PREFIX}`,
+      encryptionKey: this.key,
+      bytesScannedCutoffPerQuery: props.bytesScannedCutoffPerQuery,
+      removalPolicy,
     });
-    this.workGroup.applyRemovalPolicy(removalPolicy);
   }
 
-  /** Registers an external table in the lake's Glue database. */
-  addTable(
-    id: string,
-    table: {
-      name: string;
-      description: string;
-      location: string;
-      format: 'csv' | 'parquet';
-      columns: { name: string; type: string }[];
-      csvDelimiter?: string;
-    },
-  ): glue.CfnTable {
-    const csv = table.format === 'csv';
-    const cfn = new glue.CfnTable(this, id, {
-      catalogId: Stack.of(this).account,
-      databaseName: this.databaseName,
-      tableInput: {
-        name: table.name,
-        description: table.description,
-        tableType: 'EXTERNAL_TABLE',
-        parameters: csv
-          ? { classification: 'csv', 'skip.header.line.count': '1' }
-          : { classification: 'parquet', 'parquet.compression': 'SNAPPY' },
-        storageDescriptor: {
-          location: table.location,
-          columns: table.columns,
-          inputFormat: csv
-            ? 'org.apache.hadoop.mapred.TextInputFormat'
-            : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat',
-          outputFormat: csv
-            ? 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
-            : 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat',
-          serdeInfo: csv
-            ? {
-                serializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
-                parameters: { 'field.delim': table.csvDelimiter ?? ';' },
-              }
-            : { serializationLibrary: 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe' },
-        },
-      },
-    });
-    cfn.addResourceDependency(this.database);
+  /** Registers an external table in the lake's Glue database; it joins `LAKE_TABLES`. */
+  addTable(id: string, table: Omit<LakeTableProps, 'database'>): LakeTable {
+    const cfn = new LakeTable(this, id, { ...table, database: this.database });
     this.tables.push(cfn);
     return cfn;
+  }
+
+  /** CloudWatch Logs encrypts this account's log groups with the key (a key-policy statement). */
+  private allowLogsToUse(key: LakeKey): void {
+    const stack = Stack.of(this);
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchLogsEncryptsThisAccountsLogGroups',
+        principals: [new iam.ServicePrincipal(`logs.${stack.region}.amazonaws.com`)],
+        actions: ['kms:Encrypt*', 'kms:Decrypt*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*', 'kms:Describe*'],
+        resources: ['*'],
+        conditions: {
+          ArnLike: {
+            'kms:EncryptionContext:aws:logs:arn': stack.formatArn({
+              service: 'logs',
+              resource: 'log-group',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
+        },
+      }),
+    );
   }
 
   /**
@@ -303,42 +281,4 @@ export class DataLake extends Construct {
   get dataBuckets(): s3.IBucket[] {
     return [this.raw, this.curated, this.artifacts, this.athenaResults];
   }
-}
-
-/**
- * The key policy: the account (and through it, IAM policies) may administer and use the key, with
- * the actions listed instead of the default `kms:*`, so no statement in the kit grants a whole
- * service. Grants to functions and roles come from IAM policies the constructs add.
- */
-export function accountKeyPolicy(): iam.PolicyDocument {
-  return new iam.PolicyDocument({
-    statements: [
-      new iam.PolicyStatement({
-        sid: 'AccountAdministersAndUsesKeyThroughIam',
-        principals: [new iam.AccountRootPrincipal()],
-        actions: [
-          'kms:Create*',
-          'kms:Describe*',
-          'kms:Enable*',
-          'kms:List*',
-          'kms:Put*',
-          'kms:Update*',
-          'kms:Revoke*',
-          'kms:Disable*',
-          'kms:Get*',
-          'kms:Delete*',
-          'kms:TagResource',
-          'kms:UntagResource',
-          'kms:ScheduleKeyDeletion',
-          'kms:CancelKeyDeletion',
-          'kms:RotateKeyOnDemand',
-          'kms:Encrypt',
-          'kms:Decrypt',
-          'kms:ReEncrypt*',
-          'kms:GenerateDataKey*',
-        ],
-        resources: ['*'],
-      }),
-    ],
-  });
 }

@@ -34,6 +34,9 @@ export const WINE_RAW_PREFIX = 'datasets/winequality-red/';
 /** The example data set's key in the raw bucket (what `mlops up` and `mlops seed` write). */
 export const WINE_RAW_KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
 
+/** The Glue table of the raw example data set, as uploaded. */
+export const WINE_RAW_TABLE = 'winequality_red_raw';
+
 /**
  * The labels table: one row per wine, `wine_id` being the 1-based data-row number of the bundled
  * CSV (the feature repo's `wine` entity), with the time the label was known. Stored in the raw

@@ -9,13 +9,14 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { describe, expect, it } from 'vitest';
-import { FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
+import { FEATURE_FLAGS } from '../../lib/config';
 import { Binding, grantTableCalls } from '../../lib/constructs/binding';
 import { DataLake } from '../../lib/constructs/data-lake';
 import { LakeBucket } from '../../lib/constructs/lake-bucket';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 
 const ECHO = `${PROJECT_ROOT}test/fixtures/lambdas/echo.ts`;
+const LAKE_PROPS = { environmentName: 'staging', databaseName: 'mlops_staging', bytesScannedCutoffPerQuery: 10_000_000 };
 const ENV = { account: '123456789012', region: 'eu-west-1' };
 
 function stack(): Stack {
@@ -135,7 +136,7 @@ describe('LakeBucket.grantObjects', () => {
 describe('DataLake.grantQuery', () => {
   const build = (tables?: readonly string[]) => {
     const s = stack();
-    const lake = new DataLake(s, 'Lake', { config: resolveEnvironment('staging', { env: {} }) });
+    const lake = new DataLake(s, 'Lake', LAKE_PROPS);
     const r = role(s);
     lake.grantQuery(r, tables ? { tables } : {});
     return { t: Template.fromStack(s), r, lake };
@@ -182,7 +183,7 @@ describe('DataLake.grantQuery', () => {
 
   it('grantQueryResults gives GetQueryResults and the result objects, nothing to start queries', () => {
     const s = stack();
-    const lake = new DataLake(s, 'Lake', { config: resolveEnvironment('staging', { env: {} }) });
+    const lake = new DataLake(s, 'Lake', LAKE_PROPS);
     lake.grantQueryResults(role(s));
     expect(actionsOf(statements(Template.fromStack(s)))).toEqual([
       'athena:GetQueryResults',

@@ -1,0 +1,65 @@
+/**
+ * The training pipeline's "Validate data" function (`lambdas/pipeline-validate.ts`): validates the
+ * execution input and the dataset, writes the data profile under the run's prefix, and plans the
+ * run (queries, locations, training job name). It reads the raw zone where the table lives and the
+ * feature store's offline tables for their versions; it writes only under `runs/`.
+ *
+ * @example
+ * const validateFn = new ValidateDataFunction(this, 'ValidateFunction', { lake, house });
+ */
+import { Duration } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { FEATURE_STORE_PREFIX } from '../features/definitions';
+import type { DataLake } from './data-lake';
+import type { HouseDefaults } from './house-defaults';
+import { lakeTablesJson } from './lake-table';
+import { lambdaEntry, MlopsFunction } from './mlops-function';
+
+export interface ValidateDataFunctionProps {
+  readonly lake: DataLake;
+  readonly house: HouseDefaults;
+  /** Where "Build features" UNLOADs (the function names it in the query it plans). */
+  readonly featuresLocation: string;
+  /** The artifacts prefix each run writes under (`runs/<model>/<execution>/`). */
+  readonly runsPrefix: string;
+}
+
+export class ValidateDataFunction extends MlopsFunction {
+  constructor(scope: Construct, id: string, props: ValidateDataFunctionProps) {
+    const { lake, house } = props;
+    super(scope, id, {
+      ...house.logs,
+      ...house.workflowFunction,
+      entry: lambdaEntry('pipeline-validate'),
+      description: 'Training pipeline: validate the input and the dataset, write the data profile, plan the run',
+      timeout: Duration.minutes(5),
+      memorySize: Math.max(1024, house.workflowFunction.memorySize),
+      environment: {
+        LAKE_TABLES: lakeTablesJson(scope, lake.tables),
+        LAKE_DATABASE: lake.databaseName,
+        // Named in the UNLOAD the function plans; the state machine's role writes there, not the function.
+        FEATURES_LOCATION: props.featuresLocation,
+        // The feature store's offline tables (an input may name a feature service): read for versions.
+        FEATURE_STORE_LOCATION: `s3://${lake.curated.bucketName}/${FEATURE_STORE_PREFIX}/`,
+      },
+    });
+    this.bind(
+      'RAW_BUCKET',
+      lake.raw.objects(
+        { read: '', list: '' },
+        'a run validates the table its input names, wherever in the raw zone the table is located',
+      ),
+    ).bind(
+      'ARTIFACTS_BUCKET',
+      lake.artifacts.objects(
+        { write: props.runsPrefix },
+        'each run reads and writes under its own runs/<model>/<execution>/ prefix, named at run time',
+      ),
+    );
+    lake.curated.grantObjects(
+      this.function,
+      { read: `${FEATURE_STORE_PREFIX}/`, list: `${FEATURE_STORE_PREFIX}/` },
+      "a feature-service run records the version of each object of the service's offline tables, which are named by the feature repo",
+    );
+  }
+}
