@@ -17,6 +17,9 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
     },
   },
+  // The import directions of ARCHITECTURE.md, one block per layer (the blocks' file sets do not
+  // overlap, so no block's rule options replace another's).
+  ...layers(),
   {
     // Tests and benchmarks read synthesized templates and protocol bodies as loose JSON.
     files: ['test/**', 'bench/**'],
@@ -27,3 +30,40 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );
+
+/**
+ * One `no-restricted-imports` block per layer of ARCHITECTURE.md. Each layer names what it must
+ * not import: a library (the CDK, the AWS SDK, Lambda's types) or a sibling layer, matched on the
+ * import string (`../constructs/x`, `../../stacks/y`, `aws-cdk-lib/aws-s3`).
+ */
+function layers() {
+  const CDK = { regex: '^(aws-cdk-lib(/.*)?|constructs)$', message: 'CDK code belongs in lib/constructs or stacks/.' };
+  const SDK = { regex: '^@(aws-sdk|smithy|aws-crypto)/', message: 'AWS SDK calls belong in an adapter under lib/adapters/<service>/.' };
+  const LAMBDA_TYPES = { regex: '^aws-lambda$', message: "Lambda's event types belong in the handler under lambdas/." };
+  const layer = (...names) => ({
+    regex: `^\\.\\.?/(.*/)?(${names.join('|')})(/|$)`, // relative imports only: `constructs` the package is CDK's
+    message: `This layer must not import from ${names.map((n) => `${n}/`).join(', ')} (see ARCHITECTURE.md).`,
+  });
+  const block = (files, ...patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } });
+  return [
+    // Cores: the rules of the platform, with ports for storage, objects and events.
+    block(
+      ['lib/{registry,features,trainer,serving,pipelines,model}/**/*.ts'],
+      CDK,
+      SDK,
+      LAMBDA_TYPES,
+      layer('constructs', 'adapters', 'local', 'cli', 'stacks', 'lambdas'),
+    ),
+    // Adapters: the ports implemented with the AWS SDK; no infrastructure, no engines.
+    block(['lib/adapters/**/*.ts'], CDK, LAMBDA_TYPES, layer('constructs', 'local', 'cli', 'stacks', 'lambdas')),
+    // Constructs: CDK only; they name handlers by path (lambdaEntry), never import them.
+    block(['lib/constructs/**/*.ts'], SDK, LAMBDA_TYPES, layer('adapters', 'local', 'cli', 'stacks', 'lambdas')),
+    // Stacks compose constructs.
+    block(['stacks/**/*.ts'], SDK, LAMBDA_TYPES, layer('adapters', 'local', 'cli', 'lambdas')),
+    // Handlers: parse, build adapters, call a core.
+    block(['lambdas/**/*.ts'], CDK, layer('constructs', 'local', 'cli', 'stacks')),
+    // The local wing runs what the cloud assembly describes; it never builds the stacks itself.
+    block(['lib/local/**/*.ts'], CDK, layer('stacks', 'lambdas', 'cli')),
+    block(['lib/cli/**/*.ts'], CDK, layer('stacks', 'lambdas')),
+  ];
+}

@@ -17,6 +17,17 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
     expect(names.includes('NIST.800.53.R5')).toBe(name === 'production');
   });
 
+  // Zero findings over nothing would pass too: the stage validated must hold every stack of the
+  // platform, each with resources, and the house constructs' known findings must be acknowledged.
+  it('validates the whole platform, not an empty stage', () => {
+    const stacks = stage.node.children.filter(Stack.isStack);
+    const expected = ['BatchInference', 'DataLake', 'FeatureStore', 'Registry', 'TrainingPipeline'];
+    if (name !== 'local') expected.push('Serving');
+    expect(stacks.map((s) => s.node.id).sort()).toEqual(expected.sort());
+    for (const s of stacks) expect(Object.keys(environments[name].templates[s.node.id]!.toJSON()['Resources'] ?? {}).length, s.node.id).toBeGreaterThan(0);
+    expect(acknowledgementsIn(stage).length).toBeGreaterThan(0);
+  });
+
   it.each(packs.map((p) => [p.readPackName, p] as const))(
     'has zero unacknowledged %s findings',
     (_, pack) => {

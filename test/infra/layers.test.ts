@@ -1,0 +1,45 @@
+/**
+ * The import directions of ARCHITECTURE.md are enforced by ESLint (eslint.config.js, `layers()`)
+ * in `npm test`. These cases lint a deliberate violation per layer through the project's own
+ * config, so a rule that stopped matching (a renamed folder, a glob typo) fails here, not silently.
+ */
+import { ESLint } from 'eslint';
+import { describe, expect, it } from 'vitest';
+
+const eslint = new ESLint({ cwd: new URL('../..', import.meta.url).pathname });
+
+async function restrictedImports(filePath: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath });
+  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+describe('import directions', () => {
+  it.each([
+    ['lib/registry/violation.ts', "import { App } from 'aws-cdk-lib';", /CDK code belongs/],
+    ['lib/features/violation.ts', "import { S3Client } from '@aws-sdk/client-s3';", /adapter under lib\/adapters/],
+    ['lib/pipelines/violation.ts', "import type { Handler } from 'aws-lambda';", /handler under lambdas/],
+    ['lib/serving/violation.ts', "import { Bucket } from 'aws-cdk-lib/aws-s3';", /CDK code belongs/],
+    ['lib/model/violation.ts', "import { MlopsFunction } from '../constructs/mlops-function';", /constructs\//],
+    ['lib/trainer/violation.ts', "import { Construct } from 'constructs';", /CDK code belongs/],
+    ['lib/local/violation.ts', "import { createMlopsApp } from '../../stacks/mlops-app';", /stacks\//],
+    ['lib/cli/violation.ts', "import { MlopsStage } from '../../stacks/mlops-stage';", /stacks\//],
+    ['lib/constructs/violation.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';", /adapter/],
+    ['lib/adapters/s3/violation.ts', "import { Stack } from 'aws-cdk-lib';", /CDK code belongs/],
+    ['stacks/violation.ts', "import { handler } from '../lambdas/registry';", /lambdas\//],
+    ['lambdas/violation.ts', "import { DataLake } from '../lib/constructs/data-lake';", /constructs\//],
+  ])('%s: %s is refused', async (file, code, message) => {
+    const messages = await restrictedImports(file, `${code}\nexport const x = 1;\n`);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toMatch(message);
+  });
+
+  it.each([
+    ['lib/constructs/ok.ts', "import { Construct } from 'constructs';"],
+    ['lib/adapters/s3/ok.ts', "import { S3Client } from '@aws-sdk/client-s3';"],
+    ['lambdas/ok.ts', "import { S3Client } from '@aws-sdk/client-s3';"],
+    ['stacks/ok.ts', "import { Stack } from 'aws-cdk-lib';"],
+    ['lib/registry/ok.ts', "import { createHash } from 'node:crypto';"],
+  ])('%s: %s is allowed', async (file, code) => {
+    expect(await restrictedImports(file, `${code}\nexport const x = 1;\n`)).toEqual([]);
+  });
+});
