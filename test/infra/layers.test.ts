@@ -17,6 +17,7 @@ describe('import directions', () => {
   it.each([
     ['lib/registry/violation.ts', "import { App } from 'aws-cdk-lib';", /CDK code belongs/],
     ['lib/features/violation.ts', "import { S3Client } from '@aws-sdk/client-s3';", /adapter under lib\/adapters/],
+    ['lib/serving/server.ts', "import { s3Client } from '../adapters/clients';", /adapters\//],
     ['lib/pipelines/violation.ts', "import type { Handler } from 'aws-lambda';", /handler under lambdas/],
     ['lib/serving/violation.ts', "import { Bucket } from 'aws-cdk-lib/aws-s3';", /CDK code belongs/],
     ['lib/model/violation.ts', "import { MlopsFunction } from '../constructs/mlops-function';", /constructs\//],
@@ -39,6 +40,8 @@ describe('import directions', () => {
     ['lambdas/ok.ts', "import { S3Client } from '@aws-sdk/client-s3';"],
     ['stacks/ok.ts', "import { Stack } from 'aws-cdk-lib';"],
     ['lib/registry/ok.ts', "import { createHash } from 'node:crypto';"],
+    // The model server's container entry is a composition root, like a handler.
+    ['lib/serving/entry.ts', "import { s3Client } from '../adapters/clients';"],
   ])('%s: %s is allowed', async (file, code) => {
     expect(await restrictedImports(file, `${code}\nexport const x = 1;\n`)).toEqual([]);
   });
