@@ -23,9 +23,7 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -34,8 +32,9 @@ import type { MlopsFunction } from './mlops-function';
 import { MlopsStateMachine } from './mlops-state-machine';
 import { INLINE_POLICY_REASON } from './nag';
 import { integerIn, PropsError } from './validate-props';
+import type { LogGroupOptions } from './log-group-options';
 
-export interface CanaryRolloutProps {
+export interface CanaryRolloutProps extends LogGroupOptions {
   /** The serving deployer function: every step (apply, status, route, promote, rollback) invokes it. */
   readonly deployer: MlopsFunction;
   /** Share (0–1) of failed predictions per period: the canary's first health signal. */
@@ -57,21 +56,6 @@ export interface CanaryRolloutProps {
    * @default - the account's default event bus
    */
   readonly eventBus?: events.IEventBus;
-  /**
-   * How long the state machine's execution logs are kept.
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Encrypts the execution log group (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
-  /**
-   * What happens to the execution log group when the stack is deleted.
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** The longest canary window: the execution also waits for pods (up to 10 min) and times out at 2 h. */

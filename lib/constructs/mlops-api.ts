@@ -17,13 +17,13 @@ import { CfnOutput, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
+import type { LogGroupOptions } from './log-group-options';
 
-export interface MlopsApiProps {
+export interface MlopsApiProps extends LogGroupOptions {
   /** What the API serves, shown in the console. */
   readonly description: string;
   /** `iam`: every method requires a SigV4-signed request; `none`: only for the local environment. */
@@ -38,19 +38,6 @@ export interface MlopsApiProps {
    * @default false
    */
   readonly waf?: boolean;
-  /**
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
-  /**
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly removalPolicy?: RemovalPolicy;
   /**
    * Requests per 5 minutes from one IP before WAF blocks it.
    * @default 2000

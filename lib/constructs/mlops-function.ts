@@ -16,12 +16,12 @@
 import { AssetHashType, DockerImage, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Binding } from './binding';
 import { defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
 import { INLINE_POLICY_REASON } from './nag';
+import type { LogGroupOptions } from './log-group-options';
 
 export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
 
@@ -29,7 +29,7 @@ export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
 export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_24_X;
 
 
-export interface MlopsFunctionProps {
+export interface MlopsFunctionProps extends LogGroupOptions {
   /** Path of the handler's TypeScript module (use {@link lambdaEntry}). */
   readonly entry: string;
   /**
@@ -49,25 +49,10 @@ export interface MlopsFunctionProps {
    */
   readonly timeout?: Duration;
   /**
-   * How long the function's logs are kept.
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
-  /**
    * Reserved concurrency; undefined shares the account pool.
    * @default - none
    */
   readonly reservedConcurrentExecutions?: number;
-  /**
-   * What happens to the log group when the stack is deleted.
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly removalPolicy?: RemovalPolicy;
   /**
    * Plain configuration values (not resources: use {@link MlopsFunction.bind} for those, so the
    * permission comes with the name).

@@ -15,14 +15,14 @@
  */
 import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsFunction } from './mlops-function';
 import { INLINE_POLICY_REASON } from './nag';
+import type { LogGroupOptions } from './log-group-options';
 
-export interface MlopsStateMachineProps {
+export interface MlopsStateMachineProps extends LogGroupOptions {
   /** The workflow, built from JSONPath states. */
   readonly definition: sfn.IChainable;
   /** Shown in the console above the graph. */
@@ -38,23 +38,10 @@ export interface MlopsStateMachineProps {
    */
   readonly defaultTaskTimeout?: Duration;
   /**
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Encrypts the log group(s) with this key (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
-  /**
    * Whether input and output of each state is logged. Off for data that must not reach logs.
    * @default true
    */
   readonly includeExecutionData?: boolean;
-  /**
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }
 
 /** Thrown at synthesis for a definition the kit cannot run the same way locally and on AWS. */

@@ -21,17 +21,15 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
-import type { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct, type IDependable } from 'constructs';
 import { DEPLOYER_GROUP, deployerRbac } from '../serving-infra/rbac';
 import { MODEL_NAMESPACE } from '../serving-infra/seldon';
 import { lambdaEntry, MlopsFunction } from './mlops-function';
 import { integerIn, ipv4Cidr, numberIn } from './validate-props';
+import type { LogGroupOptions } from './log-group-options';
 
-export interface ServingDeployerProps {
+export interface ServingDeployerProps extends LogGroupOptions {
   /** The cluster the deployer applies SeldonDeployments and routes to. */
   readonly cluster: eks.Cluster;
   /** The VPC whose private subnets the function runs in. */
@@ -71,20 +69,6 @@ export interface ServingDeployerProps {
    * @default - none: shares the account pool
    */
   readonly reservedConcurrentExecutions?: number;
-  /**
-   * @default logs.RetentionDays.ONE_MONTH
-   */
-  readonly logRetention?: logs.RetentionDays;
-  /**
-   * Encrypts the function's log group (the data lake's `logsKey`).
-   * @default - CloudWatch Logs' service-owned encryption
-   */
-  readonly logsEncryptionKey?: kms.IKey;
-  /**
-   * What happens to the log group when the stack is deleted.
-   * @default RemovalPolicy.DESTROY
-   */
-  readonly removalPolicy?: RemovalPolicy;
 }
 
 export class ServingDeployer extends Construct {
