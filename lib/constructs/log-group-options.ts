@@ -6,9 +6,10 @@
  * @example
  * new MlopsFunction(this, 'Step', { ...house.logs, entry: lambdaEntry('pipeline-validate'), description: 'Validate data' });
  */
-import type { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
 
 export interface LogGroupOptions {
   /**
@@ -26,4 +27,24 @@ export interface LogGroupOptions {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * A log group with the kit's defaults for what the props leave out (a month, the service-owned
+ * key, DESTROY), the one place they are written.
+ *
+ * @example
+ * this.logGroup = houseLogGroup(this, 'Logs', props);
+ */
+export function houseLogGroup(
+  scope: Construct,
+  id: string,
+  props: LogGroupOptions & { readonly logGroupName?: string },
+): logs.LogGroup {
+  return new logs.LogGroup(scope, id, {
+    logGroupName: props.logGroupName,
+    retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+    encryptionKey: props.logsEncryptionKey,
+    removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
+  });
 }

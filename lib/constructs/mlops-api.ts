@@ -21,7 +21,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
-import type { LogGroupOptions } from './log-group-options';
+import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export interface MlopsApiProps extends LogGroupOptions {
   /** What the API serves, shown in the console. */
@@ -59,11 +59,7 @@ export class MlopsApi extends Construct {
     super(scope, id);
     this.authorizationType =
       props.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE;
-    this.accessLogs = new logs.LogGroup(this, 'AccessLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logsEncryptionKey,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    this.accessLogs = houseLogGroup(this, 'AccessLogs', props);
     this.api = new apigw.RestApi(this, 'Api', {
       description: props.description,
       endpointTypes: [apigw.EndpointType.REGIONAL],
@@ -230,12 +226,7 @@ export class MlopsApi extends Construct {
       resourceArn: this.api.deploymentStage.stageArn,
     });
     // WAF only delivers to log groups whose name starts with aws-waf-logs-.
-    const wafLogs = new logs.LogGroup(this, 'WafLogs', {
-      logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 100, separator: '-' }).toLowerCase()}`,
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logsEncryptionKey,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    const wafLogs = houseLogGroup(this, 'WafLogs', { ...props, logGroupName: `aws-waf-logs-${Names.uniqueResourceName(this, { maxLength: 100, separator: '-' }).toLowerCase()}` });
     new wafv2.CfnLoggingConfiguration(this, 'WafLogging', {
       resourceArn: acl.attrArn,
       logDestinationConfigs: [wafLogs.logGroupArn.replace(/:\*$/, '')],

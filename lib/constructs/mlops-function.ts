@@ -13,7 +13,7 @@
  * });
  * fn.bind('REGISTRY_TABLE_NAME', Binding.table(table, { actions: ['dynamodb:GetItem'] }));
  */
-import { AssetHashType, DockerImage, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -21,7 +21,7 @@ import { Construct } from 'constructs';
 import type { Binding } from './binding';
 import { defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
 import { INLINE_POLICY_REASON } from './nag';
-import type { LogGroupOptions } from './log-group-options';
+import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
 
@@ -67,11 +67,7 @@ export class MlopsFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: MlopsFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logsEncryptionKey,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    this.logGroup = houseLogGroup(this, 'Logs', props);
     // Its own role instead of AWSLambdaBasicExecutionRole: logs go to this function's log group only.
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),

@@ -13,14 +13,14 @@
  *   timeout: Duration.hours(6),
  * });
  */
-import { type CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Duration, Stack, Validations } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsFunction } from './mlops-function';
 import { INLINE_POLICY_REASON } from './nag';
-import type { LogGroupOptions } from './log-group-options';
+import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export interface MlopsStateMachineProps extends LogGroupOptions {
   /** The workflow, built from JSONPath states. */
@@ -55,11 +55,7 @@ export class MlopsStateMachine extends Construct {
 
   constructor(scope: Construct, id: string, props: MlopsStateMachineProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logsEncryptionKey,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    this.logGroup = houseLogGroup(this, 'Logs', props);
     this.stateMachine = new sfn.StateMachine(this, 'Resource', {
       definitionBody: new GuardedDefinitionBody(
         props.definition,

@@ -22,6 +22,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { INLINE_POLICY_REASON } from './nag';
 import { integerIn, ipv4Cidr, nonEmptyUnique } from './validate-props';
+import { houseLogGroup } from './log-group-options';
 
 /** The serving VPC's default address range, literal so security-group rules name it (and cdk-nag can check them). */
 export const SERVING_VPC_CIDR = '10.40.0.0/16';
@@ -76,11 +77,7 @@ export class ServingNetwork extends Construct {
     ipv4Cidr('ServingNetwork cidr', this.cidr);
     integerIn('ServingNetwork natGateways', natGateways, 1, props.availabilityZones.length);
 
-    this.flowLogs = new logs.LogGroup(scope, 'FlowLogs', {
-      retention: props.flowLogRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logsEncryptionKey,
-      removalPolicy: props.removalPolicy ?? RemovalPolicy.DESTROY,
-    });
+    this.flowLogs = houseLogGroup(scope, 'FlowLogs', { ...props, logRetention: props.flowLogRetention });
     this.vpc = new ec2.Vpc(scope, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr(this.cidr),
       availabilityZones: [...props.availabilityZones],
