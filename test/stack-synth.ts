@@ -2,9 +2,11 @@
  * Shared test helpers for the stack tests: one way to build an environment's stage, synthesize it
  * once per test file, and read the resulting templates, IAM statements and cdk-nag results.
  *
- * Synthesis is slow (tens of seconds per environment), so {@link synthOnce} builds every requested
- * environment into one App, synthesizes that App once and caches the result for the test file
- * (vitest gives each file its own module graph, so the cache never leaks between files).
+ * Synthesis is slow (seconds per environment), so {@link synthOnce} builds every requested
+ * environment into one App, synthesizes that App once and caches the result in this module. The
+ * stack tests run in vitest's `stacks` project without isolation (vitest.config.ts): one module
+ * graph per worker, so every file a worker runs reads the same synthesis. Tests must therefore
+ * never add to a shared stage; a test that changes a stack builds its own (`buildStage(newApp(), …)`).
  *
  * @example
  * // test/registry-stack/synth.ts

@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/mlops-function';
+import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 
 const script = (guarded: boolean) => `
   import { installProcessGuard } from './lib/cli/process-guard.ts';

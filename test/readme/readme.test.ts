@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectEnvironmentNames } from '../../lib/config';
-import { PROJECT_ROOT } from '../../lib/constructs/mlops-function';
+import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { extractExamples, outputPattern, type ReadmeExample, shellWords, splitComment } from './examples';
 
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');

@@ -8,7 +8,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import {
   cpSync,
   existsSync,
-  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -30,6 +29,7 @@ import {
   mlopsRun,
   ready,
   removeTempDirs,
+  stateEntered,
   stop,
   tempDir,
   TRAINING_INPUT,
@@ -237,21 +237,7 @@ describe('kill -9 during "Train model"', () => {
     const dir = freshStateDir();
     const up = start(dir);
     // The record is written the moment a state is entered, so the file on disk shows it.
-    await waitFor(
-      'the training job to start',
-      () => {
-        const machines = existsSync(layout(dir).executions) ? readdirSync(layout(dir).executions) : [];
-        const training = machines.find((m) => m.includes('training'));
-        if (!training) return undefined;
-        for (const f of readdirSync(join(layout(dir).executions, training))) {
-          const text = readFileSync(join(layout(dir).executions, training, f), 'utf8');
-          if (text.includes(`"name":"${TRAINING_STATES.train}"`)) return true;
-        }
-        return undefined;
-      },
-      120_000,
-      10,
-    );
+    await stateEntered(dir, 'training', TRAINING_STATES.train);
     up.child.kill('SIGKILL');
     await up.exited;
 

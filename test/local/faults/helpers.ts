@@ -4,10 +4,11 @@
  * newer than every source, so `up` reuses it instead of synthesizing again).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, type FSWatcher, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../../lib/constructs/mlops-function';
+import { layout } from '../../../lib/local/layout';
 import type { RuntimeInfo } from '../../../lib/local/platform';
 import { assemblyDirOf, synthLocalStage } from '../../../lib/local/synth';
 
@@ -88,6 +89,70 @@ export async function waitFor<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * Waits until `probe` returns a value other than undefined, trying it whenever something under
+ * `dir` changes and every 50 ms besides (a missed event, or `dir` not made yet). A test that aims
+ * a kill at the moment a file changes reacts to the write itself, where a tight poll would take
+ * CPU from the very platform it watches.
+ */
+export async function waitForChange<T>(
+  what: string,
+  dir: string,
+  probe: () => T | undefined,
+  timeoutMs = 120_000,
+): Promise<T> {
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await new Promise<T>((resolve, reject) => {
+      const end = Date.now() + timeoutMs;
+      const attempt = () => {
+        let v: T | undefined;
+        try {
+          v = probe();
+        } catch (err) {
+          reject(err as Error);
+          return;
+        }
+        if (v !== undefined) resolve(v);
+        else if (Date.now() > end) reject(new Error(`timed out waiting for ${what}`));
+      };
+      const tick = () => {
+        if (!watcher && existsSync(dir)) watcher = watch(dir, { recursive: true }, attempt);
+        attempt();
+      };
+      timer = setInterval(tick, 50);
+      tick();
+    });
+  } finally {
+    clearInterval(timer);
+    watcher?.close();
+  }
+}
+
+/**
+ * Waits until an execution of the state machine whose name contains `machine` has entered `state`
+ * (or ended), read from the records `up` writes under the state dir the moment a state is entered.
+ */
+export function stateEntered(stateDir: string, machine: string, state: string, timeoutMs = 120_000): Promise<true> {
+  const { executions } = layout(stateDir);
+  return waitForChange(
+    `"${state}" to be entered`,
+    executions,
+    () => {
+      const dir = existsSync(executions) ? readdirSync(executions).find((m) => m.includes(machine)) : undefined;
+      if (!dir) return undefined;
+      for (const f of readdirSync(join(executions, dir))) {
+        if (!f.endsWith('.json')) continue;
+        const text = readFileSync(join(executions, dir, f), 'utf8');
+        if (text.includes(`"name":"${state}"`)) return true;
+      }
+      return undefined;
+    },
+    timeoutMs,
+  );
 }
 
 /** Waits for a running `up` to publish `runtime.json` and print its banner. */

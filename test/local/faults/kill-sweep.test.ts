@@ -6,7 +6,7 @@
  * without a version, no RUNNING run, and the pipeline must still run to SUCCEEDED afterwards.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../../lib/local/layout';
 import type { RuntimeInfo } from '../../../lib/local/platform';
 import { TRAINING_STATES } from '../../../stacks/training-pipeline-stack';
-import { type Cli, freshStateDir, mlflow, mlops, ready, removeTempDirs, stop, waitFor } from './helpers';
+import { type Cli, freshStateDir, mlflow, mlops, ready, removeTempDirs, stop, waitFor, waitForChange } from './helpers';
 
 /** The Task states of a successful run, in order: each is where one kill is aimed. */
 const STEPS = [
@@ -130,16 +130,16 @@ describe('kill -9 at each step of the training pipeline', () => {
         new StartExecutionCommand({ stateMachineArn: machine.stateMachineArn!, name, input: JSON.stringify(INPUT) }),
       );
       const record = join(layout(dir).executions, machine.name!, `${name}.json`);
-      await waitFor(
+      await waitForChange(
         `"${step}" to be entered`,
+        dirname(record),
         () => {
           if (!existsSync(record)) return undefined;
           const text = readFileSync(record, 'utf8');
-          // Entered (or already past it, when a step is shorter than one poll).
+          // Entered (or already past it, when a step is shorter than one write's notice).
           return text.includes(`"name":"${step}"`) || /"status":"(SUCCEEDED|FAILED)"/.test(text) ? true : undefined;
         },
         120_000,
-        2,
       );
       up.child.kill('SIGKILL');
       await up.exited;

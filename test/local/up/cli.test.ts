@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../../lib/constructs/mlops-function';
+import { PROJECT_ROOT } from '../../../lib/constructs/bundling';
 import { platformLogFile } from '../../../lib/local/log-file';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-up-cli-'));
