@@ -11,7 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { PROJECT_ROOT } from '../constructs/mlops-function';
+import { PROJECT_ROOT } from '../constructs/bundling';
 import {
   type LocalPlatform,
   readRuntimeInfo,
