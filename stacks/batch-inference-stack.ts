@@ -34,6 +34,7 @@ import type { EnvironmentConfig } from '../lib/config';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
 import { PipelineGrants } from '../lib/pipelines/grants';
 import {
@@ -253,6 +254,7 @@ export class BatchInferenceStack extends Stack {
       logsEncryptionKey: lake.logsKey,
       removalPolicy: removalPolicyOf(config),
     });
+    declareStateMachine(this.stateMachine, 'batch');
     const role = this.stateMachine.stateMachine.role;
     grants.query(role);
     grants.acknowledgeInvoke(role, [plan, predict]);

@@ -6,6 +6,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { DataLake } from '../lib/constructs/data-lake';
+import { declareLakeBuckets } from '../lib/constructs/platform-facts';
 
 export interface DataLakeStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -17,6 +18,7 @@ export class DataLakeStack extends Stack {
   constructor(scope: Construct, id: string, props: DataLakeStackProps) {
     super(scope, id, props);
     this.lake = new DataLake(this, 'Lake', { config: props.config });
+    declareLakeBuckets(this.lake);
     const out = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
     out('RawBucketName', this.lake.raw.bucketName, 'Raw zone: data as it arrives');

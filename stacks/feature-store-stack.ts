@@ -51,6 +51,7 @@ import type { LakeBucket } from '../lib/constructs/lake-bucket';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import {
   FEATURE_STORE_PREFIX,
@@ -183,6 +184,7 @@ export class FeatureStoreStack extends Stack {
       timeout: Duration.hours(1),
       ...houseDefaults,
     });
+    declareStateMachine(this.materialization, 'materialization');
     this.grantMaterializationQueries(
       this.materialization.stateMachine,
       this.materialization.stateMachine.role,

@@ -10,11 +10,15 @@ import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { nagPluginsFor } from '../lib/constructs/nag';
 import { addDeployPreflight } from '../lib/constructs/preflight';
+import { declareServing } from '../lib/constructs/platform-facts';
+import { MODEL_NAMESPACE } from '../lib/serving-infra/seldon';
+import { PREDICTION_ROUTES } from '../lib/serving-infra/prediction-api';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
 import { FeatureStoreStack } from './feature-store-stack';
 import { RegistryStack } from './registry-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
+import { promotionEventPattern } from './serving-stack';
 import { TrainingPipelineStack } from './training-pipeline-stack';
 
 export interface MlopsStageProps extends StageProps {
@@ -81,6 +85,7 @@ export class MlopsStage extends Stage {
         eventBus: this.registry.eventBus,
       });
     }
+    declareServing(this.registry.eventBus, { namespace: MODEL_NAMESPACE, routes: PREDICTION_ROUTES, promotion: promotionEventPattern() });
 
     if (props.config.name === 'local') {
       for (const stack of this.node.children.filter(Stack.isStack)) guardLocalOnly(stack);

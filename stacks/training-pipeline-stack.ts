@@ -53,6 +53,7 @@ import type { EnvironmentConfig } from '../lib/config';
 import { type DataLake, WINE_RAW_TABLE } from '../lib/constructs/data-lake';
 import { lambdaEntry, type MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import { WINE_TARGET } from '../lib/datasets/wine';
 import { FEATURE_STORE_PREFIX } from '../lib/features/definitions';
@@ -530,6 +531,7 @@ export class TrainingPipelineStack extends Stack {
       logsEncryptionKey: lake.logsKey,
       removalPolicy: removalPolicyOf(config),
     });
+    declareStateMachine(this.stateMachine, 'training', { defaultInput: props.scheduledInput ?? DEFAULT_SCHEDULED_INPUT, states: { register: S.register, rollback: S.rollback } });
     const role = this.stateMachine.stateMachine.role;
     grants.query(role);
     // Athena reads the dataset and writes the UNLOAD with the caller's credentials.

@@ -61,8 +61,8 @@ import {
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
 import { rollBackInterruptedRegistrations } from './recovery';
-import { FRONT_DOOR_LIMITS, frontDoorError, LocalServing, proxy } from './serving';
-import { LOCAL_STAGE } from './synth';
+import { frontDoorError, frontDoorLimits, LocalServing, proxy, servingRoutes } from './serving';
+import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
 import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
 
@@ -70,7 +70,7 @@ export interface StartPlatformOptions {
   readonly stateDir: string;
   /** The cloud assembly holding the local stage (see `synthLocalStage`). */
   readonly assemblyDir: string;
-  /** @default 'mlops-local' */
+  /** @default - the assembly's only stage */
   readonly stageName?: string;
   /** The gateway's port; 0 picks a free one. @default 0 */
   readonly port?: number;
@@ -106,9 +106,6 @@ export interface StartPlatformOptions {
   }) => TrainingJobRunner | LocalTrainingRunner;
 }
 
-/** The Kubernetes namespace models are served in, as on EKS. */
-export const SERVING_NAMESPACE = 'seldon';
-
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
 export interface RuntimeInfo {
   readonly pid: number;
@@ -126,6 +123,8 @@ export interface RuntimeInfo {
 
 export interface LocalPlatform {
   readonly stage: LocalStage;
+  /** What the stacks declare about the stage: machines by role, buckets, serving (see `facts.ts`). */
+  readonly facts: PlatformFacts;
   readonly stateDir: string;
   readonly gatewayUrl: string;
   readonly info: RuntimeInfo;
@@ -145,7 +144,14 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   const log = options.log ?? (() => {});
   const functionLog = options.functionLog ?? log;
   const ports = options.endpointPorts ?? {};
-  const stage = readAssembly(options.assemblyDir, { stage: options.stageName ?? LOCAL_STAGE });
+  const stage = readAssembly(options.assemblyDir, { stage: options.stageName });
+  const facts = readFacts(stage);
+  // An assembly the kit's stacks did not build (a fixture, a user's own app) may not declare them:
+  // then nothing is served and no request log is kept.
+  const servingFact = facts.optional.serving();
+  const rawBucket = facts.optional.bucket('raw');
+  const predictionRoutes = servingRoutes(servingFact?.routes ?? []);
+  const doorError = frontDoorError(predictionRoutes);
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
   // One platform per state dir: dynalite's LevelDB and the execution records are not shared.
@@ -262,13 +268,13 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       (req, res) => {
         if (servingRef?.handle(req, res)) return;
         if (gatewayRef) {
-          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: frontDoorError });
+          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
         } else {
           res.writeHead(503, { 'content-type': 'application/json' });
           res.end('{"message":"the local platform is starting"}');
         }
       },
-      { ...FRONT_DOOR_LIMITS, error: frontDoorError, onError: (err) => log(`[front door] ${errorText(err)}`) },
+      { ...frontDoorLimits(predictionRoutes), error: doorError, onError: (err) => log(`[front door] ${errorText(err)}`) },
     );
     front.keepAliveTimeout = 65_000;
     front.on('connection', (sock) => {
@@ -429,35 +435,43 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (routes.length > 0) gateway.mount('', { routes, stage: 'v1' });
 
     // Serving: promoted versions become local deployments (EKS + Seldon's stand-in).
-    const raw = stage
-      .resourcesOfType('AWS::S3::Bucket')
-      .find((r) => /\/Raw\/Resource$/.test(r.constructPath ?? ''));
     const serving = new LocalServing({
       s3Endpoint: s3.endpoint,
       region: stage.region,
-      requestLogDir: raw
-        ? join(layout(stateDir).bucket(stage.physicalName(raw)), 'prediction-logs')
-        : undefined,
+      routes: predictionRoutes,
+      requestLogDir: rawBucket ? join(layout(stateDir).bucket(rawBucket), 'prediction-logs') : undefined,
       requestLogSampleRate: options.requestLog?.sampleRate,
       requestLogMaxBytes: options.requestLog?.maxBytes,
       log,
     });
     closers.push(() => serving.close());
     servingRef = serving;
-    events.subscribe(async (event) => {
-      const detail = event['detail'] as Record<string, string | undefined>;
-      if (event['source'] !== 'mlops-kit.registry' || event['detail-type'] !== 'ModelVersionPromoted') return;
-      if (detail['stage'] !== 'Production' && detail['alias'] !== 'champion') return;
-      await serving.deploy({
-        namespace: SERVING_NAMESPACE,
-        deployment: String(detail['modelName']),
-        modelUri: String(detail['artifactUri'] ?? detail['source']),
-        version: String(detail['version']),
+    // The promotion rule as the stacks declare it (on AWS: EventBridge → canary machine → deployer);
+    // its target here is serving's stand-in, which deploys what the deployer would.
+    if (servingFact) {
+      events.addRule({
+        name: 'promotion → local serving',
+        eventBusName: servingFact.eventBusName,
+        eventPattern: servingFact.promotionEventPattern,
+        target: async (event) => {
+          const detail = (event['detail'] ?? {}) as Record<string, string | undefined>;
+          await serving.deploy({
+            namespace: servingFact.namespace,
+            deployment: String(detail['modelName']),
+            modelUri: String(detail['artifactUri'] ?? detail['source']),
+            version: String(detail['version']),
+          });
+        },
       });
-    });
+    }
 
     // Executions a killed platform left RUNNING are ABORTED now; undo their half-done registrations.
-    await rollBackInterruptedRegistrations(sfn.recovered, frontUrl, log);
+    const training = facts.optional.stateMachine('training');
+    const registration = training?.states?.['register'];
+    if (registration) {
+      const states = { register: registration, rollback: training?.states?.['rollback'] };
+      await rollBackInterruptedRegistrations(sfn.recovered, states, frontUrl, log);
+    }
 
     const info: RuntimeInfo = {
       pid: process.pid,
@@ -476,6 +490,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
 
     return {
       stage,
+      facts,
       stateDir,
       gatewayUrl: frontUrl,
       info,
