@@ -42,7 +42,9 @@ export interface UpOptions extends PortFlags {
 
 /** Phase timings of the last start, also written to `<stateDir>/startup-timings.json` for bench/local. */
 export interface UpTimings {
+  /** Synthesis of the local stage (0 when the assembly was reused). */
   synthMs: number;
+  /** From the end of synthesis to engines ready: what engine start-up adds after synthesis. */
   enginesMs: number;
   startupMs: number;
   readyMs: number;
@@ -102,22 +104,30 @@ async function upLocked(
     rmSync(layout(options.stateDir).dynamodb, { recursive: true, force: true });
   }
   const t0 = performance.now();
-  if (options.synth || assemblyIsStale(assemblyDirOf(options.stateDir))) {
+  // The engines that need nothing from the assembly start while it is synthesized (startPlatform).
+  let t1 = t0;
+  let assembly: Promise<string> | string = assemblyDirOf(options.stateDir);
+  if (options.synth || assemblyIsStale(assembly)) {
     log.show('mlops up: synthesizing the local stage …');
-    await synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).catch((e: Error) => {
-      throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
-    });
+    assembly = synthLocalStageInChild(options.stateDir, (chunk) => log.writeRaw(chunk)).then(
+      (dir) => {
+        t1 = performance.now();
+        return dir;
+      },
+      (e: Error) => {
+        throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
+      },
+    );
   } else {
     log.show('mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)');
   }
-  const t1 = performance.now();
 
   log.show('mlops up: starting engines …');
   let platform: Awaited<ReturnType<typeof startPlatform>>;
   try {
     platform = await startPlatform({
       stateDir: options.stateDir,
-      assemblyDir: assemblyDirOf(options.stateDir),
+      assemblyDir: assembly,
       port: ports.gateway,
       endpointPorts: { aws: ports.aws, s3: ports.s3, dynamodb: ports.dynamodb },
       lock,
@@ -127,6 +137,9 @@ async function upLocked(
         createLocalTrainingRunner({ store, stateDir, log: (line) => log.write(`[training] ${line}`) }),
     });
   } catch (e) {
+    // An engine failed before synthesis ended: the retry below, or the caller, must not meet a
+    // synthesis still writing the assembly.
+    await Promise.resolve(assembly).catch(() => undefined);
     if (options.resetRegistry && e instanceof DynamoDbStoreError) {
       // A store that exists but cannot be opened (a truncated MANIFEST): the flag asked for empty tables.
       log.show('mlops up: --reset-registry: the DynamoDB store cannot be opened; starting from empty tables');

@@ -61,15 +61,19 @@ import {
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
 import { rollBackInterruptedRegistrations } from './recovery';
-import { frontDoorError, frontDoorLimits, LocalServing, proxy, servingRoutes } from './serving';
+import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute, servingRoutes } from './serving';
 import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
 import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
 
 export interface StartPlatformOptions {
   readonly stateDir: string;
-  /** The cloud assembly holding the local stage (see `synthLocalStage`). */
-  readonly assemblyDir: string;
+  /**
+   * The cloud assembly holding the local stage (see `synthLocalStage`), or the synthesis that will
+   * write it: the engines that need nothing from the assembly (DynamoDB, DuckDB, the front door's
+   * listener) start meanwhile.
+   */
+  readonly assemblyDir: string | Promise<string>;
   /** @default - the assembly's only stage */
   readonly stageName?: string;
   /** The gateway's port; 0 picks a free one. @default 0 */
@@ -144,14 +148,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   const log = options.log ?? (() => {});
   const functionLog = options.functionLog ?? log;
   const ports = options.endpointPorts ?? {};
-  const stage = readAssembly(options.assemblyDir, { stage: options.stageName });
-  const facts = readFacts(stage);
-  // An assembly the kit's stacks did not build (a fixture, a user's own app) may not declare them:
-  // then nothing is served and no request log is kept.
-  const servingFact = facts.optional.serving();
-  const rawBucket = facts.optional.bucket('raw');
-  const predictionRoutes = servingRoutes(servingFact?.routes ?? []);
-  const doorError = frontDoorError(predictionRoutes);
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
   // One platform per state dir: dynalite's LevelDB and the execution records are not shared.
@@ -163,16 +159,81 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   };
 
   try {
+    // Started together, while the assembly may still be being synthesized; each registers its
+    // closer as it comes up, so a failure of one closes the others.
+    const started = <T>(work: Promise<T>, closer: (t: T) => Promise<void> | void) =>
+      work.then((t) => {
+        closers.push(() => closer(t));
+        return t;
+      });
+    const staged = Promise.resolve(options.assemblyDir).then((dir) => {
+      const stage = readAssembly(dir, { stage: options.stageName });
+      return { stage, facts: readFacts(stage), catalog: catalogFromAssembly(stage) };
+    });
+    // The front door's routes and error shapes come with the assembly; until then it answers 503.
+    let predictionRoutes: ServingRoute[] = [];
+    const doorError = frontDoorError(() => predictionRoutes);
+
+    // The front door: serving's paths to the model servers, everything else to the API gateway.
+    const sockets = new Set<Socket>();
+    // Bound before functions are registered: their environments point at it (see localizeEnvironment).
+    let servingRef: LocalServing | undefined;
+    let gatewayRef: ApiGateway | undefined;
+    const front = createGuardedServer(
+      (req, res) => {
+        if (servingRef?.handle(req, res)) return;
+        if (gatewayRef) {
+          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
+        } else {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end('{"message":"the local platform is starting"}');
+        }
+      },
+      {
+        ...frontDoorLimits(() => predictionRoutes),
+        error: doorError,
+        onError: (err) => log(`[front door] ${errorText(err)}`),
+      },
+    );
+    front.keepAliveTimeout = 65_000;
+    front.on('connection', (sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    const closeFront = () =>
+      new Promise<void>((resolve) => {
+        front.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+      });
+
+    const early = await Promise.allSettled([
+      staged,
+      started(startDynamoDb({ stateDir, port: ports.dynamodb }), (d) => d.close()),
+      started(AthenaEngine.start({ stateDir, catalog: staged.then((s) => s.catalog) }), (a) => a.close()),
+      started(listenOnLoopback(front, options.port), closeFront),
+    ] as const);
+    const failed = early.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+    const { stage, facts, catalog } = value(early[0]);
+    const dynamo: DynamoDbEngine = value(early[1]);
+    const athena = value(early[2]);
+    const frontPort = value(early[3]);
+    const frontUrl = `http://127.0.0.1:${frontPort}`;
+    // An assembly the kit's stacks did not build (a fixture, a user's own app) may not declare them:
+    // then nothing is served and no request log is kept.
+    const servingFact = facts.optional.serving();
+    const rawBucket = facts.optional.bucket('raw');
+    predictionRoutes = servingRoutes(servingFact?.routes ?? []);
+
     // S3: every bucket of the stage.
     const buckets = stage.resourcesOfType('AWS::S3::Bucket').map((r) => stage.physicalName(r));
     const store = await S3Store.open(stateDir, buckets);
     const s3: S3Server = await startS3Server({ store, region: stage.region, port: ports.s3 });
     closers.push(() => s3.close());
 
-    // DynamoDB: tables from each stack's template.
-    const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir, port: ports.dynamodb });
-    closers.push(() => dynamo.close());
-    // Named as the assembly names them, so `Ref` in function environments finds the same table.
+    // DynamoDB: tables from each stack's template, named as the assembly names them, so `Ref` in
+    // function environments finds the same table.
     const tables = stage
       .resourcesOfType('AWS::DynamoDB::Table')
       .concat(stage.resourcesOfType('AWS::DynamoDB::GlobalTable'))
@@ -187,10 +248,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (tables.length > 0) await dynamo.ensureTables(tables);
 
     // Athena over the lake directories.
-    const catalog = catalogFromAssembly(stage);
-    const athena = await AthenaEngine.start({ stateDir, catalog });
     const lists = { stage, catalog, queryExecutions: () => athena.listQueryExecutions() };
-    closers.push(() => athena.close());
 
     // The control-plane endpoint is started first: functions need its URL in their environment.
     let sfnRef: LocalStepFunctions | undefined;
@@ -259,37 +317,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     closers.push(() => endpoint.close());
     closers.push(() => apiJobs.abort());
 
-    // The front door: serving's paths to the model servers, everything else to the API gateway.
-    const sockets = new Set<Socket>();
-    // Bound before functions are registered: their environments point at it (see localizeEnvironment).
-    let servingRef: LocalServing | undefined;
-    let gatewayRef: ApiGateway | undefined;
-    const front = createGuardedServer(
-      (req, res) => {
-        if (servingRef?.handle(req, res)) return;
-        if (gatewayRef) {
-          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
-        } else {
-          res.writeHead(503, { 'content-type': 'application/json' });
-          res.end('{"message":"the local platform is starting"}');
-        }
-      },
-      { ...frontDoorLimits(predictionRoutes), error: doorError, onError: (err) => log(`[front door] ${errorText(err)}`) },
-    );
-    front.keepAliveTimeout = 65_000;
-    front.on('connection', (sock) => {
-      sockets.add(sock);
-      sock.on('close', () => sockets.delete(sock));
-    });
-    const frontPort = await listenOnLoopback(front, options.port);
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          front.close(() => resolve());
-          for (const sock of sockets) sock.destroy();
-        }),
-    );
-    const frontUrl = `http://127.0.0.1:${frontPort}`;
 
     // Lambda: each function's bundle from the assembly, with its own resolved environment.
     const platformEnv = {

@@ -95,19 +95,22 @@ function matchRoute(routes: readonly ServingRoute[], path: string): RouteMatch |
  * 10,240 bytes of headers; bodies up to the model server's limit on serving's routes and API
  * Gateway's 10 MiB elsewhere.
  */
-export function frontDoorLimits(routes: readonly ServingRoute[]) {
+export function frontDoorLimits(routes: () => readonly ServingRoute[]) {
   return {
     maxUrlLength: 10_240,
     maxHeaderBytes: 10_240,
     maxBodyBytes: (req: IncomingMessage): number =>
-      matchRoute(routes, pathOf(req)) ? DEFAULT_MAX_BODY_BYTES : MAX_PAYLOAD_BYTES,
+      matchRoute(routes(), pathOf(req)) ? DEFAULT_MAX_BODY_BYTES : MAX_PAYLOAD_BYTES,
   } as const;
 }
 
-/** Errors the front door answers itself, in the protocol of the route asked for. */
-export function frontDoorError(routes: readonly ServingRoute[]): ErrorRenderer {
+/**
+ * Errors the front door answers itself, in the protocol of the route asked for. `routes` is read
+ * per request: they are known once the assembly is.
+ */
+export function frontDoorError(routes: () => readonly ServingRoute[]): ErrorRenderer {
   return (status, message, req) => {
-    const protocol = req ? matchRoute(routes, pathOf(req))?.route.protocol : undefined;
+    const protocol = req ? matchRoute(routes(), pathOf(req))?.route.protocol : undefined;
     const body =
       protocol === 'seldon'
         ? seldonErrorBody(message, status >= 500 ? 'MICROSERVICE_INTERNAL_ERROR' : 'MICROSERVICE_BAD_DATA')
