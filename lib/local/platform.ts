@@ -206,10 +206,14 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         for (const sock of sockets) sock.destroy();
       });
 
+    const catalogOf = staged.then((s) => s.catalog);
+    // DuckDB awaits it only once started: until then its rejection is reported through `staged`,
+    // not as an unhandled rejection that ends the process.
+    catalogOf.catch(() => undefined);
     const early = await Promise.allSettled([
       staged,
       started(startDynamoDb({ stateDir, port: ports.dynamodb }), (d) => d.close()),
-      started(AthenaEngine.start({ stateDir, catalog: staged.then((s) => s.catalog) }), (a) => a.close()),
+      started(AthenaEngine.start({ stateDir, catalog: catalogOf }), (a) => a.close()),
       started(listenOnLoopback(front, options.port), closeFront),
     ] as const);
     const failed = early.find((r) => r.status === 'rejected');

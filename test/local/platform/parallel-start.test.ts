@@ -73,4 +73,13 @@ describe('startPlatform while the assembly is synthesized', () => {
     const again = await startDynamoDb({ stateDir: dir });
     await again.close();
   }, 120_000);
+
+  it('fails with the assembly error, not an unhandled rejection, when the assembly is unreadable at once', async () => {
+    // DuckDB is still starting when the error arrives (vitest fails the run on an unhandled rejection).
+    const dir = stateDir();
+    await expect(
+      startPlatform({ stateDir: dir, assemblyDir: Promise.resolve(join(dir, 'no-assembly')), stageName: FIXTURE_STAGE }),
+    ).rejects.toThrow(/is not a cloud assembly: it has no manifest\.json/);
+    acquireStateLock(dir).release();
+  }, 120_000);
 });
