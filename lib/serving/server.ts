@@ -481,7 +481,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const req = ex.req;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxBody) {
-      tooLarge(ex);
+      tooLarge(ex, `${declared} were declared`);
       return;
     }
     const chunks: Buffer[] = [];
@@ -491,7 +491,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       size += chunk.length;
       if (size > maxBody) {
         size = -1;
-        tooLarge(ex);
+        tooLarge(ex, 'more were sent');
         return;
       }
       chunks.push(chunk);
@@ -502,8 +502,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     });
   }
 
-  function tooLarge(ex: Exchange): void {
-    fail(ex, new RouteError(`the request body exceeds the limit of ${maxBody} bytes`, 413));
+  function tooLarge(ex: Exchange, provided: string): void {
+    fail(ex, new RouteError(`The request body must be at most ${maxBody} bytes, but ${provided}`, 413));
     // The rest of the body is read and discarded (so the client sees the 413, not a reset) until
     // the client stops; one that keeps sending is cut off.
     ex.req.resume();
