@@ -36,6 +36,7 @@ import { LakeTable, lakeTablesJson } from '../lib/constructs/lake-table';
 import { LambdaStep } from '../lib/constructs/lambda-step';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
 
 export interface BatchInferenceStackProps extends StackProps {
@@ -216,6 +217,7 @@ export class BatchInferenceStack extends Stack {
       timeout: Duration.hours(6),
       ...house.logs,
     });
+    declareStateMachine(this.stateMachine, 'batch');
     const role = this.stateMachine.stateMachine.role;
     lake.grantQuery(role);
     this.stateMachine.acknowledgeInvoke([plan, predict]);

@@ -10,6 +10,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { DataLake } from '../lib/constructs/data-lake';
 import { type HouseDefaults, resolveHouseDefaults } from '../lib/constructs/house-defaults';
+import { declareLakeBuckets } from '../lib/constructs/platform-facts';
 
 export interface DataLakeStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -38,6 +39,7 @@ export class DataLakeStack extends Stack {
       athenaResultsExpirationDays: config.dataLake.athenaResultsExpirationDays,
       accessLogsExpirationDays: config.dataLake.accessLogsExpirationDays,
     });
+    declareLakeBuckets(this.lake);
     const out = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
     out('RawBucketName', this.lake.raw.bucketName, 'Raw zone: data as it arrives');

@@ -48,6 +48,7 @@ import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import {
   FEATURE_STORE_PREFIX,
   ONLINE_TABLE_SPEC,
@@ -186,6 +187,7 @@ export class FeatureStoreStack extends Stack {
     });
     this.grantMaterialization(this.materialization, lake);
     this.materialization.acknowledgeInvoke([this.materializePlan, this.materializeWrite]);
+    declareStateMachine(this.materialization, 'materialization');
 
     if (config.pipelines.materializationSchedule !== null) {
       this.schedule = this.scheduleMaterialization(config.pipelines.materializationSchedule);

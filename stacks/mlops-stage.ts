@@ -11,11 +11,15 @@ import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { resolveHouseDefaults, withLogsKey } from '../lib/constructs/house-defaults';
 import { nagPluginsFor } from '../lib/constructs/nag';
 import { addDeployPreflight } from '../lib/constructs/preflight';
+import { declareServing } from '../lib/constructs/platform-facts';
+import { MODEL_NAMESPACE } from '../lib/serving-infra/seldon';
+import { PREDICTION_ROUTES } from '../lib/constructs/prediction-api';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
 import { FeatureStoreStack } from './feature-store-stack';
 import { RegistryStack } from './registry-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
+import { promotionEventPattern } from '../lib/constructs/canary-rollout';
 import { TrainingPipelineStack } from './training-pipeline-stack';
 
 export interface MlopsStageProps extends StageProps {
@@ -91,6 +95,7 @@ export class MlopsStage extends Stage {
         eventBus: this.registry.eventBus,
       });
     }
+    declareServing(this.registry.eventBus, { namespace: MODEL_NAMESPACE, routes: PREDICTION_ROUTES, promotion: promotionEventPattern() });
 
     if (props.config.name === 'local') {
       for (const stack of this.node.children.filter(Stack.isStack)) guardLocalOnly(stack);

@@ -53,6 +53,7 @@ import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
+import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { PipelineTopic } from '../lib/constructs/pipeline-topic';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { TrainingJobRole } from '../lib/constructs/training-job-role';
@@ -246,6 +247,7 @@ export class TrainingPipelineStack extends Stack {
       timeout: maxRuntime.plus(Duration.hours(2)),
       ...house.logs,
     });
+    declareStateMachine(this.stateMachine, 'training', { defaultInput: props.scheduledInput ?? DEFAULT_SCHEDULED_INPUT, states: { register: S.register, rollback: S.rollback } });
     const role = this.stateMachine.stateMachine.role;
     lake.grantQuery(role);
     // Athena reads the dataset and writes the UNLOAD with the caller's credentials.

@@ -20,7 +20,7 @@ import {
 } from '../local/ports';
 import { createLocalTrainingRunner } from '../local/sagemaker';
 import { runStartup } from '../local/startup';
-import { assemblyDirOf, planLocalAssembly, provideLocalAssembly } from '../local/synth';
+import { planLocalAssembly, provideLocalAssembly } from '../local/synth';
 import { installProcessGuard } from './process-guard';
 import { CliError, EXIT } from './program';
 import { upBanner } from './up-banner';
@@ -41,7 +41,9 @@ export interface UpOptions extends PortFlags {
 
 /** Phase timings of the last start, also written to `<stateDir>/startup-timings.json` for bench/local. */
 export interface UpTimings {
+  /** Synthesis of the local stage (0 when the assembly was reused). */
   synthMs: number;
+  /** From the end of synthesis to engines ready: what engine start-up adds after synthesis. */
   enginesMs: number;
   startupMs: number;
   readyMs: number;
@@ -109,17 +111,26 @@ async function upLocked(
         ? 'mlops up: the local assembly is up to date with the sources (--synth to synthesize anyway)'
         : 'mlops up: the local assembly of these sources comes from the synthesis cache (--synth to synthesize anyway)',
   );
-  await provideLocalAssembly(plan, (chunk) => log.writeRaw(chunk)).catch((e: Error) => {
-    throw new CliError(`${e.message}\n(the whole output is in ${log.file})`, EXIT.failed);
-  });
-  const t1 = performance.now();
+  // The engines that need nothing from the assembly start while it is synthesized or copied
+  // (startPlatform takes the promise).
+  let t1 = t0;
+  const assembly: Promise<string> = provideLocalAssembly(plan, (chunk) => log.writeRaw(chunk)).then(
+    (dir) => {
+      t1 = performance.now();
+      return dir;
+    },
+    (e: Error) => {
+      throw new CliError(`${e.message}
+(the whole output is in ${log.file})`, EXIT.failed);
+    },
+  );
 
   log.show('mlops up: starting engines …');
   let platform: Awaited<ReturnType<typeof startPlatform>>;
   try {
     platform = await startPlatform({
       stateDir: options.stateDir,
-      assemblyDir: assemblyDirOf(options.stateDir),
+      assemblyDir: assembly,
       port: ports.gateway,
       endpointPorts: { aws: ports.aws, s3: ports.s3, dynamodb: ports.dynamodb },
       lock,
@@ -129,6 +140,9 @@ async function upLocked(
         createLocalTrainingRunner({ store, stateDir, log: (line) => log.write(`[training] ${line}`) }),
     });
   } catch (e) {
+    // An engine failed before synthesis ended: the retry below, or the caller, must not meet a
+    // synthesis still writing the assembly.
+    await Promise.resolve(assembly).catch(() => undefined);
     if (options.resetRegistry && e instanceof DynamoDbStoreError) {
       // A store that exists but cannot be opened (a truncated MANIFEST): the flag asked for empty tables.
       log.show('mlops up: --reset-registry: the DynamoDB store cannot be opened; starting from empty tables');

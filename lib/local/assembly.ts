@@ -70,6 +70,16 @@ export interface AssemblyResource {
   readonly condition: string | undefined;
 }
 
+/** A construct metadata entry of the assembly (`node.addMetadata`), as the manifest records it. */
+export interface ConstructMetadata {
+  readonly stackName: string;
+  /** The construct's path, e.g. `mlops-local/DataLake/Lake/Raw`. */
+  readonly constructPath: string;
+  readonly type: string;
+  /** As synthesized: tokens appear as intrinsics (`{"Ref": …}`), resolve them in `stackName`. */
+  readonly data: unknown;
+}
+
 export interface ReadAssemblyOptions {
   /** Stage name (nested assembly `assembly-<name>`); omitted: the only stage, or the top level. */
   readonly stage?: string;
@@ -148,6 +158,8 @@ export function readAssembly(dir: string, options: ReadAssemblyOptions = {}): Lo
 export class LocalStage {
   readonly stacks: readonly AssemblyStack[];
   readonly resources: readonly AssemblyResource[];
+  /** Construct metadata of every stack, other than CDK's own (`aws:cdk:*`). */
+  readonly constructMetadata: readonly ConstructMetadata[];
   /** The stage's account and region (from its first stack's environment). */
   readonly account: string;
   readonly region: string;
@@ -168,6 +180,7 @@ export class LocalStage {
     const manifest = readJson<Manifest>(join(stageDir, 'manifest.json'));
     const stacks: AssemblyStack[] = [];
     const resources: AssemblyResource[] = [];
+    const constructMetadata: ConstructMetadata[] = [];
     for (const [artifactId, artifact] of Object.entries(manifest.artifacts ?? {})) {
       if (artifact.type !== 'aws:cloudformation:stack') continue;
       const props = artifact.properties ?? {};
@@ -183,7 +196,15 @@ export class LocalStage {
         dependencies: (artifact.dependencies ?? []).filter((d) => !d.endsWith('.assets')),
       };
       stacks.push(stack);
-      const paths = logicalIdPaths(stageDir, artifact);
+      const metadata = stackMetadata(stageDir, artifact);
+      const paths = logicalIdPaths(metadata);
+      for (const [path, entries] of Object.entries(metadata)) {
+        for (const e of entries) {
+          if (e.type.startsWith('aws:cdk:')) continue;
+          const constructPath = path.replace(/^\//, '');
+          constructMetadata.push({ stackName: stack.stackName, constructPath, type: e.type, data: e.data });
+        }
+      }
       const assets = assetsByObjectKey(stageDir, artifactId);
       const mine = new Map<string, AssemblyResource>();
       for (const [logicalId, res] of Object.entries(template.Resources ?? {})) {
@@ -204,6 +225,7 @@ export class LocalStage {
       this.byStack.set(stack.stackName, mine);
     }
     this.stacks = stacks;
+    this.constructMetadata = constructMetadata;
     this.account = stacks[0]?.account ?? DEFAULT_LOCAL_ACCOUNT;
     this.region = stacks[0]?.region ?? DEFAULT_LOCAL_REGION;
     // Resources under a false condition are not created by CloudFormation either.
@@ -596,18 +618,23 @@ function parseEnvironment(env: string | undefined): { account: string; region: s
   return { account, region };
 }
 
-/** Logical id → construct path from the stack's metadata (present even without path metadata). */
-function logicalIdPaths(
+type MetadataMap = Record<string, { type: string; data: unknown }[]>;
+
+/** A stack's construct metadata: in the manifest, or in the file it names when large. */
+function stackMetadata(
   stageDir: string,
-  artifact: { additionalMetadataFile?: string; metadata?: Record<string, { type: string; data: unknown }[]> },
-): Map<string, string> {
-  const metadata =
+  artifact: { additionalMetadataFile?: string; metadata?: MetadataMap },
+): MetadataMap {
+  return (
     artifact.metadata ??
     (artifact.additionalMetadataFile && existsSync(join(stageDir, artifact.additionalMetadataFile))
-      ? readJson<Record<string, { type: string; data: unknown }[]>>(
-          join(stageDir, artifact.additionalMetadataFile),
-        )
-      : {});
+      ? readJson<MetadataMap>(join(stageDir, artifact.additionalMetadataFile))
+      : {})
+  );
+}
+
+/** Logical id → construct path from the stack's metadata (present even without path metadata). */
+function logicalIdPaths(metadata: MetadataMap): Map<string, string> {
   const out = new Map<string, string>();
   for (const [path, entries] of Object.entries(metadata)) {
     for (const e of entries) {

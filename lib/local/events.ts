@@ -4,8 +4,10 @@
  * matches — Lambda functions are invoked with the event, state machines get an execution with it
  * as input — as EventBridge does on AWS.
  *
- * Patterns support what the kit's rules use: exact values, `prefix`, `anything-but`, `exists`
- * and `numeric` filters, nested objects and array-valued event fields.
+ * Patterns are evaluated by `event-pattern.ts` (EventBridge's operators, `$or`, nested objects,
+ * array-valued fields). Consumers the templates cannot name — serving's stand-in for the EKS
+ * deployer — are added with {@link LocalEventBus.addRule}: a pattern read from the assembly, and a
+ * local target, delivered the same way.
  *
  * @example
  * const bus = new LocalEventBus({ stage, stateDir, invokeFunction, startExecution });
@@ -14,6 +16,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LocalStage } from './assembly';
+import { compilePattern } from './event-pattern';
 
 export interface LocalEventBusOptions {
   readonly stage: LocalStage;
@@ -26,8 +29,20 @@ export interface LocalEventBusOptions {
 interface Rule {
   readonly name: string;
   readonly busName: string;
-  readonly pattern: Record<string, unknown>;
-  readonly targets: { arn: string; input?: string; inputPath?: string }[];
+  readonly matches: (event: unknown) => boolean;
+  /** Where a matching event goes: an ARN (Lambda, Step Functions) or a platform-side function. */
+  readonly targets: { arn?: string; deliver?: (event: Record<string, unknown>) => Promise<unknown>; input?: string }[];
+}
+
+/** A rule of the local platform itself (see {@link LocalEventBus.addRule}). */
+export interface LocalRule {
+  /** Names the rule in delivery errors. */
+  readonly name: string;
+  /** The bus the rule listens on, by name or ARN. @default 'default' */
+  readonly eventBusName?: string;
+  /** The EventBridge event pattern, as an object or its JSON text. */
+  readonly eventPattern: unknown;
+  readonly target: (event: Record<string, unknown>) => Promise<unknown>;
 }
 
 export interface PutEventsEntry {
@@ -43,7 +58,6 @@ export class LocalEventBus {
   private readonly rules: Rule[];
   /** Deliveries still running, so shutdown and tests can wait for them. */
   private readonly pending = new Set<Promise<unknown>>();
-  private readonly listeners = new Set<(event: Record<string, unknown>) => Promise<unknown> | unknown>();
 
   constructor(private readonly options: LocalEventBusOptions) {
     const { stage } = options;
@@ -55,13 +69,12 @@ export class LocalEventBus {
         Targets?: { Arn: string; Input?: string; InputPath?: string }[];
       };
       if (!p.EventPattern || p.State === 'DISABLED') return [];
-      const pattern = typeof p.EventPattern === 'string' ? JSON.parse(p.EventPattern) : p.EventPattern;
       return [
         {
           name: stage.physicalName(r),
           busName: busNameOf(p.EventBusName),
-          pattern,
-          targets: (p.Targets ?? []).map((t) => ({ arn: t.Arn, input: t.Input, inputPath: t.InputPath })),
+          matches: compilePattern(p.EventPattern),
+          targets: (p.Targets ?? []).map((t) => ({ arn: t.Arn, input: t.Input })),
         },
       ];
     });
@@ -121,13 +134,14 @@ export class LocalEventBus {
     return { FailedEntryCount: failed, Entries: results };
   }
 
-  /**
-   * Adds a platform-side consumer that sees every event (the local stand-ins for consumers that
-   * live outside the templates, such as serving on EKS).
-   */
-  subscribe(listener: (event: Record<string, unknown>) => Promise<unknown> | unknown): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /** Adds a rule whose target is a function of the platform; a bad pattern throws here, not on delivery. */
+  addRule(rule: LocalRule): void {
+    this.rules.push({
+      name: rule.name,
+      busName: busNameOf(rule.eventBusName),
+      matches: compilePattern(rule.eventPattern),
+      targets: [{ deliver: rule.target }],
+    });
   }
 
   /** Resolves when every delivery started so far has finished. */
@@ -136,16 +150,13 @@ export class LocalEventBus {
   }
 
   private deliver(busName: string, event: Record<string, unknown>): void {
-    for (const listener of this.listeners)
-      this.track(
-        Promise.resolve().then(() => listener(event)),
-        'platform consumer',
-      );
     for (const rule of this.rules) {
-      if (rule.busName !== busName || !matches(rule.pattern, event)) continue;
+      if (rule.busName !== busName || !rule.matches(event)) continue;
       for (const target of rule.targets) {
         const payload = target.input !== undefined ? JSON.parse(target.input) : event;
-        this.track(this.send(target.arn, payload), `rule ${rule.name} → ${target.arn}`);
+        const deliver = target.deliver;
+        if (deliver) this.track(Promise.resolve().then(() => deliver(payload)), `rule ${rule.name}`);
+        else this.track(this.send(target.arn!, payload), `rule ${rule.name} → ${target.arn}`);
       }
     }
   }
@@ -174,44 +185,4 @@ export class LocalEventBus {
 function busNameOf(nameOrArn: string | undefined): string {
   if (!nameOrArn) return 'default';
   return nameOrArn.includes(':event-bus/') ? nameOrArn.split(':event-bus/')[1]! : nameOrArn;
-}
-
-/** EventBridge pattern matching for the filters the kit uses. */
-export function matches(pattern: Record<string, unknown>, event: unknown): boolean {
-  if (!event || typeof event !== 'object') return false;
-  const obj = event as Record<string, unknown>;
-  return Object.entries(pattern).every(([key, rule]) => {
-    const value = obj[key];
-    if (Array.isArray(rule)) return rule.some((r) => matchesValue(r, value));
-    if (rule && typeof rule === 'object') return matches(rule as Record<string, unknown>, value);
-    return false;
-  });
-}
-
-function matchesValue(rule: unknown, value: unknown): boolean {
-  if (Array.isArray(value)) return value.some((v) => matchesValue(rule, v));
-  if (rule === null || typeof rule !== 'object') return rule === value;
-  const r = rule as Record<string, unknown>;
-  if ('exists' in r) return (value !== undefined) === r['exists'];
-  if (value === undefined) return false;
-  if ('prefix' in r) return typeof value === 'string' && value.startsWith(String(r['prefix']));
-  if ('anything-but' in r) {
-    const but = ([] as unknown[]).concat(r['anything-but']);
-    return !but.includes(value);
-  }
-  if ('numeric' in r && typeof value === 'number') {
-    const ops = r['numeric'] as (string | number)[];
-    for (let i = 0; i < ops.length; i += 2) {
-      const [op, bound] = [ops[i], Number(ops[i + 1])];
-      const ok =
-        (op === '=' && value === bound) ||
-        (op === '>' && value > bound) ||
-        (op === '>=' && value >= bound) ||
-        (op === '<' && value < bound) ||
-        (op === '<=' && value <= bound);
-      if (!ok) return false;
-    }
-    return true;
-  }
-  return false;
 }

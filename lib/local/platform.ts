@@ -61,16 +61,20 @@ import {
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
 import { rollBackInterruptedRegistrations } from './recovery';
-import { FRONT_DOOR_LIMITS, frontDoorError, LocalServing, proxy } from './serving';
-import { LOCAL_STAGE } from './synth';
+import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute, servingRoutes } from './serving';
+import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
 import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
 
 export interface StartPlatformOptions {
   readonly stateDir: string;
-  /** The cloud assembly holding the local stage (see `synthLocalStage`). */
-  readonly assemblyDir: string;
-  /** @default 'mlops-local' */
+  /**
+   * The cloud assembly holding the local stage (see `synthLocalStage`), or the synthesis that will
+   * write it: the engines that need nothing from the assembly (DynamoDB, DuckDB, the front door's
+   * listener) start meanwhile.
+   */
+  readonly assemblyDir: string | Promise<string>;
+  /** @default - the assembly's only stage */
   readonly stageName?: string;
   /** The gateway's port; 0 picks a free one. @default 0 */
   readonly port?: number;
@@ -106,9 +110,6 @@ export interface StartPlatformOptions {
   }) => TrainingJobRunner | LocalTrainingRunner;
 }
 
-/** The Kubernetes namespace models are served in, as on EKS. */
-export const SERVING_NAMESPACE = 'seldon';
-
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
 export interface RuntimeInfo {
   readonly pid: number;
@@ -126,6 +127,8 @@ export interface RuntimeInfo {
 
 export interface LocalPlatform {
   readonly stage: LocalStage;
+  /** What the stacks declare about the stage: machines by role, buckets, serving (see `facts.ts`). */
+  readonly facts: PlatformFacts;
   readonly stateDir: string;
   readonly gatewayUrl: string;
   readonly info: RuntimeInfo;
@@ -145,7 +148,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   const log = options.log ?? (() => {});
   const functionLog = options.functionLog ?? log;
   const ports = options.endpointPorts ?? {};
-  const stage = readAssembly(options.assemblyDir, { stage: options.stageName ?? LOCAL_STAGE });
   const { stateDir } = options;
   mkdirSync(stateDir, { recursive: true });
   // One platform per state dir: dynalite's LevelDB and the execution records are not shared.
@@ -157,16 +159,85 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
   };
 
   try {
+    // Started together, while the assembly may still be being synthesized; each registers its
+    // closer as it comes up, so a failure of one closes the others.
+    const started = <T>(work: Promise<T>, closer: (t: T) => Promise<void> | void) =>
+      work.then((t) => {
+        closers.push(() => closer(t));
+        return t;
+      });
+    const staged = Promise.resolve(options.assemblyDir).then((dir) => {
+      const stage = readAssembly(dir, { stage: options.stageName });
+      return { stage, facts: readFacts(stage), catalog: catalogFromAssembly(stage) };
+    });
+    // The front door's routes and error shapes come with the assembly; until then it answers 503.
+    let predictionRoutes: ServingRoute[] = [];
+    const doorError = frontDoorError(() => predictionRoutes);
+
+    // The front door: serving's paths to the model servers, everything else to the API gateway.
+    const sockets = new Set<Socket>();
+    // Bound before functions are registered: their environments point at it (see localizeEnvironment).
+    let servingRef: LocalServing | undefined;
+    let gatewayRef: ApiGateway | undefined;
+    const front = createGuardedServer(
+      (req, res) => {
+        if (servingRef?.handle(req, res)) return;
+        if (gatewayRef) {
+          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
+        } else {
+          res.writeHead(503, { 'content-type': 'application/json' });
+          res.end('{"message":"the local platform is starting"}');
+        }
+      },
+      {
+        ...frontDoorLimits(() => predictionRoutes),
+        error: doorError,
+        onError: (err) => log(`[front door] ${errorText(err)}`),
+      },
+    );
+    front.keepAliveTimeout = 65_000;
+    front.on('connection', (sock) => {
+      sockets.add(sock);
+      sock.on('close', () => sockets.delete(sock));
+    });
+    const closeFront = () =>
+      new Promise<void>((resolve) => {
+        front.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+      });
+
+    const catalogOf = staged.then((s) => s.catalog);
+    // DuckDB awaits it only once started: until then its rejection is reported through `staged`,
+    // not as an unhandled rejection that ends the process.
+    catalogOf.catch(() => undefined);
+    const early = await Promise.allSettled([
+      staged,
+      started(startDynamoDb({ stateDir, port: ports.dynamodb }), (d) => d.close()),
+      started(AthenaEngine.start({ stateDir, catalog: catalogOf }), (a) => a.close()),
+      started(listenOnLoopback(front, options.port), closeFront),
+    ] as const);
+    const failed = early.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    const value = <T>(r: PromiseSettledResult<T>) => (r as PromiseFulfilledResult<T>).value;
+    const { stage, facts, catalog } = value(early[0]);
+    const dynamo: DynamoDbEngine = value(early[1]);
+    const athena = value(early[2]);
+    const frontPort = value(early[3]);
+    const frontUrl = `http://127.0.0.1:${frontPort}`;
+    // An assembly the kit's stacks did not build (a fixture, a user's own app) may not declare them:
+    // then nothing is served and no request log is kept.
+    const servingFact = facts.optional.serving();
+    const rawBucket = facts.optional.bucket('raw');
+    predictionRoutes = servingRoutes(servingFact?.routes ?? []);
+
     // S3: every bucket of the stage.
     const buckets = stage.resourcesOfType('AWS::S3::Bucket').map((r) => stage.physicalName(r));
     const store = await S3Store.open(stateDir, buckets);
     const s3: S3Server = await startS3Server({ store, region: stage.region, port: ports.s3 });
     closers.push(() => s3.close());
 
-    // DynamoDB: tables from each stack's template.
-    const dynamo: DynamoDbEngine = await startDynamoDb({ stateDir, port: ports.dynamodb });
-    closers.push(() => dynamo.close());
-    // Named as the assembly names them, so `Ref` in function environments finds the same table.
+    // DynamoDB: tables from each stack's template, named as the assembly names them, so `Ref` in
+    // function environments finds the same table.
     const tables = stage
       .resourcesOfType('AWS::DynamoDB::Table')
       .concat(stage.resourcesOfType('AWS::DynamoDB::GlobalTable'))
@@ -181,10 +252,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (tables.length > 0) await dynamo.ensureTables(tables);
 
     // Athena over the lake directories.
-    const catalog = catalogFromAssembly(stage);
-    const athena = await AthenaEngine.start({ stateDir, catalog });
     const lists = { stage, catalog, queryExecutions: () => athena.listQueryExecutions() };
-    closers.push(() => athena.close());
 
     // The control-plane endpoint is started first: functions need its URL in their environment.
     let sfnRef: LocalStepFunctions | undefined;
@@ -253,37 +321,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     closers.push(() => endpoint.close());
     closers.push(() => apiJobs.abort());
 
-    // The front door: serving's paths to the model servers, everything else to the API gateway.
-    const sockets = new Set<Socket>();
-    // Bound before functions are registered: their environments point at it (see localizeEnvironment).
-    let servingRef: LocalServing | undefined;
-    let gatewayRef: ApiGateway | undefined;
-    const front = createGuardedServer(
-      (req, res) => {
-        if (servingRef?.handle(req, res)) return;
-        if (gatewayRef) {
-          proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: frontDoorError });
-        } else {
-          res.writeHead(503, { 'content-type': 'application/json' });
-          res.end('{"message":"the local platform is starting"}');
-        }
-      },
-      { ...FRONT_DOOR_LIMITS, error: frontDoorError, onError: (err) => log(`[front door] ${errorText(err)}`) },
-    );
-    front.keepAliveTimeout = 65_000;
-    front.on('connection', (sock) => {
-      sockets.add(sock);
-      sock.on('close', () => sockets.delete(sock));
-    });
-    const frontPort = await listenOnLoopback(front, options.port);
-    closers.push(
-      () =>
-        new Promise<void>((resolve) => {
-          front.close(() => resolve());
-          for (const sock of sockets) sock.destroy();
-        }),
-    );
-    const frontUrl = `http://127.0.0.1:${frontPort}`;
 
     // Lambda: each function's bundle from the assembly, with its own resolved environment.
     const platformEnv = {
@@ -429,35 +466,43 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (routes.length > 0) gateway.mount('', { routes, stage: 'v1' });
 
     // Serving: promoted versions become local deployments (EKS + Seldon's stand-in).
-    const raw = stage
-      .resourcesOfType('AWS::S3::Bucket')
-      .find((r) => /\/Raw\/Resource$/.test(r.constructPath ?? ''));
     const serving = new LocalServing({
       s3Endpoint: s3.endpoint,
       region: stage.region,
-      requestLogDir: raw
-        ? join(layout(stateDir).bucket(stage.physicalName(raw)), 'prediction-logs')
-        : undefined,
+      routes: predictionRoutes,
+      requestLogDir: rawBucket ? join(layout(stateDir).bucket(rawBucket), 'prediction-logs') : undefined,
       requestLogSampleRate: options.requestLog?.sampleRate,
       requestLogMaxBytes: options.requestLog?.maxBytes,
       log,
     });
     closers.push(() => serving.close());
     servingRef = serving;
-    events.subscribe(async (event) => {
-      const detail = event['detail'] as Record<string, string | undefined>;
-      if (event['source'] !== 'mlops-kit.registry' || event['detail-type'] !== 'ModelVersionPromoted') return;
-      if (detail['stage'] !== 'Production' && detail['alias'] !== 'champion') return;
-      await serving.deploy({
-        namespace: SERVING_NAMESPACE,
-        deployment: String(detail['modelName']),
-        modelUri: String(detail['artifactUri'] ?? detail['source']),
-        version: String(detail['version']),
+    // The promotion rule as the stacks declare it (on AWS: EventBridge → canary machine → deployer);
+    // its target here is serving's stand-in, which deploys what the deployer would.
+    if (servingFact) {
+      events.addRule({
+        name: 'promotion → local serving',
+        eventBusName: servingFact.eventBusName,
+        eventPattern: servingFact.promotionEventPattern,
+        target: async (event) => {
+          const detail = (event['detail'] ?? {}) as Record<string, string | undefined>;
+          await serving.deploy({
+            namespace: servingFact.namespace,
+            deployment: String(detail['modelName']),
+            modelUri: String(detail['artifactUri'] ?? detail['source']),
+            version: String(detail['version']),
+          });
+        },
       });
-    });
+    }
 
     // Executions a killed platform left RUNNING are ABORTED now; undo their half-done registrations.
-    await rollBackInterruptedRegistrations(sfn.recovered, frontUrl, log);
+    const training = facts.optional.stateMachine('training');
+    const registration = training?.states?.['register'];
+    if (registration) {
+      const states = { register: registration, rollback: training?.states?.['rollback'] };
+      await rollBackInterruptedRegistrations(sfn.recovered, states, frontUrl, log);
+    }
 
     const info: RuntimeInfo = {
       pid: process.pid,
@@ -476,6 +521,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
 
     return {
       stage,
+      facts,
       stateDir,
       gatewayUrl: frontUrl,
       info,

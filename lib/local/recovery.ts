@@ -6,20 +6,28 @@
  * registry's own MLflow API, as the register step rolls back a failure it sees itself.
  *
  * @example
- * await rollBackInterruptedRegistrations(sfn.recovered, gatewayUrl, log);
+ * await rollBackInterruptedRegistrations(sfn.recovered, { register: 'Register model' }, gatewayUrl, log);
  */
 import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
 import { type RegisterRequest, rollbackRegistration } from '../pipelines/register';
-import { TRAINING_STATES } from '../../stacks/training-pipeline-stack';
 import type { ExecutionRecord } from './sfn';
 
+/** The training pipeline's register and rollback states, as its state machine fact names them. */
+export interface RegistrationStates {
+  readonly register: string;
+  readonly rollback?: string;
+}
+
 /** The register step's input, when the execution got as far as scheduling it. */
-export function registrationOf(record: ExecutionRecord): Pick<RegisterRequest, 'model_name' | 'execution'> | undefined {
+export function registrationOf(
+  record: ExecutionRecord,
+  states: RegistrationStates,
+): Pick<RegisterRequest, 'model_name' | 'execution'> | undefined {
   let inRegister = false;
   for (const e of record.events) {
     if (e.type.endsWith('StateEntered')) {
       const name = (e['stateEnteredEventDetails'] as { name?: string } | undefined)?.name;
-      inRegister = name === TRAINING_STATES.register || name === TRAINING_STATES.rollback;
+      inRegister = name === states.register || (states.rollback !== undefined && name === states.rollback);
       continue;
     }
     if (!inRegister) continue;
@@ -46,12 +54,13 @@ export function registrationOf(record: ExecutionRecord): Pick<RegisterRequest, '
 /** Rolls back the registrations of executions a stopped platform cut off; logs what it removed. */
 export async function rollBackInterruptedRegistrations(
   recovered: readonly ExecutionRecord[],
+  states: RegistrationStates,
   gatewayUrl: string,
   log: (line: string) => void,
 ): Promise<void> {
   const client = new HttpMlflowClient({ baseUrl: gatewayUrl });
   for (const record of recovered) {
-    const request = registrationOf(record);
+    const request = registrationOf(record, states);
     if (!request) continue;
     try {
       const r = await rollbackRegistration(client, request);
@@ -62,7 +71,7 @@ export async function rollBackInterruptedRegistrations(
         r.registeredModel ? `registered model ${r.registeredModel}` : '',
       ].filter(Boolean);
       log(
-        `[recovery] ${record.name} was cut off during "${TRAINING_STATES.register}": ${removed.length ? `removed ${removed.join(', ')}` : 'nothing to remove'}`,
+        `[recovery] ${record.name} was cut off during "${states.register}": ${removed.length ? `removed ${removed.join(', ')}` : 'nothing to remove'}`,
       );
     } catch (err) {
       log(`[recovery] the registration of ${record.name} could not be rolled back: ${(err as Error).message}`);

@@ -1,15 +1,17 @@
 /**
  * Serving in the local environment: the stand-in for EKS + Seldon Core, the one edge of the
  * platform with no local engine. A promoted model version becomes a deployment — the kit's real
- * model server, in-process on a loopback port, loading the artifact from the local lake — and the
- * front door routes `/seldon/<namespace>/<deployment>/…` and `/v2/models/<model>/…` to it, the
- * same paths as behind API Gateway on AWS.
+ * model server, in-process, loading the artifact from the local lake — and the front door hands it
+ * the requests on the prediction API's routes (as the stage declares them: `/seldon/{namespace}/
+ * {deployment}/{proxy+}`, `/v2/{proxy+}`), the same paths as behind API Gateway on AWS. The request
+ * is dispatched to the model server's handler directly, its path split once here: no second HTTP
+ * hop on loopback.
  *
  * A redeploy starts the new server first and only then retires the old one, so requests never
  * see a gap.
  *
  * @example
- * const serving = new LocalServing({ s3Endpoint, region, requestLogDir });
+ * const serving = new LocalServing({ s3Endpoint, region, routes: servingRoutes(['/v2/{proxy+}']), requestLogDir });
  * await serving.deploy({ namespace: 'seldon', deployment: 'wine-quality', modelUri: 's3://…/model.tar.gz', version: '1' });
  */
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
@@ -32,27 +34,92 @@ import { answer, decodePercent, type ErrorAnswer, type ErrorRenderer, refuse } f
 import { MAX_PAYLOAD_BYTES } from './apigw';
 
 /**
+ * One route of the prediction API (API Gateway path syntax). A route naming `{namespace}` and
+ * `{deployment}` selects a deployment by them (Seldon's ingress path) and speaks Seldon; any other
+ * speaks the Open Inference Protocol and selects the deployment serving the model its path names.
+ */
+export interface ServingRoute {
+  readonly template: string;
+  readonly protocol: 'seldon' | 'oip';
+  /** The literal segments before the first parameter: a path under them is this route's. */
+  readonly prefix: string;
+  /** The parameters after the prefix, in order; a `+` parameter takes the rest. */
+  readonly params: readonly { readonly name: string; readonly greedy: boolean }[];
+}
+
+/** Compiles the prediction API's route templates; one the front door cannot serve throws. */
+export function servingRoutes(templates: readonly string[]): ServingRoute[] {
+  return templates.map((template) => {
+    const segments = template.split('/').slice(1);
+    const firstParam = segments.findIndex((s) => s.startsWith('{'));
+    const literal = firstParam === -1 ? segments : segments.slice(0, firstParam);
+    const params = (firstParam === -1 ? [] : segments.slice(firstParam)).map((s, i, all) => {
+      const m = /^\{([A-Za-z0-9_]+)(\+?)\}$/.exec(s);
+      if (!m || (m[2] && i !== all.length - 1)) {
+        throw new Error(
+          `A prediction route must be literal segments then {parameters}, a {name+} only last, but ${template} was provided`,
+        );
+      }
+      return { name: m[1]!, greedy: m[2] === '+' };
+    });
+    if (literal.length === 0) throw new Error(`A prediction route must start with a literal segment, but ${template} was provided`);
+    const names = params.map((p) => p.name);
+    const protocol = names.includes('namespace') && names.includes('deployment') ? 'seldon' : 'oip';
+    return { template, protocol, prefix: `/${literal.join('/')}`, params };
+  });
+}
+
+/** A request path on a serving route: the parameters (raw, as sent) and what follows them. */
+interface RouteMatch {
+  readonly route: ServingRoute;
+  readonly params: Readonly<Record<string, string>>;
+  /** The path after the non-greedy parameters (`/api/v1.0/predictions`). */
+  readonly rest: string;
+}
+
+function matchRoute(routes: readonly ServingRoute[], path: string): RouteMatch | undefined {
+  const route = routes.find((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+  if (!route) return undefined;
+  const segments = path.slice(route.prefix.length + 1).split('/');
+  const params: Record<string, string> = {};
+  let taken = 0;
+  for (const p of route.params) {
+    if (p.greedy) break;
+    params[p.name] = segments[taken++] ?? '';
+  }
+  return { route, params, rest: `/${segments.slice(taken).join('/')}` };
+}
+
+/**
  * The front door's limits, API Gateway's (REST, Regional): a URL of at most 10,240 characters and
- * 10,240 bytes of headers; bodies up to the model server's limit on serving's paths and API
+ * 10,240 bytes of headers; bodies up to the model server's limit on serving's routes and API
  * Gateway's 10 MiB elsewhere.
  */
-export const FRONT_DOOR_LIMITS = {
-  maxUrlLength: 10_240,
-  maxHeaderBytes: 10_240,
-  maxBodyBytes: (req: IncomingMessage): number =>
-    isServingPath(pathOf(req)) ? DEFAULT_MAX_BODY_BYTES : MAX_PAYLOAD_BYTES,
-} as const;
+export function frontDoorLimits(routes: () => readonly ServingRoute[]) {
+  return {
+    maxUrlLength: 10_240,
+    maxHeaderBytes: 10_240,
+    maxBodyBytes: (req: IncomingMessage): number =>
+      matchRoute(routes(), pathOf(req)) ? DEFAULT_MAX_BODY_BYTES : MAX_PAYLOAD_BYTES,
+  } as const;
+}
 
-/** Errors the front door answers itself, in the protocol of the route asked for. */
-export const frontDoorError: ErrorRenderer = (status, message, req) => {
-  const path = req ? pathOf(req) : '';
-  const body = path.startsWith('/seldon/')
-    ? seldonErrorBody(message, status >= 500 ? 'MICROSERVICE_INTERNAL_ERROR' : 'MICROSERVICE_BAD_DATA')
-    : path === '/v2' || path.startsWith('/v2/')
-      ? oipErrorBody(message)
-      : JSON.stringify({ message });
-  return { contentType: 'application/json', body };
-};
+/**
+ * Errors the front door answers itself, in the protocol of the route asked for. `routes` is read
+ * per request: they are known once the assembly is.
+ */
+export function frontDoorError(routes: () => readonly ServingRoute[]): ErrorRenderer {
+  return (status, message, req) => {
+    const protocol = req ? matchRoute(routes(), pathOf(req))?.route.protocol : undefined;
+    const body =
+      protocol === 'seldon'
+        ? seldonErrorBody(message, status >= 500 ? 'MICROSERVICE_INTERNAL_ERROR' : 'MICROSERVICE_BAD_DATA')
+        : protocol === 'oip'
+          ? oipErrorBody(message)
+          : JSON.stringify({ message });
+    return { contentType: 'application/json', body };
+  };
+}
 
 export interface Deployment {
   readonly namespace: string;
@@ -66,6 +133,8 @@ export interface Deployment {
 export interface LocalServingOptions {
   readonly s3Endpoint: string;
   readonly region: string;
+  /** The prediction API's routes (see {@link servingRoutes}), as the stage's serving fact lists them. */
+  readonly routes: readonly ServingRoute[];
   /** Where sampled request/response logs go (a lake directory); undefined turns logging off. */
   readonly requestLogDir?: string;
   /** Fraction of predictions logged. @default the local environment config's `serving.requestLogSampleRate` */
@@ -138,45 +207,43 @@ export class LocalServing {
     return deployment;
   }
 
-  /** Routes a request whose path starts with /seldon/ or /v2; false when it is not serving's. */
+  /** Serves a request on one of the prediction routes; false when the path is on none of them. */
   handle(req: IncomingMessage, res: ServerResponse): boolean {
-    const path = pathOf(req);
-    let target: ModelServer | undefined;
-    if (path.startsWith('/seldon/')) {
-      const [, , ns, dep] = path.split('/');
-      target = this.servers.get(`${ns}/${dep}`)?.server;
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const match = matchRoute(this.options.routes, path);
+    if (!match) return false;
+    const query = q === -1 ? undefined : url.slice(q + 1);
+    if (match.route.protocol === 'seldon') {
+      const { namespace, deployment } = match.params;
+      const target = this.servers.get(`${namespace}/${deployment}`)?.server;
       if (!target) {
         sendJson(res, 404, {
           status: {
             code: -1,
-            info: `no deployment ${ns}/${dep} is being served locally`,
+            info: `no deployment ${namespace}/${deployment} is being served locally`,
             reason: 'NOT_FOUND',
             status: 'FAILURE',
           },
         });
-        return true;
-      }
-    } else if (path === '/v2' || path.startsWith('/v2/')) {
-      const encoded = /^\/v2\/models\/([^/]+)/.exec(path)?.[1];
-      const model = encoded === undefined ? undefined : decodePercent(encoded);
-      if (encoded !== undefined && model === undefined) {
-        sendJson(res, 400, {
-          error: `The model name must be a valid percent-encoded UTF-8 string, but ${encoded} was provided`,
-        });
-        return true;
-      }
-      const entries = [...this.servers.values()];
-      target = model
-        ? entries.find((e) => e.deployment.modelName === model)?.server
-        : entries[0]?.server;
-      if (!target) {
-        sendJson(res, 404, { error: model ? `Model ${model} not found` : 'no model is being served' });
-        return true;
-      }
-    } else {
-      return false;
+      } else target.handle(req, res, { path: match.rest, query });
+      return true;
     }
-    proxy(req, res, target.url, { maxBodyBytes: DEFAULT_MAX_BODY_BYTES, error: frontDoorError });
+    // OIP: the route's paths are the model server's own (/v2/models/<model>/…); the deployment is
+    // the one serving the model named, or any for the server-level paths.
+    const encoded = /^\/models\/([^/]+)/.exec(match.rest)?.[1];
+    const model = encoded === undefined ? undefined : decodePercent(encoded);
+    if (encoded !== undefined && model === undefined) {
+      sendJson(res, 400, {
+        error: `The model name must be a valid percent-encoded UTF-8 string, but ${encoded} was provided`,
+      });
+      return true;
+    }
+    const entries = [...this.servers.values()];
+    const target = model ? entries.find((e) => e.deployment.modelName === model)?.server : entries[0]?.server;
+    if (!target) sendJson(res, 404, { error: model ? `Model ${model} not found` : 'no model is being served' });
+    else target.handle(req, res, { path, query });
     return true;
   }
 
@@ -251,8 +318,4 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 
 function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?')[0]!;
-}
-
-function isServingPath(path: string): boolean {
-  return path.startsWith('/seldon/') || path === '/v2' || path.startsWith('/v2/');
 }

@@ -12,9 +12,11 @@ import {
   seedWineLake,
   WINE_FEATURES_SEED_KEY,
 } from '../datasets/wine-lake';
-import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
+import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
+import { isAliasNotFound, isNotFound, type MlflowClient } from '../pipelines/mlflow-client';
 import type { LocalStage } from './assembly';
-import { type LocalPlatform, type RuntimeInfo, SERVING_NAMESPACE } from './platform';
+import { type BucketRole, readFacts } from './facts';
+import type { LocalPlatform, RuntimeInfo } from './platform';
 
 export interface StartupStep {
   readonly name: string;
@@ -51,22 +53,30 @@ export async function runStartup(
     // them on AWS: the README's /get-online-features example answers from the first start on.
     await step('materialize features', () => runMaterialization(platform));
   }
-  const model = DEFAULT_SCHEDULED_INPUT.model_name;
-  const registry = new RegistryClient(platform.gatewayUrl);
-  let champion = await registry.champion(model);
+  const training = platform.facts.stateMachine('training');
+  const model = String(training.defaultInput?.['model_name'] ?? '');
+  if (!model) throw new Error('the training state machine declares no default input with a model_name');
+  const registry = new HttpMlflowClient({ baseUrl: platform.gatewayUrl });
+  let champion = await championOf(registry, model);
   if (!champion || options.retrain) {
     let version = '';
     await step('training pipeline', async () => {
-      const r = await runTraining(platform);
+      const r = await runTraining(platform, training.arn, training.defaultInput!);
       version = r.version;
       return `${model} version ${r.version} registered (rmse ${r.rmse}) by execution ${r.executionName}`;
     });
     await step('promote', async () => {
-      await registry.promote(model, version);
+      await registry.post('model-versions/transition-stage', {
+        name: model,
+        version,
+        stage: 'Production',
+        archive_existing_versions: true,
+      });
+      await registry.post('registered-models/alias', { name: model, alias: 'champion', version });
       await platform.events.settled(); // the promotion event deploys it, as the deployer does on EKS
       return `${model} version ${version} → Production, alias champion`;
     });
-    champion = await registry.champion(model);
+    champion = await championOf(registry, model);
   }
   if (
     champion &&
@@ -75,7 +85,7 @@ export async function runStartup(
     // A restart: the champion is registered already; serve it again as EKS would keep serving it.
     await step('serve champion', async () => {
       await platform.serving.deploy({
-        namespace: SERVING_NAMESPACE,
+        namespace: platform.facts.serving().namespace,
         deployment: model,
         modelUri: champion!.source,
         version: champion!.version,
@@ -86,18 +96,9 @@ export async function runStartup(
   return steps;
 }
 
-/** The lake's bucket whose construct id is `id` (Raw, Curated, Artifacts, AthenaResults). */
-export function lakeBucket(platform: LocalPlatform, id: string): string {
-  return lakeBucketOf(platform.stage, id);
-}
-
-/** {@link lakeBucket} from the stage alone, for a command that reaches a platform it did not start. */
-export function lakeBucketOf(stage: LocalStage, id: string): string {
-  const r = stage
-    .resourcesOfType('AWS::S3::Bucket')
-    .find((b) => new RegExp(`/Lake/${id}/Resource$`).test(b.constructPath ?? ''));
-  if (!r) throw new Error(`the local stage has no lake bucket ${id}`);
-  return stage.physicalName(r);
+/** The lake's bucket of a zone, as the data lake declares it. */
+export function lakeBucket(platform: LocalPlatform, role: BucketRole): string {
+  return platform.facts.bucket(role);
 }
 
 /**
@@ -115,10 +116,11 @@ export async function seedLocalLake(
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });
+  const facts = readFacts(stage);
   try {
     return await seedWineLake(s3CreateObject(s3), {
-      rawBucket: lakeBucketOf(stage, 'Raw'),
-      curatedBucket: lakeBucketOf(stage, 'Curated'),
+      rawBucket: facts.bucket('raw'),
+      curatedBucket: facts.bucket('curated'),
       now,
     });
   } finally {
@@ -126,14 +128,12 @@ export async function seedLocalLake(
   }
 }
 
-/** Runs the training machine with the example input and waits for it; fails with its error. */
-async function runTraining(platform: LocalPlatform) {
-  const machine = platform.sfn.machines.find((m) => m.stackName.includes('TrainingPipeline'));
-  if (!machine) throw new Error('the local stage has no training pipeline');
+/** Runs the training machine with its scheduled input and waits for it; fails with its error. */
+async function runTraining(platform: LocalPlatform, stateMachineArn: string, input: Record<string, unknown>) {
   const { executionArn } = await platform.sfn.startExecution({
-    stateMachineArn: machine.arn,
+    stateMachineArn,
     name: `startup-${Date.now()}`,
-    input: JSON.stringify(DEFAULT_SCHEDULED_INPUT),
+    input: JSON.stringify(input),
   });
   const d = await platform.sfn.waitForExecution(executionArn);
   if (d.status !== 'SUCCEEDED') {
@@ -153,10 +153,8 @@ async function runTraining(platform: LocalPlatform) {
 
 /** Runs the materialization machine over every view's default window and waits; fails with its error. */
 async function runMaterialization(platform: LocalPlatform): Promise<string> {
-  const machine = platform.sfn.machines.find((m) => m.stackName.includes('FeatureStore'));
-  if (!machine) throw new Error('the local stage has no feature store');
   const { executionArn } = await platform.sfn.startExecution({
-    stateMachineArn: machine.arn,
+    stateMachineArn: platform.facts.stateMachine('materialization').arn,
     name: `startup-materialize-${Date.now()}`,
     input: '{}',
   });
@@ -168,42 +166,20 @@ async function runMaterialization(platform: LocalPlatform): Promise<string> {
   return `${views.map((v) => `${v.featureView} ${v.written} rows`).join(', ')} → online store by execution ${d.name}`;
 }
 
-/** The few MLflow REST calls start-up makes, through the local gateway like any client. */
-class RegistryClient {
-  constructor(private readonly base: string) {}
-
-  async champion(name: string): Promise<{ version: string; source: string } | undefined> {
-    const res = await fetch(
-      `${this.base}/api/2.0/mlflow/registered-models/alias?name=${encodeURIComponent(name)}&alias=champion`,
+/** The model's champion version, or undefined while there is none (no such model, or never promoted). */
+async function championOf(
+  registry: MlflowClient,
+  name: string,
+): Promise<{ version: string; source: string } | undefined> {
+  try {
+    const r = await registry.get<{ model_version?: { version: string; source: string } }>(
+      'registered-models/alias',
+      { name, alias: 'champion' },
     );
-    if (res.status === 404) return undefined; // no such model
-    const body = (await res.json()) as {
-      model_version?: { version: string; source: string };
-      error_code?: string;
-    };
-    // A model registered but never promoted: MLflow answers 400 INVALID_PARAMETER_VALUE.
-    if (res.status === 400 && body.error_code === 'INVALID_PARAMETER_VALUE') return undefined;
-    if (!res.ok || !body.model_version)
-      throw new Error(`registry answered ${res.status}: ${JSON.stringify(body)}`);
-    return { version: body.model_version.version, source: body.model_version.source };
-  }
-
-  async promote(name: string, version: string): Promise<void> {
-    await this.post('model-versions/transition-stage', {
-      name,
-      version,
-      stage: 'Production',
-      archive_existing_versions: true,
-    });
-    await this.post('registered-models/alias', { name, alias: 'champion', version });
-  }
-
-  private async post(path: string, body: object): Promise<void> {
-    const res = await fetch(`${this.base}/api/2.0/mlflow/${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    if (!res.ok) throw new Error(`registry ${path} answered ${res.status}: ${await res.text()}`);
+    if (!r.model_version) throw new Error(`the registry answered an alias without its model_version: ${JSON.stringify(r)}`);
+    return { version: r.model_version.version, source: r.model_version.source };
+  } catch (err) {
+    if (isNotFound(err) || isAliasNotFound(err)) return undefined;
+    throw err;
   }
 }

@@ -96,6 +96,12 @@ export interface ModelServer {
   /** True once shutdown began. */
   readonly draining: boolean;
   readonly server: Server;
+  /**
+   * Serves a request that reached this process another way (the local front door): as if it came
+   * in on {@link server}, with its path and query already split off the URL (and a route's prefix
+   * taken off) by the caller.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, target: { path: string; query?: string }): void;
   /** Drains and stops (idempotent): see the module note. */
   close(): Promise<void>;
 }
@@ -445,13 +451,18 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     }
   }
 
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+  function onRequest(req: IncomingMessage, res: ServerResponse, target?: { path: string; query?: string }): void {
     const start = performance.now();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    let path = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? undefined : url.slice(q + 1);
-    if (path.startsWith('/seldon/')) path = stripIngressPrefix(path);
+    let path: string;
+    let query: string | undefined;
+    if (target !== undefined) ({ path, query } = target);
+    else {
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      path = q === -1 ? url : url.slice(0, q);
+      query = q === -1 ? undefined : url.slice(q + 1);
+      if (path.startsWith('/seldon/')) path = stripIngressPrefix(path);
+    }
     let route = routes.get(path);
     let routeError: Error | undefined;
     if (route === undefined) ({ route, error: routeError } = dynamicRoute(path));
@@ -476,7 +487,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const req = ex.req;
     const declared = req.headers['content-length'];
     if (declared !== undefined && Number(declared) > maxBody) {
-      tooLarge(ex);
+      tooLarge(ex, `${declared} were declared`);
       return;
     }
     const chunks: Buffer[] = [];
@@ -486,7 +497,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       size += chunk.length;
       if (size > maxBody) {
         size = -1;
-        tooLarge(ex);
+        tooLarge(ex, 'more were sent');
         return;
       }
       chunks.push(chunk);
@@ -497,20 +508,20 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     });
   }
 
-  function tooLarge(ex: Exchange): void {
-    fail(ex, new RouteError(`the request body exceeds the limit of ${maxBody} bytes`, 413));
+  function tooLarge(ex: Exchange, provided: string): void {
+    fail(ex, new RouteError(`The request body must be at most ${maxBody} bytes, but ${provided}`, 413));
     // The rest of the body is read and discarded (so the client sees the 413, not a reset) until
     // the client stops; one that keeps sending is cut off.
     ex.req.resume();
     setTimeout(() => ex.req.destroy(), 5000).unref();
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse, target?: { path: string; query?: string }) => {
     // No request, however malformed, may throw out of the listener and take the process down (a
     // client hanging up mid-body makes Node emit an 'aborted' error on the request).
     req.on('error', ignore);
     try {
-      onRequest(req, res);
+      onRequest(req, res, target);
     } catch (err) {
       onError(err);
       if (res.headersSent) res.destroy();
@@ -519,7 +530,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
         res.end(seldonErrorBody(`internal error: ${(err as Error)?.message}`, 'MICROSERVICE_INTERNAL_ERROR'));
       }
     }
-  });
+  };
+  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => listener(req, res));
   // Refuse an oversized body before `100 Continue`, so the client never sends it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (!(Number(req.headers['content-length']) > maxBody)) res.writeContinue();
@@ -557,6 +569,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     port: address.port,
     metrics,
     server,
+    handle: listener,
     get draining() {
       return draining;
     },

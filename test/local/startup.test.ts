@@ -171,7 +171,7 @@ describe('npm start on the local stage', () => {
   });
 
   it('runs batch inference over a lake table into Parquet', async () => {
-    const curated = lakeBucket(platform, 'Curated');
+    const curated = lakeBucket(platform, 'curated');
     const champion = platform.serving.deployments[0]!;
     const machine = platform.sfn.machines.find((m) => m.stackName.includes('BatchInference'))!;
     const { executionArn } = await platform.sfn.startExecution({
@@ -223,7 +223,7 @@ describe('npm start on the local stage', () => {
       { key: 'dataset', value: 'wine_labels' },
     ]));
     // the training set it joined is kept in the curated zone, per execution
-    const curatedSet = await platform.store.list(lakeBucket(platform, 'Curated'), {
+    const curatedSet = await platform.store.list(lakeBucket(platform, 'curated'), {
       prefix: `features/training-sets/wine_quality_v1/${d.name}/`,
     });
     expect(curatedSet.contents.some((o) => o.key.endsWith('.parquet'))).toBe(true);

@@ -173,9 +173,12 @@ export class AthenaEngine {
   /**
    * Starts DuckDB (in memory, spilling to `<stateDir>/athena`) locked down to the lake: files only
    * under `<stateDir>/s3/`, no extensions installed or loaded, and the configuration locked once the
-   * schemas (one per Glue database) and views exist, so no query can widen any of it.
+   * schemas (one per Glue database) and views exist, so no query can widen any of it. `catalog`
+   * may still be coming (read from an assembly being synthesized): DuckDB starts meanwhile.
    */
-  static async start(options: AthenaEngineOptions): Promise<AthenaEngine> {
+  static async start(
+    options: Omit<AthenaEngineOptions, 'catalog'> & { readonly catalog: AthenaCatalog | Promise<AthenaCatalog> },
+  ): Promise<AthenaEngine> {
     const paths = layout(options.stateDir);
     mkdirSync(join(paths.athena, 'tmp'), { recursive: true });
     mkdirSync(paths.s3, { recursive: true });
@@ -184,14 +187,21 @@ export class AthenaEngine {
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
     });
-    const engine = new AthenaEngine(db, options);
+    let catalog: AthenaCatalog;
+    try {
+      catalog = await options.catalog;
+    } catch (err) {
+      db.closeSync();
+      throw err;
+    }
+    const engine = new AthenaEngine(db, { ...options, catalog });
     try {
       const conn = await db.connect();
       try {
         await conn.run(`SET allowed_directories = [${sqlString(`${paths.s3}/`)}]`);
         await conn.run('SET enable_external_access = false');
-        for (const d of options.catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
-        await engine.refreshViews(options.catalog.tables);
+        for (const d of catalog.databases) await conn.run(`CREATE SCHEMA IF NOT EXISTS ${ident(d)}`);
+        await engine.refreshViews(catalog.tables);
         await conn.run('SET lock_configuration = true');
       } finally {
         conn.closeSync();

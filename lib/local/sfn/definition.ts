@@ -107,6 +107,9 @@ export function applySubstitutions(text: string, subs: Record<string, unknown>):
  * assertRunnable({ QueryLanguage: 'JSONata', StartAt: 'A', States: {} }, 'machine m'); // throws
  */
 export function assertRunnable(definition: AslDefinition, where: string): void {
+  // asl-validator compiles its JSON schemas anew on every call (tens to hundreds of ms): a definition
+  // loaded from the assembly and then prepared by the runner is checked once.
+  if (runnable.has(definition)) return;
   const jsonata = findJsonata(definition);
   if (jsonata) {
     throw new DefinitionError(
@@ -115,7 +118,11 @@ export function assertRunnable(definition: AslDefinition, where: string): void {
   }
   const { isValid, errorsText } = aslValidator(definition as never, { checkArn: true, checkPaths: true });
   if (!isValid) throw new DefinitionError(`${where}: the definition is not valid ASL: ${errorsText('; ')}`);
+  runnable.add(definition);
 }
+
+/** Definitions {@link assertRunnable} passed (objects: a changed copy is checked again). */
+const runnable = new WeakSet<AslDefinition>();
 
 function findJsonata(
   def: { QueryLanguage?: unknown; States?: Record<string, AslState> },

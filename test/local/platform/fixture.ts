@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { App, Duration, RemovalPolicy, Stack, Stage } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -17,6 +18,9 @@ import { Binding } from '../../../lib/constructs/binding';
 import { MlopsApi } from '../../../lib/constructs/mlops-api';
 import { MlopsFunction, PROJECT_ROOT } from '../../../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../../../lib/constructs/mlops-state-machine';
+import { declareServing } from '../../../lib/constructs/platform-facts';
+import { PREDICTION_ROUTES } from '../../../lib/constructs/prediction-api';
+import { promotionEventPattern } from '../../../lib/constructs/canary-rollout';
 
 export const FIXTURE_STAGE = 'mlops-fixture';
 
@@ -145,6 +149,9 @@ export function synthFixture(options: { unsupportedTask?: boolean } = {}): strin
     definition = ecs.next(new sfn.Succeed(stack, 'After container'));
   }
   new MlopsStateMachine(stack, 'Pipeline', { definition });
+  // As the kit's stage does: the local platform serves models on the routes this declares.
+  const bus = new events.EventBus(stack, 'Bus');
+  declareServing(bus, { namespace: 'seldon', routes: PREDICTION_ROUTES, promotion: promotionEventPattern() });
   app.synth();
   return outdir;
 }

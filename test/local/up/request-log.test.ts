@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../../lib/config';
 import { ConfigError } from '../../../lib/config/environments';
-import { LocalServing } from '../../../lib/local/serving';
+import { LocalServing, servingRoutes } from '../../../lib/local/serving';
 import { TINY, writeModelDir } from '../../serving/helpers';
 
 const dirs: string[] = [];
@@ -27,6 +27,7 @@ async function serve(options: { sampleRate?: number; maxBytes?: number }) {
   const serving = new LocalServing({
     s3Endpoint: 'http://127.0.0.1:9', // never used: the model is a local directory
     region: 'us-east-1',
+    routes: servingRoutes(['/seldon/{namespace}/{deployment}/{proxy+}', '/v2/{proxy+}']),
     requestLogDir: logDir,
     ...(options.sampleRate === undefined ? {} : { requestLogSampleRate: options.sampleRate }),
     ...(options.maxBytes === undefined ? {} : { requestLogMaxBytes: options.maxBytes }),
