@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DynamoDBClient, waitUntilTableExists } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { defineRepo, ONLINE_TABLE_SPEC } from '../../lib/features/definitions';
@@ -56,6 +56,9 @@ export async function startDynalite(): Promise<LocalDynamo> {
           BillingMode: ONLINE_TABLE_SPEC.billingMode,
         }),
       );
+      // dynalite answers CreateTable while the table is CREATING and flips it to ACTIVE on a timer;
+      // a write that arrives first (a loaded machine) gets ResourceNotFoundException.
+      await waitUntilTableExists({ client: raw, maxWaitTime: 30, minDelay: 0.05, maxDelay: 0.2 }, { TableName: name });
     },
     async close() {
       raw.destroy();
