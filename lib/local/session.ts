@@ -7,11 +7,8 @@
  * @example
  * await withSession(stateDir, async (s) => s.sfn.send(new ListStateMachinesCommand({})));
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { PROJECT_ROOT } from '../constructs/bundling';
 import {
   type LocalPlatform,
   readRuntimeInfo,
@@ -20,7 +17,7 @@ import {
   startPlatform,
 } from './platform';
 import { acquireStateLock } from './lock';
-import { assemblyDirOf, synthLocalStage } from './synth';
+import { synthLocalStage } from './synth';
 
 export interface Session {
   readonly info: RuntimeInfo;
@@ -100,26 +97,7 @@ async function startTransient(
   stateDir: string,
   options: Partial<StartPlatformOptions>,
 ): Promise<LocalPlatform> {
-  const assemblyDir = assemblyDirOf(stateDir);
-  if (assemblyIsStale(assemblyDir)) synthLocalStage(stateDir);
+  // The same content-keyed plan as `mlops up`: a no-op when the assembly matches the sources.
+  const assemblyDir = synthLocalStage(stateDir);
   return startPlatform({ ...options, stateDir, assemblyDir });
-}
-
-/** The assembly is stale when a source file changed after it was written. */
-export function assemblyIsStale(assemblyDir: string): boolean {
-  const manifest = join(assemblyDir, 'manifest.json');
-  if (!existsSync(manifest)) return true;
-  const built = statSync(manifest).mtimeMs;
-  const newest = (dir: string): number => {
-    let max = 0;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const p = join(dir, entry.name);
-      if (entry.isDirectory()) max = Math.max(max, newest(p));
-      else if (entry.name.endsWith('.ts')) max = Math.max(max, statSync(p).mtimeMs);
-    }
-    return max;
-  };
-  const sources = ['bin', 'lib', 'lambdas', 'stacks'].map((d) => join(PROJECT_ROOT, d)).filter(existsSync);
-  const files = ['package-lock.json', 'cdk.json'].map((f) => join(PROJECT_ROOT, f)).filter(existsSync);
-  return sources.some((d) => newest(d) > built) || files.some((f) => statSync(f).mtimeMs > built);
 }

@@ -112,22 +112,6 @@ export function synthLocalStage(stateDir: string, options: LocalAssemblyOptions 
   return assemblyDirOf(stateDir);
 }
 
-/**
- * {@link synthLocalStage} without blocking, the child's output (CDK's "Bundling asset …" lines,
- * the bundle cache's summary) going to `onOutput` instead of the terminal. Rejects with the
- * output's last lines when synthesis fails.
- *
- * @example
- * await synthLocalStageInChild('.mlops/local', (chunk) => log.writeRaw(chunk));
- */
-export function synthLocalStageInChild(
-  stateDir: string,
-  onOutput: (chunk: Buffer) => void,
-  options: LocalAssemblyOptions = {},
-): Promise<string> {
-  return provideLocalAssembly(planLocalAssembly(stateDir, options), onOutput);
-}
-
 /** The content hash of everything the local synthesis reads (see the module comment). */
 export function localAssemblyKey(root: string = PROJECT_ROOT): string {
   const files: string[] = [];
