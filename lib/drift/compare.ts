@@ -65,7 +65,7 @@ export function resolveDriftOptions(options: Partial<DriftOptions> = {}): DriftO
       (key.endsWith('PValue') || key === 'driftShare' ? value <= 1 : true);
     if (!ok) {
       const shape = integer ? 'a non-negative integer' : key.endsWith('PValue') || key === 'driftShare' ? 'a number in [0, 1]' : 'a non-negative number';
-      throw new DriftInputError(`drift option ${key} must be ${shape}, but ${JSON.stringify(value) ?? String(value)} was provided`);
+      throw new DriftInputError(`drift option ${key} must be ${shape}, but ${typeof value === 'number' ? String(value) : JSON.stringify(value)} was provided`);
     }
     (resolved as Record<string, number>)[key] = value as number;
   }

@@ -104,8 +104,14 @@ export function histogramSvg(h: DriftHistogram, name: string): string {
       );
     }
   });
-  const first = bars[0]?.label ?? '';
-  const last = bars.at(-1)?.label ?? '';
+  // The axis ends: the outer edges (or categories) rather than whole bin labels, which collide.
+  const [first, last] =
+    h.type === 'categories'
+      ? [bars[0]?.label ?? '', bars.at(-1)?.label ?? '']
+      : [
+          h.currentBelow > 0 ? bars[0]!.label : formatNumber(h.edges[0]!),
+          h.currentAbove > 0 ? bars.at(-1)!.label : formatNumber(h.edges.at(-1)!),
+        ];
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img" aria-label="${escapeHtml(`${name}: reference vs window`)}">` +
     `<line x1="4" y1="${4 + plotHeight}" x2="${CHART_WIDTH - 4}" y2="${4 + plotHeight}" stroke="#999"/>` +
