@@ -23,20 +23,10 @@ import {
   type ValueCounts,
 } from '../../lib/drift';
 import { PREDICTION_FEATURE } from '../../lib/shared/operations';
+import { mulberry32 } from '../../lib/trainer/synthetic';
 
-/** A small deterministic PRNG (mulberry32), so the samples are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function normal(n: number, mean: number, sd: number, seed: number, decimals = 2): number[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const z = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -45,7 +35,7 @@ function normal(n: number, mean: number, sd: number, seed: number, decimals = 2)
   return out;
 }
 function choice(n: number, values: number[], seed: number, weights?: number[]): number[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const w = weights ?? values.map(() => 1 / values.length);
   return Array.from({ length: n }, () => {
     let u = r();
