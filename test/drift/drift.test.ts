@@ -397,3 +397,20 @@ describe('the drift report', () => {
     expect(table.trimEnd().split('\n').at(-1)).toMatch(/^No dataset drift: 1 of 4 features drifted/);
   });
 });
+
+describe('charts', () => {
+  it('categorical columns are drawn per value, numeric ones on the reference bins with what falls outside', () => {
+    const cat = compareColumn(profileColumn('c', vc([1, 1, 2, 3])), vc([2, 3, 3, 4]));
+    expect(cat.histogram).toEqual({ type: 'categories', values: [1, 2, 3, 4], reference: [2, 1, 1, 0], current: [0, 1, 2, 1] });
+    const num = compareColumn(profileColumn('n', vc([0, 1, 2, 3, 4, 5, 6, 7, 8.5, 10])), vc([-1, 0, 10, 11, 12]));
+    expect(num.histogram).toMatchObject({ type: 'bins', currentBelow: 1, currentAbove: 2 });
+    if (num.histogram.type !== 'bins') throw new Error('bins expected');
+    expect(num.histogram.edges[0]).toBe(0);
+    expect(num.histogram.edges.at(-1)).toBe(10);
+    expect(num.histogram.current.reduce((s, c) => s + c, 0)).toBe(2); // 0 in the first bin, 10 in the last (closed)
+    expect(num.histogram.current[0]).toBe(1);
+    expect(num.histogram.current.at(-1)).toBe(1);
+    const flooded = compareColumn(profileColumn('c', vc([1, 2, 3])), vc(Array.from({ length: 100 }, (_, i) => i)));
+    expect(flooded.histogram.type).toBe('bins');
+  });
+});
