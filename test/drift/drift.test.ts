@@ -8,6 +8,8 @@ import {
   DriftInputError,
   buildBaseline,
   checkValueCounts,
+  driftDetectedDetail,
+  driftMetricData,
   compareColumn,
   driftReport,
   formatDriftTable,
@@ -22,7 +24,7 @@ import {
   type DriftReport,
   type ValueCounts,
 } from '../../lib/drift';
-import { PREDICTION_FEATURE } from '../../lib/shared/operations';
+import { DRIFT_METRICS, PREDICTION_FEATURE } from '../../lib/shared/operations';
 import { mulberry32 } from '../../lib/trainer/synthetic';
 
 function normal(n: number, mean: number, sd: number, seed: number, decimals = 2): number[] {
@@ -319,6 +321,35 @@ describe('the drift report', () => {
     expect(r.summary).toBe('No dataset drift: 1 of 4 features drifted (share 0.25, threshold 0.5); prediction drifted.');
   });
 
+  it('metrics and the DriftDetected detail use the shared names', () => {
+    const r = report(2, { prediction: vc(normal(400, 6.6, 0.8, 50)), options: { driftShare: 0.25 } });
+    const data = driftMetricData(r);
+    expect(data.every((d) => d.namespace === 'MlopsKit/Drift')).toBe(true);
+    const find = (name: string, feature?: string) =>
+      data.filter((d) => d.name === name && d.dimensions.Feature === feature).map((d) => d.value);
+    expect(find(DRIFT_METRICS.windowRows)).toEqual([400]);
+    expect(find(DRIFT_METRICS.datasetDrift)).toEqual([1]);
+    expect(find(DRIFT_METRICS.driftShare)).toEqual([0.25]);
+    expect(find(DRIFT_METRICS.predictionDrift)).toEqual([1]);
+    expect(find(DRIFT_METRICS.featureDrifted, 'alcohol')).toEqual([1]);
+    expect(find(DRIFT_METRICS.featureDrifted, 'ph')).toEqual([0]);
+    expect(find(DRIFT_METRICS.featureScore, 'alcohol')).toEqual([r.features[0]!.statistic]);
+    expect(find(DRIFT_METRICS.featureDrifted, PREDICTION_FEATURE)).toEqual([1]);
+    const where = { environment: 'local', reportUri: 's3://b/r.json', htmlReportUri: 's3://b/r.html' };
+    expect(driftDetectedDetail(r, where)).toEqual({
+      environment: 'local',
+      model: 'wine-quality',
+      modelVersion: '3',
+      windowStart: window.start,
+      windowEnd: window.end,
+      driftShare: 0.25,
+      driftedFeatures: ['alcohol'],
+      reportUri: 's3://b/r.json',
+      htmlReportUri: 's3://b/r.html',
+    });
+    expect(driftDetectedDetail(report(0), where)).toBeNull();
+  });
+
   it('an empty window is a "no traffic" report: nothing tested, nothing drifted, no NaN', () => {
     const empty = { values: [], counts: [] };
     const r = driftReport({
@@ -337,6 +368,10 @@ describe('the drift report', () => {
     expect(numbersIn(r).every(Number.isFinite)).toBe(true);
     expect(JSON.stringify(r)).not.toMatch(/NaN|null,"pValue":NaN/);
     expect(formatDriftTable(r)).toMatch(/No traffic in window/);
+    expect(driftMetricData(r).map((d) => [d.name, d.value])).toEqual([
+      [DRIFT_METRICS.windowRows, 0],
+      [DRIFT_METRICS.datasetDrift, 0],
+    ]);
     const html = renderDriftHtml(r);
     expect(html).toMatch(/No traffic in window/);
     expect(html).not.toMatch(/NaN/);
