@@ -94,7 +94,10 @@ export interface Baseline {
   /** ISO-8601. */
   readonly createdAt: string;
   readonly features: readonly ColumnProfile[];
-  /** The model's output on the training rows, named {@link PREDICTION_FEATURE}. */
+  /**
+   * The model's output on reference rows, named {@link PREDICTION_FEATURE}: the training rows or a
+   * holdout split, so its count need not equal `rows`.
+   */
   readonly prediction?: ColumnProfile;
 }
 
@@ -104,7 +107,7 @@ export interface BuildBaselineInput {
   readonly columns: Readonly<Record<string, ValueCounts>>;
   /** Feature name → null count (missing means 0). Every column's count + nulls must be equal. */
   readonly nulls?: Readonly<Record<string, number>>;
-  /** The model's predictions on the same rows. */
+  /** The model's predictions on reference rows (the training rows or a holdout split). */
   readonly prediction?: ValueCounts;
   /** @default now */
   readonly createdAt?: string;
