@@ -95,8 +95,8 @@ export interface Baseline {
   readonly createdAt: string;
   readonly features: readonly ColumnProfile[];
   /**
-   * The model's output on reference rows, named {@link PREDICTION_FEATURE}: the training rows or a
-   * holdout split, so its count need not equal `rows`.
+   * The model's output on reference rows (the training rows or a holdout split, so its count
+   * need not equal `rows`), named `PREDICTION_FEATURE` (`lib/shared/operations.ts`).
    */
   readonly prediction?: ColumnProfile;
 }
@@ -216,7 +216,7 @@ export interface DriftReport {
   readonly referenceRows: number;
   readonly dataset: DatasetDrift;
   readonly features: readonly FeatureDrift[];
-  /** The model output's verdict, named {@link PREDICTION_FEATURE}; null without one. */
+  /** The model output's verdict, named `PREDICTION_FEATURE` (`lib/shared/operations.ts`); null without one. */
   readonly prediction: FeatureDrift | null;
   readonly options: DriftOptions;
 }
