@@ -86,12 +86,13 @@ export function environmentCheck(props: EnvironmentCheckProps): pipelines.CodeBu
   return new pipelines.CodeBuildStep(props.name, {
     input: props.input,
     envFromCfnOutputs: props.envFromCfnOutputs,
-    env: { AWS_PROFILE: props.profile, AWS_REGION: props.region },
+    env: { AWS_REGION: props.region },
     commands: [
-      // The profile is written before AWS_PROFILE matters: `aws configure set` needs no credentials.
-      `AWS_PROFILE= aws configure set profile.${props.profile}.role_arn ${props.roleArn}`,
-      `AWS_PROFILE= aws configure set profile.${props.profile}.credential_source EcsContainer`,
-      `AWS_PROFILE= aws configure set profile.${props.profile}.region ${props.region}`,
+      // The profile exists before anything selects it (a buildspec's commands share one shell).
+      `aws configure set profile.${props.profile}.role_arn ${props.roleArn}`,
+      `aws configure set profile.${props.profile}.credential_source EcsContainer`,
+      `aws configure set profile.${props.profile}.region ${props.region}`,
+      `export AWS_PROFILE=${props.profile}`,
       'npm ci --no-audit --no-fund',
       ...props.commands,
     ],
