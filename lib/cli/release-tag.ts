@@ -7,7 +7,8 @@
  * @example
  * parseReleaseTag('release/wine-quality/3'); // { model: 'wine-quality', version: '3' }
  * releaseCommand({ model: 'wine-quality', version: '3' }, { from: 'staging', to: 'production' });
- * // ['npx', 'mlops', 'release', '--model', 'wine-quality', '--version', '3', '--from', 'staging', '--to', 'production']
+ * // ['npx', 'mlops', 'release', '--model', 'wine-quality', '--version', '3', '--from', 'staging', '--to', 'production',
+ * //  '--from-profile', 'staging', '--to-profile', 'production']
  */
 
 /** The tag namespace; CodePipeline's trigger matches `release/*`. */
@@ -65,7 +66,14 @@ export function releaseRefs(tags: readonly string[]): ReleaseRef[] {
     .filter((r) => !seen.has(r.tag) && seen.add(r.tag));
 }
 
-/** The `mlops release` invocation for a ref, as argv. */
+/**
+ * The `mlops release` invocation for a ref, as argv: each environment through the AWS profile of
+ * its own name (the release build writes `staging` and `production`, each assuming that account's
+ * release role).
+ */
 export function releaseCommand(ref: Pick<ReleaseRef, 'model' | 'version'>, envs: { from: string; to: string }): string[] {
-  return ['npx', 'mlops', 'release', '--model', ref.model, '--version', ref.version, '--from', envs.from, '--to', envs.to];
+  return [
+    'npx', 'mlops', 'release', '--model', ref.model, '--version', ref.version, '--from', envs.from, '--to', envs.to,
+    '--from-profile', envs.from, '--to-profile', envs.to,
+  ];
 }

@@ -5,8 +5,8 @@
  * - the **smoke role** (`mlops-<env>-delivery-smoke`): call the prediction API (SigV4) and start
  *   and follow the training pipeline — what `mlops smoke` does after a deployment;
  * - the **release role** (`mlops-<env>-release-trigger`): start and follow the environment's release
- *   state machine (`mlops-<env>-release`) and read its stacks' outputs — what the git-tag release
- *   build runs `mlops release` with.
+ *   state machine and read its `mlops-<env>-*` stacks' outputs — what the git-tag release build runs
+ *   `mlops release` with.
  *
  * Their names are fixed by convention ({@link deliveryRoleNames}) because the tooling account
  * must name them in its own policies before either exists, and across accounts there is no stack
@@ -20,8 +20,9 @@
  *   trainingStateMachine: training.stateMachine,
  * });
  */
-import { Arn, ArnFormat, CfnOutput, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Arn, CfnOutput, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsStateMachine } from './mlops-state-machine';
 import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
@@ -46,6 +47,11 @@ export interface DeliveryAccessProps {
   readonly predictionApi: PredictionApi;
   /** The machine the smoke step runs a short training execution of. */
   readonly trainingStateMachine: MlopsStateMachine;
+  /**
+   * The environment's release state machine, which the release role may start and follow.
+   * @default - the machine named `mlops-<env>-release` ({@link deliveryRoleNames})
+   */
+  readonly releaseStateMachine?: sfn.IStateMachine;
 }
 
 export class DeliveryAccess extends Construct {
@@ -78,20 +84,8 @@ export class DeliveryAccess extends Construct {
     props.predictionApi.grantInvoke(this.smokeRole);
     // Start and follow one training execution; not grantRead, whose List* calls need Resource "*".
     const training = props.trainingStateMachine.stateMachine;
-    this.smokeRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [training.stateMachineArn] }));
-    this.smokeRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['states:DescribeExecution'],
-        resources: [
-          Stack.of(this).formatArn({
-            service: 'states',
-            resource: 'execution',
-            resourceName: `${training.stateMachineName}:*`,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-        ],
-      }),
-    );
+    training.grantStartExecution(this.smokeRole);
+    training.grantExecution(this.smokeRole, 'states:DescribeExecution');
 
     this.releaseRole = new iam.Role(this, 'ReleaseRole', {
       roleName: names.releaseRole,
@@ -100,46 +94,36 @@ export class DeliveryAccess extends Construct {
       maxSessionDuration: Duration.hours(2),
     });
     const stack = Stack.of(this);
-    const machineArn = stack.formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: names.releaseStateMachine,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    const executionsArn = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${names.releaseStateMachine}:*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    const stacksArn = Arn.format({ service: 'cloudformation', resource: 'stack', resourceName: `mlops-${props.environmentName}-*/*` }, stack);
-    this.releaseRole.addToPolicy(new iam.PolicyStatement({ actions: ['states:StartExecution', 'states:ListExecutions'], resources: [machineArn] }));
+    // The release machine: the environment's own when given, else the one named by convention.
+    const release =
+      props.releaseStateMachine ??
+      sfn.StateMachine.fromStateMachineName(this, 'ReleaseMachine', names.releaseStateMachine);
+    release.grantStartExecution(this.releaseRole);
+    release.grantExecution(this.releaseRole, 'states:DescribeExecution', 'states:GetExecutionHistory');
     this.releaseRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:GetExecutionHistory'], resources: [executionsArn] }),
+      new iam.PolicyStatement({
+        actions: ['states:ListExecutions'],
+        resources: [release.stateMachineArn],
+      }),
     );
+    const stacksArn = Arn.format({ service: 'cloudformation', resource: 'stack', resourceName: `mlops-${props.environmentName}-*/*` }, stack);
     this.releaseRole.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stacksArn] }));
 
     for (const role of [this.smokeRole, this.releaseRole]) {
       Validations.of(role).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      // A machine of another stack is named through an export, so these finding ids hold a token.
+      acknowledgeFindingPrefix(
+        role,
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:',
+        'DescribeExecution and GetExecutionHistory on the executions of one state machine (training for the smoke role, release for the release role): an execution is named when it starts.',
+      );
     }
-    // The machine's name is an export of the training stack here, so the finding id holds a token.
-    acknowledgeFindingPrefix(
-      this.smokeRole,
-      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:',
-      "DescribeExecution on the executions of the one training machine: the smoke run's execution name is chosen when it starts.",
-    );
     // cdk-nag names a resource as CloudFormation renders it: concrete region and account where the stack has them.
     const where = `${Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region}:${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}`;
-    Validations.of(this.releaseRole).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${where}:execution:${names.releaseStateMachine}:*]`,
-        reason: 'The release build follows the execution it started, whose name is chosen per release, of this one release machine only.',
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:${where}:stack/mlops-${props.environmentName}-*/*]`,
-        reason: "mlops release reads this environment's endpoints from its stacks' outputs; only DescribeStacks, only the mlops-<env>-* stacks (whose ids CloudFormation suffixes).",
-      },
-    );
+    Validations.of(this.releaseRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:${where}:stack/mlops-${props.environmentName}-*/*]`,
+      reason: "mlops release reads this environment's endpoints from its stacks' outputs; only DescribeStacks, only the mlops-<env>-* stacks (whose ids CloudFormation suffixes).",
+    });
 
     this.outputs = {
       predictionUrl: new CfnOutput(this, 'PredictionUrl', {

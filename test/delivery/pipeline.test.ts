@@ -6,10 +6,15 @@
  * account, and cdk-nag (AwsSolutions and NIST 800-53 R5) with zero unacknowledged findings.
  */
 import { App, Stack, Stage } from 'aws-cdk-lib';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, resolveDelivery } from '../../lib/config';
+import { DeliveryAccess } from '../../lib/constructs/delivery-access';
+import { MlopsStateMachine } from '../../lib/constructs/mlops-state-machine';
+import { PredictionApi } from '../../lib/constructs/prediction-api';
 import { deliveryNagPacks, nagPacksFor, validateOutsideStages } from '../../lib/constructs/nag';
 import { createDeliveryApp } from '../../stacks/delivery-app';
 import type { DeliveryStack } from '../../stacks/delivery-stack';
@@ -309,5 +314,54 @@ describe('the delivery config', () => {
     expect(bad).toThrow(/delivery.account must be a 12-digit AWS account id, but "12" was provided/);
     expect(bad).toThrow(/delivery.connectionArn must be a CodeConnections connection ARN .*, but "arn:aws:s3:::bucket" was provided/);
     expect(bad).toThrow(/delivery.repository must be owner\/name \(e.g. acme\/mlops-kit\), but "mlops-kit" was provided/);
+  });
+});
+
+describe('DeliveryAccess on its own', () => {
+  /** A stack with a prediction API in front of an imported NLB, a training machine and a release machine. */
+  function accessStack(props: { releaseMachine?: boolean; toolingAccount?: string; environmentName?: string } = {}) {
+    const stack = new Stack(new App(), 'Access', { env: { account: STAGING, region: 'eu-west-1' } });
+    const predictionApi = new PredictionApi(stack, 'Predictions', {
+      environmentName: 'staging',
+      loadBalancer: elbv2.NetworkLoadBalancer.fromNetworkLoadBalancerAttributes(stack, 'Nlb', {
+        loadBalancerArn: `arn:aws:elasticloadbalancing:eu-west-1:${STAGING}:loadbalancer/net/router/0123456789abcdef`,
+        loadBalancerDnsName: 'router.elb.eu-west-1.amazonaws.com',
+      }),
+      auth: 'iam',
+      throttleRateLimit: 10,
+      throttleBurstLimit: 20,
+    });
+    const trainingStateMachine = new MlopsStateMachine(stack, 'Training', { definition: new sfn.Pass(stack, 'Train') });
+    const release = props.releaseMachine ? new sfn.StateMachine(stack, 'Release', { definitionBody: sfn.DefinitionBody.fromChainable(new sfn.Pass(stack, 'Copy')) }) : undefined;
+    const access = new DeliveryAccess(stack, 'Access', {
+      environmentName: props.environmentName ?? 'staging',
+      toolingAccount: props.toolingAccount ?? TOOLING,
+      predictionApi,
+      trainingStateMachine,
+      ...(release ? { releaseStateMachine: release } : {}),
+    });
+    return { stack, access, release };
+  }
+  const startTargets = (t: Template) =>
+    Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes('ReleaseRole'))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Json[])
+      .filter((s) => ([] as string[]).concat(s['Action']).includes('states:StartExecution'))
+      .map((s) => s['Resource']);
+
+  it("grants the release role the environment's own release machine when it is given", () => {
+    const { stack, release } = accessStack({ releaseMachine: true });
+    const t = Template.fromStack(stack);
+    expect(startTargets(t)).toEqual([{ Ref: stack.getLogicalId(release!.node.defaultChild as sfn.CfnStateMachine) }]);
+  });
+
+  it('grants the machine named by convention otherwise', () => {
+    const t = Template.fromStack(accessStack().stack);
+    expect(JSON.stringify(startTargets(t))).toContain(':stateMachine:mlops-staging-release');
+  });
+
+  it('fails if the tooling account or the environment name is malformed', () => {
+    expect(() => accessStack({ toolingAccount: '1234' })).toThrow('DeliveryAccess toolingAccount must be a 12-digit AWS account id, but "1234" was provided');
+    expect(() => accessStack({ environmentName: 'Prod Env' })).toThrow(/DeliveryAccess environmentName must be lower-case letters, digits and -, but "Prod Env" was provided/);
   });
 });

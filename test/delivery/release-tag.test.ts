@@ -40,7 +40,7 @@ describe('parseReleaseTag', () => {
 
   it('builds the mlops release invocation', () => {
     expect(releaseCommand({ model: 'wine-quality', version: '3' }, { from: 'staging', to: 'production' }).join(' ')).toBe(
-      'npx mlops release --model wine-quality --version 3 --from staging --to production',
+      'npx mlops release --model wine-quality --version 3 --from staging --to production --from-profile staging --to-profile production',
     );
   });
 });
@@ -96,15 +96,15 @@ describe('bin/release-tag.ts in a tagged checkout', () => {
     git('tag', 'release/wine-quality/3');
     const r = run(['--from', 'staging', '--to', 'production']);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.recorded).toEqual(['npx mlops release --model wine-quality --version 3 --from staging --to production']);
+    expect(r.recorded).toEqual(['npx mlops release --model wine-quality --version 3 --from staging --to production --from-profile staging --to-profile production']);
     expect(r.stdout).toContain('release/wine-quality/3: npx mlops release --model wine-quality --version 3');
   });
 
   it('releases every version tagged at the commit, and stops at the first failure with exit 1', () => {
     git('tag', 'release/churn/7');
     expect(run([]).recorded).toEqual([
-      'npx mlops release --model churn --version 7 --from staging --to production',
-      'npx mlops release --model wine-quality --version 3 --from staging --to production',
+      'npx mlops release --model churn --version 7 --from staging --to production --from-profile staging --to-profile production',
+      'npx mlops release --model wine-quality --version 3 --from staging --to production --from-profile staging --to-profile production',
     ]);
     const failed = run([], 1);
     expect(failed.code).toBe(1);
@@ -124,7 +124,7 @@ describe('bin/release-tag.ts in a tagged checkout', () => {
   it('takes --tag instead of the checkout, and only prints with --dry-run', () => {
     const r = run(['--tag', 'release/wine-quality/4', '--dry-run']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('release/wine-quality/4: npx mlops release --model wine-quality --version 4 --from staging --to production\n');
+    expect(r.stdout).toBe('release/wine-quality/4: npx mlops release --model wine-quality --version 4 --from staging --to production --from-profile staging --to-profile production\n');
     expect(r.recorded).toEqual([]);
   });
 });
