@@ -20,7 +20,7 @@
  * pipeline.deploy(stagingStage, { post: [environmentCheck({ … })] });
  * pipeline.deploy(productionStage, { approval: 'PromoteToProduction', post: [ … ] });
  */
-import { Duration, RemovalPolicy, Stack, type Stage, Validations } from 'aws-cdk-lib';
+import { type CfnOutput, Duration, RemovalPolicy, Stack, type Stage, Validations } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -70,7 +70,7 @@ export interface EnvironmentCheckProps {
   /** The AWS profile name the commands use for that role. */
   readonly profile: string;
   /** Stack outputs the commands read, as variables. */
-  readonly envFromCfnOutputs?: Record<string, import('aws-cdk-lib').CfnOutput>;
+  readonly envFromCfnOutputs?: Record<string, CfnOutput>;
   /** The commands, run after `npm ci` with the profile configured. */
   readonly commands: readonly string[];
   /** The region the environment is in. */
@@ -131,7 +131,7 @@ export class DeliveryPipeline extends Construct {
       env: { ...props.synthEnv },
       commands: [...SYNTH_COMMANDS],
       primaryOutputDirectory: 'cdk.out',
-      // npm test runs about 2,000 tests, the local platform among them: the larger machine halves it.
+      // npm test runs about 2,000 tests, local platforms and CDK syntheses among them: CPU-bound, so more cores.
       buildEnvironment: { computeType: codebuild.ComputeType.LARGE },
       timeout: Duration.minutes(60),
     });
@@ -151,7 +151,7 @@ export class DeliveryPipeline extends Construct {
       crossAccountKeys: true,
       enableKeyRotation: true,
       selfMutation: true,
-      // The stages' images (trainer, model server) are Docker assets, built in the asset stage.
+      // Synthesis builds no image: the stages' Docker assets (trainer, model server) are built in the Assets stage.
       dockerEnabledForSynth: false,
       synth: this.synth,
       codeBuildDefaults: {
