@@ -4,25 +4,31 @@
  *   npx cdk synth                      # all three environments
  *   npx cdk synth -c env=staging       # one
  *   npx cdk deploy -c env=staging --all
+ *   npx cdk synth -c env=delivery      # the delivery pipeline (tooling account), see README "Delivery"
  */
 import { App, Errors } from 'aws-cdk-lib';
-import { ConfigError, resolveEnvironments } from '../lib/config';
+import { ConfigError, DELIVERY, DELIVERY_CONTEXT_KEYS, resolveDelivery, resolveEnvironments } from '../lib/config';
+import { createDeliveryApp } from '../stacks/delivery-app';
 import { createMlopsApp } from '../stacks/mlops-app';
 
 // Context from `-c key=value` and cdk.json arrives through CDK_CONTEXT_JSON; read it with a bare App.
 const contextApp = new App({ autoSynth: false });
 const context = (key: string): unknown => contextApp.node.tryGetContext(key);
+const ENVIRONMENT_CONTEXT_KEYS = ['staging:account', 'staging:region', 'production:account', 'production:region', 'local:region'];
+const contextOf = (keys: readonly string[]) => Object.fromEntries(keys.map((k) => [k, context(k)]));
+const nag = context('nag') !== 'false' && context('nag') !== false;
 let app: App;
 try {
-  const configs = resolveEnvironments(context('env'), {
-    context: Object.fromEntries(
-      ['staging:account', 'staging:region', 'production:account', 'production:region', 'local:region'].map(
-        (k) => [k, context(k)],
-      ),
-    ),
-    env: process.env,
-  });
-  app = createMlopsApp({ configs, nag: context('nag') !== 'false' && context('nag') !== false });
+  app =
+    context('env') === DELIVERY
+      ? createDeliveryApp({
+          delivery: resolveDelivery({ context: contextOf([...ENVIRONMENT_CONTEXT_KEYS, ...DELIVERY_CONTEXT_KEYS]), env: process.env }),
+          nag,
+        }).app
+      : createMlopsApp({
+          configs: resolveEnvironments(context('env'), { context: contextOf(ENVIRONMENT_CONTEXT_KEYS), env: process.env }),
+          nag,
+        });
 } catch (err) {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\n`);

@@ -21,6 +21,7 @@ import { RegistryStack } from './registry-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
 import { promotionEventPattern } from '../lib/constructs/canary-rollout';
 import { TrainingPipelineStack } from './training-pipeline-stack';
+import { DeliveryAccess } from '../lib/constructs/delivery-access';
 
 export interface MlopsStageProps extends StageProps {
   readonly config: EnvironmentConfig;
@@ -30,6 +31,12 @@ export interface MlopsStageProps extends StageProps {
    * @default true
    */
   readonly nag?: boolean;
+  /**
+   * The tooling account of a delivery pipeline deploying this stage: adds the `DeliveryAccess`
+   * stack, the roles that pipeline assumes for its smoke step and its release builds.
+   * @default - no delivery pipeline: no such roles
+   */
+  readonly deliveryAccount?: string;
 }
 
 /** The stage id of an environment: its stacks are named `<stage id>-<Stack>`. */
@@ -44,6 +51,8 @@ export class MlopsStage extends Stage {
   readonly batchInference: BatchInferenceStack;
   /** Absent in local, where models are served by local processes (see `lib/local/serving.ts`). */
   readonly serving?: ServingStack;
+  /** Present when a delivery pipeline deploys the stage (`deliveryAccount`). */
+  readonly delivery?: DeliveryAccess;
 
   constructor(scope: Construct, id: string, props: MlopsStageProps) {
     super(scope, id, { ...props, env: { account: props.config.account, region: props.config.region } });
@@ -93,6 +102,17 @@ export class MlopsStage extends Stage {
         lake,
         house,
         eventBus: this.registry.eventBus,
+      });
+    }
+    if (props.deliveryAccount !== undefined && this.serving?.api) {
+      const stack = new Stack(this, 'DeliveryAccess', {
+        description: `mlops-kit ${name}: the roles the delivery pipeline assumes (smoke test, tag releases)`,
+      });
+      this.delivery = new DeliveryAccess(stack, 'Access', {
+        environmentName: name,
+        toolingAccount: props.deliveryAccount,
+        predictionApi: this.serving.api,
+        trainingStateMachine: this.training.stateMachine,
       });
     }
     declareServing(this.registry.eventBus, { namespace: MODEL_NAMESPACE, routes: PREDICTION_ROUTES, promotion: promotionEventPattern() });

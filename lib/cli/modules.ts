@@ -5,6 +5,7 @@ import { localCommands } from './local';
 import { renderCommands } from './render';
 import { seedCommands } from './seed';
 import { serveCommands } from './serve';
+import { smokeCommands } from './smoke';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands];

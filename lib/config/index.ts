@@ -2,3 +2,4 @@ export * from './environments';
 export * from './schema';
 export * from './feature-flags';
 export * from './workflow';
+export * from './delivery';

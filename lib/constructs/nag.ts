@@ -13,7 +13,7 @@
  * @example
  * Validations.of(stage).addPlugins(...nagPluginsFor(stage, config));
  */
-import type { IPolicyValidationContext, IPolicyValidationPlugin, PolicyValidationPluginReport } from 'aws-cdk-lib';
+import { type IPolicyValidationContext, type IPolicyValidationPlugin, type PolicyValidationPluginReport, Stage } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, type NagPack, NIST80053R5Checks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../config';
@@ -83,3 +83,27 @@ export const nagPluginsFor = (scope: IConstruct, config: Pick<EnvironmentConfig,
  */
 export const INLINE_POLICY_REASON =
   "Permissions are CDK grants scoped to this role's own resources (a table, a bucket, a log group); kept inline they are created, changed and deleted with the role, where a reusable managed policy would outlive it and invite sharing.";
+
+/**
+ * The packs the delivery stack is held to: AwsSolutions and NIST 800-53 R5, since it deploys to
+ * production and holds what production is built from. The stages it deploys are nested in it and
+ * validated by their own packs (`MlopsStage`), so their findings are left out here.
+ */
+export function deliveryNagPacks(): KitNagPack[] {
+  return [new AwsSolutionsChecks(undefined, { verbose: true }), new NIST80053R5Checks(undefined, { verbose: true })].map(
+    (p) => new KitNagPack(p),
+  );
+}
+
+/** A pack's report over `scope` without the findings inside stages nested in it. */
+export function validateOutsideStages(pack: KitNagPack, scope: IConstruct): PolicyValidationPluginReport {
+  const report = pack.validateScope(scope);
+  const stages = scope.node.findAll().filter((c) => c !== scope && Stage.isStage(c)).map((s) => `${s.node.path}/`);
+  const violations = report.violations
+    .map((v) => ({ ...v, violatingResources: v.violatingResources.filter((r) => !stages.some((s) => (r.constructPath ?? '').startsWith(s))) }))
+    .filter((v) => v.violatingResources.length > 0);
+  return { ...report, violations, success: violations.length === 0 };
+}
+
+export const deliveryNagPlugins = (scope: IConstruct): IPolicyValidationPlugin[] =>
+  deliveryNagPacks().map((pack) => ({ name: pack.readPackName, validate: () => validateOutsideStages(pack, scope) }));

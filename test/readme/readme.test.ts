@@ -18,7 +18,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { selectEnvironmentNames } from '../../lib/config';
+import { DELIVERY, selectEnvironmentNames } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { extractExamples, outputPattern, type ReadmeExample, shellWords, splitComment } from './examples';
 
@@ -539,9 +539,12 @@ describe("the README's commands, run as a user would", () => {
         // Synthesis writes one nested assembly per environment it names (none named: all of them).
         const outdir = / -o (\S+)$/.exec(r.command)![1]!;
         const env = / -c env=(\S+)/.exec(e.command)?.[1];
-        expect(readdirSync(outdir).filter((f) => f.startsWith('assembly-')).sort()).toEqual(
-          selectEnvironmentNames(env).map((n) => `assembly-mlops-${n}`).sort(),
-        );
+        // The delivery app's stages are nested in its pipeline stack: staging and production.
+        const expected =
+          env === DELIVERY
+            ? ['staging', 'production'].map((n) => `assembly-mlops-delivery-mlops-${n}`)
+            : selectEnvironmentNames(env).map((n) => `assembly-mlops-${n}`);
+        expect(readdirSync(outdir).filter((f) => f.startsWith('assembly-')).sort()).toEqual(expected.sort());
       }
     });
   }

@@ -1,0 +1,89 @@
+/**
+ * Where production's templates are meant to differ from staging's, and why: the one list the
+ * promotion check (`promotion.test.ts`) holds the two environments to. Each entry names the config
+ * key (`lib/config/environments.ts`) that decides it. A difference not matched here fails the test:
+ * add an entry only for a difference the config (or, said so, the code) intends.
+ *
+ * An entry matches a difference in a stack (any, when `stack` is absent) on a resource type (`*`:
+ * any) either
+ * - `property`: a property path, matched as a prefix (`Properties.LifecycleConfiguration` covers
+ *   `Properties.LifecycleConfiguration.Rules[2].ExpirationInDays`), or a resource attribute
+ *   (`DeletionPolicy`); or
+ * - `onlyIn`: a resource present in that environment only (`pathIncludes` narrows it by construct path).
+ */
+export interface IntendedDifference {
+  readonly config: string;
+  readonly reason: string;
+  readonly stack?: string;
+  readonly type: string;
+  readonly property?: string;
+  readonly onlyIn?: 'staging' | 'production';
+  readonly pathIncludes?: string;
+}
+
+const destroy = 'removalPolicy: destroy in staging, retain in production';
+
+export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
+  // Removal policy: production keeps data, keys, tables and the cluster when a stack goes.
+  { config: 'removalPolicy', type: '*', property: 'DeletionPolicy', reason: `${destroy}: CloudFormation retains the resource on stack deletion` },
+  { config: 'removalPolicy', type: '*', property: 'UpdateReplacePolicy', reason: `${destroy}: a replaced resource is kept, not deleted` },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'Custom::S3AutoDeleteObjects', onlyIn: 'staging', reason: `${destroy}: buckets are emptied so cdk destroy can delete them` },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::Lambda::Function', onlyIn: 'staging', pathIncludes: 'S3AutoDeleteObjects', reason: 'the auto-delete provider function empties staging buckets' },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::IAM::Role', onlyIn: 'staging', pathIncludes: 'S3AutoDeleteObjects', reason: "the auto-delete provider function's role" },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::S3::BucketPolicy', property: 'Properties.PolicyDocument.Statement', reason: 'staging bucket policies let the auto-delete provider list and delete objects' },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::S3::Bucket', property: 'Properties.Tags', reason: 'staging buckets carry the aws-cdk:auto-delete-objects tag the provider checks' },
+  { config: 'removalPolicy', type: 'AWS::KMS::Key', property: 'Properties.PendingWindowInDays', reason: 'a retained key waits 30 days before deletion, a disposable one 7' },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::Athena::WorkGroup', property: 'Properties.RecursiveDeleteOption', reason: 'a disposable workgroup is deleted with its saved queries' },
+  { config: 'removalPolicy', stack: 'Registry', type: 'AWS::DynamoDB::Table', property: 'Properties.DeletionProtectionEnabled', reason: 'the retained registry table refuses deletion' },
+  { config: 'removalPolicy', stack: 'Serving', type: 'AWS::ElasticLoadBalancingV2::LoadBalancer', property: 'Properties.LoadBalancerAttributes', reason: "deletion protection on the retained NLB: deleting it breaks the VPC link's target" },
+
+  // Sizes, retention, limits.
+  { config: 'dataLake.*', stack: 'DataLake', type: 'AWS::S3::Bucket', property: 'Properties.LifecycleConfiguration', reason: 'noncurrent versions kept 365 days (30), colder storage at 30/180 days, Athena results 30 days (7), access logs 365 (90)' },
+  { config: 'athena.bytesScannedCutoffPerQuery', stack: 'DataLake', type: 'AWS::Athena::WorkGroup', property: 'Properties.WorkGroupConfiguration.BytesScannedCutoffPerQuery', reason: '100 GB per query in production, 10 GB in staging' },
+  { config: 'logs.retentionDays', type: 'AWS::Logs::LogGroup', property: 'Properties.RetentionInDays', reason: 'logs kept 365 days in production, 30 in staging' },
+  { config: 'lambda.memorySizeMb', type: 'AWS::Lambda::Function', property: 'Properties.MemorySize', reason: '1024 MB in production, 512 in staging' },
+  { config: 'lambda.reservedConcurrency', type: 'AWS::Lambda::Function', property: 'Properties.ReservedConcurrentExecutions', reason: 'production reserves 100 per request-serving function, 10 per workflow step; staging shares the pool' },
+  { config: 'api.throttleRateLimit, api.throttleBurstLimit', type: 'AWS::ApiGateway::Stage', property: 'Properties.MethodSettings', reason: 'production throttles at 500/1000, staging at 50/100' },
+  { config: 'pipelines.materializationSchedule', stack: 'FeatureStore', type: 'AWS::Scheduler::Schedule', property: 'Properties.ScheduleExpression', reason: 'materialization hourly in production, daily in staging' },
+  { config: 'pipelines.trainingInstanceType, pipelines.trainingMaxRuntimeSeconds', stack: 'TrainingPipeline', type: 'AWS::StepFunctions::StateMachine', property: 'Properties.DefinitionString', reason: 'ml.m5.xlarge for up to 4 h in production (ml.m5.large, 1 h): the training state, its task timeout and the machine timeout' },
+
+  // Backups and protection.
+  { config: 'registry.pointInTimeRecovery', type: 'AWS::DynamoDB::Table', property: 'Properties.PointInTimeRecoverySpecification', reason: 'point-in-time recovery on the registry and online-feature tables in production' },
+  ...['AWS::Backup::BackupVault', 'AWS::Backup::BackupPlan', 'AWS::Backup::BackupSelection', 'AWS::IAM::Role'].map(
+    (type): IntendedDifference => ({ config: 'registry.pointInTimeRecovery', stack: 'Registry', type, onlyIn: 'production', pathIncludes: 'Backup', reason: 'the registry table is backed up daily and monthly by AWS Backup in production' }),
+  ),
+  ...['AWS::WAFv2::WebACL', 'AWS::WAFv2::WebACLAssociation', 'AWS::WAFv2::LoggingConfiguration'].map(
+    (type): IntendedDifference => ({ config: 'api.waf', type, onlyIn: 'production', reason: 'every production API has a WAF web ACL (managed rules, rate limit), logged' }),
+  ),
+  { config: 'api.waf', type: 'AWS::Logs::LogGroup', onlyIn: 'production', pathIncludes: '/WafLogs/', reason: "each web ACL's log group" },
+
+  // Serving: cluster size and shape, endpoint access, canary.
+  { config: 'serving.privateEndpoint', stack: 'Serving', type: 'AWS::EKS::Cluster', property: 'Properties.ResourcesVpcConfig.EndpointPublicAccess', reason: 'the production Kubernetes API is private only' },
+  { config: 'serving.nodeInstanceType, serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.InstanceTypes', reason: 'm5.large nodes in production, t3.large in staging' },
+  { config: 'serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.ScalingConfig', reason: '3/3/9 nodes in production, 1/2/3 in staging' },
+  { config: 'serving.modelReplicas', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.MODEL_REPLICAS', reason: '3 model replicas in production, 1 in staging' },
+  { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.CANARY_TRAFFIC_PERCENT', reason: 'a canary gets 10 % in production, 20 % in staging' },
+  { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::CloudWatch::Alarm', property: 'Properties.Threshold', reason: "the canary's 5XX alarm threshold is half its traffic share" },
+  { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::CloudWatch::Alarm', property: 'Properties.AlarmDescription', reason: 'the alarm says its threshold and share' },
+  // Three zones in production, two in staging: every subnet list, and the third zone's subnets.
+  ...[
+    ['AWS::EKS::Cluster', 'Properties.ResourcesVpcConfig.SubnetIds'],
+    ['AWS::EKS::Nodegroup', 'Properties.Subnets'],
+    ['AWS::Lambda::Function', 'Properties.VpcConfig.SubnetIds'],
+    ['AWS::ElasticLoadBalancingV2::LoadBalancer', 'Properties.Subnets'],
+    ['AWS::EC2::VPCEndpoint', 'Properties.SubnetIds'],
+    ['AWS::EC2::VPCEndpoint', 'Properties.RouteTableIds'],
+  ].map(([type, property]): IntendedDifference => ({ config: 'serving.availabilityZones', stack: 'Serving', type: type!, property, reason: 'three availability zones in production, two in staging' })),
+  ...['AWS::EC2::Subnet', 'AWS::EC2::RouteTable', 'AWS::EC2::SubnetRouteTableAssociation', 'AWS::EC2::Route'].map(
+    (type): IntendedDifference => ({ config: 'serving.availabilityZones', stack: 'Serving', type, onlyIn: 'production', pathIncludes: 'Subnet3', reason: "the third zone's ingress and node subnets" }),
+  ),
+  // NAT: one per zone in production, one shared in staging. Decided in stacks/serving-stack.ts by the
+  // environment's name, not by a config key (yet).
+  ...['AWS::EC2::NatGateway', 'AWS::EC2::EIP', 'AWS::EC2::Route'].map(
+    (type): IntendedDifference => ({ config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type, onlyIn: 'production', pathIncludes: 'ingressSubnet', reason: 'a NAT gateway per zone in production, so one zone failing leaves the others their egress' }),
+  ),
+  { config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type: 'AWS::EC2::Route', property: 'Properties.NatGatewayId', reason: "each production zone's node subnets route through their own zone's NAT gateway" },
+
+  // Names CDK derives from content: an API's deployment is named after a hash of the API's definition.
+  { config: '(derived) the API definition above', type: 'AWS::ApiGateway::Stage', property: 'Properties.DeploymentId', reason: "the stage points at a deployment whose logical id hashes the API's definition (throttling, WAF), so it differs with them" },
+];
