@@ -199,6 +199,13 @@ export const environmentConfigSchema = z
         message: 'serving.privateEndpoint must be true in production, but false was provided',
       });
     }
+    if (c.name === 'local' && c.pipelines.retraining === 'notify') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipelines', 'retraining'],
+        message: "pipelines.retraining must be 'auto' or 'off' in local (it has no alarm topic to notify), but 'notify' was provided",
+      });
+    }
     const { minNodes, desiredNodes, maxNodes } = c.serving;
     if (!(minNodes <= desiredNodes && desiredNodes <= maxNodes)) {
       ctx.addIssue({

@@ -110,3 +110,22 @@ describe('OperationsCoverage', () => {
     }
   });
 });
+
+describe('operations config', () => {
+  const fails = (name: 'local' | 'staging', overrides: object) => () => resolveEnvironment(name, { env: {}, overrides: { [name]: overrides } });
+
+  it('fails if a threshold is out of range, naming it', () => {
+    expect(fails('staging', { alarms: { api5xxRate: 2 } })).toThrow(/alarms\.api5xxRate: alarms\.api5xxRate must be a share between 0 and 1/);
+    expect(fails('staging', { alarms: { apiP99Ms: 60_000 } })).toThrow(/alarms\.apiP99Ms/);
+  });
+
+  it("fails if local is set to notify, which has no alarm topic", () => {
+    expect(fails('local', { pipelines: { retraining: 'notify' } })).toThrow(
+      "pipelines.retraining must be 'auto' or 'off' in local (it has no alarm topic to notify), but 'notify' was provided",
+    );
+  });
+
+  it('fails if the outbox flush schedule is not a rate', () => {
+    expect(fails('staging', { registry: { outboxFlushSchedule: 'cron(0 * * * ? *)' } })).toThrow(/registry\.outboxFlushSchedule must be a rate/);
+  });
+});
