@@ -38,13 +38,25 @@ export class AlarmTopic extends sns.Topic {
       throw new PropsError(`AlarmTopic email must be an e-mail address, but '${props.email}' was provided`);
     }
     super(scope, id, { displayName: `mlops-kit ${props.environmentName} alarms`, masterKey: props.key, enforceSSL: true });
+    const account = Stack.of(scope).account;
+    // CloudWatch's documented key statement for alarm actions has no condition (it does not say it
+    // sets aws:SourceAccount on the KMS call, and a missing key grant drops alarms silently); the
+    // topic policy below still admits only this account's alarms. EventBridge documents SourceAccount.
     props.key.addToResourcePolicy(
       new iam.PolicyStatement({
-        sid: 'AlarmAndEventPublishersOfThisAccount',
-        principals: ALARM_PUBLISHERS.map((p) => new iam.ServicePrincipal(p)),
+        sid: 'CloudWatchAlarmsEncryptForTheTopic',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(scope).account } },
+      }),
+    );
+    props.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'EventBridgeOfThisAccountEncrypts',
+        principals: [new iam.ServicePrincipal('events.amazonaws.com')],
+        actions: ['kms:GenerateDataKey*', 'kms:Decrypt'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': account } },
       }),
     );
     for (const principal of ALARM_PUBLISHERS) {
@@ -54,7 +66,7 @@ export class AlarmTopic extends sns.Topic {
           principals: [new iam.ServicePrincipal(principal)],
           actions: ['sns:Publish'],
           resources: [this.topicArn],
-          conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(scope).account } },
+          conditions: { StringEquals: { 'aws:SourceAccount': account } },
         }),
       );
     }

@@ -58,6 +58,12 @@ describe.each(MONITORED)('operations coverage in %s', (name) => {
     const [policy] = Object.values(templates['Alarms']!.findResources('AWS::SNS::TopicPolicy')) as Resource[];
     const statements = (policy!.Properties['PolicyDocument'] as { Statement: { Effect: string; Condition?: unknown }[] }).Statement;
     expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    // Without a key grant, CloudWatch and EventBridge cannot publish to an encrypted topic (or
+    // EventBridge to an encrypted dead-letter queue), and their messages are dropped silently.
+    const key = Object.values(templates['Alarms']!.findResources('AWS::KMS::Key'))[0] as Resource;
+    const keyStatements = JSON.stringify((key.Properties['KeyPolicy'] as { Statement: unknown[] }).Statement);
+    for (const service of ['cloudwatch.amazonaws.com', 'events.amazonaws.com']) expect(keyStatements).toContain(service);
+    expect(key.Properties['EnableKeyRotation']).toBe(true);
   });
 
   it('gives every alarm of the stage the alarm topic as its ALARM and OK action', () => {
