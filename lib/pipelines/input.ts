@@ -46,7 +46,8 @@ export type ColumnRange = z.infer<typeof rangeSchema>;
 /** What started a retraining run: the event's detail type, its report and its id. */
 export const triggerSchema = z.strictObject({
   reason: z.string().min(1, 'trigger.reason must name the event (e.g. DriftDetected)').max(128),
-  report_uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, 'trigger.report_uri must be the s3:// URI of the report'),
+  /** null when the event named no report (EventBridge puts null for a missing path). */
+  report_uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, 'trigger.report_uri must be the s3:// URI of the report').nullable(),
   event_id: z.string().min(1, 'trigger.event_id must be the triggering event id').max(128),
 });
 

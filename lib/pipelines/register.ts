@@ -41,7 +41,7 @@ export interface RegisterRequest {
   readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
   readonly data_version: unknown;
   /** The event that started the run (the retraining rule); its fields become `mlops.trigger.*` run tags. */
-  readonly trigger?: { readonly reason: string; readonly report_uri: string; readonly event_id: string } | null;
+  readonly trigger?: { readonly reason: string; readonly report_uri: string | null; readonly event_id: string } | null;
 }
 
 /** Run tags naming what started a retraining run. */
@@ -146,7 +146,7 @@ async function register(
         ...(request.trigger
           ? [
               { key: TRIGGER_TAGS.reason, value: request.trigger.reason },
-              { key: TRIGGER_TAGS.reportUri, value: request.trigger.report_uri },
+              ...(request.trigger.report_uri ? [{ key: TRIGGER_TAGS.reportUri, value: request.trigger.report_uri }] : []),
               { key: TRIGGER_TAGS.eventId, value: request.trigger.event_id },
             ]
           : []),

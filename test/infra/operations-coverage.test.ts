@@ -17,6 +17,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
 import { OperationsCoverage, TARGET_RETRY } from '../../lib/constructs/operations-coverage';
+import { AlarmsStack } from '../../stacks/alarms-stack';
 
 /** A stage with an operations stack and a stack of resources written without any monitoring. */
 function build(enabled: boolean) {
@@ -127,5 +128,21 @@ describe('operations config', () => {
 
   it('fails if the outbox flush schedule is not a rate', () => {
     expect(fails('staging', { registry: { outboxFlushSchedule: 'cron(0 * * * ? *)' } })).toThrow(/registry\.outboxFlushSchedule must be a rate/);
+  });
+});
+
+describe('AlarmsStack', () => {
+  it("subscribes alarms.email to the topic, and nobody when it is unset", () => {
+    const synth = (email?: string) => {
+      const app = new App();
+      const config = resolveEnvironment('staging', { env: {}, overrides: { staging: { alarms: email ? { email } : {} } } });
+      return Template.fromStack(new AlarmsStack(app, 'Alarms', { config }));
+    };
+    synth('oncall@example.com').hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com' });
+    synth().resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('fails if alarms.email is not an address', () => {
+    expect(() => resolveEnvironment('staging', { env: {}, overrides: { staging: { alarms: { email: 'oncall' } } } })).toThrow(/alarms\.email/);
   });
 });
