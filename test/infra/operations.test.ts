@@ -189,6 +189,15 @@ describe.each(MONITORED)('operations coverage in %s', (name) => {
     }
   });
 
+  it('alarms on dataset drift of the trained model', () => {
+    templates['Operations']!.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'MlopsKit/Drift',
+      MetricName: 'DatasetDrift',
+      Dimensions: [{ Name: 'Model', Value: 'wine-quality' }],
+      Threshold: 1,
+    });
+  });
+
   it('flushes the registry outbox on the configured schedule', () => {
     const registry = templates['Registry']!;
     const [fnId] = Object.entries(registry.findResources('AWS::Lambda::Function')).find(([id]) => id.startsWith('OutboxFlush'))!;
