@@ -227,15 +227,18 @@ function restApiName(stage: apigw.CfnStage): string {
   return name;
 }
 
-/** The role a schedule runs as, found in its stack from the (resolved) `RoleArn`, so it can be granted the queue. */
+/**
+ * The role a schedule runs as, so it can be granted the queue: the L2 role of its stack named by
+ * the (resolved) `RoleArn`, else the ARN imported (a policy of the schedule's stack attached to it).
+ */
 function roleOf(schedule: scheduler.CfnSchedule, roleArn: unknown): iam.IGrantable {
-  const role = resourceOf(schedule, roleArn);
-  const owner = role?.node.scope;
+  const owner = resourceOf(schedule, roleArn)?.node.scope;
   if (owner instanceof iam.Role) return owner;
-  if (role) return { grantPrincipal: iam.Role.fromRoleArn(role, 'Grantee', (role as iam.CfnRole).attrArn) };
-  throw new Error(
-    `the schedule at ${schedule.node.path} must run as a role of its own stack (so its dead-letter queue can be granted), but ${JSON.stringify(roleArn)} was provided`,
-  );
+  const arn = (schedule.target as scheduler.CfnSchedule.TargetProperty | undefined)?.roleArn;
+  if (typeof arn !== 'string') {
+    throw new Error(`the schedule at ${schedule.node.path} must name the role it runs as (Target.RoleArn), but none was provided`);
+  }
+  return iam.Role.fromRoleArn(schedule, 'DeadLetterSender', arn, { mutable: true });
 }
 
 /** The resource of `scope`'s stack a resolved `{ Ref }` or `{ Fn::GetAtt }` names. */

@@ -42,6 +42,13 @@ function build(enabled: boolean) {
     flexibleTimeWindow: { mode: 'OFF' },
     target: { arn: machine.stateMachineArn, roleArn: role.roleArn, retryPolicy: { maximumRetryAttempts: 1 } },
   });
+  // A schedule running as a role of another stack, by ARN.
+  const foreign = new iam.Role(ops, 'ForeignRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+  new scheduler.CfnSchedule(s, 'ForeignRoleSchedule', {
+    scheduleExpression: 'rate(1 day)',
+    flexibleTimeWindow: { mode: 'OFF' },
+    target: { arn: machine.stateMachineArn, roleArn: foreign.roleArn },
+  });
   new cloudwatch.CfnAlarm(s, 'RawAlarm', {
     comparisonOperator: 'GreaterThanThreshold',
     evaluationPeriods: 1,
@@ -95,7 +102,13 @@ describe('OperationsCoverage', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       Target: Match.objectLike({ DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } }, RetryPolicy: { MaximumRetryAttempts: 1 } }),
     });
-    // The schedule's role may send to the queue, and use its key only through SQS.
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: Match.objectLike({ DeadLetterConfig: { Arn: { 'Fn::GetAtt': [queueId, 'Arn'] } }, RetryPolicy: { MaximumRetryAttempts: 4, MaximumEventAgeInSeconds: 3600 } }),
+    });
+    // Each schedule's role (the other stack's too, through a policy here) may send to the queue, and use its key only through SQS.
+    const sending = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p).includes('sqs:SendMessage'));
+    expect(sending).toHaveLength(2);
+    expect(JSON.stringify(sending)).toContain('ImportValue');
     const policies = JSON.stringify(template.findResources('AWS::IAM::Policy'));
     expect(policies).toContain('sqs:SendMessage');
     expect(policies).toContain('sqs.eu-west-1.amazonaws.com');
