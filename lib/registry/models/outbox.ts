@@ -11,10 +11,8 @@ import { requireName } from '../validation';
 import type { RegistryContext } from './context';
 import { type Head, loadHead, modelRef, type VersionRecord } from './records';
 
-export { OUTBOX_RETRY_AFTER_MS };
-
 /** Outbox entries older than this are re-sent by later writes (younger ones may still be in flight). */
-const OUTBOX_RETRY_AFTER_MS = 30_000;
+export const OUTBOX_RETRY_AFTER_MS = 30_000;
 
 /** Where a version's artifacts are: its source, with `runs:/<run>/<path>` resolved through tracking. */
 export async function artifactUri(ctx: RegistryContext, item: VersionRecord): Promise<string> {
