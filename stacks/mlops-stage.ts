@@ -5,18 +5,21 @@
  * @example
  * new MlopsStage(app, 'mlops-staging', { config: resolveEnvironment('staging') });
  */
-import { Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
+import { AspectPriority, Aspects, Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { resolveHouseDefaults, withLogsKey } from '../lib/constructs/house-defaults';
 import { nagPluginsFor } from '../lib/constructs/nag';
+import { OperationsCoverage } from '../lib/constructs/operations-coverage';
 import { addDeployPreflight } from '../lib/constructs/preflight';
 import { declareServing } from '../lib/constructs/platform-facts';
 import { MODEL_NAMESPACE } from '../lib/serving-infra/seldon';
 import { PREDICTION_ROUTES } from '../lib/constructs/prediction-api';
+import { AlarmsStack } from './alarms-stack';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
 import { FeatureStoreStack } from './feature-store-stack';
+import { OperationsStack } from './operations-stack';
 import { RegistryStack } from './registry-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
 import { promotionEventPattern } from '../lib/constructs/canary-rollout';
@@ -44,6 +47,10 @@ export const stageId = (name: string): string => `mlops-${name}`;
 
 export class MlopsStage extends Stage {
   readonly config: EnvironmentConfig;
+  /** The alarm topic and the operations key; absent in local, where nothing is monitored. */
+  readonly alarms?: AlarmsStack;
+  /** The environment's dashboard; absent in local. */
+  readonly operations?: OperationsStack;
   readonly dataLake: DataLakeStack;
   readonly registry: RegistryStack;
   readonly featureStore: FeatureStoreStack;
@@ -63,6 +70,14 @@ export class MlopsStage extends Stage {
     const config = props.config;
     const name = config.name;
     const base = resolveHouseDefaults(config);
+    const monitored = name !== 'local';
+    if (monitored) {
+      this.alarms = new AlarmsStack(this, 'Alarms', {
+        description: `mlops-kit ${name}: alarm topic and operations key`,
+        config,
+        house: base,
+      });
+    }
     this.dataLake = new DataLakeStack(this, 'DataLake', {
       description: `mlops-kit ${name}: S3 data lake, Glue catalog and Athena workgroup`,
       config,
@@ -88,6 +103,7 @@ export class MlopsStage extends Stage {
       lake,
       house,
       registry: this.registry.endpoint,
+      retraining: { eventBus: this.registry.eventBus, topic: this.alarms?.topic },
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
       description: `mlops-kit ${name}: batch inference over lake tables`,
@@ -114,6 +130,22 @@ export class MlopsStage extends Stage {
         predictionApi: this.serving.api,
         trainingStateMachine: this.training.stateMachine,
       });
+    }
+    if (this.alarms) {
+      this.operations = new OperationsStack(this, 'Operations', {
+        description: `mlops-kit ${name}: CloudWatch dashboard`,
+        config,
+        stage: this,
+      });
+      // Mutating, so alarms, queues and overrides exist before read-only aspects and cdk-nag look.
+      Aspects.of(this).add(
+        new OperationsCoverage({
+          topic: config.alarms.enabled ? this.alarms.topic : undefined,
+          key: this.alarms.key,
+          alarms: config.alarms,
+        }),
+        { priority: AspectPriority.MUTATING },
+      );
     }
     declareServing(this.registry.eventBus, { namespace: MODEL_NAMESPACE, routes: PREDICTION_ROUTES, promotion: promotionEventPattern() });
 

@@ -33,6 +33,9 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
@@ -42,6 +45,7 @@ import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { RegistryTable } from '../lib/constructs/registry-table';
 import { ApiCallerRole } from '../lib/constructs/api-caller-role';
+import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { REGISTRY_TABLE_SPEC } from '../lib/shared/registry-table-spec';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
@@ -85,6 +89,10 @@ export class RegistryStack extends Stack {
   readonly pipelineRole: iam.Role;
   /** Assumed by people of this account signed in with MFA; may call the API. */
   readonly dataScientistRole: iam.Role;
+  /** Re-sends promotion events a failed publish left in a model's outbox (`lambdas/registry-outbox.ts`). */
+  readonly outboxFunction: MlopsFunction;
+  /** Runs {@link outboxFunction} on `registry.outboxFlushSchedule`. */
+  readonly outboxSchedule: scheduler.Schedule;
   /** Daily and monthly backups of the table; present where `registry.pointInTimeRecovery` is on. */
   readonly backupPlan?: backup.BackupPlan;
 
@@ -138,6 +146,34 @@ export class RegistryStack extends Stack {
         ),
       )
       .bind('EVENT_BUS_NAME', Binding.eventBus(this.eventBus));
+
+    // The outbox flush reads model records (by name, and the model listing on gsi1) and takes and
+    // clears a lease and the sent events with conditional updates; nothing else.
+    this.outboxFunction = new MlopsFunction(this, 'OutboxFlush', {
+      entry: lambdaEntry('registry-outbox'),
+      description: 'Registry: re-send promotion events a failed PutEvents left in a model outbox',
+      ...house.workflowFunction,
+      timeout: Duration.minutes(2),
+      ...house.logs,
+    })
+      .bind(
+        'REGISTRY_TABLE_NAME',
+        Binding.table(this.table, {
+          actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'],
+          indexes: REGISTRY_TABLE_SPEC.globalSecondaryIndexes.map((g) => g.indexName),
+        }),
+      )
+      .bind('EVENT_BUS_NAME', Binding.eventBus(this.eventBus));
+    this.outboxSchedule = new scheduler.Schedule(this, 'OutboxFlushSchedule', {
+      description: `mlops-kit ${config.name}: re-send promotion events left in the registry outbox`,
+      schedule: scheduler.ScheduleExpression.expression(config.registry.outboxFlushSchedule),
+      target: new UnqualifiedLambdaInvoke(this.outboxFunction.function, {
+        role: new SchedulerRole(this, 'OutboxFlushRole', { description: 'Invokes the registry outbox flush on its schedule' }),
+        // A missed flush is made up by the next one: no retries needed beyond a couple.
+        retryAttempts: 2,
+        maxEventAge: Duration.minutes(10),
+      }),
+    });
 
     this.api = new MlopsApi(this, 'Api', {
       description: `mlops-kit ${config.name} model registry (MLflow REST)`,
@@ -205,5 +241,22 @@ export class RegistryStack extends Stack {
   /** The registry's base URL for a function's environment, with the right to call it. */
   get endpoint(): Binding {
     return Binding.of(this.api.api.url, (grantee) => this.grantInvoke(grantee));
+  }
+}
+
+/**
+ * Scheduler's Lambda target, granted `lambda:InvokeFunction` on the function it invokes only: the
+ * library's grant adds every version and alias (`<arn>:*`), which an unqualified schedule never calls.
+ */
+class UnqualifiedLambdaInvoke extends schedulerTargets.LambdaInvoke {
+  constructor(
+    private readonly fn: lambda.IFunction,
+    props: schedulerTargets.ScheduleTargetBaseProps,
+  ) {
+    super(fn, props);
+  }
+
+  protected override addTargetActionToRole(role: iam.IRole): void {
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.fn.functionArn] }));
   }
 }

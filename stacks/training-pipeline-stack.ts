@@ -40,8 +40,11 @@
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
@@ -61,6 +64,7 @@ import { TrainingJobTask } from '../lib/constructs/training-job-task';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
 import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
+import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
 
 export interface TrainingPipelineStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -82,6 +86,12 @@ export interface TrainingPipelineStackProps extends StackProps {
    * @default the example: the red-wine table, target `quality`, model `wine-quality`
    */
   readonly scheduledInput?: Record<string, unknown>;
+  /**
+   * Where drift and model-quality events arrive (the registry's platform bus) and, for
+   * `pipelines.retraining: 'notify'`, the topic a human reads (the environment's alarm topic).
+   * @default - no retraining rule
+   */
+  readonly retraining?: { readonly eventBus: events.IEventBus; readonly topic?: sns.ITopic };
 }
 
 export { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES };
@@ -104,6 +114,8 @@ export class TrainingPipelineStack extends Stack {
     readonly register?: MlopsFunction;
   };
   readonly schedule?: scheduler.Schedule;
+  /** `DriftDetected` / `ModelQualityBelowThreshold` → retrain or notify (`pipelines.retraining`). */
+  readonly retrainingRule?: events.Rule;
 
   constructor(scope: Construct, id: string, props: TrainingPipelineStackProps) {
     super(scope, id, props);
@@ -272,6 +284,54 @@ export class TrainingPipelineStack extends Stack {
         }),
       });
     }
+    if (props.retraining && pipelines.retraining !== 'off') {
+      const input = props.scheduledInput ?? DEFAULT_SCHEDULED_INPUT;
+      this.retrainingRule = this.retrainOn(pipelines.retraining, props.retraining.eventBus, input, props.retraining.topic);
+    }
+  }
+
+  /**
+   * The retraining trigger: a rule on the platform bus for the drift machine's `DriftDetected` and
+   * the quality check's `ModelQualityBelowThreshold` of the model the scheduled input trains (its
+   * `detail.model`). `auto` starts this machine with the scheduled input plus `trigger` (the event's
+   * detail type, `detail.reportUri` and id), which "Register model" writes into the run's tags;
+   * `notify` sends the event and the command that starts that run to `topic`.
+   */
+  private retrainOn(mode: 'auto' | 'notify', bus: events.IEventBus, input: Record<string, unknown>, topic?: sns.ITopic): events.Rule {
+    const model = String(input['model_name'] ?? '');
+    const rule = new events.Rule(this, 'RetrainOnDrift', {
+      eventBus: bus,
+      description: `mlops-kit ${mode === 'auto' ? 'retrains' : 'asks to retrain'} ${model} on drift or low model quality`,
+      eventPattern: {
+        source: [DRIFT_EVENT.source, QUALITY_EVENT.source],
+        detailType: [DRIFT_EVENT.detailType, QUALITY_EVENT.detailType],
+        detail: { model: [model] },
+      },
+    });
+    const trigger = {
+      reason: events.EventField.detailType,
+      report_uri: events.EventField.fromPath('$.detail.reportUri'),
+      event_id: events.EventField.eventId,
+    };
+    const execution = { ...input, trigger };
+    if (mode === 'auto') {
+      rule.addTarget(new eventTargets.SfnStateMachine(this.stateMachine.stateMachine, { input: events.RuleTargetInput.fromObject(execution) }));
+      return rule;
+    }
+    if (!topic) throw new Error("pipelines.retraining 'notify' needs the environment's alarm topic, but none was provided");
+    const command =
+      `aws stepfunctions start-execution --state-machine-arn ${this.stateMachine.stateMachine.stateMachineArn} ` +
+      `--input '${JSON.stringify(execution)}'`;
+    rule.addTarget(
+      new eventTargets.SnsTopic(topic, {
+        message: events.RuleTargetInput.fromText(
+          `${events.EventField.detailType} for model ${events.EventField.fromPath('$.detail.model')} ` +
+            `(report ${events.EventField.fromPath('$.detail.reportUri')}, event ${events.EventField.eventId}). ` +
+            `Retraining is set to notify here; to retrain with this report in the run's tags, run: ${command}`,
+        ),
+      }),
+    );
+    return rule;
   }
 
   /**
@@ -291,6 +351,7 @@ export class TrainingPipelineStack extends Stack {
         'metrics.$': '$.evaluation.metrics',
         'dataset.$': '$.plan.dataset',
         'data_version.$': '$.plan.data_version',
+        'trigger.$': '$.plan.trigger',
       },
       resultPath: '$.registration',
       comment: 'Records the run and registers the model version (idempotent per execution)',

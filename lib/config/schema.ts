@@ -63,10 +63,34 @@ export const environmentConfigSchema = z
         message: `logs.retentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
       }),
     }),
+    /**
+     * The environment's alarms (see `lib/constructs/operations-coverage.ts`): every alarm of the
+     * stage notifies the alarm topic when `enabled`; with `enabled: false` the alarms and the
+     * dashboard still exist but no alarm has an action (nobody is paged).
+     */
     alarms: z.object({
       enabled: z.boolean(),
       /** Where alarm notifications go; empty means the topic exists with no subscriber. */
       email: z.email().optional(),
+      /** Length of one alarm evaluation period. */
+      periodMinutes: z.number().int().min(1).max(60),
+      /** Consecutive breaching periods before an alarm fires. */
+      evaluationPeriods: z.number().int().min(1).max(24),
+      /** Lambda errors per period (any function) at which its alarm fires. */
+      lambdaErrors: z.number().int().min(1),
+      /** Lambda throttles per period at which its alarm fires. */
+      lambdaThrottles: z.number().int().min(1),
+      /** Share of an API's requests answered 5xx (0..1) at which its alarm fires. */
+      api5xxRate: z
+        .number()
+        .gt(0, 'alarms.api5xxRate must be a share between 0 and 1')
+        .max(1, 'alarms.api5xxRate must be a share between 0 and 1'),
+      /** An API's p99 latency (ms) at which its alarm fires; API Gateway answers 504 after 29 s. */
+      apiP99Ms: z.number().int().min(1).max(29_000),
+      /** DynamoDB read + write throttle events per period at which a table's alarm fires. */
+      dynamoThrottles: z.number().int().min(1),
+      /** Messages in a dead-letter queue at which its alarm fires. */
+      deadLetterMessages: z.number().int().min(1),
     }),
     lambda: z.object({
       memorySizeMb: z.number().int().min(128).max(10_240),
@@ -84,12 +108,25 @@ export const environmentConfigSchema = z
       throttleBurstLimit: z.number().int().positive(),
       waf: z.boolean(),
     }),
-    registry: z.object({ pointInTimeRecovery: z.boolean() }),
+    registry: z.object({
+      pointInTimeRecovery: z.boolean(),
+      /**
+       * EventBridge Scheduler expression of the promotion-outbox flush, which re-sends promotion
+       * events a failed PutEvents left behind (`lambdas/registry-outbox.ts`).
+       */
+      outboxFlushSchedule: z.string().regex(/^rate\(\d+ (minute|minutes|hour|hours)\)$/, 'registry.outboxFlushSchedule must be a rate such as rate(5 minutes)'),
+    }),
     pipelines: z.object({
       /** EventBridge Scheduler expression for retraining, or null for no schedule. */
       trainingSchedule: z.string().nullable(),
       materializationSchedule: z.string().nullable(),
       driftSchedule: z.string().nullable(),
+      /**
+       * What a `DriftDetected` or `ModelQualityBelowThreshold` event does: `auto` starts the
+       * training pipeline with the report in its input, `notify` sends the event and the command
+       * to run to the alarm topic, `off` ignores it.
+       */
+      retraining: z.enum(['auto', 'notify', 'off']),
       trainingInstanceType: z
         .string()
         .regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'use the form m5.large (CDK adds ml.)'),
@@ -160,6 +197,13 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['serving', 'privateEndpoint'],
         message: 'serving.privateEndpoint must be true in production, but false was provided',
+      });
+    }
+    if (c.name === 'local' && c.pipelines.retraining === 'notify') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipelines', 'retraining'],
+        message: "pipelines.retraining must be 'auto' or 'off' in local (it has no alarm topic to notify), but 'notify' was provided",
       });
     }
     const { minNodes, desiredNodes, maxNodes } = c.serving;

@@ -95,7 +95,7 @@ export function grantKeyVia(
   grantee: iam.IGrantable,
   keyArn: string | undefined,
   actions: readonly string[],
-  service: 's3' | 'dynamodb' | 'sns',
+  service: 's3' | 'dynamodb' | 'sns' | 'sqs',
 ): void {
   if (keyArn === undefined || actions.length === 0) return;
   grantee.grantPrincipal.addToPrincipalPolicy(

@@ -61,6 +61,9 @@ export class MlopsApi extends Construct {
       props.auth === 'iam' ? apigw.AuthorizationType.IAM : apigw.AuthorizationType.NONE;
     this.accessLogs = houseLogGroup(this, 'AccessLogs', props);
     this.api = new apigw.RestApi(this, 'Api', {
+      // The name is the `ApiName` dimension of the API's metrics: CDK's default (the construct id,
+      // `Api` in every stack) would make every API's alarms and graphs watch the sum of all of them.
+      restApiName: `${Stack.of(this).stackName}-${id}`,
       description: props.description,
       endpointTypes: [apigw.EndpointType.REGIONAL],
       cloudWatchRole: true,

@@ -23,7 +23,18 @@ export interface LocalEventBusOptions {
   readonly stateDir: string;
   readonly invokeFunction: (name: string, event: unknown) => Promise<unknown>;
   readonly startExecution: (stateMachineArn: string, input: unknown) => Promise<unknown>;
+  /**
+   * Publishes to an SNS topic target (the platform's local SNS: the notifications file and log).
+   * @default - SNS targets fail to deliver
+   */
+  readonly publish?: (topicArn: string, message: string) => Promise<unknown>;
   readonly log?: (line: string) => void;
+}
+
+/** A target's `InputTransformer`: values picked from the event by path, put into a template. */
+interface InputTransformer {
+  readonly InputPathsMap?: Record<string, string>;
+  readonly InputTemplate: string;
 }
 
 interface Rule {
@@ -31,7 +42,12 @@ interface Rule {
   readonly busName: string;
   readonly matches: (event: unknown) => boolean;
   /** Where a matching event goes: an ARN (Lambda, Step Functions) or a platform-side function. */
-  readonly targets: { arn?: string; deliver?: (event: Record<string, unknown>) => Promise<unknown>; input?: string }[];
+  readonly targets: {
+    arn?: string;
+    deliver?: (event: Record<string, unknown>) => Promise<unknown>;
+    input?: string;
+    transformer?: InputTransformer;
+  }[];
 }
 
 /** A rule of the local platform itself (see {@link LocalEventBus.addRule}). */
@@ -66,7 +82,7 @@ export class LocalEventBus {
         EventPattern?: Record<string, unknown> | string;
         EventBusName?: string;
         State?: string;
-        Targets?: { Arn: string; Input?: string; InputPath?: string }[];
+        Targets?: { Arn: string; Input?: string; InputPath?: string; InputTransformer?: InputTransformer }[];
       };
       if (!p.EventPattern || p.State === 'DISABLED') return [];
       return [
@@ -74,7 +90,7 @@ export class LocalEventBus {
           name: stage.physicalName(r),
           busName: busNameOf(p.EventBusName),
           matches: compilePattern(p.EventPattern),
-          targets: (p.Targets ?? []).map((t) => ({ arn: t.Arn, input: t.Input })),
+          targets: (p.Targets ?? []).map((t) => ({ arn: t.Arn, input: t.Input, transformer: t.InputTransformer })),
         },
       ];
     });
@@ -153,9 +169,16 @@ export class LocalEventBus {
     for (const rule of this.rules) {
       if (rule.busName !== busName || !rule.matches(event)) continue;
       for (const target of rule.targets) {
-        const payload = target.input !== undefined ? JSON.parse(target.input) : event;
+        let payload: unknown = event;
+        try {
+          if (target.input !== undefined) payload = JSON.parse(target.input);
+          else if (target.transformer) payload = transformInput(target.transformer, event);
+        } catch (err) {
+          this.options.log?.(`[events] rule ${rule.name} → ${target.arn}: input transformer failed: ${(err as Error).message}`);
+          continue;
+        }
         const deliver = target.deliver;
-        if (deliver) this.track(Promise.resolve().then(() => deliver(payload)), `rule ${rule.name}`);
+        if (deliver) this.track(Promise.resolve().then(() => deliver(payload as Record<string, unknown>)), `rule ${rule.name}`);
         else this.track(this.send(target.arn!, payload), `rule ${rule.name} → ${target.arn}`);
       }
     }
@@ -171,6 +194,9 @@ export class LocalEventBus {
   private async send(arn: string, payload: unknown): Promise<unknown> {
     if (arn.includes(':lambda:')) return this.options.invokeFunction(arn, payload);
     if (arn.includes(':states:')) return this.options.startExecution(arn, payload);
+    if (arn.includes(':sns:') && this.options.publish) {
+      return this.options.publish(arn, typeof payload === 'string' ? payload : JSON.stringify(payload));
+    }
     throw new Error(`no local delivery for target ${arn}`);
   }
 
@@ -185,4 +211,51 @@ export class LocalEventBus {
 function busNameOf(nameOrArn: string | undefined): string {
   if (!nameOrArn) return 'default';
   return nameOrArn.includes(':event-bus/') ? nameOrArn.split(':event-bus/')[1]! : nameOrArn;
+}
+
+/**
+ * EventBridge's input transformer: each `<name>` of the template becomes the value at its path in
+ * the event; inside a JSON string the value's text is put in (escaped), elsewhere its JSON. The
+ * result is parsed when it is JSON (a state machine's input), else kept as text (an SNS message).
+ * A path that names nothing gives `null`, as on AWS.
+ */
+export function transformInput(transformer: InputTransformer, event: Record<string, unknown>): unknown {
+  const values = new Map<string, unknown>();
+  for (const [name, path] of Object.entries(transformer.InputPathsMap ?? {})) values.set(name, valueAt(event, path));
+  const template = transformer.InputTemplate;
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < template.length; i++) {
+    const c = template[i]!;
+    if (c === '\\' && inString) {
+      out += c + (template[i + 1] ?? '');
+      i++;
+      continue;
+    }
+    if (c === '"') inString = !inString;
+    const m = c === '<' ? /^<([A-Za-z0-9_.-]+)>/.exec(template.slice(i)) : null;
+    if (m && (values.has(m[1]!) || m[1] === 'aws.events.event.json')) {
+      const value = m[1] === 'aws.events.event.json' ? event : values.get(m[1]!);
+      out += inString ? JSON.stringify(typeof value === 'string' ? value : JSON.stringify(value ?? null)).slice(1, -1) : JSON.stringify(value ?? null);
+      i += m[0].length - 1;
+      continue;
+    }
+    out += c;
+  }
+  try {
+    return JSON.parse(out);
+  } catch {
+    return out;
+  }
+}
+
+/** The value at a JSONPath such as `$.detail.reportUri` or `$.detail-type` (dotted names only). */
+function valueAt(event: Record<string, unknown>, path: string): unknown {
+  if (!path.startsWith('$')) throw new Error(`InputPathsMap paths must start with $, but '${path}' was provided`);
+  let value: unknown = event;
+  for (const key of path.slice(1).split('.').filter(Boolean)) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
 }

@@ -41,6 +41,7 @@ import {
 } from './apigw';
 import { createGuardedServer } from './http-guard';
 import { LocalEventBus } from './events';
+import { LocalScheduler } from './scheduler';
 import { functionSpecFromResource, LambdaEngine } from './lambda';
 import { layout } from './layout';
 import { S3Store, type S3Server, startS3Server } from './s3';
@@ -137,6 +138,7 @@ export interface LocalPlatform {
   readonly sfn: LocalStepFunctions;
   readonly athena: AthenaEngine;
   readonly events: LocalEventBus;
+  readonly scheduler: LocalScheduler;
   readonly serving: LocalServing;
   readonly routes: readonly ApiRoute[];
   /** Writes `runtime.json` so other commands use this platform instead of starting their own. */
@@ -384,17 +386,41 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         return client.send(new Command(input));
       };
 
+    const notifications = join(stateDir, 'sns');
+    /** SNS Publish, locally: appended to `sns/messages.jsonl` and shown in the log. */
+    const publishNotification = (input: Record<string, unknown>) => {
+      mkdirSync(notifications, { recursive: true });
+      const record = { at: new Date().toISOString(), ...input };
+      writeFileSync(join(notifications, 'messages.jsonl'), `${JSON.stringify(record)}\n`, { flag: 'a' });
+      const whole = `[sns] ${String(input['Subject'] ?? '')} ${String(input['Message'] ?? '')}`.trim();
+      // With a separate function log, the person sees the subject and the log keeps the whole
+      // message (often a JSON document).
+      if (options.functionLog) {
+        log(`[sns] ${String(input['Subject'] ?? '(no subject)')}`);
+        options.functionLog(whole);
+      } else log(whole);
+      return { MessageId: crypto.randomUUID() };
+    };
+
     const events = new LocalEventBus({
       stage,
       stateDir,
       invokeFunction: (name, event) => lambda.invoke(name, event),
       startExecution: (arn, input) =>
         sfnApi().startExecution({ stateMachineArn: arn, input: JSON.stringify(input) }),
+      publish: async (topicArn, message) => publishNotification({ TopicArn: topicArn, Message: message }),
       log,
     });
     eventsRef = events;
-
-    const notifications = join(stateDir, 'sns');
+    // Scheduler: rate(...) schedules of the stage (locally, the registry's outbox flush).
+    const scheduler = new LocalScheduler({
+      stage,
+      invokeFunction: (name, event) => lambda.invoke(name, event),
+      startExecution: (arn, input) => sfnApi().startExecution({ stateMachineArn: arn, input: JSON.stringify(input) }),
+      log,
+    });
+    scheduler.start();
+    closers.push(() => scheduler.stop());
     const integrations = new IntegrationRegistry()
       .use(
         lambdaIntegrations({
@@ -416,17 +442,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         snsIntegrations(async (operation, input) => {
           if (operation !== 'Publish')
             throw new AwsError('InvalidAction', `SNS ${operation} is not available locally`);
-          mkdirSync(notifications, { recursive: true });
-          const record = { at: new Date().toISOString(), ...input };
-          writeFileSync(join(notifications, 'messages.jsonl'), `${JSON.stringify(record)}\n`, { flag: 'a' });
-          const whole = `[sns] ${String(input['Subject'] ?? '')} ${String(input['Message'] ?? '')}`.trim();
-          // With a separate function log, the person sees the subject and the log keeps the whole
-          // message (often a JSON document).
-          if (options.functionLog) {
-            log(`[sns] ${String(input['Subject'] ?? '(no subject)')}`);
-            options.functionLog(whole);
-          } else log(whole);
-          return { MessageId: crypto.randomUUID() };
+          return publishNotification(input);
         }),
       )
       .use(eventsIntegrations((operation, input) => events.call(operation, input)));
@@ -530,6 +546,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       sfn,
       athena,
       events,
+      scheduler,
       serving,
       routes,
       publish() {

@@ -43,6 +43,16 @@ const rangeSchema = z
 
 export type ColumnRange = z.infer<typeof rangeSchema>;
 
+/** What started a retraining run: the event's detail type, its report and its id. */
+export const triggerSchema = z.strictObject({
+  reason: z.string().min(1, 'trigger.reason must name the event (e.g. DriftDetected)').max(128),
+  /** null when the event named no report (EventBridge puts null for a missing path). */
+  report_uri: z.string().regex(/^s3:\/\/[^/]+\/.+$/, 'trigger.report_uri must be the s3:// URI of the report').nullable(),
+  event_id: z.string().min(1, 'trigger.event_id must be the triggering event id').max(128),
+});
+
+export type TrainingTrigger = z.infer<typeof triggerSchema>;
+
 const FEATURE_SERVICE = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export const trainingInputSchema = z.strictObject({
@@ -98,6 +108,12 @@ export const trainingInputSchema = z.strictObject({
   holdout_every: z.number().int().min(2).max(100).default(5),
   /** Allowed value ranges per column, checked on every row. @default none */
   ranges: z.record(z.string(), rangeSchema).default({}),
+  /**
+   * Why this run started when an event started it (the retraining rule): carried into the plan and
+   * the registry run's tags, so a version names the drift or quality report that caused it.
+   * @default none (a scheduled or hand-started run)
+   */
+  trigger: triggerSchema.optional(),
 });
 
 export type TrainingInput = z.infer<typeof trainingInputSchema>;

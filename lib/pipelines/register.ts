@@ -40,7 +40,16 @@ export interface RegisterRequest {
   /** The dataset, or with a feature service the labels table and the service. */
   readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
   readonly data_version: unknown;
+  /** The event that started the run (the retraining rule); its fields become `mlops.trigger.*` run tags. */
+  readonly trigger?: { readonly reason: string; readonly report_uri: string | null; readonly event_id: string } | null;
 }
+
+/** Run tags naming what started a retraining run. */
+export const TRIGGER_TAGS = {
+  reason: 'mlops.trigger.reason',
+  reportUri: 'mlops.trigger.report_uri',
+  eventId: 'mlops.trigger.event_id',
+} as const;
 
 export interface Registration {
   readonly model_name: string;
@@ -134,6 +143,13 @@ async function register(
         { key: 'mlops.data_version', value: JSON.stringify(request.data_version) },
         { key: 'mlops.training_job', value: request.training_job_name },
         { key: 'mlops.model_uri', value: request.model_uri },
+        ...(request.trigger
+          ? [
+              { key: TRIGGER_TAGS.reason, value: request.trigger.reason },
+              ...(request.trigger.report_uri ? [{ key: TRIGGER_TAGS.reportUri, value: request.trigger.report_uri }] : []),
+              { key: TRIGGER_TAGS.eventId, value: request.trigger.event_id },
+            ]
+          : []),
       ],
     });
     await client.post('runs/update', { run_id: runId, status: 'FINISHED', end_time: now() });

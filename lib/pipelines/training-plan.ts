@@ -19,7 +19,7 @@ import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval
 import { lakeRelation } from '../features/stack-support';
 import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
-import { defaultModelName, parseTrainingInput, type TrainingInput, type Thresholds } from './input';
+import { defaultModelName, parseTrainingInput, type TrainingInput, type TrainingTrigger, type Thresholds } from './input';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
 import { type DataProfile, profileLabels, profileObjects } from './validate';
 
@@ -82,6 +82,8 @@ export interface TrainingPlan {
   readonly data_version: DataVersion;
   /** {@link data_version} as JSON for the trainer's `MLOPS_DATA_VERSION` (at most 512 characters). */
   readonly data_version_json: string;
+  /** The event that started the run (the retraining rule), or null; "Register model" tags the run with it. */
+  readonly trigger: TrainingTrigger | null;
   readonly training_job_name: string;
   readonly queries: { readonly features: string; readonly train: string; readonly holdout: string };
   readonly locations: {
@@ -173,6 +175,7 @@ export async function planTrainingRun(
     thresholds: input.thresholds,
     data_version: dataVersion,
     data_version_json: dataVersionJson,
+    trigger: input.trigger ?? null,
     training_job_name: trainingJobName(execution),
     queries: source.queries,
     locations: {

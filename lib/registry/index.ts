@@ -43,6 +43,7 @@ export {
   type RegisteredModelJson,
   type RegistryLogger,
 } from './models';
+export { OUTBOX_RETRY_AFTER_MS } from './models/outbox';
 export type { RecordStore } from './store';
 export { type ExperimentJson, type RunJson, TrackingStore, type TrackingStoreDeps } from './tracking';
 

@@ -13,6 +13,7 @@ import {
   productionModel,
   type RegisterRequest,
   registerModel,
+  TRIGGER_TAGS,
 } from '../../lib/pipelines/register';
 
 interface Recorded {
@@ -205,6 +206,24 @@ describe('Register model', () => {
     expect(mlflow.runs[0]!.status).toBe('FINISHED');
     // Unsigned when no signer is configured (REGISTRY_AUTH=none).
     expect(mlflow.requests.every((r) => r.headers['authorization'] === undefined)).toBe(true);
+  });
+
+  it("tags a triggered run with the event's reason, report and id (no report tag when the event named none)", async () => {
+    const client = new HttpMlflowClient({ baseUrl });
+    const trigger = { reason: 'DriftDetected', report_uri: 's3://curated/drift/wine-quality/report.json', event_id: 'e-1' };
+    await registerModel(client, { ...request, trigger });
+    const tags = mlflow.requests.find((r) => r.path.endsWith('/runs/log-batch'))!.body['tags'];
+    expect(tags).toEqual(
+      expect.arrayContaining([
+        { key: TRIGGER_TAGS.reason, value: 'DriftDetected' },
+        { key: TRIGGER_TAGS.reportUri, value: trigger.report_uri },
+        { key: TRIGGER_TAGS.eventId, value: 'e-1' },
+      ]),
+    );
+    await registerModel(client, { ...request, execution: 'run-q', model_uri: request.model_uri.replace('run-1', 'run-q'), trigger: { ...trigger, reason: 'ModelQualityBelowThreshold', report_uri: null } });
+    const second = mlflow.requests.filter((r) => r.path.endsWith('/runs/log-batch'))[1]!.body['tags'] as { key: string }[];
+    expect(second.map((t) => t.key)).toEqual(expect.arrayContaining([TRIGGER_TAGS.reason, TRIGGER_TAGS.eventId]));
+    expect(second.map((t) => t.key)).not.toContain(TRIGGER_TAGS.reportUri);
   });
 
   it('leaves one run and one version when the step is retried for the same execution', async () => {

@@ -153,12 +153,26 @@ describe('Validate data rejects bad input before reading', () => {
     ],
     ['a bad threshold', { ...input, thresholds: { max_rmse: -1 } }, 'e1', /thresholds\.max_rmse/],
     ['an execution name with spaces', input, 'my run', /execution name must be/],
+    [
+      'a trigger whose report is not an s3:// URI',
+      { ...input, trigger: { reason: 'DriftDetected', report_uri: 'https://x/report.json', event_id: 'e-1' } },
+      'e1',
+      /trigger\.report_uri must be the s3:\/\/ URI of the report/,
+    ],
   ];
   it.each(cases)('fails on %s', async (_, bad, execution, message) => {
     const err = await failure(planTrainingRun({ input: bad, execution }, deps()));
     expect(err).toBeInstanceOf(PipelineInputError);
     expect(err.message).toMatch(message);
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+
+  it('carries the retraining trigger into the plan (null for a run nothing triggered)', async () => {
+    const trigger = { reason: 'DriftDetected', report_uri: 's3://curated/drift/wine-quality/report.json', event_id: 'e-1' };
+    const { plan } = await planTrainingRun({ input: { ...input, trigger }, execution: 'triggered' }, deps());
+    expect(plan.trigger).toEqual(trigger);
+    const plain = await planTrainingRun({ input, execution: 'plain' }, deps());
+    expect(plain.plan.trigger).toBeNull();
   });
 
   it('accepts the table by its s3:// location', async () => {

@@ -9,7 +9,7 @@ import type { EventPublisher } from '../events';
 import type { RecordStore } from '../store';
 import type { RegistryContext, RegistryLogger } from './context';
 import type { ModelVersionJson, RegisteredModelJson } from './json';
-import { flushPendingEvents } from './outbox';
+import { flushAllPendingEvents, flushPendingEvents } from './outbox';
 import type { Tag } from './records';
 import * as models from './registered-models';
 import * as search from './search';
@@ -140,6 +140,11 @@ export class ModelRegistry {
   /** Re-sends promotion events a failed publish left in the model's outbox; resolves how many. */
   flushPendingEvents(name: string, olderThanMs = 0): Promise<number> {
     return flushPendingEvents(this.ctx, name, olderThanMs);
+  }
+
+  /** {@link flushPendingEvents} for every model (the scheduled flush); resolves the events sent per model. */
+  flushAllPendingEvents(olderThanMs: number): Promise<Record<string, number>> {
+    return flushAllPendingEvents(this.ctx, olderThanMs);
   }
 }
 

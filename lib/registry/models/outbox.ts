@@ -6,13 +6,13 @@
  * deduplicated by consumers on `eventId`.
  */
 import type { ModelVersionPromoted } from '../events';
-import { exists, removeEntry } from '../store';
+import { allOf, anyOf, below, equals, exists, missing, remove, removeEntry, set } from '../store';
 import { requireName } from '../validation';
 import type { RegistryContext } from './context';
 import { type Head, loadHead, modelRef, type VersionRecord } from './records';
 
 /** Outbox entries older than this are re-sent by later writes (younger ones may still be in flight). */
-const OUTBOX_RETRY_AFTER_MS = 30_000;
+export const OUTBOX_RETRY_AFTER_MS = 30_000;
 
 /** Where a version's artifacts are: its source, with `runs:/<run>/<path>` resolved through tracking. */
 export async function artifactUri(ctx: RegistryContext, item: VersionRecord): Promise<string> {
@@ -77,12 +77,59 @@ export async function publish(
 }
 
 /**
+ * How long a flush holds a model's outbox (field {@link FLUSH_LEASE}): far longer than one PutEvents,
+ * far shorter than the flush schedule, so a flush that died mid-way delays the next by one lease only.
+ */
+const FLUSH_LEASE_MS = 60_000;
+const FLUSH_LEASE = 'flushLease';
+
+/**
  * Re-sends promotion events a failed publish left in the model's outbox. Writes to the model do
  * this on their own; call it from a schedule to bound the delay for models nobody touches.
+ *
+ * Two flushes of one model never both publish: a flush first takes the model's lease (a conditional
+ * write that only one of two concurrent flushes wins), then reads the outbox as it is under the
+ * lease, so a flush that loaded the model before another one finished does not re-send what that one
+ * already cleared. Resolves how many events it sent (0 when another flush holds the lease).
  */
 export async function flushPendingEvents(ctx: RegistryContext, name: string, olderThanMs = 0): Promise<number> {
-  const head = await loadHead(ctx.store, requireName(name));
-  const due = Object.values(head.outbox).filter((e) => ctx.now() - e.timestamp >= olderThanMs);
-  if (due.length > 0) await publish(ctx, head, due, false);
-  return due.length;
+  const isDue = (e: ModelVersionPromoted) => ctx.now() - e.timestamp >= olderThanMs;
+  const loaded = await loadHead(ctx.store, requireName(name));
+  if (!Object.values(loaded.outbox).some(isDue)) return 0;
+  const until = ctx.now() + FLUSH_LEASE_MS;
+  const ref = modelRef(loaded.modelId);
+  const claimed = (await ctx.store.update(
+    ref,
+    [set(FLUSH_LEASE, until)],
+    allOf(exists, equals('name', loaded.name), anyOf(missing(FLUSH_LEASE), below(FLUSH_LEASE, ctx.now()))),
+  )) as Head | undefined;
+  if (!claimed || claimed.deleted === true) return 0;
+  try {
+    const due = Object.values(claimed.outbox ?? {}).filter(isDue);
+    if (due.length > 0) await publish(ctx, claimed, due, false);
+    return due.length;
+  } finally {
+    await ctx.store.update(ref, [remove(FLUSH_LEASE)], allOf(exists, equals(FLUSH_LEASE, until)));
+  }
+}
+
+/**
+ * {@link flushPendingEvents} for every registered model (what the scheduled flush runs); resolves
+ * the events sent per model that had any.
+ */
+export async function flushAllPendingEvents(ctx: RegistryContext, olderThanMs: number): Promise<Record<string, number>> {
+  const { entries } = await ctx.store.list({ of: 'models' });
+  const sent: Record<string, number> = {};
+  for (const { record } of entries) {
+    const head = record as Partial<Head>;
+    if (head.deleted === true || typeof head.name !== 'string') continue;
+    try {
+      const n = await flushPendingEvents(ctx, head.name, olderThanMs);
+      if (n > 0) sent[head.name] = n;
+    } catch (error) {
+      // A model renamed or deleted since the (eventually consistent) listing has nothing to flush.
+      if ((error as { errorCode?: string }).errorCode !== 'RESOURCE_DOES_NOT_EXIST') throw error;
+    }
+  }
+  return sent;
 }
