@@ -9,7 +9,8 @@
  * - `property`: a property path, matched as a prefix (`Properties.LifecycleConfiguration` covers
  *   `Properties.LifecycleConfiguration.Rules[2].ExpirationInDays`), or a resource attribute
  *   (`DeletionPolicy`); or
- * - `onlyIn`: a resource present in that environment only (`pathIncludes` narrows it by construct path).
+ * - `onlyIn`: a resource present in that environment only (`pathIncludes` narrows it by construct
+ *   path), or, with `type: 'output'`, a stack output (`pathIncludes` narrows it by output name).
  */
 export interface IntendedDifference {
   readonly config: string;
@@ -83,6 +84,25 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
     (type): IntendedDifference => ({ config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type, onlyIn: 'production', pathIncludes: 'ingressSubnet', reason: 'a NAT gateway per zone in production, so one zone failing leaves the others their egress' }),
   ),
   { config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type: 'AWS::EC2::Route', property: 'Properties.NatGatewayId', reason: "each production zone's node subnets route through their own zone's NAT gateway" },
+
+  // Operations (alarms.*, pipelines.retraining): production pages sooner and on tighter API limits,
+  // and tells a human about drift instead of retraining by itself.
+  { config: 'alarms.evaluationPeriods', type: 'AWS::CloudWatch::Alarm', property: 'Properties.EvaluationPeriods', reason: 'production alarms after 2 breaching periods, staging after 1' },
+  ...['Registry', 'FeatureStore'].flatMap((stack): IntendedDifference[] => [
+    { config: 'alarms.api5xxRate, alarms.apiP99Ms', stack, type: 'AWS::CloudWatch::Alarm', property: 'Properties.Threshold', reason: "the API's 5xx share alarms at 1 % (5 %) and its p99 at 2,000 ms (5,000)" },
+    { config: 'alarms.api5xxRate, alarms.apiP99Ms', stack, type: 'AWS::CloudWatch::Alarm', property: 'Properties.AlarmDescription', reason: 'the alarm says its threshold' },
+  ]),
+  { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::CloudWatch::Alarm', onlyIn: 'staging', pathIncludes: 'S3AutoDeleteObjects', reason: 'the auto-delete provider function (staging only) gets the default Lambda alarms' },
+  { config: 'removalPolicy', stack: 'DataLake', type: 'output', onlyIn: 'staging', pathIncludes: 'S3AutoDeleteObjects', reason: "the dashboard graphs the auto-delete provider function, exported by name" },
+  { config: 'removalPolicy', stack: 'Operations', type: 'AWS::CloudWatch::Dashboard', property: 'Properties.DashboardBody', reason: "the dashboard's widgets list the stage's functions (staging's auto-delete provider) and alarm thresholds" },
+  { config: 'pipelines.retraining', stack: 'TrainingPipeline', type: 'AWS::Events::Rule', property: 'Properties.Description', reason: 'drift retrains by itself in staging (auto) and notifies the alarm topic in production (notify)' },
+  { config: 'pipelines.retraining', stack: 'TrainingPipeline', type: 'AWS::Events::Rule', property: 'Properties.Targets', reason: "auto targets the training machine with its input; notify targets the alarm topic with the command to run" },
+  ...['AWS::IAM::Role', 'AWS::IAM::Policy'].map(
+    (type): IntendedDifference => ({ config: 'pipelines.retraining', stack: 'TrainingPipeline', type, onlyIn: 'staging', pathIncludes: 'EventsRole', reason: 'the role EventBridge starts training with (auto only)' }),
+  ),
+  ...[['AWS::KMS::Key', 'Properties.KeyPolicy.Statement'], ['AWS::SNS::TopicPolicy', 'Properties.PolicyDocument.Statement']].map(
+    ([type, property]): IntendedDifference => ({ config: 'pipelines.retraining', stack: 'Alarms', type: type!, property, reason: "notify lets EventBridge publish to the alarm topic and use its key" }),
+  ),
 
   // Names CDK derives from content: an API's deployment is named after a hash of the API's definition.
   { config: '(derived) the API definition above', type: 'AWS::ApiGateway::Stage', property: 'Properties.DeploymentId', reason: "the stage points at a deployment whose logical id hashes the API's definition (throttling, WAF), so it differs with them" },

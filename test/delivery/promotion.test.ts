@@ -20,8 +20,11 @@ const differences = templateDifferences(
 const plain = (path: string) => path.replace(/\[\d+\]/g, '');
 
 function matches(entry: IntendedDifference, d: Difference): boolean {
-  if (d.kind === 'stack-only-in' || d.kind === 'output-only-in') return false;
+  if (d.kind === 'stack-only-in') return false;
   if (entry.stack !== undefined && entry.stack !== d.stack) return false;
+  if (d.kind === 'output-only-in') {
+    return entry.type === 'output' && entry.onlyIn === d.env && (entry.pathIncludes === undefined || d.output.includes(entry.pathIncludes));
+  }
   if (entry.type !== '*' && entry.type !== d.type) return false;
   if (d.kind === 'resource-only-in') {
     return entry.onlyIn === d.env && (entry.pathIncludes === undefined || d.path.includes(entry.pathIncludes));

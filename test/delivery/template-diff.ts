@@ -26,7 +26,7 @@ function normalize(value: Json, envName: string): Json {
     s === envName
       ? '<env>'
       : s
-          .replace(new RegExp(`mlops(-kit |[-_]?)${envName}`, 'gi'), (_, sep: string) => `mlops${sep}<env>`)
+          .replace(new RegExp(`mlops(-kit[ -]|[-_]?)${envName}`, 'gi'), (_, sep: string) => `mlops${sep}<env>`)
           // CDK suffixes ids it derives from a path with a hash of that path, which holds the stage name.
           .replace(/(mlops<env>[A-Za-z0-9]*?)(?:[0-9A-F]{8})+\b/g, '$1<hash>')
           // ... and labels what the cluster applies with a hash of the cluster's address.
