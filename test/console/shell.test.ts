@@ -13,6 +13,12 @@ import {
   startConsolePlatform,
 } from './harness';
 
+/** What each page shows on a fresh platform. */
+const EMPTY: Record<string, RegExp> = {
+  pipelines: /mlops-local-trainingpipeline-\S+\s+STANDARD\s+0\s+none yet/,
+  serving: /No model is served yet\.[\s\S]*promoted to Production/,
+};
+
 let platform: ConsolePlatform;
 let browser: Browser;
 
@@ -50,6 +56,8 @@ describe('the console on a fresh platform', () => {
       const id = href.slice(2);
       const page = await openConsole(browser, platform, href);
       await expect.poll(() => page.page.locator('main h1').first().textContent()).toBe(title);
+      // A fresh platform says so, and what to do about it (pages of this part; the others test their own).
+      if (EMPTY[id]) await expect.poll(() => page.page.locator('main').innerText(), id).toMatch(EMPTY[id]);
       // Settled: every request the page starts on load has answered.
       await page.page.waitForLoadState('networkidle');
       expect(page.problems(), id).toEqual([]);

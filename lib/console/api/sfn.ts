@@ -4,46 +4,9 @@
  */
 import { config } from './config';
 import { requestJson } from './http';
+import type { ExecutionDescription, ExecutionListItem, ExecutionStatus, HistoryEvent, StateMachineDescription, StateMachineListItem } from './sfn-types';
 
-export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'PENDING_REDRIVE';
-
-export interface StateMachineListItem {
-  readonly stateMachineArn: string;
-  readonly name: string;
-  readonly type: string;
-  readonly creationDate: number;
-}
-
-export interface StateMachineDescription extends StateMachineListItem {
-  /** The Amazon States Language document, as a JSON string. */
-  readonly definition: string;
-  readonly status?: string;
-  readonly roleArn?: string;
-}
-
-export interface ExecutionListItem {
-  readonly executionArn: string;
-  readonly stateMachineArn: string;
-  readonly name: string;
-  readonly status: ExecutionStatus;
-  readonly startDate: number;
-  readonly stopDate?: number;
-}
-
-export interface ExecutionDescription extends ExecutionListItem {
-  readonly input?: string;
-  readonly output?: string;
-  readonly error?: string;
-  readonly cause?: string;
-}
-
-export interface HistoryEvent {
-  readonly id: number;
-  readonly previousEventId?: number;
-  readonly timestamp: number;
-  readonly type: string;
-  readonly [details: string]: unknown;
-}
+export type * from './sfn-types';
 
 /** One Step Functions call. */
 export function sfnCall<T>(operation: string, input: Record<string, unknown>): Promise<T> {

@@ -3,7 +3,7 @@
  * entered, left, failed, caught, how long it took, its input, output and error. A state run more
  * than once (a Map's iterations, a retry loop) keeps its last run and counts the runs.
  */
-import type { HistoryEvent } from '../api/sfn';
+import type { HistoryEvent } from '../api/sfn-types';
 
 export type StateStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CAUGHT' | 'ABORTED' | 'NOT_RUN';
 

@@ -75,6 +75,8 @@ export async function buildConsole(options: ConsoleBuildOptions = {}): Promise<s
     const result = await esbuild.build({
       ...OPTIONS,
       absWorkingDir: PROJECT_ROOT,
+      // The kit's packages, wherever the sources are (tests build a console from a temporary directory).
+      nodePaths: [join(PROJECT_ROOT, 'node_modules')],
       entryPoints: { app: join(sourceDir, 'main.tsx') },
       outdir: join(tmp, 'console'),
       metafile: false,
