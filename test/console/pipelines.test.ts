@@ -48,6 +48,34 @@ describe('Pipelines', () => {
     await page.page.close();
   });
 
+  it('draws every state machine from its definition: a node per state, nested ones included', async () => {
+    const sfn = async (op: string, input: object) =>
+      (await fetch(platform.awsEndpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AWSStepFunctions.${op}` },
+        body: JSON.stringify(input),
+      })).json() as Promise<any>;
+    const countStates = (m: any): number =>
+      Object.values(m.States ?? {}).reduce<number>(
+        (n, st: any) => n + 1 + [...(st.Branches ?? []), ...(st.ItemProcessor ?? st.Iterator ? [st.ItemProcessor ?? st.Iterator] : [])].reduce((k: number, b: any) => k + countStates(b), 0),
+        0,
+      );
+    const { stateMachines } = await sfn('ListStateMachines', {});
+    expect(stateMachines.length).toBeGreaterThanOrEqual(3);
+    const page = await openConsole(browser, platform, '#/pipelines');
+    for (const m of stateMachines) {
+      const { definition } = await sfn('DescribeStateMachine', { stateMachineArn: m.stateMachineArn });
+      await page.page.goto(`${platform.consoleUrl}#/pipelines/${encodeURIComponent(m.stateMachineArn)}`);
+      const graph = page.page.getByTestId('state-graph');
+      await expect.poll(() => graph.locator('[data-state]').count(), m.name).toBe(countStates(JSON.parse(definition)));
+    }
+    await page.page.waitForLoadState('networkidle');
+    expect(page.problems()).toEqual([]);
+    expect(await page.accessibility()).toEqual([]);
+    await page.screenshot('pipelines-machine');
+    await page.page.close();
+  });
+
   it("draws the start-up training execution with every state it ran green, each with its time", async () => {
     const page = await openConsole(browser, platform, '#/pipelines');
     await page.page.getByRole('link', { name: /trainingpipeline/ }).first().click();
@@ -130,11 +158,30 @@ describe('Pipelines', () => {
     expect(page.problems()).toEqual([]);
     await page.screenshot('pipelines-started-run');
 
+    // A run the pipeline refuses: FAILED on screen, the refusing state caught, its error readable.
+    await page.page.getByRole('link', { name: /← mlops-local-trainingpipeline/ }).click();
+    await page.page.getByLabel('Input (JSON)').fill('{"dataset": "nope", "target": "quality"}');
+    await page.page.getByLabel('Name (optional)').fill(`console-bad-${Date.now()}`);
+    await page.page.getByRole('button', { name: 'Start execution' }).click();
+    await expect.poll(() => page.page.getByTestId('execution-status').getAttribute('data-status'), { timeout: 60_000 }).toBe('FAILED');
+    await expect.poll(() => page.page.getByTestId('execution-error').innerText()).toMatch(/^PipelineInputError dataset must name a table of the lake/);
+    const failed = page.page.getByTestId('state-graph');
+    await expect.poll(() => failed.locator('[data-state="Validate data"]').getAttribute('data-status')).toBe('CAUGHT');
+    expect(await failed.locator('[data-state="Pipeline failed"]').getAttribute('data-status')).toBe('FAILED');
+    expect(await failed.locator('[data-state="Train model"]').getAttribute('data-status')).toBe('NOT_RUN');
+    await failed.locator('[data-state="Validate data"]').click();
+    await expect.poll(() => page.page.getByTestId('state-details').getByRole('alert').innerText()).toMatch(/PipelineInputError[\s\S]*"nope" was provided/);
+    expect(page.problems()).toEqual([]);
+    expect(await page.accessibility()).toEqual([]);
+    await page.screenshot('pipelines-failed-run');
+
     // The executions list filters by status and name.
     await page.page.getByRole('link', { name: /← mlops-local-trainingpipeline/ }).click();
     await page.page.getByLabel('Name contains').fill('console-');
-    await expect.poll(() => page.page.locator('main tbody tr').count()).toBe(1);
+    await expect.poll(() => page.page.locator('main tbody tr').count()).toBe(2);
     await page.page.getByLabel('Status').selectOption('FAILED');
+    await expect.poll(() => page.page.locator('main tbody tr').innerText()).toMatch(/console-bad-\d+\s+failed/);
+    await page.page.getByLabel('Status').selectOption('ABORTED');
     await expect.poll(() => page.page.getByText('No execution matches the filter.').count()).toBe(1);
     expect(await page.accessibility()).toEqual([]);
     await page.page.close();

@@ -12,7 +12,7 @@ import { documentedInput } from '../graph/inputs';
 import { StateGraphView } from '../graph/state-graph';
 import { type StateRun, stateRuns } from '../graph/status';
 import { href, hrefWithQuery, navigate } from '../router';
-import { arnName, type Column, EmptyState, ErrorBanner, formatDuration, formatTime, JsonView, StatusBadge, Table, useResource } from '../ui';
+import { arnName, type Column, EmptyState, ErrorBanner, formatDuration, formatTime, JsonView, readableCause, StatusBadge, Table, useResource } from '../ui';
 import type { PageProps } from './types';
 
 /** How often a running execution and the executions list are read again. */
@@ -225,7 +225,11 @@ function Execution({ machineArn, executionArn }: { machineArn: string; execution
           {d.status === 'RUNNING' ? <span class="muted" aria-live="polite">updating every second</span> : null}
         </p>
       ) : null}
-      {d?.error ? <ErrorBanner error={Object.assign(new Error(d.cause ?? ''), { name: d.error })} title={d.error} /> : null}
+      {d?.error ? (
+        <div class="error-banner" role="alert" data-testid="execution-error">
+          <code class="error-code">{d.error}</code> {readableCause(d.cause)}
+        </div>
+      ) : null}
       <div class="split">
         <div>
           {graph && runs ? (
@@ -273,7 +277,7 @@ function StateDetails({ run }: { run: StateRun }) {
       </p>
       {run.error ? (
         <div class="error-banner" role="alert">
-          <code class="error-code">{run.error}</code> {run.cause}
+          <code class="error-code">{run.error}</code> {readableCause(run.cause)}
         </div>
       ) : null}
       <h3>Input</h3>

@@ -18,3 +18,18 @@ export function formatTime(epoch: number | undefined, unit: 's' | 'ms' = 's'): s
 export function arnName(arn: string): string {
   return arn.split(':').pop() ?? arn;
 }
+
+/**
+ * An error's cause as a person reads it: a Lambda error arrives as JSON (`errorType`,
+ * `errorMessage`, `trace`), whose message is the sentence; anything else is shown as it is.
+ */
+export function readableCause(cause: string | undefined): string | undefined {
+  if (!cause) return cause;
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (parsed && typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // not JSON: shown as it is
+  }
+  return cause;
+}
