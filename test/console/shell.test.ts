@@ -70,4 +70,38 @@ describe('the console on a fresh platform', () => {
       await page.page.close();
     }
   });
+
+  it('is usable by keyboard: a skip link, the nav, sortable column headers', async () => {
+    const page = await openConsole(browser, platform, '#/pipelines');
+    const active = () => page.page.evaluate(() => {
+      const el = (globalThis as any).document.activeElement;
+      return `${el?.tagName.toLowerCase()}#${el?.id ?? ''}:${(el?.textContent ?? '').trim().slice(0, 40)}`;
+    });
+    await page.page.keyboard.press('Tab');
+    expect(await active()).toBe('a#:Skip to content');
+    await page.page.keyboard.press('Enter');
+    expect(await active()).toMatch(/^main#main:/);
+
+    // The nav by Tab and Enter.
+    await page.page.locator('nav a', { hasText: 'Serving' }).focus();
+    await page.page.keyboard.press('Enter');
+    await expect.poll(() => page.page.locator('main h1').textContent()).toBe('Serving');
+    expect(await page.page.locator('nav a[aria-current="page"]').textContent()).toBe('Serving');
+    await page.page.goBack();
+    await expect.poll(() => page.page.locator('main h1').textContent()).toBe('Pipelines');
+
+    // A column header sorts on Enter, and says which way.
+    const header = page.page.getByRole('button', { name: 'State machine' });
+    const names = () => page.page.locator('main tbody tr td:first-child').allInnerTexts();
+    await expect.poll(() => names().then((n) => n.length)).toBe(3);
+    await header.focus();
+    await page.page.keyboard.press('Enter');
+    const ascending = await names();
+    expect(ascending).toEqual([...ascending].sort());
+    expect(await page.page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    await page.page.keyboard.press('Enter');
+    expect(await names()).toEqual([...ascending].reverse());
+    expect(page.problems()).toEqual([]);
+    await page.page.close();
+  });
 });
