@@ -186,4 +186,26 @@ describe('Pipelines', () => {
     expect(await page.accessibility()).toEqual([]);
     await page.page.close();
   }, 180_000);
+
+  it("runs batch inference from its form, prefilled with this platform's model and buckets, its Map drawn and coloured", async () => {
+    const page = await openConsole(browser, platform, '#/pipelines');
+    await page.page.getByRole('link', { name: /batchinference/ }).first().click();
+    const input = page.page.getByLabel('Input (JSON)');
+    await expect.poll(async () => JSON.parse(await input.inputValue())).toMatchObject({
+      model: { uri: expect.stringMatching(/^s3:\/\/.+\/model\.tar\.gz$/) },
+      input: { table: 'winequality_red_raw' },
+      output: expect.stringMatching(/^s3:\/\/[^/]*curated[^/]*\/predictions\/console\/$/),
+    });
+    await page.page.getByRole('button', { name: 'Start execution' }).click();
+    await expect.poll(() => page.page.getByTestId('execution-status').getAttribute('data-status'), { timeout: 120_000 }).toBe('SUCCEEDED');
+    const graph = page.page.getByTestId('state-graph');
+    expect(await graph.locator('.cluster').textContent()).toBe('Predict each object: each item');
+    await expect.poll(() => graph.locator('[data-state="Predict object"]').getAttribute('data-status')).toBe('SUCCEEDED');
+    expect(await graph.locator('[data-state="Write predictions"]').getAttribute('data-status')).toBe('SUCCEEDED');
+    await page.page.waitForLoadState('networkidle');
+    expect(page.problems()).toEqual([]);
+    expect(await page.accessibility()).toEqual([]);
+    await page.screenshot('pipelines-batch-run');
+    await page.page.close();
+  }, 180_000);
 });

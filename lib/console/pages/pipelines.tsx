@@ -4,7 +4,7 @@
  * time, input, output and error, polled while it runs (`#/pipelines/<machine arn>/<execution arn>`).
  * Everything comes from Step Functions' API.
  */
-import { useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ApiError } from '../api/http';
 import { type ExecutionDescription, type ExecutionListItem, type ExecutionStatus, sfn } from '../api/sfn';
 import { aslGraph } from '../graph/asl';
@@ -144,6 +144,14 @@ function Machine({ arn, query }: { arn: string; query: URLSearchParams }) {
 function StartForm({ machineArn, machineName }: { machineArn: string; machineName: string }) {
   const documented = documentedInput(machineName);
   const [input, setInput] = useState(() => JSON.stringify(documented.input, null, 2));
+  // This platform's names in place of the placeholders, unless the person has typed already.
+  const typed = useRef(false);
+  useEffect(() => {
+    documented.resolve?.().then(
+      (resolved) => typed.current || setInput(JSON.stringify(resolved, null, 2)),
+      () => undefined, // the documented placeholders stay
+    );
+  }, [machineArn]);
   const [name, setName] = useState('');
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -174,7 +182,10 @@ function StartForm({ machineArn, machineName }: { machineArn: string; machineNam
           spellcheck={false}
           aria-invalid={error !== undefined && field === 'input'}
           aria-describedby={[documented.fields ? 'start-fields' : '', error && field === 'input' ? errorId : ''].filter(Boolean).join(' ') || undefined}
-          onInput={(e) => setInput((e.target as HTMLTextAreaElement).value)}
+          onInput={(e) => {
+            typed.current = true;
+            setInput((e.target as HTMLTextAreaElement).value);
+          }}
         />
       </div>
       <div class="field">
