@@ -4,8 +4,11 @@
  * run, a state's input and output on click (and by keyboard), Step Functions' own validation
  * message inline in the start form, and a run started from the form followed live to SUCCEEDED.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform } from './harness';
+
+// A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
+vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
 
 let platform: ConsolePlatform;
 let browser: Browser;

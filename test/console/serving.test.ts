@@ -4,8 +4,11 @@
  * when predictions arrive, and the try-it form answering the README's value in both protocols, and
  * the protocol's own error for a bad request.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform } from './harness';
+
+// A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
+vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
 
 let platform: ConsolePlatform;
 let browser: Browser;

@@ -4,7 +4,7 @@
  * state, has no serious or critical axe-core violation, and is screenshotted at 1280×800 and at a
  * phone's width.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type Browser,
   type ConsolePlatform,
@@ -18,6 +18,9 @@ const EMPTY: Record<string, RegExp> = {
   pipelines: /mlops-local-trainingpipeline-\S+\s+STANDARD\s+0\s+none yet/,
   serving: /No model is served yet\.[\s\S]*promoted to Production/,
 };
+
+// A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
+vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
 
 let platform: ConsolePlatform;
 let browser: Browser;
