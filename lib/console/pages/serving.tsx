@@ -182,7 +182,9 @@ function DeploymentView({ deployment }: { deployment: Deployment }) {
             empty={<EmptyState title="No version answers yet." />}
             columns={[
               { key: 'version', header: 'Version', render: (r) => `v${r.version}` },
-              { key: 'share', header: 'Traffic', numeric: true, render: () => `${Math.round(100 / Math.max(served.length, 1))} %` },
+              // One version serves everything; a canary's configured weights live in the SeldonDeployment,
+              // which no public API returns, so with several versions the observed share stands for it.
+              { key: 'share', header: 'Traffic', numeric: true, render: () => (served.length === 1 ? '100 %' : '–') },
               {
                 key: 'observed',
                 header: 'Requests seen',
