@@ -116,6 +116,7 @@ describe('Pipelines', () => {
     expect(await page.accessibility()).toEqual([]);
     await page.screenshot('pipelines-training-execution');
     await page.page.setViewportSize({ width: 390, height: 800 });
+    expect(await page.accessibility()).toEqual([]);
     await page.screenshot('pipelines-training-execution-narrow');
     await page.page.close();
   });

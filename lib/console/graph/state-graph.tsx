@@ -30,8 +30,9 @@ export function StateGraphView({ graph, title, runs, selected, onSelect }: State
         width={placed.width}
         height={placed.height}
         viewBox={`0 0 ${placed.width} ${placed.height}`}
-        // Shrinks to the column's width (never grows past its natural size).
-        style={{ maxWidth: '100%', height: 'auto' }}
+        // Shrinks to the column's width, never grows past its natural size, and on a narrow window
+        // stops shrinking at 3/4 (11 px text stays readable): the frame scrolls instead.
+        style={{ maxWidth: '100%', minWidth: `${Math.round(placed.width * 0.75)}px`, height: 'auto' }}
         role="group"
         aria-label={title}
         data-testid="state-graph"
