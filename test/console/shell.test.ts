@@ -1,0 +1,110 @@
+/**
+ * The console on a fresh platform (`--no-startup`: nothing trained, nothing served): `mlops up`
+ * prints its URL, each page opens with no console error and no failed request, shows its empty
+ * state, has no serious or critical axe-core violation, and is screenshotted at 1280×800 and at a
+ * phone's width.
+ */
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  type Browser,
+  type ConsolePlatform,
+  launchBrowser,
+  openConsole,
+  startConsolePlatform,
+} from './harness';
+
+/** What each page shows on a fresh platform. */
+const EMPTY: Record<string, RegExp> = {
+  pipelines: /mlops-local-trainingpipeline-\S+\s+STANDARD\s+0\s+none yet/,
+  serving: /No model is served yet\.[\s\S]*promoted to Production/,
+};
+
+// A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
+vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
+
+let platform: ConsolePlatform;
+let browser: Browser;
+
+beforeAll(async () => {
+  [platform, browser] = await Promise.all([startConsolePlatform({ startup: false }), launchBrowser()]);
+}, 300_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await platform?.stop();
+});
+
+describe('the console on a fresh platform', () => {
+  it('is printed in the banner and served at the gateway root, its API routes unchanged', async () => {
+    expect(platform.consoleUrl).toBe(`${platform.gatewayUrl.replace(/\/$/, '')}/`);
+    const html = await fetch(platform.consoleUrl);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toMatch(/text\/html/);
+    expect(html.headers.get('content-security-policy')).toMatch(/script-src 'self'/);
+    const health = await fetch(`${platform.gatewayUrl.replace(/\/$/, '')}/health`);
+    expect(health.status).toBe(200);
+    // Paths no route claims still get API Gateway's answer.
+    const other = await fetch(`${platform.gatewayUrl.replace(/\/$/, '')}/console/nope.js`);
+    expect(other.status).toBe(403);
+  });
+
+  it('opens every page in the nav with no console error, no failed request, no serious axe violation', async () => {
+    const home = await openConsole(browser, platform);
+    const nav = await home.page.locator('nav a').evaluateAll((links) =>
+      links.map((a) => ({ href: a.getAttribute('href')!, title: a.textContent!.trim() })),
+    );
+    await home.page.close();
+    expect(nav.map((n) => n.href)).toEqual(['#/pipelines', '#/experiments', '#/models', '#/features', '#/serving']);
+    for (const { href, title } of nav) {
+      const id = href.slice(2);
+      const page = await openConsole(browser, platform, href);
+      await expect.poll(() => page.page.locator('main h1').first().textContent()).toBe(title);
+      // A fresh platform says so, and what to do about it (pages of this part; the others test their own).
+      if (EMPTY[id]) await expect.poll(() => page.page.locator('main').innerText(), id).toMatch(EMPTY[id]);
+      // Settled: every request the page starts on load has answered.
+      await page.page.waitForLoadState('networkidle');
+      expect(page.problems(), id).toEqual([]);
+      expect(await page.accessibility(), id).toEqual([]);
+      await page.screenshot(`empty-${id}`);
+      await page.page.setViewportSize({ width: 390, height: 800 });
+      expect(await page.accessibility(), `${id} (narrow)`).toEqual([]);
+      await page.screenshot(`empty-${id}-narrow`);
+      expect(page.problems(), id).toEqual([]);
+      await page.page.close();
+    }
+  });
+
+  it('is usable by keyboard: a skip link, the nav, sortable column headers', async () => {
+    const page = await openConsole(browser, platform, '#/pipelines');
+    const active = () => page.page.evaluate(() => {
+      const el = (globalThis as any).document.activeElement;
+      return `${el?.tagName.toLowerCase()}#${el?.id ?? ''}:${(el?.textContent ?? '').trim().slice(0, 40)}`;
+    });
+    await page.page.keyboard.press('Tab');
+    expect(await active()).toBe('a#:Skip to content');
+    await page.page.keyboard.press('Enter');
+    expect(await active()).toMatch(/^main#main:/);
+
+    // The nav by Tab and Enter.
+    await page.page.locator('nav a', { hasText: 'Serving' }).focus();
+    await page.page.keyboard.press('Enter');
+    await expect.poll(() => page.page.locator('main h1').textContent()).toBe('Serving');
+    expect(await page.page.locator('nav a[aria-current="page"]').textContent()).toBe('Serving');
+    await page.page.goBack();
+    await expect.poll(() => page.page.locator('main h1').textContent()).toBe('Pipelines');
+
+    // A column header sorts on Enter, and says which way.
+    const header = page.page.getByRole('button', { name: 'State machine' });
+    const names = () => page.page.locator('main tbody tr td:first-child').allInnerTexts();
+    await expect.poll(() => names().then((n) => n.length)).toBe(3);
+    await header.focus();
+    await page.page.keyboard.press('Enter');
+    const ascending = await names();
+    expect(ascending).toEqual([...ascending].sort());
+    expect(await page.page.locator('th[aria-sort]').getAttribute('aria-sort')).toBe('ascending');
+    await page.page.keyboard.press('Enter');
+    expect(await names()).toEqual([...ascending].reverse());
+    expect(page.problems()).toEqual([]);
+    await page.page.close();
+  });
+});
