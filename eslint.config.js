@@ -68,5 +68,22 @@ function layers() {
     // The local wing runs what the cloud assembly describes; it never builds the stacks itself.
     block(['lib/local/**/*.ts'], CDK, layer('stacks', 'lambdas', 'cli')),
     block(['lib/cli/**/*.ts'], CDK, layer('stacks', 'lambdas')),
+    // The console runs in a browser and reaches the platform only through its public APIs (HTTP):
+    // no module outside lib/console, no Node built-in, no SDK (it speaks the AWS JSON protocol with
+    // fetch). A relative import leaves lib/console when it climbs more levels than the file is
+    // deep, hence one block per depth.
+    ...[1, 2, 3, 4].map((depth) =>
+      block(
+        [`lib/console/${'*/'.repeat(depth - 1)}*.{ts,tsx}`],
+        CDK,
+        SDK,
+        LAMBDA_TYPES,
+        { regex: '^node:', message: 'The console runs in a browser: no Node built-ins.' },
+        {
+          regex: `^(\\.\\./){${depth}}`,
+          message: 'The console imports only lib/console and packages: it reaches the platform through its public APIs (see ARCHITECTURE.md).',
+        },
+      ),
+    ),
   ];
 }

@@ -34,6 +34,7 @@ export function upBanner(platform: LocalPlatform, t: BannerTimings, logFile: str
     '',
     `mlops-kit local platform ready in ${s(t.readyMs)} (synthesis ${s(t.synthMs)}, engines ${s(t.enginesMs)}, start-up ${s(t.startupMs)})`,
     '',
+    ...(platform.consoleUrl ? [row('console', platform.consoleUrl)] : []),
     row('gateway', url),
   ];
 

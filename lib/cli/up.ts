@@ -4,6 +4,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { buildConsole } from '../local/console';
 import { DynamoDbStoreError } from '../local/dynamodb';
 import { layout } from '../local/layout';
 import { acquireStateLock, type StateLock, StateLockedError } from '../local/lock';
@@ -136,6 +137,11 @@ async function upLocked(
       lock,
       log: (line) => log.show(line),
       functionLog: (line) => log.write(line),
+      // Built (or found in the cache) while the assembly is synthesized.
+      console: buildConsole().catch((e: Error) => {
+        log.show(`mlops up: ${e.message}; the platform runs without it`);
+        return undefined;
+      }),
       trainingRunner: ({ store, stateDir }) =>
         createLocalTrainingRunner({ store, stateDir, log: (line) => log.write(`[training] ${line}`) }),
     });

@@ -20,6 +20,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { createGuardedServer, decodePercent, type ErrorRenderer, readBodyUpTo, refuse } from './http-guard';
 import { callerIdentityXml } from './control-plane';
+import { loopbackCors } from './cors';
 import { listenOnLoopback } from './listen';
 
 /** An operation handler: the request's JSON body in, the response's JSON body out. */
@@ -87,6 +88,8 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // The console calls Step Functions here across origins (see lib/local/cors.ts).
+    if (loopbackCors(req, res, ['x-amzn-requestid', 'x-amzn-errortype'])) return;
     const body = await readBodyUpTo(req, maxBody);
     if (body === undefined) {
       return refuse(req, res, 413, awsJsonError(413, `Request must be smaller than ${maxBody} bytes`));

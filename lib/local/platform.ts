@@ -22,6 +22,7 @@
  * await platform.close();
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import * as ddb from '@aws-sdk/client-dynamodb';
@@ -39,6 +40,7 @@ import {
   routesFromTemplate,
   startApiGateway,
 } from './apigw';
+import { consoleHandler } from './console';
 import { createGuardedServer } from './http-guard';
 import { LocalEventBus } from './events';
 import { functionSpecFromResource, LambdaEngine } from './lambda';
@@ -108,6 +110,11 @@ export interface StartPlatformOptions {
     store: S3Store;
     stateDir: string;
   }) => TrainingJobRunner | LocalTrainingRunner;
+  /**
+   * The console's build directory (see `buildConsole`), or the build under way; served at the
+   * gateway's `/`. @default - no console (a build that rejects or resolves undefined: none either)
+   */
+  readonly console?: string | Promise<string | undefined>;
 }
 
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
@@ -139,6 +146,8 @@ export interface LocalPlatform {
   readonly events: LocalEventBus;
   readonly serving: LocalServing;
   readonly routes: readonly ApiRoute[];
+  /** The console's URL (`<gateway>/`) when it is served. */
+  readonly consoleUrl?: string;
   /** Writes `runtime.json` so other commands use this platform instead of starting their own. */
   publish(): void;
   close(): Promise<void>;
@@ -179,8 +188,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     // Bound before functions are registered: their environments point at it (see localizeEnvironment).
     let servingRef: LocalServing | undefined;
     let gatewayRef: ApiGateway | undefined;
+    let consoleRef: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
     const front = createGuardedServer(
       (req, res) => {
+        if (consoleRef?.(req, res)) return;
         if (servingRef?.handle(req, res)) return;
         if (gatewayRef) {
           proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
@@ -504,6 +515,28 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       await rollBackInterruptedRegistrations(sfn.recovered, states, frontUrl, log);
     }
 
+    // The console at the gateway's `/`, on paths no API route claims.
+    const consoleDir = await Promise.resolve(options.console).catch((e: Error) => {
+      log(`the console is not served: ${e.message}`);
+      return undefined;
+    });
+    if (consoleDir) {
+      const claimed = (path: string) =>
+        routes.some((r) => r.resourcePath === '/{proxy+}' || r.resourcePath === path) ||
+        predictionRoutes.some((r) => path === r.prefix || path.startsWith(`${r.prefix}/`));
+      consoleRef = consoleHandler(
+        consoleDir,
+        {
+          gateway: '',
+          awsEndpoint: endpoint.url,
+          s3Endpoint: s3.endpoint,
+          region: stage.region,
+          servingNamespace: servingFact?.namespace ?? 'seldon',
+        },
+        claimed,
+      );
+    }
+
     const info: RuntimeInfo = {
       pid: process.pid,
       processStart: processStartTime(process.pid),
@@ -532,6 +565,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       events,
       serving,
       routes,
+      consoleUrl: consoleDir ? `${frontUrl}/` : undefined,
       publish() {
         const tmp = `${runtimeFile}.${process.pid}.tmp`;
         writeFileSync(tmp, `${JSON.stringify(info, null, 2)}\n`);

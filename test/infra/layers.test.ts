@@ -28,6 +28,10 @@ describe('import directions', () => {
     ['lib/adapters/s3/violation.ts', "import { Stack } from 'aws-cdk-lib';", /CDK code belongs/],
     ['stacks/violation.ts', "import { handler } from '../lambdas/registry';", /lambdas\//],
     ['lambdas/violation.ts', "import { DataLake } from '../lib/constructs/data-lake';", /constructs\//],
+    ['lib/console/pages/violation.tsx', "import { startPlatform } from '../../local/platform';", /only lib\/console/],
+    ['lib/console/api/violation.ts', "import { readFileSync } from 'node:fs';", /browser/],
+    ['lib/console/api/violation.ts', "import { SFNClient } from '@aws-sdk/client-sfn';", /adapter/],
+    ['lib/console/violation.ts', "import { ApiError } from '../shared/errors';", /only lib\/console/],
   ])('%s: %s is refused', async (file, code, message) => {
     const messages = await restrictedImports(file, `${code}\nexport const x = 1;\n`);
     expect(messages).toHaveLength(1);
@@ -42,6 +46,8 @@ describe('import directions', () => {
     ['lib/registry/ok.ts', "import { createHash } from 'node:crypto';"],
     // The model server's container entry is a composition root, like a handler.
     ['lib/serving/entry.ts', "import { s3Client } from '../adapters/clients';"],
+    ['lib/console/pages/ok.tsx', "import { sfn } from '../api/sfn';"],
+    ['lib/console/main.tsx', "import { App } from './app';"],
   ])('%s: %s is allowed', async (file, code) => {
     expect(await restrictedImports(file, `${code}\nexport const x = 1;\n`)).toEqual([]);
   });

@@ -27,6 +27,7 @@ import {
   type VersionEntry,
 } from './store';
 import { S3Error } from './uri';
+import { loopbackCors } from '../cors';
 import { createGuardedServer, type ErrorRenderer, requestUrl } from '../http-guard';
 import { listenOnLoopback } from '../listen';
 
@@ -95,6 +96,8 @@ export async function startS3Server(options: S3ServerOptions): Promise<S3Server>
       const requestId = randomBytes(8).toString('hex').toUpperCase();
       res.setHeader('x-amz-request-id', requestId);
       res.setHeader('x-amz-id-2', randomBytes(24).toString('base64'));
+      // The console reads reports from the lake across origins (see lib/local/cors.ts).
+      if (loopbackCors(req, res, ['ETag', 'x-amz-request-id', 'x-amz-version-id'])) return;
       return handle(options.store, region, req, res).catch((err: unknown) => {
         const s3err =
           err instanceof S3Error

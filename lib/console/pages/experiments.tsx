@@ -1,0 +1,12 @@
+/** The Experiments page (built in the console shell by the consolepages part of issue 17). */
+import { EmptyState } from '../ui';
+import type { PageProps } from './types';
+
+export function ExperimentsPage(_props: PageProps) {
+  return (
+    <section>
+      <h1>Experiments</h1>
+      <EmptyState title="This page is not built yet." />
+    </section>
+  );
+}
