@@ -272,6 +272,10 @@ function RunView({ experimentId, runId }: { experimentId: string; runId: string 
               return (
                 <div class="card metric-chart" key={key} data-metric={key}>
                   <LineChart title={`${key} by ${s.xLabel}`} x={s.x} series={[{ label: key, values: s.y }]} time={false} />
+                  <p class="muted">
+                    {s.y.length} {s.y.length === 1 ? 'value' : 'values'}; last {+(s.y.at(-1) ?? NaN).toPrecision(6)}
+                    {s.xLabel === 'step' ? ` at step ${s.x.at(-1)}` : ''}
+                  </p>
                 </div>
               );
             })}
@@ -304,7 +308,7 @@ function KeyValues({ title, items }: { title: string; items?: readonly { key: st
               {items.map((i) => (
                 <tr key={i.key}>
                   <td><code>{i.key}</code></td>
-                  <td class="wrap">{i.value}</td>
+                  <td style={{ overflowWrap: 'anywhere' }}>{i.value}</td>
                 </tr>
               ))}
             </tbody>

@@ -203,25 +203,31 @@ function Lookup({ registry, initialService }: { registry: Registry; initialServi
         <div class="table-wrap" tabIndex={0} role="region" aria-label="Online feature values, with each value's status">
           <table class="lookup-result">
             <caption class="visually-hidden">Online feature values, with each value's status</caption>
+            {/* A feature per row and an entity per column: services have many features and lookups few entities. */}
             <thead>
               <tr>
-                <th scope="col">Entity</th>
-                {result.names.map((n) => (
-                  <th scope="col" key={n} class="num">
-                    {n}
+                <th scope="col">Feature</th>
+                {result.rows.map((row) => (
+                  <th scope="col" key={row.key} class="num">
+                    {row.key}
                   </th>
                 ))}
               </tr>
             </thead>
             <tbody>
-              {result.rows.map((row) => (
-                <tr key={row.key}>
-                  <th scope="row">{row.key}</th>
-                  {row.cells.map((c) => (
-                    <td key={c.feature} class="num" data-feature={c.feature} data-status={c.status}>
-                      {valueText(c.value)} <StatusBadge status={c.status} />
-                    </td>
-                  ))}
+              {result.names.map((feature, i) => (
+                <tr key={feature}>
+                  <th scope="row">
+                    <code>{feature}</code>
+                  </th>
+                  {result.rows.map((row) => {
+                    const c = row.cells[i]!;
+                    return (
+                      <td key={row.key} class="num" data-feature={feature} data-status={c.status}>
+                        {valueText(c.value)} <StatusBadge status={c.status} />
+                      </td>
+                    );
+                  })}
                 </tr>
               ))}
             </tbody>

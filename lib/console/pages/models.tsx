@@ -24,6 +24,10 @@ export function ModelsPage({ path }: PageProps) {
   return <ModelView name={name} />;
 }
 
+// Long URIs and JSON break anywhere rather than widen the page (set through the CSSOM, which the
+// console's Content-Security-Policy allows).
+const WRAP = { overflowWrap: 'anywhere' } as const;
+
 const STAGE_TONE: Record<Stage, string> = { None: 'NOT_RUN', Staging: 'RUNNING', Production: 'SUCCEEDED', Archived: 'NOT_RUN' };
 
 function StageBadge({ stage }: { stage: Stage | string }) {
@@ -201,8 +205,8 @@ function VersionView({ name, version }: { name: string; version: string }) {
             <div>
               <h2>Change</h2>
               {done ? (
-                <p role="status" class="badge badge-ok">
-                  {done}
+                <p role="status">
+                  <StatusBadge status="SUCCEEDED" label="done" /> {done}
                 </p>
               ) : null}
               <ErrorBanner error={actionError} title="The registry refused" />
@@ -301,7 +305,7 @@ function Lineage({ version, run, runError }: { version: ModelVersion; run?: Run;
   }
   if (l.execution) rows.push(['Pipeline execution', <code>{l.execution}</code>]);
   if (l.dataset) rows.push(['Dataset', <code>{l.dataset}</code>]);
-  if (l.dataVersion) rows.push(['Data version', <code class="wrap">{l.dataVersion}</code>]);
+  if (l.dataVersion) rows.push(['Data version', <code style={WRAP}>{l.dataVersion}</code>]);
   if (l.featureService) rows.push(['Feature service', <a href={href('features', l.featureService)}>{l.featureService}</a>]);
   if (l.source) {
     rows.push([
@@ -313,8 +317,8 @@ function Lineage({ version, run, runError }: { version: ModelVersion; run?: Run;
       </>,
     ]);
   }
-  if (l.artifactSha256) rows.push(['Artifact SHA-256', <code class="wrap">{l.artifactSha256}</code>]);
-  if (version.source) rows.push(['Artifact', <code class="wrap">{version.source}</code>]);
+  if (l.artifactSha256) rows.push(['Artifact SHA-256', <code style={WRAP}>{l.artifactSha256}</code>]);
+  if (version.source) rows.push(['Artifact', <code style={WRAP}>{version.source}</code>]);
   return (
     <div>
       <h2>Lineage</h2>
@@ -344,7 +348,7 @@ function ReportLink({ label, uri }: { readonly label: string; readonly uri: stri
   const link = reportHref(uri, config().s3Endpoint);
   return (
     <li>
-      {label}: {link ? <a href={link}>{uri}</a> : <code class="wrap">{uri}</code>}
+      {label}: {link ? <a href={link}>{uri}</a> : <code style={WRAP}>{uri}</code>}
     </li>
   );
 }
