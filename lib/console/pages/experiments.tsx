@@ -41,8 +41,9 @@ function ExperimentList() {
       <h1>Experiments</h1>
       <ErrorBanner error={experiments.error} title="Experiments could not be listed" />
       {experiments.loading && !experiments.data ? <p class="muted">Loading…</p> : null}
-      {experiments.data && list.length === 0 ? (
-        <EmptyState title="No experiments yet.">
+      {/* MLflow's Default experiment (id 0) always exists; only training fills the list. */}
+      {experiments.data && list.every((e) => e.experiment_id === DEFAULT_EXPERIMENT_ID) ? (
+        <EmptyState title="No model has been trained yet.">
           Training creates one per model: run the training pipeline (<code>npx mlops run training</code>) or start the
           platform without <code>--no-startup</code>.
         </EmptyState>
@@ -77,6 +78,8 @@ function ExperimentList() {
     </section>
   );
 }
+
+const DEFAULT_EXPERIMENT_ID = '0';
 
 function useExperiment(experimentId: string) {
   return useResource(
