@@ -8,6 +8,7 @@
  * axe-core violation, screenshots at 1280×800 and at a phone's width under test-output/console/.
  */
 import { spawnSync } from 'node:child_process';
+import { ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { type Browser, type ConsolePage, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform } from './harness';
@@ -201,6 +202,37 @@ describe('Models', () => {
     const { model_version } = await mlflow<{ model_version: { version: string } }>('registered-models/alias?name=wine-quality&alias=challenger');
     expect(model_version.version).toBe('2');
     await expectClean(p, 'models-alias');
+    await p.page.close();
+  });
+});
+
+describe('Models: baseline and drift reports', () => {
+  it("links the version's baseline (tag mlops.baseline_uri) and the drift reports under drift/<model>/ in the curated bucket", async () => {
+    // prepare: what the drift machine leaves behind, through the platform's public APIs
+    const s3Endpoint = /^S3\s+(http:\/\/127\.0\.0\.1:\d+)/m.exec(platform.output())![1]!;
+    const s3 = new S3Client({ endpoint: s3Endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const buckets = (await s3.send(new ListBucketsCommand({}))).Buckets!.map((b) => b.Name!);
+    const curated = buckets.find((b) => /curated/i.test(b))!;
+    const report = 'drift/wine-quality/2026-12-04T00:00:00Z/exec-1/report.html';
+    await s3.send(new PutObjectCommand({ Bucket: curated, Key: report, Body: '<html></html>', ContentType: 'text/html' }));
+    const baseline = `s3://${curated}/models/wine-quality/1/baseline.json`;
+    const tag = await fetch(`${gateway()}/api/2.0/mlflow/model-versions/set-tag`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'wine-quality', version: '1', key: 'mlops.baseline_uri', value: baseline }),
+    });
+    expect(tag.status).toBe(200);
+    s3.destroy();
+    // act
+    const p = await openConsole(browser, platform, '#/models/wine-quality/versions/1');
+    // assess
+    const links = p.page.locator('ul.drift-reports a');
+    await poll(() => links.count()).toBe(1);
+    expect(await links.getAttribute('href')).toBe(`${s3Endpoint}/${curated}/${report.split('/').map(encodeURIComponent).join('/')}`);
+    expect(await p.page.getByRole('link', { name: baseline }).getAttribute('href')).toBe(
+      `${s3Endpoint}/${curated}/models/wine-quality/1/baseline.json`,
+    );
+    await expectClean(p, 'models-reports');
     await p.page.close();
   });
 });
