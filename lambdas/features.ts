@@ -1,6 +1,6 @@
 /**
  * Feature server Lambda (API Gateway REST API, proxy integration): Feast's `/get-online-features`,
- * `/push` and `/health` over the wine feature repo, the DynamoDB online table and the lake bucket.
+ * `/push`, `/health` and the read-only registry routes `/api/v1/...` over the wine feature repo, the DynamoDB online table and the lake bucket.
  *
  * Environment:
  *   ONLINE_TABLE_NAME  the online table (read/write)
@@ -28,9 +28,10 @@ const env = handlerEnv({
 
 const logger = new Logger({ serviceName: 'features' });
 
+const store = new DynamoDbOnlineStore({ client: dynamoDocumentClient(env), tableName: env.ONLINE_TABLE_NAME });
 const server = createFeatureServer({
   repo: wineRepo,
-  store: new DynamoDbOnlineStore({ client: dynamoDocumentClient(env), tableName: env.ONLINE_TABLE_NAME }),
+  store,
   offline: new S3OfflineWriter({
     objects: s3Objects(s3Client(env)),
     bucket: env.OFFLINE_BUCKET,
@@ -39,5 +40,6 @@ const server = createFeatureServer({
 });
 
 export const handler = createFeatureHttpHandler(server, {
+  registry: { repo: wineRepo, log: store },
   onInternalError: (err) => logger.error('feature server request failed', err as Error),
 });

@@ -55,6 +55,7 @@ import {
   type OfflineTableSpec,
   offlineTableSpecs,
 } from '../lib/features/definitions';
+import { REGISTRY_PATHS, REGISTRY_PREFIX } from '../lib/features/registry-rest';
 import { wineRepo } from '../lib/features/wine';
 
 export { FEATURE_STORE_PREFIX };
@@ -83,7 +84,7 @@ export class FeatureStoreStack extends Stack {
   readonly offlineTables: readonly glue.CfnTable[];
   /** The feature server (`lambdas/features.ts`). */
   readonly server: MlopsFunction;
-  /** `POST /get-online-features`, `POST /push`, `GET /health`. */
+  /** `POST /get-online-features`, `POST /push`, `GET /health`, `GET /api/v1/{projects,entities,feature_views,feature_services}`. */
   readonly api: MlopsApi;
   /** The plan step (`lambdas/materialize-plan.ts`). */
   readonly materializePlan: MlopsFunction;
@@ -151,6 +152,10 @@ export class FeatureStoreStack extends Stack {
     this.api.addLambdaRoute('/get-online-features', this.server.function, ['POST']);
     this.api.addLambdaRoute('/push', this.server.function, ['POST']);
     this.api.addLambdaRoute('/health', this.server.function, ['GET']);
+    // Feast's registry REST listings (read-only): the console's Features page reads them.
+    for (const path of REGISTRY_PATHS) {
+      this.api.addLambdaRoute(`${REGISTRY_PREFIX}${path}`, this.server.function, ['GET']);
+    }
 
     // --- Materialization ------------------------------------------------------------------------
     // One run needs at most MATERIALIZATION_MAX_CONCURRENCY at a time.

@@ -19,7 +19,7 @@ export interface BannerTimings {
 /** The gateway's template routes, labelled by the protocol their path belongs to. */
 const PROTOCOLS: readonly (readonly [RegExp, string])[] = [
   [/^\/(ajax-)?api\/2\.0\/mlflow\//, 'MLflow'],
-  [/^\/(get-online-features|push|write-to-online-store|materialize)/, 'Feast'],
+  [/^\/(get-online-features|push|write-to-online-store|materialize|api\/v1\/)/, 'Feast'],
   [/^\/health$/, 'health'],
 ];
 

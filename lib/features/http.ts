@@ -8,6 +8,7 @@
  * | POST /get-online-features  | 200 JSON                 |
  * | POST /push                 | 200 empty body           |
  * | GET  /health               | 200 empty body           |
+ * | GET  /api/v1/{projects,entities,feature_views,feature_services} | 200 JSON (Feast's registry REST, when `registry` is given; see registry-rest.ts) |
  *
  * Client mistakes never produce a 5xx: an empty, malformed or wrong-typed body is FastAPI's 422
  * `{"detail": […]}`, a body over 1 MB is 413 in the same shape, an unknown path is 404
@@ -15,7 +16,9 @@
  * bodies). The two 500s Feast's conformance notes pin for semantic mistakes are kept (see serving.ts).
  */
 import { FeatureServerError, RequestValidationError } from './errors';
+import { type MaterializationLog, REGISTRY_PATHS, REGISTRY_PREFIX, registryListing } from './registry-rest';
 import { getOnlineFeaturesRequestSchema, parseBody, pushRequestSchema } from './requests';
+import type { FeatureRepo } from './types';
 import type { FeatureServer } from './serving';
 
 /** The largest request body accepted, in bytes (API Gateway's own limit is 10 MB). */
@@ -30,6 +33,7 @@ export interface ProxyEvent {
   readonly path: string | null;
   readonly body: string | null;
   readonly isBase64Encoded: boolean;
+  readonly queryStringParameters?: Readonly<Record<string, string | undefined>> | null;
   readonly requestContext?: { readonly stage?: string } | null;
 }
 
@@ -50,11 +54,17 @@ export interface FeatureHttpOptions {
    * @default - errors are not reported
    */
   readonly onInternalError?: (err: unknown) => void;
+  /**
+   * Serve the read-only registry routes (`GET /api/v1/...`, Feast's registry REST shape) over this
+   * repo, with each view's last materialization window from `log`.
+   * @default - no registry routes (404)
+   */
+  readonly registry?: { readonly repo: FeatureRepo; readonly log?: MaterializationLog };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-type Route = (body: unknown) => Promise<ProxyResult>;
+type Route = (body: unknown, event: ProxyEvent) => Promise<ProxyResult>;
 
 /**
  * Builds the API Gateway handler of a feature server.
@@ -87,13 +97,29 @@ export function createFeatureHttpHandler(
     // check (list the registry's projects) cannot fail here.
     '/health': { method: 'GET', needsBody: false, run: async () => ({ statusCode: 200, body: '' }) },
   };
+  const registry = options.registry;
+  if (registry) {
+    for (const path of REGISTRY_PATHS) {
+      routes[`${REGISTRY_PREFIX}${path}`] = {
+        method: 'GET',
+        needsBody: false,
+        run: async (_body, event) => ({
+          statusCode: 200,
+          headers: JSON_HEADERS,
+          body: JSON.stringify(
+            await registryListing(registry.repo, registry.log, path, event.queryStringParameters ?? {}),
+          ),
+        }),
+      };
+    }
+  }
 
   return async (event) => {
     const route = routes[routePath(event)];
     if (!route) return detailOnly(404, 'Not Found');
     if (event.httpMethod.toUpperCase() !== route.method) return detailOnly(405, 'Method Not Allowed');
     try {
-      return await route.run(route.needsBody ? decodeBody(event) : undefined);
+      return await route.run(route.needsBody ? decodeBody(event) : undefined, event);
     } catch (err) {
       if (err instanceof FeatureServerError) {
         return { statusCode: err.status, headers: JSON_HEADERS, body: err.body() };

@@ -161,8 +161,16 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
       })
       .sort();
 
-    it("serves Feast's three routes and nothing else", () => {
-      expect(routes).toEqual(['GET /health', 'POST /get-online-features', 'POST /push']);
+    it("serves Feast's three routes and the registry's read-only listings, nothing else", () => {
+      expect(routes).toEqual([
+        'GET /entities',
+        'GET /feature_services',
+        'GET /feature_views',
+        'GET /health',
+        'GET /projects',
+        'POST /get-online-features',
+        'POST /push',
+      ]);
     });
 
     it(`requires ${config.api.auth === 'iam' ? 'SigV4 (IAM)' : 'no'} authorization on every method`, () => {

@@ -16,6 +16,8 @@ import {
   type OnlineStore,
   type WriteResult,
 } from '../../features/online-store';
+import type { MaterializationLog, MaterializationWindow } from '../../features/registry-rest';
+import { materializationRecordKey } from '../../features/stack-support';
 import type { ScalarValue } from '../../features/values';
 
 /** BatchGetItem's limit of keys per call. */
@@ -52,7 +54,7 @@ export class UnprocessedError extends Error {
  * await store.writeMany([record]);
  * const rows = await store.readMany([record.pk]); // Map pk → record
  */
-export class DynamoDbOnlineStore implements OnlineStore {
+export class DynamoDbOnlineStore implements OnlineStore, MaterializationLog {
   private readonly client: DynamoDBDocumentClient;
   private readonly tableName: string;
   private readonly maxAttempts: number;
@@ -81,6 +83,20 @@ export class DynamoDbOnlineStore implements OnlineStore {
     await this.batchGet([...new Set(pks)], undefined, (item) =>
       out.set(item['pk'] as string, fromItem(item)),
     );
+    return out;
+  }
+
+  /**
+   * The last window the materialization machine recorded for each view (its `RecordWindow` item
+   * beside the view's rows), read with the same BatchGetItem the lookups use.
+   */
+  async lastWindows(views: readonly string[]): Promise<Map<string, MaterializationWindow>> {
+    const out = new Map<string, MaterializationWindow>();
+    await this.batchGet([...new Set(views)].map(materializationRecordKey), undefined, (item) => {
+      if (typeof item['view'] === 'string' && typeof item['window_start'] === 'string' && typeof item['window_end'] === 'string') {
+        out.set(item['view'], { start: item['window_start'], end: item['window_end'] });
+      }
+    });
     return out;
   }
 
