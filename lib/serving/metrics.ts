@@ -198,16 +198,7 @@ export class ServingMetrics {
       if (s.code >= 400) out.push(`mlops_serving_request_errors_total{${s.labels}} ${s.requests}`);
     }
     head('mlops_serving_request_duration_seconds', 'histogram', 'Time from request to response, in seconds.');
-    for (const s of all) {
-      let cumulative = 0;
-      LATENCY_BUCKETS.forEach((le, i) => {
-        cumulative += s.buckets[i]!;
-        out.push(`mlops_serving_request_duration_seconds_bucket{${s.labels},le="${le}"} ${cumulative}`);
-      });
-      out.push(`mlops_serving_request_duration_seconds_bucket{${s.labels},le="+Inf"} ${s.requests}`);
-      out.push(`mlops_serving_request_duration_seconds_sum{${s.labels}} ${s.sum}`);
-      out.push(`mlops_serving_request_duration_seconds_count{${s.labels}} ${s.requests}`);
-    }
+    for (const s of all) histogramLines(out, 'mlops_serving_request_duration_seconds', s);
     head('mlops_serving_prediction_rows_total', 'counter', 'Rows predicted, by protocol.');
     for (const [protocol, n] of this.rows) {
       out.push(`mlops_serving_prediction_rows_total{${this.base},protocol="${labelValue(protocol)}"} ${n}`);
@@ -237,16 +228,7 @@ export class ServingMetrics {
     head('mlops_model_errors_total', 'counter', 'Prediction requests answered with an HTTP status of 400 or more.');
     for (const m of all) out.push(`mlops_model_errors_total{${m.labels}} ${m.errors}`);
     head('mlops_model_request_duration_seconds', 'histogram', 'Prediction request time, in seconds.');
-    for (const m of all) {
-      let cumulative = 0;
-      LATENCY_BUCKETS.forEach((le, i) => {
-        cumulative += m.buckets[i]!;
-        out.push(`mlops_model_request_duration_seconds_bucket{${m.labels},le="${le}"} ${cumulative}`);
-      });
-      out.push(`mlops_model_request_duration_seconds_bucket{${m.labels},le="+Inf"} ${m.requests}`);
-      out.push(`mlops_model_request_duration_seconds_sum{${m.labels}} ${m.sum}`);
-      out.push(`mlops_model_request_duration_seconds_count{${m.labels}} ${m.requests}`);
-    }
+    for (const m of all) histogramLines(out, 'mlops_model_request_duration_seconds', m);
     head(
       'mlops_model_latency_p99_seconds',
       'gauge',
@@ -258,6 +240,22 @@ export class ServingMetrics {
       if (p99 !== undefined) out.push(`mlops_model_latency_p99_seconds{${m.labels}} ${p99}`);
     }
   }
+}
+
+/** A histogram's sample lines (the bucket counts are per bucket; exposition wants them cumulative). */
+function histogramLines(
+  out: string[],
+  name: string,
+  s: { readonly labels: string; readonly buckets: Float64Array; readonly requests: number; readonly sum: number },
+): void {
+  let cumulative = 0;
+  LATENCY_BUCKETS.forEach((le, i) => {
+    cumulative += s.buckets[i]!;
+    out.push(`${name}_bucket{${s.labels},le="${le}"} ${cumulative}`);
+  });
+  out.push(`${name}_bucket{${s.labels},le="+Inf"} ${s.requests}`);
+  out.push(`${name}_sum{${s.labels}} ${s.sum}`);
+  out.push(`${name}_count{${s.labels}} ${s.requests}`);
 }
 
 /**
