@@ -81,10 +81,12 @@ export class MlopsStage extends Stage {
       registry: this.registry.endpoint,
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
-      description: `mlops-kit ${name}: batch inference over lake tables`,
+      description: `mlops-kit ${name}: batch inference over lake tables, model quality of served predictions`,
       config,
       lake,
       house,
+      eventBus: this.registry.eventBus,
+      registry: this.registry.endpoint,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {

@@ -138,7 +138,7 @@ export class ServingStack extends Stack {
     lake.raw.grantObjects(
       models.modelServer.role,
       { put: REQUEST_LOG_PREFIX },
-      'model pods write their request log under predictions/<deployment>/v<version>/, one PutObject per batch',
+      'model pods write their request log under predictions/deployment=<deployment>/dt=<day>/, one PutObject per batch',
     );
     // Per-version serving metrics (and Container Insights) to CloudWatch: the canary alarms read them.
     const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', { cluster: models.cluster, nodes: models.nodegroup });

@@ -28,6 +28,7 @@ export {
   type PredictionRecord,
   RequestLogger,
   type RequestLoggerOptions,
+  requestLogDeploymentDir,
   S3Sink,
   SinkFullError,
 } from './request-log';
