@@ -42,6 +42,5 @@ export const handler = async (event: { plan: QualityInput; query_execution_id: s
   }
   const report = evaluateQuality(event.plan, rows, thresholds);
   const published = await publishQuality(report, env.ENVIRONMENT_NAME, { metrics: emfQualityMetrics(metrics), events });
-  metrics.publishStoredMetrics();
   return { ...report, events: published.events };
 };

@@ -29,6 +29,9 @@ export function emfQualityMetrics(metrics: Metrics): QualityMetricsPort {
       // One document per dimension set: single-metric documents carry their own dimensions.
       for (const [key, value] of Object.entries(values) as [QualityMetric, number][]) {
         const one = metrics.singleMetric();
+        // Powertools adds a `service` dimension by default; the alarms and the dashboard read
+        // exactly {Model} and {Model, ModelVersion}, and a metric's identity is its dimension set.
+        one.clearDefaultDimensions();
         one.addDimension('Model', model);
         if (version !== undefined) one.addDimension('ModelVersion', version);
         one.addMetric(NAMES[key], key === 'labeled' ? MetricUnit.Count : MetricUnit.NoUnit, value);
