@@ -198,4 +198,43 @@ describe('model quality on the local platform', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/model must be a registered model, but "no-such-model" is not in the registry/);
   });
+
+  it('below the thresholds: says which, and puts ModelQualityBelowThreshold on the platform bus', async () => {
+    const [bus] = platform.stage.resourcesOfType('AWS::Events::EventBus').map((r) => platform.stage.physicalName(r));
+    const received: Record<string, any>[] = [];
+    platform.events.addRule({
+      name: 'quality-test',
+      eventBusName: bus,
+      eventPattern: { source: ['mlops-kit.quality'], 'detail-type': ['ModelQualityBelowThreshold'] },
+      target: async (event) => void received.push(event),
+    });
+    // 40 more predictions whose labels are 3 above them: the window's RMSE goes well past rmseMax.
+    const lines: string[] = [];
+    for (const [i, wine] of WINES.entries()) {
+      const id = `quality-bad-${i}`;
+      const r = await post('/seldon/seldon/wine-quality/api/v1.0/predictions', { data: { ndarray: [wine.slice(0, 11)] }, meta: { puid: id } });
+      lines.push(JSON.stringify({ request_id: id, label: r.body.data.ndarray[0] + 3, ts: new Date().toISOString() }));
+    }
+    const s3 = s3Client(
+      { AWS_ENDPOINT_URL_S3: platform.info.s3Endpoint, AWS_REGION: 'us-east-1' },
+      { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } },
+    );
+    await s3.send(new PutObjectCommand({ Bucket: lakeBucket(platform, 'raw'), Key: 'labels/quality-bad.jsonl', Body: `${lines.join('\n')}\n` }));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && loggedLines().filter((l) => l.request_id?.startsWith('quality-bad-')).length < 40) {
+      await new Promise((r) => setTimeout(r, 250));
+    }
+
+    const r = await mlops('quality', '--model', 'wine-quality');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^wine-quality v1: RMSE [0-9.]+ > rmseMax 0\.9/m);
+    expect(r.stdout).toContain('1 ModelQualityBelowThreshold event(s) put on the platform bus');
+    await platform.events.settled();
+    expect(received).toHaveLength(1);
+    expect(received[0]).toMatchObject({
+      source: 'mlops-kit.quality',
+      'detail-type': 'ModelQualityBelowThreshold',
+      detail: { environment: 'local', model: 'wine-quality', modelVersion: '1', labeled: 80, breaches: expect.arrayContaining([expect.stringMatching(/^RMSE /)]) },
+    });
+  });
 });
