@@ -26,6 +26,7 @@
  * batch.stateMachine.grantStartExecution(analysts);
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
@@ -37,6 +38,9 @@ import { LambdaStep } from '../lib/constructs/lambda-step';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
+import type { Binding } from '../lib/constructs/binding';
+import { ModelQuality } from '../lib/constructs/model-quality';
+import { REQUEST_LOG_PREFIX, servingRunsOnEks } from './serving-stack';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
 
 export interface BatchInferenceStackProps extends StackProps {
@@ -52,7 +56,20 @@ export interface BatchInferenceStackProps extends StackProps {
    * @default 8
    */
   readonly maxConcurrency?: number;
+  /**
+   * The platform's event bus: the model-quality check puts `ModelQualityBelowThreshold` there.
+   * @default - the account's default bus
+   */
+  readonly eventBus?: events.IEventBus;
+  /**
+   * The MLflow registry endpoint: the model-quality check refuses models it does not know.
+   * @default - no registry check
+   */
+  readonly registry?: Binding;
 }
+
+/** Where the local platform's model servers write their request logs in the raw bucket (lib/local/platform.ts). */
+export const LOCAL_REQUEST_LOG_PREFIX = 'prediction-logs/';
 
 export const BATCH_STATES = {
   plan: 'Plan batch',
@@ -75,6 +92,8 @@ export class BatchInferenceStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
   readonly stagingTable: LakeTable;
   readonly functions: { readonly plan: MlopsFunction; readonly predict: MlopsFunction };
+  /** The model-quality check: the served predictions joined with their labels (lib/constructs/model-quality.ts). */
+  readonly quality: ModelQuality;
 
   constructor(scope: Construct, id: string, props: BatchInferenceStackProps) {
     super(scope, id, props);
@@ -233,5 +252,16 @@ export class BatchInferenceStack extends Stack {
       { write: BATCH_OUTPUT_PREFIX, list: BATCH_OUTPUT_PREFIX },
       'each run UNLOADs to <output>/<execution>/ under predictions/, named at run time',
     );
+
+    // Quality of the served models, beside batch inference: both read predictions from the lake.
+    const requestLogPrefix = servingRunsOnEks(config) ? REQUEST_LOG_PREFIX : LOCAL_REQUEST_LOG_PREFIX;
+    this.quality = new ModelQuality(this, 'Quality', {
+      config,
+      lake,
+      house,
+      requestLogLocation: `s3://${lake.raw.bucketName}/${requestLogPrefix}`,
+      eventBus: props.eventBus,
+      registry: props.registry,
+    });
   }
 }

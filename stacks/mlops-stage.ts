@@ -106,10 +106,12 @@ export class MlopsStage extends Stage {
       retraining: { eventBus: this.registry.eventBus, topic: this.alarms?.topic },
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {
-      description: `mlops-kit ${name}: batch inference over lake tables`,
+      description: `mlops-kit ${name}: batch inference over lake tables, model quality of served predictions`,
       config,
       lake,
       house,
+      eventBus: this.registry.eventBus,
+      registry: this.registry.endpoint,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {

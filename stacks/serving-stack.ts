@@ -13,8 +13,8 @@
  * (`mlops serve`), and `mlops render seldon` shows what the deployer would apply. The stack is then
  * empty (see {@link servingRunsOnEks}).
  *
- * Composed of `ServingNetwork` → `ModelCluster` → `PredictionRouter` → `PredictionApi` →
- * `ServingDeployer` → `CanaryRollout` (`lib/constructs/`); this stack maps the environment config
+ * Composed of `ServingNetwork` → `ModelCluster` → `ServingMetricsAgent` → `PredictionRouter` →
+ * `PredictionApi` → `ServingDeployer` → `CanaryRollout` (`lib/constructs/`); this stack maps the environment config
  * onto their props and grants model pods their data.
  *
  * @example
@@ -36,6 +36,7 @@ import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { PredictionApi } from '../lib/constructs/prediction-api';
 import { PredictionRouter } from '../lib/constructs/prediction-router';
 import { ServingDeployer } from '../lib/constructs/serving-deployer';
+import { ServingMetricsAgent } from '../lib/constructs/serving-metrics-agent';
 import { ServingNetwork } from '../lib/constructs/serving-network';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 
@@ -82,6 +83,7 @@ export class ServingStack extends Stack {
   readonly api?: PredictionApi;
   readonly deployment?: ServingDeployer;
   readonly rollout?: CanaryRollout;
+  readonly metricsAgent?: ServingMetricsAgent;
   readonly vpc?: ec2.Vpc;
   readonly cluster?: eks.Cluster;
   readonly deployer?: MlopsFunction;
@@ -136,8 +138,10 @@ export class ServingStack extends Stack {
     lake.raw.grantObjects(
       models.modelServer.role,
       { put: REQUEST_LOG_PREFIX },
-      'model pods write their request log under predictions/<deployment>/v<version>/, one PutObject per batch',
+      'model pods write their request log under predictions/deployment=<deployment>/dt=<day>/, one PutObject per batch',
     );
+    // Per-version serving metrics (and Container Insights) to CloudWatch: the canary alarms read them.
+    const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', { cluster: models.cluster, nodes: models.nodegroup });
     const router = new PredictionRouter(this, 'Router', {
       cluster: models.cluster,
       vpc: network.vpc,
@@ -173,9 +177,6 @@ export class ServingStack extends Stack {
     });
     const rollout = new CanaryRollout(this, 'Rollout', {
       deployer: deployment.function,
-      errorRate: predictions.metricServerErrorRate(),
-      latencyP99: predictions.metricLatencyP99(),
-      canaryTrafficPercent: serving.canaryTrafficPercent,
       window: props.canaryWindow,
       eventBus: props.eventBus,
       logRetention,
@@ -190,7 +191,7 @@ export class ServingStack extends Stack {
     new CfnOutput(this, 'ModelServerImageUri', { value: models.image.imageUri, description: 'Model server image' });
 
     [this.network, this.models, this.router, this.api] = [network, models, router, predictions];
-    [this.deployment, this.rollout] = [deployment, rollout];
+    [this.deployment, this.rollout, this.metricsAgent] = [deployment, rollout, metricsAgent];
     [this.vpc, this.cluster, this.image, this.adminRole] = [network.vpc, models.cluster, models.image, models.adminRole];
     [this.deployer, this.canary] = [deployment.function, rollout.stateMachine];
   }

@@ -155,6 +155,7 @@ export interface FoundStatement {
   where: string;
   actions: string[];
   resources: unknown[];
+  condition?: Record<string, unknown>;
 }
 
 /** Every Allow statement in the template's resources (inline, managed, role and resource policies). */
@@ -167,7 +168,12 @@ export function allowStatements(template: Record<string, any>): FoundStatement[]
       const obj = node as Record<string, unknown>;
       if (obj['Effect'] === 'Allow' && obj['Action'] !== undefined) {
         const actions = ([] as unknown[]).concat(obj['Action']).map(String);
-        found.push({ where, actions, resources: ([] as unknown[]).concat(obj['Resource']) });
+        found.push({
+          where,
+          actions,
+          resources: ([] as unknown[]).concat(obj['Resource']),
+          ...(obj['Condition'] === undefined ? {} : { condition: obj['Condition'] as Record<string, unknown> }),
+        });
       }
       for (const [k, v] of Object.entries(obj)) visit(v, `${where}.${k}`);
     }

@@ -16,6 +16,7 @@
  * const s3 = s3Client(env); // honours AWS_ENDPOINT_URL_S3, AWS_REGION and the credentials chain
  */
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -30,6 +31,7 @@ export interface AwsEnv {
   readonly AWS_ENDPOINT_URL_DYNAMODB?: string | undefined;
   readonly AWS_ENDPOINT_URL_ATHENA?: string | undefined;
   readonly AWS_ENDPOINT_URL_EVENTBRIDGE?: string | undefined;
+  readonly AWS_ENDPOINT_URL_CLOUDWATCH?: string | undefined;
 }
 
 /** What a caller outside a Lambda may fix (the local engines' fixed credentials, say). */
@@ -43,7 +45,7 @@ export class ClientConfigError extends Error {
   override readonly name = 'ClientConfigError';
 }
 
-type Service = 'S3' | 'DYNAMODB' | 'ATHENA' | 'EVENTBRIDGE';
+type Service = 'S3' | 'DYNAMODB' | 'ATHENA' | 'EVENTBRIDGE' | 'CLOUDWATCH';
 
 function endpointOf(env: AwsEnv, service: Service): string | undefined {
   const endpoint = env[`AWS_ENDPOINT_URL_${service}`] || env.AWS_ENDPOINT_URL;
@@ -87,4 +89,8 @@ export function eventBridgeClient(
   overrides: ClientOverrides = {},
 ): EventBridgeClient {
   return new EventBridgeClient(base(env, 'EVENTBRIDGE', overrides));
+}
+
+export function cloudWatchClient(env: AwsEnv = process.env, overrides: ClientOverrides = {}): CloudWatchClient {
+  return new CloudWatchClient(base(env, 'CLOUDWATCH', overrides));
 }

@@ -377,7 +377,7 @@ async function findExecution(s: Session, query: string): Promise<string> {
 }
 
 /** Prints each state as it starts and ends, with elapsed time, until the execution stops. */
-async function follow(
+export async function follow(
   s: Session,
   executionArn: string,
   out?: NodeJS.WritableStream,

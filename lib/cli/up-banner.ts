@@ -43,6 +43,7 @@ export function upBanner(platform: LocalPlatform, t: BannerTimings, logFile: str
   if (deployments.length === 0) {
     lines.push(sub('Seldon v1', `POST ${url}/seldon/<namespace>/<deployment>/api/v1.0/predictions  (no model served yet)`));
     lines.push(sub('OIP v2', `POST ${url}/v2/models/<model>/infer  (no model served yet)`));
+    lines.push(sub('metrics', `GET  ${url}/seldon/<namespace>/<deployment>/metrics  (no model served yet)`));
   } else {
     deployments.forEach((d, i) =>
       lines.push(
@@ -54,6 +55,10 @@ export function upBanner(platform: LocalPlatform, t: BannerTimings, logFile: str
       lines.push(sub(i === 0 ? 'OIP v2' : '', `POST ${model}/infer${served(d)}`));
       lines.push(sub('', `GET  ${model}/ready  ·  GET ${model}  (metadata)`));
     });
+    // Prometheus text: per-version mlops_model_* series (what CloudWatch gets on EKS).
+    deployments.forEach((d, i) =>
+      lines.push(sub(i === 0 ? 'metrics' : '', `GET  ${url}/seldon/${d.namespace}/${d.deployment}/metrics${served(d)}`)),
+    );
   }
 
   const groups = new Map<string, string[]>();

@@ -158,6 +158,26 @@ export const environmentConfigSchema = z
         .max(1, 'serving.requestLogSampleRate must be between 0 and 1'),
     }),
     /**
+     * Model quality once labels arrive (the `quality` state machine): predictions in the request
+     * log joined with the lake's labels by request id, RMSE/MAE/R² per model version and window.
+     */
+    modelQuality: z.object({
+      /** EventBridge Scheduler expression, or null for runs by hand only (`mlops quality`). */
+      schedule: z.string().nullable(),
+      /** The registered models a scheduled run checks (one execution each) and the alarms watch. */
+      models: z.array(z.string().regex(/^[A-Za-z0-9._-]+$/, 'modelQuality.models must be registered model names')),
+      /** How far back a scheduled run looks, in hours (a run by hand may give its own window). */
+      windowHours: z.number().int().min(1).max(24 * 31),
+      /** Alarm and `ModelQualityBelowThreshold` when RMSE is above this. */
+      rmseMax: z.number().positive(),
+      /** … or MAE above this. */
+      maeMax: z.number().positive(),
+      /** … or R² below this. */
+      r2Min: z.number().max(1),
+      /** Fewer labeled predictions than this in a window: metrics published, no verdict. */
+      minLabeled: z.number().int().min(1),
+    }),
+    /**
      * The account's regional quotas the deploy preflight checks the stage against (Service Quotas
      * shows the real ones; raise these to match after an increase).
      */

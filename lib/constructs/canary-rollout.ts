@@ -2,25 +2,22 @@
  * The canary rollout of a promoted model version: an EventBridge rule on the registry's
  * promotions (stage Production or alias champion) starts a state machine that asks the deployer
  * to apply the version, waits until its pods are available, routes traffic to it, and — for a
- * canary — waits out the window, reads the `CanaryHealth` composite alarm and promotes the canary
- * or rolls it back. Steps and reasons: `lib/serving-infra/README.md` (Canary).
+ * canary — waits out the window, asks the deployer for the verdict of the canary version's own
+ * alarms (which the deployer created when the canary started: `lib/serving-infra/canary-alarms.ts`)
+ * and promotes the canary or rolls it back. Steps and reasons: `lib/serving-infra/README.md` (Canary).
  *
- * Its alarms, state machine and rule are created in `scope`, beside this construct rather than
- * under it, so they keep the construct paths, logical ids and alarm names they had before the
- * serving stack was split into constructs (a replaced state machine would stop running rollouts).
- * One `CanaryRollout` per scope.
+ * No alarm lives in the template: a stage-wide alarm would judge every canary by every model's
+ * traffic (two concurrent canaries rolled each other back), and the versions to watch are known
+ * only at promotion time.
+ *
+ * Its state machine and rule are created in `scope`, beside this construct rather than under it,
+ * so they keep the construct paths and logical ids they had before the serving stack was split
+ * into constructs (a replaced state machine would stop running rollouts). One `CanaryRollout` per scope.
  *
  * @example
- * new CanaryRollout(this, 'Rollout', {
- *   deployer: deployer.function,
- *   errorRate: api.metricServerErrorRate(),
- *   latencyP99: api.metricLatencyP99(),
- *   canaryTrafficPercent: 10,
- *   eventBus: registry.eventBus,
- * });
+ * new CanaryRollout(this, 'Rollout', { deployer: deployer.function, eventBus: registry.eventBus });
  */
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -31,21 +28,12 @@ import { PROMOTION_DETAIL_TYPE, PROMOTION_EVENT_SOURCE } from '../registry/event
 import type { MlopsFunction } from './mlops-function';
 import { MlopsStateMachine } from './mlops-state-machine';
 import { INLINE_POLICY_REASON } from './nag';
-import { integerIn, PropsError } from './validate-props';
+import { PropsError } from './validate-props';
 import type { LogGroupOptions } from './log-group-options';
 
 export interface CanaryRolloutProps extends LogGroupOptions {
-  /** The serving deployer function: every step (apply, status, route, promote, rollback) invokes it. */
+  /** The serving deployer function: every step (apply, status, route, check, promote, rollback) invokes it. */
   readonly deployer: MlopsFunction;
-  /** Share (0–1) of failed predictions per period: the canary's first health signal. */
-  readonly errorRate: cloudwatch.IMetric;
-  /** p99 prediction latency in milliseconds per period: the second health signal. */
-  readonly latencyP99: cloudwatch.IMetric;
-  /**
-   * The canary's share of traffic (0–100); the error alarm trips at half of it (at least 1 %).
-   * @default 10
-   */
-  readonly canaryTrafficPercent?: number;
   /**
    * How long a canary serves its share before the alarm decides between promotion and rollback.
    * @default Duration.minutes(10)
@@ -62,25 +50,20 @@ export interface CanaryRolloutProps extends LogGroupOptions {
 const MAX_WINDOW = Duration.hours(1);
 
 export class CanaryRollout extends Construct {
-  /** ALARM rolls the canary back at the end of the window. */
-  readonly alarm: cloudwatch.CompositeAlarm;
   readonly stateMachine: MlopsStateMachine;
   readonly rule: events.Rule;
 
   constructor(scope: Construct, id: string, props: CanaryRolloutProps) {
     super(scope, id);
-    const canaryPercent = props.canaryTrafficPercent ?? 10;
     const window = props.window ?? Duration.minutes(10);
-    integerIn('CanaryRollout canaryTrafficPercent', canaryPercent, 0, 100);
     if (window.toSeconds() < 60 || window.toSeconds() > MAX_WINDOW.toSeconds()) {
       throw new PropsError(
         `CanaryRollout window must be from 1 minute to ${MAX_WINDOW.toHumanString()}, but ${window.toHumanString()} was provided`,
       );
     }
-    this.alarm = canaryAlarm(scope, props, canaryPercent);
     this.stateMachine = new MlopsStateMachine(scope, 'Canary', {
       definition: this.definition(props.deployer.function, window),
-      comment: 'Roll out a promoted model version: canary, watch the alarm, promote or roll back',
+      comment: "Roll out a promoted model version: canary, read its own alarms, promote or roll back",
       timeout: Duration.hours(2),
       logRetention: props.logRetention,
       logsEncryptionKey: props.logsEncryptionKey,
@@ -93,7 +76,7 @@ export class CanaryRollout extends Construct {
       targets: [new targets.SfnStateMachine(this.stateMachine.stateMachine)],
     });
     this.stateMachine.acknowledgeInvoke([props.deployer]);
-    this.acknowledgeFindings(scope);
+    this.acknowledgeFindings();
   }
 
   private definition(fn: lambda.IFunction, window: Duration): sfn.IChainable {
@@ -106,27 +89,20 @@ export class CanaryRollout extends Construct {
         taskTimeout: sfn.Timeout.duration(Duration.minutes(2)),
       });
     const deployment = sfn.JsonPath.stringAt('$.deploy.deployment');
+    const version = sfn.JsonPath.stringAt('$.deploy.canaryVersion');
     const apply = step('Apply', { action: 'apply', detail: sfn.JsonPath.objectAt('$.detail') }, '$.deploy');
     const available = step('WaitUntilAvailable', { action: 'status', deployment }, '$.status');
     // The deployer throws NotReady until the operator reports the pods available (up to 10 min).
     available.addRetry({ errors: ['NotReady'], interval: Duration.seconds(15), maxAttempts: 40, backoffRate: 1 });
     const route = step('Route', { action: 'route' }, '$.route');
     const wait = new sfn.Wait(this, 'CanaryWindow', { time: sfn.WaitTime.duration(window) });
-    const check = new tasks.CallAwsService(this, 'CheckCanaryAlarm', {
-      service: 'cloudwatch',
-      action: 'describeAlarms',
-      parameters: { AlarmNames: [this.alarm.alarmName], AlarmTypes: ['CompositeAlarm'] },
-      iamAction: 'cloudwatch:DescribeAlarms',
-      iamResources: [this.alarm.alarmArn],
-      resultSelector: { 'state.$': '$.CompositeAlarms[0].StateValue' },
-      resultPath: '$.alarm',
-      taskTimeout: sfn.Timeout.duration(Duration.minutes(1)),
-    });
-    const promote = step('Promote', { action: 'promote', deployment }, '$.result');
-    const rollback = step('Rollback', { action: 'rollback', deployment }, '$.result').next(
+    // The canary version's own alarms, read by the deployer (which created them at Apply).
+    const check = step('CheckCanaryAlarms', { action: 'check', deployment, version }, '$.alarm');
+    const promote = step('Promote', { action: 'promote', deployment, version }, '$.result');
+    const rollback = step('Rollback', { action: 'rollback', deployment, version }, '$.result').next(
       new sfn.Fail(this, 'CanaryRolledBack', {
         error: 'CanaryRolledBack',
-        cause: 'The canary alarm was in ALARM at the end of the canary window; the stable version serves 100 %.',
+        cause: "The canary version's alarms were in ALARM at the end of the canary window; the stable version serves 100 %.",
       }),
     );
     const decide = new sfn.Choice(this, 'CanaryHealthy')
@@ -142,55 +118,12 @@ export class CanaryRollout extends Construct {
     );
   }
 
-  private acknowledgeFindings(scope: Construct): void {
+  private acknowledgeFindings(): void {
     const eventsRole = this.stateMachine.stateMachine.node.tryFindChild('EventsRole');
     if (eventsRole !== undefined) {
       Validations.of(eventsRole).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
     }
-    for (const id of ['CanaryErrors', 'CanaryLatency']) {
-      const child = scope.node.tryFindChild(id);
-      if (child === undefined) continue;
-      Validations.of(child).acknowledge({
-        id: 'NIST.800.53.R5-CloudWatchAlarmAction',
-        reason:
-          'This alarm feeds the CanaryHealth composite alarm, whose state the canary state machine reads to promote or roll back; it notifies no one by design.',
-      });
-    }
-    Validations.of(this.alarm).acknowledge({
-      id: 'NIST.800.53.R5-CloudWatchAlarmAction',
-      reason:
-        'The canary state machine reads this alarm state at the end of each canary window and rolls back on ALARM: the action is the rollback, not a notification.',
-    });
   }
-}
-
-/** 5XX share or p99 latency of the prediction API during the canary window. */
-function canaryAlarm(scope: Construct, props: CanaryRolloutProps, canaryPercent: number): cloudwatch.CompositeAlarm {
-  // A canary failing every request moves the stage's error rate by its share; alarm at half of it
-  // (at least 1 %), so a broken canary trips it and ordinary noise on the stable version does not.
-  const errorThreshold = Math.max(0.01, canaryPercent / 200);
-  const errors = new cloudwatch.Alarm(scope, 'CanaryErrors', {
-    alarmDescription: `Prediction 5XX rate above ${(errorThreshold * 100).toFixed(1)} % (canary share ${canaryPercent} %)`,
-    metric: props.errorRate,
-    threshold: errorThreshold,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    evaluationPeriods: 3,
-    datapointsToAlarm: 2,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  const latency = new cloudwatch.Alarm(scope, 'CanaryLatency', {
-    alarmDescription: 'Prediction p99 latency above 1 s',
-    metric: props.latencyP99,
-    threshold: 1000,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-    evaluationPeriods: 3,
-    datapointsToAlarm: 2,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  return new cloudwatch.CompositeAlarm(scope, 'CanaryHealth', {
-    alarmDescription: 'The canary is unhealthy: roll it back',
-    alarmRule: cloudwatch.AlarmRule.anyOf(errors, latency),
-  });
 }
 
 /** The event pattern of promotions the deployer rolls out. */

@@ -2,7 +2,9 @@
  * The serving deployer: the house Lambda (`lambdas/serving-deployer`) placed in the VPC so it can
  * reach a private EKS API endpoint, with HTTPS to that endpoint as its only egress, and an access
  * entry mapping its role to a Kubernetes group bound to a Role in the model namespace
- * (`deployerRbac`): it may apply SeldonDeployments and the router's routes, nothing else.
+ * (`deployerRbac`): it may apply SeldonDeployments and the router's routes, nothing else. In
+ * CloudWatch it may put, read and delete alarms under its canary-alarm prefix only: each canary's
+ * own alarms (`lib/serving-infra/canary-alarms.ts`).
  *
  * Its resources are created in `scope` (and the RBAC objects in the cluster), beside this
  * construct rather than under it, so they keep the construct paths and logical ids they had before
@@ -17,7 +19,7 @@
  *   requestLogUri: `s3://${lake.raw.bucketName}/predictions/`,
  * });
  */
-import { Duration, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -26,7 +28,7 @@ import { Construct, type IDependable } from 'constructs';
 import { DEPLOYER_GROUP, deployerRbac } from '../serving-infra/rbac';
 import { MODEL_NAMESPACE } from '../serving-infra/seldon';
 import { lambdaEntry, MlopsFunction } from './mlops-function';
-import { integerIn, ipv4Cidr, numberIn } from './validate-props';
+import { integerIn, ipv4Cidr, numberIn, PropsError } from './validate-props';
 import type { LogGroupOptions } from './log-group-options';
 
 export interface ServingDeployerProps extends LogGroupOptions {
@@ -60,6 +62,21 @@ export interface ServingDeployerProps extends LogGroupOptions {
    */
   readonly requestLogSampleRate?: number;
   /**
+   * Prefix of the per-canary alarm names (letters, digits, `.`, `_`, `-`).
+   * @default `${stackName}-canary-`
+   */
+  readonly canaryAlarmPrefix?: string;
+  /**
+   * Share (0–1) of a canary version's own prediction requests that may fail before it is rolled back.
+   * @default 0.05
+   */
+  readonly canaryErrorRate?: number;
+  /**
+   * A canary version's p99 prediction latency, in seconds, above which it is rolled back.
+   * @default 1
+   */
+  readonly canaryLatencyP99Seconds?: number;
+  /**
    * Memory of the function in MB.
    * @default 512
    */
@@ -75,6 +92,8 @@ export class ServingDeployer extends Construct {
   readonly function: MlopsFunction;
   readonly securityGroup: ec2.SecurityGroup;
   readonly accessEntry: eks.CfnAccessEntry;
+  /** The prefix of the alarms the deployer creates per canary. */
+  readonly canaryAlarmPrefix: string;
 
   constructor(scope: Construct, id: string, props: ServingDeployerProps) {
     super(scope, id);
@@ -85,6 +104,17 @@ export class ServingDeployer extends Construct {
     integerIn('ServingDeployer modelReplicas', modelReplicas, 1);
     integerIn('ServingDeployer canaryTrafficPercent', canaryTrafficPercent, 0, 100);
     numberIn('ServingDeployer requestLogSampleRate', requestLogSampleRate, 0, 1);
+    const canaryErrorRate = props.canaryErrorRate ?? 0.05;
+    const canaryLatencyP99Seconds = props.canaryLatencyP99Seconds ?? 1;
+    numberIn('ServingDeployer canaryErrorRate', canaryErrorRate, 0, 1);
+    numberIn('ServingDeployer canaryLatencyP99Seconds', canaryLatencyP99Seconds, 0.001, 60);
+    const stack = Stack.of(scope);
+    this.canaryAlarmPrefix = props.canaryAlarmPrefix ?? `${stack.stackName}-canary-`;
+    if (!/^[A-Za-z0-9._-]{1,120}$/.test(this.canaryAlarmPrefix)) {
+      throw new PropsError(
+        `ServingDeployer canaryAlarmPrefix must be 1 to 120 letters, digits, '.', '_' or '-', but ${JSON.stringify(this.canaryAlarmPrefix)} was provided`,
+      );
+    }
     const { cluster, vpc } = props;
 
     this.securityGroup = new ec2.SecurityGroup(scope, 'DeployerSecurityGroup', {
@@ -113,7 +143,27 @@ export class ServingDeployer extends Construct {
         CANARY_TRAFFIC_PERCENT: String(canaryTrafficPercent),
         REQUEST_LOG_URI: props.requestLogUri,
         REQUEST_LOG_SAMPLE_RATE: String(requestLogSampleRate),
+        CANARY_ALARM_PREFIX: this.canaryAlarmPrefix,
+        CANARY_ERROR_RATE: String(canaryErrorRate),
+        CANARY_LATENCY_P99_SECONDS: String(canaryLatencyP99Seconds),
       },
+    });
+    const alarmArns = stack.formatArn({
+      service: 'cloudwatch',
+      resource: 'alarm',
+      resourceName: `${this.canaryAlarmPrefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    this.function.function.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DescribeAlarms', 'cloudwatch:DeleteAlarms'],
+        resources: [alarmArns],
+      }),
+    );
+    Validations.of(this.function.function.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:${nagToken(stack.region, 'Region')}:${nagToken(stack.account, 'AccountId')}:alarm:${this.canaryAlarmPrefix}*]`,
+      reason:
+        'The deployer creates one set of alarms per canary version (named <prefix><deployment>-v<version>-…) when it starts and deletes them when it ends; the alarm actions are granted on names with this stack\'s prefix only.',
     });
     placeInVpc(this.function, vpc, this.securityGroup);
     this.accessEntry = new eks.CfnAccessEntry(scope, 'DeployerAccess', {
@@ -126,6 +176,11 @@ export class ServingDeployer extends Construct {
     rbac.node.addDependency(props.namespace, props.operator);
     this.accessEntry.node.addDependency(rbac);
   }
+}
+
+/** How cdk-nag prints a region or account in a finding: the value, or `<AWS::Region>` for the pseudo parameter. */
+function nagToken(value: string, name: 'Region' | 'AccountId'): string {
+  return Token.isUnresolved(value) ? `<AWS::${name}>` : value;
 }
 
 /**

@@ -26,6 +26,7 @@ import {
   type ModelServer,
   oipErrorBody,
   RequestLogger,
+  requestLogDeploymentDir,
   SinkFullError,
   seldonErrorBody,
   startModelServer,
@@ -180,7 +181,7 @@ export class LocalServing {
     let lastReport = 0;
     const logger = this.options.requestLogDir
       ? new RequestLogger({
-          sink: new DirectorySink(`${this.options.requestLogDir}/${d.deployment}`, {
+          sink: new DirectorySink(`${this.options.requestLogDir}/${requestLogDeploymentDir(d.deployment)}`, {
             maxBytes: this.options.requestLogMaxBytes ?? LOCAL_REQUEST_LOG_MAX_BYTES,
           }),
           model: { name, version: d.version, features: model.features },

@@ -10,11 +10,22 @@
  * | `route`    | rewrites the router's routes from the live deployments and restarts it on a change     |
  * | `promote`  | canary → 100 % (router first, then the SeldonDeployment drops the old predictor)       |
  * | `rollback` | stable → 100 %, canary removed (router first)                                          |
+ * | `check`    | the canary's own alarms (`canary-alarms.ts`): `ALARM` when any of them is              |
+ *
+ * With a {@link CanaryAlarmsPort}, `apply` creates the canary version's alarms before it serves,
+ * and `promote`/`rollback` delete them: each canary is judged on its own version's metrics.
  *
  * @example
  * const result = await applyPromotion(k8s, settings, event.detail);
  * if (result.plan === 'canary') await waitThenDecide();
  */
+import {
+  type AlarmState,
+  type CanaryAlarmsPort,
+  canaryAlarmNames,
+  canaryAlarmSpecs,
+  type CanaryThresholds,
+} from './canary-alarms';
 import { type KubernetesClient, objectPath } from './kubernetes';
 import {
   ROUTER_NAME,
@@ -48,6 +59,10 @@ export interface DeployerSettings {
   readonly requestLogUri?: string;
   /** Fraction of predictions logged (`serving.requestLogSampleRate`). @default - the server's (1) */
   readonly requestLogSampleRate?: number;
+  /** Prefix of the per-canary alarm names; the deployer may manage only alarms under it. @default - no canary alarms */
+  readonly canaryAlarmPrefix?: string;
+  /** @default DEFAULT_CANARY_THRESHOLDS */
+  readonly canaryThresholds?: CanaryThresholds;
 }
 
 /** The fields of a `ModelVersionPromoted` event the deployer uses. */
@@ -68,6 +83,15 @@ export interface DeployResult {
   readonly stableVersion: string;
   readonly canaryVersion?: string;
   readonly reason: string;
+  /** The canary's alarms, when the deployer created them. */
+  readonly alarms?: readonly string[];
+}
+
+/** The verdict of a canary's alarms. */
+export interface CanaryCheck {
+  /** `ALARM` when any of the canary's alarms is in ALARM or missing; else `OK`. */
+  readonly state: 'OK' | 'ALARM';
+  readonly alarms: Readonly<Record<string, AlarmState | 'MISSING'>>;
 }
 
 /** The deployment is not `Available` yet (Step Functions retries on this error name). */
@@ -104,7 +128,7 @@ async function liveWithCanary(
   k8s: KubernetesClient,
   namespace: string,
   name: string,
-  action: 'promote' | 'roll back',
+  action: 'promote' | 'roll back' | 'check',
 ): Promise<LiveState & { readonly canary: NonNullable<LiveState['canary']> }> {
   const live = await liveState(k8s, namespace, name);
   if (live?.canary === undefined) {
@@ -149,6 +173,7 @@ export async function applyPromotion(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   detail: PromotionDetail,
+  alarms?: CanaryAlarmsPort,
 ): Promise<DeployResult> {
   const name = deploymentNameFor(detail.modelName);
   const namespace = settings.namespace;
@@ -197,16 +222,85 @@ export async function applyPromotion(
       `canaryTrafficPercent is ${p}: replaced version ${live.stable.version} directly`,
     );
   }
+  // The alarms exist before the canary serves, so none of its requests go unwatched.
+  const prefix = alarms === undefined ? undefined : settings.canaryAlarmPrefix;
+  const names =
+    prefix === undefined ? undefined : canaryAlarmNames({ prefix, deployment: name, version: incoming.version });
+  if (prefix !== undefined) {
+    await alarms!.put(
+      canaryAlarmSpecs(
+        { prefix, model: detail.modelName, deployment: name, version: incoming.version },
+        settings.canaryThresholds,
+      ),
+    );
+  }
   // A canary still in progress for an older version is replaced: the newest promotion wins.
   await k8s.apply(
     render(settings, detail.modelName, live.stable, { canary: incoming, eventId: detail.eventId }),
   );
-  return result(
-    'canary',
-    live.stable.version,
-    `version ${incoming.version} serves ${p} % next to version ${live.stable.version}`,
-    incoming.version,
-  );
+  if (prefix !== undefined && live.canary !== undefined) {
+    await alarms!.delete(canaryAlarmNames({ prefix, deployment: name, version: live.canary.version }));
+  }
+  return {
+    ...result(
+      'canary',
+      live.stable.version,
+      `version ${incoming.version} serves ${p} % next to version ${live.stable.version}`,
+      incoming.version,
+    ),
+    ...(names === undefined ? {} : { alarms: names }),
+  };
+}
+
+/**
+ * Reads the canary's own alarms. The version must still be the deployment's canary: a rollout
+ * superseded by a newer promotion must not judge (and then promote or roll back) the newer one.
+ */
+export async function checkCanary(
+  k8s: KubernetesClient,
+  settings: DeployerSettings,
+  alarms: CanaryAlarmsPort | undefined,
+  deployment: string,
+  version: string,
+): Promise<CanaryCheck> {
+  const prefix = settings.canaryAlarmPrefix;
+  if (alarms === undefined || prefix === undefined) {
+    throw new DeployerStateError('check needs the canary alarms: CANARY_ALARM_PREFIX is not set');
+  }
+  await liveCanaryVersion(k8s, settings.namespace, deployment, version, 'check');
+  const names = canaryAlarmNames({ prefix, deployment, version });
+  const states = await alarms.states(names);
+  const out: Record<string, AlarmState | 'MISSING'> = {};
+  for (const n of names) out[n] = states[n] ?? 'MISSING';
+  // A missing alarm cannot vouch for the canary: roll back rather than promote blind.
+  const state = Object.values(out).some((v) => v === 'ALARM' || v === 'MISSING') ? 'ALARM' : 'OK';
+  return { state, alarms: out };
+}
+
+async function liveCanaryVersion(
+  k8s: KubernetesClient,
+  namespace: string,
+  deployment: string,
+  version: string | undefined,
+  action: 'promote' | 'roll back' | 'check',
+): Promise<LiveState & { readonly canary: NonNullable<LiveState['canary']> }> {
+  const live = await liveWithCanary(k8s, namespace, deployment, action);
+  if (version !== undefined && live.canary.version !== version) {
+    throw new DeployerStateError(
+      `SeldonDeployment ${namespace}/${deployment}: version must be the canary to ${action}, but the canary is now version ${live.canary.version} and ${version} was provided (a newer promotion replaced it)`,
+    );
+  }
+  return live;
+}
+
+async function deleteCanaryAlarms(
+  settings: DeployerSettings,
+  alarms: CanaryAlarmsPort | undefined,
+  deployment: string,
+  version: string,
+): Promise<void> {
+  if (alarms === undefined || settings.canaryAlarmPrefix === undefined) return;
+  await alarms.delete(canaryAlarmNames({ prefix: settings.canaryAlarmPrefix, deployment, version }));
 }
 
 interface SdepStatus {
@@ -279,11 +373,13 @@ export async function promoteCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
+  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
 ): Promise<DeployResult> {
-  const live = await liveWithCanary(k8s, settings.namespace, deployment, 'promote');
+  const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'promote');
   const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
   await syncRouter(k8s, settings.namespace, desired);
   await k8s.apply(desired);
+  await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {
     plan: 'deploy',
     namespace: settings.namespace,
@@ -298,8 +394,9 @@ export async function rollbackCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
+  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
 ): Promise<DeployResult> {
-  const live = await liveWithCanary(k8s, settings.namespace, deployment, 'roll back');
+  const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'roll back');
   const desired = render(
     settings,
     live.model,
@@ -308,6 +405,7 @@ export async function rollbackCanary(
   );
   await syncRouter(k8s, settings.namespace, desired);
   await k8s.apply(desired);
+  await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {
     plan: 'deploy',
     namespace: settings.namespace,

@@ -7,9 +7,12 @@
  * const result = await dispatch(k8s, settings, parseDeployerRequest(event));
  */
 import { z } from 'zod';
+import { type CanaryAlarmsPort, DEFAULT_CANARY_THRESHOLDS } from './canary-alarms';
 import {
   applyPromotion,
   checkAvailable,
+  type CanaryCheck,
+  checkCanary,
   type DeployerSettings,
   type DeployResult,
   promoteCanary,
@@ -19,6 +22,7 @@ import {
 import type { KubernetesClient } from './kubernetes';
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes name');
+const version = z.string().regex(/^[0-9]{1,12}$/, 'must be a registry version number');
 
 const requestSchema = z.discriminatedUnion('action', [
   z.object({
@@ -33,8 +37,9 @@ const requestSchema = z.discriminatedUnion('action', [
   }),
   z.object({ action: z.literal('status'), deployment: name }),
   z.object({ action: z.literal('route') }),
-  z.object({ action: z.literal('promote'), deployment: name }),
-  z.object({ action: z.literal('rollback'), deployment: name }),
+  z.object({ action: z.literal('promote'), deployment: name, version: version.optional() }),
+  z.object({ action: z.literal('rollback'), deployment: name, version: version.optional() }),
+  z.object({ action: z.literal('check'), deployment: name, version }),
 ]);
 
 export type DeployerRequest = z.infer<typeof requestSchema>;
@@ -57,6 +62,7 @@ export function parseDeployerRequest(input: unknown): DeployerRequest {
 /** What a step returns to the state machine. */
 export type DeployerResponse =
   | DeployResult
+  | CanaryCheck
   | { readonly state: string }
   | { readonly hash: string; readonly changed: boolean };
 
@@ -64,18 +70,21 @@ export async function dispatch(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   request: DeployerRequest,
+  alarms?: CanaryAlarmsPort,
 ): Promise<DeployerResponse> {
   switch (request.action) {
     case 'apply':
-      return applyPromotion(k8s, settings, request.detail);
+      return applyPromotion(k8s, settings, request.detail, alarms);
     case 'status':
       return { state: await checkAvailable(k8s, settings.namespace, request.deployment) };
     case 'route':
       return syncRouter(k8s, settings.namespace);
     case 'promote':
-      return promoteCanary(k8s, settings, request.deployment);
+      return promoteCanary(k8s, settings, request.deployment, { version: request.version, alarms });
     case 'rollback':
-      return rollbackCanary(k8s, settings, request.deployment);
+      return rollbackCanary(k8s, settings, request.deployment, { version: request.version, alarms });
+    case 'check':
+      return checkCanary(k8s, settings, alarms, request.deployment, request.version);
   }
 }
 
@@ -93,6 +102,12 @@ export const deployerEnvShape = {
     .regex(/^s3:\/\/[^/]+\//, 'must be s3://bucket/prefix/')
     .optional(),
   REQUEST_LOG_SAMPLE_RATE: z.coerce.number().min(0).max(1).optional(),
+  CANARY_ALARM_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,120}$/, 'must be letters, digits, ".", "_" or "-"')
+    .optional(),
+  CANARY_ERROR_RATE: z.coerce.number().gt(0).max(1).optional(),
+  CANARY_LATENCY_P99_SECONDS: z.coerce.number().positive().optional(),
   AWS_REGION: z.string().min(1),
 };
 
@@ -126,6 +141,15 @@ export function deployerEnvironment(e: DeployerEnv): DeployerEnvironment {
       canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,
       ...(e.REQUEST_LOG_URI === undefined ? {} : { requestLogUri: e.REQUEST_LOG_URI }),
       ...(e.REQUEST_LOG_SAMPLE_RATE === undefined ? {} : { requestLogSampleRate: e.REQUEST_LOG_SAMPLE_RATE }),
+      ...(e.CANARY_ALARM_PREFIX === undefined
+        ? {}
+        : {
+            canaryAlarmPrefix: e.CANARY_ALARM_PREFIX,
+            canaryThresholds: {
+              errorRate: e.CANARY_ERROR_RATE ?? DEFAULT_CANARY_THRESHOLDS.errorRate,
+              latencyP99Seconds: e.CANARY_LATENCY_P99_SECONDS ?? DEFAULT_CANARY_THRESHOLDS.latencyP99Seconds,
+            },
+          }),
     },
   };
 }

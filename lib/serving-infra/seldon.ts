@@ -15,6 +15,7 @@
  *   canary: { version: '5', artifactUri: 's3://artifacts/wine/5/model.tar.gz', trafficPercent: 10 },
  * });
  */
+import { requestLogDeploymentDir } from '../serving/request-log';
 
 /** The API group and version of the CRD the kit renders (Seldon Core 1.17.1, Apache-2.0). */
 export const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
@@ -282,7 +283,7 @@ function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<st
     const base = options.requestLogUri.endsWith('/') ? options.requestLogUri : `${options.requestLogUri}/`;
     env.push({
       name: 'REQUEST_LOG_URI',
-      value: `${base}${deploymentNameFor(options.model)}/v${served.version}/`,
+      value: `${base}${requestLogDeploymentDir(deploymentNameFor(options.model))}/`,
     });
     if (options.requestLogSampleRate !== undefined) {
       env.push({ name: 'REQUEST_LOG_SAMPLE_RATE', value: String(options.requestLogSampleRate) });

@@ -2,7 +2,7 @@
 export { describeValue } from './describe';
 export { type LoadModelOptions, loadModel, type ModelObjects } from './load';
 export { configFromEnv, type ServeConfig, serve, sinkFor, untilStopped } from './main';
-export { LATENCY_BUCKETS, type RouteLabels, ServingMetrics } from './metrics';
+export { LATENCY_BUCKETS, P99_WINDOW_MS, type RouteLabels, ServingMetrics } from './metrics';
 export { compileModel, jsonNumbers, predictBatch, type ServedModel, type ServeIdentity } from './model';
 export {
   checkOipModel,
@@ -28,6 +28,7 @@ export {
   type PredictionRecord,
   RequestLogger,
   type RequestLoggerOptions,
+  requestLogDeploymentDir,
   S3Sink,
   SinkFullError,
 } from './request-log';
@@ -46,5 +47,6 @@ export {
   DEFAULT_MAX_BODY_BYTES,
   type ModelServer,
   type ModelServerOptions,
+  REQUEST_ID_HEADER,
   startModelServer,
 } from './server';

@@ -21,6 +21,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/**
+ * The directory of one deployment's request log under the log's root: Hive style, so the lake's
+ * `prediction_log` table reads `deployment` (and `dt` below it) as partitions, locally and on
+ * Athena alike. Every version of the deployment writes here; each line names its version.
+ */
+export const requestLogDeploymentDir = (deployment: string): string => `deployment=${deployment}`;
+
 /** One batch for a sink: the lines of one day. */
 export interface LogBatch {
   /** The partition, `YYYY-MM-DD` (UTC). */

@@ -26,6 +26,7 @@
  * Shutdown ({@link ModelServer.close}): stop accepting, answer `/ready` 503 and send
  * `Connection: close` on every response, wait for in-flight requests (bounded), flush the request logger.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ServingMetrics } from './metrics';
@@ -266,17 +267,18 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   const seldonPredict: Handler = (ex, body, query) => {
     const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
+    const requestId = request.puid ?? headerRequestId(ex.req, SeldonError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model));
+    reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model), { [REQUEST_ID_HEADER]: requestId });
     metrics.predicted('seldon', request.rows);
     if (logger?.sampled()) {
       logger.push({
         kind: 'prediction',
         ts: Date.now(),
         protocol: 'seldon',
-        requestId: request.puid,
+        requestId,
         rows: request.rows,
         // Copies: the scratch views are the next request's.
         x: request.x.slice(),
@@ -300,17 +302,18 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
 
   function oipInfer(ex: Exchange, body: Buffer | undefined): void {
     const request = decodeOipRequest(oipBody(body), model, xScratch);
+    const requestId = request.id ?? headerRequestId(ex.req, OipError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new OipError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y));
+    reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y), { [REQUEST_ID_HEADER]: requestId });
     metrics.predicted('oip', request.rows);
     if (logger?.sampled()) {
       logger.push({
         kind: 'prediction',
         ts: Date.now(),
         protocol: 'oip',
-        requestId: request.id,
+        requestId,
         rows: request.rows,
         // Copies: the scratch views are the next request's.
         x: request.x.slice(),
@@ -336,16 +339,17 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     template: string,
     handlers: { get?: Handler; post?: Handler },
     paths = [template],
+    predicts = false,
   ): Route {
-    const id = metrics.route({ protocol, route: template });
+    const id = metrics.route({ protocol, route: template, predicts });
     const allow = [handlers.get ? 'GET, HEAD' : '', handlers.post ? 'POST' : ''].filter(Boolean).join(', ');
     const route: Route = { id, protocol: protocol === 'oip' ? 'oip' : 'seldon', ...handlers, allow };
     for (const p of paths) routes.set(p, route);
     return route;
   }
   for (const p of ['/api/v1.0/predictions', '/api/v0.1/predictions'])
-    add('seldon', p, { post: seldonPredict });
-  add('seldon', '/predict', { get: seldonPredict, post: seldonPredict });
+    add('seldon', p, { post: seldonPredict }, [p], true);
+  add('seldon', '/predict', { get: seldonPredict, post: seldonPredict }, ['/predict'], true);
   for (const p of ['/api/v1.0/feedback', '/api/v0.1/feedback']) add('seldon', p, { post: seldonFeedback });
   add('seldon', '/send-feedback', { get: seldonFeedback, post: seldonFeedback });
   add('health', '/health/ping', { get: (ex) => reply(ex, 200, TEXT_TYPE, 'pong') });
@@ -372,7 +376,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   };
   const seldonMetadataRoute: Route = { ...seldonMetadataById, get: metadataHandler, allow: 'GET, HEAD' };
   const oipRoute = (template: string, kind: 'metadata' | 'ready' | 'infer'): Route => {
-    const r = add('oip', template, {}, []);
+    const r = add('oip', template, {}, [], kind === 'infer');
     return kind === 'infer'
       ? { ...r, post: oipInfer, allow: 'POST' }
       : { ...r, get: kind === 'ready' ? oipModelReady : json(oipMetadataJson), allow: 'GET, HEAD' };
@@ -588,6 +592,26 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       return closing;
     },
   };
+}
+
+/**
+ * The response header naming a prediction's request id: the one the request log records and
+ * labels join on. It is the body's own id when the caller chose one (Seldon `meta.puid`, OIP
+ * `id`), else this header's value as the caller sent it, else a fresh UUID (as Seldon's executor
+ * and MLServer assign one).
+ */
+export const REQUEST_ID_HEADER = 'x-request-id';
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function headerRequestId(req: IncomingMessage, error: new (message: string) => Error): string {
+  const sent = req.headers[REQUEST_ID_HEADER];
+  if (sent === undefined) return randomUUID();
+  if (typeof sent !== 'string' || !REQUEST_ID.test(sent)) {
+    throw new error(
+      `the ${REQUEST_ID_HEADER} header must be 1 to 128 visible ASCII characters, but ${JSON.stringify(sent).slice(0, 80)} was provided`,
+    );
+  }
+  return sent;
 }
 
 /** A listener that swallows an event (one function, not a closure per request). */

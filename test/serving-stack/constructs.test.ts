@@ -6,7 +6,6 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -15,6 +14,7 @@ import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { FEATURE_FLAGS } from '../../lib/config';
 import { CanaryRollout, type CanaryRolloutProps } from '../../lib/constructs/canary-rollout';
+import { ServingMetricsAgent } from '../../lib/constructs/serving-metrics-agent';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 import { ModelCluster, type ModelClusterProps } from '../../lib/constructs/model-cluster';
 import { nagPacksFor } from '../../lib/constructs/nag';
@@ -80,7 +80,7 @@ function composed() {
     namespace: models.modelNamespace,
     deletionProtection: true,
   });
-  const api = new PredictionApi(stack, 'Predictions', {
+  new PredictionApi(stack, 'Predictions', {
     environmentName: 'test',
     loadBalancer: router.loadBalancer,
     auth: 'iam',
@@ -101,11 +101,9 @@ function composed() {
     reservedConcurrentExecutions: 5,
     logsEncryptionKey,
   });
+  new ServingMetricsAgent(stack, 'MetricsAgent', { cluster: models.cluster, nodes: models.nodegroup });
   new CanaryRollout(stack, 'Rollout', {
     deployer: deployer.function,
-    errorRate: api.metricServerErrorRate(),
-    latencyP99: api.metricLatencyP99(),
-    canaryTrafficPercent: 30,
     window: Duration.minutes(5),
     logsEncryptionKey,
   });
@@ -323,6 +321,27 @@ describe('ServingDeployer', () => {
     });
   });
 
+  it("manages CloudWatch alarms under its stack's canary prefix only, and is told the thresholds", () => {
+    const [deployer] = Object.values(
+      template.findResources('AWS::Lambda::Function', {
+        Properties: { Description: Match.stringLikeRegexp('serving deployer'), VpcConfig: Match.anyValue() },
+      }),
+    );
+    expect(deployer!['Properties']['Environment']['Variables']).toMatchObject({
+      CANARY_ALARM_PREFIX: `${stack.stackName}-canary-`,
+      CANARY_ERROR_RATE: '0.05',
+      CANARY_LATENCY_P99_SECONDS: '1',
+    });
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
+      .filter((st) => JSON.stringify(st['Action']).includes('cloudwatch:PutMetricAlarm'));
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!['Action']).toEqual(['cloudwatch:DeleteAlarms', 'cloudwatch:DescribeAlarms', 'cloudwatch:PutMetricAlarm']);
+    expect(JSON.stringify(statements[0]!['Resource'])).toMatch(
+      new RegExp(`:cloudwatch:[^"]*:alarm:${stack.stackName}-canary-\\*"`),
+    );
+  });
+
   it('is mapped to the deployer group, bound to a namespaced Role', () => {
     template.hasResourceProperties('AWS::EKS::AccessEntry', { KubernetesGroups: [DEPLOYER_GROUP], Type: 'STANDARD' });
     const rbac = JSON.stringify(template.findResources('Custom::AWSCDK-EKS-KubernetesResource'));
@@ -335,6 +354,8 @@ describe('ServingDeployer', () => {
     [{ canaryTrafficPercent: 101 }, /canaryTrafficPercent must be an integer from 0 to 100, but 101 was provided/],
     [{ requestLogSampleRate: 2 }, /requestLogSampleRate must be a number from 0 to 1, but 2 was provided/],
     [{ vpcCidr: '10.40.0.0/33' }, /vpcCidr must be an IPv4 CIDR block such as 10.40.0.0\/16, but "10.40.0.0\/33" was provided/],
+    [{ canaryAlarmPrefix: 'a b' }, /canaryAlarmPrefix must be 1 to 120 letters, digits, '.', '_' or '-', but "a b" was provided/],
+    [{ canaryErrorRate: 1.5 }, /canaryErrorRate must be a number from 0 to 1, but 1.5 was provided/],
   ] as const)('fails if given %o', (props, message) => {
     const { s, net, models } = cluster();
     const base: ServingDeployerProps = {
@@ -363,25 +384,64 @@ describe('CanaryRollout', () => {
     });
   });
 
-  it('alarms at half the canary share and waits the given window before deciding', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 0.15 });
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 1000 });
+  it("waits the given window, then judges the canary version by its own alarms (none stage-wide in the template)", () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 0);
+    template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
     const definition = JSON.stringify(machine!['Properties']['DefinitionString']);
     expect(definition).toContain('\\"CanaryWindow\\":{\\"Type\\":\\"Wait\\",\\"Seconds\\":300');
-    expect(definition).toContain('aws-sdk:cloudwatch:describeAlarms');
+    // The check, the promotion and the rollback all name the canary version the rollout started.
+    for (const action of ['check', 'promote', 'rollback']) {
+      expect(definition).toContain(
+        `\\"action\\":\\"${action}\\",\\"deployment.$\\":\\"$.deploy.deployment\\",\\"version.$\\":\\"$.deploy.canaryVersion\\"`,
+      );
+    }
+    expect(definition).not.toContain('describeAlarms');
   });
 
   it.each([
-    ['a negative share', { canaryTrafficPercent: -1 }, /canaryTrafficPercent must be an integer from 0 to 100, but -1 was provided/],
     ['a 30 s window', { window: Duration.seconds(30) }, /window must be from 1 minute to 1 hour, but 30 seconds was provided/],
     ['a 2 h window', { window: Duration.hours(2) }, /window must be from 1 minute to 1 hour, but 2 hours was provided/],
   ] as const)('fails if given %s', (_, props, message) => {
     const s = bareStack();
     const fn = new MlopsFunction(s, 'Fn', { entry: `${PROJECT_ROOT}test/fixtures/lambdas/echo.ts`, description: 'echo' });
-    const metric = new cloudwatch.Metric({ namespace: 'Test', metricName: 'M' });
-    const base: CanaryRolloutProps = { deployer: fn, errorRate: metric, latencyP99: metric };
+    const base: CanaryRolloutProps = { deployer: fn };
     expect(() => new CanaryRollout(s, 'Rollout', { ...base, ...props })).toThrow(message);
+  });
+});
+
+describe('ServingMetricsAgent', () => {
+  it('installs the CloudWatch observability add-on, its agent given a role through Pod Identity', () => {
+    const addon = template.findResources('AWS::EKS::Addon', {
+      Properties: { AddonName: 'amazon-cloudwatch-observability' },
+    });
+    const [props] = Object.values(addon).map((r) => r['Properties']);
+    expect(props['PodIdentityAssociations']).toEqual([
+      { ServiceAccount: 'cloudwatch-agent', RoleArn: { 'Fn::GetAtt': [expect.stringMatching(/^MetricsAgentRole/), 'Arn'] } },
+    ]);
+    const values = JSON.stringify(props['ConfigurationValues']);
+    // The scrape renames the model server's series into SERVING_METRICS with the Model/ModelVersion dimensions.
+    for (const s of ['mlops_model_requests_total', 'Requests', 'LatencyP99', 'ModelVersion', 'MlopsKit/Serving']) {
+      expect(values).toContain(s);
+    }
+    const [role] = Object.entries(template.findResources('AWS::IAM::Role')).filter(([id]) => id.startsWith('MetricsAgentRole'));
+    const trust = JSON.stringify(role![1]['Properties']['AssumeRolePolicyDocument']);
+    expect(trust).toContain('pods.eks.amazonaws.com');
+    expect(trust).toContain('sts:TagSession');
+  });
+
+  it('may put metric data in the serving and Container Insights namespaces only', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, unknown>[])
+      .filter((st) => JSON.stringify(st['Action']).includes('cloudwatch:PutMetricData'));
+    expect(policies).toEqual([
+      {
+        Action: 'cloudwatch:PutMetricData',
+        Effect: 'Allow',
+        Resource: '*',
+        Condition: { StringEquals: { 'cloudwatch:namespace': ['MlopsKit/Serving', 'ContainerInsights'] } },
+      },
+    ]);
   });
 });
 

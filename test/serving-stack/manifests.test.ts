@@ -66,7 +66,7 @@ describe('SeldonDeployment rendering', () => {
       MODEL_NAME: 'wine-quality',
       MODEL_VERSION: '5',
       DRAIN_DELAY_MS: '10000',
-      REQUEST_LOG_URI: 's3://raw/predictions/wine-quality/v5/',
+      REQUEST_LOG_URI: 's3://raw/predictions/deployment=wine-quality/',
     });
   });
 

@@ -1,5 +1,6 @@
 /** `GET /metrics`: Prometheus text after a known mix of requests. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { P99_WINDOW_MS, ServingMetrics } from '../../lib/serving/metrics';
 import { compileModel } from '../../lib/serving/model';
 import { type ModelServer, startModelServer } from '../../lib/serving/server';
 import { call, TINY } from './helpers';
@@ -48,7 +49,7 @@ describe('metrics', () => {
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     // Every sample line is `name{labels} value` or `name value` with a numeric value.
     for (const line of res.text.trim().split('\n')) {
-      if (!line.startsWith('#')) expect(line).toMatch(/^[a-z_]+(\{.*\})? -?[\d.e+-]+$/);
+      if (!line.startsWith('#')) expect(line).toMatch(/^[a-z_][a-z0-9_]*(\{.*\})? -?[\d.e+-]+$/);
     }
     const s = samples(res.text);
     const seldon = 'model="tiny",version="2",protocol="seldon",route="/api/v1.0/predictions"';
@@ -92,5 +93,58 @@ describe('metrics', () => {
     } finally {
       await odd.close();
     }
+  });
+
+  it('counts prediction requests per model, version and protocol, never per route or status', async () => {
+    const own = await startModelServer({ model: compileModel(TINY, { name: 'tiny', version: '7' }), port: 0 });
+    try {
+      const row = { data: { ndarray: [[1, 2]] } };
+      await call(own.url, 'POST', '/api/v1.0/predictions', row);
+      await call(own.url, 'POST', '/api/v0.1/predictions', row);
+      await call(own.url, 'POST', '/predict', row);
+      await call(own.url, 'POST', '/api/v1.0/predictions', '{"data":');
+      await call(own.url, 'POST', '/v2/models/tiny/versions/7/infer', {
+        inputs: [{ name: 'input-0', shape: [1, 2], datatype: 'FP64', data: [1, 2] }],
+      });
+      // Not predictions: they stay out of the per-model series.
+      await call(own.url, 'GET', '/health/ping');
+      await call(own.url, 'POST', '/api/v1.0/feedback', { reward: 1 });
+      const s = samples((await call(own.url, 'GET', '/metrics')).text);
+      const seldon = 'model="tiny",version="7",protocol="seldon"';
+      const oip = 'model="tiny",version="7",protocol="oip"';
+      expect(s.get(`mlops_model_requests_total{${seldon}}`)).toBe(4);
+      expect(s.get(`mlops_model_errors_total{${seldon}}`)).toBe(1);
+      expect(s.get(`mlops_model_requests_total{${oip}}`)).toBe(1);
+      expect(s.get(`mlops_model_errors_total{${oip}}`)).toBe(0);
+      expect(s.get(`mlops_model_request_duration_seconds_count{${seldon}}`)).toBe(4);
+      expect(s.get(`mlops_model_request_duration_seconds_bucket{${seldon},le="+Inf"}`)).toBe(4);
+      expect(s.get(`mlops_model_latency_p99_seconds{${seldon}}`)).toBeGreaterThan(0);
+      // Bounded cardinality: one series per protocol, however many routes and statuses were seen.
+      const names = [...s.keys()].filter((k) => k.startsWith('mlops_model_requests_total{'));
+      expect(names.sort()).toEqual([`mlops_model_requests_total{${oip}}`, `mlops_model_requests_total{${seldon}}`]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('takes the p99 over the last window only, interpolated inside its bucket', () => {
+    let now = 1_000_000;
+    const m = new ServingMetrics(compileModel(TINY, { name: 'm', version: '1' }), () => now);
+    const id = m.route({ protocol: 'seldon', route: '/predict', predicts: true });
+    const p99 = () => samples(m.render()).get('mlops_model_latency_p99_seconds{model="m",version="1",protocol="seldon"}');
+    expect(p99()).toBeUndefined();
+    // 100 requests in (0.001, 0.0025]: rank 99 of 100 → 0.001 + 0.0015 × 99/100.
+    for (let i = 0; i < 100; i++) m.observe(id, 200, 0.002);
+    expect(p99()).toBeCloseTo(0.001 + 0.0015 * 0.99, 12);
+    now += 30_000;
+    expect(p99()).toBeCloseTo(0.001 + 0.0015 * 0.99, 12);
+    // A minute later the slow requests below are the only ones in the window.
+    now += P99_WINDOW_MS + 1;
+    for (let i = 0; i < 10; i++) m.observe(id, 200, 0.3);
+    expect(p99()).toBeCloseTo(0.25 + 0.75 * 0.99, 12);
+    // Beyond the last bound: the last bound, as histogram_quantile answers.
+    now += 2 * P99_WINDOW_MS;
+    m.observe(id, 500, 9);
+    expect(p99()).toBe(5);
   });
 });

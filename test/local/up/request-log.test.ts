@@ -56,7 +56,7 @@ async function serve(options: { sampleRate?: number; maxBytes?: number }) {
     }
   };
   const logged = () => {
-    const files = readdirSync(join(logDir, 'tiny'), { recursive: true, withFileTypes: true }).filter((e) =>
+    const files = readdirSync(join(logDir, 'deployment=tiny'), { recursive: true, withFileTypes: true }).filter((e) =>
       e.isFile(),
     );
     const paths = files.map((f) => join(f.parentPath, f.name));
