@@ -20,6 +20,7 @@
  * @example
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
+import { VERSION_TAGS } from '../shared/operations';
 import { isAliasNotFound, isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
 
 export const EXECUTION_TAG = 'mlops.execution';
@@ -40,6 +41,11 @@ export interface RegisterRequest {
   /** The dataset, or with a feature service the labels table and the service. */
   readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
   readonly data_version: unknown;
+  /**
+   * Hex SHA-256 of the artifact at `model_uri`, recorded as the version tag
+   * `VERSION_TAGS.artifactSha256` (a release to another environment verifies its copy against it).
+   */
+  readonly artifact_sha256?: string;
 }
 
 export interface Registration {
@@ -152,7 +158,10 @@ async function register(
         name,
         source: request.model_uri,
         run_id: runId,
-        tags: [{ key: EXECUTION_TAG, value: request.execution }],
+        tags: [
+          { key: EXECUTION_TAG, value: request.execution },
+          ...(request.artifact_sha256 ? [{ key: VERSION_TAGS.artifactSha256, value: request.artifact_sha256 }] : []),
+        ],
         description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,
       },
       { 'x-mlops-idempotent': 'true' },
