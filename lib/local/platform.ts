@@ -283,6 +283,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           ListExecutions: (i) => sfnApi().listExecutions(i as never),
           GetExecutionHistory: (i) => sfnApi().getExecutionHistory(i as never),
           StopExecution: (i) => sfnApi().stopExecution(i as never),
+          // `.waitForTaskToken` Tasks (the release machine's approval): `mlops approve|reject`.
+          SendTaskSuccess: (i) => (sfnApi().sendTaskSuccess(i as never), {}),
+          SendTaskFailure: (i) => (sfnApi().sendTaskFailure(i as never), {}),
+          SendTaskHeartbeat: (i) => (sfnApi().sendTaskHeartbeat(i as never), {}),
           ...stepFunctionsLists(stage),
         },
         AmazonAthena: {
