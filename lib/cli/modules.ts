@@ -2,9 +2,10 @@
 import { jobsCommands } from './jobs';
 import type { CommandModule } from './program';
 import { localCommands } from './local';
+import { releaseCommands } from './release';
 import { renderCommands } from './render';
 import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, releaseCommands];

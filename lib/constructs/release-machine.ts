@@ -215,12 +215,16 @@ export class ReleaseMachine extends Construct {
     );
 
     const definition = read.next(
+      // IsNull true, not IsNotNull: aws-local-stepfunctions (the local runner) evaluates every
+      // `IsNull: false` (IsPresent, IsNumeric… false too) as false whatever the value.
       new sfn.Choice(this, S.already, { comment: 'One target version per source version' })
         .when(
-          sfn.Condition.isNotNull('$.plan.already_released'),
-          new sfn.Succeed(this, S.alreadyDone, { comment: 'A release of this source version exists: a no-op', outputPath: '$.plan' }),
+          sfn.Condition.isNull('$.plan.already_released'),
+          copy.next(register).next(approval).next(promote).next(new sfn.Succeed(this, S.released)),
         )
-        .otherwise(copy.next(register).next(approval).next(promote).next(new sfn.Succeed(this, S.released))),
+        .otherwise(
+          new sfn.Succeed(this, S.alreadyDone, { comment: 'A release of this source version exists: a no-op', outputPath: '$.plan' }),
+        ),
     );
     this.stateMachine = new MlopsStateMachine(this, 'StateMachine', {
       definition,

@@ -110,6 +110,9 @@ export interface StartPlatformOptions {
   }) => TrainingJobRunner | LocalTrainingRunner;
 }
 
+/** Where the gateway answers its platform's endpoints ({@link RuntimeInfo} without the process). */
+export const PLATFORM_INFO_PATH = '/.well-known/mlops-platform';
+
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
 export interface RuntimeInfo {
   readonly pid: number;
@@ -179,8 +182,16 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     // Bound before functions are registered: their environments point at it (see localizeEnvironment).
     let servingRef: LocalServing | undefined;
     let gatewayRef: ApiGateway | undefined;
+    let infoRef: RuntimeInfo | undefined;
     const front = createGuardedServer(
       (req, res) => {
+        if (req.method === 'GET' && req.url === PLATFORM_INFO_PATH && infoRef) {
+          // Another platform's CLI (`mlops release --from <url>`) finds the endpoints behind a gateway URL here.
+          const { pid: _pid, processStart: _start, ...endpoints } = infoRef;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(endpoints));
+          return;
+        }
         if (servingRef?.handle(req, res)) return;
         if (gatewayRef) {
           proxy(req, res, gatewayRef.endpoint, { maxBodyBytes: MAX_PAYLOAD_BYTES, error: doorError });
@@ -520,6 +531,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       region: stage.region,
       account: stage.account,
     };
+    infoRef = info;
     const runtimeFile = layout(stateDir).runtimeFile;
     let published = false;
 
