@@ -192,7 +192,7 @@ interface ExperimentJson {
 }
 
 /** The model's experiment, created (tagged with its creator) if missing, restored if a rollback deleted it. */
-async function experimentIdFor(
+export async function experimentIdFor(
   client: MlflowClient,
   name: string,
   tags: readonly { key: string; value: string }[],

@@ -22,7 +22,7 @@
 import { createHash } from 'node:crypto';
 import { RegistryError, RegistryUnavailableError } from '../pipelines/errors';
 import { isAlreadyExists, isNotFound, type MlflowClient } from '../pipelines/mlflow-client';
-import { EXECUTION_TAG, rollbackRegistration } from '../pipelines/register';
+import { EXECUTION_TAG, experimentIdFor, rollbackRegistration } from '../pipelines/register';
 import { VERSION_TAGS } from '../shared/operations';
 import { parseS3Uri, type S3Uri } from '../shared/s3-uri';
 
@@ -322,7 +322,7 @@ export async function registerRelease(target: MlflowClient, request: RegisterRel
       if (!isAlreadyExists(e)) throw e;
     }
   }
-  const experimentId = await experimentFor(target, name, createdBy);
+  const experimentId = await experimentIdFor(target, name, createdBy);
   const found = await target.post<{ runs?: RunJson[] }>('runs/search', {
     experiment_ids: [experimentId],
     filter: `tags.\`${EXECUTION_TAG}\` = ${quote(execution)}`,
@@ -383,28 +383,6 @@ export async function registerRelease(target: MlflowClient, request: RegisterRel
     ).model_version;
   }
   return { model: name, version: String(version.version), run_id: runId };
-}
-
-async function experimentFor(client: MlflowClient, name: string, tags: readonly Tag[]): Promise<string> {
-  const get = async () => {
-    const { experiment } = await client.get<{ experiment: { experiment_id: string; lifecycle_stage?: string } }>(
-      'experiments/get-by-name',
-      { experiment_name: name },
-    );
-    if (experiment.lifecycle_stage === 'deleted') await client.post('experiments/restore', { experiment_id: experiment.experiment_id });
-    return experiment.experiment_id;
-  };
-  try {
-    return await get();
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-  }
-  try {
-    return (await client.post<{ experiment_id: string }>('experiments/create', { name, tags })).experiment_id;
-  } catch (err) {
-    if (!isAlreadyExists(err)) throw err;
-    return get();
-  }
 }
 
 /** Step 4a: the approved version enters Production (archiving the one before): the promotion event deploys it. */
