@@ -46,6 +46,7 @@ export class StepFunctionsError extends Error {
       | 'InvalidExecutionInput'
       | 'InvalidToken'
       | 'TaskDoesNotExist'
+      | 'InvalidOutput'
       | 'InvalidArn',
     message: string,
   ) {
@@ -327,12 +328,20 @@ export class LocalStepFunctions {
 
   /** Completes a `.waitForTaskToken` Task with `output` (JSON text). */
   sendTaskSuccess(input: { taskToken: string; output: string }): void {
-    this.token(input.taskToken).resolve(JSON.parse(input.output) as Json);
+    const task = this.token(input.taskToken);
+    let output: Json;
+    try {
+      if (typeof input.output !== 'string') throw new Error(`output must be a JSON text, but ${typeof input.output} was provided`);
+      output = JSON.parse(input.output) as Json;
+    } catch (err) {
+      throw new StepFunctionsError('InvalidOutput', `Invalid Output: ${(err as Error).message}`);
+    }
+    task.resolve(output);
   }
 
   /** Fails a `.waitForTaskToken` Task; `error` is what Retry/Catch match. */
   sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): void {
-    this.token(input.taskToken).reject(new TaskFailure(input.error ?? '', input.cause ?? ''));
+    this.token(input.taskToken).reject(new TaskFailure(String(input.error ?? ''), String(input.cause ?? '')));
   }
 
   /** Accepted for API compatibility; heartbeats are not enforced locally. */
@@ -421,6 +430,9 @@ export class LocalStepFunctions {
   }
 
   private token(token: string) {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 2048) {
+      throw new StepFunctionsError('InvalidToken', 'taskToken must be a task token of 1 to 2048 characters');
+    }
     const t = this.tokens.get(token);
     if (!t)
       throw new StepFunctionsError(
