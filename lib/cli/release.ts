@@ -57,8 +57,8 @@ export type ReleaseEnvironment =
 
 export const releaseCommands: CommandModule = (program) => {
   const side = (which: 'from' | 'to') => [
-    new Option(`--${which}-profile <profile>`, `AWS profile for the ${which === 'from' ? 'source' : 'target'} environment (named environments)`),
-    new Option(`--${which}-region <region>`, `its region (default: the profile's or AWS_REGION)`),
+    new Option(`--${which}-profile <profile>`, `AWS profile for the ${which === 'from' ? 'source' : 'target'} environment (named environments; default MLOPS_<ENV>_PROFILE, else the credential chain)`),
+    new Option(`--${which}-region <region>`, `its region (default MLOPS_<ENV>_REGION, the profile's, or AWS_REGION)`),
   ];
   const release = program
     .command('release')
@@ -161,8 +161,11 @@ export async function resolveReleaseEnvironment(
   if (!(ENVIRONMENT_NAMES as readonly string[]).includes(spec)) {
     throw new CliError(`an environment must be one of ${ENVIRONMENT_NAMES.join(', ')} or a URL, but ${spec} was provided`, EXIT.usage);
   }
-  const credentials = options.profile ? fromIni({ profile: options.profile }) : undefined;
-  const cfn = new CloudFormationClient({ ...(options.region ? { region: options.region } : {}), ...(credentials ? { credentials } : {}) });
+  // A pipeline (the delivery stack's tag build) sets these instead of passing flags.
+  const profile = options.profile ?? process.env[`MLOPS_${spec.toUpperCase()}_PROFILE`];
+  const region = options.region ?? process.env[`MLOPS_${spec.toUpperCase()}_REGION`];
+  const credentials = profile ? fromIni({ profile }) : undefined;
+  const cfn = new CloudFormationClient({ ...(region ? { region } : {}), ...(credentials ? { credentials } : {}) });
   const outputs: Record<string, string> = {};
   for (const stack of ['Registry', 'Release']) {
     const stackName = `mlops-${spec}-${stack}`;
@@ -176,8 +179,7 @@ export async function resolveReleaseEnvironment(
       );
     }
   }
-  const region = await cfn.config.region();
-  return { kind: 'aws', name: spec, region, ...(credentials ? { credentials } : {}), outputs };
+  return { kind: 'aws', name: spec, region: await cfn.config.region(), ...(credentials ? { credentials } : {}), outputs };
 }
 
 function localFromStateDir(stateDir: string): ReleaseEnvironment {

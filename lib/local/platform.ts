@@ -60,7 +60,9 @@ import {
   type TrainingJobRunner,
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
-import { rollBackInterruptedRegistrations } from './recovery';
+import { cleanUpInterruptedReleases, rollBackInterruptedRegistrations } from './recovery';
+import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
+import { releaseObjects } from '../adapters/s3/release-objects';
 import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute, servingRoutes } from './serving';
 import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
@@ -455,6 +457,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       log,
     });
     sfnRef = sfn;
+    closers.push(() => sfn.detach());
     // A Task with no local integration fails here, naming the state, before anything runs.
     sfn.validate();
 
@@ -517,6 +520,19 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     if (registration) {
       const states = { register: registration, rollback: training?.states?.['rollback'] };
       await rollBackInterruptedRegistrations(sfn.recovered, states, frontUrl, log);
+    }
+    const releaseMachine = facts.optional.stateMachine('release');
+    const artifactsBucket = facts.optional.bucket('artifacts');
+    if (releaseMachine && artifactsBucket) {
+      await cleanUpInterruptedReleases(
+        sfn.recovered,
+        releaseMachine.arn,
+        {
+          registry: new HttpMlflowClient({ baseUrl: frontUrl }),
+          objects: releaseObjects({ source: s3Client, target: s3Client, targetBucket: artifactsBucket }),
+        },
+        log,
+      );
     }
 
     const info: RuntimeInfo = {

@@ -40,7 +40,10 @@ export const RELEASES_PREFIX = 'releases/';
 /** A release that cannot go on: a bad request, a missing source, a tampered artifact. */
 export class ReleaseError extends Error {
   override readonly name: string;
-  constructor(name: 'SourceNotFound' | 'SourceUnreachable' | 'ArtifactDigestMismatch' | 'ReleaseInputError', message: string) {
+  constructor(
+    name: 'SourceNotFound' | 'SourceUnreachable' | 'ArtifactDigestMismatch' | 'ReleaseInputError' | 'AlreadyReleased',
+    message: string,
+  ) {
     super(message);
     this.name = name;
   }
@@ -359,6 +362,15 @@ export async function registerRelease(target: MlflowClient, request: RegisterRel
   });
   let version = model_versions[0];
   if (!version) {
+    // Two releases of one source version started together both passed "Read source version": the
+    // later one to get here stops (and is cleaned up) rather than register a second copy.
+    const other = await findRelease(target, name, plan.source_environment, plan.source_version);
+    if (other && tagOf(other.tags, EXECUTION_TAG) !== execution) {
+      throw new ReleaseError(
+        'AlreadyReleased',
+        `Version ${plan.source_version} of ${name} from ${plan.source_environment} was released here as version ${other.version} by another execution meanwhile`,
+      );
+    }
     version = (
       await target.post<{ model_version: VersionJson }>(
         'model-versions/create',

@@ -157,6 +157,18 @@ describe('Copy, register, approve', () => {
     expect(target.events.published.map((e) => [e.version, e.stage])).toEqual([[released.version, 'Production']]);
   });
 
+  it('refuses to register a second version when another execution released the same source version meanwhile', async () => {
+    await registerInSource();
+    const plan = await read();
+    const { port } = objects(sourceObjects);
+    const copied = await copyArtifacts(port, plan, 'exec-1');
+    await registerRelease(target.client, { plan, copied, execution: 'exec-1' });
+    await expect(registerRelease(target.client, { plan, copied, execution: 'exec-2' })).rejects.toMatchObject({
+      name: 'AlreadyReleased',
+      message: expect.stringMatching(/was released here as version 1 by another execution meanwhile/),
+    });
+  });
+
   it('refuses a tampered artifact and leaves no object behind', async () => {
     await registerInSource();
     const plan = await read();

@@ -39,8 +39,7 @@ interface Platform {
 }
 
 /** `mlops up` in a child process; resolves with its URLs once the ready banner is printed. */
-function up(args: string[]): Promise<Platform> {
-  const dir = mkdtempSync(join(tmpdir(), 'mlops-release-'));
+function up(args: string[], dir = mkdtempSync(join(tmpdir(), 'mlops-release-'))): Promise<Platform & { dir: string }> {
   dirs.push(dir);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, 'up', '--port', '0', '--state-dir', dir, ...args], {
@@ -55,7 +54,7 @@ function up(args: string[]): Promise<Platform> {
       stdout += d.toString();
       if (/local platform ready[\s\S]*Ctrl-C/.test(stdout)) {
         const url = (label: string) => new RegExp(`^${label}\\s+(http://127\\.0\\.0\\.1:\\d+)`, 'm').exec(stdout)![1]!;
-        resolve({ gateway: url('gateway'), aws: url('AWS endpoint'), s3: url('S3'), child });
+        resolve({ gateway: url('gateway'), aws: url('AWS endpoint'), s3: url('S3'), child, dir });
       }
     });
     child.once('close', (code) => reject(new Error(`mlops up exited with ${code}:\n${stdout}\n${stderr}`)));
@@ -130,8 +129,20 @@ const release = (version: string, from = source.gateway) =>
   mlops('release', '--model', MODEL, '--version', version, '--from', from, '--to', target.gateway);
 const executionOf = (stdout: string) => /^waiting for approval: (\S+)/m.exec(stdout)?.[1];
 
+/** Another source version of version 1's artifact (as a retrain on the same data would give). */
+async function addSourceVersion(): Promise<string> {
+  const { model_version: v1 } = await mlflow<{ model_version: VersionJson }>(source.gateway, 'model-versions/get', { name: MODEL, version: '1' });
+  const created = (await mlflowPost(source.gateway, 'model-versions/create', {
+    name: MODEL,
+    source: v1.source,
+    run_id: v1.run_id,
+    tags: v1.tags?.filter((t) => t.key === VERSION_TAGS.artifactSha256),
+  })) as { model_version: VersionJson };
+  return created.model_version.version;
+}
+
 let source: Platform;
-let target: Platform;
+let target: Platform & { dir: string };
 
 beforeAll(async () => {
   // Started one after the other: two syntheses at once would double the wait on two cores.
@@ -212,15 +223,7 @@ describe('a release between two local platforms', () => {
   }, 120_000);
 
   it('rejected: the version stays archived with the reason, and nothing is served', async () => {
-    // A second source version of the same artifact (as a retrain of the same data would give).
-    const { model_version: v1 } = await mlflow<{ model_version: VersionJson }>(source.gateway, 'model-versions/get', { name: MODEL, version: '1' });
-    const created = (await mlflowPost(source.gateway, 'model-versions/create', {
-      name: MODEL,
-      source: v1.source,
-      run_id: v1.run_id,
-      tags: v1.tags?.filter((t) => t.key === VERSION_TAGS.artifactSha256),
-    })) as { model_version: VersionJson };
-    const version = created.model_version.version;
+    const version = await addSourceVersion();
     const started = await release(version);
     expect(started.code, started.stderr).toBe(0);
     const execution = executionOf(started.stdout)!;
@@ -284,4 +287,24 @@ describe('a release between two local platforms', () => {
     expect(again.stderr).toContain('▶ Already released');
     expect(await targetState()).toEqual(before);
   }, 120_000);
+
+  it('a target stopped while a release waits for approval cleans the release up when it starts again', async () => {
+    const version = await addSourceVersion();
+    const started = await release(version);
+    expect(started.code, started.stderr).toBe(0);
+    const execution = executionOf(started.stdout)!;
+    const waiting = await targetState();
+    expect(waiting.versions).toHaveLength(3);
+    // prepare: stop the target (its task token dies with it), start it again on the same state dir
+    target.child.kill('SIGINT');
+    await new Promise((r) => target.child.once('close', r));
+    target = await up(['--no-startup'], target.dir);
+    // assess: the cut-off release's version and copies are gone, the other releases stay
+    const after = await targetState();
+    expect(after.versions).toHaveLength(2);
+    expect(after.objects).toEqual(waiting.objects.filter((o) => !o.includes(`/v${version}/`)));
+    const again = await mlops('approve', execution, '--to', target.gateway);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/is not waiting for approval \(it has ended\)/);
+  }, 180_000);
 });

@@ -326,6 +326,18 @@ export class LocalStepFunctions {
     return { stopDate: new Date(run.record.stopDate!) };
   }
 
+  /**
+   * Lets go of the running executions as a stop of the platform does: their work is aborted (and
+   * its timers, which would keep the process alive for days on a release waiting for approval)
+   * but nothing is recorded, so their records stay RUNNING on disk and the next start recovers
+   * them ABORTED, as after a kill.
+   */
+  async detach(): Promise<void> {
+    const running = [...this.runs.values()].filter((r) => !r.finished);
+    for (const run of running) run.detach();
+    await Promise.all(running.map((r) => r.done));
+  }
+
   /** Completes a `.waitForTaskToken` Task with `output` (JSON text). */
   sendTaskSuccess(input: { taskToken: string; output: string }): void {
     const task = this.token(input.taskToken);
@@ -587,6 +599,15 @@ class Run {
     this.abortLibrary?.();
   }
 
+  /** Aborts the run without recording its end (see `LocalStepFunctions.detach`). */
+  detach(): void {
+    if (this.finished) return;
+    this.detached = true;
+    this.abortController.abort();
+    this.abortLibrary?.();
+  }
+  private detached = false;
+
   nextEvent(): Promise<void> {
     return new Promise((r) => this.waiters.push(r));
   }
@@ -598,6 +619,13 @@ class Run {
   ): Promise<void> {
     // The event stream closes right after the library's last event; wait for it so the history is whole.
     await consumed.catch(() => undefined);
+    if (this.detached) {
+      clearTimeout(this.persistTimer);
+      this.finished = true;
+      this.wake();
+      this.resolveDone();
+      return;
+    }
     if (status === 'ABORTED' && !this.record.events.some((e) => e.type === 'ExecutionAborted')) {
       this.push('ExecutionAborted', { error: result.error, cause: result.cause });
     }
@@ -624,7 +652,7 @@ class Run {
 
   /** Writes the record now; a failed write fails the execution instead of the process. */
   private save(): void {
-    if (this.finished) return;
+    if (this.finished || this.detached) return;
     try {
       this.service.persist(this.record);
     } catch (err) {
