@@ -21,7 +21,7 @@
  * const release = new ReleaseMachine(stack, 'Release', { lake, house, registry: registry.endpoint, sourceRoleArns: [arn] });
  * release.stateMachine.grantStartExecution(operators);
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -111,6 +111,16 @@ export class ReleaseMachine extends Construct {
     })
       .bind('REGISTRY_URL', props.registry)
       .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RELEASES, list: RELEASES, write: RELEASES }, RELEASES_WHY));
+    // Incoming copies are removed once verified (or refused), and a failed release's copies by
+    // "Clean up": delete under releases/ only (the grant vocabulary has no delete).
+    const { arn: artifactsArn, nagName } = lake.artifacts.arnFor(this.function.function);
+    this.function.function.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [`${artifactsArn}/${RELEASES}*`] }),
+    );
+    Validations.of(this.function.function.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagName}/${RELEASES}*]`,
+      reason: `Object access is granted on the key prefix "${RELEASES}" only: ${RELEASES_WHY}; delete removes incoming and refused copies.`,
+    });
     if (roles.length > 0) {
       this.function.function.addToRolePolicy(
         new iam.PolicyStatement({ actions: ['sts:AssumeRole'], resources: [...roles] }),

@@ -60,6 +60,14 @@ describe('release stack', () => {
     }
   });
 
+  it('lets the release function delete objects under releases/ only', () => {
+    for (const name of ['local', 'staging', 'production'] as const) {
+      const deletes = statements(name).filter((s) => actionsOf(s).includes('s3:DeleteObject'));
+      expect(deletes, name).toHaveLength(1);
+      expect(JSON.stringify(deletes[0]!.Resource), name).toMatch(/\/releases\/\*"\]\]\}$/);
+    }
+  });
+
   it('gives staging a read-only release-source role that production may assume', () => {
     const production = resolveEnvironment('production', { env: {} });
     const t = template('staging');
