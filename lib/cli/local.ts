@@ -64,7 +64,8 @@ export const localCommands: CommandModule = (program) => {
     .addHelpText(
       'after',
       '\nExamples:\n  npx mlops up --port 8080                 # AWS 8081, S3 8082, DynamoDB 8083\n' +
-        '  npx mlops up --port 9000 --s3-port 4569\n',
+        '  npx mlops up --port 9000 --s3-port 4569\n' +
+        '  npx mlops up --port 9080 --state-dir .mlops/prod --no-startup   # a second platform beside the default (8080-8083)\n',
     )
     .action(async (opts) => {
       process.exitCode = await runUp({
