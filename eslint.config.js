@@ -51,7 +51,7 @@ function layers() {
   return [
     // Cores: the rules of the platform, with ports for storage, objects and events.
     block(
-      ['lib/{registry,features,trainer,serving,pipelines,model,drift,quality}/**/*.ts'],
+      ['lib/{registry,features,trainer,serving,pipelines,model,drift,quality,release}/**/*.ts'],
       CDK,
       SDK,
       LAMBDA_TYPES,

@@ -10,6 +10,7 @@ const STACK_TESTS = [
   'test/infra/{api,config,constructs,data-lake,iam,nag,operations,operations-coverage,preflight,state-machines}.test.ts',
   'test/pipelines/{nag,stacks}.test.ts',
   'test/registry-stack/*.test.ts',
+  'test/release-stack/*.test.ts',
   'test/feature-store-stack/{plan,stack}.test.ts',
   'test/serving-stack/{kubernetes,manifests,stack}.test.ts',
   'test/delivery/{pipeline,promotion}.test.ts',

@@ -21,6 +21,7 @@ import { DataLakeStack } from './data-lake-stack';
 import { FeatureStoreStack } from './feature-store-stack';
 import { OperationsStack } from './operations-stack';
 import { RegistryStack } from './registry-stack';
+import { ReleaseStack } from './release-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
 import { promotionEventPattern } from '../lib/constructs/canary-rollout';
 import { TrainingPipelineStack } from './training-pipeline-stack';
@@ -56,6 +57,8 @@ export class MlopsStage extends Stage {
   readonly featureStore: FeatureStoreStack;
   readonly training: TrainingPipelineStack;
   readonly batchInference: BatchInferenceStack;
+  /** The release machine (and, where another environment releases from this one, its role). */
+  readonly release: ReleaseStack;
   /** Absent in local, where models are served by local processes (see `lib/local/serving.ts`). */
   readonly serving?: ServingStack;
   /** Present when a delivery pipeline deploys the stage (`deliveryAccount`). */
@@ -112,6 +115,13 @@ export class MlopsStage extends Stage {
       house,
       eventBus: this.registry.eventBus,
       registry: this.registry.endpoint,
+    });
+    this.release = new ReleaseStack(this, 'Release', {
+      description: `mlops-kit ${name}: model releases from another environment (copy, verify, approve, promote)`,
+      config,
+      lake,
+      house,
+      registry: this.registry,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {

@@ -161,7 +161,10 @@ export class TrainingPipelineStack extends Stack {
           description: 'Training pipeline: record the run and register the model version in the MLflow registry',
           timeout: Duration.minutes(1),
           environment: { REGISTRY_AUTH: registryAuth },
-        }).bind('REGISTRY_URL', registry)
+        })
+          .bind('REGISTRY_URL', registry)
+          // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
+          .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
       : undefined;
     this.functions = { validate: validateFn, stage: stageFn, evaluate: evaluateFn, ...(registerFn ? { register: registerFn } : {}) };
 

@@ -64,7 +64,8 @@ export const localCommands: CommandModule = (program) => {
     .addHelpText(
       'after',
       '\nExamples:\n  npx mlops up --port 8080                 # AWS 8081, S3 8082, DynamoDB 8083\n' +
-        '  npx mlops up --port 9000 --s3-port 4569\n',
+        '  npx mlops up --port 9000 --s3-port 4569\n' +
+        '  npx mlops up --port 9080 --state-dir .mlops/prod --no-startup   # a second platform beside the default (8080-8083)\n',
     )
     .action(async (opts) => {
       process.exitCode = await runUp({
@@ -376,12 +377,17 @@ async function findExecution(s: Session, query: string): Promise<string> {
   );
 }
 
-/** Prints each state as it starts and ends, with elapsed time, until the execution stops. */
+/**
+ * Prints each state as it starts and ends, with elapsed time, until the execution stops (or, with
+ * `stopWhen`, until an event it accepts: `mlops release` stops at the approval step).
+ */
 export async function follow(
-  s: Session,
+  s: Pick<Session, 'sfn'>,
   executionArn: string,
   out?: NodeJS.WritableStream,
+  stopWhen?: (event: HistoryEvent) => boolean,
 ): Promise<DescribeExecutionCommandOutput> {
+  let stop = false;
   const seen = new Set<number>();
   const entered = new Map<string, number>();
   const started = Date.now();
@@ -392,6 +398,7 @@ export async function follow(
     for (const e of events) {
       if (seen.has(e.id!)) continue;
       seen.add(e.id!);
+      if (stopWhen?.(e)) stop = true;
       if (!out) continue;
       const name = e.stateEnteredEventDetails?.name ?? e.stateExitedEventDetails?.name;
       const t = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
@@ -407,12 +414,12 @@ export async function follow(
       }
     }
     const d = await s.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') return d;
+    if (stop || (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE')) return d;
     await new Promise((r) => setTimeout(r, 150));
   }
 }
 
-function failureDetails(e: HistoryEvent): string {
+export function failureDetails(e: HistoryEvent): string {
   const details = Object.entries(e).find(([k]) => k.endsWith('EventDetails'))?.[1] as
     | { error?: string; cause?: string }
     | undefined;
@@ -425,7 +432,7 @@ function formatEvent(e: HistoryEvent): string {
   return `${e.timestamp?.toISOString()}  ${e.type}${name ? `  ${name}` : ''}${extra ? `  ${extra}` : ''}`;
 }
 
-function executionJson(d: DescribeExecutionCommandOutput) {
+export function executionJson(d: DescribeExecutionCommandOutput) {
   return {
     executionArn: d.executionArn,
     name: d.name,
@@ -439,7 +446,7 @@ function executionJson(d: DescribeExecutionCommandOutput) {
   };
 }
 
-function summarize(d: DescribeExecutionCommandOutput): string {
+export function summarize(d: DescribeExecutionCommandOutput): string {
   const took =
     d.stopDate && d.startDate
       ? ` in ${((d.stopDate.getTime() - d.startDate.getTime()) / 1000).toFixed(2)} s`

@@ -3,10 +3,11 @@ import { jobsCommands } from './jobs';
 import type { CommandModule } from './program';
 import { localCommands } from './local';
 import { qualityCommands } from './quality';
+import { releaseCommands } from './release';
 import { renderCommands } from './render';
 import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { smokeCommands } from './smoke';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands, releaseCommands];

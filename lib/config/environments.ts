@@ -83,6 +83,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     },
     accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'local' },
+    release: { from: null, to: null },
   },
   staging: {
     name: 'staging',
@@ -142,6 +143,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     },
     accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'staging' },
+    release: { from: null, to: 'production' },
   },
   production: {
     name: 'production',
@@ -201,6 +203,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     },
     accountQuotas: DEFAULT_ACCOUNT_QUOTAS,
     tags: { ...commonTags, environment: 'production' },
+    release: { from: 'staging', to: null },
   },
 };
 
@@ -252,15 +255,23 @@ export function resolveEnvironment(name: EnvironmentName, options: ResolveOption
   const upper = name.toUpperCase();
   const pick = (...values: unknown[]) =>
     values.find((v) => typeof v === 'string' && v !== '') as string | undefined;
-  const account =
-    name === 'local'
+  const accountOf = (n: EnvironmentName) =>
+    n === 'local'
       ? LOCAL_ACCOUNT
-      : (pick(context[`${name}:account`], env[`MLOPS_${upper}_ACCOUNT`], env['CDK_DEFAULT_ACCOUNT']) ??
+      : (pick(context[`${n}:account`], env[`MLOPS_${n.toUpperCase()}_ACCOUNT`], env['CDK_DEFAULT_ACCOUNT']) ??
         PLACEHOLDER_ACCOUNT);
+  const account = accountOf(name);
   const region =
     pick(context[`${name}:region`], env[`MLOPS_${upper}_REGION`], env['CDK_DEFAULT_REGION']) ??
     PLACEHOLDER_REGION;
   const merged = deepMerge(ENVIRONMENT_DEFAULTS[name], options.overrides?.[name] ?? {});
+  // The other side of a release is resolved like this environment's own account.
+  const { from, to } = merged.release;
+  merged.release = {
+    ...merged.release,
+    ...(from && !merged.release.fromAccount ? { fromAccount: accountOf(from) } : {}),
+    ...(to && !merged.release.toAccount ? { toAccount: accountOf(to) } : {}),
+  };
   const parsed = environmentConfigSchema.safeParse({ ...merged, account, region });
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  - ${i.path.join('.') || '(config)'}: ${i.message}`);

@@ -196,8 +196,30 @@ export const environmentConfigSchema = z
       apiGatewayThrottleBurst: z.number().int().positive(),
     }),
     tags: z.record(z.string(), z.string()),
+    /**
+     * Model releases between environments (the `release` state machine). `from`: the environment
+     * this one releases models from; its release-source role (`releaseSourceRoleName`) in
+     * `fromAccount` is the one role the release machine may assume. `to`: the environment allowed
+     * to release from this one; `toAccount` may assume this environment's release-source role.
+     * The accounts are resolved like the environments' own (context, `MLOPS_<ENV>_ACCOUNT`, …).
+     */
+    release: z.object({
+      from: z.enum(ENVIRONMENT_NAMES).nullable(),
+      fromAccount: accountId.optional(),
+      to: z.enum(ENVIRONMENT_NAMES).nullable(),
+      toAccount: accountId.optional(),
+    }),
   })
   .superRefine((c, ctx) => {
+    for (const side of ['from', 'to'] as const) {
+      if (c.release[side] === c.name) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['release', side],
+          message: `release.${side} must name another environment, but ${c.name} releases ${side === 'from' ? 'from' : 'to'} itself`,
+        });
+      }
+    }
     if (c.name !== 'local' && c.api.auth === 'none') {
       ctx.addIssue({
         code: 'custom',
@@ -252,3 +274,6 @@ export const environmentConfigSchema = z
   });
 
 export type EnvironmentConfig = z.infer<typeof environmentConfigSchema>;
+
+/** The role an environment's release machine assumes in its source environment (a name both sides know). */
+export const releaseSourceRoleName = (environment: string): string => `mlops-${environment}-release-source`;

@@ -63,7 +63,9 @@ import {
   type TrainingJobRunner,
 } from './sfn';
 import { createLocalTrainingRunner, type LocalTrainingRunner, sagemakerApi, trainingLogsApi } from './sagemaker';
-import { rollBackInterruptedRegistrations } from './recovery';
+import { cleanUpInterruptedReleases, rollBackInterruptedRegistrations } from './recovery';
+import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
+import { releaseObjects } from '../adapters/s3/release-objects';
 import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute, servingRoutes } from './serving';
 import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
@@ -117,6 +119,9 @@ export interface StartPlatformOptions {
    */
   readonly console?: string | Promise<string | undefined>;
 }
+
+/** Where the gateway answers its platform's endpoints ({@link RuntimeInfo} without the process). */
+export const PLATFORM_INFO_PATH = '/.well-known/mlops-platform';
 
 /** What `runtime.json` records for other `mlops` commands to find a running platform. */
 export interface RuntimeInfo {
@@ -191,8 +196,16 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     let servingRef: LocalServing | undefined;
     let gatewayRef: ApiGateway | undefined;
     let consoleRef: ((req: IncomingMessage, res: ServerResponse) => boolean) | undefined;
+    let infoRef: RuntimeInfo | undefined;
     const front = createGuardedServer(
       (req, res) => {
+        if (req.method === 'GET' && req.url === PLATFORM_INFO_PATH && infoRef) {
+          // Another platform's CLI (`mlops release --from <url>`) finds the endpoints behind a gateway URL here.
+          const { pid: _pid, processStart: _start, ...endpoints } = infoRef;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(endpoints));
+          return;
+        }
         if (consoleRef?.(req, res)) return;
         if (servingRef?.handle(req, res)) return;
         if (gatewayRef) {
@@ -296,6 +309,10 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
           ListExecutions: (i) => sfnApi().listExecutions(i as never),
           GetExecutionHistory: (i) => sfnApi().getExecutionHistory(i as never),
           StopExecution: (i) => sfnApi().stopExecution(i as never),
+          // `.waitForTaskToken` Tasks (the release machine's approval): `mlops approve|reject`.
+          SendTaskSuccess: (i) => (sfnApi().sendTaskSuccess(i as never), {}),
+          SendTaskFailure: (i) => (sfnApi().sendTaskFailure(i as never), {}),
+          SendTaskHeartbeat: (i) => (sfnApi().sendTaskHeartbeat(i as never), {}),
           ...stepFunctionsLists(stage),
         },
         AmazonAthena: {
@@ -467,6 +484,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       log,
     });
     sfnRef = sfn;
+    closers.push(() => sfn.detach());
     // A Task with no local integration fails here, naming the state, before anything runs.
     sfn.validate();
 
@@ -530,6 +548,19 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       const states = { register: registration, rollback: training?.states?.['rollback'] };
       await rollBackInterruptedRegistrations(sfn.recovered, states, frontUrl, log);
     }
+    const releaseMachine = facts.optional.stateMachine('release');
+    const artifactsBucket = facts.optional.bucket('artifacts');
+    if (releaseMachine && artifactsBucket) {
+      await cleanUpInterruptedReleases(
+        sfn.recovered,
+        releaseMachine.arn,
+        {
+          registry: new HttpMlflowClient({ baseUrl: frontUrl }),
+          objects: releaseObjects({ source: s3Client, target: s3Client, targetBucket: artifactsBucket }),
+        },
+        log,
+      );
+    }
 
     // The console at the gateway's `/`, on paths no API route claims.
     const consoleDir = await Promise.resolve(options.console).catch((e: Error) => {
@@ -565,6 +596,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       region: stage.region,
       account: stage.account,
     };
+    infoRef = info;
     const runtimeFile = layout(stateDir).runtimeFile;
     let published = false;
 

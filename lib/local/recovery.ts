@@ -9,7 +9,9 @@
  * await rollBackInterruptedRegistrations(sfn.recovered, { register: 'Register model' }, gatewayUrl, log);
  */
 import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
+import type { MlflowClient } from '../pipelines/mlflow-client';
 import { type RegisterRequest, rollbackRegistration } from '../pipelines/register';
+import { cleanUpRelease, type ReleaseObjects } from '../release/release';
 import type { ExecutionRecord } from './sfn';
 
 /** The training pipeline's register and rollback states, as its state machine fact names them. */
@@ -75,6 +77,49 @@ export async function rollBackInterruptedRegistrations(
       );
     } catch (err) {
       log(`[recovery] the registration of ${record.name} could not be rolled back: ${(err as Error).message}`);
+    }
+  }
+}
+
+/**
+ * Cleans up the releases a stopped platform cut off (a release waiting for its approval is the
+ * usual one: its task token lived in the stopped process, so it can never be approved): what the
+ * execution copied and registered is removed as the machine's own "Clean up" step removes it, and
+ * the release can simply be started again.
+ */
+export async function cleanUpInterruptedReleases(
+  recovered: readonly ExecutionRecord[],
+  machineArn: string,
+  target: { readonly registry: MlflowClient; readonly objects: ReleaseObjects },
+  log: (line: string) => void,
+): Promise<void> {
+  for (const record of recovered) {
+    if (record.stateMachineArn !== machineArn) continue;
+    let model: unknown;
+    try {
+      model = (JSON.parse(record.input) as { model?: unknown }).model;
+    } catch {
+      continue;
+    }
+    if (typeof model !== 'string') continue;
+    let prefix: string | undefined;
+    for (const e of record.events) {
+      const exited = e['stateExitedEventDetails'] as { output?: string } | undefined;
+      if (!exited?.output) continue;
+      try {
+        const p = (JSON.parse(exited.output) as { plan?: { target_prefix?: unknown } }).plan?.target_prefix;
+        if (typeof p === 'string') prefix = p;
+      } catch {
+        // A cut-off record is read as far as it goes.
+      }
+    }
+    try {
+      const r = await cleanUpRelease(target.registry, target.objects, { model, execution: record.name, ...(prefix ? { target_prefix: prefix } : {}) });
+      log(
+        `[recovery] release ${record.name} was cut off by a stop of the platform: ${r.removedVersion ? `removed version ${r.removedVersion} of ${model}` : 'nothing registered'}${r.removedObjects ? `, ${r.removedObjects} copied object(s)` : ''}; start the release again`,
+      );
+    } catch (err) {
+      log(`[recovery] the release ${record.name} could not be cleaned up: ${(err as Error).message}`);
     }
   }
 }

@@ -20,6 +20,7 @@
  * @example
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
+import { VERSION_TAGS } from '../shared/operations';
 import { isAliasNotFound, isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
 
 export const EXECUTION_TAG = 'mlops.execution';
@@ -42,6 +43,11 @@ export interface RegisterRequest {
   readonly data_version: unknown;
   /** The event that started the run (the retraining rule); its fields become `mlops.trigger.*` run tags. */
   readonly trigger?: { readonly reason: string; readonly report_uri: string | null; readonly event_id: string } | null;
+  /**
+   * Hex SHA-256 of the artifact at `model_uri`, recorded as the version tag
+   * `VERSION_TAGS.artifactSha256` (a release to another environment verifies its copy against it).
+   */
+  readonly artifact_sha256?: string;
 }
 
 /** Run tags naming what started a retraining run. */
@@ -168,7 +174,10 @@ async function register(
         name,
         source: request.model_uri,
         run_id: runId,
-        tags: [{ key: EXECUTION_TAG, value: request.execution }],
+        tags: [
+          { key: EXECUTION_TAG, value: request.execution },
+          ...(request.artifact_sha256 ? [{ key: VERSION_TAGS.artifactSha256, value: request.artifact_sha256 }] : []),
+        ],
         description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,
       },
       { 'x-mlops-idempotent': 'true' },
@@ -199,7 +208,7 @@ interface ExperimentJson {
 }
 
 /** The model's experiment, created (tagged with its creator) if missing, restored if a rollback deleted it. */
-async function experimentIdFor(
+export async function experimentIdFor(
   client: MlflowClient,
   name: string,
   tags: readonly { key: string; value: string }[],

@@ -82,7 +82,7 @@ const HANDLERS: Record<string, { load: () => Promise<{ handler: unknown }>; env:
   },
   'pipeline-register': {
     load: () => import('../../lambdas/pipeline-register'),
-    env: () => ({ REGISTRY_URL: recorderUrl, REGISTRY_AUTH: 'none' }),
+    env: () => ({ REGISTRY_URL: recorderUrl, REGISTRY_AUTH: 'none', ARTIFACTS_BUCKET: BUCKETS.artifacts }),
   },
   'pipeline-batch-plan': {
     load: () => import('../../lambdas/pipeline-batch-plan'),
@@ -173,6 +173,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
     ['pipeline-stage-data', 'ATHENA_RESULTS_BUCKET'],
     ['pipeline-evaluate', 'ARTIFACTS_BUCKET'],
     ['pipeline-register', 'REGISTRY_URL'],
+    ['pipeline-register', 'ARTIFACTS_BUCKET'],
     ['pipeline-batch-plan', 'STAGING_LOCATION'],
     ['pipeline-batch-predict', 'CURATED_BUCKET'],
     ['materialize-write', 'ONLINE_TABLE_NAME'],

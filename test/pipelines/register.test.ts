@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RegistryError, RegistryUnavailableError } from '../../lib/pipelines/errors';
+import { VERSION_TAGS } from '../../lib/shared/operations';
 import { HttpMlflowClient, registryClient, sigv4Signer } from '../../lib/adapters/sigv4-http/mlflow-client';
 import {
   EXECUTION_TAG,
@@ -224,6 +225,18 @@ describe('Register model', () => {
     const second = mlflow.requests.filter((r) => r.path.endsWith('/runs/log-batch'))[1]!.body['tags'] as { key: string }[];
     expect(second.map((t) => t.key)).toEqual(expect.arrayContaining([TRIGGER_TAGS.reason, TRIGGER_TAGS.eventId]));
     expect(second.map((t) => t.key)).not.toContain(TRIGGER_TAGS.reportUri);
+  });
+
+  it('records the artifact digest as the version tag mlops.artifact_sha256, and no tag when none is given', async () => {
+    const client = new HttpMlflowClient({ baseUrl });
+    const digest = 'a'.repeat(64);
+    await registerModel(client, { ...request, artifact_sha256: digest });
+    const create = mlflow.requests.find((r) => r.path.endsWith('/model-versions/create'))!;
+    expect(create.body['tags']).toContainEqual({ key: VERSION_TAGS.artifactSha256, value: digest });
+    mlflow.reset();
+    await registerModel(client, request);
+    const plain = mlflow.requests.find((r) => r.path.endsWith('/model-versions/create'))!;
+    expect((plain.body['tags'] as { key: string }[]).map((t) => t.key)).not.toContain(VERSION_TAGS.artifactSha256);
   });
 
   it('leaves one run and one version when the step is retried for the same execution', async () => {

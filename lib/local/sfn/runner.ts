@@ -46,6 +46,7 @@ export class StepFunctionsError extends Error {
       | 'InvalidExecutionInput'
       | 'InvalidToken'
       | 'TaskDoesNotExist'
+      | 'InvalidOutput'
       | 'InvalidArn',
     message: string,
   ) {
@@ -325,14 +326,34 @@ export class LocalStepFunctions {
     return { stopDate: new Date(run.record.stopDate!) };
   }
 
+  /**
+   * Lets go of the running executions as a stop of the platform does: their work is aborted (and
+   * its timers, which would keep the process alive for days on a release waiting for approval)
+   * but nothing is recorded, so their records stay RUNNING on disk and the next start recovers
+   * them ABORTED, as after a kill.
+   */
+  async detach(): Promise<void> {
+    const running = [...this.runs.values()].filter((r) => !r.finished);
+    for (const run of running) run.detach();
+    await Promise.all(running.map((r) => r.done));
+  }
+
   /** Completes a `.waitForTaskToken` Task with `output` (JSON text). */
   sendTaskSuccess(input: { taskToken: string; output: string }): void {
-    this.token(input.taskToken).resolve(JSON.parse(input.output) as Json);
+    const task = this.token(input.taskToken);
+    let output: Json;
+    try {
+      if (typeof input.output !== 'string') throw new Error(`output must be a JSON text, but ${typeof input.output} was provided`);
+      output = JSON.parse(input.output) as Json;
+    } catch (err) {
+      throw new StepFunctionsError('InvalidOutput', `Invalid Output: ${(err as Error).message}`);
+    }
+    task.resolve(output);
   }
 
   /** Fails a `.waitForTaskToken` Task; `error` is what Retry/Catch match. */
   sendTaskFailure(input: { taskToken: string; error?: string; cause?: string }): void {
-    this.token(input.taskToken).reject(new TaskFailure(input.error ?? '', input.cause ?? ''));
+    this.token(input.taskToken).reject(new TaskFailure(String(input.error ?? ''), String(input.cause ?? '')));
   }
 
   /** Accepted for API compatibility; heartbeats are not enforced locally. */
@@ -421,6 +442,9 @@ export class LocalStepFunctions {
   }
 
   private token(token: string) {
+    if (typeof token !== 'string' || token.length === 0 || token.length > 2048) {
+      throw new StepFunctionsError('InvalidToken', 'taskToken must be a task token of 1 to 2048 characters');
+    }
     const t = this.tokens.get(token);
     if (!t)
       throw new StepFunctionsError(
@@ -575,6 +599,15 @@ class Run {
     this.abortLibrary?.();
   }
 
+  /** Aborts the run without recording its end (see `LocalStepFunctions.detach`). */
+  detach(): void {
+    if (this.finished) return;
+    this.detached = true;
+    this.abortController.abort();
+    this.abortLibrary?.();
+  }
+  private detached = false;
+
   nextEvent(): Promise<void> {
     return new Promise((r) => this.waiters.push(r));
   }
@@ -586,6 +619,13 @@ class Run {
   ): Promise<void> {
     // The event stream closes right after the library's last event; wait for it so the history is whole.
     await consumed.catch(() => undefined);
+    if (this.detached) {
+      clearTimeout(this.persistTimer);
+      this.finished = true;
+      this.wake();
+      this.resolveDone();
+      return;
+    }
     if (status === 'ABORTED' && !this.record.events.some((e) => e.type === 'ExecutionAborted')) {
       this.push('ExecutionAborted', { error: result.error, cause: result.cause });
     }
@@ -612,7 +652,7 @@ class Run {
 
   /** Writes the record now; a failed write fails the execution instead of the process. */
   private save(): void {
-    if (this.finished) return;
+    if (this.finished || this.detached) return;
     try {
       this.service.persist(this.record);
     } catch (err) {
