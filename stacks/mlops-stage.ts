@@ -141,6 +141,7 @@ export class MlopsStage extends Stage {
         toolingAccount: props.deliveryAccount,
         predictionApi: this.serving.api,
         trainingStateMachine: this.training.stateMachine,
+        releaseStateMachine: this.release.machine.stateMachine.stateMachine,
       });
     }
     if (this.alarms) {

@@ -104,6 +104,15 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
     ([type, property]): IntendedDifference => ({ config: 'pipelines.retraining', stack: 'Alarms', type: type!, property, reason: "notify lets EventBridge publish to the alarm topic and use its key" }),
   ),
 
+  // Releases run staging → production (release.to in staging, release.from in production).
+  { config: 'release.to', stack: 'Release', type: 'output', onlyIn: 'staging', pathIncludes: 'ReleaseSourceRoleArn', reason: "the role production's release machine assumes to read staging, for production's config" },
+  ...['AWS::IAM::Role', 'AWS::IAM::Policy'].map(
+    (type): IntendedDifference => ({ config: 'release.to', stack: 'Release', type, onlyIn: 'staging', pathIncludes: 'SourceRole', reason: 'staging is the source of releases: a read-only role the target environment assumes' }),
+  ),
+  { config: 'release.to', stack: 'Release', type: 'AWS::IAM::Policy', onlyIn: 'staging', pathIncludes: 'ReadRegistry', reason: "the source role's GET on staging's registry API" },
+  { config: 'release.from', stack: 'Release', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.SOURCE_ROLE_ARNS', reason: 'production releases from staging: the one role its release function may assume' },
+  { config: 'release.from', stack: 'Release', type: 'AWS::IAM::Policy', property: 'Properties.PolicyDocument.Statement', reason: "production's release function may sts:AssumeRole on staging's release-source role" },
+
   // Names CDK derives from content: an API's deployment is named after a hash of the API's definition.
   { config: '(derived) the API definition above', type: 'AWS::ApiGateway::Stage', property: 'Properties.DeploymentId', reason: "the stage points at a deployment whose logical id hashes the API's definition (throttling, WAF), so it differs with them" },
 ];
