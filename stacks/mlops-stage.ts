@@ -16,6 +16,7 @@ import { MODEL_NAMESPACE } from '../lib/serving-infra/seldon';
 import { PREDICTION_ROUTES } from '../lib/constructs/prediction-api';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
+import { DriftStack } from './drift-stack';
 import { FeatureStoreStack } from './feature-store-stack';
 import { RegistryStack } from './registry-stack';
 import { ServingStack, servingRunsOnEks } from './serving-stack';
@@ -42,6 +43,7 @@ export class MlopsStage extends Stage {
   readonly featureStore: FeatureStoreStack;
   readonly training: TrainingPipelineStack;
   readonly batchInference: BatchInferenceStack;
+  readonly drift: DriftStack;
   /** Absent in local, where models are served by local processes (see `lib/local/serving.ts`). */
   readonly serving?: ServingStack;
 
@@ -85,6 +87,14 @@ export class MlopsStage extends Stage {
       config,
       lake,
       house,
+    });
+    this.drift = new DriftStack(this, 'Drift', {
+      description: `mlops-kit ${name}: data and prediction drift (request log vs training baseline)`,
+      config,
+      lake,
+      house,
+      registry: this.registry.endpoint,
+      eventBus: this.registry.eventBus,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {

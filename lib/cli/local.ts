@@ -334,7 +334,7 @@ export function readJsonArg(value: string, flag: string): unknown {
   }
 }
 
-async function findMachine(s: Session, query: string): Promise<string> {
+export async function findMachine(s: Session, query: string): Promise<string> {
   const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
   const exact = stateMachines.find((m) => m.stateMachineArn === query || m.name === query);
   if (exact) return exact.stateMachineArn!;
@@ -377,7 +377,7 @@ async function findExecution(s: Session, query: string): Promise<string> {
 }
 
 /** Prints each state as it starts and ends, with elapsed time, until the execution stops. */
-async function follow(
+export async function follow(
   s: Session,
   executionArn: string,
   out?: NodeJS.WritableStream,

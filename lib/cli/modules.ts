@@ -1,4 +1,5 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
+import { driftCommands } from './drift';
 import { jobsCommands } from './jobs';
 import type { CommandModule } from './program';
 import { localCommands } from './local';
@@ -7,4 +8,4 @@ import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, driftCommands];

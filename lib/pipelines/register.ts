@@ -20,6 +20,7 @@
  * @example
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
+import { VERSION_TAGS } from '../shared/operations';
 import { isAliasNotFound, isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
 
 export const EXECUTION_TAG = 'mlops.execution';
@@ -40,6 +41,8 @@ export interface RegisterRequest {
   /** The dataset, or with a feature service the labels table and the service. */
   readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
   readonly data_version: unknown;
+  /** `s3://…/baseline.json`, named on the version by the {@link VERSION_TAGS} `baselineUri` tag. */
+  readonly baseline_uri?: string;
 }
 
 export interface Registration {
@@ -152,12 +155,24 @@ async function register(
         name,
         source: request.model_uri,
         run_id: runId,
-        tags: [{ key: EXECUTION_TAG, value: request.execution }],
+        tags: [
+          { key: EXECUTION_TAG, value: request.execution },
+          ...(request.baseline_uri ? [{ key: VERSION_TAGS.baselineUri, value: request.baseline_uri }] : []),
+        ],
         description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,
       },
       { 'x-mlops-idempotent': 'true' },
     );
     version = created.model_version;
+  } else if (request.baseline_uri) {
+    // A retried step finds its version: the tag is set again, so a first attempt that died between
+    // the create and its answer still leaves the version naming its baseline.
+    await client.post('model-versions/set-tag', {
+      name,
+      version: String(version.version),
+      key: VERSION_TAGS.baselineUri,
+      value: request.baseline_uri,
+    });
   }
   return { model_name: name, version: String(version.version), run_id: runId, experiment_id: experimentId };
 }

@@ -83,7 +83,7 @@ export interface TrainingPlan {
   /** {@link data_version} as JSON for the trainer's `MLOPS_DATA_VERSION` (at most 512 characters). */
   readonly data_version_json: string;
   readonly training_job_name: string;
-  readonly queries: { readonly features: string; readonly train: string; readonly holdout: string };
+  readonly queries: TrainingQueries;
   readonly locations: {
     readonly profile: string;
     readonly data_version: string;

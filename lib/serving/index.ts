@@ -28,6 +28,8 @@ export {
   type PredictionRecord,
   RequestLogger,
   type RequestLoggerOptions,
+  REQUEST_LOG_PREFIX,
+  requestLogDirectory,
   S3Sink,
   SinkFullError,
 } from './request-log';

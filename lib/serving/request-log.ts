@@ -21,6 +21,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/**
+ * Where a deployment's request log lives under the raw bucket, on AWS and locally alike:
+ * `predictions/<deployment>/v<version>/dt=YYYY-MM-DD/part-….jsonl` (the Glue table `prediction_log`
+ * projects `deployment`, `version` and `dt` from these directories).
+ */
+export const REQUEST_LOG_PREFIX = 'predictions/';
+
+/** The directory of one served version's log below {@link REQUEST_LOG_PREFIX}. */
+export const requestLogDirectory = (deployment: string, version: string): string => `${deployment}/v${version}/`;
+
 /** One batch for a sink: the lines of one day. */
 export interface LogBatch {
   /** The partition, `YYYY-MM-DD` (UTC). */
