@@ -75,6 +75,12 @@ export interface ColumnProfile {
    */
   readonly distinct: ValueCounts;
   readonly distinctExact: boolean;
+  /**
+   * When `distinct` was merged: how far statistics from it can be from the exact ones, as the
+   * distance between the exact and merged reference (Wasserstein in the column's units; KS
+   * statistic). null when exact.
+   */
+  readonly approximation: { readonly wasserstein: number; readonly ks: number } | null;
   /** Category frequencies, for columns with at most `LOW_CARDINALITY` (20) distinct values; else null. */
   readonly categories: readonly CategoryFrequency[] | null;
 }
