@@ -65,7 +65,7 @@ try {
     const raw = platform.facts.bucket('raw');
     const logDir = join(layout(stateDir).bucket(raw), REQUEST_LOG_PREFIX);
     console.log(`bench/drift: the drift machine on the local platform, ${WINE_FEATURES.length} features + prediction, node ${process.version}\n`);
-    console.log('| logged predictions | log size | generate | drift execution | Athena state | peak RSS during execution |');
+    console.log('| logged predictions | log size | generate | drift execution | Athena state | RSS before → peak during execution |');
     console.log('|---:|---:|---:|---:|---:|---:|');
     for (const [i, n] of sizes.entries()) {
       // Each size in its own day, so each window reads only its own files.
@@ -76,7 +76,8 @@ try {
       const generated = performance.now() - t0;
       const bytes = sizeOf(logDir) - before;
 
-      let peak = process.memoryUsage().rss;
+      const rssBefore = process.memoryUsage().rss;
+      let peak = rssBefore;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
       const t1 = performance.now();
       const { executionArn } = await platform.sfn.startExecution({
@@ -92,7 +93,7 @@ try {
       const athena = stateTime(platform.sfn.getExecutionHistory({ executionArn }).events, DRIFT_STATES.aggregate);
       const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
       console.log(
-        `| ${n.toLocaleString('en')} | ${(bytes / 1e6).toFixed(0)} MB | ${s(generated)} | ${s(took)} | ${s(athena)} | ${(peak / 1024 / 1024).toFixed(0)} MiB |`,
+        `| ${n.toLocaleString('en')} | ${(bytes / 1e6).toFixed(0)} MB | ${s(generated)} | ${s(took)} | ${s(athena)} | ${(rssBefore / 1024 / 1024).toFixed(0)} → ${(peak / 1024 / 1024).toFixed(0)} MiB |`,
       );
       if (i === sizes.length - 1) console.log(`\ndrifted features in the ${n.toLocaleString('en')}-row window: ${report.drifted_features.join(', ') || 'none'}`);
     }

@@ -91,8 +91,10 @@ function causeMessage(cause: string): string {
 function textOf(outcome: Omit<DriftOutcome, 'metrics'>, paths: { html: string; json: string }): string {
   const report = JSON.parse(readFileSync(paths.json, 'utf8')) as DriftReport;
   return [
-    `${outcome.model} v${outcome.version}, ${outcome.window.start} → ${outcome.window.end}: ${outcome.summary}`,
-    ...(outcome.status === 'no-traffic' ? [] : ['', formatDriftTable(report)]),
+    // The table opens with the model, version, window and rows, and closes with the verdict.
+    outcome.status === 'no-traffic'
+      ? `${outcome.model} version ${outcome.version}: ${outcome.summary}`
+      : formatDriftTable(report),
     '',
     `report: ${paths.html}`,
     `        ${paths.json}`,

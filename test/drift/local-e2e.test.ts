@@ -158,7 +158,8 @@ describe('mlops drift on the local platform', () => {
 
     const text = await mlops('drift', '--model', 'wine-quality', '--start', window.start, '--end', window.end);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(/^wine-quality v1, /);
+    expect(text.stdout).toMatch(/^wine-quality version 1, window /);
+    expect(text.stdout).toMatch(/^alcohol .*DRIFT$/m);
     const htmlPath = /^report: (\S+\.html)$/m.exec(text.stdout)?.[1];
     expect(htmlPath, text.stdout).toBeDefined();
     expect(text.stdout).toMatch(/alcohol/);

@@ -22,7 +22,7 @@ describe.each(ENVIRONMENT_NAMES)('state machines in %s', (name) => {
   // The list above comes from the templates; this holds it against what each environment must
   // run, so an empty or short list (a stack that stopped synthesizing its machine) fails here.
   it('finds the machine of every pipeline the environment runs', () => {
-    const expected = ['BatchInference', 'FeatureStore', 'TrainingPipeline', ...(name === 'local' ? [] : ['Serving'])];
+    const expected = ['BatchInference', 'Drift', 'FeatureStore', 'TrainingPipeline', ...(name === 'local' ? [] : ['Serving'])];
     expect(machines.map((m) => m.stack).sort()).toEqual(expected.sort());
     for (const m of machines) expect(typeof m.resource['Properties']['DefinitionString']).toBe('object');
   });
