@@ -102,9 +102,13 @@ function thresholdOf(test: DriftTest, options: DriftOptions): number {
   }
 }
 
+/** Above this many values in reference ∪ window a categorical chart falls back to the reference's bins. */
+const MAX_CATEGORY_BARS = 30;
+
 /** Reference and window on one axis: the reference histogram's bins, or every value for few values. */
 function histogramOf(reference: ColumnProfile, current: ValueCounts): DriftHistogram {
-  if (reference.kind !== 'numeric' && reference.distinctExact) {
+  // A categorical column flooded with new values in the window is drawn as bins, not 1,000 bars.
+  if (reference.kind !== 'numeric' && reference.distinctExact && unionSize(reference.distinct, current) <= MAX_CATEGORY_BARS) {
     const values: number[] = [];
     const ref: number[] = [];
     const cur: number[] = [];

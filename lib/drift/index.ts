@@ -34,3 +34,4 @@ export {
   zTestDrift,
   jensenShannonDrift,
 } from './stats';
+export { type DriftMetricDatum, driftMetricData, driftDetectedDetail } from './metrics';

@@ -247,16 +247,13 @@ export function buildBaseline(input: BuildBaselineInput): Baseline {
   const prediction = input.prediction
     ? profileColumn(PREDICTION_FEATURE, input.prediction, 0, input.maxDistinct ?? DEFAULT_MAX_DISTINCT)
     : undefined;
-  if (prediction && prediction.count > rows) {
-    throw new DriftInputError(`prediction must describe at most the ${rows} training rows, but it has ${prediction.count} values`);
-  }
   return {
     schema: BASELINE_SCHEMA,
     model: input.model,
     rows,
     createdAt: input.createdAt ?? new Date().toISOString(),
     features,
-    ...(prediction ? { prediction: { ...prediction, nulls: rows - prediction.count } } : {}),
+    ...(prediction ? { prediction } : {}),
   };
 }
 

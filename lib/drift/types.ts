@@ -94,7 +94,10 @@ export interface Baseline {
   /** ISO-8601. */
   readonly createdAt: string;
   readonly features: readonly ColumnProfile[];
-  /** The model's output on the training rows, named {@link PREDICTION_FEATURE}. */
+  /**
+   * The model's output on reference rows (the training rows or a holdout split, so its count
+   * need not equal `rows`), named `PREDICTION_FEATURE` (`lib/shared/operations.ts`).
+   */
   readonly prediction?: ColumnProfile;
 }
 
@@ -104,7 +107,7 @@ export interface BuildBaselineInput {
   readonly columns: Readonly<Record<string, ValueCounts>>;
   /** Feature name → null count (missing means 0). Every column's count + nulls must be equal. */
   readonly nulls?: Readonly<Record<string, number>>;
-  /** The model's predictions on the same rows. */
+  /** The model's predictions on reference rows (the training rows or a holdout split). */
   readonly prediction?: ValueCounts;
   /** @default now */
   readonly createdAt?: string;
@@ -213,7 +216,7 @@ export interface DriftReport {
   readonly referenceRows: number;
   readonly dataset: DatasetDrift;
   readonly features: readonly FeatureDrift[];
-  /** The model output's verdict, named {@link PREDICTION_FEATURE}; null without one. */
+  /** The model output's verdict, named `PREDICTION_FEATURE` (`lib/shared/operations.ts`); null without one. */
   readonly prediction: FeatureDrift | null;
   readonly options: DriftOptions;
 }

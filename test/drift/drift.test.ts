@@ -8,6 +8,8 @@ import {
   DriftInputError,
   buildBaseline,
   checkValueCounts,
+  driftDetectedDetail,
+  driftMetricData,
   compareColumn,
   driftReport,
   formatDriftTable,
@@ -22,21 +24,11 @@ import {
   type DriftReport,
   type ValueCounts,
 } from '../../lib/drift';
-import { PREDICTION_FEATURE } from '../../lib/shared/operations';
+import { DRIFT_METRICS, PREDICTION_FEATURE } from '../../lib/shared/operations';
+import { mulberry32 } from '../../lib/trainer/synthetic';
 
-/** A small deterministic PRNG (mulberry32), so the samples are the same on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function normal(n: number, mean: number, sd: number, seed: number, decimals = 2): number[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const z = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -45,7 +37,7 @@ function normal(n: number, mean: number, sd: number, seed: number, decimals = 2)
   return out;
 }
 function choice(n: number, values: number[], seed: number, weights?: number[]): number[] {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const w = weights ?? values.map(() => 1 / values.length);
   return Array.from({ length: n }, () => {
     let u = r();
@@ -218,6 +210,8 @@ describe('baseline profile', () => {
     expect(b).toMatchObject({ schema: BASELINE_SCHEMA, model: 'wine-quality', rows: 4, createdAt: '2026-12-04T00:00:00.000Z' });
     expect(b.features.map((f) => f.name)).toEqual(['a', 'b']);
     expect(b.prediction).toMatchObject({ name: PREDICTION_FEATURE, count: 4, nulls: 0 });
+    // The prediction reference may come from a holdout split of another size.
+    expect(buildBaseline({ model: 'm', columns: { a: vc([1, 2, 3]) }, prediction: vc([1, 2, 3, 4, 5]) }).prediction!.count).toBe(5);
     expect(parseBaseline(JSON.parse(JSON.stringify(b)))).toEqual(b);
     expect(() => buildBaseline({ model: 'm', columns: { a: vc([1, 2, 3]), b: vc([1, 2]) } })).toThrow(
       /every column must describe the same rows: 'a' has 3 \(values \+ nulls\), but 'b' has 2/,
@@ -329,6 +323,35 @@ describe('the drift report', () => {
     expect(r.summary).toBe('No dataset drift: 1 of 4 features drifted (share 0.25, threshold 0.5); prediction drifted.');
   });
 
+  it('metrics and the DriftDetected detail use the shared names', () => {
+    const r = report(2, { prediction: vc(normal(400, 6.6, 0.8, 50)), options: { driftShare: 0.25 } });
+    const data = driftMetricData(r);
+    expect(data.every((d) => d.namespace === 'MlopsKit/Drift')).toBe(true);
+    const find = (name: string, feature?: string) =>
+      data.filter((d) => d.name === name && d.dimensions.Feature === feature).map((d) => d.value);
+    expect(find(DRIFT_METRICS.windowRows)).toEqual([400]);
+    expect(find(DRIFT_METRICS.datasetDrift)).toEqual([1]);
+    expect(find(DRIFT_METRICS.driftShare)).toEqual([0.25]);
+    expect(find(DRIFT_METRICS.predictionDrift)).toEqual([1]);
+    expect(find(DRIFT_METRICS.featureDrifted, 'alcohol')).toEqual([1]);
+    expect(find(DRIFT_METRICS.featureDrifted, 'ph')).toEqual([0]);
+    expect(find(DRIFT_METRICS.featureScore, 'alcohol')).toEqual([r.features[0]!.statistic]);
+    expect(find(DRIFT_METRICS.featureDrifted, PREDICTION_FEATURE)).toEqual([1]);
+    const where = { environment: 'local', reportUri: 's3://b/r.json', htmlReportUri: 's3://b/r.html' };
+    expect(driftDetectedDetail(r, where)).toEqual({
+      environment: 'local',
+      model: 'wine-quality',
+      modelVersion: '3',
+      windowStart: window.start,
+      windowEnd: window.end,
+      driftShare: 0.25,
+      driftedFeatures: ['alcohol'],
+      reportUri: 's3://b/r.json',
+      htmlReportUri: 's3://b/r.html',
+    });
+    expect(driftDetectedDetail(report(0), where)).toBeNull();
+  });
+
   it('an empty window is a "no traffic" report: nothing tested, nothing drifted, no NaN', () => {
     const empty = { values: [], counts: [] };
     const r = driftReport({
@@ -347,6 +370,10 @@ describe('the drift report', () => {
     expect(numbersIn(r).every(Number.isFinite)).toBe(true);
     expect(JSON.stringify(r)).not.toMatch(/NaN|null,"pValue":NaN/);
     expect(formatDriftTable(r)).toMatch(/No traffic in window/);
+    expect(driftMetricData(r).map((d) => [d.name, d.value])).toEqual([
+      [DRIFT_METRICS.windowRows, 0],
+      [DRIFT_METRICS.datasetDrift, 0],
+    ]);
     const html = renderDriftHtml(r);
     expect(html).toMatch(/No traffic in window/);
     expect(html).not.toMatch(/NaN/);
@@ -405,5 +432,22 @@ describe('the drift report', () => {
     expect(lines.find((l) => l.startsWith('red'))).toMatch(/^red\s+binary\s+z\s+-?\d\S*\s+\S+\s+p < 0.05\s+ok$/);
     expect(lines.find((l) => l.startsWith('prediction'))).toMatch(/ok$/);
     expect(table.trimEnd().split('\n').at(-1)).toMatch(/^No dataset drift: 1 of 4 features drifted/);
+  });
+});
+
+describe('charts', () => {
+  it('categorical columns are drawn per value, numeric ones on the reference bins with what falls outside', () => {
+    const cat = compareColumn(profileColumn('c', vc([1, 1, 2, 3])), vc([2, 3, 3, 4]));
+    expect(cat.histogram).toEqual({ type: 'categories', values: [1, 2, 3, 4], reference: [2, 1, 1, 0], current: [0, 1, 2, 1] });
+    const num = compareColumn(profileColumn('n', vc([0, 1, 2, 3, 4, 5, 6, 7, 8.5, 10])), vc([-1, 0, 10, 11, 12]));
+    expect(num.histogram).toMatchObject({ type: 'bins', currentBelow: 1, currentAbove: 2 });
+    if (num.histogram.type !== 'bins') throw new Error('bins expected');
+    expect(num.histogram.edges[0]).toBe(0);
+    expect(num.histogram.edges.at(-1)).toBe(10);
+    expect(num.histogram.current.reduce((s, c) => s + c, 0)).toBe(2); // 0 in the first bin, 10 in the last (closed)
+    expect(num.histogram.current[0]).toBe(1);
+    expect(num.histogram.current.at(-1)).toBe(1);
+    const flooded = compareColumn(profileColumn('c', vc([1, 2, 3])), vc(Array.from({ length: 100 }, (_, i) => i)));
+    expect(flooded.histogram.type).toBe('bins');
   });
 });

@@ -15,9 +15,12 @@ import {
   sturgesEdges,
 } from '../../lib/drift/stats';
 import { kstwoSf } from '../../lib/drift/special';
-import { moments, quantileOf, valueCounts } from '../../lib/drift/profile';
+import { moments, profileColumn, quantileOf, valueCounts } from '../../lib/drift/profile';
+import { compareColumn } from '../../lib/drift/compare';
 
 interface Pair {
+  chisquare?: { statistic: number | 'Infinity'; pValue: number };
+  z?: { statistic: number; pValue: number };
   name: string;
   reference: number[];
   current: number[];
@@ -114,5 +117,44 @@ describe('building blocks match NumPy and scipy', () => {
     q.forEach((p, i) => close(quantileOf(c, p), quantiles[i]!, `quantile ${p}`));
     close(moments(c).mean, mean, 'mean');
     close(moments(c).std, std, 'std');
+  });
+});
+
+describe('compareColumn, the path the drift machine takes (profile, then the test Evidently picks), matches scipy', () => {
+  /** scipy's answer for the test that was chosen, or null when the fixture has no such number. */
+  function expected(test: string, kind: string, pair: Partial<Pair> & Partial<Categorical>): { statistic: number | 'Infinity'; pValue: number | null } | null {
+    switch (test) {
+      case 'ks':
+        return pair.ks ? { statistic: pair.ks.statistic, pValue: pair.ks.pValue } : null;
+      case 'wasserstein':
+        return pair.wassersteinNorm !== undefined ? { statistic: pair.wassersteinNorm, pValue: null } : null;
+      case 'jensenshannon': {
+        const js = pair.jensenshannon ?? (kind === 'numeric' ? pair.jsNumeric : pair.jsCategorical);
+        return js !== undefined ? { statistic: js, pValue: null } : null;
+      }
+      case 'chisquare':
+        return pair.chisquare ?? null;
+      case 'z':
+        return pair.z ?? null;
+    }
+    return null;
+  }
+
+  const all = [...fixture.pairs, ...fixture.categorical] as (Partial<Pair> & Partial<Categorical> & { name: string; reference: number[]; current: number[] })[];
+  const seen = new Set<string>();
+
+  it.each(all)('$name', (pair) => {
+    const profile = profileColumn('x', valueCounts(pair.reference));
+    const verdict = compareColumn(profile, valueCounts(pair.current));
+    const want = expected(verdict.test!, verdict.kind, pair);
+    if (want === null) return; // e.g. a Z-test on a numeric pair: its number is in the categorical set
+    seen.add(verdict.test!);
+    if (want.statistic === 'Infinity') expect(verdict.statistic).toBeNull();
+    else close(verdict.statistic!, want.statistic, `${verdict.test} statistic`);
+    if (want.pValue !== null) close(verdict.pValue!, want.pValue, `${verdict.test} p-value`);
+  });
+
+  it('exercised every test of the default selection', () => {
+    expect([...seen].sort()).toEqual(['chisquare', 'jensenshannon', 'ks', 'wasserstein', 'z']);
   });
 });

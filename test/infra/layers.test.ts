@@ -22,6 +22,7 @@ describe('import directions', () => {
     ['lib/serving/violation.ts', "import { Bucket } from 'aws-cdk-lib/aws-s3';", /CDK code belongs/],
     ['lib/model/violation.ts', "import { MlopsFunction } from '../constructs/mlops-function';", /constructs\//],
     ['lib/trainer/violation.ts', "import { Construct } from 'constructs';", /CDK code belongs/],
+    ['lib/drift/violation.ts', "import { S3Client } from '@aws-sdk/client-s3';", /adapter under lib\/adapters/],
     ['lib/local/violation.ts', "import { createMlopsApp } from '../../stacks/mlops-app';", /stacks\//],
     ['lib/cli/violation.ts', "import { MlopsStage } from '../../stacks/mlops-stage';", /stacks\//],
     ['lib/constructs/violation.ts', "import { DynamoDBClient } from '@aws-sdk/client-dynamodb';", /adapter/],
