@@ -12,19 +12,24 @@
  * const outcome = await computeDrift({ plan, result: 's3://athena-results/…/q.csv' }, { objects, environment: 'local' });
  * outcome.dataset_drift; // false
  */
-import { driftReport, type DriftReport, parseBaseline, renderDriftHtml, type ValueCounts } from '../drift';
-import { DRIFT_METRICS, type DriftDetectedDetail, PREDICTION_FEATURE } from '../shared/operations';
+import {
+  driftDetectedDetail,
+  type DriftMetricDatum,
+  driftMetricData,
+  driftReport,
+  type DriftReport,
+  parseBaseline,
+  renderDriftHtml,
+  type ValueCounts,
+} from '../drift';
+import { type DriftDetectedDetail, PREDICTION_FEATURE } from '../shared/operations';
 import { parseS3Uri } from './catalog';
 import type { DriftPlan } from './drift-plan';
 import type { ObjectStore } from './objects';
 import { parseValueCounts, rowsOf } from './value-counts';
 
 /** One metric value, as the handler publishes it (Embedded Metric Format). */
-export interface DriftMetric {
-  readonly name: string;
-  readonly value: number;
-  readonly dimensions: Readonly<Record<string, string>>;
-}
+export type DriftMetric = DriftMetricDatum;
 
 export interface DriftOutcome {
   readonly status: DriftReport['status'];
@@ -101,33 +106,8 @@ export async function computeDrift(
   await put(plan.report.json, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
 
   const d = report.dataset;
-  const model = { Model: plan.model };
   const tested = [...report.features, ...(report.prediction ? [report.prediction] : [])];
-  const metrics: DriftMetric[] = [
-    { name: DRIFT_METRICS.datasetDrift, value: d.datasetDrift ? 1 : 0, dimensions: model },
-    { name: DRIFT_METRICS.windowRows, value: d.rows, dimensions: model },
-    ...(d.driftShare === null ? [] : [{ name: DRIFT_METRICS.driftShare, value: d.driftShare, dimensions: model }]),
-    ...(d.predictionDrift === null ? [] : [{ name: DRIFT_METRICS.predictionDrift, value: d.predictionDrift ? 1 : 0, dimensions: model }]),
-    ...tested
-      .filter((f) => f.status === 'tested')
-      .flatMap((f) => [
-        { name: DRIFT_METRICS.featureDrifted, value: f.drifted ? 1 : 0, dimensions: { ...model, Feature: f.name } },
-        ...(f.statistic === null ? [] : [{ name: DRIFT_METRICS.featureScore, value: f.statistic, dimensions: { ...model, Feature: f.name } }]),
-      ]),
-  ];
-  const event: DriftDetectedDetail | undefined = d.datasetDrift
-    ? {
-        environment: deps.environment,
-        model: plan.model,
-        modelVersion: plan.version,
-        windowStart: plan.window.start,
-        windowEnd: plan.window.end,
-        driftShare: d.driftShare ?? 0,
-        driftedFeatures: d.driftedFeatures,
-        reportUri: plan.report.json,
-        htmlReportUri: plan.report.html,
-      }
-    : undefined;
+  const event = driftDetectedDetail(report, { environment: deps.environment, reportUri: plan.report.json, htmlReportUri: plan.report.html }) ?? undefined;
   return {
     status: report.status,
     summary: report.summary,
@@ -150,6 +130,6 @@ export async function computeDrift(
     report_uri: plan.report.json,
     html_report_uri: plan.report.html,
     ...(event ? { event } : {}),
-    metrics,
+    metrics: driftMetricData(report),
   };
 }
