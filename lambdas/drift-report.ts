@@ -11,9 +11,11 @@
  *   ARTIFACTS_BUCKET       baselines (read)
  *   REPORTS_BUCKET         the curated bucket reports are written to (drift/)
  *   ENVIRONMENT            the environment's name, for the DriftDetected event
+ *   DRIFT_THRESHOLDS       the tests' thresholds and rules (lib/drift DriftOptions, JSON)
  */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { s3Client } from '../lib/adapters/clients';
+import { type DriftOptions, resolveDriftOptions } from '../lib/drift';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { s3Objects } from '../lib/adapters/s3/objects';
 import { parseS3Uri } from '../lib/pipelines/catalog';
@@ -22,7 +24,14 @@ import { PipelineInputError } from '../lib/pipelines/errors';
 import { driftReportEventSchema, parseStepEvent } from '../lib/pipelines/step-events';
 import { DRIFT_METRICS, METRIC_NAMESPACES } from '../lib/shared/operations';
 
-const env = handlerEnv({ ATHENA_RESULTS_BUCKET: required, ARTIFACTS_BUCKET: required, REPORTS_BUCKET: required, ENVIRONMENT: required });
+const env = handlerEnv({
+  ATHENA_RESULTS_BUCKET: required,
+  ARTIFACTS_BUCKET: required,
+  REPORTS_BUCKET: required,
+  ENVIRONMENT: required,
+  DRIFT_THRESHOLDS: required,
+});
+const options = resolveDriftOptions(JSON.parse(env.DRIFT_THRESHOLDS) as Partial<DriftOptions>);
 const objects = s3Objects(s3Client(env));
 const metrics = new Metrics({ namespace: METRIC_NAMESPACES.drift, serviceName: 'drift' });
 // The alarms and dashboards watch {Model} and {Model, Feature}: no `service` dimension.
@@ -51,7 +60,7 @@ export const handler = async (input: unknown) => {
   for (const uri of [event.plan.report.json, event.plan.report.html]) {
     if (parseS3Uri(uri).bucket !== env.REPORTS_BUCKET) throw new PipelineInputError(`report ${uri} is not in the reports bucket`);
   }
-  const outcome = await computeDrift(event, { objects, environment: env.ENVIRONMENT });
+  const outcome = await computeDrift(event, { objects, environment: env.ENVIRONMENT, options });
   publish(outcome.metrics);
   const { metrics: _published, ...rest } = outcome;
   return rest;

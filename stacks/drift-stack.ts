@@ -46,7 +46,8 @@ import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
-import { DEFAULT_MAX_WINDOW_DAYS, DRIFT_REPORTS_PREFIX } from '../lib/pipelines/drift-plan';
+import { resolveDriftOptions } from '../lib/drift';
+import { DRIFT_REPORTS_PREFIX } from '../lib/pipelines/drift-plan';
 import { DRIFT_STATES, DEFAULT_DRIFT_INPUT, REQUEST_LOG_TABLE } from '../lib/pipelines/drift-states';
 import { REQUEST_LOG_PREFIX } from '../lib/serving/request-log';
 import { DRIFT_EVENT, DRIFT_METRICS, METRIC_NAMESPACES } from '../lib/shared/operations';
@@ -70,7 +71,7 @@ export interface DriftStackProps extends StackProps {
   readonly scheduledInput?: { readonly model: string };
   /**
    * The longest window one execution aggregates.
-   * @default 31 days
+   * @default `config.drift.maxWindowDays`
    */
   readonly maxWindowDays?: number;
 }
@@ -93,11 +94,13 @@ export class DriftStack extends Stack {
     const { config, lake } = props;
     const house = houseFor(config, lake.logsKey, props.house);
     const S = DRIFT_STATES;
-    const maxWindowDays = props.maxWindowDays ?? DEFAULT_MAX_WINDOW_DAYS;
+    const maxWindowDays = props.maxWindowDays ?? config.drift.maxWindowDays;
     if (!Number.isInteger(maxWindowDays) || maxWindowDays < 1 || maxWindowDays > 366) {
       throw new Error(`maxWindowDays must be a whole number of days from 1 to 366, but ${maxWindowDays} was provided`);
     }
     const input = props.scheduledInput ?? DEFAULT_DRIFT_INPUT;
+    // Bad thresholds stop synthesis with the core's sentence, not the first drift run.
+    const thresholds = resolveDriftOptions(config.drift.thresholds);
 
     // The model servers' request log: predictions/<deployment>/v<version>/dt=YYYY-MM-DD/*.jsonl.
     const logLocation = `s3://${lake.raw.bucketName}/${REQUEST_LOG_PREFIX}`;
@@ -162,7 +165,7 @@ export class DriftStack extends Stack {
       entry: lambdaEntry('drift-report'),
       description: 'Drift: run the tests on the window, write the JSON and HTML reports, publish the metrics',
       timeout: Duration.minutes(2),
-      environment: { ENVIRONMENT: config.name },
+      environment: { ENVIRONMENT: config.name, DRIFT_THRESHOLDS: JSON.stringify(thresholds) },
     })
       .bind(
         'ATHENA_RESULTS_BUCKET',

@@ -15,6 +15,7 @@
 import {
   driftDetectedDetail,
   type DriftMetricDatum,
+  type DriftOptions,
   driftMetricData,
   driftReport,
   type DriftReport,
@@ -71,7 +72,13 @@ const read = async (objects: ObjectStore, uri: string, what: string) => {
 
 export async function computeDrift(
   request: ComputeDriftRequest,
-  deps: { readonly objects: ObjectStore; readonly environment: string; readonly now?: () => Date },
+  deps: {
+    readonly objects: ObjectStore;
+    readonly environment: string;
+    /** The tests' thresholds and rules. @default Evidently's */
+    readonly options?: Partial<DriftOptions>;
+    readonly now?: () => Date;
+  },
 ): Promise<DriftOutcome> {
   const { plan } = request;
   const names = [...plan.features, PREDICTION_FEATURE];
@@ -94,6 +101,7 @@ export async function computeDrift(
     window: plan.window,
     model: plan.model,
     modelVersion: plan.version,
+    ...(deps.options ? { options: deps.options } : {}),
     generatedAt: (deps.now ?? (() => new Date()))().toISOString(),
   });
 

@@ -5,12 +5,12 @@
  * aspect adds them), the schedule follows `pipelines.driftSchedule`, and cdk-nag finds nothing
  * unacknowledged.
  */
-import { Stack } from 'aws-cdk-lib';
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { describe, expect, it } from 'vitest';
 import { renderDefinitionString, validateAsl } from '../../lib/asl';
-import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
+import { ENVIRONMENT_NAMES, FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
 import { Binding } from '../../lib/constructs/binding';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { DRIFT_EVENT, DRIFT_METRICS, METRIC_NAMESPACES } from '../../lib/shared/operations';
@@ -155,5 +155,26 @@ describe.each(ENVIRONMENT_NAMES)('drift stack (%s)', (name) => {
       expect(Stack.isStack(ack.scope), `${ack.id} acknowledged on a whole stack (${ack.path})`).toBe(false);
       expect(ack.reason.length, `${ack.id} at ${ack.path}`).toBeGreaterThanOrEqual(60);
     }
+  });
+});
+
+describe('drift thresholds from the config', () => {
+  it("reach the report function, Evidently's defaults filled in", () => {
+    const fn = Object.values(environments.staging.template.findResources('AWS::Lambda::Function')).find((f) =>
+      String(f['Properties']['Description']).startsWith('Drift: run the tests'),
+    )!;
+    const thresholds = JSON.parse(fn['Properties']['Environment']['Variables']['DRIFT_THRESHOLDS']) as Record<string, number>;
+    expect(thresholds).toMatchObject({ ksPValue: 0.05, wassersteinDistance: 0.1, jensenShannonDistance: 0.1, driftShare: 0.5 });
+  });
+
+  it('fails synthesis if a threshold is out of range, naming it', () => {
+    const config = resolveEnvironment('staging', { env: {}, overrides: { staging: { drift: { thresholds: { ksPValue: 2 } } } } });
+    const app = new App({ context: { ...FEATURE_FLAGS } });
+    const stage = environmentStage(app, config);
+    const { lake } = new DataLakeStack(stage, 'DataLake', { config });
+    const registry = new RegistryStack(stage, 'Registry', { config, lake });
+    expect(() => new DriftStack(stage, 'Drift', { config, lake, registry: Binding.of(REGISTRY_URL, () => {}), eventBus: registry.eventBus })).toThrow(
+      /drift option ksPValue must be a number in \[0, 1\], but 2 was provided/,
+    );
   });
 });
