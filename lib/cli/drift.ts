@@ -10,10 +10,13 @@
 import { readFileSync } from 'node:fs';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { formatDriftTable, type DriftReport } from '../drift';
+import { readAssembly } from '../local/assembly';
 import { localPathOf } from '../local/athena/catalog';
+import { readFacts } from '../local/facts';
 import { stateDirFrom } from '../local/layout';
+import { assemblyDirOf } from '../local/synth';
 import type { DriftOutcome } from '../pipelines/drift-run';
-import { findMachine, follow, jsonOption, print, stateDirOption, withSession } from './local';
+import { follow, jsonOption, print, stateDirOption, withSession } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
 
 /** What `mlops drift --json` prints. */
@@ -51,7 +54,8 @@ export const driftCommands: CommandModule = (program) => {
         ...(opts.end !== undefined ? { end: opts.end as string } : {}),
       };
       process.exitCode = await withSession(stateDir, async (s) => {
-        const arn = await findMachine(s, 'Drift');
+        // By the role the stacks declare, not by name: another machine may have "drift" in its name.
+        const arn = readFacts(readAssembly(assemblyDirOf(stateDir), { stage: s.info.stage })).stateMachine('drift').arn;
         const started = await s.sfn.send(new StartExecutionCommand({ stateMachineArn: arn, input: JSON.stringify(input) }));
         const done = await follow(s, started.executionArn!, opts.json ? undefined : process.stderr);
         if (done.status !== 'SUCCEEDED') {

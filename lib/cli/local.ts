@@ -346,7 +346,7 @@ export function readJsonArg(value: string, flag: string): unknown {
   }
 }
 
-export async function findMachine(s: Session, query: string): Promise<string> {
+async function findMachine(s: Session, query: string): Promise<string> {
   const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
   const exact = stateMachines.find((m) => m.stateMachineArn === query || m.name === query);
   if (exact) return exact.stateMachineArn!;
