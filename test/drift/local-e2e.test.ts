@@ -19,7 +19,9 @@ import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { WINE_FEATURES } from '../../lib/datasets/wine';
+import { localPathOf } from '../../lib/local/athena/catalog';
 import { DRIFT_STATES } from '../../lib/pipelines/drift-states';
+import { VERSION_TAGS } from '../../lib/shared/operations';
 import { ALCOHOL_PLUS_2, seldonBody, wineRows } from '../fixtures/drift/generate';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-drift-e2e-'));
@@ -82,12 +84,14 @@ async function sendInWindow(rows: readonly number[][]): Promise<{ start: string;
     expect(res.status, await res.clone().text()).toBe(200);
     await res.arrayBuffer();
   }
-  const end = new Date(Date.now() + 1);
   const deadline = Date.now() + 20_000;
   while (loggedLines() < before + rows.length) {
     if (Date.now() > deadline) throw new Error(`the request log holds ${loggedLines() - before} of ${rows.length} rows after 20 s`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  // Ends once the log holds every row: the server stamps a logged row after it answers, so a
+  // window ending at the last response could miss the last request's rows by a millisecond.
+  const end = new Date(Date.now() + 1);
   return { start: start.toISOString(), end: end.toISOString() };
 }
 
@@ -138,6 +142,24 @@ beforeAll(async () => {
 
 describe('mlops drift on the local platform', () => {
   const rows = wineRows();
+
+  it("names the version's baseline in the registry, written beside its model by the training pipeline", async () => {
+    const res = await fetch(`${gateway}/api/2.0/mlflow/model-versions/get?name=wine-quality&version=1`);
+    expect(res.status).toBe(200);
+    const { model_version: v } = (await res.json()) as { model_version: { source: string; tags?: { key: string; value: string }[] } };
+    const baselineUri = v.tags?.find((t) => t.key === VERSION_TAGS.baselineUri)?.value;
+    expect(baselineUri).toBe(v.source.replace(/[^/]+$/, 'baseline.json'));
+    const baseline = JSON.parse(readFileSync(localPathOf(stateDir, baselineUri!), 'utf8')) as {
+      schema: string;
+      features: { name: string; count: number }[];
+      prediction: { count: number };
+    };
+    expect(baseline.schema).toBe('mlops-kit/baseline@1');
+    expect(baseline.features.map((f) => f.name)).toEqual([...WINE_FEATURES]);
+    // Four of every five rows train (holdout_every 5); the prediction reference is the holdout.
+    expect(baseline.features[0]!.count).toBe(rows.length - Math.floor(rows.length / 5));
+    expect(baseline.prediction.count).toBe(Math.floor(rows.length / 5));
+  });
 
   it("flags no feature on the dataset's own rows", async () => {
     const window = await sendInWindow(rows);
