@@ -40,7 +40,7 @@ import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
 import type { Binding } from '../lib/constructs/binding';
 import { ModelQuality } from '../lib/constructs/model-quality';
-import { REQUEST_LOG_PREFIX, servingRunsOnEks } from './serving-stack';
+import { REQUEST_LOG_PREFIX } from './serving-stack';
 import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
 
 export interface BatchInferenceStackProps extends StackProps {
@@ -67,9 +67,6 @@ export interface BatchInferenceStackProps extends StackProps {
    */
   readonly registry?: Binding;
 }
-
-/** Where the local platform's model servers write their request logs in the raw bucket (lib/local/platform.ts). */
-export const LOCAL_REQUEST_LOG_PREFIX = 'prediction-logs/';
 
 export const BATCH_STATES = {
   plan: 'Plan batch',
@@ -254,12 +251,11 @@ export class BatchInferenceStack extends Stack {
     );
 
     // Quality of the served models, beside batch inference: both read predictions from the lake.
-    const requestLogPrefix = servingRunsOnEks(config) ? REQUEST_LOG_PREFIX : LOCAL_REQUEST_LOG_PREFIX;
     this.quality = new ModelQuality(this, 'Quality', {
       config,
       lake,
       house,
-      requestLogLocation: `s3://${lake.raw.bucketName}/${requestLogPrefix}`,
+      requestLogLocation: `s3://${lake.raw.bucketName}/${REQUEST_LOG_PREFIX}`,
       eventBus: props.eventBus,
       registry: props.registry,
     });

@@ -18,6 +18,7 @@ import { PREDICTION_ROUTES } from '../lib/constructs/prediction-api';
 import { AlarmsStack } from './alarms-stack';
 import { BatchInferenceStack } from './batch-inference-stack';
 import { DataLakeStack } from './data-lake-stack';
+import { DriftStack } from './drift-stack';
 import { FeatureStoreStack } from './feature-store-stack';
 import { OperationsStack } from './operations-stack';
 import { RegistryStack } from './registry-stack';
@@ -59,6 +60,7 @@ export class MlopsStage extends Stage {
   readonly batchInference: BatchInferenceStack;
   /** The release machine (and, where another environment releases from this one, its role). */
   readonly release: ReleaseStack;
+  readonly drift: DriftStack;
   /** Absent in local, where models are served by local processes (see `lib/local/serving.ts`). */
   readonly serving?: ServingStack;
   /** Present when a delivery pipeline deploys the stage (`deliveryAccount`). */
@@ -122,6 +124,14 @@ export class MlopsStage extends Stage {
       lake,
       house,
       registry: this.registry,
+    });
+    this.drift = new DriftStack(this, 'Drift', {
+      description: `mlops-kit ${name}: data and prediction drift (request log vs training baseline)`,
+      config,
+      lake,
+      house,
+      registry: this.registry.endpoint,
+      eventBus: this.registry.eventBus,
     });
     if (servingRunsOnEks(props.config)) {
       this.serving = new ServingStack(this, 'Serving', {

@@ -41,7 +41,8 @@ import { ServingNetwork } from '../lib/constructs/serving-network';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 
 /** Where model pods write request logs in the raw bucket. */
-export const REQUEST_LOG_PREFIX = 'predictions/';
+import { REQUEST_LOG_PREFIX } from '../lib/serving/request-log';
+export { REQUEST_LOG_PREFIX };
 
 /** Serving needs a cluster, which only the AWS environments have. */
 export const servingRunsOnEks = (config: Pick<EnvironmentConfig, 'name'>): boolean => config.name !== 'local';

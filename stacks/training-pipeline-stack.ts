@@ -6,7 +6,8 @@
  *
  * ```
  * Validate data → Build features → Export training split → Export holdout split → Stage training data
- *   → Train model → Evaluate model → Passes the gate? ─yes→ Register model → Record success → Notify success → Model registered
+ *   → Train model → Evaluate model → Passes the gate? ─yes→ Count training values → Write baseline
+ *   → Register model → Record success → Notify success → Model registered
  *                                                       └no─→ Record rejection → Notify rejection → Model rejected (Fail: ModelRejected)
  * any work state ─Catch→ Record failure → Notify failure → Pipeline failed (Fail: the step's error)
  * Register model ─Catch→ Roll back registration → Record failure → …
@@ -22,7 +23,12 @@
  * With `feature_service`, "Build features" runs the feature store's point-in-time join of the
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
- * `evaluation`, `registration` (when a registry is configured) and `notice`.
+ * `evaluation`, `baseline`, `registration` (when a registry is configured) and `notice`.
+ *
+ * "Count training values" and "Write baseline" write the drift baseline of an accepted candidate
+ * (per-feature value counts of the training rows from one Athena query, the prediction's on the
+ * holdout) as `baseline.json` beside its `model.tar.gz`; "Register model" names it in the version's
+ * `mlops.baseline_uri` tag, which the drift machine reads.
  *
  * A rejected model ends the execution as failed with the error `ModelRejected`: anything that
  * chains on a succeeded execution (an EventBridge rule deploying the new version, a CI job) must
@@ -111,6 +117,7 @@ export class TrainingPipelineStack extends Stack {
     readonly validate: MlopsFunction;
     readonly stage: MlopsFunction;
     readonly evaluate: MlopsFunction;
+    readonly baseline: MlopsFunction;
     readonly register?: MlopsFunction;
   };
   readonly schedule?: scheduler.Schedule;
@@ -131,6 +138,11 @@ export class TrainingPipelineStack extends Stack {
     // The steps' functions.
     const featuresLocation = `s3://${lake.curated.bucketName}/features/`;
     const validateFn = new ValidateDataFunction(this, 'ValidateFunction', { lake, house, featuresLocation, runsPrefix: RUNS });
+    const queryResults = () =>
+      lake.athenaResults.objects(
+        { read: ATHENA_RESULTS_PREFIX },
+        'Athena names each result object after its query execution id, known only at run time',
+      );
     const stageFn = new MlopsFunction(this, 'StageFunction', {
       ...house.logs,
       ...house.workflowFunction,
@@ -138,14 +150,17 @@ export class TrainingPipelineStack extends Stack {
       description: 'Training pipeline: copy the split query results into the training channels',
       timeout: Duration.minutes(2),
     })
-      .bind(
-        'ATHENA_RESULTS_BUCKET',
-        lake.athenaResults.objects(
-          { read: ATHENA_RESULTS_PREFIX },
-          'Athena names each result object after its query execution id, known only at run time',
-        ),
-      )
+      .bind('ATHENA_RESULTS_BUCKET', queryResults())
       .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: RUNS }, RUNS_WHY));
+    const baselineFn = new MlopsFunction(this, 'BaselineFunction', {
+      ...house.logs,
+      ...house.workflowFunction,
+      entry: lambdaEntry('pipeline-baseline'),
+      description: "Training pipeline: write the candidate's drift baseline next to its model",
+      timeout: Duration.minutes(2),
+    })
+      .bind('ATHENA_RESULTS_BUCKET', queryResults())
+      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS, write: RUNS }, RUNS_WHY));
     const registryAuth = config.api.auth;
     const evaluateFn = new EvaluateModelFunction(this, 'EvaluateFunction', {
       lake,
@@ -166,7 +181,7 @@ export class TrainingPipelineStack extends Stack {
           // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
           .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
       : undefined;
-    this.functions = { validate: validateFn, stage: stageFn, evaluate: evaluateFn, ...(registerFn ? { register: registerFn } : {}) };
+    this.functions = { validate: validateFn, stage: stageFn, evaluate: evaluateFn, baseline: baselineFn, ...(registerFn ? { register: registerFn } : {}) };
 
     // The training job: the trainer image, run as its own role on the run's prefix.
     this.trainerImage = new ecrAssets.DockerImageAsset(this, 'TrainerImage', {
@@ -251,7 +266,26 @@ export class TrainingPipelineStack extends Stack {
         retryErrors: REGISTRY_RETRY,
       }),
     );
-    const accepted = registerFn ? this.registration(registerFn, outcomes.success, outcomes.failure) : outcomes.success;
+    const registered = registerFn ? this.registration(registerFn, outcomes.success, outcomes.failure) : outcomes.success;
+    const countValues = query(S.baselineCounts, '$.plan.queries.baseline', '$.baseline_counts',
+      "Counts each feature's values over the training rows (one GROUPING SETS scan): the baseline's input",
+      resultLocation);
+    const baseline = catchAll(
+      new LambdaStep(this, S.baseline, {
+        fn: baselineFn,
+        payload: {
+          'model_name.$': '$.plan.model_name',
+          'model_uri.$': '$.training.model_uri',
+          'holdout_uri.$': '$.staged.holdout',
+          'counts_uri.$': '$.baseline_counts.result',
+          'features.$': '$.plan.features',
+        },
+        resultPath: '$.baseline',
+        comment: "Profiles the training rows and the holdout predictions; writes baseline.json beside the model",
+        timeout: Duration.minutes(2),
+      }),
+    );
+    const accepted = countValues.next(baseline).next(registered);
     const gate = new sfn.Choice(this, S.gate, { comment: 'The verdict of "Evaluate model": thresholds and the production model' })
       .when(sfn.Condition.booleanEquals('$.evaluation.verdict.passed', true), accepted)
       .otherwise(outcomes.rejection);
@@ -355,6 +389,7 @@ export class TrainingPipelineStack extends Stack {
         'dataset.$': '$.plan.dataset',
         'data_version.$': '$.plan.data_version',
         'trigger.$': '$.plan.trigger',
+        'baseline_uri.$': '$.baseline.baseline_uri',
       },
       resultPath: '$.registration',
       comment: 'Records the run and registers the model version (idempotent per execution)',

@@ -57,6 +57,11 @@ export const localCommands: CommandModule = (program) => {
     .option('--no-startup', 'start the engines only; skip the start-up pipelines')
     .option('--synth', 'synthesize the local stage even if an assembly of the same sources exists (state dir or cache)')
     .option('--verbose', 'also print function, training and bundler output (always in <state dir>/logs/platform.log)')
+    .addOption(
+      new Option('--request-log-sample-rate <0..1>', "fraction of predictions written to the request log (default: the local config's 0.1; 1 for a drift demo)").argParser(
+        parseSampleRate,
+      ),
+    )
     .option(
       '--reset-registry',
       'start from empty DynamoDB tables (registry, online store) if their store is missing or damaged; the lake is kept',
@@ -79,6 +84,7 @@ export const localCommands: CommandModule = (program) => {
         startup: opts.startup !== false,
         synth: Boolean(opts.synth),
         resetRegistry: Boolean(opts.resetRegistry),
+        ...(opts.requestLogSampleRate === undefined ? {} : { requestLogSampleRate: opts.requestLogSampleRate as number }),
       });
     });
 
@@ -315,6 +321,12 @@ function parsePort(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+}
+
+function parseSampleRate(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError('must be a number from 0 to 1');
   return n;
 }
 

@@ -1,4 +1,5 @@
 /** The command modules the `mlops` CLI registers, in the order `--help` lists them. */
+import { driftCommands } from './drift';
 import { jobsCommands } from './jobs';
 import type { CommandModule } from './program';
 import { localCommands } from './local';
@@ -10,4 +11,4 @@ import { serveCommands } from './serve';
 import { smokeCommands } from './smoke';
 import { trainCommands } from './train';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands, releaseCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands, releaseCommands, driftCommands];

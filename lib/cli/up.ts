@@ -36,6 +36,8 @@ export interface UpOptions extends PortFlags {
   readonly resetRegistry?: boolean;
   /** Synthesize even when an assembly of the same sources is in the state dir or the synthesis cache. */
   readonly synth?: boolean;
+  /** Fraction of predictions written to the request log (drift reads it). @default the local config's `serving.requestLogSampleRate` */
+  readonly requestLogSampleRate?: number;
   /** Resolves to stop the platform; the default waits for SIGINT or SIGTERM. */
   readonly until?: Promise<unknown>;
 }
@@ -134,6 +136,7 @@ async function upLocked(
       assemblyDir: assembly,
       port: ports.gateway,
       endpointPorts: { aws: ports.aws, s3: ports.s3, dynamodb: ports.dynamodb },
+      ...(options.requestLogSampleRate === undefined ? {} : { requestLog: { sampleRate: options.requestLogSampleRate } }),
       lock,
       log: (line) => log.show(line),
       functionLog: (line) => log.write(line),

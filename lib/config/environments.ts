@@ -60,6 +60,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
     },
+    drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
       availabilityZones: ['a'],
       nodeInstanceType: 'none',
@@ -121,6 +122,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
     },
+    drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
       availabilityZones: ['a', 'b'],
       nodeInstanceType: 't3.large',
@@ -181,6 +183,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingInstanceType: 'm5.xlarge',
       trainingMaxRuntimeSeconds: 4 * 3600,
     },
+    drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
       availabilityZones: ['a', 'b', 'c'],
       nodeInstanceType: 'm5.large',

@@ -136,6 +136,16 @@ export const environmentConfigSchema = z
         .positive()
         .max(28 * 24 * 3600),
     }),
+    /** The drift machine (stacks/drift-stack.ts). */
+    drift: z.object({
+      /** The longest window one execution aggregates, in days. */
+      maxWindowDays: z.number().int().min(1).max(366),
+      /**
+       * Overrides of the drift tests' thresholds and rules (lib/drift `DriftOptions`: `ksPValue`,
+       * `wassersteinDistance`, `jensenShannonDistance`, `driftShare`, …); the rest keep Evidently's defaults.
+       */
+      thresholds: z.record(z.string(), z.number()),
+    }),
     serving: z.object({
       /** Availability zones the VPC spans, as suffixes of the region (a, b, c). */
       availabilityZones: z.array(z.string().regex(/^[a-z]$/)).min(1),

@@ -19,6 +19,7 @@
  * @example
  * new ModelQuality(this, 'ModelQuality', { config, lake, requestLogLocation: `s3://${lake.raw.bucketName}/predictions/`, eventBus, registry });
  */
+import { REQUEST_LOG_TABLE } from '../pipelines/drift-states';
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -40,7 +41,8 @@ import { declareStateMachine } from './platform-facts';
 import { SchedulerRole } from './scheduler-role';
 
 /** The Glue tables the machine joins. */
-export const PREDICTION_LOG_TABLE = 'prediction_log';
+/** The request log's table: one definition, shared with the drift machine. */
+export const PREDICTION_LOG_TABLE = REQUEST_LOG_TABLE;
 export const PREDICTION_LABELS_TABLE = 'prediction_labels';
 /** Where labels go in the raw zone: JSON Lines `{"request_id", "label", "ts"[, "row"]}`. */
 export const LABELS_PREFIX = 'labels/';
@@ -88,7 +90,7 @@ export class ModelQuality extends Construct {
 
     this.logTable = lake.addTable('PredictionLogTable', {
       name: PREDICTION_LOG_TABLE,
-      description: 'Model server request log: one line per predicted row, and Seldon feedback (JSON Lines)',
+      description: 'Model server request log: one line per predicted row, and Seldon feedback (JSON Lines); drift and model quality read it',
       location: logLocation,
       format: 'json',
       // Partition projection: a day is queryable the moment its files exist (no crawler, no
@@ -113,6 +115,8 @@ export class ModelQuality extends Construct {
         { name: 'protocol', type: 'string' },
         { name: 'request_id', type: 'string' },
         { name: 'row', type: 'int' },
+        // The drift machine counts each feature's values in a window (`features['alcohol']`).
+        { name: 'features', type: 'map<string,double>' },
         { name: 'prediction', type: 'double' },
         { name: 'reward', type: 'double' },
         { name: 'truth', type: 'string' },

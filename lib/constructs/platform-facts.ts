@@ -19,7 +19,7 @@ import type { IConstruct } from 'constructs';
 export const FACT_METADATA_TYPE = 'mlops-kit:fact';
 
 /** What a state machine is for, as the local platform starts it. */
-export type StateMachineRole = 'training' | 'materialization' | 'batch' | 'quality' | 'release';
+export type StateMachineRole = 'training' | 'materialization' | 'batch' | 'quality' | 'release' | 'drift';
 
 /** The lake's zones (see `DataLake`). */
 export type BucketRole = 'raw' | 'curated' | 'artifacts' | 'athenaResults';

@@ -69,6 +69,7 @@ import { releaseObjects } from '../adapters/s3/release-objects';
 import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute, servingRoutes } from './serving';
 import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
+import { REQUEST_LOG_PREFIX } from '../serving/request-log';
 import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
 
 export interface StartPlatformOptions {
@@ -94,7 +95,7 @@ export interface StartPlatformOptions {
   readonly functionLog?: (line: string) => void;
   /**
    * Request logging of the served models: the fraction of predictions logged and the most bytes
-   * written under the lake's `prediction-logs/` before logging stops. @default the local environment config's `serving.requestLogSampleRate`, 64 MiB
+   * written under the lake's `predictions/` before logging stops. @default the local environment config's `serving.requestLogSampleRate`, 64 MiB
    */
   readonly requestLog?: { readonly sampleRate?: number; readonly maxBytes?: number };
   /** Every Step Functions history event, as it happens. */
@@ -515,7 +516,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       s3Endpoint: s3.endpoint,
       region: stage.region,
       routes: predictionRoutes,
-      requestLogDir: rawBucket ? join(layout(stateDir).bucket(rawBucket), 'prediction-logs') : undefined,
+      requestLogDir: rawBucket ? join(layout(stateDir).bucket(rawBucket), REQUEST_LOG_PREFIX) : undefined,
       requestLogSampleRate: options.requestLog?.sampleRate,
       requestLogMaxBytes: options.requestLog?.maxBytes,
       log,

@@ -15,6 +15,7 @@
  * await serving.deploy({ namespace: 'seldon', deployment: 'wine-quality', modelUri: 's3://…/model.tar.gz', version: '1' });
  */
 import { type ClientRequest, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { s3Client } from '../adapters/clients';
 import { type S3Objects, s3Objects } from '../adapters/s3/objects';
 import { resolveEnvironment } from '../config';
@@ -181,7 +182,7 @@ export class LocalServing {
     let lastReport = 0;
     const logger = this.options.requestLogDir
       ? new RequestLogger({
-          sink: new DirectorySink(`${this.options.requestLogDir}/${requestLogDeploymentDir(d.deployment)}`, {
+          sink: new DirectorySink(join(this.options.requestLogDir, requestLogDeploymentDir(d.deployment)), {
             maxBytes: this.options.requestLogMaxBytes ?? LOCAL_REQUEST_LOG_MAX_BYTES,
           }),
           model: { name, version: d.version, features: model.features },

@@ -48,6 +48,8 @@ export interface RegisterRequest {
    * `VERSION_TAGS.artifactSha256` (a release to another environment verifies its copy against it).
    */
   readonly artifact_sha256?: string;
+  /** `s3://…/baseline.json`, named on the version by the {@link VERSION_TAGS} `baselineUri` tag. */
+  readonly baseline_uri?: string;
 }
 
 /** Run tags naming what started a retraining run. */
@@ -177,12 +179,22 @@ async function register(
         tags: [
           { key: EXECUTION_TAG, value: request.execution },
           ...(request.artifact_sha256 ? [{ key: VERSION_TAGS.artifactSha256, value: request.artifact_sha256 }] : []),
+          ...(request.baseline_uri ? [{ key: VERSION_TAGS.baselineUri, value: request.baseline_uri }] : []),
         ],
         description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,
       },
       { 'x-mlops-idempotent': 'true' },
     );
     version = created.model_version;
+  } else if (request.baseline_uri) {
+    // A retried step finds its version: the tag is set again, so a first attempt that died between
+    // the create and its answer still leaves the version naming its baseline.
+    await client.post('model-versions/set-tag', {
+      name,
+      version: String(version.version),
+      key: VERSION_TAGS.baselineUri,
+      value: request.baseline_uri,
+    });
   }
   return { model_name: name, version: String(version.version), run_id: runId, experiment_id: experimentId };
 }

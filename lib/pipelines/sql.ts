@@ -12,6 +12,7 @@
  */
 import { ident } from '../shared/sql';
 import type { LakeTable } from './catalog';
+import { valueCountsQuery } from './value-counts';
 
 export { ident };
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
@@ -33,6 +34,8 @@ export interface TrainingQueries {
   readonly train: string;
   /** SELECT of the holdout rows, the same columns: the evaluation set. */
   readonly holdout: string;
+  /** Each feature's value counts over the training rows (one scan): the drift baseline's input. */
+  readonly baseline: string;
 }
 
 /**
@@ -123,6 +126,10 @@ function splitQueries(options: {
       `TO ${literal(location)} WITH (format = 'PARQUET')`,
     train: selectSplit('train'),
     holdout: selectSplit('holdout'),
+    baseline: valueCountsQuery({
+      from: `(${selectSplit('train')}) "train"`,
+      columns: options.features.map((f) => ({ name: f, expr: ident(f) })),
+    }),
   };
 }
 

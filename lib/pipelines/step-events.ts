@@ -56,10 +56,33 @@ const registerRequestSchema = z.looseObject({
   }),
   dataset: z.looseObject({ table: text, location: text, feature_service: text.optional() }),
   data_version: z.unknown(),
+  baseline_uri: s3Uri.optional(),
 });
 
 /** "Register model", or `{ rollback: true, … }` for "Roll back registration". */
 export const registerEventSchema = z.union([rollbackEventSchema, registerRequestSchema]);
+
+/** "Write baseline" of the training pipeline. */
+export const baselineEventSchema = z.looseObject({
+  model_name: text,
+  model_uri: s3Uri,
+  holdout_uri: s3Uri,
+  counts_uri: s3Uri,
+  features: z.array(text).min(1),
+});
+
+/** "Compute report" of the drift machine: the plan of "Resolve window" and the query's result. */
+export const driftReportEventSchema = z.looseObject({
+  plan: z.looseObject({
+    model: text,
+    version: text,
+    baseline_uri: s3Uri,
+    window: z.looseObject({ start: text, end: text }),
+    features: z.array(text),
+    report: z.looseObject({ json: s3Uri, html: s3Uri }),
+  }),
+  result: s3Uri,
+});
 
 /** One Map iteration of batch inference. */
 export const predictEventSchema = z.looseObject({

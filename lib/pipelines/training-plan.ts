@@ -85,7 +85,7 @@ export interface TrainingPlan {
   /** The event that started the run (the retraining rule), or null; "Register model" tags the run with it. */
   readonly trigger: TrainingTrigger | null;
   readonly training_job_name: string;
-  readonly queries: { readonly features: string; readonly train: string; readonly holdout: string };
+  readonly queries: TrainingQueries;
   readonly locations: {
     readonly profile: string;
     readonly data_version: string;

@@ -13,6 +13,8 @@ export const TRAINING_STATES = {
   train: 'Train model',
   evaluate: 'Evaluate model',
   gate: 'Passes the gate?',
+  baselineCounts: 'Count training values',
+  baseline: 'Write baseline',
   register: 'Register model',
   rollback: 'Roll back registration',
   recordSuccess: 'Record success',

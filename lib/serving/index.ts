@@ -28,6 +28,7 @@ export {
   type PredictionRecord,
   RequestLogger,
   type RequestLoggerOptions,
+  REQUEST_LOG_PREFIX,
   requestLogDeploymentDir,
   S3Sink,
   SinkFullError,

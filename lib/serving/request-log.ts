@@ -22,10 +22,14 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
- * The directory of one deployment's request log under the log's root: Hive style, so the lake's
- * `prediction_log` table reads `deployment` (and `dt` below it) as partitions, locally and on
- * Athena alike. Every version of the deployment writes here; each line names its version.
+ * Where the request log lives under the raw bucket, on AWS and locally alike:
+ * `predictions/deployment=<deployment>/dt=YYYY-MM-DD/part-….jsonl`. Hive style, so the lake's
+ * `prediction_log` table (drift and model quality read it) projects `deployment` and `dt` from
+ * these directories. Every version of a deployment writes there; each line names its version.
  */
+export const REQUEST_LOG_PREFIX = 'predictions/';
+
+/** The directory of one deployment's log below {@link REQUEST_LOG_PREFIX}. */
 export const requestLogDeploymentDir = (deployment: string): string => `deployment=${deployment}`;
 
 /** One batch for a sink: the lines of one day. */

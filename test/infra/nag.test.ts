@@ -21,7 +21,7 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
   // platform, each with resources, and the house constructs' known findings must be acknowledged.
   it('validates the whole platform, not an empty stage', () => {
     const stacks = stage.node.children.filter(Stack.isStack);
-    const expected = ['BatchInference', 'DataLake', 'FeatureStore', 'Registry', 'Release', 'TrainingPipeline'];
+    const expected = ['BatchInference', 'DataLake', 'Drift', 'FeatureStore', 'Registry', 'Release', 'TrainingPipeline'];
     if (name !== 'local') expected.push('Serving', 'Alarms', 'Operations');
     expect(stacks.map((s) => s.node.id).sort()).toEqual(expected.sort());
     for (const s of stacks) expect(Object.keys(environments[name].templates[s.node.id]!.toJSON()['Resources'] ?? {}).length, s.node.id).toBeGreaterThan(0);

@@ -23,7 +23,7 @@ describe.each(ENVIRONMENT_NAMES)('state machines in %s', (name) => {
   // run, so an empty or short list (a stack that stopped synthesizing its machine) fails here.
   it('finds the machine of every pipeline the environment runs', () => {
     // BatchInference twice: batch inference and the model-quality check.
-    const expected = ['BatchInference', 'BatchInference', 'FeatureStore', 'Release', 'TrainingPipeline', ...(name === 'local' ? [] : ['Serving'])];
+    const expected = ['BatchInference', 'BatchInference', 'Drift', 'FeatureStore', 'Release', 'TrainingPipeline', ...(name === 'local' ? [] : ['Serving'])];
     expect(machines.map((m) => m.stack).sort()).toEqual(expected.sort());
     for (const m of machines) expect(typeof m.resource['Properties']['DefinitionString']).toBe('object');
   });

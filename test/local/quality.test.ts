@@ -42,7 +42,7 @@ async function post(path: string, body: unknown, headers: Record<string, string>
 
 /** Lines in the local request log of wine-quality (the lake's prediction_log). */
 function loggedLines(): { request_id: string | null; kind?: string }[] {
-  const dir = join(layout(stateDir).bucket(lakeBucket(platform, 'raw')), 'prediction-logs', 'deployment=wine-quality');
+  const dir = join(layout(stateDir).bucket(lakeBucket(platform, 'raw')), 'predictions', 'deployment=wine-quality');
   let files: string[];
   try {
     files = (readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.jsonl'));

@@ -94,6 +94,8 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       S.gate,
     ];
     for (const [i, state] of order.slice(0, -1).entries()) expect(states[state]!['Next']).toBe(order[i + 1]);
+    expect(states[S.baselineCounts]!['Next']).toBe(S.baseline);
+    expect(states[S.baseline]!['Next']).toBe(S.register);
     expect(states[S.register]!['Next']).toBe(S.recordSuccess);
     expect(states[S.notifySuccess]!['Next']).toBe(S.succeeded);
   });
@@ -113,6 +115,8 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       S.stage,
       S.train,
       S.evaluate,
+      S.baselineCounts,
+      S.baseline,
     ];
     for (const w of work) {
       expect(states[w]!['Catch'], w).toEqual([
@@ -162,6 +166,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       [S.features, '$.plan.queries.features'],
       [S.exportTrain, '$.plan.queries.train'],
       [S.exportHoldout, '$.plan.queries.holdout'],
+      [S.baselineCounts, '$.plan.queries.baseline'],
     ] as const) {
       expect(states[state]).toMatchObject({
         Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
@@ -218,7 +223,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
   it('gates on the verdict: pass → register, otherwise a Fail named ModelRejected', () => {
     expect(states[S.gate]).toMatchObject({
       Type: 'Choice',
-      Choices: [{ Variable: '$.evaluation.verdict.passed', BooleanEquals: true, Next: S.register }],
+      Choices: [{ Variable: '$.evaluation.verdict.passed', BooleanEquals: true, Next: S.baselineCounts }],
       Default: S.recordRejection,
     });
     expect(states[S.recordRejection]!['Next']).toBe(S.notifyRejection);

@@ -49,10 +49,11 @@ describe.each(ENVIRONMENT_NAMES)('model quality in %s', (name) => {
       { Name: 'dt', Type: 'string' },
     ]);
     expect(input.Parameters['projection.deployment.type']).toBe('injected');
-    const prefix = name === 'local' ? 'prediction-logs/' : 'predictions/';
     expect(JSON.stringify(input.Parameters['storage.location.template'])).toContain(
-      `/${prefix}deployment=\${deployment}/dt=\${dt}/`,
+      `/predictions/deployment=\${deployment}/dt=\${dt}/`,
     );
+    // Drift counts each feature's values from the same table.
+    expect(input.StorageDescriptor.Columns).toContainEqual({ Name: 'features', Type: 'map<string,double>' });
     lakeTemplate.hasResourceProperties('AWS::Glue::Table', {
       TableInput: Match.objectLike({
         Name: PREDICTION_LABELS_TABLE,

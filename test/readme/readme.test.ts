@@ -297,6 +297,8 @@ async function curlThroughFetch(command: string): Promise<Run> {
       headers[k!.trim()] = v.join(':').trim();
     } else if (w === '-d') {
       body = words[++i];
+      // curl's `-d @file`: the body is the file's content (a path from the project root).
+      if (body?.startsWith('@')) body = readFileSync(join(PROJECT_ROOT, body.slice(1)), 'utf8');
       headers['Content-Type'] ??= 'application/x-www-form-urlencoded';
     } else if (w.startsWith('-')) throw new Error(`curl option ${w} is not understood without curl: install curl`);
     else url = w;

@@ -38,6 +38,11 @@ export interface GlueTable {
   /** `s3://bucket/prefix/` as in the template. */
   readonly location: string;
   readonly format: TableFormat;
+  /**
+   * Partition projection's `storage.location.template` (`s3://b/p/${model}/v${version}/dt=${dt}/`),
+   * when the table projects partitions from directories that are not `key=value`.
+   */
+  readonly locationTemplate?: string;
   /** Construct path of the `AWS::Glue::Table`, for messages. */
   readonly constructPath?: string;
 }
@@ -105,6 +110,9 @@ export function glueTableFromInput(
     partitionKeys: cols(input['PartitionKeys']),
     location: String(sd['Location'] ?? ''),
     format: formatOf(String(sd['InputFormat'] ?? ''), serde, tableParams),
+    ...(tableParams['projection.enabled'] === 'true' && tableParams['storage.location.template']
+      ? { locationTemplate: tableParams['storage.location.template'] }
+      : {}),
     constructPath,
   };
 }
@@ -199,10 +207,44 @@ const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 export { ident };
 
 /**
+ * A nested Glue type as DuckDB reads it from JSON (`map<string,double>` → `MAP(VARCHAR, DOUBLE)`,
+ * so `features['alcohol']` works as on Athena); other types as {@link duckTypeOf}.
+ */
+function duckJsonTypeOf(hiveType: string): string {
+  const map = /^\s*map\s*<\s*([a-z0-9_(),\s]+?)\s*,\s*([a-z0-9_(),\s]+?)\s*>\s*$/i.exec(hiveType);
+  return map ? `MAP(${duckTypeOf(map[1]!)}, ${duckTypeOf(map[2]!)})` : duckTypeOf(hiveType);
+}
+
+/**
+ * The regular expression that reads a projected table's partition values from a local file path:
+ * the template after the table's location, each `${key}` one group. Groups follow `keys` order.
+ */
+export function templatePattern(table: GlueTable, locationDir: string): { pattern: string; groups: number[] } | undefined {
+  const template = table.locationTemplate;
+  if (!template || !template.startsWith(table.location.replace(/\/?$/, ''))) return undefined;
+  const tail = template.slice(table.location.replace(/\/?$/, '').length).replace(/^\/?/, '/');
+  const order: string[] = [];
+  let pattern = '';
+  for (const part of tail.split(/(\$\{[^}]+\})/)) {
+    const key = /^\$\{([^}]+)\}$/.exec(part)?.[1];
+    if (key !== undefined) {
+      order.push(key);
+      pattern += '([^/]+)';
+    } else pattern += part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  }
+  if (!pattern.endsWith('/')) pattern += '/';
+  const dir = locationDir.replace(/\/+$/, '').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const groups = table.partitionKeys.map((k) => order.indexOf(k.name) + 1);
+  return groups.every((g) => g > 0) ? { pattern: `^${dir}${pattern}[^/]+$`, groups } : undefined;
+}
+
+/**
  * The DuckDB `SELECT` a view over `files` runs. With no files it is an empty, correctly typed
  * relation, because DuckDB binds a view when it is created and a scan of zero files fails.
+ * Partition values come from `key=value` directories, or else from the table's projection
+ * template (`locationDir`: the local directory of the table's location).
  */
-export function viewSelect(table: GlueTable, files: readonly string[]): string {
+export function viewSelect(table: GlueTable, files: readonly string[], locationDir?: string): string {
   const all = [...table.columns, ...table.partitionKeys];
   if (files.length === 0) {
     const cols = all.map((c) => `CAST(NULL AS ${duckTypeOf(c.type)}) AS ${ident(c.name)}`).join(', ');
@@ -216,21 +258,27 @@ export function viewSelect(table: GlueTable, files: readonly string[]): string {
   const hiveOpts = hive
     ? `, hive_partitioning=true, hive_types={${table.partitionKeys.map((k) => `${q(k.name)}: ${q(duckTypeOf(k.type))}`).join(', ')}}`
     : ', hive_partitioning=false';
-  const partitionCols = table.partitionKeys.map((k) =>
-    hive ? ident(k.name) : `CAST(NULL AS ${duckTypeOf(k.type)}) AS ${ident(k.name)}`,
+  const templated = !hive && locationDir !== undefined ? templatePattern(table, locationDir) : undefined;
+  const partitionCols = table.partitionKeys.map((k, i) =>
+    hive
+      ? ident(k.name)
+      : templated
+        ? `CAST(NULLIF(regexp_extract("filename", ${q(templated.pattern)}, ${templated.groups[i]}), '') AS ${duckTypeOf(k.type)}) AS ${ident(k.name)}`
+        : `CAST(NULL AS ${duckTypeOf(k.type)}) AS ${ident(k.name)}`,
   );
+  const fileName = templated ? ', filename=true' : '';
   const f = table.format;
   if (f.kind === 'csv') {
     const columns = table.columns.map((c) => `${q(c.name)}: ${q(duckTypeOf(c.type))}`).join(', ');
     const scan =
       `read_csv(${fileList}, delim=${q(f.delimiter)}, quote=${q(f.quote)}, escape=${q(f.escape)}, ` +
-      `skip=${f.skipHeader}, header=false, auto_detect=false, null_padding=true, columns={${columns}}${hiveOpts})`;
+      `skip=${f.skipHeader}, header=false, auto_detect=false, null_padding=true, columns={${columns}}${hiveOpts}${fileName})`;
     return `SELECT ${[...table.columns.map((c) => ident(c.name)), ...partitionCols].join(', ')} FROM ${scan}`;
   }
   const scan =
     f.kind === 'parquet'
-      ? `read_parquet(${fileList}${hiveOpts}, union_by_name=true)`
-      : `read_json(${fileList}, format='newline_delimited', columns={${table.columns.map((c) => `${q(c.name)}: ${q(duckTypeOf(c.type))}`).join(', ')}}${hiveOpts})`;
+      ? `read_parquet(${fileList}${hiveOpts}${fileName}, union_by_name=true)`
+      : `read_json(${fileList}, format='newline_delimited', columns={${table.columns.map((c) => `${q(c.name)}: ${q(duckJsonTypeOf(c.type))}`).join(', ')}}${hiveOpts}${fileName})`;
   // Nested types (array<…>, struct<…>) keep the file's own type; scalars are cast to the Glue type.
   const cols = table.columns.map((c) =>
     c.type.includes('<')

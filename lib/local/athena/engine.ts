@@ -642,11 +642,12 @@ export class AthenaEngine {
           .map(([schema, view]) => `${String(schema)}.${String(view)}`),
       );
       for (const t of tables) {
-        const { files } = dataFiles(localPathOf(this.options.stateDir, t.location));
+        const locationDir = localPathOf(this.options.stateDir, t.location);
+        const { files } = dataFiles(locationDir);
         const signature = files.join('\n');
         if (this.viewFiles.get(t) === signature && present.has(`${t.database}.${t.name}`)) continue;
         await conn.run(
-          `CREATE OR REPLACE VIEW ${ident(t.database)}.${ident(t.name)} AS ${viewSelect(t, files)}`,
+          `CREATE OR REPLACE VIEW ${ident(t.database)}.${ident(t.name)} AS ${viewSelect(t, files, locationDir)}`,
         );
         this.viewFiles.set(t, signature);
       }

@@ -459,7 +459,20 @@ export function snsIntegrations(api: AwsApi): (r: IntegrationRegistry) => void {
 export function eventsIntegrations(api: AwsApi): (r: IntegrationRegistry) => void {
   return (registry) => {
     awsSdkGroup('eventbridge', 'EventBridge', api)(registry);
-    registry.register('arn:aws:states:::events:putEvents', sdkCall(api, 'PutEvents', 'EventBridge', true));
+    const putEvents = sdkCall(api, 'PutEvents', 'EventBridge', true);
+    // The optimized integration takes an entry's Detail as a JSON object and sends it serialized,
+    // as Step Functions does (the SDK call itself takes a string).
+    registry.register('arn:aws:states:::events:putEvents', (params, context) => {
+      const p = (params ?? {}) as { Entries?: unknown };
+      const entries = Array.isArray(p.Entries)
+        ? p.Entries.map((e: unknown) =>
+            e && typeof e === 'object' && 'Detail' in e && typeof (e as { Detail: unknown }).Detail !== 'string'
+              ? { ...(e as object), Detail: JSON.stringify((e as { Detail: unknown }).Detail) }
+              : e,
+          )
+        : p.Entries;
+      return putEvents({ ...(p as object), Entries: entries } as never, context);
+    });
   };
 }
 

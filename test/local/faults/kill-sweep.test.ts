@@ -29,6 +29,8 @@ const STEPS = [
   TRAINING_STATES.stage,
   TRAINING_STATES.train,
   TRAINING_STATES.evaluate,
+  TRAINING_STATES.baselineCounts,
+  TRAINING_STATES.baseline,
   TRAINING_STATES.register,
   TRAINING_STATES.recordSuccess,
   TRAINING_STATES.notifySuccess,

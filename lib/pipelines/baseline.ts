@@ -1,0 +1,85 @@
+/**
+ * "Write baseline" of the training pipeline: the reference every drift run of the version compares
+ * with. The per-feature value counts of the training rows come from one Athena query (see
+ * {@link valueCountsQuery}); the prediction reference is the candidate's output on the holdout
+ * split (the rows "Evaluate model" scored). The profile is built by the drift core and written as
+ * `baseline.json` next to the version's `model.tar.gz`; "Register model" names it in the
+ * `mlops.baseline_uri` tag.
+ *
+ * @example
+ * const { baseline_uri } = await writeBaseline({ model_name: 'wine-quality', model_uri, holdout_uri, counts_uri, features }, { objects });
+ */
+import { buildBaseline, type ValueCounts } from '../drift';
+import { readModelFromArchive } from '../model/archive';
+import { CsvError, parseCsv, toDesign } from '../trainer/csv';
+import { predictMatrix } from '../trainer/metrics';
+import { parseS3Uri } from './catalog';
+import { DataValidationError } from './errors';
+import type { ObjectStore } from './objects';
+import { countValues, parseValueCounts, rowsOf } from './value-counts';
+
+export interface BaselineRequest {
+  readonly model_name: string;
+  /** `s3://…/model.tar.gz`: the baseline is written beside it. */
+  readonly model_uri: string;
+  readonly holdout_uri: string;
+  /** The CSV result of the training rows' value-counts query. */
+  readonly counts_uri: string;
+  /** The query's columns, in order. */
+  readonly features: readonly string[];
+}
+
+export interface BaselineWritten {
+  readonly baseline_uri: string;
+  readonly rows: number;
+  readonly features: number;
+  readonly prediction_rows: number;
+}
+
+const text = async (objects: ObjectStore, uri: string, what: string) => {
+  const { bucket, key } = parseS3Uri(uri, what);
+  return Buffer.from((await objects.get(bucket, key)).body).toString('utf8');
+};
+
+/** `s3://b/runs/m/e/training/job/output/model.tar.gz` → `s3://b/runs/m/e/training/job/output/baseline.json`. */
+export const baselineUriFor = (modelUri: string): string => `${modelUri.replace(/\/[^/]*$/, '')}/baseline.json`;
+
+export async function writeBaseline(request: BaselineRequest, deps: { readonly objects: ObjectStore; readonly now?: () => Date }): Promise<BaselineWritten> {
+  const counts = parseValueCounts(await text(deps.objects, request.counts_uri, 'counts_uri'), request.features);
+  const columns: Record<string, ValueCounts> = {};
+  const nulls: Record<string, number> = {};
+  let rows = 0;
+  for (const [name, c] of counts) {
+    columns[name] = { values: c.values, counts: c.counts };
+    nulls[name] = c.missing;
+    rows = Math.max(rows, rowsOf(c));
+  }
+
+  const { bucket, key } = parseS3Uri(request.model_uri, 'model_uri');
+  const model = readModelFromArchive((await deps.objects.get(bucket, key)).body, request.model_uri);
+  let predictions: Float64Array;
+  try {
+    const table = parseCsv(await text(deps.objects, request.holdout_uri, 'holdout_uri'), {
+      source: request.holdout_uri,
+      numericColumns: [...model.features, model.target],
+    });
+    const { X } = toDesign([table], model.features, model.target);
+    predictions = Float64Array.from(predictMatrix(X, model.coefficients, model.intercept));
+  } catch (err) {
+    if (err instanceof CsvError) throw new DataValidationError(`the holdout split cannot be predicted for the baseline: ${err.message}`);
+    throw err;
+  }
+  const prediction = countValues(predictions);
+
+  const baseline = buildBaseline({
+    model: request.model_name,
+    columns,
+    nulls,
+    prediction: { values: prediction.values, counts: prediction.counts },
+    createdAt: (deps.now ?? (() => new Date()))().toISOString(),
+  });
+  const uri = baselineUriFor(request.model_uri);
+  const target = parseS3Uri(uri, 'the baseline');
+  await deps.objects.put(target.bucket, target.key, `${JSON.stringify(baseline)}\n`, 'application/json');
+  return { baseline_uri: uri, rows, features: request.features.length, prediction_rows: predictions.length };
+}
