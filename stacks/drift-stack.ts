@@ -82,8 +82,11 @@ const RUNS = 'runs/';
 export class DriftStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
   readonly functions: { readonly plan: MlopsFunction; readonly report: MlopsFunction };
-  /** DatasetDrift ≥ 1 for the scheduled model (no actions: the stage's monitoring adds them). */
-  readonly alarm: cloudwatch.Alarm;
+  /**
+   * DatasetDrift ≥ 1 for the scheduled model (no actions: the stage's monitoring adds them).
+   * Absent locally, where nothing watches CloudWatch.
+   */
+  readonly alarm?: cloudwatch.Alarm;
   readonly schedule?: scheduler.Schedule;
 
   constructor(scope: Construct, id: string, props: DriftStackProps) {
@@ -207,26 +210,29 @@ export class DriftStack extends Stack {
     props.eventBus.grantPutEventsTo(role);
     this.stateMachine.acknowledgeInvoke([plan, report]);
 
-    this.alarm = new cloudwatch.Alarm(this, 'DatasetDriftAlarm', {
-      alarmDescription: `mlops-kit ${config.name}: dataset drift in ${input.model}'s traffic (see the drift report under s3://…/${DRIFT_REPORTS_PREFIX}${input.model}/)`,
-      metric: new cloudwatch.Metric({
-        namespace: METRIC_NAMESPACES.drift,
-        metricName: DRIFT_METRICS.datasetDrift,
-        dimensionsMap: { Model: input.model },
-        statistic: cloudwatch.Stats.MAXIMUM,
-        period: Duration.days(1),
-      }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      // No run, no verdict: silence is not drift.
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    Validations.of(this.alarm).acknowledge({
-      id: 'NIST.800.53.R5-CloudWatchAlarmAction',
-      reason:
-        "Created without actions on purpose: the stage's monitoring aspect gives every alarm the environment's alarm topic, so the action is added once per stage, not per alarm.",
-    });
+    // Nothing watches CloudWatch on one machine: the local platform gets no alarms (as the stage's monitoring).
+    if (config.name !== 'local') {
+      this.alarm = new cloudwatch.Alarm(this, 'DatasetDriftAlarm', {
+        alarmDescription: `mlops-kit ${config.name}: dataset drift in ${input.model}'s traffic (see the drift report under s3://…/${DRIFT_REPORTS_PREFIX}${input.model}/)`,
+        metric: new cloudwatch.Metric({
+          namespace: METRIC_NAMESPACES.drift,
+          metricName: DRIFT_METRICS.datasetDrift,
+          dimensionsMap: { Model: input.model },
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.days(1),
+        }),
+        threshold: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // No run, no verdict: silence is not drift.
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      Validations.of(this.alarm).acknowledge({
+        id: 'NIST.800.53.R5-CloudWatchAlarmAction',
+        reason:
+          "Created without actions on purpose: the stage's monitoring aspect gives every alarm the environment's alarm topic, so the action is added once per stage, not per alarm.",
+      });
+    }
 
     if (config.pipelines.driftSchedule) {
       this.schedule = new scheduler.Schedule(this, 'Schedule', {

@@ -65,7 +65,7 @@ const filesUnder = (dir: string): string[] =>
 /** Lines of the request log written so far. */
 const loggedLines = () =>
   filesUnder(join(stateDir, 's3'))
-    .filter((f) => /\/predictions\/wine-quality\/v\d+\/dt=/.test(f))
+    .filter((f) => /\/predictions\/deployment=wine-quality\/dt=/.test(f))
     .reduce((n, f) => n + readFileSync(f, 'utf8').split('\n').filter(Boolean).length, 0);
 
 /** Drift reports written so far (any bucket's `drift/`). */

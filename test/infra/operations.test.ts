@@ -157,7 +157,7 @@ describe.each(MONITORED)('operations coverage in %s', (name) => {
 
   it("gives every Scheduler schedule a retry policy and a dead-letter queue its role may send to", () => {
     const schedules = resourcesOf(templates, 'AWS::Scheduler::Schedule');
-    expect(schedules.map((s) => s.stack).sort()).toEqual(['BatchInference', 'FeatureStore', 'Registry', 'TrainingPipeline']);
+    expect(schedules.map((s) => s.stack).sort()).toEqual(['BatchInference', 'Drift', 'FeatureStore', 'Registry', 'TrainingPipeline']);
     for (const s of schedules) {
       const target = s.resource.Properties['Target'] as { DeadLetterConfig?: unknown; RetryPolicy?: { MaximumRetryAttempts: number }; RoleArn: { 'Fn::GetAtt': [string, string] } };
       const queueId = expectDeadLetterQueue(s.stack, target.DeadLetterConfig, `${s.stack}/${s.id}`);
@@ -190,7 +190,7 @@ describe.each(MONITORED)('operations coverage in %s', (name) => {
   });
 
   it('alarms on dataset drift of the trained model', () => {
-    templates['Operations']!.hasResourceProperties('AWS::CloudWatch::Alarm', {
+    templates['Drift']!.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'MlopsKit/Drift',
       MetricName: 'DatasetDrift',
       Dimensions: [{ Name: 'Model', Value: 'wine-quality' }],
