@@ -347,12 +347,22 @@ export function readJsonArg(value: string, flag: string): unknown {
   }
 }
 
+/**
+ * Of several names that contain the query, the ones whose own part (after the stack's
+ * `mlops-<env>-<stack>-` prefix) contains it: `registry` is the Registry stack's registry
+ * function, not every function of that stack.
+ */
+function byOwnName<T>(found: T[], query: string, nameOf: (t: T) => string): T[] {
+  if (found.length < 2) return found;
+  const own = found.filter((t) => (nameOf(t).split('-').at(-1) ?? '').toLowerCase().includes(query.toLowerCase()));
+  return own.length === 0 ? found : own;
+}
+
 async function findMachine(s: Session, query: string): Promise<string> {
   const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
   const exact = stateMachines.find((m) => m.stateMachineArn === query || m.name === query);
   if (exact) return exact.stateMachineArn!;
-  const q = query.toLowerCase();
-  const found = stateMachines.filter((m) => m.name?.toLowerCase().includes(q));
+  const found = byOwnName(stateMachines.filter((m) => m.name?.toLowerCase().includes(query.toLowerCase())), query, (m) => m.name!);
   if (found.length === 1) return found[0]!.stateMachineArn!;
   const names = stateMachines.map((m) => m.name).join(', ') || 'none';
   throw new CliError(
@@ -366,7 +376,7 @@ async function findMachine(s: Session, query: string): Promise<string> {
 async function findFunction(s: Session, query: string): Promise<string> {
   const names = await s.listFunctions();
   if (names.includes(query)) return query;
-  const found = names.filter((n) => n.toLowerCase().includes(query.toLowerCase()));
+  const found = byOwnName(names.filter((n) => n.toLowerCase().includes(query.toLowerCase())), query, (n) => n);
   if (found.length === 1) return found[0]!;
   throw new CliError(
     found.length === 0

@@ -196,9 +196,9 @@ describe('MlopsStage', () => {
     });
     const app = newApp();
     new MlopsStage(app, stageId(config.name), { config, nag: false });
-    // Two request-serving functions at 100, ten workflow steps at 10 (the release function among them).
+    // Two request-serving functions at 100, sixteen workflow steps at 10 (release, drift, quality and the outbox flush among them).
     expect(() => app.synth()).toThrow(
-      /\[mlops-staging\] reserved concurrency must total at most 150 \(accountQuotas\.lambdaConcurrency 250 minus the 100 Lambda keeps unreserved\), but 300 was provided: Registry\/Registry\/Function 100, /,
+      /\[mlops-staging\] reserved concurrency must total at most 150 \(accountQuotas\.lambdaConcurrency 250 minus the 100 Lambda keeps unreserved\), but 360 was provided: Registry\/Registry\/Function 100, /,
     );
   });
 });
