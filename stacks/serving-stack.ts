@@ -59,12 +59,6 @@ export interface ServingStackProps extends StackProps {
    */
   readonly canaryWindow?: Duration;
   /**
-   * CIDRs allowed to reach the public Kubernetes API endpoint where the environment has one
-   * (`serving.privateEndpoint: false`).
-   * @default - any address (access still needs an IAM identity with an access entry)
-   */
-  readonly publicEndpointCidrs?: readonly string[];
-  /**
    * The environment's house defaults, resolved once by the stage.
    * @default - resolved from `config` (a stack built alone, in a test)
    */
@@ -125,7 +119,7 @@ export class ServingStack extends Stack {
       desiredNodes: serving.desiredNodes,
       maxNodes: serving.maxNodes,
       privateEndpoint: serving.privateEndpoint,
-      publicEndpointCidrs: props.publicEndpointCidrs,
+      publicEndpointCidrs: serving.publicEndpointCidrs,
       removalPolicy: house.removalPolicy,
     });
     lake.artifacts.grantObjects(

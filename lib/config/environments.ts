@@ -67,6 +67,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 0,
       maxNodes: 1,
       privateEndpoint: false,
+      publicEndpointCidrs: [],
       canaryTrafficPercent: 10,
       modelReplicas: 1,
       // Logging every prediction filled 115 MB in a short local session; a tenth still feeds drift checks.
@@ -118,6 +119,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 2,
       maxNodes: 3,
       privateEndpoint: false,
+      // Office or VPN egress ranges that may reach the Kubernetes API; none keeps it private.
+      publicEndpointCidrs: [],
       canaryTrafficPercent: 20,
       modelReplicas: 1,
       requestLogSampleRate: 1,
@@ -168,6 +171,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 3,
       maxNodes: 9,
       privateEndpoint: true,
+      publicEndpointCidrs: [],
       canaryTrafficPercent: 10,
       modelReplicas: 3,
       requestLogSampleRate: 1,

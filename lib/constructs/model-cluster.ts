@@ -17,6 +17,7 @@
  *   nodeInstanceType: 't3.large',
  *   minNodes: 1, desiredNodes: 2, maxNodes: 3,
  *   privateEndpoint: false,
+ *   publicEndpointCidrs: ['203.0.113.0/24'],
  * });
  * artifacts.grantRead(models.modelServer.role);
  */
@@ -39,6 +40,8 @@ import { integerIn, ipv4Cidr, PropsError } from './validate-props';
 export const SELDON_CORE_VERSION = '1.17.1';
 export const SELDON_CHART_REPOSITORY = 'https://storage.googleapis.com/seldon-charts';
 export const KUBERNETES_VERSION = eks.KubernetesVersion.V1_36;
+/** The condition key a session signed in with MFA carries. */
+export const MFA_PRESENT = 'aws:MultiFactorAuthPresent';
 
 export interface ModelClusterProps {
   /** The VPC whose private subnets hold the control-plane interfaces and the nodes. */
@@ -59,10 +62,16 @@ export interface ModelClusterProps {
    */
   readonly privateEndpoint?: boolean;
   /**
-   * CIDRs allowed to reach the public endpoint; only with `privateEndpoint: false`.
-   * @default - any address (access still needs an IAM identity with an access entry)
+   * CIDRs allowed to reach the public endpoint; only with `privateEndpoint: false`. The endpoint
+   * is public only when at least one is given, and never to the whole internet (`/0`).
+   * @default - none: the endpoint stays private
    */
   readonly publicEndpointCidrs?: readonly string[];
+  /**
+   * Size of each node's encrypted gp3 root volume (images and container layers live there).
+   * @default 20
+   */
+  readonly nodeVolumeGiB?: number;
   /**
    * What happens to the cluster and its secrets key when the stack is deleted; RETAIN also gives
    * the key the longest deletion window (30 days instead of 7).
@@ -90,7 +99,8 @@ export class ModelCluster extends Construct {
     super(scope, id);
     validateProps(props);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    const privateEndpoint = props.privateEndpoint ?? true;
+    const publicCidrs = props.publicEndpointCidrs ?? [];
+    const privateEndpoint = (props.privateEndpoint ?? true) || publicCidrs.length === 0;
 
     this.secretsKey = new kms.Key(scope, 'SecretsKey', {
       description: `mlops-kit ${props.environmentName} EKS secrets envelope encryption`,
@@ -103,9 +113,7 @@ export class ModelCluster extends Construct {
     });
     const endpointAccess = privateEndpoint
       ? eks.EndpointAccess.PRIVATE
-      : props.publicEndpointCidrs === undefined
-        ? eks.EndpointAccess.PUBLIC_AND_PRIVATE
-        : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...props.publicEndpointCidrs);
+      : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs);
     this.cluster = new eks.Cluster(scope, 'Cluster', {
       version: KUBERNETES_VERSION,
       vpc: props.vpc,
@@ -122,6 +130,9 @@ export class ModelCluster extends Construct {
       // A managed node group sized from config (see README: why not Auto Mode).
       defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
       defaultCapacity: 0,
+      // Only access entries grant cluster rights: the CloudFormation execution role that creates
+      // the cluster must not stay its administrator (the kubectl provider has its own entry).
+      bootstrapClusterCreatorAdminPermissions: false,
       kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(scope, 'KubectlLayer') },
       removalPolicy,
     });
@@ -134,11 +145,14 @@ export class ModelCluster extends Construct {
       maxSize: props.maxNodes,
       subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       labels: { 'mlops-kit/pool': 'models' },
+      launchTemplateSpec: this.nodeLaunchTemplate(scope, props.nodeVolumeGiB ?? 20),
     });
 
     this.adminRole = new iam.Role(scope, 'ClusterAdmin', {
-      assumedBy: new iam.AccountRootPrincipal(),
-      description: `Administers the mlops-kit ${props.environmentName} EKS cluster (kubectl, helm)`,
+      // Any identity of the account that may assume it, and only in a session signed in with MFA.
+      assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { [MFA_PRESENT]: 'true' } }),
+      maxSessionDuration: Duration.hours(1),
+      description: `Administers the mlops-kit ${props.environmentName} EKS cluster (kubectl, helm); assumed with MFA only`,
     });
     this.cluster.grantAccess('ClusterAdminAccess', this.adminRole.roleArn, [
       eks.AccessPolicy.fromAccessPolicyName('AmazonEKSClusterAdminPolicy', {
@@ -180,6 +194,38 @@ export class ModelCluster extends Construct {
     this.acknowledgeFindings(privateEndpoint);
   }
 
+  /**
+   * The nodes' launch template. Model pods handle untrusted input, so they must not reach the
+   * instance metadata service (and the node role behind it): IMDSv2 only, and a hop limit of 1 so
+   * a token request from a pod's network namespace (one hop further) never gets an answer. The
+   * VPC CNI and the Pod Identity agent run on the host network and keep working.
+   *
+   * The root volume is encrypted with the account's EBS key (aws/ebs) rather than the kit's key:
+   * EC2 Auto Scaling launches the nodes with its service-linked role, which a customer key policy
+   * would have to name, and that role only exists once the account has used Auto Scaling, so the
+   * key could not be created in a fresh account. aws/ebs is usable by that role without a policy.
+   */
+  private nodeLaunchTemplate(scope: Construct, volumeGiB: number): eks.LaunchTemplateSpec {
+    const template = new ec2.LaunchTemplate(scope, 'ModelNodeLaunchTemplate', {
+      requireImdsv2: true,
+      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+      httpPutResponseHopLimit: 1,
+      httpEndpoint: true,
+      blockDevices: [
+        {
+          // The root device of the EKS-optimized AL2023 AMIs.
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(volumeGiB, {
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+    return { id: template.launchTemplateId!, version: template.latestVersionNumber };
+  }
+
   private acknowledgeFindings(privateEndpoint: boolean): void {
     const { cluster } = this;
     const stack = Stack.of(this);
@@ -193,7 +239,7 @@ export class ModelCluster extends Construct {
       Validations.of(cluster).acknowledge({
         id: 'AwsSolutions-EKS1',
         reason:
-          'serving.privateEndpoint is false in this environment so engineers reach the API without a VPN; every call still needs an IAM identity with an access entry, and publicEndpointCidrs narrows the source addresses. Production is private-only (config validation enforces it).',
+          'serving.privateEndpoint is false and serving.publicEndpointCidrs names source networks in this environment so engineers reach the API without a VPN; only those CIDRs (never /0) reach it, and every call still needs an IAM identity with an access entry. Production is private-only (config validation enforces it).',
       });
     }
     Validations.of(cluster.role).acknowledge({
@@ -262,13 +308,21 @@ function validateProps(props: ModelClusterProps): void {
   integerIn('ModelCluster maxNodes', props.maxNodes, 1);
   integerIn('ModelCluster minNodes', props.minNodes, 0, props.maxNodes);
   integerIn(`ModelCluster desiredNodes (between minNodes ${props.minNodes} and maxNodes ${props.maxNodes})`, props.desiredNodes, props.minNodes, props.maxNodes);
-  if (props.publicEndpointCidrs !== undefined) {
+  if (props.nodeVolumeGiB !== undefined) integerIn('ModelCluster nodeVolumeGiB', props.nodeVolumeGiB, 20, 16_384);
+  if (props.publicEndpointCidrs !== undefined && props.publicEndpointCidrs.length > 0) {
     if ((props.privateEndpoint ?? true) === true) {
       throw new PropsError(
         'ModelCluster publicEndpointCidrs must only be given with privateEndpoint: false (a private endpoint has no public addresses to narrow), but both were provided',
       );
     }
-    for (const cidr of props.publicEndpointCidrs) ipv4Cidr('ModelCluster publicEndpointCidrs entry', cidr);
+    for (const cidr of props.publicEndpointCidrs) {
+      ipv4Cidr('ModelCluster publicEndpointCidrs entry', cidr);
+      if (cidr.endsWith('/0')) {
+        throw new PropsError(
+          `ModelCluster publicEndpointCidrs entry must be narrower than the whole internet, but "${cidr}" was provided`,
+        );
+      }
+    }
   }
 }
 

@@ -59,7 +59,8 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'api.waf', type: 'AWS::Logs::LogGroup', onlyIn: 'production', pathIncludes: '/WafLogs/', reason: "each web ACL's log group" },
 
   // Serving: cluster size and shape, endpoint access, canary.
-  { config: 'serving.privateEndpoint', stack: 'Serving', type: 'AWS::EKS::Cluster', property: 'Properties.ResourcesVpcConfig.EndpointPublicAccess', reason: 'the production Kubernetes API is private only' },
+  // serving.privateEndpoint/publicEndpointCidrs: both Kubernetes APIs are private until staging lists
+  // CIDRs (then add the EndpointPublicAccess and PublicAccessCidrs difference here).
   { config: 'serving.nodeInstanceType, serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.InstanceTypes', reason: 'm5.large nodes in production, t3.large in staging' },
   { config: 'serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.ScalingConfig', reason: '3/3/9 nodes in production, 1/2/3 in staging' },
   { config: 'serving.modelReplicas', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.MODEL_REPLICAS', reason: '3 model replicas in production, 1 in staging' },

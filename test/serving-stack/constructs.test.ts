@@ -214,6 +214,11 @@ describe('ModelCluster', () => {
       { privateEndpoint: false, publicEndpointCidrs: ['203.0.113.7'] },
       /publicEndpointCidrs entry must be an IPv4 CIDR block such as 10.40.0.0\/16, but "203.0.113.7" was provided/,
     ],
+    [
+      { privateEndpoint: false, publicEndpointCidrs: ['0.0.0.0/0'] },
+      /publicEndpointCidrs entry must be narrower than the whole internet, but "0.0.0.0\/0" was provided/,
+    ],
+    [{ nodeVolumeGiB: 8 }, /nodeVolumeGiB must be an integer from 20 to 16384, but 8 was provided/],
   ] as const)('fails if given %o', (props, message) => {
     const s = bareStack();
     const vpc = new ec2.Vpc(s, 'Vpc', { natGateways: 0, maxAzs: 1 });
