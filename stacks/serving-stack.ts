@@ -120,6 +120,7 @@ export class ServingStack extends Stack {
       maxNodes: serving.maxNodes,
       privateEndpoint: serving.privateEndpoint,
       publicEndpointCidrs: serving.publicEndpointCidrs,
+      addonVersions: serving.addonVersions,
       removalPolicy: house.removalPolicy,
     });
     lake.artifacts.grantObjects(

@@ -30,7 +30,13 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
+import {
+  hardenedNamespace,
+  modelNetworkPolicies,
+  podGuardPolicy,
+  SELDON_SYSTEM_NAMESPACE,
+} from '../serving-infra/pod-security';
+import { MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
 import { accountKeyPolicy } from './data-lake';
 import { PROJECT_ROOT } from './mlops-function';
 import { INLINE_POLICY_REASON } from './nag';
@@ -42,6 +48,16 @@ export const SELDON_CHART_REPOSITORY = 'https://storage.googleapis.com/seldon-ch
 export const KUBERNETES_VERSION = eks.KubernetesVersion.V1_36;
 /** The condition key a session signed in with MFA carries. */
 export const MFA_PRESENT = 'aws:MultiFactorAuthPresent';
+
+/** Versions of the EKS managed add-ons the cluster runs (`aws eks describe-addon-versions`). */
+export interface ClusterAddonVersions {
+  /** `vpc-cni`, e.g. `v1.20.4-eksbuild.1`; runs with network-policy enforcement on. */
+  readonly vpcCni: string;
+  readonly coredns: string;
+  /** `kube-proxy`; its minor version must be the cluster's. */
+  readonly kubeProxy: string;
+  readonly podIdentityAgent: string;
+}
 
 export interface ModelClusterProps {
   /** The VPC whose private subnets hold the control-plane interfaces and the nodes. */
@@ -67,6 +83,12 @@ export interface ModelClusterProps {
    * @default - none: the endpoint stays private
    */
   readonly publicEndpointCidrs?: readonly string[];
+  /**
+   * Pinned versions of the managed add-ons (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent):
+   * EKS installs self-managed bootstrap copies of the first three that CloudFormation never
+   * upgrades; as managed add-ons they change only when this config does.
+   */
+  readonly addonVersions: ClusterAddonVersions;
   /**
    * Size of each node's encrypted gp3 root volume (images and container layers live there).
    * @default 20
@@ -94,6 +116,12 @@ export class ModelCluster extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
   /** The service account model pods run as; grant their data access to its role. */
   readonly modelServer: eks.ServiceAccount;
+  /** The pinned managed add-ons. */
+  readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
+  /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
+  readonly podGuard: eks.KubernetesManifest;
+  /** Default deny and the exact allows in the model namespace. */
+  readonly networkPolicies: eks.KubernetesManifest;
 
   constructor(scope: Construct, id: string, props: ModelClusterProps) {
     super(scope, id);
@@ -160,22 +188,31 @@ export class ModelCluster extends Construct {
       }),
     ]);
 
-    this.modelNamespace = this.cluster.addManifest('ModelNamespace', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: MODEL_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
-    });
+    this.addons = this.managedAddons(props.addonVersions);
+
+    this.modelNamespace = this.cluster.addManifest('ModelNamespace', hardenedNamespace(MODEL_NAMESPACE));
+    // The operator's namespace is the kit's (not the chart's) so it carries the Pod Security labels.
+    const seldonSystem = this.cluster.addManifest('SeldonSystemNamespace', hardenedNamespace(SELDON_SYSTEM_NAMESPACE));
+    this.podGuard = this.cluster.addManifest('ModelPodGuard', ...podGuardPolicy());
+    this.networkPolicies = this.cluster.addManifest(
+      'ModelNetworkPolicies',
+      ...modelNetworkPolicies({ vpcCidr: props.vpc.vpcCidrBlock }),
+    );
+    this.networkPolicies.node.addDependency(this.modelNamespace);
+    // Policies are enforced only once the VPC CNI add-on runs its network-policy agent.
+    this.networkPolicies.node.addDependency(this.addons.vpcCni);
     this.seldon = this.cluster.addHelmChart('SeldonCore', {
       chart: 'seldon-core-operator',
       repository: SELDON_CHART_REPOSITORY,
       version: SELDON_CORE_VERSION,
       release: 'seldon-core',
-      namespace: 'seldon-system',
-      createNamespace: true,
+      namespace: SELDON_SYSTEM_NAMESPACE,
+      createNamespace: false,
       wait: true,
       timeout: Duration.minutes(10),
       values: seldonValues(),
     });
+    this.seldon.node.addDependency(seldonSystem);
 
     this.image = new ecrAssets.DockerImageAsset(scope, 'ModelServerImage', {
       directory: PROJECT_ROOT,
@@ -192,6 +229,37 @@ export class ModelCluster extends Construct {
     });
     this.modelServer.node.addDependency(this.modelNamespace);
     this.acknowledgeFindings(privateEndpoint);
+  }
+
+  private managedAddons(versions: ClusterAddonVersions): ModelCluster['addons'] {
+    const minor = KUBERNETES_VERSION.version;
+    if (!new RegExp(`^v${minor.replace('.', '\\.')}\\.`).test(versions.kubeProxy)) {
+      throw new PropsError(
+        `ModelCluster addonVersions.kubeProxy must be a v${minor}.x build (the cluster's Kubernetes), but "${versions.kubeProxy}" was provided`,
+      );
+    }
+    const addon = (id: string, addonName: string, addonVersion: string, configurationValues?: Record<string, unknown>) => {
+      const a = new eks.Addon(this.cluster, id, {
+        cluster: this.cluster,
+        addonName,
+        addonVersion,
+        configurationValues,
+        // Keep the running copy if the add-on is removed from the stack: nodes need it.
+        preserveOnDelete: true,
+      });
+      // Take over the self-managed copy EKS installed at creation (and its configuration).
+      (a.node.defaultChild as eks.CfnAddon).resolveConflicts = 'OVERWRITE';
+      return a;
+    };
+    const vpcCni = addon('VpcCniAddon', 'vpc-cni', versions.vpcCni, { enableNetworkPolicy: 'true' });
+    const coredns = addon('CoreDnsAddon', 'coredns', versions.coredns);
+    // CoreDNS pods need nodes to become ACTIVE.
+    coredns.node.addDependency(this.nodegroup);
+    const kubeProxy = addon('KubeProxyAddon', 'kube-proxy', versions.kubeProxy);
+    // aws-eks-v2 creates the Pod Identity agent add-on unpinned; pin it like the others.
+    const agent = this.cluster.eksPodIdentityAgent?.node.defaultChild as eks.CfnAddon | undefined;
+    if (agent !== undefined) agent.addonVersion = versions.podIdentityAgent;
+    return { vpcCni, coredns, kubeProxy };
   }
 
   /**
@@ -306,6 +374,13 @@ function validateProps(props: ModelClusterProps): void {
     );
   }
   integerIn('ModelCluster maxNodes', props.maxNodes, 1);
+  for (const [name, version] of Object.entries(props.addonVersions)) {
+    if (!/^v\d+\.\d+\.\d+-eksbuild\.\d+$/.test(version)) {
+      throw new PropsError(
+        `ModelCluster addonVersions.${name} must be an EKS add-on build such as v1.20.4-eksbuild.1, but "${version}" was provided`,
+      );
+    }
+  }
   integerIn('ModelCluster minNodes', props.minNodes, 0, props.maxNodes);
   integerIn(`ModelCluster desiredNodes (between minNodes ${props.minNodes} and maxNodes ${props.maxNodes})`, props.desiredNodes, props.minNodes, props.maxNodes);
   if (props.nodeVolumeGiB !== undefined) integerIn('ModelCluster nodeVolumeGiB', props.nodeVolumeGiB, 20, 16_384);

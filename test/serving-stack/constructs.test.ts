@@ -50,6 +50,12 @@ const clusterProps = (vpc: ec2.IVpc, props: Partial<ModelClusterProps> = {}): Mo
   minNodes: 1,
   desiredNodes: 2,
   maxNodes: 3,
+  addonVersions: {
+    vpcCni: 'v1.20.4-eksbuild.1',
+    coredns: 'v1.12.4-eksbuild.1',
+    kubeProxy: 'v1.36.0-eksbuild.1',
+    podIdentityAgent: 'v1.3.8-eksbuild.2',
+  },
   ...props,
 });
 

@@ -7,7 +7,11 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
+import { evaluate } from '@marcbachmann/cel-js';
 import { MFA_PRESENT } from '../../lib/constructs/model-cluster';
+import { modelNetworkPolicies, POD_GUARD_POLICY, podGuardPolicy } from '../../lib/serving-infra/pod-security';
+import { ROUTER_NAME, ROUTER_PORT } from '../../lib/serving-infra/router';
+import { DEFAULT_MODEL_RESOURCES, EXECUTOR_PORT, MODEL_PORT, renderSeldonDeployment } from '../../lib/serving-infra/seldon';
 import { newApp } from '../stack-synth';
 import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
@@ -121,5 +125,166 @@ describe('Staging with publicEndpointCidrs', () => {
         PublicAccessCidrs: ['203.0.113.0/24', '198.51.100.0/28'],
       },
     });
+  });
+});
+
+/** Every Kubernetes manifest the stack applies, as JSON text (tokens left as CloudFormation). */
+const manifestsOf = (template: Template): string[] =>
+  Object.values(template.findResources('Custom::AWSCDK-EKS-KubernetesResource')).map((r) =>
+    JSON.stringify(r.Properties.Manifest),
+  );
+
+describe.each(AWS_ENVIRONMENTS)('Cluster add-ons and pod security in %s', (name) => {
+  const { template, config } = environments[name];
+  const versions = config.serving.addonVersions;
+
+  it('runs vpc-cni (network policies enforced), coredns and kube-proxy as managed add-ons at the pinned versions', () => {
+    template.hasResourceProperties('AWS::EKS::Addon', {
+      AddonName: 'vpc-cni',
+      AddonVersion: versions.vpcCni,
+      ConfigurationValues: JSON.stringify({ enableNetworkPolicy: 'true' }),
+      ResolveConflicts: 'OVERWRITE',
+      PreserveOnDelete: true,
+    });
+    for (const [addon, version] of [
+      ['coredns', versions.coredns],
+      ['kube-proxy', versions.kubeProxy],
+      ['eks-pod-identity-agent', versions.podIdentityAgent],
+    ] as const) {
+      template.hasResourceProperties('AWS::EKS::Addon', { AddonName: addon, AddonVersion: version });
+    }
+  });
+
+  it('fails if any managed add-on is unpinned', () => {
+    const addons = Object.values(template.findResources('AWS::EKS::Addon')) as Resource[];
+    expect(addons.map((a) => a.Properties['AddonName']).sort()).toEqual(
+      ['coredns', 'eks-pod-identity-agent', 'kube-proxy', 'vpc-cni'],
+    );
+    expect(addons.filter((a) => a.Properties['AddonVersion'] === undefined)).toEqual([]);
+  });
+
+  it('labels seldon and seldon-system for Pod Security Admission (baseline enforced, restricted audited)', () => {
+    const manifests = manifestsOf(template);
+    for (const namespace of ['seldon', 'seldon-system']) {
+      const ns = manifests.find((m) => m.includes('\\"kind\\":\\"Namespace\\"') && m.includes(`\\"name\\":\\"${namespace}\\"`));
+      expect(ns, namespace).toBeDefined();
+      expect(ns).toContain('pod-security.kubernetes.io/enforce\\":\\"baseline');
+      expect(ns).toContain('pod-security.kubernetes.io/audit\\":\\"restricted');
+    }
+    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
+      Chart: 'seldon-core-operator',
+      Namespace: 'seldon-system',
+      CreateNamespace: Match.absent(),
+    });
+  });
+
+  it('applies the pod guard policy, its binding to seldon, and the model network policies', () => {
+    const manifests = manifestsOf(template).join('\n');
+    expect(manifests).toContain('ValidatingAdmissionPolicyBinding');
+    expect(manifests).toContain(POD_GUARD_POLICY);
+    for (const policy of ['default-deny', 'allow-dns', 'router-from-load-balancer', 'models-from-router']) {
+      expect(manifests).toContain(`\\"name\\":\\"${policy}\\"`);
+    }
+  });
+});
+
+describe('Model pod guard (ValidatingAdmissionPolicy)', () => {
+  const [policy, binding] = podGuardPolicy() as [Record<string, any>, Record<string, any>];
+  const validations = policy.spec.validations as { expression: string; message: string }[];
+  /** The messages of the validations a pod fails, as the API server would evaluate them. */
+  const rejections = (pod: Record<string, unknown>): string[] =>
+    validations.filter((v) => evaluate(v.expression, { object: pod }) !== true).map((v) => v.message);
+  const pod = (spec: Record<string, unknown>) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    spec: { containers: [{ name: 'model', image: 'x' }], ...spec },
+  });
+
+  it('admits the model pod the deployer renders and a bare pod', () => {
+    const [sdep] = renderSeldonDeployment({
+      model: 'wine-quality',
+      version: '4',
+      artifactUri: 's3://artifacts/runs/4/model.tar.gz',
+      image: '123456789012.dkr.ecr.us-east-1.amazonaws.com/cdk-assets:abc',
+      namespace: 'seldon',
+      replicas: 1,
+      resources: DEFAULT_MODEL_RESOURCES,
+    });
+    const spec = sdep!.spec.predictors[0]!.componentSpecs[0]!.spec as unknown as Record<string, unknown>;
+    expect(spec['automountServiceAccountToken']).toBe(false);
+    expect(rejections({ apiVersion: 'v1', kind: 'Pod', spec })).toEqual([]);
+    expect(rejections(pod({}))).toEqual([]);
+  });
+
+  it.each([
+    ['a privileged container', pod({ containers: [{ name: 'm', securityContext: { privileged: true } }] })],
+    ['a privileged init container', pod({ initContainers: [{ name: 'i', securityContext: { privileged: true } }] })],
+    ['a hostPath volume', pod({ volumes: [{ name: 'root', hostPath: { path: '/' } }] })],
+    ['the host network', pod({ hostNetwork: true })],
+  ])('fails if a pod in seldon asks for %s', (_, bad) => {
+    expect(rejections(bad)).toHaveLength(1);
+  });
+
+  it('binds the policy to the model namespace only, denying', () => {
+    expect(binding.spec).toEqual({
+      policyName: POD_GUARD_POLICY,
+      validationActions: ['Deny'],
+      matchResources: { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'seldon' } } },
+    });
+    expect(policy.spec.failurePolicy).toBe('Fail');
+  });
+});
+
+describe('Model network policies', () => {
+  const policies = modelNetworkPolicies({ vpcCidr: '10.40.0.0/16' }) as Record<string, any>[];
+  const byName = Object.fromEntries(policies.map((p) => [p.metadata.name as string, p.spec]));
+
+  it('deny all ingress and egress in seldon unless a policy allows it', () => {
+    expect(policies.every((p) => p.metadata.namespace === 'seldon')).toBe(true);
+    expect(byName['default-deny']).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+  });
+
+  it('let the router reach model pods only on the executor and model ports, and nothing else', () => {
+    const ports = [
+      { protocol: 'TCP', port: EXECUTOR_PORT },
+      { protocol: 'TCP', port: MODEL_PORT },
+    ];
+    expect(byName['models-from-router'].ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': ROUTER_NAME } } }], ports },
+    ]);
+    expect(byName['router-from-load-balancer'].egress).toEqual([
+      { to: [{ podSelector: { matchExpressions: [{ key: 'seldon-deployment-id', operator: 'Exists' }] } }], ports },
+    ]);
+    expect(byName['router-from-load-balancer'].ingress).toEqual([
+      { from: [{ ipBlock: { cidr: '10.40.0.0/16' } }], ports: [{ protocol: 'TCP', port: ROUTER_PORT }] },
+    ]);
+  });
+
+  it('let model pods reach only DNS, the Pod Identity agent and HTTPS (endpoints, S3)', () => {
+    const egress = byName['models-from-router'].egress as { ports: { port: number }[] }[];
+    expect(egress.flatMap((e) => e.ports.map((p) => p.port)).sort()).toEqual([443, 443, 80]);
+    expect(JSON.stringify(egress)).toContain('169.254.170.23/32');
+    expect(byName['allow-dns'].egress[0].ports).toEqual([
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ]);
+  });
+});
+
+describe('ModelCluster add-on versions', () => {
+  it.each([
+    [{ kubeProxy: 'v1.35.2-eksbuild.1' }, /addonVersions\.kubeProxy must be a v1\.36\.x build/],
+    [{ vpcCni: 'latest' }, /addonVersions\.vpcCni must be an EKS add-on build such as v1\.20\.4-eksbuild\.1, but "latest" was provided/],
+  ])('fails if given %o', (versions, message) => {
+    const config = resolveEnvironment('staging', { env: {} });
+    expect(() =>
+      buildStage(newApp(), { ...config, serving: { ...config.serving, addonVersions: { ...config.serving.addonVersions, ...versions } } }),
+    ).toThrow(message);
+  });
+
+  it('fails if the config pins an add-on to something other than an EKS build', () => {
+    expect(() =>
+      resolveEnvironment('production', { env: {}, overrides: { production: { serving: { addonVersions: { coredns: 'v1.12' } } } } }),
+    ).toThrow(/serving\.addonVersions entries must be EKS add-on builds/);
   });
 });
