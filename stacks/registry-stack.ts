@@ -85,8 +85,6 @@ export class RegistryStack extends Stack {
   readonly function: MlopsFunction;
   /** `ANY /api/2.0/mlflow/{proxy+}` and `ANY /ajax-api/2.0/mlflow/{proxy+}`. */
   readonly api: MlopsApi;
-  /** Assumed by the platform's Step Functions workflows and Lambda functions; may call the API. */
-  readonly pipelineRole: iam.Role;
   /** Assumed by people of this account signed in with MFA; may call the API. */
   readonly dataScientistRole: iam.Role;
   /** Re-sends promotion events a failed publish left in a model's outbox (`lambdas/registry-outbox.ts`). */
@@ -185,18 +183,8 @@ export class RegistryStack extends Stack {
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
-    this.pipelineRole = new ApiCallerRole(this, 'PipelineRole', {
-      api: this.api,
-      assumedBy: new iam.CompositePrincipal(
-        // Step Functions passes the source account; the condition stops another account's machine
-        // from assuming the role through the service (confused deputy).
-        new iam.ServicePrincipal('states.amazonaws.com', {
-          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-        }),
-        new iam.ServicePrincipal('lambda.amazonaws.com'),
-      ),
-      description: "Platform workflows and functions that register models and record runs in the environment's registry",
-    });
+    // No role for "pipelines": each workflow function gets its own, granted per route
+    // (`registry.grantInvoke`); a shared one trusted by Lambda and Step Functions was unused.
     this.dataScientistRole = new ApiCallerRole(this, 'DataScientistRole', {
       api: this.api,
       assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
@@ -214,7 +202,6 @@ export class RegistryStack extends Stack {
     out('EventBusName', this.eventBus.eventBusName, 'Platform event bus (ModelVersionPromoted events)');
     out('EventBusArn', this.eventBus.eventBusArn, 'Platform event bus ARN, for rules in other stacks');
     out('FunctionName', this.function.function.functionName, 'Registry Lambda function');
-    out('PipelineRoleArn', this.pipelineRole.roleArn, 'Role for pipelines that call the registry');
     out('DataScientistRoleArn', this.dataScientistRole.roleArn, 'Role for data scientists (MFA required)');
   }
 

@@ -247,17 +247,12 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       },
     ];
 
-    it('lets the pipeline role be assumed by Step Functions (of this account) and Lambda only', () => {
-      const role = t.findResources('AWS::IAM::Role')[roleId('PipelineRole')]!;
-      expect(role['Properties']['AssumeRolePolicyDocument']['Statement']).toEqual([
-        {
-          Action: 'sts:AssumeRole',
-          Effect: 'Allow',
-          Principal: { Service: 'states.amazonaws.com' },
-          Condition: { StringEquals: { 'aws:SourceAccount': config.account } },
-        },
-        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
-      ]);
+    it('has no shared pipeline role: no role here is trusted by Lambda or Step Functions to call the API', () => {
+      const trusted = Object.values(t.findResources('AWS::IAM::Role'))
+        .map((r) => JSON.stringify(r['Properties']['AssumeRolePolicyDocument']))
+        .filter((doc) => doc.includes('states.amazonaws.com'));
+      expect(trusted).toEqual([]);
+      expect(Object.keys(t.findResources('AWS::IAM::Role')).some((id) => id.startsWith('PipelineRole'))).toBe(false);
     });
 
     it('lets the data scientist role be assumed by principals of this account with MFA only', () => {
@@ -274,7 +269,7 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       ]);
     });
 
-    it.each(['PipelineRole', 'DataScientistRole'])('lets %s invoke this API stage and nothing else', (id) => {
+    it.each(['DataScientistRole'])('lets %s invoke this API stage and nothing else', (id) => {
       expect(statementsOf(t, roleId(id))).toEqual(invokeOnly);
       expect(
         t.findResources('AWS::IAM::Role')[roleId(id)]!['Properties']['ManagedPolicyArns'],
@@ -291,10 +286,10 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
         'EventBusName',
         'EventBusArn',
         'FunctionName',
-        'PipelineRoleArn',
         'DataScientistRoleArn',
       ]),
     );
+    expect(outputs['PipelineRoleArn']).toBeUndefined();
     expect(outputs['TableName']!['Value']).toEqual({ Ref: tableId });
     expect(outputs['EventBusArn']!['Value']).toEqual({ 'Fn::GetAtt': [busId, 'Arn'] });
     expect(JSON.stringify(outputs['ApiUrl']!['Value'])).toContain(apiId);
