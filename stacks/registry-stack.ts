@@ -33,6 +33,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -40,6 +41,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
+import { LakeKey } from '../lib/constructs/lake-key';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
@@ -81,6 +83,8 @@ export class RegistryStack extends Stack {
   readonly table: RegistryTable;
   /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
   readonly eventBus: events.EventBus;
+  /** Encrypts the events on {@link eventBus}. */
+  readonly eventBusKey: LakeKey;
   /** The registry and tracking service (`lambdas/registry.ts`). */
   readonly function: MlopsFunction;
   /** `ANY /api/2.0/mlflow/{proxy+}` and `ANY /ajax-api/2.0/mlflow/{proxy+}`. */
@@ -106,10 +110,17 @@ export class RegistryStack extends Stack {
       environmentName: config.name,
       removalPolicy,
     });
-    if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
+    if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy, lake.key);
 
+    // Promotion and drift events name models and versions: encrypted with a key of the kit's, whose
+    // policy lets EventBridge use it for this bus only (CDK adds that statement).
+    this.eventBusKey = new LakeKey(this, 'EventBusKey', {
+      description: `mlops-kit ${config.name} platform event bus encryption`,
+      removalPolicy,
+    });
     this.eventBus = new events.EventBus(this, 'EventBus', {
       description: `mlops-kit ${config.name} platform events (registry promotions)`,
+      kmsKey: this.eventBusKey,
     });
 
     this.function = new MlopsFunction(this, 'Registry', {
@@ -206,8 +217,15 @@ export class RegistryStack extends Stack {
   }
 
   /** Daily backups kept 35 days and monthly ones kept a year, in a vault of this stack. */
-  private createBackupPlan(removalPolicy: RemovalPolicy): backup.BackupPlan {
-    const vault = new backup.BackupVault(this, 'BackupVault', { removalPolicy });
+  private createBackupPlan(removalPolicy: RemovalPolicy, key: kms.IKey): backup.BackupPlan {
+    const vault = new backup.BackupVault(this, 'BackupVault', {
+      removalPolicy,
+      // The kit's key, not AWS Backup's default one: its use is logged and the account controls it.
+      encryptionKey: key,
+      // Governance-mode vault lock: nobody without backup:DeleteBackupVaultLockConfiguration can
+      // delete recovery points early or shorten their retention (the plan keeps 35 days to 1 year).
+      lockConfiguration: { minRetention: Duration.days(35), maxRetention: Duration.days(366) },
+    });
     const plan = backup.BackupPlan.dailyMonthly1YearRetention(this, 'BackupPlan', vault);
     const selection = plan.addSelection('Table', {
       resources: [backup.BackupResource.fromDynamoDbTable(this.table)],

@@ -35,7 +35,7 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::S3::Bucket', property: 'Properties.Tags', reason: 'staging buckets carry the aws-cdk:auto-delete-objects tag the provider checks' },
   { config: 'removalPolicy', type: 'AWS::KMS::Key', property: 'Properties.PendingWindowInDays', reason: 'a retained key waits 30 days before deletion, a disposable one 7' },
   { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::Athena::WorkGroup', property: 'Properties.RecursiveDeleteOption', reason: 'a disposable workgroup is deleted with its saved queries' },
-  { config: 'removalPolicy', stack: 'Registry', type: 'AWS::DynamoDB::Table', property: 'Properties.DeletionProtectionEnabled', reason: 'the retained registry table refuses deletion' },
+  { config: 'removalPolicy', type: 'AWS::DynamoDB::Table', property: 'Properties.DeletionProtectionEnabled', reason: 'the retained registry and online-feature tables refuse deletion' },
   { config: 'removalPolicy', stack: 'Serving', type: 'AWS::ElasticLoadBalancingV2::LoadBalancer', property: 'Properties.LoadBalancerAttributes', reason: "deletion protection on the retained NLB: deleting it breaks the VPC link's target" },
 
   // Sizes, retention, limits.
