@@ -121,6 +121,8 @@ export class ServingStack extends Stack {
       privateEndpoint: serving.privateEndpoint,
       publicEndpointCidrs: serving.publicEndpointCidrs,
       addonVersions: serving.addonVersions,
+      logRetention,
+      logsEncryptionKey: lake.logsKey,
       removalPolicy: house.removalPolicy,
     });
     lake.artifacts.grantObjects(

@@ -28,7 +28,7 @@ import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import {
   hardenedNamespace,
@@ -39,6 +39,7 @@ import {
 import { MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
 import { accountKeyPolicy } from './data-lake';
 import { PROJECT_ROOT } from './mlops-function';
+import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 import { INLINE_POLICY_REASON } from './nag';
 import { integerIn, ipv4Cidr, PropsError } from './validate-props';
 
@@ -59,7 +60,7 @@ export interface ClusterAddonVersions {
   readonly podIdentityAgent: string;
 }
 
-export interface ModelClusterProps {
+export interface ModelClusterProps extends LogGroupOptions {
   /** The VPC whose private subnets hold the control-plane interfaces and the nodes. */
   readonly vpc: ec2.IVpc;
   /** Names the environment in the key's and the administrator role's descriptions. */
@@ -228,7 +229,23 @@ export class ModelCluster extends Construct {
       identityType: eks.IdentityType.POD_IDENTITY,
     });
     this.modelServer.node.addDependency(this.modelNamespace);
+    this.ownKubectlLogs(scope, props);
     this.acknowledgeFindings(privateEndpoint);
+  }
+
+  /**
+   * The kubectl provider's functions (the handler and its provider framework) log to groups of
+   * the kit's, with the environment's retention and the logs key, instead of the never-expiring
+   * `/aws/lambda/…` groups Lambda would create on first run.
+   */
+  private ownKubectlLogs(scope: Construct, props: LogGroupOptions): void {
+    const kubectl = this.cluster.node.tryFindChild('KubectlProvider');
+    if (kubectl === undefined) return;
+    const functions = kubectl.node.findAll().filter((c): c is lambda.CfnFunction => c instanceof lambda.CfnFunction);
+    functions.forEach((fn, i) => {
+      const group = houseLogGroup(scope, `KubectlLogs${i}`, props);
+      fn.loggingConfig = { logGroup: group.logGroupName, logFormat: 'Text' };
+    });
   }
 
   private managedAddons(versions: ClusterAddonVersions): ModelCluster['addons'] {

@@ -78,7 +78,7 @@ function composed() {
   const stack = bareStack();
   const logsEncryptionKey = new kms.Key(stack, 'LogsKey', { enableKeyRotation: true });
   const net = network(stack, { natGateways: 2, logsEncryptionKey, flowLogRetention: logs.RetentionDays.ONE_WEEK });
-  const models = new ModelCluster(stack, 'Models', clusterProps(net.vpc, { nodeInstanceType: 'm7g.large' }));
+  const models = new ModelCluster(stack, 'Models', clusterProps(net.vpc, { nodeInstanceType: 'm7g.large', logsEncryptionKey }));
   const router = new PredictionRouter(stack, 'Router', {
     cluster: models.cluster,
     vpc: net.vpc,

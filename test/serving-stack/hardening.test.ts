@@ -288,3 +288,38 @@ describe('ModelCluster add-on versions', () => {
     ).toThrow(/serving\.addonVersions entries must be EKS add-on builds/);
   });
 });
+
+describe.each(AWS_ENVIRONMENTS)('Service-created log groups in %s', (name) => {
+  const { template, config } = environments[name];
+  const groups = template.findResources('AWS::Logs::LogGroup');
+  /** The LogGroup resource a `{Ref}` (or a name built from one) points at. */
+  const groupOf = (ref: unknown): Record<string, any> | undefined => {
+    const id = (ref as { Ref?: string } | undefined)?.Ref;
+    return id === undefined ? undefined : groups[id];
+  };
+
+  it('fails if any function (the kubectl provider included) logs to a group without retention or the logs key', () => {
+    const functions = Object.entries(template.findResources('AWS::Lambda::Function'));
+    expect(functions.some(([id]) => id.includes('Kubectl') || id.includes('KubectlProvider'))).toBe(true);
+    const unowned = functions
+      .filter(([, fn]) => {
+        const group = groupOf(fn['Properties']['LoggingConfig']?.['LogGroup']);
+        return group?.['Properties']['RetentionInDays'] !== config.logs.retentionDays || group['Properties']['KmsKeyId'] === undefined;
+      })
+      .map(([id]) => id);
+    expect(unowned).toEqual([]);
+  });
+
+  it('fails if an API stage logs executions to a group API Gateway would create (no retention, no key)', () => {
+    const stages = Object.values(template.findResources('AWS::ApiGateway::Stage'));
+    expect(stages.length).toBeGreaterThan(0);
+    for (const stage of stages) {
+      const api = stage['Properties']['RestApiId']['Ref'] as string;
+      const name = { 'Fn::Join': ['', ['API-Gateway-Execution-Logs_', { Ref: api }, `/${stage['Properties']['StageName']}`]] };
+      const group = Object.values(groups).find((g) => JSON.stringify(g['Properties']['LogGroupName']) === JSON.stringify(name));
+      expect(group, `execution log group of ${api}`).toBeDefined();
+      expect(group!['Properties']['RetentionInDays']).toBe(config.logs.retentionDays);
+      expect(group!['Properties']['KmsKeyId']).toBeDefined();
+    }
+  });
+});
