@@ -182,7 +182,7 @@ export class ServingStack extends Stack {
     new CfnOutput(this, 'ClusterName', { value: models.cluster.clusterName, description: 'EKS cluster serving models' });
     new CfnOutput(this, 'ClusterAdminRoleArn', {
       value: models.adminRole.roleArn,
-      description: 'Assume to administer the cluster: aws eks update-kubeconfig --role-arn …',
+      description: 'Assume (in an MFA session; a profile with mfa_serial) to administer the cluster: aws eks update-kubeconfig --role-arn …',
     });
     new CfnOutput(this, 'ModelServerImageUri', { value: models.image.imageUri, description: 'Model server image' });
 
