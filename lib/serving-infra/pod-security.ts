@@ -17,8 +17,10 @@ export const SELDON_SYSTEM_NAMESPACE = 'seldon-system';
  * Pod Security Admission: `baseline` enforced, `restricted` warned and audited. Not `restricted`
  * enforced: the Seldon Core 1.17 operator injects its executor container into every model pod with
  * at most `runAsUser` in its security context (no `allowPrivilegeEscalation: false`, no dropped
- * capabilities, no seccomp profile), so `restricted` would reject every SeldonDeployment's pods;
- * its chart sets no such context on the manager either. `baseline` still refuses privileged pods,
+ * capabilities, no seccomp profile; `operator/controllers/seldondeployment_engine.go` in 1.17), so
+ * `restricted` would reject every SeldonDeployment's pods. The operator's own pod in
+ * `seldon-system` gets the same level until its chart's security context is checked against
+ * `restricted` (the audit log will say). `baseline` still refuses privileged pods,
  * host namespaces, hostPath volumes and added capabilities; the audit log names every pod that
  * `restricted` would refuse.
  */
