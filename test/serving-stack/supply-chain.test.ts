@@ -18,12 +18,14 @@ const FIRST_BSL = [1, 18] as const;
 /**
  * Seldon Core version pins in a text: `Seldon Core 1.17.1`, `seldon-core-1.17.1`, `seldon-core v1.17.1`,
  * `seldon-core-operator 1.17.1`, images `seldonio/seldon-core-executor:1.17.1`, and the kit's
- * `SELDON_CORE_VERSION = '1.17.1'`. Not other Seldon products (MLServer, mock images).
+ * `SELDON_CORE_VERSION = '1.17.1'`: full major.minor.patch versions, as charts, images and releases
+ * are named, so prose about a release line ("1.18 or later is BSL") is not read as a pin. Not other
+ * Seldon products (MLServer, mock images).
  */
 export function seldonCoreVersionsIn(text: string): string[] {
   const patterns = [
-    /seldon[-_ ]core(?:[-_][a-z0-9]+)*[-_ :]+v?(\d+\.\d+(?:\.\d+)?)/gi,
-    /SELDON_CORE_VERSION\s*=\s*['"]v?(\d+\.\d+(?:\.\d+)?)['"]/g,
+    /seldon[-_ ]core(?:[-_][a-z0-9]+)*[-_ :]+v?(\d+\.\d+\.\d+)/gi,
+    /SELDON_CORE_VERSION\s*=\s*['"]v?(\d+\.\d+\.\d+)['"]/g,
   ];
   return patterns.flatMap((re) => [...text.matchAll(re)].map((m) => m[1]!));
 }
@@ -33,11 +35,14 @@ const isBsl = (version: string): boolean => {
   return major > FIRST_BSL[0] || (major === FIRST_BSL[0] && minor >= FIRST_BSL[1]);
 };
 
-/** Text files git tracks (no lockfile: package names there are not Seldon pins). */
+/** This file: its "recognizes a BSL pin" cases are the only BSL versions the repository may name. */
+const THIS_FILE = 'test/serving-stack/supply-chain.test.ts';
+
+/** Text files git tracks (no lockfile: package names there are not Seldon pins; not this file). */
 function trackedTexts(): { path: string; text: string }[] {
   const files = execFileSync('git', ['ls-files', '-z'], { cwd: PROJECT_ROOT, encoding: 'utf8' })
     .split('\0')
-    .filter((f) => f !== '' && f !== 'package-lock.json' && !/\.(png|jpg|gif|ico|woff2?|parquet|gz|zip)$/.test(f));
+    .filter((f) => f !== '' && f !== 'package-lock.json' && f !== THIS_FILE && !/\.(png|jpg|gif|ico|woff2?|parquet|gz|zip)$/.test(f));
   return files.flatMap((path) => {
     try {
       return [{ path, text: readFileSync(join(PROJECT_ROOT, path), 'utf8') }];
@@ -83,5 +88,6 @@ describe('Seldon Core stays below 1.18 (BSL)', () => {
   it('reads no Seldon Core pin from other Seldon products or from prose about the licence', () => {
     expect(seldonCoreVersionsIn('seldonio/mlserver:1.20.0 and seldonio/mock_classifier:1.0')).toEqual([]);
     expect(seldonCoreVersionsIn('Seldon Core 1.17.1 is the last Apache-2.0 release; 1.18+ is BSL')).toEqual(['1.17.1']);
+    expect(seldonCoreVersionsIn('a test fails if Seldon Core 1.18 or later is pinned')).toEqual([]);
   });
 });
