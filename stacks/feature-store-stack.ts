@@ -29,6 +29,7 @@
 import {
   CfnOutput,
   Duration,
+  RemovalPolicy,
   Stack,
   type StackProps,
   Validations,
@@ -114,6 +115,8 @@ export class FeatureStoreStack extends Stack {
       encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED,
       encryptionKey: lake.key,
       removalPolicy: house.removalPolicy,
+      // A retained table must also survive a DeleteTable call outside CloudFormation.
+      deletionProtection: house.removalPolicy === RemovalPolicy.RETAIN,
     });
     if (!config.registry.pointInTimeRecovery) {
       Validations.of(this.onlineTable).acknowledge({

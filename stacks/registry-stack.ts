@@ -33,6 +33,7 @@ import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -40,6 +41,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
+import { LakeKey } from '../lib/constructs/lake-key';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { MlopsApi } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
@@ -81,12 +83,12 @@ export class RegistryStack extends Stack {
   readonly table: RegistryTable;
   /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
   readonly eventBus: events.EventBus;
+  /** Encrypts the events on {@link eventBus}. */
+  readonly eventBusKey: LakeKey;
   /** The registry and tracking service (`lambdas/registry.ts`). */
   readonly function: MlopsFunction;
   /** `ANY /api/2.0/mlflow/{proxy+}` and `ANY /ajax-api/2.0/mlflow/{proxy+}`. */
   readonly api: MlopsApi;
-  /** Assumed by the platform's Step Functions workflows and Lambda functions; may call the API. */
-  readonly pipelineRole: iam.Role;
   /** Assumed by people of this account signed in with MFA; may call the API. */
   readonly dataScientistRole: iam.Role;
   /** Re-sends promotion events a failed publish left in a model's outbox (`lambdas/registry-outbox.ts`). */
@@ -108,10 +110,17 @@ export class RegistryStack extends Stack {
       environmentName: config.name,
       removalPolicy,
     });
-    if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy);
+    if (config.registry.pointInTimeRecovery) this.backupPlan = this.createBackupPlan(removalPolicy, lake.key);
 
+    // Promotion and drift events name models and versions: encrypted with a key of the kit's, whose
+    // policy lets EventBridge use it for this bus only (CDK adds that statement).
+    this.eventBusKey = new LakeKey(this, 'EventBusKey', {
+      description: `mlops-kit ${config.name} platform event bus encryption`,
+      removalPolicy,
+    });
     this.eventBus = new events.EventBus(this, 'EventBus', {
       description: `mlops-kit ${config.name} platform events (registry promotions)`,
+      kmsKey: this.eventBusKey,
     });
 
     this.function = new MlopsFunction(this, 'Registry', {
@@ -185,18 +194,8 @@ export class RegistryStack extends Stack {
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
-    this.pipelineRole = new ApiCallerRole(this, 'PipelineRole', {
-      api: this.api,
-      assumedBy: new iam.CompositePrincipal(
-        // Step Functions passes the source account; the condition stops another account's machine
-        // from assuming the role through the service (confused deputy).
-        new iam.ServicePrincipal('states.amazonaws.com', {
-          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-        }),
-        new iam.ServicePrincipal('lambda.amazonaws.com'),
-      ),
-      description: "Platform workflows and functions that register models and record runs in the environment's registry",
-    });
+    // No role for "pipelines": each workflow function gets its own, granted per route
+    // (`registry.grantInvoke`); a shared one trusted by Lambda and Step Functions was unused.
     this.dataScientistRole = new ApiCallerRole(this, 'DataScientistRole', {
       api: this.api,
       assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
@@ -214,13 +213,19 @@ export class RegistryStack extends Stack {
     out('EventBusName', this.eventBus.eventBusName, 'Platform event bus (ModelVersionPromoted events)');
     out('EventBusArn', this.eventBus.eventBusArn, 'Platform event bus ARN, for rules in other stacks');
     out('FunctionName', this.function.function.functionName, 'Registry Lambda function');
-    out('PipelineRoleArn', this.pipelineRole.roleArn, 'Role for pipelines that call the registry');
     out('DataScientistRoleArn', this.dataScientistRole.roleArn, 'Role for data scientists (MFA required)');
   }
 
   /** Daily backups kept 35 days and monthly ones kept a year, in a vault of this stack. */
-  private createBackupPlan(removalPolicy: RemovalPolicy): backup.BackupPlan {
-    const vault = new backup.BackupVault(this, 'BackupVault', { removalPolicy });
+  private createBackupPlan(removalPolicy: RemovalPolicy, key: kms.IKey): backup.BackupPlan {
+    const vault = new backup.BackupVault(this, 'BackupVault', {
+      removalPolicy,
+      // The kit's key, not AWS Backup's default one: its use is logged and the account controls it.
+      encryptionKey: key,
+      // Governance-mode vault lock: nobody without backup:DeleteBackupVaultLockConfiguration can
+      // delete recovery points early or shorten their retention (the plan keeps 35 days to 1 year).
+      lockConfiguration: { minRetention: Duration.days(35), maxRetention: Duration.days(366) },
+    });
     const plan = backup.BackupPlan.dailyMonthly1YearRetention(this, 'BackupPlan', vault);
     const selection = plan.addSelection('Table', {
       resources: [backup.BackupResource.fromDynamoDbTable(this.table)],

@@ -61,12 +61,6 @@ export interface ServingStackProps extends StackProps {
    */
   readonly canaryWindow?: Duration;
   /**
-   * CIDRs allowed to reach the public Kubernetes API endpoint where the environment has one
-   * (`serving.privateEndpoint: false`).
-   * @default - any address (access still needs an IAM identity with an access entry)
-   */
-  readonly publicEndpointCidrs?: readonly string[];
-  /**
    * The environment's house defaults, resolved once by the stage.
    * @default - resolved from `config` (a stack built alone, in a test)
    */
@@ -128,7 +122,10 @@ export class ServingStack extends Stack {
       desiredNodes: serving.desiredNodes,
       maxNodes: serving.maxNodes,
       privateEndpoint: serving.privateEndpoint,
-      publicEndpointCidrs: props.publicEndpointCidrs,
+      publicEndpointCidrs: serving.publicEndpointCidrs,
+      addonVersions: serving.addonVersions,
+      logRetention,
+      logsEncryptionKey: lake.logsKey,
       removalPolicy: house.removalPolicy,
     });
     lake.artifacts.grantObjects(
@@ -187,7 +184,7 @@ export class ServingStack extends Stack {
     new CfnOutput(this, 'ClusterName', { value: models.cluster.clusterName, description: 'EKS cluster serving models' });
     new CfnOutput(this, 'ClusterAdminRoleArn', {
       value: models.adminRole.roleArn,
-      description: 'Assume to administer the cluster: aws eks update-kubeconfig --role-arn …',
+      description: 'Assume (in an MFA session; a profile with mfa_serial) to administer the cluster: aws eks update-kubeconfig --role-arn …',
     });
     new CfnOutput(this, 'ModelServerImageUri', { value: models.image.imageUri, description: 'Model server image' });
 

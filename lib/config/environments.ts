@@ -33,6 +33,17 @@ export const DEFAULT_ACCOUNT_QUOTAS: Defaults['accountQuotas'] = {
   apiGatewayThrottleBurst: 5000,
 };
 
+/**
+ * The EKS managed add-on builds every environment pins (Kubernetes 1.36); one list so staging runs
+ * what production will. Check them with `aws eks describe-addon-versions` before a deploy.
+ */
+const EKS_ADDON_VERSIONS = {
+  vpcCni: 'v1.20.4-eksbuild.1',
+  coredns: 'v1.12.4-eksbuild.1',
+  kubeProxy: 'v1.36.0-eksbuild.1',
+  podIdentityAgent: 'v1.3.8-eksbuild.2',
+};
+
 export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
   local: {
     name: 'local',
@@ -68,6 +79,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 0,
       maxNodes: 1,
       privateEndpoint: false,
+      publicEndpointCidrs: [],
+      addonVersions: EKS_ADDON_VERSIONS,
       canaryTrafficPercent: 10,
       modelReplicas: 1,
       // Logging every prediction filled 115 MB in a short local session; a tenth still feeds drift checks.
@@ -130,6 +143,9 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 2,
       maxNodes: 3,
       privateEndpoint: false,
+      // Office or VPN egress ranges that may reach the Kubernetes API; none keeps it private.
+      publicEndpointCidrs: [],
+      addonVersions: EKS_ADDON_VERSIONS,
       canaryTrafficPercent: 20,
       modelReplicas: 1,
       requestLogSampleRate: 1,
@@ -191,6 +207,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       desiredNodes: 3,
       maxNodes: 9,
       privateEndpoint: true,
+      publicEndpointCidrs: [],
+      addonVersions: EKS_ADDON_VERSIONS,
       canaryTrafficPercent: 10,
       modelReplicas: 3,
       requestLogSampleRate: 1,

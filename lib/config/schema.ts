@@ -21,6 +21,10 @@ export const LOG_RETENTION_DAYS = [
 /** Concurrent executions Lambda keeps unreserved in every account and region. */
 export const LAMBDA_UNRESERVED_MINIMUM = 100;
 
+const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/;
+const addonVersion = z
+  .string()
+  .regex(/^v\d+\.\d+\.\d+-eksbuild\.\d+$/, 'serving.addonVersions entries must be EKS add-on builds such as v1.20.4-eksbuild.1');
 const accountId = z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id');
 const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1');
 
@@ -155,6 +159,26 @@ export const environmentConfigSchema = z
       maxNodes: z.number().int().positive(),
       /** A private-only EKS API endpoint (no public access). */
       privateEndpoint: z.boolean(),
+      /**
+       * Source networks that may reach a public EKS API endpoint (with `privateEndpoint: false`);
+       * empty keeps the endpoint private. Never the whole internet.
+       */
+      publicEndpointCidrs: z.array(
+        z
+          .string()
+          .regex(IPV4_CIDR, 'serving.publicEndpointCidrs entries must be IPv4 CIDR blocks such as 203.0.113.0/24')
+          .refine((c) => !c.endsWith('/0'), 'serving.publicEndpointCidrs entries must be narrower than /0 (the whole internet)'),
+      ),
+      /**
+       * Pinned EKS managed add-on versions (`aws eks describe-addon-versions --kubernetes-version
+       * 1.36`); raise them here, one reviewed change, when EKS publishes new builds.
+       */
+      addonVersions: z.object({
+        vpcCni: addonVersion,
+        coredns: addonVersion,
+        kubeProxy: addonVersion,
+        podIdentityAgent: addonVersion,
+      }),
       /** Traffic share (percent) a new model version gets as a canary before promotion. */
       canaryTrafficPercent: z.number().int().min(0).max(100),
       modelReplicas: z.number().int().positive(),
@@ -249,6 +273,13 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['serving', 'privateEndpoint'],
         message: 'serving.privateEndpoint must be true in production, but false was provided',
+      });
+    }
+    if (c.serving.privateEndpoint && c.serving.publicEndpointCidrs.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving', 'publicEndpointCidrs'],
+        message: `serving.publicEndpointCidrs must be empty when serving.privateEndpoint is true, but ${c.serving.publicEndpointCidrs.join(', ')} was provided`,
       });
     }
     if (c.name === 'local' && c.pipelines.retraining === 'notify') {

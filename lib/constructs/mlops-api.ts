@@ -51,6 +51,11 @@ export const API_STAGE_NAME = 'v1';
 export class MlopsApi extends Construct {
   readonly api: apigw.RestApi;
   readonly accessLogs: logs.LogGroup;
+  /**
+   * The stage's execution log group, which API Gateway would otherwise create on first write
+   * (`API-Gateway-Execution-Logs_<api id>/<stage>`) with no retention and no key of the kit's.
+   */
+  readonly executionLogs: logs.LogGroup;
   readonly webAcl?: wafv2.CfnWebACL;
   private readonly validator: apigw.RequestValidator;
   private readonly authorizationType: apigw.AuthorizationType;
@@ -82,6 +87,12 @@ export class MlopsApi extends Construct {
       },
       defaultMethodOptions: { authorizationType: this.authorizationType },
     });
+    this.executionLogs = houseLogGroup(this, 'ExecutionLogs', {
+      ...props,
+      logGroupName: `API-Gateway-Execution-Logs_${this.api.restApiId}/${API_STAGE_NAME}`,
+    });
+    // The group must exist before the stage logs its first request, or API Gateway creates its own.
+    this.api.deploymentStage.node.addDependency(this.executionLogs);
     this.validator = this.api.addRequestValidator('Validator', {
       validateRequestParameters: true,
       // Proxy routes carry no body model, so API Gateway passes bodies through; the handlers

@@ -17,6 +17,7 @@
  *   nodeInstanceType: 't3.large',
  *   minNodes: 1, desiredNodes: 2, maxNodes: 3,
  *   privateEndpoint: false,
+ *   publicEndpointCidrs: ['203.0.113.0/24'],
  * });
  * artifacts.grantRead(models.modelServer.role);
  */
@@ -27,11 +28,18 @@ import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
+import {
+  hardenedNamespace,
+  modelNetworkPolicies,
+  podGuardPolicy,
+  SELDON_SYSTEM_NAMESPACE,
+} from '../serving-infra/pod-security';
+import { MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
 import { accountKeyPolicy } from './data-lake';
 import { PROJECT_ROOT } from './mlops-function';
+import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 import { INLINE_POLICY_REASON } from './nag';
 import { integerIn, ipv4Cidr, PropsError } from './validate-props';
 
@@ -39,8 +47,20 @@ import { integerIn, ipv4Cidr, PropsError } from './validate-props';
 export const SELDON_CORE_VERSION = '1.17.1';
 export const SELDON_CHART_REPOSITORY = 'https://storage.googleapis.com/seldon-charts';
 export const KUBERNETES_VERSION = eks.KubernetesVersion.V1_36;
+/** The condition key a session signed in with MFA carries. */
+export const MFA_PRESENT = 'aws:MultiFactorAuthPresent';
 
-export interface ModelClusterProps {
+/** Versions of the EKS managed add-ons the cluster runs (`aws eks describe-addon-versions`). */
+export interface ClusterAddonVersions {
+  /** `vpc-cni`, e.g. `v1.20.4-eksbuild.1`; runs with network-policy enforcement on. */
+  readonly vpcCni: string;
+  readonly coredns: string;
+  /** `kube-proxy`; its minor version must be the cluster's. */
+  readonly kubeProxy: string;
+  readonly podIdentityAgent: string;
+}
+
+export interface ModelClusterProps extends LogGroupOptions {
   /** The VPC whose private subnets hold the control-plane interfaces and the nodes. */
   readonly vpc: ec2.IVpc;
   /** Names the environment in the key's and the administrator role's descriptions. */
@@ -59,10 +79,22 @@ export interface ModelClusterProps {
    */
   readonly privateEndpoint?: boolean;
   /**
-   * CIDRs allowed to reach the public endpoint; only with `privateEndpoint: false`.
-   * @default - any address (access still needs an IAM identity with an access entry)
+   * CIDRs allowed to reach the public endpoint; only with `privateEndpoint: false`. The endpoint
+   * is public only when at least one is given, and never to the whole internet (`/0`).
+   * @default - none: the endpoint stays private
    */
   readonly publicEndpointCidrs?: readonly string[];
+  /**
+   * Pinned versions of the managed add-ons (vpc-cni, coredns, kube-proxy, eks-pod-identity-agent):
+   * EKS installs self-managed bootstrap copies of the first three that CloudFormation never
+   * upgrades; as managed add-ons they change only when this config does.
+   */
+  readonly addonVersions: ClusterAddonVersions;
+  /**
+   * Size of each node's encrypted gp3 root volume (images and container layers live there).
+   * @default 20
+   */
+  readonly nodeVolumeGiB?: number;
   /**
    * What happens to the cluster and its secrets key when the stack is deleted; RETAIN also gives
    * the key the longest deletion window (30 days instead of 7).
@@ -85,12 +117,19 @@ export class ModelCluster extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
   /** The service account model pods run as; grant their data access to its role. */
   readonly modelServer: eks.ServiceAccount;
+  /** The pinned managed add-ons. */
+  readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
+  /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
+  readonly podGuard: eks.KubernetesManifest;
+  /** Default deny and the exact allows in the model namespace. */
+  readonly networkPolicies: eks.KubernetesManifest;
 
   constructor(scope: Construct, id: string, props: ModelClusterProps) {
     super(scope, id);
     validateProps(props);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.DESTROY;
-    const privateEndpoint = props.privateEndpoint ?? true;
+    const publicCidrs = props.publicEndpointCidrs ?? [];
+    const privateEndpoint = (props.privateEndpoint ?? true) || publicCidrs.length === 0;
 
     this.secretsKey = new kms.Key(scope, 'SecretsKey', {
       description: `mlops-kit ${props.environmentName} EKS secrets envelope encryption`,
@@ -103,9 +142,7 @@ export class ModelCluster extends Construct {
     });
     const endpointAccess = privateEndpoint
       ? eks.EndpointAccess.PRIVATE
-      : props.publicEndpointCidrs === undefined
-        ? eks.EndpointAccess.PUBLIC_AND_PRIVATE
-        : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...props.publicEndpointCidrs);
+      : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs);
     this.cluster = new eks.Cluster(scope, 'Cluster', {
       version: KUBERNETES_VERSION,
       vpc: props.vpc,
@@ -122,6 +159,9 @@ export class ModelCluster extends Construct {
       // A managed node group sized from config (see README: why not Auto Mode).
       defaultCapacityType: eks.DefaultCapacityType.NODEGROUP,
       defaultCapacity: 0,
+      // Only access entries grant cluster rights: the CloudFormation execution role that creates
+      // the cluster must not stay its administrator (the kubectl provider has its own entry).
+      bootstrapClusterCreatorAdminPermissions: false,
       kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(scope, 'KubectlLayer') },
       removalPolicy,
     });
@@ -134,11 +174,14 @@ export class ModelCluster extends Construct {
       maxSize: props.maxNodes,
       subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       labels: { 'mlops-kit/pool': 'models' },
+      launchTemplateSpec: this.nodeLaunchTemplate(scope, props.nodeVolumeGiB ?? 20),
     });
 
     this.adminRole = new iam.Role(scope, 'ClusterAdmin', {
-      assumedBy: new iam.AccountRootPrincipal(),
-      description: `Administers the mlops-kit ${props.environmentName} EKS cluster (kubectl, helm)`,
+      // Any identity of the account that may assume it, and only in a session signed in with MFA.
+      assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { [MFA_PRESENT]: 'true' } }),
+      maxSessionDuration: Duration.hours(1),
+      description: `Administers the mlops-kit ${props.environmentName} EKS cluster (kubectl, helm); assumed with MFA only`,
     });
     this.cluster.grantAccess('ClusterAdminAccess', this.adminRole.roleArn, [
       eks.AccessPolicy.fromAccessPolicyName('AmazonEKSClusterAdminPolicy', {
@@ -146,22 +189,31 @@ export class ModelCluster extends Construct {
       }),
     ]);
 
-    this.modelNamespace = this.cluster.addManifest('ModelNamespace', {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: MODEL_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
-    });
+    this.addons = this.managedAddons(props.addonVersions);
+
+    this.modelNamespace = this.cluster.addManifest('ModelNamespace', hardenedNamespace(MODEL_NAMESPACE));
+    // The operator's namespace is the kit's (not the chart's) so it carries the Pod Security labels.
+    const seldonSystem = this.cluster.addManifest('SeldonSystemNamespace', hardenedNamespace(SELDON_SYSTEM_NAMESPACE));
+    this.podGuard = this.cluster.addManifest('ModelPodGuard', ...podGuardPolicy());
+    this.networkPolicies = this.cluster.addManifest(
+      'ModelNetworkPolicies',
+      ...modelNetworkPolicies({ vpcCidr: props.vpc.vpcCidrBlock }),
+    );
+    this.networkPolicies.node.addDependency(this.modelNamespace);
+    // Policies are enforced only once the VPC CNI add-on runs its network-policy agent.
+    this.networkPolicies.node.addDependency(this.addons.vpcCni);
     this.seldon = this.cluster.addHelmChart('SeldonCore', {
       chart: 'seldon-core-operator',
       repository: SELDON_CHART_REPOSITORY,
       version: SELDON_CORE_VERSION,
       release: 'seldon-core',
-      namespace: 'seldon-system',
-      createNamespace: true,
+      namespace: SELDON_SYSTEM_NAMESPACE,
+      createNamespace: false,
       wait: true,
       timeout: Duration.minutes(10),
       values: seldonValues(),
     });
+    this.seldon.node.addDependency(seldonSystem);
 
     this.image = new ecrAssets.DockerImageAsset(scope, 'ModelServerImage', {
       directory: PROJECT_ROOT,
@@ -177,7 +229,86 @@ export class ModelCluster extends Construct {
       identityType: eks.IdentityType.POD_IDENTITY,
     });
     this.modelServer.node.addDependency(this.modelNamespace);
+    this.ownKubectlLogs(scope, props);
     this.acknowledgeFindings(privateEndpoint);
+  }
+
+  /**
+   * The kubectl provider's functions (the handler and its provider framework) log to groups of
+   * the kit's, with the environment's retention and the logs key, instead of the never-expiring
+   * `/aws/lambda/…` groups Lambda would create on first run.
+   */
+  private ownKubectlLogs(scope: Construct, props: LogGroupOptions): void {
+    const kubectl = this.cluster.node.tryFindChild('KubectlProvider');
+    if (kubectl === undefined) return;
+    const functions = kubectl.node.findAll().filter((c): c is lambda.CfnFunction => c instanceof lambda.CfnFunction);
+    functions.forEach((fn, i) => {
+      const group = houseLogGroup(scope, `KubectlLogs${i}`, props);
+      fn.loggingConfig = { logGroup: group.logGroupName, logFormat: 'Text' };
+    });
+  }
+
+  private managedAddons(versions: ClusterAddonVersions): ModelCluster['addons'] {
+    const minor = KUBERNETES_VERSION.version;
+    if (!new RegExp(`^v${minor.replace('.', '\\.')}\\.`).test(versions.kubeProxy)) {
+      throw new PropsError(
+        `ModelCluster addonVersions.kubeProxy must be a v${minor}.x build (the cluster's Kubernetes), but "${versions.kubeProxy}" was provided`,
+      );
+    }
+    const addon = (id: string, addonName: string, addonVersion: string, configurationValues?: Record<string, unknown>) => {
+      const a = new eks.Addon(this.cluster, id, {
+        cluster: this.cluster,
+        addonName,
+        addonVersion,
+        configurationValues,
+        // Keep the running copy if the add-on is removed from the stack: nodes need it.
+        preserveOnDelete: true,
+      });
+      // Take over the self-managed copy EKS installed at creation (and its configuration).
+      (a.node.defaultChild as eks.CfnAddon).resolveConflicts = 'OVERWRITE';
+      return a;
+    };
+    const vpcCni = addon('VpcCniAddon', 'vpc-cni', versions.vpcCni, { enableNetworkPolicy: 'true' });
+    const coredns = addon('CoreDnsAddon', 'coredns', versions.coredns);
+    // CoreDNS pods need nodes to become ACTIVE.
+    coredns.node.addDependency(this.nodegroup);
+    const kubeProxy = addon('KubeProxyAddon', 'kube-proxy', versions.kubeProxy);
+    // aws-eks-v2 creates the Pod Identity agent add-on unpinned; pin it like the others.
+    const agent = this.cluster.eksPodIdentityAgent?.node.defaultChild as eks.CfnAddon | undefined;
+    if (agent !== undefined) agent.addonVersion = versions.podIdentityAgent;
+    return { vpcCni, coredns, kubeProxy };
+  }
+
+  /**
+   * The nodes' launch template. Model pods handle untrusted input, so they must not reach the
+   * instance metadata service (and the node role behind it): IMDSv2 only, and a hop limit of 1 so
+   * a token request from a pod's network namespace (one hop further) never gets an answer. The
+   * VPC CNI and the Pod Identity agent run on the host network and keep working.
+   *
+   * The root volume is encrypted with the account's EBS key (aws/ebs) rather than the kit's key:
+   * EC2 Auto Scaling launches the nodes with its service-linked role, which a customer key policy
+   * would have to name, and that role only exists once the account has used Auto Scaling, so the
+   * key could not be created in a fresh account. aws/ebs is usable by that role without a policy.
+   */
+  private nodeLaunchTemplate(scope: Construct, volumeGiB: number): eks.LaunchTemplateSpec {
+    const template = new ec2.LaunchTemplate(scope, 'ModelNodeLaunchTemplate', {
+      requireImdsv2: true,
+      httpTokens: ec2.LaunchTemplateHttpTokens.REQUIRED,
+      httpPutResponseHopLimit: 1,
+      httpEndpoint: true,
+      blockDevices: [
+        {
+          // The root device of the EKS-optimized AL2023 AMIs.
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(volumeGiB, {
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            encrypted: true,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+    return { id: template.launchTemplateId!, version: template.latestVersionNumber };
   }
 
   private acknowledgeFindings(privateEndpoint: boolean): void {
@@ -193,7 +324,7 @@ export class ModelCluster extends Construct {
       Validations.of(cluster).acknowledge({
         id: 'AwsSolutions-EKS1',
         reason:
-          'serving.privateEndpoint is false in this environment so engineers reach the API without a VPN; every call still needs an IAM identity with an access entry, and publicEndpointCidrs narrows the source addresses. Production is private-only (config validation enforces it).',
+          'serving.privateEndpoint is false and serving.publicEndpointCidrs names source networks in this environment so engineers reach the API without a VPN; only those CIDRs (never /0) reach it, and every call still needs an IAM identity with an access entry. Production is private-only (config validation enforces it).',
       });
     }
     Validations.of(cluster.role).acknowledge({
@@ -260,15 +391,30 @@ function validateProps(props: ModelClusterProps): void {
     );
   }
   integerIn('ModelCluster maxNodes', props.maxNodes, 1);
+  for (const [name, version] of Object.entries(props.addonVersions)) {
+    if (!/^v\d+\.\d+\.\d+-eksbuild\.\d+$/.test(version)) {
+      throw new PropsError(
+        `ModelCluster addonVersions.${name} must be an EKS add-on build such as v1.20.4-eksbuild.1, but "${version}" was provided`,
+      );
+    }
+  }
   integerIn('ModelCluster minNodes', props.minNodes, 0, props.maxNodes);
   integerIn(`ModelCluster desiredNodes (between minNodes ${props.minNodes} and maxNodes ${props.maxNodes})`, props.desiredNodes, props.minNodes, props.maxNodes);
-  if (props.publicEndpointCidrs !== undefined) {
+  if (props.nodeVolumeGiB !== undefined) integerIn('ModelCluster nodeVolumeGiB', props.nodeVolumeGiB, 20, 16_384);
+  if (props.publicEndpointCidrs !== undefined && props.publicEndpointCidrs.length > 0) {
     if ((props.privateEndpoint ?? true) === true) {
       throw new PropsError(
         'ModelCluster publicEndpointCidrs must only be given with privateEndpoint: false (a private endpoint has no public addresses to narrow), but both were provided',
       );
     }
-    for (const cidr of props.publicEndpointCidrs) ipv4Cidr('ModelCluster publicEndpointCidrs entry', cidr);
+    for (const cidr of props.publicEndpointCidrs) {
+      ipv4Cidr('ModelCluster publicEndpointCidrs entry', cidr);
+      if (cidr.endsWith('/0')) {
+        throw new PropsError(
+          `ModelCluster publicEndpointCidrs entry must be narrower than the whole internet, but "${cidr}" was provided`,
+        );
+      }
+    }
   }
 }
 

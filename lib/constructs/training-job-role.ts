@@ -11,11 +11,18 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
+import { TRAINING_JOB_NAME_PREFIX } from '../pipelines/training-plan';
 import { INLINE_POLICY_REASON } from './nag';
 
 export interface TrainingJobRoleProps {
   /** The key of the job's volume and output (the lake key). */
   readonly volumeKey: kms.IKey;
+  /**
+   * Prefix of the names of the training jobs that may run as this role (the trust policy's
+   * `aws:SourceArn`, so no other job of the account or any other account's can).
+   * @default TRAINING_JOB_NAME_PREFIX
+   */
+  readonly jobNamePrefix?: string;
 }
 
 /** SageMaker's fixed log group for training jobs. */
@@ -23,11 +30,23 @@ const TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
 export class TrainingJobRole extends iam.Role {
   constructor(scope: Construct, id: string, props: TrainingJobRoleProps) {
+    const stack = Stack.of(scope);
     super(scope, id, {
-      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      // Confused-deputy guard: SageMaker may assume the role only for this account's pipeline jobs.
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com', {
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': stack.account },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'sagemaker',
+              resource: 'training-job',
+              resourceName: `${props.jobNamePrefix ?? TRAINING_JOB_NAME_PREFIX}*`,
+            }),
+          },
+        },
+      }),
       description: "Runs the training pipeline's SageMaker training jobs",
     });
-    const stack = Stack.of(this);
     const logGroupArn = (name: string) =>
       stack.formatArn({ service: 'logs', resource: 'log-group', resourceName: name, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.addToPrincipalPolicy(

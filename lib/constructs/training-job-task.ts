@@ -75,6 +75,9 @@ export class TrainingJobTask extends sfn.CustomState {
             VolumeKmsKeyId: props.key.keyArn,
           },
           StoppingCondition: { MaxRuntimeInSeconds: seconds },
+          // The trainer reads its channels from /opt/ml/input and writes /opt/ml/model: SageMaker
+          // moves the data, so the container gets no network at all (nothing to exfiltrate through).
+          EnableNetworkIsolation: true,
         },
         ResultSelector: { 'job_name.$': '$.TrainingJobName', 'model_uri.$': '$.ModelArtifacts.S3ModelArtifacts' },
         ResultPath: '$.training',

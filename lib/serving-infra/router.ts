@@ -137,6 +137,8 @@ export function routerManifests(targetGroupArn: string): Record<string, unknown>
         template: {
           metadata: { labels },
           spec: {
+            // nginx only proxies; it has no business with the Kubernetes API.
+            automountServiceAccountToken: false,
             securityContext: {
               runAsNonRoot: true,
               runAsUser: 101,

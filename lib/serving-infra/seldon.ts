@@ -292,6 +292,8 @@ function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<st
   const resources = options.resources ?? DEFAULT_MODEL_RESOURCES;
   return {
     serviceAccountName: MODEL_SERVICE_ACCOUNT,
+    // Model pods never call the Kubernetes API; Pod Identity mounts its own token for AWS calls.
+    automountServiceAccountToken: false,
     terminationGracePeriodSeconds: 30,
     securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
     containers: [

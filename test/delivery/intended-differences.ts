@@ -35,7 +35,7 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::S3::Bucket', property: 'Properties.Tags', reason: 'staging buckets carry the aws-cdk:auto-delete-objects tag the provider checks' },
   { config: 'removalPolicy', type: 'AWS::KMS::Key', property: 'Properties.PendingWindowInDays', reason: 'a retained key waits 30 days before deletion, a disposable one 7' },
   { config: 'removalPolicy', stack: 'DataLake', type: 'AWS::Athena::WorkGroup', property: 'Properties.RecursiveDeleteOption', reason: 'a disposable workgroup is deleted with its saved queries' },
-  { config: 'removalPolicy', stack: 'Registry', type: 'AWS::DynamoDB::Table', property: 'Properties.DeletionProtectionEnabled', reason: 'the retained registry table refuses deletion' },
+  { config: 'removalPolicy', type: 'AWS::DynamoDB::Table', property: 'Properties.DeletionProtectionEnabled', reason: 'the retained registry and online-feature tables refuse deletion' },
   { config: 'removalPolicy', stack: 'Serving', type: 'AWS::ElasticLoadBalancingV2::LoadBalancer', property: 'Properties.LoadBalancerAttributes', reason: "deletion protection on the retained NLB: deleting it breaks the VPC link's target" },
 
   // Sizes, retention, limits.
@@ -59,7 +59,8 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'api.waf', type: 'AWS::Logs::LogGroup', onlyIn: 'production', pathIncludes: '/WafLogs/', reason: "each web ACL's log group" },
 
   // Serving: cluster size and shape, endpoint access, canary.
-  { config: 'serving.privateEndpoint', stack: 'Serving', type: 'AWS::EKS::Cluster', property: 'Properties.ResourcesVpcConfig.EndpointPublicAccess', reason: 'the production Kubernetes API is private only' },
+  // serving.privateEndpoint/publicEndpointCidrs: both Kubernetes APIs are private until staging lists
+  // CIDRs (then add the EndpointPublicAccess and PublicAccessCidrs difference here).
   { config: 'serving.nodeInstanceType, serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.InstanceTypes', reason: 'm5.large nodes in production, t3.large in staging' },
   { config: 'serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.ScalingConfig', reason: '3/3/9 nodes in production, 1/2/3 in staging' },
   { config: 'serving.modelReplicas', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.MODEL_REPLICAS', reason: '3 model replicas in production, 1 in staging' },

@@ -50,6 +50,16 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
   const { template: t, config, stack } = environments[name];
   const production = name === 'production';
 
+  it(`${production ? 'protects' : 'does not protect'} the online table from deletion (retained ${production ? 'in production' : 'only in production'})`, () => {
+    const tables = Object.values(t.findResources('AWS::DynamoDB::Table'));
+    expect(tables.length).toBeGreaterThan(0);
+    // Fails if a retained table can be deleted by a DeleteTable call outside CloudFormation.
+    for (const table of tables) {
+      expect(table['Properties']['DeletionProtectionEnabled']).toBe(production);
+      expect(table['DeletionPolicy']).toBe(production ? 'Retain' : 'Delete');
+    }
+  });
+
   describe('offline tables', () => {
     const tables = Object.values(t.findResources('AWS::Glue::Table'));
 

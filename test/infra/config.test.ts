@@ -117,6 +117,23 @@ describe('validation', () => {
     );
   });
 
+  it('fails if a public EKS endpoint is opened to the whole internet', () => {
+    fails(
+      'staging',
+      { serving: { publicEndpointCidrs: ['0.0.0.0/0'] } },
+      /publicEndpointCidrs entries must be narrower than \/0/,
+    );
+    fails('staging', { serving: { publicEndpointCidrs: ['203.0.113.7'] } }, /must be IPv4 CIDR blocks/);
+  });
+
+  it('fails if a private EKS endpoint is given public CIDRs', () => {
+    fails(
+      'production',
+      { serving: { publicEndpointCidrs: ['203.0.113.0/24'] } },
+      /publicEndpointCidrs must be empty when serving\.privateEndpoint is true, but 203\.0\.113\.0\/24 was provided/,
+    );
+  });
+
   it('fails if the Athena scan cutoff is under the Athena minimum', () => {
     fails('staging', { athena: { bytesScannedCutoffPerQuery: 1000 } }, /at least 10,000,000 bytes/);
   });

@@ -296,6 +296,40 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     });
   });
 
+  it('runs training jobs with network isolation, as a role SageMaker assumes only for this account\'s pipeline jobs', () => {
+    const [machine] = Object.values(t.findResources('AWS::StepFunctions::StateMachine')).filter((m) =>
+      JSON.stringify(m['Properties']['DefinitionString']).includes('createTrainingJob'),
+    );
+    expect(JSON.stringify(machine!['Properties']['DefinitionString'])).toContain('\\"EnableNetworkIsolation\\":true');
+    const [, role] = Object.entries(t.findResources('AWS::IAM::Role')).find(([id]) => id.startsWith('TrainingJobRole'))!;
+    expect(role['Properties']['AssumeRolePolicyDocument']['Statement']).toEqual([
+      {
+        Action: 'sts:AssumeRole',
+        Effect: 'Allow',
+        Principal: { Service: 'sagemaker.amazonaws.com' },
+        Condition: {
+          StringEquals: { 'aws:SourceAccount': config.account },
+          ArnLike: {
+            'aws:SourceArn': {
+              'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:sagemaker:${config.region}:${config.account}:training-job/train-*`]],
+            },
+          },
+        },
+      },
+    ]);
+  });
+
+  it('fails if any role a service assumes for SageMaker lacks the confused-deputy conditions', () => {
+    const trusts = Object.values(t.findResources('AWS::IAM::Role'))
+      .flatMap((r) => r['Properties']['AssumeRolePolicyDocument']['Statement'] as Record<string, any>[])
+      .filter((s) => JSON.stringify(s['Principal']).includes('sagemaker.amazonaws.com'));
+    expect(trusts.length).toBeGreaterThan(0);
+    for (const s of trusts) {
+      expect(s['Condition']?.['StringEquals']?.['aws:SourceAccount']).toBeDefined();
+      expect(s['Condition']?.['ArnLike']?.['aws:SourceArn']).toBeDefined();
+    }
+  });
+
   it('scopes the training job role to the run prefix of the artifacts bucket', () => {
     const role = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) =>
       id.startsWith('TrainingJobRole'),

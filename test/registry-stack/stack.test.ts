@@ -95,6 +95,17 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       const [vault] = Object.values(t.findResources('AWS::Backup::BackupVault'));
       expect(vault!['DeletionPolicy']).toBe('Retain');
     });
+
+    it.runIf(production)('fails if the backup vault is on the default key or unlocked', () => {
+      const vaults = Object.values(t.findResources('AWS::Backup::BackupVault'));
+      expect(vaults).toHaveLength(1);
+      for (const vault of vaults) {
+        // The lake key, imported from the data lake stack.
+        expect(JSON.stringify(vault['Properties']['EncryptionKeyArn'])).toMatch(/DataLake.*Key/);
+        // The plan keeps recovery points 35 days to a year; the lock holds every one that long.
+        expect(vault['Properties']['LockConfiguration']).toEqual({ MinRetentionDays: 35, MaxRetentionDays: 366 });
+      }
+    });
   });
 
   describe('event bus', () => {
@@ -104,6 +115,23 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       const bus = t.findResources('AWS::Events::EventBus')[busId]!;
       expect(bus['Properties']['Policy']).toBeUndefined();
       expect(bus['Properties']['Name']).not.toBe('default');
+    });
+
+    it("fails if the bus is not encrypted with the kit's rotated key, usable by EventBridge for this bus only", () => {
+      const bus = t.findResources('AWS::Events::EventBus')[busId]!;
+      const keyId = logicalIdAt(t, 'AWS::KMS::Key', '/Registry/EventBusKey/Resource');
+      expect(bus['Properties']['KmsKeyIdentifier']).toEqual({ 'Fn::GetAtt': [keyId, 'Arn'] });
+      const key = t.findResources('AWS::KMS::Key')[keyId]!;
+      expect(key['Properties']['EnableKeyRotation']).toBe(true);
+      const forEvents = (key['Properties']['KeyPolicy']['Statement'] as Record<string, any>[]).filter(
+        (st) => JSON.stringify(st['Principal']).includes('events.amazonaws.com'),
+      );
+      expect(forEvents).toHaveLength(1);
+      expect(Object.keys(forEvents[0]!['Condition']['StringEquals']).sort()).toEqual([
+        'aws:SourceAccount',
+        'aws:SourceArn',
+        'kms:EncryptionContext:aws:events:event-bus:arn',
+      ]);
     });
   });
 
@@ -247,17 +275,12 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       },
     ];
 
-    it('lets the pipeline role be assumed by Step Functions (of this account) and Lambda only', () => {
-      const role = t.findResources('AWS::IAM::Role')[roleId('PipelineRole')]!;
-      expect(role['Properties']['AssumeRolePolicyDocument']['Statement']).toEqual([
-        {
-          Action: 'sts:AssumeRole',
-          Effect: 'Allow',
-          Principal: { Service: 'states.amazonaws.com' },
-          Condition: { StringEquals: { 'aws:SourceAccount': config.account } },
-        },
-        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
-      ]);
+    it('has no shared pipeline role: no role here is trusted by Lambda or Step Functions to call the API', () => {
+      const trusted = Object.values(t.findResources('AWS::IAM::Role'))
+        .map((r) => JSON.stringify(r['Properties']['AssumeRolePolicyDocument']))
+        .filter((doc) => doc.includes('states.amazonaws.com'));
+      expect(trusted).toEqual([]);
+      expect(Object.keys(t.findResources('AWS::IAM::Role')).some((id) => id.startsWith('PipelineRole'))).toBe(false);
     });
 
     it('lets the data scientist role be assumed by principals of this account with MFA only', () => {
@@ -274,7 +297,7 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
       ]);
     });
 
-    it.each(['PipelineRole', 'DataScientistRole'])('lets %s invoke this API stage and nothing else', (id) => {
+    it.each(['DataScientistRole'])('lets %s invoke this API stage and nothing else', (id) => {
       expect(statementsOf(t, roleId(id))).toEqual(invokeOnly);
       expect(
         t.findResources('AWS::IAM::Role')[roleId(id)]!['Properties']['ManagedPolicyArns'],
@@ -291,10 +314,10 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
         'EventBusName',
         'EventBusArn',
         'FunctionName',
-        'PipelineRoleArn',
         'DataScientistRoleArn',
       ]),
     );
+    expect(outputs['PipelineRoleArn']).toBeUndefined();
     expect(outputs['TableName']!['Value']).toEqual({ Ref: tableId });
     expect(outputs['EventBusArn']!['Value']).toEqual({ 'Fn::GetAtt': [busId, 'Arn'] });
     expect(JSON.stringify(outputs['ApiUrl']!['Value'])).toContain(apiId);

@@ -50,6 +50,12 @@ const clusterProps = (vpc: ec2.IVpc, props: Partial<ModelClusterProps> = {}): Mo
   minNodes: 1,
   desiredNodes: 2,
   maxNodes: 3,
+  addonVersions: {
+    vpcCni: 'v1.20.4-eksbuild.1',
+    coredns: 'v1.12.4-eksbuild.1',
+    kubeProxy: 'v1.36.0-eksbuild.1',
+    podIdentityAgent: 'v1.3.8-eksbuild.2',
+  },
   ...props,
 });
 
@@ -72,7 +78,7 @@ function composed() {
   const stack = bareStack();
   const logsEncryptionKey = new kms.Key(stack, 'LogsKey', { enableKeyRotation: true });
   const net = network(stack, { natGateways: 2, logsEncryptionKey, flowLogRetention: logs.RetentionDays.ONE_WEEK });
-  const models = new ModelCluster(stack, 'Models', clusterProps(net.vpc, { nodeInstanceType: 'm7g.large' }));
+  const models = new ModelCluster(stack, 'Models', clusterProps(net.vpc, { nodeInstanceType: 'm7g.large', logsEncryptionKey }));
   const router = new PredictionRouter(stack, 'Router', {
     cluster: models.cluster,
     vpc: net.vpc,
@@ -212,6 +218,11 @@ describe('ModelCluster', () => {
       { privateEndpoint: false, publicEndpointCidrs: ['203.0.113.7'] },
       /publicEndpointCidrs entry must be an IPv4 CIDR block such as 10.40.0.0\/16, but "203.0.113.7" was provided/,
     ],
+    [
+      { privateEndpoint: false, publicEndpointCidrs: ['0.0.0.0/0'] },
+      /publicEndpointCidrs entry must be narrower than the whole internet, but "0.0.0.0\/0" was provided/,
+    ],
+    [{ nodeVolumeGiB: 8 }, /nodeVolumeGiB must be an integer from 20 to 16384, but 8 was provided/],
   ] as const)('fails if given %o', (props, message) => {
     const s = bareStack();
     const vpc = new ec2.Vpc(s, 'Vpc', { natGateways: 0, maxAzs: 1 });

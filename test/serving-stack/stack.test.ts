@@ -33,10 +33,10 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway' });
   });
 
-  it(`runs a pinned EKS version with a ${production ? 'private-only' : 'public and private'} endpoint, logging and encrypted secrets`, () => {
+  it('runs a pinned EKS version with a private endpoint (no public CIDRs configured), logging and encrypted secrets', () => {
     template.hasResourceProperties('AWS::EKS::Cluster', {
       Version: '1.36',
-      ResourcesVpcConfig: { EndpointPrivateAccess: true, EndpointPublicAccess: !production },
+      ResourcesVpcConfig: { EndpointPrivateAccess: true, EndpointPublicAccess: config.serving.publicEndpointCidrs.length > 0 },
       EncryptionConfig: [{ Provider: { KeyArn: Match.anyValue() }, Resources: ['secrets'] }],
       Logging: {
         ClusterLogging: {

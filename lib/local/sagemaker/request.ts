@@ -136,6 +136,7 @@ export const createTrainingJobSchema = z.looseObject({
   Environment: stringMap('Environment', 'they become environment variables')
     .refine((e) => Object.keys(e).length <= 100, 'Environment may hold at most 100 entries')
     .optional(),
+  EnableNetworkIsolation: z.boolean({ error: 'EnableNetworkIsolation must be a boolean' }).optional(),
 });
 
 export type CreateTrainingJobRequest = z.infer<typeof createTrainingJobSchema>;

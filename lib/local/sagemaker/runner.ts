@@ -280,7 +280,8 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
         LastModifiedTime: end ?? transitions.list.at(-1)!.StartTime,
         FinalMetricDataList: metrics.final(),
         SecondaryStatusTransitions: structuredClone(transitions.list),
-        EnableNetworkIsolation: false,
+        // Echoed as asked: the local trainer is a child process, not a container without a network.
+        EnableNetworkIsolation: job.EnableNetworkIsolation ?? false,
         EnableInterContainerTrafficEncryption: false,
         EnableManagedSpotTraining: false,
       };

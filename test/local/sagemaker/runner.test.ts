@@ -57,6 +57,8 @@ describe('a wine training job with the kit’s trainer', () => {
         MetricDefinitions: METRIC_DEFINITIONS,
       },
       HyperParameters: { target: 'quality', alpha: '0.1', l1_ratio: '0.5' },
+      // As the kit's pipeline asks (issue 18); the local trainer runs anyway and the flag is echoed.
+      EnableNetworkIsolation: true,
     });
     (request['InputDataConfig'] as unknown[]).push({
       ChannelName: 'validation',
@@ -73,6 +75,7 @@ describe('a wine training job with the kit’s trainer', () => {
     expect(job.FailureReason).toBeUndefined();
     expect(job.TrainingJobStatus).toBe('Completed');
     expect(job.SecondaryStatus).toBe('Completed');
+    expect(job.EnableNetworkIsolation).toBe(true);
     expect(job.TrainingJobArn).toBe(
       `arn:aws:sagemaker:us-east-1:000000000000:training-job/${name.toLowerCase()}`,
     );
@@ -459,6 +462,11 @@ describe('requests SageMaker would refuse', () => {
         ResourceConfig: { InstanceCount: 2, InstanceType: 'ml.m5.large', VolumeSizeInGB: 10 },
       }),
       /InstanceCount must be 1 locally .* but 2 was provided/,
+    ],
+    [
+      'a network isolation flag that is not a boolean',
+      trainingRequest('x', { EnableNetworkIsolation: 'yes' }),
+      /EnableNetworkIsolation must be a boolean/,
     ],
     [
       'Pipe input mode',
