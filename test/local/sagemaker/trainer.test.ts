@@ -29,7 +29,9 @@ describe('the trainer bundle', () => {
       .filter((a) => a.startsWith('--') && !a.startsWith('--outfile='))
       .sort();
     const ours = Object.entries(TRAINER_BUNDLE_OPTIONS)
-      .map(([k, v]) => (v === true ? `--${k}` : `--${k}=${v}`))
+      .flatMap(([k, v]) =>
+        v === true ? [`--${k}`] : Array.isArray(v) ? v.map((x) => `--${k}:${x}`) : [`--${k}=${v}`],
+      )
       .sort();
     expect(ours).toEqual(flags);
     expect(line).toContain(' lib/trainer/container.ts ');
