@@ -82,10 +82,14 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
     maxIter: hps.max_iter,
     tol: hps.tol,
     featureNames: set.featureNames,
+    overwriteX: true,
   });
   const seconds = (performance.now() - started) / 1000;
   const coefficients = Array.from(fit.coef);
-  const trainMetrics = regressionMetrics(set.y, predictMatrix(set.X, coefficients, fit.intercept));
+  // The fit centred X in place (no second copy of the matrix): b + X·w = (b + x̄·w) + (X − x̄)·w.
+  let centredIntercept = fit.intercept;
+  for (let j = 0; j < coefficients.length; j++) centredIntercept += fit.xMean[j]! * coefficients[j]!;
+  const trainMetrics = regressionMetrics(set.y, predictMatrix(set.X, coefficients, centredIntercept));
 
   let validationMetrics: ReturnType<typeof regressionMetrics> | undefined;
   const versioned = [...trainData.versions];
