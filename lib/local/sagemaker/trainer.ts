@@ -9,7 +9,7 @@
  * a few hundred milliseconds once per change of the trainer's sources.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
@@ -72,7 +72,10 @@ async function buildIfStale(dir: string): Promise<string> {
   const key = createHash('sha256')
     .update(JSON.stringify({ esbuildVersion, TRAINER_BUNDLE_OPTIONS, TRAINER_ENTRY }))
     .digest('hex');
-  if (await isFresh(outfile, manifestFile, key)) return outfile;
+  if (await isFresh(outfile, manifestFile, key)) {
+    await linkExternals(dir);
+    return outfile;
+  }
 
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.train.${process.pid}.${Date.now()}.mjs`);
@@ -112,7 +115,7 @@ async function linkExternals(dir: string): Promise<void> {
   const scope = join(dir, 'node_modules');
   await mkdir(scope, { recursive: true });
   const link = join(scope, '@duckdb');
-  await rm(link, { force: true, recursive: false }).catch(() => undefined);
+  if (await lstat(link).then(() => true, () => false)) return;
   await symlink(join(REPO_ROOT, 'node_modules', '@duckdb'), link, 'dir').catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
   });
