@@ -85,6 +85,36 @@ describe('readTrainingChannel: CSV, the same bits as the whole-file parser', () 
     });
   });
 
+  it('splits a large file between two threads to the same bits, empty lines and string-path lines included', async () => {
+    await withTempDir(async (dir) => {
+      const cell = cells(3);
+      const plain: string[] = ['p,q,y'];
+      for (let r = 0; r < 20_000; r++) {
+        plain.push([cell(), cell(), cell()].join(','));
+        // Empty lines in the first half only: the second thread's rows move up to close the gap.
+        if (r < 10_000 && r % 100 === 0) plain.push('');
+      }
+      const quoted = [...plain];
+      quoted[15_000] = `"${quoted[15_000]!.replaceAll(',', '","')}"`; // the second thread hands over here
+      quoted[18_000] = ` ${quoted[18_000]}`;
+      for (const [name, lines] of [
+        ['plain.csv', plain],
+        ['quoted.csv', quoted],
+      ] as const) {
+        const texts = { [name]: `${lines.join('\n')}\n` };
+        const files = await channel(join(dir, name), texts);
+        const { set } = await readTrainingChannel(files, 'y', { parallelMinBytes: 0 });
+        expectSameBits(set, legacyTraining(texts, 'y'));
+        const v = await readDesignChannel(files, ['q'], 'y', { parallelMinBytes: 0 });
+        expect(v.set.X.data).toEqual(set.X.data.subarray(20_000, 40_000));
+      }
+      const bad = { 'bad.csv': `${[...plain.slice(0, 19_000), '1,x,2'].join('\n')}\n` };
+      await expect(
+        readTrainingChannel(await channel(join(dir, 'bad'), bad), 'y', { parallelMinBytes: 0 }),
+      ).rejects.toThrow(`train/bad.csv: line 19001, column "q": "x" is not a number`);
+    });
+  });
+
   it('reads only the named columns of a validation channel, by name', async () => {
     await withTempDir(async (dir) => {
       const texts = { 'v.csv': 'id,b,y,a\nrow-1,2,3,4\nrow-2,5.5,6,7e-1\n' };
