@@ -274,7 +274,7 @@ export type DataVersion = z.infer<typeof dataVersionSchema>;
  */
 export function dataVersion(
   envJson: string | undefined,
-  files: readonly { readonly key: string; readonly bytes: Uint8Array }[],
+  files: readonly ({ readonly key: string } & ({ readonly bytes: Uint8Array } | { readonly sha256: string }))[],
 ): DataVersion {
   if (envJson !== undefined) {
     const parsed = dataVersionSchema.safeParse(parseJson(envJson, 'MLOPS_DATA_VERSION'));
@@ -289,7 +289,11 @@ export function dataVersion(
   }
   return {
     source: 'local-files',
-    objects: files.map((f) => ({ key: f.key, sha256: createHash('sha256').update(f.bytes).digest('hex') })),
+    objects: files.map((f) => ({
+      key: f.key,
+      // A streaming reader hashes while it reads; the bytes themselves need not be held.
+      sha256: 'sha256' in f ? f.sha256 : createHash('sha256').update(f.bytes).digest('hex'),
+    })),
   };
 }
 

@@ -199,13 +199,7 @@ export function parseCsv(text: string, options: ParseCsvOptions): CsvTable {
     if (keptLines) keptLines[r] = line;
     for (let c = 0; c < indices.length; c++) {
       const cell = fields[indices[c]!]!;
-      const v = Number(cell);
-      // Number() is lenient in ways a data file should not be: '' and '  ' become 0, and hex,
-      // octal and binary literals parse. Only the rare cells that hit those cases pay for the check.
-      if (!Number.isFinite(v) || (v === 0 && cell.trim() === '') || isRadixLiteral(cell)) {
-        throw new CsvError(`${where()}, column "${wanted[c]}": ${badCell(cell)}`);
-      }
-      columns[c]![r] = v;
+      columns[c]![r] = numericCell(cell, where, wanted[c]!);
     }
   }
   const numeric = new Map<string, Float64Array>();
@@ -220,6 +214,22 @@ export function parseCsv(text: string, options: ParseCsvOptions): CsvTable {
     numeric,
     ...(keptLines ? { lines: { header: headerLine, data: keptLines } } : {}),
   };
+}
+
+/**
+ * The number a cell holds, or a {@link CsvError} naming the place (`where()`) and the column.
+ *
+ * @example
+ * numericCell(' 2.5', () => 'x.csv: line 2', 'a'); // 2.5
+ */
+export function numericCell(cell: string, where: () => string, column: string): number {
+  const v = Number(cell);
+  // Number() is lenient in ways a data file should not be: '' and '  ' become 0, and hex,
+  // octal and binary literals parse. Only the rare cells that hit those cases pay for the check.
+  if (!Number.isFinite(v) || (v === 0 && cell.trim() === '') || isRadixLiteral(cell)) {
+    throw new CsvError(`${where()}, column "${column}": ${badCell(cell)}`);
+  }
+  return v;
 }
 
 function isRadixLiteral(cell: string): boolean {
@@ -261,7 +271,23 @@ export interface TrainingSet {
  * set.X.cols; // 11
  */
 export function toTrainingSet(tables: readonly CsvTable[], target: string): TrainingSet {
-  const first = tables[0];
+  return toDesign(tables, trainingFeatureNames(tables[0], target), target);
+}
+
+/** What the column rules need of a file: where it came from and its column names in file order. */
+export interface TableHead {
+  readonly source: string;
+  readonly header: readonly string[];
+}
+
+/**
+ * The feature columns of a training channel: every column of its first file except the target,
+ * in that file's order.
+ *
+ * @example
+ * trainingFeatureNames({ source: 'train/a.csv', header: ['a', 'y', 'b'] }, 'y'); // ['a', 'b']
+ */
+export function trainingFeatureNames(first: TableHead | undefined, target: string): string[] {
   if (!first) throw new CsvError('no data: the channel holds no CSV file');
   if (!first.header.includes(target)) {
     throw new CsvError(
@@ -272,7 +298,33 @@ export function toTrainingSet(tables: readonly CsvTable[], target: string): Trai
   if (featureNames.length === 0) {
     throw new CsvError(`${first.source}: there are no feature columns besides the target "${target}"`);
   }
-  return toDesign(tables, featureNames, target);
+  return featureNames;
+}
+
+/**
+ * Checks that every file has the first file's set of columns (in any order) and that each of
+ * `names` is among them.
+ *
+ * @example
+ * checkSameColumns([{ source: 'a.csv', header: ['x', 'y'] }, { source: 'b.csv', header: ['y', 'x'] }], ['x', 'y']);
+ */
+export function checkSameColumns(tables: readonly TableHead[], names: readonly string[]): void {
+  const first = tables[0];
+  if (!first) throw new CsvError('no data: the channel holds no CSV file');
+  const expected = [...first.header].sort().join('\u0000');
+  for (const t of tables) {
+    if ([...t.header].sort().join('\u0000') !== expected) {
+      throw new CsvError(
+        `${t.source}: its columns (${listColumns(t.header)}) differ from ${first.source}'s (${listColumns(first.header)})`,
+      );
+    }
+    const missing = names.find((name) => !t.header.includes(name));
+    if (missing !== undefined) {
+      throw new CsvError(
+        `${t.source}: the column "${missing}" is missing; columns are: ${listColumns(t.header)}`,
+      );
+    }
+  }
 }
 
 /**
@@ -287,25 +339,11 @@ export function toDesign(
   featureNames: readonly string[],
   target: string,
 ): TrainingSet {
-  const first = tables[0];
-  if (!first) throw new CsvError('no data: the channel holds no CSV file');
-  const expected = [...first.header].sort().join('\u0000');
+  checkSameColumns(tables, [...featureNames, target]);
   let rows = 0;
   for (const t of tables) {
-    if ([...t.header].sort().join('\u0000') !== expected) {
-      throw new CsvError(
-        `${t.source}: its columns (${listColumns(t.header)}) differ from ${first.source}'s (${listColumns(first.header)})`,
-      );
-    }
-    for (const name of [...featureNames, target]) {
-      if (!t.numeric.has(name)) {
-        throw new CsvError(
-          t.header.includes(name)
-            ? `${t.source}: column "${name}" was not read as numeric`
-            : `${t.source}: the column "${name}" is missing; columns are: ${listColumns(t.header)}`,
-        );
-      }
-    }
+    const unread = [...featureNames, target].find((name) => !t.numeric.has(name));
+    if (unread !== undefined) throw new CsvError(`${t.source}: column "${unread}" was not read as numeric`);
     rows += t.rows;
   }
   const p = featureNames.length;

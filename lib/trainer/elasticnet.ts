@@ -47,6 +47,12 @@ export interface ElasticNetOptions {
   readonly tol?: number;
   /** Feature names, used only to make warnings readable. */
   readonly featureNames?: readonly string[];
+  /**
+   * Centre `X.data` in place instead of a copy (scikit-learn's `copy_X=False`): the fit then needs no
+   * second matrix, and afterwards `X.data` holds X − x̄ (see {@link ElasticNetFit.xMean}).
+   * @default false
+   */
+  readonly overwriteX?: boolean;
 }
 
 export interface ElasticNetFit {
@@ -61,6 +67,8 @@ export interface ElasticNetFit {
   readonly dualGap: number;
   /** Indices of columns that hold one value only; their coefficient is 0. */
   readonly constantColumns: readonly number[];
+  /** The column means x̄ the fit centred X by. */
+  readonly xMean: Float64Array;
   readonly warnings: readonly string[];
 }
 
@@ -195,7 +203,7 @@ export function fitElasticNet(
 
   // Centre a copy of X and y: with the intercept unpenalised, its optimum is ȳ − x̄·w, and the
   // remaining problem in w is the same problem on centred data (scikit-learn's _preprocess_data).
-  const Xc = new Float64Array(X.data);
+  const Xc = options.overwriteX ? X.data : new Float64Array(X.data);
   const xMean = new Float64Array(p);
   const norms = new Float64Array(p);
   const constantColumns: number[] = [];
@@ -315,7 +323,16 @@ export function fitElasticNet(
   }
   let intercept = yMean;
   for (let j = 0; j < p; j++) intercept -= xMean[j]! * w[j]!;
-  return { coef: w, intercept, iterations, converged, dualGap: gap / n, constantColumns, warnings };
+  return {
+    coef: w,
+    intercept,
+    iterations,
+    converged,
+    dualGap: gap / n,
+    constantColumns,
+    xMean,
+    warnings,
+  };
 }
 
 /**

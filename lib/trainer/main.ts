@@ -10,14 +10,13 @@
  * @example
  * process.exitCode = await main(process.env);
  */
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type LinearModel, MODEL_FILE, MODEL_FORMAT, parseModel } from '../model/format';
 import {
   type ChannelFile,
   type Contract,
   type ContractOverrides,
-  ContractError,
   dataVersion,
   type Env,
   formatMetricLines,
@@ -26,7 +25,7 @@ import {
   loadHyperparameters,
   resolveContract,
 } from './contract';
-import { type CsvTable, parseCsv, toDesign, toTrainingSet } from './csv';
+import { readDesignChannel, readTrainingChannel } from './columnar';
 import { fitElasticNet } from './elasticnet';
 import { predictMatrix, regressionMetrics } from './metrics';
 
@@ -51,32 +50,6 @@ export type TrainingJobResult =
       readonly failureFile: string | null;
     };
 
-interface ReadChannel {
-  readonly tables: CsvTable[];
-  readonly files: { key: string; bytes: Uint8Array }[];
-}
-
-async function readChannel(
-  files: readonly ChannelFile[],
-  numericColumns?: readonly string[],
-): Promise<ReadChannel> {
-  const tables: CsvTable[] = [];
-  const read: { key: string; bytes: Uint8Array }[] = [];
-  for (const f of files) {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(f.path);
-    } catch (err) {
-      throw new ContractError(`cannot read ${f.path}: ${(err as Error).message}`);
-    }
-    read.push({ key: f.key, bytes });
-    tables.push(
-      parseCsv(bytes.toString('utf8'), { source: f.key, ...(numericColumns ? { numericColumns } : {}) }),
-    );
-  }
-  return { tables, files: read };
-}
-
 /**
  * Trains under the contract and returns the model; throws on the first problem. No files written.
  *
@@ -86,8 +59,10 @@ async function readChannel(
 export async function train(contract: Contract, now: () => Date): Promise<{ model: LinearModel }> {
   const hps: Hyperparameters = await loadHyperparameters(contract);
   const trainFiles = await listChannelFiles(contract.trainChannel, 'train');
-  const trainData = await readChannel(trainFiles);
-  const set = toTrainingSet(trainData.tables, hps.target);
+  // A data version passed by the pipeline makes hashing the files needless.
+  const hash = { hash: contract.dataVersionJson === undefined };
+  const trainData = await readTrainingChannel(trainFiles, hps.target, hash);
+  const set = trainData.set;
 
   let validationFiles: ChannelFile[] | undefined;
   if (contract.validationRequired) {
@@ -107,19 +82,23 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
     maxIter: hps.max_iter,
     tol: hps.tol,
     featureNames: set.featureNames,
+    overwriteX: true,
   });
   const seconds = (performance.now() - started) / 1000;
   const coefficients = Array.from(fit.coef);
-  const trainMetrics = regressionMetrics(set.y, predictMatrix(set.X, coefficients, fit.intercept));
+  // The fit centred X in place (no second copy of the matrix): b + X·w = (b + x̄·w) + (X − x̄)·w.
+  let centredIntercept = fit.intercept;
+  for (let j = 0; j < coefficients.length; j++) centredIntercept += fit.xMean[j]! * coefficients[j]!;
+  const trainMetrics = regressionMetrics(set.y, predictMatrix(set.X, coefficients, centredIntercept));
 
   let validationMetrics: ReturnType<typeof regressionMetrics> | undefined;
-  const versioned = [...trainData.files];
+  const versioned = [...trainData.versions];
   if (validationFiles) {
     // Validation files need only the model's columns, by name, in any order; extra columns are ignored.
-    const validation = await readChannel(validationFiles, [...set.featureNames, set.target]);
-    const vset = toDesign(validation.tables, set.featureNames, set.target);
+    const validation = await readDesignChannel(validationFiles, set.featureNames, set.target, hash);
+    const vset = validation.set;
     validationMetrics = regressionMetrics(vset.y, predictMatrix(vset.X, coefficients, fit.intercept));
-    versioned.push(...validation.files);
+    versioned.push(...validation.versions);
   }
 
   const model = parseModel(

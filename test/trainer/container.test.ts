@@ -5,12 +5,12 @@
  * in the runtime stage) and runs it as a process under the SageMaker contract.
  */
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModelDir } from '../../lib/model/format';
-import { REPO, WINE_CSV, withTempDir } from './helpers';
+import { REPO, WINE_CSV, WINE_SELECT, withTempDir, writeParquet } from './helpers';
 
 const run = promisify(execFile);
 const DOCKERFILE = join(REPO, 'lib', 'trainer', 'Dockerfile');
@@ -34,6 +34,11 @@ function esbuildArgs(outfile: string): string[] {
   return args;
 }
 
+/** The packages the Dockerfile's build stage copies from node_modules into the runtime stage. */
+function bundledPackages(): string[] {
+  return [...dockerfile.matchAll(/\bnode_modules\/((?:@[\w-]+\/)?[\w.-]+)(?= )/g)].map((m) => m[1]!);
+}
+
 /** Runs a command; resolves with its exit code and output instead of rejecting on a non-zero exit. */
 async function exec(file: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }) {
   try {
@@ -46,16 +51,23 @@ async function exec(file: string, args: string[], options: { cwd: string; env: N
 }
 
 describe('trainer image (Dockerfile)', () => {
-  it('is a two-stage node:20-bookworm-slim build with `train` executable on PATH in /opt/ml/code', () => {
-    expect(dockerfile.match(/^FROM node:20-bookworm-slim\b/gm)).toHaveLength(2);
+  it('is a two-stage linux/amd64 node:20-bookworm-slim build with `train` executable on PATH in /opt/ml/code', () => {
+    expect(dockerfile.match(/^FROM --platform=linux\/amd64 node:20-bookworm-slim\b/gm)).toHaveLength(2);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/^WORKDIR \/opt\/ml\/code$/m);
     expect(dockerfile).toMatch(/^COPY --from=build \/out\/train\.mjs \/opt\/ml\/code\/train\.mjs$/m);
     expect(dockerfile).toMatch(/> \/usr\/local\/bin\/train \\\n && chmod 0755 \/usr\/local\/bin\/train$/m);
     expect(dockerfile).toMatch(/exec node \/opt\/ml\/code\/train\.mjs/);
-    // The runtime stage must not carry node_modules (and with them the dev dependencies).
+    // The runtime stage carries only DuckDB's packages beside the bundle, for linux-x64 (no dev dependencies).
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
-    expect(runtime).not.toMatch(/node_modules|npm (ci|install)/);
+    expect(runtime).not.toMatch(/npm (ci|install)/);
+    expect(runtime.match(/node_modules.*/g)).toEqual(['node_modules /opt/ml/code/node_modules']);
+    expect(bundledPackages()).toEqual([
+      '@duckdb/node-api',
+      '@duckdb/node-bindings',
+      '@duckdb/node-bindings-linux-x64',
+      'detect-libc',
+    ]);
   });
 
   it('bundles with the Dockerfile command and trains as a standalone process under the contract', async () => {
@@ -72,6 +84,8 @@ describe('trainer image (Dockerfile)', () => {
       const code = join(dir, 'code');
       await mkdir(code);
       await copyFile(bundle, join(code, 'train.mjs'));
+      for (const pkg of bundledPackages())
+        await cp(join(REPO, 'node_modules', pkg), join(code, 'node_modules', pkg), { recursive: true });
       const ml = join(dir, 'ml');
       await mkdir(join(ml, 'input', 'config'), { recursive: true });
       await mkdir(join(ml, 'input', 'data', 'train'), { recursive: true });
@@ -111,6 +125,18 @@ describe('trainer image (Dockerfile)', () => {
         'train/wine.csv: line 2, column "quality": "x" is not a number\n',
       );
       await expect(readdir(join(ml, 'model2'))).rejects.toThrow(/ENOENT/);
+
+      // act again on a Parquet channel: DuckDB loads from the packages beside the bundle
+      await rm(join(ml, 'input', 'data', 'train', 'wine.csv'));
+      await writeParquet(join(ml, 'input', 'data', 'train', 'wine.parquet'), WINE_SELECT);
+      const parquet = await exec(process.execPath, [join(code, 'train.mjs'), 'train'], {
+        cwd: code,
+        env: { ...env, SM_MODEL_DIR: join(ml, 'model3') },
+      });
+      expect(parquet.stderr).toBe('');
+      expect(parquet.code).toBe(0);
+      const fromParquet = await loadModelDir(join(ml, 'model3'));
+      expect(fromParquet.coefficients).toEqual(model.coefficients);
     });
   });
 });

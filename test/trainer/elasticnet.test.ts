@@ -153,6 +153,21 @@ describe('fitElasticNet stopping rule', () => {
 });
 
 describe('fitElasticNet inputs', () => {
+  it('with overwriteX centres X in place and fits to the same bits as on a copy', async () => {
+    const set = await wineSet();
+    const original = new Float64Array(set.X.data);
+    const copy = fitElasticNet(set.X, set.y, { alpha: 0.1, l1Ratio: 0.3 });
+    expect(set.X.data).toEqual(original);
+    const inPlace = fitElasticNet(set.X, set.y, { alpha: 0.1, l1Ratio: 0.3, overwriteX: true });
+    expect(inPlace.coef).toEqual(copy.coef);
+    expect(inPlace.intercept).toBe(copy.intercept);
+    expect(inPlace.iterations).toBe(copy.iterations);
+    const n = set.X.rows;
+    for (let j = 0; j < set.X.cols; j++) {
+      expect(set.X.data[j * n + 7]).toBe(original[j * n + 7]! - inPlace.xMean[j]!);
+    }
+  });
+
   it('gives a constant column a zero coefficient and a warning naming it', () => {
     const data = generateLinearData({ seed: 11, rows: 120, features: 3 });
     const x = Float64Array.from(data.X.data);

@@ -1,5 +1,6 @@
 /** Shared helpers for the trainer tests: fixtures, the wine data, temporary directories. */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CsvTable, parseCsv, type TrainingSet, toTrainingSet } from '../../lib/trainer/csv';
@@ -33,6 +34,21 @@ export async function wineTable(): Promise<CsvTable> {
 export async function wineSet(): Promise<TrainingSet> {
   return toTrainingSet([await wineTable()], 'quality');
 }
+
+/** Writes the rows of a DuckDB `select` to a Parquet file at `path`. */
+export async function writeParquet(path: string, select: string): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    await c.run(`COPY (${select}) TO '${path.replaceAll("'", "''")}' (FORMAT parquet)`);
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}
+
+/** The wine data, as DuckDB selects it from the CSV. */
+export const WINE_SELECT = `SELECT * FROM read_csv('${WINE_CSV}', header = true, delim = ';')`;
 
 /** Runs `fn` with a fresh temporary directory that is removed afterwards. */
 export async function withTempDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {

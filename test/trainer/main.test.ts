@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModelDir, MODEL_FORMAT } from '../../lib/model/format';
 import { METRIC_DEFINITIONS } from '../../lib/trainer/contract';
 import { runTrainingJob, type TrainingJobResult } from '../../lib/trainer/main';
-import { loadFixture, WINE_CSV, withTempDir } from './helpers';
+import { loadFixture, WINE_CSV, WINE_SELECT, withTempDir, writeParquet } from './helpers';
 
 interface JobSetup {
   /** Files of the train channel, by relative path. */
@@ -144,6 +144,26 @@ describe('runTrainingJob: success', () => {
       expect(a.coefficients).toEqual(b.coefficients);
       expect(a.intercept).toBe(b.intercept);
       expect(a.data_version?.objects.map((o) => o.key)).toEqual(['train/a/part-0.csv', 'train/b/part-1.csv']);
+    });
+  });
+
+  it('trains on a Parquet channel into the same model as on the CSV it was written from', async () => {
+    await withTempDir(async (dir) => {
+      const parquetDir = join(dir, 'parquet');
+      await mkdir(parquetDir);
+      await writeParquet(join(parquetDir, 'part-0.parquet'), WINE_SELECT);
+      const hps = { target: 'quality', alpha: '0.1' };
+      const fromCsv = await runJob(join(dir, 'csv'), { train: { 'w.csv': await wine() }, hyperparameters: hps });
+      const fromParquet = await runJob(join(dir, 'pq'), {
+        train: {},
+        hyperparameters: hps,
+        env: { SM_CHANNEL_TRAIN: parquetDir },
+      });
+      expect(fromParquet.result.ok && fromCsv.result.ok).toBe(true);
+      const [a, b] = [await loadModelDir(fromParquet.modelDir), await loadModelDir(fromCsv.modelDir)];
+      expect(a.coefficients).toEqual(b.coefficients);
+      expect(a.intercept).toBe(b.intercept);
+      expect(a.data_version?.objects.map((o) => o.key)).toEqual(['train/part-0.parquet']);
     });
   });
 
@@ -286,6 +306,27 @@ describe('runTrainingJob: failures write the reason, exit 1 and leave no model',
       expect(run.result.ok === false && `${run.result.reason}\n`).toBe(written);
       expect(run.modelFiles).toEqual([]);
       expect(run.out).toEqual([]);
+    });
+  });
+
+  it('fails on a Parquet channel with the row and column of a bad cell, and leaves no model', async () => {
+    await withTempDir(async (dir) => {
+      const parquetDir = join(dir, 'parquet');
+      await mkdir(parquetDir);
+      await writeParquet(
+        join(parquetDir, 'p.parquet'),
+        'SELECT * FROM (VALUES (1.0, 5.0), (NULL, 6.0)) t(a, quality)',
+      );
+      const run = await runJob(dir, {
+        train: {},
+        hyperparameters: { target: 'quality' },
+        env: { SM_CHANNEL_TRAIN: parquetDir },
+      });
+      expect(run.result.exitCode).toBe(1);
+      expect(await readFile(run.failureFile, 'utf8')).toBe(
+        'train/p.parquet: row 2, column "a": empty value (missing values are not supported)\n',
+      );
+      expect(run.modelFiles).toEqual([]);
     });
   });
 

@@ -9,7 +9,7 @@
  * a few hundred milliseconds once per change of the trainer's sources.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, version as esbuildVersion } from 'esbuild';
@@ -22,6 +22,9 @@ export const TRAINER_ENTRY = fileURLToPath(new URL('../../trainer/container.ts',
 
 const REPO_ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
+/** The one package the bundle imports at run time (lazily, for Parquet channels). */
+const TRAINER_EXTERNAL = '@duckdb/node-api';
+
 /**
  * The esbuild options of the Dockerfile's `RUN npx esbuild …` line (a test holds the two equal), so
  * the local job runs the bundle the image would hold.
@@ -32,6 +35,8 @@ export const TRAINER_BUNDLE_OPTIONS = {
   target: 'node20',
   format: 'esm',
   sourcemap: 'inline',
+  // DuckDB (Parquet channels) is a native addon: resolved at run time, never bundled.
+  external: [TRAINER_EXTERNAL] as string[],
 } as const;
 
 interface BundleManifest {
@@ -67,7 +72,10 @@ async function buildIfStale(dir: string): Promise<string> {
   const key = createHash('sha256')
     .update(JSON.stringify({ esbuildVersion, TRAINER_BUNDLE_OPTIONS, TRAINER_ENTRY }))
     .digest('hex');
-  if (await isFresh(outfile, manifestFile, key)) return outfile;
+  if (await isFresh(outfile, manifestFile, key)) {
+    await linkExternals(dir);
+    return outfile;
+  }
 
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.train.${process.pid}.${Date.now()}.mjs`);
@@ -86,6 +94,7 @@ async function buildIfStale(dir: string): Promise<string> {
       const s = await stat(path);
       inputs[path] = { size: s.size, mtimeMs: s.mtimeMs };
     }
+    await linkExternals(dir);
     // Another process may build the same bundle at once: each renames a complete file into place.
     await rename(tmp, outfile);
     await writeFile(manifestFile, JSON.stringify({ key, inputs } satisfies BundleManifest));
@@ -96,6 +105,20 @@ async function buildIfStale(dir: string): Promise<string> {
     });
   }
   return outfile;
+}
+
+/**
+ * The image copies DuckDB's packages beside the bundle; here the state dir may be anywhere, so its
+ * `node_modules/@duckdb` links to the project's (node follows the link to resolve their own imports).
+ */
+async function linkExternals(dir: string): Promise<void> {
+  const scope = join(dir, 'node_modules');
+  await mkdir(scope, { recursive: true });
+  const link = join(scope, '@duckdb');
+  if (await lstat(link).then(() => true, () => false)) return;
+  await symlink(join(REPO_ROOT, 'node_modules', '@duckdb'), link, 'dir').catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
 }
 
 async function isFresh(outfile: string, manifestFile: string, key: string): Promise<boolean> {

@@ -3,7 +3,7 @@
  * rebuilt when its sources change; and metric scraping follows SageMaker (last value wins).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import {
   tsxTrainerCommand,
 } from '../../../lib/local/sagemaker';
 import { METRIC_DEFINITIONS } from '../../../lib/trainer/contract';
+import { WINE_SELECT, writeParquet } from '../../trainer/helpers';
 import { REPO } from './helpers';
 
 const run = promisify(execFile);
@@ -29,7 +30,9 @@ describe('the trainer bundle', () => {
       .filter((a) => a.startsWith('--') && !a.startsWith('--outfile='))
       .sort();
     const ours = Object.entries(TRAINER_BUNDLE_OPTIONS)
-      .map(([k, v]) => (v === true ? `--${k}` : `--${k}=${v}`))
+      .flatMap(([k, v]) =>
+        v === true ? [`--${k}`] : Array.isArray(v) ? v.map((x) => `--${k}:${x}`) : [`--${k}=${v}`],
+      )
       .sort();
     expect(ours).toEqual(flags);
     expect(line).toContain(' lib/trainer/container.ts ');
@@ -58,6 +61,23 @@ describe('the trainer bundle', () => {
     await new Promise((r) => setTimeout(r, 20));
     await ensureTrainerBundle(stateDir);
     expect((await stat(bundle)).mtimeMs).toBeGreaterThan(first);
+  });
+
+  it('reads a Parquet channel: DuckDB resolves through the state dir, wherever that is', async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), 'mlops-bundle-'));
+    const data = join(stateDir, 'data');
+    await mkdir(data);
+    await writeParquet(join(data, 'wine.parquet'), WINE_SELECT);
+    const argv = bundledTrainerCommand(await ensureTrainerBundle(stateDir));
+    const env = {
+      PATH: process.env['PATH'],
+      SM_CHANNEL_TRAIN: data,
+      SM_MODEL_DIR: join(stateDir, 'model'),
+      SM_OUTPUT_DIR: stateDir,
+      SM_HPS: '{"target":"quality"}',
+    };
+    const { stdout } = await run(argv[0]!, argv.slice(1), { env, cwd: stateDir });
+    expect(stdout).toMatch(/model written to .*\(11 features, 1599 rows, /);
   });
 
   it('runs the same trainer as the tsx command, with the same outcome', async () => {

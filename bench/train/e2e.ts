@@ -1,0 +1,245 @@
+/**
+ * End to end, as a user runs each: process start → model written, and the process's peak RSS, for
+ * `mlops train` (the SageMaker contract, `SM_*` variables) and for pandas `read_csv`/`read_parquet` +
+ * scikit-learn `ElasticNet.fit` with its default threading, on the same generated data as CSV and as
+ * Parquet, side by side in one run.
+ *
+ *   npx tsx bench/train/e2e.ts [--rows 200000,1000000] [--runs 3] [--python /usr/bin/python3]
+ *
+ * Each process runs under `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS in KiB). Runs alternate
+ * between the commands so load from other processes falls on all alike; the table shows medians.
+ * Two kit rows: `mlops train` as a user types it (`node bin/mlops.mjs train`, TypeScript compiled by
+ * tsx on the fly) and the trainer image's entry (`node train.mjs train`, the esbuild bundle the
+ * Dockerfile builds and `mlops up` runs). The matrix is rows × (20 features + target) float64s.
+ * Without pyarrow (or fastparquet) pandas cannot read Parquet: that row says so.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { ensureTrainerBundle } from '../../lib/local/sagemaker';
+import { generateLinearData } from '../../lib/trainer/synthetic';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const FEATURES = 20;
+const HPS = { target: 'y', alpha: 0.1, l1_ratio: 0.5 };
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i === -1 ? undefined : process.argv[i + 1];
+}
+const runs = Number(flag('--runs') ?? 3);
+const sizes = (flag('--rows') ?? '200000,1000000').split(',').map(Number);
+if (!(Number.isInteger(runs) && runs >= 1) || !sizes.every((n) => Number.isInteger(n) && n > 0)) {
+  throw new Error('--runs must be an integer ≥ 1 and --rows a comma-separated list of row counts');
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+function pythonWith(module: string): string | undefined {
+  for (const c of [flag('--python'), process.env['MLOPS_BENCH_PYTHON'], 'python3', '/usr/bin/python3']) {
+    if (!c) continue;
+    try {
+      execFileSync(c, ['-c', `import ${module}`], { stdio: 'ignore' });
+      return c;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
+}
+
+/** Writes the data set as CSV in batches of lines, never as one string. */
+function writeCsv(path: string, rows: number): void {
+  const data = generateLinearData({ seed: 2026, rows, features: FEATURES, noise: 1, correlation: 0.6 });
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, `${[...data.featureNames, data.target].join(',')}\n`);
+    const batch: string[] = [];
+    const cells = new Array<string>(FEATURES + 1);
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < FEATURES; j++) cells[j] = String(data.X.data[j * rows + i]);
+      cells[FEATURES] = String(data.y[i]);
+      batch.push(cells.join(','));
+      if (batch.length === 10_000 || i === rows - 1) {
+        writeSync(fd, `${batch.join('\n')}\n`);
+        batch.length = 0;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function csvToParquet(csv: string, parquet: string): Promise<void> {
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  const columns = [...Array.from({ length: FEATURES }, (_, j) => `'x${j}': 'DOUBLE'`), `'y': 'DOUBLE'`];
+  await c.run(
+    `COPY (SELECT * FROM read_csv('${csv}', header = true, columns = {${columns.join(', ')}})) TO '${parquet}' (FORMAT parquet)`,
+  );
+  c.closeSync();
+  db.closeSync();
+}
+
+interface Measured {
+  seconds: number;
+  rssMiB: number;
+}
+
+/** Runs a command under /usr/bin/time; throws with its stderr if it fails. */
+function measure(argv: string[], env: NodeJS.ProcessEnv): Measured {
+  const timeFile = join(tmpdir(), `bench-train-time-${process.pid}`);
+  try {
+    execFileSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], {
+      env,
+      cwd: REPO,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const [s, kib] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    return { seconds: s!, rssMiB: kib! / 1024 };
+  } finally {
+    rmSync(timeFile, { force: true });
+  }
+}
+
+interface Runner {
+  name: string;
+  format: 'csv' | 'parquet';
+  run: (input: string, out: string) => Measured;
+  coef: (out: string) => number[];
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'bench-train-e2e-'));
+try {
+  const bundle = await ensureTrainerBundle(join(dir, 'state'));
+  const sklearnPython = pythonWith('sklearn, pandas');
+  const parquetPython = sklearnPython && pythonWith('pyarrow') ? sklearnPython : pythonWith('fastparquet');
+  const kitEnv = (input: string, out: string) => ({
+    ...process.env,
+    SM_CHANNEL_TRAIN: input,
+    SM_MODEL_DIR: out,
+    SM_OUTPUT_DIR: join(out, 'output'),
+    SM_HPS: JSON.stringify({ ...HPS, alpha: String(HPS.alpha), l1_ratio: String(HPS.l1_ratio) }),
+  });
+  const kitCoef = (out: string) =>
+    (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { coefficients: number[] }).coefficients;
+  const skCoef = (out: string) => (JSON.parse(readFileSync(out, 'utf8')) as { coef: number[] }).coef;
+  const runners: Runner[] = [];
+  for (const format of ['csv', 'parquet'] as const) {
+    runners.push(
+      {
+        name: `mlops train (node bin/mlops.mjs), ${format}`,
+        format,
+        run: (input, out) => measure([process.execPath, 'bin/mlops.mjs', 'train'], kitEnv(input, out)),
+        coef: kitCoef,
+      },
+      {
+        name: `trainer image entry (node train.mjs), ${format}`,
+        format,
+        run: (input, out) =>
+          measure([process.execPath, bundle, 'train'], {
+            ...kitEnv(input, out),
+            NODE_PATH: join(REPO, 'node_modules'),
+          }),
+        coef: kitCoef,
+      },
+    );
+    const python = format === 'csv' ? sklearnPython : parquetPython;
+    if (python) {
+      runners.push({
+        name: `pandas read_${format} + sklearn ElasticNet.fit, ${format}`,
+        format,
+        run: (input, out) =>
+          measure(
+            [
+              python,
+              join(import.meta.dirname, 'sklearn_e2e.py'),
+              input,
+              ...['--target', HPS.target, '--alpha', String(HPS.alpha), '--l1-ratio', String(HPS.l1_ratio)],
+              ...['--out', out],
+            ],
+            process.env,
+          ),
+        coef: skCoef,
+      });
+    } else {
+      console.log(
+        format === 'csv'
+          ? 'scikit-learn + pandas not found: the reference rows are skipped'
+          : 'pandas cannot read Parquet here (neither pyarrow nor fastparquet imports): the pandas Parquet rows are skipped',
+      );
+    }
+  }
+
+  const table: string[][] = [];
+  for (const rows of sizes) {
+    const csvDir = join(dir, `csv-${rows}`);
+    const parquetDir = join(dir, `parquet-${rows}`);
+    mkdirSync(csvDir);
+    mkdirSync(parquetDir);
+    const csv = join(csvDir, 'data.csv');
+    const parquet = join(parquetDir, 'data.parquet');
+    writeCsv(csv, rows);
+    await csvToParquet(csv, parquet);
+    const matrixMiB = (rows * (FEATURES + 1) * 8) / 2 ** 20;
+    const results = runners.map(() => [] as Measured[]);
+    const coefs: number[][] = [];
+    for (let r = 0; r < runs; r++) {
+      runners.forEach((runner, k) => {
+        const out = join(dir, `out-${rows}-${k}-${r}`);
+        // The kit takes a channel (a file or a directory); pandas takes the file.
+        const input = runner.name.startsWith('pandas')
+          ? runner.format === 'csv'
+            ? csv
+            : parquet
+          : runner.format === 'csv'
+            ? csvDir
+            : parquetDir;
+        results[k]!.push(runner.run(input, runner.name.startsWith('pandas') ? `${out}.json` : out));
+        if (r === 0) coefs[k] = runner.coef(runner.name.startsWith('pandas') ? `${out}.json` : out);
+      });
+    }
+    const reference = (format: string) =>
+      runners.findIndex((x) => x.format === format && x.name.startsWith('pandas'));
+    runners.forEach((runner, k) => {
+      const s = median(results[k]!.map((m) => m.seconds));
+      const rss = median(results[k]!.map((m) => m.rssMiB));
+      const ref = reference(runner.format) === -1 ? reference('csv') : reference(runner.format);
+      const refS = ref === -1 ? undefined : median(results[ref]!.map((m) => m.seconds));
+      const refRss = ref === -1 ? undefined : median(results[ref]!.map((m) => m.rssMiB));
+      const dCoef =
+        ref === -1 ? undefined : Math.max(...coefs[k]!.map((v, j) => Math.abs(v - coefs[ref]![j]!)));
+      table.push([
+        `${rows.toLocaleString('en')} × ${FEATURES}`,
+        runner.name,
+        s.toFixed(2),
+        refS === undefined ? '-' : (s / refS).toFixed(2),
+        rss.toFixed(0),
+        refRss === undefined ? '-' : (rss / refRss).toFixed(2),
+        (rss / matrixMiB).toFixed(2),
+        dCoef === undefined ? '-' : dCoef.toExponential(1),
+      ]);
+    });
+    rmSync(csvDir, { recursive: true });
+    rmSync(parquetDir, { recursive: true });
+  }
+  const header = ['data', 'command', 'wall s', '× pandas', 'peak RSS MiB', '× pandas', '× matrix', 'max |Δcoef|'];
+  const widths = header.map((h, k) => Math.max(h.length, ...table.map((r) => r[k]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
+  console.log(
+    `\nend to end (process start → model written), median of ${runs} alternating runs; × pandas is against ` +
+      'pandas + scikit-learn on the same format (on the CSV where pandas cannot read Parquet); ' +
+      '× matrix is peak RSS over rows × 21 float64s\n',
+  );
+  console.log(line(header));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of table) console.log(line(r));
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
