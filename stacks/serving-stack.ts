@@ -139,7 +139,11 @@ export class ServingStack extends Stack {
       'model pods write their request log under predictions/deployment=<deployment>/dt=<day>/, one PutObject per batch',
     );
     // Per-version serving metrics (and Container Insights) to CloudWatch: the canary alarms read them.
-    const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', { cluster: models.cluster, nodes: models.nodegroup });
+    const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', {
+      cluster: models.cluster,
+      nodes: models.nodegroup,
+      addonVersion: serving.addonVersions.cloudwatchObservability,
+    });
     const router = new PredictionRouter(this, 'Router', {
       cluster: models.cluster,
       vpc: network.vpc,

@@ -42,6 +42,7 @@ const EKS_ADDON_VERSIONS = {
   coredns: 'v1.12.4-eksbuild.1',
   kubeProxy: 'v1.36.0-eksbuild.1',
   podIdentityAgent: 'v1.3.8-eksbuild.2',
+  cloudwatchObservability: 'v4.5.0-eksbuild.1',
 };
 
 export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {

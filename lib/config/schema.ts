@@ -178,6 +178,8 @@ export const environmentConfigSchema = z
         coredns: addonVersion,
         kubeProxy: addonVersion,
         podIdentityAgent: addonVersion,
+        /** The CloudWatch agent (Container Insights and the model servers' Prometheus series). */
+        cloudwatchObservability: addonVersion,
       }),
       /** Traffic share (percent) a new model version gets as a canary before promotion. */
       canaryTrafficPercent: z.number().int().min(0).max(100),

@@ -150,6 +150,7 @@ describe.each(AWS_ENVIRONMENTS)('Cluster add-ons and pod security in %s', (name)
       ['coredns', versions.coredns],
       ['kube-proxy', versions.kubeProxy],
       ['eks-pod-identity-agent', versions.podIdentityAgent],
+      ['amazon-cloudwatch-observability', versions.cloudwatchObservability],
     ] as const) {
       template.hasResourceProperties('AWS::EKS::Addon', { AddonName: addon, AddonVersion: version });
     }
@@ -158,7 +159,7 @@ describe.each(AWS_ENVIRONMENTS)('Cluster add-ons and pod security in %s', (name)
   it('fails if any managed add-on is unpinned', () => {
     const addons = Object.values(template.findResources('AWS::EKS::Addon')) as Resource[];
     expect(addons.map((a) => a.Properties['AddonName']).sort()).toEqual(
-      ['coredns', 'eks-pod-identity-agent', 'kube-proxy', 'vpc-cni'],
+      ['amazon-cloudwatch-observability', 'coredns', 'eks-pod-identity-agent', 'kube-proxy', 'vpc-cni'],
     );
     expect(addons.filter((a) => a.Properties['AddonVersion'] === undefined)).toEqual([]);
   });
