@@ -5,6 +5,7 @@
  * @example
  * const lake = new DataLakeStack(stage, 'DataLake', { config, house: resolveHouseDefaults(config) }).lake;
  */
+import { REQUEST_LOG_PREFIX } from '../lib/serving/request-log';
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
@@ -38,6 +39,7 @@ export class DataLakeStack extends Stack {
       archiveAfterDays: config.dataLake.archiveAfterDays ?? undefined,
       athenaResultsExpirationDays: config.dataLake.athenaResultsExpirationDays,
       accessLogsExpirationDays: config.dataLake.accessLogsExpirationDays,
+      requestLog: { prefix: REQUEST_LOG_PREFIX, days: config.dataLake.requestLogExpirationDays },
     });
     declareLakeBuckets(this.lake);
     const out = (name: string, value: string, description: string) =>

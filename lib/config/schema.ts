@@ -44,6 +44,11 @@ export const environmentConfigSchema = z
       /** Days Athena query results are kept. */
       athenaResultsExpirationDays: days('dataLake.athenaResultsExpirationDays'),
       accessLogsExpirationDays: days('dataLake.accessLogsExpirationDays'),
+      /**
+       * Days the model servers' request log (model inputs and outputs, `predictions/` in the raw
+       * zone) is kept: long enough for drift windows and late labels, not forever.
+       */
+      requestLogExpirationDays: days('dataLake.requestLogExpirationDays'),
       /** Glue database name; Athena SQL names it, so it is readable and unique per environment. */
       glueDatabaseName: z
         .string()

@@ -78,6 +78,11 @@ export interface DataLakeProps {
    * @default 90
    */
   readonly accessLogsExpirationDays?: number;
+  /**
+   * The model servers' request log in the raw zone, expired after `days` (it holds model inputs).
+   * @default - kept like the rest of the raw zone
+   */
+  readonly requestLog?: { readonly prefix: string; readonly days: number };
 }
 
 export { WINE_RAW_TABLE } from '../datasets/wine';
@@ -122,8 +127,9 @@ export class DataLake extends Construct {
       reason:
         'Cross-region replication needs a second region and key chosen per deployment; the kit protects data with versioning, noncurrent-version retention and RETAIN in production.',
     });
-    const dataBucket = (bucketId: string) =>
+    const dataBucket = (bucketId: string, prefixExpirations?: { prefix: string; days: number }[]) =>
       new LakeBucket(this, bucketId, {
+        prefixExpirations,
         encryptionKey: this.key,
         accessLogs: this.accessLogs,
         removalPolicy,
@@ -131,7 +137,7 @@ export class DataLake extends Construct {
         infrequentAccessAfterDays: props.infrequentAccessAfterDays,
         archiveAfterDays: props.archiveAfterDays,
       });
-    this.raw = dataBucket('Raw');
+    this.raw = dataBucket('Raw', props.requestLog ? [props.requestLog] : undefined);
     this.curated = dataBucket('Curated');
     this.artifacts = dataBucket('Artifacts');
     this.athenaResults = new LakeBucket(this, 'AthenaResults', {

@@ -78,6 +78,11 @@ export interface LakeBucketProps {
    */
   readonly expirationDays?: number;
   /**
+   * Prefixes whose current objects expire after the days given (e.g. a request log of model inputs).
+   * @default - none
+   */
+  readonly prefixExpirations?: readonly { readonly prefix: string; readonly days: number }[];
+  /**
    * Days after which current objects move to Intelligent-Tiering.
    * @default - stay in Standard
    */
@@ -140,6 +145,11 @@ export class LakeBucket extends s3.Bucket {
         ...(props.expirationDays !== undefined
           ? [{ id: 'expire-objects', expiration: Duration.days(props.expirationDays) }]
           : []),
+        ...(props.prefixExpirations ?? []).map(({ prefix, days }) => ({
+          id: `expire-${prefix.replace(/[^A-Za-z0-9-]/g, '')}`,
+          prefix,
+          expiration: Duration.days(days),
+        })),
         ...(transitions.length > 0 ? [{ id: 'colder-storage', transitions }] : []),
       ],
     });

@@ -116,6 +116,20 @@ describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
     );
   });
 
+  it('expires the request log (model inputs and outputs under predictions/) per config, and nothing else of the raw zone', () => {
+    const rules = all['Raw']!.resource['Properties']['LifecycleConfiguration']['Rules'] as Record<string, unknown>[];
+    const expiring = rules.filter((r) => r['ExpirationInDays'] !== undefined);
+    expect(expiring).toEqual([
+      expect.objectContaining({ Prefix: 'predictions/', ExpirationInDays: config.dataLake.requestLogExpirationDays, Status: 'Enabled' }),
+    ]);
+  });
+
+  it('fails if the request log is kept forever (no expiry on predictions/ in any environment)', () => {
+    const raw = JSON.stringify(all['Raw']!.resource['Properties']['LifecycleConfiguration']);
+    expect(raw).toMatch(/"Prefix":"predictions\/"/);
+    expect(config.dataLake.requestLogExpirationDays).toBeGreaterThanOrEqual(config.drift.maxWindowDays);
+  });
+
   it('enforces the Athena workgroup configuration with encrypted results and the scan cutoff', () => {
     t.hasResourceProperties('AWS::Athena::WorkGroup', {
       Name: `mlops-${name}`,
