@@ -10,13 +10,13 @@
  * const page = await openConsole(browser, platform, '#/pipelines');
  * expect(page.problems()).toEqual([]);
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { startUp, type UpProcess } from '../local/mlops-process';
 
 /** Where screenshots go (git-ignored). */
 export const OUTPUT_DIR = join(PROJECT_ROOT, 'test-output', 'console');
@@ -49,59 +49,40 @@ export interface ConsolePlatform {
   stop(): Promise<void>;
 }
 
+/** One Step Functions call on the platform's AWS endpoint, in the AWS JSON protocol the console speaks. */
+export async function stepFunctions(platform: ConsolePlatform, operation: string, input: object = {}): Promise<any> {
+  const res = await fetch(platform.awsEndpoint, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AWSStepFunctions.${operation}` },
+    body: JSON.stringify(input),
+  });
+  return res.json();
+}
+
 /**
  * Starts `mlops up` on random ports in a fresh state dir and resolves once its banner is printed
  * (after the start-up training unless `startup` is false).
  */
-export function startConsolePlatform(options: { startup?: boolean; timeoutMs?: number } = {}): Promise<ConsolePlatform> {
+export async function startConsolePlatform(options: { startup?: boolean; timeoutMs?: number } = {}): Promise<ConsolePlatform> {
   const stateDir = mkdtempSync(join(tmpdir(), 'mlops-console-'));
-  const args = [`${PROJECT_ROOT}bin/mlops.mjs`, 'up', '--port', '0', '--state-dir', stateDir];
-  if (options.startup === false) args.push('--no-startup');
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const removeState = () => rmSync(stateDir, { recursive: true, force: true });
+  let up: UpProcess;
+  try {
+    up = await startUp(stateDir, options.startup === false ? ['--no-startup'] : [], { timeoutMs: options.timeoutMs });
+  } catch (err) {
+    removeState();
+    throw err;
+  }
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      const closed = new Promise((r) => child.once('close', r));
-      child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await closed;
-      clearTimeout(timer);
-    }
-    rmSync(stateDir, { recursive: true, force: true });
+    await up.stop();
+    removeState();
   };
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stop();
-      reject(new Error(`mlops up printed no banner in time:\n${out}`));
-    }, options.timeoutMs ?? 300_000);
-    const onData = () => {
-      if (!/local platform ready[\s\S]*Ctrl-C/.test(out)) return;
-      child.stdout!.off('data', onData);
-      clearTimeout(timer);
-      const url = (label: string) => new RegExp(`^${label}\\s+(http://127\\.0\\.0\\.1:\\d+/?)`, 'm').exec(out)?.[1];
-      const consoleUrl = url('console');
-      if (!consoleUrl) {
-        void stop();
-        reject(new Error(`the banner names no console:\n${out}`));
-        return;
-      }
-      resolve({
-        consoleUrl,
-        gatewayUrl: url('gateway')!,
-        awsEndpoint: url('AWS endpoint')!,
-        stateDir,
-        output: () => out,
-        stop,
-      });
-    };
-    child.stdout!.on('data', onData);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`mlops up exited (${code}) before its banner:\n${out}`));
-    });
-  });
+  const consoleUrl = up.url('console');
+  if (!consoleUrl) {
+    await stop();
+    throw new Error(`the banner names no console:\n${up.output()}`);
+  }
+  return { consoleUrl, gatewayUrl: up.url('gateway')!, awsEndpoint: up.url('AWS endpoint')!, stateDir, output: up.output, stop };
 }
 
 export interface Browser {

@@ -5,7 +5,7 @@
  * message inline in the start form, and a run started from the form followed live to SUCCEEDED.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform } from './harness';
+import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform, stepFunctions } from './harness';
 
 // A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
 vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
@@ -40,21 +40,11 @@ const TRAINING_PATH = [
   'Model registered',
 ];
 
-/** How many state machines the local control plane lists (every one gets a row). */
-async function stateMachineCount(awsEndpoint: string): Promise<number> {
-  const res = await fetch(awsEndpoint, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.ListStateMachines' },
-    body: '{}',
-  });
-  return ((await res.json()) as { stateMachines: unknown[] }).stateMachines.length;
-}
-
 describe('Pipelines', () => {
   it('lists every state machine with its latest execution', async () => {
     const page = await openConsole(browser, platform, '#/pipelines');
     const rows = page.page.locator('main tbody tr');
-    await expect.poll(() => rows.count()).toBe(await stateMachineCount(platform.awsEndpoint));
+    await expect.poll(() => rows.count()).toBe((await stepFunctions(platform, 'ListStateMachines')).stateMachines.length);
     await expect.poll(() => page.page.locator('main tbody').innerText()).toMatch(/trainingpipeline[\s\S]*succeeded[\s\S]*startup-/);
     await page.page.waitForLoadState('networkidle');
     expect(page.problems()).toEqual([]);
@@ -64,12 +54,7 @@ describe('Pipelines', () => {
   });
 
   it('draws every state machine from its definition: a node per state, nested ones included', async () => {
-    const sfn = async (op: string, input: object) =>
-      (await fetch(platform.awsEndpoint, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AWSStepFunctions.${op}` },
-        body: JSON.stringify(input),
-      })).json() as Promise<any>;
+    const sfn = (op: string, input: object) => stepFunctions(platform, op, input);
     const countStates = (m: any): number =>
       Object.values(m.States ?? {}).reduce<number>(
         (n, st: any) => n + 1 + [...(st.Branches ?? []), ...(st.ItemProcessor ?? st.Iterator ? [st.ItemProcessor ?? st.Iterator] : [])].reduce((k: number, b: any) => k + countStates(b), 0),

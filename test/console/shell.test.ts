@@ -11,6 +11,7 @@ import {
   launchBrowser,
   openConsole,
   startConsolePlatform,
+  stepFunctions,
 } from './harness';
 
 /** What each page shows on a fresh platform. */
@@ -96,12 +97,7 @@ describe('the console on a fresh platform', () => {
     // A column header sorts on Enter, and says which way.
     const header = page.page.getByRole('button', { name: 'State machine' });
     const names = () => page.page.locator('main tbody tr td:first-child').allInnerTexts();
-    const listed = await fetch(platform.awsEndpoint, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AWSStepFunctions.ListStateMachines' },
-      body: '{}',
-    });
-    const { stateMachines } = (await listed.json()) as { stateMachines: unknown[] };
+    const { stateMachines } = (await stepFunctions(platform, 'ListStateMachines')) as { stateMachines: unknown[] };
     expect(stateMachines.length).toBeGreaterThanOrEqual(3);
     await expect.poll(() => names().then((n) => n.length)).toBe(stateMachines.length);
     await header.focus();

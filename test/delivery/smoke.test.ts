@@ -5,16 +5,15 @@
  * and the failed check named, when a check cannot pass; a SigV4 run is checked against a loopback
  * server that records the Authorization header.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { runCli, startUp, type UpProcess } from '../local/mlops-process';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-smoke-'));
-let platform: ChildProcess;
+let platform: UpProcess;
 let gateway: string;
 let awsEndpoint: string;
 
@@ -25,45 +24,17 @@ const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
   return { ...env, ...extra };
 };
 
-function mlops(args: string[], env: NodeJS.ProcessEnv = cleanEnv()) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, ...args], { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const mlops = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) => runCli(args, { env });
 
 beforeAll(async () => {
   // prepare: the local platform as `npm start` brings it up (seeded, trained, serving wine-quality)
-  platform = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, 'up', '--port', '0', '--state-dir', stateDir], {
-    cwd: PROJECT_ROOT,
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  platform.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    platform.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/local platform ready[\s\S]*Ctrl-C/.test(stdout)) resolve();
-    });
-    platform.once('close', (code) => reject(new Error(`mlops up exited ${code}: ${stdout}${stderr}`)));
-  });
-  gateway = /^gateway\s+(\S+)/m.exec(stdout)![1]!;
-  awsEndpoint = /^AWS endpoint\s+(\S+)/m.exec(stdout)![1]!;
+  platform = await startUp(stateDir, [], { env: cleanEnv() });
+  gateway = platform.url('gateway')!;
+  awsEndpoint = platform.url('AWS endpoint')!;
 }, 600_000);
 
 afterAll(async () => {
-  if (platform && platform.exitCode === null) {
-    const closed = new Promise((r) => platform.once('close', r));
-    platform.kill('SIGINT');
-    await Promise.race([closed, new Promise((r) => setTimeout(r, 15_000))]);
-    if (platform.exitCode === null) platform.kill('SIGKILL');
-  }
+  await platform?.stop();
   rmSync(stateDir, { recursive: true, force: true });
 });
 

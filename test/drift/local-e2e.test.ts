@@ -11,22 +11,21 @@
  * - an empty window says "no traffic in window";
  * - an unknown model or a malformed window fails with a sentence, and nothing is written.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { WINE_FEATURES } from '../../lib/datasets/wine';
 import { localPathOf } from '../../lib/local/athena/catalog';
 import { DRIFT_STATES } from '../../lib/pipelines/drift-states';
 import { VERSION_TAGS } from '../../lib/shared/operations';
 import { ALCOHOL_PLUS_2, seldonBody, wineRows } from '../fixtures/drift/generate';
+import { type CliRun, runCli, startUp } from '../local/mlops-process';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-drift-e2e-'));
 const children: ChildProcess[] = [];
-let platform: ChildProcess;
 let gateway: string;
 let awsEndpoint: string;
 
@@ -36,27 +35,8 @@ afterAll(async () => {
   rmSync(stateDir, { recursive: true, force: true });
 }, 60_000);
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 /** `node bin/mlops.mjs <args> --state-dir <stateDir>` as a child process. */
-function mlops(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, ...args, '--state-dir', stateDir], {
-      cwd: PROJECT_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const mlops = (...args: string[]): Promise<CliRun> => runCli([...args, '--state-dir', stateDir], { children });
 
 /** Every file below `dir` (none when it does not exist). */
 const filesUnder = (dir: string): string[] =>
@@ -118,24 +98,11 @@ async function driftJson(window: { start: string; end: string }): Promise<DriftJ
 }
 
 beforeAll(async () => {
-  platform = spawn(
-    process.execPath,
-    [`${PROJECT_ROOT}bin/mlops.mjs`, 'up', '--port', '0', '--request-log-sample-rate', '1', '--state-dir', stateDir],
-    { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(platform);
-  let stdout = '';
-  let stderr = '';
-  platform.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    platform.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/local platform ready[\s\S]*Ctrl-C/.test(stdout)) resolve();
-    });
-    platform.once('close', (code) => reject(new Error(`mlops up exited with ${code}: ${stderr}`)));
-  });
-  gateway = /^gateway\s+(\S+)/m.exec(stdout)![1]!;
-  awsEndpoint = /^AWS endpoint\s+(\S+)/m.exec(stdout)![1]!;
+  const platform = await startUp(stateDir, ['--request-log-sample-rate', '1']);
+  children.push(platform.child);
+  const stdout = platform.output();
+  gateway = platform.url('gateway')!;
+  awsEndpoint = platform.url('AWS endpoint')!;
   expect(stdout).toMatch(/wine-quality v1/);
   expect(stdout).toMatch(/^\s+mlops-local-drift-/m); // the drift machine is listed
 }, 600_000);

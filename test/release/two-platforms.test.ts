@@ -9,7 +9,7 @@
  * artifacts as they were), then a rejected release (archived, nothing served), then an approved
  * one (served, same prediction, lineage), then a repeat (a no-op that says so).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, ListStateMachinesCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { VERSION_TAGS } from '../../lib/shared/operations';
 import { parseS3Uri } from '../../lib/shared/s3-uri';
+import { runCli, startUp } from '../local/mlops-process';
 
 const MODEL = 'wine-quality';
 const SELDON_BODY = '{"data":{"ndarray":[[7.4,0.7,0,1.9,0.076,11,34,0.9978,3.51,0.56,9.4]]}}';
@@ -39,39 +39,15 @@ interface Platform {
 }
 
 /** `mlops up` in a child process; resolves with its URLs once the ready banner is printed. */
-function up(args: string[], dir = mkdtempSync(join(tmpdir(), 'mlops-release-'))): Promise<Platform & { dir: string }> {
+async function up(args: string[], dir = mkdtempSync(join(tmpdir(), 'mlops-release-'))): Promise<Platform & { dir: string }> {
   dirs.push(dir);
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, 'up', '--port', '0', '--state-dir', dir, ...args], {
-      cwd: PROJECT_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/local platform ready[\s\S]*Ctrl-C/.test(stdout)) {
-        const url = (label: string) => new RegExp(`^${label}\\s+(http://127\\.0\\.0\\.1:\\d+)`, 'm').exec(stdout)![1]!;
-        resolve({ gateway: url('gateway'), aws: url('AWS endpoint'), s3: url('S3'), child, dir });
-      }
-    });
-    child.once('close', (code) => reject(new Error(`mlops up exited with ${code}:\n${stdout}\n${stderr}`)));
-  });
+  const platform = await startUp(dir, args);
+  children.push(platform.child);
+  return { gateway: platform.url('gateway')!, aws: platform.url('AWS endpoint')!, s3: platform.url('S3')!, child: platform.child, dir };
 }
 
 /** The real CLI in a child process. */
-function mlops(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [`${PROJECT_ROOT}bin/mlops.mjs`, ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const mlops = (...args: string[]) => runCli(args);
 
 const s3Of = (endpoint: string) =>
   new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
