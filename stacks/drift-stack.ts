@@ -210,8 +210,7 @@ export class DriftStack extends Stack {
     props.eventBus.grantPutEventsTo(role);
     this.stateMachine.acknowledgeInvoke([plan, report]);
 
-    // Nothing watches CloudWatch on one machine: the local platform gets no alarms (as the stage's monitoring).
-    if (config.name !== 'local') {
+    if (house.monitored) {
       this.alarm = new cloudwatch.Alarm(this, 'DatasetDriftAlarm', {
         alarmDescription: `mlops-kit ${config.name}: dataset drift in ${input.model}'s traffic (see the drift report under s3://…/${DRIFT_REPORTS_PREFIX}${input.model}/)`,
         metric: new cloudwatch.Metric({

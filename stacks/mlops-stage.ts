@@ -75,8 +75,7 @@ export class MlopsStage extends Stage {
     const config = props.config;
     const name = config.name;
     const base = resolveHouseDefaults(config);
-    const monitored = name !== 'local';
-    if (monitored) {
+    if (base.monitored) {
       this.alarms = new AlarmsStack(this, 'Alarms', {
         description: `mlops-kit ${name}: alarm topic and operations key`,
         config,

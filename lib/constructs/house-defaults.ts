@@ -39,6 +39,11 @@ export interface HouseDefaults {
   readonly serviceFunction: FunctionSizing;
   /** Workflow steps: capped by `WORKFLOW_RESERVED_CONCURRENCY` (see `workflowReservedConcurrency`). */
   readonly workflowFunction: FunctionSizing;
+  /**
+   * Whether CloudWatch alarms are built: everywhere but local, where nothing watches CloudWatch
+   * (the stage's alarm topic and coverage follow the same rule).
+   */
+  readonly monitored: boolean;
 }
 
 export const removalPolicyOf = (config: EnvironmentConfig): RemovalPolicy =>
@@ -54,6 +59,7 @@ export function resolveHouseDefaults(config: EnvironmentConfig): HouseDefaults {
     logs: { logRetention: config.logs.retentionDays as logs.RetentionDays, removalPolicy },
     serviceFunction: { memorySize, reservedConcurrentExecutions: config.lambda.reservedConcurrency ?? undefined },
     workflowFunction: { memorySize, reservedConcurrentExecutions: workflowReservedConcurrency(config) },
+    monitored: config.name !== 'local',
   };
 }
 

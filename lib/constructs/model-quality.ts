@@ -209,8 +209,7 @@ export class ModelQuality extends Construct {
     this.stateMachine.acknowledgeInvoke([plan, publish]);
 
     for (const model of q.models) {
-      // Nothing watches CloudWatch on one machine: the local platform gets no alarms (as the stage's monitoring).
-      if (config.name !== 'local') this.alarms.push(...qualityAlarms(this, model, q));
+      if (house.monitored) this.alarms.push(...qualityAlarms(this, model, q));
       if (q.schedule !== null) {
         this.schedules.push(
           new scheduler.Schedule(this, `Schedule-${model}`, {
