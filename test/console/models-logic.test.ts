@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import type { ModelVersion, Run } from '../../lib/console/api/mlflow-types';
 import {
   aliasProblem,
-  CONSOLE_VERSION_TAGS,
   curatedBucket,
   driftReports,
   lineage,
@@ -28,12 +27,6 @@ const run: Run = {
     tags: [{ key: 'mlops.data_version', value: '{"wine_labels":"v1"}' }, { key: 'mlops.execution', value: 'startup-1' }],
   },
 };
-
-describe('CONSOLE_VERSION_TAGS', () => {
-  it('repeats the shared contract exactly (the console cannot import lib/shared)', () => {
-    expect(CONSOLE_VERSION_TAGS).toEqual(VERSION_TAGS);
-  });
-});
 
 describe('lineage', () => {
   it('reads run, data version, feature service and execution from the run', () => {

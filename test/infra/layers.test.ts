@@ -33,6 +33,7 @@ describe('import directions', () => {
     ['lib/console/api/violation.ts', "import { readFileSync } from 'node:fs';", /browser/],
     ['lib/console/api/violation.ts', "import { SFNClient } from '@aws-sdk/client-sfn';", /adapter/],
     ['lib/console/violation.ts', "import { ApiError } from '../shared/errors';", /only lib\/console/],
+    ['lib/console/logic/violation.ts', "import { parseEvent } from '../../shared/events';", /only lib\/console/],
   ])('%s: %s is refused', async (file, code, message) => {
     const messages = await restrictedImports(file, `${code}\nexport const x = 1;\n`);
     expect(messages).toHaveLength(1);
@@ -49,6 +50,8 @@ describe('import directions', () => {
     ['lib/serving/entry.ts', "import { s3Client } from '../adapters/clients';"],
     ['lib/console/pages/ok.tsx', "import { sfn } from '../api/sfn';"],
     ['lib/console/main.tsx', "import { App } from './app';"],
+    // The platform's names as plain data: the console reads the same contract as the server.
+    ['lib/console/logic/ok.ts', "import { VERSION_TAGS } from '../../shared/operations';"],
   ])('%s: %s is allowed', async (file, code) => {
     expect(await restrictedImports(file, `${code}\nexport const x = 1;\n`)).toEqual([]);
   });

@@ -5,20 +5,7 @@
  */
 import type { ModelVersion, Run, Stage } from '../api/mlflow-types';
 import { STAGES } from '../api/mlflow-types';
-
-/**
- * The registry tags the kit writes on versions and runs. The console is a browser bundle and
- * imports no server module (the console's lint rule), so these repeat `VERSION_TAGS` of
- * lib/shared/operations.ts; test/console/models-logic.test.ts holds them equal.
- */
-export const CONSOLE_VERSION_TAGS = {
-  baselineUri: 'mlops.baseline_uri',
-  artifactSha256: 'mlops.artifact_sha256',
-  sourceEnvironment: 'mlops.source_environment',
-  sourceVersion: 'mlops.source_version',
-  sourceRunId: 'mlops.source_run_id',
-  dataVersion: 'mlops.data_version',
-} as const;
+import { VERSION_TAGS } from '../../shared/operations';
 
 /** Run-side lineage the training pipeline records (lib/pipelines/register.ts). */
 export const RUN_LINEAGE = {
@@ -60,23 +47,23 @@ export function lineage(version: ModelVersion, run: Run | undefined): Lineage {
   const v = (key: string) => tagOf(version.tags, key);
   const runTag = (key: string) => tagOf(run?.data.tags, key);
   const runParam = (key: string) => tagOf(run?.data.params, key);
-  const environment = v(CONSOLE_VERSION_TAGS.sourceEnvironment);
+  const environment = v(VERSION_TAGS.sourceEnvironment);
   const out: Record<string, unknown> = {
     runId: version.run_id,
     experimentId: run?.info.experiment_id,
     dataset: runParam(RUN_LINEAGE.dataset),
-    dataVersion: v(CONSOLE_VERSION_TAGS.dataVersion) ?? runTag(RUN_LINEAGE.dataVersion),
+    dataVersion: v(VERSION_TAGS.dataVersion) ?? runTag(RUN_LINEAGE.dataVersion),
     featureService: runParam(RUN_LINEAGE.featureService),
     execution: runTag(RUN_LINEAGE.execution) ?? v(RUN_LINEAGE.execution),
     source: environment
       ? {
           environment,
-          version: v(CONSOLE_VERSION_TAGS.sourceVersion),
-          runId: v(CONSOLE_VERSION_TAGS.sourceRunId),
+          version: v(VERSION_TAGS.sourceVersion),
+          runId: v(VERSION_TAGS.sourceRunId),
         }
       : undefined,
-    artifactSha256: v(CONSOLE_VERSION_TAGS.artifactSha256),
-    baselineUri: v(CONSOLE_VERSION_TAGS.baselineUri),
+    artifactSha256: v(VERSION_TAGS.artifactSha256),
+    baselineUri: v(VERSION_TAGS.baselineUri),
   };
   for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
   return out as Lineage;
