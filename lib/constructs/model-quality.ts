@@ -19,7 +19,7 @@
  * @example
  * new ModelQuality(this, 'ModelQuality', { config, lake, requestLogLocation: `s3://${lake.raw.bucketName}/predictions/`, eventBus, registry });
  */
-import { REQUEST_LOG_TABLE } from '../pipelines/drift-states';
+import { REQUEST_LOG_TABLE } from '../serving/request-log';
 import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as events from 'aws-cdk-lib/aws-events';
@@ -40,9 +40,7 @@ import { MlopsStateMachine } from './mlops-state-machine';
 import { declareStateMachine } from './platform-facts';
 import { SchedulerRole } from './scheduler-role';
 
-/** The Glue tables the machine joins. */
-/** The request log's table: one definition, shared with the drift machine. */
-export const PREDICTION_LOG_TABLE = REQUEST_LOG_TABLE;
+/** The labels the machine joins with the request log (`REQUEST_LOG_TABLE`). */
 export const PREDICTION_LABELS_TABLE = 'prediction_labels';
 /** Where labels go in the raw zone: JSON Lines `{"request_id", "label", "ts"[, "row"]}`. */
 export const LABELS_PREFIX = 'labels/';
@@ -89,7 +87,7 @@ export class ModelQuality extends Construct {
     const logLocation = props.requestLogLocation.endsWith('/') ? props.requestLogLocation : `${props.requestLogLocation}/`;
 
     this.logTable = lake.addTable('PredictionLogTable', {
-      name: PREDICTION_LOG_TABLE,
+      name: REQUEST_LOG_TABLE,
       description: 'Model server request log: one line per predicted row, and Seldon feedback (JSON Lines); drift and model quality read it',
       location: logLocation,
       format: 'json',
@@ -144,7 +142,7 @@ export class ModelQuality extends Construct {
       timeout: Duration.minutes(1),
       environment: {
         LAKE_DATABASE: lake.databaseName,
-        LOG_TABLE: PREDICTION_LOG_TABLE,
+        LOG_TABLE: REQUEST_LOG_TABLE,
         LABELS_TABLE: PREDICTION_LABELS_TABLE,
         WINDOW_HOURS: String(q.windowHours),
         ...(props.registry ? { REGISTRY_AUTH: registryAuth } : {}),
@@ -200,7 +198,7 @@ export class ModelQuality extends Construct {
     });
     declareStateMachine(this.stateMachine, 'quality');
     const role = this.stateMachine.stateMachine.role;
-    lake.grantQuery(role, { tables: [PREDICTION_LOG_TABLE, PREDICTION_LABELS_TABLE] });
+    lake.grantQuery(role, { tables: [REQUEST_LOG_TABLE, PREDICTION_LABELS_TABLE] });
     lake.raw.grantObjects(
       role,
       { read: '', list: '' },

@@ -13,8 +13,7 @@ export const DRIFT_STATES = {
   clean: 'No drift',
 } as const;
 
-/** The Glue table over the model servers' request log (`predictions/` in the raw zone). */
-export const REQUEST_LOG_TABLE = 'prediction_log';
+export { REQUEST_LOG_TABLE } from '../serving/request-log';
 
 /** The example: the wine model over the last day. */
 export const DEFAULT_DRIFT_INPUT = { model: 'wine-quality' } as const;

@@ -29,6 +29,9 @@ import { join } from 'node:path';
  */
 export const REQUEST_LOG_PREFIX = 'predictions/';
 
+/** The Glue table over the request log, which drift and model quality both query. */
+export const REQUEST_LOG_TABLE = 'prediction_log';
+
 /** The directory of one deployment's log below {@link REQUEST_LOG_PREFIX}. */
 export const requestLogDeploymentDir = (deployment: string): string => `deployment=${deployment}`;
 

@@ -9,7 +9,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { Binding } from '../../lib/constructs/binding';
-import { PREDICTION_LABELS_TABLE, PREDICTION_LOG_TABLE } from '../../lib/constructs/model-quality';
+import { PREDICTION_LABELS_TABLE } from '../../lib/constructs/model-quality';
+import { REQUEST_LOG_TABLE } from '../../lib/serving/request-log';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { FACT_METADATA_TYPE } from '../../lib/constructs/platform-facts';
 import { BatchInferenceStack } from '../../stacks/batch-inference-stack';
@@ -41,7 +42,7 @@ describe.each(ENVIRONMENT_NAMES)('model quality in %s', (name) => {
 
   it('catalogs the request log (deployment and day partitions, projected) and the labels', () => {
     const log = lakeTemplate.findResources('AWS::Glue::Table', {
-      Properties: { TableInput: { Name: PREDICTION_LOG_TABLE } },
+      Properties: { TableInput: { Name: REQUEST_LOG_TABLE } },
     });
     const input = Object.values(log)[0]!['Properties']['TableInput'];
     expect(input.PartitionKeys).toEqual([
