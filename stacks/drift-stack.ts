@@ -50,6 +50,7 @@ import { DRIFT_REPORTS_PREFIX } from '../lib/pipelines/drift-plan';
 import { DRIFT_STATES, DEFAULT_DRIFT_INPUT, REQUEST_LOG_TABLE } from '../lib/pipelines/drift-states';
 import { REQUEST_LOG_PREFIX } from '../lib/serving/request-log';
 import { DRIFT_EVENT, DRIFT_METRICS, METRIC_NAMESPACES } from '../lib/shared/operations';
+import { complianceAcks } from '../lib/constructs/nag';
 
 export interface DriftStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -226,11 +227,7 @@ export class DriftStack extends Stack {
         // No run, no verdict: silence is not drift.
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       });
-      Validations.of(this.alarm).acknowledge({
-        id: 'NIST.800.53.R5-CloudWatchAlarmAction',
-        reason:
-          "Created without actions on purpose: the stage's monitoring aspect gives every alarm the environment's alarm topic, so the action is added once per stage, not per alarm.",
-      });
+      Validations.of(this.alarm).acknowledge(...complianceAcks('CloudWatchAlarmAction', "Created without actions on purpose: the stage's monitoring aspect gives every alarm the environment's alarm topic, so the action is added once per stage, not per alarm."));
     }
 
     if (config.pipelines.driftSchedule) {

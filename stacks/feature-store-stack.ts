@@ -58,6 +58,7 @@ import {
 } from '../lib/features/definitions';
 import { REGISTRY_PATHS, REGISTRY_PREFIX } from '../lib/features/registry-rest';
 import { wineRepo } from '../lib/features/wine';
+import { complianceAcks } from '../lib/constructs/nag';
 
 export { FEATURE_STORE_PREFIX };
 
@@ -125,11 +126,7 @@ export class FeatureStoreStack extends Stack {
       });
     }
     if (config.name === 'production') {
-      Validations.of(this.onlineTable).acknowledge({
-        id: 'NIST.800.53.R5-DynamoDBInBackupPlan',
-        reason:
-          'Online features are derived from the versioned lake and rebuilt by materialization; point-in-time recovery (35 days) covers operator error, so an AWS Backup plan would only copy reproducible data.',
-      });
+      Validations.of(this.onlineTable).acknowledge(...complianceAcks('DynamoDBInBackupPlan', 'Online features are derived from the versioned lake and rebuilt by materialization; point-in-time recovery (35 days) covers operator error, so an AWS Backup plan would only copy reproducible data.'));
     }
 
     // --- Feature server -------------------------------------------------------------------------

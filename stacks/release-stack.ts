@@ -18,7 +18,7 @@ import type { Construct } from 'constructs';
 import { type EnvironmentConfig, releaseSourceRoleName } from '../lib/config';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
-import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from '../lib/constructs/nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import { ReleaseMachine } from '../lib/constructs/release-machine';
 import type { RegistryStack } from './registry-stack';
 
@@ -73,7 +73,7 @@ export class ReleaseStack extends Stack {
         'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:',
         "One statement: execute-api:Invoke for GET only on the registry API's stage, whose routes are greedy proxies ({proxy+}): a release reads a version, its run and a version search, all GET paths under api/2.0/mlflow/.",
       );
-      Validations.of(readRegistry).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      Validations.of(readRegistry).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
       for (const prefix of ['runs/', 'releases/']) {
         lake.artifacts.grantObjects(this.sourceRole, { read: prefix }, `a release reads the version's artifact and baseline wherever its source URI names them under ${prefix}`);
       }

@@ -9,7 +9,7 @@ import { Duration, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { MlopsApi } from './mlops-api';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 
 export interface ApiCallerRoleProps {
   /** The API the role may call. */
@@ -30,6 +30,6 @@ export class ApiCallerRole extends iam.Role {
       maxSessionDuration: Duration.hours(1),
     });
     props.api.grantInvoke(this);
-    Validations.of(this).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+    Validations.of(this).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
   }
 }

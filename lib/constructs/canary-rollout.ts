@@ -27,7 +27,7 @@ import { Construct } from 'constructs';
 import { PROMOTION_DETAIL_TYPE, PROMOTION_EVENT_SOURCE } from '../registry/events';
 import type { MlopsFunction } from './mlops-function';
 import { MlopsStateMachine } from './mlops-state-machine';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { PropsError } from './validate-props';
 import type { LogGroupOptions } from './log-group-options';
 
@@ -121,7 +121,7 @@ export class CanaryRollout extends Construct {
   private acknowledgeFindings(): void {
     const eventsRole = this.stateMachine.stateMachine.node.tryFindChild('EventsRole');
     if (eventsRole !== undefined) {
-      Validations.of(eventsRole).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      Validations.of(eventsRole).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     }
   }
 }

@@ -27,6 +27,7 @@ import { LakeBucket } from './lake-bucket';
 import { LakeKey } from './lake-key';
 import { LakeTable, type LakeTableProps } from './lake-table';
 import { LakeWorkGroup } from './lake-workgroup';
+import { complianceAcks } from './nag';
 
 export { accountKeyPolicy } from './lake-key';
 
@@ -117,16 +118,8 @@ export class DataLake extends Construct {
       expirationDays: props.accessLogsExpirationDays ?? 90,
       noncurrentVersionExpirationDays: 1,
     });
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'NIST.800.53.R5-S3DefaultEncryptionKMS',
-      reason:
-        'S3 server access log delivery can only write to a bucket encrypted with SSE-S3 (AES-256); the logs hold request metadata, not lake data.',
-    });
-    Validations.of(this).acknowledge({
-      id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
-      reason:
-        'Cross-region replication needs a second region and key chosen per deployment; the kit protects data with versioning, noncurrent-version retention and RETAIN in production.',
-    });
+    Validations.of(this.accessLogs).acknowledge(...complianceAcks('S3DefaultEncryptionKMS', 'S3 server access log delivery can only write to a bucket encrypted with SSE-S3 (AES-256); the logs hold request metadata, not lake data.'));
+    Validations.of(this).acknowledge(...complianceAcks('S3BucketReplicationEnabled', 'Cross-region replication needs a second region and key chosen per deployment; the kit protects data with versioning, noncurrent-version retention and RETAIN in production.'));
     const dataBucket = (bucketId: string, prefixExpirations?: { prefix: string; days: number }[]) =>
       new LakeBucket(this, bucketId, {
         prefixExpirations,

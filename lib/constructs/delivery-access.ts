@@ -25,7 +25,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsStateMachine } from './mlops-state-machine';
-import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import type { PredictionApi } from './prediction-api';
 import { PropsError } from './validate-props';
 
@@ -110,7 +110,7 @@ export class DeliveryAccess extends Construct {
     this.releaseRole.addToPolicy(new iam.PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [stacksArn] }));
 
     for (const role of [this.smokeRole, this.releaseRole]) {
-      Validations.of(role).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      Validations.of(role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
       // A machine of another stack is named through an export, so these finding ids hold a token.
       acknowledgeFindingPrefix(
         role,

@@ -29,7 +29,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as pipelines from 'aws-cdk-lib/pipelines';
 import { Construct } from 'constructs';
-import { acknowledgeFindingPrefix } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks } from './nag';
 import { PropsError } from './validate-props';
 
 /** The build image every step runs on; its Node is chosen in the install phase below. */
@@ -194,11 +194,7 @@ export function acknowledgePipelineGrants(scope: Construct): void {
         ...['s3:GetObject*', 's3:GetBucket*', 's3:List*', 's3:DeleteObject*', 's3:Abort*', 'kms:ReEncrypt*', 'kms:GenerateDataKey*'].map(
           (action) => ({ id: `AwsSolutions-IAM5[Action::${action}]`, reason: artifactGrants }),
         ),
-        {
-          id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-          reason:
-            "CDK's pipeline grants, each scoped to this pipeline's own bucket, key, projects or the target accounts' bootstrap roles: inline, they live and change with the pipeline that needs them.",
-        },
+        ...complianceAcks('IAMNoInlinePolicy', "CDK's pipeline grants, each scoped to this pipeline's own bucket, key, projects or the target accounts' bootstrap roles: inline, they live and change with the pipeline that needs them."),
       );
       for (const [prefix, why] of [
         ['AwsSolutions-IAM5[Resource::<', "Objects of this pipeline's own artifact bucket (<bucket ARN>/*), named per execution."],
@@ -207,6 +203,16 @@ export function acknowledgePipelineGrants(scope: Construct): void {
       ] as const) {
         acknowledgeFindingPrefix(c, prefix, why);
       }
+    }
+    // HIPAA's and PCI DSS's rule asks a GitHub or Bitbucket source to use OAuth; these projects have
+    // no repository source at all, only the pipeline's artifacts, so nothing there holds a credential.
+    if (c instanceof codebuild.CfnProject && (Stack.of(c).resolve(c.source) as { type?: unknown }).type === 'CODEPIPELINE') {
+      Validations.of(c).acknowledge(
+        ...complianceAcks(
+          'CodeBuildProjectSourceRepoUrl',
+          "The project's source is CODEPIPELINE: it builds the pipeline's input artifact, which the source stage fetched through a CodeConnections connection; no repository URL, token or OAuth credential is configured on the project.",
+        ),
+      );
     }
     if (c instanceof s3.CfnBucket && c.node.path.endsWith('ArtifactsBucket/Resource')) {
       // Versioned: an overwritten artifact can be recovered (NIST.800.53.R5-S3BucketVersioningEnabled).
@@ -217,16 +223,8 @@ export function acknowledgePipelineGrants(scope: Construct): void {
           reason:
             "The artifact bucket is written and read only by this pipeline's roles; each object is a build's input or output, traceable to the execution and commit that made it, which CodePipeline's own history records.",
         },
-        {
-          id: 'NIST.800.53.R5-S3BucketLoggingEnabled',
-          reason:
-            "The artifact bucket is written and read only by this pipeline's roles; each object is a build's input or output, traceable to the execution and commit that made it, which CodePipeline's own history records.",
-        },
-        {
-          id: 'NIST.800.53.R5-S3BucketReplicationEnabled',
-          reason:
-            'Every artifact is rebuilt from the repository by running the pipeline again; a replica in a second region would restore nothing the source does not hold.',
-        },
+        ...complianceAcks('S3BucketLoggingEnabled', "The artifact bucket is written and read only by this pipeline's roles; each object is a build's input or output, traceable to the execution and commit that made it, which CodePipeline's own history records."),
+        ...complianceAcks('S3BucketReplicationEnabled', 'Every artifact is rebuilt from the repository by running the pipeline again; a replica in a second region would restore nothing the source does not hold.'),
       );
     }
   }

@@ -20,7 +20,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export interface MlopsApiProps extends LogGroupOptions {
@@ -101,16 +101,8 @@ export class MlopsApi extends Construct {
     });
 
     Validations.of(this.api).acknowledge(
-      {
-        id: 'NIST.800.53.R5-APIGWCacheEnabledAndEncrypted',
-        reason:
-          'Responses are live registry state, feature values and model predictions computed per request; a stage cache would serve stale registry reads and stale features, so caching stays off.',
-      },
-      {
-        id: 'NIST.800.53.R5-APIGWSSLEnabled',
-        reason:
-          'Client certificates authenticate API Gateway to HTTP backends; these routes use Lambda proxy integrations (and a VPC link to an internal load balancer for predictions), which API Gateway reaches over AWS APIs with IAM.',
-      },
+      ...complianceAcks('APIGWCacheEnabledAndEncrypted', 'Responses are live registry state, feature values and model predictions computed per request; a stage cache would serve stale registry reads and stale features, so caching stays off.'),
+      ...complianceAcks('APIGWSSLEnabled', 'Client certificates authenticate API Gateway to HTTP backends; these routes use Lambda proxy integrations (and a VPC link to an internal load balancer for predictions), which API Gateway reaches over AWS APIs with IAM.'),
     );
     Validations.of(this.api).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
@@ -189,7 +181,7 @@ export class MlopsApi extends Construct {
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:',
       'This policy holds one statement: execute-api:Invoke on one API stage, whose routes are greedy proxies ({proxy+}) that the handler serves, so method and path are wildcards within this API only.',
     );
-    Validations.of(policy).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+    Validations.of(policy).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     return iam.Grant.drop(grantee, 'execute-api:Invoke');
   }
 

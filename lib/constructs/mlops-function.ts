@@ -20,7 +20,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { Binding } from './binding';
 import { defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export { FUNCTION_BUNDLING, lambdaEntry, PROJECT_ROOT } from './bundling';
@@ -79,10 +79,7 @@ export class MlopsFunction extends Construct {
         resources: [this.logGroup.logGroupArn],
       }),
     );
-    Validations.of(role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
+    Validations.of(role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -107,16 +104,8 @@ export class MlopsFunction extends Construct {
     // The construct's own policy statements are checked by the stack-level nag run; the two
     // findings below are properties of every Lambda function and decided here once.
     Validations.of(this.function).acknowledge(
-      {
-        id: 'NIST.800.53.R5-LambdaDLQ',
-        reason:
-          'Kit functions are invoked synchronously (API Gateway, Step Functions, the CLI): the caller sees and retries failures; there is no asynchronous event to dead-letter.',
-      },
-      {
-        id: 'NIST.800.53.R5-LambdaInsideVPC',
-        reason:
-          'Kit functions reach only AWS service endpoints (DynamoDB, S3, EventBridge, Athena) under IAM; no private network resource needs a VPC attachment.',
-      },
+      ...complianceAcks('LambdaDLQ', 'Kit functions are invoked synchronously (API Gateway, Step Functions, the CLI): the caller sees and retries failures; there is no asynchronous event to dead-letter.'),
+      ...complianceAcks('LambdaInsideVPC', 'Kit functions reach only AWS service endpoints (DynamoDB, S3, EventBridge, Athena) under IAM; no private network resource needs a VPC attachment.'),
     );
   }
 

@@ -19,7 +19,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsFunction } from './mlops-function';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export interface MlopsStateMachineProps extends LogGroupOptions {
@@ -72,10 +72,7 @@ export class MlopsStateMachine extends Construct {
         includeExecutionData: props.includeExecutionData ?? true,
       },
     });
-    Validations.of(this.stateMachine.role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
+    Validations.of(this.stateMachine.role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

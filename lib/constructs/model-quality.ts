@@ -39,6 +39,7 @@ import { lambdaEntry, MlopsFunction } from './mlops-function';
 import { MlopsStateMachine } from './mlops-state-machine';
 import { declareStateMachine } from './platform-facts';
 import { SchedulerRole } from './scheduler-role';
+import { complianceAcks } from './nag';
 
 /** The labels the machine joins with the request log (`REQUEST_LOG_TABLE`). */
 export const PREDICTION_LABELS_TABLE = 'prediction_labels';
@@ -246,11 +247,7 @@ function qualityAlarms(scope: Construct, model: string, q: EnvironmentConfig['mo
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    Validations.of(a).acknowledge({
-      id: 'NIST.800.53.R5-CloudWatchAlarmAction',
-      reason:
-        "Alarms are created next to what they watch without actions; the stage's monitoring Aspect gives every alarm the environment's alarm topic as its action.",
-    });
+    Validations.of(a).acknowledge(...complianceAcks('CloudWatchAlarmAction', "Alarms are created next to what they watch without actions; the stage's monitoring Aspect gives every alarm the environment's alarm topic as its action."));
     return a;
   };
   return [

@@ -3,7 +3,8 @@
  *
  * cdk-nag 3 packs are CDK policy-validation plugins that walk the whole app, whichever Stage
  * registered them; {@link StageNagPlugin} narrows a pack to one stage, so production alone is held
- * to NIST 800-53 R5 and a finding is reported once, against the stage it belongs to.
+ * to the compliance packs (NIST 800-53 R5, HIPAA Security, PCI DSS 3.2.1) and a finding is reported
+ * once, against the stage it belongs to.
  *
  * Findings are acknowledged with `Validations.of(construct).acknowledge({ id, reason })` on the
  * construct concerned. Some finding ids embed a token only known after synthesis (a cross-stack
@@ -14,7 +15,7 @@
  * Validations.of(stage).addPlugins(...nagPluginsFor(stage, config));
  */
 import { type IPolicyValidationContext, type IPolicyValidationPlugin, type PolicyValidationPluginReport, Stage } from 'aws-cdk-lib';
-import { AwsSolutionsChecks, type NagPack, NIST80053R5Checks } from 'cdk-nag';
+import { AwsSolutionsChecks, HIPAASecurityChecks, type NagPack, NIST80053R5Checks, PCIDSS321Checks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../config';
 
@@ -52,10 +53,36 @@ export class KitNagPack {
   }
 }
 
-/** The packs an environment is held to: AwsSolutions everywhere, NIST 800-53 R5 in production. */
+/**
+ * The finding-id prefixes of the compliance packs production is held to: NIST 800-53 R5, HIPAA
+ * Security and PCI DSS 3.2.1, the packs the Landing Zone Accelerator's most regulated
+ * configurations run.
+ */
+export const COMPLIANCE_PACKS = ['NIST.800.53.R5', 'HIPAA.Security', 'PCI.DSS.321'] as const;
+
+const compliancePacks = (): NagPack[] => [
+  new NIST80053R5Checks(undefined, { verbose: true }),
+  new HIPAASecurityChecks(undefined, { verbose: true }),
+  new PCIDSS321Checks(undefined, { verbose: true }),
+];
+
+/**
+ * Acknowledgements of one cdk-nag rule (`IAMNoInlinePolicy`, `LambdaDLQ`, …) under every compliance
+ * pack. The packs map the same rule function to their own controls, so a finding on a resource is
+ * one fact whichever pack reports it, and one reason answers it; naming the rule once keeps the
+ * three from drifting apart. A pack that does not run the rule ignores its id.
+ *
+ * @example
+ * Validations.of(role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
+ */
+export function complianceAcks(rule: string, reason: string): { id: string; reason: string }[] {
+  return COMPLIANCE_PACKS.map((pack) => ({ id: `${pack}-${rule}`, reason }));
+}
+
+/** The packs an environment is held to: AwsSolutions everywhere, the compliance packs in production. */
 export function nagPacksFor(config: Pick<EnvironmentConfig, 'name'>): KitNagPack[] {
   const packs: NagPack[] = [new AwsSolutionsChecks(undefined, { verbose: true })];
-  if (config.name === 'production') packs.push(new NIST80053R5Checks(undefined, { verbose: true }));
+  if (config.name === 'production') packs.push(...compliancePacks());
   return packs.map((p) => new KitNagPack(p));
 }
 
@@ -78,21 +105,19 @@ export const nagPluginsFor = (scope: IConstruct, config: Pick<EnvironmentConfig,
   nagPacksFor(config).map((pack) => new StageNagPlugin(scope, pack));
 
 /**
- * The reason every house role gives NIST 800-53 R5's IAMNoInlinePolicy: the kit's permissions are
+ * The reason every house role gives the compliance packs' IAMNoInlinePolicy: the kit's permissions are
  * CDK grants scoped to one role's own resources, and belong to the role's lifecycle.
  */
 export const INLINE_POLICY_REASON =
   "Permissions are CDK grants scoped to this role's own resources (a table, a bucket, a log group); kept inline they are created, changed and deleted with the role, where a reusable managed policy would outlive it and invite sharing.";
 
 /**
- * The packs the delivery stack is held to: AwsSolutions and NIST 800-53 R5, since it deploys to
- * production and holds what production is built from. The stages it deploys are nested in it and
+ * The packs the delivery stack is held to: AwsSolutions and the compliance packs, since it deploys
+ * to production and holds what production is built from. The stages it deploys are nested in it and
  * validated by their own packs (`MlopsStage`), so their findings are left out here.
  */
 export function deliveryNagPacks(): KitNagPack[] {
-  return [new AwsSolutionsChecks(undefined, { verbose: true }), new NIST80053R5Checks(undefined, { verbose: true })].map(
-    (p) => new KitNagPack(p),
-  );
+  return [new AwsSolutionsChecks(undefined, { verbose: true }), ...compliancePacks()].map((p) => new KitNagPack(p));
 }
 
 /** A pack's report over `scope` without the findings inside stages nested in it. */

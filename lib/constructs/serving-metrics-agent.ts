@@ -25,7 +25,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, type IDependable } from 'constructs';
 import { cloudWatchObservabilityValues } from '../serving-infra/metrics-agent';
 import { METRIC_NAMESPACES } from '../shared/operations';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 
 export interface ServingMetricsAgentProps {
   /** The cluster the add-on is installed on. */
@@ -133,7 +133,7 @@ export class ServingMetricsAgent extends Construct {
       })),
     );
     if (policy !== undefined) {
-      Validations.of(policy).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      Validations.of(policy).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     }
   }
 }

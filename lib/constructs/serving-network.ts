@@ -20,7 +20,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { integerIn, ipv4Cidr, nonEmptyUnique } from './validate-props';
 import { houseLogGroup } from './log-group-options';
 
@@ -124,19 +124,11 @@ export class ServingNetwork extends Construct {
   private acknowledgeFindings(): void {
     const flowLogRole = this.vpc.node.tryFindChild('all');
     if (flowLogRole !== undefined) {
-      Validations.of(flowLogRole).acknowledge({ id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON });
+      Validations.of(flowLogRole).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     }
     Validations.of(this.vpc).acknowledge(
-      {
-        id: 'NIST.800.53.R5-VPCNoUnrestrictedRouteToIGW',
-        reason:
-          'Only the public subnets route to the internet gateway, and they hold only the NAT gateways; nodes, pods, the NLB and the deployer live in private subnets.',
-      },
-      {
-        id: 'NIST.800.53.R5-VPCDefaultSecurityGroupClosed',
-        reason:
-          'Nothing in the serving VPC uses its default security group: the cluster, endpoints and deployer each have their own. Closing it would add a custom-resource Lambda for a group no resource joins.',
-      },
+      ...complianceAcks('VPCNoUnrestrictedRouteToIGW', 'Only the public subnets route to the internet gateway, and they hold only the NAT gateways; nodes, pods, the NLB and the deployer live in private subnets.'),
+      ...complianceAcks('VPCDefaultSecurityGroupClosed', 'Nothing in the serving VPC uses its default security group: the cluster, endpoints and deployer each have their own. Closing it would add a custom-resource Lambda for a group no resource joins.'),
     );
   }
 }

@@ -12,7 +12,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type { Construct } from 'constructs';
 import { TRAINING_JOB_NAME_PREFIX } from '../pipelines/training-plan';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 
 export interface TrainingJobRoleProps {
   /** The key of the job's volume and output (the lake key). */
@@ -73,7 +73,7 @@ export class TrainingJobRole extends iam.Role {
       }),
     );
     Validations.of(this).acknowledge(
-      { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+      ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:

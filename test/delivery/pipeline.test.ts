@@ -3,7 +3,7 @@
  * staging, production) so cross-account wiring is visible: the platform pipeline's stages and their
  * order, the approval before production, the customer-managed key on its artifacts, the synth and
  * check commands, the tag-triggered release pipeline, the roles each environment grants the tooling
- * account, and cdk-nag (AwsSolutions and NIST 800-53 R5) with zero unacknowledged findings.
+ * account, and cdk-nag (AwsSolutions, NIST 800-53 R5, HIPAA Security, PCI DSS 3.2.1) with zero unacknowledged findings.
  */
 import { App, Stack, Stage } from 'aws-cdk-lib';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -259,8 +259,8 @@ describe('cdk-nag on the delivery stack', () => {
     },
   );
 
-  it('holds the delivery stack to NIST 800-53 R5 as well as AwsSolutions', () => {
-    expect(deliveryNagPacks().map((p) => p.readPackName).sort()).toEqual(['AwsSolutions', 'NIST.800.53.R5']);
+  it('holds the delivery stack to NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1 as well as AwsSolutions', () => {
+    expect(deliveryNagPacks().map((p) => p.readPackName).sort()).toEqual(['AwsSolutions', 'HIPAA.Security', 'NIST.800.53.R5', 'PCI.DSS.321']);
   });
 
   it("leaves out only the findings of the stages nested in it (they answer to their own packs)", () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { FEATURE_FLAGS } from '../../lib/config';
 import { MlopsApi } from '../../lib/constructs/mlops-api';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
-import { nagPacksFor } from '../../lib/constructs/nag';
+import { complianceAcks, nagPacksFor } from '../../lib/constructs/nag';
 import { synthAll } from './synth';
 
 function build(auth: 'none' | 'iam', waf: boolean) {
@@ -18,10 +18,9 @@ function build(auth: 'none' | 'iam', waf: boolean) {
     description: 'echo',
     logsEncryptionKey: logsKey,
   });
-  Validations.of(fn).acknowledge({
-    id: 'NIST.800.53.R5-LambdaConcurrency',
-    reason: 'test stack: reserved concurrency comes from the environment config in real stacks',
-  });
+  Validations.of(fn).acknowledge(
+    ...complianceAcks('LambdaConcurrency', 'test stack: reserved concurrency comes from the environment config in real stacks'),
+  );
   const api = new MlopsApi(stack, 'Service', {
     description: 'test service',
     auth,
@@ -93,7 +92,7 @@ describe('MlopsApi with IAM auth and WAF (production)', () => {
     });
   });
 
-  it('passes AwsSolutions and NIST 800-53 R5 with its acknowledgements', () => {
+  it('passes AwsSolutions and the compliance packs (NIST 800-53 R5, HIPAA, PCI DSS) with its acknowledgements', () => {
     for (const pack of nagPacksFor({ name: 'production' })) {
       // The test's own Caller role is not a house construct; everything else must be clean.
       const findings = pack

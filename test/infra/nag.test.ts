@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
-import { nagPacksFor } from '../../lib/constructs/nag';
+import { complianceAcks, nagPacksFor } from '../../lib/constructs/nag';
 import { synthAll } from './synth';
 import { acknowledgementsIn, expectNoUnacknowledgedFindings } from '../stack-synth';
 
@@ -11,10 +11,11 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
   const { stage } = environments[name];
   const packs = nagPacksFor(resolveEnvironment(name, { env: {} }));
 
-  it('holds production to NIST 800-53 R5 as well as AwsSolutions', () => {
-    const names = packs.map((p) => p.readPackName);
-    expect(names).toContain('AwsSolutions');
-    expect(names.includes('NIST.800.53.R5')).toBe(name === 'production');
+  it('holds production to NIST 800-53 R5, HIPAA Security and PCI DSS 3.2.1 as well as AwsSolutions', () => {
+    const names = packs.map((p) => p.readPackName).sort();
+    expect(names).toEqual(
+      name === 'production' ? ['AwsSolutions', 'HIPAA.Security', 'NIST.800.53.R5', 'PCI.DSS.321'] : ['AwsSolutions'],
+    );
   });
 
   // Zero findings over nothing would pass too: the stage validated must hold every stack of the
@@ -53,6 +54,25 @@ describe.each(ENVIRONMENT_NAMES)('cdk-nag in %s', (name) => {
 });
 
 describe('cdk-nag catches a violation', () => {
+  it.each(['HIPAA.Security', 'PCI.DSS.321'])('%s reports an unencrypted, unlogged bucket in production', async (packName) => {
+    const { App, Stack: S } = await import('aws-cdk-lib');
+    const s3 = await import('aws-cdk-lib/aws-s3');
+    const app = new App();
+    const stack = new S(app, 'Bad');
+    new s3.CfnBucket(stack, 'Plain');
+    const pack = nagPacksFor({ name: 'production' }).find((p) => p.readPackName === packName)!;
+    const rules = pack.validateScope(stack).violations.map((v) => v.ruleName);
+    expect(rules).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`^${packName.replace(/\./g, '\\.')}-S3BucketLoggingEnabled`))]));
+  });
+
+  it('acknowledges a rule under every compliance pack at once, with one reason', () => {
+    expect(complianceAcks('LambdaDLQ', 'why').map((a) => a.id)).toEqual([
+      'NIST.800.53.R5-LambdaDLQ',
+      'HIPAA.Security-LambdaDLQ',
+      'PCI.DSS.321-LambdaDLQ',
+    ]);
+  });
+
   it('reports an unencrypted, unlogged bucket (the check is live, not vacuous)', async () => {
     const { App, Stack: S } = await import('aws-cdk-lib');
     const s3 = await import('aws-cdk-lib/aws-s3');

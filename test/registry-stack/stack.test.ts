@@ -351,6 +351,9 @@ describe('cdk-nag on the registry catches a violation', () => {
       .sort();
     expect(rules).toEqual([
       expect.stringMatching(/^AwsSolutions-DDB3/),
+      // PCI DSS 3.2.1 has no DynamoDB rule; NIST 800-53 R5 and HIPAA Security both ask for both.
+      expect.stringMatching(/^HIPAA\.Security-DynamoDBInBackupPlan/),
+      expect.stringMatching(/^HIPAA\.Security-DynamoDBPITREnabled/),
       expect.stringMatching(/^NIST\.800\.53\.R5-DynamoDBInBackupPlan/),
       expect.stringMatching(/^NIST\.800\.53\.R5-DynamoDBPITREnabled/),
     ]);
