@@ -26,6 +26,12 @@ export const MODEL_NAMESPACE = 'seldon';
 export const MODEL_SERVICE_ACCOUNT = 'model-server';
 /** The graph node and container name of the model server in every predictor. */
 export const MODEL_CONTAINER = 'model';
+/**
+ * The uid model pods run as: the distroless base's `nonroot` user, which the model server image
+ * (lib/serving/Dockerfile) names by number so `runAsNonRoot` can verify it.
+ */
+export const MODEL_SERVER_UID = 65532;
+
 /** The port the Seldon executor listens on (REST), per predictor Service. */
 export const EXECUTOR_PORT = 8000;
 /** The port the operator assigns the first model container (`PREDICTIVE_UNIT_HTTP_SERVICE_PORT`). */
@@ -295,7 +301,7 @@ function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<st
     // Model pods never call the Kubernetes API; Pod Identity mounts its own token for AWS calls.
     automountServiceAccountToken: false,
     terminationGracePeriodSeconds: 30,
-    securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+    securityContext: { runAsNonRoot: true, runAsUser: MODEL_SERVER_UID, runAsGroup: MODEL_SERVER_UID, seccompProfile: { type: 'RuntimeDefault' } },
     containers: [
       {
         name: MODEL_CONTAINER,

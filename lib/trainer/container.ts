@@ -1,10 +1,11 @@
 /**
  * The trainer image's entry point. SageMaker starts a training container as `docker run <image>
- * train`; the image puts an executable `train` on PATH that runs this file (bundled by esbuild into
- * one self-contained `.mjs`), which follows the contract in `contract.ts` and exits 0 or 1.
+ * train`; the image's exec-form ENTRYPOINT runs this file (bundled by esbuild into one
+ * self-contained `.mjs`) with `train` as its argument, which it ignores; it follows the contract in
+ * `contract.ts` and exits 0 or 1.
  *
  * @example
- * // in the image: /usr/local/bin/train → node /opt/ml/code/train.mjs
+ * // in the image: /nodejs/bin/node /opt/ml/code/train.mjs train
  * // locally:      SM_CHANNEL_TRAIN=data SM_MODEL_DIR=model SM_HPS='{"target":"quality"}' npx tsx lib/trainer/container.ts
  */
 import { main } from './main';

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bundleServer, SERVER_NODE_OPTIONS } from '../../lib/serving/bundle';
+import { MODEL_SERVER_UID } from '../../lib/serving-infra/seldon';
 import { call, expected, TINY, writeModelDir } from './helpers';
 
 const dirs: string[] = [];
@@ -50,11 +51,11 @@ describe('bundled entry point', () => {
     // The image runs node with the options the benchmark measures.
     expect(dockerfile).toMatch(/^ENTRYPOINT \[.*\]$/m);
     expect(JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(dockerfile)![1]!)).toEqual([
-      'node',
+      '/nodejs/bin/node',
       ...SERVER_NODE_OPTIONS,
       '/app/server.mjs',
     ]);
-    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(new RegExp(`^USER ${MODEL_SERVER_UID}:${MODEL_SERVER_UID}$`, 'm'));
     expect(dockerfile).toMatch(/^EXPOSE 9000$/m);
     expect(dockerfile).not.toMatch(/^HEALTHCHECK/m);
   });

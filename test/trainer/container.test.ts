@@ -34,6 +34,12 @@ function esbuildArgs(outfile: string): string[] {
   return args;
 }
 
+/** The exec-form ENTRYPOINT and CMD of the runtime stage. */
+const execForm = (instruction: string): string[] =>
+  JSON.parse(new RegExp(`^${instruction} (\\[.*\\])$`, 'm').exec(dockerfile)?.[1] ?? 'null') as string[];
+const entrypoint = () => execForm('ENTRYPOINT');
+const command = () => execForm('CMD');
+
 /** The packages the Dockerfile's build stage copies from node_modules into the runtime stage. */
 function bundledPackages(): string[] {
   return [...dockerfile.matchAll(/\bnode_modules\/((?:@[\w-]+\/)?[\w.-]+)(?= )/g)].map((m) => m[1]!);
@@ -51,13 +57,15 @@ async function exec(file: string, args: string[], options: { cwd: string; env: N
 }
 
 describe('trainer image (Dockerfile)', () => {
-  it('is a two-stage linux/amd64 node:20-bookworm-slim build with `train` executable on PATH in /opt/ml/code', () => {
-    expect(dockerfile.match(/^FROM --platform=linux\/amd64 node:20-bookworm-slim\b/gm)).toHaveLength(2);
+  it('is a two-stage linux/amd64 Node 24 build (slim, then distroless) whose exec-form entry runs /opt/ml/code/train.mjs', () => {
+    expect(dockerfile.match(/^FROM --platform=linux\/amd64 node:24-bookworm-slim@sha256:[0-9a-f]{64} AS build$/gm)).toHaveLength(1);
+    expect(dockerfile.match(/^FROM --platform=linux\/amd64 gcr\.io\/distroless\/nodejs24-debian12:nonroot@sha256:[0-9a-f]{64}$/gm)).toHaveLength(1);
     expect(dockerfile).toMatch(/^RUN npm ci\b/m);
     expect(dockerfile).toMatch(/^WORKDIR \/opt\/ml\/code$/m);
     expect(dockerfile).toMatch(/^COPY --from=build \/out\/train\.mjs \/opt\/ml\/code\/train\.mjs$/m);
-    expect(dockerfile).toMatch(/> \/usr\/local\/bin\/train \\\n && chmod 0755 \/usr\/local\/bin\/train$/m);
-    expect(dockerfile).toMatch(/exec node \/opt\/ml\/code\/train\.mjs/);
+    // `docker run <image> train`: the word `train` reaches the entry point as an argument.
+    expect(entrypoint()).toEqual(['/nodejs/bin/node', '/opt/ml/code/train.mjs']);
+    expect(command()).toEqual(['train']);
     // The runtime stage carries only DuckDB's packages beside the bundle, for linux-x64 (no dev dependencies).
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     expect(runtime).not.toMatch(/npm (ci|install)/);
@@ -101,8 +109,12 @@ describe('trainer image (Dockerfile)', () => {
         SM_MODEL_DIR: join(ml, 'model'),
         SM_OUTPUT_DATA_DIR: join(ml, 'output', 'data'),
       };
-      // act: what `train` on PATH execs
-      const ok = await exec(process.execPath, [join(code, 'train.mjs'), 'train'], { cwd: code, env });
+      // act: what `docker run <image> train` runs (ENTRYPOINT then CMD), with this node and this /opt/ml/code
+      const [, script, ...entryArgs] = entrypoint();
+      const ok = await exec(process.execPath, [script!.replace('/opt/ml/code', code), ...entryArgs, ...command()], {
+        cwd: code,
+        env,
+      });
       // assess
       expect(ok.stderr).toBe('');
       expect(ok.code).toBe(0);
