@@ -124,6 +124,8 @@ export class ServingStack extends Stack {
       privateEndpoint: serving.privateEndpoint,
       publicEndpointCidrs: serving.publicEndpointCidrs,
       addonVersions: serving.addonVersions,
+      images: serving.images,
+      dockerHubCredentialArn: serving.dockerHubCredentialArn,
       logRetention,
       logsEncryptionKey: lake.logsKey,
       removalPolicy: house.removalPolicy,
@@ -149,6 +151,7 @@ export class ServingStack extends Stack {
       vpc: network.vpc,
       vpcCidr: network.cidr,
       namespace: models.modelNamespace,
+      image: models.images.router,
       deletionProtection: house.removalPolicy === RemovalPolicy.RETAIN,
     });
     const predictions = new PredictionApi(this, 'Predictions', {

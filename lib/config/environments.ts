@@ -45,6 +45,26 @@ const EKS_ADDON_VERSIONS = {
   cloudwatchObservability: 'v4.5.0-eksbuild.1',
 };
 
+/**
+ * The third-party images every environment runs, by digest (one list, so staging runs what
+ * production will). nginx-unprivileged's digest is the 1.28-alpine index as public Dockerfiles pin
+ * it; Seldon Core's two are not resolved yet (no registry is reachable where this was written):
+ * the digest of zeros matches no image, so pulls fail until `docker buildx imagetools inspect
+ * seldonio/seldon-core-operator:1.17.1` (and -executor) fills them in. Synthesis warns meanwhile.
+ */
+const SERVING_IMAGES = {
+  seldonOperator: `docker.io/seldonio/seldon-core-operator:1.17.1@sha256:${'0'.repeat(64)}`,
+  seldonExecutor: `docker.io/seldonio/seldon-core-executor:1.17.1@sha256:${'0'.repeat(64)}`,
+  router: 'docker.io/nginxinc/nginx-unprivileged:1.28-alpine@sha256:7377697a821c131a924a7105fafbe7414db4e9fcc77a6f08f776f33f141ec3f8',
+};
+
+/**
+ * The Docker Hub credential of the pull-through cache: a placeholder that can never match a real
+ * secret (deploying fails until the environment names its own `ecr-pullthroughcache/…` secret).
+ */
+const DOCKER_HUB_CREDENTIAL_PLACEHOLDER =
+  'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-000000';
+
 export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
   local: {
     name: 'local',
@@ -83,6 +103,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       privateEndpoint: false,
       publicEndpointCidrs: [],
       addonVersions: EKS_ADDON_VERSIONS,
+      images: SERVING_IMAGES,
+      dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 1,
       // Logging every prediction filled 115 MB in a short local session; a tenth still feeds drift checks.
@@ -149,6 +171,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       // Office or VPN egress ranges that may reach the Kubernetes API; none keeps it private.
       publicEndpointCidrs: [],
       addonVersions: EKS_ADDON_VERSIONS,
+      images: SERVING_IMAGES,
+      dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 20,
       modelReplicas: 1,
       requestLogSampleRate: 1,
@@ -213,6 +237,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       privateEndpoint: true,
       publicEndpointCidrs: [],
       addonVersions: EKS_ADDON_VERSIONS,
+      images: SERVING_IMAGES,
+      dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 3,
       requestLogSampleRate: 1,

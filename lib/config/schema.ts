@@ -25,6 +25,12 @@ const IPV4_CIDR = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\
 const addonVersion = z
   .string()
   .regex(/^v\d+\.\d+\.\d+-eksbuild\.\d+$/, 'serving.addonVersions entries must be EKS add-on builds such as v1.20.4-eksbuild.1');
+const pinnedImage = z
+  .string()
+  .regex(
+    /^docker\.io\/[a-z0-9._/-]+:[\w][\w.-]*@sha256:[0-9a-f]{64}$/,
+    'serving.images entries must be pinned by digest, such as docker.io/seldonio/seldon-core-executor:1.17.1@sha256:<64 hex digits>',
+  );
 const accountId = z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id');
 const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1');
 
@@ -186,6 +192,28 @@ export const environmentConfigSchema = z
         /** The CloudWatch agent (Container Insights and the model servers' Prometheus series). */
         cloudwatchObservability: addonVersion,
       }),
+      /**
+       * Third-party images the cluster runs, pinned by digest (`docker buildx imagetools inspect
+       * <image>:<tag>`); the nodes pull them through the environment's ECR pull-through cache of
+       * Docker Hub, never from Docker Hub by tag.
+       */
+      images: z.object({
+        seldonOperator: pinnedImage,
+        seldonExecutor: pinnedImage,
+        /** The prediction router (nginx, unprivileged: port 8080, uid 101). */
+        router: pinnedImage,
+      }),
+      /**
+       * The Secrets Manager secret (`ecr-pullthroughcache/…`, `{"username","accessToken"}`) of a
+       * Docker Hub account, which ECR's pull-through cache rule for Docker Hub requires; created by
+       * the operator, never in a template.
+       */
+      dockerHubCredentialArn: z
+        .string()
+        .regex(
+          /^arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/[\w/+=.@-]+$/,
+          'serving.dockerHubCredentialArn must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/…',
+        ),
       /** Traffic share (percent) a new model version gets as a canary before promotion. */
       canaryTrafficPercent: z.number().int().min(0).max(100),
       modelReplicas: z.number().int().positive(),

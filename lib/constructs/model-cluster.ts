@@ -22,13 +22,15 @@
  * artifacts.grantRead(models.modelServer.role);
  */
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
-import { CfnCondition, Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnCondition, Duration, IgnoreMode, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as s3Assets from 'aws-cdk-lib/aws-s3-assets';
+import { join } from 'node:path';
 import { Construct } from 'constructs';
 import {
   hardenedNamespace,
@@ -37,15 +39,29 @@ import {
   SELDON_SYSTEM_NAMESPACE,
 } from '../serving-infra/pod-security';
 import { MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon';
+import { type ChartPin, verifyChart } from '../serving-infra/chart-provenance';
+import type { PinnedImage } from '../serving-infra/images';
 import { accountKeyPolicy } from './data-lake';
+import { ImageMirror } from './image-mirror';
 import { PROJECT_ROOT } from './mlops-function';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
-import { INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { integerIn, ipv4Cidr, PropsError } from './validate-props';
 
 /** Pinned versions: the last Apache-2.0 Seldon Core, and a Kubernetes the kubectl layer matches. */
 export const SELDON_CORE_VERSION = '1.17.1';
-export const SELDON_CHART_REPOSITORY = 'https://storage.googleapis.com/seldon-charts';
+/**
+ * The Seldon Core operator chart, vendored: `helm-charts/seldon-core-operator` of SeldonIO/seldon-core
+ * at tag v1.17.1 (commit 822053e7bbc897f34d84aaf5892d5947163249c5), unmodified, installed from the
+ * kit's asset bucket instead of Seldon's public chart bucket; synthesis verifies both digests
+ * (lib/serving-infra/chart-provenance.ts says how to recompute them).
+ */
+export const SELDON_CHART: ChartPin & { readonly directory: string } = {
+  directory: join(PROJECT_ROOT, 'vendor', 'seldon-core-operator'),
+  version: SELDON_CORE_VERSION,
+  gitTree: 'b6fa459a2f70cfe6c42a9671b76116247c8810d5',
+  sha256: '1e04112b20c228cbeb1a6e3b9dc4e858d1f6cb5b80cefdcef7997bd65c0b7f5b',
+};
 export const KUBERNETES_VERSION = eks.KubernetesVersion.V1_36;
 /** The condition key a session signed in with MFA carries. */
 export const MFA_PRESENT = 'aws:MultiFactorAuthPresent';
@@ -58,6 +74,14 @@ export interface ClusterAddonVersions {
   /** `kube-proxy`; its minor version must be the cluster's. */
   readonly kubeProxy: string;
   readonly podIdentityAgent: string;
+}
+
+/** Pinned Docker Hub references (`docker.io/<repository>:<tag>@sha256:…`) of the images the cluster runs. */
+export interface ClusterImages {
+  readonly seldonOperator: string;
+  readonly seldonExecutor: string;
+  /** The prediction router's unprivileged nginx. */
+  readonly router: string;
 }
 
 export interface ModelClusterProps extends LogGroupOptions {
@@ -91,6 +115,13 @@ export interface ModelClusterProps extends LogGroupOptions {
    */
   readonly addonVersions: ClusterAddonVersions;
   /**
+   * The third-party images the cluster runs, pinned on Docker Hub by digest
+   * (`docker.io/<repository>:<tag>@sha256:…`); nodes pull them through the pull-through cache.
+   */
+  readonly images: ClusterImages;
+  /** The `ecr-pullthroughcache/…` secret of the Docker Hub account the cache pulls with. */
+  readonly dockerHubCredentialArn: string;
+  /**
    * Size of each node's encrypted gp3 root volume (images and container layers live there).
    * @default 20
    */
@@ -117,6 +148,10 @@ export class ModelCluster extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
   /** The service account model pods run as; grant their data access to its role. */
   readonly modelServer: eks.ServiceAccount;
+  /** The ECR pull-through cache of Docker Hub the nodes pull third-party images through. */
+  readonly imageMirror: ImageMirror;
+  /** The mirrored, digest-pinned references of {@link ClusterImages}, as pods name them. */
+  readonly images: ClusterImages;
   /** The pinned managed add-ons. */
   readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
   /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
@@ -202,16 +237,29 @@ export class ModelCluster extends Construct {
     this.networkPolicies.node.addDependency(this.modelNamespace);
     // Policies are enforced only once the VPC CNI add-on runs its network-policy agent.
     this.networkPolicies.node.addDependency(this.addons.vpcCni);
+    this.imageMirror = new ImageMirror(scope, 'ImageMirror', {
+      environmentName: props.environmentName,
+      dockerHubCredentialArn: props.dockerHubCredentialArn,
+    });
+    this.imageMirror.grantPull(this.nodegroup.role);
+    this.images = {
+      seldonOperator: this.imageMirror.referenceOf(props.images.seldonOperator),
+      seldonExecutor: this.imageMirror.referenceOf(props.images.seldonExecutor),
+      router: this.imageMirror.referenceOf(props.images.router),
+    };
+    verifiedChart(SELDON_CHART);
     this.seldon = this.cluster.addHelmChart('SeldonCore', {
-      chart: 'seldon-core-operator',
-      repository: SELDON_CHART_REPOSITORY,
-      version: SELDON_CORE_VERSION,
+      chartAsset: new s3Assets.Asset(scope, 'SeldonCoreChart', { path: SELDON_CHART.directory }),
       release: 'seldon-core',
       namespace: SELDON_SYSTEM_NAMESPACE,
       createNamespace: false,
       wait: true,
       timeout: Duration.minutes(10),
-      values: seldonValues(),
+      values: seldonValues({
+        registry: this.imageMirror.registry,
+        operator: this.imageMirror.pinned(props.images.seldonOperator),
+        executor: this.imageMirror.pinned(props.images.seldonExecutor),
+      }),
     });
     this.seldon.node.addDependency(seldonSystem);
 
@@ -338,10 +386,16 @@ export class ModelCluster extends Construct {
         reason: `Managed node groups require ${policy} on the node role (kubelet registration, the VPC CNI assigning pod addresses, image pulls); AWS updates it with the node AMIs.`,
       });
     }
-    Validations.of(this.modelServer.role).acknowledge({
-      id: 'NIST.800.53.R5-IAMNoInlinePolicy',
-      reason: INLINE_POLICY_REASON,
-    });
+    Validations.of(this.modelServer.role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
+    const part = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
+    Validations.of(this.nodegroup.role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${part(stack.region, 'Region')}:${part(stack.account, 'AccountId')}:repository/${this.imageMirror.prefix}/*]`,
+        reason:
+          "The pull-through cache creates a repository per upstream image on its first pull, named after the image under this environment's cache prefix; the nodes may create and import only there.",
+      },
+      ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
+    );
     const kubectl = cluster.node.tryFindChild('KubectlProvider');
     if (kubectl === undefined) return;
     const reason = (what: string) =>
@@ -364,15 +418,19 @@ export class ModelCluster extends Construct {
         reason: reason('it may read charts from ECR Public, which this conditional managed policy allows'),
       },
       { id: 'AwsSolutions-L1', reason: reason('CDK pins its runtime to the one the kubectl layer is built for') },
-      {
-        id: 'NIST.800.53.R5-LambdaConcurrency',
-        reason: reason('it runs only during CloudFormation deployments, one resource at a time'),
-      },
-      {
-        id: 'NIST.800.53.R5-LambdaDLQ',
-        reason: reason('CloudFormation invokes it synchronously and fails the deployment on error'),
-      },
-      { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+      ...complianceAcks('LambdaConcurrency', reason('it runs only during CloudFormation deployments, one resource at a time')),
+      ...complianceAcks('LambdaDLQ', reason('CloudFormation invokes it synchronously and fails the deployment on error')),
+      ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
+      ...['s3:GetObject*', 's3:GetBucket*', 's3:List*'].map((action) => ({
+        id: `AwsSolutions-IAM5[Action::${action}]`,
+        reason: reason("it downloads the vendored Seldon Core chart asset; these are CDK's read actions of an asset grant"),
+      })),
+    );
+    // The asset's bucket is the environment's CDK bootstrap bucket, named only once bootstrapped.
+    acknowledgeFindingPrefix(
+      kubectl,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-',
+      reason('it reads the chart asset from the CDK bootstrap assets bucket, whose object keys are asset hashes'),
     );
     const handler = kubectl.node.tryFindChild('Handler')?.node.defaultChild as lambda.CfnFunction | undefined;
     if (handler !== undefined) {
@@ -436,21 +494,44 @@ function kubectlEcrPublicPolicy(kubectl: Construct): unknown {
   };
 }
 
-/** Helm values of the Seldon Core operator. */
-export function seldonValues(): Record<string, unknown> {
+/** Where the operator chart takes its two images from: a registry path and the pinned images under it. */
+export interface SeldonImages {
+  /** `<registry host>/<path>` put before each repository (the pull-through cache's). */
+  readonly registry: string;
+  readonly operator: PinnedImage;
+  readonly executor: PinnedImage;
+}
+
+/**
+ * Helm values of the Seldon Core operator. The chart renders an image as
+ * `<registry>/<repository>:<tag>`, so the tag carries the digest (`1.17.1@sha256:…`) and the
+ * operator and every predictor's executor are pulled by digest.
+ */
+export function seldonValues(images: SeldonImages): Record<string, unknown> {
+  const image = (i: PinnedImage) => ({ registry: images.registry, repository: i.repository, tag: `${i.tag}@${i.digest}` });
   return {
+    image: image(images.operator),
     // No phone-home to Seldon's usage server.
     usageMetrics: { enabled: false },
     // The kit's router does what Istio or Ambassador would: no mesh, no Ambassador annotations.
     istio: { enabled: false },
     ambassador: { enabled: false },
     // The executor (service orchestrator) fronts each predictor on port 8000.
-    executor: { enabled: true },
+    executor: { enabled: true, image: image(images.executor) },
     certManager: { enabled: false },
     crd: { create: true },
     singleNamespace: false,
     manager: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '500m', memoryLimit: '512Mi' },
   };
+}
+
+const verifiedCharts = new Set<string>();
+
+/** Verifies a vendored chart once per process (both environments install the same directory). */
+function verifiedChart(pin: ChartPin & { readonly directory: string }): void {
+  if (verifiedCharts.has(pin.directory)) return;
+  verifyChart(pin.directory, pin);
+  verifiedCharts.add(pin.directory);
 }
 
 /** Graviton instance families (m7g, c6gn, t4g, …) need the arm64 image and AMI. */

@@ -25,7 +25,7 @@ import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct, type IDependable } from 'constructs';
 import { ROUTER_PORT, routerManifests } from '../serving-infra/router';
-import { INLINE_POLICY_REASON } from './nag';
+import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { ipv4Cidr } from './validate-props';
 
 export const LOAD_BALANCER_CONTROLLER_CHART_VERSION = '3.2.2';
@@ -39,6 +39,8 @@ export interface PredictionRouterProps {
   readonly vpcCidr: string;
   /** The router's namespace (the model namespace); the router is applied after it. */
   readonly namespace: IDependable;
+  /** The unprivileged nginx image the router pods run, by digest (`ModelCluster.images.router`). */
+  readonly image: string;
   /**
    * Refuse to delete the NLB (on for retained environments: deleting it breaks the VPC link).
    * @default false
@@ -83,7 +85,7 @@ export class PredictionRouter extends Construct {
       'Internal NLB (API Gateway VPC link) to the prediction router pods',
     );
     const controller = this.addTargetGroupController(cluster, vpc);
-    this.manifest = cluster.addManifest('Router', ...routerManifests(this.targetGroup.targetGroupArn));
+    this.manifest = cluster.addManifest('Router', ...routerManifests(this.targetGroup.targetGroupArn, props.image));
     this.manifest.node.addDependency(props.namespace, controller);
     acknowledgeNlbLogging(this.loadBalancer);
   }
@@ -129,7 +131,7 @@ export class PredictionRouter extends Construct {
         reason:
           'The load balancer controller reads subnets, security groups, network interfaces and target groups with Describe* calls, which EC2 and ELB only authorize on Resource "*"; its only write (Register/DeregisterTargets) is scoped to the router target group.',
       },
-      { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+      ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
     );
     const chart = cluster.addHelmChart('LoadBalancerController', {
       chart: 'aws-load-balancer-controller',
@@ -159,11 +161,7 @@ function acknowledgeNlbLogging(nlb: elbv2.NetworkLoadBalancer): void {
     'Network Load Balancers only write access logs for TLS listeners; this internal TCP listener is reached only through the API Gateway VPC link, whose access logs record every request.';
   Validations.of(nlb).acknowledge(
     { id: 'AwsSolutions-ELB2', reason: noTlsNoLogs },
-    { id: 'NIST.800.53.R5-ELBLoggingEnabled', reason: noTlsNoLogs },
-    {
-      id: 'NIST.800.53.R5-ELBv2ACMCertificateRequired',
-      reason:
-        'The NLB is internal and reached only by the API Gateway VPC link inside the VPC; clients use TLS to API Gateway, and a certificate here would need a private CA the kit does not assume.',
-    },
+    ...complianceAcks('ELBLoggingEnabled', noTlsNoLogs),
+    ...complianceAcks('ELBv2ACMCertificateRequired', 'The NLB is internal and reached only by the API Gateway VPC link inside the VPC; clients use TLS to API Gateway, and a certificate here would need a private CA the kit does not assume.'),
   );
 }

@@ -35,8 +35,6 @@ export const ROUTER_BASE_CONFIGMAP = 'mlops-router-base';
 export const ROUTER_PORT = 8080;
 /** The pod-template annotation whose change restarts the router on a new routes file. */
 export const ROUTES_HASH_ANNOTATION = 'mlops-kit/routes-hash';
-/** The unprivileged nginx image (listens on 8080, runs as uid 101). */
-export const ROUTER_IMAGE = 'public.ecr.aws/nginx/nginx-unprivileged:1.28-alpine';
 
 /**
  * `conf.d/default.conf` of the router, included by nginx inside `http {}`. The resolver makes nginx
@@ -115,8 +113,13 @@ export function renderRoutes(deployments: readonly SeldonDeploymentManifest[]): 
   return { maps: mapsText, locations: locationsText, hash };
 }
 
-/** The router's ConfigMap, Deployment, Service, PodDisruptionBudget and TargetGroupBinding. */
-export function routerManifests(targetGroupArn: string): Record<string, unknown>[] {
+/**
+ * The router's ConfigMap, Deployment, Service, PodDisruptionBudget and TargetGroupBinding.
+ *
+ * @param image the unprivileged nginx image (listens on 8080, runs as uid 101), by digest
+ *   (`serving.images.router` through the environment's pull-through cache)
+ */
+export function routerManifests(targetGroupArn: string, image: string): Record<string, unknown>[] {
   const labels = { 'app.kubernetes.io/name': ROUTER_NAME, [MANAGED_BY_LABEL]: MANAGED_BY };
   const metadata = (name: string) => ({ name, namespace: ROUTER_NAMESPACE, labels });
   return [
@@ -155,7 +158,7 @@ export function routerManifests(targetGroupArn: string): Record<string, unknown>
             containers: [
               {
                 name: 'nginx',
-                image: ROUTER_IMAGE,
+                image,
                 ports: [{ name: 'http', containerPort: ROUTER_PORT }],
                 readinessProbe: { httpGet: { path: '/healthz', port: ROUTER_PORT }, periodSeconds: 5 },
                 livenessProbe: { httpGet: { path: '/healthz', port: ROUTER_PORT }, periodSeconds: 10 },

@@ -7,6 +7,7 @@ import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { METRIC_DEFINITIONS } from '../../lib/trainer/contract';
 import { BATCH_STAGING_TABLE, BATCH_STATES } from '../../stacks/batch-inference-stack';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../../stacks/training-pipeline-stack';
+import { contextSources, readDockerfile } from '../images/dockerfile';
 import { REGISTRY_URL, synthPipelines } from './synth';
 
 type States = Record<string, Record<string, any>>;
@@ -404,6 +405,10 @@ describe('trainer image asset', () => {
     const context = resolve(stage.outdir, image.source.directory);
     expect(existsSync(join(context, 'lib/trainer/Dockerfile'))).toBe(true);
     expect(existsSync(join(context, 'package-lock.json'))).toBe(true);
+    // Every file the Dockerfile copies from its context is in the context the asset stages.
+    const sources = contextSources(readDockerfile('lib/trainer/Dockerfile'));
+    expect(sources.length).toBeGreaterThan(0);
+    expect(sources.filter((src) => !existsSync(join(context, src)))).toEqual([]);
     // .dockerignore keeps everything the images do not copy out of the context and the hash.
     expect(readdirSync(context).sort()).toEqual([
       '.dockerignore',

@@ -12,7 +12,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { describe, expect, it } from 'vitest';
-import { FEATURE_FLAGS } from '../../lib/config';
+import { FEATURE_FLAGS, resolveEnvironment } from '../../lib/config';
 import { CanaryRollout, type CanaryRolloutProps } from '../../lib/constructs/canary-rollout';
 import { ServingMetricsAgent } from '../../lib/constructs/serving-metrics-agent';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
@@ -56,6 +56,8 @@ const clusterProps = (vpc: ec2.IVpc, props: Partial<ModelClusterProps> = {}): Mo
     kubeProxy: 'v1.36.0-eksbuild.1',
     podIdentityAgent: 'v1.3.8-eksbuild.2',
   },
+  images: resolveEnvironment('staging', { env: {} }).serving.images,
+  dockerHubCredentialArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf',
   ...props,
 });
 
@@ -84,6 +86,7 @@ function composed() {
     vpc: net.vpc,
     vpcCidr: net.cidr,
     namespace: models.modelNamespace,
+    image: models.images.router,
     deletionProtection: true,
   });
   new PredictionApi(stack, 'Predictions', {
@@ -181,7 +184,7 @@ describe('ModelCluster', () => {
   });
 
   it('installs the Seldon operator and runs model pods as a Pod Identity service account', () => {
-    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Chart: 'seldon-core-operator' });
+    template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', { Release: 'seldon-core', ChartAssetURL: Match.anyValue() });
     template.hasResourceProperties('AWS::EKS::PodIdentityAssociation', {
       Namespace: 'seldon',
       ServiceAccount: 'model-server',
@@ -271,6 +274,7 @@ describe('PredictionRouter', () => {
           vpc: net.vpc,
           vpcCidr: 'the VPC',
           namespace: models.modelNamespace,
+          image: models.images.router,
         }),
     ).toThrow(/PredictionRouter vpcCidr must be an IPv4 CIDR block such as 10.40.0.0\/16, but "the VPC" was provided/);
   });

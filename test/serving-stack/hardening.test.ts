@@ -173,7 +173,7 @@ describe.each(AWS_ENVIRONMENTS)('Cluster add-ons and pod security in %s', (name)
       expect(ns).toContain('pod-security.kubernetes.io/audit\\":\\"restricted');
     }
     template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
-      Chart: 'seldon-core-operator',
+      Release: 'seldon-core',
       Namespace: 'seldon-system',
       CreateNamespace: Match.absent(),
     });

@@ -1,12 +1,15 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { isGraviton, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
 import { DEPLOYER_GROUP } from '../../lib/serving-infra/rbac';
 import { acknowledgementsIn, allowStatements, expectNoUnacknowledgedFindings, newApp } from '../stack-synth';
+import { contextSources, readDockerfile } from '../images/dockerfile';
 import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
 const environments = synthServing();
@@ -56,20 +59,21 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     });
   });
 
-  it(`installs the Seldon Core operator chart ${SELDON_CORE_VERSION} with usage metrics and Istio off`, () => {
+  it(`installs the vendored Seldon Core operator chart ${SELDON_CORE_VERSION} from the asset bucket, with usage metrics and Istio off`, () => {
     template.hasResourceProperties('Custom::AWSCDK-EKS-HelmChart', {
-      Chart: 'seldon-core-operator',
-      Version: '1.17.1',
-      Repository: 'https://storage.googleapis.com/seldon-charts',
+      Release: 'seldon-core',
+      ChartAssetURL: Match.anyValue(),
+      Chart: Match.absent(),
+      Repository: Match.absent(),
       Namespace: 'seldon-system',
-      Values: Match.serializedJson(
-        Match.objectLike({
-          usageMetrics: { enabled: false },
-          istio: { enabled: false },
-          executor: { enabled: true },
-        }),
-      ),
     });
+    // The values hold the mirror's registry (account and URL suffix), so they are an Fn::Join.
+    const [chart] = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart', { Properties: { Release: 'seldon-core' } }));
+    const values = JSON.stringify(chart!['Properties']['Values']).replace(/\\"/g, '"');
+    for (const off of ['"usageMetrics":{"enabled":false}', '"istio":{"enabled":false}', '"ambassador":{"enabled":false}']) {
+      expect(values).toContain(off);
+    }
+    expect(values).toContain('"executor":{"enabled":true');
   });
 
   it('binds the router to the NLB target group and keeps the deployer to its namespace Role', () => {
@@ -218,6 +222,11 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
       dockerFile: 'lib/serving/Dockerfile',
       platform: isGraviton(config.serving.nodeInstanceType) ? 'linux/arm64' : 'linux/amd64',
     });
+    // Every file the Dockerfile copies from its context is in the context the asset stages.
+    const context = resolve(assembly.directory, images[0]!.source.directory!);
+    const sources = contextSources(readDockerfile('lib/serving/Dockerfile'));
+    expect(sources.length).toBeGreaterThan(0);
+    expect(sources.filter((src) => !existsSync(join(context, src)))).toEqual([]);
   });
 
   it.each(nagPacksFor({ name }).map((p) => [p.readPackName, p] as const))(

@@ -5,11 +5,15 @@
  * (the constant, a chart, an image, a vendored fixture) fails it.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../lib/constructs/mlops-function';
-import { SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
+import { SELDON_CHART, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
+import { chartVersion, gitTreeId, listingSha256, verifyChart } from '../../lib/serving-infra/chart-provenance';
+import { imageReferencesIn, isDigestPinned } from '../../lib/serving-infra/images';
 import { AWS_ENVIRONMENTS, synthServing } from './synth';
 
 /** The first version under the Business Source License. */
@@ -66,13 +70,20 @@ describe('Seldon Core stays below 1.18 (BSL)', () => {
 
   it.each(AWS_ENVIRONMENTS)('fails if the %s template installs a Seldon Core chart or image of 1.18 or later', (name) => {
     const { template } = synthServing()[name];
-    const charts = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart')).filter((c) =>
-      String(c['Properties']['Chart']).startsWith('seldon-core'),
+    const charts = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart')).filter(
+      (c) => c['Properties']['Release'] === 'seldon-core',
     );
     expect(charts).toHaveLength(1);
-    for (const chart of charts) expect(isBsl(chart['Properties']['Version'])).toBe(false);
-    const text = JSON.stringify(template.toJSON());
-    expect(seldonCoreVersionsIn(text).filter(isBsl)).toEqual([]);
+    // The chart is the vendored directory (an asset), whose Chart.yaml names its version.
+    expect(charts[0]!['Properties']['ChartAssetURL']).toBeDefined();
+    const version = chartVersion(SELDON_CHART.directory)!;
+    expect(version).toBe(SELDON_CORE_VERSION);
+    expect(isBsl(version)).toBe(false);
+    const text = [JSON.stringify(template.toJSON()), ...clusterImagesOf(template.toJSON())].join('\n');
+    const pins = seldonCoreVersionsIn(text);
+    // Not blind: the operator's and the executor's images name their version.
+    expect(pins.length).toBeGreaterThanOrEqual(2);
+    expect(pins.filter(isBsl)).toEqual([]);
   });
 
   it.each([
@@ -89,5 +100,123 @@ describe('Seldon Core stays below 1.18 (BSL)', () => {
     expect(seldonCoreVersionsIn('seldonio/mlserver:1.20.0 and seldonio/mock_classifier:1.0')).toEqual([]);
     expect(seldonCoreVersionsIn('Seldon Core 1.17.1 is the last Apache-2.0 release; 1.18+ is BSL')).toEqual(['1.17.1']);
     expect(seldonCoreVersionsIn('a test fails if Seldon Core 1.18 or later is pinned')).toEqual([]);
+  });
+});
+
+/**
+ * A template's values with every intrinsic flattened to text (`Fn::Join` joined, other tokens as
+ * `TOKEN`), so the manifests and Helm values it carries as JSON strings can be parsed.
+ */
+function flatten(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(flatten);
+  if (typeof value !== 'object' || value === null) return value;
+  const o = value as Record<string, unknown>;
+  if (Array.isArray(o['Fn::Join'])) {
+    const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join(sep);
+  }
+  if (Object.keys(o).some((k) => k === 'Ref' || k.startsWith('Fn::'))) return 'TOKEN';
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, flatten(v)]));
+}
+
+/**
+ * Every container image a template makes the cluster pull: `image` fields and the executor image of
+ * the Kubernetes manifests it applies, and the Helm charts' image values (`registry`/`repository`/
+ * `tag`, which the charts render as `<registry>/<repository>:<tag>`).
+ */
+export function clusterImagesOf(template: Record<string, any>): string[] {
+  const resources = Object.values(template['Resources'] ?? {}) as { Type: string; Properties?: Record<string, unknown> }[];
+  const documents = resources.flatMap((r) => {
+    const p = flatten(r.Properties ?? {}) as Record<string, unknown>;
+    if (r.Type === 'Custom::AWSCDK-EKS-KubernetesResource') return [JSON.parse(String(p['Manifest']))];
+    if (r.Type === 'Custom::AWSCDK-EKS-HelmChart' && p['Values'] !== undefined) return [JSON.parse(String(p['Values']))];
+    return [];
+  });
+  const helmImages: string[] = [];
+  const visit = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(visit);
+    else if (typeof v === 'object' && v !== null) {
+      const o = v as Record<string, unknown>;
+      if (typeof o['repository'] === 'string' && typeof o['tag'] === 'string') {
+        helmImages.push(`${o['registry'] ?? 'docker.io'}/${o['repository']}:${o['tag']}`);
+      }
+      Object.values(o).forEach(visit);
+    }
+  };
+  documents.forEach(visit);
+  return [...imageReferencesIn(documents), ...helmImages];
+}
+
+describe.each(AWS_ENVIRONMENTS)('Images the %s cluster pulls', (name) => {
+  const { template } = synthServing()[name];
+  const images = clusterImagesOf(template.toJSON());
+
+  it('are the router, the Seldon operator and executor, each from the ECR pull-through cache by digest', () => {
+    // <account>.dkr.ecr.<region>.<URL suffix>/<the environment's cache prefix>/<Docker Hub repository>
+    const mirror = `^\\d{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.TOKEN/mlops-${name}-docker-hub/`;
+    const from = (repository: string) => new RegExp(`${mirror}${repository}@sha256:[0-9a-f]{64}$`);
+    expect(images.filter((i) => from('nginxinc/nginx-unprivileged:1\\.28-alpine').test(i))).toHaveLength(1);
+    expect(images.filter((i) => from(`seldonio/seldon-core-operator:${SELDON_CORE_VERSION}`).test(i))).toHaveLength(1);
+    expect(images.filter((i) => from(`seldonio/seldon-core-executor:${SELDON_CORE_VERSION}`).test(i))).toHaveLength(1);
+    expect(images.filter((i) => !new RegExp(mirror).test(i))).toEqual([]);
+    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+      EcrRepositoryPrefix: `mlops-${name}-docker-hub`,
+      UpstreamRegistry: 'docker-hub',
+      UpstreamRegistryUrl: 'registry-1.docker.io',
+      CredentialArn: Match.stringLikeRegexp('^arn:aws:secretsmanager:.*:secret:ecr-pullthroughcache/'),
+    });
+  });
+
+  it('fails if any image in the manifests or chart values is referenced by tag only', () => {
+    expect(images.length).toBeGreaterThanOrEqual(3);
+    expect(images.filter((i) => !isDigestPinned(i))).toEqual([]);
+  });
+});
+
+describe('the image guard catches a tag-only reference', () => {
+  it('reads manifests and Helm values, and tells a digest from a tag', () => {
+    const template = {
+      Resources: {
+        M: {
+          Type: 'Custom::AWSCDK-EKS-KubernetesResource',
+          Properties: {
+            Manifest: {
+              'Fn::Join': ['', ['[{"spec":{"containers":[{"image":"', { Ref: 'AWS::AccountId' }, '.dkr.ecr/x/nginx:1.28"}]}}]']],
+            },
+          },
+        },
+        H: {
+          Type: 'Custom::AWSCDK-EKS-HelmChart',
+          Properties: { Values: JSON.stringify({ image: { repository: 'seldonio/seldon-core-operator', tag: '1.17.1' } }) },
+        },
+      },
+    };
+    const images = clusterImagesOf(template);
+    expect(images).toEqual(['TOKEN.dkr.ecr/x/nginx:1.28', 'docker.io/seldonio/seldon-core-operator:1.17.1']);
+    expect(images.filter((i) => !isDigestPinned(i))).toHaveLength(2);
+    expect(isDigestPinned(`x/nginx:1.28@sha256:${'a'.repeat(64)}`)).toBe(true);
+  });
+});
+
+describe('The vendored Seldon Core chart', () => {
+  it('is the upstream v1.17.1 chart directory, byte for byte (git tree and sha256 pinned)', () => {
+    expect(gitTreeId(SELDON_CHART.directory)).toBe(SELDON_CHART.gitTree);
+    expect(listingSha256(SELDON_CHART.directory)).toBe(SELDON_CHART.sha256);
+    expect(() => verifyChart(SELDON_CHART.directory, SELDON_CHART)).not.toThrow();
+  });
+
+  it('fails synthesis if a file of the chart changes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mlops-chart-'));
+    try {
+      cpSync(SELDON_CHART.directory, dir, { recursive: true });
+      writeFileSync(join(dir, 'values.yaml'), `${readFileSync(join(dir, 'values.yaml'), 'utf8')}\nextra: true\n`);
+      expect(() => verifyChart(dir, SELDON_CHART)).toThrow(
+        `The chart in ${dir} must be the git tree ${SELDON_CHART.gitTree} (the upstream release's), but`,
+      );
+      writeFileSync(join(dir, 'Chart.yaml'), readFileSync(join(dir, 'Chart.yaml'), 'utf8').replace('version: 1.17.1', 'version: 1.18.0'));
+      expect(() => verifyChart(dir, SELDON_CHART)).toThrow('must be version 1.17.1, but Chart.yaml declares 1.18.0');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
