@@ -171,6 +171,16 @@ describe.each(AWS_ENVIRONMENTS)('Images the %s cluster pulls', (name) => {
     expect(images.length).toBeGreaterThanOrEqual(3);
     expect(images.filter((i) => !isDigestPinned(i))).toEqual([]);
   });
+
+  it("names the kit's own model server image by its content hash in CDK's immutable-tag assets repository", () => {
+    // The deployer renders each SeldonDeployment with MODEL_IMAGE at run time. The image is a CDK
+    // asset: its tag is the SHA-256 of the build context, in the bootstrap repository, whose tags
+    // are IMMUTABLE (aws-cdk's bootstrap template), so the tag names one image as a digest would.
+    const text = JSON.stringify(template.toJSON());
+    const assets = [...text.matchAll(/container-assets-[\w-]+:([^"\\]+)/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThan(0);
+    expect(assets.filter((tag) => !/^[0-9a-f]{64}$/.test(tag))).toEqual([]);
+  });
 });
 
 describe('the image guard catches a tag-only reference', () => {
