@@ -8,12 +8,15 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { resolveEnvironment } from '../../lib/config';
+import { ImageMirror } from '../../lib/constructs/image-mirror';
 import { PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 import { SELDON_CHART, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
 import { chartVersion, gitTreeId, listingSha256, verifyChart } from '../../lib/serving-infra/chart-provenance';
-import { imageReferencesIn, isDigestPinned } from '../../lib/serving-infra/images';
+import { imageReferencesIn, isDigestPinned, UNRESOLVED_DIGEST } from '../../lib/serving-infra/images';
 import { AWS_ENVIRONMENTS, synthServing } from './synth';
 
 /** The first version under the Business Source License. */
@@ -228,5 +231,40 @@ describe('The vendored Seldon Core chart', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('Image pins in config and the mirror', () => {
+  const digest = `sha256:${'b'.repeat(64)}`;
+  const credential = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf';
+
+  it.each([
+    [{ images: { router: 'docker.io/nginxinc/nginx-unprivileged:1.28-alpine' } }, /serving\.images entries must be pinned by digest/],
+    [{ images: { seldonExecutor: `quay.io/seldonio/seldon-core-executor:1.17.1@${digest}` } }, /serving\.images entries must be pinned by digest/],
+    [{ dockerHubCredentialArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:docker-hub' }, /serving\.dockerHubCredentialArn must be the ARN of a Secrets Manager secret named ecr-pullthroughcache\//],
+  ])('fails if the config gives %o', (serving, message) => {
+    expect(() => resolveEnvironment('production', { env: {}, overrides: { production: { serving } } })).toThrow(message);
+  });
+
+  it('mirrors a pinned image under the environment prefix, keeping tag and digest, and warns on an unresolved digest', () => {
+    const app = new App();
+    const stack = new Stack(app, 'Mirror', { env: { account: '123456789012', region: 'eu-west-1' } });
+    const mirror = new ImageMirror(stack, 'Mirror', { environmentName: 'staging', dockerHubCredentialArn: credential });
+    expect(stack.resolve(mirror.referenceOf(`docker.io/seldonio/seldon-core-executor:1.17.1@${digest}`))).toEqual({
+      'Fn::Join': ['', ['123456789012.dkr.ecr.eu-west-1.', { Ref: 'AWS::URLSuffix' }, `/mlops-staging-docker-hub/seldonio/seldon-core-executor:1.17.1@${digest}`]],
+    });
+    Annotations.fromStack(stack).hasNoWarning('*', Match.anyValue());
+    mirror.referenceOf(`docker.io/seldonio/seldon-core-operator:1.17.1@${UNRESOLVED_DIGEST}`);
+    Annotations.fromStack(stack).hasWarning('/Mirror/Mirror', Match.stringLikeRegexp('seldonio/seldon-core-operator:1.17.1 has no digest yet'));
+    expect(() => mirror.referenceOf('docker.io/seldonio/seldon-core-executor:1.17.1')).toThrow(
+      'An image must be pinned as docker.io/<repository>:<tag>@sha256:<64 hex digits>, but "docker.io/seldonio/seldon-core-executor:1.17.1" was provided',
+    );
+  });
+
+  it('fails if the environment name makes the cache prefix longer than ECR allows (30)', () => {
+    const stack = new Stack(new App(), 'Long');
+    expect(() => new ImageMirror(stack, 'Mirror', { environmentName: 'pre-production', dockerHubCredentialArn: credential })).toThrow(
+      'ImageMirror environmentName must be at most 13 characters (ECR repository prefixes are at most 30), but "pre-production" was provided',
+    );
   });
 });
