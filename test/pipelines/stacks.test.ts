@@ -392,6 +392,13 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
 describe('trainer image asset', () => {
   const { stage, training } = environments.staging;
 
+  it("is named by its content hash in CDK's immutable-tag assets repository (a tag that names one image)", () => {
+    const text = JSON.stringify(environments.staging.trainingTemplate.toJSON());
+    const tags = [...text.matchAll(/container-assets-[\w-]+:([^"\\]+)/g)].map((m) => m[1]!);
+    expect(tags.length).toBeGreaterThan(0);
+    expect(tags.filter((tag) => !/^[0-9a-f]{64}$/.test(tag))).toEqual([]);
+  });
+
   it('is built from lib/trainer/Dockerfile for x86-64, with a context of the manifests and lib/ only', () => {
     const manifest = readdirSync(stage.outdir).find(
       (f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'),
