@@ -58,6 +58,8 @@ export interface ClusterAddonVersions {
   /** `kube-proxy`; its minor version must be the cluster's. */
   readonly kubeProxy: string;
   readonly podIdentityAgent: string;
+  /** `metrics-server`: the resource metrics API the model pods' HorizontalPodAutoscalers read. */
+  readonly metricsServer: string;
 }
 
 export interface ModelClusterProps extends LogGroupOptions {
@@ -118,7 +120,12 @@ export class ModelCluster extends Construct {
   /** The service account model pods run as; grant their data access to its role. */
   readonly modelServer: eks.ServiceAccount;
   /** The pinned managed add-ons. */
-  readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
+  readonly addons: {
+    readonly vpcCni: eks.Addon;
+    readonly coredns: eks.Addon;
+    readonly kubeProxy: eks.Addon;
+    readonly metricsServer: eks.Addon;
+  };
   /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
   readonly podGuard: eks.KubernetesManifest;
   /** Default deny and the exact allows in the model namespace. */
@@ -273,10 +280,13 @@ export class ModelCluster extends Construct {
     // CoreDNS pods need nodes to become ACTIVE.
     coredns.node.addDependency(this.nodegroup);
     const kubeProxy = addon('KubeProxyAddon', 'kube-proxy', versions.kubeProxy);
+    // The autoscalers of the model deployments read CPU use from the resource metrics API.
+    const metricsServer = addon('MetricsServerAddon', 'metrics-server', versions.metricsServer);
+    metricsServer.node.addDependency(this.nodegroup);
     // aws-eks-v2 creates the Pod Identity agent add-on unpinned; pin it like the others.
     const agent = this.cluster.eksPodIdentityAgent?.node.defaultChild as eks.CfnAddon | undefined;
     if (agent !== undefined) agent.addonVersion = versions.podIdentityAgent;
-    return { vpcCni, coredns, kubeProxy };
+    return { vpcCni, coredns, kubeProxy, metricsServer };
   }
 
   /**

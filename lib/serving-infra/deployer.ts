@@ -40,6 +40,7 @@ import {
   liveStateOf,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  type ModelAutoscaling,
   type ModelResources,
   renderSeldonDeployment,
   SELDON_API_VERSION,
@@ -52,6 +53,8 @@ export interface DeployerSettings {
   readonly namespace: string;
   readonly image: string;
   readonly replicas: number;
+  /** Scale predictors from `replicas` up to this on CPU. @default - fixed replicas */
+  readonly autoscaling?: ModelAutoscaling;
   /** Share of traffic a new version gets as a canary; 0 or 100 deploys without a canary. */
   readonly canaryTrafficPercent: number;
   readonly resources?: ModelResources;
@@ -150,6 +153,7 @@ function render(
     image: settings.image,
     namespace: settings.namespace,
     replicas: settings.replicas,
+    ...(settings.autoscaling === undefined ? {} : { autoscaling: settings.autoscaling }),
     ...(settings.resources === undefined ? {} : { resources: settings.resources }),
     ...(settings.requestLogUri === undefined ? {} : { requestLogUri: settings.requestLogUri }),
     ...(settings.requestLogSampleRate === undefined

@@ -88,6 +88,9 @@ export async function dispatch(
   }
 }
 
+/** The CPU share model autoscalers hold when the environment names none. */
+export const DEFAULT_TARGET_CPU_UTILIZATION = 70;
+
 /** The deployer Lambda's environment, for `handlerEnv` (lib/adapters/handler-env.ts). */
 export const deployerEnvShape = {
   CLUSTER_NAME: z.string().min(1),
@@ -96,6 +99,8 @@ export const deployerEnvShape = {
   MODEL_NAMESPACE: name,
   MODEL_IMAGE: z.string().min(1),
   MODEL_REPLICAS: z.coerce.number().int().positive(),
+  MODEL_MAX_REPLICAS: z.coerce.number().int().positive().optional(),
+  MODEL_TARGET_CPU_UTILIZATION: z.coerce.number().int().min(10).max(100).optional(),
   CANARY_TRAFFIC_PERCENT: z.coerce.number().int().min(0).max(100),
   REQUEST_LOG_URI: z
     .string()
@@ -138,6 +143,14 @@ export function deployerEnvironment(e: DeployerEnv): DeployerEnvironment {
       namespace: e.MODEL_NAMESPACE,
       image: e.MODEL_IMAGE,
       replicas: e.MODEL_REPLICAS,
+      ...(e.MODEL_MAX_REPLICAS === undefined
+        ? {}
+        : {
+            autoscaling: {
+              maxReplicas: e.MODEL_MAX_REPLICAS,
+              targetCpuUtilization: e.MODEL_TARGET_CPU_UTILIZATION ?? DEFAULT_TARGET_CPU_UTILIZATION,
+            },
+          }),
       canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,
       ...(e.REQUEST_LOG_URI === undefined ? {} : { requestLogUri: e.REQUEST_LOG_URI }),
       ...(e.REQUEST_LOG_SAMPLE_RATE === undefined ? {} : { requestLogSampleRate: e.REQUEST_LOG_SAMPLE_RATE }),
