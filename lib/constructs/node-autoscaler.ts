@@ -21,7 +21,7 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
 import { PropsError } from './validate-props';
 
 /** The chart the autoscaler comes from (kubernetes/autoscaler, Apache-2.0). */
@@ -111,12 +111,13 @@ export class NodeAutoscaler extends Construct {
         reason:
           'The cluster autoscaler discovers its Auto Scaling group and instance types with Auto Scaling and EC2 Describe* calls, which authorize only on Resource "*"; its writes (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup) are held to the model node group\'s own group by the eks:nodegroup-name tag condition.',
       },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:autoScalingGroup:*]`,
-        reason:
-          'Auto Scaling group ARNs embed a generated id unknown until EKS creates the group; the statement is held to the model node group\'s group by the eks:nodegroup-name resource tag condition.',
-      },
       { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+    );
+    // The finding id embeds the region and account, concrete or tokens depending on the stage.
+    acknowledgeFindingPrefix(
+      this.serviceAccount.role,
+      'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:autoscaling:',
+      "Auto Scaling group ARNs embed a generated id unknown until EKS creates the group; the statement is held to the model node group's own group by the eks:nodegroup-name resource tag condition.",
     );
     const { repository, tag, digest } = image.groups;
     this.chart = cluster.addHelmChart('ClusterAutoscaler', {

@@ -127,8 +127,8 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       MethodSettings: [
         Match.objectLike({
-          ThrottlingRateLimit: config.api.throttleRateLimit,
-          ThrottlingBurstLimit: config.api.throttleBurstLimit,
+          ThrottlingRateLimit: config.api.predictions.throttleRateLimit,
+          ThrottlingBurstLimit: config.api.predictions.throttleBurstLimit,
         }),
       ],
       AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
@@ -195,7 +195,16 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect(statements.length).toBeGreaterThan(0);
     const broad = statements.flatMap((s) => s.actions.filter((a) => a === '*' || /^[a-z0-9-]+:\*$/i.test(a)));
     expect(broad).toEqual([]);
-    const allowed = [/^xray:/, /^logs:/, /^kms:/, /^ec2:Describe/, /^elasticloadbalancing:Describe/];
+    const allowed = [
+      /^xray:/,
+      /^logs:/,
+      /^kms:/,
+      /^ec2:Describe/,
+      /^elasticloadbalancing:Describe/,
+      // The cluster autoscaler's discovery (lib/constructs/node-autoscaler.ts).
+      /^autoscaling:Describe/,
+      /^ec2:GetInstanceTypesFromInstanceRequirements$/,
+    ];
     // PutMetricData authorizes on "*" only; the namespace condition is what narrows it.
     const namespaced = (s: (typeof statements)[number]) =>
       s.actions.every((a) => a === 'cloudwatch:PutMetricData') && JSON.stringify(s.condition ?? {}).includes('cloudwatch:namespace');
