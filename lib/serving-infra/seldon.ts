@@ -16,6 +16,7 @@
  * });
  */
 import { requestLogDeploymentDir } from '../serving/request-log';
+import { ROUTE_SHARD_LABEL, routeShardOf } from './route-shards';
 
 /** The API group and version of the CRD the kit renders (Seldon Core 1.17.1, Apache-2.0). */
 export const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
@@ -308,7 +309,11 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
       metadata: {
         name,
         namespace,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/name': name },
+        labels: {
+          [MANAGED_BY_LABEL]: MANAGED_BY,
+          'app.kubernetes.io/name': name,
+          [ROUTE_SHARD_LABEL]: routeShardOf(namespace, name),
+        },
         annotations,
       },
       spec: {
