@@ -408,16 +408,39 @@ export async function syncRouter(
   return { hash, changed, shards };
 }
 
-/** Makes the canary the stable version at 100 %: routes first, then the predictor change. */
+/** A deployment as it is live, or undefined when it does not exist. */
+export async function liveDeployment(
+  k8s: KubernetesClient,
+  namespace: string,
+  name: string,
+): Promise<SeldonDeploymentManifest | undefined> {
+  return k8s.get<SeldonDeploymentManifest>(sdepPath(namespace, name));
+}
+
+/**
+ * Makes the canary the stable version at 100 %: routes first, then the predictor change. With
+ * `routesOnly`, stops after the routes: the state machine waits for the router to reload them
+ * before it calls again to drop the old predictor, so no request is routed to a removed one.
+ */
 export async function promoteCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
+  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
 ): Promise<DeployResult> {
   const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'promote');
   const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
   await syncRouter(k8s, settings.namespace, desired);
+  if (options.routesOnly === true) {
+    return {
+      plan: 'canary',
+      namespace: settings.namespace,
+      deployment,
+      stableVersion: live.stable.version,
+      canaryVersion: live.canary.version,
+      reason: `routes send 100 % to version ${live.canary.version}; version ${live.stable.version} stays until the router has reloaded`,
+    };
+  }
   await k8s.apply(desired);
   await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {
@@ -429,12 +452,12 @@ export async function promoteCanary(
   };
 }
 
-/** Removes the canary, the stable version back at 100 %: routes first, then the predictor change. */
+/** Removes the canary, the stable version back at 100 %: routes first, then the predictor change (`routesOnly` as for promote). */
 export async function rollbackCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
+  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
 ): Promise<DeployResult> {
   const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'roll back');
   const desired = render(
@@ -444,6 +467,16 @@ export async function rollbackCanary(
     live.previous === undefined ? {} : { previous: live.previous },
   );
   await syncRouter(k8s, settings.namespace, desired);
+  if (options.routesOnly === true) {
+    return {
+      plan: 'canary',
+      namespace: settings.namespace,
+      deployment,
+      stableVersion: live.stable.version,
+      canaryVersion: live.canary.version,
+      reason: `routes send 100 % to version ${live.stable.version}; canary version ${live.canary.version} stays until the router has reloaded`,
+    };
+  }
   await k8s.apply(desired);
   await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {

@@ -15,6 +15,7 @@ import {
   checkCanary,
   type DeployerSettings,
   type DeployResult,
+  liveDeployment,
   promoteCanary,
   rollbackCanary,
   syncRouter,
@@ -36,9 +37,11 @@ const requestSchema = z.discriminatedUnion('action', [
     }),
   }),
   z.object({ action: z.literal('status'), deployment: name }),
-  z.object({ action: z.literal('route') }),
-  z.object({ action: z.literal('promote'), deployment: name, version: version.optional() }),
-  z.object({ action: z.literal('rollback'), deployment: name, version: version.optional() }),
+  /** With `deployment`, only its route shard; without, every shard. */
+  z.object({ action: z.literal('route'), deployment: name.optional() }),
+  /** With `routesOnly`, the routes change and the predictors stay (the router reloads in between). */
+  z.object({ action: z.literal('promote'), deployment: name, version: version.optional(), routesOnly: z.boolean().optional() }),
+  z.object({ action: z.literal('rollback'), deployment: name, version: version.optional(), routesOnly: z.boolean().optional() }),
   z.object({ action: z.literal('check'), deployment: name, version }),
 ]);
 
@@ -78,11 +81,15 @@ export async function dispatch(
     case 'status':
       return { state: await checkAvailable(k8s, settings.namespace, request.deployment) };
     case 'route':
-      return syncRouter(k8s, settings.namespace);
+      return syncRouter(
+        k8s,
+        settings.namespace,
+        request.deployment === undefined ? undefined : await liveDeployment(k8s, settings.namespace, request.deployment),
+      );
     case 'promote':
-      return promoteCanary(k8s, settings, request.deployment, { version: request.version, alarms });
+      return promoteCanary(k8s, settings, request.deployment, { version: request.version, alarms, routesOnly: request.routesOnly });
     case 'rollback':
-      return rollbackCanary(k8s, settings, request.deployment, { version: request.version, alarms });
+      return rollbackCanary(k8s, settings, request.deployment, { version: request.version, alarms, routesOnly: request.routesOnly });
     case 'check':
       return checkCanary(k8s, settings, alarms, request.deployment, request.version);
   }

@@ -246,7 +246,7 @@ describe('the deployer core', () => {
     api.objects.set(LEGACY_ROUTES, {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: ROUTER_ROUTES_CONFIGMAP, namespace: 'seldon', resourceVersion: '1' },
+      metadata: { name: ROUTER_ROUTES_CONFIGMAP, resourceVersion: '1' },
       data: { 'routes.maps': '# old', 'routes.locations': 'location /seldon/seldon/churn/ {}' },
     });
     // A promote touches one shard, but with routes still in the old ConfigMap every shard is written.

@@ -156,6 +156,21 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
   });
 
+  it('changes routes first and drops a predictor only after the router has had time to reload them', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const definition = JSON.stringify(machine!.Properties.DefinitionString);
+    for (const [routes, wait, change] of [
+      ['PromoteRoutes', 'RouterReloadsPromotion', 'Promote'],
+      ['RollbackRoutes', 'RouterReloadsRollback', 'Rollback'],
+    ]) {
+      expect(definition).toContain(`\\"${routes}\\":{\\"Next\\":\\"${wait}\\"`);
+      expect(definition).toContain(`\\"${wait}\\":{\\"Type\\":\\"Wait\\",\\"Seconds\\":90,\\"Next\\":\\"${change}\\"}`);
+    }
+    expect(definition).toContain('\\"routesOnly\\":true');
+    // The route step syncs only the deployment's own shard.
+    expect(definition).toMatch(/\\"action\\":\\"route\\",\\"deployment.\$\\"/);
+  });
+
   it('runs the deployer in the VPC with the cluster and canary settings it needs', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('serving deployer'),
