@@ -12,7 +12,7 @@ const STACK_TESTS = [
   'test/registry-stack/*.test.ts',
   'test/release-stack/*.test.ts',
   'test/feature-store-stack/{plan,stack}.test.ts',
-  'test/serving-stack/{hardening,kubernetes,manifests,stack}.test.ts',
+  'test/serving-stack/{autoscaling,hardening,kubernetes,manifests,stack}.test.ts',
   'test/delivery/{pipeline,promotion}.test.ts',
 ];
 

@@ -147,6 +147,7 @@ export class FeatureStoreStack extends Stack {
       throttleRateLimit: config.api.throttleRateLimit,
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
+      wafRateLimitPer5Minutes: config.api.wafRateLimitPer5Minutes,
       ...house.logs,
     });
     this.api.addLambdaRoute('/get-online-features', this.server.function, ['POST']);

@@ -190,6 +190,7 @@ export class RegistryStack extends Stack {
       throttleRateLimit: config.api.throttleRateLimit,
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
+      wafRateLimitPer5Minutes: config.api.wafRateLimitPer5Minutes,
       ...house.logs,
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);

@@ -31,6 +31,7 @@ import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { ModelCluster } from '../lib/constructs/model-cluster';
+import { NodeAutoscaler } from '../lib/constructs/node-autoscaler';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
 import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { PredictionApi } from '../lib/constructs/prediction-api';
@@ -79,6 +80,7 @@ export class ServingStack extends Stack {
   readonly deployment?: ServingDeployer;
   readonly rollout?: CanaryRollout;
   readonly metricsAgent?: ServingMetricsAgent;
+  readonly nodeAutoscaler?: NodeAutoscaler;
   readonly vpc?: ec2.Vpc;
   readonly cluster?: eks.Cluster;
   readonly deployer?: MlopsFunction;
@@ -141,6 +143,12 @@ export class ServingStack extends Stack {
       'model pods write their request log under predictions/deployment=<deployment>/dt=<day>/, one PutObject per batch',
     );
     // Per-version serving metrics (and Container Insights) to CloudWatch: the canary alarms read them.
+    // Model pods scale on CPU (their HorizontalPodAutoscalers); nodes follow within min/maxNodes.
+    const nodeAutoscaler = new NodeAutoscaler(this, 'NodeAutoscaler', {
+      cluster: models.cluster,
+      nodegroup: models.nodegroup,
+      image: serving.autoscaling.clusterAutoscalerImage,
+    });
     const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', {
       cluster: models.cluster,
       nodes: models.nodegroup,
@@ -158,9 +166,10 @@ export class ServingStack extends Stack {
       environmentName: config.name,
       loadBalancer: router.loadBalancer,
       auth: api.auth,
-      throttleRateLimit: api.throttleRateLimit,
-      throttleBurstLimit: api.throttleBurstLimit,
+      throttleRateLimit: api.predictions.throttleRateLimit,
+      throttleBurstLimit: api.predictions.throttleBurstLimit,
       waf: api.waf,
+      wafRateLimitPer5Minutes: api.predictions.wafRateLimitPer5Minutes,
       logRetention,
       ...house,
     });
@@ -173,6 +182,7 @@ export class ServingStack extends Stack {
       modelImageUri: models.image.imageUri,
       requestLogUri: `s3://${lake.raw.bucketName}/${REQUEST_LOG_PREFIX}`,
       modelReplicas: serving.modelReplicas,
+      modelAutoscaling: serving.autoscaling,
       canaryTrafficPercent: serving.canaryTrafficPercent,
       requestLogSampleRate: serving.requestLogSampleRate,
       memorySize: config.lambda.memorySizeMb,
@@ -197,6 +207,7 @@ export class ServingStack extends Stack {
 
     [this.network, this.models, this.router, this.api] = [network, models, router, predictions];
     [this.deployment, this.rollout, this.metricsAgent] = [deployment, rollout, metricsAgent];
+    this.nodeAutoscaler = nodeAutoscaler;
     [this.vpc, this.cluster, this.image, this.adminRole] = [network.vpc, models.cluster, models.image, models.adminRole];
     [this.deployer, this.canary] = [deployment.function, rollout.stateMachine];
   }

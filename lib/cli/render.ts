@@ -69,6 +69,7 @@ export function renderSeldonText(options: RenderOptions): string {
     image: options.image ?? imagePlaceholder(config.name),
     namespace: MODEL_NAMESPACE,
     replicas: config.serving.modelReplicas,
+    autoscaling: config.serving.autoscaling,
     ...(options.requestLogUri === undefined ? {} : { requestLogUri: options.requestLogUri }),
   };
   let manifests: ReturnType<typeof renderSeldonDeployment>;

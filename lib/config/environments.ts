@@ -37,12 +37,16 @@ export const DEFAULT_ACCOUNT_QUOTAS: Defaults['accountQuotas'] = {
  * The EKS managed add-on builds every environment pins (Kubernetes 1.36); one list so staging runs
  * what production will. Check them with `aws eks describe-addon-versions` before a deploy.
  */
+/** The cluster autoscaler for the cluster's Kubernetes minor (1.36); see lib/constructs/node-autoscaler.ts. */
+const CLUSTER_AUTOSCALER_IMAGE = 'registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0';
+
 const EKS_ADDON_VERSIONS = {
   vpcCni: 'v1.20.4-eksbuild.1',
   coredns: 'v1.12.4-eksbuild.1',
   kubeProxy: 'v1.36.0-eksbuild.1',
   podIdentityAgent: 'v1.3.8-eksbuild.2',
   cloudwatchObservability: 'v4.5.0-eksbuild.1',
+  metricsServer: 'v0.8.0-eksbuild.1',
 };
 
 /**
@@ -82,7 +86,14 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     logs: { retentionDays: 7 },
     alarms: { enabled: false, periodMinutes: 5, evaluationPeriods: 1, lambdaErrors: 1, lambdaThrottles: 1, api5xxRate: 0.05, apiP99Ms: 5000, dynamoThrottles: 1, deadLetterMessages: 1 },
     lambda: { memorySizeMb: 512, reservedConcurrency: null },
-    api: { auth: 'none', throttleRateLimit: 1000, throttleBurstLimit: 2000, waf: false },
+    api: {
+      auth: 'none',
+      throttleRateLimit: 1000,
+      throttleBurstLimit: 2000,
+      waf: false,
+      wafRateLimitPer5Minutes: 2000,
+      predictions: { throttleRateLimit: 1000, throttleBurstLimit: 2000, wafRateLimitPer5Minutes: 2000 },
+    },
     registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
     pipelines: {
       trainingSchedule: null,
@@ -107,6 +118,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 1,
+      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
       // Logging every prediction filled 115 MB in a short local session; a tenth still feeds drift checks.
       requestLogSampleRate: 0.1,
     },
@@ -150,7 +162,14 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       deadLetterMessages: 1,
     },
     lambda: { memorySizeMb: 512, reservedConcurrency: null },
-    api: { auth: 'iam', throttleRateLimit: 50, throttleBurstLimit: 100, waf: false },
+    api: {
+      auth: 'iam',
+      throttleRateLimit: 50,
+      throttleBurstLimit: 100,
+      waf: false,
+      wafRateLimitPer5Minutes: 2000,
+      predictions: { throttleRateLimit: 100, throttleBurstLimit: 200, wafRateLimitPer5Minutes: 2000 },
+    },
     registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
@@ -175,6 +194,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 20,
       modelReplicas: 1,
+      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
       requestLogSampleRate: 1,
     },
     modelQuality: {
@@ -216,7 +236,17 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       deadLetterMessages: 1,
     },
     lambda: { memorySizeMb: 1024, reservedConcurrency: 100 },
-    api: { auth: 'iam', throttleRateLimit: 500, throttleBurstLimit: 1000, waf: true },
+    api: {
+      auth: 'iam',
+      throttleRateLimit: 500,
+      throttleBurstLimit: 1000,
+      waf: true,
+      // People and pipelines: 2,000 requests per 5 minutes (~7 req/s) per IP is generous.
+      wafRateLimitPer5Minutes: 2000,
+      // 1,000 req/s sustained with headroom to 2,000; the three stages' bursts total the account's 5,000.
+      // WAF per IP: 300,000 per 5 minutes is 1,000 req/s from one backend caller (behind one NAT).
+      predictions: { throttleRateLimit: 2000, throttleBurstLimit: 3000, wafRateLimitPer5Minutes: 300_000 },
+    },
     registry: { pointInTimeRecovery: true, outboxFlushSchedule: 'rate(5 minutes)' },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
@@ -241,6 +271,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 3,
+      autoscaling: { maxReplicas: 12, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
       requestLogSampleRate: 1,
     },
     modelQuality: {

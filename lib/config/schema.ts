@@ -122,6 +122,17 @@ export const environmentConfigSchema = z
       throttleRateLimit: z.number().positive(),
       throttleBurstLimit: z.number().int().positive(),
       waf: z.boolean(),
+      /** Requests per 5 minutes from one IP before WAF blocks it (registry and feature APIs; AWS allows 10 to 2e9). */
+      wafRateLimitPer5Minutes: z.number().int().min(10).max(2_000_000_000),
+      /**
+       * The prediction API's own limits: it carries model traffic (1 k req/s from a few backend
+       * callers in production), where the registry and feature APIs carry people and pipelines.
+       */
+      predictions: z.object({
+        throttleRateLimit: z.number().positive(),
+        throttleBurstLimit: z.number().int().positive(),
+        wafRateLimitPer5Minutes: z.number().int().min(10).max(2_000_000_000),
+      }),
     }),
     registry: z.object({
       pointInTimeRecovery: z.boolean(),
@@ -191,6 +202,24 @@ export const environmentConfigSchema = z
         podIdentityAgent: addonVersion,
         /** The CloudWatch agent (Container Insights and the model servers' Prometheus series). */
         cloudwatchObservability: addonVersion,
+        /** metrics-server (the resource metrics API the model deployments' autoscalers read). */
+        metricsServer: addonVersion,
+      }),
+      /**
+       * Model pods scale between `modelReplicas` and `maxReplicas` on CPU (a HorizontalPodAutoscaler
+       * per predictor); nodes follow between `minNodes` and `maxNodes` (the cluster autoscaler).
+       */
+      autoscaling: z.object({
+        maxReplicas: z.number().int().positive(),
+        /** Average CPU use, as a percentage of the pods' CPU request, the autoscaler holds. */
+        targetCpuUtilization: z.number().int().min(10).max(100),
+        /**
+         * The cluster autoscaler's image (`repository:tag` or `@sha256:` digest); its minor version
+         * must be the cluster's Kubernetes minor.
+         */
+        clusterAutoscalerImage: z
+          .string()
+          .regex(/^[a-z0-9./-]+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$/, 'serving.autoscaling.clusterAutoscalerImage must be repository:tag or repository@sha256:<digest>'),
       }),
       /**
        * Third-party images the cluster runs, pinned by digest (`docker buildx imagetools inspect
@@ -330,6 +359,13 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['serving'],
         message: `serving nodes must satisfy min <= desired <= max, but ${minNodes} <= ${desiredNodes} <= ${maxNodes} was provided`,
+      });
+    }
+    if (c.serving.autoscaling.maxReplicas < c.serving.modelReplicas) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving', 'autoscaling', 'maxReplicas'],
+        message: `serving.autoscaling.maxReplicas must be at least serving.modelReplicas (${c.serving.modelReplicas}), but ${c.serving.autoscaling.maxReplicas} was provided`,
       });
     }
     const { infrequentAccessAfterDays: ia, archiveAfterDays: archive } = c.dataLake;

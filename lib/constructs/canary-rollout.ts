@@ -49,6 +49,13 @@ export interface CanaryRolloutProps extends LogGroupOptions {
 /** The longest canary window: the execution also waits for pods (up to 10 min) and times out at 2 h. */
 const MAX_WINDOW = Duration.hours(1);
 
+/**
+ * How long the router takes, at most, to serve a changed route shard: the kubelet refreshes a
+ * projected ConfigMap volume within its sync period (60 s by default) plus its cache TTL, and the
+ * reloader looks every 5 s (`RELOAD_INTERVAL_SECONDS`).
+ */
+export const ROUTER_SETTLE = Duration.seconds(90);
+
 export class CanaryRollout extends Construct {
   readonly stateMachine: MlopsStateMachine;
   readonly rule: events.Rule;
@@ -94,12 +101,19 @@ export class CanaryRollout extends Construct {
     const available = step('WaitUntilAvailable', { action: 'status', deployment }, '$.status');
     // The deployer throws NotReady until the operator reports the pods available (up to 10 min).
     available.addRetry({ errors: ['NotReady'], interval: Duration.seconds(15), maxAttempts: 40, backoffRate: 1 });
-    const route = step('Route', { action: 'route' }, '$.route');
+    // Only the deployment's route shard (lib/serving-infra/route-shards.ts).
+    const route = step('Route', { action: 'route', deployment }, '$.route');
     const wait = new sfn.Wait(this, 'CanaryWindow', { time: sfn.WaitTime.duration(window) });
     // The canary version's own alarms, read by the deployer (which created them at Apply).
     const check = step('CheckCanaryAlarms', { action: 'check', deployment, version }, '$.alarm');
-    const promote = step('Promote', { action: 'promote', deployment, version }, '$.result');
-    const rollback = step('Rollback', { action: 'rollback', deployment, version }, '$.result').next(
+    // Routes first; the old predictor goes only once the router has reloaded them (ROUTER_SETTLE).
+    const settle = (id: string) => new sfn.Wait(this, id, { time: sfn.WaitTime.duration(ROUTER_SETTLE) });
+    const promote = step('PromoteRoutes', { action: 'promote', deployment, version, routesOnly: true }, '$.result')
+      .next(settle('RouterReloadsPromotion'))
+      .next(step('Promote', { action: 'promote', deployment, version }, '$.result'));
+    const rollback = step('RollbackRoutes', { action: 'rollback', deployment, version, routesOnly: true }, '$.result')
+      .next(settle('RouterReloadsRollback'))
+      .next(step('Rollback', { action: 'rollback', deployment, version }, '$.result')).next(
       new sfn.Fail(this, 'CanaryRolledBack', {
         error: 'CanaryRolledBack',
         cause: "The canary version's alarms were in ALARM at the end of the canary window; the stable version serves 100 %.",

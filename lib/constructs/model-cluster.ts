@@ -74,6 +74,8 @@ export interface ClusterAddonVersions {
   /** `kube-proxy`; its minor version must be the cluster's. */
   readonly kubeProxy: string;
   readonly podIdentityAgent: string;
+  /** `metrics-server`: the resource metrics API the model pods' HorizontalPodAutoscalers read. */
+  readonly metricsServer: string;
 }
 
 /** Pinned Docker Hub references (`docker.io/<repository>:<tag>@sha256:…`) of the images the cluster runs. */
@@ -153,7 +155,12 @@ export class ModelCluster extends Construct {
   /** The mirrored, digest-pinned references of {@link ClusterImages}, as pods name them. */
   readonly images: ClusterImages;
   /** The pinned managed add-ons. */
-  readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
+  readonly addons: {
+    readonly vpcCni: eks.Addon;
+    readonly coredns: eks.Addon;
+    readonly kubeProxy: eks.Addon;
+    readonly metricsServer: eks.Addon;
+  };
   /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
   readonly podGuard: eks.KubernetesManifest;
   /** Default deny and the exact allows in the model namespace. */
@@ -321,10 +328,13 @@ export class ModelCluster extends Construct {
     // CoreDNS pods need nodes to become ACTIVE.
     coredns.node.addDependency(this.nodegroup);
     const kubeProxy = addon('KubeProxyAddon', 'kube-proxy', versions.kubeProxy);
+    // The autoscalers of the model deployments read CPU use from the resource metrics API.
+    const metricsServer = addon('MetricsServerAddon', 'metrics-server', versions.metricsServer);
+    metricsServer.node.addDependency(this.nodegroup);
     // aws-eks-v2 creates the Pod Identity agent add-on unpinned; pin it like the others.
     const agent = this.cluster.eksPodIdentityAgent?.node.defaultChild as eks.CfnAddon | undefined;
     if (agent !== undefined) agent.addonVersion = versions.podIdentityAgent;
-    return { vpcCni, coredns, kubeProxy };
+    return { vpcCni, coredns, kubeProxy, metricsServer };
   }
 
   /**

@@ -52,6 +52,11 @@ export interface ServingDeployerProps extends LogGroupOptions {
    */
   readonly modelReplicas?: number;
   /**
+   * Scale each predictor from `modelReplicas` up to `maxReplicas` pods on CPU.
+   * @default - a fixed `modelReplicas`
+   */
+  readonly modelAutoscaling?: { readonly maxReplicas: number; readonly targetCpuUtilization: number };
+  /**
    * Share of traffic (0–100) a new version gets as a canary; 0 or 100 replaces directly.
    * @default 10
    */
@@ -102,6 +107,11 @@ export class ServingDeployer extends Construct {
     const requestLogSampleRate = props.requestLogSampleRate ?? 1;
     ipv4Cidr('ServingDeployer vpcCidr', props.vpcCidr);
     integerIn('ServingDeployer modelReplicas', modelReplicas, 1);
+    const scaling = props.modelAutoscaling;
+    if (scaling !== undefined) {
+      integerIn('ServingDeployer modelAutoscaling.maxReplicas', scaling.maxReplicas, modelReplicas);
+      integerIn('ServingDeployer modelAutoscaling.targetCpuUtilization', scaling.targetCpuUtilization, 10, 100);
+    }
     integerIn('ServingDeployer canaryTrafficPercent', canaryTrafficPercent, 0, 100);
     numberIn('ServingDeployer requestLogSampleRate', requestLogSampleRate, 0, 1);
     const canaryErrorRate = props.canaryErrorRate ?? 0.05;
@@ -140,6 +150,10 @@ export class ServingDeployer extends Construct {
         MODEL_NAMESPACE,
         MODEL_IMAGE: props.modelImageUri,
         MODEL_REPLICAS: String(modelReplicas),
+        ...(scaling && {
+          MODEL_MAX_REPLICAS: String(scaling.maxReplicas),
+          MODEL_TARGET_CPU_UTILIZATION: String(scaling.targetCpuUtilization),
+        }),
         CANARY_TRAFFIC_PERCENT: String(canaryTrafficPercent),
         REQUEST_LOG_URI: props.requestLogUri,
         REQUEST_LOG_SAMPLE_RATE: String(requestLogSampleRate),

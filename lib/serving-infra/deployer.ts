@@ -7,7 +7,7 @@
  * |------------|----------------------------------------------------------------------------------------|
  * | `apply`    | first version: deploy it (plan `deploy`); otherwise add it as a canary predictor (plan `canary`); nothing when already served (plan `none`) |
  * | `status`   | throws {@link NotReadyError} until the operator reports the deployment `Available`     |
- * | `route`    | rewrites the router's routes from the live deployments and restarts it on a change     |
+ * | `route`    | rewrites the router's route shards from the live deployments (the router reloads them) |
  * | `promote`  | canary → 100 % (router first, then the SeldonDeployment drops the old predictor)       |
  * | `rollback` | stable → 100 %, canary removed (router first)                                          |
  * | `check`    | the canary's own alarms (`canary-alarms.ts`): `ALARM` when any of them is              |
@@ -19,6 +19,7 @@
  * const result = await applyPromotion(k8s, settings, event.detail);
  * if (result.plan === 'canary') await waitThenDecide();
  */
+import { createHash } from 'node:crypto';
 import {
   type AlarmState,
   type CanaryAlarmsPort,
@@ -27,12 +28,13 @@ import {
   type CanaryThresholds,
 } from './canary-alarms';
 import { type KubernetesClient, objectPath } from './kubernetes';
+import { ALL_ROUTE_SHARDS, ROUTE_SHARD_LABEL, routeShardOf } from './route-shards';
 import {
-  ROUTER_NAME,
   ROUTER_NAMESPACE,
   ROUTER_ROUTES_CONFIGMAP,
   ROUTES_HASH_ANNOTATION,
   renderRoutes,
+  routesConfigMapName,
 } from './router';
 import {
   deploymentNameFor,
@@ -40,6 +42,7 @@ import {
   liveStateOf,
   MANAGED_BY,
   MANAGED_BY_LABEL,
+  type ModelAutoscaling,
   type ModelResources,
   renderSeldonDeployment,
   SELDON_API_VERSION,
@@ -52,6 +55,8 @@ export interface DeployerSettings {
   readonly namespace: string;
   readonly image: string;
   readonly replicas: number;
+  /** Scale predictors from `replicas` up to this on CPU. @default - fixed replicas */
+  readonly autoscaling?: ModelAutoscaling;
   /** Share of traffic a new version gets as a canary; 0 or 100 deploys without a canary. */
   readonly canaryTrafficPercent: number;
   readonly resources?: ModelResources;
@@ -150,6 +155,7 @@ function render(
     image: settings.image,
     namespace: settings.namespace,
     replicas: settings.replicas,
+    ...(settings.autoscaling === undefined ? {} : { autoscaling: settings.autoscaling }),
     ...(settings.resources === undefined ? {} : { resources: settings.resources }),
     ...(settings.requestLogUri === undefined ? {} : { requestLogUri: settings.requestLogUri }),
     ...(settings.requestLogSampleRate === undefined
@@ -329,55 +335,112 @@ export async function checkAvailable(
 
 /**
  * Rewrites the router's routes from the live deployments (with `override` in place of its live
- * version, for a change about to be applied), and restarts the router when they changed.
- * Returns the routes' hash.
+ * version, for a change about to be applied). With `override` only its shard is rendered, from the
+ * deployments labelled with that shard; without, every shard (a full sync). A shard's ConfigMap is
+ * written only when its routes changed; the router's reloader picks the files up (no restart).
+ * Returns a hash over the shards written or checked.
  */
 export async function syncRouter(
   k8s: KubernetesClient,
   namespace: string,
   override?: SeldonDeploymentManifest,
-): Promise<{ hash: string; changed: boolean }> {
-  const live = await k8s.list<SeldonDeploymentManifest>(
-    sdepPath(namespace),
-    `${MANAGED_BY_LABEL}=${MANAGED_BY}`,
+): Promise<{ hash: string; changed: boolean; shards: string[] }> {
+  const legacy = await k8s.get<{ data?: Record<string, string> }>(
+    objectPath('v1', 'configmaps', ROUTER_NAMESPACE, ROUTER_ROUTES_CONFIGMAP),
   );
+  // Routes still in the single ConfigMap of earlier releases: move every shard at once.
+  const migrating = legacy !== undefined && legacy.data?.['routes.locations']?.includes('location') === true;
+  const managed = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+  const overrideShard =
+    override === undefined ? undefined : routeShardOf(override.metadata.namespace ?? namespace, override.metadata.name);
+  const shards = overrideShard === undefined || migrating ? [...ALL_ROUTE_SHARDS] : [overrideShard];
+  const live =
+    shards.length === 1
+      ? [
+          ...(await k8s.list<SeldonDeploymentManifest>(sdepPath(namespace), `${managed},${ROUTE_SHARD_LABEL}=${shards[0]}`)),
+          // Deployments applied before shard labels existed: found by their name's shard.
+          ...(await k8s.list<SeldonDeploymentManifest>(sdepPath(namespace), `${managed},!${ROUTE_SHARD_LABEL}`)),
+        ]
+      : await k8s.list<SeldonDeploymentManifest>(sdepPath(namespace), managed);
   const deployments =
     override === undefined
       ? live
       : [...live.filter((d) => d.metadata.name !== override.metadata.name), override];
-  const routes = renderRoutes(deployments);
-  const configMapPath = objectPath('v1', 'configmaps', ROUTER_NAMESPACE, ROUTER_ROUTES_CONFIGMAP);
-  const current = await k8s.get<{ metadata: { annotations?: Record<string, string> } }>(configMapPath);
-  const changed = current?.metadata.annotations?.[ROUTES_HASH_ANNOTATION] !== routes.hash;
-  if (!changed) return { hash: routes.hash, changed };
-  await k8s.apply({
-    apiVersion: 'v1',
-    kind: 'ConfigMap',
-    metadata: {
-      name: ROUTER_ROUTES_CONFIGMAP,
-      namespace: ROUTER_NAMESPACE,
-      labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
-      annotations: { [ROUTES_HASH_ANNOTATION]: routes.hash },
-    },
-    data: { 'routes.maps': routes.maps, 'routes.locations': routes.locations },
-  });
-  // A changed pod template makes the Deployment roll its pods, which load the new files.
-  await k8s.mergePatch(objectPath('apps/v1', 'deployments', ROUTER_NAMESPACE, ROUTER_NAME), {
-    spec: { template: { metadata: { annotations: { [ROUTES_HASH_ANNOTATION]: routes.hash } } } },
-  });
-  return { hash: routes.hash, changed };
+  const byShard = new Map<string, SeldonDeploymentManifest[]>(shards.map((shard) => [shard, []]));
+  for (const d of deployments) byShard.get(routeShardOf(d.metadata.namespace ?? namespace, d.metadata.name))?.push(d);
+  const hashes: string[] = [];
+  let changed = false;
+  for (const [shard, members] of byShard) {
+    const routes = renderRoutes(members);
+    hashes.push(routes.hash);
+    const name = routesConfigMapName(shard);
+    const current = await k8s.get<{ metadata: { annotations?: Record<string, string> } }>(
+      objectPath('v1', 'configmaps', ROUTER_NAMESPACE, name),
+    );
+    if (current?.metadata.annotations?.[ROUTES_HASH_ANNOTATION] === routes.hash) continue;
+    // An empty shard that was never written needs no ConfigMap (the volume source is optional).
+    if (current === undefined && members.length === 0) continue;
+    await k8s.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name,
+        namespace: ROUTER_NAMESPACE,
+        labels: { [MANAGED_BY_LABEL]: MANAGED_BY },
+        annotations: { [ROUTES_HASH_ANNOTATION]: routes.hash },
+      },
+      data: { 'routes.maps': routes.maps, 'routes.locations': routes.locations },
+    });
+    changed = true;
+  }
+  if (migrating) {
+    // Every shard now holds its routes: the old file goes empty (the router ignores it from now on).
+    const empty = '# moved to the route shards (mlops-router-routes-NN)\n';
+    await k8s.apply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: ROUTER_ROUTES_CONFIGMAP, namespace: ROUTER_NAMESPACE, labels: { [MANAGED_BY_LABEL]: MANAGED_BY } },
+      data: { 'routes.maps': empty, 'routes.locations': empty },
+    });
+    changed = true;
+  }
+  const hash = createHash('sha256').update(hashes.join(',')).digest('hex').slice(0, 16);
+  return { hash, changed, shards };
 }
 
-/** Makes the canary the stable version at 100 %: routes first, then the predictor change. */
+/** A deployment as it is live, or undefined when it does not exist. */
+export async function liveDeployment(
+  k8s: KubernetesClient,
+  namespace: string,
+  name: string,
+): Promise<SeldonDeploymentManifest | undefined> {
+  return k8s.get<SeldonDeploymentManifest>(sdepPath(namespace, name));
+}
+
+/**
+ * Makes the canary the stable version at 100 %: routes first, then the predictor change. With
+ * `routesOnly`, stops after the routes: the state machine waits for the router to reload them
+ * before it calls again to drop the old predictor, so no request is routed to a removed one.
+ */
 export async function promoteCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
+  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
 ): Promise<DeployResult> {
   const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'promote');
   const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
   await syncRouter(k8s, settings.namespace, desired);
+  if (options.routesOnly === true) {
+    return {
+      plan: 'canary',
+      namespace: settings.namespace,
+      deployment,
+      stableVersion: live.stable.version,
+      canaryVersion: live.canary.version,
+      reason: `routes send 100 % to version ${live.canary.version}; version ${live.stable.version} stays until the router has reloaded`,
+    };
+  }
   await k8s.apply(desired);
   await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {
@@ -389,12 +452,12 @@ export async function promoteCanary(
   };
 }
 
-/** Removes the canary, the stable version back at 100 %: routes first, then the predictor change. */
+/** Removes the canary, the stable version back at 100 %: routes first, then the predictor change (`routesOnly` as for promote). */
 export async function rollbackCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort } = {},
+  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
 ): Promise<DeployResult> {
   const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'roll back');
   const desired = render(
@@ -404,6 +467,16 @@ export async function rollbackCanary(
     live.previous === undefined ? {} : { previous: live.previous },
   );
   await syncRouter(k8s, settings.namespace, desired);
+  if (options.routesOnly === true) {
+    return {
+      plan: 'canary',
+      namespace: settings.namespace,
+      deployment,
+      stableVersion: live.stable.version,
+      canaryVersion: live.canary.version,
+      reason: `routes send 100 % to version ${live.stable.version}; canary version ${live.canary.version} stays until the router has reloaded`,
+    };
+  }
   await k8s.apply(desired);
   await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
   return {

@@ -1,12 +1,13 @@
 /**
  * What the serving deployer may do in the cluster: a Role in the model namespace allowing exactly
- * the calls the deployer makes (SeldonDeployments, the routes ConfigMap, a restart of the router),
+ * the calls the deployer makes (SeldonDeployments and the route shards' ConfigMaps),
  * bound to the Kubernetes group its IAM role's access entry maps to. Applied by `ServingDeployer`.
  *
  * @example
  * cluster.addManifest('DeployerRbac', ...deployerRbac());
  */
-import { ROUTER_NAME, ROUTER_ROUTES_CONFIGMAP } from './router';
+import { ALL_ROUTE_SHARDS } from './route-shards';
+import { ROUTER_ROUTES_CONFIGMAP, routesConfigMapName } from './router';
 import { MANAGED_BY, MANAGED_BY_LABEL, MODEL_NAMESPACE } from './seldon';
 
 /** The Kubernetes group the deployer's IAM role is mapped to; a Role in the model namespace binds it. */
@@ -35,10 +36,9 @@ export function deployerRbac(): Record<string, unknown>[] {
         {
           apiGroups: [''],
           resources: ['configmaps'],
-          resourceNames: [ROUTER_ROUTES_CONFIGMAP],
+          resourceNames: [ROUTER_ROUTES_CONFIGMAP, ...ALL_ROUTE_SHARDS.map(routesConfigMapName)],
           verbs: ['get', 'update'],
         },
-        { apiGroups: ['apps'], resources: ['deployments'], resourceNames: [ROUTER_NAME], verbs: ['patch'] },
       ],
     },
     {

@@ -15,6 +15,7 @@ import {
   checkCanary,
   type DeployerSettings,
   type DeployResult,
+  liveDeployment,
   promoteCanary,
   rollbackCanary,
   syncRouter,
@@ -36,9 +37,11 @@ const requestSchema = z.discriminatedUnion('action', [
     }),
   }),
   z.object({ action: z.literal('status'), deployment: name }),
-  z.object({ action: z.literal('route') }),
-  z.object({ action: z.literal('promote'), deployment: name, version: version.optional() }),
-  z.object({ action: z.literal('rollback'), deployment: name, version: version.optional() }),
+  /** With `deployment`, only its route shard; without, every shard. */
+  z.object({ action: z.literal('route'), deployment: name.optional() }),
+  /** With `routesOnly`, the routes change and the predictors stay (the router reloads in between). */
+  z.object({ action: z.literal('promote'), deployment: name, version: version.optional(), routesOnly: z.boolean().optional() }),
+  z.object({ action: z.literal('rollback'), deployment: name, version: version.optional(), routesOnly: z.boolean().optional() }),
   z.object({ action: z.literal('check'), deployment: name, version }),
 ]);
 
@@ -78,15 +81,22 @@ export async function dispatch(
     case 'status':
       return { state: await checkAvailable(k8s, settings.namespace, request.deployment) };
     case 'route':
-      return syncRouter(k8s, settings.namespace);
+      return syncRouter(
+        k8s,
+        settings.namespace,
+        request.deployment === undefined ? undefined : await liveDeployment(k8s, settings.namespace, request.deployment),
+      );
     case 'promote':
-      return promoteCanary(k8s, settings, request.deployment, { version: request.version, alarms });
+      return promoteCanary(k8s, settings, request.deployment, { version: request.version, alarms, routesOnly: request.routesOnly });
     case 'rollback':
-      return rollbackCanary(k8s, settings, request.deployment, { version: request.version, alarms });
+      return rollbackCanary(k8s, settings, request.deployment, { version: request.version, alarms, routesOnly: request.routesOnly });
     case 'check':
       return checkCanary(k8s, settings, alarms, request.deployment, request.version);
   }
 }
+
+/** The CPU share model autoscalers hold when the environment names none. */
+export const DEFAULT_TARGET_CPU_UTILIZATION = 70;
 
 /** The deployer Lambda's environment, for `handlerEnv` (lib/adapters/handler-env.ts). */
 export const deployerEnvShape = {
@@ -96,6 +106,8 @@ export const deployerEnvShape = {
   MODEL_NAMESPACE: name,
   MODEL_IMAGE: z.string().min(1),
   MODEL_REPLICAS: z.coerce.number().int().positive(),
+  MODEL_MAX_REPLICAS: z.coerce.number().int().positive().optional(),
+  MODEL_TARGET_CPU_UTILIZATION: z.coerce.number().int().min(10).max(100).optional(),
   CANARY_TRAFFIC_PERCENT: z.coerce.number().int().min(0).max(100),
   REQUEST_LOG_URI: z
     .string()
@@ -138,6 +150,14 @@ export function deployerEnvironment(e: DeployerEnv): DeployerEnvironment {
       namespace: e.MODEL_NAMESPACE,
       image: e.MODEL_IMAGE,
       replicas: e.MODEL_REPLICAS,
+      ...(e.MODEL_MAX_REPLICAS === undefined
+        ? {}
+        : {
+            autoscaling: {
+              maxReplicas: e.MODEL_MAX_REPLICAS,
+              targetCpuUtilization: e.MODEL_TARGET_CPU_UTILIZATION ?? DEFAULT_TARGET_CPU_UTILIZATION,
+            },
+          }),
       canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,
       ...(e.REQUEST_LOG_URI === undefined ? {} : { requestLogUri: e.REQUEST_LOG_URI }),
       ...(e.REQUEST_LOG_SAMPLE_RATE === undefined ? {} : { requestLogSampleRate: e.REQUEST_LOG_SAMPLE_RATE }),

@@ -3,9 +3,13 @@
  * deployments' own `traffic` weights. Seldon Core 1.x leaves the split between predictors to an
  * ingress (Istio or Ambassador); the kit's router is that ingress, with nothing else to install.
  *
- * The static part (`BASE_CONFIG`) is applied once by CDK; the deployer owns the routes ConfigMap
- * and rewrites it from the live deployments after every change, so the two never overwrite each
- * other and a lost ConfigMap is rebuilt by the next deployment.
+ * The static part (`BASE_CONFIG`) is applied once by CDK; the deployer owns the routes ConfigMaps
+ * (one per shard, `route-shards.ts`) and rewrites a deployment's shard from the live deployments
+ * after every change, so the two never overwrite each other and a lost ConfigMap is rebuilt by the
+ * next deployment. The shards are projected into one directory; a reloader beside nginx (same
+ * image, shared process namespace) checks the files every {@link RELOAD_INTERVAL_SECONDS} s and
+ * reloads nginx (`nginx -s reload`: new workers, no dropped connection, no pod restart) once
+ * `nginx -t` accepts them; a file set nginx rejects is never loaded, the running routes stay.
  *
  * | external path                                   | upstream                                       |
  * |-------------------------------------------------|------------------------------------------------|
@@ -16,6 +20,7 @@
  * const { maps, locations } = renderRoutes(await listDeployments());
  */
 import { createHash } from 'node:crypto';
+import { ALL_ROUTE_SHARDS } from './route-shards';
 import {
   EXECUTOR_PORT,
   MANAGED_BY,
@@ -33,8 +38,36 @@ export const ROUTER_ROUTES_CONFIGMAP = 'mlops-router-routes';
 export const ROUTER_BASE_CONFIGMAP = 'mlops-router-base';
 /** The router pods' port; the NLB's target group sends traffic here. */
 export const ROUTER_PORT = 8080;
-/** The pod-template annotation whose change restarts the router on a new routes file. */
+/** The annotation on a routes ConfigMap holding the hash of its files (an unchanged shard is not rewritten). */
 export const ROUTES_HASH_ANNOTATION = 'mlops-kit/routes-hash';
+/** The ConfigMap of one route shard. */
+export const routesConfigMapName = (shard: string): string => `${ROUTER_ROUTES_CONFIGMAP}-${shard}`;
+/** How often the reloader compares the mounted route files with what nginx loaded. */
+export const RELOAD_INTERVAL_SECONDS = 5;
+/** Where the routes are mounted in both containers. */
+export const ROUTES_DIR = '/etc/nginx/routes';
+
+/**
+ * The reloader's loop (busybox sh of the nginx image). `nginx -s reload` signals the master named
+ * in /tmp/nginx.pid (the shared /tmp). The first pass reloads once, harmlessly, after start.
+ * `routes-applied` records the checksums nginx runs with, for an operator (`kubectl exec`).
+ */
+export const RELOAD_SCRIPT = `applied=""
+while true; do
+  now=$(cat ${ROUTES_DIR}/*.maps ${ROUTES_DIR}/*.locations 2>/dev/null | md5sum)
+  if [ "$now" != "$applied" ]; then
+    if nginx -t -q 2>/tmp/routes-rejected && nginx -s reload; then
+      applied="$now"
+      md5sum ${ROUTES_DIR}/*.maps ${ROUTES_DIR}/*.locations > /tmp/routes-applied 2>/dev/null
+      echo "routes reloaded: $now"
+    else
+      echo "routes not loaded (nginx -t or reload failed); keeping the running ones" >&2
+      cat /tmp/routes-rejected >&2
+    fi
+  fi
+  sleep ${RELOAD_INTERVAL_SECONDS}
+done
+`;
 
 /**
  * `conf.d/default.conf` of the router, included by nginx inside `http {}`. The resolver makes nginx
@@ -47,13 +80,13 @@ client_max_body_size 8m;
 proxy_http_version 1.1;
 proxy_connect_timeout 5s;
 proxy_read_timeout 60s;
-include /etc/nginx/routes/*.maps;
+include ${ROUTES_DIR}/*.maps;
 server {
   listen ${ROUTER_PORT};
   default_type application/json;
   location = /healthz { access_log off; return 200 '{"status":"ok"}'; }
   location = /v2/health/live { return 200 '{"live":true}'; }
-  include /etc/nginx/routes/*.locations;
+  include ${ROUTES_DIR}/*.locations;
   location / { return 404 '{"error":"no model is deployed at this path"}'; }
 }
 `;
@@ -121,6 +154,12 @@ export function renderRoutes(deployments: readonly SeldonDeploymentManifest[]): 
  */
 export function routerManifests(targetGroupArn: string, image: string): Record<string, unknown>[] {
   const labels = { 'app.kubernetes.io/name': ROUTER_NAME, [MANAGED_BY_LABEL]: MANAGED_BY };
+  const volumeMounts = [
+    { name: 'base', mountPath: '/etc/nginx/conf.d', readOnly: true },
+    { name: 'routes', mountPath: ROUTES_DIR, readOnly: true },
+    // nginx's pid file and temp paths; shared, so the reloader finds the master's pid.
+    { name: 'tmp', mountPath: '/tmp' },
+  ];
   const metadata = (name: string) => ({ name, namespace: ROUTER_NAMESPACE, labels });
   return [
     {
@@ -142,6 +181,8 @@ export function routerManifests(targetGroupArn: string, image: string): Record<s
           spec: {
             // nginx only proxies; it has no business with the Kubernetes API.
             automountServiceAccountToken: false,
+            // The reloader signals nginx's master process (same user, uid 101).
+            shareProcessNamespace: true,
             securityContext: {
               runAsNonRoot: true,
               runAsUser: 101,
@@ -168,17 +209,53 @@ export function routerManifests(targetGroupArn: string, image: string): Record<s
                   readOnlyRootFilesystem: true,
                   capabilities: { drop: ['ALL'] },
                 },
-                volumeMounts: [
-                  { name: 'base', mountPath: '/etc/nginx/conf.d', readOnly: true },
-                  { name: 'routes', mountPath: '/etc/nginx/routes', readOnly: true },
-                  { name: 'tmp', mountPath: '/tmp' },
-                ],
+                volumeMounts,
+              },
+              {
+                name: 'reloader',
+                image,
+                command: ['/bin/sh', '-c', RELOAD_SCRIPT],
+                resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '32Mi' } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ['ALL'] },
+                },
+                volumeMounts,
               },
             ],
             volumes: [
               { name: 'base', configMap: { name: ROUTER_BASE_CONFIGMAP } },
-              // Written by the deployer; absent until the first model is deployed (nginx then has no routes).
-              { name: 'routes', configMap: { name: ROUTER_ROUTES_CONFIGMAP, optional: true } },
+              {
+                name: 'routes',
+                projected: {
+                  sources: [
+                    // Written by the deployer, one per shard; absent until a model of the shard is deployed.
+                    ...ALL_ROUTE_SHARDS.map((shard) => ({
+                      configMap: {
+                        name: routesConfigMapName(shard),
+                        optional: true,
+                        items: [
+                          { key: 'routes.maps', path: `${shard}.maps` },
+                          { key: 'routes.locations', path: `${shard}.locations` },
+                        ],
+                      },
+                    })),
+                    // The single ConfigMap of earlier releases, kept until the deployer's first full
+                    // sync empties it, so an upgrade never serves without routes.
+                    {
+                      configMap: {
+                        name: ROUTER_ROUTES_CONFIGMAP,
+                        optional: true,
+                        items: [
+                          { key: 'routes.maps', path: 'legacy.maps' },
+                          { key: 'routes.locations', path: 'legacy.locations' },
+                        ],
+                      },
+                    },
+                  ],
+                },
+              },
               { name: 'tmp', emptyDir: {} },
             ],
           },

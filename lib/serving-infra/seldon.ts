@@ -16,6 +16,7 @@
  * });
  */
 import { requestLogDeploymentDir } from '../serving/request-log';
+import { ROUTE_SHARD_LABEL, routeShardOf } from './route-shards';
 
 /** The API group and version of the CRD the kit renders (Seldon Core 1.17.1, Apache-2.0). */
 export const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
@@ -64,6 +65,33 @@ export const DEFAULT_MODEL_RESOURCES: ModelResources = {
   limits: { memory: '512Mi' },
 };
 
+/** How a predictor's pod count follows load. */
+export interface ModelAutoscaling {
+  /** The most pods per predictor; at or below `replicas`, the predictor does not autoscale. */
+  readonly maxReplicas: number;
+  /** Average CPU use, as a percentage of the pods' CPU request, the autoscaler holds. */
+  readonly targetCpuUtilization: number;
+}
+
+/**
+ * The predictor's `hpaSpec` (autoscaling/v2 metrics under `metricsv2`, as Seldon Core 1.17 takes
+ * them). CPU rather than requests per second: request rate would need a custom metrics adapter,
+ * and the model server's CPU per request is flat (bench/serve), so CPU tracks the request rate.
+ */
+function hpaSpecFor(replicas: number, autoscaling: ModelAutoscaling | undefined): Record<string, unknown> | undefined {
+  if (autoscaling === undefined || autoscaling.maxReplicas <= replicas) return undefined;
+  return {
+    minReplicas: replicas,
+    maxReplicas: autoscaling.maxReplicas,
+    metricsv2: [
+      {
+        type: 'Resource',
+        resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: autoscaling.targetCpuUtilization } },
+      },
+    ],
+  };
+}
+
 /** A model version a predictor serves. */
 export interface ServedVersion {
   readonly version: string;
@@ -83,8 +111,14 @@ export interface RenderSeldonOptions extends ServedVersion {
   readonly image: string;
   /** @default MODEL_NAMESPACE */
   readonly namespace?: string;
-  /** Pods per predictor. */
+  /** Pods per predictor (the floor when `autoscaling` is given). */
   readonly replicas: number;
+  /**
+   * Scale each predictor between `replicas` and `maxReplicas` on CPU (a HorizontalPodAutoscaler the
+   * operator creates from the predictor's `hpaSpec`; needs the metrics-server add-on).
+   * @default - a fixed `replicas`
+   */
+  readonly autoscaling?: ModelAutoscaling;
   /** @default DEFAULT_MODEL_RESOURCES */
   readonly resources?: ModelResources;
   /** The new version, served next to the stable one at `trafficPercent`. @default - no canary */
@@ -121,7 +155,7 @@ export interface PredictorManifest {
   traffic: number;
   replicas: number;
   labels: Record<string, string>;
-  componentSpecs: { spec: Record<string, unknown> }[];
+  componentSpecs: { spec: Record<string, unknown>; hpaSpec?: Record<string, unknown> }[];
   graph: Record<string, unknown>;
 }
 
@@ -203,6 +237,21 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
       `replicas must be a whole number of at least 1, but ${options.replicas} was provided`,
     );
   }
+  const scaling = options.autoscaling;
+  if (scaling !== undefined) {
+    if (!Number.isInteger(scaling.maxReplicas) || scaling.maxReplicas < 1) {
+      throw new RenderError(
+        `autoscaling.maxReplicas must be a whole number of at least 1, but ${scaling.maxReplicas} was provided`,
+      );
+    }
+    const t = scaling.targetCpuUtilization;
+    if (!Number.isInteger(t) || t < 10 || t > 100) {
+      throw new RenderError(
+        `autoscaling.targetCpuUtilization must be a whole percentage from 10 to 100, but ${t} was provided`,
+      );
+    }
+  }
+  const hpaSpec = hpaSpecFor(options.replicas, scaling);
   const canary = options.canary;
   if (canary !== undefined) {
     checkVersion('canary.version', canary.version);
@@ -229,7 +278,7 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
     traffic,
     replicas: options.replicas,
     labels: { 'mlops-kit/model-version': served.version, 'mlops-kit/role': role },
-    componentSpecs: [{ spec: podSpec(options, served) }],
+    componentSpecs: [{ spec: podSpec(options, served), ...(hpaSpec && { hpaSpec }) }],
     graph: {
       name: MODEL_CONTAINER,
       type: 'MODEL',
@@ -266,7 +315,11 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
       metadata: {
         name,
         namespace,
-        labels: { [MANAGED_BY_LABEL]: MANAGED_BY, 'app.kubernetes.io/name': name },
+        labels: {
+          [MANAGED_BY_LABEL]: MANAGED_BY,
+          'app.kubernetes.io/name': name,
+          [ROUTE_SHARD_LABEL]: routeShardOf(namespace, name),
+        },
         annotations,
       },
       spec: {

@@ -64,6 +64,7 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'serving.nodeInstanceType, serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.InstanceTypes', reason: 'm5.large nodes in production, t3.large in staging' },
   { config: 'serving.minNodes/desiredNodes/maxNodes', stack: 'Serving', type: 'AWS::EKS::Nodegroup', property: 'Properties.ScalingConfig', reason: '3/3/9 nodes in production, 1/2/3 in staging' },
   { config: 'serving.modelReplicas', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.MODEL_REPLICAS', reason: '3 model replicas in production, 1 in staging' },
+  { config: 'serving.autoscaling.maxReplicas', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.MODEL_MAX_REPLICAS', reason: 'predictors scale to 12 pods in production, 4 in staging' },
   { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.CANARY_TRAFFIC_PERCENT', reason: 'a canary gets 10 % in production, 20 % in staging' },
   { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::CloudWatch::Alarm', property: 'Properties.Threshold', reason: "the canary's 5XX alarm threshold is half its traffic share" },
   { config: 'serving.canaryTrafficPercent', stack: 'Serving', type: 'AWS::CloudWatch::Alarm', property: 'Properties.AlarmDescription', reason: 'the alarm says its threshold and share' },

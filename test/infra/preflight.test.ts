@@ -174,9 +174,13 @@ describe('production', () => {
     const config: EnvironmentConfig = stage.config;
     const { apis, nodeGroups } = collectStageDemand(stage);
     expect(apis.map((a) => a.name.split('/')[0])).toEqual(['Registry', 'FeatureStore', 'Serving']);
-    for (const api of apis) {
-      expect([api.rateLimit, api.burstLimit]).toEqual([config.api.throttleRateLimit, config.api.throttleBurstLimit]);
-    }
+    // The prediction API has limits of its own (api.predictions): it carries model traffic.
+    const p = config.api.predictions;
+    expect(apis.map((a) => [a.rateLimit, a.burstLimit])).toEqual([
+      [config.api.throttleRateLimit, config.api.throttleBurstLimit],
+      [config.api.throttleRateLimit, config.api.throttleBurstLimit],
+      [p.throttleRateLimit, p.throttleBurstLimit],
+    ]);
     expect(nodeGroups).toEqual([
       {
         name: 'Serving/Cluster/NodegroupModels',

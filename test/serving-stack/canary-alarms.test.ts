@@ -116,15 +116,18 @@ const traffic = (deployment: string) =>
     p.traffic,
   ]);
 
-/** The machine after the window: CheckCanaryAlarms, then CanaryHealthy → Rollback or Promote. */
+/**
+ * The machine after the window: CheckCanaryAlarms, then CanaryHealthy → RollbackRoutes, wait,
+ * Rollback or PromoteRoutes, wait, Promote. The routes-only step leaves both predictors serving.
+ */
 async function decide(deployment: string, version: string): Promise<'promoted' | 'rolled back'> {
   const verdict = (await step({ action: 'check', deployment, version })) as { state: string };
-  if (verdict.state === 'ALARM') {
-    await step({ action: 'rollback', deployment, version });
-    return 'rolled back';
-  }
-  await step({ action: 'promote', deployment, version });
-  return 'promoted';
+  const action = verdict.state === 'ALARM' ? 'rollback' : 'promote';
+  const before = traffic(deployment);
+  await step({ action, deployment, version, routesOnly: true });
+  expect(traffic(deployment)).toEqual(before);
+  await step({ action, deployment, version });
+  return action === 'rollback' ? 'rolled back' : 'promoted';
 }
 
 const healthy = { requests: 100, errors: 0, p99: 0.004 };

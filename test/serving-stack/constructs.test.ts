@@ -55,6 +55,7 @@ const clusterProps = (vpc: ec2.IVpc, props: Partial<ModelClusterProps> = {}): Mo
     coredns: 'v1.12.4-eksbuild.1',
     kubeProxy: 'v1.36.0-eksbuild.1',
     podIdentityAgent: 'v1.3.8-eksbuild.2',
+    metricsServer: 'v0.8.0-eksbuild.1',
   },
   images: resolveEnvironment('staging', { env: {} }).serving.images,
   dockerHubCredentialArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-AbCdEf',

@@ -87,8 +87,12 @@ export class FakeApiServer {
           .map(([, v]) => v)
           .filter((v) => {
             if (!selector) return true;
-            const [k, val] = selector.split('=');
-            return v.metadata.labels?.[k!] === val;
+            // Equality (`k=v`) and absence (`!k`) requirements, comma-separated, all must hold.
+            return selector.split(',').every((requirement) => {
+              if (requirement.startsWith('!')) return v.metadata.labels?.[requirement.slice(1)] === undefined;
+              const [k, val] = requirement.split('=');
+              return v.metadata.labels?.[k!] === val;
+            });
           });
         if (COLLECTIONS.has(path.split('/').pop()!)) return { status: 200, body: { kind: 'List', items } };
         return this.status(404, 'NotFound', `${path} not found`);

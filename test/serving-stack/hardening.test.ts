@@ -159,7 +159,7 @@ describe.each(AWS_ENVIRONMENTS)('Cluster add-ons and pod security in %s', (name)
   it('fails if any managed add-on is unpinned', () => {
     const addons = Object.values(template.findResources('AWS::EKS::Addon')) as Resource[];
     expect(addons.map((a) => a.Properties['AddonName']).sort()).toEqual(
-      ['amazon-cloudwatch-observability', 'coredns', 'eks-pod-identity-agent', 'kube-proxy', 'vpc-cni'],
+      ['amazon-cloudwatch-observability', 'coredns', 'eks-pod-identity-agent', 'kube-proxy', 'metrics-server', 'vpc-cni'],
     );
     expect(addons.filter((a) => a.Properties['AddonVersion'] === undefined)).toEqual([]);
   });

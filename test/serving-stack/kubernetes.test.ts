@@ -20,12 +20,16 @@ import {
   KubernetesError,
 } from '../../lib/serving-infra/kubernetes';
 import { dispatch, parseDeployerRequest } from '../../lib/serving-infra/requests';
-import { ROUTER_ROUTES_CONFIGMAP, ROUTES_HASH_ANNOTATION } from '../../lib/serving-infra/router';
+import { routeShardOf } from '../../lib/serving-infra/route-shards';
+import { ROUTER_ROUTES_CONFIGMAP, routesConfigMapName } from '../../lib/serving-infra/router';
 import type { SeldonDeploymentManifest } from '../../lib/serving-infra/seldon';
 import { FakeApiServer } from './fake-kubernetes';
 
 const SDEP = '/apis/machinelearning.seldon.io/v1/namespaces/seldon/seldondeployments';
-const ROUTES = `/api/v1/namespaces/seldon/configmaps/${ROUTER_ROUTES_CONFIGMAP}`;
+const CONFIGMAPS = '/api/v1/namespaces/seldon/configmaps';
+/** The route shard ConfigMap of wine-quality. */
+const ROUTES = `${CONFIGMAPS}/${routesConfigMapName(routeShardOf('seldon', 'wine-quality'))}`;
+const LEGACY_ROUTES = `${CONFIGMAPS}/${ROUTER_ROUTES_CONFIGMAP}`;
 const ROUTER = '/apis/apps/v1/namespaces/seldon/deployments/mlops-router';
 
 const settings: DeployerSettings = {
@@ -153,7 +157,13 @@ describe('the deployer core', () => {
     expect(result.stableVersion).toBe('2');
     expect(traffic()).toEqual([['v2', 100]]);
     const writes = api.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
-    expect(writes.indexOf(`PATCH ${ROUTER}`)).toBeLessThan(writes.lastIndexOf(`PUT ${SDEP}/wine-quality`));
+    // The shard's routes are written before the predictor change; the router is never restarted.
+    expect(writes.indexOf(`POST ${CONFIGMAPS}`)).toBeGreaterThanOrEqual(0);
+    expect(writes.indexOf(`POST ${CONFIGMAPS}`)).toBeLessThan(writes.lastIndexOf(`PUT ${SDEP}/wine-quality`));
+    expect(writes.filter((w) => w.includes(ROUTER))).toEqual([]);
+    // Only the shard of wine-quality: one routes ConfigMap written (created), none of the other 63.
+    expect(writes.filter((w) => w.includes(CONFIGMAPS))).toEqual([`POST ${CONFIGMAPS}`]);
+    expect([...api.objects.keys()].filter((k) => k.startsWith(`${CONFIGMAPS}/`))).toEqual([ROUTES]);
     const routes = api.objects.get(ROUTES) as unknown as { data: Record<string, string> };
     expect(routes.data['routes.maps']).toContain('* wine-quality-v2.seldon.svc.cluster.local:8000;');
     expect(routes.data['routes.maps']).not.toContain('wine-quality-v1.');
@@ -194,19 +204,68 @@ describe('the deployer core', () => {
     await expect(checkAvailable(k8s, 'seldon', 'wine-quality')).rejects.toThrow(/failed: image pull/);
   });
 
-  it('restarts the router only when the routes changed', async () => {
+  it('rewrites a route shard only when its routes changed, and never restarts the router', async () => {
     await applyPromotion(k8s, settings, promotion('1'));
     const first = await syncRouter(k8s, 'seldon');
     expect(first.changed).toBe(true);
-    expect(api.objects.get(ROUTER)).toMatchObject({
-      patched: {
-        spec: { template: { metadata: { annotations: { [ROUTES_HASH_ANNOTATION]: first.hash } } } },
-      },
-    });
+    expect(first.shards).toHaveLength(64);
+    // A full sync writes the shards that hold routes: here only wine-quality's.
+    const written = [...api.objects.keys()].filter((k) => k.startsWith(`${CONFIGMAPS}/`));
+    expect(written).toEqual([ROUTES]);
+    expect(api.objects.get(ROUTER)).toBeUndefined();
     api.requests.length = 0;
     const second = await syncRouter(k8s, 'seldon');
-    expect(second).toEqual({ hash: first.hash, changed: false });
+    expect(second).toMatchObject({ hash: first.hash, changed: false });
     expect(api.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  });
+
+  it('keeps deployments of different shards in their own ConfigMaps', async () => {
+    const models = ['wine-quality', 'churn', 'fraud-score', 'ltv', 'eta', 'demand'];
+    for (const m of models) await applyPromotion(k8s, settings, { ...promotion('1', `e-${m}`), modelName: m });
+    await syncRouter(k8s, 'seldon');
+    for (const m of models) {
+      const cm = api.objects.get(`${CONFIGMAPS}/${routesConfigMapName(routeShardOf('seldon', m))}`) as unknown as {
+        data: Record<string, string>;
+      };
+      expect(cm.data['routes.locations']).toContain(`location /seldon/seldon/${m}/ {`);
+      // Every ConfigMap holds only the deployments of its own shard.
+      for (const other of models.filter((o) => routeShardOf('seldon', o) !== routeShardOf('seldon', m))) {
+        expect(cm.data['routes.locations']).not.toContain(`/seldon/seldon/${other}/`);
+      }
+    }
+  });
+
+  it('moves routes of the single ConfigMap of earlier releases into the shards at once, then empties it', async () => {
+    await applyPromotion(k8s, settings, promotion('1'));
+    await applyPromotion(k8s, settings, { ...promotion('1', 'e-churn'), modelName: 'churn' });
+    // A deployment applied by an earlier release: no shard label.
+    const path = `${SDEP}/churn`;
+    const churn = api.objects.get(path)!;
+    const { ['mlops-kit/route-shard']: _dropped, ...oldLabels } = churn.metadata.labels as Record<string, string>;
+    api.objects.set(path, { ...churn, metadata: { ...churn.metadata, labels: oldLabels } });
+    api.objects.set(LEGACY_ROUTES, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: ROUTER_ROUTES_CONFIGMAP, resourceVersion: '1' },
+      data: { 'routes.maps': '# old', 'routes.locations': 'location /seldon/seldon/churn/ {}' },
+    });
+    // A promote touches one shard, but with routes still in the old ConfigMap every shard is written.
+    await applyPromotion(k8s, settings, promotion('2'));
+    await promoteCanary(k8s, settings, 'wine-quality');
+    const churnShard = api.objects.get(`${CONFIGMAPS}/${routesConfigMapName(routeShardOf('seldon', 'churn'))}`) as unknown as {
+      data: Record<string, string>;
+    };
+    expect(churnShard.data['routes.locations']).toContain('location /seldon/seldon/churn/ {');
+    const legacy = api.objects.get(LEGACY_ROUTES) as unknown as { data: Record<string, string> };
+    expect(legacy.data['routes.locations']).not.toContain('location');
+    // Once moved, a promote writes one shard again.
+    await applyPromotion(k8s, settings, promotion('3'));
+    api.requests.length = 0;
+    await promoteCanary(k8s, settings, 'wine-quality');
+    // The apply of an existing ConfigMap is a POST answered 409, then the PUT.
+    expect(
+      api.requests.filter((r) => r.method === 'PUT' && r.path.startsWith(CONFIGMAPS)).map((r) => r.path),
+    ).toEqual([ROUTES]);
   });
 });
 

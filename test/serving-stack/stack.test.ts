@@ -131,8 +131,8 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     template.hasResourceProperties('AWS::ApiGateway::Stage', {
       MethodSettings: [
         Match.objectLike({
-          ThrottlingRateLimit: config.api.throttleRateLimit,
-          ThrottlingBurstLimit: config.api.throttleBurstLimit,
+          ThrottlingRateLimit: config.api.predictions.throttleRateLimit,
+          ThrottlingBurstLimit: config.api.predictions.throttleBurstLimit,
         }),
       ],
       AccessLogSetting: Match.objectLike({ DestinationArn: Match.anyValue() }),
@@ -158,6 +158,21 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect(definition).toContain('\\"action\\":\\"promote\\"');
     expect(definition).toContain('\\"action\\":\\"rollback\\"');
     template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
+  });
+
+  it('changes routes first and drops a predictor only after the router has had time to reload them', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+    const definition = JSON.stringify(machine!.Properties.DefinitionString);
+    for (const [routes, wait, change] of [
+      ['PromoteRoutes', 'RouterReloadsPromotion', 'Promote'],
+      ['RollbackRoutes', 'RouterReloadsRollback', 'Rollback'],
+    ]) {
+      expect(definition).toContain(`\\"${routes}\\":{\\"Next\\":\\"${wait}\\"`);
+      expect(definition).toContain(`\\"${wait}\\":{\\"Type\\":\\"Wait\\",\\"Seconds\\":90,\\"Next\\":\\"${change}\\"}`);
+    }
+    expect(definition).toContain('\\"routesOnly\\":true');
+    // The route step syncs only the deployment's own shard.
+    expect(definition).toMatch(/\\"action\\":\\"route\\",\\"deployment.\$\\"/);
   });
 
   it('runs the deployer in the VPC with the cluster and canary settings it needs', () => {
@@ -199,7 +214,16 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect(statements.length).toBeGreaterThan(0);
     const broad = statements.flatMap((s) => s.actions.filter((a) => a === '*' || /^[a-z0-9-]+:\*$/i.test(a)));
     expect(broad).toEqual([]);
-    const allowed = [/^xray:/, /^logs:/, /^kms:/, /^ec2:Describe/, /^elasticloadbalancing:Describe/];
+    const allowed = [
+      /^xray:/,
+      /^logs:/,
+      /^kms:/,
+      /^ec2:Describe/,
+      /^elasticloadbalancing:Describe/,
+      // The cluster autoscaler's discovery (lib/constructs/node-autoscaler.ts).
+      /^autoscaling:Describe/,
+      /^ec2:GetInstanceTypesFromInstanceRequirements$/,
+    ];
     // PutMetricData authorizes on "*" only; the namespace condition is what narrows it.
     const namespaced = (s: (typeof statements)[number]) =>
       s.actions.every((a) => a === 'cloudwatch:PutMetricData') && JSON.stringify(s.condition ?? {}).includes('cloudwatch:namespace');
