@@ -147,7 +147,7 @@ export class ServingStack extends Stack {
     const nodeAutoscaler = new NodeAutoscaler(this, 'NodeAutoscaler', {
       cluster: models.cluster,
       nodegroup: models.nodegroup,
-      image: serving.autoscaling.clusterAutoscalerImage,
+      image: models.imageMirror.k8sReferenceOf(serving.images.clusterAutoscaler),
     });
     const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', {
       cluster: models.cluster,

@@ -37,9 +37,6 @@ export const DEFAULT_ACCOUNT_QUOTAS: Defaults['accountQuotas'] = {
  * The EKS managed add-on builds every environment pins (Kubernetes 1.36); one list so staging runs
  * what production will. Check them with `aws eks describe-addon-versions` before a deploy.
  */
-/** The cluster autoscaler for the cluster's Kubernetes minor (1.36); see lib/constructs/node-autoscaler.ts. */
-const CLUSTER_AUTOSCALER_IMAGE = 'registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0';
-
 const EKS_ADDON_VERSIONS = {
   vpcCni: 'v1.20.4-eksbuild.1',
   coredns: 'v1.12.4-eksbuild.1',
@@ -60,6 +57,8 @@ const SERVING_IMAGES = {
   seldonOperator: `docker.io/seldonio/seldon-core-operator:1.17.1@sha256:${'0'.repeat(64)}`,
   seldonExecutor: `docker.io/seldonio/seldon-core-executor:1.17.1@sha256:${'0'.repeat(64)}`,
   router: 'docker.io/nginxinc/nginx-unprivileged:1.28-alpine@sha256:7377697a821c131a924a7105fafbe7414db4e9fcc77a6f08f776f33f141ec3f8',
+  // The cluster's Kubernetes minor (1.36); the digest is not looked up yet (zeros: pulls fail, synthesis warns).
+  clusterAutoscaler: `registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0@sha256:${'0'.repeat(64)}`,
 };
 
 /**
@@ -118,7 +117,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 1,
-      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
+      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70 },
       // Logging every prediction filled 115 MB in a short local session; a tenth still feeds drift checks.
       requestLogSampleRate: 0.1,
     },
@@ -194,7 +193,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 20,
       modelReplicas: 1,
-      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
+      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70 },
       requestLogSampleRate: 1,
     },
     modelQuality: {
@@ -271,7 +270,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 3,
-      autoscaling: { maxReplicas: 12, targetCpuUtilization: 70, clusterAutoscalerImage: CLUSTER_AUTOSCALER_IMAGE },
+      autoscaling: { maxReplicas: 12, targetCpuUtilization: 70 },
       requestLogSampleRate: 1,
     },
     modelQuality: {

@@ -213,13 +213,6 @@ export const environmentConfigSchema = z
         maxReplicas: z.number().int().positive(),
         /** Average CPU use, as a percentage of the pods' CPU request, the autoscaler holds. */
         targetCpuUtilization: z.number().int().min(10).max(100),
-        /**
-         * The cluster autoscaler's image (`repository:tag` or `@sha256:` digest); its minor version
-         * must be the cluster's Kubernetes minor.
-         */
-        clusterAutoscalerImage: z
-          .string()
-          .regex(/^[a-z0-9./-]+(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$/, 'serving.autoscaling.clusterAutoscalerImage must be repository:tag or repository@sha256:<digest>'),
       }),
       /**
        * Third-party images the cluster runs, pinned by digest (`docker buildx imagetools inspect
@@ -231,6 +224,13 @@ export const environmentConfigSchema = z
         seldonExecutor: pinnedImage,
         /** The prediction router (nginx, unprivileged: port 8080, uid 101). */
         router: pinnedImage,
+        /** The cluster autoscaler, its minor version the cluster's Kubernetes minor (cached from registry.k8s.io). */
+        clusterAutoscaler: z
+          .string()
+          .regex(
+            /^registry\.k8s\.io\/[a-z0-9./_-]+:[\w][\w.-]{0,127}@sha256:[0-9a-f]{64}$/,
+            'serving.images.clusterAutoscaler must be pinned by digest, such as registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0@sha256:<64 hex digits>',
+          ),
       }),
       /**
        * The Secrets Manager secret (`ecr-pullthroughcache/…`, `{"username","accessToken"}`) of a

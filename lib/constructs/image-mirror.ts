@@ -19,7 +19,7 @@ import { Annotations, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { mirroredReference, parsePinnedImage, type PinnedImage, UNRESOLVED_DIGEST } from '../serving-infra/images';
+import { mirroredReference, parseK8sPinnedImage, parsePinnedImage, type PinnedImage, UNRESOLVED_DIGEST } from '../serving-infra/images';
 import { PropsError } from './validate-props';
 
 export interface ImageMirrorProps {
@@ -33,6 +33,9 @@ export class ImageMirror extends Construct {
   /** The repository prefix the cached images live under. */
   readonly prefix: string;
   readonly rule: ecr.CfnPullThroughCacheRule;
+  /** The prefix of images cached from registry.k8s.io (no credential: a public registry). */
+  readonly k8sPrefix: string;
+  readonly k8sRule: ecr.CfnPullThroughCacheRule;
 
   constructor(scope: Construct, id: string, props: ImageMirrorProps) {
     super(scope, id);
@@ -48,6 +51,20 @@ export class ImageMirror extends Construct {
       upstreamRegistryUrl: 'registry-1.docker.io',
       credentialArn: props.dockerHubCredentialArn,
     });
+    this.k8sPrefix = `mlops-${props.environmentName}-k8s`;
+    this.k8sRule = new ecr.CfnPullThroughCacheRule(this, 'K8sRegistry', {
+      ecrRepositoryPrefix: this.k8sPrefix,
+      upstreamRegistry: 'k8s',
+      upstreamRegistryUrl: 'registry.k8s.io',
+    });
+  }
+
+  /** The mirrored reference of a pinned registry.k8s.io image (`registry.k8s.io/<repository>:<tag>@sha256:…`). */
+  k8sReferenceOf(pinned: string): string {
+    const image = parseK8sPinnedImage(pinned);
+    this.warnUnresolved(image);
+    const stack = Stack.of(this);
+    return mirroredReference(image, `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${this.k8sPrefix}`);
   }
 
   /** `<account>.dkr.ecr.<region>.<suffix>/<prefix>`: the registry path Helm values put before a repository. */
@@ -67,13 +84,17 @@ export class ImageMirror extends Construct {
   /** The parsed pin, warned about when unresolved. */
   pinned(pinned: string): PinnedImage {
     const image = parsePinnedImage(pinned);
+    this.warnUnresolved(image);
+    return image;
+  }
+
+  private warnUnresolved(image: PinnedImage): void {
     if (image.digest === UNRESOLVED_DIGEST) {
       Annotations.of(this).addWarningV2(
         'mlops-kit:unresolved-image-digest',
         `${image.repository}:${image.tag} has no digest yet (zeros): its pulls fail until serving.images names it (docker buildx imagetools inspect ${image.repository}:${image.tag})`,
       );
     }
-    return image;
   }
 
   /**
@@ -86,7 +107,9 @@ export class ImageMirror extends Construct {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'],
-      resourceArns: [stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${this.prefix}/*` })],
+      resourceArns: [this.prefix, this.k8sPrefix].map((prefix) =>
+        stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${prefix}/*` }),
+      ),
     });
   }
 }

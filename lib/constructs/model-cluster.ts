@@ -399,11 +399,11 @@ export class ModelCluster extends Construct {
     Validations.of(this.modelServer.role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     const part = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
     Validations.of(this.nodegroup.role).acknowledge(
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${part(stack.region, 'Region')}:${part(stack.account, 'AccountId')}:repository/${this.imageMirror.prefix}/*]`,
+      ...[this.imageMirror.prefix, this.imageMirror.k8sPrefix].map((prefix) => ({
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${part(stack.region, 'Region')}:${part(stack.account, 'AccountId')}:repository/${prefix}/*]`,
         reason:
           "The pull-through cache creates a repository per upstream image on its first pull, named after the image under this environment's cache prefix; the nodes may create and import only there.",
-      },
+      })),
       ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
     );
     const kubectl = cluster.node.tryFindChild('KubectlProvider');

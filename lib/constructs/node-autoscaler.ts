@@ -21,7 +21,7 @@ import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { acknowledgeFindingPrefix, INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { PropsError } from './validate-props';
 
 /** The chart the autoscaler comes from (kubernetes/autoscaler, Apache-2.0). */
@@ -111,7 +111,7 @@ export class NodeAutoscaler extends Construct {
         reason:
           'The cluster autoscaler discovers its Auto Scaling group and instance types with Auto Scaling and EC2 Describe* calls, which authorize only on Resource "*"; its writes (SetDesiredCapacity, TerminateInstanceInAutoScalingGroup) are held to the model node group\'s own group by the eks:nodegroup-name tag condition.',
       },
-      { id: 'NIST.800.53.R5-IAMNoInlinePolicy', reason: INLINE_POLICY_REASON },
+      ...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON),
     );
     // The finding id embeds the region and account, concrete or tokens depending on the stage.
     acknowledgeFindingPrefix(

@@ -42,6 +42,20 @@ export function parsePinnedImage(reference: string): PinnedImage {
   return { repository: m[1]!, tag: m[2]!, digest: m[3]! };
 }
 
+/** `registry.k8s.io/<repository>:<tag>@sha256:<64 hex>`: Kubernetes' own images (the cluster autoscaler). */
+export const K8S_PINNED_IMAGE = /^registry\.k8s\.io\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*):([\w][\w.-]{0,127})@(sha256:[0-9a-f]{64})$/;
+
+/** Reads a pinned registry.k8s.io reference; throws naming the value otherwise. */
+export function parseK8sPinnedImage(reference: string): PinnedImage {
+  const m = K8S_PINNED_IMAGE.exec(reference);
+  if (m === null) {
+    throw new Error(
+      `An image must be pinned as registry.k8s.io/<repository>:<tag>@sha256:<64 hex digits>, but "${reference}" was provided`,
+    );
+  }
+  return { repository: m[1]!, tag: m[2]!, digest: m[3]! };
+}
+
 /** The image's reference through a pull-through cache whose repositories live under `mirror` (`<registry>/<prefix>`). */
 export const mirroredReference = (image: PinnedImage, mirror: string): string =>
   `${mirror}/${image.repository}:${image.tag}@${image.digest}`;

@@ -51,9 +51,10 @@ describe.each(AWS_ENVIRONMENTS)('Serving autoscaling in %s', (name) => {
     expect(chart.Version).toBe('9.43.1');
     expect(chart.Namespace).toBe('kube-system');
     const values = JSON.stringify(chart.Values);
-    const [repository, tag] = config.serving.autoscaling.clusterAutoscalerImage.split(':');
-    expect(values).toContain(`\\"repository\\":\\"${repository}\\"`);
-    expect(values).toContain(`\\"tag\\":\\"${tag}\\"`);
+    // Through the environment's registry.k8s.io pull-through cache, by digest.
+    const [, tagAndDigest] = config.serving.images.clusterAutoscaler.split(':v');
+    expect(values).toContain(`mlops-${name}-k8s/autoscaling/cluster-autoscaler\\"`);
+    expect(values).toContain(`\\"tag\\":\\"v${tagAndDigest}\\"`);
     expect(values).toContain('\\"create\\":false');
   });
 
@@ -168,7 +169,7 @@ describe('Autoscaling config and props', () => {
   });
 
   it.each(ENVIRONMENT_NAMES)('%s names a cluster autoscaler of the cluster minor', (name) => {
-    expect(resolveEnvironment(name).serving.autoscaling.clusterAutoscalerImage).toMatch(/:v1\.36\.\d+(@sha256:[0-9a-f]{64})?$/);
+    expect(resolveEnvironment(name).serving.images.clusterAutoscaler).toMatch(/:v1\.36\.\d+@sha256:[0-9a-f]{64}$/);
   });
 
   it('renders no hpaSpec when maxReplicas does not exceed replicas, and rejects bad bounds', () => {

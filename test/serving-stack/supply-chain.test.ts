@@ -141,7 +141,10 @@ export function clusterImagesOf(template: Record<string, any>): string[] {
     else if (typeof v === 'object' && v !== null) {
       const o = v as Record<string, unknown>;
       if (typeof o['repository'] === 'string' && typeof o['tag'] === 'string') {
-        helmImages.push(`${o['registry'] ?? 'docker.io'}/${o['repository']}:${o['tag']}`);
+        // As the container runtime reads it: a first path part with a dot is a registry host already.
+        const repository = o['repository'] as string;
+        const hosted = o['registry'] === undefined && /^[^/]+\.[^/]+\//.test(repository);
+        helmImages.push(`${hosted ? '' : `${o['registry'] ?? 'docker.io'}/`}${repository}:${o['tag']}`);
       }
       Object.values(o).forEach(visit);
     }
@@ -158,10 +161,19 @@ describe.each(AWS_ENVIRONMENTS)('Images the %s cluster pulls', (name) => {
     // <account>.dkr.ecr.<region>.<URL suffix>/<the environment's cache prefix>/<Docker Hub repository>
     const mirror = `^\\d{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.TOKEN/mlops-${name}-docker-hub/`;
     const from = (repository: string) => new RegExp(`${mirror}${repository}@sha256:[0-9a-f]{64}$`);
-    expect(images.filter((i) => from('nginxinc/nginx-unprivileged:1\\.28-alpine').test(i))).toHaveLength(1);
+    // nginx runs twice in the router pod: the router and its route reloader (same image).
+    expect(images.filter((i) => from('nginxinc/nginx-unprivileged:1\\.28-alpine').test(i))).toHaveLength(2);
     expect(images.filter((i) => from(`seldonio/seldon-core-operator:${SELDON_CORE_VERSION}`).test(i))).toHaveLength(1);
     expect(images.filter((i) => from(`seldonio/seldon-core-executor:${SELDON_CORE_VERSION}`).test(i))).toHaveLength(1);
-    expect(images.filter((i) => !new RegExp(mirror).test(i))).toEqual([]);
+    // The cluster autoscaler comes from Kubernetes' own registry, through a second cache rule.
+    const k8sMirror = `^\\d{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.TOKEN/mlops-${name}-k8s/`;
+    expect(images.filter((i) => new RegExp(`${k8sMirror}autoscaling/cluster-autoscaler:v1\\.36\\.\\d+@sha256:[0-9a-f]{64}$`).test(i))).toHaveLength(1);
+    expect(images.filter((i) => !new RegExp(mirror).test(i) && !new RegExp(k8sMirror).test(i))).toEqual([]);
+    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+      EcrRepositoryPrefix: `mlops-${name}-k8s`,
+      UpstreamRegistry: 'k8s',
+      UpstreamRegistryUrl: 'registry.k8s.io',
+    });
     template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
       EcrRepositoryPrefix: `mlops-${name}-docker-hub`,
       UpstreamRegistry: 'docker-hub',
