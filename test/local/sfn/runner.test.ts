@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { layout } from '../../../lib/local/layout';
 import {
-  type AslDefinition,
   assertRunnable,
   IntegrationRegistry,
   type LambdaInvoker,
@@ -18,33 +17,13 @@ import {
   prepareForLibrary,
   type StateMachineSpec,
 } from '../../../lib/local/sfn';
-import { sleep, standInLambdas } from './helpers';
-
-const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:';
-const FN = 'arn:aws:lambda:us-east-1:000000000000:function:';
-
-const machine = (name: string, definition: AslDefinition): StateMachineSpec => ({
-  name,
-  arn: `${ARN}${name}`,
-  roleArn: 'arn:aws:iam::000000000000:role/local',
-  type: 'STANDARD',
-  definition,
-  stackName: 'Local-Test',
-  logicalId: name,
-});
+import { ARN, FN, machine, sleep, standInLambdas, WORK_TASK } from './helpers';
 
 const oneTask = (name: string, task: Record<string, unknown>): StateMachineSpec =>
   machine(name, {
     StartAt: 'Work',
     States: {
-      Work: {
-        Type: 'Task',
-        Resource: 'arn:aws:states:::lambda:invoke',
-        Parameters: { FunctionName: `${FN}work`, 'Payload.$': '$' },
-        OutputPath: '$.Payload',
-        End: true,
-        ...task,
-      },
+      Work: { ...WORK_TASK, ...task },
     },
   });
 
