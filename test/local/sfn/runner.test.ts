@@ -52,6 +52,17 @@ describe('Task timeouts', () => {
     expect(def.States['Work']?.['TimeoutSeconds']).toBeUndefined();
   });
 
+  it('replaces the state with the result for ResultPath "$", as AWS does (the library nests it under a "$" key)', async () => {
+    const sfn = runner(
+      [oneTask('whole', { ResultPath: '$', OutputPath: undefined, ResultSelector: { 'r.$': '$.Payload' } })],
+      standInLambdas({ work: () => ({ done: true }) }),
+    );
+    const { executionArn } = await sfn.startExecution({ stateMachineArn: 'whole', input: '{"kept":false}' });
+    const d = await sfn.waitForExecution(executionArn);
+    expect(d.status, d.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(d.output!)).toEqual({ r: { done: true } });
+  });
+
   it('lets a Task without TimeoutSeconds run past 60 s', async () => {
     vi.useFakeTimers();
     const sfn = runner(
