@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as S3 from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type AwsApi,
   IntegrationRegistry,
@@ -19,7 +19,7 @@ import {
 } from '../../../lib/local/sfn';
 import { parseCsvRows } from '../../../lib/local/sfn/distributed-map';
 import { BUCKETS, type LocalS3, startLocalS3 } from '../../pipelines/helpers';
-import { ARN, FunctionError, machine, standInLambdas, WORK_TASK } from './helpers';
+import { ARN, FunctionError, machine, sleep, standInLambdas, WORK_TASK } from './helpers';
 
 const BUCKET = BUCKETS.raw;
 const RESULTS = BUCKETS.results;
@@ -273,6 +273,36 @@ describe('Distributed Map: tolerated failures', () => {
     expect(d.status).toBe('FAILED');
     expect(d.error).toBe('States.ExceedToleratedFailureThreshold');
     expect(work.calls.map((c) => (c.payload as { n: number }).n)).toEqual([1, 2, 3, 4, 5]);
+  });
+});
+
+describe('Distributed Map: child execution types', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('ends an EXPRESS child at 5 minutes with States.Timeout, as Step Functions does, and a STANDARD one runs on', async () => {
+    vi.useFakeTimers();
+    const slow = standInLambdas({ work: () => sleep(6 * 60_000).then(() => ({ done: true })) });
+    const express = mapMachine('express', {
+      ItemsPath: '$.items',
+      Catch: [{ ErrorEquals: ['States.ExceedToleratedFailureThreshold'], ResultPath: '$.error', Next: 'Caught' }],
+    }, { Caught: { Type: 'Pass', End: true } });
+    const standard = mapMachine('standard', { ItemsPath: '$.items' });
+    (standard.definition.States['Each']!['ItemProcessor'] as { ProcessorConfig: object }).ProcessorConfig = {
+      Mode: 'DISTRIBUTED',
+      ExecutionType: 'STANDARD',
+    };
+    const sfn = runner([express, standard], slow);
+    const runs = await Promise.all(
+      ['express', 'standard'].map((name) => sfn.startExecution({ stateMachineArn: name, input: { items: [1] } })),
+    );
+    await vi.advanceTimersByTimeAsync(6 * 60_000 + 1000);
+    const [e, st] = await Promise.all(runs.map((r) => sfn.waitForExecution(r.executionArn)));
+    expect(e!.status, e!.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(e!.output!).error.Error).toBe('States.ExceedToleratedFailureThreshold');
+    expect(st!.status, st!.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(st!.output!)).toEqual([{ done: true }]);
   });
 });
 
