@@ -172,6 +172,26 @@ describe('Distributed Map: ItemReader over a prefix, ItemBatcher, MaxConcurrency
     expect(JSON.parse(d.output!)).toEqual([30, 10, 20]);
   });
 
+  it('closes a batch at MaxInputBytesPerBatch, and refuses a batch size that is not a positive integer', async () => {
+    const sizes = standInLambdas({ work: (p) => (p as { Items: unknown[] }).Items.length });
+    const items = Array.from({ length: 10 }, (_, i) => 'x'.repeat(90) + i); // 93 bytes each as JSON
+    const sfn = runner(
+      [
+        mapMachine('by-bytes', { ItemsPath: '$.items', ItemBatcher: { MaxInputBytesPerBatch: 300 } }),
+        mapMachine('bad-batch', { ItemsPath: '$.items', ItemBatcher: { MaxItemsPerBatch: 0 } }),
+      ],
+      sizes,
+    );
+    const ok = await run(sfn, 'by-bytes', { items });
+    expect(ok.d.status, ok.d.cause).toBe('SUCCEEDED');
+    // {"Items":[]} is 12 bytes, each item 93 + a comma: three a batch fit 300 bytes (294), four do not
+    expect(JSON.parse(ok.d.output!)).toEqual([3, 3, 3, 1]);
+    const bad = await run(sfn, 'bad-batch', { items });
+    expect(bad.d.status).toBe('FAILED');
+    expect(bad.d.error).toBe('States.Runtime');
+    expect(bad.d.cause).toMatch(/MaxItemsPerBatch must be a positive integer, but 0 was provided/);
+  });
+
   it('reads a JSON array object and a CSV object (quoted fields, header row), honouring MaxItems', async () => {
     const echo = standInLambdas({ work: (p) => p });
     const sfn = runner(
