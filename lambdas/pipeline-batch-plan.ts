@@ -1,6 +1,6 @@
 /**
- * Batch inference, "Plan batch": validates the input, checks the model loads, lists the input
- * objects and plans the staging and output locations (lib/pipelines/batch.ts).
+ * Batch inference, "Plan batch": validates the input, checks the model loads, resolves the input
+ * prefix the Distributed Map lists and plans the staging and output locations (lib/pipelines/batch.ts).
  *
  * Event: `{ input: <execution input>, execution: <execution name> }`; returns the BatchPlan.
  *
@@ -28,6 +28,8 @@ const env = handlerEnv({
 const deps = {
   ...lakeAccess(env, [env.RAW_BUCKET, env.CURATED_BUCKET, env.ARTIFACTS_BUCKET]),
   outputPrefixes: [`s3://${env.CURATED_BUCKET}/${env.OUTPUT_PREFIX}`],
+  // Models may come from the artifacts bucket; inputs only from the lake's data zones.
+  inputBuckets: [env.RAW_BUCKET, env.CURATED_BUCKET],
   stagingLocation: env.STAGING_LOCATION,
   stagingTable: env.STAGING_TABLE,
 };

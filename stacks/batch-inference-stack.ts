@@ -3,14 +3,23 @@
  * lake as Parquet.
  *
  * ```
- * Plan batch → Predict each object (inline Map: Predict object) → Write predictions (Athena UNLOAD) → Summarize → Batch complete
+ * Plan batch → Predict each object (Distributed Map: Predict objects) → Write predictions (Athena UNLOAD) → Summarize → Batch complete
  * any work state ─Catch→ Record failure → Batch failed (Fail: the step's error)
  * ```
  *
- * Why an inline Map over a listed set of objects and not a Distributed Map: the local runner does
- * not support Distributed Map (ItemReader/ResultWriter), and the kit runs the same definition
- * locally and on AWS. The price is a cap of {@link MAX_BATCH_OBJECTS} objects per run (the list
- * travels in the state payload).
+ * Why a Distributed Map: its ItemReader lists the input prefix itself (s3:listObjectsV2), so the
+ * object list never travels in the 256 KB state payload and a run has no object cap (an inline
+ * Map over a listed array stopped near 1,000 objects). The ItemBatcher gives each child execution
+ * `batchInference.objectsPerBatch` objects (one Lambda invocation predicts them one after the
+ * other, streaming each); `maxConcurrency` children run at once; `toleratedFailurePercentage` of
+ * the objects may fail; the ResultWriter writes every child's input, output or error under
+ * `batch-results/<map run id>/` in the curated bucket (`manifest.json`, `SUCCEEDED_0.json`,
+ * `FAILED_0.json`). The local runner runs the same definition (lib/local/sfn/distributed-map.ts).
+ *
+ * Why STANDARD children and not EXPRESS: a child predicts a batch of objects of any size, which
+ * may take longer than Express's 5-minute limit (the predict function may run 15 minutes), and a
+ * Standard child runs exactly once with a history to inspect. At one child per batch of objects,
+ * the state transitions a child costs are few beside the objects it predicts.
  *
  * Why JSON Lines then one UNLOAD: each iteration stages its predictions as JSON Lines under the
  * execution's partition of a staging table, and Athena turns the run's partition into Parquet. A
@@ -27,6 +36,7 @@
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
@@ -41,7 +51,6 @@ import { declareStateMachine } from '../lib/constructs/platform-facts';
 import type { Binding } from '../lib/constructs/binding';
 import { ModelQuality } from '../lib/constructs/model-quality';
 import { REQUEST_LOG_PREFIX } from './serving-stack';
-import { MAX_BATCH_OBJECTS } from '../lib/pipelines/batch';
 
 export interface BatchInferenceStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -51,11 +60,6 @@ export interface BatchInferenceStackProps extends StackProps {
    * @default - resolved from `config`, log groups encrypted with the lake's logs key
    */
   readonly house?: HouseDefaults;
-  /**
-   * Iterations of the Map that run at once.
-   * @default 8
-   */
-  readonly maxConcurrency?: number;
   /**
    * The platform's event bus: the model-quality check puts `ModelQualityBelowThreshold` there.
    * @default - the account's default bus
@@ -71,7 +75,7 @@ export interface BatchInferenceStackProps extends StackProps {
 export const BATCH_STATES = {
   plan: 'Plan batch',
   map: 'Predict each object',
-  predict: 'Predict object',
+  predict: 'Predict objects',
   write: 'Write predictions',
   summarize: 'Summarize',
   succeeded: 'Batch complete',
@@ -84,6 +88,8 @@ export const BATCH_STAGING_TABLE = 'batch_predictions_staging';
 /** Key prefixes in the curated bucket: staged JSON, and where Parquet outputs may go. */
 export const BATCH_STAGING_PREFIX = 'batch-staging/';
 export const BATCH_OUTPUT_PREFIX = 'predictions/';
+/** Key prefix in the curated bucket where each Map Run's ResultWriter files go. */
+export const BATCH_RESULTS_PREFIX = 'batch-results/';
 
 export class BatchInferenceStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
@@ -125,7 +131,7 @@ export class BatchInferenceStack extends Stack {
       ...house.logs,
       ...house.workflowFunction,
       entry: lambdaEntry('pipeline-batch-plan'),
-      description: 'Batch inference: validate the input, check the model, list the input objects',
+      description: 'Batch inference: validate the input, check the model and that the input prefix holds objects',
       timeout: Duration.minutes(2),
       environment: {
         LAKE_TABLES: lakeTablesJson(this, lake.tables),
@@ -147,13 +153,17 @@ export class BatchInferenceStack extends Stack {
     };
     readInputs(plan, true);
 
+    const { batchInference } = config;
+    const reserved = house.workflowFunction.reservedConcurrentExecutions;
     const predict = new MlopsFunction(this, 'PredictFunction', {
       ...house.logs,
       ...house.workflowFunction,
       entry: lambdaEntry('pipeline-batch-predict'),
-      description: 'Batch inference: predict every row of one object and stage the predictions',
-      timeout: Duration.minutes(5),
+      description: 'Batch inference: predict every row of a batch of objects, streaming each, and stage the predictions',
+      timeout: Duration.minutes(15),
       memorySize: Math.max(1024, house.workflowFunction.memorySize),
+      // As many as the Map runs children at once, so a run is not throttled by its own reservation.
+      ...(reserved === undefined ? {} : { reservedConcurrentExecutions: Math.max(reserved, batchInference.maxConcurrency) }),
     });
     readInputs(predict, false);
     // Writes only its staging prefix, not the curated zone at large.
@@ -181,29 +191,43 @@ export class BatchInferenceStack extends Stack {
       fn: plan,
       payload: { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
       resultPath: '$.plan',
-      comment: `Validates the input, checks the model loads, lists the input objects (at most ${MAX_BATCH_OBJECTS})`,
+      comment: 'Validates the input, checks the model loads and that the input prefix holds objects',
       timeout: Duration.minutes(2),
     });
     planStep.addCatch(recordFailure, { resultPath: '$.error' });
 
     const predictStep = new LambdaStep(this, S.predict, {
       fn: predict,
-      payload: { 'model_uri.$': '$.model_uri', 'item.$': '$.item', 'staging_prefix.$': '$.staging_prefix' },
-      resultPath: '$',
-      comment: 'Predicts every row of one object; stages the predictions as JSON Lines',
-      timeout: Duration.minutes(5),
-    });
-    const map = new sfn.Map(this, S.map, {
-      comment: 'One iteration per input object',
-      itemsPath: '$.plan.items',
-      itemSelector: {
-        'model_uri.$': '$.plan.model_uri',
-        'staging_prefix.$': '$.plan.staging_prefix',
-        'item.$': '$$.Map.Item.Value',
+      payload: {
+        'model_uri.$': '$.BatchInput.model_uri',
+        'staging_prefix.$': '$.BatchInput.staging_prefix',
+        'items.$': '$.Items',
       },
-      maxConcurrency: props.maxConcurrency ?? 8,
-      // Per-object results would grow the payload with the object count; the UNLOAD counts the rows.
-      resultPath: sfn.JsonPath.DISCARD,
+      resultPath: '$',
+      comment: 'Predicts every row of each object of the batch, streaming it; stages the predictions as JSON Lines',
+      timeout: Duration.minutes(15),
+    });
+    const map = new sfn.DistributedMap(this, S.map, {
+      comment: `One child execution per ${batchInference.objectsPerBatch} objects listed under the input prefix`,
+      itemReader: new LakePrefixReader({
+        bucketNamePath: sfn.JsonPath.stringAt('$.plan.bucket'),
+        prefix: sfn.JsonPath.stringAt('$.plan.prefix'),
+      }),
+      itemSelector: {
+        'bucket.$': '$.plan.bucket',
+        'key.$': '$$.Map.Item.Value.Key',
+        'index.$': '$$.Map.Item.Index',
+      },
+      itemBatcher: new sfn.ItemBatcher({
+        maxItemsPerBatch: batchInference.objectsPerBatch,
+        batchInput: { 'model_uri.$': '$.plan.model_uri', 'staging_prefix.$': '$.plan.staging_prefix' },
+      }),
+      maxConcurrency: batchInference.maxConcurrency,
+      toleratedFailurePercentage: batchInference.toleratedFailurePercentage,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      resultWriterV2: new LakeResultWriter({ bucket: lake.curated, prefix: BATCH_RESULTS_PREFIX }),
+      // Where the Map Run's results are: `{ MapRunArn, ResultWriterDetails: { Bucket, Key } }`.
+      resultPath: '$.predicted',
     });
     map.itemProcessor(predictStep);
     map.addCatch(recordFailure, { resultPath: '$.error' });
@@ -221,7 +245,8 @@ export class BatchInferenceStack extends Stack {
     const summarize = new sfn.Pass(this, S.summarize, {
       parameters: {
         'output_location.$': '$.plan.output_location',
-        'objects.$': 'States.ArrayLength($.plan.items)',
+        'map_run_arn.$': '$.predicted.MapRunArn',
+        'results_manifest.$': "States.Format('s3://{}/{}', $.predicted.ResultWriterDetails.Bucket, $.predicted.ResultWriterDetails.Key)",
         'query_execution_id.$': '$.written.query_execution_id',
       },
       resultPath: '$.summary',
@@ -249,6 +274,16 @@ export class BatchInferenceStack extends Stack {
       { write: BATCH_OUTPUT_PREFIX, list: BATCH_OUTPUT_PREFIX },
       'each run UNLOADs to <output>/<execution>/ under predictions/, named at run time',
     );
+    // The Distributed Map's ItemReader lists the input prefix, any prefix of the raw or curated
+    // zone (Plan batch refuses others); its ResultWriter writes under batch-results/ only.
+    for (const zone of [lake.raw, lake.curated]) {
+      zone.grantObjects(role, { list: '' }, "the ItemReader lists the run's input prefix, named by the execution input");
+    }
+    lake.curated.grantObjects(
+      role,
+      { read: BATCH_RESULTS_PREFIX, write: BATCH_RESULTS_PREFIX },
+      "the ResultWriter writes batch-results/<map run id>/ (manifest and result files), the id given by Step Functions at run time",
+    );
 
     // Quality of the served models, beside batch inference: both read predictions from the lake.
     this.quality = new ModelQuality(this, 'Quality', {
@@ -259,5 +294,25 @@ export class BatchInferenceStack extends Stack {
       eventBus: props.eventBus,
       registry: props.registry,
     });
+  }
+}
+
+/**
+ * `s3:listObjectsV2` over a prefix named at run time. CDK's reader grants `s3:ListBucket` on every
+ * bucket (`*`) when the bucket is a path; the stack grants listing on the lake's zones instead.
+ */
+class LakePrefixReader extends sfn.S3ObjectsItemReader {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [];
+  }
+}
+
+/**
+ * The ResultWriter, its grant left to the stack: CDK's covers the whole bucket; the stack grants
+ * the results prefix only.
+ */
+class LakeResultWriter extends sfn.ResultWriterV2 {
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [];
   }
 }

@@ -104,6 +104,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingMaxRuntimeSeconds: 3600,
     },
     drift: { maxWindowDays: 31, thresholds: {} },
+    // Two cores: four children at once keep the machine responsive during a run.
+    batchInference: { objectsPerBatch: 10, maxConcurrency: 4, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a'],
       nodeInstanceType: 'none',
@@ -179,6 +181,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingMaxRuntimeSeconds: 3600,
     },
     drift: { maxWindowDays: 31, thresholds: {} },
+    batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a', 'b'],
       nodeInstanceType: 't3.large',
@@ -257,6 +260,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingMaxRuntimeSeconds: 4 * 3600,
     },
     drift: { maxWindowDays: 31, thresholds: {} },
+    batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a', 'b', 'c'],
       nodeInstanceType: 'm5.large',

@@ -172,6 +172,24 @@ export const environmentConfigSchema = z
        */
       thresholds: z.record(z.string(), z.number()),
     }),
+    /**
+     * The batch inference machine's Distributed Map (stacks/batch-inference-stack.ts): one child
+     * execution (one Lambda invocation) per `objectsPerBatch` input objects.
+     */
+    batchInference: z.object({
+      /** Input objects per child execution (ItemBatcher MaxItemsPerBatch), predicted one after the other. */
+      objectsPerBatch: z.number().int().min(1).max(1000),
+      /**
+       * Child executions at once (MaxConcurrency): Lambda invocations of the predict function at once.
+       * Where the environment reserves Lambda concurrency, the predict function reserves this many.
+       */
+      maxConcurrency: z.number().int().min(1).max(10_000),
+      /**
+       * Share of input objects (percent) that may fail before the run fails
+       * (ToleratedFailurePercentage); the failed ones are listed in the run's results manifest.
+       */
+      toleratedFailurePercentage: z.number().min(0).max(100),
+    }),
     serving: z.object({
       /** Availability zones the VPC spans, as suffixes of the region (a, b, c). */
       availabilityZones: z.array(z.string().regex(/^[a-z]$/)).min(1),

@@ -19,7 +19,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { MlopsFunction } from './mlops-function';
-import { complianceAcks, INLINE_POLICY_REASON } from './nag';
+import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
 export interface MlopsStateMachineProps extends LogGroupOptions {
@@ -73,6 +73,17 @@ export class MlopsStateMachine extends Construct {
       },
     });
     Validations.of(this.stateMachine.role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
+    // CDK's grant for a Distributed Map: start executions of this machine (its children) and
+    // describe, stop and redrive them, on execution ARNs only known at run time.
+    const mapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+    if (mapPolicy) {
+      Validations.of(mapPolicy).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
+      acknowledgeFindingPrefix(
+        mapPolicy,
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:',
+        "A Distributed Map's child executions are executions of this state machine named at run time: DescribeExecution/StopExecution/RedriveExecution are granted on this machine's own execution ARNs (`execution:<name>:*`, `execution:<name>/<map run>:*`), nothing else.",
+      );
+    }
     Validations.of(this.stateMachine.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:

@@ -483,6 +483,8 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
       integrations,
       onEvent: options.onProgress,
       log,
+      // Distributed Map's ItemReader and ResultWriter read and write the local S3.
+      s3: sdk(s3sdk, s3Client),
     });
     sfnRef = sfn;
     closers.push(() => sfn.detach());

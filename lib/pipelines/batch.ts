@@ -1,8 +1,9 @@
 /**
- * Batch inference cores: plan a run (validate the input, check the model loads, list the input
- * objects) and predict one object (CSV with a header, or JSON Lines), staging the predictions as
- * JSON Lines under the execution's partition of the staging table; one Athena UNLOAD then writes the
- * run's predictions to the lake as Parquet.
+ * Batch inference cores: plan a run (validate the input, check the model loads, resolve the input
+ * prefix the Distributed Map lists) and predict a batch of objects (CSV with a header, or JSON
+ * Lines), each read as a stream of lines (never one string: an object's size is bounded by S3, not
+ * by the Lambda), staging the predictions as JSON Lines under the execution's partition of the
+ * staging table; one Athena UNLOAD then writes the run's predictions to the lake as Parquet.
  *
  * Why stage JSON and convert with Athena: writing Parquet needs a Parquet writer, and the one the
  * kit has (DuckDB) is a native module that a bundled Lambda cannot carry; Athena writes Parquet
@@ -10,21 +11,18 @@
  *
  * @example
  * const plan = await planBatch({ input, execution: 'b-1' }, deps);
- * await predictObject({ model_uri: plan.model_uri, item: plan.items[0], staging_prefix: plan.staging_prefix }, deps);
+ * await predictBatch({ model_uri: plan.model_uri, staging_prefix: plan.staging_prefix, items: [{ bucket: plan.bucket, key: 'in/a.csv', index: 0 }] }, deps);
  */
 import type { LinearModel } from '../model/format';
 import { readModelFromArchive } from '../model/archive';
 import { predictRow } from '../model/format';
-import { CsvError, listColumns, parseCsv, readCsvHeader } from '../trainer/csv';
+import { CsvError, detectSeparator, listColumns, numericCell, readCsvHeader, splitRecord } from '../trainer/csv';
 import { type LakeAccess, parseS3Uri, resolveDataset } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
-import type { ObjectStore } from './objects';
+import { isDataKey, type ObjectStore } from './objects';
 import { batchUnloadQuery } from './sql';
 import { catalogName } from './validate';
-
-/** An inline Map's items travel in the state's 256 KB payload: more objects need a Distributed Map. */
-export const MAX_BATCH_OBJECTS = 1000;
 
 export interface BatchItem {
   readonly bucket: string;
@@ -35,7 +33,9 @@ export interface BatchItem {
 export interface BatchPlan {
   readonly execution: string;
   readonly model_uri: string;
-  readonly items: readonly BatchItem[];
+  /** The bucket and key prefix the Distributed Map's ItemReader lists (s3:listObjectsV2). */
+  readonly bucket: string;
+  readonly prefix: string;
   /** `s3://curated/batch-staging/execution=<name>/`. */
   readonly staging_prefix: string;
   /** `<output>/<execution>/`: where the Parquet predictions are unloaded. */
@@ -50,6 +50,11 @@ export interface BatchPlanDeps extends LakeAccess {
   /** `s3://curated/batch-staging/`: the staging table's location. */
   readonly stagingLocation: string;
   readonly stagingTable: string;
+  /**
+   * Buckets inputs may be listed in (the state machine's ItemReader is granted listing there only).
+   * @default readableBuckets
+   */
+  readonly inputBuckets?: readonly string[];
 }
 
 const EXECUTION_NAME = /^[A-Za-z0-9_-]{1,80}$/;
@@ -99,22 +104,25 @@ export async function planBatch(
   } else {
     source = readable(input.input.prefix, 'input.prefix');
   }
+  const inputBuckets = deps.inputBuckets ?? deps.readableBuckets;
+  if (!inputBuckets.includes(source.bucket)) {
+    throw new PipelineInputError(
+      `the input must be in one of the buckets ${inputBuckets.join(', ')} (the ones batch inference may list), but s3://${source.bucket}/${source.key} was provided`,
+    );
+  }
   // The model is read now so a wrong URI or format fails before any object is processed.
   await loadModel(deps.objects, input.model.uri);
-  const keys = await deps.objects.list(source.bucket, source.key);
-  if (keys.length === 0) {
+  // One data object is enough to know the run has work; the Distributed Map lists the rest itself,
+  // however many there are (the list never passes through this function or the state payload).
+  if ((await deps.objects.list(source.bucket, source.key, { limit: 1 })).length === 0) {
     throw new PipelineInputError(`there are no input objects under s3://${source.bucket}/${source.key}`);
-  }
-  if (keys.length > MAX_BATCH_OBJECTS) {
-    throw new PipelineInputError(
-      `there are ${keys.length} input objects under s3://${source.bucket}/${source.key}; an inline Map takes at most ${MAX_BATCH_OBJECTS} (combine objects, or use a Distributed Map on AWS)`,
-    );
   }
   const outputLocation = `${input.output.replace(/\/+$/, '')}/${execution}/`;
   return {
     execution,
     model_uri: input.model.uri,
-    items: keys.map((key, index) => ({ bucket: source.bucket, key, index })),
+    bucket: source.bucket,
+    prefix: source.key,
     staging_prefix: `${deps.stagingLocation.replace(/\/+$/, '')}/execution=${execution}/`,
     output_location: outputLocation,
     query: batchUnloadQuery({
@@ -126,59 +134,93 @@ export async function planBatch(
   };
 }
 
-/** One input row as read: the values of the model's features, in the model's order. */
-interface Row {
-  readonly features: number[];
-}
+/** Staged predictions are written in parts of about this size: a Lambda holds one part, not the object's whole output. */
+export const STAGED_PART_BYTES = 8 * 1024 * 1024;
 
-function csvRows(model: LinearModel, text: string, source: string): Row[] {
-  const header = readCsvHeader(text, source);
-  // Raw uploads name columns as written (`fixed acidity`); models name them as the lake does.
-  const normalized = header.map(catalogName);
-  const columnOf = model.features.map((f) => {
-    const exact = header.indexOf(f);
-    return exact !== -1 ? exact : normalized.indexOf(f);
-  });
-  const missing = model.features.filter((_, i) => columnOf[i] === -1);
-  if (missing.length > 0) {
-    throw new DataValidationError(
-      `${source}: the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which the header (${listColumns(header)}) does not have`,
-    );
+/** The object's lines as they arrive (`\r\n` or `\n`), never the whole object as one string. */
+export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
+  const decoder = new TextDecoder('utf-8');
+  let rest = '';
+  const strip = (l: string) => (l.endsWith('\r') ? l.slice(0, -1) : l);
+  for await (const chunk of chunks) {
+    const parts = (rest + decoder.decode(chunk, { stream: true })).split('\n');
+    rest = parts.pop()!;
+    for (const line of parts) yield strip(line);
   }
-  const wanted = columnOf.map((c) => header[c]!);
-  const table = parseCsv(text, { source, numericColumns: wanted });
-  const columns = wanted.map((h) => table.numeric.get(h)!);
-  return Array.from({ length: table.rows }, (_, r) => ({ features: columns.map((c) => c[r]!) }));
+  rest += decoder.decode();
+  if (rest !== '') yield strip(rest);
 }
 
-function jsonLinesRows(model: LinearModel, text: string, source: string): Row[] {
-  const rows: Row[] = [];
-  text.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
+/**
+ * The model's features of each CSV row, in the model's order. The header may name columns as
+ * written in a raw upload (`fixed acidity`); models name them as the lake does. A quoted field
+ * cannot span lines (the trainer's CSV rule).
+ */
+async function* csvRows(model: LinearModel, lines: AsyncIterable<string>, source: string): AsyncGenerator<number[]> {
+  let header: string[] | undefined;
+  let separator = ',';
+  let columnOf: number[] = [];
+  let lineNo = 0;
+  let rows = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === '') continue;
+    if (!header) {
+      header = readCsvHeader(line, source);
+      separator = detectSeparator(line);
+      const normalized = header.map(catalogName);
+      columnOf = model.features.map((f) => {
+        const exact = header!.indexOf(f);
+        return exact !== -1 ? exact : normalized.indexOf(f);
+      });
+      const missing = model.features.filter((_, i) => columnOf[i] === -1);
+      if (missing.length > 0) {
+        throw new DataValidationError(
+          `${source}: the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which the header (${listColumns(header)}) does not have`,
+        );
+      }
+      continue;
+    }
+    const where = () => `${source}: line ${lineNo}`;
+    const fields = splitRecord(line, separator, where);
+    if (fields.length !== header.length) {
+      throw new CsvError(`${where()}: has ${fields.length} fields but the header has ${header.length}`);
+    }
+    rows++;
+    yield columnOf.map((c) => numericCell(fields[c]!, where, header![c]!));
+  }
+  if (!header) throw new CsvError(`${source}: the file is empty (no header, no data)`);
+  if (rows === 0) throw new CsvError(`${source}: the file has a header but no data rows`);
+}
+
+async function* jsonLinesRows(model: LinearModel, lines: AsyncIterable<string>, source: string): AsyncGenerator<number[]> {
+  let lineNo = 0;
+  let rows = 0;
+  for await (const line of lines) {
+    lineNo++;
+    if (line.trim() === '') continue;
     let record: unknown;
     try {
       record = JSON.parse(line);
     } catch (err) {
-      throw new DataValidationError(`${source}: line ${i + 1} is not JSON: ${(err as Error).message}`);
+      throw new DataValidationError(`${source}: line ${lineNo} is not JSON: ${(err as Error).message}`);
     }
     if (typeof record !== 'object' || record === null || Array.isArray(record)) {
-      throw new DataValidationError(`${source}: line ${i + 1} is not a JSON object`);
+      throw new DataValidationError(`${source}: line ${lineNo} is not a JSON object`);
     }
     const r = record as Record<string, unknown>;
-    rows.push({
-      features: model.features.map((f) => {
-        const v = r[f];
-        if (typeof v !== 'number' || !Number.isFinite(v)) {
-          throw new DataValidationError(
-            `${source}: line ${i + 1}, "${f}": ${v === undefined ? 'missing' : `${JSON.stringify(v)} is not a finite number`}`,
-          );
-        }
-        return v;
-      }),
+    rows++;
+    yield model.features.map((f) => {
+      const v = r[f];
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new DataValidationError(
+          `${source}: line ${lineNo}, "${f}": ${v === undefined ? 'missing' : `${JSON.stringify(v)} is not a finite number`}`,
+        );
+      }
+      return v;
     });
-  });
-  if (rows.length === 0) throw new DataValidationError(`${source}: no records`);
-  return rows;
+  }
+  if (rows === 0) throw new DataValidationError(`${source}: no records`);
 }
 
 export interface PredictRequest {
@@ -190,40 +232,113 @@ export interface PredictRequest {
 /** A model per URI, kept across invocations of a warm Lambda (each Map iteration would reload it). */
 export type ModelCache = Map<string, LinearModel>;
 
+interface PredictDeps {
+  readonly objects: ObjectStore;
+  readonly cache?: ModelCache;
+  /**
+   * Size of a staged part.
+   * @default STAGED_PART_BYTES
+   */
+  readonly partBytes?: number;
+}
+
+async function cachedModel(uri: string, deps: PredictDeps): Promise<LinearModel> {
+  let model = deps.cache?.get(uri);
+  if (!model) {
+    model = await loadModel(deps.objects, uri);
+    deps.cache?.set(uri, model);
+  }
+  return model;
+}
+
+/**
+ * Predicts every row of one object, reading it line by line, and stages the predictions in parts
+ * of about {@link STAGED_PART_BYTES}: `part-<index>.json`, then `part-<index>-0001.json`, ….
+ * Named by the item's index, so a retried object overwrites its own parts instead of adding some;
+ * an object that fails part-way empties the parts it wrote, so a run that tolerates failed objects
+ * never UNLOADs half of one.
+ */
 export async function predictObject(
   request: PredictRequest,
-  deps: { readonly objects: ObjectStore; readonly cache?: ModelCache },
-): Promise<{ source: string; rows: number; staged: string }> {
-  let model = deps.cache?.get(request.model_uri);
-  if (!model) {
-    model = await loadModel(deps.objects, request.model_uri);
-    deps.cache?.set(request.model_uri, model);
-  }
+  deps: PredictDeps,
+): Promise<{ source: string; rows: number; staged: string[] }> {
+  const model = await cachedModel(request.model_uri, deps);
   const { bucket, key, index } = request.item;
   const source = `s3://${bucket}/${key}`;
-  const text = Buffer.from((await deps.objects.get(bucket, key)).body).toString('utf8');
-  let rows: Row[];
+  const staging = parseS3Uri(request.staging_prefix, 'staging_prefix');
+  const partKey = (n: number) =>
+    `${staging.key}part-${String(index).padStart(5, '0')}${n === 0 ? '' : `-${String(n).padStart(4, '0')}`}.json`;
+  const written: string[] = [];
+  let buffer: string[] = [];
+  let bytes = 0;
+  const flush = async () => {
+    const k = partKey(written.length);
+    await deps.objects.put(staging.bucket, k, `${buffer.join('\n')}\n`, 'application/x-ndjson');
+    written.push(k);
+    buffer = [];
+    bytes = 0;
+  };
+  let rows = 0;
   try {
-    rows = /\.(jsonl|ndjson|json)$/i.test(key)
-      ? jsonLinesRows(model, text, source)
-      : csvRows(model, text, source);
+    const lines = textLines(await deps.objects.stream(bucket, key));
+    const read = /\.(jsonl|ndjson|json)$/i.test(key) ? jsonLinesRows : csvRows;
+    for await (const features of read(model, lines, source)) {
+      rows++;
+      const record = Object.fromEntries(model.features.map((f, j) => [f, features[j]]));
+      const line = JSON.stringify({
+        source,
+        row_number: rows,
+        prediction: predictRow(model, features),
+        // A string column, so the staging table reads the same on Athena and DuckDB.
+        record: JSON.stringify(record),
+      });
+      buffer.push(line);
+      bytes += line.length + 1;
+      if (bytes >= (deps.partBytes ?? STAGED_PART_BYTES)) await flush();
+    }
+    if (buffer.length > 0) await flush();
   } catch (err) {
+    await Promise.all(written.map((k) => deps.objects.put(staging.bucket, k, '', 'application/x-ndjson')));
     if (err instanceof CsvError) throw new DataValidationError(err.message);
     throw err;
   }
-  const lines = rows.map((row, r) => {
-    const record = Object.fromEntries(model.features.map((f, j) => [f, row.features[j]]));
-    return JSON.stringify({
-      source,
-      row_number: r + 1,
-      prediction: predictRow(model, row.features),
-      // A string column, so the staging table reads the same on Athena and DuckDB.
-      record: JSON.stringify(record),
-    });
-  });
-  const staging = parseS3Uri(request.staging_prefix, 'staging_prefix');
-  // Named by the item's index: a retried iteration overwrites its own part instead of adding one.
-  const stagedKey = `${staging.key}part-${String(index).padStart(5, '0')}.json`;
-  await deps.objects.put(staging.bucket, stagedKey, `${lines.join('\n')}\n`, 'application/x-ndjson');
-  return { source, rows: rows.length, staged: `s3://${staging.bucket}/${stagedKey}` };
+  return { source, rows, staged: written.map((k) => `s3://${staging.bucket}/${k}`) };
+}
+
+export interface PredictBatchRequest {
+  readonly model_uri: string;
+  readonly staging_prefix: string;
+  /** One ItemBatcher batch of the Distributed Map: objects the ItemReader listed. */
+  readonly items: readonly BatchItem[];
+}
+
+export interface PredictBatchResult {
+  readonly objects: readonly { source: string; rows: number }[];
+  readonly rows: number;
+  /** Keys listed under the prefix that are not data (`_SUCCESS`, `.hidden`, folder markers): Athena skips them too. */
+  readonly skipped: readonly string[];
+}
+
+/**
+ * One child execution of the batch machine's Distributed Map: predicts its objects one after the
+ * other (memory holds one object's current part, whatever the batch size).
+ *
+ * @example
+ * await predictBatch({ model_uri, staging_prefix, items: [{ bucket: 'raw', key: 'in/a.csv', index: 0 }] }, { objects, cache });
+ */
+export async function predictBatch(request: PredictBatchRequest, deps: PredictDeps): Promise<PredictBatchResult> {
+  const objects: { source: string; rows: number }[] = [];
+  const skipped: string[] = [];
+  for (const item of request.items) {
+    if (!isDataKey(item.key)) {
+      skipped.push(item.key);
+      continue;
+    }
+    const { source, rows } = await predictObject(
+      { model_uri: request.model_uri, item, staging_prefix: request.staging_prefix },
+      deps,
+    );
+    objects.push({ source, rows });
+  }
+  return { objects, rows: objects.reduce((n, o) => n + o.rows, 0), skipped };
 }

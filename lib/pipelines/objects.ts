@@ -9,9 +9,14 @@
  */
 
 export interface ObjectStore {
-  /** Keys under a prefix in key order, skipping names Athena skips (`_…`, `.…`) and folder markers. */
-  list(bucket: string, prefix: string): Promise<string[]>;
+  /**
+   * Keys under a prefix in key order, skipping names Athena skips (`_…`, `.…`) and folder markers;
+   * with `limit`, the first `limit` of them (listing stops there).
+   */
+  list(bucket: string, prefix: string, options?: { readonly limit?: number }): Promise<string[]>;
   get(bucket: string, key: string): Promise<{ body: Uint8Array; versionId?: string }>;
+  /** The object's body as it arrives, in chunks: for objects too large to hold whole. */
+  stream(bucket: string, key: string): Promise<AsyncIterable<Uint8Array>>;
   /** The object's current version, without reading it. */
   head(bucket: string, key: string): Promise<{ versionId?: string }>;
   /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */

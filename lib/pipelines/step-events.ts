@@ -84,10 +84,10 @@ export const driftReportEventSchema = z.looseObject({
   result: s3Uri,
 });
 
-/** One Map iteration of batch inference. */
+/** One child execution of batch inference's Distributed Map: an ItemBatcher batch of objects. */
 export const predictEventSchema = z.looseObject({
   model_uri: s3Uri,
-  item: z.looseObject({ bucket: text, key: text, index: z.number().int().nonnegative() }),
+  items: z.array(z.looseObject({ bucket: text, key: text, index: z.number().int().nonnegative() })).min(1),
   staging_prefix: s3Uri,
 });
 

@@ -8,6 +8,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AthenaClient, InvalidRequestException, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH } from '../../lib/datasets/wine';
 import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
@@ -186,6 +188,73 @@ describe('npm start on the local stage', () => {
     expect(d.status, d.cause).toBe('SUCCEEDED');
     const listed = await platform.store.list(curated, { prefix: 'predictions/wine/' });
     expect(listed.contents.some((o) => o.key.endsWith('.parquet'))).toBe(true);
+  });
+
+  it('runs batch inference as a Distributed Map over 50 objects under a prefix: every row predicted once, the Map Run results written (AWS SDK v3)', async () => {
+    // prepare: 150 rows of the wine CSV as 50 objects of 3 rows, and a _SUCCESS marker the run skips
+    const raw = lakeBucket(platform, 'raw');
+    const curated = lakeBucket(platform, 'curated');
+    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    const region = platform.info.region;
+    const s3 = new S3Client({ endpoint: platform.info.s3Endpoint, region, credentials, forcePathStyle: true });
+    const sfn = new SFNClient({ endpoint: platform.info.awsEndpoint, region, credentials });
+    const [header, ...rows] = readFileSync(WINE_CSV_PATH, 'utf8').split('\n');
+    for (let i = 0; i < 50; i++) {
+      const body = `${header}\n${rows.slice(i * 3, i * 3 + 3).join('\n')}\n`;
+      await s3.send(new PutObjectCommand({ Bucket: raw, Key: `batch-e2e/part-${i}.csv`, Body: body }));
+    }
+    await s3.send(new PutObjectCommand({ Bucket: raw, Key: 'batch-e2e/_SUCCESS', Body: '' }));
+    const machine = platform.sfn.machines.find((m) => m.stackName.includes('BatchInference'))!;
+    // act
+    const { executionArn } = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: machine.arn,
+        input: JSON.stringify({
+          model: { uri: platform.serving.deployments[0]!.modelUri },
+          input: { prefix: `s3://${raw}/batch-e2e/` },
+          output: `s3://${curated}/predictions/e2e/`,
+        }),
+      }),
+    );
+    let d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    for (const until = Date.now() + 120_000; d.status === 'RUNNING' && Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    }
+    // assess: the Map Run's results, as the ResultWriter wrote them
+    expect(d.status, d.cause).toBe('SUCCEEDED');
+    const out = JSON.parse(d.output!);
+    expect(out.summary.map_run_arn).toMatch(/:mapRun:[^/]+\/Predict each object:[0-9a-f-]{36}$/);
+    const read = async (uri: string) => {
+      const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri)!;
+      return JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
+    };
+    const manifest = await read(out.summary.results_manifest);
+    expect(manifest.ResultFiles.FAILED).toEqual([]);
+    const children = await read(`s3://${curated}/${manifest.ResultFiles.SUCCEEDED[0].Key}`);
+    const outputs = children.map((c: { Output: string }) => JSON.parse(c.Output));
+    // 51 listed objects in batches of batchInference.objectsPerBatch (10 locally)
+    expect(children).toHaveLength(6);
+    expect(outputs.reduce((n: number, o: { rows: number }) => n + o.rows, 0)).toBe(150);
+    expect(outputs.flatMap((o: { skipped: string[] }) => o.skipped)).toEqual(['batch-e2e/_SUCCESS']);
+    // assess: the Parquet predictions, each row once, row 1 predicted as the served model does
+    const check = await platform.athena.startQueryExecution(
+      {
+        QueryString: `SELECT count(*) AS n, count(DISTINCT source) AS objects,
+          max(CASE WHEN source LIKE '%/part-0.csv' AND row_number = 1 THEN prediction END) AS first
+          FROM read_parquet('${out.summary.output_location}*')`,
+        WorkGroup: 'mlops-local',
+      },
+      { label: 'a test check query', dialect: 'duckdb' },
+    );
+    await platform.athena.waitForQuery(check.QueryExecutionId);
+    const [, row] = (await platform.athena.getQueryResults({ QueryExecutionId: check.QueryExecutionId })).ResultSet.Rows;
+    const [n, objects, first] = row!.Data.map((c) => Number(c.VarCharValue));
+    expect([n, objects]).toEqual([150, 50]);
+    const served = await post('/seldon/seldon/wine-quality/api/v1.0/predictions', { data: { ndarray: [CSV_ROW_1.slice(0, 11)] } });
+    expect(first).toBeCloseTo(served.body.data.ndarray[0], 9);
+    s3.destroy();
+    sfn.destroy();
   });
 
   it('trains from the feature service wine_quality_v1 over the seeded lake and registers the run with it', async () => {

@@ -294,10 +294,15 @@ describe('step handlers refuse malformed events with their own error, writing no
           'a wrong-typed index',
           {
             model_uri: `s3://${BUCKETS.artifacts}/m/model.tar.gz`,
-            item: { bucket: BUCKETS.raw, key: 'x.csv', index: '0' },
+            items: [{ bucket: BUCKETS.raw, key: 'x.csv', index: '0' }],
             staging_prefix: `s3://${BUCKETS.curated}/staging/`,
           },
-          /item\.index must be a number, but "0" was provided/,
+          /items\.0\.index must be a number, but "0" was provided/,
+        ],
+        [
+          'an empty batch',
+          { model_uri: `s3://${BUCKETS.artifacts}/m/model.tar.gz`, items: [], staging_prefix: `s3://${BUCKETS.curated}/staging/` },
+          /items/,
         ],
       ],
     },

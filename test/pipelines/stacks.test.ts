@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { renderDefinitionString, validateAsl } from '../../lib/asl';
 import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { METRIC_DEFINITIONS } from '../../lib/trainer/contract';
-import { BATCH_STAGING_TABLE, BATCH_STATES } from '../../stacks/batch-inference-stack';
+import { BATCH_RESULTS_PREFIX, BATCH_STAGING_TABLE, BATCH_STATES } from '../../stacks/batch-inference-stack';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../../stacks/training-pipeline-stack';
 import { contextSources, readDockerfile } from '../images/dockerfile';
 import { REGISTRY_URL, synthPipelines } from './synth';
@@ -438,22 +438,61 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     expect(validateAsl(definition)).toEqual({ isValid: true, errors: [] });
   });
 
-  it('plans, predicts each object in an inline Map, then UNLOADs Parquet', () => {
+  it('plans, predicts the objects under the input prefix in a Distributed Map (ItemReader, ItemBatcher, ResultWriter), then UNLOADs Parquet', () => {
     expect(definition['StartAt']).toBe(S.plan);
     expect(Object.keys(states).sort()).toEqual(Object.values(S).sort());
     expect(states[S.map]).toMatchObject({
       Type: 'Map',
-      ItemsPath: '$.plan.items',
-      ItemProcessor: { ProcessorConfig: { Mode: 'INLINE' }, StartAt: S.predict },
-      MaxConcurrency: 8,
+      ItemReader: {
+        Resource: 'arn:aws:states:::s3:listObjectsV2',
+        Parameters: { 'Bucket.$': '$.plan.bucket', 'Prefix.$': '$.plan.prefix' },
+      },
+      ItemSelector: { 'bucket.$': '$.plan.bucket', 'key.$': '$$.Map.Item.Value.Key', 'index.$': '$$.Map.Item.Index' },
+      ItemBatcher: {
+        MaxItemsPerBatch: config.batchInference.objectsPerBatch,
+        BatchInput: { 'model_uri.$': '$.plan.model_uri', 'staging_prefix.$': '$.plan.staging_prefix' },
+      },
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, StartAt: S.predict },
+      MaxConcurrency: config.batchInference.maxConcurrency,
+      ResultWriter: {
+        Resource: 'arn:aws:states:::s3:putObject',
+        Parameters: { Bucket: expect.anything(), Prefix: BATCH_RESULTS_PREFIX },
+      },
+      ResultPath: '$.predicted',
       Next: S.write,
     });
-    expect(states[S.map]!['ItemReader']).toBeUndefined();
+    // CDK leaves out a tolerance of 0, which is Step Functions' default.
+    expect(states[S.map]!['ToleratedFailurePercentage'] ?? 0).toBe(config.batchInference.toleratedFailurePercentage);
+    // The object list is never in the state: no ItemsPath, and the plan carries only the prefix.
+    expect(states[S.map]!['ItemsPath']).toBeUndefined();
+    expect(states[S.predict]!['Parameters']).toEqual({
+      'model_uri.$': '$.BatchInput.model_uri',
+      'staging_prefix.$': '$.BatchInput.staging_prefix',
+      'items.$': '$.Items',
+    });
     expect(states[S.write]).toMatchObject({
       Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
       Parameters: { 'QueryString.$': '$.plan.query', WorkGroup: `mlops-${name}` },
       Next: S.summarize,
     });
+  });
+
+  it('lets the machine start and watch its own child executions, list the lake zones and write only batch-results/', () => {
+    const role = Object.entries(t.findResources('AWS::IAM::Role')).find(([id]) => /BatchInference[A-Za-z0-9]*Role/.test(id));
+    expect(role, 'the state machine role').toBeDefined();
+    const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p['Properties']['PolicyDocument']['Statement'] as { Action: string | string[]; Resource: unknown }[],
+    );
+    const actions = (a: string | string[]) => (Array.isArray(a) ? a : [a]);
+    const text = (r: unknown) => JSON.stringify(r);
+    const withAction = (a: string) => statements.filter((st) => actions(st.Action).includes(a));
+    expect(withAction('states:StartExecution').map((st) => text(st.Resource)).join()).toContain('BatchInference');
+    expect(withAction('states:DescribeExecution').length).toBeGreaterThan(0);
+    // The ResultWriter's writes are confined to the results prefix; no statement lists every bucket.
+    const puts = withAction('s3:PutObject').map((st) => text(st.Resource));
+    expect(puts.some((r) => r.includes(`/${BATCH_RESULTS_PREFIX}*`))).toBe(true);
+    expect(puts.every((r) => !r.endsWith('/*"]') && r !== '"*"')).toBe(true);
+    expect(withAction('s3:ListBucket').every((st) => text(st.Resource) !== '"*"')).toBe(true);
   });
 
   it('times out, retries and catches every Task', () => {

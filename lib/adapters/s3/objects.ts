@@ -26,12 +26,20 @@ const versionOf = (v: string | undefined) => (v && v !== 'null' ? v : undefined)
 
 export function s3Objects(client: S3Client): S3Objects {
   return {
-    async list(bucket, prefix) {
+    async list(bucket, prefix, options = {}) {
+      const limit = options.limit ?? Number.POSITIVE_INFINITY;
       const keys: string[] = [];
       for await (const page of paginateListObjectsV2({ client }, { Bucket: bucket, Prefix: prefix })) {
         for (const o of page.Contents ?? []) if (o.Key && isDataKey(o.Key)) keys.push(o.Key);
+        // S3 lists in key order: the first `limit` data keys are known once a page holds them.
+        if (keys.length >= limit) break;
       }
-      return keys.sort();
+      return keys.sort().slice(0, limit);
+    },
+    async stream(bucket, key) {
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      // In Node the SDK's body is a Readable, which is an async iterable of chunks.
+      return out.Body as unknown as AsyncIterable<Uint8Array>;
     },
     async get(bucket, key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

@@ -7,6 +7,8 @@
  * - Context-object paths are redirected so they hold what AWS puts there: `$$.Execution…` reads
  *   the runner's record (the library overwrites `Execution.Input`/`StartTime` inside Map and
  *   Parallel branches) and `$$.State…` reads the state's own entry (the library has none).
+ * - `ResultPath: "$"` (the result replaces the input, as the default does) is dropped: the library
+ *   writes the result under a key named `$` instead.
  */
 import aslValidator from 'asl-validator';
 import type { LocalStage } from '../assembly';
@@ -177,6 +179,8 @@ export function prepareForLibrary(def: AslDefinition, stateIndex: Map<string, nu
         state['TimeoutSeconds'] = Math.min(state['TimeoutSeconds'], NO_TIMEOUT_SECONDS);
       }
     }
+    if (state['ResultPath'] === '$') delete state['ResultPath'];
+    for (const c of (state['Catch'] ?? []) as Record<string, unknown>[]) if (c['ResultPath'] === '$') delete c['ResultPath'];
     const slot = stateIndex.get(name)!;
     const rewrite = (v: unknown, key: string): unknown => {
       if (typeof v === 'string') {

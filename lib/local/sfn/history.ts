@@ -24,6 +24,8 @@ const STATE_TYPES: Record<string, string> = {
   Task: 'Task',
   Choice: 'Choice',
   Map: 'Map',
+  // The runner's name for a Distributed Map (run outside the library); its history says Map.
+  DistributedMap: 'Map',
   Parallel: 'Parallel',
   Pass: 'Pass',
   Wait: 'Wait',

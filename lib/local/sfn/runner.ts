@@ -11,6 +11,8 @@
  * - The context object is complete: Execution (Id, Name, Input, StartTime, RoleArn, RedriveCount),
  *   StateMachine (Id, Name), State (Name, EnteredTime, RetryCount), Task.Token, Map.Item.
  * - History events carry Step Functions' types (TaskScheduled, TaskSucceeded, MapStateStarted, …).
+ * - Distributed Map (ItemReader, ItemBatcher, ResultWriter, tolerated failures) runs here, not in
+ *   the library, which treats every Map as inline (lib/local/sfn/distributed-map.ts).
  */
 import '../../polyfills';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -28,8 +30,16 @@ import {
   prepareForLibrary,
   type StateMachineSpec,
 } from './definition';
+import {
+  type ChildExecution,
+  type ChildOutcome,
+  type DistributedMapSpec,
+  EXPRESS_CHILD_TIMEOUT_MS,
+  extractDistributedMaps,
+  runDistributedMap,
+} from './distributed-map';
 import { detailsKey, type HistoryEvent, type ProgressEvent, stateEventType, stringify } from './history';
-import { type Integration, type IntegrationRegistry, type Json, TaskFailure } from './integrations';
+import { type AwsApi, type Integration, type IntegrationRegistry, type Json, TaskFailure } from './integrations';
 import { isSameProcessAlive, processStartTime } from '../lock';
 import { type ExecutionRecord, type ExecutionStatus, ExecutionStore, type StoreFs } from './store';
 
@@ -84,6 +94,12 @@ export interface LocalStepFunctionsOptions {
   readonly log?: (line: string) => void;
   /** The file operations of the execution store. @default node:fs */
   readonly fs?: StoreFs;
+  /**
+   * S3 (SDK operation names and inputs, e.g. the local S3 behind an `S3Client`) for the
+   * ItemReader and ResultWriter of Distributed Map states.
+   * @default - none: a machine with a Distributed Map that reads or writes S3 fails validation
+   */
+  readonly s3?: AwsApi;
 }
 
 /** This process's start time, recorded with each execution (see {@link isSameProcessAlive}). */
@@ -120,6 +136,8 @@ interface Prepared {
   library: StateMachine;
   bindings: Map<string, Integration>;
   stateIndex: Map<string, number>;
+  /** Distributed Map states by name, with the library's copy of each ItemProcessor. */
+  distributed: Map<string, { spec: DistributedMapSpec; processor: StateMachine }>;
 }
 
 interface Attempt {
@@ -389,6 +407,11 @@ export class LocalStepFunctions {
     this.options.log?.(line);
   }
 
+  /** @internal */
+  get s3(): AwsApi | undefined {
+    return this.options.s3;
+  }
+
   /**
    * RUNNING records of a process that is gone (killed, crashed, powered off) become ABORTED, with
    * the history they had and the time of their last event as the stop date: the platform is the
@@ -502,13 +525,26 @@ export class LocalStepFunctions {
       if (integration) bindings.set(name, integration);
       else missing.push({ state: name, resource });
     }
-    if (missing.length > 0) throw new MissingIntegrationError(spec.name, missing);
     const stateIndex = new Map(states.map(([name], i) => [name, i]));
-    const library = new StateMachine(prepareForLibrary(spec.definition, stateIndex) as never, {
+    const forLibrary = prepareForLibrary(spec.definition, stateIndex);
+    const distributed = new Map<string, { spec: DistributedMapSpec; processor: StateMachine }>();
+    for (const [name, d] of extractDistributedMaps(forLibrary)) {
+      for (const key of ['ItemReader', 'ResultWriter']) {
+        const resource = (d.state[key] as { Resource?: unknown } | undefined)?.Resource;
+        if (resource !== undefined && !this.options.s3)
+          missing.push({ state: name, resource: `${String(resource)} (its ${key}: give the runner the s3 option)` });
+      }
+      distributed.set(name, {
+        spec: d,
+        processor: new StateMachine(d.processor as never, { validationOptions: { noValidate: true } }),
+      });
+    }
+    if (missing.length > 0) throw new MissingIntegrationError(spec.name, missing);
+    const library = new StateMachine(forLibrary as never, {
       // Validated above on the author's definition; the prepared copy uses runner-private paths.
       validationOptions: { noValidate: true },
     });
-    const p = { spec, library, bindings, stateIndex };
+    const p = { spec, library, bindings, stateIndex, distributed };
     this.prepared.set(spec.arn, p);
     return p;
   }
@@ -528,6 +564,8 @@ class Run {
   /** Attempts of each state's current entry so far (0 on entry, +1 per Task attempt). */
   private readonly attemptsMade = new Map<string, number>();
   private readonly enteredAt = new Map<string, string>();
+  /** MapRun* events of Distributed Map states, pushed when the library reports the state's end. */
+  private readonly mapRunEvents = new Map<string, HistoryEvent[]>();
   private waiters: (() => void)[] = [];
   private persistTimer: NodeJS.Timeout | undefined;
   /** A write of the record failed: the execution fails with this as its cause. */
@@ -670,14 +708,17 @@ class Run {
     };
   }
 
-  /** The context object: what AWS provides, behind the paths prepareForLibrary redirected. */
-  private context(): Record<string, unknown> {
+  /**
+   * The context object: what AWS provides, behind the paths prepareForLibrary redirected. A
+   * Distributed Map's child execution gets its own `Execution`.
+   */
+  private context(child?: { Id: string; Name: string; Input: Json; StartTime: string }): Record<string, unknown> {
     const r = this.record;
     const execution = {
-      Id: r.executionArn,
-      Name: r.name,
-      Input: this.input,
-      StartTime: r.startDate,
+      Id: child?.Id ?? r.executionArn,
+      Name: child?.Name ?? r.name,
+      Input: child ? child.Input : this.input,
+      StartTime: child?.StartTime ?? r.startDate,
       RoleArn: this.machine.spec.roleArn,
       RedriveCount: 0,
     };
@@ -715,20 +756,28 @@ class Run {
     };
   }
 
-  private handlers(): Record<string, (input: unknown) => Promise<unknown>> {
+  /**
+   * Task handlers by state name. A Distributed Map's child executions have histories of their own
+   * on AWS, not the parent's: their Tasks are not recorded (`record` false).
+   */
+  private handlers(record = true): Record<string, (input: unknown) => Promise<unknown>> {
     const out: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, integration] of this.machine.bindings) {
-      out[stateName] = (input) => this.runTask(stateName, integration, input as Json);
+      out[stateName] = (input) => this.runTask(stateName, integration, input as Json, record);
+    }
+    for (const stateName of this.machine.distributed.keys()) {
+      out[stateName] = (input) => this.runMapRun(stateName, input as Json);
     }
     return out;
   }
 
-  private async runTask(stateName: string, integration: Integration, parameters: Json): Promise<Json> {
+  private async runTask(stateName: string, integration: Integration, parameters: Json, record = true): Promise<Json> {
     const token = integration.waitForToken ? this.pendingToken : undefined;
     this.pendingToken = undefined;
     const resource = String(
       allStates(this.machine.spec.definition).find(([n]) => n === stateName)![1]['Resource'],
     );
+    if (!record) return this.callIntegration(stateName, integration, parameters, resource, token);
     const lambdaFn = integration.resourceType === 'lambda' && integration.label === 'lambda';
     const prefix = lambdaFn ? 'LambdaFunction' : 'Task';
     const base = { resourceType: integration.resourceType, resource: integration.resourceName };
@@ -748,22 +797,7 @@ class Run {
     this.queue(stateName).push(attempt);
     this.attemptsMade.set(stateName, (this.attemptsMade.get(stateName) ?? 0) + 1);
     try {
-      let output = await integration.handler(parameters, {
-        stateName,
-        stateMachineName: this.machine.spec.name,
-        executionArn: this.record.executionArn,
-        resource,
-        signal: this.abortController.signal,
-        ...(token ? { taskToken: token } : {}),
-      });
-      if (integration.waitForToken) {
-        if (!token)
-          throw new TaskFailure(
-            'States.Runtime',
-            `state ${stateName} waits for a task token but its Parameters never read $$.Task.Token`,
-          );
-        output = await this.service.waitForToken(token, this.abortController.signal);
-      }
+      const output = await this.callIntegration(stateName, integration, parameters, resource, token);
       attempt.end = [
         this.event(
           `${prefix}Succeeded`,
@@ -785,6 +819,115 @@ class Run {
         }),
       ];
       throw failure;
+    }
+  }
+
+  private async callIntegration(
+    stateName: string,
+    integration: Integration,
+    parameters: Json,
+    resource: string,
+    token: string | undefined,
+  ): Promise<Json> {
+    const output = await integration.handler(parameters, {
+      stateName,
+      stateMachineName: this.machine.spec.name,
+      executionArn: this.record.executionArn,
+      resource,
+      signal: this.abortController.signal,
+      ...(token ? { taskToken: token } : {}),
+    });
+    if (!integration.waitForToken) return output;
+    if (!token)
+      throw new TaskFailure(
+        'States.Runtime',
+        `state ${stateName} waits for a task token but its Parameters never read $$.Task.Token`,
+      );
+    return this.service.waitForToken(token, this.abortController.signal);
+  }
+
+  /**
+   * One Map Run of a Distributed Map state. Its MapRunStarted/Succeeded/Failed events wait in
+   * {@link mapRunEvents} until the library reports the state's end (so they sit between the
+   * state's Entered and Exited events, whatever order the event stream is read in).
+   */
+  private async runMapRun(stateName: string, input: Json): Promise<Json> {
+    const { spec, processor } = this.machine.distributed.get(stateName)!;
+    const started = this.event('MapRunStarted', {});
+    const events = this.mapRunEvents.get(stateName) ?? [];
+    this.mapRunEvents.set(stateName, events);
+    const context = this.context();
+    const templates = new WeakMap<object, StateMachine>();
+    try {
+      const result = await runDistributedMap(spec, input, {
+        stateMachineArn: this.machine.spec.arn,
+        executionArn: this.record.executionArn,
+        s3: this.service.s3,
+        signal: this.abortController.signal,
+        onStart: (mapRunArn) => Object.assign(started, { [detailsKey('MapRunStarted')]: { mapRunArn } }),
+        evaluate: async (template, stateInput, item) => {
+          // The library's own Pass state evaluates the template: paths, intrinsic functions and
+          // the context object behave exactly as in the rest of the machine.
+          const key = (template && typeof template === 'object' ? template : { value: template }) as object;
+          let pass = templates.get(key);
+          if (!pass) {
+            pass = new StateMachine(
+              { StartAt: 'T', States: { T: { Type: 'Pass', Parameters: key, End: true } } } as never,
+              { validationOptions: { noValidate: true } },
+            );
+            templates.set(key, pass);
+          }
+          const ctx = item ? { ...context, Map: { Item: item } } : context;
+          return (await pass.run(stateInput as never, { context: ctx as never }).result) as Json;
+        },
+        runChild: (child) => this.runChild(processor, spec, child),
+      });
+      events.push(started, this.event('MapRunSucceeded', {}));
+      return result.output;
+    } catch (err) {
+      const e = err as Error;
+      events.push(started, this.event('MapRunFailed', { error: e.name, cause: e.message }));
+      throw err instanceof TaskFailure ? err : new TaskFailure('States.Runtime', e.message);
+    }
+  }
+
+  /** A child execution of a Distributed Map: its own context, not recorded in this history. */
+  private async runChild(processor: StateMachine, spec: DistributedMapSpec, child: ChildExecution): Promise<ChildOutcome> {
+    const execution = processor.run(child.input as never, {
+      overrides: { taskResourceLocalHandlers: this.handlers(false) as never },
+      context: this.context({
+        Id: child.executionArn,
+        Name: child.name,
+        Input: child.input,
+        StartTime: new Date().toISOString(),
+      }) as never,
+    });
+    let timedOut = false;
+    const abort = () => execution.abort();
+    child.signal.addEventListener('abort', abort);
+    const timer =
+      spec.executionType === 'EXPRESS'
+        ? setTimeout(() => {
+            timedOut = true;
+            execution.abort();
+          }, EXPRESS_CHILD_TIMEOUT_MS)
+        : undefined;
+    // The child's events are not read; draining them lets the library let go of them.
+    void (async () => {
+      for await (const _ of execution.eventLogs) void _;
+    })().catch(() => undefined);
+    try {
+      return { status: 'SUCCEEDED', output: (await execution.result) as Json };
+    } catch (err) {
+      if (timedOut || err instanceof ExecutionTimeoutError) {
+        return { status: 'TIMED_OUT', error: 'States.Timeout', cause: 'The child execution timed out' };
+      }
+      if (err instanceof ExecutionAbortedError) return { status: 'ABORTED' };
+      const inner = (err instanceof ExecutionError ? err.cause : err) as Error;
+      return { status: 'FAILED', error: inner?.name ?? 'States.Runtime', cause: inner?.message ?? String(err) };
+    } finally {
+      clearTimeout(timer);
+      child.signal.removeEventListener('abort', abort);
     }
   }
 
@@ -872,7 +1015,7 @@ class Run {
         });
         return;
       case 'StateEntered': {
-        const s = ev.state!;
+        const s = this.libraryState(ev.state!);
         this.push(stateEventType(s.type, 'Entered'), {
           name: s.name,
           input: stringify(s.input),
@@ -884,11 +1027,13 @@ class Run {
         return;
       }
       case 'StateRetried':
+        this.flushMapRuns(ev.state!.name);
         // The retry's Task handler has already been called; show its Scheduled/Started now.
         this.announce(ev.state!.name);
         return;
       case 'StateFailed': {
-        const s = ev.state!;
+        const s = this.libraryState(ev.state!);
+        this.flushMapRuns(s.name);
         if (s.type === 'Task') this.close(s.name, { Error: ev.Error!, Cause: ev.Cause });
         if (s.type === 'Map') this.push('MapStateFailed', {});
         if (s.type === 'Parallel') this.push('ParallelStateFailed', {});
@@ -898,7 +1043,8 @@ class Run {
         this.attemptsMade.delete(ev.state!.name);
         return;
       case 'StateExited': {
-        const s = ev.state!;
+        const s = this.libraryState(ev.state!);
+        this.flushMapRuns(s.name);
         if (s.type === 'Task') this.close(s.name);
         if (s.type === 'Map') this.push('MapStateSucceeded', {});
         if (s.type === 'Parallel') this.push('ParallelStateSucceeded', {});
@@ -937,6 +1083,21 @@ class Run {
       default:
         return; // ParallelBranch* have no Step Functions counterpart
     }
+  }
+
+  /**
+   * The state as the author wrote it: a Distributed Map the library runs as a stand-in Task is a
+   * Map in the history, without the inline Map's MapStateStarted/Succeeded (its Map Run has events
+   * of its own).
+   */
+  private libraryState<S extends { name: string; type: string }>(s: S): S {
+    return this.machine.distributed.has(s.name) ? { ...s, type: 'DistributedMap' } : s;
+  }
+
+  private flushMapRuns(stateName: string): void {
+    const events = this.mapRunEvents.get(stateName);
+    if (!events) return;
+    for (const e of events.splice(0)) this.push(e.type, {}, e);
   }
 
   /** MapStateStarted's `length`, for the usual `$`/`$.a.b` ItemsPath; -1 when not simple. */

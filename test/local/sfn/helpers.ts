@@ -3,7 +3,7 @@
  * {@link LambdaInvoker} interface, answering as Lambda's Invoke API does — a thrown error becomes
  * `functionError: 'Unhandled'` with `{errorType, errorMessage}` as the payload.
  */
-import type { LambdaInvoker } from '../../../lib/local/sfn';
+import type { AslDefinition, LambdaInvoker, StateMachineSpec } from '../../../lib/local/sfn';
 
 export class FunctionError extends Error {
   constructor(
@@ -44,3 +44,26 @@ export function standInLambdas(
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:';
+export const FN = 'arn:aws:lambda:us-east-1:000000000000:function:';
+
+/** A hand-written machine as `loadStateMachines` would give it. */
+export const machine = (name: string, definition: AslDefinition): StateMachineSpec => ({
+  name,
+  arn: `${ARN}${name}`,
+  roleArn: 'arn:aws:iam::000000000000:role/local',
+  type: 'STANDARD',
+  definition,
+  stackName: 'Local-Test',
+  logicalId: name,
+});
+
+/** A Task invoking the stand-in function `work` with the state input, its output the response. */
+export const WORK_TASK = {
+  Type: 'Task',
+  Resource: 'arn:aws:states:::lambda:invoke',
+  Parameters: { FunctionName: `${FN}work`, 'Payload.$': '$' },
+  OutputPath: '$.Payload',
+  End: true,
+} as const;

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { layout } from '../../../lib/local/layout';
 import {
-  type AslDefinition,
   assertRunnable,
   IntegrationRegistry,
   type LambdaInvoker,
@@ -18,33 +17,13 @@ import {
   prepareForLibrary,
   type StateMachineSpec,
 } from '../../../lib/local/sfn';
-import { sleep, standInLambdas } from './helpers';
-
-const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:';
-const FN = 'arn:aws:lambda:us-east-1:000000000000:function:';
-
-const machine = (name: string, definition: AslDefinition): StateMachineSpec => ({
-  name,
-  arn: `${ARN}${name}`,
-  roleArn: 'arn:aws:iam::000000000000:role/local',
-  type: 'STANDARD',
-  definition,
-  stackName: 'Local-Test',
-  logicalId: name,
-});
+import { ARN, FN, machine, sleep, standInLambdas, WORK_TASK } from './helpers';
 
 const oneTask = (name: string, task: Record<string, unknown>): StateMachineSpec =>
   machine(name, {
     StartAt: 'Work',
     States: {
-      Work: {
-        Type: 'Task',
-        Resource: 'arn:aws:states:::lambda:invoke',
-        Parameters: { FunctionName: `${FN}work`, 'Payload.$': '$' },
-        OutputPath: '$.Payload',
-        End: true,
-        ...task,
-      },
+      Work: { ...WORK_TASK, ...task },
     },
   });
 
@@ -71,6 +50,17 @@ describe('Task timeouts', () => {
     expect(NO_TIMEOUT_SECONDS).toBeGreaterThan(24 * 3600);
     // The author's definition is left as written.
     expect(def.States['Work']?.['TimeoutSeconds']).toBeUndefined();
+  });
+
+  it('replaces the state with the result for ResultPath "$", as AWS does (the library nests it under a "$" key)', async () => {
+    const sfn = runner(
+      [oneTask('whole', { ResultPath: '$', OutputPath: undefined, ResultSelector: { 'r.$': '$.Payload' } })],
+      standInLambdas({ work: () => ({ done: true }) }),
+    );
+    const { executionArn } = await sfn.startExecution({ stateMachineArn: 'whole', input: '{"kept":false}' });
+    const d = await sfn.waitForExecution(executionArn);
+    expect(d.status, d.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(d.output!)).toEqual({ r: { done: true } });
   });
 
   it('lets a Task without TimeoutSeconds run past 60 s', async () => {
