@@ -34,6 +34,7 @@ import { ModelCluster } from '../lib/constructs/model-cluster';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
 import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { PredictionApi } from '../lib/constructs/prediction-api';
+import { stageApiCallers } from '../lib/constructs/mlops-api';
 import { PredictionRouter } from '../lib/constructs/prediction-router';
 import { ServingDeployer } from '../lib/constructs/serving-deployer';
 import { ServingMetricsAgent } from '../lib/constructs/serving-metrics-agent';
@@ -158,6 +159,7 @@ export class ServingStack extends Stack {
       throttleRateLimit: api.throttleRateLimit,
       throttleBurstLimit: api.throttleBurstLimit,
       waf: api.waf,
+      ...stageApiCallers(this, config),
       logRetention,
       ...house,
     });

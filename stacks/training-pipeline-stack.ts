@@ -40,7 +40,7 @@
  *   config,
  *   lake: dataLake.lake,
  *   house: resolveHouseDefaults(config),
- *   registry: registry.endpoint,
+ *   registry,
  * });
  * training.stateMachine.grantStartExecution(operators);
  */
@@ -55,7 +55,6 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
-import type { Binding } from '../lib/constructs/binding';
 import { ATHENA_RESULTS_PREFIX, type DataLake } from '../lib/constructs/data-lake';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
@@ -71,6 +70,7 @@ import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
 import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
 import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
+import type { RegistryEndpoints } from './registry-stack';
 
 export interface TrainingPipelineStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -81,12 +81,12 @@ export interface TrainingPipelineStackProps extends StackProps {
    */
   readonly house?: HouseDefaults;
   /**
-   * The MLflow registry's base URL (`https://…/v1/`; `api/2.0/mlflow/…` is appended) with the
-   * right to call it, bound to the evaluate and register functions as `REGISTRY_URL`
-   * (`RegistryStack.endpoint`).
+   * The MLflow registry (`RegistryStack`): its base URL (`https://…/v1/`; `api/2.0/mlflow/…` is
+   * appended) is bound to the evaluate function as `REGISTRY_URL` with `read` access, and to the
+   * register function with `read` and `write` (never `promote`: a candidate is registered, not served).
    * @default - no registry: the candidate is evaluated against the thresholds only and not registered
    */
-  readonly registry?: Binding;
+  readonly registry?: RegistryEndpoints;
   /**
    * The input scheduled runs start with (staging and production, per `pipelines.trainingSchedule`).
    * @default the example: the red-wine table, target `quality`, model `wine-quality`
@@ -166,7 +166,7 @@ export class TrainingPipelineStack extends Stack {
       lake,
       house,
       runsPrefix: RUNS,
-      ...(registry ? { registry, registryAuth } : {}),
+      ...(registry ? { registry: registry.endpointFor('read'), registryAuth } : {}),
     });
     const registerFn = registry
       ? new MlopsFunction(this, 'RegisterFunction', {
@@ -177,7 +177,7 @@ export class TrainingPipelineStack extends Stack {
           timeout: Duration.minutes(1),
           environment: { REGISTRY_AUTH: registryAuth },
         })
-          .bind('REGISTRY_URL', registry)
+          .bind('REGISTRY_URL', registry.endpointFor('read', 'write'))
           // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
           .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
       : undefined;

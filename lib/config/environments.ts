@@ -62,8 +62,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     logs: { retentionDays: 7 },
     alarms: { enabled: false, periodMinutes: 5, evaluationPeriods: 1, lambdaErrors: 1, lambdaThrottles: 1, api5xxRate: 0.05, apiP99Ms: 5000, dynamoThrottles: 1, deadLetterMessages: 1 },
     lambda: { memorySizeMb: 512, reservedConcurrency: null },
-    api: { auth: 'none', throttleRateLimit: 1000, throttleBurstLimit: 2000, waf: false },
-    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
+    api: { auth: 'none', throttleRateLimit: 1000, throttleBurstLimit: 2000, waf: false, callers: [] },
+    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: false },
     pipelines: {
       trainingSchedule: null,
       materializationSchedule: null,
@@ -128,8 +128,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       deadLetterMessages: 1,
     },
     lambda: { memorySizeMb: 512, reservedConcurrency: null },
-    api: { auth: 'iam', throttleRateLimit: 50, throttleBurstLimit: 100, waf: false },
-    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
+    api: { auth: 'iam', throttleRateLimit: 50, throttleBurstLimit: 100, waf: false, callers: [] },
+    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: false },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
       materializationSchedule: 'rate(1 day)',
@@ -192,8 +192,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       deadLetterMessages: 1,
     },
     lambda: { memorySizeMb: 1024, reservedConcurrency: 100 },
-    api: { auth: 'iam', throttleRateLimit: 500, throttleBurstLimit: 1000, waf: true },
-    registry: { pointInTimeRecovery: true, outboxFlushSchedule: 'rate(5 minutes)' },
+    api: { auth: 'iam', throttleRateLimit: 500, throttleBurstLimit: 1000, waf: true, callers: [] },
+    registry: { pointInTimeRecovery: true, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: true },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
       materializationSchedule: 'rate(1 hour)',

@@ -267,7 +267,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     });
   });
 
-  it('passes the registry URL and auth to the evaluate and register functions and grants them the registry', () => {
+  it('passes the registry URL and auth to the evaluate and register functions and grants them the registry: evaluate reads, register reads and writes, neither promotes', () => {
     const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f['Properties']);
     const withRegistry = fns.filter(
       (f) => f['Environment']?.['Variables']?.['REGISTRY_URL'] === REGISTRY_URL,
@@ -279,6 +279,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       env.training.functions.evaluate.function,
       env.training.functions.register!.function,
     ]);
+    expect(env.registryAccess).toEqual([['read'], ['read', 'write']]);
   });
 
   it('grants no "*" action, and Resource "*" only where AWS allows nothing narrower', () => {
