@@ -66,6 +66,7 @@ import { PipelineTopic } from '../lib/constructs/pipeline-topic';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { TrainingJobRole } from '../lib/constructs/training-job-role';
 import { TrainingJobTask } from '../lib/constructs/training-job-task';
+import { TrainingNetwork } from '../lib/constructs/training-network';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
 import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
@@ -123,11 +124,26 @@ export class TrainingPipelineStack extends Stack {
   readonly schedule?: scheduler.Schedule;
   /** `DriftDetected` / `ModelQualityBelowThreshold` → retrain or notify (`pipelines.retraining`). */
   readonly retrainingRule?: events.Rule;
+  /** Where the training jobs run (`pipelines.trainingAvailabilityZones`); absent locally. */
+  readonly network?: TrainingNetwork;
+
+  /** The configured zones, set before the training VPC asks for them (see `availabilityZones`). */
+  private zones?: string[];
+
+  /** The training VPC's zones, from config: no lookup at synth time (as the serving stack does). */
+  override get availabilityZones(): string[] {
+    return this.zones ?? super.availabilityZones;
+  }
 
   constructor(scope: Construct, id: string, props: TrainingPipelineStackProps) {
     super(scope, id, props);
     const { config, lake, registry } = props;
     const house = houseFor(config, lake.logsKey, props.house);
+    const trainingZones = config.pipelines.trainingAvailabilityZones;
+    if (trainingZones) {
+      this.zones = trainingZones.map((suffix) => `${this.region}${suffix}`);
+      this.network = new TrainingNetwork(this, 'TrainingNetwork', { availabilityZones: this.zones, buckets: [lake.artifacts], ...house.logs });
+    }
     const pipelines = config.pipelines;
 
     this.topic = new PipelineTopic(this, 'Notifications', {
@@ -194,6 +210,7 @@ export class TrainingPipelineStack extends Stack {
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
     lake.artifacts.grantObjects(this.trainingRole, { read: RUNS, list: RUNS, write: RUNS }, RUNS_WHY);
     this.trainerImage.repository.grantPull(this.trainingRole);
+    this.network?.grantNetworkInterfaces(this.trainingRole);
 
     // Outcomes: failure, rejection, success — each recorded, then published.
     const outcomes = new TrainingOutcomes(this, 'Outcomes', { topic: this.topic, registers: !!registerFn, names: S });
@@ -249,6 +266,7 @@ export class TrainingPipelineStack extends Stack {
         key: lake.key,
         instanceType: pipelines.trainingInstanceType,
         maxRuntime,
+        ...(this.network ? { vpc: this.network.vpcConfig } : {}),
       }),
     );
     const evaluate = catchAll(

@@ -72,6 +72,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      trainingAvailabilityZones: null,
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
@@ -137,6 +138,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      trainingAvailabilityZones: ['a', 'b'],
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
@@ -202,6 +204,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'notify',
       trainingInstanceType: 'm5.xlarge',
       trainingMaxRuntimeSeconds: 4 * 3600,
+      trainingAvailabilityZones: ['a', 'b'],
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {

@@ -160,6 +160,12 @@ export const environmentConfigSchema = z
         .int()
         .positive()
         .max(28 * 24 * 3600),
+      /**
+       * Zones (suffixes of the region: a, b, c) of the training VPC's isolated subnets, where the
+       * SageMaker training jobs run (`TrainingNetwork`); null runs them without a VPC (local, whose
+       * engine has no network to place them in).
+       */
+      trainingAvailabilityZones: z.array(z.string().regex(/^[a-z]$/, 'pipelines.trainingAvailabilityZones entries must be zone suffixes such as a')).min(1).nullable(),
     }),
     /** The drift machine (stacks/drift-stack.ts). */
     drift: z.object({
@@ -282,6 +288,13 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['api', 'auth'],
         message: `api.auth must be 'iam' in ${c.name}, but 'none' was provided: only local may serve unauthenticated`,
+      });
+    }
+    if (c.name !== 'local' && c.pipelines.trainingAvailabilityZones === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipelines', 'trainingAvailabilityZones'],
+        message: `pipelines.trainingAvailabilityZones must name zones in ${c.name} (training jobs run in a VPC there), but null was provided`,
       });
     }
     if (c.name === 'production' && !c.registry.productionThroughReleaseOnly) {
