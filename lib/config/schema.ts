@@ -297,6 +297,13 @@ export const environmentConfigSchema = z
         message: `pipelines.trainingAvailabilityZones must name zones in ${c.name} (training jobs run in a VPC there), but null was provided`,
       });
     }
+    if (c.name === 'local' && c.registry.productionThroughReleaseOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'productionThroughReleaseOnly'],
+        message: 'registry.productionThroughReleaseOnly must be false in local (its gateway has no IAM to name the caller, so nobody could promote), but true was provided',
+      });
+    }
     if (c.name === 'production' && !c.registry.productionThroughReleaseOnly) {
       ctx.addIssue({
         code: 'custom',

@@ -107,6 +107,7 @@ describe('validation', () => {
       { registry: { productionThroughReleaseOnly: false } },
       /registry\.productionThroughReleaseOnly must be true in production, but false was provided/,
     );
+    fails('local', { registry: { productionThroughReleaseOnly: true } }, /must be false in local \(its gateway has no IAM/);
   });
 
   it('fails if staging or production would train outside a VPC, or a zone is not a suffix', () => {
