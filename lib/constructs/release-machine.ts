@@ -18,7 +18,7 @@
  * Execution input: `{ model, version, source: { environment, registry_url, role_arn?, s3_endpoint?, region? } }`.
  *
  * @example
- * const release = new ReleaseMachine(stack, 'Release', { lake, house, registry: registry.endpoint, sourceRoleArns: [arn] });
+ * const release = new ReleaseMachine(stack, 'Release', { lake, house, registry: registry.endpointFor('read', 'write', 'promote'), sourceRoleArns: [arn] });
  * release.stateMachine.grantStartExecution(operators);
  */
 import { Duration, Validations } from 'aws-cdk-lib';
