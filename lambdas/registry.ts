@@ -6,7 +6,10 @@
  * - `REGISTRY_TABLE_NAME` — the table built from `REGISTRY_TABLE_SPEC`;
  * - `ARTIFACTS_BUCKET` — default artifact root `s3://<bucket>/mlflow/<experiment_id>`, listed (never
  *   read or written) for `artifacts/list`;
- * - `EVENT_BUS_NAME` — where `ModelVersionPromoted` events go.
+ * - `EVENT_BUS_NAME` — where `ModelVersionPromoted` events go;
+ * - `PRODUCTION_PROMOTERS` (optional) — comma-separated role ARNs, the only callers that may move a
+ *   version into Production or move the `champion` alias (production: the release machine's role);
+ *   unset, anyone the API lets in may.
  * Endpoints follow the SDK's own variables (`AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_EVENTBRIDGE`, `AWS_ENDPOINT_URL_S3`),
  * which is how the local runtime points this same bundle at its engines.
  *
@@ -18,7 +21,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { dynamoDbClient, eventBridgeClient, s3Client } from '../lib/adapters/clients';
 import { DynamoRegistryStore } from '../lib/adapters/dynamodb/registry-store';
 import { EventBridgePublisher } from '../lib/adapters/eventbridge/promotion-events';
-import { handlerEnv, required } from '../lib/adapters/handler-env';
+import { handlerEnv, optional, required } from '../lib/adapters/handler-env';
 import { s3ArtifactLister } from '../lib/adapters/s3/artifact-lister';
 import {
   type ApiServices,
@@ -33,7 +36,9 @@ const env = handlerEnv({
   REGISTRY_TABLE_NAME: required,
   ARTIFACTS_BUCKET: required,
   EVENT_BUS_NAME: required,
+  PRODUCTION_PROMOTERS: optional,
 });
+const promoters = (env.PRODUCTION_PROMOTERS ?? '').split(',').map((p) => p.trim()).filter(Boolean);
 const logger = new Logger({ serviceName: 'registry' });
 const services: ApiServices = {
   ...createRegistryServices({
@@ -47,6 +52,7 @@ const services: ApiServices = {
     },
   }),
   onInternalError: (error) => logger.error('Unhandled error', error as Error),
+  ...(promoters.length > 0 ? { productionGuard: { principals: promoters } } : {}),
 };
 
 /** Converts an API Gateway proxy event (payload 1.0) into the transport-neutral request. */
@@ -61,7 +67,9 @@ export function toHttpRequest(event: APIGatewayProxyEvent): HttpRequest {
       : event.isBase64Encoded
         ? Buffer.from(event.body, 'base64').toString('utf8')
         : event.body;
-  return { method: event.httpMethod, path: event.path, headers: event.headers ?? {}, query, body };
+  // IAM authorization fills the caller's ARN; the local gateway (no IAM) leaves it null.
+  const caller = event.requestContext?.identity?.userArn ?? undefined;
+  return { method: event.httpMethod, path: event.path, headers: event.headers ?? {}, query, body, ...(caller ? { caller } : {}) };
 }
 
 /** A handler over the given services (tests pass a recording publisher; production uses `handler`). */

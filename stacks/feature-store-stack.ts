@@ -46,7 +46,7 @@ import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LakeTable } from '../lib/constructs/lake-table';
 import { MaterializationSteps } from '../lib/constructs/materialization-steps';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
-import { MlopsApi } from '../lib/constructs/mlops-api';
+import { MlopsApi, stageApiCallers } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
@@ -148,6 +148,7 @@ export class FeatureStoreStack extends Stack {
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
       wafRateLimitPer5Minutes: config.api.wafRateLimitPer5Minutes,
+      ...stageApiCallers(this, config),
       ...house.logs,
     });
     this.api.addLambdaRoute('/get-online-features', this.server.function, ['POST']);

@@ -106,7 +106,7 @@ export class MlopsStage extends Stage {
       config,
       lake,
       house,
-      registry: this.registry.endpoint,
+      registry: this.registry,
       retraining: { eventBus: this.registry.eventBus, topic: this.alarms?.topic },
     });
     this.batchInference = new BatchInferenceStack(this, 'BatchInference', {

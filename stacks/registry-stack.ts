@@ -18,18 +18,26 @@
  *   into default artifact URIs (`s3://<bucket>/mlflow/<experiment>`) and lists them for MLflow's
  *   `artifacts/list`; it never reads or writes an object (a listing needs no key permission).
  *   Clients upload artifacts with their own credentials.
+ * - Callers get the access levels of `lib/registry/access.ts` they need (`read`, `write`,
+ *   `promote`), as `execute-api:Invoke` on those methods and paths only ({@link grantAccess}).
+ *   Where `registry.productionThroughReleaseOnly` is on (production), the data-scientist role has
+ *   no `promote`, and the handler refuses a move into Production or of the `champion` alias from
+ *   any role but the release machine's (`releasePromoterRoleName`, `PRODUCTION_PROMOTERS`).
+ * - With IAM auth, the API's resource policy denies every principal but the stage's roles
+ *   (`stageRoleArnPattern`) and `api.callers`: a name pattern, because the roles that call the
+ *   registry live in stacks that depend on this one.
  *
  * @example
  * const lake = new DataLakeStack(stage, 'DataLake', { config }).lake;
  * const registry = new RegistryStack(stage, 'Registry', { config, lake });
- * registry.grantInvoke(servingDeployerRole);
- * new TrainingPipelineStack(stage, 'TrainingPipeline', { config, lake, registry: registry.endpoint });
+ * registry.grantAccess(servingDeployerRole, ['read']);
+ * new TrainingPipelineStack(stage, 'TrainingPipeline', { config, lake, registry });
  * new events.Rule(stage, 'OnPromotion', {
  *   eventBus: registry.eventBus,
  *   eventPattern: { source: [PROMOTION_EVENT_SOURCE], detailType: [PROMOTION_DETAIL_TYPE] },
  * });
  */
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as backup from 'aws-cdk-lib/aws-backup';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -38,20 +46,38 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
-import type { EnvironmentConfig } from '../lib/config';
+import { type EnvironmentConfig, releasePromoterRoleName } from '../lib/config';
 import { Binding } from '../lib/constructs/binding';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { LakeKey } from '../lib/constructs/lake-key';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
-import { MlopsApi } from '../lib/constructs/mlops-api';
+import { type ApiRoute, MlopsApi, stageApiCallers } from '../lib/constructs/mlops-api';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { RegistryTable } from '../lib/constructs/registry-table';
 import { ApiCallerRole } from '../lib/constructs/api-caller-role';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { REGISTRY_TABLE_SPEC } from '../lib/shared/registry-table-spec';
+import { ACCESS_ROUTES, type RegistryAccess } from '../lib/registry/access';
 
 /** The API paths the registry serves: MLflow's REST API and the `ajax-api` alias its UI calls. */
 export const REGISTRY_ROUTES = ['/api/2.0/mlflow/{proxy+}', '/ajax-api/2.0/mlflow/{proxy+}'] as const;
+
+/** The prefixes of {@link REGISTRY_ROUTES}, in front of the endpoints of `ACCESS_ROUTES`. */
+const REGISTRY_PREFIXES = REGISTRY_ROUTES.map((r) => r.replace('/mlflow/{proxy+}', ''));
+
+/** The methods and paths of the registry API that the access levels given allow. */
+export function registryRoutes(access: readonly RegistryAccess[]): ApiRoute[] {
+  if (access.length === 0) throw new Error('registry access must name at least one level (read, write, promote), but none was provided');
+  return [...new Set(access)].flatMap((level) =>
+    ACCESS_ROUTES[level].flatMap((r) => REGISTRY_PREFIXES.map((prefix) => ({ method: r.method, path: `${prefix}${r.path}` }))),
+  );
+}
+
+/** The registry as the stacks that call it see it: its URL with the access levels a caller needs. */
+export interface RegistryEndpoints {
+  /** The registry's base URL (`REGISTRY_URL`) with `execute-api:Invoke` for these levels only. */
+  endpointFor(...access: RegistryAccess[]): Binding;
+}
 
 /**
  * The DynamoDB calls of the registry adapter (lib/adapters/dynamodb/registry-store.ts): consistent gets, queries on
@@ -78,7 +104,7 @@ export interface RegistryStackProps extends StackProps {
   readonly house?: HouseDefaults;
 }
 
-export class RegistryStack extends Stack {
+export class RegistryStack extends Stack implements RegistryEndpoints {
   /** The registry table, built from {@link REGISTRY_TABLE_SPEC}. */
   readonly table: RegistryTable;
   /** The platform's event bus; the registry puts `ModelVersionPromoted` events on it. */
@@ -89,7 +115,10 @@ export class RegistryStack extends Stack {
   readonly function: MlopsFunction;
   /** `ANY /api/2.0/mlflow/{proxy+}` and `ANY /ajax-api/2.0/mlflow/{proxy+}`. */
   readonly api: MlopsApi;
-  /** Assumed by people of this account signed in with MFA; may call the API. */
+  /**
+   * Assumed by people of this account signed in with MFA: reads and writes the registry; promotes
+   * too unless `registry.productionThroughReleaseOnly`.
+   */
   readonly dataScientistRole: iam.Role;
   /** Re-sends promotion events a failed publish left in a model's outbox (`lambdas/registry-outbox.ts`). */
   readonly outboxFunction: MlopsFunction;
@@ -155,6 +184,13 @@ export class RegistryStack extends Stack {
         ),
       )
       .bind('EVENT_BUS_NAME', Binding.eventBus(this.eventBus));
+    if (config.registry.productionThroughReleaseOnly) {
+      // By name, not by reference: the release stack (which owns the role) depends on this one.
+      this.function.function.addEnvironment(
+        'PRODUCTION_PROMOTERS',
+        `arn:${Aws.PARTITION}:iam::${this.account}:role/${releasePromoterRoleName(config.name)}`,
+      );
+    }
 
     // The outbox flush reads model records (by name, and the model listing on gsi1) and takes and
     // clears a lease and the sent events with conditional updates; nothing else.
@@ -191,16 +227,21 @@ export class RegistryStack extends Stack {
       throttleBurstLimit: config.api.throttleBurstLimit,
       waf: config.api.waf,
       wafRateLimitPer5Minutes: config.api.wafRateLimitPer5Minutes,
+      ...stageApiCallers(this, config),
       ...house.logs,
     });
     for (const route of REGISTRY_ROUTES) this.api.addLambdaRoute(route, this.function.function);
 
     // No role for "pipelines": each workflow function gets its own, granted per route
-    // (`registry.grantInvoke`); a shared one trusted by Lambda and Step Functions was unused.
+    // (`registry.grantAccess`); a shared one trusted by Lambda and Step Functions was unused.
+    const scientistAccess: RegistryAccess[] = config.registry.productionThroughReleaseOnly ? ['read', 'write'] : ['read', 'write', 'promote'];
     this.dataScientistRole = new ApiCallerRole(this, 'DataScientistRole', {
       api: this.api,
+      invoke: this.invokeGrant(scientistAccess),
       assumedBy: new iam.AccountRootPrincipal().withConditions({ Bool: { 'aws:MultiFactorAuthPresent': 'true' } }),
-      description: "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
+      description: config.registry.productionThroughReleaseOnly
+        ? "People of this account, signed in with MFA, who browse and register models in the environment's registry (Production only through a release)"
+        : "People of this account, signed in with MFA, who browse and promote models in the environment's registry",
     });
 
     const out = (name: string, value: string, description: string) =>
@@ -239,14 +280,31 @@ export class RegistryStack extends Stack {
     return plan;
   }
 
-  /** Lets a principal call the registry API (`execute-api:Invoke` on its stage). */
-  grantInvoke(grantee: iam.IGrantable): void {
-    this.api.grantInvoke(grantee);
+  /**
+   * Lets a principal call the registry API's methods and paths of the access levels given
+   * (`lib/registry/access.ts`), and nothing else of it.
+   */
+  grantAccess(grantee: iam.IGrantable, access: readonly RegistryAccess[]): void {
+    this.api.grantInvoke(grantee, this.invokeGrant(access));
   }
 
-  /** The registry's base URL for a function's environment, with the right to call it. */
+  /** The registry's base URL for a function's environment, with the access levels given. */
+  endpointFor(...access: RegistryAccess[]): Binding {
+    return Binding.of(this.api.api.url, (grantee) => this.grantAccess(grantee, access));
+  }
+
+  /** The registry's base URL for a function that only reads it. */
   get endpoint(): Binding {
-    return Binding.of(this.api.api.url, (grantee) => this.grantInvoke(grantee));
+    return this.endpointFor('read');
+  }
+
+  private invokeGrant(access: readonly RegistryAccess[]) {
+    const levels = [...new Set(access)];
+    return {
+      routes: registryRoutes(levels),
+      name: levels.map((l) => l[0]!.toUpperCase() + l.slice(1)).join(''),
+      reason: `This policy holds one statement: execute-api:Invoke on the registry's MLflow endpoints of the ${levels.join(', ')} level(s) (lib/registry/access.ts), each by method; a * stands for endpoint names under one MLflow prefix whose every endpoint is of those levels (or only reads).`,
+    };
   }
 }
 

@@ -15,7 +15,7 @@
 import { Aws, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
-import { type EnvironmentConfig, releaseSourceRoleName } from '../lib/config';
+import { type EnvironmentConfig, releasePromoterRoleName, releaseSourceRoleName } from '../lib/config';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from '../lib/constructs/nag';
@@ -47,8 +47,10 @@ export class ReleaseStack extends Stack {
     this.machine = new ReleaseMachine(this, 'Release', {
       lake,
       house,
-      registry: registry.endpoint,
+      // The only writer of stages: it registers, promotes after the approval, archives on rejection.
+      registry: registry.endpointFor('read', 'write', 'promote'),
       registryAuth: config.api.auth,
+      roleName: releasePromoterRoleName(config.name),
       sourceRoleArns: from && fromAccount ? [`arn:${Aws.PARTITION}:iam::${fromAccount}:role/${releaseSourceRoleName(from)}`] : [],
     });
 

@@ -35,6 +35,7 @@ import { NodeAutoscaler } from '../lib/constructs/node-autoscaler';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
 import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { PredictionApi } from '../lib/constructs/prediction-api';
+import { stageApiCallers } from '../lib/constructs/mlops-api';
 import { PredictionRouter } from '../lib/constructs/prediction-router';
 import { ServingDeployer } from '../lib/constructs/serving-deployer';
 import { ServingMetricsAgent } from '../lib/constructs/serving-metrics-agent';
@@ -170,6 +171,7 @@ export class ServingStack extends Stack {
       throttleBurstLimit: api.predictions.throttleBurstLimit,
       waf: api.waf,
       wafRateLimitPer5Minutes: api.predictions.wafRateLimitPer5Minutes,
+      ...stageApiCallers(this, config),
       logRetention,
       ...house,
     });

@@ -40,7 +40,7 @@
  *   config,
  *   lake: dataLake.lake,
  *   house: resolveHouseDefaults(config),
- *   registry: registry.endpoint,
+ *   registry,
  * });
  * training.stateMachine.grantStartExecution(operators);
  */
@@ -55,7 +55,6 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
-import type { Binding } from '../lib/constructs/binding';
 import { ATHENA_RESULTS_PREFIX, type DataLake } from '../lib/constructs/data-lake';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
@@ -67,10 +66,12 @@ import { PipelineTopic } from '../lib/constructs/pipeline-topic';
 import { SchedulerRole } from '../lib/constructs/scheduler-role';
 import { TrainingJobRole } from '../lib/constructs/training-job-role';
 import { TrainingJobTask } from '../lib/constructs/training-job-task';
+import { TrainingNetwork } from '../lib/constructs/training-network';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
 import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
 import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
+import type { RegistryEndpoints } from './registry-stack';
 
 export interface TrainingPipelineStackProps extends StackProps {
   readonly config: EnvironmentConfig;
@@ -81,12 +82,12 @@ export interface TrainingPipelineStackProps extends StackProps {
    */
   readonly house?: HouseDefaults;
   /**
-   * The MLflow registry's base URL (`https://…/v1/`; `api/2.0/mlflow/…` is appended) with the
-   * right to call it, bound to the evaluate and register functions as `REGISTRY_URL`
-   * (`RegistryStack.endpoint`).
+   * The MLflow registry (`RegistryStack`): its base URL (`https://…/v1/`; `api/2.0/mlflow/…` is
+   * appended) is bound to the evaluate function as `REGISTRY_URL` with `read` access, and to the
+   * register function with `read` and `write` (never `promote`: a candidate is registered, not served).
    * @default - no registry: the candidate is evaluated against the thresholds only and not registered
    */
-  readonly registry?: Binding;
+  readonly registry?: RegistryEndpoints;
   /**
    * The input scheduled runs start with (staging and production, per `pipelines.trainingSchedule`).
    * @default the example: the red-wine table, target `quality`, model `wine-quality`
@@ -123,11 +124,26 @@ export class TrainingPipelineStack extends Stack {
   readonly schedule?: scheduler.Schedule;
   /** `DriftDetected` / `ModelQualityBelowThreshold` → retrain or notify (`pipelines.retraining`). */
   readonly retrainingRule?: events.Rule;
+  /** Where the training jobs run (`pipelines.trainingAvailabilityZones`); absent locally. */
+  readonly network?: TrainingNetwork;
+
+  /** The configured zones, set before the training VPC asks for them (see `availabilityZones`). */
+  private zones?: string[];
+
+  /** The training VPC's zones, from config: no lookup at synth time (as the serving stack does). */
+  override get availabilityZones(): string[] {
+    return this.zones ?? super.availabilityZones;
+  }
 
   constructor(scope: Construct, id: string, props: TrainingPipelineStackProps) {
     super(scope, id, props);
     const { config, lake, registry } = props;
     const house = houseFor(config, lake.logsKey, props.house);
+    const trainingZones = config.pipelines.trainingAvailabilityZones;
+    if (trainingZones) {
+      this.zones = trainingZones.map((suffix) => `${this.region}${suffix}`);
+      this.network = new TrainingNetwork(this, 'TrainingNetwork', { availabilityZones: this.zones, buckets: [lake.artifacts], ...house.logs });
+    }
     const pipelines = config.pipelines;
 
     this.topic = new PipelineTopic(this, 'Notifications', {
@@ -166,7 +182,7 @@ export class TrainingPipelineStack extends Stack {
       lake,
       house,
       runsPrefix: RUNS,
-      ...(registry ? { registry, registryAuth } : {}),
+      ...(registry ? { registry: registry.endpointFor('read'), registryAuth } : {}),
     });
     const registerFn = registry
       ? new MlopsFunction(this, 'RegisterFunction', {
@@ -177,7 +193,7 @@ export class TrainingPipelineStack extends Stack {
           timeout: Duration.minutes(1),
           environment: { REGISTRY_AUTH: registryAuth },
         })
-          .bind('REGISTRY_URL', registry)
+          .bind('REGISTRY_URL', registry.endpointFor('read', 'write'))
           // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
           .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
       : undefined;
@@ -194,6 +210,7 @@ export class TrainingPipelineStack extends Stack {
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
     lake.artifacts.grantObjects(this.trainingRole, { read: RUNS, list: RUNS, write: RUNS }, RUNS_WHY);
     this.trainerImage.repository.grantPull(this.trainingRole);
+    this.network?.grantNetworkInterfaces(this.trainingRole);
 
     // Outcomes: failure, rejection, success — each recorded, then published.
     const outcomes = new TrainingOutcomes(this, 'Outcomes', { topic: this.topic, registers: !!registerFn, names: S });
@@ -249,6 +266,7 @@ export class TrainingPipelineStack extends Stack {
         key: lake.key,
         instanceType: pipelines.trainingInstanceType,
         maxRuntime,
+        ...(this.network ? { vpc: this.network.vpcConfig } : {}),
       }),
     );
     const evaluate = catchAll(

@@ -91,9 +91,10 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       throttleBurstLimit: 2000,
       waf: false,
       wafRateLimitPer5Minutes: 2000,
+      callers: [],
       predictions: { throttleRateLimit: 1000, throttleBurstLimit: 2000, wafRateLimitPer5Minutes: 2000 },
     },
-    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
+    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: false },
     pipelines: {
       trainingSchedule: null,
       materializationSchedule: null,
@@ -102,6 +103,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      trainingAvailabilityZones: null,
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     // Two cores: four children at once keep the machine responsive during a run.
@@ -169,9 +171,10 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       throttleBurstLimit: 100,
       waf: false,
       wafRateLimitPer5Minutes: 2000,
+      callers: [],
       predictions: { throttleRateLimit: 100, throttleBurstLimit: 200, wafRateLimitPer5Minutes: 2000 },
     },
-    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)' },
+    registry: { pointInTimeRecovery: false, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: false },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
       materializationSchedule: 'rate(1 day)',
@@ -179,6 +182,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      trainingAvailabilityZones: ['a', 'b'],
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
@@ -247,9 +251,10 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       wafRateLimitPer5Minutes: 2000,
       // 1,000 req/s sustained with headroom to 2,000; the three stages' bursts total the account's 5,000.
       // WAF per IP: 300,000 per 5 minutes is 1,000 req/s from one backend caller (behind one NAT).
+      callers: [],
       predictions: { throttleRateLimit: 2000, throttleBurstLimit: 3000, wafRateLimitPer5Minutes: 300_000 },
     },
-    registry: { pointInTimeRecovery: true, outboxFlushSchedule: 'rate(5 minutes)' },
+    registry: { pointInTimeRecovery: true, outboxFlushSchedule: 'rate(5 minutes)', productionThroughReleaseOnly: true },
     pipelines: {
       trainingSchedule: 'cron(0 6 ? * MON *)',
       materializationSchedule: 'rate(1 hour)',
@@ -258,6 +263,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'notify',
       trainingInstanceType: 'm5.xlarge',
       trainingMaxRuntimeSeconds: 4 * 3600,
+      trainingAvailabilityZones: ['a', 'b'],
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },

@@ -133,6 +133,15 @@ export const environmentConfigSchema = z
         throttleBurstLimit: z.number().int().positive(),
         wafRateLimitPer5Minutes: z.number().int().min(10).max(2_000_000_000),
       }),
+      /**
+       * Roles outside the stage that may call its APIs (the applications that ask for predictions,
+       * say), as role ARNs (`*` allowed in the name). With `auth: 'iam'` every API's resource policy
+       * denies all but the stage's own roles (`stageRoleArnPattern`) and these; each still needs
+       * its own `execute-api:Invoke` grant.
+       */
+      callers: z.array(
+        z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@*/-]+$/, 'api.callers entries must be IAM role ARNs such as arn:aws:iam::123456789012:role/scoring-app'),
+      ),
     }),
     registry: z.object({
       pointInTimeRecovery: z.boolean(),
@@ -141,6 +150,13 @@ export const environmentConfigSchema = z
        * events a failed PutEvents left behind (`lambdas/registry-outbox.ts`).
        */
       outboxFlushSchedule: z.string().regex(/^rate\(\d+ (minute|minutes|hour|hours)\)$/, 'registry.outboxFlushSchedule must be a rate such as rate(5 minutes)'),
+      /**
+       * Only the release machine (its role, `releasePromoterRoleName`) may move a version into
+       * Production or move the `champion` alias: the data-scientist role gets no `promote` grant
+       * and the registry refuses everyone else with PERMISSION_DENIED. A version gets there only
+       * through a release and its approval.
+       */
+      productionThroughReleaseOnly: z.boolean(),
     }),
     pipelines: z.object({
       /** EventBridge Scheduler expression for retraining, or null for no schedule. */
@@ -161,6 +177,12 @@ export const environmentConfigSchema = z
         .int()
         .positive()
         .max(28 * 24 * 3600),
+      /**
+       * Zones (suffixes of the region: a, b, c) of the training VPC's isolated subnets, where the
+       * SageMaker training jobs run (`TrainingNetwork`); null runs them without a VPC (local, whose
+       * engine has no network to place them in).
+       */
+      trainingAvailabilityZones: z.array(z.string().regex(/^[a-z]$/, 'pipelines.trainingAvailabilityZones entries must be zone suffixes such as a')).min(1).nullable(),
     }),
     /** The drift machine (stacks/drift-stack.ts). */
     drift: z.object({
@@ -343,6 +365,27 @@ export const environmentConfigSchema = z
         message: `api.auth must be 'iam' in ${c.name}, but 'none' was provided: only local may serve unauthenticated`,
       });
     }
+    if (c.name !== 'local' && c.pipelines.trainingAvailabilityZones === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipelines', 'trainingAvailabilityZones'],
+        message: `pipelines.trainingAvailabilityZones must name zones in ${c.name} (training jobs run in a VPC there), but null was provided`,
+      });
+    }
+    if (c.name === 'local' && c.registry.productionThroughReleaseOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'productionThroughReleaseOnly'],
+        message: 'registry.productionThroughReleaseOnly must be false in local (its gateway has no IAM to name the caller, so nobody could promote), but true was provided',
+      });
+    }
+    if (c.name === 'production' && !c.registry.productionThroughReleaseOnly) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['registry', 'productionThroughReleaseOnly'],
+        message: 'registry.productionThroughReleaseOnly must be true in production, but false was provided',
+      });
+    }
     if (c.name === 'production' && c.removalPolicy !== 'retain') {
       ctx.addIssue({
         code: 'custom',
@@ -407,3 +450,18 @@ export type EnvironmentConfig = z.infer<typeof environmentConfigSchema>;
 
 /** The role an environment's release machine assumes in its source environment (a name both sides know). */
 export const releaseSourceRoleName = (environment: string): string => `mlops-${environment}-release-source`;
+
+/**
+ * The release machine's function role: a name the registry knows without a reference to the
+ * release stack (which depends on the registry), for its production guard.
+ */
+export const releasePromoterRoleName = (environment: string): string => `mlops-${environment}-release-promoter`;
+
+/**
+ * Every role of an environment's stage: CloudFormation names a role `<stack name>-<logical id>-<suffix>`
+ * and the stacks are `mlops-<environment>-<Stack>`; the kit's fixed names (`releaseSourceRoleName`,
+ * `releasePromoterRoleName`) share the prefix. For resource policies, which cannot reference roles
+ * of the stacks that depend on the API's.
+ */
+export const stageRoleArnPattern = (environment: string, account: string, partition: string): string =>
+  `arn:${partition}:iam::${account}:role/mlops-${environment}-*`;

@@ -6,14 +6,14 @@
  *   prefixes, with the lake key only through S3 (see `LakeBucket`);
  * - `lake.grantQuery(grantee, { tables })`, `lake.grantQueryResults(grantee)`: Athena in the lake
  *   workgroup, Glue reads, the workgroup's result prefix (see `DataLake`);
- * - `registry.grantInvoke(grantee)`: the registry API (see `ModelRegistry`);
+ * - `registry.grantAccess(grantee, [read, write, promote])`: the registry API, per method (see `RegistryStack`);
  * - {@link grantTableCalls}: named DynamoDB calls on a table and its indexes, the key only through
  *   DynamoDB; CDK's own `bus.grantPutEventsTo`, `topic.grantPublish`, `bucket.grantRead` otherwise.
  *
  * A function that is told a resource's name in its environment gets it with the permission in one
  * call, `fn.bind(NAME, binding)`: a {@link Binding} is the value and the grant that makes it
  * usable, so no name reaches a handler without the access it needs. Each grant method above has a
- * binding twin (`lakeBucket.objects(...)`, `registry.endpoint`, `Binding.table(...)`, ...).
+ * binding twin (`lakeBucket.objects(...)`, `registry.endpointFor(...)`, `Binding.table(...)`, ...).
  *
  * @example
  * fn.bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: 'runs/' }, 'each run writes under its own prefix'));

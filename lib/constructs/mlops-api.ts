@@ -11,7 +11,7 @@
  * @example
  * const api = new MlopsApi(this, 'RegistryApi', { description: 'MLflow REST', auth: 'iam', ... });
  * api.addLambdaRoute('/api/2.0/mlflow/{proxy+}', registry.function);
- * api.grantInvoke(pipelineRole);
+ * api.grantInvoke(pipelineRole, { routes: [{ method: 'GET', path: '/api/2.0/mlflow/*' }], name: 'Read', reason: 'reads only' });
  */
 import { CfnOutput, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -20,6 +20,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
+import { type EnvironmentConfig, stageRoleArnPattern } from '../config';
 import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
@@ -43,6 +44,41 @@ export interface MlopsApiProps extends LogGroupOptions {
    * @default 2000
    */
   readonly wafRateLimitPer5Minutes?: number;
+  /**
+   * The only principals that may call the API, as IAM role ARN patterns (`aws:PrincipalArn`,
+   * `*` allowed): the API's resource policy denies every other caller. Deny only, on purpose:
+   * for a caller of the API's own account, API Gateway allows a request that either the caller's
+   * IAM policy or the resource policy allows, so an `Allow` here would hand every named role every
+   * method and undo the per-method grants ({@link MlopsApi.grantInvoke}).
+   * @default - no resource policy (local: nothing but 127.0.0.1 reaches it)
+   */
+  readonly allowedPrincipalArns?: readonly string[];
+}
+
+/** A method and a path of the deployed stage as `execute-api:Invoke` resources name them; `*` matches anything. */
+export interface ApiRoute {
+  readonly method: string;
+  /** Starts with `/` (`/api/2.0/mlflow/runs/*`). */
+  readonly path: string;
+}
+
+/** What {@link MlopsApi.grantInvoke} grants. */
+export interface InvokeGrant {
+  /**
+   * The methods and paths the principal may call.
+   * @default - every method and path of the stage
+   */
+  readonly routes?: readonly ApiRoute[];
+  /**
+   * Names the grant's policy beside the API's id, so one role can hold several grants of one API.
+   * @default ''
+   */
+  readonly name?: string;
+  /**
+   * Why the routes' wildcards are as narrow as they get (the acknowledgement of AwsSolutions-IAM5).
+   * @default - the routes are greedy proxies served by one handler
+   */
+  readonly reason?: string;
 }
 
 /** The deployment stage every kit API uses; its URL is `https://<id>.execute-api.<region>.amazonaws.com/v1/`. */
@@ -86,7 +122,12 @@ export class MlopsApi extends Construct {
         accessLogFormat: apigw.AccessLogFormat.jsonWithStandardFields(),
       },
       defaultMethodOptions: { authorizationType: this.authorizationType },
+      ...(props.allowedPrincipalArns ? { policy: onlyFrom(props.allowedPrincipalArns) } : {}),
     });
+    if (props.allowedPrincipalArns) {
+      // API Gateway applies a changed resource policy at the next deployment of the stage only.
+      this.api.latestDeployment?.addToLogicalId({ allowedPrincipalArns: Stack.of(this).resolve(props.allowedPrincipalArns) });
+    }
     this.executionLogs = houseLogGroup(this, 'ExecutionLogs', {
       ...props,
       logGroupName: `API-Gateway-Execution-Logs_${this.api.restApiId}/${API_STAGE_NAME}`,
@@ -160,17 +201,20 @@ export class MlopsApi extends Construct {
   }
 
   /**
-   * Lets a principal call every route of the deployed stage (`execute-api:Invoke`). For a role,
-   * the statement goes into a policy of its own, so the acknowledgement of its wildcard (method and
-   * path within this one stage) covers that single statement and nothing else the role holds.
+   * Lets a principal call routes of the deployed stage (`execute-api:Invoke`): every route, or the
+   * methods and paths given. For a role, the statement goes into a policy of its own, so the
+   * acknowledgement of its wildcards covers that single statement and nothing else the role holds.
    */
-  grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    const resourceArns = [this.api.arnForExecuteApi('*', '/*', API_STAGE_NAME)];
+  grantInvoke(grantee: iam.IGrantable, grant: InvokeGrant = {}): iam.Grant {
+    const routes = grant.routes ?? [{ method: '*', path: '/*' }];
+    if (routes.length === 0) throw new Error(`an API grant must name at least one route, but none were provided for ${grant.name ?? 'the grant'}`);
+    const resourceArns = routes.map((r) => this.api.arnForExecuteApi(r.method, r.path, API_STAGE_NAME));
     const principal = grantee.grantPrincipal;
     if (!(principal instanceof iam.Role)) {
       return iam.Grant.addToPrincipal({ grantee, actions: ['execute-api:Invoke'], resourceArns });
     }
-    const policy = new iam.Policy(principal, `Invoke${Names.uniqueId(this.api)}`, {
+    // The name before the id: the id ends in a hash of the stage's path, which tools strip as a suffix.
+    const policy = new iam.Policy(principal, `Invoke${grant.name ?? ''}${Names.uniqueId(this.api)}`, {
       statements: [new iam.PolicyStatement({ actions: ['execute-api:Invoke'], resources: resourceArns })],
     });
     policy.attachToRole(principal);
@@ -179,7 +223,8 @@ export class MlopsApi extends Construct {
     acknowledgeFindingPrefix(
       policy,
       'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:execute-api:',
-      'This policy holds one statement: execute-api:Invoke on one API stage, whose routes are greedy proxies ({proxy+}) that the handler serves, so method and path are wildcards within this API only.',
+      grant.reason ??
+        'This policy holds one statement: execute-api:Invoke on one API stage, whose routes are greedy proxies ({proxy+}) that the handler serves, so method and path are wildcards within this API only.',
     );
     Validations.of(policy).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     return iam.Grant.drop(grantee, 'execute-api:Invoke');
@@ -243,4 +288,35 @@ export class MlopsApi extends Construct {
   get region(): string {
     return Stack.of(this).region;
   }
+}
+
+/**
+ * The callers an environment's API lets in ({@link MlopsApiProps.allowedPrincipalArns}): with IAM
+ * auth, the stage's own roles (by name pattern: the roles that call an API live in stacks that
+ * depend on the API's, so a reference would be circular) and `api.callers`; unauthenticated
+ * (local), no resource policy.
+ */
+export function stageApiCallers(scope: Construct, config: Pick<EnvironmentConfig, 'name' | 'api'>): Pick<MlopsApiProps, 'allowedPrincipalArns'> {
+  if (config.api.auth !== 'iam') return {};
+  const stack = Stack.of(scope);
+  return { allowedPrincipalArns: [stageRoleArnPattern(config.name, stack.account, stack.partition), ...config.api.callers] };
+}
+
+/** A resource policy that denies `execute-api:Invoke` to every principal but the ones named. */
+function onlyFrom(principalArns: readonly string[]): iam.PolicyDocument {
+  if (principalArns.length === 0) {
+    throw new Error('MlopsApi allowedPrincipalArns must name at least one role (an empty list would deny everyone), but none were provided');
+  }
+  return new iam.PolicyDocument({
+    statements: [
+      new iam.PolicyStatement({
+        sid: 'DenyAllButNamedPrincipals',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['execute-api:Invoke'],
+        resources: ['execute-api:/*'],
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': [...principalArns] } },
+      }),
+    ],
+  });
 }

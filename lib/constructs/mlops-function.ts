@@ -59,6 +59,12 @@ export interface MlopsFunctionProps extends LogGroupOptions {
    * @default - none
    */
   readonly environment?: Record<string, string>;
+  /**
+   * A fixed name for the function's role, for a policy elsewhere that must name the role without a
+   * reference to it (the registry's production guard names the release machine's).
+   * @default - CloudFormation names it
+   */
+  readonly roleName?: string;
 }
 
 export class MlopsFunction extends Construct {
@@ -72,6 +78,7 @@ export class MlopsFunction extends Construct {
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
       description: `Runs ${props.description}`,
+      ...(props.roleName ? { roleName: props.roleName } : {}),
     });
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({

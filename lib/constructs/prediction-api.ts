@@ -91,9 +91,18 @@ export class PredictionApi extends Construct {
     return this.mlopsApi.api.metricLatency({ statistic: 'p99', period: Duration.minutes(1) });
   }
 
-  /** Lets a principal call every prediction route. */
+  /**
+   * Lets a principal ask for predictions and read models' health and metadata: `POST` and `GET` on
+   * the prediction routes, the only methods Seldon and the Open Inference Protocol define.
+   */
   grantInvoke(grantee: iam.IGrantable): iam.Grant {
-    return this.mlopsApi.grantInvoke(grantee);
+    const prefixes = PREDICTION_ROUTES.map((path) => `${path.slice(0, path.indexOf('/{'))}/*`);
+    return this.mlopsApi.grantInvoke(grantee, {
+      routes: prefixes.flatMap((path) => ['GET', 'POST'].map((method) => ({ method, path }))),
+      name: 'Predict',
+      reason:
+        "One statement: execute-api:Invoke with GET and POST on the prediction routes (/seldon/*, /v2/*), greedy proxies to the router whose deployments and models are named per request.",
+    });
   }
 }
 

@@ -18,7 +18,7 @@
  * Execution input: `{ model, version, source: { environment, registry_url, role_arn?, s3_endpoint?, region? } }`.
  *
  * @example
- * const release = new ReleaseMachine(stack, 'Release', { lake, house, registry: registry.endpoint, sourceRoleArns: [arn] });
+ * const release = new ReleaseMachine(stack, 'Release', { lake, house, registry: registry.endpointFor('read', 'write', 'promote'), sourceRoleArns: [arn] });
  * release.stateMachine.grantStartExecution(operators);
  */
 import { Duration, Validations } from 'aws-cdk-lib';
@@ -63,8 +63,14 @@ const REGISTRY_RETRY = ['RegistryUnavailableError'];
 export interface ReleaseMachineProps {
   readonly lake: DataLake;
   readonly house: HouseDefaults;
-  /** This environment's registry (`RegistryStack.endpoint`). */
+  /** This environment's registry, with read, write and promote (`RegistryStack.endpointFor`). */
   readonly registry: Binding;
+  /**
+   * The fixed name of the release function's role, which the registry's production guard names
+   * (`releasePromoterRoleName`).
+   * @default - CloudFormation names it
+   */
+  readonly roleName?: string;
   /** `iam` or `none`, as the registry's API is configured. */
   readonly registryAuth: string;
   /**
@@ -108,6 +114,7 @@ export class ReleaseMachine extends Construct {
       description: 'Release machine: read a source version, copy and verify its artifact, register, promote',
       timeout: Duration.minutes(10),
       environment: { REGISTRY_AUTH: props.registryAuth, SOURCE_ROLE_ARNS: roles.join(',') },
+      ...(props.roleName ? { roleName: props.roleName } : {}),
     })
       .bind('REGISTRY_URL', props.registry)
       .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RELEASES, list: RELEASES, write: RELEASES }, RELEASES_WHY));

@@ -20,6 +20,7 @@ import type { Construct } from 'constructs';
 import { TRAINING_JOB_NAME_PREFIX } from '../pipelines/training-plan';
 import { METRIC_DEFINITIONS } from '../trainer/contract';
 import { SAGEMAKER_TRANSIENT_ERRORS, transientRetry } from './retries';
+import type { TrainingVpcConfig } from './training-network';
 
 export interface TrainingJobTaskProps {
   /** The role the job runs as (`TrainingJobRole`). */
@@ -37,6 +38,12 @@ export interface TrainingJobTaskProps {
    * @default 10
    */
   readonly volumeSizeGb?: number;
+  /**
+   * Runs the job's instances in these subnets with these security groups (`TrainingNetwork.vpcConfig`):
+   * SageMaker then reads the channels and writes the output through the VPC's S3 endpoint.
+   * @default - SageMaker's own network (the local environment)
+   */
+  readonly vpc?: TrainingVpcConfig;
 }
 
 export class TrainingJobTask extends sfn.CustomState {
@@ -78,6 +85,7 @@ export class TrainingJobTask extends sfn.CustomState {
           // The trainer reads its channels from /opt/ml/input and writes /opt/ml/model: SageMaker
           // moves the data, so the container gets no network at all (nothing to exfiltrate through).
           EnableNetworkIsolation: true,
+          ...(props.vpc ? { VpcConfig: props.vpc } : {}),
         },
         ResultSelector: { 'job_name.$': '$.TrainingJobName', 'model_uri.$': '$.ModelArtifacts.S3ModelArtifacts' },
         ResultPath: '$.training',

@@ -11,6 +11,7 @@
  *   exists, the message is MLflow's own "Missing value for required parameter …", as MLflow answers.
  */
 import { z } from 'zod';
+import { type ProductionGuard, callerIsOneOf, PRODUCTION_STAGE } from './access';
 import { type ArtifactLister, assertSafeArtifactPath } from './artifacts';
 import { invalidParameter, MlflowError, missingValue } from './errors';
 import type { ModelRegistry } from './models';
@@ -26,6 +27,11 @@ export interface HttpRequest {
   readonly query: Readonly<Record<string, readonly string[]>>;
   /** The body, already base64-decoded when the gateway encoded it. */
   readonly body?: string;
+  /**
+   * Who signed the request, as API Gateway's IAM authorization names it
+   * (`requestContext.identity.userArn`); absent where the API is unauthenticated (local).
+   */
+  readonly caller?: string;
 }
 
 export interface HttpResponse {
@@ -41,6 +47,12 @@ export interface ApiServices {
   readonly artifacts?: ArtifactLister;
   /** Receives unexpected errors (their stacks never reach the client). */
   readonly onInternalError?: (error: unknown, request: HttpRequest) => void;
+  /**
+   * Only these callers may move a version into Production or point a promotion alias
+   * (`PERMISSION_DENIED`, 403, for anyone else).
+   * @default - anyone the API lets in may
+   */
+  readonly productionGuard?: ProductionGuard;
 }
 
 /**
@@ -560,6 +572,7 @@ export async function handleMlflowRequest(
     const raw = readParams(request, method, target.fields, endpoint === '/mlflow/runs/log-batch');
     const params = validate(target.fields, raw.params);
     if (raw.malformed) throw invalidParameter('Malformed request body: it must be a JSON object.');
+    if (services.productionGuard) guardProduction(services.productionGuard, endpoint!, method, params, request.caller);
     return respond(200, await target.run(params, { services, request }));
   } catch (error) {
     if (error instanceof MlflowError) return respond(error.httpStatus, error.toJSON());
@@ -577,6 +590,34 @@ export async function handleMlflowRequest(
       message: 'Internal error. The request id is in the logs.',
     });
   }
+}
+
+/**
+ * Refuses a move into Production (or of a promotion alias) by a caller the guard does not name:
+ * in production that is everyone but the release machine, so a version gets there only through the
+ * release path and its approval. IAM already keeps `promote` from other roles; this holds even for
+ * a role someone grants `promote` by hand.
+ */
+function guardProduction(
+  guard: ProductionGuard,
+  endpoint: string,
+  method: string,
+  params: Record<string, unknown>,
+  caller: string | undefined,
+): void {
+  const aliases = guard.aliases ?? ['champion'];
+  const what =
+    endpoint === '/mlflow/model-versions/transition-stage' &&
+    String(params.stage).toLowerCase() === PRODUCTION_STAGE.toLowerCase()
+      ? `moving a version to ${PRODUCTION_STAGE}`
+      : endpoint === '/mlflow/registered-models/alias' && method !== 'GET' && aliases.includes(String(params.alias))
+        ? `moving the ${String(params.alias)} alias`
+        : undefined;
+  if (what === undefined || callerIsOneOf(caller, guard.principals)) return;
+  throw new MlflowError(
+    'PERMISSION_DENIED',
+    `${what} must go through the release path (${guard.principals.join(', ')}), but ${caller ?? 'an unidentified caller'} was provided`,
+  );
 }
 
 function endpointOf(path: string): string | undefined {

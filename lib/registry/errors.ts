@@ -13,6 +13,7 @@ export type MlflowErrorCode =
   | 'BAD_REQUEST'
   | 'RESOURCE_CONFLICT'
   | 'INVALID_STATE'
+  | 'PERMISSION_DENIED'
   | 'NOT_IMPLEMENTED'
   | 'INTERNAL_ERROR'
   | 'TEMPORARILY_UNAVAILABLE';
@@ -28,6 +29,7 @@ const HTTP_STATUS: Record<MlflowErrorCode, number> = {
   // MLflow answers INVALID_STATE with 500; it is the caller's request that does not fit the state
   // (renaming a deleted experiment), so this service answers 400 with MLflow's code.
   INVALID_STATE: 400,
+  PERMISSION_DENIED: 403,
   NOT_IMPLEMENTED: 501,
   INTERNAL_ERROR: 500,
   TEMPORARILY_UNAVAILABLE: 503,

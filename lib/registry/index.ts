@@ -27,6 +27,15 @@ export {
   MAX_BODY_BYTES,
   MLFLOW_ENDPOINTS,
 } from './api';
+export {
+  ACCESS_ROUTES,
+  type AccessRoute,
+  accessOf,
+  callerIsOneOf,
+  type ProductionGuard,
+  REGISTRY_ACCESS_LEVELS,
+  type RegistryAccess,
+} from './access';
 export { type ArtifactLister, assertSafeArtifactPath, type FileInfoJson } from './artifacts';
 export { MlflowError, type MlflowErrorCode } from './errors';
 export {

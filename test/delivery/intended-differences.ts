@@ -115,6 +115,12 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'release.from', stack: 'Release', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.SOURCE_ROLE_ARNS', reason: 'production releases from staging: the one role its release function may assume' },
   { config: 'release.from', stack: 'Release', type: 'AWS::IAM::Policy', property: 'Properties.PolicyDocument.Statement', reason: "production's release function may sts:AssumeRole on staging's release-source role" },
 
+  // Production only through the release path: no promote grant for data scientists, the registry's guard on.
+  { config: 'registry.productionThroughReleaseOnly', stack: 'Registry', type: 'AWS::IAM::Policy', onlyIn: 'staging', pathIncludes: 'DataScientistRole/InvokeReadWritePromote', reason: 'staging data scientists may transition stages and move aliases' },
+  { config: 'registry.productionThroughReleaseOnly', stack: 'Registry', type: 'AWS::IAM::Policy', onlyIn: 'production', pathIncludes: 'DataScientistRole/InvokeReadWrite', reason: 'production data scientists read and write the registry but never promote: Production only through a release' },
+  { config: 'registry.productionThroughReleaseOnly', stack: 'Registry', type: 'AWS::IAM::Role', property: 'Properties.Description', reason: "the data-scientist role's description says whether it promotes" },
+  { config: 'registry.productionThroughReleaseOnly', stack: 'Registry', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.PRODUCTION_PROMOTERS', reason: "production's registry accepts a move into Production only from the release machine's role" },
+
   // Names CDK derives from content: an API's deployment is named after a hash of the API's definition.
   { config: '(derived) the API definition above', type: 'AWS::ApiGateway::Stage', property: 'Properties.DeploymentId', reason: "the stage points at a deployment whose logical id hashes the API's definition (throttling, WAF), so it differs with them" },
 ];

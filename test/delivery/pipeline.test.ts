@@ -247,6 +247,12 @@ describe("each environment's delivery access", () => {
         .map((s) => JSON.stringify(s['Resource']));
       expect(starts.filter((r) => /mlops-.*-Release:.*ReleaseStateMachine/.test(r))).toHaveLength(1);
       expect(starts.every((r) => !r.includes('*'))).toBe(true);
+      // The smoke role asks for predictions: GET and POST on the prediction routes, no other method.
+      const invoke = Object.values(t.findResources('AWS::IAM::Policy'))
+        .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Json[])
+        .filter((s) => ([] as string[]).concat(s['Action']).includes('execute-api:Invoke'))
+        .flatMap((s) => ([] as Json[]).concat(s['Resource']).map((r) => (r['Fn::Join'][1] as unknown[]).at(-1)));
+      expect(invoke.sort()).toEqual(['/v1/GET/seldon/*', '/v1/GET/v2/*', '/v1/POST/seldon/*', '/v1/POST/v2/*']);
     },
   );
 });

@@ -7,9 +7,9 @@ import { FEATURE_FLAGS } from '../../lib/config';
 import { MlopsApi } from '../../lib/constructs/mlops-api';
 import { MlopsFunction, PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 import { complianceAcks, nagPacksFor } from '../../lib/constructs/nag';
-import { synthAll } from './synth';
+import { denyAllBut, synthAll } from './synth';
 
-function build(auth: 'none' | 'iam', waf: boolean) {
+function build(auth: 'none' | 'iam', waf: boolean, allowedPrincipalArns?: string[]) {
   const app = new App({ context: FEATURE_FLAGS });
   const stack = new Stack(app, 'Api', { env: { account: '123456789012', region: 'us-east-1' } });
   const logsKey = new kms.Key(stack, 'LogsKey', { enableKeyRotation: true });
@@ -28,6 +28,7 @@ function build(auth: 'none' | 'iam', waf: boolean) {
     throttleBurstLimit: 100,
     waf,
     logsEncryptionKey: logsKey,
+    ...(allowedPrincipalArns ? { allowedPrincipalArns } : {}),
   });
   api.addLambdaRoute('/api/2.0/mlflow/{proxy+}', fn.function);
   api.addLambdaRoute('/health', fn.function, ['GET']);
@@ -102,6 +103,27 @@ describe('MlopsApi with IAM auth and WAF (production)', () => {
         );
       expect(findings.map((v) => v.ruleName)).toEqual([]);
     }
+  });
+});
+
+describe('MlopsApi resource policy', () => {
+  const deploymentId = (t: Template) => Object.keys(t.findResources('AWS::ApiGateway::Deployment'))[0];
+  const named = build('iam', false, ['arn:aws:iam::123456789012:role/mlops-staging-*']);
+
+  it('denies every principal but the named ones, and allows nothing itself', () => {
+    const [api] = Object.values(named.template.findResources('AWS::ApiGateway::RestApi'));
+    expect(api!['Properties']['Policy']).toEqual(denyAllBut(['arn:aws:iam::123456789012:role/mlops-staging-*']));
+  });
+
+  it('redeploys the stage when the named principals change (API Gateway applies a policy at deployment)', () => {
+    const other = build('iam', false, ['arn:aws:iam::123456789012:role/mlops-staging-*', 'arn:aws:iam::123456789012:role/scoring']);
+    const none = build('iam', false);
+    expect(deploymentId(other.template)).not.toBe(deploymentId(named.template));
+    expect(deploymentId(none.template)).not.toBe(deploymentId(named.template));
+  });
+
+  it('fails if the list is empty (the policy would deny everyone)', () => {
+    expect(() => build('iam', false, [])).toThrow(/allowedPrincipalArns must name at least one role/);
   });
 });
 

@@ -101,6 +101,27 @@ describe('validation', () => {
     fails('production', { api: { auth: 'none' } }, /api\.auth must be 'iam' in production/);
   });
 
+  it('fails if production lets anyone but the release machine move a version into Production', () => {
+    fails(
+      'production',
+      { registry: { productionThroughReleaseOnly: false } },
+      /registry\.productionThroughReleaseOnly must be true in production, but false was provided/,
+    );
+    fails('local', { registry: { productionThroughReleaseOnly: true } }, /must be false in local \(its gateway has no IAM/);
+  });
+
+  it('fails if staging or production would train outside a VPC, or a zone is not a suffix', () => {
+    fails('staging', { pipelines: { trainingAvailabilityZones: null } }, /pipelines\.trainingAvailabilityZones must name zones in staging/);
+    fails('production', { pipelines: { trainingAvailabilityZones: ['us-east-1a'] } }, /must be zone suffixes such as a/);
+  });
+
+  it('fails if an API caller is not an IAM role ARN', () => {
+    fails('staging', { api: { callers: ['arn:aws:iam::123456789012:user/alice'] } }, /api\.callers entries must be IAM role ARNs/);
+    expect(resolveEnvironment('staging', { env: {}, overrides: { staging: { api: { callers: ['arn:aws:iam::123456789012:role/scoring-*'] } } } }).api.callers).toEqual([
+      'arn:aws:iam::123456789012:role/scoring-*',
+    ]);
+  });
+
   it('fails if production data would be destroyed with its stack', () => {
     fails(
       'production',

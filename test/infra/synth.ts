@@ -24,3 +24,18 @@ export const synthAll = synthOnce(
   }),
   ENVIRONMENT_NAMES,
 );
+
+/** The resource policy `MlopsApi` writes for `allowedPrincipalArns`: deny every other principal. */
+export const denyAllBut = (principalArns: unknown[]) => ({
+  Version: '2012-10-17',
+  Statement: [
+    {
+      Sid: 'DenyAllButNamedPrincipals',
+      Effect: 'Deny',
+      Principal: { AWS: '*' },
+      Action: 'execute-api:Invoke',
+      Resource: 'execute-api:/*',
+      Condition: { ArnNotLike: { 'aws:PrincipalArn': principalArns } },
+    },
+  ],
+});

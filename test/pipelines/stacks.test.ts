@@ -66,6 +66,8 @@ const RESOURCE_STAR_ALLOWED = [
   /^kms:/,
   /^ecr:GetAuthorizationToken$/,
   /^cloudwatch:PutMetricData$/,
+  // SageMaker's placement of a job in the training VPC: read-only discovery.
+  /^ec2:Describe[A-Za-z]*$/,
 ];
 
 describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
@@ -268,7 +270,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     });
   });
 
-  it('passes the registry URL and auth to the evaluate and register functions and grants them the registry', () => {
+  it('passes the registry URL and auth to the evaluate and register functions and grants them the registry: evaluate reads, register reads and writes, neither promotes', () => {
     const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f['Properties']);
     const withRegistry = fns.filter(
       (f) => f['Environment']?.['Variables']?.['REGISTRY_URL'] === REGISTRY_URL,
@@ -280,6 +282,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       env.training.functions.evaluate.function,
       env.training.functions.register!.function,
     ]);
+    expect(env.registryAccess).toEqual([['read'], ['read', 'write']]);
   });
 
   it('grants no "*" action, and Resource "*" only where AWS allows nothing narrower', () => {
@@ -329,6 +332,78 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       expect(s['Condition']?.['StringEquals']?.['aws:SourceAccount']).toBeDefined();
       expect(s['Condition']?.['ArnLike']?.['aws:SourceArn']).toBeDefined();
     }
+  });
+
+  describe('training VPC', () => {
+    const vpcs = t.findResources('AWS::EC2::VPC');
+    const train = states[S.train]!;
+    const roleStatements = Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('TrainingJobRole'))
+      .flatMap(([, p]) => p['Properties']['PolicyDocument']['Statement'] as Record<string, any>[]);
+
+    const zones = config.pipelines.trainingAvailabilityZones;
+    if (zones === null) {
+      it('has none locally: the local engine runs jobs on this machine, and the task names no VpcConfig', () => {
+        expect(Object.keys(vpcs)).toEqual([]);
+        expect(train['Parameters']['VpcConfig']).toBeUndefined();
+        expect(JSON.stringify(roleStatements)).not.toContain('ec2:');
+      });
+      return;
+    }
+
+    it('runs the job in the isolated subnets of a VPC of its own, in its own security group', () => {
+      expect(Object.keys(vpcs)).toHaveLength(1);
+      const subnets = Object.entries(t.findResources('AWS::EC2::Subnet'));
+      expect(subnets).toHaveLength(zones.length);
+      for (const [, subnet] of subnets) expect(subnet['Properties']['MapPublicIpOnLaunch']).toBe(false);
+      const [sgId] = Object.keys(t.findResources('AWS::EC2::SecurityGroup'));
+      // The rendered definition writes each reference as a placeholder naming the logical id.
+      expect(train['Parameters']['VpcConfig']).toEqual({
+        SecurityGroupIds: [expect.stringContaining(sgId!)],
+        Subnets: subnets.map(([id]) => expect.stringContaining(id)),
+      });
+      expect(train['Parameters']['EnableNetworkIsolation']).toBe(true);
+    });
+
+    it('fails if the VPC has a way to the internet: no internet gateway, no NAT, flow logs on', () => {
+      t.resourceCountIs('AWS::EC2::InternetGateway', 0);
+      t.resourceCountIs('AWS::EC2::NatGateway', 0);
+      t.resourceCountIs('AWS::EC2::EIP', 0);
+      const routes = Object.values(t.findResources('AWS::EC2::Route'));
+      expect(routes).toEqual([]);
+      t.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL', LogDestinationType: 'cloud-watch-logs' });
+    });
+
+    it('admits no traffic in, and lets HTTPS out only (the S3 gateway endpoint is the one route)', () => {
+      const [sg] = Object.values(t.findResources('AWS::EC2::SecurityGroup'));
+      expect(sg!['Properties']['SecurityGroupIngress']).toBeUndefined();
+      t.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
+      expect(sg!['Properties']['SecurityGroupEgress']).toEqual([
+        { CidrIp: '0.0.0.0/0', Description: expect.stringMatching(/^HTTPS/), FromPort: 443, IpProtocol: 'tcp', ToPort: 443 },
+      ]);
+      const [endpoint] = Object.values(t.findResources('AWS::EC2::VPCEndpoint'));
+      expect(endpoint!['Properties']['VpcEndpointType']).toBe('Gateway');
+      expect(JSON.stringify(endpoint!['Properties']['ServiceName'])).toContain('.s3');
+      const statements = endpoint!['Properties']['PolicyDocument']['Statement'] as Record<string, any>[];
+      expect(statements.map((s) => s['Sid'])).toEqual(['TrainingBuckets', 'EcrImageLayers']);
+      expect(JSON.stringify(statements[0]!['Resource'])).toMatch(/ArtifactsBucket|Artifacts/);
+      expect(statements[0]!['Condition']).toEqual({ StringEquals: { 'aws:PrincipalAccount': { Ref: 'AWS::AccountId' } } });
+    });
+
+    it("gives the job's role the network-interface calls SageMaker needs, bound to this VPC", () => {
+      const bySid = Object.fromEntries(roleStatements.filter((s) => s['Sid']?.startsWith('TrainingVpc')).map((s) => [s['Sid'], s]));
+      expect(Object.keys(bySid).sort()).toEqual(['TrainingVpcCreateInterfaces', 'TrainingVpcDescribe', 'TrainingVpcManageInterfaces']);
+      expect(bySid['TrainingVpcDescribe']['Resource']).toBe('*');
+      expect([bySid['TrainingVpcDescribe']['Action']].flat().every((a: string) => a.startsWith('ec2:Describe'))).toBe(true);
+      const create = JSON.stringify(bySid['TrainingVpcCreateInterfaces']['Resource']);
+      expect(bySid['TrainingVpcCreateInterfaces']['Action']).toBe('ec2:CreateNetworkInterface');
+      expect(create).toContain(':subnet/');
+      expect(create).toContain(':security-group/');
+      expect(create).not.toContain('"*"');
+      const manage = bySid['TrainingVpcManageInterfaces'];
+      expect(manage['Action']).toEqual(['ec2:CreateNetworkInterfacePermission', 'ec2:DeleteNetworkInterface', 'ec2:DeleteNetworkInterfacePermission']);
+      expect(JSON.stringify(manage['Condition']['ArnEquals']['ec2:Vpc'])).toContain(':vpc/');
+    });
   });
 
   it('scopes the training job role to the run prefix of the artifacts bucket', () => {

@@ -24,6 +24,8 @@ export interface PipelineEnvironment {
   readonly batchTemplate: Template;
   /** Who the registry grant hook was called for. */
   readonly registryGrantees: iam.IGrantable[];
+  /** The access levels each grant asked for, in the order of {@link registryGrantees}. */
+  readonly registryAccess: string[][];
 }
 
 export const synthPipelines = synthOnce(
@@ -31,13 +33,20 @@ export const synthPipelines = synthOnce(
     const stage = environmentStage(app, config);
     const { lake } = new DataLakeStack(stage, 'DataLake', { config });
     const registryGrantees: iam.IGrantable[] = [];
+    const registryAccess: string[][] = [];
     const training = new TrainingPipelineStack(stage, 'TrainingPipeline', {
       config,
       lake,
-      registry: Binding.of(REGISTRY_URL, (g) => registryGrantees.push(g)),
+      registry: {
+        endpointFor: (...access) =>
+          Binding.of(REGISTRY_URL, (g) => {
+            registryGrantees.push(g);
+            registryAccess.push(access);
+          }),
+      },
     });
     const batch = new BatchInferenceStack(stage, 'BatchInference', { config, lake });
-    return { stage, training, batch, registryGrantees };
+    return { stage, training, batch, registryGrantees, registryAccess };
   },
   (b): PipelineEnvironment => ({
     ...b,

@@ -6,7 +6,7 @@ import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { lambdaEntry } from '../../lib/constructs/mlops-function';
 import { nagPacksFor } from '../../lib/constructs/nag';
 import { REGISTRY_TABLE_SPEC } from '../../lib/adapters/dynamodb/registry-table';
-import { REGISTRY_ROUTES, REGISTRY_TABLE_ACTIONS } from '../../stacks/registry-stack';
+import { REGISTRY_ROUTES, REGISTRY_TABLE_ACTIONS, registryRoutes } from '../../stacks/registry-stack';
 import { describeStackNag, logicalIdAt, newApp, statementsOf } from '../stack-synth';
 import { buildStage, synthRegistry } from './synth';
 
@@ -254,23 +254,16 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
 
   describe('caller roles', () => {
     const roleId = (id: string) => logicalIdAt(t, 'AWS::IAM::Role', `/Registry/${id}/Resource`);
+    /** The data scientist's one statement: invoke on the routes of its levels (no promote where Production is the release's). */
+    const scientistAccess = config.registry.productionThroughReleaseOnly ? (['read', 'write'] as const) : (['read', 'write', 'promote'] as const);
     const invokeOnly = [
       {
         Action: ['execute-api:Invoke'],
-        Resource: [
-          {
-            'Fn::Join': [
-              '',
-              [
-                'arn:',
-                { Ref: 'AWS::Partition' },
-                `:execute-api:us-east-1:${config.account}:`,
-                { Ref: apiId },
-                '/v1/*/*',
-              ],
-            ],
-          },
-        ],
+        Resource: registryRoutes([...scientistAccess])
+          .map((r) => ({
+            'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:execute-api:us-east-1:${config.account}:`, { Ref: apiId }, `/v1/${r.method}${r.path}`]],
+          }))
+          .sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
         Condition: undefined,
       },
     ];
@@ -298,7 +291,12 @@ describe.each(ENVIRONMENT_NAMES)('RegistryStack in %s', (name) => {
     });
 
     it.each(['DataScientistRole'])('lets %s invoke this API stage and nothing else', (id) => {
-      expect(statementsOf(t, roleId(id))).toEqual(invokeOnly);
+      const statements = statementsOf(t, roleId(id)).map((st: any) => ({
+        ...st,
+        Resource: [...st.Resource].sort((a: unknown, b: unknown) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      }));
+      expect(statements).toEqual(invokeOnly);
+      expect(production).toBe(config.registry.productionThroughReleaseOnly);
       expect(
         t.findResources('AWS::IAM::Role')[roleId(id)]!['Properties']['ManagedPolicyArns'],
       ).toBeUndefined();

@@ -137,6 +137,16 @@ export const createTrainingJobSchema = z.looseObject({
     .refine((e) => Object.keys(e).length <= 100, 'Environment may hold at most 100 entries')
     .optional(),
   EnableNetworkIsolation: z.boolean({ error: 'EnableNetworkIsolation must be a boolean' }).optional(),
+  // Validated as SageMaker does, then ignored: a local job runs on this machine, in no VPC.
+  VpcConfig: z
+    .looseObject(
+      {
+        SecurityGroupIds: z.array(z.string().min(1), { error: 'VpcConfig.SecurityGroupIds must be a list of security group ids' }).min(1, 'VpcConfig.SecurityGroupIds must hold 1 to 5 ids').max(5, 'VpcConfig.SecurityGroupIds must hold 1 to 5 ids'),
+        Subnets: z.array(z.string().min(1), { error: 'VpcConfig.Subnets must be a list of subnet ids' }).min(1, 'VpcConfig.Subnets must hold 1 to 16 ids').max(16, 'VpcConfig.Subnets must hold 1 to 16 ids'),
+      },
+      { error: 'VpcConfig must be an object with SecurityGroupIds and Subnets' },
+    )
+    .optional(),
 });
 
 export type CreateTrainingJobRequest = z.infer<typeof createTrainingJobSchema>;

@@ -123,6 +123,8 @@ export type TrainingJobDescription = {
   readonly FinalMetricDataList: MetricData[];
   readonly SecondaryStatusTransitions: SecondaryStatusTransition[];
   readonly EnableNetworkIsolation: boolean;
+  /** As requested; a local job runs on this machine whatever it names. */
+  readonly VpcConfig?: CreateTrainingJobRequest['VpcConfig'];
   readonly EnableInterContainerTrafficEncryption: boolean;
   readonly EnableManagedSpotTraining: boolean;
 };
@@ -282,6 +284,7 @@ export function createLocalTrainingRunner(options: LocalTrainingRunnerOptions): 
         SecondaryStatusTransitions: structuredClone(transitions.list),
         // Echoed as asked: the local trainer is a child process, not a container without a network.
         EnableNetworkIsolation: job.EnableNetworkIsolation ?? false,
+        ...(job.VpcConfig ? { VpcConfig: job.VpcConfig } : {}),
         EnableInterContainerTrafficEncryption: false,
         EnableManagedSpotTraining: false,
       };

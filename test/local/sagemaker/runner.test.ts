@@ -57,8 +57,9 @@ describe('a wine training job with the kit’s trainer', () => {
         MetricDefinitions: METRIC_DEFINITIONS,
       },
       HyperParameters: { target: 'quality', alpha: '0.1', l1_ratio: '0.5' },
-      // As the kit's pipeline asks (issue 18); the local trainer runs anyway and the flag is echoed.
+      // As the kit's pipeline asks (issue 18); the local trainer runs anyway and both are echoed.
       EnableNetworkIsolation: true,
+      VpcConfig: { SecurityGroupIds: ['sg-0123456789abcdef0'], Subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'] },
     });
     (request['InputDataConfig'] as unknown[]).push({
       ChannelName: 'validation',
@@ -76,6 +77,7 @@ describe('a wine training job with the kit’s trainer', () => {
     expect(job.TrainingJobStatus).toBe('Completed');
     expect(job.SecondaryStatus).toBe('Completed');
     expect(job.EnableNetworkIsolation).toBe(true);
+    expect(job.VpcConfig).toEqual({ SecurityGroupIds: ['sg-0123456789abcdef0'], Subnets: ['subnet-0123456789abcdef0', 'subnet-0fedcba9876543210'] });
     expect(job.TrainingJobArn).toBe(
       `arn:aws:sagemaker:us-east-1:000000000000:training-job/${name.toLowerCase()}`,
     );
@@ -467,6 +469,11 @@ describe('requests SageMaker would refuse', () => {
       'a network isolation flag that is not a boolean',
       trainingRequest('x', { EnableNetworkIsolation: 'yes' }),
       /EnableNetworkIsolation must be a boolean/,
+    ],
+    [
+      'a VPC config without subnets',
+      trainingRequest('x', { VpcConfig: { SecurityGroupIds: ['sg-1'], Subnets: [] } }),
+      /VpcConfig\.Subnets must hold 1 to 16 ids/,
     ],
     [
       'Pipe input mode',
