@@ -44,6 +44,7 @@ import {
   trainingFeatureNames,
   type TrainingSet,
 } from './csv';
+import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads } from './fit-threads';
 
 /** What the data version records of a file that was read (none when hashing was off). */
 export interface ReadFileVersion {
@@ -550,12 +551,14 @@ async function parseParquetInto(
 
 /**
  * Reads every file's head, allocates the matrix once, then fills it file by file. `names` are the
- * design columns (features and target) given the heads; other columns are only counted.
+ * design columns (features and target) given the heads; other columns are only counted. `fit` says
+ * the matrix is about to be fitted (its threads are started early).
  */
 async function readColumns(
   files: readonly ChannelFile[],
   layout: (heads: readonly Head[]) => { featureNames: readonly string[]; target: string },
   options: ReadChannelOptions,
+  fit = false,
 ): Promise<ReadChannelResult> {
   let db: Connection | undefined;
   const heads: Head[] = [];
@@ -576,9 +579,11 @@ async function readColumns(
   checkSameColumns(heads, [...featureNames, target]);
   const p = featureNames.length;
   const cap = heads.reduce((n, h) => n + h.maxRows, 0);
+  // The fit's worker threads start while the cells are parsed rather than when the fit begins.
+  if (fit) prewarmFitThreads(defaultFitThreads(cap));
   // Zero-filled and untouched, the slack of an upper bound costs address space, not memory. Shared
-  // when a worker thread writes into it.
-  const shared = heads.some((h) => h.kind === 'csv' && h.split);
+  // when a worker thread writes into it or the fit's threads will read it (then centred in place).
+  const shared = cap >= PARALLEL_FIT_MIN_ROWS || heads.some((h) => h.kind === 'csv' && h.split);
   const alloc = (n: number) => (shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n));
   const data = alloc(cap * p);
   const yAll = alloc(cap);
@@ -650,7 +655,7 @@ export async function readTrainingChannel(
   return withLegacyMessages(
     files,
     () =>
-      readColumns(files, (heads) => ({ featureNames: trainingFeatureNames(heads[0], target), target }), options),
+      readColumns(files, (heads) => ({ featureNames: trainingFeatureNames(heads[0], target), target }), options, true),
     async () => toTrainingSet(await legacyTables(files), target),
   );
 }
