@@ -1,6 +1,6 @@
 /**
  * Batch inference cores: plan a run (validate the input, check the model loads, list the input
- * objects) and predict one object (CSV with a header, or JSON Lines), staging the predictions as
+ * objects) and predict one object (CSV with a header, JSON Lines, or Parquet), staging the predictions as
  * JSON Lines under the execution's partition of the staging table; one Athena UNLOAD then writes the
  * run's predictions to the lake as Parquet.
  *
@@ -16,6 +16,7 @@ import type { LinearModel } from '../model/format';
 import { readModelFromArchive } from '../model/archive';
 import { predictRow } from '../model/format';
 import { CsvError, listColumns, parseCsv, readCsvHeader } from '../trainer/csv';
+import { isParquetBytes, parquetBytes, parquetNumber, parquetRowGroups } from '../trainer/parquet-rows';
 import { type LakeAccess, parseS3Uri, resolveDataset } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
@@ -90,9 +91,9 @@ export async function planBatch(
   let source: { bucket: string; key: string };
   if ('table' in input.input) {
     const table = resolveDataset(input.input.table, deps.tables);
-    if (table.format !== 'csv' && table.format !== 'json') {
+    if (table.format !== 'csv' && table.format !== 'json' && table.format !== 'parquet') {
       throw new PipelineInputError(
-        `input.table ${table.name} is stored as ${table.format}; batch inference reads CSV or JSON Lines tables`,
+        `input.table ${table.name} is stored as ${table.format}; batch inference reads CSV, JSON Lines or Parquet tables`,
       );
     }
     source = readable(table.location, `the location of ${table.name}`);
@@ -131,8 +132,8 @@ interface Row {
   readonly features: number[];
 }
 
-function csvRows(model: LinearModel, text: string, source: string): Row[] {
-  const header = readCsvHeader(text, source);
+/** Where each model feature is in `header`: by its name, or by the lake's name for the column. */
+function featureColumns(model: LinearModel, header: readonly string[], source: string): number[] {
   // Raw uploads name columns as written (`fixed acidity`); models name them as the lake does.
   const normalized = header.map(catalogName);
   const columnOf = model.features.map((f) => {
@@ -145,10 +146,30 @@ function csvRows(model: LinearModel, text: string, source: string): Row[] {
       `${source}: the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which the header (${listColumns(header)}) does not have`,
     );
   }
-  const wanted = columnOf.map((c) => header[c]!);
+  return columnOf;
+}
+
+function csvRows(model: LinearModel, text: string, source: string): Row[] {
+  const header = readCsvHeader(text, source);
+  const wanted = featureColumns(model, header, source).map((c) => header[c]!);
   const table = parseCsv(text, { source, numericColumns: wanted });
   const columns = wanted.map((h) => table.numeric.get(h)!);
   return Array.from({ length: table.rows }, (_, r) => ({ features: columns.map((c) => c[r]!) }));
+}
+
+/** A Parquet object's rows (the reader `mlops predict` uses), one row group decoded at a time. */
+async function parquetRows(model: LinearModel, body: Uint8Array, source: string): Promise<Row[]> {
+  const rows: Row[] = [];
+  let columnOf: number[] | undefined;
+  for await (const group of parquetRowGroups(parquetBytes(body), source)) {
+    columnOf ??= featureColumns(model, group.header, source);
+    for (let i = 0; i < group.rows.length; i++) {
+      const row = group.rows[i]!;
+      const where = () => `${source}: row ${group.first + i + 1}`;
+      rows.push({ features: columnOf.map((c, j) => parquetNumber(row[c], where, model.features[j]!)) });
+    }
+  }
+  return rows;
 }
 
 function jsonLinesRows(model: LinearModel, text: string, source: string): Row[] {
@@ -201,12 +222,14 @@ export async function predictObject(
   }
   const { bucket, key, index } = request.item;
   const source = `s3://${bucket}/${key}`;
-  const text = Buffer.from((await deps.objects.get(bucket, key)).body).toString('utf8');
+  const body = (await deps.objects.get(bucket, key)).body;
   let rows: Row[];
   try {
-    rows = /\.(jsonl|ndjson|json)$/i.test(key)
-      ? jsonLinesRows(model, text, source)
-      : csvRows(model, text, source);
+    if (isParquetBytes(body)) rows = await parquetRows(model, body, source);
+    else {
+      const text = Buffer.from(body).toString('utf8');
+      rows = /\.(jsonl|ndjson|json)$/i.test(key) ? jsonLinesRows(model, text, source) : csvRows(model, text, source);
+    }
   } catch (err) {
     if (err instanceof CsvError) throw new DataValidationError(err.message);
     throw err;

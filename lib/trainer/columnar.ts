@@ -35,6 +35,7 @@ import {
   type CsvTable,
   detectSeparator,
   numericCell,
+  parquetCellProblem,
   parseCsv,
   readCsvHeader,
   splitRecord,
@@ -497,13 +498,6 @@ async function scanParquet(
 function collector(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
-}
-
-function parquetCellProblem(value: unknown): string {
-  if (value === null) return 'empty value (missing values are not supported)';
-  if (typeof value === 'number' && Number.isNaN(value))
-    return 'NaN is a missing value (missing values are not supported)';
-  return `${JSON.stringify(String(value))} is not a finite number`;
 }
 
 async function parseParquetInto(

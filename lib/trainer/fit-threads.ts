@@ -42,6 +42,8 @@ export function defaultFitThreads(rows: number): number {
 }
 
 // ---- kernels: self-contained, because worker threads run their source text --------------------
+// The worker declares them from that text, under the names a bundler may have given them, which are
+// the names `runBlocks` calls them by.
 
 /** Σ a[i]·b[i] over [s, e) with four accumulators (one running sum bounds a scalar loop in V8). */
 export function blockDot(a: Float64Array, b: Float64Array, s: number, e: number): number {
@@ -157,9 +159,9 @@ const SPIN = 64;
 const WORKER_SOURCE = `
 const { workerData: w, receiveMessageOnPort } = require('node:worker_threads');
 var __name = (f) => f;
-const blockDot = ${blockDot.toString()};
-const blockUpdateDot = ${blockUpdateDot.toString()};
-const blockAxpy = ${blockAxpy.toString()};
+${blockDot.toString()}
+${blockUpdateDot.toString()}
+${blockAxpy.toString()}
 const runBlocks = ${runBlocks.toString()};
 const ctrl = new Int32Array(w.ctrl);
 const delta = new Float64Array(w.delta);
