@@ -11,13 +11,15 @@
 // named by the hash of their inputs and appear by rename, so a concurrent or killed build never leaves
 // a partial bundle to run. Any failure here falls back to the tsx launcher.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = join(ROOT, 'bin', 'mlops-train.ts');
 const FORMAT = 1;
+// This file's own text decides how bundles are built: a change to it makes every bundle stale.
+const BUILDER = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex');
 
 const cacheDir = () =>
   join(process.env['MLOPS_CACHE_DIR'] || join(ROOT, 'node_modules', '.cache', 'mlops-kit'), 'cli');
@@ -25,7 +27,8 @@ const cacheDir = () =>
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
 function fresh(manifest) {
-  if (manifest?.format !== FORMAT || !existsSync(join(cacheDir(), manifest.bundle))) return false;
+  if (manifest?.format !== FORMAT || manifest.builder !== BUILDER) return false;
+  if (!existsSync(join(cacheDir(), manifest.bundle))) return false;
   let touched = false;
   for (const input of manifest.inputs) {
     let st;
@@ -53,7 +56,7 @@ async function build(manifestFile) {
     target: 'node20',
     format: 'esm',
     packages: 'external',
-    sourcemap: 'inline',
+    // No inline source map: its text would stay in the heap of every training process (~10 MB).
     metafile: true,
     write: false,
     logLevel: 'silent',
@@ -64,15 +67,20 @@ async function build(manifestFile) {
     const st = statSync(abs);
     return { path: relative(ROOT, abs), size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(readFileSync(abs)) };
   });
-  const key = sha256(JSON.stringify([FORMAT, esbuild.version, inputs.map((i) => [i.path, i.sha256])]));
+  const key = sha256(JSON.stringify([BUILDER, esbuild.version, inputs.map((i) => [i.path, i.sha256])]));
   const bundle = `train-${key.slice(0, 16)}.mjs`;
   const dir = cacheDir();
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${bundle}.${process.pid}.tmp`);
   writeFileSync(tmp, code);
   renameSync(tmp, join(dir, bundle));
-  writeFileSync(`${manifestFile}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, bundle, inputs }));
+  writeFileSync(`${manifestFile}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, builder: BUILDER, bundle, inputs }));
   renameSync(`${manifestFile}.${process.pid}.tmp`, manifestFile);
+  // Earlier bundles are dead weight; one a concurrent start is about to import stays readable on
+  // POSIX until it is closed.
+  for (const name of readdirSync(dir)) {
+    if (/^train-[0-9a-f]{16}\.mjs$/.test(name) && name !== bundle) rmSync(join(dir, name), { force: true });
+  }
   return bundle;
 }
 

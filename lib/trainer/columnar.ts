@@ -1,7 +1,7 @@
 /**
  * Reads a training or validation channel (any number of CSV and Parquet files) straight into the
  * column-major design matrix the solver takes, without holding a file as a string: CSV is parsed from
- * the bytes of `fs.createReadStream` chunks, Parquet is read by DuckDB one vector at a time.
+ * the bytes of 1 MiB reads into one reused buffer, Parquet is read by DuckDB one vector at a time.
  *
  * Two passes over each file keep memory at the size of the matrix: the first hashes the bytes (the
  * data version) and counts line breaks (an upper bound on the rows, so the matrix is allocated once
@@ -22,7 +22,7 @@
  * fitElasticNet(set.X, set.y);
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -145,7 +145,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     }
     if (final) readCsvHeader(text, file.key); // throws the empty-file message
   };
-  for await (const chunk of createReadStream(file.path, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
+  for (const chunk of fileChunks(file.path)) {
     hash?.update(chunk);
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
       newlines++;
@@ -153,7 +153,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     }
     pos += chunk.length;
     if (prefix) {
-      prefix.push(chunk);
+      prefix.push(Buffer.from(chunk)); // the chunk's memory is reused by the next read
       if (chunk.includes(10)) findHeader(false);
     }
   }
@@ -272,6 +272,68 @@ function fastLine(
 
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
+/**
+ * A file's bytes, one chunk at a time, all read into the same buffer: each chunk is valid until the
+ * next one is asked for. Reusing one buffer (rather than a stream's fresh Buffer per chunk) keeps
+ * hundreds of spent 1 MiB chunks from piling up outside the heap between collections.
+ */
+function* fileChunks(path: string): Generator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Calls `onLine(b, s, e, at)` for each line of bytes [start, end) of an open file: bytes [s, e) of
+ * `b` (no `\n`), `at` its offset in the file; the last line may lack its line break. Stops when
+ * `onLine` returns false and returns that line's offset, else -1. One buffer serves every read: the
+ * unfinished line at its end is moved to its front before the next read. It must stay self-contained:
+ * worker threads run its source text.
+ */
+function forEachLine(
+  readSync: (fd: number, b: Buffer, offset: number, length: number, position: number) => number,
+  fd: number,
+  start: number,
+  end: number,
+  chunk: number,
+  onLine: (b: Buffer, s: number, e: number, at: number) => boolean,
+): number {
+  let buf = Buffer.allocUnsafe(2 * chunk);
+  let carry = 0;
+  let pos = start;
+  while (pos < end) {
+    if (buf.length - carry < chunk) {
+      // A line longer than the buffer's free part: grow (a rare, pathological file).
+      const bigger = Buffer.allocUnsafe(2 * (carry + chunk));
+      buf.copy(bigger, 0, 0, carry);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, carry, Math.min(chunk, end - pos), pos);
+    if (n === 0) break;
+    pos += n;
+    const len = carry + n;
+    const base = pos - len;
+    const b = buf.subarray(0, len);
+    let p = 0;
+    for (let nl = b.indexOf(10); nl !== -1; nl = b.indexOf(10, p)) {
+      if (!onLine(b, p, nl, base + p)) return base + p;
+      p = nl + 1;
+    }
+    carry = len - p;
+    buf.copy(buf, 0, p, len);
+  }
+  if (carry > 0 && !onLine(buf, 0, carry, pos - carry)) return pos - carry;
+  return -1;
+}
+
 /** A part of a CSV file: bytes [start, end), its first line numbered `firstLine`. */
 interface CsvRange {
   readonly start: number;
@@ -316,27 +378,21 @@ async function parseCsvRange(
   };
 
   if (range.end <= range.start) return 0;
-  let carry: Buffer | undefined;
-  const stream = createReadStream(head.path, { highWaterMark: CHUNK, start: range.start, end: range.end - 1 });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const b = carry ? Buffer.concat([carry, chunk]) : chunk;
-    let p = 0;
-    for (let nl = b.indexOf(10); nl !== -1; nl = b.indexOf(10, p)) {
+  const fd = openSync(head.path, 'r');
+  try {
+    forEachLine(readSync, fd, range.start, range.end, CHUNK, (b, s, e) => {
       lineNo++;
-      if (lineNo > head.headerLine && line(b, p, nl)) r++;
-      p = nl + 1;
-    }
-    carry = p < b.length ? b.subarray(p) : undefined;
-  }
-  if (carry) {
-    lineNo++;
-    if (lineNo > head.headerLine && line(carry, 0, carry.length)) r++;
+      if (lineNo > head.headerLine && line(b, s, e)) r++;
+      return true;
+    });
+  } finally {
+    closeSync(fd);
   }
   return r;
 }
 
 /**
- * The worker's program: reads its range with `fs.readSync`, runs {@link fastLine} on each line and
+ * The worker's program: reads its range with {@link forEachLine}, runs {@link fastLine} on each line and
  * stops at the first line that needs the string path, saying where, so the main thread goes on from
  * there with the full rules. Source text rather than a module file, so that it runs the same from
  * the image's one-file bundle, under tsx and under vitest.
@@ -347,32 +403,20 @@ const { openSync, readSync, closeSync } = require('node:fs');
 var __name = (f) => f;
 const fastLine = ${fastLine.toString()};
 const dests = w.columns.map((c) => (c ? new Float64Array(c.buffer, c.byteOffset, c.length) : null));
+const forEachLine = ${forEachLine.toString()};
 const fd = openSync(w.path, 'r');
-let rows = 0, lineNo = w.firstLine - 1, pos = w.start, carry = null, stop = null;
+let rows = 0, lineNo = w.firstLine - 1, stop = null;
 try {
-  const chunk = Buffer.allocUnsafe(${CHUNK});
-  outer: while (pos < w.end) {
-    const n = readSync(fd, chunk, 0, Math.min(chunk.length, w.end - pos), pos);
-    if (n === 0) break;
-    const b = carry ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
-    const base = pos - (carry ? carry.length : 0);
-    pos += n;
-    let p = 0;
-    for (let nl = b.indexOf(10); nl !== -1 && nl < b.length; nl = b.indexOf(10, p)) {
-      lineNo++;
-      const k = fastLine(b, p, nl, w.sep, dests, w.width, w.offset + rows, w.pow10);
-      if (k === -1) { stop = { byte: base + p, line: lineNo }; break outer; }
-      rows += k;
-      p = nl + 1;
-    }
-    carry = p < b.length ? Buffer.from(b.subarray(p)) : null;
-  }
-  if (!stop && carry) {
+  forEachLine(readSync, fd, w.start, w.end, ${CHUNK}, (b, s, e, at) => {
     lineNo++;
-    const k = fastLine(carry, 0, carry.length, w.sep, dests, w.width, w.offset + rows, w.pow10);
-    if (k === -1) stop = { byte: w.end - carry.length, line: lineNo };
-    else rows += k;
-  }
+    const k = fastLine(b, s, e, w.sep, dests, w.width, w.offset + rows, w.pow10);
+    if (k === -1) {
+      stop = { byte: at, line: lineNo };
+      return false;
+    }
+    rows += k;
+    return true;
+  });
 } finally {
   closeSync(fd);
 }
@@ -397,6 +441,9 @@ async function parseCsvInto(
     const allotted = split.line - 1 - head.headerLine;
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // Its garbage is short strings (17-digit numbers) and small objects: a small young generation
+      // holds it; the default lets it grow to tens of MB of resident memory for nothing.
+      resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['YG'] ?? 4) },
       workerData: {
         path: head.path,
         start: split.byte,
@@ -467,9 +514,7 @@ async function scanParquet(
   hash: Hash | undefined,
   db: Connection,
 ): Promise<ParquetHead> {
-  if (hash)
-    for await (const chunk of createReadStream(file.path, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>)
-      hash.update(chunk);
+  if (hash) for (const chunk of fileChunks(file.path)) hash.update(chunk);
   try {
     const from = `read_parquet(${sqlString(file.path)})`;
     const described = (await (await db.run(`DESCRIBE SELECT * FROM ${from}`)).getRowObjectsJS()) as {
@@ -546,7 +591,7 @@ async function parseParquetInto(
 /**
  * Reads every file's head, allocates the matrix once, then fills it file by file. `names` are the
  * design columns (features and target) given the heads; other columns are only counted. `fit` says
- * the matrix is about to be fitted (its threads are started early).
+ * the matrix is about to be fitted (its threads are started as the read ends).
  */
 async function readColumns(
   files: readonly ChannelFile[],
@@ -573,8 +618,6 @@ async function readColumns(
   checkSameColumns(heads, [...featureNames, target]);
   const p = featureNames.length;
   const cap = heads.reduce((n, h) => n + h.maxRows, 0);
-  // The fit's worker threads start while the cells are parsed rather than when the fit begins.
-  if (fit) prewarmFitThreads(defaultFitThreads(cap));
   // Zero-filled and untouched, the slack of an upper bound costs address space, not memory. Shared
   // when a worker thread writes into it or the fit's threads will read it (then centred in place).
   const shared = cap >= PARALLEL_FIT_MIN_ROWS || heads.some((h) => h.kind === 'csv' && h.split);
@@ -592,6 +635,9 @@ async function readColumns(
     at += h.kind === 'csv' ? await parseCsvInto(h, dests, at) : await parseParquetInto(h, dests, at, db!);
   }
   db?.close();
+  // The fit's worker threads boot while the fit centres the matrix rather than after it; not during
+  // the parse, where they would add their memory to the parse worker's at the peak.
+  if (fit) prewarmFitThreads(defaultFitThreads(at));
   const rows = at;
   if (rows < cap) {
     for (let j = 1; j < p; j++) data.copyWithin(j * rows, j * cap, j * cap + rows);

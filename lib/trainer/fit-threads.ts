@@ -213,6 +213,8 @@ function pool(size: number): Pool {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // It allocates almost nothing (views on shared memory); keep its heap reservation small.
+      resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['YG2'] ?? 1), maxOldGenerationSizeMb: 16 },
       workerData: { ctrl: ctrl.buffer, delta: delta.buffer, port: port2, index },
       transferList: [port2],
     });

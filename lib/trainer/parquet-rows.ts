@@ -8,7 +8,7 @@
  * for await (const group of parquetRowGroups(file, 'rows.parquet')) console.log(group.rows.length);
  */
 import { open } from 'node:fs/promises';
-import { type AsyncBuffer, parquetMetadataAsync, parquetRead, parquetSchema } from 'hyparquet';
+import type { AsyncBuffer } from 'hyparquet';
 import { CsvError, numericCell, parquetCellProblem } from './csv';
 
 export type { AsyncBuffer } from 'hyparquet';
@@ -62,6 +62,8 @@ export interface ParquetRowGroup {
  * as for a trainer channel.
  */
 export async function* parquetRowGroups(file: AsyncBuffer, source: string): AsyncGenerator<ParquetRowGroup> {
+  // Loaded on first use: a training run (the same CLI bundle) never reads Parquet this way.
+  const { parquetMetadataAsync, parquetRead, parquetSchema } = await import('hyparquet');
   let metadata: Awaited<ReturnType<typeof parquetMetadataAsync>>;
   let header: string[];
   try {
