@@ -10,7 +10,7 @@
  * as `csv.ts`. A CSV-only channel that fails is read once more by `csv.ts`, whose message (and which
  * problem it reports first) thereby stays exactly what it always was. A file of 16 MiB or more is
  * parsed by two threads, each half into its rows of one SharedArrayBuffer (20–30% faster on this
- * loaded 2-core machine at 1,000,000 × 20; the worker isolate costs ~60 MB).
+ * loaded 2-core machine at 1,000,000 × 20; the worker is the one the fit then uses, so one isolate (~12 MB) serves both).
  *
  * Why not DuckDB for CSV too: measured on this 2-core machine with 200,000 × 20 rows (79 MB), DuckDB's
  * `read_csv` into typed columns took 1.8–3.6 s and 260 MB against 1.3–1.7 s and 140 MB for a chunked
@@ -27,7 +27,6 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Worker } from 'node:worker_threads';
 import { type ChannelFile, ContractError } from './contract';
 import {
   checkSameColumns,
@@ -45,7 +44,7 @@ import {
   trainingFeatureNames,
   type TrainingSet,
 } from './csv';
-import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads } from './fit-threads';
+import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads, runOnFitWorker } from './fit-threads';
 
 /** What the data version records of a file that was read (none when hashing was off). */
 export interface ReadFileVersion {
@@ -397,13 +396,12 @@ async function parseCsvRange(
  * there with the full rules. Source text rather than a module file, so that it runs the same from
  * the image's one-file bundle, under tsx and under vitest.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData: w } = require('node:worker_threads');
+const PARSE_JOB = `(w, require) => {
 const { openSync, readSync, closeSync } = require('node:fs');
 var __name = (f) => f;
 const fastLine = ${fastLine.toString()};
-const dests = w.columns.map((c) => (c ? new Float64Array(c.buffer, c.byteOffset, c.length) : null));
 const forEachLine = ${forEachLine.toString()};
+const dests = w.columns.map((c) => (c ? new Float64Array(c.buffer, c.byteOffset, c.length) : null));
 const fd = openSync(w.path, 'r');
 let rows = 0, lineNo = w.firstLine - 1, stop = null;
 try {
@@ -420,8 +418,8 @@ try {
 } finally {
   closeSync(fd);
 }
-parentPort.postMessage({ rows, stop });
-`;
+return { rows, stop };
+}`;
 
 /**
  * Parses a CSV file into the matrix, its second half in a worker thread while this thread parses
@@ -439,12 +437,11 @@ async function parseCsvInto(
     rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 });
   } else {
     const allotted = split.line - 1 - head.headerLine;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      // Its garbage is short strings (17-digit numbers) and small objects: a small young generation
-      // holds it; the default lets it grow to tens of MB of resident memory for nothing.
-      resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['YG'] ?? 4) },
-      workerData: {
+    // On the worker the fit will use: one isolate and one start-up for both.
+    const second = runOnFitWorker<{ rows: number; stop: { byte: number; line: number } | null }>(
+      Math.max(2, defaultFitThreads(head.maxRows)),
+      PARSE_JOB,
+      {
         path: head.path,
         start: split.byte,
         end: head.size,
@@ -455,16 +452,12 @@ async function parseCsvInto(
         pow10: POW10,
         columns: dests.map((d) => d && { buffer: d.buffer, byteOffset: d.byteOffset, length: d.length }),
       },
-    });
-    const second = new Promise<{ rows: number; stop: { byte: number; line: number } | null }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
+    );
     let first: number;
     try {
       first = await parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 });
     } catch (e) {
-      await worker.terminate();
+      await second.catch(() => {}); // the worker's half is done before the pool is used again
       throw e;
     }
     const done = await second;

@@ -200,21 +200,22 @@ export function fitElasticNet(
     ySum += y[i]!;
   }
   const yMean = ySum / n;
-  const yc = alloc(n);
-  for (let i = 0; i < n; i++) yc[i] = y[i]! - yMean;
+  // No centred copy of y: the passes centre it as they read it, to the same bits (see fit-threads.ts).
+  const yShared = !shared || y.buffer instanceof SharedArrayBuffer ? y : alloc(n);
+  if (yShared !== y) yShared.set(y);
 
   // The solver's objective is n times the documented one, hence the n in both penalty weights.
   const l1 = alpha * l1Ratio * n;
   const l2 = alpha * (1 - l1Ratio) * n;
   const w = new Float64Array(p);
   const R = alloc(n); // residual y − Xw, kept exact through every update
-  R.set(yc);
-  const gapTol = tol * blockDot(yc, yc, 0, n);
+  for (let i = 0; i < n; i++) R[i] = y[i]! - yMean;
+  const gapTol = tol * blockDot(R, R, 0, n);
   if (alpha === 0) {
     warnings.push('alpha is 0: coordinate descent without regularisation may converge slowly or not at all');
   }
 
-  const pass = blockPasses({ x: Xc, r: R, yc }, n, p, shared ? threads : 1);
+  const pass = blockPasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1);
   let gap = gapTol + 1;
   let converged = false;
   let epoch = 0;
@@ -291,7 +292,7 @@ export function fitElasticNet(
 
 /**
  * Duality gap of the n-scaled problem at w, as scikit-learn computes it: the dual point is the
- * residual rescaled so that ‖Xᵀθ − l2·w‖∞ ≤ l1. `dots` holds x_j·R for every column, then R·R and R·yc.
+ * residual rescaled so that ‖Xᵀθ − l2·w‖∞ ≤ l1. `dots` holds x_j·R for every column, then R·R and R·(y − ȳ).
  */
 function dualityGap(
   dots: Float64Array,

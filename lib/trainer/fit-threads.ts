@@ -100,22 +100,45 @@ function blockUpdateDot(
   return s0 + s1 + s2 + s3;
 }
 
+/**
+ * Σ a[i]·(b[i] − m) over [s, e): a dot product with b centred on the fly, to the same bits as with a
+ * centred copy of b (each b[i] − m is the same one rounding), without the copy's memory.
+ */
+function blockDotCentred(a: Float64Array, b: Float64Array, m: number, s: number, e: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = s;
+  const end4 = e - ((e - s) % 4);
+  for (; i < end4; i += 4) {
+    s0 += a[i]! * (b[i]! - m);
+    s1 += a[i + 1]! * (b[i + 1]! - m);
+    s2 += a[i + 2]! * (b[i + 2]! - m);
+    s3 += a[i + 3]! * (b[i + 3]! - m);
+  }
+  for (; i < e; i++) s0 += a[i]! * (b[i]! - m);
+  return s0 + s1 + s2 + s3;
+}
+
 /** R −= d·x over [s, e). */
 function blockAxpy(R: Float64Array, x: Float64Array, d: number, s: number, e: number): void {
   for (let i = s; i < e; i++) R[i] -= d * x[i]!;
 }
 
-const CMD = { dot: 1, updateDot: 2, axpy: 3, gap: 4, attach: 5, exit: 6 } as const;
+const CMD = { dot: 1, updateDot: 2, axpy: 3, gap: 4, attach: 5, exit: 6, job: 7 } as const;
 
 /**
  * Runs one command over blocks [b0, b1), writing each block's partial sums to `partials` (the row of
- * quantity k at k·nb). The duality gap's pass gives p + 2 quantities: x_k·R for every column, R·R and R·yc.
+ * quantity k at k·nb). The duality gap's pass gives p + 2 quantities: x_k·R for every column, R·R and
+ * R·(y − ȳ).
  */
 function runBlocks(
   cmd: number,
   cols: readonly Float64Array[],
   R: Float64Array,
-  yc: Float64Array,
+  y: Float64Array,
+  yMean: number,
   partials: Float64Array,
   n: number,
   nb: number,
@@ -136,7 +159,7 @@ function runBlocks(
     else if (cmd === 4) {
       for (let k = 0; k < p; k++) partials[k * nb + b] = blockDot(cols[k]!, R, s, e);
       partials[p * nb + b] = blockDot(R, R, s, e);
-      partials[(p + 1) * nb + b] = blockDot(R, yc, s, e);
+      partials[(p + 1) * nb + b] = blockDotCentred(R, y, yMean, s, e);
     }
   }
 }
@@ -162,6 +185,7 @@ var __name = (f) => f;
 ${blockDot.toString()}
 ${blockUpdateDot.toString()}
 ${blockAxpy.toString()}
+${blockDotCentred.toString()}
 const runBlocks = ${runBlocks.toString()};
 const ctrl = new Int32Array(w.ctrl);
 const delta = new Float64Array(w.delta);
@@ -177,15 +201,28 @@ for (;;) {
   seen = g;
   const op = ctrl[${OP}];
   if (op === ${CMD.exit}) break;
+  if (op === ${CMD.job}) {
+    // Another task for this worker (reading a CSV file's second half); no barrier: it answers by message.
+    if (ctrl[${COL}] !== w.index) continue;
+    const m = receiveMessageOnPort(w.port).message;
+    let out;
+    try {
+      out = { ok: (0, eval)('(' + m.job + ')')(m.data, require) };
+    } catch (e) {
+      out = { error: String((e && e.stack) || e) };
+    }
+    w.port.postMessage(out);
+    continue;
+  }
   if (op === ${CMD.attach}) {
     const m = receiveMessageOnPort(w.port).message;
     const cols = [];
     for (let j = 0; j < m.p; j++) cols.push(new Float64Array(m.x, m.xOffset + j * m.n * 8, m.n));
     const b0 = Math.floor((w.index * m.nb) / m.threads);
     const b1 = Math.floor(((w.index + 1) * m.nb) / m.threads);
-    st = { cols, R: new Float64Array(m.r), yc: new Float64Array(m.yc), partials: new Float64Array(m.partials), n: m.n, nb: m.nb, block: m.block, b0, b1 };
+    st = { cols, R: new Float64Array(m.r), y: new Float64Array(m.y, m.yOffset, m.n), yMean: m.yMean, partials: new Float64Array(m.partials), n: m.n, nb: m.nb, block: m.block, b0, b1 };
   } else if (st) {
-    runBlocks(op, st.cols, st.R, st.yc, st.partials, st.n, st.nb, st.block, ctrl[${COL}], ctrl[${PREV}], delta[0], st.b0, st.b1);
+    runBlocks(op, st.cols, st.R, st.y, st.yMean, st.partials, st.n, st.nb, st.block, ctrl[${COL}], ctrl[${PREV}], delta[0], st.b0, st.b1);
   }
   Atomics.add(ctrl, ${DONE}, 1);
   Atomics.notify(ctrl, ${DONE});
@@ -213,8 +250,9 @@ function pool(size: number): Pool {
     const { port1, port2 } = new MessageChannel();
     const worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      // It allocates almost nothing (views on shared memory); keep its heap reservation small.
-      resourceLimits: { maxYoungGenerationSizeMb: Number(process.env['YG2'] ?? 1), maxOldGenerationSizeMb: 16 },
+      // The fit allocates almost nothing (views on shared memory), a CSV job short strings only (the
+      // 17-digit numbers): a small heap holds both, where the default grows to tens of MB for nothing.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 16 },
       workerData: { ctrl: ctrl.buffer, delta: delta.buffer, port: port2, index },
       transferList: [port2],
     });
@@ -239,6 +277,40 @@ export function prewarmFitThreads(threads: number): void {
   if (threads > 1) pool(threads - 1);
 }
 
+/**
+ * Runs a job on the first worker of the pool a `threads`-thread fit uses, so that reading the data
+ * and fitting it share one worker isolate (~12 MB each) and one start-up. `job` is the source text
+ * of a self-contained function `(data, require) => result`; `data` travels by structured clone
+ * (SharedArrayBuffers shared). The job must not overlap a fit on the same pool.
+ *
+ * @example
+ * const { rows } = await runOnFitWorker(2, PARSE_JOB, { path, start, end });
+ */
+export function runOnFitWorker<T>(threads: number, job: string, data: unknown): Promise<T> {
+  if (threads < 2) return Promise.reject(new Error(`a worker job needs threads ≥ 2, but ${threads} was provided`));
+  const { workers, ports, ctrl } = pool(threads - 1);
+  const port = ports[0]!;
+  const worker = workers[0]!;
+  // The port and worker are unref'ed between fits; while a job runs they keep the process alive.
+  port.ref();
+  const done = new Promise<T>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    worker.once('error', onError);
+    port.once('message', (m: { ok?: T; error?: string }) => {
+      worker.off('error', onError);
+      port.unref();
+      if (m.error !== undefined) reject(new Error(m.error));
+      else resolve(m.ok as T);
+    });
+  });
+  port.postMessage({ job, data });
+  ctrl[OP] = CMD.job;
+  ctrl[COL] = 1;
+  Atomics.add(ctrl, GEN, 1);
+  Atomics.notify(ctrl, GEN);
+  return done;
+}
+
 /** Ends the kept worker threads (tests; a process exits without this, the workers are unref'ed). */
 export async function stopFitThreads(): Promise<void> {
   const all = [...pools.values()];
@@ -256,7 +328,9 @@ export interface PassData {
   /** Column-major, centred: column j is `x[j·n, (j+1)·n)`. */
   readonly x: Float64Array;
   readonly r: Float64Array;
-  readonly yc: Float64Array;
+  /** The target, uncentred; the passes centre it on ȳ as they read it. */
+  readonly y: Float64Array;
+  readonly yMean: number;
 }
 
 export interface BlockPasses {
@@ -266,7 +340,7 @@ export interface BlockPasses {
   updateDot(prev: number, d: number, j: number): number;
   /** R −= d·x_prev. */
   axpy(prev: number, d: number): void;
-  /** x_k·R for every column k, then R·R and R·yc. */
+  /** x_k·R for every column k, then R·R and R·(y − ȳ). */
   gapDots(): Float64Array;
   /** Detaches the workers (the pool stays for the next fit). */
   release(): void;
@@ -277,7 +351,7 @@ export interface BlockPasses {
  * more than one thread every array of `data` must live in a SharedArrayBuffer.
  *
  * @example
- * const pass = blockPasses({ x, r, yc }, n, p, 2);
+ * const pass = blockPasses({ x, r, y, yMean }, n, p, 2);
  * try { ... pass.updateDot(prev, d, j) ... } finally { pass.release(); }
  */
 export function blockPasses(data: PassData, n: number, p: number, threads: number): BlockPasses {
@@ -285,7 +359,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   const workersWanted = Math.min(threads, nb) - 1;
   const cols: Float64Array[] = [];
   for (let j = 0; j < p; j++) cols.push(data.x.subarray(j * n, (j + 1) * n));
-  const { r: R, yc } = data;
+  const { r: R, y, yMean } = data;
   const partials = new Float64Array(
     workersWanted > 0 ? new SharedArrayBuffer((p + 2) * nb * 8) : new ArrayBuffer((p + 2) * nb * 8),
   );
@@ -302,7 +376,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
 
   if (workersWanted <= 0) {
     const local = (op: number, j: number, prev: number, d: number) =>
-      runBlocks(op, cols, R, yc, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
+      runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
     return {
       dot: (j) => (local(CMD.dot, j, 0, 0), sum(0)),
       updateDot: (prev, d, j) => (local(CMD.updateDot, j, prev, d), sum(0)),
@@ -312,7 +386,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     };
   }
 
-  for (const a of [data.x, R, yc]) {
+  for (const a of [data.x, R, y]) {
     if (!(a.buffer instanceof SharedArrayBuffer)) {
       throw new Error('a threaded fit needs its matrix, residual and target in SharedArrayBuffers');
     }
@@ -330,7 +404,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     delta[0] = d;
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    if (op !== CMD.attach) runBlocks(op, cols, R, yc, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
+    if (op !== CMD.attach) runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
     let done = Atomics.load(ctrl, DONE);
     for (let k = 0; done < workers && k < SPIN; k++) done = Atomics.load(ctrl, DONE);
     const started = Date.now();
@@ -346,7 +420,9 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     x: data.x.buffer,
     xOffset: data.x.byteOffset,
     r: R.buffer,
-    yc: yc.buffer,
+    y: y.buffer,
+    yOffset: y.byteOffset,
+    yMean,
     partials: partials.buffer,
     n,
     p,
@@ -363,7 +439,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     gapDots: () => (run(CMD.gap, 0, 0, 0), gap()),
     // Workers drop their views so the fit's buffers can be collected.
     release: () => {
-      for (const port of ports) port.postMessage({ ...message, x: new SharedArrayBuffer(8), r: new SharedArrayBuffer(8), yc: new SharedArrayBuffer(8), partials: new SharedArrayBuffer(8), n: 0, p: 0, nb: 0 });
+      for (const port of ports) port.postMessage({ ...message, x: new SharedArrayBuffer(8), r: new SharedArrayBuffer(8), y: new SharedArrayBuffer(8), yOffset: 0, partials: new SharedArrayBuffer(8), n: 0, p: 0, nb: 0 });
       run(CMD.attach, 0, 0, 0);
     },
   };
