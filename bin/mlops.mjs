@@ -7,11 +7,18 @@ const command = process.argv[2];
 if ((command === 'train' || command === 'predict') && process.env.MLOPS_CLI_TSX !== '1') {
   const { trainBundle } = await import('./fast-entry.mjs');
   const bundle = await trainBundle();
+  let ran = false;
   if (bundle) {
-    await import(bundle);
-  } else {
-    await tsx();
+    try {
+      await import(bundle);
+      ran = true;
+    } catch (err) {
+      // Only a bundle that vanished (pruned by a concurrent rebuild) falls back; any other error is
+      // the command's own and must not run it a second time.
+      if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    }
   }
+  if (!ran) await tsx();
 } else {
   await tsx();
 }
