@@ -17,11 +17,12 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
 import { fitElasticNet } from '../../lib/trainer/elasticnet';
+import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS } from '../../lib/trainer/fit-threads';
 import { generateLinearData, linearDataToCsv } from '../../lib/trainer/synthetic';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -161,6 +162,7 @@ try {
     const set = toTrainingSet([parseCsv(readFileSync(c.csv, 'utf8'), { source: c.csv })], c.target);
     const parseMs = performance.now() - t;
     const options = { alpha: c.alpha, l1Ratio: c.l1Ratio, tol: c.tol, maxIter: 1000 };
+    const threads = defaultFitThreads(set.X.rows);
     const sk = python
       ? await startSklearn(python, [
           c.csv,
@@ -173,12 +175,20 @@ try {
       let fit = fitElasticNet(set.X, set.y, options); // warm-up, as on the scikit-learn side
       const coldMs = performance.now() - t;
       let skFit = await sk?.fit();
+      fitElasticNet(set.X, set.y, { ...options, threads: 1 });
       const kitTimes: number[] = [];
+      const oneTimes: number[] = [];
       const skTimes: number[] = [];
       for (let r = 0; r < c.runs; r++) {
         t = performance.now();
         fit = fitElasticNet(set.X, set.y, options);
         kitTimes.push(performance.now() - t);
+        t = performance.now();
+        const one = fitElasticNet(set.X, set.y, { ...options, threads: 1 });
+        oneTimes.push(performance.now() - t);
+        if (!one.coef.every((v, j) => Object.is(v, fit.coef[j]))) {
+          throw new Error(`${c.name}: the fit on one thread differs from the fit on ${threads} threads`);
+        }
         if (sk) {
           skFit = await sk.fit();
           skTimes.push(skFit.ms);
@@ -193,6 +203,7 @@ try {
       rows.push([
         c.name,
         kitMs.toFixed(2),
+        median(oneTimes).toFixed(2),
         skMs === undefined ? 'skipped' : skMs.toFixed(2),
         skMs === undefined ? '-' : (kitMs / skMs).toFixed(2),
         `${fit.iterations}/${skFit ? skFit.n_iter : '-'}`,
@@ -207,6 +218,7 @@ try {
   const header = [
     'data set',
     'kit ms',
+    'kit 1 thr ms',
     'sklearn ms',
     'ratio',
     'epochs kit/sk',
@@ -218,13 +230,14 @@ try {
   const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
   console.log(
     `\nfit time, median of ${runs} alternating fits (wine: ${wineRuns}) after one warm-up fit each; ` +
-      'ratio = kit / sklearn; max_iter 1000\n',
+      `ratio = kit / sklearn; max_iter 1000; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
   );
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
   console.log(
-    '\nkit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides',
+    `\nkit ms: the default (${defaultFitThreads(PARALLEL_FIT_MIN_ROWS)} threads from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')} rows, same bits as 1 thread, checked each run); ` +
+      'kit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides',
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -11,13 +11,18 @@
  * @example
  * mlops train --train lib/datasets/winequality-red.csv --target quality --model-dir .mlops/model
  * mlops predict --model-dir .mlops/model --input lib/datasets/winequality-red.csv --output predictions.csv
+ * mlops predict --model-dir .mlops/model --input part-0.parquet part-1.parquet > predictions.csv
  */
-import { writeFile } from 'node:fs/promises';
-import { ModelFormatError } from '../model/format';
+import { createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { loadModelDir, ModelFormatError } from '../model/format';
 import type { Env } from '../trainer/contract';
 import { CsvError } from '../trainer/csv';
 import { runTrainingJob } from '../trainer/main';
-import { predictFile } from '../trainer/predict';
+import { predictFiles } from '../trainer/predict';
 import { CliError, type CommandModule, EXIT } from './program';
 
 /** Where the commands read the environment and write their output; injectable for tests. */
@@ -25,6 +30,8 @@ export interface TrainCliIo {
   readonly env: Env;
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** Where `predict` streams its output (with back-pressure); without it the output goes to `stdout`. */
+  readonly stdoutStream?: Writable;
 }
 
 interface TrainFlags {
@@ -39,7 +46,7 @@ interface TrainFlags {
 
 interface PredictFlags {
   modelDir: string;
-  input: string;
+  input: string[];
   output?: string;
 }
 
@@ -136,39 +143,61 @@ Exit codes: 0 trained, 1 training failed (reason on stderr), 2 bad flags.`,
 
     program
       .command('predict')
-      .description('predict every row of a CSV file with a trained model directory')
+      .description('predict every row of CSV and Parquet files with a trained model directory')
       .requiredOption('--model-dir <dir>', 'a model directory holding model.json')
-      .requiredOption('--input <csv>', "rows to predict: a CSV with (at least) the model's feature columns")
+      .requiredOption(
+        '--input <files...>',
+        "rows to predict: CSV (with a header) or Parquet files, or directories of them, with (at least) the model's feature columns",
+      )
       .option('--output <file>', 'write the result here instead of stdout')
       .addHelpText(
         'after',
         `
-The output is the input CSV, unchanged, with a "prediction" column appended; columns are matched
-to the model's features by name, in any order, and extra columns (an id, the target) are kept.
+The output is CSV: each input CSV line, unchanged, with a "prediction" column appended (a Parquet
+row is written as the CSV line of its values); columns are matched to the model's features by name,
+in any order, and extra columns (an id, the target) are kept. Several inputs give one output with the
+first input's header; each must have the first one's columns. Input is read and output written as a
+stream, so memory does not grow with the data. Nothing is written if an input is unusable: --output
+appears complete or not at all, and stdout gets the output only after every input was checked.
 
 Example:
   $ mlops predict --model-dir .mlops/model --input lib/datasets/winequality-red.csv --output predictions.csv
 Exit codes: 0 done, 1 the output could not be written, 2 bad flags, a missing model or an unusable input.`,
       )
       .action(async (flags: PredictFlags) => {
-        let text: string;
-        try {
-          text = await predictFile(flags.modelDir, flags.input);
-        } catch (err) {
-          if (err instanceof CsvError || err instanceof ModelFormatError)
-            throw new CliError(err.message, EXIT.usage);
-          throw err;
-        }
+        const usage = (err: unknown) =>
+          err instanceof CsvError || err instanceof ModelFormatError ? new CliError(err.message, EXIT.usage) : err;
+        const model = await loadModelDir(flags.modelDir).catch((err: unknown) => {
+          throw usage(err);
+        });
         if (flags.output === undefined) {
-          io.stdout(text);
+          // A check pass first (constant memory, no output), so a bad row late in the input leaves
+          // stdout empty rather than cut short.
+          try {
+            for await (const piece of predictFiles(model, flags.input).chunks) void piece;
+          } catch (err) {
+            throw usage(err);
+          }
+          const run = predictFiles(model, flags.input);
+          if (io.stdoutStream) {
+            await pipeline(Readable.from(run.chunks), io.stdoutStream, { end: false });
+          } else {
+            for await (const piece of run.chunks) io.stdout(piece);
+          }
           return;
         }
+        // Written beside the target and renamed into place: the output appears complete or not at all.
+        const tmp = join(dirname(flags.output), `.${basename(flags.output)}.${process.pid}.tmp`);
+        const run = predictFiles(model, flags.input);
         try {
-          await writeFile(flags.output, text);
+          await pipeline(Readable.from(run.chunks), createWriteStream(tmp));
+          await rename(tmp, flags.output);
         } catch (err) {
+          await rm(tmp, { force: true });
+          if (err instanceof CsvError) throw usage(err);
           throw new CliError(`cannot write ${flags.output}: ${(err as Error).message}`, EXIT.failed);
         }
-        io.stderr(`${text.split('\n').length - 2} predictions written to ${flags.output}\n`);
+        io.stderr(`${run.rows()} predictions written to ${flags.output}\n`);
       });
   };
 }
@@ -183,4 +212,5 @@ export const trainCommands: CommandModule = makeTrainCommands({
   env: process.env,
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  stdoutStream: process.stdout,
 });

@@ -1,9 +1,10 @@
 /**
  * Batch inference cores: plan a run (validate the input, check the model loads, resolve the input
- * prefix the Distributed Map lists) and predict a batch of objects (CSV with a header, or JSON
- * Lines), each read as a stream of lines (never one string: an object's size is bounded by S3, not
- * by the Lambda), staging the predictions as JSON Lines under the execution's partition of the
- * staging table; one Athena UNLOAD then writes the run's predictions to the lake as Parquet.
+ * prefix the Distributed Map lists) and predict a batch of objects (CSV with a header, JSON Lines, or
+ * Parquet), CSV and JSON Lines read as a stream of lines (never one string: an object's size is
+ * bounded by S3, not by the Lambda), staging the predictions as JSON Lines under the execution's
+ * partition of the staging table; one Athena UNLOAD then writes the run's predictions to the lake
+ * as Parquet.
  *
  * Why stage JSON and convert with Athena: writing Parquet needs a Parquet writer, and the one the
  * kit has (DuckDB) is a native module that a bundled Lambda cannot carry; Athena writes Parquet
@@ -17,6 +18,7 @@ import type { LinearModel } from '../model/format';
 import { readModelFromArchive } from '../model/archive';
 import { predictRow } from '../model/format';
 import { CsvError, detectSeparator, listColumns, numericCell, readCsvHeader, splitRecord } from '../trainer/csv';
+import { isParquetBytes, parquetBytes, parquetNumber, parquetRowGroups } from '../trainer/parquet-rows';
 import { type LakeAccess, parseS3Uri, resolveDataset } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
@@ -95,9 +97,9 @@ export async function planBatch(
   let source: { bucket: string; key: string };
   if ('table' in input.input) {
     const table = resolveDataset(input.input.table, deps.tables);
-    if (table.format !== 'csv' && table.format !== 'json') {
+    if (table.format !== 'csv' && table.format !== 'json' && table.format !== 'parquet') {
       throw new PipelineInputError(
-        `input.table ${table.name} is stored as ${table.format}; batch inference reads CSV or JSON Lines tables`,
+        `input.table ${table.name} is stored as ${table.format}; batch inference reads CSV, JSON Lines or Parquet tables`,
       );
     }
     source = readable(table.location, `the location of ${table.name}`);
@@ -151,6 +153,39 @@ export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenera
   if (rest !== '') yield strip(rest);
 }
 
+/** Where each model feature is in `header`: by its name, or by the lake's name for the column. */
+function featureColumns(model: LinearModel, header: readonly string[], source: string): number[] {
+  // Raw uploads name columns as written (`fixed acidity`); models name them as the lake does.
+  const normalized = header.map(catalogName);
+  const columnOf = model.features.map((f) => {
+    const exact = header.indexOf(f);
+    return exact !== -1 ? exact : normalized.indexOf(f);
+  });
+  const missing = model.features.filter((_, i) => columnOf[i] === -1);
+  if (missing.length > 0) {
+    throw new DataValidationError(
+      `${source}: the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which the header (${listColumns(header)}) does not have`,
+    );
+  }
+  return columnOf;
+}
+
+/**
+ * A Parquet object's rows (the reader `mlops predict` uses), one row group decoded at a time.
+ * Parquet is read from its footer, so the object is held as bytes (never as a string).
+ */
+async function* parquetRows(model: LinearModel, body: Uint8Array, source: string): AsyncGenerator<number[]> {
+  let columnOf: number[] | undefined;
+  for await (const group of parquetRowGroups(parquetBytes(body), source)) {
+    columnOf ??= featureColumns(model, group.header, source);
+    for (let i = 0; i < group.rows.length; i++) {
+      const row = group.rows[i]!;
+      const where = () => `${source}: row ${group.first + i + 1}`;
+      yield columnOf.map((c, j) => parquetNumber(row[c], where, model.features[j]!));
+    }
+  }
+}
+
 /**
  * The model's features of each CSV row, in the model's order. The header may name columns as
  * written in a raw upload (`fixed acidity`); models name them as the lake does. A quoted field
@@ -168,17 +203,7 @@ async function* csvRows(model: LinearModel, lines: AsyncIterable<string>, source
     if (!header) {
       header = readCsvHeader(line, source);
       separator = detectSeparator(line);
-      const normalized = header.map(catalogName);
-      columnOf = model.features.map((f) => {
-        const exact = header!.indexOf(f);
-        return exact !== -1 ? exact : normalized.indexOf(f);
-      });
-      const missing = model.features.filter((_, i) => columnOf[i] === -1);
-      if (missing.length > 0) {
-        throw new DataValidationError(
-          `${source}: the model needs ${missing.map((m) => `"${m}"`).join(', ')}, which the header (${listColumns(header)}) does not have`,
-        );
-      }
+      columnOf = featureColumns(model, header, source);
       continue;
     }
     const where = () => `${source}: line ${lineNo}`;
@@ -227,6 +252,31 @@ export interface PredictRequest {
   readonly model_uri: string;
   readonly item: BatchItem;
   readonly staging_prefix: string;
+}
+
+/**
+ * The model's features of each row of an object: Parquet (by its `PAR1` magic, whatever the key)
+ * through the Parquet reader, else JSON Lines (by extension) or CSV as a stream of lines.
+ */
+async function objectRows(
+  model: LinearModel,
+  chunks: AsyncIterable<Uint8Array>,
+  key: string,
+  source: string,
+): Promise<AsyncIterable<number[]>> {
+  const it = chunks[Symbol.asyncIterator]();
+  const first = await it.next();
+  const all = (async function* () {
+    if (!first.done) yield first.value;
+    for (let next = await it.next(); !next.done; next = await it.next()) yield next.value;
+  })();
+  if (!first.done && isParquetBytes(first.value)) {
+    const parts: Uint8Array[] = [];
+    for await (const part of all) parts.push(part);
+    return parquetRows(model, Buffer.concat(parts), source);
+  }
+  const lines = textLines(all);
+  return /\.(jsonl|ndjson|json)$/i.test(key) ? jsonLinesRows(model, lines, source) : csvRows(model, lines, source);
 }
 
 /** A model per URI, kept across invocations of a warm Lambda (each Map iteration would reload it). */
@@ -280,9 +330,7 @@ export async function predictObject(
   };
   let rows = 0;
   try {
-    const lines = textLines(await deps.objects.stream(bucket, key));
-    const read = /\.(jsonl|ndjson|json)$/i.test(key) ? jsonLinesRows : csvRows;
-    for await (const features of read(model, lines, source)) {
+    for await (const features of await objectRows(model, await deps.objects.stream(bucket, key), key, source)) {
       rows++;
       const record = Object.fromEntries(model.features.map((f, j) => [f, features[j]]));
       const line = JSON.stringify({

@@ -1,7 +1,7 @@
 /**
  * Reads a training or validation channel (any number of CSV and Parquet files) straight into the
  * column-major design matrix the solver takes, without holding a file as a string: CSV is parsed from
- * the bytes of `fs.createReadStream` chunks, Parquet is read by DuckDB one vector at a time.
+ * the bytes of 1 MiB reads into one reused buffer, Parquet is read by DuckDB one vector at a time.
  *
  * Two passes over each file keep memory at the size of the matrix: the first hashes the bytes (the
  * data version) and counts line breaks (an upper bound on the rows, so the matrix is allocated once
@@ -10,7 +10,7 @@
  * as `csv.ts`. A CSV-only channel that fails is read once more by `csv.ts`, whose message (and which
  * problem it reports first) thereby stays exactly what it always was. A file of 16 MiB or more is
  * parsed by two threads, each half into its rows of one SharedArrayBuffer (20–30% faster on this
- * loaded 2-core machine at 1,000,000 × 20; the worker isolate costs ~60 MB).
+ * loaded 2-core machine at 1,000,000 × 20; the worker is the one the fit then uses, so one isolate (~12 MB) serves both).
  *
  * Why not DuckDB for CSV too: measured on this 2-core machine with 200,000 × 20 rows (79 MB), DuckDB's
  * `read_csv` into typed columns took 1.8–3.6 s and 260 MB against 1.3–1.7 s and 140 MB for a chunked
@@ -22,12 +22,11 @@
  * fitElasticNet(set.X, set.y);
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Worker } from 'node:worker_threads';
 import { type ChannelFile, ContractError } from './contract';
 import {
   checkSameColumns,
@@ -35,6 +34,7 @@ import {
   type CsvTable,
   detectSeparator,
   numericCell,
+  parquetCellProblem,
   parseCsv,
   readCsvHeader,
   splitRecord,
@@ -44,6 +44,7 @@ import {
   trainingFeatureNames,
   type TrainingSet,
 } from './csv';
+import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads, runOnFitWorker } from './fit-threads';
 
 /** What the data version records of a file that was read (none when hashing was off). */
 export interface ReadFileVersion {
@@ -143,7 +144,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     }
     if (final) readCsvHeader(text, file.key); // throws the empty-file message
   };
-  for await (const chunk of createReadStream(file.path, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>) {
+  for (const chunk of fileChunks(file.path)) {
     hash?.update(chunk);
     for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
       newlines++;
@@ -151,7 +152,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     }
     pos += chunk.length;
     if (prefix) {
-      prefix.push(chunk);
+      prefix.push(Buffer.from(chunk)); // the chunk's memory is reused by the next read
       if (chunk.includes(10)) findHeader(false);
     }
   }
@@ -270,6 +271,68 @@ function fastLine(
 
 const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
+/**
+ * A file's bytes, one chunk at a time, all read into the same buffer: each chunk is valid until the
+ * next one is asked for. Reusing one buffer (rather than a stream's fresh Buffer per chunk) keeps
+ * hundreds of spent 1 MiB chunks from piling up outside the heap between collections.
+ */
+function* fileChunks(path: string): Generator<Buffer> {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      const n = readSync(fd, buf, 0, CHUNK, null);
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Calls `onLine(b, s, e, at)` for each line of bytes [start, end) of an open file: bytes [s, e) of
+ * `b` (no `\n`), `at` its offset in the file; the last line may lack its line break. Stops when
+ * `onLine` returns false and returns that line's offset, else -1. One buffer serves every read: the
+ * unfinished line at its end is moved to its front before the next read. It must stay self-contained:
+ * worker threads run its source text.
+ */
+function forEachLine(
+  readSync: (fd: number, b: Buffer, offset: number, length: number, position: number) => number,
+  fd: number,
+  start: number,
+  end: number,
+  chunk: number,
+  onLine: (b: Buffer, s: number, e: number, at: number) => boolean,
+): number {
+  let buf = Buffer.allocUnsafe(2 * chunk);
+  let carry = 0;
+  let pos = start;
+  while (pos < end) {
+    if (buf.length - carry < chunk) {
+      // A line longer than the buffer's free part: grow (a rare, pathological file).
+      const bigger = Buffer.allocUnsafe(2 * (carry + chunk));
+      buf.copy(bigger, 0, 0, carry);
+      buf = bigger;
+    }
+    const n = readSync(fd, buf, carry, Math.min(chunk, end - pos), pos);
+    if (n === 0) break;
+    pos += n;
+    const len = carry + n;
+    const base = pos - len;
+    const b = buf.subarray(0, len);
+    let p = 0;
+    for (let nl = b.indexOf(10); nl !== -1; nl = b.indexOf(10, p)) {
+      if (!onLine(b, p, nl, base + p)) return base + p;
+      p = nl + 1;
+    }
+    carry = len - p;
+    buf.copy(buf, 0, p, len);
+  }
+  if (carry > 0 && !onLine(buf, 0, carry, pos - carry)) return pos - carry;
+  return -1;
+}
+
 /** A part of a CSV file: bytes [start, end), its first line numbered `firstLine`. */
 interface CsvRange {
   readonly start: number;
@@ -314,68 +377,49 @@ async function parseCsvRange(
   };
 
   if (range.end <= range.start) return 0;
-  let carry: Buffer | undefined;
-  const stream = createReadStream(head.path, { highWaterMark: CHUNK, start: range.start, end: range.end - 1 });
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const b = carry ? Buffer.concat([carry, chunk]) : chunk;
-    let p = 0;
-    for (let nl = b.indexOf(10); nl !== -1; nl = b.indexOf(10, p)) {
+  const fd = openSync(head.path, 'r');
+  try {
+    forEachLine(readSync, fd, range.start, range.end, CHUNK, (b, s, e) => {
       lineNo++;
-      if (lineNo > head.headerLine && line(b, p, nl)) r++;
-      p = nl + 1;
-    }
-    carry = p < b.length ? b.subarray(p) : undefined;
-  }
-  if (carry) {
-    lineNo++;
-    if (lineNo > head.headerLine && line(carry, 0, carry.length)) r++;
+      if (lineNo > head.headerLine && line(b, s, e)) r++;
+      return true;
+    });
+  } finally {
+    closeSync(fd);
   }
   return r;
 }
 
 /**
- * The worker's program: reads its range with `fs.readSync`, runs {@link fastLine} on each line and
+ * The worker's program: reads its range with {@link forEachLine}, runs {@link fastLine} on each line and
  * stops at the first line that needs the string path, saying where, so the main thread goes on from
  * there with the full rules. Source text rather than a module file, so that it runs the same from
  * the image's one-file bundle, under tsx and under vitest.
  */
-const WORKER_SOURCE = `
-const { parentPort, workerData: w } = require('node:worker_threads');
+const PARSE_JOB = `(w, require) => {
 const { openSync, readSync, closeSync } = require('node:fs');
 var __name = (f) => f;
 const fastLine = ${fastLine.toString()};
+const forEachLine = ${forEachLine.toString()};
 const dests = w.columns.map((c) => (c ? new Float64Array(c.buffer, c.byteOffset, c.length) : null));
 const fd = openSync(w.path, 'r');
-let rows = 0, lineNo = w.firstLine - 1, pos = w.start, carry = null, stop = null;
+let rows = 0, lineNo = w.firstLine - 1, stop = null;
 try {
-  const chunk = Buffer.allocUnsafe(${CHUNK});
-  outer: while (pos < w.end) {
-    const n = readSync(fd, chunk, 0, Math.min(chunk.length, w.end - pos), pos);
-    if (n === 0) break;
-    const b = carry ? Buffer.concat([carry, chunk.subarray(0, n)]) : chunk.subarray(0, n);
-    const base = pos - (carry ? carry.length : 0);
-    pos += n;
-    let p = 0;
-    for (let nl = b.indexOf(10); nl !== -1 && nl < b.length; nl = b.indexOf(10, p)) {
-      lineNo++;
-      const k = fastLine(b, p, nl, w.sep, dests, w.width, w.offset + rows, w.pow10);
-      if (k === -1) { stop = { byte: base + p, line: lineNo }; break outer; }
-      rows += k;
-      p = nl + 1;
-    }
-    carry = p < b.length ? Buffer.from(b.subarray(p)) : null;
-  }
-  if (!stop && carry) {
+  forEachLine(readSync, fd, w.start, w.end, ${CHUNK}, (b, s, e, at) => {
     lineNo++;
-    const k = fastLine(carry, 0, carry.length, w.sep, dests, w.width, w.offset + rows, w.pow10);
-    if (k === -1) stop = { byte: w.end - carry.length, line: lineNo };
-    else rows += k;
-  }
+    const k = fastLine(b, s, e, w.sep, dests, w.width, w.offset + rows, w.pow10);
+    if (k === -1) {
+      stop = { byte: at, line: lineNo };
+      return false;
+    }
+    rows += k;
+    return true;
+  });
 } finally {
   closeSync(fd);
 }
-parentPort.postMessage({ rows, stop });
-`;
+return { rows, stop };
+}`;
 
 /**
  * Parses a CSV file into the matrix, its second half in a worker thread while this thread parses
@@ -393,9 +437,11 @@ async function parseCsvInto(
     rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 });
   } else {
     const allotted = split.line - 1 - head.headerLine;
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
+    // On the worker the fit will use: one isolate and one start-up for both.
+    const second = runOnFitWorker<{ rows: number; stop: { byte: number; line: number } | null }>(
+      Math.max(2, defaultFitThreads(head.maxRows)),
+      PARSE_JOB,
+      {
         path: head.path,
         start: split.byte,
         end: head.size,
@@ -406,16 +452,12 @@ async function parseCsvInto(
         pow10: POW10,
         columns: dests.map((d) => d && { buffer: d.buffer, byteOffset: d.byteOffset, length: d.length }),
       },
-    });
-    const second = new Promise<{ rows: number; stop: { byte: number; line: number } | null }>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
+    );
     let first: number;
     try {
       first = await parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 });
     } catch (e) {
-      await worker.terminate();
+      await second.catch(() => {}); // the worker's half is done before the pool is used again
       throw e;
     }
     const done = await second;
@@ -465,9 +507,7 @@ async function scanParquet(
   hash: Hash | undefined,
   db: Connection,
 ): Promise<ParquetHead> {
-  if (hash)
-    for await (const chunk of createReadStream(file.path, { highWaterMark: CHUNK }) as AsyncIterable<Buffer>)
-      hash.update(chunk);
+  if (hash) for (const chunk of fileChunks(file.path)) hash.update(chunk);
   try {
     const from = `read_parquet(${sqlString(file.path)})`;
     const described = (await (await db.run(`DESCRIBE SELECT * FROM ${from}`)).getRowObjectsJS()) as {
@@ -496,13 +536,6 @@ async function scanParquet(
 function collector(): () => void {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
-}
-
-function parquetCellProblem(value: unknown): string {
-  if (value === null) return 'empty value (missing values are not supported)';
-  if (typeof value === 'number' && Number.isNaN(value))
-    return 'NaN is a missing value (missing values are not supported)';
-  return `${JSON.stringify(String(value))} is not a finite number`;
 }
 
 async function parseParquetInto(
@@ -550,12 +583,14 @@ async function parseParquetInto(
 
 /**
  * Reads every file's head, allocates the matrix once, then fills it file by file. `names` are the
- * design columns (features and target) given the heads; other columns are only counted.
+ * design columns (features and target) given the heads; other columns are only counted. `fit` says
+ * the matrix is about to be fitted (its threads are started as the read ends).
  */
 async function readColumns(
   files: readonly ChannelFile[],
   layout: (heads: readonly Head[]) => { featureNames: readonly string[]; target: string },
   options: ReadChannelOptions,
+  fit = false,
 ): Promise<ReadChannelResult> {
   let db: Connection | undefined;
   const heads: Head[] = [];
@@ -577,8 +612,8 @@ async function readColumns(
   const p = featureNames.length;
   const cap = heads.reduce((n, h) => n + h.maxRows, 0);
   // Zero-filled and untouched, the slack of an upper bound costs address space, not memory. Shared
-  // when a worker thread writes into it.
-  const shared = heads.some((h) => h.kind === 'csv' && h.split);
+  // when a worker thread writes into it or the fit's threads will read it (then centred in place).
+  const shared = cap >= PARALLEL_FIT_MIN_ROWS || heads.some((h) => h.kind === 'csv' && h.split);
   const alloc = (n: number) => (shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n));
   const data = alloc(cap * p);
   const yAll = alloc(cap);
@@ -593,6 +628,9 @@ async function readColumns(
     at += h.kind === 'csv' ? await parseCsvInto(h, dests, at) : await parseParquetInto(h, dests, at, db!);
   }
   db?.close();
+  // The fit's worker threads boot while the fit centres the matrix rather than after it; not during
+  // the parse, where they would add their memory to the parse worker's at the peak.
+  if (fit) prewarmFitThreads(defaultFitThreads(at));
   const rows = at;
   if (rows < cap) {
     for (let j = 1; j < p; j++) data.copyWithin(j * rows, j * cap, j * cap + rows);
@@ -650,7 +688,7 @@ export async function readTrainingChannel(
   return withLegacyMessages(
     files,
     () =>
-      readColumns(files, (heads) => ({ featureNames: trainingFeatureNames(heads[0], target), target }), options),
+      readColumns(files, (heads) => ({ featureNames: trainingFeatureNames(heads[0], target), target }), options, true),
     async () => toTrainingSet(await legacyTables(files), target),
   );
 }

@@ -224,6 +224,29 @@ export interface ChannelFile {
 }
 
 /**
+ * A directory's data files, recursively, in path order; names starting with `.` or `_` (`_SUCCESS`,
+ * editor files) are not data.
+ *
+ * @example
+ * await listDataFiles('/opt/ml/input/data/train'); // ['/opt/ml/input/data/train/part-0.csv', …]
+ */
+export async function listDataFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  const walk = async (d: string) => {
+    const entries = await readdir(d, { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      if (e.name.startsWith('.') || e.name.startsWith('_')) continue;
+      const path = join(d, e.name);
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) files.push(path);
+    }
+  };
+  await walk(dir);
+  return files;
+}
+
+/**
  * Lists a channel's data files: the file itself, or a directory's files recursively in path order.
  *
  * @example
@@ -237,19 +260,10 @@ export async function listChannelFiles(channel: string, name: string): Promise<C
     throw new ContractError(`the ${name} channel ${channel} does not exist`);
   }
   if (info.isFile()) return [{ path: channel, key: `${name}/${channel.split(pathSep).pop()}` }];
-  const files: ChannelFile[] = [];
-  const walk = async (dir: string) => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const e of entries) {
-      if (e.name.startsWith('.') || e.name.startsWith('_')) continue;
-      const path = join(dir, e.name);
-      if (e.isDirectory()) await walk(path);
-      else if (e.isFile())
-        files.push({ path, key: `${name}/${relative(channel, path).split(pathSep).join('/')}` });
-    }
-  };
-  await walk(channel);
+  const files = (await listDataFiles(channel)).map((path) => ({
+    path,
+    key: `${name}/${relative(channel, path).split(pathSep).join('/')}`,
+  }));
   if (files.length === 0) throw new ContractError(`the ${name} channel ${channel} holds no data files`);
   return files;
 }

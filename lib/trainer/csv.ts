@@ -249,6 +249,14 @@ function badCell(cell: string): string {
   return `${describe(cell)} is not a number`;
 }
 
+/** Why a Parquet value is no usable number (null, NaN, ±Infinity, something else). */
+export function parquetCellProblem(value: unknown): string {
+  if (value === null || value === undefined) return 'empty value (missing values are not supported)';
+  if (typeof value === 'number' && Number.isNaN(value))
+    return 'NaN is a missing value (missing values are not supported)';
+  return `${JSON.stringify(String(value))} is not a finite number`;
+}
+
 /** Formats column names for a message: quoted, comma-separated, the first 30. */
 export function listColumns(names: readonly string[]): string {
   const shown = names.slice(0, 30).map((n) => `"${n}"`);

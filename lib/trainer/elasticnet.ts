@@ -16,6 +16,7 @@
  * const fit = fitElasticNet(X, Float64Array.from([2, 4, 6]), { alpha: 0.01, l1Ratio: 0.5 });
  * fit.coef[0]; // ≈ 1.97
  */
+import { BLOCK_ROWS, blockDot, blockPasses, defaultFitThreads } from './fit-threads';
 
 /** A dense matrix stored column by column: element (i, j) is `data[j * rows + i]`. */
 export interface ColumnMatrix {
@@ -53,6 +54,12 @@ export interface ElasticNetOptions {
    * @default false
    */
   readonly overwriteX?: boolean;
+  /**
+   * Threads that run the passes over the rows (the caller's and `threads − 1` workers); the result is
+   * the same to the last bit for any value (see `fit-threads.ts`).
+   * @default every core (at most 4) from PARALLEL_FIT_MIN_ROWS rows on, else 1
+   */
+  readonly threads?: number;
 }
 
 export interface ElasticNetFit {
@@ -84,6 +91,7 @@ function validate(
   l1Ratio: number,
   maxIter: number,
   tol: number,
+  threads: number,
 ) {
   if (!Number.isInteger(X.rows) || !Number.isInteger(X.cols) || X.rows < 1 || X.cols < 1) {
     throw new ElasticNetError(
@@ -112,71 +120,9 @@ function validate(
   if (!(Number.isFinite(tol) && tol >= 0)) {
     throw new ElasticNetError(`tol must be a finite number ≥ 0, but ${tol} was provided`);
   }
-}
-
-/**
- * Dot product of `n` values of `a` from `offset` with `b` from 0. Four accumulators break the
- * dependency chain of one running sum, which is what bounds a scalar loop in V8 (no auto-SIMD).
- */
-function dot(a: Float64Array, offset: number, b: Float64Array, n: number): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let i = 0;
-  const end4 = n - (n % 4);
-  for (; i < end4; i += 4) {
-    s0 += a[offset + i]! * b[i]!;
-    s1 += a[offset + i + 1]! * b[i + 1]!;
-    s2 += a[offset + i + 2]! * b[i + 2]!;
-    s3 += a[offset + i + 3]! * b[i + 3]!;
+  if (!(Number.isInteger(threads) && threads >= 1)) {
+    throw new ElasticNetError(`threads must be an integer ≥ 1, but ${threads} was provided`);
   }
-  for (; i < n; i++) s0 += a[offset + i]! * b[i]!;
-  return s0 + s1 + s2 + s3;
-}
-
-/** R −= d·x. */
-function axpy(R: Float64Array, x: Float64Array, d: number, n: number): void {
-  for (let i = 0; i < n; i++) R[i] -= d * x[i]!;
-}
-
-/**
- * R −= d·xPrev, and returns xNext·R with the updated R, in one pass: the fused form of an axpy
- * followed by a dot product, each element of R read and written once.
- */
-function updateAndDot(
-  R: Float64Array,
-  xPrev: Float64Array,
-  d: number,
-  xNext: Float64Array,
-  n: number,
-): number {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let i = 0;
-  const end4 = n - (n % 4);
-  for (; i < end4; i += 4) {
-    const r0 = R[i]! - d * xPrev[i]!;
-    const r1 = R[i + 1]! - d * xPrev[i + 1]!;
-    const r2 = R[i + 2]! - d * xPrev[i + 2]!;
-    const r3 = R[i + 3]! - d * xPrev[i + 3]!;
-    R[i] = r0;
-    R[i + 1] = r1;
-    R[i + 2] = r2;
-    R[i + 3] = r3;
-    s0 += xNext[i]! * r0;
-    s1 += xNext[i + 1]! * r1;
-    s2 += xNext[i + 2]! * r2;
-    s3 += xNext[i + 3]! * r3;
-  }
-  for (; i < n; i++) {
-    const r = R[i]! - d * xPrev[i]!;
-    R[i] = r;
-    s0 += xNext[i]! * r;
-  }
-  return s0 + s1 + s2 + s3;
 }
 
 /**
@@ -196,14 +142,21 @@ export function fitElasticNet(
   const l1Ratio = options.l1Ratio ?? 0.5;
   const maxIter = options.maxIter ?? 1000;
   const tol = options.tol ?? 1e-4;
-  validate(X, y, alpha, l1Ratio, maxIter, tol);
+  const threads = options.threads ?? defaultFitThreads(X.rows);
+  validate(X, y, alpha, l1Ratio, maxIter, tol, threads);
   const n = X.rows;
   const p = X.cols;
   const warnings: string[] = [];
 
   // Centre a copy of X and y: with the intercept unpenalised, its optimum is ȳ − x̄·w, and the
   // remaining problem in w is the same problem on centred data (scikit-learn's _preprocess_data).
-  const Xc = options.overwriteX ? X.data : new Float64Array(X.data);
+  // Worker threads read the matrix, the residual and the centred target where they are: shared memory.
+  const shared = threads > 1 && n > BLOCK_ROWS;
+  const alloc = (length: number) =>
+    shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
+  const inPlace = options.overwriteX && (!shared || X.data.buffer instanceof SharedArrayBuffer);
+  const Xc = inPlace ? X.data : alloc(X.data.length);
+  if (!inPlace) Xc.set(X.data);
   const xMean = new Float64Array(p);
   const norms = new Float64Array(p);
   const constantColumns: number[] = [];
@@ -247,72 +200,74 @@ export function fitElasticNet(
     ySum += y[i]!;
   }
   const yMean = ySum / n;
-  const yc = new Float64Array(n);
-  for (let i = 0; i < n; i++) yc[i] = y[i]! - yMean;
+  // No centred copy of y: the passes centre it as they read it, to the same bits (see fit-threads.ts).
+  const yShared = !shared || y.buffer instanceof SharedArrayBuffer ? y : alloc(n);
+  if (yShared !== y) yShared.set(y);
 
   // The solver's objective is n times the documented one, hence the n in both penalty weights.
   const l1 = alpha * l1Ratio * n;
   const l2 = alpha * (1 - l1Ratio) * n;
   const w = new Float64Array(p);
-  const R = new Float64Array(yc); // residual y − Xw, kept exact through every update
-  const gapTol = tol * dot(yc, 0, yc, n);
+  const R = alloc(n); // residual y − Xw, kept exact through every update
+  for (let i = 0; i < n; i++) R[i] = y[i]! - yMean;
+  const gapTol = tol * blockDot(R, R, 0, n);
   if (alpha === 0) {
     warnings.push('alpha is 0: coordinate descent without regularisation may converge slowly or not at all');
   }
 
-  // One view per column so the hot loops index from 0 (cheaper addressing, simpler bounds checks).
-  const cols: Float64Array[] = [];
-  for (let j = 0; j < p; j++) cols.push(Xc.subarray(j * n, (j + 1) * n));
-
+  const pass = blockPasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1);
   let gap = gapTol + 1;
   let converged = false;
   let epoch = 0;
-  for (; epoch < maxIter; epoch++) {
-    let wMax = 0;
-    let dwMax = 0;
-    // The residual update for the previous coordinate is deferred and fused with the next
-    // coordinate's dot product: one pass over R per coordinate instead of two.
-    let pendingCol: Float64Array | null = null;
-    let pendingDelta = 0;
-    for (let j = 0; j < p; j++) {
-      const norm = norms[j]!;
-      if (norm === 0) continue;
-      const xj = cols[j]!;
-      const wOld = w[j]!;
-      // scikit-learn adds w_j·x_j back into R, takes x_j·R, then subtracts w_new·x_j (three passes).
-      // x_j·(R + w_old·x_j) = x_j·R + w_old·‖x_j‖², and the two residual updates fold into one
-      // by the difference: the same arithmetic in fewer passes.
-      let xr: number;
-      if (pendingCol === null) {
-        xr = dot(xj, 0, R, n);
-      } else {
-        xr = updateAndDot(R, pendingCol, pendingDelta, xj, n);
-        pendingCol = null;
+  try {
+    for (; epoch < maxIter; epoch++) {
+      let wMax = 0;
+      let dwMax = 0;
+      // The residual update for the previous coordinate is deferred and fused with the next
+      // coordinate's dot product: one pass over R per coordinate instead of two.
+      let pending = -1;
+      let pendingDelta = 0;
+      for (let j = 0; j < p; j++) {
+        const norm = norms[j]!;
+        if (norm === 0) continue;
+        const wOld = w[j]!;
+        // scikit-learn adds w_j·x_j back into R, takes x_j·R, then subtracts w_new·x_j (three passes).
+        // x_j·(R + w_old·x_j) = x_j·R + w_old·‖x_j‖², and the two residual updates fold into one
+        // by the difference: the same arithmetic in fewer passes.
+        let xr: number;
+        if (pending === -1) {
+          xr = pass.dot(j);
+        } else {
+          xr = pass.updateDot(pending, pendingDelta, j);
+          pending = -1;
+        }
+        const rho = xr + wOld * norm;
+        const shrunk = Math.abs(rho) - l1;
+        const wNew = shrunk > 0 ? (rho > 0 ? shrunk : -shrunk) / (norm + l2) : 0;
+        const delta = wNew - wOld;
+        if (delta !== 0) {
+          w[j] = wNew;
+          pending = j;
+          pendingDelta = delta;
+        }
+        const ad = Math.abs(delta);
+        if (ad > dwMax) dwMax = ad;
+        const aw = Math.abs(wNew);
+        if (aw > wMax) wMax = aw;
       }
-      const rho = xr + wOld * norm;
-      const shrunk = Math.abs(rho) - l1;
-      const wNew = shrunk > 0 ? (rho > 0 ? shrunk : -shrunk) / (norm + l2) : 0;
-      const delta = wNew - wOld;
-      if (delta !== 0) {
-        w[j] = wNew;
-        pendingCol = xj;
-        pendingDelta = delta;
+      if (pending !== -1) pass.axpy(pending, pendingDelta);
+      if (wMax === 0 || dwMax / wMax < tol || epoch === maxIter - 1) {
+        gap = dualityGap(pass.gapDots(), p, w, l1, l2);
+        // `<=` rather than scikit-learn's `<` only so that a constant target (gap 0, tolerance 0)
+        // counts as converged instead of running every epoch.
+        if (gap <= gapTol) {
+          converged = true;
+          break;
+        }
       }
-      const ad = Math.abs(delta);
-      if (ad > dwMax) dwMax = ad;
-      const aw = Math.abs(wNew);
-      if (aw > wMax) wMax = aw;
     }
-    if (pendingCol !== null) axpy(R, pendingCol, pendingDelta, n);
-    if (wMax === 0 || dwMax / wMax < tol || epoch === maxIter - 1) {
-      gap = dualityGap(Xc, n, p, R, yc, w, l1, l2);
-      // `<=` rather than scikit-learn's `<` only so that a constant target (gap 0, tolerance 0)
-      // counts as converged instead of running every epoch.
-      if (gap <= gapTol) {
-        converged = true;
-        break;
-      }
-    }
+  } finally {
+    pass.release();
   }
   const iterations = converged ? epoch + 1 : maxIter;
   if (!converged) {
@@ -337,14 +292,11 @@ export function fitElasticNet(
 
 /**
  * Duality gap of the n-scaled problem at w, as scikit-learn computes it: the dual point is the
- * residual rescaled so that ‖Xᵀθ − l2·w‖∞ ≤ l1.
+ * residual rescaled so that ‖Xᵀθ − l2·w‖∞ ≤ l1. `dots` holds x_j·R for every column, then R·R and R·(y − ȳ).
  */
 function dualityGap(
-  Xc: Float64Array,
-  n: number,
+  dots: Float64Array,
   p: number,
-  R: Float64Array,
-  yc: Float64Array,
   w: Float64Array,
   l1: number,
   l2: number,
@@ -354,12 +306,12 @@ function dualityGap(
   let l1Norm = 0;
   for (let j = 0; j < p; j++) {
     const wj = w[j]!;
-    const a = Math.abs(dot(Xc, j * n, R, n) - l2 * wj);
+    const a = Math.abs(dots[j]! - l2 * wj);
     if (a > dualNorm) dualNorm = a;
     wNorm2 += wj * wj;
     l1Norm += Math.abs(wj);
   }
-  const rNorm2 = dot(R, 0, R, n);
+  const rNorm2 = dots[p]!;
   let scale = 1;
   let gap: number;
   if (dualNorm > l1) {
@@ -368,7 +320,7 @@ function dualityGap(
   } else {
     gap = rNorm2;
   }
-  return gap + l1 * l1Norm - scale * dot(R, 0, yc, n) + 0.5 * l2 * (1 + scale * scale) * wNorm2;
+  return gap + l1 * l1Norm - scale * dots[p + 1]! + 0.5 * l2 * (1 + scale * scale) * wNorm2;
 }
 
 /**
@@ -401,5 +353,5 @@ export function elasticNetObjective(
     l1Norm += Math.abs(coef[j]!);
     l2Norm += coef[j]! * coef[j]!;
   }
-  return dot(r, 0, r, n) / (2 * n) + alpha * l1Ratio * l1Norm + 0.5 * alpha * (1 - l1Ratio) * l2Norm;
+  return blockDot(r, r, 0, n) / (2 * n) + alpha * l1Ratio * l1Norm + 0.5 * alpha * (1 - l1Ratio) * l2Norm;
 }

@@ -21,13 +21,14 @@ import {
   type Env,
   formatMetricLines,
   type Hyperparameters,
+  type RegressionMetrics,
   listChannelFiles,
   loadHyperparameters,
   resolveContract,
 } from './contract';
 import { readDesignChannel, readTrainingChannel } from './columnar';
 import { fitElasticNet } from './elasticnet';
-import { predictMatrix, regressionMetrics } from './metrics';
+import { matrixMetrics } from './metrics';
 
 export interface TrainingJobOptions {
   /** @default process.env */
@@ -89,15 +90,15 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
   // The fit centred X in place (no second copy of the matrix): b + X·w = (b + x̄·w) + (X − x̄)·w.
   let centredIntercept = fit.intercept;
   for (let j = 0; j < coefficients.length; j++) centredIntercept += fit.xMean[j]! * coefficients[j]!;
-  const trainMetrics = regressionMetrics(set.y, predictMatrix(set.X, coefficients, centredIntercept));
+  const trainMetrics = matrixMetrics(set.X, set.y, coefficients, centredIntercept);
 
-  let validationMetrics: ReturnType<typeof regressionMetrics> | undefined;
+  let validationMetrics: RegressionMetrics | undefined;
   const versioned = [...trainData.versions];
   if (validationFiles) {
     // Validation files need only the model's columns, by name, in any order; extra columns are ignored.
     const validation = await readDesignChannel(validationFiles, set.featureNames, set.target, hash);
     const vset = validation.set;
-    validationMetrics = regressionMetrics(vset.y, predictMatrix(vset.X, coefficients, fit.intercept));
+    validationMetrics = matrixMetrics(vset.X, vset.y, coefficients, fit.intercept);
     versioned.push(...validation.versions);
   }
 

@@ -40,19 +40,79 @@ export function regressionMetrics(y: ArrayLike<number>, yHat: ArrayLike<number>)
   if (n === 0 || yHat.length !== n) {
     throw new Error(`need equally long, non-empty arrays, but ${n} and ${yHat.length} values were provided`);
   }
+  const sums = { mean: meanOf(y), sse: 0, sae: 0, sst: 0 };
+  score(sums, y, 0, yHat, n);
+  return finish(sums, n);
+}
+
+function meanOf(y: ArrayLike<number>): number {
   let mean = 0;
-  for (let i = 0; i < n; i++) mean += y[i]!;
-  mean /= n;
-  let sse = 0;
-  let sae = 0;
-  let sst = 0;
-  for (let i = 0; i < n; i++) {
-    const e = y[i]! - yHat[i]!;
+  for (let i = 0; i < y.length; i++) mean += y[i]!;
+  return mean / y.length;
+}
+
+/** Adds rows [from, from + m) of y, predicted by yHat[0, m), to the sums, in row order. */
+function score(
+  sums: { mean: number; sse: number; sae: number; sst: number },
+  y: ArrayLike<number>,
+  from: number,
+  yHat: ArrayLike<number>,
+  m: number,
+): void {
+  let { sse, sae, sst } = sums;
+  for (let k = 0; k < m; k++) {
+    const yi = y[from + k]!;
+    const e = yi - yHat[k]!;
     sse += e * e;
     sae += Math.abs(e);
-    const d = y[i]! - mean;
+    const d = yi - sums.mean;
     sst += d * d;
   }
+  sums.sse = sse;
+  sums.sae = sae;
+  sums.sst = sst;
+}
+
+function finish(sums: { sse: number; sae: number; sst: number }, n: number): RegressionMetrics {
+  const { sse, sae, sst } = sums;
   const r2 = sst === 0 ? (sse === 0 ? 1 : 0) : 1 - sse / sst;
   return { rmse: Math.sqrt(sse / n), mae: sae / n, r2, rows: n };
+}
+
+/** Rows per block of {@link matrixMetrics}: its only buffer, 32 KiB. */
+const METRIC_BLOCK = 4096;
+
+/**
+ * `regressionMetrics(y, predictMatrix(X, coef, intercept))` to the same bits, without the n
+ * predictions: they are made and scored a block of rows at a time (each prediction sums its terms in
+ * the same order, and the sums run over the rows in the same order). At 1,000,000 rows that is 8 MB
+ * less at the training job's peak.
+ *
+ * @example
+ * matrixMetrics(set.X, set.y, model.coefficients, model.intercept); // { rmse, mae, r2, rows }
+ */
+export function matrixMetrics(
+  X: ColumnMatrix,
+  y: ArrayLike<number>,
+  coef: ArrayLike<number>,
+  intercept: number,
+): RegressionMetrics {
+  const n = X.rows;
+  if (n === 0 || y.length !== n) {
+    throw new Error(`need equally long, non-empty arrays, but ${y.length} and ${n} values were provided`);
+  }
+  const sums = { mean: meanOf(y), sse: 0, sae: 0, sst: 0 };
+  const block = new Float64Array(METRIC_BLOCK);
+  for (let start = 0; start < n; start += METRIC_BLOCK) {
+    const m = Math.min(METRIC_BLOCK, n - start);
+    block.fill(intercept, 0, m);
+    for (let j = 0; j < X.cols; j++) {
+      const w = coef[j]!;
+      if (w === 0) continue;
+      const o = j * n + start;
+      for (let k = 0; k < m; k++) block[k] += w * X.data[o + k]!;
+    }
+    score(sums, y, start, block, m);
+  }
+  return finish(sums, n);
 }

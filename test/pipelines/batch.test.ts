@@ -1,3 +1,6 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AthenaEngine, glueTableFromInput } from '../../lib/local/athena';
 import { predictRow } from '../../lib/model/format';
@@ -16,6 +19,7 @@ import { DataValidationError, PipelineInputError } from '../../lib/pipelines/err
 import { BATCH_STAGING_TABLE } from '../../stacks/batch-inference-stack';
 import { BUCKETS, CHECK_QUERY, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
 import { linearModel, modelArchive } from './models';
+import { writeParquet } from '../trainer/helpers';
 
 const DATABASE = 'mlops_test';
 const STAGING = `s3://${BUCKETS.curated}/batch-staging/`;
@@ -240,6 +244,30 @@ describe('Predict object and Write predictions', () => {
     const lines: string[] = [];
     for await (const l of textLines((async function* () { yield* parts; })())) lines.push(l);
     expect(lines).toEqual(['a;b', 'ü;2', 'last']);
+  });
+
+  it('predicts a Parquet object with the reader of mlops predict, and names a bad cell by row and column', async () => {
+    // prepare: raw column names, a typed and an integer column, then a null in the second row
+    const dir = await mkdtemp(join(tmpdir(), 'batch-parquet-'));
+    try {
+      await writeParquet(join(dir, 'd.parquet'), 'SELECT * FROM (VALUES (7.4, 9::BIGINT, \'x\'), (7.8, 10::BIGINT, \'y\')) t("fixed acidity", alcohol, id)');
+      await writeParquet(join(dir, 'bad.parquet'), 'SELECT * FROM (VALUES (7.4, 9.0), (NULL, 9.0)) t(fixed_acidity, alcohol)');
+      await s3.objects.put(BUCKETS.raw, 'parquet/d.parquet', await readFile(join(dir, 'd.parquet')), 'application/octet-stream');
+      await s3.objects.put(BUCKETS.raw, 'parquet/bad', await readFile(join(dir, 'bad.parquet')), 'application/octet-stream');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Staged under an execution of its own, so the UNLOAD test below counts the planned run only.
+    const request = (key: string) => ({ model_uri: plan.model_uri, item: { bucket: BUCKETS.raw, key, index: 7 }, staging_prefix: `${STAGING}execution=b-parquet/` });
+    // act
+    const done = await predictObject(request('parquet/d.parquet'), { objects: s3.objects });
+    // assess
+    expect(done.rows).toBe(2);
+    const staged = Buffer.from((await s3.objects.get(BUCKETS.curated, 'batch-staging/execution=b-parquet/part-00007.json')).body).toString();
+    expect(staged.trim().split('\n').map((l) => JSON.parse(l).prediction)).toEqual([predictRow(model, [7.4, 9]), predictRow(model, [7.8, 10])]);
+    await expect(predictObject(request('parquet/bad'), { objects: s3.objects })).rejects.toThrow(
+      new DataValidationError(`s3://${BUCKETS.raw}/parquet/bad: row 2, column "fixed_acidity": empty value (missing values are not supported)`),
+    );
   });
 
   it("UNLOADs the run's staged predictions to Parquet with the local Athena engine", async () => {

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticNetError, elasticNetObjective, fitElasticNet } from '../../lib/trainer/elasticnet';
+import { BLOCK_ROWS, stopFitThreads } from '../../lib/trainer/fit-threads';
 import { generateLinearData } from '../../lib/trainer/synthetic';
 import { SYNTHETIC_FIXTURE } from '../fixtures/sklearn/synthetic-params';
 import { kktViolation, loadFixture, predictAll, wineSet } from './helpers';
@@ -198,6 +199,7 @@ describe('fitElasticNet inputs', () => {
     [{ l1Ratio: 1.5 }, /l1_ratio must be between 0 and 1, but 1.5 was provided/],
     [{ maxIter: 0 }, /max_iter must be an integer ≥ 1, but 0 was provided/],
     [{ tol: Number.NaN }, /tol must be a finite number ≥ 0, but NaN was provided/],
+    [{ threads: 0 }, /threads must be an integer ≥ 1, but 0 was provided/],
   ])('fails if options are out of range: %o', (options, message) => {
     const data = generateLinearData({ seed: 1, rows: 10, features: 2 });
     expect(() => fitElasticNet(data.X, data.y, options)).toThrow(message);
@@ -212,5 +214,53 @@ describe('fitElasticNet inputs', () => {
     expect(() =>
       fitElasticNet({ rows: 3, cols: 1, data: Float64Array.from([1, Infinity, 3]) }, X.data),
     ).toThrow(/X must hold finite numbers, but row 1, column 0 is Infinity/);
+  });
+});
+
+describe('fitElasticNet on worker threads', () => {
+  afterAll(stopFitThreads);
+  // Several blocks and a partial last one, so that the threads split the rows unevenly.
+  const rows = 5 * BLOCK_ROWS + 7;
+  const data = generateLinearData({ seed: 7, rows, features: 9, noise: 1, correlation: 0.5 });
+  const bits = (fit: ReturnType<typeof fitElasticNet>) => ({
+    coef: Array.from(fit.coef),
+    intercept: fit.intercept,
+    dualGap: fit.dualGap,
+    iterations: fit.iterations,
+    converged: fit.converged,
+  });
+
+  it.each([
+    { alpha: 0.05, l1Ratio: 0.5, tol: 1e-4 },
+    { alpha: 0.001, l1Ratio: 0.9, tol: 1e-10 },
+    { alpha: 0.05, l1Ratio: 0.5, tol: 1e-12, maxIter: 3 },
+  ])('gives the same bits on 1, 2, 3 and 4 threads: %o', (options) => {
+    // act
+    const [one, ...more] = [1, 2, 3, 4].map((threads) => bits(fitElasticNet(data.X, data.y, { ...options, threads })));
+    // assess: toEqual tells 0 from -0 and compares doubles exactly
+    for (const m of more) expect(m).toEqual(one);
+    expect(one!.iterations).toBeGreaterThan(1);
+  });
+
+  it('centres a shared matrix in place on threads, to the same bits as a copy on one thread', () => {
+    // prepare
+    const shared = new Float64Array(new SharedArrayBuffer(data.X.data.length * 8));
+    shared.set(data.X.data);
+    // act
+    const copy = fitElasticNet(data.X, data.y, { alpha: 0.01, threads: 1 });
+    const inPlace = fitElasticNet({ ...data.X, data: shared }, data.y, { alpha: 0.01, threads: 2, overwriteX: true });
+    // assess
+    expect(bits(inPlace)).toEqual(bits(copy));
+    expect(shared[rows + 3]).toBe(data.X.data[rows + 3]! - inPlace.xMean[1]!);
+  });
+
+  it('keeps a constant column at 0 on threads', () => {
+    const x = Float64Array.from(data.X.data);
+    x.fill(0.1, 2 * rows, 3 * rows);
+    const [one, two] = [1, 2].map((threads) =>
+      fitElasticNet({ ...data.X, data: x }, data.y, { alpha: 0.01, threads }),
+    );
+    expect(two!.coef[2]).toBe(0);
+    expect(bits(two!)).toEqual(bits(one!));
   });
 });

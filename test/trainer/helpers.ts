@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MODEL_FORMAT } from '../../lib/model/format';
 import { type CsvTable, parseCsv, type TrainingSet, toTrainingSet } from '../../lib/trainer/csv';
 import type { ColumnMatrix } from '../../lib/trainer/elasticnet';
 
@@ -34,6 +35,21 @@ export async function wineTable(): Promise<CsvTable> {
 export async function wineSet(): Promise<TrainingSet> {
   return toTrainingSet([await wineTable()], 'quality');
 }
+
+/** A hand-made model document: y = 1 + 2·a − 3·b. */
+export const HAND_MODEL_DOC = {
+  format: MODEL_FORMAT,
+  algorithm: 'elasticnet',
+  features: ['a', 'b'],
+  target: 'y',
+  coefficients: [2, -3],
+  intercept: 1,
+  hyperparameters: { alpha: 1, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 },
+  metrics: { train: { rmse: 0, mae: 0, r2: 1, rows: 2 } },
+  fit: { iterations: 1, converged: true, dual_gap: 0, seconds: 0 },
+  data_version: null,
+  created_at: '2026-11-15T00:00:00Z',
+};
 
 /** Writes the rows of a DuckDB `select` to a Parquet file at `path`. */
 export async function writeParquet(path: string, select: string): Promise<void> {

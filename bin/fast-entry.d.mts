@@ -1,0 +1,2 @@
+/** The file URL of a current bundle of bin/mlops-train.ts, built if needed; undefined if it cannot be. */
+export function trainBundle(): Promise<string | undefined>;

@@ -1,0 +1,446 @@
+/**
+ * The passes over the rows that coordinate descent makes (a column's dot product with the residual,
+ * fused with the previous coordinate's residual update; the duality gap's dot products), run over
+ * fixed blocks of rows, optionally by worker threads that share the matrix and the residual through
+ * SharedArrayBuffers.
+ *
+ * Why the results do not depend on the thread count: a pass is cut into blocks of {@link BLOCK_ROWS}
+ * rows whatever the number of threads, each block's partial sum is computed by the same function
+ * (whichever thread runs it: JavaScript arithmetic is IEEE double with no fused operations, so the
+ * same operations give the same bits on any thread), and the partial sums are added in block order by
+ * the calling thread. Threads only decide who computes which block. A fit on 1, 2 or 4 threads, or
+ * on none (the caller's thread alone), is therefore the same to the last bit; a matrix of at most
+ * one block is summed exactly as a plain four-accumulator loop.
+ *
+ * Why blocking waits: one coordinate's update depends on the previous one's dot product, so every
+ * coordinate is a barrier (the caller publishes a command, the workers run their blocks, the caller
+ * runs its own and waits). The caller blocks in `Atomics.wait` (allowed on Node's main thread), so
+ * `fitElasticNet` stays synchronous; a worker that has nothing to do sleeps in `Atomics.wait` and
+ * costs no CPU. The pool is kept between fits (worker start-up is 30–60 ms) and is
+ * `unref`ed, so it never keeps a process alive.
+ *
+ * @example
+ * const pass = blockPasses(shared, 200_000, 20, 2);
+ * const xr = pass.updateDot(prevColumn, delta, column);
+ */
+import { availableParallelism } from 'node:os';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+
+/** Rows per block: a multiple of 4 (the accumulators), 64 KiB of one column. */
+export const BLOCK_ROWS = 8192;
+
+/**
+ * From this many rows the fit runs on worker threads by default. Measured on a 2-core machine
+ * (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too short for the
+ * barrier (a futex wake-up, 10–50 µs) to pay.
+ */
+export const PARALLEL_FIT_MIN_ROWS = 65_536;
+
+/** The default thread count of a large fit: every core, at most 4 (more threads, more barriers). */
+export function defaultFitThreads(rows: number): number {
+  return rows >= PARALLEL_FIT_MIN_ROWS ? Math.min(4, availableParallelism()) : 1;
+}
+
+// ---- kernels: self-contained, because worker threads run their source text --------------------
+// The worker declares them from that text, under the names a bundler may have given them, which are
+// the names `runBlocks` calls them by.
+
+/** Σ a[i]·b[i] over [s, e) with four accumulators (one running sum bounds a scalar loop in V8). */
+export function blockDot(a: Float64Array, b: Float64Array, s: number, e: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = s;
+  const end4 = e - ((e - s) % 4);
+  for (; i < end4; i += 4) {
+    s0 += a[i]! * b[i]!;
+    s1 += a[i + 1]! * b[i + 1]!;
+    s2 += a[i + 2]! * b[i + 2]!;
+    s3 += a[i + 3]! * b[i + 3]!;
+  }
+  for (; i < e; i++) s0 += a[i]! * b[i]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/** R −= d·xPrev over [s, e), and returns xNext·R with the updated R: each R[i] read and written once. */
+function blockUpdateDot(
+  R: Float64Array,
+  xPrev: Float64Array,
+  d: number,
+  xNext: Float64Array,
+  s: number,
+  e: number,
+): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = s;
+  const end4 = e - ((e - s) % 4);
+  for (; i < end4; i += 4) {
+    const r0 = R[i]! - d * xPrev[i]!;
+    const r1 = R[i + 1]! - d * xPrev[i + 1]!;
+    const r2 = R[i + 2]! - d * xPrev[i + 2]!;
+    const r3 = R[i + 3]! - d * xPrev[i + 3]!;
+    R[i] = r0;
+    R[i + 1] = r1;
+    R[i + 2] = r2;
+    R[i + 3] = r3;
+    s0 += xNext[i]! * r0;
+    s1 += xNext[i + 1]! * r1;
+    s2 += xNext[i + 2]! * r2;
+    s3 += xNext[i + 3]! * r3;
+  }
+  for (; i < e; i++) {
+    const r = R[i]! - d * xPrev[i]!;
+    R[i] = r;
+    s0 += xNext[i]! * r;
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * Σ a[i]·(b[i] − m) over [s, e): a dot product with b centred on the fly, to the same bits as with a
+ * centred copy of b (each b[i] − m is the same one rounding), without the copy's memory.
+ */
+function blockDotCentred(a: Float64Array, b: Float64Array, m: number, s: number, e: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = s;
+  const end4 = e - ((e - s) % 4);
+  for (; i < end4; i += 4) {
+    s0 += a[i]! * (b[i]! - m);
+    s1 += a[i + 1]! * (b[i + 1]! - m);
+    s2 += a[i + 2]! * (b[i + 2]! - m);
+    s3 += a[i + 3]! * (b[i + 3]! - m);
+  }
+  for (; i < e; i++) s0 += a[i]! * (b[i]! - m);
+  return s0 + s1 + s2 + s3;
+}
+
+/** R −= d·x over [s, e). */
+function blockAxpy(R: Float64Array, x: Float64Array, d: number, s: number, e: number): void {
+  for (let i = s; i < e; i++) R[i] -= d * x[i]!;
+}
+
+const CMD = { dot: 1, updateDot: 2, axpy: 3, gap: 4, attach: 5, exit: 6, job: 7 } as const;
+
+/**
+ * Runs one command over blocks [b0, b1), writing each block's partial sums to `partials` (the row of
+ * quantity k at k·nb). The duality gap's pass gives p + 2 quantities: x_k·R for every column, R·R and
+ * R·(y − ȳ).
+ */
+function runBlocks(
+  cmd: number,
+  cols: readonly Float64Array[],
+  R: Float64Array,
+  y: Float64Array,
+  yMean: number,
+  partials: Float64Array,
+  n: number,
+  nb: number,
+  block: number,
+  j: number,
+  prev: number,
+  d: number,
+  b0: number,
+  b1: number,
+): void {
+  const p = cols.length;
+  for (let b = b0; b < b1; b++) {
+    const s = b * block;
+    const e = Math.min(n, s + block);
+    if (cmd === 1) partials[b] = blockDot(cols[j]!, R, s, e);
+    else if (cmd === 2) partials[b] = blockUpdateDot(R, cols[prev]!, d, cols[j]!, s, e);
+    else if (cmd === 3) blockAxpy(R, cols[prev]!, d, s, e);
+    else if (cmd === 4) {
+      for (let k = 0; k < p; k++) partials[k * nb + b] = blockDot(cols[k]!, R, s, e);
+      partials[p * nb + b] = blockDot(R, R, s, e);
+      partials[(p + 1) * nb + b] = blockDotCentred(R, y, yMean, s, e);
+    }
+  }
+}
+
+// ---- control block: one Int32Array + one Float64Array over SharedArrayBuffers --------------------
+
+const GEN = 0; // bumped by the caller for each command
+const DONE = 1; // workers that finished the current command
+const OP = 2;
+const COL = 3;
+const PREV = 4;
+/**
+ * Loads of the control word before sleeping in `Atomics.wait`. Kept tiny: measured on this shared
+ * 2-core machine (load 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads
+ * 1.3× slower than on one thread and 300,000 loads 8× slower (the spinning thread takes the time
+ * slice the other one needs), while sleeping at once made it 1.2–2× faster.
+ */
+const SPIN = 64;
+
+const WORKER_SOURCE = `
+const { workerData: w, receiveMessageOnPort } = require('node:worker_threads');
+var __name = (f) => f;
+${blockDot.toString()}
+${blockUpdateDot.toString()}
+${blockAxpy.toString()}
+${blockDotCentred.toString()}
+const runBlocks = ${runBlocks.toString()};
+const ctrl = new Int32Array(w.ctrl);
+const delta = new Float64Array(w.delta);
+let seen = 0;
+let st = null;
+for (;;) {
+  let g = Atomics.load(ctrl, ${GEN});
+  for (let k = 0; g === seen && k < ${SPIN}; k++) g = Atomics.load(ctrl, ${GEN});
+  while (g === seen) {
+    Atomics.wait(ctrl, ${GEN}, seen);
+    g = Atomics.load(ctrl, ${GEN});
+  }
+  seen = g;
+  const op = ctrl[${OP}];
+  if (op === ${CMD.exit}) break;
+  if (op === ${CMD.job}) {
+    // Another task for this worker (reading a CSV file's second half); no barrier: it answers by message.
+    if (ctrl[${COL}] !== w.index) continue;
+    const m = receiveMessageOnPort(w.port).message;
+    let out;
+    try {
+      out = { ok: (0, eval)('(' + m.job + ')')(m.data, require) };
+    } catch (e) {
+      out = { error: String((e && e.stack) || e) };
+    }
+    w.port.postMessage(out);
+    continue;
+  }
+  if (op === ${CMD.attach}) {
+    const m = receiveMessageOnPort(w.port).message;
+    const cols = [];
+    for (let j = 0; j < m.p; j++) cols.push(new Float64Array(m.x, m.xOffset + j * m.n * 8, m.n));
+    const b0 = Math.floor((w.index * m.nb) / m.threads);
+    const b1 = Math.floor(((w.index + 1) * m.nb) / m.threads);
+    st = { cols, R: new Float64Array(m.r), y: new Float64Array(m.y, m.yOffset, m.n), yMean: m.yMean, partials: new Float64Array(m.partials), n: m.n, nb: m.nb, block: m.block, b0, b1 };
+  } else if (st) {
+    runBlocks(op, st.cols, st.R, st.y, st.yMean, st.partials, st.n, st.nb, st.block, ctrl[${COL}], ctrl[${PREV}], delta[0], st.b0, st.b1);
+  }
+  Atomics.add(ctrl, ${DONE}, 1);
+  Atomics.notify(ctrl, ${DONE});
+}
+`;
+
+interface Pool {
+  readonly workers: Worker[];
+  readonly ports: MessagePort[];
+  readonly ctrl: Int32Array;
+  readonly delta: Float64Array;
+}
+
+/** Pools by size, kept between fits. */
+const pools = new Map<number, Pool>();
+
+function pool(size: number): Pool {
+  let p = pools.get(size);
+  if (p) return p;
+  const ctrl = new Int32Array(new SharedArrayBuffer(8 * 4));
+  const delta = new Float64Array(new SharedArrayBuffer(8));
+  const workers: Worker[] = [];
+  const ports: MessagePort[] = [];
+  for (let index = 1; index <= size; index++) {
+    const { port1, port2 } = new MessageChannel();
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      // The fit allocates almost nothing (views on shared memory), a CSV job short strings only (the
+      // 17-digit numbers): a small heap holds both, where the default grows to tens of MB for nothing.
+      resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 16 },
+      workerData: { ctrl: ctrl.buffer, delta: delta.buffer, port: port2, index },
+      transferList: [port2],
+    });
+    worker.unref();
+    port1.unref();
+    workers.push(worker);
+    ports.push(port1);
+  }
+  p = { workers, ports, ctrl, delta };
+  pools.set(size, p);
+  return p;
+}
+
+/**
+ * Starts the worker threads of a `threads`-thread fit ahead of it, so that their start-up overlaps
+ * with reading the data instead of delaying the fit. Harmless when the fit ends up single-threaded.
+ *
+ * @example
+ * prewarmFitThreads(defaultFitThreads(estimatedRows));
+ */
+export function prewarmFitThreads(threads: number): void {
+  if (threads > 1) pool(threads - 1);
+}
+
+/**
+ * Runs a job on the first worker of the pool a `threads`-thread fit uses, so that reading the data
+ * and fitting it share one worker isolate (~12 MB each) and one start-up. `job` is the source text
+ * of a self-contained function `(data, require) => result`; `data` travels by structured clone
+ * (SharedArrayBuffers shared). The job must not overlap a fit on the same pool.
+ *
+ * @example
+ * const { rows } = await runOnFitWorker(2, PARSE_JOB, { path, start, end });
+ */
+export function runOnFitWorker<T>(threads: number, job: string, data: unknown): Promise<T> {
+  if (threads < 2) return Promise.reject(new Error(`a worker job needs threads ≥ 2, but ${threads} was provided`));
+  const { workers, ports, ctrl } = pool(threads - 1);
+  const port = ports[0]!;
+  const worker = workers[0]!;
+  // The port and worker are unref'ed between fits; while a job runs they keep the process alive.
+  port.ref();
+  const done = new Promise<T>((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    worker.once('error', onError);
+    port.once('message', (m: { ok?: T; error?: string }) => {
+      worker.off('error', onError);
+      port.unref();
+      if (m.error !== undefined) reject(new Error(m.error));
+      else resolve(m.ok as T);
+    });
+  });
+  port.postMessage({ job, data });
+  ctrl[OP] = CMD.job;
+  ctrl[COL] = 1;
+  Atomics.add(ctrl, GEN, 1);
+  Atomics.notify(ctrl, GEN);
+  return done;
+}
+
+/** Ends the kept worker threads (tests; a process exits without this, the workers are unref'ed). */
+export async function stopFitThreads(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  for (const p of all) {
+    p.ctrl[OP] = CMD.exit;
+    Atomics.add(p.ctrl, GEN, 1);
+    Atomics.notify(p.ctrl, GEN);
+    await Promise.all(p.workers.map((w) => w.terminate()));
+  }
+}
+
+/** The matrix, residual and centred target a fit's passes read; shared when threads run them. */
+export interface PassData {
+  /** Column-major, centred: column j is `x[j·n, (j+1)·n)`. */
+  readonly x: Float64Array;
+  readonly r: Float64Array;
+  /** The target, uncentred; the passes centre it on ȳ as they read it. */
+  readonly y: Float64Array;
+  readonly yMean: number;
+}
+
+export interface BlockPasses {
+  /** x_j·R. */
+  dot(j: number): number;
+  /** R −= d·x_prev, then x_j·R. */
+  updateDot(prev: number, d: number, j: number): number;
+  /** R −= d·x_prev. */
+  axpy(prev: number, d: number): void;
+  /** x_k·R for every column k, then R·R and R·(y − ȳ). */
+  gapDots(): Float64Array;
+  /** Detaches the workers (the pool stays for the next fit). */
+  release(): void;
+}
+
+/**
+ * A fit's passes over `data` on `threads` threads (the caller's plus `threads − 1` workers). With
+ * more than one thread every array of `data` must live in a SharedArrayBuffer.
+ *
+ * @example
+ * const pass = blockPasses({ x, r, y, yMean }, n, p, 2);
+ * try { ... pass.updateDot(prev, d, j) ... } finally { pass.release(); }
+ */
+export function blockPasses(data: PassData, n: number, p: number, threads: number): BlockPasses {
+  const nb = Math.max(1, Math.ceil(n / BLOCK_ROWS));
+  const workersWanted = Math.min(threads, nb) - 1;
+  const cols: Float64Array[] = [];
+  for (let j = 0; j < p; j++) cols.push(data.x.subarray(j * n, (j + 1) * n));
+  const { r: R, y, yMean } = data;
+  const partials = new Float64Array(
+    workersWanted > 0 ? new SharedArrayBuffer((p + 2) * nb * 8) : new ArrayBuffer((p + 2) * nb * 8),
+  );
+  const sum = (k: number) => {
+    let s = 0;
+    for (let b = k * nb, end = b + nb; b < end; b++) s += partials[b]!;
+    return nb === 1 ? partials[k]! : s;
+  };
+  const gap = () => {
+    const out = new Float64Array(p + 2);
+    for (let k = 0; k < p + 2; k++) out[k] = sum(k);
+    return out;
+  };
+
+  if (workersWanted <= 0) {
+    const local = (op: number, j: number, prev: number, d: number) =>
+      runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
+    return {
+      dot: (j) => (local(CMD.dot, j, 0, 0), sum(0)),
+      updateDot: (prev, d, j) => (local(CMD.updateDot, j, prev, d), sum(0)),
+      axpy: (prev, d) => local(CMD.axpy, 0, prev, d),
+      gapDots: () => (local(CMD.gap, 0, 0, 0), gap()),
+      release: () => {},
+    };
+  }
+
+  for (const a of [data.x, R, y]) {
+    if (!(a.buffer instanceof SharedArrayBuffer)) {
+      throw new Error('a threaded fit needs its matrix, residual and target in SharedArrayBuffers');
+    }
+  }
+  const workers = workersWanted;
+  const { ctrl, delta, ports } = pool(workers);
+  const total = workers + 1;
+  const mine = Math.floor(nb / total); // the caller runs blocks [0, mine): thread index 0
+
+  const run = (op: number, j: number, prev: number, d: number) => {
+    Atomics.store(ctrl, DONE, 0);
+    ctrl[OP] = op;
+    ctrl[COL] = j;
+    ctrl[PREV] = prev;
+    delta[0] = d;
+    Atomics.add(ctrl, GEN, 1);
+    Atomics.notify(ctrl, GEN);
+    if (op !== CMD.attach) runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
+    let done = Atomics.load(ctrl, DONE);
+    for (let k = 0; done < workers && k < SPIN; k++) done = Atomics.load(ctrl, DONE);
+    const started = Date.now();
+    while (done < workers) {
+      // A worker that died cannot say so while this thread blocks; a minute of silence is an error.
+      if (Atomics.wait(ctrl, DONE, done, 1000) === 'timed-out' && Date.now() - started > 60_000) {
+        throw new Error(`fit worker threads did not answer (${done} of ${workers} finished)`);
+      }
+      done = Atomics.load(ctrl, DONE);
+    }
+  };
+  const message = {
+    x: data.x.buffer,
+    xOffset: data.x.byteOffset,
+    r: R.buffer,
+    y: y.buffer,
+    yOffset: y.byteOffset,
+    yMean,
+    partials: partials.buffer,
+    n,
+    p,
+    nb,
+    block: BLOCK_ROWS,
+    threads: total,
+  };
+  for (const port of ports) port.postMessage(message);
+  run(CMD.attach, 0, 0, 0);
+  return {
+    dot: (j) => (run(CMD.dot, j, 0, 0), sum(0)),
+    updateDot: (prev, d, j) => (run(CMD.updateDot, j, prev, d), sum(0)),
+    axpy: (prev, d) => run(CMD.axpy, 0, prev, d),
+    gapDots: () => (run(CMD.gap, 0, 0, 0), gap()),
+    // Workers drop their views so the fit's buffers can be collected.
+    release: () => {
+      for (const port of ports) port.postMessage({ ...message, x: new SharedArrayBuffer(8), r: new SharedArrayBuffer(8), y: new SharedArrayBuffer(8), yOffset: 0, partials: new SharedArrayBuffer(8), n: 0, p: 0, nb: 0 });
+      run(CMD.attach, 0, 0, 0);
+    },
+  };
+}
