@@ -85,6 +85,8 @@ export const VERSION_TAGS = {
   baselineUri: 'mlops.baseline_uri',
   /** Hex SHA-256 of the version's `model.tar.gz` as registered. */
   artifactSha256: 'mlops.artifact_sha256',
+  /** The S3 object version of that `model.tar.gz`: the model server reads exactly it. */
+  artifactVersionId: 'mlops.artifact_version_id',
   /** Lineage of a released version. */
   sourceEnvironment: 'mlops.source_environment',
   sourceVersion: 'mlops.source_version',

@@ -39,13 +39,15 @@ export function s3Objects(client: S3Client): S3Objects {
       const versionId = versionOf(out.VersionId);
       return versionId ? { body, versionId } : { body };
     },
-    async find(bucket, key) {
+    async find(bucket, key, versionId) {
       try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const out = await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId === undefined ? {} : { VersionId: versionId }) }),
+        );
         return await out.Body!.transformToByteArray();
       } catch (err) {
         const name = (err as { name?: string }).name;
-        if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+        if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchVersion') return undefined;
         throw err;
       }
     },
