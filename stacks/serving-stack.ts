@@ -29,7 +29,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
-import type { DataLake } from '../lib/constructs/data-lake';
+import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { ModelCluster } from '../lib/constructs/model-cluster';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
 import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
@@ -130,8 +130,8 @@ export class ServingStack extends Stack {
     });
     lake.artifacts.grantObjects(
       models.modelServer.role,
-      { read: '' },
-      "model pods download the artifact (model.tar.gz) of the version they serve, which can be any run's output in the artifacts bucket",
+      { readKeys: MODEL_ARTIFACT_KEYS },
+      'model pods download the model.tar.gz of the version they serve (a training or release output) and nothing else: no training or holdout data',
     );
     lake.raw.grantObjects(
       models.modelServer.role,

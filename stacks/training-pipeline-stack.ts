@@ -27,7 +27,7 @@
  *
  * "Count training values" and "Write baseline" write the drift baseline of an accepted candidate
  * (per-feature value counts of the training rows from one Athena query, the prediction's on the
- * holdout) as `baseline.json` beside its `model.tar.gz`; "Register model" names it in the version's
+ * holdout) as `baseline.json` under `baselines/` on its model's path; "Register model" names it in the version's
  * `mlops.baseline_uri` tag, which the drift machine reads.
  *
  * A rejected model ends the execution as failed with the error `ModelRejected`: anything that
@@ -44,7 +44,7 @@
  * });
  * training.stateMachine.grantStartExecution(operators);
  */
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
@@ -56,7 +56,8 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
 import type { Binding } from '../lib/constructs/binding';
-import { ATHENA_RESULTS_PREFIX, type DataLake } from '../lib/constructs/data-lake';
+import { ATHENA_RESULTS_PREFIX, type DataLake, MODEL_WRITER_TAG } from '../lib/constructs/data-lake';
+import { ARTIFACT_PREFIXES } from '../lib/pipelines/artifact-layout';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
@@ -103,8 +104,8 @@ export interface TrainingPipelineStackProps extends StackProps {
 export { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES };
 
 const S = TRAINING_STATES;
-const RUNS = 'runs/';
-const RUNS_WHY = 'each run reads and writes under its own runs/<model>/<execution>/ prefix, named at run time';
+const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFACT_PREFIXES;
+const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
 
 export class TrainingPipelineStack extends Stack {
@@ -151,7 +152,8 @@ export class TrainingPipelineStack extends Stack {
       timeout: Duration.minutes(2),
     })
       .bind('ATHENA_RESULTS_BUCKET', queryResults())
-      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: RUNS }, RUNS_WHY));
+      // Read too: a retried step compares what it finds with what it would write (written once).
+      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ put: DATA, read: DATA }, RUN_WHY));
     const baselineFn = new MlopsFunction(this, 'BaselineFunction', {
       ...house.logs,
       ...house.workflowFunction,
@@ -160,12 +162,17 @@ export class TrainingPipelineStack extends Stack {
       timeout: Duration.minutes(2),
     })
       .bind('ATHENA_RESULTS_BUCKET', queryResults())
-      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS, write: RUNS }, RUNS_WHY));
+      .bind(
+        'ARTIFACTS_BUCKET',
+        lake.artifacts.objects(
+          { readKeys: [`${MODELS}*/model.tar.gz`, `${DATA}*/holdout/*`, `${BASELINES}*`], put: BASELINES },
+          RUN_WHY,
+        ),
+      );
     const registryAuth = config.api.auth;
     const evaluateFn = new EvaluateModelFunction(this, 'EvaluateFunction', {
       lake,
       house,
-      runsPrefix: RUNS,
       ...(registry ? { registry, registryAuth } : {}),
     });
     const registerFn = registry
@@ -179,7 +186,7 @@ export class TrainingPipelineStack extends Stack {
         })
           .bind('REGISTRY_URL', registry)
           // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
-          .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
+          .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ readKeys: [`${MODELS}*/model.tar.gz`] }, RUN_WHY))
       : undefined;
     this.functions = { validate: validateFn, stage: stageFn, evaluate: evaluateFn, baseline: baselineFn, ...(registerFn ? { register: registerFn } : {}) };
 
@@ -192,7 +199,10 @@ export class TrainingPipelineStack extends Stack {
       // The repo root's .dockerignore keeps the context (and so the asset hash) to what the image copies.
     });
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
-    lake.artifacts.grantObjects(this.trainingRole, { read: RUNS, list: RUNS, write: RUNS }, RUNS_WHY);
+    // The job reads the staged splits and writes only its model; it is the one writer of models/
+    // (the bucket policy refuses everyone without this tag there: SageMaker's upload cannot be conditional).
+    lake.artifacts.grantObjects(this.trainingRole, { read: DATA, list: DATA, write: MODELS }, RUN_WHY);
+    Tags.of(this.trainingRole).add(MODEL_WRITER_TAG.key, MODEL_WRITER_TAG.value);
     this.trainerImage.repository.grantPull(this.trainingRole);
 
     // Outcomes: failure, rejection, success — each recorded, then published.
@@ -281,7 +291,7 @@ export class TrainingPipelineStack extends Stack {
           'features.$': '$.plan.features',
         },
         resultPath: '$.baseline',
-        comment: "Profiles the training rows and the holdout predictions; writes baseline.json beside the model",
+        comment: "Profiles the training rows and the holdout predictions; writes baseline.json once under baselines/",
         timeout: Duration.minutes(2),
       }),
     );
