@@ -25,7 +25,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import type * as eks from 'aws-cdk-lib/aws-eks-v2';
 import type * as events from 'aws-cdk-lib/aws-events';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
@@ -112,6 +112,14 @@ export class ServingStack extends Stack {
       availabilityZones: this.zones,
       natGateways: config.name === 'production' ? serving.availabilityZones.length : 1,
       flowLogRetention: logRetention,
+      // What model pods do in S3, the only S3 calls the endpoints pass (beside nodes' image layers).
+      s3Statements: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: MODEL_ARTIFACT_KEYS.map((k) => lake.artifacts.arnForObjects(k)),
+        }),
+        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [lake.raw.arnForObjects(`${REQUEST_LOG_PREFIX}*`)] }),
+      ],
       ...house,
     });
     const models = new ModelCluster(this, 'Models', {
@@ -124,6 +132,7 @@ export class ServingStack extends Stack {
       privateEndpoint: serving.privateEndpoint,
       publicEndpointCidrs: serving.publicEndpointCidrs,
       addonVersions: serving.addonVersions,
+      endpointCidrs: network.endpointCidrs,
       logRetention,
       logsEncryptionKey: lake.logsKey,
       removalPolicy: house.removalPolicy,

@@ -47,6 +47,7 @@
 import { Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as events from 'aws-cdk-lib/aws-events';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -61,6 +62,7 @@ import { ARTIFACT_PREFIXES } from '../lib/pipelines/artifact-layout';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
+import { houseLogGroup } from '../lib/constructs/log-group-options';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
@@ -107,6 +109,8 @@ const S = TRAINING_STATES;
 const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFACT_PREFIXES;
 const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
+/** SageMaker's one log group for the training jobs of an account and region. */
+export const SAGEMAKER_TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
 export class TrainingPipelineStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
@@ -114,6 +118,8 @@ export class TrainingPipelineStack extends Stack {
   readonly topic: PipelineTopic;
   readonly trainingRole: TrainingJobRole;
   readonly trainerImage: ecrAssets.DockerImageAsset;
+  /** `/aws/sagemaker/TrainingJobs`, when this environment owns it (`logs.sagemakerTrainingLogGroup`). */
+  readonly trainingLogGroup?: logs.LogGroup;
   readonly functions: {
     readonly validate: MlopsFunction;
     readonly stage: MlopsFunction;
@@ -199,6 +205,11 @@ export class TrainingPipelineStack extends Stack {
       // The repo root's .dockerignore keeps the context (and so the asset hash) to what the image copies.
     });
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
+    if (config.logs.sagemakerTrainingLogGroup === 'create') {
+      // SageMaker's fixed group for every training job, made here with retention and the logs key
+      // before it would make its own (never expiring, service-owned key).
+      this.trainingLogGroup = houseLogGroup(this, 'TrainingJobLogs', { ...house.logs, logGroupName: SAGEMAKER_TRAINING_LOG_GROUP });
+    }
     // The job reads the staged splits and writes only its model; it is the one writer of models/
     // (the bucket policy refuses everyone without this tag there: SageMaker's upload cannot be conditional).
     lake.artifacts.grantObjects(this.trainingRole, { read: DATA, list: DATA, write: MODELS }, RUN_WHY);

@@ -22,13 +22,14 @@
  * artifacts.grantRead(models.modelServer.role);
  */
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
-import { CfnCondition, Duration, IgnoreMode, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnCondition, Duration, IgnoreMode, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import {
   hardenedNamespace,
@@ -91,6 +92,12 @@ export interface ModelClusterProps extends LogGroupOptions {
    */
   readonly addonVersions: ClusterAddonVersions;
   /**
+   * The ranges of the VPC's interface endpoints (`ServingNetwork.endpointCidrs`): the only HTTPS
+   * destinations of model pods.
+   * @default - the VPC's range
+   */
+  readonly endpointCidrs?: readonly string[];
+  /**
    * Size of each node's encrypted gp3 root volume (images and container layers live there).
    * @default 20
    */
@@ -117,6 +124,11 @@ export class ModelCluster extends Construct {
   readonly image: ecrAssets.DockerImageAsset;
   /** The service account model pods run as; grant their data access to its role. */
   readonly modelServer: eks.ServiceAccount;
+  /**
+   * `/aws/eks/<cluster>/cluster`, where EKS writes the control-plane logs: made before the cluster
+   * with the retention and the logs key, instead of the never-expiring group EKS would make.
+   */
+  readonly controlPlaneLogs: logs.LogGroup;
   /** The pinned managed add-ons. */
   readonly addons: { readonly vpcCni: eks.Addon; readonly coredns: eks.Addon; readonly kubeProxy: eks.Addon };
   /** The admission policy refusing privileged, hostPath and hostNetwork pods in the model namespace. */
@@ -140,10 +152,14 @@ export class ModelCluster extends Construct {
       // grant from aws-eks-v2); listed actions instead of the default policy's kms:*.
       policy: accountKeyPolicy(),
     });
+    // Named here so the control-plane log group can exist before the cluster writes to it.
+    const clusterName = Names.uniqueResourceName(this, { maxLength: 100, separator: '-' });
+    this.controlPlaneLogs = houseLogGroup(scope, 'ControlPlaneLogs', { ...props, logGroupName: `/aws/eks/${clusterName}/cluster` });
     const endpointAccess = privateEndpoint
       ? eks.EndpointAccess.PRIVATE
       : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs);
     this.cluster = new eks.Cluster(scope, 'Cluster', {
+      clusterName,
       version: KUBERNETES_VERSION,
       vpc: props.vpc,
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
@@ -165,6 +181,7 @@ export class ModelCluster extends Construct {
       kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(scope, 'KubectlLayer') },
       removalPolicy,
     });
+    this.cluster.node.addDependency(this.controlPlaneLogs);
     const arm = isGraviton(props.nodeInstanceType);
     this.nodegroup = this.cluster.addNodegroupCapacity('Models', {
       instanceTypes: [new ec2.InstanceType(props.nodeInstanceType)],
@@ -197,7 +214,10 @@ export class ModelCluster extends Construct {
     this.podGuard = this.cluster.addManifest('ModelPodGuard', ...podGuardPolicy());
     this.networkPolicies = this.cluster.addManifest(
       'ModelNetworkPolicies',
-      ...modelNetworkPolicies({ vpcCidr: props.vpc.vpcCidrBlock }),
+      ...modelNetworkPolicies({
+        vpcCidr: props.vpc.vpcCidrBlock,
+        ...(props.endpointCidrs ? { endpointCidrs: props.endpointCidrs } : {}),
+      }),
     );
     this.networkPolicies.node.addDependency(this.modelNamespace);
     // Policies are enforced only once the VPC CNI add-on runs its network-policy agent.

@@ -351,6 +351,16 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     }
   });
 
+  it("fails if SageMaker's training log group is not the kit's, with the retention and the logs key", () => {
+    const groups = Object.values(t.findResources('AWS::Logs::LogGroup')).filter(
+      (g) => g['Properties']['LogGroupName'] === '/aws/sagemaker/TrainingJobs',
+    );
+    expect(config.logs.sagemakerTrainingLogGroup).toBe('create');
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!['Properties']['RetentionInDays']).toBe(config.logs.retentionDays);
+    expect(JSON.stringify(groups[0]!['Properties']['KmsKeyId'])).toMatch(/LogsKey/);
+  });
+
   it('passes the lake catalog to the validate function', () => {
     const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f['Properties']);
     const validate = fns.find((f) => f['Environment']?.['Variables']?.['LAKE_TABLES'] !== undefined)!;
