@@ -19,7 +19,7 @@
  *   privateEndpoint: false,
  *   publicEndpointCidrs: ['203.0.113.0/24'],
  * });
- * artifacts.grantRead(models.modelServer.role);
+ * lake.artifacts.grantObjects(models.modelServer.role, { readKeys: MODEL_ARTIFACT_KEYS }, 'pods read the model they serve');
  */
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
 import { CfnCondition, Duration, IgnoreMode, Names, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
