@@ -35,6 +35,10 @@ export const handler = async (input: unknown) => {
       `Register model: model_uri must be in the artifacts bucket s3://${env.ARTIFACTS_BUCKET}/, but ${request.model_uri} was provided`,
     );
   }
-  const artifact_sha256 = await sha256OfObject(s3, artifact.bucket, artifact.key);
-  return registerModel(registry, { ...request, artifact_sha256 });
+  const { sha256, versionId } = await sha256OfObject(s3, artifact.bucket, artifact.key);
+  return registerModel(registry, {
+    ...request,
+    artifact_sha256: sha256,
+    ...(versionId ? { artifact_version_id: versionId } : {}),
+  });
 };

@@ -41,7 +41,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
-import type { DataLake } from '../lib/constructs/data-lake';
+import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LakeTable, lakeTablesJson } from '../lib/constructs/lake-table';
 import { LambdaStep } from '../lib/constructs/lambda-step';
@@ -148,7 +148,7 @@ export class BatchInferenceStack extends Stack {
         .bind('CURATED_BUCKET', lake.curated.objects(inputs, why))
         .bind(
           'ARTIFACTS_BUCKET',
-          lake.artifacts.objects({ read: 'runs/' }, "models are the training runs' model.tar.gz objects, all under runs/"),
+          lake.artifacts.objects({ readKeys: MODEL_ARTIFACT_KEYS }, "a batch reads the model.tar.gz of the version it names, and nothing else of the artifacts bucket"),
         );
     };
     readInputs(plan, true);

@@ -38,7 +38,7 @@ import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
 import type { Binding } from '../lib/constructs/binding';
-import { ATHENA_RESULTS_PREFIX, type DataLake } from '../lib/constructs/data-lake';
+import { ATHENA_RESULTS_PREFIX, BASELINE_KEYS, type DataLake } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
@@ -78,7 +78,6 @@ export interface DriftStackProps extends StackProps {
 
 export { DRIFT_STATES, REQUEST_LOG_TABLE };
 
-const RUNS = 'runs/';
 
 export class DriftStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
@@ -105,7 +104,7 @@ export class DriftStack extends Stack {
 
     // The model servers' request log (predictions/deployment=<d>/dt=YYYY-MM-DD/*.jsonl) is the lake's
     // `prediction_log` table, defined once with the model-quality check (ModelQuality), which reads it too.
-    const baselines = lake.artifacts.objects({ read: RUNS }, "baselines sit beside each version's model under runs/<model>/<execution>/, named by the version's tag");
+    const baselines = lake.artifacts.objects({ readKeys: BASELINE_KEYS }, "each version's baseline.json is named by its mlops.baseline_uri tag");
     const plan = new MlopsFunction(this, 'PlanFunction', {
       ...house.logs,
       ...house.workflowFunction,

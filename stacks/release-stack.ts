@@ -6,8 +6,8 @@
  *
  * The release-source role has a fixed name (`releaseSourceRoleName`): the other account's
  * config must name it before either side is deployed, and one such role exists per environment
- * and account. It may only read: `GET` on the registry API and objects under `runs/` and
- * `releases/` of the artifacts zone.
+ * and account. It may only read: `GET` on the registry API and the `model.tar.gz` and
+ * `baseline.json` objects of the artifacts zone (`MODEL_ARTIFACT_KEYS`, `BASELINE_KEYS`).
  *
  * @example
  * new ReleaseStack(stage, 'Release', { config, lake, house, registry });
@@ -16,7 +16,7 @@ import { Aws, CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, releasePromoterRoleName, releaseSourceRoleName } from '../lib/config';
-import type { DataLake } from '../lib/constructs/data-lake';
+import { BASELINE_KEYS, type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { acknowledgeFindingPrefix, complianceAcks, INLINE_POLICY_REASON } from '../lib/constructs/nag';
 import { ReleaseMachine } from '../lib/constructs/release-machine';
@@ -76,9 +76,11 @@ export class ReleaseStack extends Stack {
         "One statement: execute-api:Invoke for GET only on the registry API's stage, whose routes are greedy proxies ({proxy+}): a release reads a version, its run and a version search, all GET paths under api/2.0/mlflow/.",
       );
       Validations.of(readRegistry).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
-      for (const prefix of ['runs/', 'releases/']) {
-        lake.artifacts.grantObjects(this.sourceRole, { read: prefix }, `a release reads the version's artifact and baseline wherever its source URI names them under ${prefix}`);
-      }
+      lake.artifacts.grantObjects(
+        this.sourceRole,
+        { readKeys: [...MODEL_ARTIFACT_KEYS, ...BASELINE_KEYS] },
+        "a release reads the version's model.tar.gz and baseline.json wherever its source URI and baseline tag name them",
+      );
     }
 
     const out = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });

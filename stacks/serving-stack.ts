@@ -25,11 +25,11 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import type * as eks from 'aws-cdk-lib/aws-eks-v2';
 import type * as events from 'aws-cdk-lib/aws-events';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { CanaryRollout } from '../lib/constructs/canary-rollout';
-import type { DataLake } from '../lib/constructs/data-lake';
+import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { ModelCluster } from '../lib/constructs/model-cluster';
 import { NodeAutoscaler } from '../lib/constructs/node-autoscaler';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
@@ -115,6 +115,14 @@ export class ServingStack extends Stack {
       availabilityZones: this.zones,
       natGateways: config.name === 'production' ? serving.availabilityZones.length : 1,
       flowLogRetention: logRetention,
+      // What model pods do in S3, the only S3 calls the endpoints pass (beside nodes' image layers).
+      s3Statements: [
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: MODEL_ARTIFACT_KEYS.map((k) => lake.artifacts.arnForObjects(k)),
+        }),
+        new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [lake.raw.arnForObjects(`${REQUEST_LOG_PREFIX}*`)] }),
+      ],
       ...house,
     });
     const models = new ModelCluster(this, 'Models', {
@@ -129,14 +137,15 @@ export class ServingStack extends Stack {
       addonVersions: serving.addonVersions,
       images: serving.images,
       dockerHubCredentialArn: serving.dockerHubCredentialArn,
+      endpointCidrs: network.endpointCidrs,
       logRetention,
       logsEncryptionKey: lake.logsKey,
       removalPolicy: house.removalPolicy,
     });
     lake.artifacts.grantObjects(
       models.modelServer.role,
-      { read: '' },
-      "model pods download the artifact (model.tar.gz) of the version they serve, which can be any run's output in the artifacts bucket",
+      { readKeys: MODEL_ARTIFACT_KEYS },
+      'model pods download the model.tar.gz of the version they serve (a training or release output) and nothing else: no training or holdout data',
     );
     lake.raw.grantObjects(
       models.modelServer.role,

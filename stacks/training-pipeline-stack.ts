@@ -27,7 +27,7 @@
  *
  * "Count training values" and "Write baseline" write the drift baseline of an accepted candidate
  * (per-feature value counts of the training rows from one Athena query, the prediction's on the
- * holdout) as `baseline.json` beside its `model.tar.gz`; "Register model" names it in the version's
+ * holdout) as `baseline.json` under `baselines/` on its model's path; "Register model" names it in the version's
  * `mlops.baseline_uri` tag, which the drift machine reads.
  *
  * A rejected model ends the execution as failed with the error `ModelRejected`: anything that
@@ -44,9 +44,10 @@
  * });
  * training.stateMachine.grantStartExecution(operators);
  */
-import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as events from 'aws-cdk-lib/aws-events';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -55,10 +56,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
-import { ATHENA_RESULTS_PREFIX, type DataLake } from '../lib/constructs/data-lake';
+import { ATHENA_RESULTS_PREFIX, type DataLake, MODEL_WRITER_TAG } from '../lib/constructs/data-lake';
+import { ARTIFACT_PREFIXES } from '../lib/pipelines/artifact-layout';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
+import { houseLogGroup } from '../lib/constructs/log-group-options';
 import { lambdaEntry, MlopsFunction, PROJECT_ROOT } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
@@ -104,9 +107,11 @@ export interface TrainingPipelineStackProps extends StackProps {
 export { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES };
 
 const S = TRAINING_STATES;
-const RUNS = 'runs/';
-const RUNS_WHY = 'each run reads and writes under its own runs/<model>/<execution>/ prefix, named at run time';
+const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFACT_PREFIXES;
+const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
+/** SageMaker's one log group for the training jobs of an account and region. */
+export const SAGEMAKER_TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
 export class TrainingPipelineStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
@@ -114,6 +119,8 @@ export class TrainingPipelineStack extends Stack {
   readonly topic: PipelineTopic;
   readonly trainingRole: TrainingJobRole;
   readonly trainerImage: ecrAssets.DockerImageAsset;
+  /** `/aws/sagemaker/TrainingJobs`, when this environment owns it (`logs.sagemakerTrainingLogGroup`). */
+  readonly trainingLogGroup?: logs.LogGroup;
   readonly functions: {
     readonly validate: MlopsFunction;
     readonly stage: MlopsFunction;
@@ -167,7 +174,8 @@ export class TrainingPipelineStack extends Stack {
       timeout: Duration.minutes(2),
     })
       .bind('ATHENA_RESULTS_BUCKET', queryResults())
-      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: RUNS }, RUNS_WHY));
+      // Read too: a retried step compares what it finds with what it would write (written once).
+      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ put: DATA, read: DATA }, RUN_WHY));
     const baselineFn = new MlopsFunction(this, 'BaselineFunction', {
       ...house.logs,
       ...house.workflowFunction,
@@ -176,12 +184,17 @@ export class TrainingPipelineStack extends Stack {
       timeout: Duration.minutes(2),
     })
       .bind('ATHENA_RESULTS_BUCKET', queryResults())
-      .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS, write: RUNS }, RUNS_WHY));
+      .bind(
+        'ARTIFACTS_BUCKET',
+        lake.artifacts.objects(
+          { readKeys: [`${MODELS}*/model.tar.gz`, `${DATA}*/holdout/*`, `${BASELINES}*`], put: BASELINES },
+          RUN_WHY,
+        ),
+      );
     const registryAuth = config.api.auth;
     const evaluateFn = new EvaluateModelFunction(this, 'EvaluateFunction', {
       lake,
       house,
-      runsPrefix: RUNS,
       ...(registry ? { registry: registry.endpointFor('read'), registryAuth } : {}),
     });
     const registerFn = registry
@@ -195,7 +208,7 @@ export class TrainingPipelineStack extends Stack {
         })
           .bind('REGISTRY_URL', registry.endpointFor('read', 'write'))
           // The version's artifact digest (mlops.artifact_sha256) is computed by reading it.
-          .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ read: RUNS }, RUNS_WHY))
+          .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ readKeys: [`${MODELS}*/model.tar.gz`] }, RUN_WHY))
       : undefined;
     this.functions = { validate: validateFn, stage: stageFn, evaluate: evaluateFn, baseline: baselineFn, ...(registerFn ? { register: registerFn } : {}) };
 
@@ -208,7 +221,15 @@ export class TrainingPipelineStack extends Stack {
       // The repo root's .dockerignore keeps the context (and so the asset hash) to what the image copies.
     });
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
-    lake.artifacts.grantObjects(this.trainingRole, { read: RUNS, list: RUNS, write: RUNS }, RUNS_WHY);
+    if (config.logs.sagemakerTrainingLogGroup === 'create') {
+      // SageMaker's fixed group for every training job, made here with retention and the logs key
+      // before it would make its own (never expiring, service-owned key).
+      this.trainingLogGroup = houseLogGroup(this, 'TrainingJobLogs', { ...house.logs, logGroupName: SAGEMAKER_TRAINING_LOG_GROUP });
+    }
+    // The job reads the staged splits and writes only its model; it is the one writer of models/
+    // (the bucket policy refuses everyone without this tag there: SageMaker's upload cannot be conditional).
+    lake.artifacts.grantObjects(this.trainingRole, { read: DATA, list: DATA, write: MODELS }, RUN_WHY);
+    Tags.of(this.trainingRole).add(MODEL_WRITER_TAG.key, MODEL_WRITER_TAG.value);
     this.trainerImage.repository.grantPull(this.trainingRole);
     this.network?.grantNetworkInterfaces(this.trainingRole);
 
@@ -299,7 +320,7 @@ export class TrainingPipelineStack extends Stack {
           'features.$': '$.plan.features',
         },
         resultPath: '$.baseline',
-        comment: "Profiles the training rows and the holdout predictions; writes baseline.json beside the model",
+        comment: "Profiles the training rows and the holdout predictions; writes baseline.json once under baselines/",
         timeout: Duration.minutes(2),
       }),
     );

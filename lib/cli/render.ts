@@ -30,6 +30,9 @@ interface RenderOptions {
   readonly canaryOf?: string;
   readonly format: string;
   readonly artifactUri?: string;
+  /** The new version's `mlops.artifact_sha256` and `mlops.artifact_version_id`, as the deployer pins them. */
+  readonly artifactSha256?: string;
+  readonly artifactVersionId?: string;
   readonly previousArtifactUri?: string;
   readonly image?: string;
   readonly requestLogUri?: string;
@@ -63,6 +66,8 @@ export function renderSeldonText(options: RenderOptions): string {
   const newVersion = {
     version: options.version,
     artifactUri: options.artifactUri ?? artifactPlaceholder(options.model, options.version),
+    ...(options.artifactSha256 === undefined ? {} : { artifactSha256: options.artifactSha256 }),
+    ...(options.artifactVersionId === undefined ? {} : { artifactVersionId: options.artifactVersionId }),
   };
   const common = {
     model: options.model,
@@ -115,6 +120,8 @@ export const renderCommands: CommandModule = (program: Command) => {
     )
     .option('--format <format>', 'yaml or json', 'yaml')
     .option('--artifact-uri <uri>', "the new version's model.tar.gz (default: a named placeholder)")
+    .option('--artifact-sha256 <hex>', "the new version's registered digest (mlops.artifact_sha256): MODEL_SHA256")
+    .option('--artifact-version-id <id>', "the new version's S3 object version (mlops.artifact_version_id): MODEL_VERSION_ID")
     .option('--previous-artifact-uri <uri>', "the stable version's model.tar.gz with --canary-of")
     .option('--image <uri>', 'the model server image (default: a named placeholder)')
     .option(

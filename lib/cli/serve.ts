@@ -4,11 +4,13 @@
  * @example
  * mlops serve --model-dir .mlops/models/wine-quality --model-name wine-quality --port 9000
  * mlops serve --model-dir s3://artifacts/training/job-1/output/model.tar.gz --request-log .mlops/lake/predictions
+ * mlops serve --model-dir s3://artifacts/models/…/model.tar.gz --sha256 <mlops.artifact_sha256> --version-id <mlops.artifact_version_id>
  */
 import type { Command } from 'commander';
 import { ClientConfigError, s3Client } from '../adapters/clients';
 import { s3Objects } from '../adapters/s3/objects';
 import { ModelFormatError } from '../model/format';
+import { ArtifactDigestError } from '../serving/load';
 import { serve, untilStopped } from '../serving/main';
 import { CliError, type CommandModule, EXIT } from './program';
 
@@ -36,6 +38,8 @@ interface ServeOptions {
   readonly host: string;
   readonly modelName: string;
   readonly modelVersion?: string;
+  readonly sha256?: string;
+  readonly versionId?: string;
   readonly requestLog?: string;
   readonly logSampleRate: number;
 }
@@ -53,6 +57,8 @@ export const serveCommands: CommandModule = (program: Command) => {
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--model-name <name>', 'the name clients address the model by', 'model')
     .option('--model-version <version>', 'the version served (default: unversioned)')
+    .option('--sha256 <hex>', "refuse to serve unless the artifact's SHA-256 is this (the version's mlops.artifact_sha256)")
+    .option('--version-id <id>', "read this S3 object version of the artifact (the version's mlops.artifact_version_id)")
     .option(
       '--request-log <dir|s3-uri>',
       'log sampled predictions as JSON Lines under dt=YYYY-MM-DD/ partitions',
@@ -65,13 +71,21 @@ export const serveCommands: CommandModule = (program: Command) => {
           modelUri: opts.modelDir,
           modelName: opts.modelName,
           ...(opts.modelVersion === undefined ? {} : { modelVersion: opts.modelVersion }),
+          ...(opts.sha256 === undefined && opts.versionId === undefined
+            ? {}
+            : {
+                expected: {
+                  ...(opts.sha256 === undefined ? {} : { sha256: opts.sha256 }),
+                  ...(opts.versionId === undefined ? {} : { versionId: opts.versionId }),
+                },
+              }),
           host: opts.host,
           port: opts.port,
           ...(opts.requestLog === undefined ? {} : { requestLog: opts.requestLog }),
           sampleRate: opts.logSampleRate,
         }, { objects: s3Objects(s3Client(process.env)) });
       } catch (err) {
-        if (err instanceof ModelFormatError || err instanceof ClientConfigError) {
+        if (err instanceof ModelFormatError || err instanceof ArtifactDigestError || err instanceof ClientConfigError) {
           throw new CliError(err.message, EXIT.failed);
         }
         const code = (err as NodeJS.ErrnoException).code;

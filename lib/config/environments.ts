@@ -82,7 +82,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       glueDatabaseName: 'mlops_local',
     },
     athena: { bytesScannedCutoffPerQuery: 1_000_000_000 },
-    logs: { retentionDays: 7 },
+    logs: { retentionDays: 7, sagemakerTrainingLogGroup: 'create' },
     alarms: { enabled: false, periodMinutes: 5, evaluationPeriods: 1, lambdaErrors: 1, lambdaThrottles: 1, api5xxRate: 0.05, apiP99Ms: 5000, dynamoThrottles: 1, deadLetterMessages: 1 },
     lambda: { memorySizeMb: 512, reservedConcurrency: null },
     api: {
@@ -151,7 +151,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       glueDatabaseName: 'mlops_staging',
     },
     athena: { bytesScannedCutoffPerQuery: 10_000_000_000 },
-    logs: { retentionDays: 30 },
+    logs: { retentionDays: 30, sagemakerTrainingLogGroup: 'create' },
     alarms: {
       enabled: true,
       periodMinutes: 5,
@@ -229,7 +229,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       glueDatabaseName: 'mlops_production',
     },
     athena: { bytesScannedCutoffPerQuery: 100_000_000_000 },
-    logs: { retentionDays: 365 },
+    logs: { retentionDays: 365, sagemakerTrainingLogGroup: 'create' },
     alarms: {
       enabled: true,
       periodMinutes: 5,

@@ -77,6 +77,14 @@ export const environmentConfigSchema = z
       retentionDays: z.number().refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
         message: `logs.retentionDays must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
       }),
+      /**
+       * SageMaker writes every training job of the account and region to one fixed group,
+       * `/aws/sagemaker/TrainingJobs`, which it would create with no retention and no key. `create`:
+       * the training stack creates it with the retention and the logs key (CloudFormation fails if
+       * it already exists: import it, or delete it first). `existing`: another stack of the account
+       * and region owns it (two environments sharing an account set one of them to `existing`).
+       */
+      sagemakerTrainingLogGroup: z.enum(['create', 'existing']),
     }),
     /**
      * The environment's alarms (see `lib/constructs/operations-coverage.ts`): every alarm of the

@@ -16,7 +16,7 @@
  * binding twin (`lakeBucket.objects(...)`, `registry.endpointFor(...)`, `Binding.table(...)`, ...).
  *
  * @example
- * fn.bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ write: 'runs/' }, 'each run writes under its own prefix'));
+ * fn.bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ put: 'runs/' }, 'each run writes under its own prefix'));
  * fn.bind('EVENT_BUS_NAME', Binding.eventBus(bus));
  * lake.grantQuery(machine.role);
  */

@@ -22,6 +22,7 @@ import {
   WINE_RAW_PREFIX,
   WINE_RAW_TABLE,
 } from '../datasets/wine';
+import { ARTIFACT_PREFIXES } from '../pipelines/artifact-layout';
 import { principalConstruct } from './binding';
 import { LakeBucket } from './lake-bucket';
 import { LakeKey } from './lake-key';
@@ -33,6 +34,23 @@ export { accountKeyPolicy } from './lake-key';
 
 /** Where the workgroup puts query results in the results bucket. */
 export const ATHENA_RESULTS_PREFIX = 'results/';
+
+/**
+ * The principal tag of the one writer of `models/` (the SageMaker training role): SageMaker
+ * uploads the model without `If-None-Match`, so that prefix is held by who may write, not how.
+ */
+/**
+ * Every `model.tar.gz` a registered version may name: a training job's (under `models/`), a
+ * release's copy, and the `runs/` layout before writers had their own prefixes. The model server,
+ * batch inference and evaluation read these keys and nothing else of the artifacts bucket (not the
+ * splits under `data/`).
+ */
+export const MODEL_ARTIFACT_KEYS = ['models/*/model.tar.gz', 'releases/*/model.tar.gz', 'runs/*/model.tar.gz'] as const;
+
+/** Every `baseline.json` a version's `mlops.baseline_uri` may name (see {@link MODEL_ARTIFACT_KEYS}). */
+export const BASELINE_KEYS = ['baselines/*/baseline.json', 'releases/*/baseline.json', 'runs/*/baseline.json'] as const;
+
+export const MODEL_WRITER_TAG = { key: 'mlops-kit:artifact-writer', value: 'training-job' } as const;
 
 export interface QueryGrantOptions {
   /**
@@ -133,6 +151,12 @@ export class DataLake extends Construct {
     this.raw = dataBucket('Raw', props.requestLog ? [props.requestLog] : undefined);
     this.curated = dataBucket('Curated');
     this.artifacts = dataBucket('Artifacts');
+    // Written once (issue 18): nothing replaces a split, a baseline or a model a version names.
+    this.artifacts.writeOnce({
+      prefixes: [ARTIFACT_PREFIXES.runs, ARTIFACT_PREFIXES.data, ARTIFACT_PREFIXES.baselines],
+      taggedWriter: { prefix: ARTIFACT_PREFIXES.models, tagKey: MODEL_WRITER_TAG.key, tagValue: MODEL_WRITER_TAG.value },
+      keepVersions: removalPolicy === RemovalPolicy.RETAIN,
+    });
     this.athenaResults = new LakeBucket(this, 'AthenaResults', {
       encryptionKey: this.key,
       accessLogs: this.accessLogs,

@@ -1,8 +1,8 @@
 /**
  * The training pipeline's "Evaluate model" function (`lambdas/pipeline-evaluate.ts`): scores the
- * candidate and the production model on the holdout split and decides the verdict. It reads the
- * run's models and splits under `runs/`, and asks the registry which version is in production
- * when one is configured.
+ * candidate and the production model on the holdout split and decides the verdict. It reads
+ * models (`MODEL_ARTIFACT_KEYS`) and holdout splits under `data/`, and asks the registry which
+ * version is in production when one is configured.
  *
  * @example
  * const evaluateFn = new EvaluateModelFunction(this, 'EvaluateFunction', { lake, house, registry: registry.endpoint, registryAuth: 'iam' });
@@ -10,15 +10,14 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { Binding } from './binding';
-import type { DataLake } from './data-lake';
+import { ARTIFACT_PREFIXES } from '../pipelines/artifact-layout';
+import { type DataLake, MODEL_ARTIFACT_KEYS } from './data-lake';
 import type { HouseDefaults } from './house-defaults';
 import { lambdaEntry, MlopsFunction } from './mlops-function';
 
 export interface EvaluateModelFunctionProps {
   readonly lake: DataLake;
   readonly house: HouseDefaults;
-  /** The artifacts prefix every run's models and splits live under. */
-  readonly runsPrefix: string;
   /**
    * The registry's URL with the right to call it (`REGISTRY_URL`).
    * @default - no registry: the candidate is judged by the thresholds alone
@@ -49,8 +48,8 @@ export class EvaluateModelFunction extends MlopsFunction {
     this.bind(
       'ARTIFACTS_BUCKET',
       props.lake.artifacts.objects(
-        { read: props.runsPrefix },
-        'a run reads its candidate, its holdout split and the production model, all models and splits living under runs/',
+        { readKeys: [...MODEL_ARTIFACT_KEYS, `${ARTIFACT_PREFIXES.data}*/holdout/*`] },
+        "a run reads its candidate and the production model (model.tar.gz objects only) and its holdout split, named by the run",
       ),
     );
   }

@@ -31,6 +31,12 @@ export interface ObjectAccess {
    */
   readonly read?: string;
   /**
+   * `s3:GetObject` on exactly these key patterns (IAM wildcards: every `model.tar.gz` under `runs/`), for a
+   * reader that may see one kind of object under a prefix but not the rest.
+   * @default - none
+   */
+  readonly readKeys?: readonly string[];
+  /**
    * `s3:ListBucket` and `s3:GetBucketLocation`, listing only keys under this prefix (`''`: no
    * prefix condition).
    * @default - no listing
@@ -97,6 +103,25 @@ export interface LakeBucketProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+}
+
+/** Which writes {@link LakeBucket.writeOnce} holds to creating new objects only. */
+export interface WriteOnceOptions {
+  /** Prefixes where every `PutObject` must carry `If-None-Match: *` (so none replaces an object). */
+  readonly prefixes: readonly string[];
+  /**
+   * A prefix whose writer cannot send the header (SageMaker uploads a training job's model): only
+   * principals carrying the tag may write under it at all.
+   * @default - none
+   */
+  readonly taggedWriter?: { readonly prefix: string; readonly tagKey: string; readonly tagValue: string };
+  /**
+   * Also refuse `s3:DeleteObjectVersion` under all of them, to everyone: a version a registry
+   * entry pins stays until the lifecycle rules expire it. Not with `RemovalPolicy.DESTROY`, whose
+   * auto-delete empties the bucket version by version.
+   * @default false
+   */
+  readonly keepVersions?: boolean;
 }
 
 export class LakeBucket extends s3.Bucket {
@@ -179,6 +204,12 @@ export class LakeBucket extends s3.Bucket {
       wildcards.add(access.read);
       kms.push('kms:Decrypt');
     }
+    for (const pattern of access.readKeys ?? []) {
+      principal.addToPrincipalPolicy(
+        new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [`${arn}/${pattern}`] }),
+      );
+      kms.push('kms:Decrypt');
+    }
     if (access.list !== undefined) {
       principal.addToPrincipalPolicy(
         new iam.PolicyStatement({
@@ -213,6 +244,64 @@ export class LakeBucket extends s3.Bucket {
         id: `AwsSolutions-IAM5[Resource::${nagName}/${prefix}*]`,
         reason: `Object access is granted on the key prefix "${prefix || '(whole bucket)'}" only: ${why}.`,
       });
+    }
+    for (const pattern of access.readKeys ?? []) {
+      Validations.of(role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagName}/${pattern}]`,
+        reason: `Reads are granted on the key pattern "${pattern}" only: ${why}.`,
+      });
+    }
+  }
+
+  /**
+   * Makes the objects under the given prefixes write-once, in the bucket policy (so it binds every
+   * principal, whatever its IAM policy says): a `PutObject` without `If-None-Match: *` is denied,
+   * and S3 answers 412 to one with it on an existing key. CopyObject into those prefixes is then
+   * refused by S3 (it cannot be conditional), so writers stream the bytes instead.
+   */
+  writeOnce(options: WriteOnceOptions): void {
+    if (options.prefixes.length === 0) {
+      throw new Error('write-once must name at least one prefix, but none was provided');
+    }
+    const all = [...options.prefixes, ...(options.taggedWriter ? [options.taggedWriter.prefix] : [])];
+    const empty = all.find((p) => !/^[A-Za-z0-9][A-Za-z0-9._-]*\/$/.test(p));
+    if (empty !== undefined) {
+      throw new Error(`a write-once prefix must be a folder name ending in "/", but ${JSON.stringify(empty)} was provided`);
+    }
+    const keys = (prefixes: readonly string[]) => prefixes.map((p) => this.arnForObjects(`${p}*`));
+    this.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteOnceRequiresIfNoneMatch',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: keys(options.prefixes),
+        conditions: { Null: { 's3:if-none-match': 'true' } },
+      }),
+    );
+    const tagged = options.taggedWriter;
+    if (tagged !== undefined) {
+      this.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'OnlyTheTaggedWriter',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:PutObject'],
+          resources: keys([tagged.prefix]),
+          conditions: { StringNotEquals: { [`aws:PrincipalTag/${tagged.tagKey}`]: tagged.tagValue } },
+        }),
+      );
+    }
+    if (options.keepVersions) {
+      this.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: 'KeepWriteOnceVersions',
+          effect: iam.Effect.DENY,
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:DeleteObjectVersion'],
+          resources: keys(all),
+        }),
+      );
     }
   }
 

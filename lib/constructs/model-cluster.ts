@@ -19,10 +19,10 @@
  *   privateEndpoint: false,
  *   publicEndpointCidrs: ['203.0.113.0/24'],
  * });
- * artifacts.grantRead(models.modelServer.role);
+ * lake.artifacts.grantObjects(models.modelServer.role, { readKeys: MODEL_ARTIFACT_KEYS }, 'pods read the model they serve');
  */
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
-import { CfnCondition, Duration, IgnoreMode, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnCondition, Duration, IgnoreMode, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -31,6 +31,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3Assets from 'aws-cdk-lib/aws-s3-assets';
 import { join } from 'node:path';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import {
   hardenedNamespace,
@@ -124,6 +125,12 @@ export interface ModelClusterProps extends LogGroupOptions {
   /** The `ecr-pullthroughcache/…` secret of the Docker Hub account the cache pulls with. */
   readonly dockerHubCredentialArn: string;
   /**
+   * The ranges of the VPC's interface endpoints (`ServingNetwork.endpointCidrs`): the only HTTPS
+   * destinations of model pods.
+   * @default - the VPC's range
+   */
+  readonly endpointCidrs?: readonly string[];
+  /**
    * Size of each node's encrypted gp3 root volume (images and container layers live there).
    * @default 20
    */
@@ -154,6 +161,11 @@ export class ModelCluster extends Construct {
   readonly imageMirror: ImageMirror;
   /** The mirrored, digest-pinned references of {@link ClusterImages}, as pods name them. */
   readonly images: ClusterImages;
+  /**
+   * `/aws/eks/<cluster>/cluster`, where EKS writes the control-plane logs: made before the cluster
+   * with the retention and the logs key, instead of the never-expiring group EKS would make.
+   */
+  readonly controlPlaneLogs: logs.LogGroup;
   /** The pinned managed add-ons. */
   readonly addons: {
     readonly vpcCni: eks.Addon;
@@ -182,10 +194,14 @@ export class ModelCluster extends Construct {
       // grant from aws-eks-v2); listed actions instead of the default policy's kms:*.
       policy: accountKeyPolicy(),
     });
+    // Named here so the control-plane log group can exist before the cluster writes to it.
+    const clusterName = Names.uniqueResourceName(this, { maxLength: 100, separator: '-' });
+    this.controlPlaneLogs = houseLogGroup(scope, 'ControlPlaneLogs', { ...props, logGroupName: `/aws/eks/${clusterName}/cluster` });
     const endpointAccess = privateEndpoint
       ? eks.EndpointAccess.PRIVATE
       : eks.EndpointAccess.PUBLIC_AND_PRIVATE.onlyFrom(...publicCidrs);
     this.cluster = new eks.Cluster(scope, 'Cluster', {
+      clusterName,
       version: KUBERNETES_VERSION,
       vpc: props.vpc,
       vpcSubnets: [{ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }],
@@ -207,6 +223,7 @@ export class ModelCluster extends Construct {
       kubectlProviderOptions: { kubectlLayer: new KubectlV36Layer(scope, 'KubectlLayer') },
       removalPolicy,
     });
+    this.cluster.node.addDependency(this.controlPlaneLogs);
     const arm = isGraviton(props.nodeInstanceType);
     this.nodegroup = this.cluster.addNodegroupCapacity('Models', {
       instanceTypes: [new ec2.InstanceType(props.nodeInstanceType)],
@@ -239,7 +256,10 @@ export class ModelCluster extends Construct {
     this.podGuard = this.cluster.addManifest('ModelPodGuard', ...podGuardPolicy());
     this.networkPolicies = this.cluster.addManifest(
       'ModelNetworkPolicies',
-      ...modelNetworkPolicies({ vpcCidr: props.vpc.vpcCidrBlock }),
+      ...modelNetworkPolicies({
+        vpcCidr: props.vpc.vpcCidrBlock,
+        ...(props.endpointCidrs ? { endpointCidrs: props.endpointCidrs } : {}),
+      }),
     );
     this.networkPolicies.node.addDependency(this.modelNamespace);
     // Policies are enforced only once the VPC CNI add-on runs its network-policy agent.

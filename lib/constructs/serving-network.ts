@@ -1,7 +1,11 @@
 /**
  * The serving VPC: public subnets holding only NAT gateways, private node subnets, flow logs to an
- * encrypted log group, an S3 gateway endpoint, and interface endpoints for what nodes and pods
- * pull without the internet (ECR, STS, CloudWatch Logs, EKS Pod Identity).
+ * encrypted log group, and VPC endpoints for what nodes and pods reach without the internet: S3
+ * (gateway, and an interface endpoint whose private DNS answers inside the VPC), ECR, STS,
+ * CloudWatch Logs, EKS Pod Identity. The interface endpoints sit in small `endpoints` subnets of
+ * their own, whose ranges ({@link ServingNetwork.endpointCidrs}) are the only HTTPS destinations
+ * the model pods' NetworkPolicy allows; both S3 endpoints carry a policy naming exactly the
+ * objects the VPC's workloads use (`s3Statements`) and ECR's image-layer bucket.
  *
  * Its resources are created in `scope`, beside this construct rather than under it, so they keep
  * the construct paths — and with them the logical ids and the `Name` tags — they had before the
@@ -15,8 +19,9 @@
  *   logsEncryptionKey: lake.logsKey,
  * });
  */
-import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -59,7 +64,17 @@ export interface ServingNetworkProps {
    * @default RemovalPolicy.DESTROY
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The S3 calls the VPC's workloads make (model artifacts read, request logs written): the S3
+   * endpoints' policy, beside image-layer reads from ECR's bucket (what nodes pull images with).
+   * Principals may be left out: `*` is filled in (an endpoint policy names no caller of its own).
+   * @default - the endpoints allow ECR's image layers only
+   */
+  readonly s3Statements?: readonly iam.PolicyStatement[];
 }
+
+/** The subnet group the interface endpoints live in. */
+export const ENDPOINT_SUBNETS = 'endpoints';
 
 export class ServingNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -68,6 +83,11 @@ export class ServingNetwork extends Construct {
   readonly flowLogs: logs.LogGroup;
   /** Admits HTTPS from the VPC to the interface endpoints. */
   readonly endpointSecurityGroup: ec2.SecurityGroup;
+  /**
+   * The `endpoints` subnets' ranges (literal): every interface endpoint (S3, STS, ECR, Logs, EKS
+   * auth) has its addresses there, so a NetworkPolicy can allow exactly them.
+   */
+  readonly endpointCidrs: readonly string[];
 
   constructor(scope: Construct, id: string, props: ServingNetworkProps) {
     super(scope, id);
@@ -85,6 +105,8 @@ export class ServingNetwork extends Construct {
       subnetConfiguration: [
         { name: 'ingress', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24, mapPublicIpOnLaunch: false },
         { name: 'nodes', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 19 },
+        // Last, so the groups above keep their ranges.
+        { name: ENDPOINT_SUBNETS, subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 27 },
       ],
       flowLogs: {
         all: {
@@ -93,7 +115,9 @@ export class ServingNetwork extends Construct {
         },
       },
     });
-    this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+    const endpointSubnets: ec2.SubnetSelection = { subnetGroupName: ENDPOINT_SUBNETS };
+    this.endpointCidrs = this.vpc.selectSubnets(endpointSubnets).subnets.map((s) => s.ipv4CidrBlock);
+    const s3Gateway = this.vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
     this.endpointSecurityGroup = new ec2.SecurityGroup(scope, 'EndpointSecurityGroup', {
       vpc: this.vpc,
       description: 'Interface endpoints: HTTPS from inside the serving VPC',
@@ -113,10 +137,25 @@ export class ServingNetwork extends Construct {
     ] as const) {
       this.vpc.addInterfaceEndpoint(name, {
         service,
+        subnets: endpointSubnets,
         privateDnsEnabled: true,
         securityGroups: [this.endpointSecurityGroup],
         open: false,
       });
+    }
+    // S3 through PrivateLink too: with private DNS for all resolvers, S3 names resolve to these
+    // addresses inside the VPC, so model pods reach S3 without any egress beyond the endpoints.
+    const s3Interface = this.vpc.addInterfaceEndpoint('S3Interface', {
+      service: ec2.InterfaceVpcEndpointAwsService.S3,
+      subnets: endpointSubnets,
+      privateDnsEnabled: true,
+      privateDnsOnlyForInboundResolverEndpoint: ec2.VpcEndpointPrivateDnsOnlyForInboundResolverEndpoint.ALL_RESOLVERS,
+      securityGroups: [this.endpointSecurityGroup],
+      open: false,
+    });
+    for (const statement of s3EndpointStatements(scope, props.s3Statements ?? [])) {
+      s3Gateway.addToPolicy(statement);
+      s3Interface.addToPolicy(statement);
     }
     this.acknowledgeFindings();
   }
@@ -131,4 +170,34 @@ export class ServingNetwork extends Construct {
       ...complianceAcks('VPCDefaultSecurityGroupClosed', 'Nothing in the serving VPC uses its default security group: the cluster, endpoints and deployer each have their own. Closing it would add a custom-resource Lambda for a group no resource joins.'),
     );
   }
+}
+
+/**
+ * The S3 endpoints' policy: the caller's statements for every principal of the VPC (an endpoint
+ * policy narrows what may pass, the callers' own IAM still decides), and the reads nodes make of
+ * ECR's image layers, which ECR serves from its own S3 bucket in the region.
+ */
+function s3EndpointStatements(scope: Construct, statements: readonly iam.PolicyStatement[]): iam.PolicyStatement[] {
+  const region = Stack.of(scope).region;
+  const own = statements.map((s) => {
+    const json = s.toStatementJson() as { Action: string | string[]; Resource: unknown };
+    return new iam.PolicyStatement({
+      principals: [new iam.AnyPrincipal()],
+      actions: [json.Action].flat(),
+      resources: [json.Resource].flat() as string[],
+    });
+  });
+  return [
+    ...own,
+    new iam.PolicyStatement({
+      sid: 'NodeImagesAndPackages',
+      principals: [new iam.AnyPrincipal()],
+      actions: ['s3:GetObject'],
+      resources: [
+        `arn:${Stack.of(scope).partition}:s3:::prod-${region}-starport-layer-bucket/*`,
+        // Amazon Linux 2023's package repositories, should a node install a package.
+        `arn:${Stack.of(scope).partition}:s3:::al2023-repos-${region}-*/*`,
+      ],
+    }),
+  ];
 }

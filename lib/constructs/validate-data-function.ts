@@ -52,8 +52,9 @@ export class ValidateDataFunction extends MlopsFunction {
     ).bind(
       'ARTIFACTS_BUCKET',
       lake.artifacts.objects(
-        { write: props.runsPrefix },
-        'each run reads and writes under its own runs/<model>/<execution>/ prefix, named at run time',
+        // Read too: a retried step compares what it finds with what it would write (written once).
+        { put: props.runsPrefix, read: props.runsPrefix },
+        'each run writes its profile once under its own runs/<model>/<execution>/ prefix, named at run time',
       ),
     );
     lake.curated.grantObjects(

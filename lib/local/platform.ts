@@ -534,12 +534,23 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
         eventPattern: servingFact.promotionEventPattern,
         target: async (event) => {
           const detail = (event['detail'] ?? {}) as Record<string, string | undefined>;
-          await serving.deploy({
-            namespace: servingFact.namespace,
-            deployment: String(detail['modelName']),
-            modelUri: String(detail['artifactUri'] ?? detail['source']),
-            version: String(detail['version']),
-          });
+          const sha256 = detail['artifactSha256'];
+          const versionId = detail['artifactVersionId'];
+          try {
+            await serving.deploy({
+              namespace: servingFact.namespace,
+              deployment: String(detail['modelName']),
+              modelUri: String(detail['artifactUri'] ?? detail['source']),
+              version: String(detail['version']),
+              // What the deployer pins on EKS: the registered digest and S3 object version.
+              ...(sha256 || versionId
+                ? { expected: { ...(sha256 ? { sha256 } : {}), ...(versionId ? { versionId } : {}) } }
+                : {}),
+            });
+          } catch (err) {
+            // As a pod that fails to load never becomes ready: the previous version keeps serving.
+            log(`[serving] refused ${String(detail['modelName'])} version ${String(detail['version'])}: ${(err as Error).message}`);
+          }
         },
       });
     }

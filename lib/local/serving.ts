@@ -23,6 +23,7 @@ import {
   compileModel,
   DEFAULT_MAX_BODY_BYTES,
   DirectorySink,
+  type ExpectedArtifact,
   loadModel,
   type ModelServer,
   oipErrorBody,
@@ -172,12 +173,14 @@ export class LocalServing {
     modelUri: string;
     version: string;
     modelName?: string;
+    /** The registered digest and S3 object version the artifact is held to (refused otherwise). */
+    expected?: ExpectedArtifact;
   }): Promise<Deployment> {
     const key = `${d.namespace}/${d.deployment}`;
     const current = this.servers.get(key)?.deployment;
     // Stage and alias promotions of one version both arrive: serving it once is enough.
     if (current && current.version === d.version && current.modelUri === d.modelUri) return current;
-    const model = await loadModel(d.modelUri, { objects: this.objects });
+    const model = await loadModel(d.modelUri, { objects: this.objects, ...(d.expected ? { expected: d.expected } : {}) });
     const name = d.modelName ?? d.deployment;
     let lastReport = 0;
     const logger = this.options.requestLogDir

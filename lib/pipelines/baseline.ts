@@ -2,9 +2,9 @@
  * "Write baseline" of the training pipeline: the reference every drift run of the version compares
  * with. The per-feature value counts of the training rows come from one Athena query (see
  * {@link valueCountsQuery}); the prediction reference is the candidate's output on the holdout
- * split (the rows "Evaluate model" scored). The profile is built by the drift core and written as
- * `baseline.json` next to the version's `model.tar.gz`; "Register model" names it in the
- * `mlops.baseline_uri` tag.
+ * split (the rows "Evaluate model" scored). The profile is built by the drift core and written once
+ * as `baseline.json` under `baselines/`, on the model's path (see ./artifact-layout.ts); "Register
+ * model" names it in the `mlops.baseline_uri` tag.
  *
  * @example
  * const { baseline_uri } = await writeBaseline({ model_name: 'wine-quality', model_uri, holdout_uri, counts_uri, features }, { objects });
@@ -14,13 +14,14 @@ import { readModelFromArchive } from '../model/archive';
 import { CsvError, parseCsv, toDesign } from '../trainer/csv';
 import { predictMatrix } from '../trainer/metrics';
 import { parseS3Uri } from './catalog';
-import { DataValidationError } from './errors';
+import { ARTIFACT_PREFIXES, baselineKeyFor } from './artifact-layout';
+import { DataValidationError, PipelineInputError } from './errors';
 import type { ObjectStore } from './objects';
 import { countValues, parseValueCounts, rowsOf } from './value-counts';
 
 export interface BaselineRequest {
   readonly model_name: string;
-  /** `s3://…/model.tar.gz`: the baseline is written beside it. */
+  /** `s3://…/models/…/model.tar.gz`: the baseline is written on its path under `baselines/`. */
   readonly model_uri: string;
   readonly holdout_uri: string;
   /** The CSV result of the training rows' value-counts query. */
@@ -41,8 +42,17 @@ const text = async (objects: ObjectStore, uri: string, what: string) => {
   return Buffer.from((await objects.get(bucket, key)).body).toString('utf8');
 };
 
-/** `s3://b/runs/m/e/training/job/output/model.tar.gz` → `s3://b/runs/m/e/training/job/output/baseline.json`. */
-export const baselineUriFor = (modelUri: string): string => `${modelUri.replace(/\/[^/]*$/, '')}/baseline.json`;
+/** `s3://b/models/m/e/job/output/model.tar.gz` → `s3://b/baselines/m/e/job/output/baseline.json`. */
+export function baselineUriFor(modelUri: string): string {
+  const { bucket, key } = parseS3Uri(modelUri, 'model_uri');
+  const baseline = baselineKeyFor(key);
+  if (baseline === undefined) {
+    throw new PipelineInputError(
+      `model_uri must name a model under ${ARTIFACT_PREFIXES.models} (where training jobs write), but ${modelUri} was provided`,
+    );
+  }
+  return `s3://${bucket}/${baseline}`;
+}
 
 export async function writeBaseline(request: BaselineRequest, deps: { readonly objects: ObjectStore; readonly now?: () => Date }): Promise<BaselineWritten> {
   const counts = parseValueCounts(await text(deps.objects, request.counts_uri, 'counts_uri'), request.features);
@@ -80,6 +90,6 @@ export async function writeBaseline(request: BaselineRequest, deps: { readonly o
   });
   const uri = baselineUriFor(request.model_uri);
   const target = parseS3Uri(uri, 'the baseline');
-  await deps.objects.put(target.bucket, target.key, `${JSON.stringify(baseline)}\n`, 'application/json');
+  await deps.objects.putOnce(target.bucket, target.key, `${JSON.stringify(baseline)}\n`, 'application/json');
   return { baseline_uri: uri, rows, features: request.features.length, prediction_rows: predictions.length };
 }

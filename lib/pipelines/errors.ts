@@ -15,6 +15,15 @@ export class DataValidationError extends Error {
   override readonly name = 'DataValidationError';
 }
 
+/**
+ * A step tried to write an artifact that already exists with other bytes. Artifacts are written
+ * once (each writer sends `If-None-Match: *`, and the bucket policy refuses writes without it):
+ * nothing replaces a model, a split or a baseline that a registered version may name.
+ */
+export class ArtifactExistsError extends Error {
+  override readonly name = 'ArtifactExistsError';
+}
+
 /** The model registry answered with an error the step cannot recover from. */
 export class RegistryError extends Error {
   override readonly name = 'RegistryError';

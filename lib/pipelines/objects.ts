@@ -29,6 +29,21 @@ export interface ObjectStore {
   ): Promise<{ versionId?: string }>;
   /** A server-side copy: the bytes never pass through the caller. */
   copy(from: { bucket: string; key: string }, to: { bucket: string; key: string }): Promise<void>;
+  /**
+   * Creates an object that must not exist yet (`If-None-Match: *`). A retried step that finds its
+   * own bytes there succeeds; other bytes throw `ArtifactExistsError` and the object stays.
+   */
+  putOnce(
+    bucket: string,
+    key: string,
+    body: string | Uint8Array,
+    contentType: string,
+  ): Promise<{ versionId?: string }>;
+  /**
+   * {@link putOnce} with another object's bytes, streamed through the caller: S3 refuses
+   * CopyObject where a bucket policy enforces conditional writes.
+   */
+  copyOnce(from: { bucket: string; key: string }, to: { bucket: string; key: string }): Promise<{ versionId?: string }>;
 }
 
 /** Whether Athena (and so the pipelines) reads an object under a table's location. */

@@ -48,6 +48,11 @@ export interface RegisterRequest {
    * `VERSION_TAGS.artifactSha256` (a release to another environment verifies its copy against it).
    */
   readonly artifact_sha256?: string;
+  /**
+   * The S3 object version of the artifact that digest was computed over, recorded as
+   * `VERSION_TAGS.artifactVersionId`: the model server reads exactly that version.
+   */
+  readonly artifact_version_id?: string;
   /** `s3://…/baseline.json`, named on the version by the {@link VERSION_TAGS} `baselineUri` tag. */
   readonly baseline_uri?: string;
 }
@@ -179,6 +184,9 @@ async function register(
         tags: [
           { key: EXECUTION_TAG, value: request.execution },
           ...(request.artifact_sha256 ? [{ key: VERSION_TAGS.artifactSha256, value: request.artifact_sha256 }] : []),
+          ...(request.artifact_version_id
+            ? [{ key: VERSION_TAGS.artifactVersionId, value: request.artifact_version_id }]
+            : []),
           ...(request.baseline_uri ? [{ key: VERSION_TAGS.baselineUri, value: request.baseline_uri }] : []),
         ],
         description: `holdout rmse ${request.metrics.rmse.toFixed(4)}, r2 ${request.metrics.r2.toFixed(4)}`,

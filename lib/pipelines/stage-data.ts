@@ -64,7 +64,7 @@ export async function stageTrainingData(request: StageRequest, objects: ObjectSt
     );
   }
   for (const split of [request.train, request.holdout]) {
-    await objects.copy(
+    await objects.copyOnce(
       parseS3Uri(split.result, 'the query result'),
       parseS3Uri(split.object, 'the staged object'),
     );

@@ -17,6 +17,7 @@ import type { FeatureRepo } from '../features/definitions';
 import { offlineTableSpecs } from '../features/definitions';
 import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval';
 import { lakeRelation } from '../features/stack-support';
+import { ARTIFACT_PREFIXES, type RunLocations, runLocations } from './artifact-layout';
 import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
 import { defaultModelName, parseTrainingInput, type TrainingInput, type TrainingTrigger, type Thresholds } from './input';
@@ -86,17 +87,8 @@ export interface TrainingPlan {
   readonly trigger: TrainingTrigger | null;
   readonly training_job_name: string;
   readonly queries: TrainingQueries;
-  readonly locations: {
-    readonly profile: string;
-    readonly data_version: string;
-    readonly features: string;
-    /** The training channel prefix and the object the staged training CSV is copied to. */
-    readonly train: string;
-    readonly train_object: string;
-    readonly holdout: string;
-    readonly holdout_object: string;
-    readonly training_output: string;
-  };
+  /** The run's objects, one prefix per writer (see ./artifact-layout.ts), and the feature set's. */
+  readonly locations: RunLocations & { readonly features: string };
 }
 
 /** SageMaker's limit on an environment variable's value. */
@@ -140,14 +132,14 @@ export async function planTrainingRun(
   const { table, profile } = source;
 
   const modelName = input.model_name ?? defaultModelName(source.name);
-  const runPrefix = `runs/${modelName}/${execution}`;
-  const artifacts = (key: string) => `s3://${deps.artifactsBucket}/${runPrefix}/${key}`;
+  const runPrefix = `${ARTIFACT_PREFIXES.runs}${modelName}/${execution}`;
+  const locations = runLocations(deps.artifactsBucket, modelName, execution);
   const dataVersion = source.dataVersion;
   let dataVersionJson = JSON.stringify(dataVersion);
   if (dataVersionJson.length > MAX_ENVIRONMENT_VALUE) {
     // Too long for a SageMaker environment variable: the model records where the full list is.
     dataVersionJson = JSON.stringify({
-      source: artifacts('data-version.json'),
+      source: locations.data_version,
       objects: [{ key: `${runPrefix}/data-version.json` }],
     });
   }
@@ -178,27 +170,18 @@ export async function planTrainingRun(
     trigger: input.trigger ?? null,
     training_job_name: trainingJobName(execution),
     queries: source.queries,
-    locations: {
-      profile: artifacts('profile.json'),
-      data_version: artifacts('data-version.json'),
-      features: source.featuresLocation,
-      train: artifacts('data/train/'),
-      train_object: artifacts('data/train/train.csv'),
-      holdout: artifacts('data/holdout/'),
-      holdout_object: artifacts('data/holdout/holdout.csv'),
-      training_output: artifacts('training/'),
-    },
+    locations: { ...locations, features: source.featuresLocation },
   };
 
   const now = (deps.now ?? (() => new Date()))();
   // Written last: only a run whose input and data are valid leaves anything behind.
-  await deps.objects.put(
+  await deps.objects.putOnce(
     deps.artifactsBucket,
     `${runPrefix}/profile.json`,
     `${JSON.stringify({ created_at: now.toISOString(), execution, data_version: dataVersion, ...profile }, null, 2)}\n`,
     'application/json',
   );
-  await deps.objects.put(
+  await deps.objects.putOnce(
     deps.artifactsBucket,
     `${runPrefix}/data-version.json`,
     `${JSON.stringify(dataVersion, null, 2)}\n`,

@@ -17,6 +17,13 @@ export interface ModelVersionPromoted {
   readonly source: string;
   /** Where the artifacts can be downloaded (`get-download-uri`). */
   readonly artifactUri: string;
+  /**
+   * The version's `mlops.artifact_sha256` tag, when it has one: the model server refuses an
+   * artifact with another digest.
+   */
+  readonly artifactSha256?: string;
+  /** The version's `mlops.artifact_version_id` tag: the S3 object version the server reads. */
+  readonly artifactVersionId?: string;
   /** Set when the version entered a stage (`Staging` or `Production`). */
   readonly stage?: string;
   /** Set when a promotion alias (`champion`) moved to the version. */

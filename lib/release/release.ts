@@ -216,7 +216,8 @@ export interface ReleaseObjects {
   readSource(uri: S3Uri): Promise<{ body: AsyncIterable<Uint8Array>; length?: number }>;
   /** Writes a target object from a stream of `length` bytes. */
   writeTarget(key: string, body: AsyncIterable<Uint8Array>, length?: number): Promise<void>;
-  copyTarget(fromKey: string, toKey: string): Promise<void>;
+  /** A copy within the target; the new object's version when the bucket keeps versions. */
+  copyTarget(fromKey: string, toKey: string): Promise<{ versionId?: string } | void>;
   deleteTarget(keys: readonly string[]): Promise<void>;
   listTarget(prefix: string): Promise<string[]>;
 }
@@ -226,6 +227,8 @@ export interface CopiedArtifacts {
   readonly baseline_uri: string | null;
   readonly sha256: string;
   readonly bytes: number;
+  /** The S3 version of the released artifact, recorded as `mlops.artifact_version_id`. */
+  readonly artifact_version_id?: string;
 }
 
 /**
@@ -260,8 +263,18 @@ export async function copyArtifacts(
       moves.push([`${incoming}${bname}`, `${plan.target_prefix}${bname}`]);
       baseline = `s3://${objects.targetBucket}/${plan.target_prefix}${bname}`;
     }
-    for (const [from, to] of moves) await objects.copyTarget(from, to);
-    return { artifact_uri: `s3://${objects.targetBucket}/${plan.target_prefix}${name}`, baseline_uri: baseline, sha256, bytes };
+    let versionId: string | undefined;
+    for (const [i, [from, to]] of moves.entries()) {
+      const copied = await objects.copyTarget(from, to);
+      if (i === 0) versionId = copied?.versionId;
+    }
+    return {
+      artifact_uri: `s3://${objects.targetBucket}/${plan.target_prefix}${name}`,
+      baseline_uri: baseline,
+      sha256,
+      bytes,
+      ...(versionId ? { artifact_version_id: versionId } : {}),
+    };
   } finally {
     await objects.deleteTarget(await objects.listTarget(incoming));
   }
@@ -384,6 +397,8 @@ export async function registerRelease(target: MlflowClient, request: RegisterRel
             { key: VERSION_TAGS.sourceVersion, value: plan.source_version },
             { key: VERSION_TAGS.sourceRunId, value: plan.source_run_id },
             { key: VERSION_TAGS.artifactSha256, value: copied.sha256 },
+            // The copy's own object version (not the source's): what the target's servers read.
+            ...(copied.artifact_version_id ? [{ key: VERSION_TAGS.artifactVersionId, value: copied.artifact_version_id }] : []),
             { key: RELEASE_TAGS.sourceUri, value: plan.source_uri },
             ...(plan.data_version ? [{ key: VERSION_TAGS.dataVersion, value: plan.data_version }] : []),
             ...(copied.baseline_uri ? [{ key: VERSION_TAGS.baselineUri, value: copied.baseline_uri }] : []),

@@ -76,6 +76,9 @@ export interface PromotionDetail {
   readonly modelName: string;
   readonly version: string;
   readonly artifactUri: string;
+  /** The version's registered digest and object version (the registry's `mlops.artifact_*` tags). */
+  readonly artifactSha256?: string;
+  readonly artifactVersionId?: string;
   readonly previousVersion?: string | null;
 }
 
@@ -152,6 +155,8 @@ function render(
     model,
     version: stable.version,
     artifactUri: stable.artifactUri,
+    ...(stable.artifactSha256 === undefined ? {} : { artifactSha256: stable.artifactSha256 }),
+    ...(stable.artifactVersionId === undefined ? {} : { artifactVersionId: stable.artifactVersionId }),
     image: settings.image,
     namespace: settings.namespace,
     replicas: settings.replicas,
@@ -183,7 +188,12 @@ export async function applyPromotion(
 ): Promise<DeployResult> {
   const name = deploymentNameFor(detail.modelName);
   const namespace = settings.namespace;
-  const incoming: ServedVersion = { version: detail.version, artifactUri: detail.artifactUri };
+  const incoming: ServedVersion = {
+    version: detail.version,
+    artifactUri: detail.artifactUri,
+    ...(detail.artifactSha256 === undefined ? {} : { artifactSha256: detail.artifactSha256 }),
+    ...(detail.artifactVersionId === undefined ? {} : { artifactVersionId: detail.artifactVersionId }),
+  };
   const live = await liveState(k8s, namespace, name);
   const result = (plan: Plan, stable: string, reason: string, canary?: string): DeployResult => ({
     plan,

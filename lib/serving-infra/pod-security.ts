@@ -92,16 +92,21 @@ export function podGuardPolicy(): Record<string, unknown>[] {
 export const POD_IDENTITY_AGENT_CIDR = '169.254.170.23/32';
 
 export interface ModelNetworkPolicyOptions {
-  /** The VPC's range: the NLB's addresses and the interface endpoints (STS, CloudWatch Logs) live there. */
+  /** The VPC's range: the NLB's addresses, which reach the router. */
   readonly vpcCidr: string;
+  /**
+   * Where the VPC's interface endpoints are (S3, STS, ECR, Logs, EKS auth): the only HTTPS model
+   * pods may open. S3 resolves there through the S3 interface endpoint's private DNS.
+   * @default [vpcCidr]
+   */
+  readonly endpointCidrs?: readonly string[];
 }
 
 /**
  * Default deny in `seldon`, then exactly: the NLB (from the VPC) to the router port; the router to
  * model pods on the executor and model ports; every pod to cluster DNS; model pods to the Pod
- * Identity agent, to HTTPS in the VPC (the STS and Logs interface endpoints) and to HTTPS
- * elsewhere for S3, which the gateway endpoint serves on the region's public S3 addresses (no
- * range known when the template is written; see the README's Security section).
+ * Identity agent and to HTTPS on the interface endpoints' subnets only (S3 included, through its
+ * interface endpoint): no other address in the VPC, nothing outside it.
  */
 export function modelNetworkPolicies(options: ModelNetworkPolicyOptions): Record<string, unknown>[] {
   const metadata = (name: string) => ({
@@ -119,6 +124,10 @@ export function modelNetworkPolicies(options: ModelNetworkPolicyOptions): Record
   // The operator labels every pod of a SeldonDeployment with its id.
   const models = { matchExpressions: [{ key: 'seldon-deployment-id', operator: 'Exists' }] };
   const tcp = (port: number) => ({ protocol: 'TCP', port });
+  const endpoints = options.endpointCidrs ?? [options.vpcCidr];
+  if (endpoints.length === 0) {
+    throw new Error('the model pods need at least one endpoint range to reach S3, but endpointCidrs was empty');
+  }
   return [
     policy('default-deny', { podSelector: {}, policyTypes: ['Ingress', 'Egress'] }),
     policy('allow-dns', {
@@ -148,8 +157,7 @@ export function modelNetworkPolicies(options: ModelNetworkPolicyOptions): Record
       ingress: [{ from: [{ podSelector: router }], ports: [tcp(EXECUTOR_PORT), tcp(MODEL_PORT)] }],
       egress: [
         { to: [{ ipBlock: { cidr: POD_IDENTITY_AGENT_CIDR } }], ports: [tcp(80)] },
-        { to: [{ ipBlock: { cidr: options.vpcCidr } }], ports: [tcp(443)] },
-        { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: [options.vpcCidr, '169.254.0.0/16'] } }], ports: [tcp(443)] },
+        { to: endpoints.map((cidr) => ({ ipBlock: { cidr } })), ports: [tcp(443)] },
       ],
     }),
   ];

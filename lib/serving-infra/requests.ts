@@ -33,6 +33,8 @@ const requestSchema = z.discriminatedUnion('action', [
       modelName: z.string().min(1),
       version: z.string().min(1),
       artifactUri: z.string().min(1),
+      artifactSha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits').optional(),
+      artifactVersionId: z.string().min(1).max(1024).optional(),
       previousVersion: z.string().nullable().optional(),
     }),
   }),

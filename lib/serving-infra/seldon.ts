@@ -48,6 +48,10 @@ export const ANNOTATIONS = {
   stableArtifactUri: 'mlops-kit/stable-artifact-uri',
   canaryVersion: 'mlops-kit/canary-version',
   canaryArtifactUri: 'mlops-kit/canary-artifact-uri',
+  stableArtifactSha256: 'mlops-kit/stable-artifact-sha256',
+  stableArtifactVersionId: 'mlops-kit/stable-artifact-version-id',
+  canaryArtifactSha256: 'mlops-kit/canary-artifact-sha256',
+  canaryArtifactVersionId: 'mlops-kit/canary-artifact-version-id',
   canaryTraffic: 'mlops-kit/canary-traffic-percent',
   previousVersion: 'mlops-kit/previous-version',
   eventId: 'mlops-kit/event-id',
@@ -97,6 +101,18 @@ export interface ServedVersion {
   readonly version: string;
   /** Where the model artifact is: `s3://bucket/…/model.tar.gz` (see lib/serving/load.ts). */
   readonly artifactUri: string;
+  /**
+   * The artifact's SHA-256 as registered (`mlops.artifact_sha256`); the server refuses any other
+   * bytes (`MODEL_SHA256`), so the pod never becomes ready.
+   * @default - not checked (a version registered before digests were recorded)
+   */
+  readonly artifactSha256?: string;
+  /**
+   * The S3 object version of the artifact (`mlops.artifact_version_id`), read instead of the
+   * current one (`MODEL_VERSION_ID`).
+   * @default - the current version
+   */
+  readonly artifactVersionId?: string;
 }
 
 export interface CanarySpec extends ServedVersion {
@@ -219,8 +235,35 @@ function checkVersion(what: string, version: string): void {
   }
 }
 
-function checkArtifact(what: string, uri: string): void {
-  if (uri.trim() === '') throw new RenderError(`${what} must be set (the model artifact's s3:// URI)`);
+function checkArtifact(what: string, served: ServedVersion): void {
+  if (served.artifactUri.trim() === '') throw new RenderError(`${what} must be set (the model artifact's s3:// URI)`);
+  const sha = served.artifactSha256;
+  if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
+    throw new RenderError(`the artifact SHA-256 of ${what} must be 64 lowercase hex digits, but ${JSON.stringify(sha)} was provided`);
+  }
+  const id = served.artifactVersionId;
+  if (id !== undefined && (id === '' || id.length > 1024)) {
+    throw new RenderError(`the artifact version id of ${what} must be 1-1024 characters, but ${JSON.stringify(id)} was provided`);
+  }
+}
+
+/** The pinning annotations of a served version, under `stable` or `canary` names. */
+function pinAnnotations(served: ServedVersion, role: 'stable' | 'canary'): Record<string, string> {
+  const [sha, id] =
+    role === 'stable'
+      ? [ANNOTATIONS.stableArtifactSha256, ANNOTATIONS.stableArtifactVersionId]
+      : [ANNOTATIONS.canaryArtifactSha256, ANNOTATIONS.canaryArtifactVersionId];
+  return {
+    ...(served.artifactSha256 === undefined ? {} : { [sha]: served.artifactSha256 }),
+    ...(served.artifactVersionId === undefined ? {} : { [id]: served.artifactVersionId }),
+  };
+}
+
+/** The pinning fields read back from annotations. */
+function pinOf(a: Record<string, string>, role: 'stable' | 'canary'): Pick<ServedVersion, 'artifactSha256' | 'artifactVersionId'> {
+  const sha = a[role === 'stable' ? ANNOTATIONS.stableArtifactSha256 : ANNOTATIONS.canaryArtifactSha256];
+  const id = a[role === 'stable' ? ANNOTATIONS.stableArtifactVersionId : ANNOTATIONS.canaryArtifactVersionId];
+  return { ...(sha === undefined ? {} : { artifactSha256: sha }), ...(id === undefined ? {} : { artifactVersionId: id }) };
 }
 
 /**
@@ -231,7 +274,7 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
   const name = deploymentNameFor(options.model);
   const namespace = options.namespace ?? MODEL_NAMESPACE;
   checkVersion('version', options.version);
-  checkArtifact('artifactUri', options.artifactUri);
+  checkArtifact('artifactUri', options);
   if (!Number.isInteger(options.replicas) || options.replicas < 1) {
     throw new RenderError(
       `replicas must be a whole number of at least 1, but ${options.replicas} was provided`,
@@ -255,7 +298,7 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
   const canary = options.canary;
   if (canary !== undefined) {
     checkVersion('canary.version', canary.version);
-    checkArtifact('canary.artifactUri', canary.artifactUri);
+    checkArtifact('canary.artifactUri', canary);
     if (canary.version === options.version) {
       throw new RenderError(
         `canary.version must differ from the stable version, but both are ${options.version}`,
@@ -299,11 +342,13 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
     [ANNOTATIONS.model]: options.model,
     [ANNOTATIONS.stableVersion]: options.version,
     [ANNOTATIONS.stableArtifactUri]: options.artifactUri,
+    ...pinAnnotations(options, 'stable'),
   };
   if (canary !== undefined) {
     annotations[ANNOTATIONS.canaryVersion] = canary.version;
     annotations[ANNOTATIONS.canaryArtifactUri] = canary.artifactUri;
     annotations[ANNOTATIONS.canaryTraffic] = String(canary.trafficPercent);
+    Object.assign(annotations, pinAnnotations(canary, 'canary'));
   }
   if (options.previous !== undefined) annotations[ANNOTATIONS.previousVersion] = options.previous;
   if (options.eventId !== undefined) annotations[ANNOTATIONS.eventId] = options.eventId;
@@ -336,6 +381,9 @@ function podSpec(options: RenderSeldonOptions, served: ServedVersion): Record<st
     { name: 'MODEL_URI', value: served.artifactUri },
     { name: 'MODEL_NAME', value: options.model },
     { name: 'MODEL_VERSION', value: served.version },
+    // The server reads exactly this object version and refuses other bytes: the pod stays unready.
+    ...(served.artifactSha256 === undefined ? [] : [{ name: 'MODEL_SHA256', value: served.artifactSha256 }]),
+    ...(served.artifactVersionId === undefined ? [] : [{ name: 'MODEL_VERSION_ID', value: served.artifactVersionId }]),
     { name: 'DRAIN_DELAY_MS', value: String(options.drainDelayMs ?? 10_000) },
   ];
   if (options.requestLogUri !== undefined) {
@@ -413,9 +461,9 @@ export function liveStateOf(object: KubernetesObject): LiveState | undefined {
     name: object.metadata.name,
     namespace: object.metadata.namespace ?? MODEL_NAMESPACE,
     model,
-    stable: { version, artifactUri },
+    stable: { version, artifactUri, ...pinOf(a, 'stable') },
     ...(canaryVersion !== undefined && canaryUri !== undefined
-      ? { canary: { version: canaryVersion, artifactUri: canaryUri, trafficPercent: canaryTraffic } }
+      ? { canary: { version: canaryVersion, artifactUri: canaryUri, ...pinOf(a, 'canary'), trafficPercent: canaryTraffic } }
       : {}),
     ...(a[ANNOTATIONS.previousVersion] === undefined ? {} : { previous: a[ANNOTATIONS.previousVersion] }),
     ...(a[ANNOTATIONS.eventId] === undefined ? {} : { eventId: a[ANNOTATIONS.eventId] }),

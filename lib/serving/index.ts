@@ -1,6 +1,12 @@
 /** The kit's model server: Seldon Core v1 and Open Inference Protocol v2 for the kit's linear models. */
 export { describeValue } from './describe';
-export { type LoadModelOptions, loadModel, type ModelObjects } from './load';
+export {
+  ArtifactDigestError,
+  type ExpectedArtifact,
+  type LoadModelOptions,
+  loadModel,
+  type ModelObjects,
+} from './load';
 export { configFromEnv, type ServeConfig, serve, sinkFor, untilStopped } from './main';
 export { LATENCY_BUCKETS, P99_WINDOW_MS, type RouteLabels, ServingMetrics } from './metrics';
 export { compileModel, jsonNumbers, predictBatch, type ServedModel, type ServeIdentity } from './model';

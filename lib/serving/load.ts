@@ -11,7 +11,14 @@
  *
  * S3 locations are read through the {@link ModelObjects} port (`s3Objects` in lib/adapters/s3 on
  * AWS and against the local S3 engine); directories and files from the disk.
+ *
+ * With an {@link ExpectedArtifact} (what the registry recorded: `mlops.artifact_sha256` and
+ * `mlops.artifact_version_id`), the one object named is read at that S3 object version and its
+ * SHA-256 checked before anything is unpacked: an artifact replaced or altered after registration
+ * is refused with {@link ArtifactDigestError}, and the server never starts (the pod never becomes
+ * ready).
  */
+import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { ModelArchiveError, readModelFromArchive } from '../model/archive';
 import { type LinearModel, loadModelDir, MODEL_FILE, ModelFormatError, parseModel } from '../model/format';
@@ -19,8 +26,8 @@ import { parseS3Uri } from '../shared/s3-uri';
 
 /** The object store the model server reads models from and writes request-log batches to. */
 export interface ModelObjects {
-  /** The object's bytes; `undefined` when there is no such object. */
-  find(bucket: string, key: string): Promise<Uint8Array | undefined>;
+  /** The object's bytes (at `versionId` when given); `undefined` when there is no such object or version. */
+  find(bucket: string, key: string, versionId?: string): Promise<Uint8Array | undefined>;
   put(bucket: string, key: string, body: string | Uint8Array, contentType: string): Promise<unknown>;
 }
 
@@ -48,18 +55,70 @@ function fromJson(bytes: Uint8Array, where: string): LinearModel {
   return parseModel(json, where);
 }
 
-async function getObject(objects: ModelObjects, bucket: string, key: string): Promise<Uint8Array | undefined> {
+async function getObject(
+  objects: ModelObjects,
+  bucket: string,
+  key: string,
+  versionId?: string,
+): Promise<Uint8Array | undefined> {
   try {
-    return await objects.find(bucket, key);
+    return await objects.find(bucket, key, versionId);
   } catch (err) {
-    throw new ModelFormatError(`cannot read s3://${bucket}/${key}: ${(err as Error).message}`);
+    const at = versionId === undefined ? '' : ` (version ${versionId})`;
+    throw new ModelFormatError(`cannot read s3://${bucket}/${key}${at}: ${(err as Error).message}`);
   }
+}
+
+/** What the registry recorded of the artifact a version serves. */
+export interface ExpectedArtifact {
+  /** Hex SHA-256 of the artifact's bytes (`mlops.artifact_sha256`). @default - not checked */
+  readonly sha256?: string;
+  /** The S3 object version to read (`mlops.artifact_version_id`). @default - the current version */
+  readonly versionId?: string;
+}
+
+/** The artifact is not the one the registry recorded: it is refused, never served. */
+export class ArtifactDigestError extends Error {
+  override readonly name = 'ArtifactDigestError';
 }
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
   /** The object store for `s3://` locations. @default - `s3://` locations are refused */
   readonly objects?: ModelObjects;
+  /** The digest and object version to hold the artifact to. @default - whatever is at the location */
+  readonly expected?: ExpectedArtifact;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Throws unless `bytes` hash to `expected.sha256` (when one is expected). */
+function verifyDigest(bytes: Uint8Array, where: string, expected: ExpectedArtifact | undefined): void {
+  if (expected?.sha256 === undefined) return;
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== expected.sha256) {
+    throw new ArtifactDigestError(
+      `${where} has SHA-256 ${actual}, but the registry recorded ${expected.sha256} (mlops.artifact_sha256): ` +
+        'the artifact changed after registration, so it is not served',
+    );
+  }
+}
+
+function checkExpected(location: string, key: string | undefined, expected: ExpectedArtifact | undefined): void {
+  if (expected === undefined) return;
+  if (expected.sha256 !== undefined && !SHA256_HEX.test(expected.sha256)) {
+    throw new ArtifactDigestError(
+      `the expected SHA-256 must be 64 lowercase hex digits, but ${JSON.stringify(expected.sha256)} was provided`,
+    );
+  }
+  if (expected.versionId !== undefined && key === undefined) {
+    throw new ArtifactDigestError(`an object version pins an s3:// artifact, but ${location} is a local path`);
+  }
+  if (key !== undefined && !(isArchive(key) || key.endsWith('.json'))) {
+    throw new ArtifactDigestError(
+      `a digest or object version holds one object (a model.tar.gz or model.json), but ${location} is a prefix`,
+    );
+  }
 }
 
 /**
@@ -71,31 +130,45 @@ export interface LoadModelOptions {
  */
 export async function loadModel(location: string, options: LoadModelOptions = {}): Promise<LinearModel> {
   const s3Uri = parseS3Uri(location);
+  const { expected } = options;
   if (s3Uri === undefined) {
+    checkExpected(location, undefined, expected);
     let isDir: boolean;
     try {
       isDir = (await stat(location)).isDirectory();
     } catch (err) {
       throw new ModelFormatError(`cannot read ${location}: ${(err as Error).message}`);
     }
-    if (isDir) return loadModelDir(location);
+    if (isDir) {
+      if (expected?.sha256 !== undefined) {
+        throw new ArtifactDigestError(`a digest holds one file (a model.tar.gz or model.json), but ${location} is a directory`);
+      }
+      return loadModelDir(location);
+    }
     const bytes = await readFile(location);
+    verifyDigest(bytes, location, expected);
     return isArchive(location) ? fromArchive(bytes, location) : fromJson(bytes, location);
   }
+  checkExpected(location, s3Uri.key, expected);
   const { objects } = options;
   if (objects === undefined) {
     throw new ModelFormatError(`cannot read ${location}: this server was started without an object store`);
   }
   const { bucket, key } = s3Uri;
+  const versionId = expected?.versionId;
   const tryKey = async (k: string) => {
-    const bytes = await getObject(objects, bucket, k);
+    const bytes = await getObject(objects, bucket, k, versionId);
     if (bytes === undefined) return undefined;
-    const where = `s3://${bucket}/${k}`;
+    const where = `s3://${bucket}/${k}${versionId === undefined ? '' : ` (version ${versionId})`}`;
+    verifyDigest(bytes, where, expected);
     return isArchive(k) ? fromArchive(bytes, where) : fromJson(bytes, where);
   };
   if (isArchive(key) || key.endsWith('.json')) {
     const model = await tryKey(key);
-    if (model === undefined) throw new ModelFormatError(`s3://${bucket}/${key} does not exist`);
+    if (model === undefined) {
+      const missing = versionId === undefined ? 'does not exist' : `has no version ${versionId}`;
+      throw new ModelFormatError(`s3://${bucket}/${key} ${missing}`);
+    }
     return model;
   }
   const prefix = key === '' || key.endsWith('/') ? key : key + '/';

@@ -8,6 +8,8 @@
  * | `MODEL_URI`                          | model directory, `.tar.gz`, or `s3://…` (see load.ts) | required     |
  * | `MODEL_NAME`                         | name clients use                                      | `model`      |
  * | `MODEL_VERSION`                      | version served (OIP `model_version`)                  | unversioned  |
+ * | `MODEL_SHA256`                       | the artifact's registered SHA-256; refused otherwise  | not checked  |
+ * | `MODEL_VERSION_ID`                   | the S3 object version of the artifact to read         | current      |
  * | `PREDICTIVE_UNIT_HTTP_SERVICE_PORT`  | the port Seldon's operator assigns                    | –            |
  * | `PORT`                               | the port otherwise                                    | `9000`       |
  * | `HOST`                               | listen address                                        | `0.0.0.0`    |
@@ -20,7 +22,7 @@
 import { z } from 'zod';
 import { compileModel } from './model';
 import { parseS3Uri } from '../shared/s3-uri';
-import { type LoadModelOptions, loadModel } from './load';
+import { type ExpectedArtifact, type LoadModelOptions, loadModel } from './load';
 import { DirectorySink, type LogSink, RequestLogger, S3Sink } from './request-log';
 import { DEFAULT_MAX_BODY_BYTES, type ModelServer, startModelServer } from './server';
 
@@ -29,6 +31,8 @@ export interface ServeConfig {
   readonly modelUri: string;
   readonly modelName: string;
   readonly modelVersion?: string;
+  /** The artifact's recorded digest and S3 object version. @default - whatever is at `modelUri` */
+  readonly expected?: ExpectedArtifact;
   readonly host: string;
   readonly port: number;
   /** A directory or `s3://bucket/prefix` for the request log. @default - no request log */
@@ -52,6 +56,8 @@ const envSchema = z.object({
   MODEL_URI: z.string().min(1),
   MODEL_NAME: z.string().min(1).default('model'),
   MODEL_VERSION: z.string().min(1).optional(),
+  MODEL_SHA256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits').optional(),
+  MODEL_VERSION_ID: z.string().min(1).max(1024).optional(),
   PREDICTIVE_UNIT_HTTP_SERVICE_PORT: port.optional(),
   PORT: port.default(9000),
   HOST: z.string().min(1).default('0.0.0.0'),
@@ -84,6 +90,14 @@ export function configFromEnv(env: Readonly<Record<string, string | undefined>>)
     modelUri: e.MODEL_URI,
     modelName: e.MODEL_NAME,
     ...(e.MODEL_VERSION === undefined ? {} : { modelVersion: e.MODEL_VERSION }),
+    ...(e.MODEL_SHA256 === undefined && e.MODEL_VERSION_ID === undefined
+      ? {}
+      : {
+          expected: {
+            ...(e.MODEL_SHA256 === undefined ? {} : { sha256: e.MODEL_SHA256 }),
+            ...(e.MODEL_VERSION_ID === undefined ? {} : { versionId: e.MODEL_VERSION_ID }),
+          },
+        }),
     // The operator's assignment wins: it wires the Service to that port.
     port: e.PREDICTIVE_UNIT_HTTP_SERVICE_PORT ?? e.PORT,
     host: e.HOST,
@@ -121,7 +135,8 @@ export function sinkFor(location: string, options: LoadModelOptions = {}): LogSi
  * const fromS3 = await serve(configFromEnv(process.env), { objects: s3Objects(s3Client()) });
  */
 export async function serve(config: ServeConfig, options: LoadModelOptions = {}): Promise<ModelServer> {
-  const model = compileModel(await loadModel(config.modelUri, options), {
+  const loadOptions = config.expected === undefined ? options : { ...options, expected: config.expected };
+  const model = compileModel(await loadModel(config.modelUri, loadOptions), {
     name: config.modelName,
     ...(config.modelVersion === undefined ? {} : { version: config.modelVersion }),
   });

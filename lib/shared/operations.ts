@@ -81,10 +81,12 @@ export const QUALITY_EVENT = {
 
 /** Model-version tags the kit writes at registration (MLflow tags, so every client sees them). */
 export const VERSION_TAGS = {
-  /** s3:// URI of the version's training baseline (`baseline.json`, next to its model artifact). */
+  /** s3:// URI of the version's training baseline (`baseline.json`, under `baselines/` on its model's path). */
   baselineUri: 'mlops.baseline_uri',
   /** Hex SHA-256 of the version's `model.tar.gz` as registered. */
   artifactSha256: 'mlops.artifact_sha256',
+  /** The S3 object version of that `model.tar.gz`: the model server reads exactly it. */
+  artifactVersionId: 'mlops.artifact_version_id',
   /** Lineage of a released version. */
   sourceEnvironment: 'mlops.source_environment',
   sourceVersion: 'mlops.source_version',

@@ -86,6 +86,13 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
     (type): IntendedDifference => ({ config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type, onlyIn: 'production', pathIncludes: 'ingressSubnet', reason: 'a NAT gateway per zone in production, so one zone failing leaves the others their egress' }),
   ),
   { config: "(code) config.name === 'production' in ServingStack", stack: 'Serving', type: 'AWS::EC2::Route', property: 'Properties.NatGatewayId', reason: "each production zone's node subnets route through their own zone's NAT gateway" },
+  // The interface endpoints' subnets come after every zone's ingress and node subnets, so their
+  // ranges (and the model pods' egress to them) follow the number of zones.
+  { config: 'serving.availabilityZones', stack: 'Serving', type: 'AWS::EC2::Subnet', property: 'Properties.CidrBlock', reason: "the endpoint subnets' ranges follow the zones' ingress and node subnets" },
+  { config: 'serving.availabilityZones', stack: 'Serving', type: 'Custom::AWSCDK-EKS-KubernetesResource', property: 'Properties.Manifest', reason: "model pods' egress names the endpoint subnets' ranges" },
+  // The cluster is named from its construct path (stage included), so its control-plane log group can exist first.
+  { config: '(code) the stage name in ModelCluster', stack: 'Serving', type: 'AWS::EKS::Cluster', property: 'Properties.Name', reason: "the cluster's name carries the stage's, like every generated physical name" },
+  { config: '(code) the stage name in ModelCluster', stack: 'Serving', type: 'AWS::Logs::LogGroup', property: 'Properties.LogGroupName', reason: "/aws/eks/<cluster name>/cluster names the cluster" },
 
   // Operations (alarms.*, pipelines.retraining): production pages sooner and on tighter API limits,
   // and tells a human about drift instead of retraining by itself.

@@ -110,12 +110,13 @@ beforeAll(async () => {
 describe('mlops drift on the local platform', () => {
   const rows = wineRows();
 
-  it("names the version's baseline in the registry, written beside its model by the training pipeline", async () => {
+  it("names the version's baseline in the registry, written by the training pipeline under baselines/ on its model's path", async () => {
     const res = await fetch(`${gateway}/api/2.0/mlflow/model-versions/get?name=wine-quality&version=1`);
     expect(res.status).toBe(200);
     const { model_version: v } = (await res.json()) as { model_version: { source: string; tags?: { key: string; value: string }[] } };
     const baselineUri = v.tags?.find((t) => t.key === VERSION_TAGS.baselineUri)?.value;
-    expect(baselineUri).toBe(v.source.replace(/[^/]+$/, 'baseline.json'));
+    expect(v.source).toMatch(/\/models\/wine-quality\/[^/]+\/[^/]+\/output\/model\.tar\.gz$/);
+    expect(baselineUri).toBe(v.source.replace('/models/', '/baselines/').replace(/[^/]+$/, 'baseline.json'));
     const baseline = JSON.parse(readFileSync(localPathOf(stateDir, baselineUri!), 'utf8')) as {
       schema: string;
       features: { name: string; count: number }[];

@@ -36,6 +36,30 @@ function statements(t: Template, rolePrefix = 'Role'): Record<string, any>[] {
 const actionsOf = (st: Record<string, any>[]): string[] =>
   st.flatMap((s) => (Array.isArray(s['Action']) ? s['Action'] : [s['Action']])).sort();
 
+describe('LakeBucket.writeOnce', () => {
+  const bucket = () => {
+    const s = stack();
+    return new LakeBucket(s, 'Data', { encryptionKey: new kms.Key(s, 'Key') });
+  };
+
+  it('grants reads of exact key patterns, each acknowledged on its own', () => {
+    const s = stack();
+    const b = new LakeBucket(s, 'Data', { encryptionKey: new kms.Key(s, 'Key') });
+    b.grantObjects(role(s), { readKeys: ['models/*/model.tar.gz'] }, 'a server reads the model it serves');
+    const get = statements(Template.fromStack(s)).find((st) => st['Action'] === 's3:GetObject')!;
+    expect(JSON.stringify(get['Resource'])).toContain('/models/*/model.tar.gz');
+  });
+
+  it.each([
+    [{ prefixes: [] }, /write-once must name at least one prefix, but none was provided/],
+    [{ prefixes: ['runs'] }, /a write-once prefix must be a folder name ending in "\/", but "runs" was provided/],
+    [{ prefixes: [''] }, /a write-once prefix must be a folder name ending in "\/", but "" was provided/],
+    [{ prefixes: ['runs/'], taggedWriter: { prefix: '*', tagKey: 'k', tagValue: 'v' } }, /but "\*" was provided/],
+  ] as const)('fails if given %o', (options, message) => {
+    expect(() => bucket().writeOnce(options)).toThrow(message);
+  });
+});
+
 describe('LakeBucket.grantObjects', () => {
   const build = (access: Parameters<LakeBucket['grantObjects']>[1]) => {
     const s = stack();

@@ -20,6 +20,22 @@ describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
     expect(broad).toEqual([]);
   });
 
+  // Invoking a function runs its code with its role (the kubectl provider's runs any kubectl/helm
+  // command): every invoke grant names its functions.
+  it('fails if any statement may invoke every function (lambda:InvokeFunction on "*" or function:*)', () => {
+    const wide: string[] = [];
+    for (const [stack, t] of Object.entries(templates)) {
+      for (const s of allowStatements(t.toJSON())) {
+        if (!s.actions.some((a) => /^lambda:Invoke/.test(a))) continue;
+        for (const r of s.resources) {
+          const text = typeof r === 'string' ? r : JSON.stringify(r);
+          if (r === '*' || /function[:/]\*/.test(text)) wide.push(`${stack} ${s.where}: ${text}`);
+        }
+      }
+    }
+    expect(wide).toEqual([]);
+  });
+
   // Resource "*" is acknowledged for services without resource-level permissions; keep it to them.
   it('uses Resource "*" only for actions that allow nothing narrower', () => {
     const allowed = [

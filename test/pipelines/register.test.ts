@@ -230,9 +230,10 @@ describe('Register model', () => {
   it('records the artifact digest as the version tag mlops.artifact_sha256, and no tag when none is given', async () => {
     const client = new HttpMlflowClient({ baseUrl });
     const digest = 'a'.repeat(64);
-    await registerModel(client, { ...request, artifact_sha256: digest });
+    await registerModel(client, { ...request, artifact_sha256: digest, artifact_version_id: 'obj-v1' });
     const create = mlflow.requests.find((r) => r.path.endsWith('/model-versions/create'))!;
     expect(create.body['tags']).toContainEqual({ key: VERSION_TAGS.artifactSha256, value: digest });
+    expect(create.body['tags']).toContainEqual({ key: VERSION_TAGS.artifactVersionId, value: 'obj-v1' });
     mlflow.reset();
     await registerModel(client, request);
     const plain = mlflow.requests.find((r) => r.path.endsWith('/model-versions/create'))!;

@@ -406,7 +406,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     });
   });
 
-  it('scopes the training job role to the run prefix of the artifacts bucket', () => {
+  it('scopes the training job role to reading the staged splits and writing models', () => {
     const role = Object.entries(t.findResources('AWS::IAM::Policy')).find(([id]) =>
       id.startsWith('TrainingJobRole'),
     )!;
@@ -420,9 +420,21 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     for (const s of s3) {
       const text = JSON.stringify(s['Resource']);
       expect(text).toContain('LakeArtifacts');
-      if (!JSON.stringify(s['Action']).includes('ListBucket')) expect(text).toContain('/runs/*');
-      else expect(s['Condition']).toEqual({ StringLike: { 's3:prefix': ['runs/*'] } });
+      const actions = JSON.stringify(s['Action']);
+      if (actions.includes('ListBucket')) expect(s['Condition']).toEqual({ StringLike: { 's3:prefix': ['data/*'] } });
+      else if (actions.includes('PutObject')) expect(text).toContain('/models/*');
+      else expect(text).toContain('/data/*');
     }
+  });
+
+  it("fails if SageMaker's training log group is not the kit's, with the retention and the logs key", () => {
+    const groups = Object.values(t.findResources('AWS::Logs::LogGroup')).filter(
+      (g) => g['Properties']['LogGroupName'] === '/aws/sagemaker/TrainingJobs',
+    );
+    expect(config.logs.sagemakerTrainingLogGroup).toBe('create');
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!['Properties']['RetentionInDays']).toBe(config.logs.retentionDays);
+    expect(JSON.stringify(groups[0]!['Properties']['KmsKeyId'])).toMatch(/LogsKey/);
   });
 
   it('passes the lake catalog to the validate function', () => {

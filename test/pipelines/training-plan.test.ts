@@ -60,7 +60,12 @@ describe('Validate data on the wine dataset', () => {
     expect(plan.hyperparameters).toEqual({ alpha: '0.1', target: 'quality' });
     expect(plan.features).toHaveLength(11);
     expect(plan.training_job_name).toBe('train-run-1');
-    expect(plan.locations.train).toBe(`s3://${BUCKETS.artifacts}/runs/winequality-red/run-1/data/train/`);
+    // One prefix per writer: the splits under data/, the model under models/, the profile under runs/.
+    expect(plan.locations).toMatchObject({
+      train: `s3://${BUCKETS.artifacts}/data/winequality-red/run-1/train/`,
+      holdout_object: `s3://${BUCKETS.artifacts}/data/winequality-red/run-1/holdout/holdout.csv`,
+      training_output: `s3://${BUCKETS.artifacts}/models/winequality-red/run-1/`,
+    });
     expect(plan.queries.features).toContain(
       `TO 's3://${BUCKETS.curated}/features/winequality_red_raw/run-1/'`,
     );

@@ -97,6 +97,26 @@ describe('stage promotions', () => {
     expect(h.events.published).toEqual([]);
   });
 
+  it("carries the version's registered digest and S3 object version for the deployer to pin", async () => {
+    // prepare: a version registered as the training pipeline registers it
+    const sha = 'c'.repeat(64);
+    await call(h.handler, 'POST', 'registered-models/create', { json: { name: 'ev-pinned' } });
+    await call(h.handler, 'POST', 'model-versions/create', {
+      json: {
+        name: 'ev-pinned',
+        source: 's3://art/models/ev-pinned/e-1/job/output/model.tar.gz',
+        tags: [
+          { key: 'mlops.artifact_sha256', value: sha },
+          { key: 'mlops.artifact_version_id', value: 'v-123' },
+        ],
+      },
+    });
+    // act
+    await transition('ev-pinned', '1', 'Production');
+    // assess
+    expect(h.events.published[0]).toMatchObject({ artifactSha256: sha, artifactVersionId: 'v-123' });
+  });
+
   it('resolves a runs:/ source to the run artifact location', async () => {
     // prepare: a run in the Default experiment
     const run = await call(h.handler, 'POST', 'runs/create', { json: {} });

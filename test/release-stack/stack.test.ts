@@ -89,9 +89,11 @@ describe('release stack', () => {
       .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as { Action: unknown; Resource: unknown }[]);
     const actions = own.flatMap(actionsOf).sort();
     expect(actions).toEqual(['execute-api:Invoke', 'kms:Decrypt', 's3:GetObject']);
-    const get = JSON.stringify(own.find((s) => actionsOf(s).includes('s3:GetObject'))!.Resource);
-    expect(get).toContain('/runs/*');
-    expect(get).toContain('/releases/*');
+    // The version's model and baseline wherever they are, never the training splits under data/.
+    const get = JSON.stringify(own.filter((s) => actionsOf(s).includes('s3:GetObject')).map((s) => s.Resource));
+    for (const key of ['/models/*/model.tar.gz', '/releases/*/model.tar.gz', '/baselines/*/baseline.json']) expect(get).toContain(key);
+    expect(get).not.toContain('/data/');
+    expect(get).not.toMatch(/\/(runs|releases)\/\*"/);
     const invoke = own.find((s) => actionsOf(s).includes('execute-api:Invoke'))!;
     expect(JSON.stringify(invoke.Resource)).toMatch(/\/GET\/\*"/);
     // Elsewhere the one fixed name is the release function's own role, which the registry's guard names.

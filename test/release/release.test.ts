@@ -59,6 +59,7 @@ function objects(source: Map<string, Uint8Array>) {
     },
     async copyTarget(from, to) {
       target.set(to, target.get(from)!);
+      return { versionId: `version-of-${to}` };
     },
     async deleteTarget(keys) {
       for (const k of keys) target.delete(k);
@@ -149,6 +150,8 @@ describe('Copy, register, approve', () => {
       [VERSION_TAGS.sourceRunId]: runId,
       [VERSION_TAGS.artifactSha256]: SHA,
       [VERSION_TAGS.dataVersion]: '{"objects":[]}',
+      // The copy's own object version, which the target's model servers read.
+      [VERSION_TAGS.artifactVersionId]: 'version-of-releases/wine/staging/v1/model.tar.gz',
     });
     expect(v.source).toBe(copied.artifact_uri);
     expect((await read()).already_released).toEqual({ version: released.version, stage: 'None' });

@@ -125,14 +125,14 @@ const { stack, template } = composed();
 describe('ServingNetwork', () => {
   it('spans the given zones with private node subnets, the NAT gateways asked for and flow logs', () => {
     template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: SERVING_VPC_CIDR });
-    template.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false }, 4);
+    template.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false }, 6);
     template.resourceCountIs('AWS::EC2::NatGateway', 2);
     template.hasResourceProperties('AWS::Logs::LogGroup', { RetentionInDays: 7, KmsKeyId: Match.anyValue() });
     template.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'ALL' });
   });
 
-  it('reaches ECR, STS, Logs and EKS Auth through endpoints that admit HTTPS from the VPC only', () => {
-    template.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface' }, 5);
+  it('reaches S3, ECR, STS, Logs and EKS Auth through endpoints that admit HTTPS from the VPC only', () => {
+    template.resourcePropertiesCountIs('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface' }, 6);
     template.hasResourceProperties('AWS::EC2::SecurityGroup', {
       GroupDescription: Match.stringLikeRegexp('^Interface endpoints'),
       SecurityGroupIngress: [Match.objectLike({ CidrIp: SERVING_VPC_CIDR, FromPort: 443, ToPort: 443 })],

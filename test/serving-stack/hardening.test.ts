@@ -261,10 +261,17 @@ describe('Model network policies', () => {
     ]);
   });
 
-  it('let model pods reach only DNS, the Pod Identity agent and HTTPS (endpoints, S3)', () => {
+  it('let model pods reach only DNS, the Pod Identity agent and HTTPS on the endpoint subnets', () => {
     const egress = byName['models-from-router'].egress as { ports: { port: number }[] }[];
-    expect(egress.flatMap((e) => e.ports.map((p) => p.port)).sort()).toEqual([443, 443, 80]);
+    expect(egress.flatMap((e) => e.ports.map((p) => p.port)).sort()).toEqual([443, 80]);
     expect(JSON.stringify(egress)).toContain('169.254.170.23/32');
+    const pinned = modelNetworkPolicies({ vpcCidr: '10.40.0.0/16', endpointCidrs: ['10.40.99.0/27', '10.40.99.32/27'] }) as Record<string, any>[];
+    const https = (pinned.find((p) => p.metadata.name === 'models-from-router')!.spec.egress as { to: unknown[]; ports: { port: number }[] }[])
+      .filter((e) => e.ports.some((p) => p.port === 443));
+    expect(https).toEqual([
+      { to: [{ ipBlock: { cidr: '10.40.99.0/27' } }, { ipBlock: { cidr: '10.40.99.32/27' } }], ports: [{ protocol: 'TCP', port: 443 }] },
+    ]);
+    expect(() => modelNetworkPolicies({ vpcCidr: '10.40.0.0/16', endpointCidrs: [] })).toThrow(/at least one endpoint range/);
     expect(byName['allow-dns'].egress[0].ports).toEqual([
       { protocol: 'UDP', port: 53 },
       { protocol: 'TCP', port: 53 },
@@ -311,6 +318,19 @@ describe.each(AWS_ENVIRONMENTS)('Service-created log groups in %s', (name) => {
     expect(unowned).toEqual([]);
   });
 
+  it('fails if the EKS control-plane log group is not the kit\'s, with retention and key, made before the cluster', () => {
+    const [clusterId, cluster] = Object.entries(template.findResources('AWS::EKS::Cluster'))[0]!;
+    const name = cluster['Properties']['Name'] as string;
+    expect(typeof name).toBe('string');
+    expect(cluster['Properties']['Logging']['ClusterLogging']['EnabledTypes'].map((t: { Type: string }) => t.Type).sort()).toEqual(
+      ['api', 'audit', 'authenticator', 'controllerManager', 'scheduler'],
+    );
+    const [groupId, group] = Object.entries(groups).find(([, g]) => g['Properties']['LogGroupName'] === `/aws/eks/${name}/cluster`)!;
+    expect(group['Properties']['RetentionInDays']).toBe(config.logs.retentionDays);
+    expect(group['Properties']['KmsKeyId']).toBeDefined();
+    expect(cluster['DependsOn'], clusterId).toContain(groupId);
+  });
+
   it('fails if an API stage logs executions to a group API Gateway would create (no retention, no key)', () => {
     const stages = Object.values(template.findResources('AWS::ApiGateway::Stage'));
     expect(stages.length).toBeGreaterThan(0);
@@ -322,5 +342,81 @@ describe.each(AWS_ENVIRONMENTS)('Service-created log groups in %s', (name) => {
       expect(group!['Properties']['RetentionInDays']).toBe(config.logs.retentionDays);
       expect(group!['Properties']['KmsKeyId']).toBeDefined();
     }
+  });
+});
+
+describe.each(AWS_ENVIRONMENTS)('kubectl provider exposure in %s', (name) => {
+  const { template } = environments[name];
+  const functions = template.findResources('AWS::Lambda::Function');
+  const kubectl = Object.keys(functions).filter((id) => id.startsWith('ClusterKubectlProvider'));
+  const onEvent = kubectl.find((id) => id.includes('onEvent'))!;
+  const invokeGrants = Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p) =>
+    (p['Properties']['PolicyDocument']['Statement'] as { Action: string | string[]; Resource: unknown }[])
+      .filter((s) => [s.Action].flat().some((a) => a === 'lambda:InvokeFunction' || a === 'lambda:*' || a === '*'))
+      .map((s) => ({ roles: JSON.stringify(p['Properties']['Roles']), resource: JSON.stringify(s.Resource) })),
+  );
+
+  it('fails if anyone but the provider framework may invoke the kubectl handler', () => {
+    expect(kubectl.length).toBe(2);
+    const onHandler = invokeGrants.filter((g) => kubectl.some((id) => g.resource.includes(id)));
+    expect(onHandler.map((g) => g.roles)).toEqual([expect.stringContaining('ClusterKubectlProviderframeworkonEventServiceRole')]);
+    // CloudFormation reaches the framework's function through the custom resources' ServiceToken,
+    // with the deploying identity's own rights: no role of the kit is granted it.
+    expect(invokeGrants.filter((g) => g.resource.includes(onEvent))).toEqual([]);
+  });
+
+  it('fails if a function policy opens either kubectl function, or an invoke grant names every function', () => {
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
+    expect(permissions.filter((p) => kubectl.some((id) => JSON.stringify(p['Properties']['FunctionName']).includes(id)))).toEqual([]);
+    for (const g of invokeGrants) {
+      expect(g.resource).not.toBe('"*"');
+      expect(g.resource).not.toMatch(/function:\*|function\/\*/);
+    }
+  });
+});
+
+describe.each(AWS_ENVIRONMENTS)('Model pods egress through the VPC endpoints in %s', (name) => {
+  const { template } = environments[name];
+  const endpoints = template.findResources('AWS::EC2::VPCEndpoint');
+  const s3 = Object.entries(endpoints).filter(([, e]) => JSON.stringify(e['Properties']['ServiceName']).endsWith('.s3"]]}') || /\.s3"$/.test(JSON.stringify(e['Properties']['ServiceName'])));
+  const subnets = template.findResources('AWS::EC2::Subnet');
+  const endpointSubnets = Object.entries(subnets).filter(([id]) => id.startsWith('Vpcendpoints'));
+
+  it('has a gateway and an interface endpoint for S3, the interface one answering S3 names inside the VPC', () => {
+    expect(s3.map(([, e]) => e['Properties']['VpcEndpointType']).sort()).toEqual(['Gateway', 'Interface']);
+    const iface = s3.find(([, e]) => e['Properties']['VpcEndpointType'] === 'Interface')![1]['Properties'];
+    expect(iface['PrivateDnsEnabled']).toBe(true);
+    expect(iface['DnsOptions']).toEqual({ PrivateDnsOnlyForInboundResolverEndpoint: 'AllResolvers' });
+  });
+
+  it('fails if an S3 endpoint policy allows more than model reads, request-log writes and node image layers', () => {
+    for (const [id, e] of s3) {
+      const statements = e['Properties']['PolicyDocument']['Statement'] as { Action: string | string[]; Resource: unknown; Effect: string }[];
+      for (const s of statements) {
+        expect(s.Effect, id).toBe('Allow');
+        expect([s.Action].flat().every((a) => a === 's3:GetObject' || a === 's3:PutObject'), id).toBe(true);
+        const resources = JSON.stringify(s.Resource);
+        expect(resources, id).not.toMatch(/"\*"|:::\*/);
+        if ([s.Action].flat().includes('s3:PutObject')) expect(resources, id).toContain('/predictions/*');
+      }
+      const all = JSON.stringify(statements);
+      expect(all).toContain('/models/*/model.tar.gz');
+      expect(all).toContain('starport-layer-bucket/*');
+      expect(all).not.toContain('/data/');
+    }
+  });
+
+  it('places every interface endpoint in the endpoint subnets, and lets model pods open HTTPS only to them', () => {
+    expect(endpointSubnets.length).toBe(environments[name].config.serving.availabilityZones.length);
+    const cidrs = endpointSubnets.map(([, s]) => s['Properties']['CidrBlock'] as string);
+    for (const [id, e] of Object.entries(endpoints).filter(([, e]) => e['Properties']['VpcEndpointType'] === 'Interface')) {
+      expect(JSON.stringify(e['Properties']['SubnetIds']), id).toEqual(JSON.stringify(endpointSubnets.map(([sid]) => ({ Ref: sid }))));
+    }
+    const manifest = Object.entries(template.findResources('Custom::AWSCDK-EKS-KubernetesResource')).find(([id]) =>
+      id.includes('ModelNetworkPolicies'),
+    )![1];
+    const text = JSON.stringify(manifest['Properties']['Manifest']);
+    for (const cidr of cidrs) expect(text).toContain(cidr);
+    expect(text).not.toContain('0.0.0.0/0');
   });
 });

@@ -178,6 +178,31 @@ describe('the deployer core', () => {
     expect(traffic()).toEqual([['v1', 100]]);
   });
 
+  it('pins each predictor to the promoted version\'s digest and S3 object version, through canary and promotion', async () => {
+    // prepare: the registry's promotion events carry the version's mlops.artifact_* tags
+    const pinned = (version: string) => ({
+      ...promotion(version),
+      artifactSha256: version.repeat(64).slice(0, 64).replace(/[^0-9a-f]/g, 'a'),
+      artifactVersionId: `object-version-${version}`,
+    });
+    const envOf = (p: number) => {
+      const spec = live().spec.predictors[p]!.componentSpecs[0]!.spec as { containers: { env: { name: string; value: string }[] }[] };
+      return Object.fromEntries(spec.containers[0]!.env.map((e) => [e.name, e.value]));
+    };
+    // act
+    await applyPromotion(k8s, settings, pinned('1'));
+    await applyPromotion(k8s, settings, pinned('2'));
+    // assess: the manifest the API server received carries both pins, per predictor
+    expect([envOf(0)['MODEL_SHA256'], envOf(0)['MODEL_VERSION_ID']]).toEqual([pinned('1').artifactSha256, 'object-version-1']);
+    expect([envOf(1)['MODEL_SHA256'], envOf(1)['MODEL_VERSION_ID']]).toEqual([pinned('2').artifactSha256, 'object-version-2']);
+    await promoteCanary(k8s, settings, 'wine-quality');
+    expect([envOf(0)['MODEL_SHA256'], envOf(0)['MODEL_VERSION_ID']]).toEqual([pinned('2').artifactSha256, 'object-version-2']);
+    expect(live().metadata.annotations).toMatchObject({
+      'mlops-kit/stable-artifact-sha256': pinned('2').artifactSha256,
+      'mlops-kit/stable-artifact-version-id': 'object-version-2',
+    });
+  });
+
   it('fails if there is no canary to promote or roll back', async () => {
     await applyPromotion(k8s, settings, promotion('1'));
     await expect(promoteCanary(k8s, settings, 'wine-quality')).rejects.toThrow(/has no canary to promote/);

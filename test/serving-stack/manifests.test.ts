@@ -99,7 +99,27 @@ describe('SeldonDeployment rendering', () => {
     });
   });
 
+  it('pins the served artifact: MODEL_SHA256 and MODEL_VERSION_ID, read back from the annotations', () => {
+    const pins = { artifactSha256: 'a'.repeat(64), artifactVersionId: '3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY' };
+    const [sdep] = renderSeldonDeployment({ ...base, ...pins, canary: { ...canary, artifactSha256: 'b'.repeat(64) } });
+    expect(errorsOf(sdep)).toEqual([]);
+    const env = (p: number) =>
+      (sdep!.spec.predictors[p]!.componentSpecs[0]!.spec as { containers: { env: { name: string; value: string }[] }[] })
+        .containers[0]!.env;
+    expect(env(0)).toEqual(expect.arrayContaining([
+      { name: 'MODEL_SHA256', value: pins.artifactSha256 },
+      { name: 'MODEL_VERSION_ID', value: pins.artifactVersionId },
+    ]));
+    expect(env(1)).toContainEqual({ name: 'MODEL_SHA256', value: 'b'.repeat(64) });
+    expect(env(1).map((e) => e.name)).not.toContain('MODEL_VERSION_ID');
+    expect(liveStateOf(sdep!)).toMatchObject({
+      stable: { version: '4', ...pins },
+      canary: { version: '5', artifactSha256: 'b'.repeat(64) },
+    });
+  });
+
   it.each([
+    [{ artifactSha256: 'ABC' }, /the artifact SHA-256 of artifactUri must be 64 lowercase hex digits, but "ABC" was provided/],
     [{ version: 'latest' }, /version must be a registry version number/],
     [{ replicas: 0 }, /replicas must be a whole number of at least 1/],
     [

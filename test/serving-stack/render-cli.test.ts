@@ -72,6 +72,21 @@ describe('mlops render seldon', () => {
     expect(parse(JSON.stringify(sdep))).toEqual(sdep);
   });
 
+  it("pins the new version to its registered digest and object version, and refuses a digest that is not one", async () => {
+    const sha = 'f'.repeat(64);
+    const args = ['render', 'seldon', '--model', 'wine-quality', '--version', '5', '--env', 'staging', '--format', 'json'];
+    const run = await mlops([...args, '--artifact-sha256', sha, '--artifact-version-id', 'obj-5']);
+    expect(run.code).toBe(EXIT.ok);
+    const sdep = JSON.parse(run.stdout) as SeldonDeploymentManifest;
+    const env = (sdep.spec.predictors[0]!.componentSpecs[0]!.spec as { containers: { env: { name: string; value: string }[] }[] }).containers[0]!.env;
+    expect(env).toEqual(expect.arrayContaining([{ name: 'MODEL_SHA256', value: sha }, { name: 'MODEL_VERSION_ID', value: 'obj-5' }]));
+    out.mockClear();
+    const bad = await mlops([...args, '--artifact-sha256', 'latest']);
+    expect(bad.code).toBe(EXIT.usage);
+    expect(bad.stdout).toBe('');
+    expect(bad.stderr).toMatch(/must be 64 lowercase hex digits, but "latest" was provided/);
+  });
+
   it('fails with exit 2 and the valid environments for an unknown --env', async () => {
     const run = await mlops(['render', 'seldon', '--model', 'm', '--version', '1', '--env', 'prod']);
     expect(run.code).toBe(EXIT.usage);

@@ -20,7 +20,8 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
 
   it('spans the configured zones with private node subnets and NAT per config', () => {
     const zones = config.serving.availabilityZones.length;
-    template.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false }, zones * 2);
+    // Per zone: ingress (NAT), nodes, and the interface endpoints' own subnet.
+    template.resourcePropertiesCountIs('AWS::EC2::Subnet', { MapPublicIpOnLaunch: false }, zones * 3);
     template.resourceCountIs('AWS::EC2::NatGateway', production ? zones : 1);
     template.hasResourceProperties('AWS::EC2::Subnet', {
       AvailabilityZone: `${config.region}${config.serving.availabilityZones[0]}`,

@@ -3,10 +3,17 @@
  * its signal handling is real.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { call, expected, TINY, writeModelDir } from './helpers';
+import { S3Store, startS3Server } from '../../lib/local/s3';
+import { packModelDir } from '../../lib/model/archive';
+import { call, expected, TINY, WINE, writeModelDir } from './helpers';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 // The program with only this module registered (lib/cli/modules.ts is wired by the lead).
@@ -21,13 +28,17 @@ afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-function mlops(args: string[]): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
+function mlops(
+  args: string[],
+  env: Record<string, string> = {},
+): { child: ChildProcess; output: () => string; exit: Promise<number | null> } {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', '--input-type=module', '-e', PROGRAM, '--', ...args],
     {
       cwd: root,
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     },
   );
   children.push(child);
@@ -105,6 +116,64 @@ describe('mlops serve', () => {
       expect(busy.output()).toMatch(/cannot listen on 127\.0\.0\.1:\d+/);
     } finally {
       taken.close();
+    }
+  });
+});
+
+describe('mlops serve holds an S3 artifact to its registered digest and object version', () => {
+  const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+  it('serves the pinned version whose digest matches, and refuses a tampered artifact with exit 1', async () => {
+    // prepare: the real local S3 engine, a registered artifact, then the same key overwritten
+    const stateDir = await mkdtemp(join(tmpdir(), 'mlops-serve-digest-'));
+    const s3server = await startS3Server({ store: await S3Store.open(stateDir, ['artifacts']) });
+    const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+    const s3 = new S3Client({ endpoint: s3server.endpoint, region: 'eu-west-1', credentials, forcePathStyle: true });
+    const env = {
+      AWS_ENDPOINT_URL_S3: s3server.endpoint,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+    };
+    try {
+      const key = 'models/tiny/run-1/job/output/model.tar.gz';
+      const uri = `s3://artifacts/${key}`;
+      const registered = await packModelDir(await writeModelDir(TINY));
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'artifacts', Key: key, Body: registered }));
+      const tampered = await packModelDir(await writeModelDir(WINE));
+      await s3.send(new PutObjectCommand({ Bucket: 'artifacts', Key: key, Body: tampered }));
+
+      // act: the registered version pinned by id and digest; the current object (the swap) against
+      // the registered digest; a version id the object never had; a digest that is not one
+      const swapped = mlops(['serve', '--model-dir', uri, '--port', '0', '--sha256', sha256(registered)], env);
+      const unknown = mlops(['serve', '--model-dir', uri, '--port', '0', '--version-id', 'no-such-version'], env);
+      const bad = mlops(['serve', '--model-dir', uri, '--sha256', 'abc'], env);
+      const good = mlops(
+        ['serve', '--model-dir', uri, '--port', '0', '--model-name', 'tiny', '--sha256', sha256(registered), '--version-id', put.VersionId!],
+        env,
+      );
+      const [, url] = await waitFor(good.output, /serving tiny on (http:\/\/\S+)/, good.exit);
+      const r = await call(url!, 'POST', '/v2/models/tiny/infer',
+        { inputs: [{ name: 'input-0', shape: [1, 2], datatype: 'FP64', data: [1, 1] }] }, {}, { agent: false });
+      expect(r.json.outputs[0].data).toEqual([expected(TINY, [1, 1])]);
+      good.child.kill('SIGINT');
+      expect(await good.exit, good.output()).toBe(0);
+
+      // assess: only the pinned, matching artifact is served
+      expect(await swapped.exit, swapped.output()).toBe(1);
+      expect(swapped.output()).toContain(
+        `mlops: ${uri} has SHA-256 ${sha256(tampered)}, but the registry recorded ${sha256(registered)} (mlops.artifact_sha256)`,
+      );
+
+      expect(await unknown.exit, unknown.output()).toBe(1);
+      expect(unknown.output()).toMatch(/mlops: (cannot read .*no-such-version|s3:\/\/artifacts\/.* has no version no-such-version)/);
+
+      expect(await bad.exit).toBe(1);
+      expect(bad.output()).toContain('the expected SHA-256 must be 64 lowercase hex digits, but "abc" was provided');
+    } finally {
+      s3.destroy();
+      await s3server.close();
+      await rm(stateDir, { recursive: true, force: true });
     }
   });
 });

@@ -7,6 +7,8 @@
  * const objects = s3Objects(s3Client(env));
  * const { body, versionId } = await objects.get('raw-bucket', 'datasets/wine/wine.csv');
  */
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   GetObjectCommand,
@@ -15,6 +17,7 @@ import {
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { ArtifactExistsError } from '../../pipelines/errors';
 import { isDataKey, type ObjectStore } from '../../pipelines/objects';
 import type { ModelObjects } from '../../serving/load';
 
@@ -24,7 +27,30 @@ export type S3Objects = ObjectStore & ModelObjects;
 /** S3 reports `null` as the version id of objects written while versioning was off. */
 const versionOf = (v: string | undefined) => (v && v !== 'null' ? v : undefined);
 
+/** S3's answers to `If-None-Match: *` on an existing key (412), or a concurrent create of it (409). */
+function alreadyExists(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict' || e.$metadata?.httpStatusCode === 412;
+}
+
+async function sha256Of(body: AsyncIterable<Uint8Array>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of body) hash.update(chunk);
+  return hash.digest('hex');
+}
+
 export function s3Objects(client: S3Client): S3Objects {
+  /** After a refused create: the existing object's version when it holds `sha256`, else the error. */
+  const existing = async (bucket: string, key: string, sha256: string): Promise<{ versionId?: string }> => {
+    const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    if ((await sha256Of(out.Body as AsyncIterable<Uint8Array>)) !== sha256) {
+      throw new ArtifactExistsError(
+        `s3://${bucket}/${key} already exists with other content: artifacts are written once, so it is not replaced`,
+      );
+    }
+    const versionId = versionOf(out.VersionId);
+    return versionId ? { versionId } : {};
+  };
   return {
     async list(bucket, prefix, options = {}) {
       const limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -47,13 +73,15 @@ export function s3Objects(client: S3Client): S3Objects {
       const versionId = versionOf(out.VersionId);
       return versionId ? { body, versionId } : { body };
     },
-    async find(bucket, key) {
+    async find(bucket, key, versionId) {
       try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        const out = await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: key, ...(versionId === undefined ? {} : { VersionId: versionId }) }),
+        );
         return await out.Body!.transformToByteArray();
       } catch (err) {
         const name = (err as { name?: string }).name;
-        if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+        if (name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchVersion') return undefined;
         throw err;
       }
     },
@@ -78,6 +106,47 @@ export function s3Objects(client: S3Client): S3Objects {
       );
       const versionId = versionOf(out.VersionId);
       return versionId ? { versionId } : {};
+    },
+    async putOnce(bucket, key, body, contentType) {
+      try {
+        const out = await client.send(
+          new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, IfNoneMatch: '*' }),
+        );
+        const versionId = versionOf(out.VersionId);
+        return versionId ? { versionId } : {};
+      } catch (err) {
+        if (!alreadyExists(err)) throw err;
+        return existing(bucket, key, createHash('sha256').update(body).digest('hex'));
+      }
+    },
+    async copyOnce(from, to) {
+      const source = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key }));
+      const hash = createHash('sha256');
+      async function* hashed() {
+        for await (const chunk of source.Body as AsyncIterable<Uint8Array>) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      }
+      try {
+        const out = await client.send(
+          new PutObjectCommand({
+            Bucket: to.bucket,
+            Key: to.key,
+            Body: Readable.from(hashed()),
+            ContentLength: source.ContentLength,
+            ContentType: source.ContentType,
+            IfNoneMatch: '*',
+          }),
+        );
+        const versionId = versionOf(out.VersionId);
+        return versionId ? { versionId } : {};
+      } catch (err) {
+        if (!alreadyExists(err)) throw err;
+        // The refusal may come before the body was read: hash the source in full again.
+        const again = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key }));
+        return existing(to.bucket, to.key, await sha256Of(again.Body as AsyncIterable<Uint8Array>));
+      }
     },
     async copy(from, to) {
       const source = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;

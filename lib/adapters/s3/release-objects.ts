@@ -40,7 +40,8 @@ export function releaseObjects(options: { source: S3Client; target: S3Client; ta
     },
     async copyTarget(fromKey, toKey) {
       const copySource = `${targetBucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
-      await target.send(new CopyObjectCommand({ Bucket: targetBucket, Key: toKey, CopySource: copySource }));
+      const out = await target.send(new CopyObjectCommand({ Bucket: targetBucket, Key: toKey, CopySource: copySource }));
+      return out.VersionId && out.VersionId !== 'null' ? { versionId: out.VersionId } : {};
     },
     async deleteTarget(keys) {
       for (const key of keys) await target.send(new DeleteObjectCommand({ Bucket: targetBucket, Key: key }));

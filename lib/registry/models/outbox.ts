@@ -5,6 +5,7 @@
  * the next write to the model, or {@link flushPendingEvents}, sends it again: at-least-once delivery,
  * deduplicated by consumers on `eventId`.
  */
+import { VERSION_TAGS } from '../../shared/operations';
 import type { ModelVersionPromoted } from '../events';
 import { allOf, anyOf, below, equals, exists, missing, remove, removeEntry, set } from '../store';
 import { requireName } from '../validation';
@@ -19,6 +20,15 @@ export async function artifactUri(ctx: RegistryContext, item: VersionRecord): Pr
   const m = /^runs:\/([^/]+)\/?(.*)$/.exec(item.source);
   if (m && ctx.resolveRunsUri) return (await ctx.resolveRunsUri(m[1]!, m[2]!)) ?? item.source;
   return item.source;
+}
+
+function pinned(item: VersionRecord): Pick<ModelVersionPromoted, 'artifactSha256' | 'artifactVersionId'> {
+  const sha256 = item.tags?.[VERSION_TAGS.artifactSha256];
+  const versionId = item.tags?.[VERSION_TAGS.artifactVersionId];
+  return {
+    ...(sha256 ? { artifactSha256: sha256 } : {}),
+    ...(versionId ? { artifactVersionId: versionId } : {}),
+  };
 }
 
 /** The event for `item` entering a stage or taking an alias that `previous` held. */
@@ -36,6 +46,9 @@ export async function promotionEvent(
     version: String(item.version),
     source: item.source,
     artifactUri: await artifactUri(ctx, item),
+    // What the deployer pins the served artifact to (read when the event is made, so a tag changed
+    // later does not change what this promotion deploys).
+    ...pinned(item),
     ...target,
     previousVersion: previous === undefined ? null : String(previous),
     timestamp: now,

@@ -8,8 +8,12 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { LocalServing, servingRoutes } from '../../../lib/local/serving';
-import { TINY, writeModelDir } from '../../serving/helpers';
+import { packModelDir } from '../../../lib/model/archive';
+import { ArtifactDigestError } from '../../../lib/serving';
+import { TINY, WINE, writeModelDir } from '../../serving/helpers';
 
 let serving: LocalServing;
 let front: Server;
@@ -76,6 +80,21 @@ describe('local serving routes', () => {
     for (const path of ['/seldon/ns/tiny/api/v1.0/predictions', '/v2x/models/tiny/infer', '/servex/ns/tiny', '/']) {
       expect((await post(path, {})).status, path).toBe(418);
     }
+  });
+
+  it('refuses to deploy an artifact whose digest is not the registered one, and keeps serving the previous version', async () => {
+    // prepare: version 2's archive, and the digest of other bytes (a swapped artifact)
+    const dir = mkdtempSync(join(tmpdir(), 'mlops-digest-'));
+    dirs.push(dir);
+    const archive = join(dir, 'model.tar.gz');
+    writeFileSync(archive, await packModelDir(await writeModelDir(WINE)));
+    const registered = createHash('sha256').update(await packModelDir(await writeModelDir(TINY))).digest('hex');
+    // act
+    const deploy = serving.deploy({ namespace: 'ns', deployment: 'tiny', modelUri: archive, version: '2', expected: { sha256: registered } });
+    // assess
+    await expect(deploy).rejects.toBeInstanceOf(ArtifactDigestError);
+    await expect(deploy).rejects.toThrow(`but the registry recorded ${registered} (mlops.artifact_sha256)`);
+    expect(serving.deployments.find((d) => d.deployment === 'tiny')?.version).toBe('1');
   });
 
   it('refuses a route it cannot serve', () => {
