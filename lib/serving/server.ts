@@ -29,6 +29,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FastDecoder } from './fast-path';
 import { ServingMetrics } from './metrics';
 import { predictBatch, type ServedModel } from './model';
 import {
@@ -170,6 +171,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   // Inputs and predictions of the request being handled: no ArrayBuffer per request (see scratch.ts).
   const xScratch = new Float64Scratch();
   const yScratch = new Float64Scratch();
+  // The common request shapes straight from the body's bytes; the rest through JSON.parse and the full decoders.
+  const fast = new FastDecoder(model, requestPath, xScratch);
   let draining = false;
 
   // ---- replies ---------------------------------------------------------------------------------
@@ -190,6 +193,29 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     ex.res.writeHead(status, headers);
     ex.res.end(body);
     metrics.observe(ex.route.id, status, (performance.now() - ex.start) / 1000);
+  }
+
+  // writeHead reads a header list synchronously, so one list serves every prediction's reply.
+  const predictionHeaders: (string | number)[] = [
+    'content-type',
+    JSON_TYPE,
+    'content-length',
+    0,
+    REQUEST_ID_HEADER,
+    '',
+  ];
+
+  /** A prediction's 200: {@link reply} without a headers object per request. */
+  function replyPrediction(ex: Exchange, body: string, requestId: string): void {
+    if (draining) {
+      reply(ex, 200, JSON_TYPE, body, { [REQUEST_ID_HEADER]: requestId });
+      return;
+    }
+    predictionHeaders[3] = Buffer.byteLength(body);
+    predictionHeaders[5] = requestId;
+    ex.res.writeHead(200, predictionHeaders);
+    ex.res.end(body);
+    metrics.observe(ex.route.id, 200, (performance.now() - ex.start) / 1000);
   }
 
   function replyEmpty(ex: Exchange, status: number): void {
@@ -266,12 +292,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   // ---- handlers --------------------------------------------------------------------------------
 
   const seldonPredict: Handler = (ex, body, query) => {
-    const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
+    const request =
+      (query === undefined && body !== undefined && isRawJson(ex.req) ? fast.seldon(body) : undefined) ??
+      decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
     const requestId = request.puid ?? headerRequestId(ex.req, SeldonError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model), { [REQUEST_ID_HEADER]: requestId });
+    replyPrediction(ex, encodeSeldonResponse(request, y, model), requestId);
     metrics.predicted('seldon', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -301,12 +329,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   };
 
   function oipInfer(ex: Exchange, body: Buffer | undefined): void {
-    const request = decodeOipRequest(oipBody(body), model, xScratch);
+    const request =
+      (body === undefined ? undefined : fast.oip(body)) ?? decodeOipRequest(oipBody(body), model, xScratch);
     const requestId = request.id ?? headerRequestId(ex.req, OipError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new OipError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y), { [REQUEST_ID_HEADER]: requestId });
+    replyPrediction(ex, encodeOipResponse(responder, request, y), requestId);
     metrics.predicted('oip', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -612,6 +641,12 @@ function headerRequestId(req: IncomingMessage, error: new (message: string) => E
     );
   }
   return sent;
+}
+
+/** Whether a Seldon body is JSON as sent (not a form field `json=`, not multipart): see `seldonBody`. */
+function isRawJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  return type === undefined || !(type.startsWith(FORM_TYPE) || type.startsWith('multipart/'));
 }
 
 /** A listener that swallows an event (one function, not a closure per request). */
