@@ -26,7 +26,6 @@
  * Shutdown ({@link ModelServer.close}): stop accepting, answer `/ready` 503 and send
  * `Connection: close` on every response, wait for in-flight requests (bounded), flush the request logger.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FastDecoder } from './fast-path';
@@ -44,6 +43,7 @@ import {
 } from './oip';
 import type { RequestLogger } from './request-log';
 import { Float64Scratch } from './scratch';
+import { UuidSource } from './uuid';
 import {
   decodeSeldonFeedback,
   decodeSeldonRequest,
@@ -119,8 +119,16 @@ interface Route {
   readonly allow: string;
 }
 
-/** One request in flight: what the reply helpers need, without a closure per request. */
+/** One request in flight: what the reply helpers and the body reader need, without a closure per request. */
 class Exchange {
+  /** The body read so far: its first chunk, then all of them once a second one came. */
+  chunks: Buffer | Buffer[] | undefined = undefined;
+  /** Bytes read so far; -1 once the body was refused as too large. */
+  size = 0;
+  /** What runs on the whole body, and the request's query. */
+  handler: Handler | undefined = undefined;
+  query: string | undefined = undefined;
+
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
@@ -128,6 +136,11 @@ class Exchange {
     readonly start: number,
   ) {}
 }
+
+/** The request's {@link Exchange}, for the body listeners (shared functions, called with the request as `this`). */
+const EXCHANGE = Symbol('exchange');
+type Carrier = IncomingMessage & { [EXCHANGE]?: Exchange };
+const EMPTY = Buffer.alloc(0);
 
 const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
@@ -523,22 +536,35 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       tooLarge(ex, `${declared} were declared`);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (size < 0) return;
-      size += chunk.length;
-      if (size > maxBody) {
-        size = -1;
-        tooLarge(ex, 'more were sent');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size < 0) return;
-      dispatch(ex, handler, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), query);
-    });
+    ex.handler = handler;
+    ex.query = query;
+    (req as Carrier)[EXCHANGE] = ex;
+    req.on('data', onBodyChunk);
+    req.on('end', onBodyEnd);
+  }
+
+  function onBodyChunk(this: IncomingMessage, chunk: Buffer): void {
+    const ex = (this as Carrier)[EXCHANGE]!;
+    if (ex.size < 0) return;
+    ex.size += chunk.length;
+    if (ex.size > maxBody) {
+      ex.size = -1;
+      ex.chunks = undefined;
+      tooLarge(ex, 'more were sent');
+      return;
+    }
+    const chunks = ex.chunks;
+    if (chunks === undefined) ex.chunks = chunk;
+    else if (Array.isArray(chunks)) chunks.push(chunk);
+    else ex.chunks = [chunks, chunk];
+  }
+
+  function onBodyEnd(this: IncomingMessage): void {
+    const ex = (this as Carrier)[EXCHANGE]!;
+    if (ex.size < 0) return;
+    const chunks = ex.chunks;
+    const body = chunks === undefined ? EMPTY : Array.isArray(chunks) ? Buffer.concat(chunks, ex.size) : chunks;
+    dispatch(ex, ex.handler!, body, ex.query);
   }
 
   function tooLarge(ex: Exchange, provided: string): void {
@@ -550,9 +576,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse, target?: { path: string; query?: string }) => {
-    // No request, however malformed, may throw out of the listener and take the process down (a
-    // client hanging up mid-body makes Node emit an 'aborted' error on the request).
-    req.on('error', ignore);
+    // No request, however malformed, may throw out of the listener and take the process down. (A
+    // client hanging up mid-body destroys the request with an 'aborted' error, which Node (>= 16)
+    // emits only to an 'error' listener: without one, nothing is thrown.)
     try {
       onRequest(req, res, target);
     } catch (err) {
@@ -631,10 +657,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
  */
 export const REQUEST_ID_HEADER = 'x-request-id';
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const freshIds = new UuidSource();
 
 function headerRequestId(req: IncomingMessage, error: new (message: string) => Error): string {
   const sent = req.headers[REQUEST_ID_HEADER];
-  if (sent === undefined) return randomUUID();
+  if (sent === undefined) return freshIds.take();
   if (typeof sent !== 'string' || !REQUEST_ID.test(sent)) {
     throw new error(
       `the ${REQUEST_ID_HEADER} header must be 1 to 128 visible ASCII characters, but ${JSON.stringify(sent).slice(0, 80)} was provided`,
@@ -649,8 +676,6 @@ function isRawJson(req: IncomingMessage): boolean {
   return type === undefined || !(type.startsWith(FORM_TYPE) || type.startsWith('multipart/'));
 }
 
-/** A listener that swallows an event (one function, not a closure per request). */
-function ignore(): void {}
 
 function decodeSegment(s: string): string | undefined {
   try {
