@@ -444,6 +444,17 @@ async function main(): Promise<void> {
         `${r}, ${args.connections} connections: kit p99 ${kit.p99ms.toFixed(3)} ms vs bare ${bareRun.p99ms.toFixed(3)} ms (${delta >= 0 ? '+' : ''}${delta.toFixed(3)} ms), throughput ${ratio.toFixed(2)} of bare → p99 ≤ bare + 0.3 ms at ≥ 0.9 of its throughput: ${met ? 'met' : 'MISSED'}` +
           (Number.isNaN(kit.cpuUs) ? '' : `; CPU per request ${(kit.cpuUs / bareRun.cpuUs).toFixed(2)}× bare's`),
       );
+      // The same comparison round by round (each pair measured back to back, so a neighbour's
+      // load drifting between rounds cancels out): the median of the paired ratios.
+      const paired = (field: 'rps' | 'cpuUs') =>
+        results
+          .filter((x) => x.server === 'kit' && x.route === r)
+          .map((k, i) => k[field] / results.filter((x) => x.server === 'bare' && x.route === r)[i]![field]);
+      if (rounds > 1) {
+        checks.push(
+          `${r}, paired by round: throughput ${paired('rps').map((x) => x.toFixed(2)).join(' ')} (median ${median(paired('rps')).toFixed(2)}) of bare; CPU per request ${paired('cpuUs').map((x) => x.toFixed(2)).join(' ')} (median ${median(paired('cpuUs')).toFixed(2)})× bare's`,
+        );
+      }
     }
     const plain = find('node', r);
     if (plain !== undefined) {

@@ -25,14 +25,19 @@ export const ENTRY = fileURLToPath(new URL('./entry.ts', import.meta.url));
 export const SERVER_NODE_OPTIONS: readonly string[] = ['--enable-source-maps', '--max-semi-space-size=1'];
 
 /**
- * Writes the bundle to `outfile`.
+ * Writes the bundle to `outfile`. `entry` and `nodePaths` bundle another tree's entry the same way
+ * (bench/serve/ab.ts builds an earlier revision's server with them).
  *
  * @example
  * await bundleServer('/app/server.mjs');
  */
-export async function bundleServer(outfile: string): Promise<void> {
+export async function bundleServer(
+  outfile: string,
+  options: { readonly entry?: string; readonly nodePaths?: string[] } = {},
+): Promise<void> {
   await build({
-    entryPoints: [ENTRY],
+    entryPoints: [options.entry ?? ENTRY],
+    ...(options.nodePaths === undefined ? {} : { nodePaths: options.nodePaths }),
     outfile,
     bundle: true,
     platform: 'node',

@@ -45,14 +45,15 @@ export interface OipRequest {
 }
 
 /** The highest tensor rank accepted in nested data. */
-const MAX_RANK = 32;
+export const MAX_RANK = 32;
 /**
  * The most elements one input may declare. Checked before the buffer is allocated, so a small body
  * cannot ask for gigabytes; 2^22 values need more than 8 MiB of JSON, the server's default body limit.
  */
 const MAX_ELEMENTS = 2 ** 22;
 
-type Check = (v: unknown) => number | undefined;
+/** Maps a JSON value to a tensor element, or `undefined` when it is not one of its datatype. */
+export type Check = (v: unknown) => number | undefined;
 
 const int =
   (min: number, max: number): Check =>
@@ -80,6 +81,17 @@ const DATATYPES: Readonly<Record<string, Check>> = {
   FP32: float(3.4028234663852886e38),
   FP64: float(Number.MAX_VALUE),
 };
+
+/**
+ * The element check of a datatype name, `undefined` for BYTES and unknown names (own keys only: a
+ * name like `toString` or `valueOf` must not reach Object.prototype's functions).
+ *
+ * @example
+ * datatypeCheck('UINT8')?.(300); // undefined: out of range
+ */
+export function datatypeCheck(datatype: string): Check | undefined {
+  return Object.hasOwn(DATATYPES, datatype) ? DATATYPES[datatype] : undefined;
+}
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -135,7 +147,7 @@ function decodeTensor(input: unknown, i: number, scratch: Float64Scratch | undef
     );
   }
   if (typeof datatype !== 'string') throw new OipError(`${at}: datatype must be a string`);
-  const check = DATATYPES[datatype];
+  const check = datatypeCheck(datatype);
   if (check === undefined) {
     throw new OipError(
       datatype === 'BYTES'

@@ -19,6 +19,8 @@ export class Float64Scratch {
   /** Longest view served from the reused buffer; longer ones are allocated, so one large batch does not pin its memory. */
   readonly maxReused: number;
   private buffer: ArrayBuffer;
+  /** The whole reused buffer as one array, for {@link Float64Scratch.staging}; rebuilt when the buffer grows. */
+  private whole: Float64Array | undefined;
 
   /**
    * @param maxReused the longest view served from the reused buffer, in elements. @default 8192 (64 KiB)
@@ -31,13 +33,35 @@ export class Float64Scratch {
   /** A zeroed array of `length` elements; views of the reused buffer are overwritten by the next `take`. */
   take(length: number): Float64Array {
     if (length > this.maxReused) return new Float64Array(length);
+    this.reserve(length);
+    // Zeroed so a decoder that leaves a cell unwritten reads 0, never the previous request's value.
+    return new Float64Array(this.buffer, 0, length).fill(0);
+  }
+
+  /**
+   * The reused buffer, at least `capacity` elements long, not zeroed (`undefined` past
+   * {@link maxReused}): for a decoder that learns how many values a request holds only by writing
+   * them. It writes from index 0, then asks {@link view} for the exact length; no allocation unless
+   * the buffer grows.
+   */
+  staging(capacity: number): Float64Array | undefined {
+    if (capacity > this.maxReused) return undefined;
+    this.reserve(capacity);
+    return (this.whole ??= new Float64Array(this.buffer));
+  }
+
+  /** The first `length` elements of the reused buffer as they are (what {@link staging}'s user wrote). */
+  view(length: number): Float64Array {
+    return new Float64Array(this.buffer, 0, length);
+  }
+
+  private reserve(length: number): void {
     const capacity = this.buffer.byteLength / 8;
     if (length > capacity) {
       // Doubling: a server whose batches creep up grows the buffer a few times, not once per size.
       this.buffer = new ArrayBuffer(8 * Math.min(this.maxReused, Math.max(length, 2 * capacity)));
+      this.whole = undefined;
     }
-    // Zeroed so a decoder that leaves a cell unwritten reads 0, never the previous request's value.
-    return new Float64Array(this.buffer, 0, length).fill(0);
   }
 }
 

@@ -68,8 +68,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
 /**
  * Builds the response `meta` the wrapper returns: the request's `puid`, `tags`, `requestPath`
  * (merged with this node's entry) and `metrics` passed through.
+ *
+ * @example
+ * responseMeta({ puid: 'abc' }, undefined); // { json: '{"puid":"abc"}', puid: 'abc' }
  */
-function responseMeta(meta: unknown, requestPath: Readonly<Record<string, string>> | undefined) {
+export function responseMeta(meta: unknown, requestPath: Readonly<Record<string, string>> | undefined) {
   if (meta === undefined && requestPath === undefined) return { json: '{}', puid: undefined };
   if (meta !== undefined && !isObject(meta)) throw new SeldonError('meta must be an object');
   const m = (meta ?? {}) as Record<string, unknown>;

@@ -26,9 +26,9 @@
  * Shutdown ({@link ModelServer.close}): stop accepting, answer `/ready` 503 and send
  * `Connection: close` on every response, wait for in-flight requests (bounded), flush the request logger.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FastDecoder } from './fast-path';
 import { ServingMetrics } from './metrics';
 import { predictBatch, type ServedModel } from './model';
 import {
@@ -43,6 +43,7 @@ import {
 } from './oip';
 import type { RequestLogger } from './request-log';
 import { Float64Scratch } from './scratch';
+import { UuidSource } from './uuid';
 import {
   decodeSeldonFeedback,
   decodeSeldonRequest,
@@ -118,8 +119,16 @@ interface Route {
   readonly allow: string;
 }
 
-/** One request in flight: what the reply helpers need, without a closure per request. */
+/** One request in flight: what the reply helpers and the body reader need, without a closure per request. */
 class Exchange {
+  /** The body read so far: its first chunk, then all of them once a second one came. */
+  chunks: Buffer | Buffer[] | undefined = undefined;
+  /** Bytes read so far; -1 once the body was refused as too large. */
+  size = 0;
+  /** What runs on the whole body, and the request's query. */
+  handler: Handler | undefined = undefined;
+  query: string | undefined = undefined;
+
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
@@ -127,6 +136,11 @@ class Exchange {
     readonly start: number,
   ) {}
 }
+
+/** The request's {@link Exchange}, for the body listeners (shared functions, called with the request as `this`). */
+const EXCHANGE = Symbol('exchange');
+type Carrier = IncomingMessage & { [EXCHANGE]?: Exchange };
+const EMPTY = Buffer.alloc(0);
 
 const JSON_TYPE = 'application/json';
 const TEXT_TYPE = 'text/plain; charset=utf-8';
@@ -170,6 +184,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   // Inputs and predictions of the request being handled: no ArrayBuffer per request (see scratch.ts).
   const xScratch = new Float64Scratch();
   const yScratch = new Float64Scratch();
+  // The common request shapes straight from the body's bytes; the rest through JSON.parse and the full decoders.
+  const fast = new FastDecoder(model, requestPath, xScratch);
   let draining = false;
 
   // ---- replies ---------------------------------------------------------------------------------
@@ -190,6 +206,29 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     ex.res.writeHead(status, headers);
     ex.res.end(body);
     metrics.observe(ex.route.id, status, (performance.now() - ex.start) / 1000);
+  }
+
+  // writeHead reads a header list synchronously, so one list serves every prediction's reply.
+  const predictionHeaders: (string | number)[] = [
+    'content-type',
+    JSON_TYPE,
+    'content-length',
+    0,
+    REQUEST_ID_HEADER,
+    '',
+  ];
+
+  /** A prediction's 200: {@link reply} without a headers object per request. */
+  function replyPrediction(ex: Exchange, body: string, requestId: string): void {
+    if (draining) {
+      reply(ex, 200, JSON_TYPE, body, { [REQUEST_ID_HEADER]: requestId });
+      return;
+    }
+    predictionHeaders[3] = Buffer.byteLength(body);
+    predictionHeaders[5] = requestId;
+    ex.res.writeHead(200, predictionHeaders);
+    ex.res.end(body);
+    metrics.observe(ex.route.id, 200, (performance.now() - ex.start) / 1000);
   }
 
   function replyEmpty(ex: Exchange, status: number): void {
@@ -266,12 +305,14 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   // ---- handlers --------------------------------------------------------------------------------
 
   const seldonPredict: Handler = (ex, body, query) => {
-    const request = decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
+    const request =
+      (query === undefined && body !== undefined && isRawJson(ex.req) ? fast.seldon(body) : undefined) ??
+      decodeSeldonRequest(seldonBody(ex, body, query), model, requestPath, xScratch);
     const requestId = request.puid ?? headerRequestId(ex.req, SeldonError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeSeldonResponse(request, y, model), { [REQUEST_ID_HEADER]: requestId });
+    replyPrediction(ex, encodeSeldonResponse(request, y, model), requestId);
     metrics.predicted('seldon', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -301,12 +342,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   };
 
   function oipInfer(ex: Exchange, body: Buffer | undefined): void {
-    const request = decodeOipRequest(oipBody(body), model, xScratch);
+    const request =
+      (body === undefined ? undefined : fast.oip(body)) ?? decodeOipRequest(oipBody(body), model, xScratch);
     const requestId = request.id ?? headerRequestId(ex.req, OipError);
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new OipError('a prediction is not a finite number: the inputs are out of range');
-    reply(ex, 200, JSON_TYPE, encodeOipResponse(responder, request, y), { [REQUEST_ID_HEADER]: requestId });
+    replyPrediction(ex, encodeOipResponse(responder, request, y), requestId);
     metrics.predicted('oip', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -494,22 +536,35 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       tooLarge(ex, `${declared} were declared`);
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (size < 0) return;
-      size += chunk.length;
-      if (size > maxBody) {
-        size = -1;
-        tooLarge(ex, 'more were sent');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size < 0) return;
-      dispatch(ex, handler, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size), query);
-    });
+    ex.handler = handler;
+    ex.query = query;
+    (req as Carrier)[EXCHANGE] = ex;
+    req.on('data', onBodyChunk);
+    req.on('end', onBodyEnd);
+  }
+
+  function onBodyChunk(this: IncomingMessage, chunk: Buffer): void {
+    const ex = (this as Carrier)[EXCHANGE]!;
+    if (ex.size < 0) return;
+    ex.size += chunk.length;
+    if (ex.size > maxBody) {
+      ex.size = -1;
+      ex.chunks = undefined;
+      tooLarge(ex, 'more were sent');
+      return;
+    }
+    const chunks = ex.chunks;
+    if (chunks === undefined) ex.chunks = chunk;
+    else if (Array.isArray(chunks)) chunks.push(chunk);
+    else ex.chunks = [chunks, chunk];
+  }
+
+  function onBodyEnd(this: IncomingMessage): void {
+    const ex = (this as Carrier)[EXCHANGE]!;
+    if (ex.size < 0) return;
+    const chunks = ex.chunks;
+    const body = chunks === undefined ? EMPTY : Array.isArray(chunks) ? Buffer.concat(chunks, ex.size) : chunks;
+    dispatch(ex, ex.handler!, body, ex.query);
   }
 
   function tooLarge(ex: Exchange, provided: string): void {
@@ -521,9 +576,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   }
 
   const listener = (req: IncomingMessage, res: ServerResponse, target?: { path: string; query?: string }) => {
-    // No request, however malformed, may throw out of the listener and take the process down (a
-    // client hanging up mid-body makes Node emit an 'aborted' error on the request).
-    req.on('error', ignore);
+    // No request, however malformed, may throw out of the listener and take the process down. (A
+    // client hanging up mid-body destroys the request with an 'aborted' error, which Node (>= 16)
+    // emits only to an 'error' listener: without one, nothing is thrown.)
     try {
       onRequest(req, res, target);
     } catch (err) {
@@ -602,10 +657,11 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
  */
 export const REQUEST_ID_HEADER = 'x-request-id';
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const freshIds = new UuidSource();
 
 function headerRequestId(req: IncomingMessage, error: new (message: string) => Error): string {
   const sent = req.headers[REQUEST_ID_HEADER];
-  if (sent === undefined) return randomUUID();
+  if (sent === undefined) return freshIds.take();
   if (typeof sent !== 'string' || !REQUEST_ID.test(sent)) {
     throw new error(
       `the ${REQUEST_ID_HEADER} header must be 1 to 128 visible ASCII characters, but ${JSON.stringify(sent).slice(0, 80)} was provided`,
@@ -614,8 +670,12 @@ function headerRequestId(req: IncomingMessage, error: new (message: string) => E
   return sent;
 }
 
-/** A listener that swallows an event (one function, not a closure per request). */
-function ignore(): void {}
+/** Whether a Seldon body is JSON as sent (not a form field `json=`, not multipart): see `seldonBody`. */
+function isRawJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  return type === undefined || !(type.startsWith(FORM_TYPE) || type.startsWith('multipart/'));
+}
+
 
 function decodeSegment(s: string): string | undefined {
   try {

@@ -218,6 +218,24 @@ describe('bad input never answers 5xx', () => {
     ).toBe(200);
   });
 
+  it('a client hanging up mid-body takes nothing down: the server keeps serving, nothing reported', async () => {
+    for (const path of ['/api/v1.0/predictions', '/v2/models/tiny/infer']) {
+      await new Promise<void>((resolve) => {
+        const socket = connect(server.port, '127.0.0.1', () => {
+          socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"data":`);
+          // Let the server read the partial body before the hang-up.
+          setTimeout(() => {
+            socket.destroy();
+            resolve();
+          }, 50);
+        });
+      });
+    }
+    expect(
+      (await call(server.url, 'POST', '/api/v1.0/predictions', { data: { ndarray: [[1, 2]] } })).status,
+    ).toBe(200);
+  });
+
   it('headers past the parser limit get 431, not a bare 400 or a reset', async () => {
     const raw = await new Promise<string>((resolve) => {
       const socket = connect(server.port, '127.0.0.1', () =>

@@ -108,6 +108,9 @@ describe('OIP codec', () => {
       /\[1\] or \[1, 1\]/,
     ],
     [{ id: 5, inputs: [] }, /id must be a string/],
+    // Names of Object.prototype members are unknown datatypes too (valueOf once threw a TypeError: a 500).
+    [{ inputs: [{ name: 'i', shape: [1, 2], datatype: 'valueOf', data: [1, 2] }] }, /unknown datatype "valueOf"/],
+    [{ inputs: [{ name: 'i', shape: [1, 2], datatype: 'toString', data: [1, 2] }] }, /unknown datatype "toString"/],
     [{ inputs: [{ name: 'i', shape: [-1, 2], datatype: 'FP64', data: [] }] }, /non-negative integers/],
     [
       { inputs: [{ name: 'i', shape: [1, 2], datatype: 'FP64', data: [1, 2], parameters: 3 }] },

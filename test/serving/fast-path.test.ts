@@ -1,0 +1,244 @@
+/**
+ * The single-pass decoders (lib/serving/fast-path.ts) against the full path (JSON.parse + the
+ * validating decoders): for every body, the fast one answers exactly what the full one would
+ * (rows, values bit for bit, meta, id) or declines; it never accepts what the full path refuses.
+ * Hand cases for the shapes it must take, then a deterministic fuzz of well-formed, near-miss and
+ * mangled bodies.
+ */
+import { describe, expect, it } from 'vitest';
+import { FastDecoder } from '../../lib/serving/fast-path';
+import { compileModel, type ServedModel } from '../../lib/serving/model';
+import { decodeOipRequest, type OipRequest } from '../../lib/serving/oip';
+import { Float64Scratch } from '../../lib/serving/scratch';
+import { decodeSeldonRequest, type SeldonRequest } from '../../lib/serving/seldon';
+import { modelJson, TINY, WINE } from './helpers';
+
+const tiny = compileModel(TINY, { name: 'tiny' });
+const wine = compileModel(WINE, { name: 'wine-quality', version: '3' });
+const REQUEST_PATH = { classifier: 'img:1' };
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function full<T>(decode: (body: unknown) => T, text: string): Outcome<T> {
+  try {
+    return { ok: true, value: decode(JSON.parse(text)) };
+  } catch (err) {
+    return { ok: false, error: (err as Error).message };
+  }
+}
+
+const bits = (x: Float64Array) => Array.from(x, (v) => (Object.is(v, -0) ? '-0' : String(v)));
+
+/** Compares one body both ways; returns whether the fast decoder took it. */
+function sameSeldon(model: ServedModel, text: string, requestPath?: Record<string, string>): boolean {
+  const fast = new FastDecoder(model, requestPath, new Float64Scratch()).seldon(Buffer.from(text, 'utf8'));
+  if (fast === undefined) return false;
+  const slow = full<SeldonRequest>((b) => decodeSeldonRequest(b, model, requestPath), text);
+  expect(slow.ok, `the fast path took what the full path refuses: ${text}`).toBe(true);
+  if (!slow.ok) return true;
+  expect({ ...fast, x: bits(fast.x) }, text).toEqual({ ...slow.value, x: bits(slow.value.x) });
+  return true;
+}
+
+function sameOip(model: ServedModel, text: string): boolean {
+  const fast = new FastDecoder(model, undefined, new Float64Scratch()).oip(Buffer.from(text, 'utf8'));
+  if (fast === undefined) return false;
+  const slow = full<OipRequest>((b) => decodeOipRequest(b, model), text);
+  expect(slow.ok, `the fast path took what the full path refuses: ${text}`).toBe(true);
+  if (!slow.ok) return true;
+  expect({ ...fast, x: bits(fast.x) }, text).toEqual({ ...slow.value, x: bits(slow.value.x) });
+  return true;
+}
+
+const ROW = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
+
+describe('fast Seldon decoder', () => {
+  it.each([
+    JSON.stringify({ data: { ndarray: [ROW] } }),
+    JSON.stringify({ data: { ndarray: [ROW, ROW.map((v) => -v)] } }),
+    JSON.stringify({ data: { ndarray: [] } }),
+    JSON.stringify({ data: { names: [], ndarray: [ROW] } }),
+    JSON.stringify({ data: { names: WINE.features, ndarray: [ROW] } }),
+    JSON.stringify({ data: { names: [...WINE.features].reverse(), ndarray: [ROW] } }),
+    JSON.stringify({ data: { ndarray: [ROW], names: WINE.features } }),
+    JSON.stringify({ meta: {}, data: { ndarray: [ROW] } }),
+    JSON.stringify({ data: { ndarray: [ROW] }, meta: { puid: 'abc-123' } }),
+    JSON.stringify({ data: { ndarray: [ROW] }, meta: { puid: '' } }),
+    ` \n{ "data" :\t{ "ndarray" : [ [ ${ROW.join(' , ')} ] ] } }\r\n`,
+    JSON.stringify({ data: { ndarray: [[1e-7, -0, 0.1, 1e21, 123456789012345, 1.7976931348623157e308, 5e-324, 2.2250738585072014e-308, 0.30000000000000004, 1e22, 1e23]] } }),
+    '{"data":{"ndarray":[[1E2,1e+2,1e-2,-0.0,0e99,10e-1,100e-2,0.000001,1.5E-10,-3,4.25]]}}',
+  ])('takes %s and decodes it as the full path does', (text) => {
+    expect(sameSeldon(wine, text)).toBe(true);
+    expect(sameSeldon(wine, text, REQUEST_PATH)).toBe(true);
+  });
+
+  it.each([
+    ['an empty body', ''],
+    ['not JSON', '{"data":'],
+    ['an array', '[1]'],
+    ['a BOM', '\ufeff{"data":{"ndarray":[[1,2]]}}'],
+    ['a duplicate key', '{"data":{"ndarray":[[1,2]]},"data":{"ndarray":[[3,4]]}}'],
+    ['an escaped key', '{"d\\u0061ta":{"ndarray":[[1,2]]}}'],
+    ['another payload', '{"jsonData":{"a":1,"b":2}}'],
+    ['a tensor', '{"data":{"tensor":{"shape":[1,2],"values":[1,2]}}}'],
+    ['an extra data key', '{"data":{"ndarray":[[1,2]],"x":1}}'],
+    ['meta with tags', '{"data":{"ndarray":[[1,2]]},"meta":{"tags":{"a":1}}}'],
+    ['a short row', '{"data":{"ndarray":[[1]]}}'],
+    ['a long row', '{"data":{"ndarray":[[1,2,3]]}}'],
+    ['a string value', '{"data":{"ndarray":[[1,"2"]]}}'],
+    ['a leading zero', '{"data":{"ndarray":[[01,2]]}}'],
+    ['a bare dot', '{"data":{"ndarray":[[1.,2]]}}'],
+    ['an overflow', '{"data":{"ndarray":[[1e999,2]]}}'],
+    ['trailing bytes', '{"data":{"ndarray":[[1,2]]}} x'],
+    ['a trailing comma', '{"data":{"ndarray":[[1,2],]}}'],
+    ['unknown names', '{"data":{"names":["a","c"],"ndarray":[[1,2]]}}'],
+    ['repeated names', '{"data":{"names":["a","a"],"ndarray":[[1,2]]}}'],
+    ['names after rows, permuted', '{"data":{"ndarray":[[1,2]],"names":["b","a"]}}'],
+    ['a non-ASCII puid', '{"data":{"ndarray":[[1,2]]},"meta":{"puid":"é"}}'],
+  ])('declines %s', (_, text) => {
+    expect(new FastDecoder(tiny, undefined, new Float64Scratch()).seldon(Buffer.from(text, 'utf8'))).toBeUndefined();
+  });
+
+  it('declines a batch past the scratch, which the full path takes', () => {
+    const text = JSON.stringify({ data: { ndarray: Array.from({ length: 5000 }, () => [1, 2]) } });
+    expect(new FastDecoder(tiny, undefined, new Float64Scratch(1024)).seldon(Buffer.from(text))).toBeUndefined();
+  });
+
+  it('converts numbers exactly as JSON.parse does (fuzz)', () => {
+    const rand = lcg(7);
+    const numbers: string[] = [];
+    for (let n = 0; n < 4000; n++) numbers.push(numberText(rand));
+    let took = 0;
+    for (let n = 0; n < numbers.length; n += 2) {
+      if (sameSeldon(tiny, `{"data":{"ndarray":[[${numbers[n]},${numbers[n + 1]}]]}}`)) took++;
+    }
+    // Nearly all are valid JSON numbers in range: the fast path must take those.
+    expect(took).toBeGreaterThan(1900);
+  });
+});
+
+describe('fast OIP decoder', () => {
+  const tensor = (t: Record<string, unknown>) => JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 11], datatype: 'FP64', data: ROW, ...t }] });
+  it.each([
+    tensor({}),
+    tensor({ data: [ROW] }),
+    tensor({ data: [[ROW.slice(0, 5)], [[ROW.slice(5)]], []] }),
+    tensor({ shape: [2, 11], data: [...ROW, ...ROW] }),
+    tensor({ shape: [0, 11], data: [] }),
+    tensor({ datatype: 'FP32' }),
+    tensor({ datatype: 'FP16' }),
+    tensor({ datatype: 'INT32', data: ROW.map(Math.round) }),
+    tensor({ datatype: 'UINT8', data: ROW.map(Math.round) }),
+    tensor({ shape: [1.0, 11] }).replace('[1,11]', '[1.0,11.0]'),
+    JSON.stringify({ id: 'req-1', inputs: [{ data: ROW, datatype: 'FP64', shape: [1, 11], name: 'x' }] }),
+    JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 11], datatype: 'FP64', data: ROW }], id: '' }),
+  ])('takes %s and decodes it as the full path does', (text) => {
+    expect(sameOip(wine, text)).toBe(true);
+  });
+
+  it.each([
+    ['two inputs', JSON.stringify({ inputs: [{ name: 'a', shape: [1], datatype: 'FP64', data: [1] }, { name: 'b', shape: [1], datatype: 'FP64', data: [2] }] })],
+    ['a missing datatype', '{"inputs":[{"name":"i","shape":[1,2],"data":[1,2]}]}'],
+    ['BYTES', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"BYTES","data":[1,2]}]}'],
+    ['a prototype name as datatype', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"toString","data":[1,2]}]}'],
+    ['an integer type with a fraction', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"INT8","data":[1.5,2]}]}'],
+    ['an out-of-range FP16', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP16","data":[70000,2]}]}'],
+    ['BOOL', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"BOOL","data":[true,false]}]}'],
+    ['too few values', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1]}]}'],
+    ['too many values', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1,2,3]}]}'],
+    ['a wrong width', '{"inputs":[{"name":"i","shape":[1,3],"datatype":"FP64","data":[1,2,3]}]}'],
+    ['a negative shape', '{"inputs":[{"name":"i","shape":[-1,2],"datatype":"FP64","data":[]}]}'],
+    ['parameters', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1,2],"parameters":{}}]}'],
+    ['outputs', '{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1,2]}],"outputs":[{"name":"output-0"}]}'],
+    ['a numeric id', '{"id":5,"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1,2]}]}'],
+    ['an escaped id', '{"id":"a\\"b","inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":[1,2]}]}'],
+    ['nesting past the rank limit', `{"inputs":[{"name":"i","shape":[1,2],"datatype":"FP64","data":${'['.repeat(40)}1,2${']'.repeat(40)}}]}`],
+  ])('declines %s', (_, text) => {
+    expect(new FastDecoder(tiny, undefined, new Float64Scratch()).oip(Buffer.from(text, 'utf8'))).toBeUndefined();
+  });
+
+  it('leaves a one-feature model to the full path (a lone input named after the feature is a column)', () => {
+    const one = compileModel(modelJson(['a'], [2], 1), { name: 'one' });
+    const text = '{"inputs":[{"name":"a","shape":[1,1],"datatype":"FP64","data":[1]}]}';
+    expect(new FastDecoder(one, undefined, new Float64Scratch()).oip(Buffer.from(text))).toBeUndefined();
+  });
+});
+
+describe('fast and full paths agree on mangled bodies (deterministic fuzz)', () => {
+  const seldonSeeds = [
+    JSON.stringify({ data: { ndarray: [[1, 2], [3.5, -4e-3]] } }),
+    JSON.stringify({ data: { names: ['b', 'a'], ndarray: [[1, 2]] }, meta: { puid: 'p' } }),
+    JSON.stringify({ meta: {}, data: { ndarray: [] } }),
+  ];
+  const oipSeeds = [
+    JSON.stringify({ id: 'i', inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP64', data: [[1, 2], [3, 4]] }] }),
+    JSON.stringify({ inputs: [{ datatype: 'INT16', data: [1, -2], name: 'x', shape: [1, 2] }] }),
+    JSON.stringify({ inputs: [{ name: 'x', shape: [0, 2], datatype: 'FP32', data: [] }] }),
+  ];
+  // Tokens a mutation inserts: structure, numbers at the edges, strings, escapes, non-ASCII.
+  const tokens = ['{', '}', '[', ']', ',', ':', '"', ' ', '\\', '-', '0', '1e999', '-0', '.5', '01', '"data"', '"ndarray"', '"names"', '"meta"', '"puid"', '"inputs"', '"shape"', '"datatype"', '"FP64"', '"INT8"', '"BOOL"', '"id"', '"a"', '"b"', 'true', 'null', 'é', '\u0000', '\ufeff', '[1,2]', '[[1,2]]', '{}', '9007199254740993', '1.7976931348623159e308'];
+
+  function mangle(rand: () => number, text: string): string {
+    let s = text;
+    if (rand() < 0.3) {
+      // Gentle: another number in place of one, whitespace after a structural byte; mostly still valid.
+      let k = 0;
+      const pick = Math.floor(rand() * 4);
+      s = s.replace(/-?\d+(\.\d+)?([eE][+-]?\d+)?/g, (m) => (k++ === pick ? numberText(rand) : m));
+      const at = s.search(/[{}[\],:]/);
+      return at < 0 ? s : s.slice(0, at + 1) + ' \n\t\r'.slice(Math.floor(rand() * 4)) + s.slice(at + 1);
+    }
+    const edits = 1 + Math.floor(rand() * 3);
+    for (let e = 0; e < edits; e++) {
+      const at = Math.floor(rand() * (s.length + 1));
+      const r = rand();
+      if (r < 0.3) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 3));
+      else if (r < 0.7) s = s.slice(0, at) + tokens[Math.floor(rand() * tokens.length)] + s.slice(at);
+      else if (r < 0.85) s = s.slice(0, at);
+      else s = s.slice(0, at) + String.fromCharCode(32 + Math.floor(rand() * 95)) + s.slice(at + 1);
+    }
+    return s;
+  }
+
+  it('Seldon: never takes what the full path refuses, and decodes alike what both take', () => {
+    const rand = lcg(11);
+    let took = 0;
+    for (let n = 0; n < 3000; n++) {
+      const seed = seldonSeeds[n % seldonSeeds.length]!;
+      if (sameSeldon(tiny, n < 30 ? seed : mangle(rand, seed), n % 2 === 0 ? REQUEST_PATH : undefined)) took++;
+    }
+    expect(took).toBeGreaterThan(100);
+  });
+
+  it('OIP: never takes what the full path refuses, and decodes alike what both take', () => {
+    const rand = lcg(13);
+    let took = 0;
+    for (let n = 0; n < 3000; n++) {
+      const seed = oipSeeds[n % oipSeeds.length]!;
+      if (sameOip(tiny, n < 30 ? seed : mangle(rand, seed))) took++;
+    }
+    expect(took).toBeGreaterThan(100);
+  });
+});
+
+function lcg(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return s / 0x7fffffff;
+  };
+}
+
+/** A JSON number's text: shortest forms, fixed and exponent forms, long mantissas, edge exponents. */
+function numberText(rand: () => number): string {
+  const r = rand();
+  const sign = rand() < 0.3 ? '-' : '';
+  const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 10)).join('');
+  if (r < 0.25) return String((rand() - 0.5) * 10 ** Math.floor(rand() * 40 - 20));
+  if (r < 0.4) return (rand() * 1000).toFixed(Math.floor(rand() * 20));
+  if (r < 0.55) return sign + (rand() * 10).toExponential(Math.floor(rand() * 20));
+  if (r < 0.7) return `${sign}${1 + Math.floor(rand() * 9)}${digits(Math.floor(rand() * 25))}`;
+  if (r < 0.85) return `${sign}0.${digits(Math.floor(rand() * 30))}${1 + Math.floor(rand() * 9)}`;
+  const e = Math.floor(rand() * 700 - 350);
+  return `${sign}${1 + Math.floor(rand() * 9)}.${digits(Math.floor(rand() * 18))}${rand() < 0.5 ? 'e' : 'E'}${e < 0 || rand() < 0.5 ? '' : '+'}${e}`;
+}
