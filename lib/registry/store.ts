@@ -78,8 +78,10 @@ export const increment = (field: string, by = 1): Change => ({ increment: field,
 /** The listings the cores read. Base-record listings are strongly consistent; `models`, `experiments`,
  * `runsOfExperiment` and `versionsOfRun` are index listings and eventually consistent. */
 export type Listing =
-  /** Every registered model record, deleted ones included. */
-  | { readonly of: 'models' }
+  /** Every registered model record, deleted ones included, by name; with `namePrefix`, only names that start with it. */
+  | { readonly of: 'models'; readonly namePrefix?: string }
+  /** A model's tags only (a constant-cost read, however many versions the model has). */
+  | { readonly of: 'modelTags'; readonly modelId: string }
   /** A model's own records: the model, its tags, versions and registrations. */
   | { readonly of: 'modelRecords'; readonly modelId: string }
   /** A model's versions, lowest number first (or highest with `descending`), optionally only those
@@ -101,6 +103,11 @@ export interface Listed {
 
 /** Where the next page of a listing starts; opaque JSON to the core. */
 export type Position = Readonly<Record<string, unknown>>;
+
+/** A position (from a client's page token) that is not one of the listing's own. */
+export class InvalidPosition extends Error {
+  override readonly name = 'InvalidPosition';
+}
 
 export interface ListOptions {
   /** At most this many entries; with it, the answer may carry a `next` position. */

@@ -59,7 +59,9 @@ function apply(record: StoredRecord, change: Change): void {
 function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): boolean {
   switch (listing.of) {
     case 'models':
-      return ref.kind === 'model';
+      return ref.kind === 'model' && (listing.namePrefix === undefined || String(record.name).startsWith(listing.namePrefix));
+    case 'modelTags':
+      return ref.kind === 'modelTag' && ref.modelId === listing.modelId;
     case 'experiments':
       return ref.kind === 'experiment';
     case 'runsOfExperiment':

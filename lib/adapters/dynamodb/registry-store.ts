@@ -30,6 +30,7 @@ import type {
   RecordStore,
   StoredRecord,
 } from '../../registry/store';
+import { InvalidPosition } from '../../registry/store';
 import { attributeValue, conditionExpression, Placeholders, updateExpression } from './registry-expressions';
 import { GSI1, indexEntryOf, type Key, keyOf, metricHistoryPk, modelPk, refOf, runPk } from './registry-table';
 
@@ -71,7 +72,18 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
   });
   switch (listing.of) {
     case 'models':
-      return byIndex('RM');
+      return listing.namePrefix === undefined || listing.namePrefix === ''
+        ? byIndex('RM')
+        : {
+            IndexName: GSI1,
+            KeyConditionExpression: 'gsi1pk = :g AND begins_with(gsi1sk, :p)',
+            ExpressionAttributeValues: { ':g': 'RM', ':p': listing.namePrefix },
+          };
+    case 'modelTags':
+      return {
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
+        ExpressionAttributeValues: { ':pk': modelPk(listing.modelId), ':t': 'T#' },
+      };
     case 'experiments':
       return byIndex('EXP');
     case 'runsOfExperiment':
@@ -101,6 +113,25 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
 /**
  * {@link RecordStore} over a DynamoDB table built from `REGISTRY_TABLE_SPEC`.
  */
+/**
+ * A position handed back by a client (inside a page token) must be a key of the listing's own
+ * partition, with string attributes only: DynamoDB would otherwise answer a ValidationException, or
+ * page another listing.
+ */
+function checkPosition(query: Omit<QueryCommandInput, 'TableName'>, after: Position): void {
+  const values = query.ExpressionAttributeValues ?? {};
+  const partition = query.IndexName === undefined ? { key: 'pk', value: values[':pk'] } : { key: 'gsi1pk', value: values[':g'] };
+  const expected = query.IndexName === undefined ? ['pk', 'sk'] : ['gsi1pk', 'gsi1sk', 'pk', 'sk'];
+  const keys = Object.keys(after).sort();
+  if (
+    keys.join() !== [...expected].sort().join() ||
+    Object.values(after).some((v) => typeof v !== 'string') ||
+    after[partition.key] !== partition.value
+  ) {
+    throw new InvalidPosition('the position is not a key of this listing');
+  }
+}
+
 export class DynamoRegistryStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
 
@@ -195,6 +226,7 @@ export class DynamoRegistryStore implements RecordStore {
   async list(listing: Listing, options: ListOptions = {}): Promise<{ entries: Listed[]; next?: Position }> {
     const query = queryOf(listing);
     const entries = (items: Item[]) => items.map((item) => ({ ref: refOf(item), record: toRecord(item) }));
+    if (options.after !== undefined) checkPosition(query, options.after);
     if (options.limit !== undefined) {
       const page = await this.queryPage({ ...query, Limit: options.limit, ExclusiveStartKey: options.after });
       return { entries: entries(page.items), ...(page.lastKey && { next: page.lastKey }) };

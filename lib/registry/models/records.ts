@@ -10,7 +10,7 @@
 import { notFound } from '../errors';
 import type { ModelVersionPromoted } from '../events';
 import type { NameSpace } from '../names';
-import type { RecordStore, StoredRecord } from '../store';
+import type { Position, RecordStore, StoredRecord } from '../store';
 import { parseVersion, requireName, type Stage } from '../validation';
 
 /** `{key, value}` as MLflow serialises tags. */
@@ -123,4 +123,41 @@ export async function loadModelRecords(
     }
   }
   return { tags, versions };
+}
+
+/** Versions read per page while looking for the highest version still in stage `None`. */
+const NONE_SCAN_PAGE = 16;
+
+/**
+ * A model's tags and the versions that can be the latest of a stage, without reading every version
+ * (`loadModelRecords` does, which grew with the model: 650 ms p50 at 2,100 versions). The head
+ * names every version that left `None`, so the highest of each other stage is a point read; the
+ * highest `None` version is found from the top of the version list down, past the versions the
+ * head names (a page, unless most recent versions were all moved).
+ */
+export async function loadModelSummary(
+  store: RecordStore,
+  head: Head,
+): Promise<{ tags: Tag[]; versions: VersionRecord[] }> {
+  const tagsRead = store.list({ of: 'modelTags', modelId: head.modelId });
+  const top = new Map<string, number>();
+  for (const [version, entry] of Object.entries(head.stages)) {
+    if (entry.stage === DELETED || entry.stage === 'None') continue;
+    top.set(entry.stage, Math.max(top.get(entry.stage) ?? 0, Number(version)));
+  }
+  const staged = (await store.getMany([...top.values()].map((v) => versionRef(head.modelId, v)))) as VersionRecord[];
+  let none: VersionRecord | undefined;
+  let after: Position | undefined;
+  do {
+    const page = await store.list(
+      { of: 'modelVersions', modelId: head.modelId, descending: true },
+      { limit: NONE_SCAN_PAGE, ...(after && { after }) },
+    );
+    none = page.entries
+      .map((e) => e.record as VersionRecord)
+      .find((r) => head.stages[r.version] === undefined || head.stages[r.version]!.stage === 'None');
+    after = page.next;
+  } while (none === undefined && after !== undefined);
+  const tags = (await tagsRead).entries.map(({ record }) => ({ key: record.key as string, value: record.value as string }));
+  return { tags, versions: none === undefined ? staged : [...staged, none] };
 }

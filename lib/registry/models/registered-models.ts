@@ -13,7 +13,7 @@ import {
   validateTag,
   versionJson,
 } from './json';
-import { type Head, loadHead, loadModelRecords, modelNames, modelNotFound, modelRef, type Tag } from './records';
+import { type Head, loadHead, loadModelSummary, modelNames, modelNotFound, modelRef, type Tag } from './records';
 
 /** A model record that is still the live holder of `name`. */
 const liveUnder = (name: string) => allOf(equals('name', name), missing('deleted'));
@@ -53,7 +53,7 @@ export async function createRegisteredModel(
 /** Gets a registered model with its tags, aliases and latest version per stage. */
 export async function getRegisteredModel(ctx: RegistryContext, name: string): Promise<RegisteredModelJson> {
   const head = await loadHead(ctx.store, requireName(name));
-  const { tags, versions } = await loadModelRecords(ctx.store, head);
+  const { tags, versions } = await loadModelSummary(ctx.store, head);
   return modelJson(head, tags, versions, true);
 }
 
@@ -124,7 +124,7 @@ export async function getLatestVersions(
   const name = requireName(input.name);
   const wanted = input.stages && input.stages.length > 0 ? input.stages.map(canonicalStage) : [...STAGES];
   const head = await loadHead(ctx.store, name);
-  const { versions } = await loadModelRecords(ctx.store, head);
+  const { versions } = await loadModelSummary(ctx.store, head);
   const latest = latestPerStage(head, versions);
   return [...new Set(wanted)].flatMap((s) => {
     const v = latest.get(s);

@@ -13,10 +13,10 @@ import {
   parseOrderBy,
   sortBy,
 } from '../search';
-import type { RecordStore } from '../store';
+import { InvalidPosition, type Position, type RecordStore } from '../store';
 import type { RegistryContext } from './context';
 import { lastUpdated, type ModelVersionJson, modelJson, type RegisteredModelJson, versionJson } from './json';
-import { findHead, type Head, loadModelRecords, modelRef, type VersionRecord } from './records';
+import { findHead, type Head, loadModelRecords, loadModelSummary, modelRef, type VersionRecord } from './records';
 
 interface SearchInput {
   filter?: string;
@@ -47,6 +47,11 @@ export async function searchRegisteredModels(
     ['name', 'timestamp', 'last_updated_timestamp', 'creation_timestamp'].includes(k),
   );
   const exact = clauses.find((c) => c.entity === 'attribute' && c.op === '=');
+  const tagClauses = clauses.filter((c) => c.entity === 'tag');
+  const byName = order.every((o) => o.key === 'name' && o.ascending) && order.length <= 1;
+  if (exact === undefined && tagClauses.length === 0 && byName) {
+    return searchByNameIndex(ctx, clauses, maxResults, input.pageToken);
+  }
   let heads: Head[];
   if (exact) {
     const head = await findHead(ctx.store, String(exact.value));
@@ -55,7 +60,6 @@ export async function searchRegisteredModels(
     heads = await liveHeads(ctx.store);
   }
   heads = heads.filter((h) => clauses.every((c) => c.entity !== 'attribute' || clauseMatches(c, h.name)));
-  const tagClauses = clauses.filter((c) => c.entity === 'tag');
   const contents = new Map<string, Awaited<ReturnType<typeof loadModelRecords>>>();
   if (tagClauses.length > 0) {
     for (const h of heads) contents.set(h.modelId, await loadModelRecords(ctx.store, h));
@@ -70,10 +74,73 @@ export async function searchRegisteredModels(
   const { page, nextPageToken } = paginate(heads, maxResults, input.pageToken);
   const models: RegisteredModelJson[] = [];
   for (const h of page) {
-    const p = contents.get(h.modelId) ?? (await loadModelRecords(ctx.store, h));
+    const p = contents.get(h.modelId) ?? (await loadModelSummary(ctx.store, h));
     models.push(modelJson(h, p.tags, p.versions, true));
   }
   return { registered_models: models, ...(nextPageToken && { next_page_token: nextPageToken }) };
+}
+
+/** Characters of a LIKE pattern before its first wildcard: every match starts with them. */
+const likePrefix = (pattern: string): string => /^[^%_]*/.exec(pattern)![0];
+
+const encodeToken = (position: Position): string => Buffer.from(JSON.stringify({ after: position })).toString('base64');
+
+function decodeToken(token: string | undefined): Position | undefined {
+  if (!token) return undefined;
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+  } catch {
+    throw invalidParameter('Invalid page token, could not base64-decode');
+  }
+  const after = (decoded as { after?: unknown } | null)?.after;
+  if (typeof after !== 'object' || after === null || Array.isArray(after)) {
+    throw invalidParameter('Invalid page token, it does not continue a search by name');
+  }
+  return after as Position;
+}
+
+/**
+ * Registered models by name order straight from the name index, a page at a time
+ * (`Limit` + the index position as the page token), so a search costs its page, not the number of
+ * models. A `LIKE 'prefix%'` clause narrows the index read to names starting with the prefix;
+ * other name clauses filter each page. Tag filters and other orders take the full read above.
+ */
+async function searchByNameIndex(
+  ctx: RegistryContext,
+  clauses: FilterClause[],
+  maxResults: number,
+  pageToken: string | undefined,
+): Promise<{ registered_models: RegisteredModelJson[]; next_page_token?: string }> {
+  const like = clauses.find((c) => c.entity === 'attribute' && c.op === 'LIKE');
+  const namePrefix = like === undefined ? '' : likePrefix(String(like.value));
+  let after = decodeToken(pageToken);
+  const heads: Head[] = [];
+  do {
+    let page: Awaited<ReturnType<RecordStore['list']>>;
+    try {
+      page = await ctx.store.list(
+        { of: 'models', ...(namePrefix && { namePrefix }) },
+        // Never more than the page still needs, so the position after it is where the next page starts.
+        { limit: maxResults - heads.length, ...(after && { after }) },
+      );
+    } catch (error) {
+      if (error instanceof InvalidPosition) throw invalidParameter('Invalid page token, it does not continue this search');
+      throw error;
+    }
+    for (const { record } of page.entries) {
+      const head = record as Head;
+      if (!head.deleted && clauses.every((c) => clauseMatches(c, head.name))) heads.push(head);
+    }
+    after = page.next;
+  } while (heads.length < maxResults && after !== undefined);
+  const models = await Promise.all(
+    heads.map(async (h) => {
+      const { tags, versions } = await loadModelSummary(ctx.store, h);
+      return modelJson(h, tags, versions, true);
+    }),
+  );
+  return { registered_models: models, ...(after && { next_page_token: encodeToken(after) }) };
 }
 
 /** Searches versions by `name`, `run_id`, `source_path`, `version_number` and `tags.<k>`. */
