@@ -104,7 +104,7 @@ export const trainingInputSchema = z.strictObject({
   thresholds: thresholdsSchema.default({}),
   /** Fewer rows than this fail validation. @default 50 */
   min_rows: z.number().int().min(10).default(50),
-  /** Every `holdout_every`-th row (in a deterministic order) is held out for evaluation. @default 5 */
+  /** One row in `holdout_every` (by a hash of the row, the same on every run) is held out for evaluation. @default 5 */
   holdout_every: z.number().int().min(2).max(100).default(5),
   /** Allowed value ranges per column, checked on every row. @default none */
   ranges: z.record(z.string(), rangeSchema).default({}),

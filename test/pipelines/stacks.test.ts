@@ -474,3 +474,20 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     });
   });
 });
+
+/** A window over a whole table: Athena computes it on one worker (issue 19). */
+const GLOBAL_ROW_NUMBER = /row_number\s*\(\s*\)\s*over\s*\(\s*order\s+by/i;
+
+describe.each(ENVIRONMENT_NAMES)('the SQL the pipeline machines run (%s)', (name) => {
+  it('numbers no rows over a whole table (row_number() OVER (ORDER BY …))', () => {
+    const { trainingTemplate, batchTemplate } = environments[name];
+    const definitions = [trainingTemplate, batchTemplate].flatMap((t) =>
+      Object.values(t.findResources('AWS::StepFunctions::StateMachine')).map((m) =>
+        JSON.stringify(renderDefinitionString(m['Properties']['DefinitionString'])),
+      ),
+    );
+    expect(definitions.length).toBeGreaterThanOrEqual(2);
+    expect(definitions.join('\n')).toMatch(/StartQueryExecution|QueryString/);
+    for (const d of definitions) expect(d).not.toMatch(GLOBAL_ROW_NUMBER);
+  });
+});
