@@ -72,6 +72,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      // One process is one host locally: a run may not ask for more instances.
+      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 1, maxVolumeSizeGb: 50 },
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
@@ -137,6 +139,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'auto',
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
+      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge', 'c5.xlarge'], maxInstanceCount: 2, maxVolumeSizeGb: 100 },
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {
@@ -202,6 +205,11 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       retraining: 'notify',
       trainingInstanceType: 'm5.xlarge',
       trainingMaxRuntimeSeconds: 4 * 3600,
+      trainingLimits: {
+        instanceTypes: ['m5.large', 'm5.xlarge', 'm5.2xlarge', 'm5.4xlarge', 'c5.2xlarge', 'c5.4xlarge', 'r5.2xlarge'],
+        maxInstanceCount: 4,
+        maxVolumeSizeGb: 500,
+      },
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     serving: {

@@ -19,7 +19,17 @@ import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval
 import { lakeRelation } from '../features/stack-support';
 import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
-import { defaultModelName, parseTrainingInput, type TrainingInput, type TrainingTrigger, type Thresholds } from './input';
+import {
+  DEFAULT_TRAINING_LIMITS,
+  defaultModelName,
+  parseTrainingInput,
+  type Thresholds,
+  type TrainingInput,
+  type TrainingResourceLimits,
+  type TrainingResources,
+  trainingResources,
+  type TrainingTrigger,
+} from './input';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
 import { type DataProfile, profileLabels, profileObjects } from './validate';
 
@@ -37,6 +47,8 @@ export interface TrainingPlanDeps extends LakeAccess {
   readonly featuresLocation: string;
   /** Lets an input name a `feature_service` instead of a dataset. @default - datasets only */
   readonly featureStore?: FeatureStoreSource;
+  /** What a run may ask for (`pipelines.trainingLimits`). @default DEFAULT_TRAINING_LIMITS */
+  readonly trainingLimits?: TrainingResourceLimits;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -85,6 +97,8 @@ export interface TrainingPlan {
   /** The event that started the run (the retraining rule), or null; "Register model" tags the run with it. */
   readonly trigger: TrainingTrigger | null;
   readonly training_job_name: string;
+  /** The training job's instance type (`ml.…`), count and volume, within the environment's limits. */
+  readonly resources: TrainingResources;
   readonly queries: TrainingQueries;
   readonly locations: {
     readonly profile: string;
@@ -134,6 +148,7 @@ export async function planTrainingRun(
     );
   }
   const input = parseTrainingInput(request.input);
+  const resources = trainingResources(input, deps.trainingLimits ?? DEFAULT_TRAINING_LIMITS);
   const source = input.feature_service
     ? await featureServiceSource(input, input.feature_service, execution, deps)
     : await datasetSource(input, input.dataset!, execution, deps);
@@ -177,6 +192,7 @@ export async function planTrainingRun(
     data_version_json: dataVersionJson,
     trigger: input.trigger ?? null,
     training_job_name: trainingJobName(execution),
+    resources,
     queries: source.queries,
     locations: {
       profile: artifacts('profile.json'),

@@ -205,10 +205,13 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(p['StoppingCondition']).toEqual({
       MaxRuntimeInSeconds: config.pipelines.trainingMaxRuntimeSeconds,
     });
+    // Chosen per execution by "Validate data" within pipelines.trainingLimits.
     expect(p['ResourceConfig']).toMatchObject({
-      InstanceCount: 1,
-      InstanceType: `ml.${config.pipelines.trainingInstanceType}`,
+      'InstanceCount.$': '$.plan.resources.instance_count',
+      'InstanceType.$': '$.plan.resources.instance_type',
+      'VolumeSizeInGB.$': '$.plan.resources.volume_size_gb',
     });
+    expect(JSON.stringify(p['ResourceConfig'])).not.toMatch(/"(InstanceCount|InstanceType|VolumeSizeInGB)":/);
     expect(p['OutputDataConfig']['S3OutputPath.$']).toBe('$.plan.locations.training_output');
     expect(p['HyperParameters.$']).toBe('$.plan.hyperparameters');
     expect(p['Environment']).toEqual({ 'MLOPS_DATA_VERSION.$': '$.plan.data_version_json' });
@@ -347,6 +350,17 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
       if (!JSON.stringify(s['Action']).includes('ListBucket')) expect(text).toContain('/runs/*');
       else expect(s['Condition']).toEqual({ StringLike: { 's3:prefix': ['runs/*'] } });
     }
+  });
+
+  it('passes the training limits and default instance type to the validate function', () => {
+    const functions = Object.values(t.findResources('AWS::Lambda::Function')).filter(
+      (f) => f['Properties']['Environment']?.['Variables']?.['TRAINING_LIMITS'] !== undefined,
+    );
+    expect(functions).toHaveLength(1);
+    expect(JSON.parse(functions[0]!['Properties']['Environment']['Variables']['TRAINING_LIMITS'])).toEqual({
+      defaultInstanceType: config.pipelines.trainingInstanceType,
+      ...config.pipelines.trainingLimits,
+    });
   });
 
   it('passes the lake catalog to the validate function', () => {
