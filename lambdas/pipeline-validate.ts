@@ -12,11 +12,13 @@
  *   FEATURES_LOCATION  s3:// prefix the features step unloads to (named in SQL; the state machine writes it)
  *   FEATURE_STORE_LOCATION  s3:// prefix of the feature store's offline tables (list, read), for
  *                      inputs naming a feature service of the platform's repo (lib/features/wine.ts)
+ *   TRAINING_LIMITS    JSON: the instance types, count and volume a run may ask for (pipelines.trainingLimits)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { lakeAccess, lakeEnvShape } from '../lib/adapters/lake';
 import { wineRepo } from '../lib/features/wine';
+import { trainingLimitsVariable } from '../lib/pipelines/input';
 import { parseStepEvent, planEventSchema } from '../lib/pipelines/step-events';
 import { planTrainingRun } from '../lib/pipelines/training-plan';
 
@@ -26,12 +28,14 @@ const env = handlerEnv({
   ARTIFACTS_BUCKET: required,
   FEATURES_LOCATION: required,
   FEATURE_STORE_LOCATION: required,
+  TRAINING_LIMITS: trainingLimitsVariable,
 });
 const deps = {
   ...lakeAccess(env, [env.RAW_BUCKET]),
   artifactsBucket: env.ARTIFACTS_BUCKET,
   featuresLocation: env.FEATURES_LOCATION,
   featureStore: { repo: wineRepo, location: env.FEATURE_STORE_LOCATION },
+  trainingLimits: env.TRAINING_LIMITS,
 };
 const logger = new Logger({ serviceName: 'training-pipeline' });
 

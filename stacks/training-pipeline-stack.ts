@@ -19,7 +19,8 @@
  *
  * Execution input (validated by "Validate data"; see lib/pipelines/input.ts):
  * `{ dataset | feature_service + labels (+ timestamp_column?), target, model_name?, hyperparameters?,
- *    thresholds?: { max_rmse?, max_mae?, min_r2? }, min_rows?, holdout_every?, ranges? }`.
+ *    thresholds?: { max_rmse?, max_mae?, min_r2? }, min_rows?, holdout_every?, ranges?,
+ *    instance_type?, instance_count?, volume_size_gb? }` (the last three within `pipelines.trainingLimits`).
  * With `feature_service`, "Build features" runs the feature store's point-in-time join of the
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
@@ -160,7 +161,13 @@ export class TrainingPipelineStack extends Stack {
 
     // The steps' functions.
     const featuresLocation = `s3://${lake.curated.bucketName}/features/`;
-    const validateFn = new ValidateDataFunction(this, 'ValidateFunction', { lake, house, featuresLocation, runsPrefix: RUNS });
+    const validateFn = new ValidateDataFunction(this, 'ValidateFunction', {
+      lake,
+      house,
+      featuresLocation,
+      runsPrefix: RUNS,
+      trainingLimits: { defaultInstanceType: pipelines.trainingInstanceType, ...pipelines.trainingLimits },
+    });
     const queryResults = () =>
       lake.athenaResults.objects(
         { read: ATHENA_RESULTS_PREFIX },
@@ -286,6 +293,7 @@ export class TrainingPipelineStack extends Stack {
         imageUri: this.trainerImage.imageUri,
         key: lake.key,
         instanceType: pipelines.trainingInstanceType,
+        resourcesPath: '$.plan.resources',
         maxRuntime,
         ...(this.network ? { vpc: this.network.vpcConfig } : {}),
       }),

@@ -191,6 +191,16 @@ export const environmentConfigSchema = z
        * engine has no network to place them in).
        */
       trainingAvailabilityZones: z.array(z.string().regex(/^[a-z]$/, 'pipelines.trainingAvailabilityZones entries must be zone suffixes such as a')).min(1).nullable(),
+      /**
+       * What one training run may ask for in its input (`instance_type`, `instance_count`,
+       * `volume_size_gb`; lib/pipelines/input.ts). A run that asks for nothing gets
+       * `trainingInstanceType`, one instance and 10 GB.
+       */
+      trainingLimits: z.object({
+        instanceTypes: z.array(z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'use the form m5.large (CDK adds ml.)')).min(1),
+        maxInstanceCount: z.number().int().min(1).max(100),
+        maxVolumeSizeGb: z.number().int().min(10).max(16_384),
+      }),
     }),
     /** The drift machine (stacks/drift-stack.ts). */
     drift: z.object({
@@ -413,6 +423,13 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['serving', 'publicEndpointCidrs'],
         message: `serving.publicEndpointCidrs must be empty when serving.privateEndpoint is true, but ${c.serving.publicEndpointCidrs.join(', ')} was provided`,
+      });
+    }
+    if (!c.pipelines.trainingLimits.instanceTypes.includes(c.pipelines.trainingInstanceType)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['pipelines', 'trainingLimits', 'instanceTypes'],
+        message: `pipelines.trainingLimits.instanceTypes must include pipelines.trainingInstanceType, but ${c.pipelines.trainingInstanceType} was provided`,
       });
     }
     if (c.name === 'local' && c.pipelines.retraining === 'notify') {

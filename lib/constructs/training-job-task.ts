@@ -44,6 +44,12 @@ export interface TrainingJobTaskProps {
    * @default - SageMaker's own network (the local environment)
    */
   readonly vpc?: TrainingVpcConfig;
+  /**
+   * JsonPath of `{instance_type, instance_count, volume_size_gb}` chosen per execution (the plan's
+   * `resources`, checked against the environment's limits), used in place of the fixed values.
+   * @default the fixed instanceType, one instance, volumeSizeGb
+   */
+  readonly resourcesPath?: string;
 }
 
 export class TrainingJobTask extends sfn.CustomState {
@@ -76,9 +82,13 @@ export class TrainingJobTask extends sfn.CustomState {
           InputDataConfig: [channel('train', '$.plan.locations.train'), channel('validation', '$.plan.locations.holdout')],
           OutputDataConfig: { 'S3OutputPath.$': '$.plan.locations.training_output', KmsKeyId: props.key.keyArn },
           ResourceConfig: {
-            InstanceCount: 1,
-            InstanceType: `ml.${props.instanceType}`,
-            VolumeSizeInGB: props.volumeSizeGb ?? 10,
+            ...(props.resourcesPath
+              ? {
+                  'InstanceCount.$': `${props.resourcesPath}.instance_count`,
+                  'InstanceType.$': `${props.resourcesPath}.instance_type`,
+                  'VolumeSizeInGB.$': `${props.resourcesPath}.volume_size_gb`,
+                }
+              : { InstanceCount: 1, InstanceType: `ml.${props.instanceType}`, VolumeSizeInGB: props.volumeSizeGb ?? 10 }),
             VolumeKmsKeyId: props.key.keyArn,
           },
           StoppingCondition: { MaxRuntimeInSeconds: seconds },

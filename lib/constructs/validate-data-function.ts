@@ -10,6 +10,7 @@
 import { Duration } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { FEATURE_STORE_PREFIX } from '../features/definitions';
+import type { TrainingResourceLimits } from '../pipelines/input';
 import type { DataLake } from './data-lake';
 import type { HouseDefaults } from './house-defaults';
 import { lakeTablesJson } from './lake-table';
@@ -22,6 +23,8 @@ export interface ValidateDataFunctionProps {
   readonly featuresLocation: string;
   /** The artifacts prefix each run writes under (`runs/<model>/<execution>/`). */
   readonly runsPrefix: string;
+  /** What a run may ask for in its input; the function checks it and plans the job's resources. */
+  readonly trainingLimits: TrainingResourceLimits;
 }
 
 export class ValidateDataFunction extends MlopsFunction {
@@ -41,6 +44,7 @@ export class ValidateDataFunction extends MlopsFunction {
         FEATURES_LOCATION: props.featuresLocation,
         // The feature store's offline tables (an input may name a feature service): read for versions.
         FEATURE_STORE_LOCATION: `s3://${lake.curated.bucketName}/${FEATURE_STORE_PREFIX}/`,
+        TRAINING_LIMITS: JSON.stringify(props.trainingLimits),
       },
     });
     this.bind(

@@ -84,7 +84,7 @@ export function pointInTimeJoinSql(options: PointInTimeJoinOptions): string {
   const ctes = [
     `${ident('__events')} AS (\n  SELECT ${carried.map((c) => ident(c)).join(', ')},\n` +
       `    CAST(${ident(events.timestampColumn)} AS TIMESTAMP) AS ${ident('__event_ts')},\n` +
-      `    row_number() OVER (ORDER BY CAST(${ident(events.timestampColumn)} AS TIMESTAMP), ${keys.map(ident).join(', ')}) AS ${ident('__row_id')}\n` +
+      `    ${eventId(carried)} AS ${ident('__row_id')}\n` +
       `  FROM ${events.relation}\n)`,
   ];
   const selects = carried.map((c) => `e.${ident(c)}`);
@@ -115,8 +115,22 @@ export function pointInTimeJoinSql(options: PointInTimeJoinOptions): string {
 
   return (
     `WITH ${ctes.join(',\n')}\n` +
-    `SELECT ${selects.join(',\n  ')}\nFROM ${ident('__events')} e\n${joins.join('\n')}\nORDER BY e.${ident('__row_id')}`
+    `SELECT ${selects.join(',\n  ')}\nFROM ${ident('__events')} e\n${joins.join('\n')}\nORDER BY e.${ident('__event_ts')}${keys.map((k) => `, e.${ident(k)}`).join('')}`
   );
+}
+
+/**
+ * An event's identity for the joins: the MD5 of all its columns, each written as its length, ':' and
+ * its text (NULL as '-'), so no two different events share a text. It replaces a
+ * `row_number() OVER (ORDER BY …)`, which Athena computes on one worker over the whole events table.
+ * Identical events share an identity and get the same features, as they would anyway.
+ */
+function eventId(columns: readonly string[]): string {
+  const parts = columns.map((c) => {
+    const text = `CAST(${ident(c)} AS VARCHAR)`;
+    return `coalesce(CAST(length(${text}) AS VARCHAR) || ':' || ${text}, '-')`;
+  });
+  return `to_hex(md5(to_utf8(${parts.join(" || '|' || ")})))`;
 }
 
 /** Options of `materializationSql`. */

@@ -104,8 +104,31 @@ export const trainingInputSchema = z.strictObject({
   thresholds: thresholdsSchema.default({}),
   /** Fewer rows than this fail validation. @default 50 */
   min_rows: z.number().int().min(10).default(50),
-  /** Every `holdout_every`-th row (in a deterministic order) is held out for evaluation. @default 5 */
+  /** One row in `holdout_every` (by a hash of the row, the same on every run) is held out for evaluation. @default 5 */
   holdout_every: z.number().int().min(2).max(100).default(5),
+  /**
+   * The training job's instance type (`m5.xlarge`; `ml.` optional), one of the environment's
+   * `pipelines.trainingLimits.instanceTypes`. @default `pipelines.trainingInstanceType`
+   */
+  instance_type: z
+    .string()
+    .regex(/^(ml\.)?[a-z0-9]+\.[a-z0-9]+$/, {
+      error: (issue) =>
+        `instance_type must be a SageMaker instance type such as m5.xlarge, but ${JSON.stringify(issue.input)} was provided`,
+    })
+    .optional(),
+  /** Instances the training job runs on, at most `pipelines.trainingLimits.maxInstanceCount`. @default 1 */
+  instance_count: z
+    .number({ error: (issue) => `instance_count must be a whole number, but ${JSON.stringify(issue.input)} was provided` })
+    .int({ error: (issue) => `instance_count must be a whole number, but ${JSON.stringify(issue.input)} was provided` })
+    .min(1, { error: (issue) => `instance_count must be at least 1, but ${JSON.stringify(issue.input)} was provided` })
+    .optional(),
+  /** The job's volume in GB, at most `pipelines.trainingLimits.maxVolumeSizeGb`. @default 10 */
+  volume_size_gb: z
+    .number({ error: (issue) => `volume_size_gb must be a whole number, but ${JSON.stringify(issue.input)} was provided` })
+    .int({ error: (issue) => `volume_size_gb must be a whole number, but ${JSON.stringify(issue.input)} was provided` })
+    .min(1, { error: (issue) => `volume_size_gb must be at least 1, but ${JSON.stringify(issue.input)} was provided` })
+    .optional(),
   /** Allowed value ranges per column, checked on every row. @default none */
   ranges: z.record(z.string(), rangeSchema).default({}),
   /**
@@ -158,6 +181,61 @@ export function parseTrainingInput(raw: unknown): TrainingInput {
     throw err;
   }
   return input;
+}
+
+/** What an environment lets a run ask for (`pipelines.trainingLimits`), and what it gets unasked. */
+export const trainingResourcesSchema = z.object({
+  defaultInstanceType: z.string(),
+  instanceTypes: z.array(z.string()).min(1),
+  maxInstanceCount: z.number().int().min(1),
+  maxVolumeSizeGb: z.number().int().min(1),
+});
+export type TrainingResourceLimits = z.infer<typeof trainingResourcesSchema>;
+
+/** `TRAINING_LIMITS` for a handler's environment schema: a malformed value fails the cold start. */
+export const trainingLimitsVariable = z
+  .string()
+  .transform((json, ctx): TrainingResourceLimits => {
+    try {
+      return trainingResourcesSchema.parse(JSON.parse(json));
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `must be JSON training limits (${(err as Error).message})` });
+      return z.NEVER;
+    }
+  });
+
+/** The training job's `ResourceConfig` values, as the plan carries them to "Train model". */
+export interface TrainingResources {
+  readonly instance_type: string;
+  readonly instance_count: number;
+  readonly volume_size_gb: number;
+}
+
+/** Until a deployment says otherwise: one m5.large with 10 GB, and nothing else. */
+export const DEFAULT_TRAINING_LIMITS: TrainingResourceLimits = {
+  defaultInstanceType: 'm5.large',
+  instanceTypes: ['m5.large'],
+  maxInstanceCount: 1,
+  maxVolumeSizeGb: 10,
+};
+
+/**
+ * The instance type, count and volume a run asked for, checked against its environment's limits;
+ * throws {@link PipelineInputError} naming every value over them.
+ */
+export function trainingResources(input: TrainingInput, limits: TrainingResourceLimits): TrainingResources {
+  const type = (input.instance_type ?? limits.defaultInstanceType).replace(/^ml\./, '');
+  const count = input.instance_count ?? 1;
+  const volume = input.volume_size_gb ?? Math.min(10, limits.maxVolumeSizeGb);
+  const problems: string[] = [];
+  if (!limits.instanceTypes.includes(type))
+    problems.push(`instance_type must be one of ${limits.instanceTypes.join(', ')} in this environment, but ${JSON.stringify(input.instance_type)} was provided`);
+  if (count > limits.maxInstanceCount)
+    problems.push(`instance_count must be at most ${limits.maxInstanceCount} in this environment, but ${count} was provided`);
+  if (volume > limits.maxVolumeSizeGb)
+    problems.push(`volume_size_gb must be at most ${limits.maxVolumeSizeGb} in this environment, but ${volume} was provided`);
+  if (problems.length > 0) throw new PipelineInputError(`invalid training input: ${problems.join('; ')}`);
+  return { instance_type: `ml.${type}`, instance_count: count, volume_size_gb: volume };
 }
 
 /** Exactly one source of training data: a dataset, or a feature service with its labels. */

@@ -1,7 +1,7 @@
 /**
  * The Athena SQL of the pipelines, in the portable subset both Athena (Trino) and the local DuckDB
- * engine run: quoted identifiers, `CAST`, `row_number() OVER (ORDER BY …)`, `%`, and `UNLOAD … WITH
- * (format = 'PARQUET')` (which the local engine translates to DuckDB's `COPY`).
+ * engine run: quoted identifiers, `CAST`, `%`, the row hash of {@link rowHash} and `UNLOAD … WITH
+ * (format = 'PARQUET')` (the local engine translates the last two to DuckDB's `md5` and `COPY`).
  *
  * Every identifier comes from the lake catalog and every location from the deployment, never from
  * free text in the execution input, so nothing here is a way to inject SQL.
@@ -39,17 +39,32 @@ export interface TrainingQueries {
 }
 
 /**
- * The split: rows numbered in the order of all their values, every `holdoutEvery`-th held out.
- * Ordering by every column makes it deterministic without an id column: rows that tie are
- * identical, so which of them is held out cannot change a result.
+ * A row's 60-bit hash, in Athena's functions: the first 15 hex digits of the MD5 of `canonical`.
+ * Rows are split by it instead of by `row_number() OVER (ORDER BY …)`, a window with no partition
+ * that Athena runs on one worker over the whole table, three times per execution: each row's split
+ * now depends on that row alone, so the query scales out and stays the same on every run. The local
+ * engine rewrites the MD5 part to DuckDB's `md5` (see `lib/local/athena/sql.ts`), same digits.
+ */
+export function rowHash(canonical: string): string {
+  return `from_base(substr(to_hex(md5(to_utf8(${canonical}))), 1, 15), 16)`;
+}
+
+/**
+ * A number as text both engines write alike: through DECIMAL, since Athena writes a DOUBLE cast to
+ * VARCHAR as `1.5E0` and DuckDB as `1.5`. NULL becomes '' so a NULL cannot shift a value into the
+ * next column's place.
+ */
+const numberText = (column: string) => `coalesce(CAST(CAST(${ident(column)} AS DECIMAL(38, 9)) AS VARCHAR), '')`;
+
+/**
+ * The split key of a table with no id column: all of a row's values. Identical rows share a hash and
+ * so a split, which cannot change a result.
  */
 function numbered(options: TrainingQueryOptions): string {
   const { database, table } = options;
   const columns = table.columns.map((c) => ident(c.name));
-  return (
-    `SELECT ${columns.join(', ')}, row_number() OVER (ORDER BY ${columns.join(', ')}) AS row_id ` +
-    `FROM ${ident(database)}.${ident(table.name)}`
-  );
+  const canonical = `concat_ws('|', ${table.columns.map((c) => numberText(c.name)).join(', ')})`;
+  return `SELECT ${columns.join(', ')}, ${rowHash(canonical)} AS row_id FROM ${ident(database)}.${ident(table.name)}`;
 }
 
 export function trainingQueries(options: TrainingQueryOptions): TrainingQueries {
@@ -80,15 +95,18 @@ export interface FeatureServiceQueryOptions {
  * The same three queries over a feature service's point-in-time training set. Labelled events for
  * which a feature has no value within its view's TTL are left out of every split (the trainer takes
  * no missing values); the "Stage training data" step counts what is left against `min_rows`.
- * Rows are numbered by join keys, event time and target, so the split is deterministic.
+ * The split key is the join keys and event time (as epoch milliseconds, which both engines write
+ * alike): every label of one entity at one instant lands in the same split.
  */
 export function featureServiceQueries(options: FeatureServiceQueryOptions): TrainingQueries {
-  const order = [...options.keys, options.timestampColumn, options.target].map(ident);
+  const keyText = options.keys.map((k) => `coalesce(CAST(${ident(k)} AS VARCHAR), '')`);
+  const epochMillis = `CAST(date_diff('millisecond', TIMESTAMP '1970-01-01 00:00:00', CAST(${ident(options.timestampColumn)} AS TIMESTAMP)) AS VARCHAR)`;
+  const canonical = `concat_ws('|', ${[...keyText, `coalesce(${epochMillis}, '')`].join(', ')})`;
   const complete = [...options.features, options.target].map((c) => `${ident(c)} IS NOT NULL`);
   const carried = [...options.keys, options.timestampColumn];
   const numbered =
     `SELECT ${[...carried, ...options.features, options.target].map(ident).join(', ')}, ` +
-    `row_number() OVER (ORDER BY ${order.join(', ')}) AS row_id ` +
+    `${rowHash(canonical)} AS row_id ` +
     `FROM (${options.joinSql}) joined WHERE ${complete.join(' AND ')}`;
   return splitQueries({
     numbered,
@@ -101,7 +119,7 @@ export function featureServiceQueries(options: FeatureServiceQueryOptions): Trai
 }
 
 function splitQueries(options: {
-  /** A SELECT with the feature, target and carried columns and a 1-based `row_id`. */
+  /** A SELECT with the feature, target and carried columns and a non-negative `row_id` (the row hash). */
   readonly numbered: string;
   readonly features: readonly string[];
   readonly target: string;
@@ -114,8 +132,11 @@ function splitQueries(options: {
   const every = Math.trunc(options.holdoutEvery);
   const split = `CASE WHEN row_id % ${every} = 0 THEN 'holdout' ELSE 'train' END`;
   const base = options.numbered;
+  // A distributed sort (unlike a window without a partition); the columns break ties between
+  // different rows of one key, so the channel's order, and so the fit, is the same on every run.
+  const order = ['row_id', ...[...options.features, options.target].map(ident)].join(', ');
   const selectSplit = (which: 'train' | 'holdout') =>
-    `SELECT ${typed.join(', ')} FROM (${base}) numbered WHERE ${split} = ${literal(which)} ORDER BY row_id`;
+    `SELECT ${typed.join(', ')} FROM (${base}) numbered WHERE ${split} = ${literal(which)} ORDER BY ${order}`;
   const location = options.featuresLocation.endsWith('/')
     ? options.featuresLocation
     : `${options.featuresLocation}/`;

@@ -20,7 +20,17 @@ import { lakeRelation } from '../features/stack-support';
 import { ARTIFACT_PREFIXES, type RunLocations, runLocations } from './artifact-layout';
 import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
-import { defaultModelName, parseTrainingInput, type TrainingInput, type TrainingTrigger, type Thresholds } from './input';
+import {
+  DEFAULT_TRAINING_LIMITS,
+  defaultModelName,
+  parseTrainingInput,
+  type Thresholds,
+  type TrainingInput,
+  type TrainingResourceLimits,
+  type TrainingResources,
+  trainingResources,
+  type TrainingTrigger,
+} from './input';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
 import { type DataProfile, profileLabels, profileObjects } from './validate';
 
@@ -38,6 +48,8 @@ export interface TrainingPlanDeps extends LakeAccess {
   readonly featuresLocation: string;
   /** Lets an input name a `feature_service` instead of a dataset. @default - datasets only */
   readonly featureStore?: FeatureStoreSource;
+  /** What a run may ask for (`pipelines.trainingLimits`). @default DEFAULT_TRAINING_LIMITS */
+  readonly trainingLimits?: TrainingResourceLimits;
   /** @default () => new Date() */
   readonly now?: () => Date;
 }
@@ -86,6 +98,8 @@ export interface TrainingPlan {
   /** The event that started the run (the retraining rule), or null; "Register model" tags the run with it. */
   readonly trigger: TrainingTrigger | null;
   readonly training_job_name: string;
+  /** The training job's instance type (`ml.…`), count and volume, within the environment's limits. */
+  readonly resources: TrainingResources;
   readonly queries: TrainingQueries;
   /** The run's objects, one prefix per writer (see ./artifact-layout.ts), and the feature set's. */
   readonly locations: RunLocations & { readonly features: string };
@@ -126,6 +140,7 @@ export async function planTrainingRun(
     );
   }
   const input = parseTrainingInput(request.input);
+  const resources = trainingResources(input, deps.trainingLimits ?? DEFAULT_TRAINING_LIMITS);
   const source = input.feature_service
     ? await featureServiceSource(input, input.feature_service, execution, deps)
     : await datasetSource(input, input.dataset!, execution, deps);
@@ -169,6 +184,7 @@ export async function planTrainingRun(
     data_version_json: dataVersionJson,
     trigger: input.trigger ?? null,
     training_job_name: trainingJobName(execution),
+    resources,
     queries: source.queries,
     locations: { ...locations, features: source.featuresLocation },
   };

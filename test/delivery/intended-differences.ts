@@ -46,6 +46,7 @@ export const INTENDED_DIFFERENCES: readonly IntendedDifference[] = [
   { config: 'lambda.reservedConcurrency', type: 'AWS::Lambda::Function', property: 'Properties.ReservedConcurrentExecutions', reason: 'production reserves 100 per request-serving function, 10 per workflow step; staging shares the pool' },
   { config: 'api.throttleRateLimit, api.throttleBurstLimit', type: 'AWS::ApiGateway::Stage', property: 'Properties.MethodSettings', reason: 'production throttles at 500/1000, staging at 50/100' },
   { config: 'pipelines.materializationSchedule', stack: 'FeatureStore', type: 'AWS::Scheduler::Schedule', property: 'Properties.ScheduleExpression', reason: 'materialization hourly in production, daily in staging' },
+  { config: 'pipelines.trainingInstanceType, pipelines.trainingLimits', stack: 'TrainingPipeline', type: 'AWS::Lambda::Function', property: 'Properties.Environment.Variables.TRAINING_LIMITS', reason: 'production runs may ask for up to 4 instances of 7 types and 500 GB (staging: 2 of 3 types, 100 GB); the default type is ml.m5.xlarge (ml.m5.large)' },
   { config: 'pipelines.trainingInstanceType, pipelines.trainingMaxRuntimeSeconds', stack: 'TrainingPipeline', type: 'AWS::StepFunctions::StateMachine', property: 'Properties.DefinitionString', reason: 'ml.m5.xlarge for up to 4 h in production (ml.m5.large, 1 h): the training state, its task timeout and the machine timeout' },
 
   // Backups and protection.

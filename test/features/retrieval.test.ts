@@ -19,6 +19,7 @@ import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { materializationSql, pointInTimeJoinSql } from '../../lib/features/retrieval';
 import { createFeatureServer } from '../../lib/features/serving';
 import { formatLakeTimestamp } from '../../lib/features/values';
+import { translateFunctions } from '../../lib/local/athena/sql';
 import { WINE_FEATURE_NAMES, wineFeatures, wineRepo } from '../../lib/features/wine';
 import { type LocalDynamo, removeScratchDirs, scratchDir, startDynalite } from './helpers';
 
@@ -65,7 +66,8 @@ let conn: DuckDBConnection;
 let dynamo: LocalDynamo;
 let lake: string;
 
-const rowsOf = async (sql: string) => (await conn.runAndReadAll(sql)).getRowObjectsJson();
+// Athena SQL, run as the local Athena engine runs it (its function rewrites, then DuckDB).
+const rowsOf = async (sql: string) => (await conn.runAndReadAll(translateFunctions(sql))).getRowObjectsJson();
 const featureRow = (alcohol: number) => WINE_FEATURE_NAMES.map((f) => (f === 'alcohol' ? alcohol : 0.5));
 
 beforeAll(async () => {

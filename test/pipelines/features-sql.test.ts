@@ -5,12 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH } from '../../lib/datasets/wine';
-import { AthenaEngine, glueTableFromInput } from '../../lib/local/athena';
+import { AthenaEngine } from '../../lib/local/athena';
 import { parseS3Uri } from '../../lib/pipelines/catalog';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { trainingQueries } from '../../lib/pipelines/sql';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
-import { BUCKETS, CHECK_QUERY, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, CHECK_QUERY, csvGlueTable, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
 
 const DATABASE = 'mlops_test';
 let s3: LocalS3;
@@ -20,19 +20,7 @@ beforeAll(async () => {
   s3 = await startLocalS3();
   const { key } = parseS3Uri(WINE_TABLE.location);
   await s3.objects.put(BUCKETS.raw, `${key}winequality-red.csv`, readFileSync(WINE_CSV_PATH), 'text/csv');
-  const table = glueTableFromInput(DATABASE, {
-    Name: WINE_TABLE.name,
-    Parameters: { classification: 'csv', 'skip.header.line.count': '1' },
-    StorageDescriptor: {
-      Location: WINE_TABLE.location,
-      Columns: WINE_TABLE.columns.map((c) => ({ Name: c.name, Type: c.type })),
-      InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-      SerdeInfo: {
-        SerializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
-        Parameters: { 'field.delim': ';' },
-      },
-    },
-  });
+  const table = csvGlueTable(DATABASE, WINE_TABLE);
   athena = await AthenaEngine.start({
     stateDir: s3.stateDir,
     catalog: {
@@ -66,15 +54,16 @@ describe('features SQL on the local Athena engine', () => {
     // A check query in DuckDB's dialect (read_parquet), not the pipeline's.
     const counts = await runQuery(
       athena,
-      `SELECT split, count(*) AS n, min(row_id) AS first FROM read_parquet('s3://${BUCKETS.curated}/features/') GROUP BY split ORDER BY split`,
+      `SELECT split, count(*) AS n, bool_and(row_id % 5 = 0) AS every_fifth FROM read_parquet('s3://${BUCKETS.curated}/features/') GROUP BY split ORDER BY split`,
       DATABASE,
       'wg',
       CHECK_QUERY,
     );
     const page = await athena.getQueryResults({ QueryExecutionId: counts.QueryExecutionId });
     expect(page.ResultSet.Rows.slice(1).map((r) => r.Data.map((d) => d.VarCharValue))).toEqual([
-      ['holdout', '319', '5'],
-      ['train', '1280', '1'],
+      // one in five expected (320 of 1,599); the hash holds out 296, within two standard deviations
+      ['holdout', '296', 'true'],
+      ['train', '1303', 'false'],
     ]);
   });
 
@@ -109,8 +98,8 @@ describe('features SQL on the local Athena engine', () => {
       [parseCsv(await text(staged.holdout), { source: 'holdout.csv' })],
       'quality',
     );
-    expect(trainSet.X.rows).toBe(1280);
-    expect(holdoutSet.X.rows).toBe(319);
+    expect(trainSet.X.rows).toBe(1303);
+    expect(holdoutSet.X.rows).toBe(296);
     expect(trainSet.featureNames).toEqual(
       WINE_TABLE.columns.map((c) => c.name).filter((c) => c !== 'quality'),
     );

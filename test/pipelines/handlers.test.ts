@@ -70,6 +70,7 @@ const HANDLERS: Record<string, { load: () => Promise<{ handler: unknown }>; env:
       ARTIFACTS_BUCKET: BUCKETS.artifacts,
       FEATURES_LOCATION: `s3://${BUCKETS.curated}/features/`,
       FEATURE_STORE_LOCATION: `s3://${BUCKETS.curated}/features/`,
+      TRAINING_LIMITS: JSON.stringify({ defaultInstanceType: 'm5.large', instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 1, maxVolumeSizeGb: 50 }),
     }),
   },
   'pipeline-stage-data': {
@@ -170,6 +171,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
   const missing: [string, string][] = [
     ['pipeline-validate', 'LAKE_DATABASE'],
     ['pipeline-validate', 'FEATURE_STORE_LOCATION'],
+    ['pipeline-validate', 'TRAINING_LIMITS'],
     ['pipeline-stage-data', 'ATHENA_RESULTS_BUCKET'],
     ['pipeline-evaluate', 'ARTIFACTS_BUCKET'],
     ['pipeline-register', 'REGISTRY_URL'],
@@ -195,6 +197,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
 
   const malformed: [string, string, string, RegExp][] = [
     ['pipeline-validate', 'LAKE_TABLES', '[{"name":', /LAKE_TABLES must be JSON/],
+    ['pipeline-validate', 'TRAINING_LIMITS', '{"instanceTypes":[]}', /TRAINING_LIMITS must be JSON training limits/],
     ['pipeline-batch-plan', 'LAKE_TABLES', '[{"name":"t"}]', /LAKE_TABLES must be a list of lake tables \(0\.location/],
     ['pipeline-stage-data', 'AWS_ENDPOINT_URL_S3', 'not a url', /AWS_ENDPOINT_URL_S3 is invalid .*, but "not a url" was provided/],
     ['pipeline-evaluate', 'REGISTRY_AUTH', 'basic', /REGISTRY_AUTH is invalid .*, but "basic" was provided/],
@@ -400,7 +403,12 @@ describe('pipeline handlers', () => {
       input: { dataset: 'winequality_red_raw', target: 'quality' },
       execution: 'h-1',
     });
-    expect(plan).toMatchObject({ execution: 'h-1', model_name: 'winequality-red', rows: 1599 });
+    expect(plan).toMatchObject({
+      execution: 'h-1',
+      model_name: 'winequality-red',
+      rows: 1599,
+      resources: { instance_type: 'ml.m5.large', instance_count: 1, volume_size_gb: 10 },
+    });
     expect(await s3.keys(BUCKETS.artifacts)).toContain('runs/winequality-red/h-1/profile.json');
   });
 });

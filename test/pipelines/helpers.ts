@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
-import type { AthenaEngine, QueryOrigin } from '../../lib/local/athena';
+import { type AthenaEngine, type GlueTable, glueTableFromInput, type QueryOrigin } from '../../lib/local/athena';
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
@@ -101,4 +101,21 @@ export async function failure(p: Promise<unknown>): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected the step to fail');
+}
+
+/** A CSV lake table (one header line) as the Glue table the local Athena engine reads. */
+export function csvGlueTable(database: string, table: LakeTable): GlueTable {
+  return glueTableFromInput(database, {
+    Name: table.name,
+    Parameters: { classification: 'csv', 'skip.header.line.count': String(table.skipHeader) },
+    StorageDescriptor: {
+      Location: table.location,
+      Columns: table.columns.map((c) => ({ Name: c.name, Type: c.type })),
+      InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+      SerdeInfo: {
+        SerializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
+        Parameters: { 'field.delim': table.delimiter ?? ',' },
+      },
+    },
+  });
 }

@@ -208,10 +208,13 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(p['StoppingCondition']).toEqual({
       MaxRuntimeInSeconds: config.pipelines.trainingMaxRuntimeSeconds,
     });
+    // Chosen per execution by "Validate data" within pipelines.trainingLimits.
     expect(p['ResourceConfig']).toMatchObject({
-      InstanceCount: 1,
-      InstanceType: `ml.${config.pipelines.trainingInstanceType}`,
+      'InstanceCount.$': '$.plan.resources.instance_count',
+      'InstanceType.$': '$.plan.resources.instance_type',
+      'VolumeSizeInGB.$': '$.plan.resources.volume_size_gb',
     });
+    expect(JSON.stringify(p['ResourceConfig'])).not.toMatch(/"(InstanceCount|InstanceType|VolumeSizeInGB)":/);
     expect(p['OutputDataConfig']['S3OutputPath.$']).toBe('$.plan.locations.training_output');
     expect(p['HyperParameters.$']).toBe('$.plan.hyperparameters');
     expect(p['Environment']).toEqual({ 'MLOPS_DATA_VERSION.$': '$.plan.data_version_json' });
@@ -437,6 +440,17 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(JSON.stringify(groups[0]!['Properties']['KmsKeyId'])).toMatch(/LogsKey/);
   });
 
+  it('passes the training limits and default instance type to the validate function', () => {
+    const functions = Object.values(t.findResources('AWS::Lambda::Function')).filter(
+      (f) => f['Properties']['Environment']?.['Variables']?.['TRAINING_LIMITS'] !== undefined,
+    );
+    expect(functions).toHaveLength(1);
+    expect(JSON.parse(functions[0]!['Properties']['Environment']['Variables']['TRAINING_LIMITS'])).toEqual({
+      defaultInstanceType: config.pipelines.trainingInstanceType,
+      ...config.pipelines.trainingLimits,
+    });
+  });
+
   it('passes the lake catalog to the validate function', () => {
     const fns = Object.values(t.findResources('AWS::Lambda::Function')).map((f) => f['Properties']);
     const validate = fns.find((f) => f['Environment']?.['Variables']?.['LAKE_TABLES'] !== undefined)!;
@@ -610,5 +624,22 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
         }),
       }),
     });
+  });
+});
+
+/** A window over a whole table: Athena computes it on one worker (issue 19). */
+const GLOBAL_ROW_NUMBER = /row_number\s*\(\s*\)\s*over\s*\(\s*order\s+by/i;
+
+describe.each(ENVIRONMENT_NAMES)('the SQL the pipeline machines run (%s)', (name) => {
+  it('numbers no rows over a whole table (row_number() OVER (ORDER BY …))', () => {
+    const { trainingTemplate, batchTemplate } = environments[name];
+    const definitions = [trainingTemplate, batchTemplate].flatMap((t) =>
+      Object.values(t.findResources('AWS::StepFunctions::StateMachine')).map((m) =>
+        JSON.stringify(renderDefinitionString(m['Properties']['DefinitionString'])),
+      ),
+    );
+    expect(definitions.length).toBeGreaterThanOrEqual(2);
+    expect(definitions.join('\n')).toMatch(/StartQueryExecution|QueryString/);
+    for (const d of definitions) expect(d).not.toMatch(GLOBAL_ROW_NUMBER);
   });
 });

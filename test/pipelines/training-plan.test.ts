@@ -172,6 +172,33 @@ describe('Validate data rejects bad input before reading', () => {
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
   });
 
+  const limits = { defaultInstanceType: 'm5.large', instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 2, maxVolumeSizeGb: 100 };
+  it.each([
+    [{ instance_type: 'p3.2xlarge' }, 'instance_type must be one of m5.large, m5.xlarge in this environment, but "p3.2xlarge" was provided'],
+    [{ instance_count: 3 }, 'instance_count must be at most 2 in this environment, but 3 was provided'],
+    [{ volume_size_gb: 500 }, 'volume_size_gb must be at most 100 in this environment, but 500 was provided'],
+    [{ instance_count: 0 }, 'instance_count must be at least 1, but 0 was provided'],
+    [{ volume_size_gb: 1.5 }, 'volume_size_gb must be a whole number, but 1.5 was provided'],
+    [{ instance_type: 'ml m5; rm' }, 'instance_type must be a SageMaker instance type such as m5.xlarge, but "ml m5; rm" was provided'],
+  ])('refuses %o over the training limits, writing nothing', async (resources, message) => {
+    const err = await failure(
+      planTrainingRun({ input: { ...input, ...resources }, execution: 'limits' }, { ...deps(), trainingLimits: limits }),
+    );
+    expect(err).toBeInstanceOf(PipelineInputError);
+    expect(err.message).toContain(message);
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
+  });
+
+  it('plans the instance type, count and volume a run asks for, and the defaults otherwise', async () => {
+    const asked = await planTrainingRun(
+      { input: { ...input, instance_type: 'ml.m5.xlarge', instance_count: 2, volume_size_gb: 100 }, execution: 'big' },
+      { ...deps(), trainingLimits: limits },
+    );
+    expect(asked.plan.resources).toEqual({ instance_type: 'ml.m5.xlarge', instance_count: 2, volume_size_gb: 100 });
+    const unasked = await planTrainingRun({ input, execution: 'small' }, { ...deps(), trainingLimits: limits });
+    expect(unasked.plan.resources).toEqual({ instance_type: 'ml.m5.large', instance_count: 1, volume_size_gb: 10 });
+  });
+
   it('carries the retraining trigger into the plan (null for a run nothing triggered)', async () => {
     const trigger = { reason: 'DriftDetected', report_uri: 's3://curated/drift/wine-quality/report.json', event_id: 'e-1' };
     const { plan } = await planTrainingRun({ input: { ...input, trigger }, execution: 'triggered' }, deps());

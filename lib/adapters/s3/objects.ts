@@ -10,12 +10,16 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   paginateListObjectsV2,
   type S3Client,
+  UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { ArtifactExistsError } from '../../pipelines/errors';
 import { isDataKey, type ObjectStore } from '../../pipelines/objects';
@@ -39,7 +43,18 @@ async function sha256Of(body: AsyncIterable<Uint8Array>): Promise<string> {
   return hash.digest('hex');
 }
 
-export function s3Objects(client: S3Client): S3Objects {
+/** CopyObject copies at most 5 GiB; above that an object is copied part by part (UploadPartCopy). */
+export const COPY_OBJECT_LIMIT = 5 * 1024 ** 3;
+
+export interface S3ObjectsOptions {
+  /** Objects larger than this are copied with a multipart upload. @default COPY_OBJECT_LIMIT */
+  readonly multipartCopyAbove?: number;
+  /** Bytes per copied part (at least S3's 5 MiB; raised so no copy needs over 10,000 parts). @default 512 MiB */
+  readonly partSize?: number;
+}
+
+export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3Objects {
+  const multipartAbove = options.multipartCopyAbove ?? COPY_OBJECT_LIMIT;
   /** After a refused create: the existing object's version when it holds `sha256`, else the error. */
   const existing = async (bucket: string, key: string, sha256: string): Promise<{ versionId?: string }> => {
     const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -150,7 +165,64 @@ export function s3Objects(client: S3Client): S3Objects {
     },
     async copy(from, to) {
       const source = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
-      await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source }));
+      const head = await client.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
+      const size = head.ContentLength ?? 0;
+      if (size <= multipartAbove) {
+        await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source }));
+        return;
+      }
+      // Pin the version read first, so every part comes from the same object.
+      const pinned = head.VersionId && head.VersionId !== 'null' ? `${source}?versionId=${encodeURIComponent(head.VersionId)}` : source;
+      await multipartCopy(client, pinned, to, size, options.partSize ?? 512 * 1024 ** 2);
     },
   };
+}
+
+/** Parts copied at once: S3 copies them server-side, so a few in flight keep the copy fast. */
+const COPY_CONCURRENCY = 4;
+
+/** Copies `size` bytes of `source` into `to` as a multipart upload of UploadPartCopy parts; aborts on failure. */
+async function multipartCopy(
+  client: S3Client,
+  source: string,
+  to: { bucket: string; key: string },
+  size: number,
+  requestedPartSize: number,
+): Promise<void> {
+  const partSize = Math.max(requestedPartSize, 5 * 1024 ** 2, Math.ceil(size / 10_000));
+  const count = Math.ceil(size / partSize);
+  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key }));
+  try {
+    const etags: string[] = new Array(count);
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < count; i = next++) {
+        const first = i * partSize;
+        const last = Math.min(size, first + partSize) - 1;
+        const out = await client.send(
+          new UploadPartCopyCommand({
+            Bucket: to.bucket,
+            Key: to.key,
+            UploadId,
+            PartNumber: i + 1,
+            CopySource: source,
+            CopySourceRange: `bytes=${first}-${last}`,
+          }),
+        );
+        etags[i] = out.CopyPartResult!.ETag!;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, count) }, worker));
+    await client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: to.bucket,
+        Key: to.key,
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+      }),
+    );
+  } catch (err) {
+    await client.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
+    throw err;
+  }
 }

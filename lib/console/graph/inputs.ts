@@ -26,7 +26,7 @@ const TRAINING: DocumentedInput = {
     thresholds: { max_rmse: 0.8 },
   },
   fields:
-    '{dataset, target, model_name?, hyperparameters?: {alpha, l1_ratio, max_iter, tol}, thresholds?: {max_rmse, max_mae, min_r2}, min_rows?, holdout_every?, ranges?}; or {feature_service, labels, timestamp_column?, target, …} in place of dataset',
+    '{dataset, target, model_name?, hyperparameters?: {alpha, l1_ratio, max_iter, tol}, thresholds?: {max_rmse, max_mae, min_r2}, min_rows?, holdout_every?, ranges?, instance_type?, instance_count?, volume_size_gb?}; or {feature_service, labels, timestamp_column?, target, …} in place of dataset',
 };
 
 const BY_KIND: readonly (readonly [RegExp, DocumentedInput])[] = [

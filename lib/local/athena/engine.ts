@@ -34,7 +34,14 @@ import {
   type TableName,
   type WriteFormat,
 } from './policy';
-import { copyStatement, dropCatalogPrefix, lakeDirectoryOf, lakeFileOf, rewriteLakeLiterals } from './sql';
+import {
+  copyStatement,
+  dropCatalogPrefix,
+  lakeDirectoryOf,
+  lakeFileOf,
+  rewriteLakeLiterals,
+  translateFunctions,
+} from './sql';
 
 export type QueryState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 
@@ -305,7 +312,7 @@ export class AthenaEngine {
       return { statement, tables: [], localPaths: [] };
     }
     const paths: string[] = [];
-    let select = dropCatalogPrefix(statement.kind === 'select' ? statement.sql : statement.select);
+    let select = translateFunctions(dropCatalogPrefix(statement.kind === 'select' ? statement.sql : statement.select));
     if (dialect === 'duckdb') select = rewriteLakeLiterals(select, this.options.stateDir, paths);
     const conn = await this.db.connect();
     try {

@@ -77,3 +77,130 @@ export function rewriteLakeLiterals(sql: string, stateDir: string, paths: string
 export const dropCatalogPrefix = (sql: string) => sql.replace(/(^|[^\w."])"?awsdatacatalog"?\./gi, '$1');
 
 const lit = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/**
+ * Athena functions the pipelines' SQL uses that DuckDB lacks, rewritten to DuckDB expressions giving
+ * the same values (see `rowHash` in `lib/pipelines/sql.ts`):
+ * - `to_hex(md5(to_utf8(x)))` → `upper(md5(x))`: both the MD5 of x's UTF-8 bytes, Athena's in
+ *   upper-case hex, DuckDB's in lower-case.
+ * - `from_base(h, 16)` → `CAST('0x' || h AS BIGINT)`.
+ * Anything else is left as written (a query DuckDB then rejects fails with DuckDB's reason). String
+ * literals, quoted identifiers and comments are never rewritten.
+ *
+ * @example
+ * translateFunctions("SELECT from_base(substr(to_hex(md5(to_utf8(a))), 1, 15), 16)");
+ * // → "SELECT CAST(('0x' || (substr(upper(md5(a)), 1, 15))) AS BIGINT)"
+ */
+export function translateFunctions(sql: string): string {
+  let out = '';
+  let i = 0;
+  while (i < sql.length) {
+    const skipped = skipQuoted(sql, i);
+    if (skipped > i) {
+      out += sql.slice(i, skipped);
+      i = skipped;
+      continue;
+    }
+    const call = /^(to_hex|from_base)\s*\(/i.exec(sql.slice(i, i + 16));
+    if (call && (i === 0 || !/[\w."]/.test(sql[i - 1]!))) {
+      const open = i + call[0].length;
+      const close = closingParen(sql, open);
+      if (close >= 0) {
+        const args = splitArgs(sql.slice(open, close)).map((a) => translateFunctions(a).trim());
+        const replaced = rewriteCall(call[1]!.toLowerCase(), args);
+        if (replaced !== undefined) {
+          out += replaced;
+          i = close + 1;
+          continue;
+        }
+      }
+    }
+    out += sql[i];
+    i++;
+  }
+  return out;
+}
+
+function rewriteCall(name: string, args: string[]): string | undefined {
+  if (name === 'to_hex' && args.length === 1) {
+    const bytes = soleCall('md5', args[0]!);
+    const text = bytes === undefined ? undefined : soleCall('to_utf8', bytes);
+    return text === undefined ? undefined : `upper(md5(${text}))`;
+  }
+  if (name === 'from_base' && args.length === 2 && args[1] === '16') return `CAST(('0x' || (${args[0]})) AS BIGINT)`;
+  return undefined;
+}
+
+/** The argument of `expr` when `expr` is exactly one call of `name` (not `md5(a) || md5(b)`). */
+function soleCall(name: string, expr: string): string | undefined {
+  const m = new RegExp(`^${name}\\s*\\(`, 'i').exec(expr.trim());
+  if (!m) return undefined;
+  const text = expr.trim();
+  return closingParen(text, m[0].length) === text.length - 1 ? text.slice(m[0].length, -1).trim() : undefined;
+}
+
+/** The index just past a literal, quoted identifier or comment starting at i (i itself if none). */
+function skipQuoted(sql: string, i: number): number {
+  const c = sql[i];
+  if (c === "'" || c === '"') {
+    let j = i + 1;
+    while (j < sql.length) {
+      if (sql[j] === c) {
+        if (sql[j + 1] === c) j += 2;
+        else return j + 1;
+      } else j++;
+    }
+    return sql.length;
+  }
+  if (c === '-' && sql[i + 1] === '-') {
+    const end = sql.indexOf('\n', i);
+    return end < 0 ? sql.length : end;
+  }
+  if (c === '/' && sql[i + 1] === '*') {
+    const end = sql.indexOf('*/', i + 2);
+    return end < 0 ? sql.length : end + 2;
+  }
+  return i;
+}
+
+/** The index of the `)` that closes a parenthesis opened just before `from`; -1 when unbalanced. */
+function closingParen(sql: string, from: number): number {
+  let depth = 0;
+  for (let i = from; i < sql.length; ) {
+    const skipped = skipQuoted(sql, i);
+    if (skipped > i) {
+      i = skipped;
+      continue;
+    }
+    if (sql[i] === '(') depth++;
+    else if (sql[i] === ')') {
+      if (depth === 0) return i;
+      depth--;
+    }
+    i++;
+  }
+  return -1;
+}
+
+/** Top-level comma-separated arguments. */
+function splitArgs(text: string): string[] {
+  const args: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < text.length; ) {
+    const skipped = skipQuoted(text, i);
+    if (skipped > i) {
+      i = skipped;
+      continue;
+    }
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')') depth--;
+    else if (text[i] === ',' && depth === 0) {
+      args.push(text.slice(start, i));
+      start = i + 1;
+    }
+    i++;
+  }
+  args.push(text.slice(start));
+  return args;
+}

@@ -11,7 +11,7 @@
  * Served: ListBuckets, HeadBucket, GetBucketLocation, GetBucketVersioning, ListObjects(V2),
  * ListObjectVersions, PutObject (incl. aws-chunked bodies and `If-None-Match: *`), GetObject
  * (Range, If-Match, If-None-Match, VersionId), HeadObject, DeleteObject (delete markers, as on a
- * versioned bucket), DeleteObjects, CopyObject, and Create/UploadPart/Complete/AbortMultipartUpload.
+ * versioned bucket), DeleteObjects, CopyObject, and Create/UploadPart/UploadPartCopy/Complete/AbortMultipartUpload.
  * Anything else answers 501 NotImplemented.
  */
 import { randomBytes } from 'node:crypto';
@@ -205,7 +205,7 @@ async function handle(
   switch (method) {
     case 'PUT': {
       if (req.headers['x-amz-copy-source'] !== undefined) {
-        if (uploadId !== undefined) throw notImplemented('UploadPartCopy');
+        if (uploadId !== undefined) return uploadPartCopy(store, bucket, key, uploadId, Number(query.get('partNumber')), req, res);
         return copyObject(store, bucket, key, req, res);
       }
       const body = requestBody(req);
@@ -489,7 +489,72 @@ async function copyObject(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  req.resume(); // CopyObject has no body
+  const { source, sourceVersion, sourceInfo } = await copySourceOf(store, req);
+  const directive = req.headers['x-amz-metadata-directive'] === 'REPLACE' ? 'REPLACE' : 'COPY';
+  const info = await store.copy(
+    { ...source, ...(sourceVersion !== undefined ? { versionId: sourceVersion } : {}) },
+    { bucket, key },
+    { ...attributesFrom(req), ...ifNoneMatchFrom(req), metadataDirective: directive },
+  );
+  res.setHeader('x-amz-version-id', info.versionId);
+  res.setHeader('x-amz-copy-source-version-id', sourceInfo.versionId);
+  sendXml(
+    res,
+    200,
+    `<CopyObjectResult xmlns="${XMLNS}"><LastModified>${info.lastModified.toISOString()}</LastModified><ETag>${x(info.etag)}</ETag></CopyObjectResult>`,
+  );
+}
+
+/**
+ * UploadPartCopy: a part of a multipart upload from a byte range of another object (how objects
+ * over CopyObject's 5 GB are copied). The range is `bytes=first-last`, inside the source.
+ */
+async function uploadPartCopy(
+  store: S3Store,
+  bucket: string,
+  key: string,
+  uploadId: string,
+  partNumber: number,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const { source, sourceVersion, sourceInfo } = await copySourceOf(store, req);
+  const rangeHeader = req.headers['x-amz-copy-source-range'];
+  let range: string | undefined;
+  if (rangeHeader !== undefined) {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(String(rangeHeader));
+    if (!m || Number(m[2]) < Number(m[1]) || Number(m[2]) >= sourceInfo.size) {
+      throw new S3Error(
+        'InvalidArgument',
+        `The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy, within the source's ${sourceInfo.size} bytes`,
+        400,
+        { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: String(rangeHeader) },
+      );
+    }
+    range = String(rangeHeader);
+  }
+  const object = await store.get(source.bucket, source.key, {
+    ...(range !== undefined ? { range } : {}),
+    ...(sourceVersion !== undefined ? { versionId: sourceVersion } : {}),
+  });
+  const etag = await store.uploadPart(bucket, key, uploadId, partNumber, object.stream);
+  res.setHeader('x-amz-copy-source-version-id', object.info.versionId);
+  sendXml(
+    res,
+    200,
+    `<CopyPartResult xmlns="${XMLNS}"><LastModified>${object.info.lastModified.toISOString()}</LastModified><ETag>${x(etag)}</ETag></CopyPartResult>`,
+  );
+}
+
+/**
+ * The bucket, key and version an `x-amz-copy-source` header names (`bucket/key?versionId=…`), and
+ * that version's info. A copy request has no body: it is drained.
+ */
+async function copySourceOf(
+  store: S3Store,
+  req: IncomingMessage,
+): Promise<{ source: { bucket: string; key: string }; sourceVersion: string | undefined; sourceInfo: ObjectInfo }> {
+  req.resume();
   const header = String(req.headers['x-amz-copy-source']);
   const [pathPart, queryPart] = header.replace(/^\//, '').split('?', 2) as [string, string | undefined];
   let sourcePath: string;
@@ -517,20 +582,7 @@ async function copyObject(
   const sourceVersion = new URLSearchParams(queryPart ?? '').get('versionId') ?? undefined;
   const source = { bucket: sourcePath.slice(0, slash), key: sourcePath.slice(slash + 1) };
   store.assertBucket(source.bucket);
-  const directive = req.headers['x-amz-metadata-directive'] === 'REPLACE' ? 'REPLACE' : 'COPY';
-  const sourceInfo = await store.head(source.bucket, source.key, sourceVersion);
-  const info = await store.copy(
-    { ...source, ...(sourceVersion !== undefined ? { versionId: sourceVersion } : {}) },
-    { bucket, key },
-    { ...attributesFrom(req), ...ifNoneMatchFrom(req), metadataDirective: directive },
-  );
-  res.setHeader('x-amz-version-id', info.versionId);
-  res.setHeader('x-amz-copy-source-version-id', sourceInfo.versionId);
-  sendXml(
-    res,
-    200,
-    `<CopyObjectResult xmlns="${XMLNS}"><LastModified>${info.lastModified.toISOString()}</LastModified><ETag>${x(info.etag)}</ETag></CopyObjectResult>`,
-  );
+  return { source, sourceVersion, sourceInfo: await store.head(source.bucket, source.key, sourceVersion) };
 }
 
 /** The payload bytes of a request, unwrapping aws-chunked framing. */
