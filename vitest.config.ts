@@ -27,7 +27,10 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'stacks', include: STACK_TESTS, isolate: false } },
       // Everything else starts engines, servers and child processes, or mocks: a process per file.
-      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: STACK_TESTS } },
+      {
+        extends: true,
+        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: STACK_TESTS, globalSetup: ['test/global-setup.ts'] },
+      },
     ],
   },
 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startUp, type UpProcess } from '../local/mlops-process';
+import { copyTrainedState } from '../local/trained-state';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-smoke-'));
 let platform: UpProcess;
@@ -27,8 +28,9 @@ const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
 const mlops = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) => runCli(args, { env });
 
 beforeAll(async () => {
-  // prepare: the local platform as `npm start` brings it up (seeded, trained, serving wine-quality)
-  platform = await startUp(stateDir, [], { env: cleanEnv() });
+  // prepare: the local platform as `npm start` brings it up (seeded, trained, serving wine-quality),
+  // restarted on a copy of the run's first start
+  platform = await startUp(await copyTrainedState(stateDir), [], { env: cleanEnv() });
   gateway = platform.url('gateway')!;
   awsEndpoint = platform.url('AWS endpoint')!;
 }, 600_000);
