@@ -7,13 +7,15 @@ import { defineConfig } from 'vitest/config';
  * reads it, and CDK's asset cache bundles each handler once instead of once per file.
  */
 const STACK_TESTS = [
-  'test/infra/{api,config,constructs,data-lake,iam,nag,operations,operations-coverage,preflight,state-machines}.test.ts',
+  'test/infra/{api,config,constructs,data-lake,grants,iam,nag,operations,operations-coverage,pipeline-constructs,platform-facts,preflight,state-machines}.test.ts',
   'test/pipelines/{nag,stacks}.test.ts',
   'test/registry-stack/*.test.ts',
   'test/release-stack/*.test.ts',
   'test/feature-store-stack/{plan,stack}.test.ts',
-  'test/serving-stack/{hardening,kubernetes,manifests,stack}.test.ts',
+  'test/serving-stack/{constructs,hardening,kubernetes,manifests,stack}.test.ts',
   'test/delivery/{pipeline,promotion}.test.ts',
+  'test/drift/stack.test.ts',
+  'test/quality/stack.test.ts',
 ];
 
 export default defineConfig({
