@@ -119,15 +119,18 @@ describe('mlops smoke against the local platform', () => {
   });
 
   it('refuses bad flags with exit 2 and a sentence', async () => {
-    const notUrl = await mlops(['smoke', '--prediction-url', 'not a url']);
+    // Four independent processes: at once, not one after another.
+    const [notUrl, missing, badAuth, badInput] = await Promise.all([
+      mlops(['smoke', '--prediction-url', 'not a url']),
+      mlops(['smoke']),
+      mlops(['smoke', '--prediction-url', gateway, '--auth', 'basic']),
+      mlops(['smoke', '--prediction-url', gateway, '--training-input', '{nope']),
+    ]);
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr).toContain('--prediction-url must be a URL, but "not a url" was provided');
-    const missing = await mlops(['smoke']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--prediction-url <url>.*not specified/);
-    const badAuth = await mlops(['smoke', '--prediction-url', gateway, '--auth', 'basic']);
     expect(badAuth.code).toBe(2);
-    const badInput = await mlops(['smoke', '--prediction-url', gateway, '--training-input', '{nope']);
     expect(badInput.code).toBe(2);
     expect(badInput.stderr).toContain('--training-input must be JSON');
   });
