@@ -7,13 +7,15 @@ import { defineConfig } from 'vitest/config';
  * reads it, and CDK's asset cache bundles each handler once instead of once per file.
  */
 const STACK_TESTS = [
-  'test/infra/{api,api-access,artifacts,config,constructs,data-lake,iam,nag,operations,operations-coverage,preflight,state-machines}.test.ts',
+  'test/infra/{api,api-access,artifacts,config,constructs,data-lake,grants,iam,nag,operations,operations-coverage,pipeline-constructs,platform-facts,preflight,state-machines}.test.ts',
   'test/pipelines/{nag,stacks}.test.ts',
   'test/registry-stack/*.test.ts',
   'test/release-stack/*.test.ts',
   'test/feature-store-stack/{plan,stack}.test.ts',
-  'test/serving-stack/{autoscaling,hardening,kubernetes,manifests,stack}.test.ts',
+  'test/serving-stack/{autoscaling,constructs,hardening,kubernetes,manifests,stack}.test.ts',
   'test/delivery/{pipeline,promotion}.test.ts',
+  'test/drift/stack.test.ts',
+  'test/quality/stack.test.ts',
 ];
 
 export default defineConfig({
@@ -27,7 +29,10 @@ export default defineConfig({
     projects: [
       { extends: true, test: { name: 'stacks', include: STACK_TESTS, isolate: false } },
       // Everything else starts engines, servers and child processes, or mocks: a process per file.
-      { extends: true, test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: STACK_TESTS } },
+      {
+        extends: true,
+        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: STACK_TESTS, globalSetup: ['test/global-setup.ts'] },
+      },
     ],
   },
 });

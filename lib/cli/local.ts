@@ -413,7 +413,7 @@ export async function follow(
   const seen = new Set<number>();
   const entered = new Map<string, number>();
   const started = Date.now();
-  for (;;) {
+  const drain = async () => {
     const { events = [] } = await s.sfn.send(
       new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }),
     );
@@ -435,8 +435,16 @@ export async function follow(
         out.write(`${t}s  ✗ ${e.type}${d ? `: ${d}` : ''}\n`);
       }
     }
+  };
+  for (;;) {
+    await drain();
     const d = await s.sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (stop || (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE')) return d;
+    if (stop) return d;
+    if (d.status !== 'RUNNING' && d.status !== 'PENDING_REDRIVE') {
+      // The execution may have ended after the history above was read: print its last events too.
+      await drain();
+      return d;
+    }
     await new Promise((r) => setTimeout(r, 150));
   }
 }

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
 import { startUp, type UpProcess } from '../local/mlops-process';
+import { copyTrainedState } from '../local/trained-state';
 
 /** Where screenshots go (git-ignored). */
 export const OUTPUT_DIR = join(PROJECT_ROOT, 'test-output', 'console');
@@ -60,14 +61,16 @@ export async function stepFunctions(platform: ConsolePlatform, operation: string
 }
 
 /**
- * Starts `mlops up` on random ports in a fresh state dir and resolves once its banner is printed
- * (after the start-up training unless `startup` is false).
+ * Starts `mlops up` on random ports and resolves once its banner is printed: on a fresh state dir
+ * with `startup: false`, else on a copy of the run's first start (seeded, trained, serving; see
+ * test/local/trained-state.ts), where the start-up finds everything present.
  */
 export async function startConsolePlatform(options: { startup?: boolean; timeoutMs?: number } = {}): Promise<ConsolePlatform> {
   const stateDir = mkdtempSync(join(tmpdir(), 'mlops-console-'));
   const removeState = () => rmSync(stateDir, { recursive: true, force: true });
   let up: UpProcess;
   try {
+    if (options.startup !== false) await copyTrainedState(stateDir);
     up = await startUp(stateDir, options.startup === false ? ['--no-startup'] : [], { timeoutMs: options.timeoutMs });
   } catch (err) {
     removeState();

@@ -2,7 +2,9 @@
  * The console on a fresh platform (`--no-startup`: nothing trained, nothing served): `mlops up`
  * prints its URL, each page opens with no console error and no failed request, shows its empty
  * state, has no serious or critical axe-core violation, and is screenshotted at 1280×800 and at a
- * phone's width.
+ * phone's width. The Experiments, Models and Features pages each say so in their empty state, and
+ * a model or run that does not exist is MLflow's error in words, not a blank page. (One platform
+ * and one browser for both: the empty-state tests were a file of their own that started another.)
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -109,5 +111,40 @@ describe('the console on a fresh platform', () => {
     expect(await names()).toEqual([...ascending].reverse());
     expect(page.problems()).toEqual([]);
     await page.page.close();
+  });
+});
+
+const poll = <T>(fn: () => Promise<T> | T) => expect.poll(fn, { timeout: 15_000 });
+
+describe('empty states on a fresh platform', () => {
+  it.each([
+    ['#/experiments', 'No model has been trained yet.'],
+    ['#/models', 'No registered models yet.'],
+  ])('%s says %s', async (hash, title) => {
+    const p = await openConsole(browser, platform, hash);
+    await poll(() => p.page.locator('.empty-title').allTextContents()).toContain(title);
+    await p.page.waitForLoadState('networkidle');
+    expect(p.problems()).toEqual([]);
+    expect(await p.accessibility()).toEqual([]);
+    await p.page.close();
+  });
+
+  it('shows the feature views as defined, never materialized', async () => {
+    const p = await openConsole(browser, platform, '#/features');
+    const window = p.page.locator('[data-view="wine_features"] [data-window]');
+    await window.waitFor();
+    expect(await window.getAttribute('data-window')).toBe('');
+    expect(await window.textContent()).toMatch(/^never/);
+    await p.page.waitForLoadState('networkidle');
+    expect(p.problems()).toEqual([]);
+    await p.page.close();
+  });
+
+  it("shows a missing model's registry error in MLflow's words", async () => {
+    const p = await openConsole(browser, platform, '#/models/nope');
+    await poll(() => p.page.locator('.error-banner').textContent()).toMatch(/RESOURCE_DOES_NOT_EXIST/);
+    // The 404s are the point here; nothing else went wrong.
+    for (const x of p.problems()) expect(x).toMatch(/404/);
+    await p.page.close();
   });
 });

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startUp, type UpProcess } from '../local/mlops-process';
+import { copyTrainedState } from '../local/trained-state';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-smoke-'));
 let platform: UpProcess;
@@ -27,8 +28,9 @@ const cleanEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => {
 const mlops = (args: string[], env: NodeJS.ProcessEnv = cleanEnv()) => runCli(args, { env });
 
 beforeAll(async () => {
-  // prepare: the local platform as `npm start` brings it up (seeded, trained, serving wine-quality)
-  platform = await startUp(stateDir, [], { env: cleanEnv() });
+  // prepare: the local platform as `npm start` brings it up (seeded, trained, serving wine-quality),
+  // restarted on a copy of the run's first start
+  platform = await startUp(await copyTrainedState(stateDir), [], { env: cleanEnv() });
   gateway = platform.url('gateway')!;
   awsEndpoint = platform.url('AWS endpoint')!;
 }, 600_000);
@@ -117,15 +119,18 @@ describe('mlops smoke against the local platform', () => {
   });
 
   it('refuses bad flags with exit 2 and a sentence', async () => {
-    const notUrl = await mlops(['smoke', '--prediction-url', 'not a url']);
+    // Four independent processes: at once, not one after another.
+    const [notUrl, missing, badAuth, badInput] = await Promise.all([
+      mlops(['smoke', '--prediction-url', 'not a url']),
+      mlops(['smoke']),
+      mlops(['smoke', '--prediction-url', gateway, '--auth', 'basic']),
+      mlops(['smoke', '--prediction-url', gateway, '--training-input', '{nope']),
+    ]);
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr).toContain('--prediction-url must be a URL, but "not a url" was provided');
-    const missing = await mlops(['smoke']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--prediction-url <url>.*not specified/);
-    const badAuth = await mlops(['smoke', '--prediction-url', gateway, '--auth', 'basic']);
     expect(badAuth.code).toBe(2);
-    const badInput = await mlops(['smoke', '--prediction-url', gateway, '--training-input', '{nope']);
     expect(badInput.code).toBe(2);
     expect(badInput.stderr).toContain('--training-input must be JSON');
   });

@@ -23,6 +23,7 @@ import { DRIFT_STATES } from '../../lib/pipelines/drift-states';
 import { VERSION_TAGS } from '../../lib/shared/operations';
 import { ALCOHOL_PLUS_2, seldonBody, wineRows } from '../fixtures/drift/generate';
 import { type CliRun, runCli, startUp } from '../local/mlops-process';
+import { copyTrainedState } from '../local/trained-state';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-drift-e2e-'));
 const children: ChildProcess[] = [];
@@ -98,7 +99,8 @@ async function driftJson(window: { start: string; end: string }): Promise<DriftJ
 }
 
 beforeAll(async () => {
-  const platform = await startUp(stateDir, ['--request-log-sample-rate', '1']);
+  // The run's first start (wine-quality v1 trained with its baseline), restarted logging every request.
+  const platform = await startUp(await copyTrainedState(stateDir), ['--request-log-sample-rate', '1']);
   children.push(platform.child);
   const stdout = platform.output();
   gateway = platform.url('gateway')!;

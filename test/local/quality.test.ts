@@ -19,6 +19,7 @@ import { type LocalPlatform, startPlatform } from '../../lib/local/platform';
 import { lakeBucket, runStartup } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { runMlops } from './mlops-cli';
+import { copyTrainedState } from './trained-state';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-quality-'));
 let platform: LocalPlatform;
@@ -59,6 +60,8 @@ function loggedLines(): { request_id: string | null; kind?: string }[] {
 }
 
 beforeAll(async () => {
+  // The run's first start (seeded, wine-quality v1 trained); start-up on it only serves the champion.
+  await copyTrainedState(stateDir);
   synthLocalStage(stateDir);
   // Every prediction logged (locally the config samples 10 %), so the test knows each one.
   platform = await startPlatform({ stateDir, assemblyDir: assemblyDirOf(stateDir), requestLog: { sampleRate: 1 } });

@@ -15,12 +15,15 @@ import { runStartup } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { TRIGGER_TAGS } from '../../lib/pipelines/register';
 import { DRIFT_EVENT, type DriftDetectedDetail } from '../../lib/shared/operations';
+import { copyTrainedState } from './trained-state';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-retrain-'));
 let platform: LocalPlatform;
 let client: EventBridgeClient;
 
 beforeAll(async () => {
+  // The run's first start (seeded, wine-quality v1 trained); start-up on it only serves the champion.
+  await copyTrainedState(stateDir);
   synthLocalStage(stateDir);
   platform = await startPlatform({ stateDir, assemblyDir: assemblyDirOf(stateDir) });
   await runStartup(platform);

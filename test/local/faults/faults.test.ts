@@ -20,6 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { layout } from '../../../lib/local/layout';
 import { lockFileOf, processStartTime } from '../../../lib/local/lock';
 import { TRAINING_STATES } from '../../../stacks/training-pipeline-stack';
+import { copyTrainedState } from '../trained-state';
 import {
   type Cli,
   freshStateDir,
@@ -262,11 +263,9 @@ describe('corrupt or vanished state', () => {
   let trained: string;
 
   beforeAll(async () => {
-    trained = freshStateDir();
-    const up = start(trained);
-    await ready(trained, up);
-    expect(await stop(up)).toBe(0);
-  }, 240_000);
+    // The run's first start, stopped cleanly (test/local/trained-state.ts asserts both).
+    trained = await copyTrainedState(tempDir());
+  }, 600_000);
 
   const copy = () => {
     const dir = tempDir();
