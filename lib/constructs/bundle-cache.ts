@@ -346,14 +346,16 @@ export function publishDir(tmp: string, dir: string, keep: (dir: string) => bool
   }
 }
 
-function writeFileAtomic(path: string, data: string): void {
+/** Writes `path` whole or not at all (a temporary file renamed into place). */
+export function writeFileAtomic(path: string, data: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
 }
 
-function readJson<T>(path: string): T | undefined {
+/** The JSON in `path`, or undefined when it is missing or not JSON. */
+export function readJson<T>(path: string): T | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {
