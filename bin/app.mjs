@@ -15,7 +15,7 @@
  * Layout, under `<kit cache>/app/` (`MLOPS_CACHE_DIR` or node_modules/.cache/mlops-kit):
  *
  *   inputs.json   the inputs of the last build
- *   <key>/        app.mjs and app.mjs.map, published by rename
+ *   <key>/        app.mjs, its chunks and their maps, published by rename
  *
  *   node --enable-source-maps bin/app.mjs   # what cdk.json runs; `node --import tsx bin/app.ts` is the same app
  */
@@ -29,7 +29,19 @@ const FORMAT = 1;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const entry = join(root, 'bin', 'app.ts');
 const cacheDir = join(process.env.MLOPS_CACHE_DIR || join(root, 'node_modules', '.cache', 'mlops-kit'), 'app');
-const OPTIONS = { bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked', sourcesContent: false };
+// Split at bin/app.ts's dynamic imports, so aws-cdk-lib loads where it does under tsx: after the
+// handler bundling has started.
+const OPTIONS = {
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  entryNames: 'app',
+  outExtension: { '.js': '.mjs' },
+};
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 const readJson = (path) => {
@@ -60,8 +72,8 @@ async function build() {
   const result = await esbuild.build({
     ...OPTIONS,
     entryPoints: [entry],
-    // At the depth of its final `<key>/` directory, so the map's relative source paths stay valid.
-    outfile: join(cacheDir, 'build', 'app.mjs'),
+    // At the depth of its final `<key>/` directory, so the maps' relative source paths stay valid.
+    outdir: join(cacheDir, 'build'),
     absWorkingDir: root,
     metafile: true,
     write: false,
