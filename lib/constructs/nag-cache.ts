@@ -119,7 +119,8 @@ export class NagCache {
         h.update(`resource ${c.node.path} ${String(stack.resolve(c.logicalId))} ${c.constructor.name} ${rtti?.fqn ?? '-'}\n`);
         if (overrides === undefined || Object.keys(overrides).length > 0) {
           const own = (c as unknown as { cfnProperties: object }).cfnProperties;
-          h.update(`overrides ${JSON.stringify(overrides ?? null)} ${JSON.stringify(stack.resolve(own))}\n`);
+          // Resolved, as the template is: the raw overrides hold token strings numbered per process.
+          h.update(`overrides ${JSON.stringify(stack.resolve(overrides ?? null))} ${JSON.stringify(stack.resolve(own))}\n`);
         }
       }
       digest = h.digest('hex');
