@@ -7,7 +7,7 @@ import { defineConfig } from 'vitest/config';
  * reads it, and CDK's asset cache bundles each handler once instead of once per file.
  */
 const STACK_TESTS = [
-  'test/infra/{api,api-access,artifacts,config,constructs,data-lake,grants,iam,nag,operations,operations-coverage,pipeline-constructs,platform-facts,preflight,state-machines}.test.ts',
+  'test/infra/{api,api-access,artifacts,config,constructs,data-lake,grants,iam,nag,operations,operations-coverage,pipeline-constructs,platform-facts,preflight,state-machines,synthesis-caches}.test.ts',
   'test/pipelines/{nag,stacks}.test.ts',
   'test/registry-stack/*.test.ts',
   'test/release-stack/*.test.ts',

@@ -6,10 +6,17 @@
  *   npx cdk deploy -c env=staging --all
  *   npx cdk synth -c env=delivery      # the delivery pipeline (tooling account), see README "Delivery"
  */
-import { App, Errors } from 'aws-cdk-lib';
-import { ConfigError, DELIVERY, DELIVERY_CONTEXT_KEYS, resolveDelivery, resolveEnvironments } from '../lib/config';
-import { createDeliveryApp } from '../stacks/delivery-app';
-import { createMlopsApp } from '../stacks/mlops-app';
+import type { App as CdkApp } from 'aws-cdk-lib';
+import { defaultBundleCache } from '../lib/constructs/bundle-cache';
+
+// Handlers missing from the kit's cache are bundled by esbuild in its own process while this one
+// loads aws-cdk-lib and the stacks (the two cores each do one); on a warm cache nothing is built.
+const bundled = defaultBundleCache().prefetch();
+const { App, Errors } = await import('aws-cdk-lib');
+const { ConfigError, DELIVERY, DELIVERY_CONTEXT_KEYS, resolveDelivery, resolveEnvironments } = await import('../lib/config');
+const { createDeliveryApp } = await import('../stacks/delivery-app');
+const { createMlopsApp } = await import('../stacks/mlops-app');
+await bundled;
 
 // Context from `-c key=value` and cdk.json arrives through CDK_CONTEXT_JSON; read it with a bare App.
 const contextApp = new App({ autoSynth: false });
@@ -17,7 +24,7 @@ const context = (key: string): unknown => contextApp.node.tryGetContext(key);
 const ENVIRONMENT_CONTEXT_KEYS = ['staging:account', 'staging:region', 'production:account', 'production:region', 'local:region'];
 const contextOf = (keys: readonly string[]) => Object.fromEntries(keys.map((k) => [k, context(k)]));
 const nag = context('nag') !== 'false' && context('nag') !== false;
-let app: App;
+let app: CdkApp;
 try {
   app =
     context('env') === DELIVERY

@@ -8,7 +8,9 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { type DeliveryConfig, FEATURE_FLAGS } from '../lib/config';
 import { deliveryNagPlugins } from '../lib/constructs/nag';
+import { useValidationCache } from '../lib/constructs/validation-cache';
 import { DELIVERY_STACK_ID, DeliveryStack } from './delivery-stack';
+import { FAIL_ON_FINDINGS } from './mlops-app';
 
 export interface CreateDeliveryAppOptions {
   readonly delivery: DeliveryConfig;
@@ -19,9 +21,11 @@ export interface CreateDeliveryAppOptions {
 }
 
 export function createDeliveryApp(options: CreateDeliveryAppOptions): { app: App; stack: DeliveryStack } {
+  useValidationCache();
   const app = new App({
     outdir: options.outdir,
     context: { ...FEATURE_FLAGS, 'aws:cdk:enable-path-metadata': true },
+    postCliContext: FAIL_ON_FINDINGS,
   });
   const stack = new DeliveryStack(app, DELIVERY_STACK_ID, { delivery: options.delivery, nag: options.nag });
   if (options.nag ?? true) Validations.of(stack).addPlugins(...deliveryNagPlugins(stack));

@@ -2,21 +2,24 @@
  * bench/synth: synthesis as users meet it.
  *
  * - `npx cdk synth` of all three environments (the real CLI, cdk-nag and CloudFormation validation
- *   on), cold (an empty kit cache: every handler bundled) and warm (bundles from the cache);
+ *   on), cold (an empty kit cache: every handler bundled, the app compiled, every template validated
+ *   and every stage nagged, into an empty outdir) and warm (the kit cache of an earlier synthesis of
+ *   the same sources, into the outdir it wrote, as a second `npx cdk synth` into cdk.out);
  * - the local stage as `mlops up` synthesizes it (bin/synth-local.ts: no nag, no validation), warm
  *   bundle cache, and the first start's assembly from the kit's assembly cache (a fresh state dir);
- * - with `--validation`, instead of the above: what CDK's CloudFormation validator costs, all three at
- *   once vs each stage alone (`CDK_VALIDATION=false` turns it off), to see whether validating once per
- *   template set pays.
+ * - with `--validation`, instead of the above: what CDK's CloudFormation validator costs when it runs
+ *   (its findings cache emptied before each run), all three at once vs each stage alone
+ *   (`CDK_VALIDATION=false` turns it off), to see whether validating once per template set pays.
  *
  * Each case runs in fresh processes with its own kit cache (MLOPS_CACHE_DIR), never the repo's.
- * Prints the median wall time of several runs and the resource count of every stack.
+ * Prints the median wall time of several runs, the load average (the machine is shared), what the
+ * warm runs took from the kit cache, and the resource count of every stack.
  *
  *   npx tsx bench/synth/run.ts [--runs 3] [--validation]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -77,12 +80,16 @@ const row = (label: string, times: number[], target = '') => {
   );
 };
 
-console.log(`bench/synth: ${runs} runs per case, node ${process.version}, median wall time\n`);
+const load = () => loadavg().map((l) => l.toFixed(1)).join(' ');
+console.log(`bench/synth: ${runs} runs per case, node ${process.version}, median wall time; load average at start ${load()}\n`);
 
-// Warm: one cache, filled by a first run that is not counted (also the cache of --validation).
+// Warm: one cache and one outdir, filled by a first run that is not counted (also the cache of --validation).
 const warmCache = temp('cache');
-let lastOut = temp('out');
-cdkSynth(warmCache, lastOut);
+const warmOut = temp('out');
+cdkSynth(warmCache, warmOut);
+/** Entries of each kit cache: a warm run that adds none checked, validated and compiled nothing. */
+const cacheEntries = () =>
+  Object.fromEntries(['bundles', 'validation', 'nag', 'app'].map((d) => [d, existsSync(join(warmCache, d)) ? readdirSync(join(warmCache, d)).length : 0]));
 
 /** The figures of issue 14: cold and warm `cdk synth`, the local stage as `mlops up` gets it. */
 function synthesisCases(): void {
@@ -91,14 +98,14 @@ function synthesisCases(): void {
   // Cold: a new, empty kit cache for every run.
   const cold: number[] = [];
   for (let i = 0; i < runs; i++) cold.push(cdkSynth(temp('cache'), temp('out')));
-  row('`npx cdk synth`, all three environments, empty bundle cache', cold, '≤ 8 s');
+  row('`npx cdk synth`, all three environments, empty kit cache', cold, '≤ 8 s');
 
   const warm: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    lastOut = temp('out');
-    warm.push(cdkSynth(warmCache, lastOut));
-  }
-  row('`npx cdk synth`, all three environments, warm bundle cache', warm, '≤ 5 s');
+  const before = JSON.stringify(cacheEntries());
+  for (let i = 0; i < runs; i++) warm.push(cdkSynth(warmCache, warmOut));
+  row('`npx cdk synth`, all three environments, warm kit cache', warm, '≤ 5 s');
+  const after = JSON.stringify(cacheEntries());
+  if (after !== before) console.log(`(the warm runs added cache entries: ${before} → ${after})`);
 
   // The local stage as `mlops up` synthesizes it, in its child (warm bundle cache)…
   const local: number[] = [];
@@ -140,6 +147,8 @@ function validationCases(): void {
     const cpuOn: number[] = [];
     const cpuOff: number[] = [];
     for (let i = 0; i < runs; i++) {
+      // What the validator costs when it runs: no findings from the kit's validation cache.
+      rmSync(join(warmCache, 'validation'), { recursive: true, force: true });
       on.push(appSynth(warmCache, context));
       cpuOn.push(cpu.at(-1)!);
       off.push(appSynth(warmCache, context, { CDK_VALIDATION: 'false' }));
@@ -164,13 +173,14 @@ else synthesisCases();
 console.log('\n| stack | resources |');
 console.log('|---|---:|');
 let total = 0;
-for (const entry of readdirSync(lastOut).filter((d) => d.startsWith('assembly-')).sort()) {
-  for (const file of readdirSync(join(lastOut, entry)).filter((f) => f.endsWith('.template.json')).sort()) {
-    const template = JSON.parse(readFileSync(join(lastOut, entry, file), 'utf8'));
+for (const entry of readdirSync(warmOut).filter((d) => d.startsWith('assembly-')).sort()) {
+  for (const file of readdirSync(join(warmOut, entry)).filter((f) => f.endsWith('.template.json')).sort()) {
+    const template = JSON.parse(readFileSync(join(warmOut, entry, file), 'utf8'));
     const resources = Object.keys(template.Resources ?? {}).length;
     total += resources;
     console.log(`| ${file.replace('.template.json', '')} | ${resources} |`);
   }
 }
 console.log(`| total | ${total} |`);
+console.log(`\nload average at the end ${load()}`);
 for (const dir of temps) rmSync(dir, { recursive: true, force: true });

@@ -144,7 +144,28 @@ export class BundleCache {
     return this.memo.get(abs)!;
   }
 
+  /**
+   * Builds every stale handler of the kit now, without blocking: esbuild works in its own process
+   * (the other core) while this one goes on, e.g. loading aws-cdk-lib (bin/app.ts). After it
+   * resolves, `get` answers from memory. On a warm cache it builds nothing.
+   */
+  async prefetch(): Promise<void> {
+    const stale = this.lookupAll(this.entries.filter((e) => !this.memo.has(e)));
+    if (stale.length === 0) return;
+    const build = this.buildRequest(stale);
+    this.publish(stale, build, await esbuild.build(build.options));
+  }
+
   private resolveAll(entries: string[]): void {
+    const stale = this.lookupAll(entries);
+    if (stale.length > 0) {
+      const build = this.buildRequest(stale);
+      this.publish(stale, build, esbuild.buildSync(build.options));
+    }
+  }
+
+  /** Memoizes the cached bundles of `entries` and returns the entries that must be built. */
+  private lookupAll(entries: string[]): string[] {
     const stale: string[] = [];
     for (const entry of entries) {
       const hit = this.lookup(entry);
@@ -153,7 +174,7 @@ export class BundleCache {
         this.stats.entriesReused.push(entry);
       } else stale.push(entry);
     }
-    if (stale.length > 0) this.build(stale);
+    return stale;
   }
 
   /** The cached bundle of `entry` when its last build's inputs are unchanged and its files intact. */
@@ -180,7 +201,8 @@ export class BundleCache {
     return { entry, dir, hash: meta.hash };
   }
 
-  private build(entries: string[]): void {
+  /** The one esbuild call that builds `entries`. */
+  private buildRequest(entries: string[]) {
     mkdirSync(this.cacheDir, { recursive: true });
     this.removeStaleTemporaries();
     const tag = `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -188,8 +210,7 @@ export class BundleCache {
     // so the map's relative source paths stay valid after the rename.
     const outs = entries.map((entry, i) => ({ in: entry, out: `${tag}-${i}/index` }));
     this.stats.esbuildCalls += 1;
-    const started = performance.now();
-    const result = esbuild.buildSync({
+    const options = {
       ...BUILD_OPTIONS,
       entryPoints: outs,
       outdir: this.cacheDir,
@@ -198,7 +219,16 @@ export class BundleCache {
       metafile: true,
       write: false,
       logLevel: 'warning',
-    });
+    } satisfies esbuild.BuildOptions;
+    return { tag, options, started: performance.now() };
+  }
+
+  /** Writes what esbuild built for `entries` into the cache, each bundle published whole. */
+  private publish(
+    entries: string[],
+    { tag, started }: ReturnType<BundleCache['buildRequest']>,
+    result: esbuild.BuildResult<{ metafile: true; write: false }>,
+  ): void {
     this.fileHashes.clear();
     for (const [i, entry] of entries.entries()) {
       const tmp = join(this.cacheDir, `${tag}-${i}`);
@@ -346,14 +376,16 @@ export function publishDir(tmp: string, dir: string, keep: (dir: string) => bool
   }
 }
 
-function writeFileAtomic(path: string, data: string): void {
+/** Writes `path` whole or not at all (a temporary file renamed into place). */
+export function writeFileAtomic(path: string, data: string): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   writeFileSync(tmp, data);
   renameSync(tmp, path);
 }
 
-function readJson<T>(path: string): T | undefined {
+/** The JSON in `path`, or undefined when it is missing or not JSON. */
+export function readJson<T>(path: string): T | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch {

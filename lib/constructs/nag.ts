@@ -18,6 +18,7 @@ import { type IPolicyValidationContext, type IPolicyValidationPlugin, type Polic
 import { AwsSolutionsChecks, HIPAASecurityChecks, type NagPack, NIST80053R5Checks, PCIDSS321Checks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import type { EnvironmentConfig } from '../config';
+import { activeNagCache } from './nag-cache';
 
 /** Metadata key of the prefix acknowledgements. */
 export const PREFIX_ACKNOWLEDGEMENTS = 'mlops-kit:acknowledged-finding-prefixes';
@@ -33,6 +34,12 @@ export class KitNagPack {
 
   get readPackName(): string {
     return this.pack.readPackName;
+  }
+
+  /** What the pack's report depends on besides the tree: its name, class and options, and this wrapper (the nag cache's key). */
+  get identity(): string {
+    const { verbose } = this.pack as unknown as { verbose?: boolean };
+    return `${this.readPackName}\n${this.pack.constructor.name} verbose=${String(verbose)}\n${KitNagPack.toString()}`;
   }
 
   validateScope(scope: IConstruct): PolicyValidationPluginReport {
@@ -96,8 +103,10 @@ export class StageNagPlugin implements IPolicyValidationPlugin {
     this.name = pack.readPackName;
   }
 
-  validate(_context: IPolicyValidationContext): PolicyValidationPluginReport {
-    return this.pack.validateScope(this.scope);
+  validate(context: IPolicyValidationContext): PolicyValidationPluginReport {
+    const run = () => this.pack.validateScope(this.scope);
+    // An unchanged stage is not walked again when the app caches reports (lib/constructs/nag-cache.ts).
+    return activeNagCache()?.report(this.scope, this.pack.identity, context, run) ?? run();
   }
 }
 

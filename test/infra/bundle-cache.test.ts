@@ -87,6 +87,29 @@ describe('BundleCache', () => {
     expect(map.sources).toEqual(['../../lib/shared.ts', '../../lambdas/a.ts']);
   });
 
+  it('prefetches without blocking: the same bundles in one esbuild call, after which get builds nothing', async () => {
+    // prepare: the bundles a synchronous build makes, in a cache of their own
+    const p = project();
+    const sync = open(p);
+    const expected = p.entries.map((e) => sync.get(e).hash);
+    rmSync(p.cacheDir, { recursive: true, force: true });
+    // act
+    const cache = open(p);
+    const pending = cache.prefetch();
+    const before = cache.stats.entriesBuilt.length;
+    await pending;
+    const hashes = p.entries.map((e) => cache.get(e).hash);
+    const warm = open(p);
+    await warm.prefetch();
+    // assess
+    expect(before).toBe(0);
+    expect(cache.stats.esbuildCalls).toBe(1);
+    expect(names(cache.stats.entriesBuilt)).toEqual(['a.ts', 'b.ts', 'c.ts']);
+    expect(hashes).toEqual(expected);
+    expect(warm.stats.esbuildCalls).toBe(0);
+    expect(names(warm.stats.entriesReused)).toEqual(['a.ts', 'b.ts', 'c.ts']);
+  });
+
   it('rebuilds exactly the handler that was edited, in one call, and leaves the others untouched', () => {
     const p = project();
     const first = open(p);

@@ -1,0 +1,136 @@
+/**
+ * The synthesis caches (lib/constructs/{validation,nag}-cache.ts) serve only what an uncached
+ * synthesis would report: an unchanged template or stage is answered from the cache, a changed one
+ * is checked again and its new findings reported, and a cached finding fails synthesis as a fresh
+ * one does. Small apps of their own (each cache over a temporary directory), never the shared ones.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, CfnWaitConditionHandle, CloudFormationValidatePlugin, type IPolicyValidationPlugin, Stack, Stage, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acknowledgeFindingPrefix, nagPluginsFor, PREFIX_ACKNOWLEDGEMENTS } from '../../lib/constructs/nag';
+import { stopNagCache, useNagCache } from '../../lib/constructs/nag-cache';
+import { CachedCloudFormationValidatePlugin } from '../../lib/constructs/validation-cache';
+
+const scratch = mkdtempSync(join(tmpdir(), 'mlops-synthesis-caches-'));
+afterAll(() => {
+  stopNagCache();
+  rmSync(scratch, { recursive: true, force: true });
+});
+let outdirs = 0;
+const newOutdir = () => join(scratch, `out-${++outdirs}`);
+
+/**
+ * The CloudFormation Validate report of a synthesized app as CDK writes it (paths relative to its
+ * outdir), without the stack traces CDK adds from the tree (they name the test's own lines).
+ */
+const validateReport = (outdir: string) =>
+  (
+    JSON.parse(readFileSync(join(outdir, 'validation-report.json'), 'utf8'), (k, v: unknown) => (k === 'stackTraces' ? undefined : v)) as {
+      pluginReports: { pluginName: string; violations: unknown[] }[];
+    }
+  ).pluginReports.find((r) => r.pluginName === CloudFormationValidatePlugin.PLUGIN_NAME)!;
+
+describe('the CloudFormation validation cache', () => {
+  const cacheDir = join(scratch, 'validation');
+
+  /** Two stacks; `zones` hard-coded subnets in the first (CloudFormation's W3010 each), a resource with nothing to find in the second. */
+  function synth(zones: string[], plugin: IPolicyValidationPlugin) {
+    const outdir = newOutdir();
+    const app = new App({ outdir });
+    const network = new Stack(app, 'Network');
+    const vpc = new ec2.CfnVPC(network, 'Vpc', { cidrBlock: '10.0.0.0/16' });
+    zones.forEach((zone, i) =>
+      new ec2.CfnSubnet(network, `Subnet${i}`, { vpcId: vpc.ref, cidrBlock: `10.0.${i}.0/24`, availabilityZone: zone }),
+    );
+    new CfnWaitConditionHandle(new Stack(app, 'Storage'), 'Handle');
+    Validations.of(app).addPlugins(plugin);
+    app.synth();
+    return validateReport(outdir);
+  }
+  const templates = (paths: string[]) => paths.map((p) => p.split('/').pop()).sort();
+
+  it('validates each template once, answers an unchanged one from the cache, and validates a changed one again', { timeout: 240_000 }, () => {
+    const first = new CachedCloudFormationValidatePlugin(cacheDir);
+    const reported = synth(['us-east-1a'], first);
+    expect(templates(first.stats.validated)).toEqual(['Network.template.json', 'Storage.template.json']);
+    expect(JSON.stringify(reported)).toContain('Subnet0');
+
+    const again = new CachedCloudFormationValidatePlugin(cacheDir);
+    expect(synth(['us-east-1a'], again)).toEqual(reported);
+    expect(again.stats).toEqual({ validated: [], reused: expect.arrayContaining([expect.stringMatching(/Network/), expect.stringMatching(/Storage/)]) });
+
+    // One more subnet: only its template is validated, and its new finding is reported. (The first
+    // plugin again, whose engine is loaded: what it holds in memory is that engine, never findings.)
+    first.stats.validated.length = 0;
+    const report = synth(['us-east-1a', 'us-east-1b'], first);
+    expect(templates(first.stats.validated)).toEqual(['Network.template.json']);
+    expect(templates(first.stats.reused)).toEqual(['Storage.template.json']);
+    expect(JSON.stringify(report)).toContain('Subnet1');
+    expect(JSON.stringify(report)).toContain("'us-east-1b'");
+    // …in the report an uncached validation writes, finding for finding and in the same order.
+    expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], new CloudFormationValidatePlugin()));
+  });
+});
+
+describe('the cdk-nag cache', () => {
+  /** A stage of a bucket (AwsSolutions S1 and S10 unless acknowledged) and `extra` more, nagged as MlopsStage nags. */
+  function synth(options: { extra?: number; acknowledged?: boolean } = {}) {
+    const app = new App({ outdir: newOutdir(), builtinCloudFormationValidation: false });
+    const stage = new Stage(app, 'mlops-staging');
+    const stack = new Stack(stage, 'Storage');
+    const buckets = [new s3.Bucket(stack, 'Bucket')];
+    for (let i = 0; i < (options.extra ?? 0); i++) buckets.push(new s3.Bucket(stack, `Extra${i}`));
+    if (options.acknowledged) {
+      acknowledgeFindingPrefix(buckets[0]!, 'AwsSolutions-S', 'The test bucket stands for one whose access logging and TLS policy a test acknowledges on purpose.');
+    }
+    Validations.of(stage).addPlugins(...nagPluginsFor(stage, { name: 'staging' }));
+    return () => app.synth();
+  }
+
+  it('reports a cached finding as a fresh one, and checks a changed stage again', () => {
+    const cache = useNagCache([PREFIX_ACKNOWLEDGEMENTS], join(scratch, 'nag'));
+    expect(synth()).toThrow(/AwsSolutions-S1[\s\S]*mlops-staging\/Storage\/Bucket\/Resource/);
+    expect(cache.stats).toMatchObject({ checked: ['mlops-staging AwsSolutions'], reused: [] });
+
+    // Unchanged: from the cache, and synthesis still fails on the finding.
+    expect(synth()).toThrow(/AwsSolutions-S1[\s\S]*mlops-staging\/Storage\/Bucket\/Resource/);
+    expect(cache.stats.reused).toEqual(['mlops-staging AwsSolutions']);
+
+    // An acknowledgement is an input (the template is the same): checked again, and it passes.
+    expect(synth({ acknowledged: true })).not.toThrow();
+    expect(cache.stats.checked).toHaveLength(2);
+    expect(synth({ acknowledged: true })).not.toThrow();
+    expect(cache.stats.reused).toHaveLength(2);
+
+    // A new resource with an unacknowledged finding: checked again, the new finding fails synthesis.
+    expect(synth({ acknowledged: true, extra: 1 })).toThrow(/AwsSolutions-S1[\s\S]*mlops-staging\/Storage\/Extra0\/Resource/);
+    expect(cache.stats.checked).toHaveLength(3);
+    expect(cache.stats.uncacheable).toEqual([]);
+  });
+
+  it('checks a resource again whose own properties changed under an override that keeps its template', () => {
+    const cache = useNagCache([PREFIX_ACKNOWLEDGEMENTS], join(scratch, 'nag-overrides'));
+    const templates: string[] = [];
+    const synthBucket = (bucketName: string) => {
+      const outdir = newOutdir();
+      const app = new App({ outdir, builtinCloudFormationValidation: false });
+      const stage = new Stage(app, 'mlops-staging');
+      const bucket = new s3.CfnBucket(new Stack(stage, 'Storage'), 'Bucket', { bucketName });
+      bucket.addPropertyOverride('BucketName', 'overridden');
+      Validations.of(stage).addPlugins(...nagPluginsFor(stage, { name: 'staging' }));
+      expect(() => app.synth()).toThrow(/AwsSolutions-S1/);
+      const dir = join(outdir, 'assembly-mlops-staging');
+      templates.push(readdirSync(dir).filter((f) => f.endsWith('.template.json')).map((f) => readFileSync(join(dir, f), 'utf8')).join());
+    };
+    synthBucket('one');
+    synthBucket('one');
+    synthBucket('two');
+    // A rule reads the construct's own `bucketName`, which the template no longer shows.
+    expect(templates[2]).toBe(templates[0]);
+    expect(cache.stats).toMatchObject({ checked: ['mlops-staging AwsSolutions', 'mlops-staging AwsSolutions'], reused: ['mlops-staging AwsSolutions'] });
+  });
+});
