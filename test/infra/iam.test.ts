@@ -49,6 +49,9 @@ describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
       // The load balancer controller's read-only discovery calls.
       /^ec2:Describe[A-Za-z]*$/,
       /^elasticloadbalancing:Describe[A-Za-z]*$/,
+      // The cluster autoscaler's discovery (lib/constructs/node-autoscaler.ts).
+      /^autoscaling:Describe[A-Za-z]*$/,
+      /^ec2:GetInstanceTypesFromInstanceRequirements$/,
     ];
     const wide: string[] = [];
     for (const [stack, t] of Object.entries(templates)) {
