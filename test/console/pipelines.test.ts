@@ -201,7 +201,7 @@ describe('Pipelines', () => {
     await expect.poll(() => page.page.getByTestId('execution-status').getAttribute('data-status'), { timeout: 120_000 }).toBe('SUCCEEDED');
     const graph = page.page.getByTestId('state-graph');
     expect(await graph.locator('.cluster').textContent()).toBe('Predict each object: each item');
-    await expect.poll(() => graph.locator('[data-state="Predict object"]').getAttribute('data-status')).toBe('SUCCEEDED');
+    await expect.poll(() => graph.locator('[data-state="Predict objects"]').getAttribute('data-status')).toBe('SUCCEEDED');
     expect(await graph.locator('[data-state="Write predictions"]').getAttribute('data-status')).toBe('SUCCEEDED');
     await page.page.waitForLoadState('networkidle');
     expect(page.problems()).toEqual([]);

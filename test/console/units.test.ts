@@ -21,6 +21,22 @@ const tmp = mkdtempSync(join(tmpdir(), 'mlops-console-units-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('aslGraph', () => {
+  it('marks the states of a Distributed Map as run by its child executions, and an inline Map\'s as its own', () => {
+    const map = (mode?: string) => ({
+      StartAt: 'Each',
+      States: {
+        Each: {
+          Type: 'Map',
+          End: true,
+          ItemProcessor: { ...(mode && { ProcessorConfig: { Mode: mode } }), StartAt: 'Work', States: { Work: { Type: 'Pass', End: true } } },
+        },
+      },
+    });
+    expect(aslGraph(map('DISTRIBUTED')).nodes.find((n) => n.id === 'Work')?.childOf).toBe('Each');
+    expect(aslGraph(map('INLINE')).nodes.find((n) => n.id === 'Work')?.childOf).toBeUndefined();
+    expect(aslGraph(map()).nodes.find((n) => n.id === 'Each')?.childOf).toBeUndefined();
+  });
+
   const definition = {
     StartAt: 'Validate',
     States: {

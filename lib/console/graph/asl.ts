@@ -20,6 +20,11 @@ export interface GraphNode {
   readonly kind: NodeKind;
   /** The cluster (Map iterator, Parallel branch) holding the state. */
   readonly parent?: string;
+  /**
+   * The Distributed Map state whose child executions run this state: the parent execution's
+   * history has no events of it, so it shows that Map's status.
+   */
+  readonly childOf?: string;
   readonly comment?: string;
   /** What a Task calls: a Lambda function's name or a service integration (`athena:startQueryExecution.sync`). */
   readonly resource?: string;
@@ -58,7 +63,7 @@ interface AslState {
   readonly Catch?: readonly { ErrorEquals?: readonly string[]; Next?: string }[];
   readonly Branches?: readonly AslMachine[];
   readonly Iterator?: AslMachine;
-  readonly ItemProcessor?: AslMachine;
+  readonly ItemProcessor?: AslMachine & { readonly ProcessorConfig?: { readonly Mode?: string } };
 }
 
 interface AslMachine {
@@ -73,7 +78,7 @@ export function aslGraph(definition: unknown): StateGraph {
   const clusters: GraphCluster[] = [];
   const edges: GraphEdge[] = [];
 
-  const addMachine = (m: AslMachine, parent: string | undefined, exit: string | undefined) => {
+  const addMachine = (m: AslMachine, parent: string | undefined, exit: string | undefined, childOf?: string) => {
     for (const [name, state] of Object.entries(m.States ?? {})) {
       nodes.push({
         id: name,
@@ -81,6 +86,7 @@ export function aslGraph(definition: unknown): StateGraph {
         type: state.Type ?? 'Task',
         kind: 'state',
         ...(parent ? { parent } : {}),
+        ...(childOf ? { childOf } : {}),
         ...(state.Comment ? { comment: state.Comment } : {}),
         ...(state.Resource ? { resource: resourceName(state.Resource) } : {}),
       });
@@ -93,7 +99,8 @@ export function aslGraph(definition: unknown): StateGraph {
           const label = state.Type === 'Map' ? `${name}: each item` : `${name}: branch ${i + 1}`;
           clusters.push({ id, label, ...(parent ? { parent } : {}) });
           if (branch.StartAt) edges.push({ from: name, to: branch.StartAt, kind: 'branch', label: state.Type === 'Map' ? 'each item' : `branch ${i + 1}` });
-          addMachine(branch, id, after);
+          const distributed = state.ItemProcessor?.ProcessorConfig?.Mode === 'DISTRIBUTED';
+          addMachine(branch, id, after, distributed ? name : childOf);
         });
       } else if (state.Type === 'Choice') {
         for (const rule of state.Choices ?? []) {

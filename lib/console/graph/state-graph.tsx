@@ -23,7 +23,10 @@ const path = (points: readonly { x: number; y: number }[]) =>
 
 export function StateGraphView({ graph, title, runs, selected, onSelect }: StateGraphViewProps) {
   const placed = useMemo(() => layoutGraph(graph), [graph]);
-  const statusOf = (n: PlacedNode) => (n.kind !== 'state' ? undefined : runs ? (runs.get(n.id)?.status ?? 'NOT_RUN') : undefined);
+  const statusOf = (n: PlacedNode) =>
+    n.kind !== 'state' || !runs
+      ? undefined
+      : (runs.get(n.id)?.status ?? (n.childOf ? runs.get(n.childOf)?.status : undefined) ?? 'NOT_RUN');
   return (
     <div class="graph-wrap graph">
       <svg
