@@ -427,64 +427,43 @@ export async function liveDeployment(
   return k8s.get<SeldonDeploymentManifest>(sdepPath(namespace, name));
 }
 
+type EndCanaryOptions = { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean };
+
 /**
  * Makes the canary the stable version at 100 %: routes first, then the predictor change. With
  * `routesOnly`, stops after the routes: the state machine waits for the router to reload them
  * before it calls again to drop the old predictor, so no request is routed to a removed one.
  */
-export async function promoteCanary(
-  k8s: KubernetesClient,
-  settings: DeployerSettings,
-  deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
-): Promise<DeployResult> {
-  const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'promote');
-  const desired = render(settings, live.model, live.canary, { previous: live.stable.version });
-  await syncRouter(k8s, settings.namespace, desired);
-  if (options.routesOnly === true) {
-    return {
-      plan: 'canary',
-      namespace: settings.namespace,
-      deployment,
-      stableVersion: live.stable.version,
-      canaryVersion: live.canary.version,
-      reason: `routes send 100 % to version ${live.canary.version}; version ${live.stable.version} stays until the router has reloaded`,
-    };
-  }
-  await k8s.apply(desired);
-  await deleteCanaryAlarms(settings, options.alarms, deployment, live.canary.version);
-  return {
-    plan: 'deploy',
-    namespace: settings.namespace,
-    deployment,
-    stableVersion: live.canary.version,
-    reason: `version ${live.canary.version} promoted to 100 %; version ${live.stable.version} removed`,
-  };
-}
+export const promoteCanary = (k8s: KubernetesClient, settings: DeployerSettings, deployment: string, options: EndCanaryOptions = {}) =>
+  endCanary(k8s, settings, deployment, options, 'promote');
 
 /** Removes the canary, the stable version back at 100 %: routes first, then the predictor change (`routesOnly` as for promote). */
-export async function rollbackCanary(
+export const rollbackCanary = (k8s: KubernetesClient, settings: DeployerSettings, deployment: string, options: EndCanaryOptions = {}) =>
+  endCanary(k8s, settings, deployment, options, 'roll back');
+
+/** A canary's end, either way: the version kept at 100 % gets the routes, then the other predictor goes. */
+async function endCanary(
   k8s: KubernetesClient,
   settings: DeployerSettings,
   deployment: string,
-  options: { version?: string; alarms?: CanaryAlarmsPort; routesOnly?: boolean } = {},
+  options: EndCanaryOptions,
+  verb: 'promote' | 'roll back',
 ): Promise<DeployResult> {
-  const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, 'roll back');
-  const desired = render(
-    settings,
-    live.model,
-    live.stable,
-    live.previous === undefined ? {} : { previous: live.previous },
-  );
+  const live = await liveCanaryVersion(k8s, settings.namespace, deployment, options.version, verb);
+  const promote = verb === 'promote';
+  const kept = promote ? live.canary : live.stable;
+  const previous = promote ? live.stable.version : live.previous;
+  const desired = render(settings, live.model, kept, previous === undefined ? {} : { previous });
   await syncRouter(k8s, settings.namespace, desired);
   if (options.routesOnly === true) {
+    const leaving = promote ? `version ${live.stable.version}` : `canary version ${live.canary.version}`;
     return {
       plan: 'canary',
       namespace: settings.namespace,
       deployment,
       stableVersion: live.stable.version,
       canaryVersion: live.canary.version,
-      reason: `routes send 100 % to version ${live.stable.version}; canary version ${live.canary.version} stays until the router has reloaded`,
+      reason: `routes send 100 % to version ${kept.version}; ${leaving} stays until the router has reloaded`,
     };
   }
   await k8s.apply(desired);
@@ -493,7 +472,9 @@ export async function rollbackCanary(
     plan: 'deploy',
     namespace: settings.namespace,
     deployment,
-    stableVersion: live.stable.version,
-    reason: `canary version ${live.canary.version} rolled back; version ${live.stable.version} serves 100 %`,
+    stableVersion: kept.version,
+    reason: promote
+      ? `version ${live.canary.version} promoted to 100 %; version ${live.stable.version} removed`
+      : `canary version ${live.canary.version} rolled back; version ${live.stable.version} serves 100 %`,
   };
 }
