@@ -10,15 +10,14 @@
  *
  *   npx tsx bench/scale/batch.ts [--objects 2000] [--rows 20]
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { packModelDir } from '../../lib/model/archive';
-import { MODEL_FORMAT } from '../../lib/model/format';
 import { startPlatform } from '../../lib/local/platform';
 import { lakeBucket } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
+import { linearModel, modelArchive } from '../../test/pipelines/models';
 
 const { values } = parseArgs({ options: { objects: { type: 'string', default: '2000' }, rows: { type: 'string', default: '20' } } });
 const objects = Number(values.objects);
@@ -41,27 +40,9 @@ try {
     const raw = lakeBucket(platform, 'raw');
     const curated = lakeBucket(platform, 'curated');
     const artifacts = lakeBucket(platform, 'artifacts');
-    // prepare: a linear model in the trainer's format, and the input objects
-    const modelDir = join(stateDir, 'bench-model');
-    await mkdir(modelDir);
-    await writeFile(
-      join(modelDir, 'model.json'),
-      JSON.stringify({
-        format: MODEL_FORMAT,
-        algorithm: 'elasticnet',
-        features: FEATURES,
-        target: 'quality',
-        coefficients: [0.1, 0.3, -0.2],
-        intercept: 2,
-        hyperparameters: { alpha: 0.1, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 },
-        metrics: { train: { rmse: 0, mae: 0, r2: 1, rows: 10 } },
-        fit: { iterations: 1, converged: true, dual_gap: 0, seconds: 0 },
-        data_version: null,
-        warnings: [],
-        created_at: '2026-12-01T00:00:00Z',
-      }),
-    );
-    await platform.store.put(artifacts, 'runs/bench-scale/model.tar.gz', await packModelDir(modelDir));
+    // prepare: a linear model in the trainer's format (the pipeline tests' helper), and the input objects
+    const model = linearModel(FEATURES, [0.1, 0.3, -0.2], 2, 'quality');
+    await platform.store.put(artifacts, 'runs/bench-scale/model.tar.gz', await modelArchive(model));
     const body = (i: number) =>
       `"fixed acidity";"alcohol";"pH"\n${Array.from({ length: rows }, (_, r) => `${7 + (r % 5) / 10};${9 + (i % 7) / 10};3.${r % 9}`).join('\n')}\n`;
     for (let i = 0; i < objects; i++) {
