@@ -22,7 +22,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -86,11 +97,11 @@ export async function provideLocalAssembly(
   plan: LocalAssemblyPlan,
   onOutput: (chunk: Buffer) => void,
 ): Promise<string> {
-  if (plan.action === 'synthesize') {
+  if (plan.action === 'synthesize' || (plan.action === 'cached' && !fromCache(plan))) {
     const outdir = synthesisDir(plan);
     await runChild(outdir, onOutput);
     finishSynthesis(plan, outdir);
-  } else if (plan.action === 'cached') copyIntoState(cachedDir(plan.key), plan.stateDir);
+  }
   return assemblyDirOf(plan.stateDir);
 }
 
@@ -100,7 +111,7 @@ export async function provideLocalAssembly(
  */
 export function synthLocalStage(stateDir: string, options: LocalAssemblyOptions = {}): string {
   const plan = planLocalAssembly(stateDir, options);
-  if (plan.action === 'synthesize') {
+  if (plan.action === 'synthesize' || (plan.action === 'cached' && !fromCache(plan))) {
     const outdir = synthesisDir(plan);
     const r = spawnSync(process.execPath, childArgs(outdir), { env: childEnv(), encoding: 'utf8' });
     if (r.status !== 0) {
@@ -108,7 +119,7 @@ export function synthLocalStage(stateDir: string, options: LocalAssemblyOptions 
       throw synthesisFailed(r.signal, r.status, `${r.stdout}${r.stderr}`);
     }
     finishSynthesis(plan, outdir);
-  } else if (plan.action === 'cached') copyIntoState(cachedDir(plan.key), plan.stateDir);
+  }
   return assemblyDirOf(stateDir);
 }
 
@@ -168,6 +179,24 @@ function finishSynthesis(plan: LocalAssemblyPlan, outdir: string): void {
 }
 
 /**
+ * Copies the plan's cached assembly into the state dir; false when another process pruned the entry
+ * since the plan saw it (the caller then synthesizes). The entry is touched first: `prune` keeps the
+ * newest entries, so one in use is not among those it removes.
+ */
+function fromCache(plan: LocalAssemblyPlan): boolean {
+  const dir = cachedDir(plan.key);
+  try {
+    const now = new Date();
+    utimesSync(dir, now, now);
+    copyIntoState(dir, plan.stateDir);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/**
  * Copies a cached assembly into the state dir (a copy, not links: the state dir is the user's and
  * may be removed, moved or written to). Source maps of the staged bundles are rewritten for their new
  * place, as a synthesis straight into the state dir would have written them.
@@ -175,7 +204,12 @@ function finishSynthesis(plan: LocalAssemblyPlan, outdir: string): void {
 function copyIntoState(from: string, stateDir: string): void {
   mkdirSync(stateDir, { recursive: true });
   const tmp = join(stateDir, `assembly${tmpName()}`);
-  cpSync(from, tmp, { recursive: true });
+  try {
+    cpSync(from, tmp, { recursive: true });
+  } catch (err) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw err;
+  }
   for (const name of readdirSync(tmp)) {
     const map = join(tmp, name, 'index.mjs.map');
     if (!name.startsWith('asset.') || !existsSync(map)) continue;

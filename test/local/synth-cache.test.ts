@@ -13,6 +13,7 @@ import {
   LOCAL_STAGE,
   localAssemblyKey,
   planLocalAssembly,
+  provideLocalAssembly,
   SYNTH_CACHE_ENV,
   synthLocalStage,
 } from '../../lib/local/synth';
@@ -106,6 +107,25 @@ describe('the local assembly cache', () => {
     const map = JSON.parse(readFileSync(join(assemblyDirOf(fresh), asset, 'index.mjs.map'), 'utf8'));
     const handler = (map.sources as string[]).find((s) => s.includes('lambdas/'))!;
     expect(statSync(join(assemblyDirOf(fresh), asset, handler)).isFile()).toBe(true);
+  });
+
+  it('touches the entry it reads (prune keeps the newest), and synthesizes when another process pruned it after the plan', async () => {
+    const entry = join(cacheDir, 'assemblies', localAssemblyKey());
+    const reader = temp('state');
+    const before = Date.now() - 1000;
+    utimesSync(entry, new Date(before - 60_000), new Date(before - 60_000));
+    synthLocalStage(reader);
+    expect(statSync(entry).mtimeMs).toBeGreaterThanOrEqual(before);
+
+    const late = temp('state');
+    const plan = planLocalAssembly(late);
+    expect(plan.action).toBe('cached');
+    rmSync(entry, { recursive: true, force: true });
+    await provideLocalAssembly(plan, () => {});
+    expect(templatesOf(assemblyDirOf(late))).toEqual(templatesOf(assemblyDirOf(first)));
+    // The synthesis published the entry again, and left no partial copy in the state dir.
+    expect(planLocalAssembly(temp('state')).action).toBe('cached');
+    expect(readdirSync(late).filter((n) => n.startsWith('assembly.tmp-'))).toEqual([]);
   });
 
   it('synthesizes for real under MLOPS_SYNTH_CACHE=off, and neither reads nor writes the cache', () => {
