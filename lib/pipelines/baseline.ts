@@ -9,13 +9,13 @@
  * @example
  * const { baseline_uri } = await writeBaseline({ model_name: 'wine-quality', model_uri, holdout_uri, counts_uri, features }, { objects });
  */
-import { buildBaseline, type ValueCounts } from '../drift';
+import { type Baseline, buildBaseline, type ValueCounts } from '../drift';
 import { readModelFromArchive } from '../model/archive';
 import { CsvError, parseCsv, toDesign } from '../trainer/csv';
 import { predictMatrix } from '../trainer/metrics';
 import { parseS3Uri } from './catalog';
 import { ARTIFACT_PREFIXES, baselineKeyFor } from './artifact-layout';
-import { DataValidationError, PipelineInputError } from './errors';
+import { ArtifactExistsError, DataValidationError, PipelineInputError } from './errors';
 import type { ObjectStore } from './objects';
 import { countValues, parseValueCounts, rowsOf } from './value-counts';
 
@@ -90,6 +90,30 @@ export async function writeBaseline(request: BaselineRequest, deps: { readonly o
   });
   const uri = baselineUriFor(request.model_uri);
   const target = parseS3Uri(uri, 'the baseline');
-  await deps.objects.putOnce(target.bucket, target.key, `${JSON.stringify(baseline)}\n`, 'application/json');
+  try {
+    await deps.objects.putOnce(target.bucket, target.key, `${JSON.stringify(baseline)}\n`, 'application/json');
+  } catch (err) {
+    // A retried step (Lambda retry, a redriven execution) computes the same baseline at a later
+    // time: the object it finds is its own when everything but `createdAt` is equal. Anything else
+    // is another baseline, and stays.
+    if (!(err instanceof ArtifactExistsError) || !(await sameBaselineExists(deps.objects, target, baseline))) throw err;
+  }
   return { baseline_uri: uri, rows, features: request.features.length, prediction_rows: predictions.length };
+}
+
+async function sameBaselineExists(
+  objects: ObjectStore,
+  at: { readonly bucket: string; readonly key: string },
+  written: Baseline,
+): Promise<boolean> {
+  let found: unknown;
+  try {
+    found = JSON.parse(Buffer.from((await objects.get(at.bucket, at.key)).body).toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof found !== 'object' || found === null || Array.isArray(found)) return false;
+  const { createdAt: _found, ...foundRest } = found as Record<string, unknown>;
+  const { createdAt: _written, ...writtenRest } = written as unknown as Record<string, unknown>;
+  return JSON.stringify(foundRest) === JSON.stringify(writtenRest);
 }

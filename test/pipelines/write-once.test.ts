@@ -6,10 +6,11 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselineKeyFor, runLocations } from '../../lib/pipelines/artifact-layout';
-import { baselineUriFor } from '../../lib/pipelines/baseline';
+import { baselineUriFor, writeBaseline } from '../../lib/pipelines/baseline';
 import { ArtifactExistsError, PipelineInputError } from '../../lib/pipelines/errors';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { BUCKETS, type LocalS3, startLocalS3 } from './helpers';
+import { linearModel, modelArchive } from './models';
 
 let s3: LocalS3;
 beforeAll(async () => {
@@ -59,6 +60,38 @@ describe('Stage training data', () => {
     expect(staged.train).toBe(`s3://${BUCKETS.artifacts}/data/m/e2/train/train.csv`);
     await expect(swapped).rejects.toBeInstanceOf(ArtifactExistsError);
     expect(await text(BUCKETS.artifacts, 'data/m/e2/train/train.csv')).toBe(csv);
+  });
+});
+
+describe('Write baseline', () => {
+  it('accepts a retry that computes the same baseline later, and refuses a different baseline leaving the first', async () => {
+    // prepare: a model, the training value counts (a, b) and a holdout in the local S3
+    const modelKey = 'models/m/e3/job/output/model.tar.gz';
+    await s3.client.send(
+      new PutObjectCommand({ Bucket: BUCKETS.artifacts, Key: modelKey, Body: await modelArchive(linearModel(['a', 'b'], [1, 2], 0.5)) }),
+    );
+    const counts = (bValue: number) => `g,c0,c1,n\n1,1,,2\n1,4,,1\n2,,${bValue},3\n`;
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/counts.csv', Body: counts(2) }));
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/counts-other.csv', Body: counts(5) }));
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/holdout.csv', Body: 'a,b,y\n1,2,5\n4,2,8\n' }));
+    const request = {
+      model_name: 'm',
+      model_uri: `s3://${BUCKETS.artifacts}/${modelKey}`,
+      holdout_uri: `s3://${BUCKETS.results}/q/holdout.csv`,
+      counts_uri: `s3://${BUCKETS.results}/q/counts.csv`,
+      features: ['a', 'b'],
+    };
+    const at = (iso: string) => ({ objects: s3.objects, now: () => new Date(iso) });
+    // act
+    const first = await writeBaseline(request, at('2026-12-05T10:00:00Z'));
+    const stored = await text(BUCKETS.artifacts, 'baselines/m/e3/job/output/baseline.json');
+    const retry = await writeBaseline(request, at('2026-12-05T10:05:00Z'));
+    const other = writeBaseline({ ...request, counts_uri: `s3://${BUCKETS.results}/q/counts-other.csv` }, at('2026-12-05T10:06:00Z'));
+    // assess
+    expect(retry).toEqual(first);
+    expect(JSON.parse(stored).createdAt).toBe('2026-12-05T10:00:00.000Z');
+    await expect(other).rejects.toBeInstanceOf(ArtifactExistsError);
+    expect(await text(BUCKETS.artifacts, 'baselines/m/e3/job/output/baseline.json')).toBe(stored);
   });
 });
 
