@@ -3,9 +3,20 @@
  * lake as Parquet.
  *
  * ```
- * Plan batch → Predict each object (Distributed Map: Predict objects) → Write predictions (Athena UNLOAD) → Summarize → Batch complete
+ * Plan batch → Choose engine ─lambda→ Predict each object (Distributed Map: Predict objects) → Write predictions (Athena UNLOAD) → Summarize → Batch complete
+ *                            └─sql──→ Check rows → Read check → Rows complete? ─yes→ Predict with SQL (Athena UNLOAD) → Summarize SQL run → Batch complete
+ *                                                                             └─no──→ No rows | Incomplete rows → Record failure
  * any work state ─Catch→ Record failure → Batch failed (Fail: the step's error)
  * ```
+ *
+ * Why a SQL path: the kit's models are linear, so a lake table's predictions are one Athena UNLOAD
+ * of `intercept + Σ coef·x`, which scales with Athena's workers and needs no Lambda at all. Plan
+ * batch chooses it (`engine: "auto"`) for a table whose model features are columns of exact numeric
+ * types; the sum is written in `predictRow`'s order, so every prediction is the same double the
+ * predict function and the model server compute. Its Parquet has the model's features and
+ * `prediction` per row. A row lacking a feature fails the run before anything is written
+ * (`DataValidationError`, counted); `engine: "lambda"` forces the Distributed Map, which names the
+ * failing objects and rows.
  *
  * Why a Distributed Map: its ItemReader lists the input prefix itself (s3:listObjectsV2), so the
  * object list never travels in the 256 KB state payload and a run has no object cap (an inline
@@ -27,7 +38,7 @@
  * Lambda bundling cannot carry); Athena can, and the local engine runs the same UNLOAD.
  *
  * Execution input: `{ model: { uri: "s3://…/model.tar.gz" }, input: { table } | { prefix }, output: "s3://<curated>/predictions/…" }`.
- * Output: the input plus `plan` and `summary: { output_location, objects, query_execution_id }`;
+ * Output: the input plus `plan` and `summary: { engine, output_location, … }`; on the lambda path
  * the Parquet files have the columns `source, row_number, prediction, record` (the features as JSON).
  *
  * @example
@@ -41,6 +52,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
 import { AthenaQuery } from '../lib/constructs/athena-query';
+import { ATHENA_TRANSIENT_ERRORS, transientRetry } from '../lib/constructs/retries';
 import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LakeTable, lakeTablesJson } from '../lib/constructs/lake-table';
@@ -74,6 +86,14 @@ export interface BatchInferenceStackProps extends StackProps {
 
 export const BATCH_STATES = {
   plan: 'Plan batch',
+  engine: 'Choose engine',
+  check: 'Check rows',
+  readCheck: 'Read check',
+  gate: 'Rows complete?',
+  empty: 'No rows',
+  incomplete: 'Incomplete rows',
+  predictSql: 'Predict with SQL',
+  summarizeSql: 'Summarize SQL run',
   map: 'Predict each object',
   predict: 'Predict objects',
   write: 'Write predictions',
@@ -232,18 +252,25 @@ export class BatchInferenceStack extends Stack {
     map.itemProcessor(predictStep);
     map.addCatch(recordFailure, { resultPath: '$.error' });
 
-    const write = new AthenaQuery(this, S.write, {
-      workGroupName: lake.workGroupName,
-      databaseName: lake.databaseName,
-      queryStringPath: '$.plan.query',
-      resultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
-      resultPath: '$.written',
-      comment: "UNLOADs the run's staged predictions to Parquet at the output location",
-    });
-    write.addCatch(recordFailure, { resultPath: '$.error' });
+    /** A query in the lake's workgroup whose execution id lands at `resultPath`; failures are recorded. */
+    const lakeQuery = (name: string, queryStringPath: string, resultPath: string, comment: string) => {
+      const query = new AthenaQuery(this, name, {
+        workGroupName: lake.workGroupName,
+        databaseName: lake.databaseName,
+        queryStringPath,
+        resultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
+        resultPath,
+        comment,
+      });
+      query.addCatch(recordFailure, { resultPath: '$.error' });
+      return query;
+    };
+
+    const write = lakeQuery(S.write, '$.plan.query', '$.written', "UNLOADs the run's staged predictions to Parquet at the output location");
 
     const summarize = new sfn.Pass(this, S.summarize, {
       parameters: {
+        engine: 'lambda',
         'output_location.$': '$.plan.output_location',
         'map_run_arn.$': '$.predicted.MapRunArn',
         'results_manifest.$': "States.Format('s3://{}/{}', $.predicted.ResultWriterDetails.Bucket, $.predicted.ResultWriterDetails.Key)",
@@ -252,8 +279,66 @@ export class BatchInferenceStack extends Stack {
       resultPath: '$.summary',
     });
 
+    const succeeded = new sfn.Succeed(this, S.succeeded);
+    map.next(write).next(summarize).next(succeeded);
+
+    // The SQL path: a table whose model features are numeric columns is predicted by one UNLOAD
+    // (intercept + Σ coef·x, summed as predictRow sums), after a count proves every row complete.
+    const check = lakeQuery(S.check, '$.plan.check_query', '$.checked', 'Counts the rows of the input table and those lacking a numeric value for a model feature');
+    const readCheck = new sfn.CustomState(this, S.readCheck, {
+      stateJson: {
+        Type: 'Task',
+        Comment: "Reads the check's one row (Rows[0] is the header)",
+        Resource: `arn:${Stack.of(this).partition}:states:::athena:getQueryResults`,
+        Parameters: { 'QueryExecutionId.$': '$.checked.query_execution_id', MaxResults: 2 },
+        ResultSelector: {
+          'row_count.$': '$.ResultSet.Rows[1].Data[0].VarCharValue',
+          'incomplete.$': '$.ResultSet.Rows[1].Data[1].VarCharValue',
+        },
+        ResultPath: '$.check',
+        TimeoutSeconds: 60,
+      },
+    });
+    readCheck.addRetry(transientRetry(ATHENA_TRANSIENT_ERRORS));
+    readCheck.addCatch(recordFailure, { resultPath: '$.error' });
+    const rejected = (name: string, cause: string) =>
+      new sfn.Pass(this, name, {
+        parameters: { Error: 'DataValidationError', 'Cause.$': cause },
+        resultPath: '$.error',
+      }).next(recordFailure);
+    const predictSql = lakeQuery(S.predictSql, '$.plan.query', '$.written', "UNLOADs each row's features and prediction to Parquet at the output location");
+    predictSql
+      .next(
+        new sfn.Pass(this, S.summarizeSql, {
+          parameters: {
+            engine: 'sql',
+            'output_location.$': '$.plan.output_location',
+            'rows.$': 'States.StringToJson($.check.row_count)',
+            'query_execution_id.$': '$.written.query_execution_id',
+          },
+          resultPath: '$.summary',
+        }),
+      )
+      .next(succeeded);
+    check.next(readCheck).next(
+      new sfn.Choice(this, S.gate, { comment: 'Predict only when the table has rows and every row is complete' })
+        .when(sfn.Condition.stringEquals('$.check.row_count', '0'), rejected(S.empty, "States.Format('table {} has no rows to predict', $.input.table)"))
+        .when(
+          sfn.Condition.not(sfn.Condition.stringEquals('$.check.incomplete', '0')),
+          rejected(
+            S.incomplete,
+            "States.Format('{} of the {} rows of table {} lack a numeric value for a model feature; the SQL path writes nothing unless every row is complete (engine lambda names each failing object and row)', $.check.incomplete, $.check.row_count, $.input.table)",
+          ),
+        )
+        .otherwise(predictSql),
+    );
+
+    const engine = new sfn.Choice(this, S.engine, { comment: 'The plan chose SQL (a table of numeric features) or the Distributed Map' })
+      .when(sfn.Condition.stringEquals('$.plan.engine', 'sql'), check)
+      .otherwise(map);
+
     this.stateMachine = new MlopsStateMachine(this, 'BatchInference', {
-      definition: planStep.next(map).next(write).next(summarize).next(new sfn.Succeed(this, S.succeeded)),
+      definition: planStep.next(engine),
       comment: `mlops-kit ${config.name} batch inference: predict every row of a table or prefix, write Parquet`,
       timeout: Duration.hours(6),
       ...house.logs,
@@ -261,6 +346,7 @@ export class BatchInferenceStack extends Stack {
     declareStateMachine(this.stateMachine, 'batch');
     const role = this.stateMachine.stateMachine.role;
     lake.grantQuery(role);
+    lake.grantQueryResults(role);
     this.stateMachine.acknowledgeInvoke([plan, predict]);
     // The UNLOAD reads the staged JSON and writes Parquet with the caller's credentials, only under
     // the output prefix "Plan batch" enforces.
@@ -274,10 +360,15 @@ export class BatchInferenceStack extends Stack {
       { write: BATCH_OUTPUT_PREFIX, list: BATCH_OUTPUT_PREFIX },
       'each run UNLOADs to <output>/<execution>/ under predictions/, named at run time',
     );
-    // The Distributed Map's ItemReader lists the input prefix, any prefix of the raw or curated
-    // zone (Plan batch refuses others); its ResultWriter writes under batch-results/ only.
+    // The Distributed Map's ItemReader lists the input prefix, and the SQL path's queries read the
+    // input table, anywhere in the raw or curated zone (Plan batch refuses others); the
+    // ResultWriter writes under batch-results/ only.
     for (const zone of [lake.raw, lake.curated]) {
-      zone.grantObjects(role, { list: '' }, "the ItemReader lists the run's input prefix, named by the execution input");
+      zone.grantObjects(
+        role,
+        { read: '', list: '' },
+        "the ItemReader lists the run's input prefix, and the SQL path's Athena queries read the input table, both named by the execution input",
+      );
     }
     lake.curated.grantObjects(
       role,

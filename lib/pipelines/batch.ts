@@ -19,11 +19,11 @@ import { readModelFromArchive } from '../model/archive';
 import { predictRow } from '../model/format';
 import { CsvError, detectSeparator, listColumns, numericCell, readCsvHeader, splitRecord } from '../trainer/csv';
 import { isParquetBytes, parquetBytes, parquetNumber, parquetRowGroups } from '../trainer/parquet-rows';
-import { type LakeAccess, parseS3Uri, resolveDataset } from './catalog';
+import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
 import { isDataKey, type ObjectStore } from './objects';
-import { batchUnloadQuery } from './sql';
+import { batchSqlCheckQuery, batchSqlUnloadQuery, batchUnloadQuery } from './sql';
 import { catalogName } from './validate';
 
 export interface BatchItem {
@@ -34,6 +34,13 @@ export interface BatchItem {
 
 export interface BatchPlan {
   readonly execution: string;
+  /**
+   * `sql`: the table is predicted by one Athena UNLOAD (`query`) after `check_query` finds every
+   * row complete; `lambda`: the Distributed Map predicts each object, and `query` UNLOADs what it staged.
+   */
+  readonly engine: 'sql' | 'lambda';
+  /** The SQL path's check (`row_count`, `incomplete`). @default - absent on the lambda path */
+  readonly check_query?: string;
   readonly model_uri: string;
   /** The bucket and key prefix the Distributed Map's ItemReader lists (s3:listObjectsV2). */
   readonly bucket: string;
@@ -95,8 +102,9 @@ export async function planBatch(
     );
   }
   let source: { bucket: string; key: string };
+  let table: LakeTable | undefined;
   if ('table' in input.input) {
-    const table = resolveDataset(input.input.table, deps.tables);
+    table = resolveDataset(input.input.table, deps.tables);
     if (table.format !== 'csv' && table.format !== 'json' && table.format !== 'parquet') {
       throw new PipelineInputError(
         `input.table ${table.name} is stored as ${table.format}; batch inference reads CSV, JSON Lines or Parquet tables`,
@@ -113,15 +121,31 @@ export async function planBatch(
     );
   }
   // The model is read now so a wrong URI or format fails before any object is processed.
-  await loadModel(deps.objects, input.model.uri);
+  const model = await loadModel(deps.objects, input.model.uri);
+  const sql = sqlPath(input.engine, model, table);
   // One data object is enough to know the run has work; the Distributed Map lists the rest itself,
   // however many there are (the list never passes through this function or the state payload).
   if ((await deps.objects.list(source.bucket, source.key, { limit: 1 })).length === 0) {
     throw new PipelineInputError(`there are no input objects under s3://${source.bucket}/${source.key}`);
   }
   const outputLocation = `${input.output.replace(/\/+$/, '')}/${execution}/`;
+  if (sql !== undefined) {
+    const options = { database: deps.database, table: table!.name, features: model.features, model: sql };
+    return {
+      execution,
+      engine: 'sql',
+      model_uri: input.model.uri,
+      bucket: source.bucket,
+      prefix: source.key,
+      staging_prefix: `${deps.stagingLocation.replace(/\/+$/, '')}/execution=${execution}/`,
+      output_location: outputLocation,
+      check_query: batchSqlCheckQuery(options),
+      query: batchSqlUnloadQuery({ ...options, outputLocation }),
+    };
+  }
   return {
     execution,
+    engine: 'lambda',
     model_uri: input.model.uri,
     bucket: source.bucket,
     prefix: source.key,
@@ -134,6 +158,35 @@ export async function planBatch(
       outputLocation,
     }),
   };
+}
+
+/**
+ * Column types whose values Athena and DuckDB turn into the same DOUBLE the predict function parses
+ * from the object's text. FLOAT (32-bit) is not one: its values are already rounded.
+ */
+const SQL_EXACT_TYPES = new Set(['double', 'bigint', 'int', 'integer', 'smallint', 'tinyint']);
+
+/**
+ * The SQL path's terms when it applies: a table input (Athena reads it through the catalog) whose
+ * model features are all columns of exact numeric types. `engine: "sql"` insists, naming why not.
+ */
+function sqlPath(engine: 'auto' | 'sql' | 'lambda', model: LinearModel, table: LakeTable | undefined) {
+  if (engine === 'lambda') return undefined;
+  const refuse = (why: string) => {
+    if (engine === 'sql') throw new PipelineInputError(`engine "sql" cannot predict this input: ${why}`);
+    return undefined;
+  };
+  if (table === undefined) return refuse('it predicts a lake table, and the input is a prefix (use {"table": …} or engine "lambda")');
+  const columns: string[] = [];
+  for (const feature of model.features) {
+    const column = table.columns.find((c) => c.name === feature || catalogName(c.name) === feature);
+    if (column === undefined) return refuse(`the model needs "${feature}", which table ${table.name} does not have`);
+    if (!SQL_EXACT_TYPES.has(column.type.toLowerCase())) {
+      return refuse(`column ${column.name} of ${table.name} is ${column.type}; the SQL path reads only exact numeric types (${[...SQL_EXACT_TYPES].join(', ')}) so its predictions equal the predict function's`);
+    }
+    columns.push(column.name);
+  }
+  return { intercept: model.intercept, coefficients: model.coefficients, columns };
 }
 
 /** Staged predictions are written in parts of about this size: a Lambda holds one part, not the object's whole output. */

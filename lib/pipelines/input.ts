@@ -281,6 +281,12 @@ export const batchInputSchema = z.strictObject({
   ),
   /** Where the Parquet predictions go; the execution name is appended so each run has its own prefix. */
   output: z.string().regex(/^s3:\/\/[^/]+\/.*$/, 'output must be an s3:// prefix'),
+  /**
+   * How the rows are predicted: `sql`, one Athena UNLOAD computing `intercept + Σ coef·x` (a table
+   * input whose model features are numeric columns); `lambda`, the Distributed Map of predict
+   * functions (any input); `auto`, `sql` where it applies, else `lambda`.
+   */
+  engine: z.enum(['auto', 'sql', 'lambda'], { error: 'engine must be "auto", "sql" or "lambda"' }).default('auto'),
 });
 
 export type BatchInput = z.infer<typeof batchInputSchema>;

@@ -170,3 +170,65 @@ export function batchUnloadQuery(options: {
     `TO ${literal(location)} WITH (format = 'PARQUET')`
   );
 }
+
+/**
+ * A finite double as a SQL DOUBLE literal that reads back as the same double in Trino and DuckDB:
+ * the shortest round-trip digits in exponent form (`1.5e-1`; a decimal literal would be DECIMAL).
+ */
+export function doubleLiteral(x: number): string {
+  if (!Number.isFinite(x)) throw new Error(`a model coefficient must be a finite number, but ${x} was provided`);
+  return Object.is(x, -0) ? '-0e0' : x.toExponential();
+}
+
+/** A linear model's terms and the columns its features are read from, in the model's order. */
+export interface LinearSql {
+  readonly intercept: number;
+  readonly coefficients: readonly number[];
+  /** The table column of each feature (same length as `coefficients`). */
+  readonly columns: readonly string[];
+}
+
+/**
+ * `intercept + Σ coef·x` as SQL, summed left to right exactly as `predictRow` (lib/model/format.ts)
+ * sums: `((b + w0·x0) + w1·x1) + …`, every value a DOUBLE, so each row's prediction is the same
+ * double the model server and the predict function compute.
+ */
+export function linearPredictionSql(model: LinearSql): string {
+  if (model.columns.length !== model.coefficients.length) {
+    throw new Error(`a linear model needs one column per coefficient, but ${model.columns.length} columns and ${model.coefficients.length} coefficients were provided`);
+  }
+  let sum = `(${doubleLiteral(model.intercept)})`;
+  model.columns.forEach((c, j) => {
+    sum = `(${sum} + (${doubleLiteral(model.coefficients[j]!)}) * ${featureValue(c)})`;
+  });
+  return sum;
+}
+
+const featureValue = (column: string) => `TRY_CAST(${ident(column)} AS DOUBLE)`;
+
+export interface BatchSqlOptions {
+  readonly database: string;
+  readonly table: string;
+  /** The model's feature names, in order (the output's column names). */
+  readonly features: readonly string[];
+  readonly model: LinearSql;
+}
+
+/**
+ * The SQL path's check, run before anything is written: the table's row count and how many rows
+ * lack a numeric value for some feature (`row_count`, `incomplete`).
+ */
+export function batchSqlCheckQuery(o: BatchSqlOptions): string {
+  const incomplete = o.model.columns.map((c) => `${featureValue(c)} IS NULL`).join(' OR ');
+  return `SELECT count(*) AS row_count, count_if(${incomplete}) AS incomplete FROM ${ident(o.database)}.${ident(o.table)}`;
+}
+
+/** The SQL path's UNLOAD: each row's features (as DOUBLE) and its prediction, as Parquet. */
+export function batchSqlUnloadQuery(o: BatchSqlOptions & { readonly outputLocation: string }): string {
+  const location = o.outputLocation.endsWith('/') ? o.outputLocation : `${o.outputLocation}/`;
+  const features = o.model.columns.map((c, j) => `${featureValue(c)} AS ${ident(o.features[j]!)}`);
+  return (
+    `UNLOAD (SELECT ${[...features, `${linearPredictionSql(o.model)} AS ${ident('prediction')}`].join(', ')} ` +
+    `FROM ${ident(o.database)}.${ident(o.table)}) TO ${literal(location)} WITH (format = 'PARQUET')`
+  );
+}

@@ -19,6 +19,7 @@ import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { runMlops } from './mlops-cli';
 import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
 import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
+import { parquetBytes, parquetRowGroups } from '../../lib/trainer/parquet-rows';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-startup-'));
 let platform: LocalPlatform;
@@ -180,22 +181,77 @@ describe('npm start on the local stage', () => {
     expect(await latestVersions()).toEqual(['1']);
   });
 
-  it('runs batch inference over a lake table into Parquet', async () => {
+  it('runs batch inference over a lake table into Parquet: the SQL path (one UNLOAD) and the Distributed Map give the same doubles', async () => {
     const curated = lakeBucket(platform, 'curated');
     const champion = platform.serving.deployments[0]!;
     const machine = platform.sfn.machines.find((m) => m.stackName.includes('BatchInference'))!;
-    const { executionArn } = await platform.sfn.startExecution({
-      stateMachineArn: machine.arn,
-      input: JSON.stringify({
-        model: { uri: champion.modelUri },
-        input: { table: 'winequality_red_raw' },
-        output: `s3://${curated}/predictions/wine/`,
-      }),
-    });
-    const d = await platform.sfn.waitForExecution(executionArn);
-    expect(d.status, d.cause).toBe('SUCCEEDED');
-    const listed = await platform.store.list(curated, { prefix: 'predictions/wine/' });
-    expect(listed.contents.some((o) => o.key.endsWith('.parquet'))).toBe(true);
+    const run = async (output: string, engine?: string) => {
+      const { executionArn } = await platform.sfn.startExecution({
+        stateMachineArn: machine.arn,
+        input: JSON.stringify({
+          model: { uri: champion.modelUri },
+          input: { table: 'winequality_red_raw' },
+          output: `s3://${curated}/${output}`,
+          ...(engine !== undefined && { engine }),
+        }),
+      });
+      return platform.sfn.waitForExecution(executionArn);
+    };
+    const predictions = async (prefix: string) => {
+      const listed = await platform.store.list(curated, { prefix });
+      const out: number[] = [];
+      for (const o of listed.contents.filter((c) => c.key.endsWith('.parquet'))) {
+        const body = await platform.store.getBytes(curated, o.key);
+        for await (const group of parquetRowGroups(parquetBytes(body), o.key)) {
+          const at = group.header.indexOf('prediction');
+          out.push(...group.rows.map((r) => Number(r[at])));
+        }
+      }
+      return out.sort((a, b) => a - b);
+    };
+    // act
+    const sql = await run('predictions/wine/');
+    const lambda = await run('predictions/wine-lambda/', 'lambda');
+    // assess: auto chose SQL for the table; both paths predict all 1,599 rows to the same doubles
+    expect(sql.status, sql.cause).toBe('SUCCEEDED');
+    expect(lambda.status, lambda.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(sql.output!).summary).toMatchObject({ engine: 'sql', rows: 1599 });
+    expect(JSON.parse(lambda.output!).summary).toMatchObject({ engine: 'lambda' });
+    const fromSql = await predictions('predictions/wine/');
+    expect(fromSql).toHaveLength(1599);
+    expect(fromSql).toEqual(await predictions('predictions/wine-lambda/'));
+  });
+
+  it('fails a SQL-path batch over a table with an incomplete row before writing anything', async () => {
+    // prepare: one more object in the table's prefix, a row without alcohol
+    const raw = lakeBucket(platform, 'raw');
+    const curated = lakeBucket(platform, 'curated');
+    const [header] = readFileSync(WINE_CSV_PATH, 'utf8').split('\n');
+    const key = 'datasets/winequality-red/zz-incomplete.csv';
+    await platform.store.put(raw, key, `${header}\n7.4;0.7;0;1.9;0.076;11;34;0.9978;3.51;0.56;;5\n`);
+    try {
+      const machine = platform.sfn.machines.find((m) => m.stackName.includes('BatchInference'))!;
+      // act
+      const { executionArn } = await platform.sfn.startExecution({
+        stateMachineArn: machine.arn,
+        input: JSON.stringify({
+          model: { uri: platform.serving.deployments[0]!.modelUri },
+          input: { table: 'winequality_red_raw' },
+          output: `s3://${curated}/predictions/incomplete/`,
+          engine: 'sql',
+        }),
+      });
+      const d = await platform.sfn.waitForExecution(executionArn);
+      // assess
+      expect(d.status).toBe('FAILED');
+      expect(d.error).toBe('DataValidationError');
+      expect(d.cause).toBe(
+        '1 of the 1600 rows of table winequality_red_raw lack a numeric value for a model feature; the SQL path writes nothing unless every row is complete (engine lambda names each failing object and row)',
+      );
+      expect((await platform.store.list(curated, { prefix: 'predictions/incomplete/' })).contents).toEqual([]);
+    } finally {
+      await platform.store.delete(raw, key);
+    }
   });
 
   it('runs batch inference as a Distributed Map over 50 objects under a prefix: every row predicted once, the Map Run results written (AWS SDK v3)', async () => {

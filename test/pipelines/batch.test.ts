@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AthenaEngine, glueTableFromInput } from '../../lib/local/athena';
 import { predictRow } from '../../lib/model/format';
@@ -17,7 +18,8 @@ import {
 import type { ObjectStore } from '../../lib/pipelines/objects';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { BATCH_STAGING_TABLE } from '../../stacks/batch-inference-stack';
-import { BUCKETS, CHECK_QUERY, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import { BUCKETS, CHECK_QUERY, csvGlueTable, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import { parquetBytes, parquetRowGroups } from '../../lib/trainer/parquet-rows';
 import { linearModel, modelArchive } from './models';
 import { writeParquet } from '../trainer/helpers';
 
@@ -320,5 +322,111 @@ describe('Predict object and Write predictions', () => {
     } finally {
       athena.close();
     }
+  });
+});
+
+describe('the SQL path (a lake table, engine auto or sql)', () => {
+  // Awkward values on purpose: many digits, negatives, zero, an exponent, values whose products round.
+  const rows = [
+    [7.4, 9.4],
+    [0.1, 0.2],
+    [-3.000000000000001, 12.345678901234567],
+    [0, 1e-7],
+    [15.9, 14.9],
+    [1234.5678, 0.3],
+  ];
+  const sqlModel = linearModel(['fixed_acidity', 'alcohol'], [0.1 + 0.2, -1 / 3], Math.PI, 'quality');
+  const SQL_MODEL_URI = `s3://${BUCKETS.artifacts}/runs/wine/sql/model.tar.gz`;
+  const header = WINE_TABLE.columns.map((c) => c.name).join(';');
+  const line = (r: number[]) => WINE_TABLE.columns.map((c) => (c.name === 'fixed_acidity' ? r[0] : c.name === 'alcohol' ? r[1] : 1)).join(';');
+  const tableInput = { model: { uri: SQL_MODEL_URI }, input: { table: WINE_TABLE.name }, output: `s3://${BUCKETS.curated}/predictions/sql` };
+  let athena: AthenaEngine;
+
+  beforeAll(async () => {
+    await s3.objects.put(BUCKETS.artifacts, 'runs/wine/sql/model.tar.gz', await modelArchive(sqlModel), 'application/gzip');
+    const odd = linearModel(['alcohol', 'colour'], [1, 2], 0, 'quality');
+    await s3.objects.put(BUCKETS.artifacts, 'runs/wine/odd/model.tar.gz', await modelArchive(odd), 'application/gzip');
+    const { bucket, key } = { bucket: BUCKETS.raw, key: WINE_TABLE.location.replace(`s3://${BUCKETS.raw}/`, '') };
+    await s3.objects.put(bucket, `${key}part-0.csv`, `${header}\n${rows.slice(0, 3).map(line).join('\n')}\n`, 'text/csv');
+    await s3.objects.put(bucket, `${key}part-1.csv`, `${header}\n${rows.slice(3).map(line).join('\n')}\n`, 'text/csv');
+    athena = await AthenaEngine.start({
+      stateDir: s3.stateDir,
+      catalog: {
+        databases: [DATABASE],
+        tables: [csvGlueTable(DATABASE, WINE_TABLE)],
+        workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
+      },
+    });
+  });
+  afterAll(() => athena?.close());
+
+  const results = async (sql: string) => {
+    const { QueryExecutionId } = await runQuery(athena, sql, DATABASE);
+    return (await athena.getQueryResults({ QueryExecutionId })).ResultSet.Rows;
+  };
+
+  it('plans one UNLOAD whose predictions are bit for bit those of predictRow, after a check that counts the rows', async () => {
+    // act
+    const plan = await planBatch({ input: tableInput, execution: 'sql-1' }, deps());
+    const check = await results(plan.check_query!);
+    await runQuery(athena, plan.query, DATABASE);
+    // assess: the plan, the check's one row, then every row of the Parquet output
+    expect(plan.engine).toBe('sql');
+    expect(plan.query).toMatch(/^UNLOAD \(SELECT TRY_CAST\("fixed_acidity" AS DOUBLE\) AS "fixed_acidity", /);
+    expect(check[1]!.Data.map((d) => d.VarCharValue)).toEqual(['6', '0']);
+    const files = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('predictions/sql/sql-1/'));
+    expect(files.length).toBeGreaterThan(0);
+    const got: number[][] = [];
+    for (const file of files) {
+      const body = (await s3.objects.get(BUCKETS.curated, file)).body;
+      for await (const group of parquetRowGroups(parquetBytes(body), file)) {
+        expect(group.header).toEqual(['fixed_acidity', 'alcohol', 'prediction']);
+        got.push(...group.rows.map((r) => r.map(Number)));
+      }
+    }
+    const expected = rows.map((r) => [...r, predictRow(sqlModel, r)]);
+    const order = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]!;
+    // toEqual on doubles is exact: the SQL sum is predictRow's, term for term.
+    expect(got.sort(order)).toEqual(expected.sort(order));
+  });
+
+  it('counts the rows lacking a numeric feature, so the machine writes nothing for an incomplete table', async () => {
+    // prepare: a third object with an empty and a non-numeric alcohol
+    const key = WINE_TABLE.location.replace(`s3://${BUCKETS.raw}/`, '');
+    await s3.objects.put(BUCKETS.raw, `${key}part-2.csv`, `${header}\n${line([1, 2]).replace(/;2;/, ';;')}\n${line([1, 2]).replace(/;2;/, ';n/a;')}\n`, 'text/csv');
+    try {
+      // act
+      const plan = await planBatch({ input: tableInput, execution: 'sql-2' }, deps());
+      const check = await results(plan.check_query!);
+      // assess
+      expect(check[1]!.Data.map((d) => d.VarCharValue)).toEqual(['8', '2']);
+    } finally {
+      await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.raw, Key: `${key}part-2.csv` }));
+    }
+  });
+
+  it.each([
+    ['a prefix input with engine sql', { ...input, engine: 'sql' }, /engine "sql" cannot predict this input: it predicts a lake table, and the input is a prefix/],
+    [
+      'a model feature the table lacks, with engine sql',
+      { ...tableInput, engine: 'sql', model: { uri: `s3://${BUCKETS.artifacts}/runs/wine/odd/model.tar.gz` } },
+      /engine "sql" cannot predict this input: the model needs "colour", which table winequality_red_raw does not have/,
+    ],
+    ['an unknown engine', { ...tableInput, engine: 'spark' }, /engine must be "auto", "sql" or "lambda"/],
+    ['a wrong-typed engine', { ...tableInput, engine: 1 }, /engine must be "auto", "sql" or "lambda"/],
+  ])('fails on %s, before predicting anything', async (_, bad, message) => {
+    await expect(planBatch({ input: bad, execution: 'sql-x' }, deps())).rejects.toThrow(message);
+  });
+
+  it('takes the Distributed Map for a prefix (auto), when forced (lambda), and for a FLOAT column (auto), refusing it under engine sql', async () => {
+    const floatTable = { ...WINE_TABLE, name: 'wine_float', columns: WINE_TABLE.columns.map((c) => (c.name === 'alcohol' ? { ...c, type: 'float' } : c)) };
+    const withFloat = () => ({ ...deps(), tables: [WINE_TABLE, floatTable] });
+    expect((await planBatch({ input, execution: 'sql-a' }, deps())).engine).toBe('lambda');
+    expect((await planBatch({ input: { ...tableInput, engine: 'lambda' }, execution: 'sql-b' }, deps())).engine).toBe('lambda');
+    const float = { ...tableInput, input: { table: 'wine_float' } };
+    expect((await planBatch({ input: float, execution: 'sql-c' }, withFloat())).engine).toBe('lambda');
+    await expect(planBatch({ input: { ...float, engine: 'sql' }, execution: 'sql-d' }, withFloat())).rejects.toThrow(
+      /column alcohol of wine_float is float; the SQL path reads only exact numeric types/,
+    );
   });
 });

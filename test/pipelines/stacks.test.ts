@@ -578,6 +578,54 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     });
   });
 
+  it('takes the SQL path when the plan says so: a row check, then one UNLOAD; an empty or incomplete table fails before anything is written', () => {
+    expect(states[S.plan]!['Next']).toBe(S.engine);
+    expect(states[S.engine]).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.plan.engine', StringEquals: 'sql', Next: S.check }],
+      Default: S.map,
+    });
+    expect(states[S.check]).toMatchObject({
+      Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
+      Parameters: { 'QueryString.$': '$.plan.check_query', WorkGroup: `mlops-${name}` },
+      Next: S.readCheck,
+    });
+    expect(states[S.readCheck]).toMatchObject({
+      Parameters: { 'QueryExecutionId.$': '$.checked.query_execution_id', MaxResults: 2 },
+      ResultSelector: {
+        'row_count.$': '$.ResultSet.Rows[1].Data[0].VarCharValue',
+        'incomplete.$': '$.ResultSet.Rows[1].Data[1].VarCharValue',
+      },
+      Next: S.gate,
+    });
+    expect(String(states[S.readCheck]!['Resource'])).toMatch(/states:::athena:getQueryResults"?\]?/);
+    expect(states[S.gate]).toMatchObject({
+      Choices: [
+        { Variable: '$.check.row_count', StringEquals: '0', Next: S.empty },
+        { Not: { Variable: '$.check.incomplete', StringEquals: '0' }, Next: S.incomplete },
+      ],
+      Default: S.predictSql,
+    });
+    for (const n of [S.empty, S.incomplete]) {
+      expect(states[n]).toMatchObject({ Type: 'Pass', Parameters: { Error: 'DataValidationError' }, ResultPath: '$.error', Next: S.recordFailure });
+    }
+    expect(states[S.predictSql]).toMatchObject({
+      Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
+      Parameters: { 'QueryString.$': '$.plan.query' },
+      Next: S.summarizeSql,
+    });
+    for (const n of [S.check, S.readCheck, S.predictSql]) {
+      expect(states[n]!['Catch'], n).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.recordFailure }]);
+    }
+    // The check's results are read in the lake workgroup only.
+    const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (p) => p['Properties']['PolicyDocument']['Statement'] as { Action: string | string[]; Resource: unknown }[],
+    );
+    const reads = statements.filter((st) => [st.Action].flat().includes('athena:GetQueryResults'));
+    expect(reads.length).toBeGreaterThan(0);
+    for (const st of reads) expect(JSON.stringify(st.Resource)).toContain(`workgroup/mlops-${name}`);
+  });
+
   it('lets the machine start and watch its own child executions, list the lake zones and write only batch-results/', () => {
     const role = Object.entries(t.findResources('AWS::IAM::Role')).find(([id]) => /BatchInference[A-Za-z0-9]*Role/.test(id));
     expect(role, 'the state machine role').toBeDefined();

@@ -269,11 +269,17 @@ export function viewSelect(table: GlueTable, files: readonly string[], locationD
   const fileName = templated ? ', filename=true' : '';
   const f = table.format;
   if (f.kind === 'csv') {
-    const columns = table.columns.map((c) => `${q(c.name)}: ${q(duckTypeOf(c.type))}`).join(', ');
+    // Every field is read as text and converted with TRY_CAST, as Hive's LazySimpleSerDe reads a
+    // text table on Athena: a value that does not parse as the column's type is NULL, not an error.
+    const columns = table.columns.map((c) => `${q(c.name)}: 'VARCHAR'`).join(', ');
     const scan =
       `read_csv(${fileList}, delim=${q(f.delimiter)}, quote=${q(f.quote)}, escape=${q(f.escape)}, ` +
       `skip=${f.skipHeader}, header=false, auto_detect=false, null_padding=true, columns={${columns}}${hiveOpts}${fileName})`;
-    return `SELECT ${[...table.columns.map((c) => ident(c.name)), ...partitionCols].join(', ')} FROM ${scan}`;
+    const typed = table.columns.map((c) => {
+      const type = duckTypeOf(c.type);
+      return type === 'VARCHAR' ? ident(c.name) : `TRY_CAST(${ident(c.name)} AS ${type}) AS ${ident(c.name)}`;
+    });
+    return `SELECT ${[...typed, ...partitionCols].join(', ')} FROM ${scan}`;
   }
   const scan =
     f.kind === 'parquet'
