@@ -32,6 +32,7 @@ import { CanaryRollout } from '../lib/constructs/canary-rollout';
 import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { ModelCluster } from '../lib/constructs/model-cluster';
 import { NodeAutoscaler } from '../lib/constructs/node-autoscaler';
+import { RequestAutoscaler } from '../lib/constructs/request-autoscaler';
 import type { MlopsFunction } from '../lib/constructs/mlops-function';
 import type { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { PredictionApi } from '../lib/constructs/prediction-api';
@@ -82,6 +83,8 @@ export class ServingStack extends Stack {
   readonly rollout?: CanaryRollout;
   readonly metricsAgent?: ServingMetricsAgent;
   readonly nodeAutoscaler?: NodeAutoscaler;
+  /** KEDA, when `serving.autoscaling.targetRequestsPerSecond` is set. */
+  readonly requestAutoscaler?: RequestAutoscaler;
   readonly vpc?: ec2.Vpc;
   readonly cluster?: eks.Cluster;
   readonly deployer?: MlopsFunction;
@@ -137,6 +140,8 @@ export class ServingStack extends Stack {
       addonVersions: serving.addonVersions,
       images: serving.images,
       dockerHubCredentialArn: serving.dockerHubCredentialArn,
+      ...(serving.githubCredentialArn !== undefined && { githubCredentialArn: serving.githubCredentialArn }),
+      keda: serving.autoscaling.targetRequestsPerSecond !== undefined,
       endpointCidrs: network.endpointCidrs,
       logRetention,
       logsEncryptionKey: lake.logsKey,
@@ -159,6 +164,20 @@ export class ServingStack extends Stack {
       nodegroup: models.nodegroup,
       image: models.imageMirror.k8sReferenceOf(serving.images.clusterAutoscaler),
     });
+    // With a request target, KEDA scales model pods on requests as well as CPU (CloudWatch's Requests).
+    const requestAutoscaler =
+      serving.autoscaling.targetRequestsPerSecond === undefined
+        ? undefined
+        : new RequestAutoscaler(this, 'RequestAutoscaler', {
+            cluster: models.cluster,
+            registry: models.imageMirror.ghcrRegistry,
+            images: {
+              operator: models.imageMirror.ghcrPinned(serving.images.kedaOperator),
+              metricsApiServer: models.imageMirror.ghcrPinned(serving.images.kedaMetricsApiServer),
+              webhooks: models.imageMirror.ghcrPinned(serving.images.kedaAdmissionWebhooks),
+            },
+            dependsOn: [models.nodegroup],
+          });
     const metricsAgent = new ServingMetricsAgent(this, 'MetricsAgent', {
       cluster: models.cluster,
       nodes: models.nodegroup,
@@ -201,6 +220,8 @@ export class ServingStack extends Stack {
       logRetention,
       ...house,
     });
+    // A predictor's kedaSpec needs KEDA's CRDs and the CloudWatch authentication in place.
+    if (requestAutoscaler !== undefined) deployment.node.addDependency(requestAutoscaler);
     const rollout = new CanaryRollout(this, 'Rollout', {
       deployer: deployment.function,
       window: props.canaryWindow,
@@ -219,6 +240,7 @@ export class ServingStack extends Stack {
     [this.network, this.models, this.router, this.api] = [network, models, router, predictions];
     [this.deployment, this.rollout, this.metricsAgent] = [deployment, rollout, metricsAgent];
     this.nodeAutoscaler = nodeAutoscaler;
+    this.requestAutoscaler = requestAutoscaler;
     [this.vpc, this.cluster, this.image, this.adminRole] = [network.vpc, models.cluster, models.image, models.adminRole];
     [this.deployer, this.canary] = [deployment.function, rollout.stateMachine];
   }

@@ -74,7 +74,7 @@ export function renderSeldonText(options: RenderOptions): string {
     image: options.image ?? imagePlaceholder(config.name),
     namespace: MODEL_NAMESPACE,
     replicas: config.serving.modelReplicas,
-    autoscaling: config.serving.autoscaling,
+    autoscaling: { ...config.serving.autoscaling, metricsRegion: config.region },
     ...(options.requestLogUri === undefined ? {} : { requestLogUri: options.requestLogUri }),
   };
   let manifests: ReturnType<typeof renderSeldonDeployment>;

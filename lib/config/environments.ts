@@ -59,6 +59,10 @@ const SERVING_IMAGES = {
   router: 'docker.io/nginxinc/nginx-unprivileged:1.28-alpine@sha256:7377697a821c131a924a7105fafbe7414db4e9fcc77a6f08f776f33f141ec3f8',
   // The cluster's Kubernetes minor (1.36); the digest is not looked up yet (zeros: pulls fail, synthesis warns).
   clusterAutoscaler: `registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0@sha256:${'0'.repeat(64)}`,
+  // KEDA 2.20.2 (the chart KEDA_CHART installs), from ghcr.io.
+  kedaOperator: `ghcr.io/kedacore/keda:2.20.2@sha256:${'0'.repeat(64)}`,
+  kedaMetricsApiServer: `ghcr.io/kedacore/keda-metrics-apiserver:2.20.2@sha256:${'0'.repeat(64)}`,
+  kedaAdmissionWebhooks: `ghcr.io/kedacore/keda-admission-webhooks:2.20.2@sha256:${'0'.repeat(64)}`,
 };
 
 /**
@@ -67,6 +71,10 @@ const SERVING_IMAGES = {
  */
 const DOCKER_HUB_CREDENTIAL_PLACEHOLDER =
   'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/docker-hub-000000';
+
+/** The GitHub credential of the ghcr.io cache (KEDA's images): a placeholder, as for Docker Hub. */
+const GITHUB_CREDENTIAL_PLACEHOLDER =
+  'arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/github-000000';
 
 export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
   local: {
@@ -201,9 +209,10 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       addonVersions: EKS_ADDON_VERSIONS,
       images: SERVING_IMAGES,
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
+      githubCredentialArn: GITHUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 20,
       modelReplicas: 1,
-      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70 },
+      autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, targetRequestsPerSecond: 250 },
       requestLogSampleRate: 1,
     },
     modelQuality: {
@@ -286,9 +295,10 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       addonVersions: EKS_ADDON_VERSIONS,
       images: SERVING_IMAGES,
       dockerHubCredentialArn: DOCKER_HUB_CREDENTIAL_PLACEHOLDER,
+      githubCredentialArn: GITHUB_CREDENTIAL_PLACEHOLDER,
       canaryTrafficPercent: 10,
       modelReplicas: 3,
-      autoscaling: { maxReplicas: 12, targetCpuUtilization: 70 },
+      autoscaling: { maxReplicas: 12, targetCpuUtilization: 70, targetRequestsPerSecond: 250 },
       requestLogSampleRate: 1,
     },
     modelQuality: {

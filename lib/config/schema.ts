@@ -31,6 +31,14 @@ const pinnedImage = z
     /^docker\.io\/[a-z0-9._/-]+:[\w][\w.-]*@sha256:[0-9a-f]{64}$/,
     'serving.images entries must be pinned by digest, such as docker.io/seldonio/seldon-core-executor:1.17.1@sha256:<64 hex digits>',
   );
+/** A KEDA image on ghcr.io, pinned by digest. */
+const ghcrImage = (field: string, repository: string) =>
+  z
+    .string()
+    .regex(
+      new RegExp(`^ghcr\\.io/kedacore/${repository}:[\\w][\\w.-]*@sha256:[0-9a-f]{64}$`),
+      `serving.images.${field} must be pinned by digest, such as ghcr.io/kedacore/${repository}:2.20.2@sha256:<64 hex digits>`,
+    );
 const accountId = z.string().regex(/^\d{12}$/, 'account must be a 12-digit AWS account id');
 const region = z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'region must look like us-east-1');
 
@@ -271,6 +279,13 @@ export const environmentConfigSchema = z
         maxReplicas: z.number().int().positive(),
         /** Average CPU use, as a percentage of the pods' CPU request, the autoscaler holds. */
         targetCpuUtilization: z.number().int().min(10).max(100),
+        /**
+         * Requests per second per pod the autoscaler holds as well as the CPU target: KEDA scales each
+         * predictor on the larger of the two, reading the model servers' `Requests` from CloudWatch.
+         * Needs `images.keda*` and `githubCredentialArn` (KEDA's images are on ghcr.io).
+         * @default - CPU only (a HorizontalPodAutoscaler per predictor)
+         */
+        targetRequestsPerSecond: z.number().positive().max(100_000).optional(),
       }),
       /**
        * Third-party images the cluster runs, pinned by digest (`docker buildx imagetools inspect
@@ -289,7 +304,23 @@ export const environmentConfigSchema = z
             /^registry\.k8s\.io\/[a-z0-9./_-]+:[\w][\w.-]{0,127}@sha256:[0-9a-f]{64}$/,
             'serving.images.clusterAutoscaler must be pinned by digest, such as registry.k8s.io/autoscaling/cluster-autoscaler:v1.36.0@sha256:<64 hex digits>',
           ),
+        /** KEDA's operator, metrics API server and admission webhooks (cached from ghcr.io), one release. */
+        kedaOperator: ghcrImage('kedaOperator', 'keda'),
+        kedaMetricsApiServer: ghcrImage('kedaMetricsApiServer', 'keda-metrics-apiserver'),
+        kedaAdmissionWebhooks: ghcrImage('kedaAdmissionWebhooks', 'keda-admission-webhooks'),
       }),
+      /**
+       * The Secrets Manager secret (`ecr-pullthroughcache/…`) of a GitHub username and token with
+       * `read:packages`, which ECR's pull-through cache of ghcr.io requires.
+       * @default - no ghcr.io cache (then `autoscaling.targetRequestsPerSecond` cannot be set)
+       */
+      githubCredentialArn: z
+        .string()
+        .regex(
+          /^arn:aws[\w-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:ecr-pullthroughcache\/[\w/+=.@-]+$/,
+          'serving.githubCredentialArn must be the ARN of a Secrets Manager secret named ecr-pullthroughcache/…',
+        )
+        .optional(),
       /**
        * The Secrets Manager secret (`ecr-pullthroughcache/…`, `{"username","accessToken"}`) of a
        * Docker Hub account, which ECR's pull-through cache rule for Docker Hub requires; created by
@@ -437,6 +468,23 @@ export const environmentConfigSchema = z
         code: 'custom',
         path: ['pipelines', 'retraining'],
         message: "pipelines.retraining must be 'auto' or 'off' in local (it has no alarm topic to notify), but 'notify' was provided",
+      });
+    }
+    if (c.serving.autoscaling.targetRequestsPerSecond !== undefined && c.serving.githubCredentialArn === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving', 'githubCredentialArn'],
+        message: `serving.githubCredentialArn must name the ghcr.io cache's credential when serving.autoscaling.targetRequestsPerSecond is set (KEDA's images are on ghcr.io), but none was provided`,
+      });
+    }
+    const kedaTags = [c.serving.images.kedaOperator, c.serving.images.kedaMetricsApiServer, c.serving.images.kedaAdmissionWebhooks].map(
+      (i) => /:([\w][\w.-]*)@/.exec(i)?.[1],
+    );
+    if (new Set(kedaTags).size !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['serving', 'images'],
+        message: `serving.images.keda* must be one KEDA release, but the tags ${kedaTags.join(', ')} were provided`,
       });
     }
     const { minNodes, desiredNodes, maxNodes } = c.serving;

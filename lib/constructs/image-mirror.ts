@@ -19,7 +19,7 @@ import { Annotations, Stack } from 'aws-cdk-lib';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import { mirroredReference, parseK8sPinnedImage, parsePinnedImage, type PinnedImage, UNRESOLVED_DIGEST } from '../serving-infra/images';
+import { mirroredReference, parseGhcrPinnedImage, parseK8sPinnedImage, parsePinnedImage, type PinnedImage, UNRESOLVED_DIGEST } from '../serving-infra/images';
 import { PropsError } from './validate-props';
 
 export interface ImageMirrorProps {
@@ -27,6 +27,12 @@ export interface ImageMirrorProps {
   readonly environmentName: string;
   /** The `ecr-pullthroughcache/…` secret holding a Docker Hub username and access token. */
   readonly dockerHubCredentialArn: string;
+  /**
+   * The `ecr-pullthroughcache/…` secret holding a GitHub username and token (`read:packages`): ECR
+   * caches ghcr.io only with a credential. Images from ghcr.io (KEDA) need it.
+   * @default - no ghcr.io cache
+   */
+  readonly githubCredentialArn?: string;
 }
 
 export class ImageMirror extends Construct {
@@ -36,6 +42,8 @@ export class ImageMirror extends Construct {
   /** The prefix of images cached from registry.k8s.io (no credential: a public registry). */
   readonly k8sPrefix: string;
   readonly k8sRule: ecr.CfnPullThroughCacheRule;
+  /** The prefix of images cached from ghcr.io. @default - none (no `githubCredentialArn`) */
+  readonly ghcrPrefix?: string;
 
   constructor(scope: Construct, id: string, props: ImageMirrorProps) {
     super(scope, id);
@@ -57,6 +65,31 @@ export class ImageMirror extends Construct {
       upstreamRegistry: 'k8s',
       upstreamRegistryUrl: 'registry.k8s.io',
     });
+    if (props.githubCredentialArn !== undefined) {
+      this.ghcrPrefix = `mlops-${props.environmentName}-ghcr`;
+      new ecr.CfnPullThroughCacheRule(this, 'GitHubRegistry', {
+        ecrRepositoryPrefix: this.ghcrPrefix,
+        upstreamRegistry: 'github-container-registry',
+        upstreamRegistryUrl: 'ghcr.io',
+        credentialArn: props.githubCredentialArn,
+      });
+    }
+  }
+
+  /** `<account>.dkr.ecr.<region>.<suffix>/<ghcr prefix>`: where images cached from ghcr.io are. */
+  get ghcrRegistry(): string {
+    if (this.ghcrPrefix === undefined) {
+      throw new PropsError('ImageMirror needs a githubCredentialArn to cache images from ghcr.io, but none was provided');
+    }
+    const stack = Stack.of(this);
+    return `${stack.account}.dkr.ecr.${stack.region}.${stack.urlSuffix}/${this.ghcrPrefix}`;
+  }
+
+  /** The parsed pin of a ghcr.io image (`ghcr.io/<owner>/<repository>:<tag>@sha256:…`), warned about when unresolved. */
+  ghcrPinned(pinned: string): PinnedImage {
+    const image = parseGhcrPinnedImage(pinned);
+    this.warnUnresolved(image);
+    return image;
   }
 
   /** The mirrored reference of a pinned registry.k8s.io image (`registry.k8s.io/<repository>:<tag>@sha256:…`). */
@@ -107,7 +140,7 @@ export class ImageMirror extends Construct {
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['ecr:BatchImportUpstreamImage', 'ecr:CreateRepository'],
-      resourceArns: [this.prefix, this.k8sPrefix].map((prefix) =>
+      resourceArns: [this.prefix, this.k8sPrefix, ...(this.ghcrPrefix === undefined ? [] : [this.ghcrPrefix])].map((prefix) =>
         stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${prefix}/*` }),
       ),
     });

@@ -125,6 +125,17 @@ export interface ModelClusterProps extends LogGroupOptions {
   /** The `ecr-pullthroughcache/…` secret of the Docker Hub account the cache pulls with. */
   readonly dockerHubCredentialArn: string;
   /**
+   * The `ecr-pullthroughcache/…` secret of the GitHub account the ghcr.io cache pulls with.
+   * @default - no ghcr.io cache
+   */
+  readonly githubCredentialArn?: string;
+  /**
+   * Whether the Seldon operator renders predictors' `kedaSpec` as KEDA ScaledObjects (KEDA itself
+   * is a `RequestAutoscaler`).
+   * @default false
+   */
+  readonly keda?: boolean;
+  /**
    * The ranges of the VPC's interface endpoints (`ServingNetwork.endpointCidrs`): the only HTTPS
    * destinations of model pods.
    * @default - the VPC's range
@@ -267,6 +278,7 @@ export class ModelCluster extends Construct {
     this.imageMirror = new ImageMirror(scope, 'ImageMirror', {
       environmentName: props.environmentName,
       dockerHubCredentialArn: props.dockerHubCredentialArn,
+      ...(props.githubCredentialArn !== undefined && { githubCredentialArn: props.githubCredentialArn }),
     });
     this.imageMirror.grantPull(this.nodegroup.role);
     this.images = {
@@ -286,6 +298,7 @@ export class ModelCluster extends Construct {
         registry: this.imageMirror.registry,
         operator: this.imageMirror.pinned(props.images.seldonOperator),
         executor: this.imageMirror.pinned(props.images.seldonExecutor),
+        keda: props.keda ?? false,
       }),
     });
     this.seldon.node.addDependency(seldonSystem);
@@ -419,7 +432,7 @@ export class ModelCluster extends Construct {
     Validations.of(this.modelServer.role).acknowledge(...complianceAcks('IAMNoInlinePolicy', INLINE_POLICY_REASON));
     const part = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<AWS::${pseudo}>` : value);
     Validations.of(this.nodegroup.role).acknowledge(
-      ...[this.imageMirror.prefix, this.imageMirror.k8sPrefix].map((prefix) => ({
+      ...[this.imageMirror.prefix, this.imageMirror.k8sPrefix, ...(this.imageMirror.ghcrPrefix === undefined ? [] : [this.imageMirror.ghcrPrefix])].map((prefix) => ({
         id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecr:${part(stack.region, 'Region')}:${part(stack.account, 'AccountId')}:repository/${prefix}/*]`,
         reason:
           "The pull-through cache creates a repository per upstream image on its first pull, named after the image under this environment's cache prefix; the nodes may create and import only there.",
@@ -530,6 +543,8 @@ export interface SeldonImages {
   readonly registry: string;
   readonly operator: PinnedImage;
   readonly executor: PinnedImage;
+  /** Lets the operator create KEDA ScaledObjects from predictors' `kedaSpec`. @default false */
+  readonly keda?: boolean;
 }
 
 /**
@@ -549,6 +564,7 @@ export function seldonValues(images: SeldonImages): Record<string, unknown> {
     // The executor (service orchestrator) fronts each predictor on port 8000.
     executor: { enabled: true, image: image(images.executor) },
     certManager: { enabled: false },
+    keda: { enabled: images.keda ?? false },
     crd: { create: true },
     singleNamespace: false,
     manager: { cpuRequest: '100m', memoryRequest: '128Mi', cpuLimit: '500m', memoryLimit: '512Mi' },

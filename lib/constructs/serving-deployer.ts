@@ -55,7 +55,12 @@ export interface ServingDeployerProps extends LogGroupOptions {
    * Scale each predictor from `modelReplicas` up to `maxReplicas` pods on CPU.
    * @default - a fixed `modelReplicas`
    */
-  readonly modelAutoscaling?: { readonly maxReplicas: number; readonly targetCpuUtilization: number };
+  readonly modelAutoscaling?: {
+    readonly maxReplicas: number;
+    readonly targetCpuUtilization: number;
+    /** Requests per second per pod, held by KEDA beside the CPU target (needs a `RequestAutoscaler`). */
+    readonly targetRequestsPerSecond?: number;
+  };
   /**
    * Share of traffic (0–100) a new version gets as a canary; 0 or 100 replaces directly.
    * @default 10
@@ -111,6 +116,9 @@ export class ServingDeployer extends Construct {
     if (scaling !== undefined) {
       integerIn('ServingDeployer modelAutoscaling.maxReplicas', scaling.maxReplicas, modelReplicas);
       integerIn('ServingDeployer modelAutoscaling.targetCpuUtilization', scaling.targetCpuUtilization, 10, 100);
+      if (scaling.targetRequestsPerSecond !== undefined) {
+        numberIn('ServingDeployer modelAutoscaling.targetRequestsPerSecond', scaling.targetRequestsPerSecond, 0.001, 100_000);
+      }
     }
     integerIn('ServingDeployer canaryTrafficPercent', canaryTrafficPercent, 0, 100);
     numberIn('ServingDeployer requestLogSampleRate', requestLogSampleRate, 0, 1);
@@ -153,6 +161,9 @@ export class ServingDeployer extends Construct {
         ...(scaling && {
           MODEL_MAX_REPLICAS: String(scaling.maxReplicas),
           MODEL_TARGET_CPU_UTILIZATION: String(scaling.targetCpuUtilization),
+          ...(scaling.targetRequestsPerSecond !== undefined && {
+            MODEL_TARGET_REQUESTS_PER_SECOND: String(scaling.targetRequestsPerSecond),
+          }),
         }),
         CANARY_TRAFFIC_PERCENT: String(canaryTrafficPercent),
         REQUEST_LOG_URI: props.requestLogUri,

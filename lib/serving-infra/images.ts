@@ -31,30 +31,29 @@ export const PINNED_IMAGE = /^docker\.io\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z
  */
 export const UNRESOLVED_DIGEST = `sha256:${'0'.repeat(64)}`;
 
+/** A parser of `pattern` (groups: repository, tag, digest) that names the expected `form` on failure. */
+const pinnedParser =
+  (pattern: RegExp, form: string) =>
+  (reference: string): PinnedImage => {
+    const m = pattern.exec(reference);
+    if (m === null) throw new Error(`An image must be pinned as ${form}, but "${reference}" was provided`);
+    return { repository: m[1]!, tag: m[2]!, digest: m[3]! };
+  };
+
 /** Reads a pinned reference; throws naming the value when it has no digest or another registry. */
-export function parsePinnedImage(reference: string): PinnedImage {
-  const m = PINNED_IMAGE.exec(reference);
-  if (m === null) {
-    throw new Error(
-      `An image must be pinned as docker.io/<repository>:<tag>@sha256:<64 hex digits>, but "${reference}" was provided`,
-    );
-  }
-  return { repository: m[1]!, tag: m[2]!, digest: m[3]! };
-}
+export const parsePinnedImage = pinnedParser(PINNED_IMAGE, 'docker.io/<repository>:<tag>@sha256:<64 hex digits>');
 
 /** `registry.k8s.io/<repository>:<tag>@sha256:<64 hex>`: Kubernetes' own images (the cluster autoscaler). */
 export const K8S_PINNED_IMAGE = /^registry\.k8s\.io\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*):([\w][\w.-]{0,127})@(sha256:[0-9a-f]{64})$/;
 
 /** Reads a pinned registry.k8s.io reference; throws naming the value otherwise. */
-export function parseK8sPinnedImage(reference: string): PinnedImage {
-  const m = K8S_PINNED_IMAGE.exec(reference);
-  if (m === null) {
-    throw new Error(
-      `An image must be pinned as registry.k8s.io/<repository>:<tag>@sha256:<64 hex digits>, but "${reference}" was provided`,
-    );
-  }
-  return { repository: m[1]!, tag: m[2]!, digest: m[3]! };
-}
+export const parseK8sPinnedImage = pinnedParser(K8S_PINNED_IMAGE, 'registry.k8s.io/<repository>:<tag>@sha256:<64 hex digits>');
+
+/** `ghcr.io/<repository>:<tag>@sha256:<64 hex>`: images on GitHub's container registry (KEDA). */
+export const GHCR_PINNED_IMAGE = /^ghcr\.io\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)+):([\w][\w.-]{0,127})@(sha256:[0-9a-f]{64})$/;
+
+/** Reads a pinned ghcr.io reference; throws naming the value otherwise. */
+export const parseGhcrPinnedImage = pinnedParser(GHCR_PINNED_IMAGE, 'ghcr.io/<owner>/<repository>:<tag>@sha256:<64 hex digits>');
 
 /** The image's reference through a pull-through cache whose repositories live under `mirror` (`<registry>/<prefix>`). */
 export const mirroredReference = (image: PinnedImage, mirror: string): string =>

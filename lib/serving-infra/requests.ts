@@ -110,6 +110,7 @@ export const deployerEnvShape = {
   MODEL_REPLICAS: z.coerce.number().int().positive(),
   MODEL_MAX_REPLICAS: z.coerce.number().int().positive().optional(),
   MODEL_TARGET_CPU_UTILIZATION: z.coerce.number().int().min(10).max(100).optional(),
+  MODEL_TARGET_REQUESTS_PER_SECOND: z.coerce.number().positive().max(100_000).optional(),
   CANARY_TRAFFIC_PERCENT: z.coerce.number().int().min(0).max(100),
   REQUEST_LOG_URI: z
     .string()
@@ -158,6 +159,10 @@ export function deployerEnvironment(e: DeployerEnv): DeployerEnvironment {
             autoscaling: {
               maxReplicas: e.MODEL_MAX_REPLICAS,
               targetCpuUtilization: e.MODEL_TARGET_CPU_UTILIZATION ?? DEFAULT_TARGET_CPU_UTILIZATION,
+              ...(e.MODEL_TARGET_REQUESTS_PER_SECOND !== undefined && {
+                targetRequestsPerSecond: e.MODEL_TARGET_REQUESTS_PER_SECOND,
+                metricsRegion: e.AWS_REGION,
+              }),
             },
           }),
       canaryTrafficPercent: e.CANARY_TRAFFIC_PERCENT,

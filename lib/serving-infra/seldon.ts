@@ -16,6 +16,7 @@
  * });
  */
 import { requestLogDeploymentDir } from '../serving/request-log';
+import { METRIC_NAMESPACES, SERVING_METRICS } from '../shared/operations';
 import { ROUTE_SHARD_LABEL, routeShardOf } from './route-shards';
 
 /** The API group and version of the CRD the kit renders (Seldon Core 1.17.1, Apache-2.0). */
@@ -75,6 +76,52 @@ export interface ModelAutoscaling {
   readonly maxReplicas: number;
   /** Average CPU use, as a percentage of the pods' CPU request, the autoscaler holds. */
   readonly targetCpuUtilization: number;
+  /**
+   * Requests per second per pod held as well (KEDA: the larger of the CPU and request counts wins).
+   * @default - CPU only
+   */
+  readonly targetRequestsPerSecond?: number;
+  /** The region whose CloudWatch holds the serving metrics; required with `targetRequestsPerSecond`. */
+  readonly metricsRegion?: string;
+}
+
+/** The ClusterTriggerAuthentication KEDA reads CloudWatch with (its operator's own Pod Identity). */
+export const KEDA_CLOUDWATCH_AUTH = 'mlops-cloudwatch';
+
+/**
+ * The predictor's `kedaSpec` (Seldon Core 1.17 renders it as a KEDA ScaledObject, which owns the
+ * HorizontalPodAutoscaler): the CPU target of `hpaSpecFor`, and the version's `Requests` per minute
+ * from CloudWatch (the model servers' counter, summed over pods by the CloudWatch agent's scrape),
+ * divided among the pods at `targetRequestsPerSecond` each. The request signal lags a scrape and
+ * CloudWatch's ingestion (about 2 minutes); CPU answers within seconds, so both are kept.
+ */
+function kedaSpecFor(model: string, version: string, replicas: number, scaling: ModelAutoscaling): Record<string, unknown> {
+  return {
+    minReplicaCount: replicas,
+    maxReplicaCount: scaling.maxReplicas,
+    pollingInterval: 30,
+    cooldownPeriod: 300,
+    triggers: [
+      { type: 'cpu', metricType: 'Utilization', metadata: { value: String(scaling.targetCpuUtilization) } },
+      {
+        type: 'aws-cloudwatch',
+        authenticationRef: { name: KEDA_CLOUDWATCH_AUTH, kind: 'ClusterTriggerAuthentication' },
+        metadata: {
+          namespace: METRIC_NAMESPACES.serving,
+          metricName: SERVING_METRICS.requests,
+          dimensionName: 'Model;ModelVersion',
+          dimensionValue: `${model};${version}`,
+          metricStat: 'Sum',
+          metricStatPeriod: '60',
+          metricCollectionTime: '180',
+          metricEndTimeOffset: '60',
+          targetMetricValue: String(Math.round(scaling.targetRequestsPerSecond! * 60)),
+          minMetricValue: '0',
+          awsRegion: scaling.metricsRegion!,
+        },
+      },
+    ],
+  };
 }
 
 /**
@@ -171,7 +218,7 @@ export interface PredictorManifest {
   traffic: number;
   replicas: number;
   labels: Record<string, string>;
-  componentSpecs: { spec: Record<string, unknown>; hpaSpec?: Record<string, unknown> }[];
+  componentSpecs: { spec: Record<string, unknown>; hpaSpec?: Record<string, unknown>; kedaSpec?: Record<string, unknown> }[];
   graph: Record<string, unknown>;
 }
 
@@ -293,8 +340,20 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
         `autoscaling.targetCpuUtilization must be a whole percentage from 10 to 100, but ${t} was provided`,
       );
     }
+    const rps = scaling.targetRequestsPerSecond;
+    if (rps !== undefined) {
+      if (!Number.isFinite(rps) || rps <= 0 || rps > 100_000) {
+        throw new RenderError(`autoscaling.targetRequestsPerSecond must be a number above 0 and at most 100000, but ${rps} was provided`);
+      }
+      if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(scaling.metricsRegion ?? '')) {
+        throw new RenderError(
+          `autoscaling.metricsRegion must be an AWS region such as us-east-1 when targetRequestsPerSecond is set, but ${JSON.stringify(scaling.metricsRegion)} was provided`,
+        );
+      }
+    }
   }
-  const hpaSpec = hpaSpecFor(options.replicas, scaling);
+  const requestScaled = scaling !== undefined && scaling.targetRequestsPerSecond !== undefined && scaling.maxReplicas > options.replicas;
+  const hpaSpec = requestScaled ? undefined : hpaSpecFor(options.replicas, scaling);
   const canary = options.canary;
   if (canary !== undefined) {
     checkVersion('canary.version', canary.version);
@@ -321,7 +380,13 @@ export function renderSeldonDeployment(options: RenderSeldonOptions): SeldonDepl
     traffic,
     replicas: options.replicas,
     labels: { 'mlops-kit/model-version': served.version, 'mlops-kit/role': role },
-    componentSpecs: [{ spec: podSpec(options, served), ...(hpaSpec && { hpaSpec }) }],
+    componentSpecs: [
+      {
+        spec: podSpec(options, served),
+        ...(hpaSpec && { hpaSpec }),
+        ...(requestScaled && { kedaSpec: kedaSpecFor(options.model, served.version, options.replicas, scaling) }),
+      },
+    ],
     graph: {
       name: MODEL_CONTAINER,
       type: 'MODEL',

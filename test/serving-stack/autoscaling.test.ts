@@ -9,7 +9,9 @@ import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { environmentConfigSchema } from '../../lib/config/schema';
 import { clusterAutoscalerValues, NodeAutoscaler } from '../../lib/constructs/node-autoscaler';
 import { deployerEnvironment, deployerEnvShape } from '../../lib/serving-infra/requests';
-import { renderSeldonDeployment } from '../../lib/serving-infra/seldon';
+import { KEDA_CLOUDWATCH_AUTH, renderSeldonDeployment } from '../../lib/serving-infra/seldon';
+import { KEDA_CHART, KEDA_NAMESPACE, KEDA_OPERATOR_SERVICE_ACCOUNT } from '../../lib/constructs/request-autoscaler';
+import { METRIC_NAMESPACES, SERVING_METRICS } from '../../lib/shared/operations';
 import { z } from 'zod';
 import { AWS_ENVIRONMENTS, synthServing } from './synth';
 
@@ -78,7 +80,7 @@ describe.each(AWS_ENVIRONMENTS)('Serving autoscaling in %s', (name) => {
     expect(config.serving.maxNodes).toBeGreaterThan(config.serving.minNodes);
   });
 
-  it('gives the deployer the autoscaling bounds, which render an hpaSpec on every predictor', () => {
+  it('gives the deployer the autoscaling bounds and request target, which render a kedaSpec (CPU and CloudWatch requests) on every predictor', () => {
     const fn = Object.values(template.findResources('AWS::Lambda::Function')).find(
       (f) => f.Properties.Environment?.Variables?.MODEL_REPLICAS !== undefined,
     );
@@ -107,21 +109,59 @@ describe.each(AWS_ENVIRONMENTS)('Serving autoscaling in %s', (name) => {
       ...(settings.autoscaling && { autoscaling: settings.autoscaling }),
       canary: { version: '3', artifactUri: 's3://a/n.tar.gz', trafficPercent: 10 },
     });
+    expect(vars.MODEL_TARGET_REQUESTS_PER_SECOND).toBe(String(config.serving.autoscaling.targetRequestsPerSecond));
     for (const p of sdep!.spec.predictors) {
-      expect(p.componentSpecs[0]!.hpaSpec).toEqual({
-        minReplicas: config.serving.modelReplicas,
-        maxReplicas: config.serving.autoscaling.maxReplicas,
-        metricsv2: [
+      // KEDA owns the HorizontalPodAutoscaler: a second one from hpaSpec would fight it.
+      expect(p.componentSpecs[0]!.hpaSpec).toBeUndefined();
+      const version = p.labels['mlops-kit/model-version'];
+      expect(p.componentSpecs[0]!.kedaSpec).toEqual({
+        minReplicaCount: config.serving.modelReplicas,
+        maxReplicaCount: config.serving.autoscaling.maxReplicas,
+        pollingInterval: 30,
+        cooldownPeriod: 300,
+        triggers: [
+          { type: 'cpu', metricType: 'Utilization', metadata: { value: String(config.serving.autoscaling.targetCpuUtilization) } },
           {
-            type: 'Resource',
-            resource: {
-              name: 'cpu',
-              target: { type: 'Utilization', averageUtilization: config.serving.autoscaling.targetCpuUtilization },
-            },
+            type: 'aws-cloudwatch',
+            authenticationRef: { name: KEDA_CLOUDWATCH_AUTH, kind: 'ClusterTriggerAuthentication' },
+            metadata: expect.objectContaining({
+              namespace: METRIC_NAMESPACES.serving,
+              metricName: SERVING_METRICS.requests,
+              dimensionName: 'Model;ModelVersion',
+              dimensionValue: `wine;${version}`,
+              metricStat: 'Sum',
+              metricStatPeriod: '60',
+              targetMetricValue: String(config.serving.autoscaling.targetRequestsPerSecond! * 60),
+              awsRegion: 'eu-west-1',
+            }),
           },
         ],
       });
     }
+  });
+
+  it('installs KEDA from the pinned chart with the kit-made operator service account, and the CloudWatch authentication by Pod Identity', () => {
+    const charts = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart')).filter((c) => c.Properties.Chart === 'keda');
+    expect(charts).toHaveLength(1);
+    expect(charts[0]!.Properties).toMatchObject({ Version: KEDA_CHART.version, Namespace: KEDA_NAMESPACE });
+    const values = JSON.stringify(charts[0]!.Properties.Values);
+    expect(values).toContain(`mlops-${name}-ghcr`);
+    expect(values).toContain('\\"create\\":false');
+    const manifests = Object.values(template.findResources('Custom::AWSCDK-EKS-KubernetesResource')).map((m) =>
+      JSON.stringify(m.Properties.Manifest),
+    );
+    const auth = manifests.filter((m) => m.includes('ClusterTriggerAuthentication'));
+    expect(auth).toHaveLength(1);
+    expect(auth[0]).toContain(KEDA_CLOUDWATCH_AUTH);
+    expect(auth[0]).toContain('\\"provider\\":\\"aws\\"');
+    // The Seldon operator renders kedaSpec only with its KEDA flag on.
+    const seldon = Object.values(template.findResources('Custom::AWSCDK-EKS-HelmChart')).find((c) => c.Properties.Release === 'seldon-core');
+    expect(JSON.stringify(seldon!.Properties.Values)).toContain('\\"keda\\":{\\"enabled\\":true}');
+  });
+
+  it("lets KEDA's operator read CloudWatch metrics and nothing else", () => {
+    const statements = podRoleStatements(template, KEDA_OPERATOR_SERVICE_ACCOUNT);
+    expect(statements.flatMap(actions)).toEqual(['cloudwatch:GetMetricData']);
   });
 
   it("throttles the prediction stage at the config's prediction limits, apart from the registry and feature APIs", () => {
@@ -170,6 +210,27 @@ describe('Autoscaling config and props', () => {
 
   it.each(ENVIRONMENT_NAMES)('%s names a cluster autoscaler of the cluster minor', (name) => {
     expect(resolveEnvironment(name).serving.images.clusterAutoscaler).toMatch(/:v1\.36\.\d+@sha256:[0-9a-f]{64}$/);
+  });
+
+  it('fails if a request target comes without the ghcr.io credential KEDA\'s images need', () => {
+    const production = resolveEnvironment('production');
+    const { githubCredentialArn: _, ...serving } = production.serving;
+    const result = environmentConfigSchema.safeParse({ ...production, serving });
+    expect(result.success).toBe(false);
+    expect(JSON.stringify(result.error?.issues)).toContain('serving.githubCredentialArn must name the ghcr.io cache');
+  });
+
+  it('renders a CPU-only hpaSpec without a request target, and rejects a bad target or a missing region', () => {
+    const base = { model: 'm', version: '1', artifactUri: 's3://a/b', image: 'i', replicas: 2 };
+    const [cpu] = renderSeldonDeployment({ ...base, autoscaling: { maxReplicas: 4, targetCpuUtilization: 70 } });
+    expect(cpu!.spec.predictors[0]!.componentSpecs[0]!.kedaSpec).toBeUndefined();
+    expect(cpu!.spec.predictors[0]!.componentSpecs[0]!.hpaSpec).toMatchObject({ maxReplicas: 4 });
+    expect(() =>
+      renderSeldonDeployment({ ...base, autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, targetRequestsPerSecond: 0, metricsRegion: 'us-east-1' } }),
+    ).toThrow('autoscaling.targetRequestsPerSecond must be a number above 0 and at most 100000, but 0 was provided');
+    expect(() => renderSeldonDeployment({ ...base, autoscaling: { maxReplicas: 4, targetCpuUtilization: 70, targetRequestsPerSecond: 100 } })).toThrow(
+      'autoscaling.metricsRegion must be an AWS region such as us-east-1 when targetRequestsPerSecond is set, but undefined was provided',
+    );
   });
 
   it('renders no hpaSpec when maxReplicas does not exceed replicas, and rejects bad bounds', () => {

@@ -224,6 +224,8 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
       // The cluster autoscaler's discovery (lib/constructs/node-autoscaler.ts).
       /^autoscaling:Describe/,
       /^ec2:GetInstanceTypesFromInstanceRequirements$/,
+      // KEDA's CloudWatch scaler reads the request counts (lib/constructs/request-autoscaler.ts).
+      /^cloudwatch:GetMetricData$/,
     ];
     // PutMetricData authorizes on "*" only; the namespace condition is what narrows it.
     const namespaced = (s: (typeof statements)[number]) =>

@@ -168,7 +168,18 @@ describe.each(AWS_ENVIRONMENTS)('Images the %s cluster pulls', (name) => {
     // The cluster autoscaler comes from Kubernetes' own registry, through a second cache rule.
     const k8sMirror = `^\\d{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.TOKEN/mlops-${name}-k8s/`;
     expect(images.filter((i) => new RegExp(`${k8sMirror}autoscaling/cluster-autoscaler:v1\\.36\\.\\d+@sha256:[0-9a-f]{64}$`).test(i))).toHaveLength(1);
-    expect(images.filter((i) => !new RegExp(mirror).test(i) && !new RegExp(k8sMirror).test(i))).toEqual([]);
+    // KEDA (request-rate autoscaling) comes from ghcr.io, through a third rule with its own credential.
+    const ghcrMirror = `^\\d{12}\\.dkr\\.ecr\\.[a-z0-9-]+\\.TOKEN/mlops-${name}-ghcr/`;
+    for (const keda of ['keda', 'keda-metrics-apiserver', 'keda-admission-webhooks']) {
+      expect(images.filter((i) => new RegExp(`${ghcrMirror}kedacore/${keda}:2\\.20\\.2@sha256:[0-9a-f]{64}$`).test(i)), keda).toHaveLength(1);
+    }
+    expect(images.filter((i) => ![mirror, k8sMirror, ghcrMirror].some((m) => new RegExp(m).test(i)))).toEqual([]);
+    template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+      EcrRepositoryPrefix: `mlops-${name}-ghcr`,
+      UpstreamRegistry: 'github-container-registry',
+      UpstreamRegistryUrl: 'ghcr.io',
+      CredentialArn: Match.stringLikeRegexp('^arn:aws:secretsmanager:.*:secret:ecr-pullthroughcache/'),
+    });
     template.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
       EcrRepositoryPrefix: `mlops-${name}-k8s`,
       UpstreamRegistry: 'k8s',
