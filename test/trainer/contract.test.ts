@@ -79,6 +79,7 @@ describe('parseHyperparameters', () => {
       l1_ratio: 0.25,
       max_iter: 50,
       tol: 1e-6,
+      precompute: 'auto',
     });
     expect(parseHyperparameters({ target: 'y' })).toEqual({ target: 'y', ...HYPERPARAMETER_DEFAULTS });
     expect(parseHyperparameters({ target: 'y', alpha: 2 }).alpha).toBe(2);
