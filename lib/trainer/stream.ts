@@ -186,10 +186,24 @@ async function channelBytes(files: readonly ChannelFile[]): Promise<number> {
   return total;
 }
 
+export interface StreamOptions extends ReadChannelOptions {
+  /**
+   * A failing CSV channel up to this many bytes is read again whole to word the failure as `csv.ts`.
+   * @default LEGACY_MESSAGE_MAX_BYTES
+   */
+  readonly legacyMessageMaxBytes?: number;
+}
+
 /** Runs `read`; on a CSV failure of a small channel, `legacy` words it (see the module comment). */
-async function worded<T>(files: readonly ChannelFile[], read: () => Promise<T>, legacy: () => Promise<unknown>): Promise<T> {
+async function worded<T>(
+  files: readonly ChannelFile[],
+  options: StreamOptions,
+  read: () => Promise<T>,
+  legacy: () => Promise<unknown>,
+): Promise<T> {
+  const max = options.legacyMessageMaxBytes ?? LEGACY_MESSAGE_MAX_BYTES;
   const small = await channelBytes(files).then(
-    (b) => b <= LEGACY_MESSAGE_MAX_BYTES,
+    (b) => b <= max,
     () => true,
   );
   return small ? withLegacyMessages(files, read, legacy) : read();
@@ -259,12 +273,13 @@ export async function trainOnGram(
   trainFiles: readonly ChannelFile[],
   validationFiles: readonly ChannelFile[] | undefined,
   hps: Pick<Hyperparameters, 'target' | 'alpha' | 'l1_ratio' | 'max_iter' | 'tol'>,
-  options: ReadChannelOptions,
+  options: StreamOptions,
 ): Promise<TrainingOutcome> {
   if (trainFiles.length === 0) throw new CsvError('no data: the channel holds no CSV file');
   const target = hps.target;
   const train = await worded(
     trainFiles,
+    options,
     async () => {
       const scanned = await readHeads(trainFiles, options);
       try {
@@ -333,12 +348,13 @@ export async function scoreChannel(
   featureNames: readonly string[],
   target: string,
   fit: Pick<ElasticNetFit, 'coef' | 'intercept'>,
-  options: ReadChannelOptions,
+  options: StreamOptions,
 ): Promise<{ metrics: RegressionMetrics; versions: ReadFileVersion[] }> {
   if (files.length === 0) throw new CsvError('no data: the channel holds no CSV file');
   const names = [...featureNames, target];
   return worded(
     files,
+    options,
     async () => {
       const scanned = await readHeads(files, options);
       try {
