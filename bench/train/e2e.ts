@@ -7,7 +7,7 @@
  *   npx tsx bench/train/e2e.ts [--rows 200000,1000000,5000000] [--runs 3] [--python /usr/bin/python3]
  *                              [--gram-only-from 2000000]
  *
- * Each process runs under `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS in KiB). Runs alternate
+ * Each process runs under `/usr/bin/time -f '%e %M %U %S'` (wall seconds, peak RSS in KiB, CPU seconds). Runs alternate
  * between the commands so load from other processes falls on all alike; the table shows medians.
  * Two kit rows: `mlops train` as a user types it (`node bin/mlops.mjs train`, which runs the cached
  * bundle of the train commands, bin/fast-entry.mjs; built once before the timed runs) and the trainer
@@ -129,20 +129,22 @@ async function cachedData(rows: number): Promise<{ csv: string; parquet: string 
 interface Measured {
   seconds: number;
   rssMiB: number;
+  /** User + system CPU seconds: less distorted by other processes than wall time. */
+  cpu: number;
 }
 
 /** Runs a command under /usr/bin/time; throws with its stderr if it fails. */
 function measure(argv: string[], env: NodeJS.ProcessEnv): Measured {
   const timeFile = join(tmpdir(), `bench-train-time-${process.pid}`);
   try {
-    execFileSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], {
+    execFileSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, ...argv], {
       env,
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'pipe'],
       maxBuffer: 16 * 1024 * 1024,
     });
-    const [s, kib] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-    return { seconds: s!, rssMiB: kib! / 1024 };
+    const [s, kib, user, sys] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-4).map(Number);
+    return { seconds: s!, rssMiB: kib! / 1024, cpu: user! + sys! };
   } finally {
     rmSync(timeFile, { force: true });
   }
@@ -260,6 +262,7 @@ try {
       if (!active(runner)) return;
       const s = median(results[k]!.map((m) => m.seconds));
       const rss = median(results[k]!.map((m) => m.rssMiB));
+      const cpu = median(results[k]!.map((m) => m.cpu));
       let ref = reference(runner.format) === -1 ? reference('csv') : reference(runner.format);
       if (ref !== -1 && !active(runners[ref]!)) ref = -1;
       const refS = ref === -1 ? undefined : median(results[ref]!.map((m) => m.seconds));
@@ -271,6 +274,7 @@ try {
         runner.name,
         s.toFixed(2),
         refS === undefined ? '-' : (s / refS).toFixed(2),
+        cpu.toFixed(2),
         rss.toFixed(0),
         refRss === undefined ? '-' : (rss / refRss).toFixed(2),
         (rss / matrixMiB).toFixed(2),
@@ -278,7 +282,7 @@ try {
       ]);
     });
   }
-  const header = ['data', 'command', 'wall s', '× pandas', 'peak RSS MiB', '× pandas', '× matrix', 'max |Δcoef|'];
+  const header = ['data', 'command', 'wall s', '× pandas', 'CPU s', 'peak RSS MiB', '× pandas', '× matrix', 'max |Δcoef|'];
   const widths = header.map((h, k) => Math.max(h.length, ...table.map((r) => r[k]!.length)));
   const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
   console.log(
