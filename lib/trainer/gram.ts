@@ -80,38 +80,7 @@ export class MomentAccumulator {
       this.constant[j] = same ? 1 : 0;
     }
     const comoment = new Float64Array(d * d);
-    for (let j = 0; j < d; j++) {
-      const oj = j * m;
-      let k = j;
-      // Four co-moments per sweep over column j: one load of zⱼ serves four products.
-      for (; k + 3 < d; k += 4) {
-        const o0 = k * m;
-        const o1 = o0 + m;
-        const o2 = o1 + m;
-        const o3 = o2 + m;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let i = 0; i < m; i++) {
-          const a = z[oj + i]!;
-          s0 += a * z[o0 + i]!;
-          s1 += a * z[o1 + i]!;
-          s2 += a * z[o2 + i]!;
-          s3 += a * z[o3 + i]!;
-        }
-        comoment[j * d + k] = s0;
-        comoment[j * d + k + 1] = s1;
-        comoment[j * d + k + 2] = s2;
-        comoment[j * d + k + 3] = s3;
-      }
-      for (; k < d; k++) {
-        const ok = k * m;
-        let s = 0;
-        for (let i = 0; i < m; i++) s += z[oj + i]! * z[ok + i]!;
-        comoment[j * d + k] = s;
-      }
-    }
+    comoments(z, d, m, comoment);
     this.rowsSeen += m;
     let item: { level: number; m: Moments } = { level: 0, m: { n: m, mean, comoment } };
     while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.level === item.level) {
@@ -145,6 +114,79 @@ export class MomentAccumulator {
     throw new ElasticNetError(
       `${what}: the sum of rows ${this.rowsSeen + 1}–${this.rowsSeen + m} overflows a float64; rescale the column`,
     );
+  }
+}
+
+/**
+ * The upper triangle of zᵀz for d columns of m rows (column-major in z), two rows j, j + 1 by four
+ * columns k at a time: six loads serve eight products (a quarter less CPU than one row by four here).
+ * Each entry is one running sum in row order, whatever the blocking. Entries below the diagonal may
+ * be written too; they are never read.
+ */
+function comoments(z: Float64Array, d: number, m: number, C: Float64Array): void {
+  let j = 0;
+  for (; j + 1 < d; j += 2) {
+    const oa = j * m;
+    const ob = oa + m;
+    let k = j;
+    for (; k + 3 < d; k += 4) {
+      const o0 = k * m;
+      const o1 = o0 + m;
+      const o2 = o1 + m;
+      const o3 = o2 + m;
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let a3 = 0;
+      let b0 = 0;
+      let b1 = 0;
+      let b2 = 0;
+      let b3 = 0;
+      for (let i = 0; i < m; i++) {
+        const a = z[oa + i]!;
+        const b = z[ob + i]!;
+        const x0 = z[o0 + i]!;
+        const x1 = z[o1 + i]!;
+        const x2 = z[o2 + i]!;
+        const x3 = z[o3 + i]!;
+        a0 += a * x0;
+        a1 += a * x1;
+        a2 += a * x2;
+        a3 += a * x3;
+        b0 += b * x0;
+        b1 += b * x1;
+        b2 += b * x2;
+        b3 += b * x3;
+      }
+      const ra = j * d + k;
+      const rb = ra + d;
+      C[ra] = a0;
+      C[ra + 1] = a1;
+      C[ra + 2] = a2;
+      C[ra + 3] = a3;
+      C[rb] = b0;
+      C[rb + 1] = b1;
+      C[rb + 2] = b2;
+      C[rb + 3] = b3;
+    }
+    for (; k < d; k++) {
+      const ok = k * m;
+      let sa = 0;
+      let sb = 0;
+      for (let i = 0; i < m; i++) {
+        const x = z[ok + i]!;
+        sa += z[oa + i]! * x;
+        sb += z[ob + i]! * x;
+      }
+      C[j * d + k] = sa;
+      C[(j + 1) * d + k] = sb;
+    }
+  }
+  if (j < d) {
+    const o = j * m;
+    let s = 0;
+    for (let i = 0; i < m; i++) s += z[o + i]! * z[o + i]!;
+    C[j * d + j] = s;
   }
 }
 
