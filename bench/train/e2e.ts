@@ -181,13 +181,13 @@ try {
   for (const format of ['csv', 'parquet'] as const) {
     runners.push(
       {
-        name: `mlops train (node bin/mlops.mjs), ${format}`,
+        name: `mlops train (node bin/mlops.mjs), column path, ${format}`,
         format,
         run: (input, out) => measure([process.execPath, 'bin/mlops.mjs', 'train'], kitEnv(input, out)),
         coef: kitCoef,
       },
       {
-        name: `trainer image entry (node train.mjs), ${format}`,
+        name: `trainer image entry (node train.mjs), column path, ${format}`,
         format,
         run: (input, out) =>
           measure([process.execPath, bundle, 'train'], {

@@ -50,10 +50,15 @@ import { StreamingMetrics } from './metrics';
 export const GRAM_CHUNK_ROWS = 16_384;
 
 /**
- * `precompute: "auto"` takes the Gram path from this estimated matrix size on (rows × (columns) × 8
- * bytes): the column path's peak is 1.6–2.2 times its matrix, the Gram path's a constant ~100 MB.
+ * `precompute: "auto"` takes the Gram path from this estimated matrix size on (rows × columns × 8
+ * bytes; 64 MiB ≈ 400,000 rows of 20 features + target). Measured with `bench/train/e2e.ts` (loaded
+ * machine, 2026-12-05): at 1,000,000 × 20 the column path peaks at 1.59× its matrix on CSV and 2.24×
+ * on Parquet, the Gram path at 0.47× and 1.23×, with less CPU (5.5 s vs 6.0 s CSV, 1.7 s vs 2.4 s
+ * Parquet); at 5,000,000 × 20 the Gram path peaks at 74 MiB (CSV) and 216 MiB (Parquet). Below the
+ * budget the column path stays: its CSV parse runs on two threads from 16 MiB, the Gram path's on one,
+ * so on a quiet machine its wall time on a mid-sized CSV is likely the shorter.
  */
-export const GRAM_AUTO_MIN_MATRIX_BYTES = 256 * 2 ** 20;
+export const GRAM_AUTO_MIN_MATRIX_BYTES = 64 * 2 ** 20;
 
 /** A failing CSV channel up to this size is read again whole to word the failure as `csv.ts` does. */
 export const LEGACY_MESSAGE_MAX_BYTES = 64 * 2 ** 20;

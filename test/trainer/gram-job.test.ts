@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { loadModelDir } from '../../lib/model/format';
 import { listChannelFiles } from '../../lib/trainer/contract';
 import { runTrainingJob } from '../../lib/trainer/main';
-import { trainOnGram } from '../../lib/trainer/stream';
+import { choosePath, estimateMatrixBytes, GRAM_AUTO_MIN_MATRIX_BYTES, trainOnGram } from '../../lib/trainer/stream';
 import { WINE_CSV, WINE_SELECT, withTempDir, writeParquet } from './helpers';
 
 type Files = Record<string, string | { parquet: string }>;
@@ -140,6 +140,23 @@ describe('Gram path: the streaming parser words failures itself on a large chann
       const files = await listChannelFiles(join(dir, 'train'), 'train');
       const hps = { target: 'quality', alpha: 1, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 };
       await expect(trainOnGram(files, undefined, hps, { legacyMessageMaxBytes: 0 })).rejects.toThrow(reason);
+    });
+  });
+});
+
+describe('choosePath', () => {
+  it('estimates the matrix from a CSV sample and a Parquet footer, and auto keeps small data on the column path', async () => {
+    await withTempDir(async (dir) => {
+      const wine = [{ key: 'train/wine.csv', path: WINE_CSV }];
+      const exact = 1599 * 12 * 8;
+      const csv = await estimateMatrixBytes(wine);
+      expect(Math.abs(csv - exact) / exact).toBeLessThan(0.1);
+      await writeParquet(join(dir, 'w.parquet'), WINE_SELECT);
+      expect(await estimateMatrixBytes([{ key: 'train/w.parquet', path: join(dir, 'w.parquet') }])).toBe(exact);
+      expect(exact).toBeLessThan(GRAM_AUTO_MIN_MATRIX_BYTES);
+      expect(await choosePath('auto', wine)).toBe('columns');
+      expect(await choosePath(true, wine)).toBe('gram');
+      expect(await choosePath(false, wine)).toBe('columns');
     });
   });
 });
