@@ -214,7 +214,7 @@ async function worded<T>(
   return small ? withLegacyMessages(files, read, legacy) : read();
 }
 
-/** A file of float64 chunks written once and read back in order; removed by {@link release}. */
+/** A file of float64 chunks written once and read back in order; unlinked once opened. */
 class Spill {
   private fd: number | null;
   private readonly path: string;
@@ -226,6 +226,14 @@ class Spill {
       this.fd = openSync(this.path, 'wx+', 0o600);
     } catch {
       this.fd = null;
+      return;
+    }
+    // Unlinked at once: the open descriptor keeps the data, and the disk space returns when the
+    // process ends, however it ends (a killed job leaves no 800 MB file behind).
+    try {
+      rmSync(this.path);
+    } catch {
+      // a platform that cannot unlink an open file: release() removes it
     }
   }
 

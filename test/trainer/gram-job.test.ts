@@ -4,6 +4,7 @@
  * reason in the failure file, and leave no model.
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadModelDir } from '../../lib/model/format';
@@ -140,6 +141,28 @@ describe('Gram path: the streaming parser words failures itself on a large chann
       const files = await listChannelFiles(join(dir, 'train'), 'train');
       const hps = { target: 'quality', alpha: 1, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 };
       await expect(trainOnGram(files, undefined, hps, { legacyMessageMaxBytes: 0 })).rejects.toThrow(reason);
+    });
+  });
+});
+
+describe('Gram path: the training metrics pass', () => {
+  it('leaves no spill file, and without a writable TMPDIR parses the channel again to the same model', async () => {
+    await withTempDir(async (dir) => {
+      const files = [{ key: 'train/wine.csv', path: WINE_CSV }];
+      const hps = { target: 'quality', alpha: 0.1, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 };
+      const spilled = await trainOnGram(files, undefined, hps, {});
+      expect((await readdir(tmpdir())).filter((f) => f.startsWith(`mlops-train-${process.pid}-`))).toEqual([]);
+      const saved = process.env['TMPDIR'];
+      process.env['TMPDIR'] = join(dir, 'missing');
+      try {
+        const reparsed = await trainOnGram(files, undefined, hps, {});
+        expect(reparsed.trainMetrics).toEqual(spilled.trainMetrics);
+        expect(Array.from(reparsed.fit.coef)).toEqual(Array.from(spilled.fit.coef));
+      } finally {
+        if (saved === undefined) delete process.env['TMPDIR'];
+        else process.env['TMPDIR'] = saved;
+      }
+      expect(spilled.trainMetrics.rows).toBe(1599);
     });
   });
 });
