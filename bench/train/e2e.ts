@@ -4,9 +4,10 @@
  * scikit-learn `ElasticNet.fit` with its default threading, on the same generated data as CSV and as
  * Parquet, side by side in one run.
  *
- *   npx tsx bench/train/e2e.ts [--rows 200000,1000000] [--runs 3] [--python /usr/bin/python3]
+ *   npx tsx bench/train/e2e.ts [--rows 200000,1000000,5000000] [--runs 3] [--python /usr/bin/python3]
+ *                              [--gram-only-from 2000000]
  *
- * Each process runs under `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS in KiB). Runs alternate
+ * Each process runs under `/usr/bin/time -f '%e %M %U %S'` (wall seconds, peak RSS in KiB, CPU seconds). Runs alternate
  * between the commands so load from other processes falls on all alike; the table shows medians.
  * Two kit rows: `mlops train` as a user types it (`node bin/mlops.mjs train`, which runs the cached
  * bundle of the train commands, bin/fast-entry.mjs; built once before the timed runs) and the trainer
@@ -14,11 +15,27 @@
  * The matrix is rows × (20 features + target) float64s. The load average is printed with the table:
  * the machine may be shared.
  * Without pyarrow (or fastparquet) pandas cannot read Parquet: that row says so.
+ * The kit's rows run each solver path by its `precompute` hyperparameter: "false" holds the matrix
+ * (the column path), "true" streams the rows into Gram statistics (`lib/trainer/stream.ts`). From
+ * `--gram-only-from` rows on only the Gram path runs (the others would hold a matrix of 800 MB and more;
+ * the 5,000,000-row target of issue 19 is the Gram path's peak RSS ≤ 512 MB).
+ * The generated files are kept in `$TMPDIR/mlops-bench-train-data/` and reused by later runs (a
+ * 5,000,000-row CSV is ~2 GB and takes minutes to write); delete that directory to regenerate.
  */
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { ensureTrainerBundle } from '../../lib/local/sagemaker';
 import { generateLinearData } from '../../lib/trainer/synthetic';
@@ -33,6 +50,7 @@ function flag(name: string): string | undefined {
 }
 const runs = Number(flag('--runs') ?? 3);
 const sizes = (flag('--rows') ?? '200000,1000000').split(',').map(Number);
+const gramOnlyFrom = Number(flag('--gram-only-from') ?? 2_000_000);
 if (!(Number.isInteger(runs) && runs >= 1) || !sizes.every((n) => Number.isInteger(n) && n > 0)) {
   throw new Error('--runs must be an integer ≥ 1 and --rows a comma-separated list of row counts');
 }
@@ -88,23 +106,45 @@ async function csvToParquet(csv: string, parquet: string): Promise<void> {
   db.closeSync();
 }
 
+/** The data set of `rows` rows as CSV and Parquet, generated once into the cache directory. */
+async function cachedData(rows: number): Promise<{ csv: string; parquet: string }> {
+  const base = join(tmpdir(), 'mlops-bench-train-data', `seed2026-f${FEATURES}-${rows}`);
+  const csv = join(base, 'csv', 'data.csv');
+  const parquet = join(base, 'parquet', 'data.parquet');
+  if (existsSync(csv) && existsSync(parquet)) return { csv, parquet };
+  mkdirSync(join(base, 'csv'), { recursive: true });
+  mkdirSync(join(base, 'parquet'), { recursive: true });
+  const t = performance.now();
+  // Written under temporary names and renamed, so an interrupted run leaves nothing that looks done.
+  // A leading dot: the trainer skips such names, should one be left in a channel.
+  const tmp = (path: string) => join(dirname(path), `.${basename(path)}.tmp`);
+  writeCsv(tmp(csv), rows);
+  await csvToParquet(tmp(csv), tmp(parquet));
+  renameSync(tmp(csv), csv);
+  renameSync(tmp(parquet), parquet);
+  console.log(`generated ${rows.toLocaleString('en')} rows into ${base} in ${((performance.now() - t) / 1000).toFixed(0)} s`);
+  return { csv, parquet };
+}
+
 interface Measured {
   seconds: number;
   rssMiB: number;
+  /** User + system CPU seconds: less distorted by other processes than wall time. */
+  cpu: number;
 }
 
 /** Runs a command under /usr/bin/time; throws with its stderr if it fails. */
 function measure(argv: string[], env: NodeJS.ProcessEnv): Measured {
   const timeFile = join(tmpdir(), `bench-train-time-${process.pid}`);
   try {
-    execFileSync('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, ...argv], {
+    execFileSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', timeFile, ...argv], {
       env,
       cwd: REPO,
       stdio: ['ignore', 'ignore', 'pipe'],
       maxBuffer: 16 * 1024 * 1024,
     });
-    const [s, kib] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
-    return { seconds: s!, rssMiB: kib! / 1024 };
+    const [s, kib, user, sys] = readFileSync(timeFile, 'utf8').trim().split(/\s+/).slice(-4).map(Number);
+    return { seconds: s!, rssMiB: kib! / 1024, cpu: user! + sys! };
   } finally {
     rmSync(timeFile, { force: true });
   }
@@ -113,6 +153,8 @@ function measure(argv: string[], env: NodeJS.ProcessEnv): Measured {
 interface Runner {
   name: string;
   format: 'csv' | 'parquet';
+  /** Runs at every size (else only below --gram-only-from). */
+  gram?: boolean;
   run: (input: string, out: string) => Measured;
   coef: (out: string) => number[];
 }
@@ -125,12 +167,12 @@ try {
   const loadBefore = loadavg();
   const sklearnPython = pythonWith('sklearn, pandas');
   const parquetPython = sklearnPython && pythonWith('pyarrow') ? sklearnPython : pythonWith('fastparquet');
-  const kitEnv = (input: string, out: string) => ({
+  const kitEnv = (input: string, out: string, precompute = 'false') => ({
     ...process.env,
     SM_CHANNEL_TRAIN: input,
     SM_MODEL_DIR: out,
     SM_OUTPUT_DIR: join(out, 'output'),
-    SM_HPS: JSON.stringify({ ...HPS, alpha: String(HPS.alpha), l1_ratio: String(HPS.l1_ratio) }),
+    SM_HPS: JSON.stringify({ ...HPS, alpha: String(HPS.alpha), l1_ratio: String(HPS.l1_ratio), precompute }),
   });
   const kitCoef = (out: string) =>
     (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { coefficients: number[] }).coefficients;
@@ -139,19 +181,26 @@ try {
   for (const format of ['csv', 'parquet'] as const) {
     runners.push(
       {
-        name: `mlops train (node bin/mlops.mjs), ${format}`,
+        name: `mlops train (node bin/mlops.mjs), column path, ${format}`,
         format,
         run: (input, out) => measure([process.execPath, 'bin/mlops.mjs', 'train'], kitEnv(input, out)),
         coef: kitCoef,
       },
       {
-        name: `trainer image entry (node train.mjs), ${format}`,
+        name: `trainer image entry (node train.mjs), column path, ${format}`,
         format,
         run: (input, out) =>
           measure([process.execPath, bundle, 'train'], {
             ...kitEnv(input, out),
             NODE_PATH: join(REPO, 'node_modules'),
           }),
+        coef: kitCoef,
+      },
+      {
+        name: `mlops train, Gram path (precompute=true), ${format}`,
+        format,
+        gram: true,
+        run: (input, out) => measure([process.execPath, 'bin/mlops.mjs', 'train'], kitEnv(input, out, 'true')),
         coef: kitCoef,
       },
     );
@@ -184,19 +233,16 @@ try {
 
   const table: string[][] = [];
   for (const rows of sizes) {
-    const csvDir = join(dir, `csv-${rows}`);
-    const parquetDir = join(dir, `parquet-${rows}`);
-    mkdirSync(csvDir);
-    mkdirSync(parquetDir);
-    const csv = join(csvDir, 'data.csv');
-    const parquet = join(parquetDir, 'data.parquet');
-    writeCsv(csv, rows);
-    await csvToParquet(csv, parquet);
+    const { csv, parquet } = await cachedData(rows);
+    const csvDir = dirname(csv);
+    const parquetDir = dirname(parquet);
     const matrixMiB = (rows * (FEATURES + 1) * 8) / 2 ** 20;
     const results = runners.map(() => [] as Measured[]);
     const coefs: number[][] = [];
+    const active = (runner: Runner) => runner.gram === true || rows < gramOnlyFrom;
     for (let r = 0; r < runs; r++) {
       runners.forEach((runner, k) => {
+        if (!active(runner)) return;
         const out = join(dir, `out-${rows}-${k}-${r}`);
         // The kit takes a channel (a file or a directory); pandas takes the file.
         const input = runner.name.startsWith('pandas')
@@ -213,9 +259,12 @@ try {
     const reference = (format: string) =>
       runners.findIndex((x) => x.format === format && x.name.startsWith('pandas'));
     runners.forEach((runner, k) => {
+      if (!active(runner)) return;
       const s = median(results[k]!.map((m) => m.seconds));
       const rss = median(results[k]!.map((m) => m.rssMiB));
-      const ref = reference(runner.format) === -1 ? reference('csv') : reference(runner.format);
+      const cpu = median(results[k]!.map((m) => m.cpu));
+      let ref = reference(runner.format) === -1 ? reference('csv') : reference(runner.format);
+      if (ref !== -1 && !active(runners[ref]!)) ref = -1;
       const refS = ref === -1 ? undefined : median(results[ref]!.map((m) => m.seconds));
       const refRss = ref === -1 ? undefined : median(results[ref]!.map((m) => m.rssMiB));
       const dCoef =
@@ -225,16 +274,15 @@ try {
         runner.name,
         s.toFixed(2),
         refS === undefined ? '-' : (s / refS).toFixed(2),
+        cpu.toFixed(2),
         rss.toFixed(0),
         refRss === undefined ? '-' : (rss / refRss).toFixed(2),
         (rss / matrixMiB).toFixed(2),
         dCoef === undefined ? '-' : dCoef.toExponential(1),
       ]);
     });
-    rmSync(csvDir, { recursive: true });
-    rmSync(parquetDir, { recursive: true });
   }
-  const header = ['data', 'command', 'wall s', '× pandas', 'peak RSS MiB', '× pandas', '× matrix', 'max |Δcoef|'];
+  const header = ['data', 'command', 'wall s', '× pandas', 'CPU s', 'peak RSS MiB', '× pandas', '× matrix', 'max |Δcoef|'];
   const widths = header.map((h, k) => Math.max(h.length, ...table.map((r) => r[k]!.length)));
   const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
   console.log(

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
 import { fitElasticNet } from '../../lib/trainer/elasticnet';
+import { fitElasticNetGram, gramStatsOfMatrix } from '../../lib/trainer/gram';
 import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS } from '../../lib/trainer/fit-threads';
 import { generateLinearData, linearDataToCsv } from '../../lib/trainer/synthetic';
 
@@ -179,7 +180,14 @@ try {
       const kitTimes: number[] = [];
       const oneTimes: number[] = [];
       const skTimes: number[] = [];
+      // The Gram path (lib/trainer/gram.ts): the statistics from the matrix in chunks, then the solver.
+      const gramFit = () => fitElasticNetGram(gramStatsOfMatrix(set.X, set.y), options);
+      let gram = gramFit();
+      const gramTimes: number[] = [];
       for (let r = 0; r < c.runs; r++) {
+        t = performance.now();
+        gram = gramFit();
+        gramTimes.push(performance.now() - t);
         t = performance.now();
         fit = fitElasticNet(set.X, set.y, options);
         kitTimes.push(performance.now() - t);
@@ -200,6 +208,8 @@ try {
       if (skFit && rows.length === 0) {
         console.log(`scikit-learn ${skFit.sklearn_version} via ${python}; Node ${process.version}`);
       }
+      const gramMs = median(gramTimes);
+      const gramDiff = Math.max(...fit.coef.map((v, j) => Math.abs(v - gram.coef[j]!) / Math.max(...fit.coef.map(Math.abs))));
       rows.push([
         c.name,
         kitMs.toFixed(2),
@@ -208,6 +218,10 @@ try {
         skMs === undefined ? '-' : (kitMs / skMs).toFixed(2),
         `${fit.iterations}/${skFit ? skFit.n_iter : '-'}`,
         coefDiff === undefined ? '-' : coefDiff.toExponential(1),
+        gramMs.toFixed(2),
+        skMs === undefined ? '-' : (gramMs / skMs).toFixed(2),
+        `${gram.iterations}`,
+        gramDiff.toExponential(1),
         coldMs.toFixed(1),
         parseMs.toFixed(0),
       ]);
@@ -223,6 +237,10 @@ try {
     'ratio',
     'epochs kit/sk',
     'max |Δcoef|',
+    'gram ms',
+    'gram/sk',
+    'gram epochs',
+    'gram Δ rel',
     'kit cold ms',
     'kit parse ms',
   ];
@@ -237,7 +255,9 @@ try {
   for (const r of rows) console.log(line(r));
   console.log(
     `\nkit ms: the default (${defaultFitThreads(PARALLEL_FIT_MIN_ROWS)} threads from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')} rows, same bits as 1 thread, checked each run); ` +
-      'kit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides',
+      'kit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides; ' +
+      'gram ms: the Gram path (precompute=true) from the same matrix, statistics (8,192-row chunks) + solver, one thread; ' +
+      'gram Δ rel: max |coef − kit column-path coef| / max |coef|',
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -92,7 +92,9 @@ export function makeTrainCommands(io: TrainCliIo): CommandModule {
       .addHelpText(
         'after',
         `
-Hyperparameters: target (required), alpha (default 1.0), l1_ratio (0.5), max_iter (1000), tol (1e-4).
+Hyperparameters: target (required), alpha (default 1.0), l1_ratio (0.5), max_iter (1000), tol (1e-4),
+precompute ("auto": rows streamed into Gram statistics at constant memory from an estimated 64 MiB
+matrix on, ~400,000 rows × 21; true or false forces the Gram or the in-memory column path).
 With no flags the SageMaker paths are used: /opt/ml/input/config/hyperparameters.json,
 /opt/ml/input/data/{train,validation}/, /opt/ml/model, /opt/ml/output/failure (SM_* variables override).
 

@@ -85,7 +85,7 @@ interface ParquetHead extends TableHead {
   readonly maxRows: number;
 }
 
-type Head = CsvHead | ParquetHead;
+export type Head = CsvHead | ParquetHead;
 type Hash = ReturnType<typeof createHash>;
 
 export interface ReadChannelOptions {
@@ -333,6 +333,16 @@ function forEachLine(
   return -1;
 }
 
+/**
+ * Where a streaming read puts its rows (`stream.ts`): the destination columns hold `capacity` rows, and
+ * `flush(rows)` is called each time they are full (and once with the rest at the end of a file), after
+ * which writing starts again at row 0. Without a sink the rows of a file land one after another.
+ */
+export interface RowSink {
+  readonly capacity: number;
+  flush(rows: number): void;
+}
+
 /** A part of a CSV file: bytes [start, end), its first line numbered `firstLine`. */
 interface CsvRange {
   readonly start: number;
@@ -349,12 +359,14 @@ async function parseCsvRange(
   dests: readonly (Float64Array | null)[],
   offset: number,
   range: CsvRange,
+  sink?: RowSink,
 ): Promise<number> {
   const { source, separator: sepByte, header } = head;
   const sep = String.fromCharCode(sepByte);
   const width = header.length;
   let lineNo = range.firstLine - 1;
   let r = 0;
+  let flushed = 0; // rows handed to the sink; row r is written at offset + r − flushed
 
   /** The exact rules of csv.ts, for a line the byte-level path does not take. */
   const slowLine = (line: string): boolean => {
@@ -367,12 +379,12 @@ async function parseCsvRange(
     }
     for (let c = 0; c < width; c++) {
       const d = dests[c];
-      if (d) d[offset + r] = numericCell(fields[c]!, where, header[c]!);
+      if (d) d[offset + r - flushed] = numericCell(fields[c]!, where, header[c]!);
     }
     return true;
   };
   const line = (b: Buffer, s: number, e: number): boolean => {
-    const k = fastLine(b, s, e, sepByte, dests, width, offset + r, POW10);
+    const k = fastLine(b, s, e, sepByte, dests, width, offset + r - flushed, POW10);
     return k === -1 ? slowLine(b.toString('utf8', s, e)) : k === 1;
   };
 
@@ -381,12 +393,16 @@ async function parseCsvRange(
   try {
     forEachLine(readSync, fd, range.start, range.end, CHUNK, (b, s, e) => {
       lineNo++;
-      if (lineNo > head.headerLine && line(b, s, e)) r++;
+      if (lineNo > head.headerLine && line(b, s, e) && ++r - flushed === sink?.capacity) {
+        sink.flush(sink.capacity);
+        flushed = r;
+      }
       return true;
     });
   } finally {
     closeSync(fd);
   }
+  if (sink && r > flushed) sink.flush(r - flushed);
   return r;
 }
 
@@ -430,11 +446,12 @@ async function parseCsvInto(
   head: CsvHead,
   dests: readonly (Float64Array | null)[],
   offset: number,
+  sink?: RowSink,
 ): Promise<number> {
   const split = head.split;
   let rows: number;
-  if (!split || !dests.every((d) => d === null || d.buffer instanceof SharedArrayBuffer)) {
-    rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 });
+  if (!split || sink || !dests.every((d) => d === null || d.buffer instanceof SharedArrayBuffer)) {
+    rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 }, sink);
   } else {
     const allotted = split.line - 1 - head.headerLine;
     // On the worker the fit will use: one isolate and one start-up for both.
@@ -481,7 +498,7 @@ async function parseCsvInto(
 }
 
 /** Parquet files are read by DuckDB, loaded only when a channel holds one (it costs ~100 ms). */
-async function duckdb() {
+export async function duckdb() {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
@@ -495,7 +512,7 @@ async function duckdb() {
     },
   };
 }
-type Connection = Awaited<ReturnType<typeof duckdb>>;
+export type Connection = Awaited<ReturnType<typeof duckdb>>;
 
 const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const sqlIdent = (s: string) => `"${s.replaceAll('"', '""')}"`;
@@ -543,6 +560,7 @@ async function parseParquetInto(
   dests: readonly (Float64Array | null)[],
   offset: number,
   db: Connection,
+  sink?: RowSink,
 ): Promise<number> {
   const wanted = head.header.map((name, c) => ({ name, c })).filter(({ c }) => dests[c] !== null);
   // Text columns are read as text and held to the CSV rules, so "1.5" is a number and "abc" names its row.
@@ -553,6 +571,7 @@ async function parseParquetInto(
     .join(', ');
   const result = await db.stream(`SELECT ${select} FROM read_parquet(${sqlString(head.path)})`);
   let r = 0;
+  let flushed = 0; // rows handed to the sink; row r is written at offset + r − flushed
   const collect = collector();
   for (let chunks = 1; ; chunks++) {
     // Each chunk's vectors live in native memory that V8 does not see, so nothing prompts a
@@ -561,24 +580,81 @@ async function parseParquetInto(
     const chunk = await result.fetchChunk();
     if (!chunk || chunk.rowCount === 0) break;
     const n = chunk.rowCount;
+    if (sink && r + n - flushed > sink.capacity) {
+      // DuckDB hands out at most 2,048 rows at a time; a sink holds a whole number of such chunks.
+      if (n > sink.capacity) throw new Error(`a DuckDB chunk of ${n} rows exceeds the sink's ${sink.capacity}`);
+      sink.flush(r - flushed);
+      flushed = r;
+    }
+    const at = offset - flushed;
     wanted.forEach(({ name, c }, k) => {
       const d = dests[c]!;
       const vector = chunk.getColumnVector(k);
       for (let i = 0; i < n; i++) {
         const value = vector.getItem(i) as number | string | null;
         if (typeof value === 'number' && Number.isFinite(value)) {
-          d[offset + r + i] = value;
+          d[at + r + i] = value;
           continue;
         }
         // No closure per cell on the common path: creating one costs more than reading the value.
         const where = () => `${head.source}: row ${r + i + 1}`;
-        if (typeof value === 'string') d[offset + r + i] = numericCell(value, where, name);
+        if (typeof value === 'string') d[at + r + i] = numericCell(value, where, name);
         else throw new CsvError(`${where()}, column "${name}": ${parquetCellProblem(value)}`);
       }
     });
     r += n;
   }
+  if (sink && r > flushed) sink.flush(r - flushed);
   return r;
+}
+
+/** A channel's files, scanned: each file's head, the data version, DuckDB when a file is Parquet. */
+export interface ChannelHeads {
+  readonly heads: readonly Head[];
+  readonly versions: ReadFileVersion[];
+  readonly db: Connection | undefined;
+}
+
+/**
+ * The first pass over a channel: every file's head (columns, separator, a bound on its rows) and hash.
+ * The caller closes `db` when it is done with the channel.
+ */
+export async function readHeads(files: readonly ChannelFile[], options: ReadChannelOptions): Promise<ChannelHeads> {
+  let db: Connection | undefined;
+  const heads: Head[] = [];
+  const versions: ReadFileVersion[] = [];
+  try {
+    for (const f of files) {
+      const hash = options.hash === false ? undefined : createHash('sha256');
+      let parquet: boolean;
+      try {
+        parquet = await startsWithParquetMagic(f.path);
+      } catch (err) {
+        throw new ContractError(`cannot read ${f.path}: ${(err as Error).message}`);
+      }
+      if (parquet) db ??= await duckdb();
+      heads.push(parquet ? await scanParquet(f, hash, db!) : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES));
+      if (hash) versions.push({ key: f.key, sha256: hash.digest('hex') });
+    }
+  } catch (e) {
+    db?.close();
+    throw e;
+  }
+  return { heads, versions, db };
+}
+
+/**
+ * Parses one file's wanted columns into `dests` (see {@link RowSink} for where the rows go); returns
+ * its data rows.
+ */
+export function parseInto(
+  head: Head,
+  dests: readonly (Float64Array | null)[],
+  offset: number,
+  db: Connection | undefined,
+  sink?: RowSink,
+): Promise<number> {
+  return head.kind === 'csv' ? parseCsvInto(head, dests, offset, sink) : parseParquetInto(head, dests, offset, db!, sink);
 }
 
 /**
@@ -592,21 +668,7 @@ async function readColumns(
   options: ReadChannelOptions,
   fit = false,
 ): Promise<ReadChannelResult> {
-  let db: Connection | undefined;
-  const heads: Head[] = [];
-  const versions: ReadFileVersion[] = [];
-  for (const f of files) {
-    const hash = options.hash === false ? undefined : createHash('sha256');
-    let parquet: boolean;
-    try {
-      parquet = await startsWithParquetMagic(f.path);
-    } catch (err) {
-      throw new ContractError(`cannot read ${f.path}: ${(err as Error).message}`);
-    }
-    if (parquet) db ??= await duckdb();
-    heads.push(parquet ? await scanParquet(f, hash, db!) : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES));
-    if (hash) versions.push({ key: f.key, sha256: hash.digest('hex') });
-  }
+  const { heads, versions, db } = await readHeads(files, options);
   const { featureNames, target } = layout(heads);
   checkSameColumns(heads, [...featureNames, target]);
   const p = featureNames.length;
@@ -625,7 +687,7 @@ async function readColumns(
       if (j !== -1) return data.subarray(j * cap, (j + 1) * cap);
       return null;
     });
-    at += h.kind === 'csv' ? await parseCsvInto(h, dests, at) : await parseParquetInto(h, dests, at, db!);
+    at += await parseInto(h, dests, at, db);
   }
   db?.close();
   // The fit's worker threads boot while the fit centres the matrix rather than after it; not during
@@ -647,7 +709,7 @@ async function readColumns(
 }
 
 /** The legacy whole-file read, run only to word a failure exactly as it has always been worded. */
-async function legacyTables(files: readonly ChannelFile[], numericColumns?: readonly string[]) {
+export async function legacyTables(files: readonly ChannelFile[], numericColumns?: readonly string[]) {
   const tables: CsvTable[] = [];
   for (const f of files) {
     const text = (await readFile(f.path)).toString('utf8');
@@ -656,7 +718,7 @@ async function legacyTables(files: readonly ChannelFile[], numericColumns?: read
   return tables;
 }
 
-async function withLegacyMessages<T>(
+export async function withLegacyMessages<T>(
   files: readonly ChannelFile[],
   read: () => Promise<T>,
   legacy: () => Promise<unknown>,

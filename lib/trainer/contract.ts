@@ -106,9 +106,21 @@ export interface Hyperparameters {
   readonly l1_ratio: number;
   readonly max_iter: number;
   readonly tol: number;
+  /**
+   * Which solver path trains (`lib/trainer/stream.ts`): true streams the rows into Gram statistics
+   * (constant memory, scikit-learn's `precompute=True`), false holds the matrix (the column path),
+   * "auto" takes the Gram path from an estimated matrix of 64 MiB on (`GRAM_AUTO_MIN_MATRIX_BYTES`).
+   */
+  readonly precompute: 'auto' | boolean;
 }
 
-export const HYPERPARAMETER_DEFAULTS = { alpha: 1.0, l1_ratio: 0.5, max_iter: 1000, tol: 1e-4 } as const;
+export const HYPERPARAMETER_DEFAULTS = {
+  alpha: 1.0,
+  l1_ratio: 0.5,
+  max_iter: 1000,
+  tol: 1e-4,
+  precompute: 'auto',
+} as const;
 
 /** A number given as a number or a numeric string, checked by `ok`. */
 function numberParam(name: string, expected: string, ok: (v: number) => boolean) {
@@ -146,6 +158,17 @@ export const hyperparametersSchema = z.object({
   l1_ratio: numberParam('l1_ratio', 'a number between 0 and 1', (v) => v >= 0 && v <= 1),
   max_iter: numberParam('max_iter', 'an integer ≥ 1', (v) => Number.isInteger(v) && v >= 1),
   tol: numberParam('tol', 'a finite number ≥ 0', (v) => Number.isFinite(v) && v >= 0),
+  precompute: z.unknown().transform((raw, ctx) => {
+    const v = typeof raw === 'string' ? raw.trim().toLowerCase() : raw;
+    if (v === 'auto') return 'auto' as const;
+    if (v === true || v === 'true') return true;
+    if (v === false || v === 'false') return false;
+    ctx.addIssue({
+      code: 'custom',
+      message: `hyperparameter precompute must be "auto", true or false, but ${JSON.stringify(raw)} was provided`,
+    });
+    return z.NEVER;
+  }),
 });
 
 const KNOWN_HYPERPARAMETERS = Object.keys(hyperparametersSchema.shape);

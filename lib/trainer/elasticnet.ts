@@ -294,7 +294,7 @@ export function fitElasticNet(
  * Duality gap of the n-scaled problem at w, as scikit-learn computes it: the dual point is the
  * residual rescaled so that ‖Xᵀθ − l2·w‖∞ ≤ l1. `dots` holds x_j·R for every column, then R·R and R·(y − ȳ).
  */
-function dualityGap(
+export function dualityGap(
   dots: Float64Array,
   p: number,
   w: Float64Array,

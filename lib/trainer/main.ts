@@ -29,6 +29,7 @@ import {
 import { readDesignChannel, readTrainingChannel } from './columnar';
 import { fitElasticNet } from './elasticnet';
 import { matrixMetrics } from './metrics';
+import { choosePath, type TrainingOutcome, trainOnGram } from './stream';
 
 export interface TrainingJobOptions {
   /** @default process.env */
@@ -62,8 +63,6 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
   const trainFiles = await listChannelFiles(contract.trainChannel, 'train');
   // A data version passed by the pipeline makes hashing the files needless.
   const hash = { hash: contract.dataVersionJson === undefined };
-  const trainData = await readTrainingChannel(trainFiles, hps.target, hash);
-  const set = trainData.set;
 
   let validationFiles: ChannelFile[] | undefined;
   if (contract.validationRequired) {
@@ -76,6 +75,42 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
     }
   }
 
+  // Solver path selection (stream.ts): the Gram path streams the rows into statistics, the column
+  // path holds the matrix; the `precompute` hyperparameter forces either.
+  const trained =
+    (await choosePath(hps.precompute, trainFiles)) === 'gram'
+      ? await trainOnGram(trainFiles, validationFiles, hps, hash)
+      : await trainOnColumns(trainFiles, validationFiles, hps, hash);
+  const { fit, trainMetrics, validationMetrics } = trained;
+  const model = parseModel(
+    {
+      format: MODEL_FORMAT,
+      algorithm: 'elasticnet',
+      features: trained.featureNames,
+      target: trained.target,
+      coefficients: Array.from(fit.coef),
+      intercept: fit.intercept,
+      hyperparameters: { alpha: hps.alpha, l1_ratio: hps.l1_ratio, max_iter: hps.max_iter, tol: hps.tol },
+      metrics: { train: trainMetrics, ...(validationMetrics ? { validation: validationMetrics } : {}) },
+      fit: { iterations: fit.iterations, converged: fit.converged, dual_gap: fit.dualGap, seconds: trained.seconds },
+      data_version: dataVersion(contract.dataVersionJson, trained.versions),
+      warnings: fit.warnings,
+      created_at: now().toISOString(),
+    },
+    'the trained model',
+  );
+  return { model };
+}
+
+/** The column path: the channel read into one float64 matrix, fitted by `fitElasticNet`. */
+async function trainOnColumns(
+  trainFiles: readonly ChannelFile[],
+  validationFiles: readonly ChannelFile[] | undefined,
+  hps: Hyperparameters,
+  hash: { hash: boolean },
+): Promise<TrainingOutcome> {
+  const trainData = await readTrainingChannel(trainFiles, hps.target, hash);
+  const set = trainData.set;
   const started = performance.now();
   const fit = fitElasticNet(set.X, set.y, {
     alpha: hps.alpha,
@@ -101,25 +136,15 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
     validationMetrics = matrixMetrics(vset.X, vset.y, coefficients, fit.intercept);
     versioned.push(...validation.versions);
   }
-
-  const model = parseModel(
-    {
-      format: MODEL_FORMAT,
-      algorithm: 'elasticnet',
-      features: set.featureNames,
-      target: set.target,
-      coefficients,
-      intercept: fit.intercept,
-      hyperparameters: { alpha: hps.alpha, l1_ratio: hps.l1_ratio, max_iter: hps.max_iter, tol: hps.tol },
-      metrics: { train: trainMetrics, ...(validationMetrics ? { validation: validationMetrics } : {}) },
-      fit: { iterations: fit.iterations, converged: fit.converged, dual_gap: fit.dualGap, seconds },
-      data_version: dataVersion(contract.dataVersionJson, versioned),
-      warnings: fit.warnings,
-      created_at: now().toISOString(),
-    },
-    'the trained model',
-  );
-  return { model };
+  return {
+    featureNames: set.featureNames,
+    target: set.target,
+    fit,
+    seconds,
+    trainMetrics,
+    ...(validationMetrics ? { validationMetrics } : {}),
+    versions: versioned,
+  };
 }
 
 /**

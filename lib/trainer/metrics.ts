@@ -116,3 +116,49 @@ export function matrixMetrics(
   }
   return finish(sums, n);
 }
+
+/**
+ * The same metrics over rows that arrive in chunks (the Gram path's passes): each chunk is predicted
+ * and scored as {@link matrixMetrics} scores a block. `yMean` is the target's mean when known
+ * beforehand (the training rows); else R²'s total sum of squares is passed to {@link finish} (from
+ * the target's streamed moments).
+ *
+ * @example
+ * const m = new StreamingMetrics(coef, intercept, stats.yMean);
+ * m.add(columns, y, rows); // per chunk
+ * m.finish(); // { rmse, mae, r2, rows }
+ */
+export class StreamingMetrics {
+  private readonly sums: { mean: number; sse: number; sae: number; sst: number };
+  private rows = 0;
+  private block = new Float64Array(0);
+
+  constructor(
+    private readonly coef: ArrayLike<number>,
+    private readonly intercept: number,
+    yMean = 0,
+  ) {
+    this.sums = { mean: yMean, sse: 0, sae: 0, sst: 0 };
+  }
+
+  /** Scores rows [0, m) of the feature columns `X` (one array per coefficient) against `y`. */
+  add(X: readonly Float64Array[], y: Float64Array, m: number): void {
+    if (this.block.length < m) this.block = new Float64Array(m);
+    const block = this.block;
+    block.fill(this.intercept, 0, m);
+    for (let j = 0; j < X.length; j++) {
+      const w = this.coef[j]!;
+      if (w === 0) continue;
+      const x = X[j]!;
+      for (let k = 0; k < m; k++) block[k] += w * x[k]!;
+    }
+    score(this.sums, y, 0, block, m);
+    this.rows += m;
+  }
+
+  /** The metrics of every row added; `sst` replaces the sum of squares about the mean given up front. */
+  finish(sst?: number): RegressionMetrics {
+    if (this.rows === 0) throw new Error('need at least one row to score');
+    return finish({ ...this.sums, ...(sst === undefined ? {} : { sst }) }, this.rows);
+  }
+}

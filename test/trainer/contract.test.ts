@@ -79,6 +79,7 @@ describe('parseHyperparameters', () => {
       l1_ratio: 0.25,
       max_iter: 50,
       tol: 1e-6,
+      precompute: 'auto',
     });
     expect(parseHyperparameters({ target: 'y' })).toEqual({ target: 'y', ...HYPERPARAMETER_DEFAULTS });
     expect(parseHyperparameters({ target: 'y', alpha: 2 }).alpha).toBe(2);
@@ -117,7 +118,7 @@ describe('parseHyperparameters', () => {
     [{ target: 3 }, 'hyperparameter target must be a column name, but 3 was provided'],
     [
       { target: 'y', alpah: '1' },
-      'unknown hyperparameter "alpah"; known ones are target, alpha, l1_ratio, max_iter, tol',
+      'unknown hyperparameter "alpah"; known ones are target, alpha, l1_ratio, max_iter, tol, precompute',
     ],
     [[1, 2], 'hyperparameters must be a JSON object'],
   ])('fails if %j', (raw, message) => {
