@@ -16,7 +16,15 @@
  * const fit = fitElasticNet(X, Float64Array.from([2, 4, 6]), { alpha: 0.01, l1Ratio: 0.5 });
  * fit.coef[0]; // ≈ 1.97
  */
-import { BLOCK_ROWS, blockDot, blockPasses, columnPasses as fitColumns, defaultFitThreads, fitArrays } from './fit-threads';
+import {
+  BLOCK_ROWS,
+  blockDot,
+  blockPasses,
+  columnPasses as fitColumns,
+  defaultFitThreads,
+  fitArrays,
+  fitRunsSimd,
+} from './fit-threads';
 
 /** A dense matrix stored column by column: element (i, j) is `data[j * rows + i]`. */
 export interface ColumnMatrix {
@@ -57,7 +65,9 @@ export interface ElasticNetOptions {
   /**
    * Threads that run the passes over the rows (the caller's and `threads − 1` workers); the result is
    * the same to the last bit for any value (see `fit-threads.ts`).
-   * @default every core (at most 4) from PARALLEL_FIT_MIN_ROWS rows on, else 1
+   * @default every core (at most 4) from PARALLEL_FIT_MIN_ROWS rows on (JavaScript kernels), or for
+   * the SIMD kernels from PARALLEL_SIMD_FIT_MIN_ROWS (a core free for each thread) or
+   * PARALLEL_SIMD_LOADED_MIN_ROWS (a loaded machine); else 1
    */
   readonly threads?: number;
   /**
@@ -152,7 +162,8 @@ export function fitElasticNet(
   const l1Ratio = options.l1Ratio ?? 0.5;
   const maxIter = options.maxIter ?? 1000;
   const tol = options.tol ?? 1e-4;
-  const threads = options.threads ?? defaultFitThreads(X.rows);
+  const simd = options.simd ?? true;
+  const threads = options.threads ?? defaultFitThreads(X.rows, fitRunsSimd(X.data, options.overwriteX ?? false, simd));
   validate(X, y, alpha, l1Ratio, maxIter, tol, threads);
   const n = X.rows;
   const p = X.cols;
@@ -166,7 +177,7 @@ export function fitElasticNet(
   const arrays = fitArrays(X.data, y, n, {
     inPlace: options.overwriteX ?? false,
     shared,
-    simd: options.simd ?? true,
+    simd,
   });
   const Xc = arrays.x;
   const xMean = new Float64Array(p);

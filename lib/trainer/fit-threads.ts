@@ -23,7 +23,7 @@
  * const pass = blockPasses(shared, 200_000, 20, 2);
  * const xr = pass.updateDot(prevColumn, delta, column);
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import {
   type FitKernels,
@@ -39,15 +39,43 @@ import {
 export const BLOCK_ROWS = 8192;
 
 /**
- * From this many rows the fit runs on worker threads by default. Measured on a 2-core machine
- * (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too short for the
- * barrier (a futex wake-up, 10–50 µs) to pay.
+ * From this many rows a fit on the JavaScript kernels runs on worker threads by default. Measured on
+ * a 2-core machine (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too
+ * short for the barrier (a futex wake-up, 10–50 µs) to pay.
  */
 export const PARALLEL_FIT_MIN_ROWS = 65_536;
 
-/** The default thread count of a large fit: every core, at most 4 (more threads, more barriers). */
-export function defaultFitThreads(rows: number): number {
-  return rows >= PARALLEL_FIT_MIN_ROWS ? Math.min(4, availableParallelism()) : 1;
+/**
+ * From this many rows a fit on the SIMD kernels runs on worker threads by default while the machine
+ * has a core for every thread (then the threads spin between passes instead of sleeping:
+ * {@link spinLoads}); on a loaded machine (sleeping threads) from {@link PARALLEL_SIMD_LOADED_MIN_ROWS}.
+ * The SIMD pass is 2–4× shorter than the JavaScript one, so the barrier weighs more. Not measured on
+ * a quiet machine yet (the one at hand had load 25 on 2 cores).
+ */
+export const PARALLEL_SIMD_FIT_MIN_ROWS = 131_072;
+
+/**
+ * From this many rows a fit on the SIMD kernels runs on worker threads on a loaded machine. Measured
+ * there (load 25 on 2 cores, bench/train/threads.ts, threads sleeping between passes), 2 threads
+ * against 1 took 1.83× the wall time at 32,768 rows, 1.35× at 98,304, 0.97× at 131,072, 1.09× at
+ * 200,000, then 0.34× at 400,000 and 0.64× at 1,000,000, for about the same CPU time.
+ */
+export const PARALLEL_SIMD_LOADED_MIN_ROWS = 262_144;
+
+/**
+ * The default thread count of a fit of `rows` rows on the SIMD kernels (`simd`) or the JavaScript
+ * ones: every core (at most 4: more threads, more barriers) from the thresholds above, else 1.
+ */
+export function defaultFitThreads(rows: number, simd = kernelModule() !== undefined): number {
+  const cores = Math.min(4, availableParallelism());
+  if (!simd) return rows >= PARALLEL_FIT_MIN_ROWS ? cores : 1;
+  const quiet = spinLoads(cores) > SPIN_LOADED;
+  return rows >= (quiet ? PARALLEL_SIMD_FIT_MIN_ROWS : PARALLEL_SIMD_LOADED_MIN_ROWS) ? cores : 1;
+}
+
+/** Whether a fit runs the SIMD kernels (see {@link fitArrays}): it can when `simd`, and they are here. */
+export function fitRunsSimd(data: Float64Array, inPlace: boolean, simd: boolean): boolean {
+  return simd && kernelModule() !== undefined && (!inPlace || kernelMemoryOf(data.buffer) !== undefined);
 }
 
 // ---- kernels: self-contained, because worker threads run their source text --------------------
@@ -234,13 +262,31 @@ const DONE = 1; // workers that finished the current command
 const OP = 2;
 const COL = 3;
 const PREV = 4;
+const SPIN_AT = 5; // loads of a control word before sleeping, set for each fit by spinLoads
 /**
- * Loads of the control word before sleeping in `Atomics.wait`. Kept tiny: measured on this shared
- * 2-core machine (load 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads
- * 1.3× slower than on one thread and 300,000 loads 8× slower (the spinning thread takes the time
- * slice the other one needs), while sleeping at once made it 1.2–2× faster.
+ * Loads before sleeping on a loaded machine. Kept tiny: measured on this shared 2-core machine (load
+ * 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads 1.3× slower than on one
+ * thread and 300,000 loads 8× slower (the spinning thread takes the time slice the other one needs),
+ * while sleeping at once made it 1.2–2× faster.
  */
-const SPIN = 64;
+const SPIN_LOADED = 64;
+/**
+ * Loads before sleeping when the machine has a core for every thread (tens of microseconds): with the
+ * SIMD kernels a coordinate's pass on half of 200,000 rows takes ~35–75 µs, about what a futex
+ * wake-up costs, so a thread that sleeps between passes doubles the barrier's cost.
+ */
+const SPIN_QUIET = 30_000;
+
+/**
+ * How long the threads of a `threads`-thread fit spin before sleeping: long when the 1-minute load
+ * average leaves a core per thread, else tiny (see above). `MLOPS_FIT_SPIN` sets it (benchmarks).
+ */
+export function spinLoads(threads: number): number {
+  const set = Number(process.env['MLOPS_FIT_SPIN']);
+  if (process.env['MLOPS_FIT_SPIN'] !== undefined && Number.isInteger(set) && set >= 0) return set;
+  const cores = availableParallelism();
+  return threads <= cores && loadavg()[0] <= cores * 1.5 ? SPIN_QUIET : SPIN_LOADED;
+}
 
 const WORKER_SOURCE = `
 const { workerData: w, receiveMessageOnPort } = require('node:worker_threads');
@@ -257,7 +303,7 @@ let seen = 0;
 let st = null;
 for (;;) {
   let g = Atomics.load(ctrl, ${GEN});
-  for (let k = 0; g === seen && k < ${SPIN}; k++) g = Atomics.load(ctrl, ${GEN});
+  for (let k = 0, spin = ctrl[${SPIN_AT}]; g === seen && k < spin; k++) g = Atomics.load(ctrl, ${GEN});
   while (g === seen) {
     Atomics.wait(ctrl, ${GEN}, seen);
     g = Atomics.load(ctrl, ${GEN});
@@ -672,6 +718,8 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   const { ctrl, delta, ports } = pool(workers);
   const total = workers + 1;
   const mine = Math.floor(nb / total); // the caller runs blocks [0, mine): thread index 0
+  const spin = spinLoads(total);
+  ctrl[SPIN_AT] = spin;
 
   const run = (op: number, j: number, prev: number, d: number) => {
     Atomics.store(ctrl, DONE, 0);
@@ -683,7 +731,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     Atomics.notify(ctrl, GEN);
     if (op !== CMD.attach) runBlocks(op, ops, p, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
     let done = Atomics.load(ctrl, DONE);
-    for (let k = 0; done < workers && k < SPIN; k++) done = Atomics.load(ctrl, DONE);
+    for (let k = 0; done < workers && k < spin; k++) done = Atomics.load(ctrl, DONE);
     const started = Date.now();
     while (done < workers) {
       // A worker that died cannot say so while this thread blocks; a minute of silence is an error.
