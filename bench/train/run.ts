@@ -1,7 +1,7 @@
 /**
  * Fit time of the kit's ElasticNet trainer against scikit-learn on the same machine, side by side.
  *
- *   npx tsx bench/train/run.ts [--runs 7] [--python /usr/bin/python3]
+ *   npx tsx bench/train/run.ts [--runs 7] [--python /usr/bin/python3] [--sklearn-threads 1]
  *
  * Data sets: the red-wine data (1,599 × 11) and a seeded synthetic one (200,000 × 20, correlated
  * features) generated once into a temporary CSV. Both sides read the same CSV once, untimed, then
@@ -14,6 +14,13 @@
  * stopping rule, so they run the same number of epochs (shown); a tol = 1e-8 row shows the solver's
  * inner loop with less of the fixed set-up cost. Without python3 + scikit-learn the kit's figures
  * are printed alone.
+ *
+ * The kit is timed on each of its paths (the WebAssembly SIMD kernels or their JavaScript fallback,
+ * on one thread or the default threads; all give the same bits, checked every run), and the CPU
+ * time per fit of every thread on both sides is printed beside the wall time: on a loaded machine
+ * it says more than the wall time, which waits for the other processes. `--sklearn-threads 1` caps
+ * scikit-learn's BLAS threads (OPENBLAS/OMP/MKL_NUM_THREADS), whose idle spinning inflates its CPU time
+ * under load, for a one-thread-against-one-thread CPU comparison ("simd 1 cpu").
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +30,12 @@ import { createInterface } from 'node:readline';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
 import { fitElasticNet } from '../../lib/trainer/elasticnet';
 import { fitElasticNetGram, gramStatsOfMatrix } from '../../lib/trainer/gram';
-import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS } from '../../lib/trainer/fit-threads';
+import {
+  defaultFitThreads,
+  PARALLEL_FIT_MIN_ROWS,
+  PARALLEL_SIMD_FIT_MIN_ROWS,
+  PARALLEL_SIMD_LOADED_MIN_ROWS,
+} from '../../lib/trainer/fit-threads';
 import { generateLinearData, linearDataToCsv } from '../../lib/trainer/synthetic';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -61,6 +73,7 @@ function findPython(): string | undefined {
 interface SklearnFit {
   sklearn_version: string;
   ms: number;
+  cpu_ms: number;
   n_iter: number;
   coef: number[];
   intercept: number;
@@ -68,7 +81,11 @@ interface SklearnFit {
 
 /** A running `sklearn_fit.py` that fits once per request. */
 async function startSklearn(python: string, args: string[]) {
-  const child = spawn(python, [SKLEARN_SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const blasThreads = flag('--sklearn-threads');
+  const env = blasThreads
+    ? { ...process.env, OPENBLAS_NUM_THREADS: blasThreads, OMP_NUM_THREADS: blasThreads, MKL_NUM_THREADS: blasThreads }
+    : process.env;
+  const child = spawn(python, [SKLEARN_SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env });
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
   const next = async () => {
     const { value, done } = await lines.next();
@@ -163,7 +180,6 @@ try {
     const set = toTrainingSet([parseCsv(readFileSync(c.csv, 'utf8'), { source: c.csv })], c.target);
     const parseMs = performance.now() - t;
     const options = { alpha: c.alpha, l1Ratio: c.l1Ratio, tol: c.tol, maxIter: 1000 };
-    const threads = defaultFitThreads(set.X.rows);
     const sk = python
       ? await startSklearn(python, [
           c.csv,
@@ -176,10 +192,20 @@ try {
       let fit = fitElasticNet(set.X, set.y, options); // warm-up, as on the scikit-learn side
       const coldMs = performance.now() - t;
       let skFit = await sk?.fit();
-      fitElasticNet(set.X, set.y, { ...options, threads: 1 });
-      const kitTimes: number[] = [];
-      const oneTimes: number[] = [];
+      // The kit's paths: the default (SIMD where available, the default threads), then each kernel
+      // set on one thread and on the default threads; every one must give the default's bits.
+      const paths = [
+        { name: 'default', options },
+        { name: 'simd 1', options: { ...options, threads: 1 } },
+        { name: 'js', options: { ...options, simd: false } },
+        { name: 'js 1', options: { ...options, simd: false, threads: 1 } },
+      ];
+      for (const p of paths.slice(1)) fitElasticNet(set.X, set.y, p.options);
+      const times = paths.map(() => [] as number[]);
+      const kitCpu: number[] = [];
+      const oneCpu: number[] = [];
       const skTimes: number[] = [];
+      const skCpu: number[] = [];
       // The Gram path (lib/trainer/gram.ts): the statistics from the matrix in chunks, then the solver.
       const gramFit = () => fitElasticNetGram(gramStatsOfMatrix(set.X, set.y), options);
       let gram = gramFit();
@@ -188,38 +214,49 @@ try {
         t = performance.now();
         gram = gramFit();
         gramTimes.push(performance.now() - t);
-        t = performance.now();
-        fit = fitElasticNet(set.X, set.y, options);
-        kitTimes.push(performance.now() - t);
-        t = performance.now();
-        const one = fitElasticNet(set.X, set.y, { ...options, threads: 1 });
-        oneTimes.push(performance.now() - t);
-        if (!one.coef.every((v, j) => Object.is(v, fit.coef[j]))) {
-          throw new Error(`${c.name}: the fit on one thread differs from the fit on ${threads} threads`);
+        for (const [k, p] of paths.entries()) {
+          const cpu = process.cpuUsage();
+          t = performance.now();
+          const f = fitElasticNet(set.X, set.y, p.options);
+          times[k]!.push(performance.now() - t);
+          const used = process.cpuUsage(cpu);
+          if (k < 2) (k === 0 ? kitCpu : oneCpu).push((used.user + used.system) / 1000);
+          if (k === 0) {
+            fit = f;
+          } else if (!f.coef.every((v, j) => Object.is(v, fit.coef[j]))) {
+            throw new Error(`${c.name}: the fit on path "${p.name}" differs from the default one`);
+          }
         }
         if (sk) {
           skFit = await sk.fit();
           skTimes.push(skFit.ms);
+          skCpu.push(skFit.cpu_ms);
         }
       }
-      const kitMs = median(kitTimes);
+      const kitMs = median(times[0]!);
       const skMs = skFit ? median(skTimes) : undefined;
       const coefDiff = skFit ? Math.max(...skFit.coef.map((v, j) => Math.abs(v - fit.coef[j]!))) : undefined;
       if (skFit && rows.length === 0) {
         console.log(`scikit-learn ${skFit.sklearn_version} via ${python}; Node ${process.version}`);
       }
+      const ratio = (a: number, b: number | undefined) => (b === undefined ? '-' : (a / b).toFixed(2));
       const gramMs = median(gramTimes);
       const gramDiff = Math.max(...fit.coef.map((v, j) => Math.abs(v - gram.coef[j]!) / Math.max(...fit.coef.map(Math.abs))));
       rows.push([
         c.name,
-        kitMs.toFixed(2),
-        median(oneTimes).toFixed(2),
+        `${kitMs.toFixed(2)}${fit.simd ? '' : ' (js)'}`,
+        ...times.slice(1).map((ts) => median(ts).toFixed(2)),
         skMs === undefined ? 'skipped' : skMs.toFixed(2),
-        skMs === undefined ? '-' : (kitMs / skMs).toFixed(2),
+        ratio(kitMs, skMs),
+        median(kitCpu).toFixed(1),
+        median(oneCpu).toFixed(1),
+        skFit ? median(skCpu).toFixed(1) : '-',
+        ratio(median(kitCpu), skFit ? median(skCpu) : undefined),
+        ratio(median(oneCpu), skFit ? median(skCpu) : undefined),
         `${fit.iterations}/${skFit ? skFit.n_iter : '-'}`,
         coefDiff === undefined ? '-' : coefDiff.toExponential(1),
         gramMs.toFixed(2),
-        skMs === undefined ? '-' : (gramMs / skMs).toFixed(2),
+        ratio(gramMs, skMs),
         `${gram.iterations}`,
         gramDiff.toExponential(1),
         coldMs.toFixed(1),
@@ -232,9 +269,16 @@ try {
   const header = [
     'data set',
     'kit ms',
-    'kit 1 thr ms',
+    'simd 1 thr',
+    'js',
+    'js 1 thr',
     'sklearn ms',
     'ratio',
+    'kit cpu ms',
+    'simd 1 cpu',
+    'sk cpu ms',
+    'cpu ratio',
+    '1 thr cpu ratio',
     'epochs kit/sk',
     'max |Δcoef|',
     'gram ms',
@@ -248,13 +292,19 @@ try {
   const line = (cells: string[]) => `| ${cells.map((x, k) => x.padEnd(widths[k]!)).join(' | ')} |`;
   console.log(
     `\nfit time, median of ${runs} alternating fits (wine: ${wineRuns}) after one warm-up fit each; ` +
-      `ratio = kit / sklearn; max_iter 1000; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
+      `ratio = kit / sklearn; max_iter 1000; scikit-learn BLAS threads ${flag('--sklearn-threads') ?? 'default'}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
   );
   console.log(line(header));
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
   console.log(
-    `\nkit ms: the default (${defaultFitThreads(PARALLEL_FIT_MIN_ROWS)} threads from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')} rows, same bits as 1 thread, checked each run); ` +
+    `\nkit ms: the default (WebAssembly SIMD kernels; at 200,000 rows now ${defaultFitThreads(200_000)} thread(s): ` +
+      `every core from ${PARALLEL_SIMD_FIT_MIN_ROWS.toLocaleString('en')} rows while the load average leaves a core per thread, ` +
+      `from ${PARALLEL_SIMD_LOADED_MIN_ROWS.toLocaleString('en')} under load; ` +
+      `the JavaScript fallback from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')}); ` +
+      'simd 1 thr, js, js 1 thr: the SIMD kernels on one thread, the JavaScript fallback on the default threads and on one ' +
+      '(every path gives the same bits, checked each run); cpu: CPU time per fit of every thread of the process ' +
+      '(the kit default path; scikit-learn with its BLAS threads), less distorted than wall time by other load; ' +
       'kit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides; ' +
       'gram ms: the Gram path (precompute=true) from the same matrix, statistics (8,192-row chunks) + solver, one thread; ' +
       'gram Δ rel: max |coef − kit column-path coef| / max |coef|',

@@ -44,7 +44,7 @@ import {
   trainingFeatureNames,
   type TrainingSet,
 } from './csv';
-import { defaultFitThreads, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads, runOnFitWorker } from './fit-threads';
+import { defaultFitThreads, fitMatrixArray, PARALLEL_FIT_MIN_ROWS, prewarmFitThreads, runOnFitWorker } from './fit-threads';
 
 /** What the data version records of a file that was read (none when hashing was off). */
 export interface ReadFileVersion {
@@ -674,9 +674,10 @@ async function readColumns(
   const p = featureNames.length;
   const cap = heads.reduce((n, h) => n + h.maxRows, 0);
   // Zero-filled and untouched, the slack of an upper bound costs address space, not memory. Shared
-  // when a worker thread writes into it or the fit's threads will read it (then centred in place).
+  // when a worker thread writes into it or the fit's threads will read it (then centred in place);
+  // in the fit's SIMD kernel memory where there is one, so the fit runs them without a copy.
   const shared = cap >= PARALLEL_FIT_MIN_ROWS || heads.some((h) => h.kind === 'csv' && h.split);
-  const alloc = (n: number) => (shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n));
+  const alloc = (n: number) => fitMatrixArray(n, shared);
   const data = alloc(cap * p);
   const yAll = alloc(cap);
   let at = 0;

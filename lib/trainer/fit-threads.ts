@@ -23,22 +23,59 @@
  * const pass = blockPasses(shared, 200_000, 20, 2);
  * const xr = pass.updateDot(prevColumn, delta, column);
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import {
+  type FitKernels,
+  type KernelMemory,
+  growKernelMemory,
+  instantiateKernels,
+  kernelMemory,
+  kernelMemoryOf,
+  kernelModule,
+} from './wasm-kernels';
 
 /** Rows per block: a multiple of 4 (the accumulators), 64 KiB of one column. */
 export const BLOCK_ROWS = 8192;
 
 /**
- * From this many rows the fit runs on worker threads by default. Measured on a 2-core machine
- * (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too short for the
- * barrier (a futex wake-up, 10–50 µs) to pay.
+ * From this many rows a fit on the JavaScript kernels runs on worker threads by default. Measured on
+ * a 2-core machine (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too
+ * short for the barrier (a futex wake-up, 10–50 µs) to pay.
  */
 export const PARALLEL_FIT_MIN_ROWS = 65_536;
 
-/** The default thread count of a large fit: every core, at most 4 (more threads, more barriers). */
-export function defaultFitThreads(rows: number): number {
-  return rows >= PARALLEL_FIT_MIN_ROWS ? Math.min(4, availableParallelism()) : 1;
+/**
+ * From this many rows a fit on the SIMD kernels runs on worker threads by default while the machine
+ * has a core for every thread (then the threads spin between passes instead of sleeping:
+ * {@link spinLoads}); on a loaded machine (sleeping threads) from {@link PARALLEL_SIMD_LOADED_MIN_ROWS}.
+ * The SIMD pass is 2–4× shorter than the JavaScript one, so the barrier weighs more. Not measured on
+ * a quiet machine yet (the one at hand had load 25 on 2 cores).
+ */
+export const PARALLEL_SIMD_FIT_MIN_ROWS = 131_072;
+
+/**
+ * From this many rows a fit on the SIMD kernels runs on worker threads on a loaded machine. Measured
+ * there (load 25 on 2 cores, bench/train/threads.ts, threads sleeping between passes), 2 threads
+ * against 1 took 1.83× the wall time at 32,768 rows, 1.35× at 98,304, 0.97× at 131,072, 1.09× at
+ * 200,000, then 0.34× at 400,000 and 0.64× at 1,000,000, for about the same CPU time.
+ */
+export const PARALLEL_SIMD_LOADED_MIN_ROWS = 262_144;
+
+/**
+ * The default thread count of a fit of `rows` rows on the SIMD kernels (`simd`) or the JavaScript
+ * ones: every core (at most 4: more threads, more barriers) from the thresholds above, else 1.
+ */
+export function defaultFitThreads(rows: number, simd = kernelModule() !== undefined): number {
+  const cores = Math.min(4, availableParallelism());
+  if (!simd) return rows >= PARALLEL_FIT_MIN_ROWS ? cores : 1;
+  const quiet = spinLoads(cores) > SPIN_LOADED;
+  return rows >= (quiet ? PARALLEL_SIMD_FIT_MIN_ROWS : PARALLEL_SIMD_LOADED_MIN_ROWS) ? cores : 1;
+}
+
+/** Whether a fit runs the SIMD kernels (see {@link fitArrays}): it can when `simd`, and they are here. */
+export function fitRunsSimd(data: Float64Array, inPlace: boolean, simd: boolean): boolean {
+  return simd && kernelModule() !== undefined && (!inPlace || kernelMemoryOf(data.buffer) !== undefined);
 }
 
 // ---- kernels: self-contained, because worker threads run their source text --------------------
@@ -128,6 +165,63 @@ function blockAxpy(R: Float64Array, x: Float64Array, d: number, s: number, e: nu
 
 const CMD = { dot: 1, updateDot: 2, axpy: 3, gap: 4, attach: 5, exit: 6, job: 7 } as const;
 
+/** Where a fit's arrays are: a buffer and a byte offset each, `p` columns of `n` rows from `x`. */
+interface OpsData {
+  readonly x: ArrayBufferLike;
+  readonly xOffset: number;
+  readonly r: ArrayBufferLike;
+  readonly rOffset: number;
+  readonly y: ArrayBufferLike;
+  readonly yOffset: number;
+  readonly yMean: number;
+  readonly n: number;
+  readonly p: number;
+}
+
+/** A fit's passes over rows [s, e) of one block, by the WebAssembly kernels or their JavaScript twins. */
+interface BlockOps {
+  dot(j: number, s: number, e: number): number;
+  updateDot(prev: number, d: number, j: number, s: number, e: number): number;
+  axpy(prev: number, d: number, s: number, e: number): void;
+  /** R·R. */
+  rr(s: number, e: number): number;
+  /** R·(y − ȳ). */
+  ry(s: number, e: number): number;
+}
+
+/**
+ * The block operations over `m`: the WebAssembly `kernels` when given (then every array of `m` is in
+ * their memory and the offsets are their addresses), else the JavaScript kernels above. Both give the
+ * same bits (see `wasm-kernels.ts`).
+ */
+function makeOps(m: OpsData, kernels: FitKernels | undefined): BlockOps {
+  const { n, yMean } = m;
+  if (kernels) {
+    const x = m.xOffset;
+    const r = m.rOffset;
+    const y = m.yOffset;
+    return {
+      dot: (j, s, e) => kernels.dot(x + (j * n + s) * 8, r + s * 8, e - s),
+      updateDot: (prev, d, j, s, e) =>
+        kernels.updateDot(r + s * 8, x + (prev * n + s) * 8, d, x + (j * n + s) * 8, e - s),
+      axpy: (prev, d, s, e) => kernels.axpy(r + s * 8, x + (prev * n + s) * 8, d, e - s),
+      rr: (s, e) => kernels.dot(r + s * 8, r + s * 8, e - s),
+      ry: (s, e) => kernels.dotCentred(r + s * 8, y + s * 8, yMean, e - s),
+    };
+  }
+  const cols: Float64Array[] = [];
+  for (let j = 0; j < m.p; j++) cols.push(new Float64Array(m.x, m.xOffset + j * n * 8, n));
+  const R = new Float64Array(m.r, m.rOffset, n);
+  const Y = new Float64Array(m.y, m.yOffset, n);
+  return {
+    dot: (j, s, e) => blockDot(cols[j]!, R, s, e),
+    updateDot: (prev, d, j, s, e) => blockUpdateDot(R, cols[prev]!, d, cols[j]!, s, e),
+    axpy: (prev, d, s, e) => blockAxpy(R, cols[prev]!, d, s, e),
+    rr: (s, e) => blockDot(R, R, s, e),
+    ry: (s, e) => blockDotCentred(R, Y, yMean, s, e),
+  };
+}
+
 /**
  * Runs one command over blocks [b0, b1), writing each block's partial sums to `partials` (the row of
  * quantity k at k·nb). The duality gap's pass gives p + 2 quantities: x_k·R for every column, R·R and
@@ -135,10 +229,8 @@ const CMD = { dot: 1, updateDot: 2, axpy: 3, gap: 4, attach: 5, exit: 6, job: 7 
  */
 function runBlocks(
   cmd: number,
-  cols: readonly Float64Array[],
-  R: Float64Array,
-  y: Float64Array,
-  yMean: number,
+  ops: BlockOps,
+  p: number,
   partials: Float64Array,
   n: number,
   nb: number,
@@ -149,17 +241,16 @@ function runBlocks(
   b0: number,
   b1: number,
 ): void {
-  const p = cols.length;
   for (let b = b0; b < b1; b++) {
     const s = b * block;
     const e = Math.min(n, s + block);
-    if (cmd === 1) partials[b] = blockDot(cols[j]!, R, s, e);
-    else if (cmd === 2) partials[b] = blockUpdateDot(R, cols[prev]!, d, cols[j]!, s, e);
-    else if (cmd === 3) blockAxpy(R, cols[prev]!, d, s, e);
+    if (cmd === 1) partials[b] = ops.dot(j, s, e);
+    else if (cmd === 2) partials[b] = ops.updateDot(prev, d, j, s, e);
+    else if (cmd === 3) ops.axpy(prev, d, s, e);
     else if (cmd === 4) {
-      for (let k = 0; k < p; k++) partials[k * nb + b] = blockDot(cols[k]!, R, s, e);
-      partials[p * nb + b] = blockDot(R, R, s, e);
-      partials[(p + 1) * nb + b] = blockDotCentred(R, y, yMean, s, e);
+      for (let k = 0; k < p; k++) partials[k * nb + b] = ops.dot(k, s, e);
+      partials[p * nb + b] = ops.rr(s, e);
+      partials[(p + 1) * nb + b] = ops.ry(s, e);
     }
   }
 }
@@ -171,13 +262,31 @@ const DONE = 1; // workers that finished the current command
 const OP = 2;
 const COL = 3;
 const PREV = 4;
+const SPIN_AT = 5; // loads of a control word before sleeping, set for each fit by spinLoads
 /**
- * Loads of the control word before sleeping in `Atomics.wait`. Kept tiny: measured on this shared
- * 2-core machine (load 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads
- * 1.3× slower than on one thread and 300,000 loads 8× slower (the spinning thread takes the time
- * slice the other one needs), while sleeping at once made it 1.2–2× faster.
+ * Loads before sleeping on a loaded machine. Kept tiny: measured on this shared 2-core machine (load
+ * 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads 1.3× slower than on one
+ * thread and 300,000 loads 8× slower (the spinning thread takes the time slice the other one needs),
+ * while sleeping at once made it 1.2–2× faster.
  */
-const SPIN = 64;
+const SPIN_LOADED = 64;
+/**
+ * Loads before sleeping when the machine has a core for every thread (tens of microseconds): with the
+ * SIMD kernels a coordinate's pass on half of 200,000 rows takes ~35–75 µs, about what a futex
+ * wake-up costs, so a thread that sleeps between passes doubles the barrier's cost.
+ */
+const SPIN_QUIET = 30_000;
+
+/**
+ * How long the threads of a `threads`-thread fit spin before sleeping: long when the 1-minute load
+ * average leaves a core per thread, else tiny (see above). `MLOPS_FIT_SPIN` sets it (benchmarks).
+ */
+export function spinLoads(threads: number): number {
+  const set = Number(process.env['MLOPS_FIT_SPIN']);
+  if (process.env['MLOPS_FIT_SPIN'] !== undefined && Number.isInteger(set) && set >= 0) return set;
+  const cores = availableParallelism();
+  return threads <= cores && loadavg()[0] <= cores * 1.5 ? SPIN_QUIET : SPIN_LOADED;
+}
 
 const WORKER_SOURCE = `
 const { workerData: w, receiveMessageOnPort } = require('node:worker_threads');
@@ -186,6 +295,7 @@ ${blockDot.toString()}
 ${blockUpdateDot.toString()}
 ${blockAxpy.toString()}
 ${blockDotCentred.toString()}
+const makeOps = ${makeOps.toString()};
 const runBlocks = ${runBlocks.toString()};
 const ctrl = new Int32Array(w.ctrl);
 const delta = new Float64Array(w.delta);
@@ -193,7 +303,7 @@ let seen = 0;
 let st = null;
 for (;;) {
   let g = Atomics.load(ctrl, ${GEN});
-  for (let k = 0; g === seen && k < ${SPIN}; k++) g = Atomics.load(ctrl, ${GEN});
+  for (let k = 0, spin = ctrl[${SPIN_AT}]; g === seen && k < spin; k++) g = Atomics.load(ctrl, ${GEN});
   while (g === seen) {
     Atomics.wait(ctrl, ${GEN}, seen);
     g = Atomics.load(ctrl, ${GEN});
@@ -216,13 +326,12 @@ for (;;) {
   }
   if (op === ${CMD.attach}) {
     const m = receiveMessageOnPort(w.port).message;
-    const cols = [];
-    for (let j = 0; j < m.p; j++) cols.push(new Float64Array(m.x, m.xOffset + j * m.n * 8, m.n));
+    const kernels = m.memory ? new WebAssembly.Instance(m.module, { env: { memory: m.memory } }).exports : undefined;
     const b0 = Math.floor((w.index * m.nb) / m.threads);
     const b1 = Math.floor(((w.index + 1) * m.nb) / m.threads);
-    st = { cols, R: new Float64Array(m.r), y: new Float64Array(m.y, m.yOffset, m.n), yMean: m.yMean, partials: new Float64Array(m.partials), n: m.n, nb: m.nb, block: m.block, b0, b1 };
+    st = { ops: makeOps(m, kernels), p: m.p, partials: new Float64Array(m.partials), n: m.n, nb: m.nb, block: m.block, b0, b1 };
   } else if (st) {
-    runBlocks(op, st.cols, st.R, st.y, st.yMean, st.partials, st.n, st.nb, st.block, ctrl[${COL}], ctrl[${PREV}], delta[0], st.b0, st.b1);
+    runBlocks(op, st.ops, st.p, st.partials, st.n, st.nb, st.block, ctrl[${COL}], ctrl[${PREV}], delta[0], st.b0, st.b1);
   }
   Atomics.add(ctrl, ${DONE}, 1);
   Atomics.notify(ctrl, ${DONE});
@@ -333,7 +442,196 @@ export interface PassData {
   readonly yMean: number;
 }
 
+/**
+ * A fit's arrays, placed where its passes run fastest: in one WebAssembly kernel memory when SIMD is
+ * available and `simd` is true (the memory is shared, so threads need nothing more), else in
+ * SharedArrayBuffers when `shared`, else in plain arrays. `x` holds a copy of `data`, or `data`
+ * itself when `inPlace` and it can be used where it is: always for the JavaScript kernels (as
+ * before), for SIMD only when `data` already lives in a kernel memory ({@link fitMatrixArray}), which
+ * then grows by the residual and the target. A copy of the target is made only where `y` cannot be
+ * read where it is. `simd` in the answer says which kernels the passes will run.
+ */
+export function fitArrays(
+  data: Float64Array,
+  y: Float64Array,
+  n: number,
+  options: { readonly inPlace: boolean; readonly shared: boolean; readonly simd: boolean },
+): { x: Float64Array; r: Float64Array; y: Float64Array; simd: boolean } {
+  const p = data.length / n;
+  if (options.simd && kernelModule()) {
+    const own = kernelMemoryOf(data.buffer);
+    if (options.inPlace && own) {
+      const base = growKernelMemory(own, 2 * n * 8);
+      if (base !== undefined) {
+        const buf = own.buffer;
+        const yk = new Float64Array(buf, base + n * 8, n);
+        yk.set(y);
+        return { x: data, r: new Float64Array(buf, base, n), y: yk, simd: true };
+      }
+    } else if (!options.inPlace) {
+      const memory = scratchMemory((p + 2) * n * 8);
+      if (memory) {
+        const buf = memory.buffer;
+        const x = new Float64Array(buf, 0, p * n);
+        x.set(data);
+        const yk = new Float64Array(buf, (p + 1) * n * 8, n);
+        yk.set(y);
+        return { x, r: new Float64Array(buf, p * n * 8, n), y: yk, simd: true };
+      }
+    }
+  }
+  const { shared } = options;
+  const alloc = (length: number) =>
+    shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
+  const inPlace = options.inPlace && (!shared || data.buffer instanceof SharedArrayBuffer);
+  const x = inPlace ? data : alloc(data.length);
+  if (!inPlace) x.set(data);
+  let ys = y;
+  if (shared && !(y.buffer instanceof SharedArrayBuffer)) {
+    ys = alloc(n);
+    ys.set(y);
+  }
+  return { x, r: alloc(n), y: ys, simd: false };
+}
+
+/** Column `[o, o + n)` of a matrix: its sum, whether every value is the same, the first non-finite one. */
+export interface ColumnStats {
+  readonly sum: number;
+  readonly constant: boolean;
+  /** Index in the column of the first value that is not finite, or −1. */
+  readonly nonFinite: number;
+}
+
+/**
+ * The passes that prepare a fit's matrix, column by column: the sum (four running sums, the i-th
+ * value to sum i mod 4, as the other passes) and constancy, then the centring with the sum of squares
+ * of the centred column. By the SIMD kernels when `x` lives in a kernel memory and `simd`, else by the
+ * JavaScript code below; the same bits either way.
+ */
+export function columnPasses(
+  x: Float64Array,
+  simd: boolean,
+): { stats(o: number, n: number): ColumnStats; centre(o: number, m: number, n: number): number } {
+  const memory = simd ? kernelMemoryOf(x.buffer) : undefined;
+  const kernels = memory && instantiateKernels(memory);
+  const firstNonFinite = (o: number, n: number) => {
+    for (let i = 0; i < n; i++) if (!Number.isFinite(x[o + i]!)) return i;
+    return -1;
+  };
+  if (kernels) {
+    const at = (o: number) => x.byteOffset + o * 8;
+    return {
+      stats: (o, n) => {
+        const [sum, lo, hi] = kernels.stats(at(o), n);
+        // A finite sum means finite values; otherwise look for the culprit (or it overflowed).
+        return { sum, constant: lo === hi, nonFinite: Number.isFinite(sum) ? -1 : firstNonFinite(o, n) };
+      },
+      centre: (o, m, n) => kernels.centre(at(o), m, n),
+    };
+  }
+  return {
+    stats: (o, n) => {
+      const sum = columnSum(x, o, n);
+      return { sum, constant: isConstant(x, o, n), nonFinite: Number.isFinite(sum) ? -1 : firstNonFinite(o, n) };
+    },
+    centre: (o, m, n) => centreColumn(x, o, m, n),
+  };
+}
+
+// Top-level functions with each value's operations together: measured, V8 ran the same loops 3–5×
+// slower written inside closures or as four loads, then four stores, then four sums.
+
+/** Σ x[i] over [o, o + n) with four running sums. */
+function columnSum(x: Float64Array, o: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = o;
+  const end = o + n;
+  const end4 = end - (n % 4);
+  for (; i < end4; i += 4) {
+    s0 += x[i]!;
+    s1 += x[i + 1]!;
+    s2 += x[i + 2]!;
+    s3 += x[i + 3]!;
+  }
+  for (; i < end; i++) s0 += x[i]!;
+  return s0 + s1 + s2 + s3;
+}
+
+/** Whether x[i] is the same for every i in [o, o + n); stops at the first difference. */
+function isConstant(x: Float64Array, o: number, n: number): boolean {
+  const first = x[o]!;
+  for (let i = o + 1, end = o + n; i < end; i++) if (x[i] !== first) return false;
+  return true;
+}
+
+/** x[i] −= m over [o, o + n), and Σ x[i]² of the result with four running sums. */
+function centreColumn(x: Float64Array, o: number, m: number, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = o;
+  const end = o + n;
+  const end4 = end - (n % 4);
+  for (; i < end4; i += 4) {
+    const v0 = x[i]! - m;
+    x[i] = v0;
+    s0 += v0 * v0;
+    const v1 = x[i + 1]! - m;
+    x[i + 1] = v1;
+    s1 += v1 * v1;
+    const v2 = x[i + 2]! - m;
+    x[i + 2] = v2;
+    s2 += v2 * v2;
+    const v3 = x[i + 3]! - m;
+    x[i + 3] = v3;
+    s3 += v3 * v3;
+  }
+  for (; i < end; i++) {
+    const v = x[i]! - m;
+    x[i] = v;
+    s0 += v * v;
+  }
+  return s0 + s1 + s2 + s3;
+}
+
+let scratch: KernelMemory | undefined;
+
+/**
+ * The kernel memory a fit copies its matrix into: the previous fit's when it is large enough. Fits
+ * run one at a time (synchronously), so one suffices; reusing it saves the page faults of fresh
+ * memory, about 14 ms of the 200,000 × 20 fit (35 MB), measured. The cost: the process keeps the
+ * memory of its largest such fit (shared memory cannot shrink); a fit with `overwriteX` on a
+ * {@link fitMatrixArray} matrix uses that matrix's memory instead.
+ */
+function scratchMemory(bytes: number): KernelMemory | undefined {
+  if (scratch && scratch.buffer.byteLength >= bytes) return scratch;
+  scratch = undefined; // let the smaller one go before the larger one is made
+  scratch = kernelMemory(bytes);
+  return scratch;
+}
+
+/**
+ * An array of `length` doubles for a training matrix or target that a fit will centre in place
+ * (`overwriteX`) and run its SIMD kernels on without a copy: a view on a WebAssembly kernel memory
+ * (whose buffer is a SharedArrayBuffer) where SIMD is available, else a SharedArrayBuffer when
+ * `shared`, else a plain array. Zero-filled; untouched pages cost address space, not memory.
+ *
+ * @example
+ * const data = fitMatrixArray(rows * cols, true); // fill column by column, then fitElasticNet(..., { overwriteX: true })
+ */
+export function fitMatrixArray(length: number, shared: boolean): Float64Array {
+  const memory = kernelMemory(length * 8);
+  if (memory) return new Float64Array(memory.buffer, 0, length);
+  return shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
+}
+
 export interface BlockPasses {
+  /** Whether the passes run the WebAssembly SIMD kernels (else their JavaScript twins: same bits). */
+  readonly simd: boolean;
   /** x_j·R. */
   dot(j: number): number;
   /** R −= d·x_prev, then x_j·R. */
@@ -346,9 +644,20 @@ export interface BlockPasses {
   release(): void;
 }
 
+/** The kernel memory holding every array of `data`, if one does. */
+function commonKernelMemory(data: PassData): KernelMemory | undefined {
+  const memory = kernelMemoryOf(data.x.buffer);
+  if (!memory || kernelMemoryOf(data.r.buffer) !== memory || kernelMemoryOf(data.y.buffer) !== memory) {
+    return undefined;
+  }
+  return memory;
+}
+
 /**
  * A fit's passes over `data` on `threads` threads (the caller's plus `threads − 1` workers). With
- * more than one thread every array of `data` must live in a SharedArrayBuffer.
+ * more than one thread every array of `data` must live in a SharedArrayBuffer. The passes run the
+ * WebAssembly SIMD kernels when every array of `data` lives in one kernel memory (see
+ * {@link fitArrays}), else the JavaScript ones; the bits are the same.
  *
  * @example
  * const pass = blockPasses({ x, r, y, yMean }, n, p, 2);
@@ -357,9 +666,22 @@ export interface BlockPasses {
 export function blockPasses(data: PassData, n: number, p: number, threads: number): BlockPasses {
   const nb = Math.max(1, Math.ceil(n / BLOCK_ROWS));
   const workersWanted = Math.min(threads, nb) - 1;
-  const cols: Float64Array[] = [];
-  for (let j = 0; j < p; j++) cols.push(data.x.subarray(j * n, (j + 1) * n));
   const { r: R, y, yMean } = data;
+  const memory = commonKernelMemory(data);
+  const kernels = memory && instantiateKernels(memory);
+  const where: OpsData = {
+    x: data.x.buffer,
+    xOffset: data.x.byteOffset,
+    r: R.buffer,
+    rOffset: R.byteOffset,
+    y: y.buffer,
+    yOffset: y.byteOffset,
+    yMean,
+    n,
+    p,
+  };
+  const ops = makeOps(where, kernels);
+  const simd = kernels !== undefined;
   const partials = new Float64Array(
     workersWanted > 0 ? new SharedArrayBuffer((p + 2) * nb * 8) : new ArrayBuffer((p + 2) * nb * 8),
   );
@@ -376,8 +698,9 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
 
   if (workersWanted <= 0) {
     const local = (op: number, j: number, prev: number, d: number) =>
-      runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
+      runBlocks(op, ops, p, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
     return {
+      simd,
       dot: (j) => (local(CMD.dot, j, 0, 0), sum(0)),
       updateDot: (prev, d, j) => (local(CMD.updateDot, j, prev, d), sum(0)),
       axpy: (prev, d) => local(CMD.axpy, 0, prev, d),
@@ -395,6 +718,8 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   const { ctrl, delta, ports } = pool(workers);
   const total = workers + 1;
   const mine = Math.floor(nb / total); // the caller runs blocks [0, mine): thread index 0
+  const spin = spinLoads(total);
+  ctrl[SPIN_AT] = spin;
 
   const run = (op: number, j: number, prev: number, d: number) => {
     Atomics.store(ctrl, DONE, 0);
@@ -404,9 +729,9 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     delta[0] = d;
     Atomics.add(ctrl, GEN, 1);
     Atomics.notify(ctrl, GEN);
-    if (op !== CMD.attach) runBlocks(op, cols, R, y, yMean, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
+    if (op !== CMD.attach) runBlocks(op, ops, p, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, mine);
     let done = Atomics.load(ctrl, DONE);
-    for (let k = 0; done < workers && k < SPIN; k++) done = Atomics.load(ctrl, DONE);
+    for (let k = 0; done < workers && k < spin; k++) done = Atomics.load(ctrl, DONE);
     const started = Date.now();
     while (done < workers) {
       // A worker that died cannot say so while this thread blocks; a minute of silence is an error.
@@ -417,15 +742,11 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
     }
   };
   const message = {
-    x: data.x.buffer,
-    xOffset: data.x.byteOffset,
-    r: R.buffer,
-    y: y.buffer,
-    yOffset: y.byteOffset,
-    yMean,
+    ...where,
+    // The workers instantiate the same module over the same shared memory.
+    memory: simd ? memory : undefined,
+    module: simd ? kernelModule() : undefined,
     partials: partials.buffer,
-    n,
-    p,
     nb,
     block: BLOCK_ROWS,
     threads: total,
@@ -433,13 +754,17 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   for (const port of ports) port.postMessage(message);
   run(CMD.attach, 0, 0, 0);
   return {
+    simd,
     dot: (j) => (run(CMD.dot, j, 0, 0), sum(0)),
     updateDot: (prev, d, j) => (run(CMD.updateDot, j, prev, d), sum(0)),
     axpy: (prev, d) => run(CMD.axpy, 0, prev, d),
     gapDots: () => (run(CMD.gap, 0, 0, 0), gap()),
     // Workers drop their views so the fit's buffers can be collected.
     release: () => {
-      for (const port of ports) port.postMessage({ ...message, x: new SharedArrayBuffer(8), r: new SharedArrayBuffer(8), y: new SharedArrayBuffer(8), yOffset: 0, partials: new SharedArrayBuffer(8), n: 0, p: 0, nb: 0 });
+      const none = new SharedArrayBuffer(8);
+      for (const port of ports) {
+        port.postMessage({ ...message, x: none, xOffset: 0, r: none, rOffset: 0, y: none, yOffset: 0, memory: undefined, module: undefined, partials: none, n: 0, p: 0, nb: 0 });
+      }
       run(CMD.attach, 0, 0, 0);
     },
   };

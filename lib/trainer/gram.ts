@@ -370,6 +370,8 @@ export function fitElasticNetGram(stats: GramStats, options: GramFitOptions = {}
   return {
     coef: w,
     intercept: stats.yMean - xw,
+    // The Gram solver works on p × p statistics: no pass over the rows, no kernel to report.
+    simd: false,
     iterations: converged ? epoch + 1 : maxIter,
     converged,
     dualGap: gap / n,
