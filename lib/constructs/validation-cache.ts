@@ -34,6 +34,7 @@ import {
 } from 'aws-cdk-lib';
 import { readJson, writeFileAtomic } from './bundle-cache';
 import { kitCacheDir } from './bundling';
+import { takeStartedWorker } from './validation-worker';
 
 /** Raised when the entry layout changes, so old entries are never read as new ones. */
 const CACHE_FORMAT = 1;
@@ -76,9 +77,15 @@ function resourceTypesIn(templates: readonly string[]): string[] {
 
 export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePlugin {
   readonly stats: ValidationCacheStats = { validated: [], reused: [] };
+  /** Of {@link ValidationCacheStats.validated}, the templates the worker thread validated (startValidationWorker, validation-worker.ts). */
+  readonly validatedOnWorker: string[] = [];
   private readonly versions = engineVersions();
   /** The engine's own version string, recorded by the first run that loaded it. */
   private engineVersion?: string;
+  /** The validator startValidationWorker started for this process, if any, until validation ends. */
+  private worker = takeStartedWorker();
+  /** The engine version the worker reported with its reports. */
+  private workerVersion?: string;
 
   constructor(readonly cacheDir: string = join(kitCacheDir(), 'validation')) {
     super();
@@ -90,7 +97,7 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
       const recorded = readJson<{ engine: string; version: string }>(join(this.cacheDir, 'engine.json'));
       if (recorded?.engine === this.versions.engine) this.engineVersion = recorded.version;
       else {
-        this.engineVersion = super.version;
+        this.engineVersion = this.workerVersion ?? this.worker?.ask({})?.version ?? super.version;
         writeFileAtomic(join(this.cacheDir, 'engine.json'), JSON.stringify({ engine: this.versions.engine, version: this.engineVersion }));
       }
     }
@@ -113,7 +120,21 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
       this.stats.reused.push(s.templatePath);
       return withTemplatePath(cached.violations, TEMPLATE_PATH, s.templatePath);
     });
-    if (reports.some((r) => r === undefined)) {
+    const missed = context.stackTemplates.filter((_s, i) => reports[i] === undefined);
+    const reply = missed.length > 0 ? this.worker?.ask({ stackTemplates: missed.map(plainTemplate), types }) : undefined;
+    const fromWorker = reply?.reports;
+    this.workerVersion = reply?.version;
+    this.worker?.stop();
+    this.worker = undefined;
+    if (fromWorker) {
+      missed.forEach((s, j) => {
+        const i = context.stackTemplates.indexOf(s);
+        this.stats.validated.push(s.templatePath);
+        this.validatedOnWorker.push(s.templatePath);
+        reports[i] = fromWorker[j]!;
+        this.store(keys[i]!, s.templatePath, fromWorker[j]!);
+      });
+    } else if (missed.length > 0) {
       // The rules of every type in the set, as one uncached run loads them, whichever templates are
       // validated now: a template's findings do not depend on which others missed the cache.
       (this as unknown as { initializeEngine(types: Set<string>): unknown }).initializeEngine(new Set(types));
@@ -124,13 +145,14 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
         const report = super.validate({ ...context, stackTemplates: [s] });
         this.stats.validated.push(s.templatePath);
         reports[i] = report.violations;
-        writeFileAtomic(
-          this.entryPath(keys[i]!),
-          JSON.stringify({ key: keys[i], violations: withTemplatePath(report.violations, s.templatePath, TEMPLATE_PATH) }),
-        );
+        this.store(keys[i]!, s.templatePath, report.violations);
       });
     }
     return mergeReports(reports as PolicyViolation[][]);
+  }
+
+  private store(key: string, templatePath: string, violations: readonly PolicyViolation[]): void {
+    writeFileAtomic(this.entryPath(key), JSON.stringify({ key, violations: withTemplatePath(violations, templatePath, TEMPLATE_PATH) }));
   }
 
   private entryPath(key: string): string {
@@ -154,6 +176,14 @@ function mergeReports(perTemplate: readonly PolicyViolation[][]): PolicyValidati
   }
   return { success: violations.every((v) => v.severity !== 'error' && v.severity !== 'fatal'), violations };
 }
+
+/** What the worker needs of a stack's template (structured-clonable). */
+const plainTemplate = (s: IPolicyValidationContext['stackTemplates'][number]) => ({
+  stackConstructPath: s.stackConstructPath,
+  templatePath: s.templatePath,
+  accountId: s.accountId,
+  region: s.region,
+});
 
 /** A deep copy of `violations` with every occurrence of the string `from` replaced by `to`. */
 function withTemplatePath(violations: readonly PolicyViolation[], from: string, to: string): PolicyViolation[] {
