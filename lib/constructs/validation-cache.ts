@@ -23,9 +23,10 @@
  * useValidationCache();  // before app.synth()
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import {
   CloudFormationValidatePlugin,
   type IPolicyValidationContext,
@@ -34,10 +35,13 @@ import {
 } from 'aws-cdk-lib';
 import { readJson, writeFileAtomic } from './bundle-cache';
 import { kitCacheDir } from './bundling';
-import { takeStartedWorker } from './validation-worker';
+import { type PlainTemplate, takeStartedWorker } from './validation-worker';
 
 /** Raised when the entry layout changes, so old entries are never read as new ones. */
 const CACHE_FORMAT = 1;
+/** cx-api's markers of an environment-agnostic stack, which CDK's validation context passes as undefined. */
+const UNKNOWN_ACCOUNT = 'unknown-account';
+const UNKNOWN_REGION = 'unknown-region';
 /** Stands for the template's absolute path in a cached report (outdirs differ between runs). */
 const TEMPLATE_PATH = '\u0000template\u0000';
 
@@ -79,6 +83,8 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
   readonly stats: ValidationCacheStats = { validated: [], reused: [] };
   /** Of {@link ValidationCacheStats.validated}, the templates the worker thread validated (startValidationWorker, validation-worker.ts). */
   readonly validatedOnWorker: string[] = [];
+  /** Of {@link validatedOnWorker}, the templates validated ahead, as their stage was synthesized ({@link validateAhead}). */
+  readonly validatedAhead: string[] = [];
   private readonly versions = engineVersions();
   /** The engine's own version string, recorded by the first run that loaded it. */
   private engineVersion?: string;
@@ -131,8 +137,9 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
         const i = context.stackTemplates.indexOf(s);
         this.stats.validated.push(s.templatePath);
         this.validatedOnWorker.push(s.templatePath);
+        if (reply?.early?.[j]) this.validatedAhead.push(s.templatePath);
         reports[i] = fromWorker[j]!;
-        this.store(keys[i]!, s.templatePath, fromWorker[j]!);
+        this.store(s, keys[i]!, texts[i]!, fromWorker[j]!);
       });
     } else if (missed.length > 0) {
       // The rules of every type in the set, as one uncached run loads them, whichever templates are
@@ -145,14 +152,39 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
         const report = super.validate({ ...context, stackTemplates: [s] });
         this.stats.validated.push(s.templatePath);
         reports[i] = report.violations;
-        this.store(keys[i]!, s.templatePath, report.violations);
+        this.store(s, keys[i]!, texts[i]!, report.violations);
       });
     }
     return mergeReports(reports as PolicyViolation[][]);
   }
 
-  private store(key: string, templatePath: string, violations: readonly PolicyViolation[]): void {
-    writeFileAtomic(this.entryPath(key), JSON.stringify({ key, violations: withTemplatePath(violations, templatePath, TEMPLATE_PATH) }));
+  /**
+   * Hands the worker the templates of a stage just synthesized, to validate while the app goes on
+   * (the other stages), unless the cache has validated the same template of the same stack before
+   * (in whatever set of templates: its `.seen` marker), which then likely answers it.
+   */
+  validateAhead(assembly: CloudAssembly): void {
+    if (this.worker === undefined) return;
+    const ahead = assembly.stacks
+      .map((s) => plainTemplate({
+        stackConstructPath: s.hierarchicalId,
+        templatePath: s.templateFullPath,
+        accountId: s.environment.account !== UNKNOWN_ACCOUNT ? s.environment.account : undefined,
+        region: s.environment.region !== UNKNOWN_REGION ? s.environment.region : undefined,
+      }))
+      .filter((s) => !existsSync(this.seenPath(s, readFileSync(s.templatePath, 'utf8'))));
+    this.worker.validateAhead(ahead);
+  }
+
+  private store(s: PlainTemplate, key: string, text: string, violations: readonly PolicyViolation[]): void {
+    writeFileAtomic(this.entryPath(key), JSON.stringify({ key, violations: withTemplatePath(violations, s.templatePath, TEMPLATE_PATH) }));
+    writeFileAtomic(this.seenPath(s, text), '');
+  }
+
+  /** The marker of a template validated for a stack, whatever the other templates were. */
+  private seenPath(s: PlainTemplate, text: string): string {
+    const { cdk, engine } = this.versions;
+    return join(this.cacheDir, `${sha256(`${CACHE_FORMAT} ${cdk} ${engine}\n${JSON.stringify([s.stackConstructPath, basename(s.templatePath), s.accountId ?? null, s.region ?? null])}\n${text}`)}.seen`);
   }
 
   private entryPath(key: string): string {
@@ -178,7 +210,7 @@ function mergeReports(perTemplate: readonly PolicyViolation[][]): PolicyValidati
 }
 
 /** What the worker needs of a stack's template (structured-clonable). */
-const plainTemplate = (s: IPolicyValidationContext['stackTemplates'][number]) => ({
+const plainTemplate = (s: PlainTemplate): PlainTemplate => ({
   stackConstructPath: s.stackConstructPath,
   templatePath: s.templatePath,
   accountId: s.accountId,
@@ -205,4 +237,13 @@ export function useValidationCache(cacheDir: string = join(kitCacheDir(), 'valid
   const plugin = new CachedCloudFormationValidatePlugin(cacheDir);
   holder._instance = plugin;
   return plugin;
+}
+
+/**
+ * Hands the templates of a stage just synthesized to this process's validation worker, if any
+ * (see {@link CachedCloudFormationValidatePlugin.validateAhead}); MlopsStage calls it.
+ */
+export function validateAhead(assembly: CloudAssembly): void {
+  const current = (CloudFormationValidatePlugin as unknown as { _instance?: CloudFormationValidatePlugin })._instance;
+  if (current instanceof CachedCloudFormationValidatePlugin) current.validateAhead(assembly);
 }

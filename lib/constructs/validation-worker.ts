@@ -38,18 +38,49 @@ try {
 } catch (err) {
   failure = String(err && err.stack || err);
 }
-const index = () => JSON.parse(readFileSync(join(dirname(pluginPath), 'rules', 'index.generated.json'), 'utf8')).rules;
-const rulesOf = (rules, types) => rules.filter((r) => r.types === null || r.types.some((t) => types.has(t))).map((r) => r.file).sort().join('\\n');
+const rules = failure ? [] : JSON.parse(readFileSync(join(dirname(pluginPath), 'rules', 'index.generated.json'), 'utf8')).rules;
+const rulesOf = (types) => rules.filter((r) => r.types === null || r.types.some((t) => types.has(t))).map((r) => r.file).sort().join('\\n');
+const typesOf = (text) => {
+  const types = new Set();
+  try {
+    for (const r of Object.values(JSON.parse(text).Resources || {})) if (r && typeof r.Type === 'string') types.add(r.Type);
+  } catch {}
+  return types;
+};
+/** Lets the engine serve \`types\` when they select the rules it was built with (as CDK's would). */
+const widen = (types) => {
+  if (rulesOf(types) === rulesOf(plugin.engineResourceTypes)) plugin.engineResourceTypes = new Set([...plugin.engineResourceTypes, ...types]);
+};
+/** Reports validated ahead, by template path: the template as it was sent and read, the engine, the report. */
+const ahead = new Map();
 const reply = (message) => { port.postMessage(message); Atomics.store(flag, 0, 1); Atomics.notify(flag, 0); };
 port.on('message', (request) => {
+  if (request.ahead !== undefined) {
+    // No reply: the main thread goes on synthesizing. A template whose types need another engine waits.
+    if (failure) return;
+    for (const s of request.ahead) {
+      try {
+        const text = readFileSync(s.templatePath, 'utf8');
+        const types = typesOf(text);
+        widen(types);
+        if (rulesOf(types) !== rulesOf(plugin.engineResourceTypes) || ![...types].every((t) => plugin.engineResourceTypes.has(t))) continue;
+        ahead.set(s.templatePath, { sent: JSON.stringify(s), text, engine: plugin.engine, violations: plugin.validate({ stackTemplates: [s] }).violations });
+      } catch {}
+    }
+    return;
+  }
   if (failure) return reply({ failure });
   try {
     if (request.stackTemplates === undefined) return reply({ version });
     const types = new Set(request.types);
-    const rules = index();
-    if (rulesOf(rules, types) === rulesOf(rules, plugin.engineResourceTypes)) plugin.engineResourceTypes = types;
+    widen(types);
     plugin.initializeEngine(types);
-    reply({ version, reports: request.stackTemplates.map((s) => plugin.validate({ stackTemplates: [s] }).violations) });
+    const early = request.stackTemplates.map((s) => {
+      const e = ahead.get(s.templatePath);
+      return e !== undefined && e.engine === plugin.engine && e.sent === JSON.stringify(s) && e.text === readFileSync(s.templatePath, 'utf8');
+    });
+    const reports = request.stackTemplates.map((s, i) => early[i] ? ahead.get(s.templatePath).violations : plugin.validate({ stackTemplates: [s] }).violations);
+    reply({ version, reports, early });
   } catch (err) {
     reply({ failure: String(err && err.stack || err) });
   }
@@ -59,9 +90,14 @@ port.on('message', (request) => {
 /** How long the main thread waits for the worker's answer before validating on its own. */
 const WORKER_TIMEOUT_MS = 10 * 60_000;
 
+/** What the worker needs of a stack's template (structured-clonable), as CDK's validation context gives it. */
+export type PlainTemplate = Pick<IPolicyValidationContext['stackTemplates'][number], 'stackConstructPath' | 'templatePath' | 'accountId' | 'region'>;
+
 interface WorkerReply {
   version?: string;
   reports?: PolicyViolation[][];
+  /** Per template of the request: whether its report is one validated ahead. */
+  early?: boolean[];
   failure?: string;
 }
 
@@ -88,7 +124,7 @@ export class ValidationWorker {
   }
 
   /** Sends `request` and blocks until the worker answers; undefined when it failed or timed out. */
-  ask(request: { stackTemplates?: IPolicyValidationContext['stackTemplates']; types?: string[] }): WorkerReply | undefined {
+  ask(request: { stackTemplates?: readonly PlainTemplate[]; types?: string[] }): WorkerReply | undefined {
     Atomics.store(this.flag, 0, 0);
     this.port.postMessage(request);
     if (Atomics.wait(this.flag, 0, 0, WORKER_TIMEOUT_MS) === 'timed-out') return undefined;
@@ -98,6 +134,15 @@ export class ValidationWorker {
       return undefined;
     }
     return reply;
+  }
+
+  /**
+   * Has the worker validate `stackTemplates` now, as they are written (a stage synthesized), without
+   * waiting: {@link ask} then answers them from what it validated, where the template, its stack and
+   * the engine are still the same.
+   */
+  validateAhead(stackTemplates: readonly PlainTemplate[]): void {
+    if (stackTemplates.length > 0) this.port.postMessage({ ahead: stackTemplates });
   }
 
   stop(): void {

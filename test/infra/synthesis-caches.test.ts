@@ -4,7 +4,7 @@
  * is checked again and its new findings reported, and a cached finding fails synthesis as a fresh
  * one does. Small apps of their own (each cache over a temporary directory), never the shared ones.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnWaitConditionHandle, CloudFormationValidatePlugin, type IPolicyValidationPlugin, Stack, Stage, Validations } from 'aws-cdk-lib';
@@ -102,6 +102,45 @@ describe('the CloudFormation validation cache', () => {
       const again = new CachedCloudFormationValidatePlugin(join(scratch, `worker-${fleet}`));
       expect(synth(['us-east-1a', 'us-east-1b'], again, fleet)).toEqual(report);
       expect(again.stats.validated).toEqual([]);
+    }
+  });
+
+  it('uses the reports the worker validated ahead as a stage was synthesized, and validates again a template changed after it', { timeout: 240_000 }, () => {
+    /** A stage of two stacks (a hard-coded zone in the first); `change` edits a template between the stage's synthesis and validation. */
+    function stageSynth(plugin: IPolicyValidationPlugin, ahead: (assembly: ReturnType<Stage['synth']>) => void, change = false) {
+      const outdir = newOutdir();
+      const app = new App({ outdir });
+      const stage = new Stage(app, 'Env', { env: { account: '123456789012', region: 'us-east-1' } });
+      const network = new Stack(stage, 'Network');
+      new ec2.CfnSubnet(network, 'Subnet', { vpcId: 'vpc-1', cidrBlock: '10.0.0.0/24', availabilityZone: 'us-east-1a' });
+      new CfnWaitConditionHandle(new Stack(stage, 'Storage'), 'Handle');
+      Validations.of(app).addPlugins(plugin);
+      const assembly = stage.synth();
+      ahead(assembly);
+      if (change) {
+        const path = assembly.getStackByName('Env-Network').templateFullPath;
+        writeFileSync(path, readFileSync(path, 'utf8').replace('us-east-1a', 'us-east-1b'));
+      }
+      app.synth();
+      return validateReport(outdir);
+    }
+    for (const change of [false, true]) {
+      startValidationWorker();
+      const plugin = new CachedCloudFormationValidatePlugin(join(scratch, `ahead-${change}`));
+      const report = stageSynth(
+        plugin,
+        (a) => {
+          plugin.validateAhead(a);
+          // Asks the worker (its cache has no engine.json yet), which answers after the templates sent ahead.
+          expect(plugin.version).toBe(new CloudFormationValidatePlugin().version);
+        },
+        change,
+      );
+      expect(templates(plugin.validatedOnWorker)).toEqual([expect.stringMatching(/^EnvNetwork/), expect.stringMatching(/^EnvStorage/)]);
+      const storageOnly = [expect.stringMatching(/^EnvStorage/)];
+      expect(templates(plugin.validatedAhead)).toEqual(change ? storageOnly : templates(plugin.validatedOnWorker));
+      expect(JSON.stringify(report)).toContain(change ? "'us-east-1b'" : "'us-east-1a'");
+      expect(report).toEqual(stageSynth(new CloudFormationValidatePlugin(), () => {}, change));
     }
   });
 });
