@@ -8,7 +8,13 @@
  */
 import type { App as CdkApp } from 'aws-cdk-lib';
 import { defaultBundleCache } from '../lib/constructs/bundle-cache';
+import { startValidationWorker, validationCacheIsEmpty } from '../lib/constructs/validation-worker';
 
+// When templates are likely new (a first synthesis, or sources changed since the compiled app was
+// built: bin/app.mjs says so), CloudFormation validation's engine starts now on a worker thread, on
+// the second core, instead of after the templates are written; findings still come from the
+// validation cache where it has them, and a synthesis that validates nothing stops the worker.
+if ((globalThis as { mlopsKitAppBuilt?: boolean }).mlopsKitAppBuilt || validationCacheIsEmpty()) startValidationWorker();
 // Handlers missing from the kit's cache are bundled by esbuild in its own process while this one
 // loads aws-cdk-lib and the stacks (the two cores each do one); on a warm cache nothing is built.
 const bundled = defaultBundleCache().prefetch();

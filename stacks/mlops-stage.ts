@@ -5,11 +5,13 @@
  * @example
  * new MlopsStage(app, 'mlops-staging', { config: resolveEnvironment('staging') });
  */
-import { AspectPriority, Aspects, Aws, CfnRule, Fn, Stack, Stage, type StageProps, Tags, Validations } from 'aws-cdk-lib';
+import { AspectPriority, Aspects, Aws, CfnRule, Fn, Stack, Stage, type StageProps, type StageSynthesisOptions, Tags, Validations } from 'aws-cdk-lib';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import type { Construct } from 'constructs';
 import { type EnvironmentConfig, LOCAL_ACCOUNT } from '../lib/config';
 import { resolveHouseDefaults, withLogsKey } from '../lib/constructs/house-defaults';
 import { nagPluginsFor } from '../lib/constructs/nag';
+import { validateAhead } from '../lib/constructs/validation-cache';
 import { OperationsCoverage } from '../lib/constructs/operations-coverage';
 import { addDeployPreflight } from '../lib/constructs/preflight';
 import { declareServing } from '../lib/constructs/platform-facts';
@@ -178,6 +180,13 @@ export class MlopsStage extends Stage {
       addDeployPreflight(this, props.config);
     }
     if (props.nag ?? true) Validations.of(this).addPlugins(...nagPluginsFor(this, props.config));
+  }
+
+  /** As Stage's; then this stage's templates go to CloudFormation validation's worker, if one runs. */
+  override synth(options?: StageSynthesisOptions): CloudAssembly {
+    const assembly = super.synth(options);
+    validateAhead(assembly);
+    return assembly;
   }
 }
 

@@ -23,9 +23,10 @@
  * useValidationCache();  // before app.synth()
  */
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
+import type { CloudAssembly } from 'aws-cdk-lib/cx-api';
 import {
   CloudFormationValidatePlugin,
   type IPolicyValidationContext,
@@ -34,9 +35,13 @@ import {
 } from 'aws-cdk-lib';
 import { readJson, writeFileAtomic } from './bundle-cache';
 import { kitCacheDir } from './bundling';
+import { type PlainTemplate, takeStartedWorker } from './validation-worker';
 
 /** Raised when the entry layout changes, so old entries are never read as new ones. */
 const CACHE_FORMAT = 1;
+/** cx-api's markers of an environment-agnostic stack, which CDK's validation context passes as undefined. */
+const UNKNOWN_ACCOUNT = 'unknown-account';
+const UNKNOWN_REGION = 'unknown-region';
 /** Stands for the template's absolute path in a cached report (outdirs differ between runs). */
 const TEMPLATE_PATH = '\u0000template\u0000';
 
@@ -76,9 +81,17 @@ function resourceTypesIn(templates: readonly string[]): string[] {
 
 export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePlugin {
   readonly stats: ValidationCacheStats = { validated: [], reused: [] };
+  /** Of {@link ValidationCacheStats.validated}, the templates the worker thread validated (startValidationWorker, validation-worker.ts). */
+  readonly validatedOnWorker: string[] = [];
+  /** Of {@link validatedOnWorker}, the templates validated ahead, as their stage was synthesized ({@link validateAhead}). */
+  readonly validatedAhead: string[] = [];
   private readonly versions = engineVersions();
   /** The engine's own version string, recorded by the first run that loaded it. */
   private engineVersion?: string;
+  /** The validator startValidationWorker started for this process, if any, until validation ends. */
+  private worker = takeStartedWorker();
+  /** The engine version the worker reported with its reports. */
+  private workerVersion?: string;
 
   constructor(readonly cacheDir: string = join(kitCacheDir(), 'validation')) {
     super();
@@ -90,7 +103,7 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
       const recorded = readJson<{ engine: string; version: string }>(join(this.cacheDir, 'engine.json'));
       if (recorded?.engine === this.versions.engine) this.engineVersion = recorded.version;
       else {
-        this.engineVersion = super.version;
+        this.engineVersion = this.workerVersion ?? this.worker?.ask({})?.version ?? super.version;
         writeFileAtomic(join(this.cacheDir, 'engine.json'), JSON.stringify({ engine: this.versions.engine, version: this.engineVersion }));
       }
     }
@@ -113,7 +126,22 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
       this.stats.reused.push(s.templatePath);
       return withTemplatePath(cached.violations, TEMPLATE_PATH, s.templatePath);
     });
-    if (reports.some((r) => r === undefined)) {
+    const missed = context.stackTemplates.filter((_s, i) => reports[i] === undefined);
+    const reply = missed.length > 0 ? this.worker?.ask({ stackTemplates: missed.map(plainTemplate), types }) : undefined;
+    const fromWorker = reply?.reports;
+    this.workerVersion = reply?.version;
+    this.worker?.stop();
+    this.worker = undefined;
+    if (fromWorker) {
+      missed.forEach((s, j) => {
+        const i = context.stackTemplates.indexOf(s);
+        this.stats.validated.push(s.templatePath);
+        this.validatedOnWorker.push(s.templatePath);
+        if (reply?.early?.[j]) this.validatedAhead.push(s.templatePath);
+        reports[i] = fromWorker[j]!;
+        this.store(s, keys[i]!, texts[i]!, fromWorker[j]!);
+      });
+    } else if (missed.length > 0) {
       // The rules of every type in the set, as one uncached run loads them, whichever templates are
       // validated now: a template's findings do not depend on which others missed the cache.
       (this as unknown as { initializeEngine(types: Set<string>): unknown }).initializeEngine(new Set(types));
@@ -124,13 +152,39 @@ export class CachedCloudFormationValidatePlugin extends CloudFormationValidatePl
         const report = super.validate({ ...context, stackTemplates: [s] });
         this.stats.validated.push(s.templatePath);
         reports[i] = report.violations;
-        writeFileAtomic(
-          this.entryPath(keys[i]!),
-          JSON.stringify({ key: keys[i], violations: withTemplatePath(report.violations, s.templatePath, TEMPLATE_PATH) }),
-        );
+        this.store(s, keys[i]!, texts[i]!, report.violations);
       });
     }
     return mergeReports(reports as PolicyViolation[][]);
+  }
+
+  /**
+   * Hands the worker the templates of a stage just synthesized, to validate while the app goes on
+   * (the other stages), unless the cache has validated the same template of the same stack before
+   * (in whatever set of templates: its `.seen` marker), which then likely answers it.
+   */
+  validateAhead(assembly: CloudAssembly): void {
+    if (this.worker === undefined) return;
+    const ahead = assembly.stacks
+      .map((s) => plainTemplate({
+        stackConstructPath: s.hierarchicalId,
+        templatePath: s.templateFullPath,
+        accountId: s.environment.account !== UNKNOWN_ACCOUNT ? s.environment.account : undefined,
+        region: s.environment.region !== UNKNOWN_REGION ? s.environment.region : undefined,
+      }))
+      .filter((s) => !existsSync(this.seenPath(s, readFileSync(s.templatePath, 'utf8'))));
+    this.worker.validateAhead(ahead);
+  }
+
+  private store(s: PlainTemplate, key: string, text: string, violations: readonly PolicyViolation[]): void {
+    writeFileAtomic(this.entryPath(key), JSON.stringify({ key, violations: withTemplatePath(violations, s.templatePath, TEMPLATE_PATH) }));
+    writeFileAtomic(this.seenPath(s, text), '');
+  }
+
+  /** The marker of a template validated for a stack, whatever the other templates were. */
+  private seenPath(s: PlainTemplate, text: string): string {
+    const { cdk, engine } = this.versions;
+    return join(this.cacheDir, `${sha256(`${CACHE_FORMAT} ${cdk} ${engine}\n${JSON.stringify([s.stackConstructPath, basename(s.templatePath), s.accountId ?? null, s.region ?? null])}\n${text}`)}.seen`);
   }
 
   private entryPath(key: string): string {
@@ -155,6 +209,14 @@ function mergeReports(perTemplate: readonly PolicyViolation[][]): PolicyValidati
   return { success: violations.every((v) => v.severity !== 'error' && v.severity !== 'fatal'), violations };
 }
 
+/** What the worker needs of a stack's template (structured-clonable). */
+const plainTemplate = (s: PlainTemplate): PlainTemplate => ({
+  stackConstructPath: s.stackConstructPath,
+  templatePath: s.templatePath,
+  accountId: s.accountId,
+  region: s.region,
+});
+
 /** A deep copy of `violations` with every occurrence of the string `from` replaced by `to`. */
 function withTemplatePath(violations: readonly PolicyViolation[], from: string, to: string): PolicyViolation[] {
   return JSON.parse(JSON.stringify(violations), (_k, value: unknown) =>
@@ -175,4 +237,13 @@ export function useValidationCache(cacheDir: string = join(kitCacheDir(), 'valid
   const plugin = new CachedCloudFormationValidatePlugin(cacheDir);
   holder._instance = plugin;
   return plugin;
+}
+
+/**
+ * Hands the templates of a stage just synthesized to this process's validation worker, if any
+ * (see {@link CachedCloudFormationValidatePlugin.validateAhead}); MlopsStage calls it.
+ */
+export function validateAhead(assembly: CloudAssembly): void {
+  const current = (CloudFormationValidatePlugin as unknown as { _instance?: CloudFormationValidatePlugin })._instance;
+  if (current instanceof CachedCloudFormationValidatePlugin) current.validateAhead(assembly);
 }

@@ -1,7 +1,7 @@
 /**
  * The local stage's cloud assembly for `mlops up` and the transient platforms of other commands:
- * synthesized by `bin/synth-local.ts` in a child process (this module never loads the stacks), and
- * cached kit-wide by a content hash of everything the synthesis reads, so a fresh state dir (and
+ * synthesized by `bin/synth-local.ts` (compiled: bin/synth-local.mjs) in a child process (this
+ * module never loads the stacks), and cached kit-wide by a content hash of everything the synthesis reads, so a fresh state dir (and
  * every test that starts a platform) copies the assembly instead of synthesizing it again.
  *
  * The cache key is the sha256 of every file under bin/, lib/, stacks/ and lambdas/, package.json,
@@ -34,9 +34,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { publishDir, relocateSourceMap } from '../constructs/bundle-cache';
 import { kitCacheDir, PROJECT_ROOT } from '../constructs/bundling';
 
@@ -50,7 +48,7 @@ export const assemblyDirOf = (stateDir: string): string => join(stateDir, 'assem
 export const SYNTH_CACHE_ENV = 'MLOPS_SYNTH_CACHE';
 
 /** Raised when the cache layout or the child's settings change. */
-const SETTINGS = 'format 1; bin/synth-local.ts; stage local; nag off; validation off';
+const SETTINGS = 'format 1; bin/synth-local.mjs; stage local; nag off; validation off';
 const KEY_FILE = 'mlops-assembly.json';
 const SOURCE_DIRS = ['bin', 'lib', 'stacks', 'lambdas'];
 const SOURCE_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'cdk.json', '.dockerignore'];
@@ -238,9 +236,8 @@ function prune(): void {
 }
 
 function childArgs(outdir: string): string[] {
-  // tsx, resolved from the kit (not the working directory), runs the TypeScript entry as it is.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  return ['--import', tsx, join(PROJECT_ROOT, 'bin', 'synth-local.ts'), outdir];
+  // bin/synth-local.ts compiled (bin/compiled.mjs), run by plain Node instead of through tsx's loader.
+  return ['--enable-source-maps', join(PROJECT_ROOT, 'bin', 'synth-local.mjs'), outdir];
 }
 
 /** The synthesis reads no context or output dir from the caller's environment: the key covers all it reads. */

@@ -17,7 +17,7 @@ afterAll(() => rmSync(project, { recursive: true, force: true }));
 
 mkdirSync(join(project, 'bin'));
 mkdirSync(join(project, 'lib'));
-copyFileSync(join(kit, 'bin', 'app.mjs'), join(project, 'bin', 'app.mjs'));
+for (const f of ['app.mjs', 'compiled.mjs']) copyFileSync(join(kit, 'bin', f), join(project, 'bin', f));
 for (const f of ['package.json', 'package-lock.json', 'tsconfig.json']) copyFileSync(join(kit, f), join(project, f));
 symlinkSync(join(kit, 'node_modules'), join(project, 'node_modules'), 'dir');
 writeFileSync(

@@ -4,16 +4,18 @@
  * is checked again and its new findings reported, and a cached finding fails synthesis as a fresh
  * one does. Small apps of their own (each cache over a temporary directory), never the shared ones.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnWaitConditionHandle, CloudFormationValidatePlugin, type IPolicyValidationPlugin, Stack, Stage, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { CfnFleet } from 'aws-cdk-lib/aws-gamelift';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acknowledgeFindingPrefix, nagPluginsFor, PREFIX_ACKNOWLEDGEMENTS } from '../../lib/constructs/nag';
 import { stopNagCache, useNagCache } from '../../lib/constructs/nag-cache';
 import { CachedCloudFormationValidatePlugin } from '../../lib/constructs/validation-cache';
+import { startValidationWorker } from '../../lib/constructs/validation-worker';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlops-synthesis-caches-'));
 afterAll(() => {
@@ -37,8 +39,12 @@ const validateReport = (outdir: string) =>
 describe('the CloudFormation validation cache', () => {
   const cacheDir = join(scratch, 'validation');
 
-  /** Two stacks; `zones` hard-coded subnets in the first (CloudFormation's W3010 each), a resource with nothing to find in the second. */
-  function synth(zones: string[], plugin: IPolicyValidationPlugin) {
+  /**
+   * Two stacks; `zones` hard-coded subnets in the first (CloudFormation's W3010 each), a resource
+   * with nothing to find in the second; with `fleet`, a third stack with a GameLift fleet (the one
+   * resource type that selects one of CDK's Rego rules, so the engine is built with it).
+   */
+  function synth(zones: string[], plugin: IPolicyValidationPlugin, fleet = false) {
     const outdir = newOutdir();
     const app = new App({ outdir });
     const network = new Stack(app, 'Network');
@@ -47,6 +53,13 @@ describe('the CloudFormation validation cache', () => {
       new ec2.CfnSubnet(network, `Subnet${i}`, { vpcId: vpc.ref, cidrBlock: `10.0.${i}.0/24`, availabilityZone: zone }),
     );
     new CfnWaitConditionHandle(new Stack(app, 'Storage'), 'Handle');
+    if (fleet) {
+      new CfnFleet(new Stack(app, 'Games'), 'Fleet', {
+        name: 'fleet',
+        ec2InstanceType: 'c5.large',
+        runtimeConfiguration: { serverProcesses: [{ concurrentExecutions: 1, launchPath: '/local/game/server' }] },
+      });
+    }
     Validations.of(app).addPlugins(plugin);
     app.synth();
     return validateReport(outdir);
@@ -73,6 +86,62 @@ describe('the CloudFormation validation cache', () => {
     expect(JSON.stringify(report)).toContain("'us-east-1b'");
     // …in the report an uncached validation writes, finding for finding and in the same order.
     expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], new CloudFormationValidatePlugin()));
+  });
+
+  it('validates on the worker thread what it misses, reporting what CDK\'s plugin reports, with or without a Rego rule selected', { timeout: 240_000 }, () => {
+    for (const fleet of [false, true]) {
+      startValidationWorker();
+      const plugin = new CachedCloudFormationValidatePlugin(join(scratch, `worker-${fleet}`));
+      const report = synth(['us-east-1a', 'us-east-1b'], plugin, fleet);
+      const expected = fleet ? ['Games.template.json', 'Network.template.json', 'Storage.template.json'] : ['Network.template.json', 'Storage.template.json'];
+      expect(templates(plugin.validatedOnWorker)).toEqual(expected);
+      expect(JSON.stringify(report)).toContain("'us-east-1b'");
+      expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], new CloudFormationValidatePlugin(), fleet));
+      // The worker's version is the engine's, and the cache answers the same templates without it.
+      expect(plugin.version).toBe(new CloudFormationValidatePlugin().version);
+      const again = new CachedCloudFormationValidatePlugin(join(scratch, `worker-${fleet}`));
+      expect(synth(['us-east-1a', 'us-east-1b'], again, fleet)).toEqual(report);
+      expect(again.stats.validated).toEqual([]);
+    }
+  });
+
+  it('uses the reports the worker validated ahead as a stage was synthesized, and validates again a template changed after it', { timeout: 240_000 }, () => {
+    /** A stage of two stacks (a hard-coded zone in the first); `change` edits a template between the stage's synthesis and validation. */
+    function stageSynth(plugin: IPolicyValidationPlugin, ahead: (assembly: ReturnType<Stage['synth']>) => void, change = false) {
+      const outdir = newOutdir();
+      const app = new App({ outdir });
+      const stage = new Stage(app, 'Env', { env: { account: '123456789012', region: 'us-east-1' } });
+      const network = new Stack(stage, 'Network');
+      new ec2.CfnSubnet(network, 'Subnet', { vpcId: 'vpc-1', cidrBlock: '10.0.0.0/24', availabilityZone: 'us-east-1a' });
+      new CfnWaitConditionHandle(new Stack(stage, 'Storage'), 'Handle');
+      Validations.of(app).addPlugins(plugin);
+      const assembly = stage.synth();
+      ahead(assembly);
+      if (change) {
+        const path = assembly.getStackByName('Env-Network').templateFullPath;
+        writeFileSync(path, readFileSync(path, 'utf8').replace('us-east-1a', 'us-east-1b'));
+      }
+      app.synth();
+      return validateReport(outdir);
+    }
+    for (const change of [false, true]) {
+      startValidationWorker();
+      const plugin = new CachedCloudFormationValidatePlugin(join(scratch, `ahead-${change}`));
+      const report = stageSynth(
+        plugin,
+        (a) => {
+          plugin.validateAhead(a);
+          // Asks the worker (its cache has no engine.json yet), which answers after the templates sent ahead.
+          expect(plugin.version).toBe(new CloudFormationValidatePlugin().version);
+        },
+        change,
+      );
+      expect(templates(plugin.validatedOnWorker)).toEqual([expect.stringMatching(/^EnvNetwork/), expect.stringMatching(/^EnvStorage/)]);
+      const storageOnly = [expect.stringMatching(/^EnvStorage/)];
+      expect(templates(plugin.validatedAhead)).toEqual(change ? storageOnly : templates(plugin.validatedOnWorker));
+      expect(JSON.stringify(report)).toContain(change ? "'us-east-1b'" : "'us-east-1a'");
+      expect(report).toEqual(stageSynth(new CloudFormationValidatePlugin(), () => {}, change));
+    }
   });
 });
 

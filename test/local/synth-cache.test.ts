@@ -1,6 +1,7 @@
 /**
  * The local assembly cache (lib/local/synth.ts): keyed by the content of the synthesis's inputs (not
- * mtimes), shared by fresh state dirs, bypassed by MLOPS_SYNTH_CACHE=off; the child is bin/synth-local.ts.
+ * mtimes), shared by fresh state dirs, bypassed by MLOPS_SYNTH_CACHE=off; the child is
+ * bin/synth-local.mjs (bin/synth-local.ts compiled).
  */
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

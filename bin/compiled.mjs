@@ -1,0 +1,136 @@
+/**
+ * A kit entry under bin/ (`<name>.ts`) compiled once into one ES module and run by plain Node:
+ * bin/app.mjs (the CDK app, what cdk.json runs) and bin/synth-local.mjs (the local stage as
+ * `mlops up` synthesizes it). tsx would transform and resolve each of the kit's ~110 modules through
+ * its loader thread on every run (about 0.6 s of CPU on the 2-core machine); a compiled entry costs
+ * a hash of its sources.
+ *
+ * The compiled entry is cached by a content hash of its inputs: every kit module esbuild read for it
+ * (from the last build's metafile), package.json, package-lock.json (the versions of the packages it
+ * imports, which stay outside the bundle and resolve from the project's node_modules as they did),
+ * tsconfig.json, the esbuild version and the options below. A changed module rebuilds it (one
+ * esbuild call, ~0.2 s). `import.meta.url` in each module is its own source file's URL, as under
+ * tsx, so the paths the kit derives from it (the project root, handler entries) are unchanged; with
+ * `--enable-source-maps` stack traces name the TypeScript sources.
+ *
+ * Layout, under `<kit cache>/<name>/` (`MLOPS_CACHE_DIR` or node_modules/.cache/mlops-kit):
+ *
+ *   inputs.json   the inputs of the last build
+ *   <key>/        app.mjs, its chunks and their maps, published by rename
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Raised when the layout or the build changes in a way the key does not show. */
+const FORMAT = 1;
+const root = fileURLToPath(new URL('..', import.meta.url));
+// Split at the entry's dynamic imports, so aws-cdk-lib loads where it does under tsx (bin/app.ts:
+// after the handler bundling has started).
+const OPTIONS = {
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  sourcesContent: false,
+  entryNames: 'app',
+  outExtension: { '.js': '.mjs' },
+};
+
+const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+const readJson = (path) => {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
+  }
+};
+
+/** The key of a build over `inputs` (paths relative to the project), or undefined when one is gone. */
+function keyOf(inputs) {
+  const esbuildVersion = readJson(join(root, 'node_modules', 'esbuild', 'package.json'))?.version;
+  const h = createHash('sha256').update(`format ${FORMAT}\nesbuild ${esbuildVersion}\n${JSON.stringify(OPTIONS)}\n`);
+  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', ...inputs]) {
+    try {
+      h.update(`${file} ${sha256(readFileSync(join(root, file)))}\n`);
+    } catch {
+      return undefined;
+    }
+  }
+  return h.digest('hex');
+}
+
+/** Compiles `entry` into `cacheDir` and returns its key. */
+async function build(entry, cacheDir) {
+  const esbuild = await import('esbuild');
+  const result = await esbuild.build({
+    ...OPTIONS,
+    entryPoints: [entry],
+    // At the depth of its final `<key>/` directory, so the maps' relative source paths stay valid.
+    outdir: join(cacheDir, 'build'),
+    absWorkingDir: root,
+    metafile: true,
+    write: false,
+    logLevel: 'warning',
+    define: { 'import.meta.url': '__kitMeta_url', 'import.meta.dirname': '__kitMeta_dirname', 'import.meta.filename': '__kitMeta_filename' },
+    plugins: [
+      {
+        name: 'mlops-kit-app',
+        setup(b) {
+          // Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
+          // node_modules), by absolute URL: the compiled app lives in a cache that may be anywhere.
+          b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
+          // Each module keeps its own URL, as tsx runs it: `import.meta.url` (an expression, never
+          // text in a string; see `define`) names a constant each module that reads it declares.
+          b.onLoad({ filter: /\.ts$/ }, (args) => {
+            const source = readFileSync(args.path, 'utf8');
+            if (!source.includes('import.meta')) return undefined;
+            const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
+            const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
+            // On the first line, so the source map's lines stay the source's.
+            return { loader: 'ts', contents: `${consts} ${source}` };
+          });
+        },
+      },
+    ],
+  });
+  const inputs = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.startsWith('node_modules/') && !p.includes(':'))
+    .map((p) => relative(root, join(root, p)).split(sep).join('/'))
+    .sort();
+  const key = keyOf(inputs);
+  const tmp = join(cacheDir, `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(tmp, { recursive: true });
+  for (const file of result.outputFiles) writeFileSync(join(tmp, basename(file.path)), file.contents);
+  const dir = join(cacheDir, key);
+  try {
+    renameSync(tmp, dir);
+  } catch {
+    // Another process published the same build first.
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  const record = join(cacheDir, `inputs.json.${process.pid}.tmp`);
+  writeFileSync(record, JSON.stringify({ format: FORMAT, inputs }));
+  renameSync(record, join(cacheDir, 'inputs.json'));
+  return key;
+}
+
+/**
+ * Runs `bin/<name>.ts` compiled, from `<kit cache>/<name>/` (`MLOPS_CACHE_DIR` or
+ * node_modules/.cache/mlops-kit), compiling it first when its sources changed since the last build;
+ * then `globalThis.mlopsKitAppBuilt` is true (bin/app.ts expects new templates).
+ */
+export async function runCompiled(name) {
+  const entry = join(root, 'bin', `${name}.ts`);
+  const cacheDir = join(process.env.MLOPS_CACHE_DIR || join(root, 'node_modules', '.cache', 'mlops-kit'), name);
+  const last = readJson(join(cacheDir, 'inputs.json'));
+  let key = last?.format === FORMAT ? keyOf(last.inputs) : undefined;
+  if (!key || !existsSync(join(cacheDir, key, 'app.mjs'))) {
+    key = await build(entry, cacheDir);
+    globalThis.mlopsKitAppBuilt = true;
+  }
+  await import(pathToFileURL(join(cacheDir, key, 'app.mjs')).href);
+}
