@@ -162,7 +162,9 @@ describe('push to offline', () => {
       ),
     );
     // assess
-    const dir = join(lake, 'features', 'driver_stats_push');
+    // Both rows' event day (UTC) is 2024-05-01: one object in that dt= partition.
+    expect(await readdir(join(lake, 'features', 'driver_stats_push'))).toEqual(['dt=2024-05-01']);
+    const dir = join(lake, 'features', 'driver_stats_push', 'dt=2024-05-01');
     const files = await readdir(dir);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^20240502T030405678Z-[0-9a-f-]{36}\.json$/);
