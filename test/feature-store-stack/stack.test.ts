@@ -570,3 +570,15 @@ describe('cdk-nag on the feature store catches a violation', () => {
     ]);
   });
 });
+
+describe('MaterializationSteps props', () => {
+  it.each([
+    ['partsPerBatch', 0, /MaterializationSteps partsPerBatch must be an integer from 1 to 100, but 0 was provided/],
+    ['maxConcurrency', 1.5, /MaterializationSteps maxConcurrency must be an integer from 1 to 10000, but 1.5 was provided/],
+    ['toleratedFailurePercentage', 101, /MaterializationSteps toleratedFailurePercentage must be a number from 0 to 100, but 101 was provided/],
+  ])('fails synthesis when materialization.%s is %s', (key, value, message) => {
+    const config = resolveEnvironment('staging', { env: {} });
+    const bad = { ...config, materialization: { ...config.materialization, [key]: value } };
+    expect(() => buildStage(newApp(), bad)).toThrow(message);
+  });
+});
