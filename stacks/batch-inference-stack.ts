@@ -47,7 +47,6 @@
  */
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
-import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
@@ -55,6 +54,7 @@ import { AthenaQuery } from '../lib/constructs/athena-query';
 import { ATHENA_TRANSIENT_ERRORS, transientRetry } from '../lib/constructs/retries';
 import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
+import { LakePrefixReader, LakeResultWriter } from '../lib/constructs/lake-map-io';
 import { LakeTable, lakeTablesJson } from '../lib/constructs/lake-table';
 import { LambdaStep } from '../lib/constructs/lambda-step';
 import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
@@ -388,22 +388,3 @@ export class BatchInferenceStack extends Stack {
   }
 }
 
-/**
- * `s3:listObjectsV2` over a prefix named at run time. CDK's reader grants `s3:ListBucket` on every
- * bucket (`*`) when the bucket is a path; the stack grants listing on the lake's zones instead.
- */
-class LakePrefixReader extends sfn.S3ObjectsItemReader {
-  override providePolicyStatements(): iam.PolicyStatement[] {
-    return [];
-  }
-}
-
-/**
- * The ResultWriter, its grant left to the stack: CDK's covers the whole bucket; the stack grants
- * the results prefix only.
- */
-class LakeResultWriter extends sfn.ResultWriterV2 {
-  override providePolicyStatements(): iam.PolicyStatement[] {
-    return [];
-  }
-}

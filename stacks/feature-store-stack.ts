@@ -11,15 +11,16 @@
  * - The online table is encrypted with the lake's key; every grant on it is restricted to calls
  *   made through DynamoDB (`kms:ViaService`).
  *
- * The materialization machine (JSONPath, every Task an integration the local runner has):
+ * The materialization machine (lib/constructs/materialization-steps.ts): Plan (each view's window
+ * from its recorded end, Feast's `materialize-incremental`) → a Distributed Map over the views →
+ * per view: UNLOAD the window's rows (one per entity, `dt` partitions pruned) to
+ * `materialize/unload/<execution>/<view>/` → a Distributed Map over those parts (ItemReader,
+ * ItemBatcher, `config.materialization` workers at once, ResultWriter under `materialize/results/`)
+ * whose workers stream their parts into the online table with BatchWriteItem → Count → record the
+ * window end only when every part was written.
  *
- *   Plan (lambda:invoke: validate `{start?, end?, featureView?}`, default the window, render SQL)
- *   → MaterializeEachView (Map over views, 4 at a time)
- *       RunQuery (athena:startQueryExecution.sync) → WriteOnline (lambda:invoke materialize-write)
- *       → RecordWindow (dynamodb:putItem, the view's last window; an older window never replaces
- *         a newer one) → ViewMaterialized (counts)
- *   → Succeed `{start, end, views: [{featureView, start, end, queryExecutionId, rowsRead, written,
- *     skippedStale, windowRecorded}]}`; any failure → MaterializationFailed with the cause.
+ * Offline tables are partitioned by event day (`dt=YYYY-MM-DD/`, Glue partition projection), so a
+ * window's queries read only its days.
  *
  * @example
  * const lake = new DataLakeStack(stage, 'DataLake', { config }).lake;
@@ -51,18 +52,24 @@ import { lambdaEntry, MlopsFunction } from '../lib/constructs/mlops-function';
 import { MlopsStateMachine } from '../lib/constructs/mlops-state-machine';
 import { declareStateMachine } from '../lib/constructs/platform-facts';
 import {
+  dayProjection,
   FEATURE_STORE_PREFIX,
   ONLINE_TABLE_SPEC,
   type OfflineTableSpec,
   offlineTableSpecs,
 } from '../lib/features/definitions';
+import {
+  MATERIALIZATION_RESULTS_PREFIX,
+  MATERIALIZATION_S3_PREFIX,
+  MATERIALIZATION_UNLOAD_PREFIX,
+} from '../lib/features/stack-support';
 import { REGISTRY_PATHS, REGISTRY_PREFIX } from '../lib/features/registry-rest';
 import { wineRepo } from '../lib/features/wine';
 import { complianceAcks } from '../lib/constructs/nag';
 
 export { FEATURE_STORE_PREFIX };
 
-/** Views materialized at once: bounds concurrent Athena queries and DynamoDB write load. */
+/** Views materialized at once: bounds concurrent Athena UNLOADs. */
 export const MATERIALIZATION_MAX_CONCURRENCY = 4;
 
 /** The calls `OnlineStore` makes: BatchGetItem for reads and newer-wins checks, BatchWriteItem and conditional PutItem for writes. */
@@ -90,7 +97,7 @@ export class FeatureStoreStack extends Stack {
   readonly api: MlopsApi;
   /** The plan step (`lambdas/materialize-plan.ts`). */
   readonly materializePlan: MlopsFunction;
-  /** The write step (`lambdas/materialize-write.ts`). */
+  /** The Distributed Map's worker and the Map Run's counts (`lambdas/materialize-write.ts`). */
   readonly materializeWrite: MlopsFunction;
   readonly materialization: MlopsStateMachine;
   /** Starts materialization on `config.pipelines.materializationSchedule`; absent when that is null. */
@@ -160,23 +167,39 @@ export class FeatureStoreStack extends Stack {
     }
 
     // --- Materialization ------------------------------------------------------------------------
-    // One run needs at most MATERIALIZATION_MAX_CONCURRENCY at a time.
     this.materializePlan = new MlopsFunction(this, 'MaterializePlan', {
       ...house.workflowFunction,
       entry: lambdaEntry('materialize-plan'),
-      description: 'Materialization plan: validates the window and renders each view query',
+      description: "Materialization plan: reads each view's recorded window, renders each view's UNLOAD",
       memorySize: 256,
       ...house.logs,
     });
+    // Reads the MATERIALIZATION#<view> records only (BatchGetItem): never writes the table.
+    this.materializePlan.bind(
+      'ONLINE_TABLE_NAME',
+      Binding.table(this.onlineTable, { actions: ['dynamodb:BatchGetItem'] }),
+    );
+    const { materialization } = config;
+    const reserved = house.workflowFunction.reservedConcurrentExecutions;
     this.materializeWrite = new MlopsFunction(this, 'MaterializeWrite', {
       ...house.workflowFunction,
       entry: lambdaEntry('materialize-write'),
-      description: 'Materialization write: Athena results to the online table',
-      timeout: Duration.minutes(5),
+      description: 'Materialization worker: streams UNLOAD parts into the online table with BatchWriteItem',
+      timeout: Duration.minutes(15),
+      // As many as the Map runs workers at once, so a run is not throttled by its own reservation.
+      ...(reserved === undefined
+        ? {}
+        : { reservedConcurrentExecutions: Math.max(reserved, materialization.maxConcurrency) }),
       ...house.logs,
     });
     this.bindOnlineTable(this.materializeWrite);
-    lake.grantQueryResults(this.materializeWrite.function);
+    this.materializeWrite.bind(
+      'UNLOAD_BUCKET',
+      lake.curated.objects(
+        { read: MATERIALIZATION_S3_PREFIX },
+        "a worker reads the UNLOAD parts of its batch and the Map Run's result files, named at run time under materialize/",
+      ),
+    );
 
     this.materialization = new MlopsStateMachine(this, 'Materialization', {
       comment: `mlops-kit ${config.name}: materialize feature views from the lake into the online table`,
@@ -184,9 +207,13 @@ export class FeatureStoreStack extends Stack {
         plan: this.materializePlan,
         write: this.materializeWrite,
         onlineTable: this.onlineTable,
+        curated: lake.curated,
         workGroupName: lake.workGroupName,
         databaseName: lake.databaseName,
-        maxConcurrency: MATERIALIZATION_MAX_CONCURRENCY,
+        viewsAtOnce: MATERIALIZATION_MAX_CONCURRENCY,
+        partsPerBatch: materialization.partsPerBatch,
+        maxConcurrency: materialization.maxConcurrency,
+        toleratedFailurePercentage: materialization.toleratedFailurePercentage,
       }).definition,
       // Shorter than the hourly production schedule, so a stuck run ends before the next piles up.
       timeout: Duration.hours(1),
@@ -237,6 +264,10 @@ export class FeatureStoreStack extends Stack {
         location: `s3://${lake.curated.bucketName}/${spec.location}`,
         format: spec.format,
         columns: spec.columns,
+        partitionKeys: spec.partitionKeys,
+        // Partition projection: a day is queryable the moment its first file exists; a query
+        // filtering on dt reads only those days' prefixes.
+        parameters: dayProjection(`s3://${lake.curated.bucketName}/${spec.location}`),
       });
       return table;
     });
@@ -273,9 +304,11 @@ export class FeatureStoreStack extends Stack {
   }
 
   /**
-   * What the materialization queries need: the query grant on the feature store's tables only
+   * What the materialization machine needs: the query grant on the feature store's tables only
    * (narrower than every table of the lake), reads of their files under the feature store's
-   * prefix, and the lake key through DynamoDB for the RecordWindow task.
+   * prefix, the UNLOAD's writes and the ItemReader's listing under `materialize/unload/`, the
+   * ResultWriter's files under `materialize/results/`, and the lake key through DynamoDB for the
+   * Record window task. (Starting the Map's child executions is granted by CDK, on this machine only.)
    */
   private grantMaterialization(machine: MlopsStateMachine, lake: DataLake): void {
     const role = machine.stateMachine.role;
@@ -283,7 +316,17 @@ export class FeatureStoreStack extends Stack {
     lake.curated.grantObjects(
       role,
       { list: `${FEATURE_STORE_PREFIX}/`, read: `${FEATURE_STORE_PREFIX}/` },
-      "Athena reads every object under a table's location; the grant covers the feature store's prefix of the curated bucket, not the rest of the zone",
+      "Athena reads the projected dt= prefixes of the feature store's tables; the grant covers the feature store's prefix of the curated bucket, not the rest of the zone",
+    );
+    lake.curated.grantObjects(
+      role,
+      { write: MATERIALIZATION_UNLOAD_PREFIX, list: MATERIALIZATION_UNLOAD_PREFIX },
+      "each run UNLOADs to materialize/unload/<execution>/<view>/ (Athena writes with the caller's credentials) and the ItemReader lists it, named at run time",
+    );
+    lake.curated.grantObjects(
+      role,
+      { read: MATERIALIZATION_RESULTS_PREFIX, write: MATERIALIZATION_RESULTS_PREFIX },
+      'the ResultWriter writes materialize/results/<map run id>/ (manifest and result files), the id given by Step Functions at run time',
     );
     // Kept from before the one query grant, which lists only under results/: whether Athena needs
     // ListBucketMultipartUploads and an unconditioned listing of the result bucket is issue 18's.
@@ -303,7 +346,7 @@ export class FeatureStoreStack extends Stack {
     });
     this.materialization.stateMachine.grantStartExecution(role);
     return new scheduler.CfnSchedule(this, 'MaterializationSchedule', {
-      description: 'Materialize every online feature view over its TTL window ending at the scheduled time',
+      description: 'Materialize every online feature view from its recorded window end to the scheduled time',
       scheduleExpression: expression,
       scheduleExpressionTimezone: 'UTC',
       flexibleTimeWindow: { mode: 'OFF' },

@@ -118,6 +118,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     drift: { maxWindowDays: 31, thresholds: {} },
     // Two cores: four children at once keep the machine responsive during a run.
     batchInference: { objectsPerBatch: 10, maxConcurrency: 4, toleratedFailurePercentage: 0 },
+    // Two cores: two workers at once; a part per worker so a run's parts spread over both.
+    materialization: { partsPerBatch: 1, maxConcurrency: 2, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a'],
       nodeInstanceType: 'none',
@@ -197,6 +199,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
+    // Each worker writes at most ~4 parts; 20 at once stay well inside on-demand write capacity.
+    materialization: { partsPerBatch: 4, maxConcurrency: 20, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a', 'b'],
       nodeInstanceType: 't3.large',
@@ -284,6 +288,8 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
+    // Each worker writes at most ~4 parts; 20 at once stay well inside on-demand write capacity.
+    materialization: { partsPerBatch: 4, maxConcurrency: 20, toleratedFailurePercentage: 0 },
     serving: {
       availabilityZones: ['a', 'b', 'c'],
       nodeInstanceType: 'm5.large',

@@ -238,6 +238,22 @@ export const environmentConfigSchema = z
        */
       toleratedFailurePercentage: z.number().min(0).max(100),
     }),
+    /**
+     * Materialization's per-view Distributed Map (lib/constructs/materialization-steps.ts): one
+     * child execution (one worker Lambda invocation) per `partsPerBatch` UNLOAD parts.
+     */
+    materialization: z.object({
+      /** UNLOAD parts per child execution (ItemBatcher MaxItemsPerBatch), streamed one after the other. */
+      partsPerBatch: z.number().int().min(1).max(100),
+      /** Child executions at once per view (MaxConcurrency): bounds the online table's write load. */
+      maxConcurrency: z.number().int().min(1).max(1000),
+      /**
+       * Share of parts (percent) that may fail before the view's Map Run fails
+       * (ToleratedFailurePercentage). A view with any failed part writes what it can but does not
+       * record its window, so the next run redoes it.
+       */
+      toleratedFailurePercentage: z.number().min(0).max(100),
+    }),
     serving: z.object({
       /** Availability zones the VPC spans, as suffixes of the region (a, b, c). */
       availabilityZones: z.array(z.string().regex(/^[a-z]$/)).min(1),

@@ -21,9 +21,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import {
+  DAY_PARTITION,
+  dayOf,
   FEATURE_STORE_PREFIX,
   joinKeysOf,
   type OfflineTableSpec,
@@ -51,8 +53,18 @@ export const WINE_FEATURES_SPEC: OfflineTableSpec = (() => {
   return spec;
 })();
 
-/** The seeded Parquet's key in the curated bucket, directly in the `wine_features` table location. */
-export const WINE_FEATURES_SEED_KEY = `${WINE_FEATURES_SPEC.location}wine-features-seed.parquet`;
+/** The seeded Parquet's file name, in the `dt=` partition of its rows' day. */
+export const WINE_FEATURES_SEED_NAME = 'wine-features-seed.parquet';
+
+/**
+ * The seeded Parquet's key in the curated bucket: in the `wine_features` table's `dt=<day>/`
+ * partition of the seed instant (every row carries it as event time), which the table projects.
+ *
+ * @example
+ * wineFeaturesSeedKey(new Date('2024-05-01T12:00:00Z')); // 'features/wine_features/dt=2024-05-01/wine-features-seed.parquet'
+ */
+export const wineFeaturesSeedKey = (at: Date): string =>
+  `${WINE_FEATURES_SPEC.location}${DAY_PARTITION}=${dayOf(at.getTime())}/${WINE_FEATURES_SEED_NAME}`;
 
 /** The three objects of the example lake, ready to upload. */
 export interface WineLake {
@@ -157,6 +169,12 @@ export interface NewObject {
   /** Built only when the key is free: a restart finds the objects present and builds nothing. */
   readonly body: () => Promise<Uint8Array | string>;
   readonly contentType: string;
+  /**
+   * The object counts as present when any key under `prefix` ends in `/<name>` (a seed written on
+   * another day sits in another `dt=` partition).
+   * @default - present only when `key` itself holds an object
+   */
+  readonly presentAs?: { readonly prefix: string; readonly name: string };
 }
 
 /**
@@ -165,7 +183,9 @@ export interface NewObject {
  */
 export type CreateObject = (
   object: NewObject,
-) => Promise<{ readonly created: true; readonly versionId?: string } | { readonly created: false }>;
+) => Promise<
+  { readonly created: true; readonly versionId?: string } | { readonly created: false; readonly key?: string }
+>;
 
 /**
  * {@link CreateObject} over an S3 client: `HeadObject` first (a present object's body is never
@@ -178,6 +198,17 @@ export type CreateObject = (
  */
 export function s3CreateObject(client: S3Client): CreateObject {
   return async (o) => {
+    if (o.presentAs) {
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({ Bucket: o.bucket, Prefix: o.presentAs.prefix, ContinuationToken: token }),
+        );
+        const found = page.Contents?.find((c) => c.Key?.endsWith(`/${o.presentAs!.name}`));
+        if (found?.Key) return { created: false, key: found.Key };
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      } while (token);
+    }
     try {
       await client.send(new HeadObjectCommand({ Bucket: o.bucket, Key: o.key }));
       return { created: false };
@@ -253,18 +284,20 @@ export async function seedWineLake(
     },
     {
       bucket: options.curatedBucket,
-      key: WINE_FEATURES_SEED_KEY,
+      key: wineFeaturesSeedKey(new Date(Math.floor(options.now.getTime() / 1000) * 1000)),
       body: async () => (await lake()).featuresParquet,
       contentType: 'application/vnd.apache.parquet',
+      presentAs: { prefix: WINE_FEATURES_SPEC.location, name: WINE_FEATURES_SEED_NAME },
     },
   ];
   const outcomes: SeedOutcome[] = [];
   for (const o of objects) {
     const res = await create(o);
+    const key = (!res.created && res.key) || o.key;
     outcomes.push({
-      uri: `s3://${o.bucket}/${o.key}`,
+      uri: `s3://${o.bucket}/${key}`,
       bucket: o.bucket,
-      key: o.key,
+      key,
       outcome: res.created ? 'created' : 'present',
       ...(res.created && res.versionId ? { versionId: res.versionId } : {}),
     });

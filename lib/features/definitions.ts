@@ -51,6 +51,47 @@ export const FEATURE_STORE_PREFIX = 'features';
  * use them, so the query's output columns stay unambiguous.
  */
 export const EVENT_TIMESTAMP_COLUMN = 'event_timestamp';
+
+/**
+ * The partition column of every offline table of the feature store: the UTC day of each row's
+ * event time, `dt=YYYY-MM-DD/` in the key. Glue projects it (`projection.dt.type=date`, see
+ * {@link dayProjection}), so a query that filters on `dt` reads only those days' prefixes, and a
+ * new day is queryable the moment its first file exists.
+ */
+export const DAY_PARTITION = 'dt';
+
+/** The first day the offline tables project; event times before it are refused on append. */
+export const FIRST_PROJECTED_DAY = '2000-01-01';
+
+/**
+ * The `dt` partition value of an event time (UTC day).
+ *
+ * @example
+ * dayOf(Date.parse('2024-05-01T23:59:59Z')); // '2024-05-01'
+ */
+export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
+/**
+ * The Glue table parameters that project a table's `dt` partitions from its location (Athena
+ * partition projection): no crawler, no `MSCK REPAIR`, no `AddPartition`.
+ *
+ * @example
+ * dayProjection('s3://curated/features/wine_features/')['storage.location.template'];
+ * // 's3://curated/features/wine_features/dt=${dt}/'
+ */
+export function dayProjection(location: string): Record<string, string> {
+  const base = location.endsWith('/') ? location : `${location}/`;
+  return {
+    'projection.enabled': 'true',
+    [`projection.${DAY_PARTITION}.type`]: 'date',
+    [`projection.${DAY_PARTITION}.format`]: 'yyyy-MM-dd',
+    // A day ahead of now: a row stamped a little in the future (clock skew) stays visible.
+    [`projection.${DAY_PARTITION}.range`]: `${FIRST_PROJECTED_DAY},NOW+1DAYS`,
+    [`projection.${DAY_PARTITION}.interval`]: '1',
+    [`projection.${DAY_PARTITION}.interval.unit`]: 'DAYS',
+    'storage.location.template': `${base}${DAY_PARTITION}=\${${DAY_PARTITION}}/`,
+  };
+}
 export const CREATED_TIMESTAMP_COLUMN = 'created_timestamp';
 
 // Lower-case snake case: Athena lower-cases identifiers, and the online key uses '#', '=' and '|'
@@ -87,6 +128,9 @@ export function defineRepo(def: RepoDefinition): FeatureRepo {
     if (e.valueType === 'FLOAT' || e.valueType === 'DOUBLE') {
       // Floating point keys do not compare reliably between JSON, DynamoDB and Athena.
       bad(`entity ${e.name} valueType`, 'an integer, string or bool type', e.valueType);
+    }
+    if (e.joinKey === DAY_PARTITION) {
+      bad(`entity ${e.name} joinKey`, `other than the offline tables' partition column ${DAY_PARTITION}`, e.joinKey);
     }
     const other = joinKeys.get(e.joinKey);
     if (other) problems.push(`entity ${e.name} reuses join key ${e.joinKey} of entity ${other}`);
@@ -185,6 +229,7 @@ function checkView(
   }
   if (v.features.length === 0) bad(`${what} features`, 'a non-empty list', []);
   const reserved = new Set([
+    DAY_PARTITION,
     EVENT_TIMESTAMP_COLUMN,
     CREATED_TIMESTAMP_COLUMN,
     v.source.timestampField,
@@ -197,7 +242,8 @@ function checkView(
       bad(`${what} feature ${f.name} dtype`, VALUE_TYPES.join('|'), f.dtype);
     if (featureNames.has(f.name)) problems.push(`${what} defines feature ${f.name} twice`);
     if (keyNames.has(f.name)) problems.push(`${what} feature ${f.name} has the name of a join key`);
-    if (reserved.has(f.name)) problems.push(`${what} feature ${f.name} has the name of a timestamp column`);
+    if (reserved.has(f.name))
+      problems.push(`${what} feature ${f.name} has the name of a timestamp or partition column`);
     featureNames.add(f.name);
   }
   checkLakeTable(`${what} source`, v.source, bad);
@@ -244,6 +290,8 @@ export interface OfflineTableSpec {
   readonly location: string;
   readonly format: 'parquet' | 'json';
   readonly columns: readonly GlueColumn[];
+  /** `[{ name: 'dt', type: 'string' }]`: every offline table is partitioned by event day. */
+  readonly partitionKeys: readonly GlueColumn[];
 }
 
 /**
@@ -266,6 +314,7 @@ export function offlineTableSpecs(repo: FeatureRepo, prefix = ''): OfflineTableS
       location: at(v.source.location),
       format: v.source.format,
       columns: lakeColumns(v.source, [v], repo),
+      partitionKeys: DAY_PARTITION_KEYS,
     });
   }
   for (const p of repo.pushSources.values()) {
@@ -275,10 +324,13 @@ export function offlineTableSpecs(repo: FeatureRepo, prefix = ''): OfflineTableS
       location: at(p.batchSource.location),
       format: p.batchSource.format,
       columns: lakeColumns(p.batchSource, viewsFedBy(repo, p.name), repo),
+      partitionKeys: DAY_PARTITION_KEYS,
     });
   }
   return specs;
 }
+
+const DAY_PARTITION_KEYS: readonly GlueColumn[] = [{ name: DAY_PARTITION, type: 'string' }];
 
 /** The Glue columns of one view's offline table (Parquet), for the CDK stack. */
 export function glueColumns(repo: FeatureRepo, view: FeatureView): GlueColumn[] {

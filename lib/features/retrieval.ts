@@ -8,7 +8,7 @@
  * Each view's rows come from its batch table and, when it has a push source, from the push
  * source's batch table (offline pushes), so pushed rows take part in training and materialization.
  */
-import { type FeatureGroup, FeatureGroups, joinKeysOf } from './definitions';
+import { dayOf, type FeatureGroup, FeatureGroups, joinKeysOf } from './definitions';
 import type { FeatureRepo, FeatureView, LakeTable, ValueType } from './types';
 import { ident } from '../shared/sql';
 import { formatLakeTimestamp } from './values';
@@ -145,6 +145,12 @@ export interface MaterializationOptions {
   readonly relationOf?: RelationOf;
   /** @default true */
   readonly includePushed?: boolean;
+  /**
+   * The tables' event-day partition column (`dt`, `YYYY-MM-DD`): each source is filtered to the
+   * window's days as well, so Athena reads only those partitions' prefixes.
+   * @default - no partition filter (the tables are read whole)
+   */
+  readonly dayPartition?: string;
 }
 
 /**
@@ -178,7 +184,7 @@ export function materializationSql(options: MaterializationOptions): string {
     `  ${ident('__feature_ts')} AS ${ident('event_timestamp')}, ${ident('__created_ts')} AS ${ident('created_timestamp')}\n` +
     `FROM (\n  SELECT s.*,\n` +
     `    row_number() OVER (PARTITION BY ${keys.map((k) => `s.${k}`).join(', ')} ORDER BY s.${ident('__feature_ts')} DESC, s.${ident('__created_ts')} DESC NULLS LAST) AS ${ident('__rank')}\n` +
-    `  FROM (\n${sourceSelect(repo, view, options.relationOf ?? defaultRelation, options.includePushed ?? true)}\n  ) s\n` +
+    `  FROM (\n${sourceSelect(repo, view, options.relationOf ?? defaultRelation, options.includePushed ?? true, days(options.dayPartition, from, endMs))}\n  ) s\n` +
     `  WHERE s.${ident('__feature_ts')} >= TIMESTAMP '${formatLakeTimestamp(from)}'\n` +
     `    AND s.${ident('__feature_ts')} < TIMESTAMP '${formatLakeTimestamp(endMs)}'\n` +
     `) ranked\nWHERE ${ident('__rank')} = 1`
@@ -191,12 +197,19 @@ export function sourceTablesOf(repo: FeatureRepo, view: FeatureView, includePush
   return push && includePushed ? [view.source, push.batchSource] : [view.source];
 }
 
+/** The `WHERE` on the day partition that covers event times in [fromMs, endMs), or '' without one. */
+function days(column: string | undefined, fromMs: number, endMs: number): string {
+  if (column === undefined) return '';
+  return `\n  WHERE ${ident(column)} BETWEEN '${dayOf(fromMs)}' AND '${dayOf(endMs - 1)}'`;
+}
+
 /** A view's rows from its batch table (and push table): join keys, features, __feature_ts, __created_ts. */
 function sourceSelect(
   repo: FeatureRepo,
   view: FeatureView,
   relationOf: RelationOf,
   includePushed: boolean,
+  where = '',
 ): string {
   const tables = sourceTablesOf(repo, view, includePushed);
   const columns = [...joinKeysOf(repo, view).map((k) => k.name), ...view.features.map((f) => f.name)];
@@ -206,7 +219,7 @@ function sourceSelect(
         `  SELECT ${columns.map(ident).join(', ')},\n` +
         `    CAST(${ident(t.timestampField)} AS TIMESTAMP) AS ${ident('__feature_ts')},\n` +
         `    ${t.createdTimestampColumn ? `CAST(${ident(t.createdTimestampColumn)} AS TIMESTAMP)` : 'CAST(NULL AS TIMESTAMP)'} AS ${ident('__created_ts')}\n` +
-        `  FROM ${relationOf(t)}`,
+        `  FROM ${relationOf(t)}${where}`,
     )
     .join('\n  UNION ALL\n');
 }

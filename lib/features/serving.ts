@@ -10,7 +10,7 @@
  * would crash with a 500 (mixed entity types, ragged columns, a missing join key, malformed refs,
  * feature name collisions) it answers 4xx with FastAPI's or Feast's error shape instead.
  */
-import { type FeatureGroup, FeatureGroups, joinKeysOf, viewsFedBy } from './definitions';
+import { type FeatureGroup, FeatureGroups, FIRST_PROJECTED_DAY, joinKeysOf, viewsFedBy } from './definitions';
 import {
   FeastError,
   featureServiceNotFound,
@@ -357,6 +357,21 @@ async function push(
       });
     return c.ok ? (c.value as number) : nowMs;
   });
+  if (req.to === 'offline' || req.to === 'online_and_offline') {
+    // The offline tables project days from FIRST_PROJECTED_DAY on: an older row would be written
+    // where no query looks. Refused before anything is written, online included.
+    const firstMs = Date.parse(`${FIRST_PROJECTED_DAY}T00:00:00Z`);
+    (typed.get(timestampField) ?? []).forEach((v, i) => {
+      if (typeof v === 'number' && v < firstMs) {
+        issues.push({
+          type: 'value_error',
+          loc: ['body', 'df', timestampField, i],
+          msg: `${timestampField} must be on or after ${FIRST_PROJECTED_DAY} for the offline store (its first partition day)`,
+          input: df[timestampField]?.[i],
+        });
+      }
+    });
+  }
   if (issues.length > 0) throw new RequestValidationError(issues);
   if (rowCount === 0) return { onlineWritten: 0 };
 

@@ -10,7 +10,7 @@ import {
   type SeedOutcome,
   s3CreateObject,
   seedWineLake,
-  WINE_FEATURES_SEED_KEY,
+  WINE_FEATURES_SEED_NAME,
 } from '../datasets/wine-lake';
 import { HttpMlflowClient } from '../adapters/sigv4-http/mlflow-client';
 import { isAliasNotFound, isNotFound, type MlflowClient } from '../pipelines/mlflow-client';
@@ -48,7 +48,7 @@ export async function runStartup(
     seeded = await seedLocalLake(platform.info, platform.stage, new Date());
     return describeSeed(seeded);
   });
-  if (seeded.some((o) => o.key === WINE_FEATURES_SEED_KEY && o.outcome === 'created')) {
+  if (seeded.some((o) => o.key.endsWith(`/${WINE_FEATURES_SEED_NAME}`) && o.outcome === 'created')) {
     // Freshly seeded features reach the online store now, as the environment's schedule would load
     // them on AWS: the README's /get-online-features example answers from the first start on.
     await step('materialize features', () => runMaterialization(platform));

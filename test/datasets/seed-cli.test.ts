@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { buildProgram, EXIT, runProgram } from '../../lib/cli/program';
 import { seedCommands } from '../../lib/cli/seed';
-import { WINE_FEATURES_SEED_KEY } from '../../lib/datasets/wine-lake';
+import { WINE_FEATURES_SEED_NAME } from '../../lib/datasets/wine-lake';
 import { WINE_LABELS_KEY, WINE_RAW_KEY } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 
@@ -63,13 +63,16 @@ describe('mlops seed --raw-bucket … --curated-bucket …', () => {
     expect(JSON.parse(first.stdout)).toEqual([
       expect.objectContaining({ uri: `s3://lake-raw/${WINE_RAW_KEY}`, outcome: 'created' }),
       expect.objectContaining({ uri: `s3://lake-raw/${WINE_LABELS_KEY}`, outcome: 'created' }),
-      expect.objectContaining({ uri: `s3://lake-curated/${WINE_FEATURES_SEED_KEY}`, outcome: 'created' }),
+      expect.objectContaining({
+        uri: expect.stringMatching(new RegExp(`^s3://lake-curated/features/wine_features/dt=\\d{4}-\\d{2}-\\d{2}/${WINE_FEATURES_SEED_NAME}$`)),
+        outcome: 'created',
+      }),
     ]);
     expect(second.code, second.stderr).toBe(EXIT.ok);
     expect(second.stdout.trim().split('\n')).toEqual([
       `already present  s3://lake-raw/${WINE_RAW_KEY}`,
       `already present  s3://lake-raw/${WINE_LABELS_KEY}`,
-      `already present  s3://lake-curated/${WINE_FEATURES_SEED_KEY}`,
+      `already present  ${JSON.parse(first.stdout)[2].uri}`,
     ]);
   });
 

@@ -14,7 +14,7 @@ import {
   describeSeed,
   s3CreateObject,
   seedWineLake,
-  WINE_FEATURES_SEED_KEY,
+  wineFeaturesSeedKey,
   WINE_FEATURES_SPEC,
   type WineLake,
 } from '../../lib/datasets/wine-lake';
@@ -101,7 +101,10 @@ describe('buildWineLake', () => {
 
   it('puts the Parquet under the wine_features table location the feature store registers', () => {
     expect(WINE_FEATURES_SPEC.location).toBe(`${FEATURE_STORE_PREFIX}/wine_features/`);
-    expect(WINE_FEATURES_SEED_KEY).toBe(`${WINE_FEATURES_SPEC.location}wine-features-seed.parquet`);
+    // In the dt= partition of the seed instant, which the table projects.
+    expect(wineFeaturesSeedKey(new Date('2024-05-01T23:59:59.750Z'))).toBe(
+      `${WINE_FEATURES_SPEC.location}dt=2024-05-01/wine-features-seed.parquet`,
+    );
   });
 
   it('fails if now is not a valid date', async () => {
@@ -138,10 +141,12 @@ describe('seedWineLake through the S3 API', () => {
     expect(first.map((o) => [o.uri, o.outcome])).toEqual([
       [`s3://raw/${WINE_RAW_KEY}`, 'created'],
       [`s3://raw/${WINE_LABELS_KEY}`, 'created'],
-      [`s3://curated/${WINE_FEATURES_SEED_KEY}`, 'created'],
+      [`s3://curated/${wineFeaturesSeedKey(NOW)}`, 'created'],
     ]);
     expect(first.every((o) => typeof o.versionId === 'string')).toBe(true);
     expect(second.map((o) => o.outcome)).toEqual(['present', 'present', 'present']);
+    // A day later the seed would go to another dt= partition: the first day's seed counts.
+    expect(second[2]!.key).toBe(wineFeaturesSeedKey(NOW));
     expect(describeSeed(first)).toBe('created winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     expect(describeSeed(second)).toBe('already present: winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     const labels = await s3.send(new GetObjectCommand({ Bucket: 'raw', Key: WINE_LABELS_KEY }));

@@ -115,6 +115,25 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
         }),
       });
     });
+    it.each(['wine_features', 'wine_features_push'])(
+      'fails if %s is not partitioned by event day with Glue partition projection',
+      (table) => {
+        const r = tables.find((x) => x['Properties']['TableInput']['Name'] === table)!;
+        const input = r['Properties']['TableInput'];
+        expect(input['PartitionKeys']).toEqual([{ Name: 'dt', Type: 'string' }]);
+        expect(input['Parameters']).toMatchObject({
+          'projection.enabled': 'true',
+          'projection.dt.type': 'date',
+          'projection.dt.format': 'yyyy-MM-dd',
+          'projection.dt.range': '2000-01-01,NOW+1DAYS',
+          'projection.dt.interval': '1',
+          'projection.dt.interval.unit': 'DAYS',
+          'storage.location.template': {
+            'Fn::Join': ['', ['s3://', expect.anything(), `/features/${table}/dt=\${dt}/`]],
+          },
+        });
+      },
+    );
   });
 
   describe('online table', () => {
@@ -219,11 +238,16 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
       );
     });
 
-    it('passes materialize-write its table and the plan function no resource at all', () => {
+    it('passes materialize-write its table and UNLOAD bucket and the plan function its table', () => {
       expect(env('/MaterializeWrite/Function/Resource')).toEqual(
+        expect.objectContaining({
+          ONLINE_TABLE_NAME: { Ref: tableId },
+          UNLOAD_BUCKET: { 'Fn::ImportValue': expect.stringMatching(/:ExportsOutputRefLakeCurated/) },
+        }),
+      );
+      expect(env('/MaterializePlan/Function/Resource')).toEqual(
         expect.objectContaining({ ONLINE_TABLE_NAME: { Ref: tableId } }),
       );
-      expect(Object.keys(env('/MaterializePlan/Function/Resource'))).toEqual(['NODE_OPTIONS']);
     });
 
     it('lets the feature server make only the online store calls and append pushes', () => {
@@ -262,20 +286,55 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
       }
     });
 
-    it('lets materialize-write read query results but not run queries', () => {
-      const actions = actionsOf(statementsOf(t, roleOf(t, '/MaterializeWrite/Function/Resource')));
-      expect(actions).toEqual(expect.arrayContaining(['athena:GetQueryResults', 's3:GetObject']));
-      expect(actions).not.toContain('athena:StartQueryExecution');
-      expect(actions).not.toContain('s3:PutObject');
+    it('fails if materialize-write may do more than read under materialize/ and write the online table', () => {
+      const statements = statementsOf(t, roleOf(t, '/MaterializeWrite/Function/Resource'));
+      // The feature server's actions, with reads of materialize/ in place of its offline appends.
+      expect(actionsOf(statements)).toEqual(
+        actionsOf(statementsOf(t, roleOf(t, '/FeatureServer/Function/Resource')))
+          .map((a) => (a === 's3:PutObject' ? 's3:GetObject' : a))
+          .sort(),
+      );
+      const read = statements.find((s) => s.Action.includes('s3:GetObject'))!;
+      expect(JSON.stringify(read.Resource)).toMatch(/\/materialize\/\*"\]\]\}\]?$/);
     });
 
-    it('gives the plan function nothing beyond its logs and traces', () => {
-      expect(actionsOf(statementsOf(t, roleOf(t, '/MaterializePlan/Function/Resource')))).toEqual([
+    it('fails if the plan function may do more than read the window records (BatchGetItem)', () => {
+      const statements = statementsOf(t, roleOf(t, '/MaterializePlan/Function/Resource'));
+      // The table key's actions are the ones DynamoDB asks of any caller (TABLE_KEY_ACTIONS).
+      expect(actionsOf(statements)).toEqual([
+        'dynamodb:BatchGetItem',
+        'kms:Decrypt',
+        'kms:DescribeKey',
+        'kms:Encrypt',
+        'kms:GenerateDataKey',
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         'xray:PutTelemetryRecords',
         'xray:PutTraceSegments',
       ]);
+    });
+
+    it('fails if the machine may write or list the curated bucket outside materialize/ or read beyond the feature tables', () => {
+      const [machine] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+      const statements = statementsOf(t, machine!['Properties']['RoleArn']['Fn::GetAtt'][0]);
+      const prefixes = (action: string) =>
+        statements
+          .filter((s) => s.Action.includes(action))
+          .flatMap((s) => s.Resource as unknown[])
+          .map((r) => JSON.stringify(r).match(/"\/([^"]*)\*"/)?.[1])
+          .sort();
+      // results/ is Athena's own result prefix (the query grant), in the results bucket.
+      expect(prefixes('s3:PutObject')).toEqual(['materialize/results/', 'materialize/unload/', 'results/']);
+      const lists = statements.filter((s) => s.Action.includes('s3:ListBucket') && s.Condition);
+      expect(lists.map((s) => (s.Condition as Record<string, Record<string, string[]>>)['StringLike']!['s3:prefix']).flat().sort()).toEqual([
+        'features/*',
+        'materialize/unload/*',
+        'results/*',
+      ]);
+      // The Distributed Maps start child executions of this machine only.
+      const start = statements.find((s) => s.Action.includes('states:StartExecution'))!;
+      expect(JSON.stringify(start.Resource)).toContain(Object.keys(t.findResources('AWS::StepFunctions::StateMachine'))[0]);
+      expect(actionsOf(statements).filter((a) => a.includes('*'))).toEqual([]);
     });
 
     it('lets the state machine read only the feature tables and invoke only the workflow functions', () => {
@@ -315,31 +374,75 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
       expect(definition['QueryLanguage']).toBe('JSONPath');
     });
 
-    it('plans, then per view queries Athena, writes online and records the window', () => {
+    it('plans, then per view UNLOADs, writes the parts with a Distributed Map, counts and records the window', () => {
       expect(definition['StartAt']).toBe('Plan');
-      expect(tasks.map((s) => `${s.name} ${s.state['Resource']}`)).toEqual([
+      const write = logicalIdAt(t, 'AWS::Lambda::Function', '/MaterializeWrite/Function/Resource');
+      expect(tasks.map((s) => `${s.name} ${JSON.stringify(s.state['Resource']).includes(write) ? 'write' : s.state['Resource']}`)).toEqual([
         'Plan arn:aws:states:::lambda:invoke',
-        'RunQuery arn:aws:states:::athena:startQueryExecution.sync',
-        'WriteOnline arn:aws:states:::lambda:invoke',
-        'RecordWindow arn:aws:states:::dynamodb:putItem',
+        'Unload arn:aws:states:::athena:startQueryExecution.sync',
+        'Write part batch write',
+        'Count write',
+        'Record window arn:aws:states:::dynamodb:putItem',
       ]);
-      const map = definition['States']['MaterializeEachView'];
-      expect(map).toMatchObject({ Type: 'Map', ItemsPath: '$.views', MaxConcurrency: 4 });
-      expect(map['ItemProcessor']['StartAt']).toBe('RunQuery');
+      const views = definition['States']['Materialize each view'];
+      expect(views).toMatchObject({
+        Type: 'Map',
+        ItemsPath: '$.views',
+        MaxConcurrency: 4,
+        ItemSelector: { 'view.$': '$$.Map.Item.Value', 'execution.$': '$$.Execution.Id' },
+        ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, StartAt: 'Unload' },
+      });
       expect(definition['States']['Plan']['Parameters']['Payload']).toEqual({
         'input.$': '$',
         'executionStartTime.$': '$$.Execution.StartTime',
+        'execution.$': '$$.Execution.Name',
         database: config.dataLake.glueDatabaseName,
+        unloadLocation: expect.stringMatching(/^s3:\/\/.+\/materialize\/unload\/$/),
       });
     });
 
-    it('runs the query the plan rendered, in the lake workgroup and database', () => {
+    it('writes the parts with a Distributed Map: ItemReader over the UNLOAD prefix, ItemBatcher, ResultWriter, configured concurrency', () => {
+      const parts = definition['States']['Materialize each view']['ItemProcessor']['States']['Write parts'];
+      const m = config.materialization;
+      expect(parts).toMatchObject({
+        Type: 'Map',
+        ItemReader: {
+          Resource: 'arn:aws:states:::s3:listObjectsV2',
+          Parameters: { 'Bucket.$': '$.view.unloadBucket', 'Prefix.$': '$.view.unloadPrefix' },
+        },
+        ItemSelector: { 'Key.$': '$$.Map.Item.Value.Key' },
+        ItemBatcher: {
+          MaxItemsPerBatch: m.partsPerBatch,
+          BatchInput: { 'featureView.$': '$.view.featureView', 'bucket.$': '$.view.unloadBucket' },
+        },
+        MaxConcurrency: m.maxConcurrency,
+        ResultWriter: {
+          Resource: 'arn:aws:states:::s3:putObject',
+          Parameters: { Prefix: 'materialize/results/' },
+        },
+        ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } },
+      });
+      // CDK leaves a 0 out (Step Functions' default).
+      expect(parts['ToleratedFailurePercentage'] ?? 0).toBe(m.toleratedFailurePercentage);
+      expect(JSON.stringify(definition)).not.toContain('getQueryResults');
+    });
+
+    it('UNLOADs the query the plan rendered, in the lake workgroup and database', () => {
       expect(
-        definition['States']['MaterializeEachView']['ItemProcessor']['States']['RunQuery']['Parameters'],
+        definition['States']['Materialize each view']['ItemProcessor']['States']['Unload']['Parameters'],
       ).toEqual({
-        'QueryString.$': '$.sql',
+        'QueryString.$': '$.view.sql',
         WorkGroup: `mlops-${name}`,
         QueryExecutionContext: { Database: config.dataLake.glueDatabaseName },
+      });
+    });
+
+    it('fails if a view with failed part batches can record its window', () => {
+      const inner = definition['States']['Materialize each view']['ItemProcessor']['States'];
+      expect(inner['All parts written?']).toMatchObject({
+        Type: 'Choice',
+        Choices: [{ Variable: '$.result.failedChildren', NumericEquals: 0, Next: 'Record window' }],
+        Default: 'Window not recorded',
       });
     });
 
@@ -364,7 +467,7 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
     });
 
     it('never lets an older window replace a newer record', () => {
-      const record = states.find((s) => s.name === 'RecordWindow')!.state;
+      const record = states.find((s) => s.name === 'Record window')!.state;
       expect(record['Parameters']['ConditionExpression']).toBe(
         'attribute_not_exists(pk) OR window_end <= :end',
       );
@@ -372,7 +475,7 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
         {
           ErrorEquals: ['DynamoDB.ConditionalCheckFailedException'],
           ResultPath: null,
-          Next: 'NewerWindowKept',
+          Next: 'Newer window kept',
         },
       ]);
     });
@@ -465,5 +568,17 @@ describe('cdk-nag on the feature store catches a violation', () => {
     expect(rules).toEqual([
       expect.stringMatching(/^AwsSolutions-IAM5\[Resource::<OnlineTable\w+\.Arn>\/\*\]$/),
     ]);
+  });
+});
+
+describe('MaterializationSteps props', () => {
+  it.each([
+    ['partsPerBatch', 0, /MaterializationSteps partsPerBatch must be an integer from 1 to 100, but 0 was provided/],
+    ['maxConcurrency', 1.5, /MaterializationSteps maxConcurrency must be an integer from 1 to 10000, but 1.5 was provided/],
+    ['toleratedFailurePercentage', 101, /MaterializationSteps toleratedFailurePercentage must be a number from 0 to 100, but 101 was provided/],
+  ])('fails synthesis when materialization.%s is %s', (key, value, message) => {
+    const config = resolveEnvironment('staging', { env: {} });
+    const bad = { ...config, materialization: { ...config.materialization, [key]: value } };
+    expect(() => buildStage(newApp(), bad)).toThrow(message);
   });
 });

@@ -138,7 +138,7 @@ describe('defineRepo', () => {
     [
       'feature named like the timestamp',
       { ...base, featureViews: [{ ...view, features: [{ name: 'ts', dtype: 'FLOAT' }] }] },
-      /has the name of a timestamp column/,
+      /has the name of a timestamp or partition column/,
     ],
     [
       'non-snake-case feature',

@@ -173,7 +173,7 @@ describe('unknown routes and internal errors', () => {
 });
 
 describe('S3OfflineWriter', () => {
-  it('puts one JSON-lines object under <prefix>/<location>/', async () => {
+  it('puts one JSON-lines object per event day under <prefix>/<location>/dt=<day>/', async () => {
     // prepare: no local S3 engine in this suite, so the client is stubbed at its edge (send)
     const sent: PutObjectCommand[] = [];
     const client = { send: async (c: PutObjectCommand) => (sent.push(c), {}) } as unknown as S3Client;
@@ -183,16 +183,40 @@ describe('S3OfflineWriter', () => {
       prefix: 'features/',
       now: () => new Date(0),
     });
+    const at = (day: string) => `${day} 12:00:00.000`;
     // act
-    const result = await writer.append(winePush.batchSource, [{ wine_id: 1 }, { wine_id: 2 }]);
+    const result = await writer.append(winePush.batchSource, [
+      { wine_id: 1, event_timestamp: at('2024-05-02') },
+      { wine_id: 2, event_timestamp: at('2024-05-01') },
+      { wine_id: 3, event_timestamp: at('2024-05-02') },
+    ]);
     // assess
-    expect(sent).toHaveLength(1);
+    expect(sent).toHaveLength(2);
     expect(sent[0]).toBeInstanceOf(PutObjectCommand);
-    const input = sent[0]!.input;
-    expect(input.Bucket).toBe('lake');
-    expect(input.Key).toMatch(/^features\/wine_features_push\/19700101T000000000Z-[0-9a-f-]{36}\.json$/);
-    expect(input.Body).toBe('{"wine_id":1}\n{"wine_id":2}\n');
-    expect(result).toEqual({ uri: `s3://lake/${input.Key}`, rows: 2 });
+    const [first, second] = sent.map((c) => c.input);
+    expect(first!.Bucket).toBe('lake');
+    expect(first!.Key).toMatch(/^features\/wine_features_push\/dt=2024-05-01\/19700101T000000000Z-[0-9a-f-]{36}\.json$/);
+    expect(second!.Key).toMatch(/^features\/wine_features_push\/dt=2024-05-02\/19700101T000000000Z-[0-9a-f-]{36}\.json$/);
+    expect(first!.Body).toBe(`{"wine_id":2,"event_timestamp":"${at('2024-05-01')}"}\n`);
+    expect(second!.Body).toBe(
+      `{"wine_id":1,"event_timestamp":"${at('2024-05-02')}"}\n{"wine_id":3,"event_timestamp":"${at('2024-05-02')}"}\n`,
+    );
+    expect(result).toEqual({
+      uri: `s3://lake/${first!.Key}`,
+      uris: [`s3://lake/${first!.Key}`, `s3://lake/${second!.Key}`],
+      rows: 3,
+    });
+  });
+
+  it.each([
+    ['without a timestamp', { wine_id: 1 }, /row 2 of an append to wine_features_push: event_timestamp undefined is not a timestamp/],
+    ['before the first partition day', { wine_id: 1, event_timestamp: '1999-12-31 23:59:59.000' }, /is before 2000-01-01/],
+  ])('fails if a row is %s, writing nothing', async (_, row, message) => {
+    const sent: PutObjectCommand[] = [];
+    const client = { send: async (c: PutObjectCommand) => (sent.push(c), {}) } as unknown as S3Client;
+    const writer = new S3OfflineWriter({ objects: s3Objects(client), bucket: 'lake' });
+    await expect(writer.append(winePush.batchSource, [{ wine_id: 2, event_timestamp: '2024-05-01 00:00:00.000' }, row])).rejects.toThrow(message);
+    expect(sent).toHaveLength(0);
   });
 });
 

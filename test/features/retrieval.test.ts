@@ -1,19 +1,16 @@
 /**
  * Point-in-time retrieval and materialization SQL, run in DuckDB (the kit's local Athena engine)
  * over the lake tables `offlineTableSpecs` describes: the batch table as Parquet, the push table as
- * the JSON lines the server's offline push wrote. Then the materialization result, in Athena's
- * GetQueryResults shape, goes through `materializeResults` into dynalite and is served.
+ * the JSON lines the server's offline push wrote. Then the materialization result, as the JSON
+ * Lines parts an UNLOAD writes (one gzipped, as Athena's are), goes through `materializeParts` into
+ * dynalite and is served.
  */
 import { join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { offlineTableSpecs } from '../../lib/features/definitions';
-import {
-  type AthenaResultSet,
-  MaterializeDataError,
-  materializeResults,
-  recordsFromResultSet,
-} from '../../lib/features/materialize';
+import { gzipSync } from 'node:zlib';
+import { MaterializeDataError, materializeParts, type UnloadPart } from '../../lib/features/materialize';
 import { DirectoryOfflineWriter } from '../../lib/features/offline-writer';
 import { DynamoDbOnlineStore } from '../../lib/adapters/dynamodb/online-store';
 import { materializationSql, pointInTimeJoinSql } from '../../lib/features/retrieval';
@@ -113,7 +110,7 @@ beforeAll(async () => {
     } else {
       const typed = spec.columns.map((c) => `'${c.name}': '${DUCKDB_TYPES[c.type]}'`).join(', ');
       await conn.run(
-        `CREATE VIEW features.${spec.table} AS SELECT * FROM read_json('${dir}/*.json', format = 'newline_delimited', columns = {${typed}})`,
+        `CREATE VIEW features.${spec.table} AS SELECT * FROM read_json('${dir}/*/*.json', hive_partitioning = true, format = 'newline_delimited', columns = {${typed}})`,
       );
     }
   }
@@ -246,56 +243,54 @@ describe('materializationSql', () => {
   });
 });
 
-/** DuckDB rows in Athena's GetQueryResults shape: a header row first, all values strings, NULL as {}. */
-function asAthenaPages(
-  columns: string[],
-  rows: Record<string, unknown>[],
-  pageSize: number,
-): AthenaResultSet[] {
-  const header = { Data: columns.map((c) => ({ VarCharValue: c })) };
-  const data = rows.map((r) => ({
-    Data: columns.map((c) => (r[c] === null ? {} : { VarCharValue: String(r[c]) })),
-  }));
-  const all = [header, ...data];
-  const pages: AthenaResultSet[] = [];
-  for (let i = 0; i < all.length; i += pageSize) {
-    pages.push({
-      ResultSetMetadata: { ColumnInfo: columns.map((Name) => ({ Name })) },
-      Rows: all.slice(i, i + pageSize),
+/** DuckDB rows as the JSON Lines parts of an UNLOAD, `perPart` rows each; the first part gzipped, as Athena writes them. */
+function asUnloadParts(rows: Record<string, unknown>[], perPart: number): UnloadPart[] {
+  const parts: UnloadPart[] = [];
+  for (let i = 0; i < Math.max(rows.length, 1); i += perPart) {
+    const text = rows
+      .slice(i, i + perPart)
+      .map((r) => `${JSON.stringify(r)}\n`)
+      .join('');
+    const bytes = parts.length === 0 ? gzipSync(text) : Buffer.from(text);
+    parts.push({
+      key: `unload/part-${parts.length}`,
+      chunks: (async function* () {
+        // Split mid-line, as a stream delivers it.
+        yield bytes.subarray(0, 7);
+        yield bytes.subarray(7);
+      })(),
     });
   }
-  return pages;
+  return parts;
 }
 
-describe('materializeResults', () => {
-  it('writes the query results page by page and the server serves them', async () => {
-    // prepare
-    await dynamo.createOnlineTable('materialized');
-    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized' });
-    const reader = await conn.runAndReadAll(
+const windowRows = async () =>
+  (
+    await conn.runAndReadAll(
       materializationSql({
         repo: wineRepo,
         featureView: 'wine_features',
         start: new Date(T0 - 5 * DAY),
         end: new Date(T0),
       }),
-    );
-    const pages = asAthenaPages(
-      reader.columnNames(),
-      reader.getRowObjectsJson() as Record<string, unknown>[],
-      2,
-    );
+    )
+  ).getRowObjectsJson() as Record<string, unknown>[];
+
+describe('materializeParts', () => {
+  it('streams the UNLOAD parts (gzip or plain) into the online store and the server serves them', async () => {
+    // prepare
+    await dynamo.createOnlineTable('materialized');
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized' });
     // act
-    const result = await materializeResults({
+    const result = await materializeParts({
       repo: wineRepo,
       featureView: 'wine_features',
-      pages: (async function* () {
-        yield* pages;
-      })(),
+      parts: asUnloadParts(await windowRows(), 2),
       store,
+      batchRows: 2,
     });
     // assess
-    expect(result).toEqual({ featureView: 'wine_features', rowsRead: 3, written: 3, skippedStale: 0 });
+    expect(result).toEqual({ featureView: 'wine_features', parts: 2, rowsRead: 3, written: 3, skippedStale: 0 });
     const server = createFeatureServer({
       repo: wineRepo,
       store,
@@ -318,32 +313,12 @@ describe('materializeResults', () => {
     });
   });
 
-  it('running the same materialization twice writes nothing older', async () => {
+  it('fails if running the same window twice loses or downgrades a value (idempotent redo)', async () => {
     // prepare
     await dynamo.createOnlineTable('materialized_twice');
     const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized_twice' });
-    const reader = await conn.runAndReadAll(
-      materializationSql({
-        repo: wineRepo,
-        featureView: 'wine_features',
-        start: new Date(T0 - 5 * DAY),
-        end: new Date(T0),
-      }),
-    );
-    const pages = asAthenaPages(
-      reader.columnNames(),
-      reader.getRowObjectsJson() as Record<string, unknown>[],
-      1000,
-    );
-    const run = () =>
-      materializeResults({
-        repo: wineRepo,
-        featureView: 'wine_features',
-        pages: (async function* () {
-          yield* pages;
-        })(),
-        store,
-      });
+    const rows = await windowRows();
+    const run = () => materializeParts({ repo: wineRepo, featureView: 'wine_features', parts: asUnloadParts(rows, 1000), store });
     // act
     await run();
     const second = await run();
@@ -354,23 +329,44 @@ describe('materializeResults', () => {
     ).toBe(9.5);
   });
 
-  it('stops on a row that does not fit the definition, naming row and column', () => {
-    const page = asAthenaPages(
-      ['wine_id', ...WINE_FEATURE_NAMES, 'event_timestamp'],
-      [
-        {
-          wine_id: 'seven',
-          ...Object.fromEntries(WINE_FEATURE_NAMES.map((f) => [f, 1])),
-          event_timestamp: '2024-01-01 00:00:00.000',
-        },
-      ],
-      10,
-    )[0]!;
-    expect(() =>
-      recordsFromResultSet(wineRepo, wineFeatures, page, { firstPage: true, rowOffset: 0 }),
-    ).toThrow(MaterializeDataError);
-    expect(() =>
-      recordsFromResultSet(wineRepo, wineFeatures, page, { firstPage: true, rowOffset: 0 }),
-    ).toThrow(/row 1 .*wine_id/);
+  it('fails if an older row in a later part replaces a newer stored value', async () => {
+    await dynamo.createOnlineTable('materialized_newer');
+    const store = new DynamoDbOnlineStore({ client: dynamo.doc, tableName: 'materialized_newer' });
+    const row = (alcohol: number, at: string) => ({
+      wine_id: 7,
+      ...Object.fromEntries(WINE_FEATURE_NAMES.map((f) => [f, f === 'alcohol' ? alcohol : 1])),
+      event_timestamp: at,
+    });
+    // A worker with the newer row, then another with an older one (two runs' windows).
+    await materializeParts({ repo: wineRepo, featureView: 'wine_features', parts: asUnloadParts([row(11, '2024-06-01 00:00:00')], 1), store });
+    const older = await materializeParts({ repo: wineRepo, featureView: 'wine_features', parts: asUnloadParts([row(9, '2024-05-01 00:00:00')], 1), store });
+    expect(older).toMatchObject({ written: 0, skippedStale: 1 });
+    expect((await store.readMany(['wine_features#wine_id=7'])).get('wine_features#wine_id=7')?.features['alcohol']).toBe(11);
+  });
+
+  it.each([
+    ['a wrong-typed join key', { wine_id: 'seven' }, /unload\/part-0 line 1 of wine_features, column wine_id: "seven" is not a safe integer/],
+    ['a missing join key', { wine_id: undefined }, /line 1 of wine_features: join key wine_id is missing or null/],
+    ['a bad event time', { event_timestamp: 'yesterday' }, /event_timestamp "yesterday" is not a timestamp/],
+    ['a string feature', { alcohol: true }, /column alcohol: true is not a FLOAT value/],
+  ])('stops on %s, naming part, line and column', async (_, change, message) => {
+    const row = {
+      wine_id: 1,
+      ...Object.fromEntries(WINE_FEATURE_NAMES.map((f) => [f, 1])),
+      event_timestamp: '2024-01-01 00:00:00.000',
+      ...change,
+    };
+    const run = materializeParts({ repo: wineRepo, featureView: 'wine_features', parts: asUnloadParts([row], 1), store: { writeMany: async () => ({ written: 0, skippedStale: 0 }) } });
+    await expect(run).rejects.toThrow(MaterializeDataError);
+    await expect(
+      materializeParts({ repo: wineRepo, featureView: 'wine_features', parts: asUnloadParts([row], 1), store: { writeMany: async () => ({ written: 0, skippedStale: 0 }) } }),
+    ).rejects.toThrow(message);
+  });
+
+  it('stops on a line that is not JSON', async () => {
+    const parts: UnloadPart[] = [{ key: 'unload/p', chunks: (async function* () { yield Buffer.from('\n{oops\n'); })() }];
+    await expect(
+      materializeParts({ repo: wineRepo, featureView: 'wine_features', parts, store: { writeMany: async () => ({ written: 0, skippedStale: 0 }) } }),
+    ).rejects.toThrow(/unload\/p line 2 of wine_features is not JSON/);
   });
 });

@@ -162,7 +162,9 @@ describe('push to offline', () => {
       ),
     );
     // assess
-    const dir = join(lake, 'features', 'driver_stats_push');
+    // Both rows' event day (UTC) is 2024-05-01: one object in that dt= partition.
+    expect(await readdir(join(lake, 'features', 'driver_stats_push'))).toEqual(['dt=2024-05-01']);
+    const dir = join(lake, 'features', 'driver_stats_push', 'dt=2024-05-01');
     const files = await readdir(dir);
     expect(files).toHaveLength(1);
     expect(files[0]).toMatch(/^20240502T030405678Z-[0-9a-f-]{36}\.json$/);
@@ -351,6 +353,35 @@ describe('push limits: all rows or none', () => {
       entities: { driver_id: [1, 1001] },
     });
     expect(column(lookup, 'conv_rate').statuses).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    await expect(readdir(join(lake, 'features'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('refuses an offline push older than the first partition day with 422, writing nothing online or offline', async () => {
+    // prepare
+    clock = T0;
+    const { server, lake } = await serverFor(driverRepo);
+    // act
+    const err = await failure(() =>
+      server.push(
+        driverPush(
+          {
+            driver_id: [1, 2],
+            event_timestamp: ['2024-05-01T09:00:00Z', '1999-12-31T23:00:00Z'],
+            conv_rate: [0.1, 0.2],
+            acc_rate: [0.3, 0.4],
+            avg_daily_trips: [4, 5],
+          },
+          'online_and_offline',
+        ),
+      ),
+    );
+    // assess
+    expect(err.status).toBe(422);
+    expect((err as RequestValidationError).issues).toMatchObject([
+      { loc: ['body', 'df', 'event_timestamp', 1], msg: expect.stringMatching(/on or after 2000-01-01 for the offline store/) },
+    ]);
+    const lookup = await server.getOnlineFeatures({ features: ['driver_hourly_stats:conv_rate'], entities: { driver_id: [1] } });
+    expect(column(lookup, 'conv_rate').statuses).toEqual(['NOT_FOUND']);
     await expect(readdir(join(lake, 'features'))).rejects.toThrow(/ENOENT/);
   });
 

@@ -102,10 +102,13 @@ const HANDLERS: Record<string, { load: () => Promise<{ handler: unknown }>; env:
     load: () => import('../../lambdas/pipeline-batch-predict'),
     env: () => ({ RAW_BUCKET: BUCKETS.raw, CURATED_BUCKET: BUCKETS.curated, ARTIFACTS_BUCKET: BUCKETS.artifacts }),
   },
-  'materialize-plan': { load: () => import('../../lambdas/materialize-plan'), env: () => ({}) },
+  'materialize-plan': {
+    load: () => import('../../lambdas/materialize-plan'),
+    env: () => ({ ONLINE_TABLE_NAME: 'online' }),
+  },
   'materialize-write': {
     load: () => import('../../lambdas/materialize-write'),
-    env: () => ({ ONLINE_TABLE_NAME: 'online', AWS_ENDPOINT_URL_ATHENA: recorderUrl }),
+    env: () => ({ ONLINE_TABLE_NAME: 'online', UNLOAD_BUCKET: BUCKETS.curated }),
   },
   features: {
     load: () => import('../../lambdas/features'),
@@ -179,6 +182,8 @@ describe('every handler fails its cold start on a bad environment, naming the va
     ['pipeline-batch-plan', 'STAGING_LOCATION'],
     ['pipeline-batch-predict', 'CURATED_BUCKET'],
     ['materialize-write', 'ONLINE_TABLE_NAME'],
+    ['materialize-write', 'UNLOAD_BUCKET'],
+    ['materialize-plan', 'ONLINE_TABLE_NAME'],
     ['features', 'OFFLINE_BUCKET'],
     ['registry', 'REGISTRY_TABLE_NAME'],
     ['serving-deployer', 'CLUSTER_ENDPOINT'],
@@ -202,7 +207,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
     ['pipeline-stage-data', 'AWS_ENDPOINT_URL_S3', 'not a url', /AWS_ENDPOINT_URL_S3 is invalid .*, but "not a url" was provided/],
     ['pipeline-evaluate', 'REGISTRY_AUTH', 'basic', /REGISTRY_AUTH is invalid .*, but "basic" was provided/],
     ['pipeline-register', 'REGISTRY_AUTH', 'basic', /REGISTRY_AUTH is invalid/],
-    ['materialize-write', 'AWS_ENDPOINT_URL_ATHENA', 'athena', /AWS_ENDPOINT_URL_ATHENA is invalid/],
+    ['materialize-write', 'AWS_ENDPOINT_URL_S3', 's3', /AWS_ENDPOINT_URL_S3 is invalid/],
     ['features', 'AWS_ENDPOINT_URL_DYNAMODB', '127.0.0.1:8000', /AWS_ENDPOINT_URL_DYNAMODB is invalid/],
     ['serving-deployer', 'MODEL_REPLICAS', 'two', /MODEL_REPLICAS must be a number, but "two" was provided/],
     ['serving-deployer', 'CANARY_TRAFFIC_PERCENT', '150', /CANARY_TRAFFIC_PERCENT is invalid/],
@@ -210,11 +215,16 @@ describe('every handler fails its cold start on a bad environment, naming the va
   it.each(malformed)('%s with %s=%j', async (name, variable, value, message) => {
     await expect(coldStart(name, { ...HANDLERS[name]!.env(), [variable]: value })).rejects.toThrow(message);
   });
-
-  it('materialize-plan needs no environment', async () => {
-    await expect(coldStart('materialize-plan', {})).resolves.toBeTypeOf('function');
-  });
 });
+
+/** The constants the materialization machine passes its plan step. */
+const PLAN_CONSTANTS = {
+  executionStartTime: '2026-01-01T00:00:00Z',
+  execution: 'run-1',
+  database: 'lake',
+  unloadLocation: `s3://${BUCKETS.curated}/materialize/unload/`,
+};
+const WRITE_INPUT = { featureView: 'wine_features', bucket: BUCKETS.curated };
 
 // Shapes every step handler refuses: no event, the wrong JSON type, an empty object.
 const NOT_AN_OBJECT: [string, unknown][] = [
@@ -315,16 +325,34 @@ describe('step handlers refuse malformed events with their own error, writing no
       events: [
         ['an empty object', {}, /input must be set, but nothing was provided/],
         ['no start time', { input: {}, database: 'lake' }, /executionStartTime must be a string, but nothing was provided/],
-        ['a bad database', { input: {}, executionStartTime: '2026-01-01T00:00:00Z', database: 'x; DROP' }, /database/],
-        ['a start that is no time', { input: { start: 'yesterday' }, executionStartTime: '2026-01-01T00:00:00Z', database: 'lake' }, /start/],
+        ['a bad database', { input: {}, ...PLAN_CONSTANTS, database: 'x; DROP' }, /database/],
+        ['a wrong-typed execution name', { input: {}, ...PLAN_CONSTANTS, execution: 7 }, /execution must be a string, but 7 was provided/],
+        ['an oversized UNLOAD location', { input: {}, ...PLAN_CONSTANTS, unloadLocation: `s3://b/${'x'.repeat(2000)}/` }, /unloadLocation/],
+        ['a start that is no time', { input: { start: 'yesterday' }, ...PLAN_CONSTANTS }, /start/],
       ],
     },
     {
       name: 'materialize-write',
       error: 'InvalidMaterializationInput',
       events: [
-        ['an empty object', {}, /featureView/],
-        ['a wrong-typed query id', { featureView: 'wine_features', queryExecutionId: 5 }, /queryExecutionId must be a string, but 5 was provided/],
+        ['an empty object', {}, /BatchInput must be an object, but nothing was provided/],
+        ['an empty batch', { BatchInput: WRITE_INPUT, Items: [] }, /Items/],
+        [
+          'an oversized batch',
+          { BatchInput: WRITE_INPUT, Items: Array.from({ length: 101 }, (_, i) => ({ Key: `materialize/unload/r/v/${i}` })) },
+          /Items/,
+        ],
+        [
+          'a part outside materialize/',
+          { BatchInput: WRITE_INPUT, Items: [{ Key: 'features/wine_features/x.parquet' }] },
+          /Items\.0\.Key must be a key under materialize\/, but "features\/wine_features\/x.parquet" was provided/,
+        ],
+        [
+          'another bucket',
+          { BatchInput: { ...WRITE_INPUT, bucket: BUCKETS.raw }, Items: [{ Key: 'materialize/unload/r/v/0' }] },
+          /BatchInput\.bucket must be the UNLOAD bucket/,
+        ],
+        ['a wrong-typed count request', { summarize: { featureView: 1 } }, /summarize\.featureView must be a string, but 1 was provided/],
       ],
     },
     {

@@ -101,6 +101,20 @@ export class DynamoDbOnlineStore implements OnlineStore, MaterializationLog {
   }
 
   /**
+   * Each view's materialization record as stored (the plan validates it): views never
+   * materialized are absent.
+   */
+  async recordedWindows(views: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    const out = new Map<string, Record<string, unknown>>();
+    const byKey = new Map(views.map((v) => [materializationRecordKey(v), v]));
+    await this.batchGet([...byKey.keys()], undefined, (item) => {
+      const view = byKey.get(String(item['pk']));
+      if (view !== undefined) out.set(view, item);
+    });
+    return out;
+  }
+
+  /**
    * Writes rows, never replacing a stored newer version (see the module comment for the modes).
    * Within one call, only the newest row per key is kept.
    */
