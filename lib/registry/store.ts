@@ -11,10 +11,13 @@
 export type RecordRef =
   | { readonly kind: 'modelName'; readonly name: string }
   | { readonly kind: 'model'; readonly modelId: string }
+  /** A model's tag as an index entry (`modelsByTag`); the model record's `tags` map is what is read. */
   | { readonly kind: 'modelTag'; readonly modelId: string; readonly key: string }
   | { readonly kind: 'modelVersion'; readonly modelId: string; readonly version: number }
   /** A pending or done idempotent registration of one (run, source) into a model. */
   | { readonly kind: 'registration'; readonly modelId: string; readonly hash: string }
+  /** That a one-time upgrade of the stored records (by name) has run to its end. */
+  | { readonly kind: 'upgrade'; readonly name: string }
   | { readonly kind: 'experimentSequence' }
   | { readonly kind: 'experimentName'; readonly name: string }
   | { readonly kind: 'experiment'; readonly experimentId: string }
@@ -80,13 +83,22 @@ export const increment = (field: string, by = 1): Change => ({ increment: field,
 export type Listing =
   /** Every registered model record, deleted ones included, by name; with `namePrefix`, only names that start with it. */
   | { readonly of: 'models'; readonly namePrefix?: string }
-  /** A model's tags only (a constant-cost read, however many versions the model has). */
+  /** A model's tag records only (a constant-cost read, however many versions the model has). */
   | { readonly of: 'modelTags'; readonly modelId: string }
+  /** Tag records (`key` = `value`, carrying the model's `name`) of every model, by model name; an
+   * index listing, eventually consistent. */
+  | { readonly of: 'modelsByTag'; readonly key: string; readonly value: string }
   /** A model's own records: the model, its tags, versions and registrations. */
   | { readonly of: 'modelRecords'; readonly modelId: string }
   /** A model's versions, lowest number first (or highest with `descending`), optionally only those
-   * registered idempotently under `registration`. */
-  | { readonly of: 'modelVersions'; readonly modelId: string; readonly descending?: boolean; readonly registration?: string }
+   * registered idempotently under `registration`, or only those numbered below `below`. */
+  | {
+      readonly of: 'modelVersions';
+      readonly modelId: string;
+      readonly descending?: boolean;
+      readonly registration?: string;
+      readonly below?: number;
+    }
   /** Versions registered from a run (refs only carry the model). */
   | { readonly of: 'versionsOfRun'; readonly runId: string }
   | { readonly of: 'experiments' }
@@ -122,7 +134,7 @@ export interface ListOptions {
 export interface RecordStore {
   get(ref: RecordRef): Promise<StoredRecord | undefined>;
   /** The records that exist among `refs`, in no particular order. */
-  getMany(refs: readonly RecordRef[]): Promise<StoredRecord[]>;
+  getMany(refs: readonly RecordRef[]): Promise<Listed[]>;
   /** Writes the whole record when `when` holds (always without it). */
   put(ref: RecordRef, record: StoredRecord, when?: Precondition): Promise<boolean>;
   /** Unconditional puts, not atomic together: each record lands or the call throws. */

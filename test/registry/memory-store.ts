@@ -62,6 +62,10 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return ref.kind === 'model' && (listing.namePrefix === undefined || String(record.name).startsWith(listing.namePrefix));
     case 'modelTags':
       return ref.kind === 'modelTag' && ref.modelId === listing.modelId;
+    case 'modelsByTag':
+      return (
+        ref.kind === 'modelTag' && ref.key === listing.key && record.value === listing.value && typeof record.name === 'string'
+      );
     case 'experiments':
       return ref.kind === 'experiment';
     case 'runsOfExperiment':
@@ -77,7 +81,8 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return (
         ref.kind === 'modelVersion' &&
         ref.modelId === listing.modelId &&
-        (listing.registration === undefined || record.idem === listing.registration)
+        (listing.registration === undefined || record.idem === listing.registration) &&
+        (listing.below === undefined || ref.version < listing.below)
       );
     case 'runRecords':
       return 'runId' in ref && ref.kind !== 'metricPoint' && ref.runId === listing.runId;
@@ -99,6 +104,8 @@ function order(a: Listed, b: Listed): number {
       case 'model':
       case 'experiment':
         return [e.record.name as string];
+      case 'modelTag':
+        return [(e.record.name as string | undefined) ?? '', keyOf(r)];
       default:
         return [keyOf(r)];
     }
@@ -125,10 +132,10 @@ export class MemoryRecordStore implements RecordStore {
     return found && clone(found.record);
   }
 
-  async getMany(refs: readonly RecordRef[]): Promise<StoredRecord[]> {
+  async getMany(refs: readonly RecordRef[]): Promise<Listed[]> {
     return refs.flatMap((ref) => {
       const found = this.records.get(keyOf(ref));
-      return found ? [clone(found.record)] : [];
+      return found ? [{ ref: clone(found.ref), record: clone(found.record) }] : [];
     });
   }
 

@@ -16,6 +16,7 @@
  *   the 400 KB item limit, and metric history is one item per point in its own partition
  *   (`MH#<run>#<key>`), read back page by page.
  */
+import { createHash } from 'node:crypto';
 import { CreateTableCommand, type DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import type { RecordRef, StoredRecord } from '../../registry/store';
 import { REGISTRY_TABLE_SPEC } from '../../shared/registry-table-spec';
@@ -95,6 +96,8 @@ export function keyOf(ref: RecordRef): Key {
       return { pk: `RM#${ref.modelId}`, sk: `V#${padVersion(ref.version)}` };
     case 'registration':
       return { pk: `RM#${ref.modelId}`, sk: `IDEM#${ref.hash}` };
+    case 'upgrade':
+      return { pk: `UPGRADE#${ref.name}`, sk: '#' };
     case 'experimentSequence':
       return { pk: 'EXPSEQ', sk: '#' };
     case 'experimentName':
@@ -122,9 +125,17 @@ export const runPk = (runId: string) => `RUN#${runId}`;
 export const metricHistoryPk = (runId: string, key: string) => `MH#${runId}#${key}`;
 
 /**
+ * The `gsi1` partition of the models tagged `key` = `value`: a digest, so a tag value of any length
+ * (MLflow allows 5,000 characters) fits a key and no key/value pair can collide with another.
+ */
+export const modelTagPartition = (key: string, value: string): string =>
+  `RMTAG#${createHash('sha256').update(JSON.stringify([key, value])).digest('base64url')}`;
+
+/**
  * The `gsi1` entry of a record, if it is listed there: `RM` → registered models by name, `EXP` →
  * experiments by name, `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model
- * versions of a run.
+ * versions of a run, `RMTAG#<digest of key and value>` → models with that tag, by name (tag
+ * records written before the tag index carry no `name` and are not listed until rewritten).
  */
 export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: string; gsi1sk: string } | undefined {
   switch (ref.kind) {
@@ -137,6 +148,10 @@ export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: st
         gsi1pk: `EXPRUNS#${record.experimentId as string}`,
         gsi1sk: `${sortableInt(record.startTime as number)}#${ref.runId}`,
       };
+    case 'modelTag':
+      return typeof record.name === 'string'
+        ? { gsi1pk: modelTagPartition(ref.key, record.value as string), gsi1sk: record.name }
+        : undefined;
     case 'modelVersion':
       return record.runId
         ? { gsi1pk: `MVRUN#${record.runId as string}`, gsi1sk: `${ref.modelId}#${padVersion(ref.version)}` }
@@ -167,6 +182,7 @@ export function refOf(item: Record<string, unknown>): RecordRef {
   if (prefix === 'RMNAME') return { kind: 'modelName', name: id };
   if (prefix === 'EXPNAME') return { kind: 'experimentName', name: id };
   if (prefix === 'EXPSEQ') return { kind: 'experimentSequence' };
+  if (prefix === 'UPGRADE') return { kind: 'upgrade', name: id };
   if (prefix === 'MH') {
     // Run ids are hex, so the first '#' ends the run id; the metric key may hold any character.
     const cut = id.indexOf('#');

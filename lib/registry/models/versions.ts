@@ -12,11 +12,12 @@ import type { RegistryContext } from './context';
 import { dedupeTags, type ModelVersionJson, validateTag, versionJson } from './json';
 import { artifactUri } from './outbox';
 import {
-  DELETED,
   type Head,
+  isLive,
   loadHead,
   loadVersion,
   modelRef,
+  raiseMaxVersion,
   type Tag,
   type VersionBase,
   type VersionRecord,
@@ -61,8 +62,12 @@ export async function createModelVersion(
     options.idempotent && base.runId
       ? await createIdempotent(ctx, head, base, idempotencyHash(base.runId, source))
       : await allocateVersion(ctx, head, base);
-  // The model's last-updated time only moves forward; no revision bump, nothing to lose.
-  await ctx.store.update(modelRef(head.modelId), [set('updatedAt', item.createdAt)], allOf(exists, below('updatedAt', item.createdAt)));
+  // The head learns of the version (highest, latest None) and the model's last-updated time only
+  // moves forward; no revision bump, nothing to lose.
+  await Promise.all([
+    raiseMaxVersion(ctx.store, head.modelId, item.version),
+    ctx.store.update(modelRef(head.modelId), [set('updatedAt', item.createdAt)], allOf(exists, below('updatedAt', item.createdAt))),
+  ]);
   return versionJson({ ...head, name }, item);
 }
 
@@ -107,7 +112,7 @@ async function createIdempotent(ctx: RegistryContext, head: Head, base: VersionB
     const { entries } = await ctx.store.list({ of: 'modelVersions', modelId: head.modelId, registration: hash });
     return entries
       .map((e) => e.record as VersionRecord)
-      .find((i) => head.stages[i.version]?.stage !== DELETED);
+      .find((i) => isLive(head, i));
   };
   const owner = ctx.newId();
   for (let attempt = 0; attempt < 50; attempt++) {
