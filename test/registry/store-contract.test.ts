@@ -153,6 +153,40 @@ describe.each(stores)('%s', (_, open) => {
     expect((await store.list({ of: 'modelRecords', modelId: 'm1' })).entries).toEqual([]);
   });
 
+  it('lists versions below a number, models by tag in name order, and reads many records with their refs', async () => {
+    const store = await open();
+    await store.putAll([
+      ...[1, 2, 3, 9, 10, 11].map((version) => ({
+        ref: { kind: 'modelVersion', modelId: 'm1', version } as RecordRef,
+        record: { version },
+      })),
+      { ref: { kind: 'modelTag', modelId: 'm1', key: 'team' }, record: { key: 'team', value: 'risk', name: 'zebra' } },
+      { ref: { kind: 'modelTag', modelId: 'm2', key: 'team' }, record: { key: 'team', value: 'risk', name: 'aardvark' } },
+      { ref: { kind: 'modelTag', modelId: 'm3', key: 'team' }, record: { key: 'team', value: 'growth', name: 'bee' } },
+      // a tag record written before the tag index (no name) is not listed
+      { ref: { kind: 'modelTag', modelId: 'm4', key: 'team' }, record: { key: 'team', value: 'risk' } },
+    ]);
+    const below = async (n: number, limit?: number) =>
+      (await store.list({ of: 'modelVersions', modelId: 'm1', descending: true, below: n }, { limit })).entries.map(
+        (e) => e.record.version,
+      );
+    expect(await below(10)).toEqual([9, 3, 2, 1]);
+    expect(await below(10, 2)).toEqual([9, 3]);
+    expect(await below(1)).toEqual([]);
+    const tagged = (await store.list({ of: 'modelsByTag', key: 'team', value: 'risk' })).entries.map((e) => e.ref);
+    expect(tagged).toEqual([
+      { kind: 'modelTag', modelId: 'm2', key: 'team' },
+      { kind: 'modelTag', modelId: 'm1', key: 'team' },
+    ]);
+    const first = await store.list({ of: 'modelsByTag', key: 'team', value: 'risk' }, { limit: 1 });
+    expect(first.next).toBeDefined();
+    const many = await store.getMany([
+      { kind: 'modelVersion', modelId: 'm1', version: 9 },
+      { kind: 'modelVersion', modelId: 'm1', version: 4 },
+    ]);
+    expect(many).toEqual([{ ref: { kind: 'modelVersion', modelId: 'm1', version: 9 }, record: { version: 9 } }]);
+  });
+
   it('lists models and experiments under their current name, runs by start time', async () => {
     const store = await open();
     await store.put(model, head);
