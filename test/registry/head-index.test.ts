@@ -186,6 +186,35 @@ describe('tag filters and page tokens (DynamoDB adapter on dynalite, through the
   });
 });
 
+describe('model versions of one model, paged from its version list', () => {
+  it('fails if a page of versions skips, repeats or shows a deleted version, or a forged token is taken', async () => {
+    // prepare: 12 versions, version 7 deleted, version 3 tagged
+    await post('registered-models/create', { name: 'paged' });
+    for (let i = 0; i < 12; i++) await post('model-versions/create', { name: 'paged', source: `s3://b/paged/${i}` });
+    await call(h.handler, 'DELETE', 'model-versions/delete', { json: { name: 'paged', version: '7' } });
+    await post('model-versions/set-tag', { name: 'paged', version: '3', key: 'k', value: 'x' });
+    // act
+    const versions: string[] = [];
+    let token: string | undefined;
+    do {
+      const reply = await get('model-versions/search', { filter: "name = 'paged'", max_results: '5', ...(token && { page_token: token }) });
+      expect(reply.status).toBe(200);
+      versions.push(...reply.body.model_versions.map((v: { version: string }) => v.version));
+      token = reply.body.next_page_token;
+    } while (token);
+    // assess
+    expect(versions).toEqual(['12', '11', '10', '9', '8', '6', '5', '4', '3', '2', '1']);
+    const tagged = await get('model-versions/search', { filter: "name = 'paged' AND tags.k = 'x'" });
+    expect(tagged.body.model_versions.map((v: { version: string }) => v.version)).toEqual(['3']);
+    const forged = await get('model-versions/search', {
+      filter: "name = 'paged'",
+      page_token: Buffer.from(JSON.stringify({ after: { pk: 'RM#other', sk: 'V#0000000001' } })).toString('base64'),
+    });
+    expect(forged.status).toBe(400);
+    expect(forged.body.error_code).toBe('INVALID_PARAMETER_VALUE');
+  });
+});
+
 describe('a table written before the head carried tags and latest versions', () => {
   it('fails if a legacy model is read wrongly, missed by a tag filter, or left un-upgraded', async () => {
     // prepare: the records older code wrote, straight into a fresh table: a head naming every moved

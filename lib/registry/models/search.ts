@@ -13,13 +13,14 @@ import {
   parseOrderBy,
   sortBy,
 } from '../search';
-import { InvalidPosition, type Listing, type Position, type RecordStore } from '../store';
+import { InvalidPosition, type Listed, type Listing, type Position, type RecordStore } from '../store';
 import type { RegistryContext } from './context';
 import { lastUpdated, type ModelVersionJson, modelJson, type RegisteredModelJson, versionJson } from './json';
 import {
   findHead,
   type Head,
   isIndexed,
+  isLive,
   loadHead,
   loadModelRecords,
   modelRef,
@@ -149,9 +150,37 @@ function decodeToken(token: string | undefined): Position | undefined {
   }
   const after = (decoded as { after?: unknown } | null)?.after;
   if (typeof after !== 'object' || after === null || Array.isArray(after)) {
-    throw invalidParameter('Invalid page token, it does not continue a search by name');
+    throw invalidParameter('Invalid page token, it does not continue this search');
   }
   return after as Position;
+}
+
+/**
+ * Reads `listing` a page at a time from the position in `pageToken` until `accept` has kept
+ * `maxResults` entries or the listing ends; each read asks for no more than the page still needs, so
+ * the position after it is exactly where the next page starts (the token it resolves).
+ */
+async function pageThrough<T>(
+  store: RecordStore,
+  listing: Listing,
+  maxResults: number,
+  pageToken: string | undefined,
+  accept: (entries: Listed[]) => Promise<T[]>,
+): Promise<{ found: T[]; next?: string }> {
+  let after = decodeToken(pageToken);
+  const found: T[] = [];
+  do {
+    let page: Awaited<ReturnType<RecordStore['list']>>;
+    try {
+      page = await store.list(listing, { limit: maxResults - found.length, ...(after && { after }) });
+    } catch (error) {
+      if (error instanceof InvalidPosition) throw invalidParameter('Invalid page token, it does not continue this search');
+      throw error;
+    }
+    found.push(...(await accept(page.entries)));
+    after = page.next;
+  } while (found.length < maxResults && after !== undefined);
+  return { found, ...(after && { next: encodeToken(after) }) };
 }
 
 /**
@@ -173,24 +202,14 @@ async function searchByIndex(
   const listing: Listing = tagEquals
     ? { of: 'modelsByTag', key: tagEquals.key, value: String(tagEquals.value) }
     : { of: 'models', ...(namePrefix && { namePrefix }) };
-  let after = decodeToken(pageToken);
-  const heads: Head[] = [];
-  do {
-    let page: Awaited<ReturnType<RecordStore['list']>>;
-    try {
-      // Never more than the page still needs, so the position after it is where the next page starts.
-      page = await ctx.store.list(listing, { limit: maxResults - heads.length, ...(after && { after }) });
-    } catch (error) {
-      if (error instanceof InvalidPosition) throw invalidParameter('Invalid page token, it does not continue this search');
-      throw error;
-    }
+  const { found: heads, next } = await pageThrough(ctx.store, listing, maxResults, pageToken, async (entries) => {
     const candidates = tagEquals
-      ? await headsOf(ctx.store, page.entries.map((e) => (e.ref as { modelId: string }).modelId))
-      : page.entries.map((e) => e.record as Head).filter((h) => !h.deleted);
-    for (const head of candidates) if (await modelMatches(ctx.store, head, clauses)) heads.push(head);
-    after = page.next;
-  } while (heads.length < maxResults && after !== undefined);
-  return { registered_models: await modelsJson(ctx.store, heads), ...(after && { next_page_token: encodeToken(after) }) };
+      ? await headsOf(ctx.store, entries.map((e) => (e.ref as { modelId: string }).modelId))
+      : entries.map((e) => e.record as Head).filter((h) => !h.deleted);
+    const ok = await Promise.all(candidates.map((h) => modelMatches(ctx.store, h, clauses)));
+    return candidates.filter((_, i) => ok[i]);
+  });
+  return { registered_models: await modelsJson(ctx.store, heads), ...(next && { next_page_token: next }) };
 }
 
 /** Searches versions by `name`, `run_id`, `source_path`, `version_number` and `tags.<k>`. */
@@ -211,6 +230,9 @@ export async function searchModelVersions(
   const order = parseOrderBy(input.orderBy, (k) =>
     ['name', 'version_number', 'creation_timestamp', 'timestamp', 'last_updated_timestamp'].includes(k),
   );
+  const byName = clauses.find((c) => c.entity === 'attribute' && c.key === 'name' && c.op === '=');
+  const newestFirst = order.every((o) => o.key === 'version_number' && !o.ascending) && order.length <= 1;
+  if (byName && newestFirst) return searchVersionsOfModel(ctx, String(byName.value), clauses, maxResults, input.pageToken);
   const candidates = await versionCandidates(ctx.store, clauses);
   const matches = candidates.filter(({ head, item }) =>
     clauses.every((c) => clauseMatches(c, versionAttribute(head, item, c))),
@@ -232,6 +254,32 @@ export async function searchModelVersions(
     model_versions: page.map(({ head, item }) => versionJson(head, item)),
     ...(nextPageToken && { next_page_token: nextPageToken }),
   };
+}
+
+/**
+ * One model's versions, newest first (MLflow's order for one name), read a page at a time from the
+ * model's version list (`Limit` + its position as the page token); other clauses filter each page.
+ */
+async function searchVersionsOfModel(
+  ctx: RegistryContext,
+  name: string,
+  clauses: FilterClause[],
+  maxResults: number,
+  pageToken: string | undefined,
+): Promise<{ model_versions: ModelVersionJson[]; next_page_token?: string }> {
+  const head = await findHead(ctx.store, name);
+  if (!head) {
+    decodeToken(pageToken);
+    return { model_versions: [] };
+  }
+  const listing: Listing = { of: 'modelVersions', modelId: head.modelId, descending: true };
+  const { found, next } = await pageThrough(ctx.store, listing, maxResults, pageToken, async (entries) =>
+    entries
+      .map((e) => e.record as VersionRecord)
+      .filter((item) => isLive(head, item) && clauses.every((c) => clauseMatches(c, versionAttribute(head, item, c))))
+      .map((item) => versionJson(head, item)),
+  );
+  return { model_versions: found, ...(next && { next_page_token: next }) };
 }
 
 /** The versions a search must look at, narrowed by an exact `name` or `run_id` clause. */
