@@ -47,8 +47,8 @@ export type Precondition =
   | { readonly absent: true }
   | { readonly exists: true }
   | { readonly field: string; readonly equals: unknown }
-  | { readonly field: string; readonly missing: true }
-  | { readonly field: string; readonly below: number }
+  | { readonly field: string; readonly entry?: string; readonly missing: true }
+  | { readonly field: string; readonly entry?: string; readonly below: number }
   | { readonly field: string; readonly atMost: number }
   | { readonly allOf: readonly Precondition[] }
   | { readonly anyOf: readonly Precondition[] };
@@ -58,6 +58,10 @@ export const exists: Precondition = { exists: true };
 export const equals = (field: string, value: unknown): Precondition => ({ field, equals: value });
 export const missing = (field: string): Precondition => ({ field, missing: true });
 export const below = (field: string, value: number): Precondition => ({ field, below: value });
+/** The key `entry` of the map field `field` is absent. */
+export const missingEntry = (field: string, entry: string): Precondition => ({ field, entry, missing: true });
+/** The key `entry` of the map field `field` holds a number below `value`. */
+export const entryBelow = (field: string, entry: string, value: number): Precondition => ({ field, entry, below: value });
 export const atMost = (field: string, value: number): Precondition => ({ field, atMost: value });
 export const allOf = (...all: Precondition[]): Precondition => ({ allOf: all });
 export const anyOf = (...any: Precondition[]): Precondition => ({ anyOf: any });

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
 import { MlflowError, ModelRegistry, RecordingPublisher } from '../../lib/registry';
-import { COMPACT_AFTER, type Head } from '../../lib/registry/models/records';
+import { COMPACT_AFTER, type Head, recordNewVersion } from '../../lib/registry/models/records';
 import type { RecordRef, RecordStore, StoredRecord } from '../../lib/registry/store';
 import { MemoryRecordStore } from './memory-store';
 import { call, type Harness, harness, type LocalDynamo, startDynamo } from './support';
@@ -86,6 +86,37 @@ describe('the model head', () => {
     }
     expect(largestHead).toBeLessThan(20_000);
     expect(Object.keys((await headOf(store, 'm')).stages).length).toBeLessThan(150);
+  });
+});
+
+describe('recording a new version in the head', () => {
+  it('fails if a version whose creation lands after a higher version was moved is lost from the latest None', async () => {
+    // prepare: writer B's version 3 landed and was moved to Staging before writer A's version 2 landed
+    const store = new MemoryRecordStore();
+    const registry = new ModelRegistry({ store, events: new RecordingPublisher() });
+    await registry.createRegisteredModel({ name: 'm' });
+    await registry.createModelVersion({ name: 'm', source: 's3://b/1' });
+    const { modelId } = await headOf(store, 'm');
+    const version = (v: number) => ({ version: v, createdAt: v, updatedAt: v, source: `s3://b/${v}`, tags: {} });
+    await store.put({ kind: 'modelVersion', modelId, version: 3 }, version(3));
+    await registry.transitionStage({ name: 'm', version: 3, stage: 'Staging' });
+    await store.put({ kind: 'modelVersion', modelId, version: 2 }, version(2));
+    // act: A records its version
+    await recordNewVersion(store, modelId, 2);
+    // assess
+    const latest = await registry.getLatestVersions({ name: 'm' });
+    expect(latest.map((v) => `${v.current_stage}:${v.version}`)).toEqual(['None:2', 'Staging:3']);
+  });
+
+  it('fails if a version whose creator died before recording it stays out of the latest versions', async () => {
+    const store = new MemoryRecordStore();
+    const registry = new ModelRegistry({ store, events: new RecordingPublisher() });
+    await registry.createRegisteredModel({ name: 'm' });
+    await registry.createModelVersion({ name: 'm', source: 's3://b/1' });
+    const { modelId } = await headOf(store, 'm');
+    await store.put({ kind: 'modelVersion', modelId, version: 2 }, { version: 2, createdAt: 2, updatedAt: 2, source: 's3://b/2', tags: {} });
+    expect((await registry.getLatestVersions({ name: 'm' })).map((v) => v.version)).toEqual(['2']);
+    expect((await headOf(store, 'm')).latest).toEqual({ None: 2 });
   });
 });
 

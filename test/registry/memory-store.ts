@@ -31,7 +31,9 @@ export function holds(when: Precondition | undefined, record: StoredRecord | und
   if ('exists' in when) return record !== undefined;
   if ('allOf' in when) return when.allOf.every((c) => holds(c, record));
   if ('anyOf' in when) return when.anyOf.some((c) => holds(c, record));
-  const actual = record?.[when.field];
+  const field = record?.[when.field];
+  const entry = 'entry' in when ? when.entry : undefined;
+  const actual = entry === undefined ? field : (field as Record<string, unknown> | undefined)?.[entry];
   if ('missing' in when) return actual === undefined;
   // As DynamoDB: a comparison with an absent attribute is false.
   if (actual === undefined) return false;

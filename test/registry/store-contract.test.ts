@@ -11,10 +11,12 @@ import {
   anyOf,
   atMost,
   below,
+  entryBelow,
   equals,
   exists,
   increment,
   missing,
+  missingEntry,
   type RecordRef,
   type RecordStore,
   remove,
@@ -151,6 +153,20 @@ describe.each(stores)('%s', (_, open) => {
     });
     await store.removeAll(kinds);
     expect((await store.list({ of: 'modelRecords', modelId: 'm1' })).entries).toEqual([]);
+  });
+
+  it('checks preconditions on one entry of a map field', async () => {
+    const store = await open();
+    await store.put(model, { ...head, latest: { Staging: 4 } });
+    expect(await store.update(model, [setEntry('latest', 'None', 3)], entryBelow('latest', 'None', 3))).toBeUndefined();
+    expect(await store.update(model, [setEntry('latest', 'None', 3)], missingEntry('latest', 'None'))).toMatchObject({
+      latest: { Staging: 4, None: 3 },
+    });
+    expect(await store.update(model, [setEntry('latest', 'None', 5)], missingEntry('latest', 'None'))).toBeUndefined();
+    expect(await store.update(model, [setEntry('latest', 'None', 5)], entryBelow('latest', 'None', 5))).toMatchObject({
+      latest: { None: 5 },
+    });
+    expect(await store.update(model, [setEntry('latest', 'None', 4)], entryBelow('latest', 'None', 4))).toBeUndefined();
   });
 
   it('lists versions below a number, models by tag in name order, and reads many records with their refs', async () => {

@@ -20,10 +20,26 @@
  * old path (tag records, a scan down the versions) and upgraded by the first `loadHead` of the model
  * (`upgradeHead`), conditioned on the revision it read.
  */
-import { notFound } from '../errors';
 import type { ModelVersionPromoted } from '../events';
 import type { NameSpace } from '../names';
-import { allOf, equals, missing, removeEntry, set, type Position, type RecordStore, type StoredRecord } from '../store';
+import { MlflowError, notFound } from '../errors';
+import { sleep } from '../retry';
+import {
+  allOf,
+  anyOf,
+  below,
+  entryBelow,
+  equals,
+  exists,
+  missing,
+  missingEntry,
+  type Position,
+  type RecordStore,
+  removeEntry,
+  set,
+  setEntry,
+  type StoredRecord,
+} from '../store';
 import { ACTIVE_STAGES, parseVersion, requireName, type Stage } from '../validation';
 
 /** `{key, value}` as MLflow serialises tags. */
@@ -193,14 +209,10 @@ const COMPACT_CHUNK = 100;
  * Moves the head's entries for versions outside Staging/Production onto the versions themselves, so
  * the head stays small: each version first gets the entry (only over an older copy), then the head
  * drops the entries if its revision is still the one they were read at. Entries of active stages
- * stay, so "archive the other holders" still sees every holder in the head. Entries above
- * `maxVersion` stay until the version's creation has raised it (see `createModelVersion`).
- * Interrupted, it leaves a version with a copy the head's entry still overrides: nothing is lost.
+ * stay, so "archive the other holders" still sees every holder in the head. Interrupted, it leaves a version with a copy the head's entry still overrides: nothing is lost.
  */
 export async function compactStages(store: RecordStore, head: IndexedHead, threshold = COMPACT_AFTER): Promise<void> {
-  const movable = Object.entries(head.stages).filter(
-    ([version, entry]) => !ACTIVE_STAGES.includes(entry.stage as Stage) && Number(version) <= head.maxVersion,
-  );
+  const movable = Object.entries(head.stages).filter(([, entry]) => !ACTIVE_STAGES.includes(entry.stage as Stage));
   if (movable.length <= threshold) return;
   for (let i = 0; i < movable.length; i += COMPACT_CHUNK) {
     const chunk = movable.slice(i, i + COMPACT_CHUNK);
@@ -209,7 +221,7 @@ export async function compactStages(store: RecordStore, head: IndexedHead, thres
         store.update(
           versionRef(head.modelId, Number(version)),
           [set('stage', entry.stage), set('stageAt', entry.at), set('stageRev', head.rev)],
-          allOf({ exists: true }, { anyOf: [missing('stageRev'), { field: 'stageRev', below: head.rev }] }),
+          allOf(exists, anyOf(missing('stageRev'), below('stageRev', head.rev))),
         ),
       ),
     );
@@ -301,21 +313,38 @@ export async function modelSummary(store: RecordStore, head: IndexedHead): Promi
   ]);
   const highest = top.entries[0]?.record as VersionRecord | undefined;
   if (highest === undefined || highest.version <= head.maxVersion) return summary!;
-  if (stageIn(head, highest) === 'None') await raiseMaxVersion(store, head.modelId, highest.version);
+  // Its creator died before recording it (or is recording it right now): record it.
+  await recordNewVersion(store, head.modelId, highest.version);
   return { ...summary!, versions: isLive(head, highest) ? [...summary!.versions, highest] : summary!.versions };
 }
 
 /**
- * Records a new version in the head: it is the highest version and (being new, in `None`) the latest
- * `None` one. Only when the head has not seen a higher or equal one: a version moved out of `None`
- * before this lands raised `maxVersion` in that move, so this then changes nothing.
+ * Records a new version in the head: the highest version number seen (only ever raised), and the
+ * latest `None` version if the new version is still in `None` and above it. The latter is read,
+ * checked and written on the head's revision, so a stage move of the version (which bumps it) in
+ * between makes it read again: a version moved out of `None` first never becomes its latest, and
+ * one created below a version a move already recorded is not lost.
  */
-export async function raiseMaxVersion(store: RecordStore, modelId: string, version: number): Promise<void> {
-  await store.update(
-    modelRef(modelId),
-    [set('maxVersion', version), { set: 'latest', entry: 'None', to: version }],
-    allOf({ exists: true }, { field: 'maxVersion', below: version }, missing('deleted')),
-  );
+export async function recordNewVersion(store: RecordStore, modelId: string, version: number): Promise<void> {
+  await store.update(modelRef(modelId), [set('maxVersion', version)], allOf(exists, below('maxVersion', version), missing('deleted')));
+  for (let attempt = 0; attempt < 60; attempt++) {
+    const head = (await store.get(modelRef(modelId))) as Head | undefined;
+    if (!head || head.deleted || !isIndexed(head) || (head.latest.None ?? 0) >= version) return;
+    const item = (await store.get(versionRef(modelId, version))) as VersionRecord | undefined;
+    if (!item || stageIn(head, item) !== 'None') return;
+    const written = await store.update(
+      modelRef(modelId),
+      [setEntry('latest', 'None', version)],
+      allOf(
+        equals('rev', head.rev),
+        anyOf(missingEntry('latest', 'None'), entryBelow('latest', 'None', version)),
+        missing('deleted'),
+      ),
+    );
+    if (written) return;
+    await sleep(Math.random() * 10);
+  }
+  throw new MlflowError('RESOURCE_CONFLICT', 'Too much concurrent modification of the registered model; try again.');
 }
 
 /** Versions read per page while looking for the highest version still in stage `None`. */

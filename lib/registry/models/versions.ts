@@ -17,7 +17,7 @@ import {
   loadHead,
   loadVersion,
   modelRef,
-  raiseMaxVersion,
+  recordNewVersion,
   type Tag,
   type VersionBase,
   type VersionRecord,
@@ -65,7 +65,7 @@ export async function createModelVersion(
   // The head learns of the version (highest, latest None) and the model's last-updated time only
   // moves forward; no revision bump, nothing to lose.
   await Promise.all([
-    raiseMaxVersion(ctx.store, head.modelId, item.version),
+    recordNewVersion(ctx.store, head.modelId, item.version),
     ctx.store.update(modelRef(head.modelId), [set('updatedAt', item.createdAt)], allOf(exists, below('updatedAt', item.createdAt))),
   ]);
   return versionJson({ ...head, name }, item);
