@@ -9,7 +9,12 @@
  * - a registered model lives under an immutable id (`RM#<id>`); its name is a pointer item
  *   (`RMNAME#<name>`), so a rename rewrites two pointers and the head, never the versions;
  * - the model's head item (`RM#<id>`/`#HEAD`) holds every cross-version fact, so "transition and
- *   archive the others" or "move an alias and publish" is a single conditional UpdateItem;
+ *   archive the others" or "move an alias and publish" is a single conditional UpdateItem; it stays
+ *   a constant size (stages of versions outside Staging/Production are compacted onto the versions)
+ *   and carries what a search page shows (tags, latest version per stage), so a page of models is
+ *   one Query of `gsi1` plus one BatchGetItem of their latest versions;
+ * - a model tag is also an item (`T#<key>`) listed in `gsi1` under a digest of key and value, by
+ *   model name: `tags.k = 'v'` is a Query, confirmed against the heads;
  * - a version item's key is its number (`V#<padded>`), so `attribute_not_exists` on the put IS the
  *   allocation;
  * - run data is one item per param, tag and latest metric (`RUN#<id>` partition), so a run never nears
