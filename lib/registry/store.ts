@@ -107,6 +107,15 @@ export type Listing =
   | { readonly of: 'versionsOfRun'; readonly runId: string }
   | { readonly of: 'experiments' }
   | { readonly of: 'runsOfExperiment'; readonly experimentId: string }
+  /** Latest-metric records of an experiment's runs whose value of metric `key` is `op` `value`, by
+   * value (records written before they carried `experimentId` are not listed); an index listing. */
+  | {
+      readonly of: 'runsByMetric';
+      readonly experimentId: string;
+      readonly key: string;
+      readonly op: '<' | '<=' | '>' | '>=' | '=';
+      readonly value: number;
+    }
   /** A run's own records: the run, its params, tags and latest metrics. */
   | { readonly of: 'runRecords'; readonly runId: string }
   /** Every point of a metric, oldest timestamp first, then step. */

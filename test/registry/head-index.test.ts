@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
-import { MlflowError, ModelRegistry, RecordingPublisher } from '../../lib/registry';
+import { createRegistryServices, MlflowError, ModelRegistry, RecordingPublisher } from '../../lib/registry';
 import { COMPACT_AFTER, type Head, recordNewVersion } from '../../lib/registry/models/records';
 import type { RecordRef, RecordStore, StoredRecord } from '../../lib/registry/store';
 import { MemoryRecordStore } from './memory-store';
@@ -308,5 +308,53 @@ describe('a table written before the head carried tags and latest versions', () 
       'Production:30',
       'Staging:40',
     ]);
+  });
+});
+
+describe('runs searched through the metric index (DynamoDB adapter on dynalite)', () => {
+  it('fails if a metric range search answers other runs than a search reading every run, or misses a legacy record', async () => {
+    // prepare: 24 runs with rmse i % 8 / 4 (ties, a negative zero), 4 without it, one deleted; then
+    // one run's latest metric rewritten as older code stored it (no experimentId)
+    const store = new DynamoRegistryStore(dynamo.client, await dynamo.newTable());
+    const { tracking } = createRegistryServices({ store, events: new RecordingPublisher(), artifactsBucket: 'a' });
+    const experimentId = await tracking.createExperiment({ name: 'metric-index' });
+    const values = new Map<string, number>();
+    for (let i = 0; i < 28; i++) {
+      const run = await tracking.createRun({ experimentId, startTime: 1000 + i });
+      const runId = run.info.run_id;
+      if (i < 24) {
+        const value = i === 0 ? -0 : ((i % 8) - 2) / 4;
+        await tracking.logMetric({ runId, key: 'rmse', value: value + 5, timestamp: 1, step: 0 });
+        await tracking.logMetric({ runId, key: 'rmse', value, timestamp: 2, step: 1 });
+        values.set(runId, value);
+      }
+      if (i === 5) await tracking.deleteRun(runId);
+    }
+    const deleted = [...values.keys()][5]!;
+    const legacy = [...values.keys()][9]!;
+    const latest = { kind: 'runLatestMetric', runId: legacy, key: 'rmse' } as const;
+    const { experimentId: _dropped, ...asOlderCodeWrote } = (await store.get(latest))!;
+    await store.put(latest, asOlderCodeWrote);
+    // act + assess: every indexed operator at values on, between and beyond the stored ones
+    for (const op of ['<', '<=', '>', '>=', '='] as const) {
+      for (const at of [-1, -0.5, -0.3, 0, 0.25, 1.25, 2]) {
+        const found = await tracking.searchRuns({ experimentIds: [experimentId], filter: `metrics.rmse ${op} ${at}` });
+        const expected = [...values]
+          .filter(([runId, v]) => runId !== deleted && { '<': v < at, '<=': v <= at, '>': v > at, '>=': v >= at, '=': v === at }[op])
+          .map(([runId]) => runId)
+          .sort();
+        expect(found.runs.map((r) => r.info.run_id).sort(), `metrics.rmse ${op} ${at}`).toEqual(expected);
+      }
+    }
+    // ordered by the metric, combined with another clause, paged with offset tokens
+    const ordered = await tracking.searchRuns({
+      experimentIds: [experimentId],
+      filter: "metrics.rmse >= 0 AND attributes.status = 'RUNNING'",
+      orderBy: ['metrics.rmse DESC'],
+      maxResults: 5,
+    });
+    expect(ordered.runs).toHaveLength(5);
+    expect(ordered.runs.map((r) => r.data.metrics!.find((m) => m.key === 'rmse')!.value)).toEqual([1.25, 1.25, 1.25, 1, 1]);
+    expect(ordered.next_page_token).toBeDefined();
   });
 });

@@ -68,6 +68,12 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return (
         ref.kind === 'modelTag' && ref.key === listing.key && record.value === listing.value && typeof record.name === 'string'
       );
+    case 'runsByMetric': {
+      if (ref.kind !== 'runLatestMetric' || ref.key !== listing.key || record.experimentId !== listing.experimentId) return false;
+      const v = record.value as number;
+      const x = listing.value;
+      return { '<': v < x, '<=': v <= x, '>': v > x, '>=': v >= x, '=': v === x }[listing.op];
+    }
     case 'experiments':
       return ref.kind === 'experiment';
     case 'runsOfExperiment':
@@ -108,6 +114,8 @@ function order(a: Listed, b: Listed): number {
         return [e.record.name as string];
       case 'modelTag':
         return [(e.record.name as string | undefined) ?? '', keyOf(r)];
+      case 'runLatestMetric':
+        return [e.record.value as number, r.runId];
       default:
         return [keyOf(r)];
     }

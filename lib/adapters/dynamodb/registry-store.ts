@@ -42,7 +42,9 @@ import {
   modelTagPartition,
   padVersion,
   refOf,
+  runMetricPartition,
   runPk,
+  sortableDouble,
 } from './registry-table';
 
 type Item = Record<string, unknown>;
@@ -97,6 +99,23 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
       };
     case 'modelsByTag':
       return byIndex(modelTagPartition(listing.key, listing.value));
+    case 'runsByMetric': {
+      // A sort key is `<sortable value>#<run id>`: '$' sorts just above '#', so `<v>$` bounds every
+      // key of exactly v from above.
+      const at = sortableDouble(listing.value);
+      const [condition, bound] = {
+        '<': ['gsi1sk < :s', at],
+        '<=': ['gsi1sk < :s', `${at}$`],
+        '>': ['gsi1sk > :s', `${at}$`],
+        '>=': ['gsi1sk >= :s', at],
+        '=': ['begins_with(gsi1sk, :s)', `${at}#`],
+      }[listing.op];
+      return {
+        IndexName: GSI1,
+        KeyConditionExpression: `gsi1pk = :g AND ${condition}`,
+        ExpressionAttributeValues: { ':g': runMetricPartition(listing.experimentId, listing.key), ':s': bound },
+      };
+    }
     case 'experiments':
       return byIndex('EXP');
     case 'runsOfExperiment':

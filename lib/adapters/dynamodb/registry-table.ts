@@ -86,6 +86,21 @@ export const padVersion = (version: number): string => String(version).padStart(
  */
 export const sortableInt = (n: number): string => String(n + 2 ** 53).padStart(17, '0');
 
+/**
+ * Encodes a double so that lexical order of the strings is numeric order (IEEE 754 bits, sign bit
+ * flipped for positives, every bit flipped for negatives; -0 as 0).
+ */
+export function sortableDouble(x: number): string {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleBE(x + 0);
+  if (bytes[0]! & 0x80) for (let i = 0; i < 8; i++) bytes[i] = ~bytes[i]! & 0xff;
+  else bytes[0] = bytes[0]! | 0x80;
+  return bytes.toString('hex');
+}
+
+/** The `gsi1` partition of an experiment's runs by their latest value of metric `key`. */
+export const runMetricPartition = (experimentId: string, key: string): string => `EXPMETRIC#${experimentId}#${key}`;
+
 export type Key = { pk: string; sk: string };
 
 /** The item key of each record of the storage port. */
@@ -140,7 +155,9 @@ export const modelTagPartition = (key: string, value: string): string =>
  * The `gsi1` entry of a record, if it is listed there: `RM` → registered models by name, `EXP` →
  * experiments by name, `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model
  * versions of a run, `RMTAG#<digest of key and value>` → models with that tag, by name (tag
- * records written before the tag index carry no `name` and are not listed until rewritten).
+ * records written before the tag index carry no `name` and are not listed until rewritten),
+ * `EXPMETRIC#<experimentId>#<key>` → runs by their latest value of a metric (latest-metric records
+ * written before they carried `experimentId` are not listed until rewritten).
  */
 export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: string; gsi1sk: string } | undefined {
   switch (ref.kind) {
@@ -156,6 +173,13 @@ export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: st
     case 'modelTag':
       return typeof record.name === 'string'
         ? { gsi1pk: modelTagPartition(ref.key, record.value as string), gsi1sk: record.name }
+        : undefined;
+    case 'runLatestMetric':
+      return typeof record.experimentId === 'string'
+        ? {
+            gsi1pk: runMetricPartition(record.experimentId, ref.key),
+            gsi1sk: `${sortableDouble(record.value as number)}#${ref.runId}`,
+          }
         : undefined;
     case 'modelVersion':
       return record.runId
