@@ -14,6 +14,8 @@ export type RecordRef =
   /** A model's tag as an index entry (`modelsByTag`); the model record's `tags` map is what is read. */
   | { readonly kind: 'modelTag'; readonly modelId: string; readonly key: string }
   | { readonly kind: 'modelVersion'; readonly modelId: string; readonly version: number }
+  /** A version's tag as an index entry (`versionsByTag`); the version record's `tags` map is what is read. */
+  | { readonly kind: 'versionTag'; readonly modelId: string; readonly version: number; readonly key: string }
   /** A pending or done idempotent registration of one (run, source) into a model. */
   | { readonly kind: 'registration'; readonly modelId: string; readonly hash: string }
   /** That a one-time upgrade of the stored records (by name) has run to its end. */
@@ -103,6 +105,9 @@ export type Listing =
       readonly registration?: string;
       readonly below?: number;
     }
+  /** Version tag records (`key` = `value`) of every model, by model id and version; an index
+   * listing, eventually consistent. */
+  | { readonly of: 'versionsByTag'; readonly key: string; readonly value: string }
   /** Versions registered from a run (refs only carry the model). */
   | { readonly of: 'versionsOfRun'; readonly runId: string }
   | { readonly of: 'experiments' }

@@ -358,3 +358,33 @@ describe('runs searched through the metric index (DynamoDB adapter on dynalite)'
     expect(ordered.next_page_token).toBeDefined();
   });
 });
+
+describe('model versions searched through the version tag index (DynamoDB adapter on dynalite)', () => {
+  it('fails if a version tag filter misses a version, answers a stale entry, or misses a legacy tag', async () => {
+    // prepare: two models; tags set at creation and later; one deleted, one changed; one legacy
+    // version whose tag has no index entry (as older code wrote it)
+    const store = new DynamoRegistryStore(dynamo.client, await dynamo.newTable());
+    const registry = new ModelRegistry({ store, events: new RecordingPublisher() });
+    for (const name of ['alpha', 'beta']) {
+      await registry.createRegisteredModel({ name });
+      for (let i = 1; i <= 4; i++) {
+        await registry.createModelVersion({ name, source: `s3://b/${name}/${i}`, tags: i % 2 ? [{ key: 'qa', value: 'passed' }] : [] });
+      }
+    }
+    await registry.setModelVersionTag({ name: 'alpha', version: 2, key: 'qa', value: 'passed' });
+    await registry.setModelVersionTag({ name: 'beta', version: 3, key: 'qa', value: 'failed' });
+    await registry.deleteModelVersion({ name: 'alpha', version: 3 });
+    await registry.deleteModelVersionTag({ name: 'beta', version: 1, key: 'qa' });
+    await registry.createRegisteredModel({ name: 'gamma' });
+    const { modelId } = await headOf(store, 'gamma');
+    await store.put({ kind: 'modelVersion', modelId, version: 1 }, { version: 1, createdAt: 1, updatedAt: 1, source: 's3://b/g/1', tags: { qa: 'passed' } });
+    // act
+    const found = await registry.searchModelVersions({ filter: "tags.qa = 'passed'" });
+    // assess: name ascending, version descending, as MLflow orders them
+    expect(found.model_versions.map((v) => `${v.name}:${v.version}`)).toEqual(['alpha:2', 'alpha:1', 'gamma:1']);
+    const paged = await registry.searchModelVersions({ filter: "tags.qa = 'passed'", maxResults: 2 });
+    expect(paged.model_versions).toHaveLength(2);
+    const rest = await registry.searchModelVersions({ filter: "tags.qa = 'passed'", maxResults: 2, pageToken: paged.next_page_token });
+    expect(rest.model_versions.map((v) => `${v.name}:${v.version}`)).toEqual(['gamma:1']);
+  });
+});

@@ -64,6 +64,8 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return ref.kind === 'model' && (listing.namePrefix === undefined || String(record.name).startsWith(listing.namePrefix));
     case 'modelTags':
       return ref.kind === 'modelTag' && ref.modelId === listing.modelId;
+    case 'versionsByTag':
+      return ref.kind === 'versionTag' && ref.key === listing.key && record.value === listing.value;
     case 'modelsByTag':
       return (
         ref.kind === 'modelTag' && ref.key === listing.key && record.value === listing.value && typeof record.name === 'string'
@@ -82,7 +84,11 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return ref.kind === 'modelVersion' && record.runId === listing.runId;
     case 'modelRecords':
       return (
-        (ref.kind === 'model' || ref.kind === 'modelTag' || ref.kind === 'modelVersion' || ref.kind === 'registration') &&
+        (ref.kind === 'model' ||
+          ref.kind === 'modelTag' ||
+          ref.kind === 'modelVersion' ||
+          ref.kind === 'versionTag' ||
+          ref.kind === 'registration') &&
         ref.modelId === listing.modelId
       );
     case 'modelVersions':
@@ -116,6 +122,8 @@ function order(a: Listed, b: Listed): number {
         return [(e.record.name as string | undefined) ?? '', keyOf(r)];
       case 'runLatestMetric':
         return [e.record.value as number, r.runId];
+      case 'versionTag':
+        return [r.modelId, r.version, r.key];
       default:
         return [keyOf(r)];
     }

@@ -45,6 +45,7 @@ import {
   runMetricPartition,
   runPk,
   sortableDouble,
+  versionTagPartition,
 } from './registry-table';
 
 type Item = Record<string, unknown>;
@@ -99,6 +100,8 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
       };
     case 'modelsByTag':
       return byIndex(modelTagPartition(listing.key, listing.value));
+    case 'versionsByTag':
+      return byIndex(versionTagPartition(listing.key, listing.value));
     case 'runsByMetric': {
       // A sort key is `<sortable value>#<run id>`: '$' sorts just above '#', so `<v>$` bounds every
       // key of exactly v from above.

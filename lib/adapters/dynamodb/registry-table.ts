@@ -114,6 +114,8 @@ export function keyOf(ref: RecordRef): Key {
       return { pk: `RM#${ref.modelId}`, sk: `T#${ref.key}` };
     case 'modelVersion':
       return { pk: `RM#${ref.modelId}`, sk: `V#${padVersion(ref.version)}` };
+    case 'versionTag':
+      return { pk: `RM#${ref.modelId}`, sk: `VT#${padVersion(ref.version)}#${ref.key}` };
     case 'registration':
       return { pk: `RM#${ref.modelId}`, sk: `IDEM#${ref.hash}` };
     case 'upgrade':
@@ -151,11 +153,16 @@ export const metricHistoryPk = (runId: string, key: string) => `MH#${runId}#${ke
 export const modelTagPartition = (key: string, value: string): string =>
   `RMTAG#${createHash('sha256').update(JSON.stringify([key, value])).digest('base64url')}`;
 
+/** The `gsi1` partition of the model versions tagged `key` = `value` (a digest, as {@link modelTagPartition}). */
+export const versionTagPartition = (key: string, value: string): string =>
+  `MVTAG#${createHash('sha256').update(JSON.stringify([key, value])).digest('base64url')}`;
+
 /**
  * The `gsi1` entry of a record, if it is listed there: `RM` → registered models by name, `EXP` →
  * experiments by name, `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model
  * versions of a run, `RMTAG#<digest of key and value>` → models with that tag, by name (tag
  * records written before the tag index carry no `name` and are not listed until rewritten),
+ * `MVTAG#<digest of key and value>` → model versions with that tag, by model id and version,
  * `EXPMETRIC#<experimentId>#<key>` → runs by their latest value of a metric (latest-metric records
  * written before they carried `experimentId` are not listed until rewritten).
  */
@@ -174,6 +181,8 @@ export function indexEntryOf(ref: RecordRef, record: StoredRecord): { gsi1pk: st
       return typeof record.name === 'string'
         ? { gsi1pk: modelTagPartition(ref.key, record.value as string), gsi1sk: record.name }
         : undefined;
+    case 'versionTag':
+      return { gsi1pk: versionTagPartition(ref.key, record.value as string), gsi1sk: `${ref.modelId}#${padVersion(ref.version)}` };
     case 'runLatestMetric':
       return typeof record.experimentId === 'string'
         ? {
@@ -200,6 +209,10 @@ export function refOf(item: Record<string, unknown>): RecordRef {
     if (sk === '#HEAD') return { kind: 'model', modelId: id };
     if (sk.startsWith('T#')) return { kind: 'modelTag', modelId: id, key: sk.slice(2) };
     if (sk.startsWith('V#')) return { kind: 'modelVersion', modelId: id, version: Number(sk.slice(2)) };
+    if (sk.startsWith('VT#')) {
+      const cut = sk.indexOf('#', 3);
+      return { kind: 'versionTag', modelId: id, version: Number(sk.slice(3, cut)), key: sk.slice(cut + 1) };
+    }
     if (sk.startsWith('IDEM#')) return { kind: 'registration', modelId: id, hash: sk.slice(5) };
   }
   if (prefix === 'RUN') {

@@ -27,7 +27,9 @@ import {
   modelSummaries,
   tagsOf,
   type VersionRecord,
+  versionRef,
 } from './records';
+import { putVersionTagEntries } from './versions';
 
 interface SearchInput {
   filter?: string;
@@ -233,7 +235,7 @@ export async function searchModelVersions(
   const byName = clauses.find((c) => c.entity === 'attribute' && c.key === 'name' && c.op === '=');
   const newestFirst = order.every((o) => o.key === 'version_number' && !o.ascending) && order.length <= 1;
   if (byName && newestFirst) return searchVersionsOfModel(ctx, String(byName.value), clauses, maxResults, input.pageToken);
-  const candidates = await versionCandidates(ctx.store, clauses);
+  const candidates = await versionCandidates(ctx, clauses);
   const matches = candidates.filter(({ head, item }) =>
     clauses.every((c) => clauseMatches(c, versionAttribute(head, item, c))),
   );
@@ -282,17 +284,21 @@ async function searchVersionsOfModel(
   return { model_versions: found, ...(next && { next_page_token: next }) };
 }
 
-/** The versions a search must look at, narrowed by an exact `name` or `run_id` clause. */
+/** The versions a search must look at, narrowed by an exact `name`, a `tags.<k> = 'v'` or an exact `run_id` clause. */
 async function versionCandidates(
-  store: RecordStore,
+  ctx: RegistryContext,
   clauses: FilterClause[],
 ): Promise<{ head: Head; item: VersionRecord }[]> {
+  const store = ctx.store;
   const byName = clauses.find((c) => c.entity === 'attribute' && c.key === 'name' && c.op === '=');
   const byRun = clauses.find((c) => c.entity === 'attribute' && c.key === 'run_id' && c.op === '=');
+  const byTag = clauses.find((c) => c.entity === 'tag' && c.op === '=');
   let heads: Head[];
   if (byName) {
     const head = await findHead(store, String(byName.value));
     heads = head ? [head] : [];
+  } else if (byTag) {
+    return versionsByTag(ctx, byTag.key, String(byTag.value));
   } else if (byRun) {
     const { entries } = await store.list({ of: 'versionsOfRun', runId: String(byRun.value) });
     const ids = [...new Set(entries.map((e) => (e.ref as { modelId: string }).modelId))];
@@ -305,6 +311,44 @@ async function versionCandidates(
     for (const item of (await loadModelRecords(store, head)).versions) out.push({ head, item });
   }
   return out;
+}
+
+/**
+ * The live versions the version tag index lists under `key` = `value`: their models' heads and the
+ * versions in one batch read each (the caller confirms the tag on each version).
+ */
+async function versionsByTag(
+  ctx: RegistryContext,
+  key: string,
+  value: string,
+): Promise<{ head: Head; item: VersionRecord }[]> {
+  await ensureVersionTagIndex(ctx);
+  const refs = (await ctx.store.list({ of: 'versionsByTag', key, value })).entries.map(
+    (e) => e.ref as { modelId: string; version: number },
+  );
+  const heads = new Map((await headsOf(ctx.store, refs.map((r) => r.modelId))).map((h) => [h.modelId, h]));
+  const wanted = refs.filter((r) => heads.has(r.modelId));
+  const items = wanted.length > 0 ? await ctx.store.getMany(wanted.map((r) => versionRef(r.modelId, r.version))) : [];
+  return items.flatMap(({ ref, record }) => {
+    const head = heads.get((ref as { modelId: string }).modelId)!;
+    return isLive(head, record as VersionRecord) ? [{ head, item: record as VersionRecord }] : [];
+  });
+}
+
+/** The upgrade that gives every version tag written before the version tag index its entry. */
+const VERSION_TAG_INDEX_UPGRADE = { kind: 'upgrade', name: 'versionTagIndex' } as const;
+
+/** As {@link ensureTagIndex}, for version tags: the first version tag search indexes every tagged version. */
+async function ensureVersionTagIndex(ctx: RegistryContext): Promise<void> {
+  if (await ctx.store.get(VERSION_TAG_INDEX_UPGRADE)) return;
+  for (const head of await liveHeads(ctx.store)) {
+    const { entries } = await ctx.store.list({ of: 'modelVersions', modelId: head.modelId });
+    for (const { record } of entries) {
+      const item = record as VersionRecord;
+      if (Object.keys(item.tags ?? {}).length > 0) await putVersionTagEntries(ctx, head.modelId, item.version, item.tags);
+    }
+  }
+  await ctx.store.put(VERSION_TAG_INDEX_UPGRADE, { doneAt: ctx.now() });
 }
 
 function versionAttribute(head: Head, item: VersionRecord, c: FilterClause): string | number | undefined {
