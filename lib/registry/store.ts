@@ -11,10 +11,15 @@
 export type RecordRef =
   | { readonly kind: 'modelName'; readonly name: string }
   | { readonly kind: 'model'; readonly modelId: string }
+  /** A model's tag as an index entry (`modelsByTag`); the model record's `tags` map is what is read. */
   | { readonly kind: 'modelTag'; readonly modelId: string; readonly key: string }
   | { readonly kind: 'modelVersion'; readonly modelId: string; readonly version: number }
+  /** A version's tag as an index entry (`versionsByTag`); the version record's `tags` map is what is read. */
+  | { readonly kind: 'versionTag'; readonly modelId: string; readonly version: number; readonly key: string }
   /** A pending or done idempotent registration of one (run, source) into a model. */
   | { readonly kind: 'registration'; readonly modelId: string; readonly hash: string }
+  /** That a one-time upgrade of the stored records (by name) has run to its end. */
+  | { readonly kind: 'upgrade'; readonly name: string }
   | { readonly kind: 'experimentSequence' }
   | { readonly kind: 'experimentName'; readonly name: string }
   | { readonly kind: 'experiment'; readonly experimentId: string }
@@ -44,8 +49,8 @@ export type Precondition =
   | { readonly absent: true }
   | { readonly exists: true }
   | { readonly field: string; readonly equals: unknown }
-  | { readonly field: string; readonly missing: true }
-  | { readonly field: string; readonly below: number }
+  | { readonly field: string; readonly entry?: string; readonly missing: true }
+  | { readonly field: string; readonly entry?: string; readonly below: number }
   | { readonly field: string; readonly atMost: number }
   | { readonly allOf: readonly Precondition[] }
   | { readonly anyOf: readonly Precondition[] };
@@ -55,6 +60,10 @@ export const exists: Precondition = { exists: true };
 export const equals = (field: string, value: unknown): Precondition => ({ field, equals: value });
 export const missing = (field: string): Precondition => ({ field, missing: true });
 export const below = (field: string, value: number): Precondition => ({ field, below: value });
+/** The key `entry` of the map field `field` is absent. */
+export const missingEntry = (field: string, entry: string): Precondition => ({ field, entry, missing: true });
+/** The key `entry` of the map field `field` holds a number below `value`. */
+export const entryBelow = (field: string, entry: string, value: number): Precondition => ({ field, entry, below: value });
 export const atMost = (field: string, value: number): Precondition => ({ field, atMost: value });
 export const allOf = (...all: Precondition[]): Precondition => ({ allOf: all });
 export const anyOf = (...any: Precondition[]): Precondition => ({ anyOf: any });
@@ -80,17 +89,38 @@ export const increment = (field: string, by = 1): Change => ({ increment: field,
 export type Listing =
   /** Every registered model record, deleted ones included, by name; with `namePrefix`, only names that start with it. */
   | { readonly of: 'models'; readonly namePrefix?: string }
-  /** A model's tags only (a constant-cost read, however many versions the model has). */
+  /** A model's tag records only (a constant-cost read, however many versions the model has). */
   | { readonly of: 'modelTags'; readonly modelId: string }
+  /** Tag records (`key` = `value`, carrying the model's `name`) of every model, by model name; an
+   * index listing, eventually consistent. */
+  | { readonly of: 'modelsByTag'; readonly key: string; readonly value: string }
   /** A model's own records: the model, its tags, versions and registrations. */
   | { readonly of: 'modelRecords'; readonly modelId: string }
   /** A model's versions, lowest number first (or highest with `descending`), optionally only those
-   * registered idempotently under `registration`. */
-  | { readonly of: 'modelVersions'; readonly modelId: string; readonly descending?: boolean; readonly registration?: string }
+   * registered idempotently under `registration`, or only those numbered below `below`. */
+  | {
+      readonly of: 'modelVersions';
+      readonly modelId: string;
+      readonly descending?: boolean;
+      readonly registration?: string;
+      readonly below?: number;
+    }
+  /** Version tag records (`key` = `value`) of every model, by model id and version; an index
+   * listing, eventually consistent. */
+  | { readonly of: 'versionsByTag'; readonly key: string; readonly value: string }
   /** Versions registered from a run (refs only carry the model). */
   | { readonly of: 'versionsOfRun'; readonly runId: string }
   | { readonly of: 'experiments' }
   | { readonly of: 'runsOfExperiment'; readonly experimentId: string }
+  /** Latest-metric records of an experiment's runs whose value of metric `key` is `op` `value`, by
+   * value (records written before they carried `experimentId` are not listed); an index listing. */
+  | {
+      readonly of: 'runsByMetric';
+      readonly experimentId: string;
+      readonly key: string;
+      readonly op: '<' | '<=' | '>' | '>=' | '=';
+      readonly value: number;
+    }
   /** A run's own records: the run, its params, tags and latest metrics. */
   | { readonly of: 'runRecords'; readonly runId: string }
   /** Every point of a metric, oldest timestamp first, then step. */
@@ -122,7 +152,7 @@ export interface ListOptions {
 export interface RecordStore {
   get(ref: RecordRef): Promise<StoredRecord | undefined>;
   /** The records that exist among `refs`, in no particular order. */
-  getMany(refs: readonly RecordRef[]): Promise<StoredRecord[]>;
+  getMany(refs: readonly RecordRef[]): Promise<Listed[]>;
   /** Writes the whole record when `when` holds (always without it). */
   put(ref: RecordRef, record: StoredRecord, when?: Precondition): Promise<boolean>;
   /** Unconditional puts, not atomic together: each record lands or the call throws. */

@@ -13,7 +13,9 @@ export const REGISTRY_TABLE_SPEC = {
     {
       /**
        * Listings: `RM` → registered models by name, `EXP` → experiments by name,
-       * `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model versions of a run.
+       * `EXPRUNS#<experimentId>` → runs by start time, `MVRUN#<runId>` → model versions of a run,
+       * `RMTAG#<digest>` → models with one tag key and value, by name, `EXPMETRIC#<experimentId>#<key>`
+       * → an experiment's runs by their latest value of a metric.
        */
       indexName: 'gsi1',
       partitionKey: { name: 'gsi1pk', type: 'S' },

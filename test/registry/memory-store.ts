@@ -31,7 +31,9 @@ export function holds(when: Precondition | undefined, record: StoredRecord | und
   if ('exists' in when) return record !== undefined;
   if ('allOf' in when) return when.allOf.every((c) => holds(c, record));
   if ('anyOf' in when) return when.anyOf.some((c) => holds(c, record));
-  const actual = record?.[when.field];
+  const field = record?.[when.field];
+  const entry = 'entry' in when ? when.entry : undefined;
+  const actual = entry === undefined ? field : (field as Record<string, unknown> | undefined)?.[entry];
   if ('missing' in when) return actual === undefined;
   // As DynamoDB: a comparison with an absent attribute is false.
   if (actual === undefined) return false;
@@ -62,6 +64,18 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return ref.kind === 'model' && (listing.namePrefix === undefined || String(record.name).startsWith(listing.namePrefix));
     case 'modelTags':
       return ref.kind === 'modelTag' && ref.modelId === listing.modelId;
+    case 'versionsByTag':
+      return ref.kind === 'versionTag' && ref.key === listing.key && record.value === listing.value;
+    case 'modelsByTag':
+      return (
+        ref.kind === 'modelTag' && ref.key === listing.key && record.value === listing.value && typeof record.name === 'string'
+      );
+    case 'runsByMetric': {
+      if (ref.kind !== 'runLatestMetric' || ref.key !== listing.key || record.experimentId !== listing.experimentId) return false;
+      const v = record.value as number;
+      const x = listing.value;
+      return { '<': v < x, '<=': v <= x, '>': v > x, '>=': v >= x, '=': v === x }[listing.op];
+    }
     case 'experiments':
       return ref.kind === 'experiment';
     case 'runsOfExperiment':
@@ -70,14 +84,19 @@ function inListing(listing: Listing, ref: RecordRef, record: StoredRecord): bool
       return ref.kind === 'modelVersion' && record.runId === listing.runId;
     case 'modelRecords':
       return (
-        (ref.kind === 'model' || ref.kind === 'modelTag' || ref.kind === 'modelVersion' || ref.kind === 'registration') &&
+        (ref.kind === 'model' ||
+          ref.kind === 'modelTag' ||
+          ref.kind === 'modelVersion' ||
+          ref.kind === 'versionTag' ||
+          ref.kind === 'registration') &&
         ref.modelId === listing.modelId
       );
     case 'modelVersions':
       return (
         ref.kind === 'modelVersion' &&
         ref.modelId === listing.modelId &&
-        (listing.registration === undefined || record.idem === listing.registration)
+        (listing.registration === undefined || record.idem === listing.registration) &&
+        (listing.below === undefined || ref.version < listing.below)
       );
     case 'runRecords':
       return 'runId' in ref && ref.kind !== 'metricPoint' && ref.runId === listing.runId;
@@ -99,6 +118,12 @@ function order(a: Listed, b: Listed): number {
       case 'model':
       case 'experiment':
         return [e.record.name as string];
+      case 'modelTag':
+        return [(e.record.name as string | undefined) ?? '', keyOf(r)];
+      case 'runLatestMetric':
+        return [e.record.value as number, r.runId];
+      case 'versionTag':
+        return [r.modelId, r.version, r.key];
       default:
         return [keyOf(r)];
     }
@@ -125,10 +150,10 @@ export class MemoryRecordStore implements RecordStore {
     return found && clone(found.record);
   }
 
-  async getMany(refs: readonly RecordRef[]): Promise<StoredRecord[]> {
+  async getMany(refs: readonly RecordRef[]): Promise<Listed[]> {
     return refs.flatMap((ref) => {
       const found = this.records.get(keyOf(ref));
-      return found ? [clone(found.record)] : [];
+      return found ? [{ ref: clone(found.ref), record: clone(found.record) }] : [];
     });
   }
 

@@ -11,10 +11,12 @@ import {
   anyOf,
   atMost,
   below,
+  entryBelow,
   equals,
   exists,
   increment,
   missing,
+  missingEntry,
   type RecordRef,
   type RecordStore,
   remove,
@@ -151,6 +153,54 @@ describe.each(stores)('%s', (_, open) => {
     });
     await store.removeAll(kinds);
     expect((await store.list({ of: 'modelRecords', modelId: 'm1' })).entries).toEqual([]);
+  });
+
+  it('checks preconditions on one entry of a map field', async () => {
+    const store = await open();
+    await store.put(model, { ...head, latest: { Staging: 4 } });
+    expect(await store.update(model, [setEntry('latest', 'None', 3)], entryBelow('latest', 'None', 3))).toBeUndefined();
+    expect(await store.update(model, [setEntry('latest', 'None', 3)], missingEntry('latest', 'None'))).toMatchObject({
+      latest: { Staging: 4, None: 3 },
+    });
+    expect(await store.update(model, [setEntry('latest', 'None', 5)], missingEntry('latest', 'None'))).toBeUndefined();
+    expect(await store.update(model, [setEntry('latest', 'None', 5)], entryBelow('latest', 'None', 5))).toMatchObject({
+      latest: { None: 5 },
+    });
+    expect(await store.update(model, [setEntry('latest', 'None', 4)], entryBelow('latest', 'None', 4))).toBeUndefined();
+  });
+
+  it('lists versions below a number, models by tag in name order, and reads many records with their refs', async () => {
+    const store = await open();
+    await store.putAll([
+      ...[1, 2, 3, 9, 10, 11].map((version) => ({
+        ref: { kind: 'modelVersion', modelId: 'm1', version } as RecordRef,
+        record: { version },
+      })),
+      { ref: { kind: 'modelTag', modelId: 'm1', key: 'team' }, record: { key: 'team', value: 'risk', name: 'zebra' } },
+      { ref: { kind: 'modelTag', modelId: 'm2', key: 'team' }, record: { key: 'team', value: 'risk', name: 'aardvark' } },
+      { ref: { kind: 'modelTag', modelId: 'm3', key: 'team' }, record: { key: 'team', value: 'growth', name: 'bee' } },
+      // a tag record written before the tag index (no name) is not listed
+      { ref: { kind: 'modelTag', modelId: 'm4', key: 'team' }, record: { key: 'team', value: 'risk' } },
+    ]);
+    const below = async (n: number, limit?: number) =>
+      (await store.list({ of: 'modelVersions', modelId: 'm1', descending: true, below: n }, { limit })).entries.map(
+        (e) => e.record.version,
+      );
+    expect(await below(10)).toEqual([9, 3, 2, 1]);
+    expect(await below(10, 2)).toEqual([9, 3]);
+    expect(await below(1)).toEqual([]);
+    const tagged = (await store.list({ of: 'modelsByTag', key: 'team', value: 'risk' })).entries.map((e) => e.ref);
+    expect(tagged).toEqual([
+      { kind: 'modelTag', modelId: 'm2', key: 'team' },
+      { kind: 'modelTag', modelId: 'm1', key: 'team' },
+    ]);
+    const first = await store.list({ of: 'modelsByTag', key: 'team', value: 'risk' }, { limit: 1 });
+    expect(first.next).toBeDefined();
+    const many = await store.getMany([
+      { kind: 'modelVersion', modelId: 'm1', version: 9 },
+      { kind: 'modelVersion', modelId: 'm1', version: 4 },
+    ]);
+    expect(many).toEqual([{ ref: { kind: 'modelVersion', modelId: 'm1', version: 9 }, record: { version: 9 } }]);
   });
 
   it('lists models and experiments under their current name, runs by start time', async () => {

@@ -55,7 +55,9 @@ export function conditionExpression(when: Precondition, p: Placeholders): string
   if ('exists' in when) return 'attribute_exists(pk)';
   if ('allOf' in when) return `(${when.allOf.map((c) => conditionExpression(c, p)).join(' AND ')})`;
   if ('anyOf' in when) return `(${when.anyOf.map((c) => conditionExpression(c, p)).join(' OR ')})`;
-  const attribute = p.name(attributeName(when.field));
+  const entry = 'entry' in when ? when.entry : undefined;
+  const attribute =
+    entry === undefined ? p.name(attributeName(when.field)) : `${p.name(when.field)}.${p.name(entry)}`;
   if ('missing' in when) return `attribute_not_exists(${attribute})`;
   if ('equals' in when) return `${attribute} = ${p.value(attributeValue(when.field, when.equals))}`;
   if ('below' in when) return `${attribute} < ${p.value(attributeValue(when.field, when.below))}`;

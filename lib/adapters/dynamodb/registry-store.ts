@@ -32,7 +32,21 @@ import type {
 } from '../../registry/store';
 import { InvalidPosition } from '../../registry/store';
 import { attributeValue, conditionExpression, Placeholders, updateExpression } from './registry-expressions';
-import { GSI1, indexEntryOf, type Key, keyOf, metricHistoryPk, modelPk, refOf, runPk } from './registry-table';
+import {
+  GSI1,
+  indexEntryOf,
+  type Key,
+  keyOf,
+  metricHistoryPk,
+  modelPk,
+  modelTagPartition,
+  padVersion,
+  refOf,
+  runMetricPartition,
+  runPk,
+  sortableDouble,
+  versionTagPartition,
+} from './registry-table';
 
 type Item = Record<string, unknown>;
 
@@ -84,6 +98,27 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :t)',
         ExpressionAttributeValues: { ':pk': modelPk(listing.modelId), ':t': 'T#' },
       };
+    case 'modelsByTag':
+      return byIndex(modelTagPartition(listing.key, listing.value));
+    case 'versionsByTag':
+      return byIndex(versionTagPartition(listing.key, listing.value));
+    case 'runsByMetric': {
+      // A sort key is `<sortable value>#<run id>`: '$' sorts just above '#', so `<v>$` bounds every
+      // key of exactly v from above.
+      const at = sortableDouble(listing.value);
+      const [condition, bound] = {
+        '<': ['gsi1sk < :s', at],
+        '<=': ['gsi1sk < :s', `${at}$`],
+        '>': ['gsi1sk > :s', `${at}$`],
+        '>=': ['gsi1sk >= :s', at],
+        '=': ['begins_with(gsi1sk, :s)', `${at}#`],
+      }[listing.op];
+      return {
+        IndexName: GSI1,
+        KeyConditionExpression: `gsi1pk = :g AND ${condition}`,
+        ExpressionAttributeValues: { ':g': runMetricPartition(listing.experimentId, listing.key), ':s': bound },
+      };
+    }
     case 'experiments':
       return byIndex('EXP');
     case 'runsOfExperiment':
@@ -96,17 +131,23 @@ function queryOf(listing: Listing): Omit<QueryCommandInput, 'TableName'> {
       return byPk(runPk(listing.runId));
     case 'metricHistory':
       return byPk(metricHistoryPk(listing.runId, listing.key));
-    case 'modelVersions':
+    case 'modelVersions': {
+      // `V#` sorts below every padded number; with `below`, the range ends just under that version.
+      const range =
+        listing.below === undefined
+          ? { condition: 'begins_with(sk, :v)', values: { ':v': 'V#' } }
+          : { condition: 'sk BETWEEN :v AND :w', values: { ':v': 'V#', ':w': `V#${padVersion(Math.max(0, listing.below - 1))}` } };
       return {
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+        KeyConditionExpression: `pk = :pk AND ${range.condition}`,
         ScanIndexForward: !listing.descending,
-        ...(listing.registration === undefined
-          ? { ExpressionAttributeValues: { ':pk': modelPk(listing.modelId), ':v': 'V#' } }
-          : {
-              FilterExpression: 'idem = :h',
-              ExpressionAttributeValues: { ':pk': modelPk(listing.modelId), ':v': 'V#', ':h': listing.registration },
-            }),
+        ...(listing.registration !== undefined && { FilterExpression: 'idem = :h' }),
+        ExpressionAttributeValues: {
+          ':pk': modelPk(listing.modelId),
+          ...range.values,
+          ...(listing.registration !== undefined && { ':h': listing.registration }),
+        },
       };
+    }
   }
 }
 
@@ -149,11 +190,14 @@ export class DynamoRegistryStore implements RecordStore {
     return out.Item && toRecord(out.Item);
   }
 
-  async getMany(refs: readonly RecordRef[]): Promise<StoredRecord[]> {
-    const items: Item[] = [];
+  async getMany(refs: readonly RecordRef[]): Promise<Listed[]> {
     const keyList = refs.map(keyOf);
-    for (let i = 0; i < keyList.length; i += 100) {
-      let pending: Key[] = keyList.slice(i, i + 100);
+    const chunks: Key[][] = [];
+    for (let i = 0; i < keyList.length; i += 100) chunks.push(keyList.slice(i, i + 100));
+    // BatchGetItem takes 100 keys; the chunks of a larger read go out together.
+    const read = async (chunk: Key[]): Promise<Item[]> => {
+      const items: Item[] = [];
+      let pending = chunk;
       while (pending.length > 0) {
         const out = await this.doc.send(
           new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
@@ -162,8 +206,9 @@ export class DynamoRegistryStore implements RecordStore {
         pending = (out.UnprocessedKeys?.[this.tableName]?.Keys as Key[] | undefined) ?? [];
         if (pending.length > 0) await sleep(20 + Math.random() * 50);
       }
-    }
-    return items.map(toRecord);
+      return items;
+    };
+    return (await Promise.all(chunks.map(read))).flat().map((item) => ({ ref: refOf(item), record: toRecord(item) }));
   }
 
   async put(ref: RecordRef, record: StoredRecord, when?: Precondition): Promise<boolean> {

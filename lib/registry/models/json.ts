@@ -1,6 +1,6 @@
 /** MLflow's JSON views of models and versions, and the stage rules they are read through. */
 import { STAGES, type Stage, validateKey, validateTagValue } from '../validation';
-import { DELETED, type Head, type Tag, type VersionRecord } from './records';
+import { DELETED, type Head, stageEntryOf, type Tag, type VersionRecord } from './records';
 
 /** MLflow's `ModelVersion` JSON; unset fields are omitted. */
 export interface ModelVersionJson {
@@ -40,21 +40,21 @@ export function validateTag(tag: Tag): void {
 }
 
 /** A version's stage: `None` until it is moved. */
-export function stageOf(head: Head, version: number): Stage {
-  const entry = head.stages[version];
+export function stageOf(head: Head, item: VersionRecord): Stage {
+  const entry = stageEntryOf(head, item);
   return entry && entry.stage !== DELETED ? entry.stage : 'None';
 }
 
 /** A stage move counts as an update of the version. */
 export function lastUpdated(head: Head, item: VersionRecord): number {
-  return Math.max(item.updatedAt, head.stages[item.version]?.at ?? 0);
+  return Math.max(item.updatedAt, stageEntryOf(head, item)?.at ?? 0);
 }
 
 /** The highest version in each stage (`get-latest-versions`, `latest_versions`). */
 export function latestPerStage(head: Head, versions: VersionRecord[]): Map<Stage, VersionRecord> {
   const latest = new Map<Stage, VersionRecord>();
   for (const v of versions) {
-    const s = stageOf(head, v.version);
+    const s = stageOf(head, v);
     if ((latest.get(s)?.version ?? 0) < v.version) latest.set(s, v);
   }
   return latest;
@@ -74,7 +74,7 @@ export function versionJson(head: Head, item: VersionRecord): ModelVersionJson {
     version: String(item.version),
     creation_timestamp: item.createdAt,
     last_updated_timestamp: lastUpdated(head, item),
-    current_stage: stageOf(head, item.version),
+    current_stage: stageOf(head, item),
     ...(item.description && { description: item.description }),
     source: item.source,
     ...(item.runId && { run_id: item.runId }),

@@ -1,7 +1,7 @@
 /** Registered models: create, read, describe, rename, delete, tag; and the latest version per stage. */
 import { alreadyExists } from '../errors';
 import { claimName, releaseName } from '../names';
-import { absent, allOf, equals, increment, missing, remove, set } from '../store';
+import { absent, allOf, equals, increment, missing, remove, removeEntry, set, setEntry } from '../store';
 import { canonicalStage, requireName, STAGES, validateKey } from '../validation';
 import type { RegistryContext } from './context';
 import {
@@ -13,7 +13,7 @@ import {
   validateTag,
   versionJson,
 } from './json';
-import { type Head, loadHead, loadModelSummary, modelNames, modelNotFound, modelRef, type Tag } from './records';
+import { type IndexedHead, loadHead, modelNames, modelNotFound, modelRef, modelSummary, type Tag } from './records';
 
 /** A model record that is still the live holder of `name`. */
 const liveUnder = (name: string) => allOf(equals('name', name), missing('deleted'));
@@ -31,11 +31,9 @@ export async function createRegisteredModel(
   if (!(await claimName(ctx.store, modelNames(ctx.store), name, modelId, now))) {
     throw alreadyExists(`Registered Model (name=${name}) already exists.`);
   }
-  // Tags first, the model last: the model record makes it visible, with all its tags at once.
-  await ctx.store.putAll(
-    tags.map((t) => ({ ref: { kind: 'modelTag', modelId, key: t.key }, record: { key: t.key, value: t.value } })),
-  );
-  const head: Head = {
+  // Tag index entries first, the model last: the model record makes it visible, with all its tags at once.
+  await putTagEntries(ctx, modelId, name, Object.fromEntries(tags.map((t) => [t.key, t.value])));
+  const head: IndexedHead = {
     modelId,
     name,
     description: input.description || undefined,
@@ -45,15 +43,29 @@ export async function createRegisteredModel(
     stages: {},
     aliases: {},
     outbox: {},
+    tags: Object.fromEntries(tags.map((t) => [t.key, t.value])),
+    latest: {},
+    maxVersion: 0,
   };
   await ctx.store.put(modelRef(modelId), head, absent);
   return modelJson(head, tags, [], false);
 }
 
+/**
+ * The tag index entries of a model (`modelsByTag`), carrying its name so the index lists by name.
+ * They are written before the head's `tags`, so the index never misses a tag; a search reads the
+ * head to confirm each entry.
+ */
+async function putTagEntries(ctx: RegistryContext, modelId: string, name: string, tags: Record<string, string>) {
+  await ctx.store.putAll(
+    Object.entries(tags).map(([key, value]) => ({ ref: { kind: 'modelTag', modelId, key }, record: { key, value, name } })),
+  );
+}
+
 /** Gets a registered model with its tags, aliases and latest version per stage. */
 export async function getRegisteredModel(ctx: RegistryContext, name: string): Promise<RegisteredModelJson> {
   const head = await loadHead(ctx.store, requireName(name));
-  const { tags, versions } = await loadModelSummary(ctx.store, head);
+  const { tags, versions } = await modelSummary(ctx.store, head);
   return modelJson(head, tags, versions, true);
 }
 
@@ -101,6 +113,8 @@ export async function renameRegisteredModel(
     throw modelNotFound(name);
   }
   await releaseName(ctx.store, names, name, head.modelId);
+  // The tag index lists by name: move the entries to the new name (a search confirms against the head).
+  await putTagEntries(ctx, head.modelId, newName, (renamed as IndexedHead).tags);
   return getRegisteredModel(ctx, newName);
 }
 
@@ -124,7 +138,7 @@ export async function getLatestVersions(
   const name = requireName(input.name);
   const wanted = input.stages && input.stages.length > 0 ? input.stages.map(canonicalStage) : [...STAGES];
   const head = await loadHead(ctx.store, name);
-  const { versions } = await loadModelSummary(ctx.store, head);
+  const { versions } = await modelSummary(ctx.store, head);
   const latest = latestPerStage(head, versions);
   return [...new Set(wanted)].flatMap((s) => {
     const v = latest.get(s);
@@ -141,7 +155,9 @@ export async function setRegisteredModelTag(
   const tag = { key: input.key, value: input.value ?? '' };
   validateTag(tag);
   const head = await loadHead(ctx.store, name);
-  await ctx.store.put({ kind: 'modelTag', modelId: head.modelId, key: tag.key }, tag);
+  await putTagEntries(ctx, head.modelId, head.name, { [tag.key]: tag.value });
+  const updated = await ctx.store.update(modelRef(head.modelId), [setEntry('tags', tag.key, tag.value)], liveUnder(name));
+  if (!updated) throw modelNotFound(name);
 }
 
 /** Deletes a tag of a registered model; a missing tag is a no-op, as MLflow. */
@@ -149,7 +165,11 @@ export async function deleteRegisteredModelTag(
   ctx: RegistryContext,
   input: { name: string; key: string },
 ): Promise<void> {
-  const head = await loadHead(ctx.store, requireName(input.name));
+  const name = requireName(input.name);
+  const head = await loadHead(ctx.store, name);
   validateKey('Tag key', input.key);
-  await ctx.store.remove({ kind: 'modelTag', modelId: head.modelId, key: input.key });
+  // The tag's index entry stays (one per model and key at most; a search confirms every entry against
+  // the head): removing it could race a writer setting the tag again and leave the index short.
+  const updated = await ctx.store.update(modelRef(head.modelId), [removeEntry('tags', input.key)], liveUnder(name));
+  if (!updated) throw modelNotFound(name);
 }

@@ -8,11 +8,22 @@ import type { ModelVersionPromoted } from '../events';
 import { invalidParameter, MlflowError } from '../errors';
 import { retryOnConflict } from '../retry';
 import { allOf, type Change, equals, increment, missing, removeEntry, set, setEntry } from '../store';
-import { ACTIVE_STAGES, canonicalStage, requireName, validateAlias } from '../validation';
+import { ACTIVE_STAGES, canonicalStage, requireName, type Stage, validateAlias } from '../validation';
 import type { RegistryContext } from './context';
 import { type ModelVersionJson, stageOf, versionJson } from './json';
 import { promotionEvent, publish } from './outbox';
-import { DELETED, type Head, loadHead, loadVersion, modelRef, type StageEntry } from './records';
+import {
+  compactStages,
+  DELETED,
+  highestIn,
+  type IndexedHead,
+  loadHead,
+  loadVersion,
+  modelRef,
+  type StageEntry,
+  stageIn,
+  type VersionRecord,
+} from './records';
 import { getModelVersion } from './versions';
 
 /** What one read-modify-write of the model record changes. */
@@ -23,26 +34,74 @@ interface HeadChange {
 }
 
 /**
- * Applies `change` (and records `event` in the outbox) if nobody wrote the model since `head` was
- * read. Resolves the new model record, or undefined when another writer got there first.
+ * The head's `latest` after `entries` apply: a version entering a stage above its latest becomes it;
+ * when a stage's latest leaves it, the next one down is looked up (a read only then, and only of that
+ * stage). `item` is the moved version, whose stage may be on its record rather than the head.
+ */
+async function latestAfter(
+  ctx: RegistryContext,
+  head: IndexedHead,
+  item: VersionRecord,
+  entries: Record<string, StageEntry>,
+): Promise<Partial<Record<Stage, number>>> {
+  const latest = { ...head.latest };
+  const left = new Map<Stage, number>();
+  for (const [version, entry] of Object.entries(entries)) {
+    const v = Number(version);
+    const before = v === item.version ? stageIn(head, item) : (head.stages[version]?.stage ?? 'None');
+    if (before === entry.stage) continue;
+    if (before !== DELETED && latest[before] === v) left.set(before, v);
+  }
+  for (const [stage, v] of left) {
+    delete latest[stage];
+    const next = await highestIn(ctx.store, head, stage, v, entries);
+    if (next) latest[stage] = next.version;
+  }
+  for (const [version, entry] of Object.entries(entries)) {
+    const s = entry.stage;
+    if (s !== DELETED && (latest[s] ?? 0) < Number(version)) latest[s] = Number(version);
+  }
+  return latest;
+}
+
+/**
+ * Applies `change` (and records `event` in the outbox, and the stages' new latest versions) if nobody
+ * wrote the model since `head` was read. Resolves the new model record, or undefined when another
+ * writer got there first. A head that gathered many stage entries is then compacted.
  */
 async function writeHead(
   ctx: RegistryContext,
-  head: Head,
+  head: IndexedHead,
+  item: VersionRecord | undefined,
   now: number,
   change: HeadChange,
   event?: ModelVersionPromoted,
-): Promise<Head | undefined> {
+): Promise<IndexedHead | undefined> {
   const changes: Change[] = [set('updatedAt', now), increment('rev')];
-  for (const [version, entry] of Object.entries(change.stages ?? {})) changes.push(setEntry('stages', version, entry));
+  const entries = change.stages ?? {};
+  if (item && Object.keys(entries).length > 0) {
+    changes.push(set('latest', await latestAfter(ctx, head, item, entries)));
+    // A moved version is one the head has seen, so its creator's later `raiseMaxVersion` is a no-op.
+    if (item.version > head.maxVersion) changes.push(set('maxVersion', item.version));
+  }
+  for (const [version, entry] of Object.entries(entries)) changes.push(setEntry('stages', version, entry));
   for (const [alias, version] of Object.entries(change.setAliases ?? {})) changes.push(setEntry('aliases', alias, version));
   for (const alias of change.dropAliases ?? []) changes.push(removeEntry('aliases', alias));
   if (event) changes.push(setEntry('outbox', event.eventId, event));
-  return (await ctx.store.update(
+  const next = (await ctx.store.update(
     modelRef(head.modelId),
     changes,
     allOf(equals('rev', head.rev), missing('deleted')),
-  )) as Head | undefined;
+  )) as IndexedHead | undefined;
+  if (next && Object.keys(entries).length > 0) {
+    try {
+      await compactStages(ctx.store, next);
+    } catch (error) {
+      // The move stands; the entries stay in the head until a later write compacts them.
+      ctx.logger?.warn('Compacting the model record failed', { model: head.name, error: String(error) });
+    }
+  }
+  return next;
 }
 
 /**
@@ -67,7 +126,7 @@ export async function transitionStage(
     const { head, item } = await loadVersion(ctx.store, input.name, input.version);
     const v = item.version;
     const now = ctx.now();
-    const before = stageOf(head, v);
+    const before = stageOf(head, item);
     const entries: Record<string, StageEntry> = { [v]: { stage, at: now } };
     const holders = Object.entries(head.stages)
       .filter(([other, e]) => e.stage === stage && Number(other) !== v)
@@ -79,7 +138,7 @@ export async function transitionStage(
       ACTIVE_STAGES.includes(stage) && before !== stage
         ? await promotionEvent(ctx, head, item, now, { stage }, holders.length ? Math.max(...holders) : undefined)
         : undefined;
-    const next = await writeHead(ctx, head, now, { stages: entries }, event);
+    const next = await writeHead(ctx, head, item, now, { stages: entries }, event);
     return next && { head: next, item, event };
   }, `registered model ${input.name}`);
   if (result.event) await publish(ctx, result.head, [result.event]);
@@ -97,7 +156,7 @@ export async function deleteModelVersion(
     const dropAliases = Object.entries(head.aliases)
       .filter(([, v]) => v === item.version)
       .map(([alias]) => alias);
-    return writeHead(ctx, head, now, { stages: { [item.version]: { stage: DELETED, at: now } }, dropAliases });
+    return writeHead(ctx, head, item, now, { stages: { [item.version]: { stage: DELETED, at: now } }, dropAliases });
   }, `registered model ${input.name}`);
 }
 
@@ -115,7 +174,7 @@ export async function setAlias(
       ctx.promotionAliases.includes(input.alias) && previous !== item.version
         ? await promotionEvent(ctx, head, item, now, { alias: input.alias }, previous)
         : undefined;
-    const next = await writeHead(ctx, head, now, { setAliases: { [input.alias]: item.version } }, event);
+    const next = await writeHead(ctx, head, item, now, { setAliases: { [input.alias]: item.version } }, event);
     return next && { head: next, event };
   }, `registered model ${input.name}`);
   if (result.event) await publish(ctx, result.head, [result.event]);
@@ -126,7 +185,9 @@ export async function deleteAlias(ctx: RegistryContext, input: { name: string; a
   validateAlias(input.alias);
   await retryOnConflict(
     async () =>
-      writeHead(ctx, await loadHead(ctx.store, requireName(input.name)), ctx.now(), { dropAliases: [input.alias] }),
+      writeHead(ctx, await loadHead(ctx.store, requireName(input.name)), undefined, ctx.now(), {
+        dropAliases: [input.alias],
+      }),
     `registered model ${input.name}`,
   );
 }

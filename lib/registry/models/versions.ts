@@ -12,11 +12,12 @@ import type { RegistryContext } from './context';
 import { dedupeTags, type ModelVersionJson, validateTag, versionJson } from './json';
 import { artifactUri } from './outbox';
 import {
-  DELETED,
   type Head,
+  isLive,
   loadHead,
   loadVersion,
   modelRef,
+  recordNewVersion,
   type Tag,
   type VersionBase,
   type VersionRecord,
@@ -61,8 +62,12 @@ export async function createModelVersion(
     options.idempotent && base.runId
       ? await createIdempotent(ctx, head, base, idempotencyHash(base.runId, source))
       : await allocateVersion(ctx, head, base);
-  // The model's last-updated time only moves forward; no revision bump, nothing to lose.
-  await ctx.store.update(modelRef(head.modelId), [set('updatedAt', item.createdAt)], allOf(exists, below('updatedAt', item.createdAt)));
+  // The head learns of the version (highest, latest None) and the model's last-updated time only
+  // moves forward; no revision bump, nothing to lose.
+  await Promise.all([
+    recordNewVersion(ctx.store, head.modelId, item.version),
+    ctx.store.update(modelRef(head.modelId), [set('updatedAt', item.createdAt)], allOf(exists, below('updatedAt', item.createdAt))),
+  ]);
   return versionJson({ ...head, name }, item);
 }
 
@@ -86,6 +91,9 @@ function allocateVersion(ctx: RegistryContext, head: Head, base: VersionBase, id
       const version = next;
       const now = ctx.now();
       const item: VersionRecord = { ...base, version, createdAt: now, updatedAt: now, idem };
+      // Index entries before the version, so the tag index never misses it (one left by a lost number
+      // is confirmed against that number's actual version by a search).
+      await putVersionTagEntries(ctx, head.modelId, version, base.tags);
       if (await ctx.store.put(versionRef(head.modelId, version), item, absent)) return item;
       next = version + 1;
       losses++;
@@ -107,7 +115,7 @@ async function createIdempotent(ctx: RegistryContext, head: Head, base: VersionB
     const { entries } = await ctx.store.list({ of: 'modelVersions', modelId: head.modelId, registration: hash });
     return entries
       .map((e) => e.record as VersionRecord)
-      .find((i) => head.stages[i.version]?.stage !== DELETED);
+      .find((i) => isLive(head, i));
   };
   const owner = ctx.newId();
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -174,6 +182,18 @@ export async function getDownloadUri(
   return artifactUri(ctx, item);
 }
 
+/** The tag index entries of a version (`versionsByTag`), written before the version's own tags. */
+export async function putVersionTagEntries(
+  ctx: RegistryContext,
+  modelId: string,
+  version: number,
+  tags: Record<string, string>,
+): Promise<void> {
+  await ctx.store.putAll(
+    Object.entries(tags).map(([key, value]) => ({ ref: { kind: 'versionTag', modelId, version, key }, record: { key, value } })),
+  );
+}
+
 /** Sets a tag on a version (last write wins). */
 export async function setModelVersionTag(
   ctx: RegistryContext,
@@ -182,10 +202,11 @@ export async function setModelVersionTag(
   const tag = { key: input.key, value: input.value ?? '' };
   validateTag(tag);
   const { head, item } = await loadVersion(ctx.store, input.name, input.version);
+  await putVersionTagEntries(ctx, head.modelId, item.version, { [tag.key]: tag.value });
   await ctx.store.update(versionRef(head.modelId, item.version), [setEntry('tags', tag.key, tag.value)], exists);
 }
 
-/** Deletes a version's tag; a missing tag is a no-op. */
+/** Deletes a version's tag; a missing tag is a no-op. Its index entry stays (see `deleteRegisteredModelTag`). */
 export async function deleteModelVersionTag(
   ctx: RegistryContext,
   input: { name: string; version: string | number; key: string },

@@ -146,8 +146,8 @@ export async function logMetric(
     step?: number;
   },
 ): Promise<void> {
-  await activeRun(ctx, input.runId);
-  await writeMetrics(ctx, input.runId, [
+  const run = await activeRun(ctx, input.runId);
+  await writeMetrics(ctx, run, [
     { key: input.key, value: input.value, timestamp: input.timestamp, step: input.step ?? 0 },
   ]);
 }
@@ -181,9 +181,9 @@ export async function logBatch(
   const params = input.params ?? [];
   const tags = input.tags ?? [];
   validateBatchCounts({ metrics: metrics.length, params: params.length, tags: tags.length });
-  await activeRun(ctx, input.runId);
+  const run = await activeRun(ctx, input.runId);
   await writeParams(ctx, input.runId, params);
-  await writeMetrics(ctx, input.runId, metrics);
+  await writeMetrics(ctx, run, metrics);
   await writeTags(ctx, input.runId, tags);
 }
 
@@ -257,7 +257,13 @@ export async function writeParams(ctx: TrackingContext, runId: string, params: r
   });
 }
 
-export async function writeMetrics(ctx: TrackingContext, runId: string, metrics: readonly Metric[]): Promise<void> {
+/** Writes metric points and moves each metric's latest value (which carries the run's experiment, for the metric index). */
+export async function writeMetrics(
+  ctx: TrackingContext,
+  run: Pick<RunItem, 'runId' | 'experimentId'>,
+  metrics: readonly Metric[],
+): Promise<void> {
+  const { runId } = run;
   const points = metrics.map((m) => {
     validateKey('Metric name', m.key ?? '');
     if (typeof m.value !== 'number' || !Number.isFinite(m.value)) {
@@ -285,7 +291,7 @@ export async function writeMetrics(ctx: TrackingContext, runId: string, metrics:
     if (!current || newer(p, current)) latest.set(p.key, p);
   }
   await mapLimit([...latest.values()], 16, (m) =>
-    ctx.store.put({ kind: 'runLatestMetric', runId, key: m.key }, { ...m }, isOlderThan(m)),
+    ctx.store.put({ kind: 'runLatestMetric', runId, key: m.key }, { ...m, experimentId: run.experimentId }, isOlderThan(m)),
   );
 }
 

@@ -1,4 +1,7 @@
-/** `runs/search`: MLflow's filter grammar over the runs of the given experiments. */
+/**
+ * `runs/search`: MLflow's filter grammar over the runs of the given experiments, narrowed by the
+ * metric index when a metric range clause allows (see {@link candidateRuns}).
+ */
 import { invalidParameter } from '../errors';
 import {
   checkMaxResults,
@@ -10,6 +13,7 @@ import {
   parseOrderBy,
   sortBy,
 } from '../search';
+import { allOf, equals } from '../store';
 import { type LoadedRun, loadRun, mapLimit, type RunItem, type RunJson, runJson, type TrackingContext, type ViewType, viewMatches } from './records';
 
 /**
@@ -40,17 +44,12 @@ export async function searchRuns(
     input.orderBy,
     (k) => k in RUN_ATTRIBUTES || /^(metrics|params|tags)\./.test(k),
   );
-  const infos = (
-    await mapLimit([...new Set(input.experimentIds ?? [])], 8, async (experimentId) =>
-      (await ctx.store.list({ of: 'runsOfExperiment', experimentId })).entries.map((e) => e.record),
-    )
-  )
-    .flat()
-    .filter((i) => viewMatches(input.runViewType, (i as RunItem).lifecycleStage)) as RunItem[];
-  const runs = await mapLimit(infos, 16, (i) => loadRun(ctx, i.runId).catch(() => undefined));
+  const runs = await candidateRuns(ctx, [...new Set(input.experimentIds ?? [])], clauses);
   const matches = runs.filter(
     (r): r is LoadedRun =>
-      r !== undefined && clauses.every((c) => clauseMatches(c, runValue(r, c.entity, c.key))),
+      r !== undefined &&
+      viewMatches(input.runViewType, r.info.lifecycleStage) &&
+      clauses.every((c) => clauseMatches(c, runValue(r, c.entity, c.key))),
   );
   const defaults: OrderKey[] = order.length ? [] : [{ key: 'start_time', ascending: false }];
   sortBy(matches, [...order, ...defaults, { key: 'run_id', ascending: true }], (r, key) => {
@@ -63,6 +62,68 @@ export async function searchRuns(
   });
   const { page, nextPageToken } = paginate(matches, maxResults, input.pageToken);
   return { runs: page.map(runJson), ...(nextPageToken && { next_page_token: nextPageToken }) };
+}
+
+const INDEXED_OPS = ['<', '<=', '>', '>=', '='] as const;
+type IndexedOp = (typeof INDEXED_OPS)[number];
+
+/**
+ * The runs a search must look at. With one experiment and a `metrics.<k> <op> <number>` clause
+ * (`<`, `<=`, `>`, `>=`, `=`), only the runs the metric index lists in that range are read (a run
+ * without the metric cannot match); otherwise every run of the experiments. The caller applies every
+ * clause and the view type to what this returns.
+ */
+async function candidateRuns(
+  ctx: TrackingContext,
+  experimentIds: string[],
+  clauses: FilterClause[],
+): Promise<(LoadedRun | undefined)[]> {
+  const metric = clauses.find(
+    (c) => c.entity === 'metric' && INDEXED_OPS.includes(c.op as IndexedOp) && typeof c.value === 'number',
+  );
+  let runIds: string[];
+  if (experimentIds.length === 1 && metric) {
+    const experimentId = experimentIds[0]!;
+    await ensureMetricIndex(ctx, experimentId);
+    const { entries } = await ctx.store.list({
+      of: 'runsByMetric',
+      experimentId,
+      key: metric.key,
+      op: metric.op as IndexedOp,
+      value: metric.value as number,
+    });
+    runIds = entries.map((e) => (e.ref as { runId: string }).runId);
+  } else {
+    runIds = (
+      await mapLimit(experimentIds, 8, async (experimentId) =>
+        (await ctx.store.list({ of: 'runsOfExperiment', experimentId })).entries.map((e) => (e.record as RunItem).runId),
+      )
+    ).flat();
+  }
+  return mapLimit([...new Set(runIds)], 16, (runId) => loadRun(ctx, runId).catch(() => undefined));
+}
+
+/**
+ * Latest-metric records written before they carried `experimentId` are not in the metric index: the
+ * first metric search of an experiment rewrites them (each only if unchanged since read, so a newer
+ * value logged meanwhile, which carries it already, is not overwritten), then records the upgrade.
+ */
+async function ensureMetricIndex(ctx: TrackingContext, experimentId: string): Promise<void> {
+  const marker = { kind: 'upgrade', name: `runMetricIndex#${experimentId}` } as const;
+  if (await ctx.store.get(marker)) return;
+  const { entries: runs } = await ctx.store.list({ of: 'runsOfExperiment', experimentId });
+  await mapLimit(runs, 8, async ({ record: info }) => {
+    const { entries } = await ctx.store.list({ of: 'runRecords', runId: (info as RunItem).runId });
+    for (const { ref, record } of entries) {
+      if (ref.kind !== 'runLatestMetric' || record.experimentId !== undefined) continue;
+      await ctx.store.put(
+        ref,
+        { ...record, experimentId },
+        allOf(equals('value', record.value), equals('step', record.step), equals('timestamp', record.timestamp)),
+      );
+    }
+  });
+  await ctx.store.put(marker, { doneAt: ctx.now() });
 }
 
 const RUN_ATTRIBUTES: Record<string, (i: RunItem) => string | number | undefined> = {
