@@ -25,6 +25,9 @@
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
  * `evaluation`, `baseline`, `registration` (when a registry is configured) and `notice`.
+ * `plan.data_version` is a reference, `{ uri, sha256, objects, version_id? }`, to the run's
+ * `data-version.json` (every input object with its S3 version and ETag, written once under `runs/`),
+ * never the list itself: the state stays a few KB whatever the number of input objects.
  *
  * "Count training values" and "Write baseline" write the drift baseline of an accepted candidate
  * (per-feature value counts of the training rows from one Athena query, the prediction's on the

@@ -21,6 +21,8 @@ export interface DatasetObject {
   readonly key: string;
   /** The S3 version read (absent for an unversioned bucket). */
   readonly versionId?: string;
+  /** The S3 ETag of what was read. */
+  readonly etag?: string;
   readonly text: string;
 }
 
@@ -38,7 +40,12 @@ export interface DataProfile {
   readonly table: string;
   readonly location: string;
   readonly rows: number;
-  readonly objects: readonly { readonly key: string; readonly version_id?: string; readonly rows: number }[];
+  readonly objects: readonly {
+    readonly key: string;
+    readonly version_id?: string;
+    readonly etag?: string;
+    readonly rows: number;
+  }[];
   readonly columns: readonly ColumnProfile[];
 }
 
@@ -99,7 +106,7 @@ export function profileObjects(
   }
   const stats = table.columns.map(newStats);
   let rows = 0;
-  const perObject: { key: string; version_id?: string; rows: number }[] = [];
+  const perObject: { key: string; version_id?: string; etag?: string; rows: number }[] = [];
 
   for (const object of objects) {
     const data = readObject(table, object);
@@ -112,6 +119,7 @@ export function profileObjects(
     perObject.push({
       key: object.key,
       ...(object.versionId ? { version_id: object.versionId } : {}),
+      ...(object.etag ? { etag: object.etag } : {}),
       rows: count,
     });
   }
@@ -335,7 +343,7 @@ export function profileLabels(
   const tsIndex = names.indexOf(options.timestampColumn);
   const range = options.ranges[options.target];
   let rows = 0;
-  const perObject: { key: string; version_id?: string; rows: number }[] = [];
+  const perObject: { key: string; version_id?: string; etag?: string; rows: number }[] = [];
   for (const object of objects) {
     const source = object.key;
     try {
@@ -366,6 +374,7 @@ export function profileLabels(
       perObject.push({
         key: object.key,
         ...(object.versionId ? { version_id: object.versionId } : {}),
+        ...(object.etag ? { etag: object.etag } : {}),
         rows: parsed.rows,
       });
     } catch (err) {

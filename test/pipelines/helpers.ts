@@ -2,6 +2,7 @@
  * Test helpers: the local S3 engine behind a real endpoint, an S3 client for it, and the wine
  * table as the lake catalog describes it.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { type AthenaEngine, type GlueTable, glueTableFromInput, type QueryOrigin
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
+import type { DataVersion } from '../../lib/pipelines/data-version';
 import { type S3Objects, s3Objects } from '../../lib/adapters/s3/objects';
 
 export const BUCKETS = {
@@ -118,4 +120,18 @@ export function csvGlueTable(database: string, table: LakeTable): GlueTable {
       },
     },
   });
+}
+
+/**
+ * The data version a plan names (`plan.data_version.uri`), read from the local S3 engine, after
+ * checking its bytes against the plan's `sha256`.
+ */
+export async function readDataVersion(
+  s3: LocalS3,
+  ref: { readonly uri: string; readonly sha256: string },
+): Promise<DataVersion> {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref.uri)!;
+  const { body } = await s3.objects.get(m[1]!, m[2]!);
+  expect(createHash('sha256').update(body).digest('hex')).toBe(ref.sha256);
+  return JSON.parse(Buffer.from(body).toString('utf8')) as DataVersion;
 }

@@ -86,7 +86,7 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const body = await out.Body!.transformToByteArray();
       const versionId = versionOf(out.VersionId);
-      return versionId ? { body, versionId } : { body };
+      return { body, ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
     },
     async find(bucket, key, versionId) {
       try {
@@ -103,7 +103,7 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
     async head(bucket, key) {
       const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       const versionId = versionOf(out.VersionId);
-      return versionId ? { versionId } : {};
+      return { ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
     },
     async countLines(bucket, key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
