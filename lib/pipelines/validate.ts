@@ -218,7 +218,7 @@ function readObject(table: LakeTable, object: DatasetObject): Map<string, Float6
 }
 
 /** The object's header, checked to list the table's columns in order; throws otherwise. */
-function checkHeader(table: LakeTable, object: DatasetObject): string[] {
+export function checkHeader(table: LakeTable, object: Pick<DatasetObject, 'key' | 'text'>): string[] {
   const source = object.key;
   const names = table.columns.map((c) => c.name);
   if (object.text.trim() === '')
@@ -242,7 +242,7 @@ function checkHeader(table: LakeTable, object: DatasetObject): string[] {
   return header;
 }
 
-function checkDelimiter(table: LakeTable, source: string, separator: string): void {
+export function checkDelimiter(table: LakeTable, source: string, separator: string): void {
   if (table.delimiter && separator !== table.delimiter) {
     throw new DataValidationError(
       `${source}: fields are separated by "${separator}", but the table reads "${table.delimiter}"`,
