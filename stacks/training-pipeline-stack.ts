@@ -75,7 +75,7 @@ import { TrainingJobRole } from '../lib/constructs/training-job-role';
 import { TrainingJobTask } from '../lib/constructs/training-job-task';
 import { TrainingNetwork } from '../lib/constructs/training-network';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
-import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
+import { VALIDATE_TIMEOUT_MINUTES, ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
 import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
 import type { RegistryEndpoints } from './registry-stack';
@@ -253,8 +253,8 @@ export class TrainingPipelineStack extends Stack {
         fn: validateFn,
         payload: { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
         resultPath: '$.plan',
-        comment: 'Validates the input and the dataset (schema, rows, missing values, ranges); plans the run',
-        timeout: Duration.minutes(5),
+        comment: 'Validates the input and the dataset (schema, rows, missing values, ranges; one Athena aggregate); plans the run',
+        timeout: Duration.minutes(VALIDATE_TIMEOUT_MINUTES),
       }),
     );
     const query = (name: string, queryStringPath: string, resultPath: string, comment: string, resultSelector: Record<string, string>) =>

@@ -1,7 +1,8 @@
 /**
  * The training pipeline's first step ("Validate data"): validate the execution input, resolve the
- * dataset to a lake table, read and validate its CSV objects (recording the S3 version id of each
- * object read: the dataset version), write the data profile, and plan the rest of the run (the
+ * dataset to a lake table, validate its CSV objects (each header from a ranged GET, every cell by one
+ * Athena aggregate: ./validate-sql.ts), write the data version (each object's S3 version and ETag:
+ * ./data-version.ts) and the data profile, and plan the rest of the run (the
  * Athena queries, the S3 locations, the training job name), so the state machine only moves
  * values from one step to the next.
  *
@@ -39,7 +40,8 @@ import {
   type TrainingTrigger,
 } from './input';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
-import { type DataProfile, profileLabels, profileObjects } from './validate';
+import { type DataProfile, profileLabels } from './validate';
+import { type AggregateQuery, profileTable } from './validate-sql';
 
 /** The feature store as the training pipeline reads it: the repo and where its offline tables live. */
 export interface FeatureStoreSource {
@@ -59,6 +61,8 @@ export interface TrainingPlanDeps extends LakeAccess {
   readonly trainingLimits?: TrainingResourceLimits;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Runs "Validate data"'s aggregate in Athena (lib/pipelines/validate-sql.ts). */
+  readonly aggregate: AggregateQuery;
 }
 
 export type { DataVersion, DataVersionRef, ObjectVersion };
@@ -210,14 +214,20 @@ interface PlannedSource {
   readonly why?: string;
 }
 
-/** Reads every data object under a table's location (with its version), from the readable zone. */
-async function readTable(table: LakeTable, what: string, deps: TrainingPlanDeps) {
+/** The bucket and prefix of a table in the readable zone; throws for a table elsewhere. */
+function readableLocation(table: LakeTable, what: string, deps: TrainingPlanDeps) {
   const { bucket, key: prefix } = parseS3Uri(table.location, `the location of ${table.name}`);
   if (!deps.readableBuckets.includes(bucket)) {
     throw new PipelineInputError(
       `${what} ${table.name} lives in bucket ${bucket}; the training pipeline reads ${what}s from the raw zone (${deps.readableBuckets.join(', ')})`,
     );
   }
+  return { bucket, prefix };
+}
+
+/** Reads every data object under a table's location (with its version), from the readable zone. */
+async function readTable(table: LakeTable, what: string, deps: TrainingPlanDeps) {
+  const { bucket, prefix } = readableLocation(table, what, deps);
   const keys = await deps.objects.list(bucket, prefix);
   // A few at a time, in key order: a dataset of thousands of small objects is read in seconds.
   return inParallel(keys, HEAD_CONCURRENCY, async (key) => {
@@ -265,7 +275,15 @@ async function datasetSource(
     holdoutEvery: input.holdout_every,
     ranges: input.ranges,
   };
-  const profile = profileObjects(table, await readTable(table, 'dataset', deps), options);
+  // Never read into the Lambda: each object's first bytes, then one Athena aggregate over the table.
+  const { bucket, prefix } = readableLocation(table, 'dataset', deps);
+  const profile = await profileTable(table, options, {
+    objects: deps.objects,
+    aggregate: deps.aggregate,
+    database: deps.database,
+    bucket,
+    keys: await deps.objects.list(bucket, prefix),
+  });
   const featuresLocation = runFeaturesLocation(deps, table.name, execution);
   return {
     name: table.name,

@@ -25,7 +25,15 @@ import { isIntegerType, type LakeColumn, type LakeTable } from './catalog';
 import { DataValidationError } from './errors';
 import type { ColumnRange } from './input';
 import type { ObjectStore } from './objects';
-import { checkDelimiter, checkHeader, type ColumnProfile } from './validate';
+import {
+  checkDelimiter,
+  checkHeader,
+  checkOptions,
+  checkRowCount,
+  type ColumnProfile,
+  type DataProfile,
+  type ValidationOptions,
+} from './validate';
 
 /** The Glue table over a CSV table's files with every column a string, which validation reads. */
 export const TEXT_TWIN_SUFFIX = '__text';
@@ -174,24 +182,13 @@ export interface ObjectHead {
 }
 
 /**
- * Reads an object's first line and the start of the next one, streaming, and stops: never more
- * than {@link HEAD_BYTES} of it are held, whatever its size.
+ * Reads the start of an object with one ranged GET: never more than {@link HEAD_BYTES} of it are
+ * sent or held, whatever its size.
  */
 export async function readObjectHead(objects: ObjectStore, bucket: string, key: string): Promise<ObjectHead> {
-  const decoder = new TextDecoder();
-  let text = '';
-  let held = 0;
-  for await (const chunk of await objects.stream(bucket, key)) {
-    const part = chunk.byteLength > HEAD_BYTES - held ? chunk.subarray(0, HEAD_BYTES - held) : chunk;
-    held += part.byteLength;
-    text += decoder.decode(part, { stream: true });
-    // Enough once a non-blank header line is followed by a line with something on it.
-    if (/\S[^\n]*\n[^\n]*\S/.test(text) || held >= HEAD_BYTES) {
-      // Leaving the loop ends the body stream: the rest of the object is never downloaded.
-      return { text, ended: false };
-    }
-  }
-  return { text: text + decoder.decode(), ended: true };
+  const { body, whole } = await objects.readStart(bucket, key, HEAD_BYTES);
+  // A multi-byte character cut at the end decodes as U+FFFD, past the lines that are checked.
+  return { text: new TextDecoder().decode(body), ended: whole };
 }
 
 /**
@@ -213,4 +210,65 @@ export function checkObjectHead(table: LakeTable, key: string, head: ObjectHead)
     if (err instanceof CsvError) throw new DataValidationError(err.message);
     throw err;
   }
+}
+
+/** Runs an aggregate and returns its one row by column name (Athena, through the lake workgroup). */
+export type AggregateQuery = (sql: string) => Promise<ValidationRow>;
+
+/** Objects whose head is read (and version looked up) at once. */
+const HEAD_CONCURRENCY = 16;
+
+/**
+ * Validates a CSV dataset without reading it into the caller: each object's head (header, delimiter,
+ * a data row) from its first bytes, with its version and ETag; then every cell and the profile by
+ * one Athena aggregate over the table's text twin; then the row count. Throws
+ * {@link DataValidationError} naming the first problem (objects in key order).
+ */
+export async function profileTable(
+  table: LakeTable,
+  options: ValidationOptions,
+  deps: {
+    readonly objects: ObjectStore;
+    readonly aggregate: AggregateQuery;
+    readonly database: string;
+    readonly bucket: string;
+    readonly keys: readonly string[];
+  },
+): Promise<DataProfile> {
+  checkOptions(table, options);
+  if (deps.keys.length === 0) {
+    throw new DataValidationError(`dataset ${table.name} has no data objects under ${table.location}`);
+  }
+  const settled: ({ ok: true; key: string; version_id?: string; etag?: string } | { ok: false; error: unknown })[] =
+    new Array(deps.keys.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < deps.keys.length; i = next++) {
+      const key = deps.keys[i]!;
+      try {
+        checkObjectHead(table, key, await readObjectHead(deps.objects, deps.bucket, key));
+        const { versionId, etag } = await deps.objects.head(deps.bucket, key);
+        settled[i] = { ok: true, key, ...(versionId ? { version_id: versionId } : {}), ...(etag ? { etag } : {}) };
+      } catch (error) {
+        settled[i] = { ok: false, error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, deps.keys.length) }, worker));
+  const failed = settled.find((s) => !s.ok);
+  if (failed && !failed.ok) throw failed.error;
+
+  const query = { database: deps.database, table, ranges: options.ranges };
+  const result = judgeValidation(query, await deps.aggregate(validationQuery(query)));
+  checkRowCount(table, result.rows, options);
+  return {
+    table: table.name,
+    location: table.location,
+    rows: result.rows,
+    objects: settled.map((s) => {
+      const { ok: _, ...version } = s as { ok: true; key: string; version_id?: string; etag?: string };
+      return version;
+    }),
+    columns: result.columns,
+  };
 }

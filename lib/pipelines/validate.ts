@@ -4,9 +4,12 @@
  * `fixed acidity` for `fixed_acidity`), for missing and non-numeric values, integer columns, the
  * row count and optional value ranges, and summarized in a data profile.
  *
- * Validation reads every object in full and fails on the first problem with a message naming the
- * object, line, column and value (the trainer's CSV reader's wording), because the message is what
- * a user sees in the execution history.
+ * A dataset is validated by "Validate data" without reading it (issue 19): one Athena aggregate and
+ * each object's header (./validate-sql.ts). {@link profileObjects} reads objects whole and stays as
+ * the reference that aggregate is tested against (`test/pipelines/validate-sql.test.ts`) and the
+ * "before" of `bench/scale/validate.ts`; a labels table ({@link profileLabels}) is still read whole.
+ * Both fail on the first problem with a message naming the object, line, column and value (the
+ * trainer's CSV reader's wording), because the message is what a user sees in the execution history.
  *
  * @example
  * const profile = profileObjects(table, [{ key: 'datasets/wine/wine.csv', versionId: 'v1', text }], options);
@@ -44,7 +47,8 @@ export interface DataProfile {
     readonly key: string;
     readonly version_id?: string;
     readonly etag?: string;
-    readonly rows: number;
+    /** Rows of the object (absent when Athena counted the table as a whole). */
+    readonly rows?: number;
   }[];
   readonly columns: readonly ColumnProfile[];
 }
@@ -124,6 +128,18 @@ export function profileObjects(
     });
   }
 
+  checkRowCount(table, rows, options);
+  return {
+    table: table.name,
+    location: table.location,
+    rows,
+    objects: perObject,
+    columns: table.columns.map((column, c) => columnProfile(column, stats[c]!, rows)),
+  };
+}
+
+/** The dataset has `min_rows` rows and at least one to hold out; throws {@link DataValidationError}. */
+export function checkRowCount(table: LakeTable, rows: number, options: ValidationOptions): void {
   if (rows < options.minRows) {
     throw new DataValidationError(
       `dataset ${table.name} has ${rows} rows, but at least ${options.minRows} are required (min_rows)`,
@@ -134,13 +150,6 @@ export function profileObjects(
       `dataset ${table.name} has ${rows} rows, too few to hold out every ${options.holdoutEvery}th for evaluation`,
     );
   }
-  return {
-    table: table.name,
-    location: table.location,
-    rows,
-    objects: perObject,
-    columns: table.columns.map((column, c) => columnProfile(column, stats[c]!, rows)),
-  };
 }
 
 /** Running sums of one column over every object, for its profile. */

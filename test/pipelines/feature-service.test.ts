@@ -23,11 +23,13 @@ import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
 import {
   BUCKETS,
   CHECK_QUERY,
+  engineAggregate,
   failure,
   type LocalS3,
   readDataVersion,
   runQuery,
   startLocalS3,
+  textTwinGlueTable,
   WINE_TABLE,
 } from './helpers';
 
@@ -136,6 +138,7 @@ beforeAll(async () => {
         glue(BATCH, 'parquet', BUCKETS.curated),
         glue(PUSH, 'json', BUCKETS.curated),
         glue({ table: LABELS.name, location: 'datasets/labels/', columns: LABELS.columns }, 'csv', BUCKETS.raw),
+        textTwinGlueTable(DATABASE, WINE_TABLE),
       ],
       workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
     },
@@ -156,6 +159,7 @@ const deps = () => ({
   featuresLocation: STORE,
   featureStore: { repo: wineRepo, location: STORE },
   now: () => new Date('2026-11-02T00:00:00Z'),
+  aggregate: engineAggregate(athena, DATABASE),
 });
 const input = { feature_service: 'wine_quality_v1', labels: 'wine_labels', target: 'quality' };
 

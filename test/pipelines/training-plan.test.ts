@@ -5,21 +5,40 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { MAX_ENVIRONMENT_VALUE, planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
-import { BUCKETS, failure, type LocalS3, readDataVersion, startLocalS3, WINE_TABLE } from './helpers';
+import type { AthenaEngine } from '../../lib/local/athena';
+import {
+  BUCKETS,
+  engineAggregate,
+  failure,
+  type LocalS3,
+  readDataVersion,
+  startLocalS3,
+  startTestAthena,
+  textTwinGlueTable,
+  WINE_TABLE,
+} from './helpers';
 
 let s3: LocalS3;
+let athena: AthenaEngine;
+const DATABASE = 'mlops_test';
 const csv = readFileSync(WINE_CSV_PATH, 'utf8');
 const KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
 
 beforeAll(async () => {
   s3 = await startLocalS3();
+  // Validate data aggregates over the table's text twin in Athena: here the local engine (DuckDB).
+  athena = await startTestAthena(s3, DATABASE, [textTwinGlueTable(DATABASE, WINE_TABLE)]);
 });
-afterAll(() => s3.close());
+afterAll(async () => {
+  athena.close();
+  await s3.close();
+});
 
 const deps = () => ({
   objects: s3.objects,
   tables: [WINE_TABLE],
-  database: 'mlops_test',
+  database: DATABASE,
+  aggregate: engineAggregate(athena, DATABASE),
   readableBuckets: [BUCKETS.raw],
   artifactsBucket: BUCKETS.artifacts,
   featuresLocation: `s3://${BUCKETS.curated}/features/`,
@@ -157,12 +176,13 @@ describe('Validate data rejects bad data without writing anything', () => {
     [
       'a non-numeric value',
       [header, ...rows.slice(0, 5), rows[5]!.replace(/^[^;]*/, 'abc'), ...rows.slice(6)].join('\n'),
-      /line 7, column "fixed acidity": "abc" is not a number/,
+      // An aggregate knows the column and value, not the line: the catalog name, one value, a count.
+      /dataset winequality_red_raw: column "fixed_acidity": "abc" is not a number \(1 row not numbers\)/,
     ],
     [
       'a missing value',
       [header, rows[0]!.replace(/^[^;]*/, ''), ...rows.slice(1)].join('\n'),
-      /line 2, column "fixed acidity": empty value/,
+      /dataset winequality_red_raw: column "fixed_acidity": empty value in 1 row/,
     ],
     ['an empty object', '', /the object is empty/],
     ['a header without rows', header, /header but no data rows/],

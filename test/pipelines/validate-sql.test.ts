@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
-import { AthenaEngine } from '../../lib/local/athena';
+import type { AthenaEngine } from '../../lib/local/athena';
 import { DataValidationError } from '../../lib/pipelines/errors';
 import { profileObjects } from '../../lib/pipelines/validate';
 import {
@@ -15,11 +15,19 @@ import {
   HEAD_BYTES,
   judgeValidation,
   readObjectHead,
-  textTwinName,
   validationQuery,
   type ValidationRow,
 } from '../../lib/pipelines/validate-sql';
-import { BUCKETS, csvGlueTable, failure, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import {
+  BUCKETS,
+  failure,
+  type LocalS3,
+  runQuery,
+  startLocalS3,
+  startTestAthena,
+  textTwinGlueTable,
+  WINE_TABLE,
+} from './helpers';
 
 const DATABASE = 'mlops_test';
 const KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
@@ -33,15 +41,7 @@ let athena: AthenaEngine;
 
 beforeAll(async () => {
   s3 = await startLocalS3();
-  const twin = { ...WINE_TABLE, name: textTwinName(WINE_TABLE.name), columns: WINE_TABLE.columns.map((c) => ({ name: c.name, type: 'string' })) };
-  athena = await AthenaEngine.start({
-    stateDir: s3.stateDir,
-    catalog: {
-      databases: [DATABASE],
-      tables: [csvGlueTable(DATABASE, twin)],
-      workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
-    },
-  });
+  athena = await startTestAthena(s3, DATABASE, [textTwinGlueTable(DATABASE, WINE_TABLE)]);
 });
 afterAll(async () => {
   athena.close();
