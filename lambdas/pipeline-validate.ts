@@ -13,8 +13,11 @@
  *   FEATURE_STORE_LOCATION  s3:// prefix of the feature store's offline tables (list, read), for
  *                      inputs naming a feature service of the platform's repo (lib/features/wine.ts)
  *   TRAINING_LIMITS    JSON: the instance types, count and volume a run may ask for (pipelines.trainingLimits)
+ *   ATHENA_WORKGROUP   the lake workgroup the validation aggregate runs in (its results: read)
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { athenaOneRow } from '../lib/adapters/athena/one-row';
+import { athenaClient } from '../lib/adapters/clients';
 import { handlerEnv, required } from '../lib/adapters/handler-env';
 import { lakeAccess, lakeEnvShape } from '../lib/adapters/lake';
 import { wineRepo } from '../lib/features/wine';
@@ -29,6 +32,7 @@ const env = handlerEnv({
   FEATURES_LOCATION: required,
   FEATURE_STORE_LOCATION: required,
   TRAINING_LIMITS: trainingLimitsVariable,
+  ATHENA_WORKGROUP: required,
 });
 const deps = {
   ...lakeAccess(env, [env.RAW_BUCKET]),
@@ -36,6 +40,7 @@ const deps = {
   featuresLocation: env.FEATURES_LOCATION,
   featureStore: { repo: wineRepo, location: env.FEATURE_STORE_LOCATION },
   trainingLimits: env.TRAINING_LIMITS,
+  aggregate: athenaOneRow(athenaClient(env), { workGroup: env.ATHENA_WORKGROUP, database: env.LAKE_DATABASE }),
 };
 const logger = new Logger({ serviceName: 'training-pipeline' });
 

@@ -25,6 +25,9 @@
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
  * `evaluation`, `baseline`, `registration` (when a registry is configured) and `notice`.
+ * `plan.data_version` is a reference, `{ uri, sha256, objects, version_id? }`, to the run's
+ * `data-version.json` (every input object with its S3 version and ETag, written once under `runs/`),
+ * never the list itself: the state stays a few KB whatever the number of input objects.
  *
  * "Count training values" and "Write baseline" write the drift baseline of an accepted candidate
  * (per-feature value counts of the training rows from one Athena query, the prediction's on the
@@ -72,7 +75,7 @@ import { TrainingJobRole } from '../lib/constructs/training-job-role';
 import { TrainingJobTask } from '../lib/constructs/training-job-task';
 import { TrainingNetwork } from '../lib/constructs/training-network';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
-import { ValidateDataFunction } from '../lib/constructs/validate-data-function';
+import { VALIDATE_TIMEOUT_MINUTES, ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
 import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
 import type { RegistryEndpoints } from './registry-stack';
@@ -250,8 +253,8 @@ export class TrainingPipelineStack extends Stack {
         fn: validateFn,
         payload: { 'input.$': '$', 'execution.$': '$$.Execution.Name' },
         resultPath: '$.plan',
-        comment: 'Validates the input and the dataset (schema, rows, missing values, ranges); plans the run',
-        timeout: Duration.minutes(5),
+        comment: 'Validates the input and the dataset (schema, rows, missing values, ranges; one Athena aggregate); plans the run',
+        timeout: Duration.minutes(VALIDATE_TIMEOUT_MINUTES),
       }),
     );
     const query = (name: string, queryStringPath: string, resultPath: string, comment: string, resultSelector: Record<string, string>) =>

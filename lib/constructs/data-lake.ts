@@ -23,6 +23,7 @@ import {
   WINE_RAW_TABLE,
 } from '../datasets/wine';
 import { ARTIFACT_PREFIXES } from '../pipelines/artifact-layout';
+import { textTwinName } from '../pipelines/validate-sql';
 import { principalConstruct } from './binding';
 import { LakeBucket } from './lake-bucket';
 import { LakeKey } from './lake-key';
@@ -197,10 +198,24 @@ export class DataLake extends Construct {
     });
   }
 
-  /** Registers an external table in the lake's Glue database; it joins `LAKE_TABLES`. */
+  /**
+   * Registers an external table in the lake's Glue database; it joins `LAKE_TABLES`. A CSV table
+   * also gets its text twin (`<name>__text`: the same files, every column a string), which "Validate
+   * data" aggregates over: the typed table reads an empty cell, `abc` and `5.5` in an `int` column
+   * all as NULL, so only the text tells them apart (lib/pipelines/validate-sql.ts).
+   */
   addTable(id: string, table: Omit<LakeTableProps, 'database'>): LakeTable {
     const cfn = new LakeTable(this, id, { ...table, database: this.database });
     this.tables.push(cfn);
+    if (table.format === 'csv') {
+      new LakeTable(this, `${id}Text`, {
+        ...table,
+        database: this.database,
+        name: textTwinName(table.name),
+        description: `${table.name} as text (every column a string), for validation`,
+        columns: table.columns.map((c) => ({ name: c.name, type: 'string' })),
+      });
+    }
     return cfn;
   }
 

@@ -1,7 +1,9 @@
 /**
  * The training pipeline's "Validate data" function (`lambdas/pipeline-validate.ts`): validates the
  * execution input and the dataset, writes the data profile under the run's prefix, and plans the
- * run (queries, locations, training job name). It reads the raw zone where the table lives and the
+ * run (queries, locations, training job name). A dataset's cells are checked by one Athena aggregate
+ * over its text twin (lib/pipelines/validate-sql.ts), each object's header from its first bytes:
+ * no object is read whole. It reads the raw zone where the table lives and the
  * feature store's offline tables for their versions; it writes only under `runs/`.
  *
  * @example
@@ -15,6 +17,9 @@ import type { DataLake } from './data-lake';
 import type { HouseDefaults } from './house-defaults';
 import { lakeTablesJson } from './lake-table';
 import { lambdaEntry, MlopsFunction } from './mlops-function';
+
+/** Lambda's longest: the function waits for the validation aggregate Athena runs over the table. */
+export const VALIDATE_TIMEOUT_MINUTES = 15;
 
 export interface ValidateDataFunctionProps {
   readonly lake: DataLake;
@@ -35,8 +40,8 @@ export class ValidateDataFunction extends MlopsFunction {
       ...house.workflowFunction,
       entry: lambdaEntry('pipeline-validate'),
       description: 'Training pipeline: validate the input and the dataset, write the data profile, plan the run',
-      timeout: Duration.minutes(5),
-      memorySize: Math.max(1024, house.workflowFunction.memorySize),
+      // It waits for the validation aggregate (Athena scans the table); it holds no object.
+      timeout: Duration.minutes(VALIDATE_TIMEOUT_MINUTES),
       environment: {
         LAKE_TABLES: lakeTablesJson(scope, lake.tables),
         LAKE_DATABASE: lake.databaseName,
@@ -45,8 +50,13 @@ export class ValidateDataFunction extends MlopsFunction {
         // The feature store's offline tables (an input may name a feature service): read for versions.
         FEATURE_STORE_LOCATION: `s3://${lake.curated.bucketName}/${FEATURE_STORE_PREFIX}/`,
         TRAINING_LIMITS: JSON.stringify(props.trainingLimits),
+        ATHENA_WORKGROUP: lake.workGroupName,
       },
     });
+    // The validation aggregate: Athena in the lake workgroup (Glue reads, its result prefix) and
+    // the one result row; Athena reads the raw zone with this role's grant below.
+    lake.grantQuery(this.function);
+    lake.grantQueryResults(this.function);
     this.bind(
       'RAW_BUCKET',
       lake.raw.objects(

@@ -14,11 +14,17 @@ export interface ObjectStore {
    * with `limit`, the first `limit` of them (listing stops there).
    */
   list(bucket: string, prefix: string, options?: { readonly limit?: number }): Promise<string[]>;
-  get(bucket: string, key: string): Promise<{ body: Uint8Array; versionId?: string }>;
+  /** The object, its version and its ETag (S3's, quoted as S3 sends it). */
+  get(bucket: string, key: string): Promise<{ body: Uint8Array; versionId?: string; etag?: string }>;
+  /**
+   * The object's first `bytes` bytes (a ranged GET: no more is sent), and whether they are all of it
+   * (an empty object gives an empty body, whole).
+   */
+  readStart(bucket: string, key: string, bytes: number): Promise<{ body: Uint8Array; whole: boolean }>;
   /** The object's body as it arrives, in chunks: for objects too large to hold whole. */
   stream(bucket: string, key: string): Promise<AsyncIterable<Uint8Array>>;
-  /** The object's current version, without reading it. */
-  head(bucket: string, key: string): Promise<{ versionId?: string }>;
+  /** The object's current version and ETag, without reading it. */
+  head(bucket: string, key: string): Promise<{ versionId?: string; etag?: string }>;
   /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */
   countLines(bucket: string, key: string): Promise<number>;
   put(

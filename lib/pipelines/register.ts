@@ -21,6 +21,7 @@
  * const { version } = await registerModel(client, { model_name: 'wine-quality', execution: 'run-1', … });
  */
 import { VERSION_TAGS } from '../shared/operations';
+import type { DataVersionRef } from './data-version';
 import { isAliasNotFound, isAlreadyExists, isNotFound, type MlflowClient } from './mlflow-client';
 
 export const EXECUTION_TAG = 'mlops.execution';
@@ -40,7 +41,8 @@ export interface RegisterRequest {
   };
   /** The dataset, or with a feature service the labels table and the service. */
   readonly dataset: { readonly table: string; readonly location: string; readonly feature_service?: string };
-  readonly data_version: unknown;
+  /** The plan's reference to the run's `data-version.json` (see ./data-version.ts). */
+  readonly data_version: DataVersionRef;
   /** The event that started the run (the retraining rule); its fields become `mlops.trigger.*` run tags. */
   readonly trigger?: { readonly reason: string; readonly report_uri: string | null; readonly event_id: string } | null;
   /**
@@ -183,6 +185,8 @@ async function register(
         run_id: runId,
         tags: [
           { key: EXECUTION_TAG, value: request.execution },
+          { key: VERSION_TAGS.dataVersionUri, value: request.data_version.uri },
+          { key: VERSION_TAGS.dataVersionSha256, value: request.data_version.sha256 },
           ...(request.artifact_sha256 ? [{ key: VERSION_TAGS.artifactSha256, value: request.artifact_sha256 }] : []),
           ...(request.artifact_version_id
             ? [{ key: VERSION_TAGS.artifactVersionId, value: request.artifact_version_id }]

@@ -55,7 +55,12 @@ const registerRequestSchema = z.looseObject({
     rows: z.number().nullable(),
   }),
   dataset: z.looseObject({ table: text, location: text, feature_service: text.optional() }),
-  data_version: z.unknown(),
+  // The plan's reference to data-version.json (lib/pipelines/data-version.ts), never the list.
+  data_version: z.looseObject({
+    uri: s3Uri,
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256'),
+    objects: z.number().int().min(0),
+  }),
   baseline_uri: s3Uri.optional(),
 });
 

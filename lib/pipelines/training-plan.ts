@@ -1,7 +1,8 @@
 /**
  * The training pipeline's first step ("Validate data"): validate the execution input, resolve the
- * dataset to a lake table, read and validate its CSV objects (recording the S3 version id of each
- * object read: the dataset version), write the data profile, and plan the rest of the run (the
+ * dataset to a lake table, validate its CSV objects (each header from a ranged GET, every cell by one
+ * Athena aggregate: ./validate-sql.ts), write the data version (each object's S3 version and ETag:
+ * ./data-version.ts) and the data profile, and plan the rest of the run (the
  * Athena queries, the S3 locations, the training job name), so the state machine only moves
  * values from one step to the next.
  *
@@ -18,6 +19,13 @@ import { offlineTableSpecs } from '../features/definitions';
 import { featureServiceColumns, pointInTimeJoinSql } from '../features/retrieval';
 import { lakeRelation } from '../features/stack-support';
 import { ARTIFACT_PREFIXES, type RunLocations, runLocations } from './artifact-layout';
+import {
+  type DataVersion,
+  type DataVersionRef,
+  type ObjectVersion,
+  trainerDataVersion,
+  writeDataVersion,
+} from './data-version';
 import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './catalog';
 import { PipelineInputError } from './errors';
 import {
@@ -32,7 +40,8 @@ import {
   type TrainingTrigger,
 } from './input';
 import { featureServiceQueries, ident, type TrainingQueries, trainingQueries } from './sql';
-import { type DataProfile, profileLabels, profileObjects } from './validate';
+import { type DataProfile, profileLabels } from './validate';
+import { type AggregateQuery, profileTable } from './validate-sql';
 
 /** The feature store as the training pipeline reads it: the repo and where its offline tables live. */
 export interface FeatureStoreSource {
@@ -52,20 +61,11 @@ export interface TrainingPlanDeps extends LakeAccess {
   readonly trainingLimits?: TrainingResourceLimits;
   /** @default () => new Date() */
   readonly now?: () => Date;
+  /** Runs "Validate data"'s aggregate in Athena (lib/pipelines/validate-sql.ts). */
+  readonly aggregate: AggregateQuery;
 }
 
-/** One object read, and its S3 version (absent for an unversioned bucket). */
-export interface ObjectVersion {
-  readonly key: string;
-  readonly version_id?: string;
-}
-
-export interface DataVersion {
-  readonly source: string;
-  readonly objects: readonly ObjectVersion[];
-  /** With a feature service: the offline tables the features were read from, each object's version. */
-  readonly features?: readonly { readonly source: string; readonly objects: readonly ObjectVersion[] }[];
-}
+export type { DataVersion, DataVersionRef, ObjectVersion };
 
 /** What the validate step returns: the plan every later state reads from `$.plan`. */
 export interface TrainingPlan {
@@ -92,8 +92,13 @@ export interface TrainingPlan {
   /** Hyperparameters as SageMaker takes them: every value a string, `target` included. */
   readonly hyperparameters: Readonly<Record<string, string>>;
   readonly thresholds: Thresholds;
-  readonly data_version: DataVersion;
-  /** {@link data_version} as JSON for the trainer's `MLOPS_DATA_VERSION` (at most 512 characters). */
+  /**
+   * The data version: where the list of input objects (versions, ETags) was written once, its
+   * SHA-256 and how many objects it lists — never the list itself, which grows with the dataset
+   * (see ./data-version.ts).
+   */
+  readonly data_version: DataVersionRef;
+  /** The trainer's `MLOPS_DATA_VERSION`: {@link data_version}'s object as the one input (at most 512 characters). */
   readonly data_version_json: string;
   /** The event that started the run (the retraining rule), or null; "Register model" tags the run with it. */
   readonly trigger: TrainingTrigger | null;
@@ -149,15 +154,9 @@ export async function planTrainingRun(
   const modelName = input.model_name ?? defaultModelName(source.name);
   const runPrefix = `${ARTIFACT_PREFIXES.runs}${modelName}/${execution}`;
   const locations = runLocations(deps.artifactsBucket, modelName, execution);
-  const dataVersion = source.dataVersion;
-  let dataVersionJson = JSON.stringify(dataVersion);
-  if (dataVersionJson.length > MAX_ENVIRONMENT_VALUE) {
-    // Too long for a SageMaker environment variable: the model records where the full list is.
-    dataVersionJson = JSON.stringify({
-      source: locations.data_version,
-      objects: [{ key: `${runPrefix}/data-version.json` }],
-    });
-  }
+  const now = (deps.now ?? (() => new Date()))();
+  // Written once the input and data are valid: only such a run leaves anything behind.
+  const dataVersion = await writeDataVersion(deps.objects, locations.data_version, source.dataVersion);
   const plan: TrainingPlan = {
     execution,
     model_name: modelName,
@@ -181,7 +180,7 @@ export async function planTrainingRun(
     ),
     thresholds: input.thresholds,
     data_version: dataVersion,
-    data_version_json: dataVersionJson,
+    data_version_json: trainerDataVersion(dataVersion),
     trigger: input.trigger ?? null,
     training_job_name: trainingJobName(execution),
     resources,
@@ -189,18 +188,10 @@ export async function planTrainingRun(
     locations: { ...locations, features: source.featuresLocation },
   };
 
-  const now = (deps.now ?? (() => new Date()))();
-  // Written last: only a run whose input and data are valid leaves anything behind.
   await deps.objects.putOnce(
     deps.artifactsBucket,
     `${runPrefix}/profile.json`,
     `${JSON.stringify({ created_at: now.toISOString(), execution, data_version: dataVersion, ...profile }, null, 2)}\n`,
-    'application/json',
-  );
-  await deps.objects.putOnce(
-    deps.artifactsBucket,
-    `${runPrefix}/data-version.json`,
-    `${JSON.stringify(dataVersion, null, 2)}\n`,
     'application/json',
   );
   return { plan, profile };
@@ -223,24 +214,50 @@ interface PlannedSource {
   readonly why?: string;
 }
 
-/** Reads every data object under a table's location (with its version), from the readable zone. */
-async function readTable(table: LakeTable, what: string, deps: TrainingPlanDeps) {
+/** The bucket and prefix of a table in the readable zone; throws for a table elsewhere. */
+function readableLocation(table: LakeTable, what: string, deps: TrainingPlanDeps) {
   const { bucket, key: prefix } = parseS3Uri(table.location, `the location of ${table.name}`);
   if (!deps.readableBuckets.includes(bucket)) {
     throw new PipelineInputError(
       `${what} ${table.name} lives in bucket ${bucket}; the training pipeline reads ${what}s from the raw zone (${deps.readableBuckets.join(', ')})`,
     );
   }
-  const objects = [];
-  for (const key of await deps.objects.list(bucket, prefix)) {
-    const { body, versionId } = await deps.objects.get(bucket, key);
-    objects.push({ key, text: Buffer.from(body).toString('utf8'), ...(versionId ? { versionId } : {}) });
-  }
-  return objects;
+  return { bucket, prefix };
 }
 
-const versionsOf = (profile: DataProfile) =>
-  profile.objects.map((o) => ({ key: o.key, ...(o.version_id ? { version_id: o.version_id } : {}) }));
+/** Reads every data object under a table's location (with its version), from the readable zone. */
+async function readTable(table: LakeTable, what: string, deps: TrainingPlanDeps) {
+  const { bucket, prefix } = readableLocation(table, what, deps);
+  const keys = await deps.objects.list(bucket, prefix);
+  // A few at a time, in key order: a dataset of thousands of small objects is read in seconds.
+  return inParallel(keys, HEAD_CONCURRENCY, async (key) => {
+    const { body, versionId, etag } = await deps.objects.get(bucket, key);
+    return {
+      key,
+      text: Buffer.from(body).toString('utf8'),
+      ...(versionId ? { versionId } : {}),
+      ...(etag ? { etag } : {}),
+    };
+  });
+}
+
+/** `task` over `items`, at most `limit` at once; the results in the items' order. */
+async function inParallel<T, R>(items: readonly T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await task(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const versionsOf = (profile: DataProfile): ObjectVersion[] =>
+  profile.objects.map((o) => ({
+    key: o.key,
+    ...(o.version_id ? { version_id: o.version_id } : {}),
+    ...(o.etag ? { etag: o.etag } : {}),
+  }));
 
 const runFeaturesLocation = (deps: TrainingPlanDeps, name: string, execution: string) =>
   `${deps.featuresLocation.replace(/\/+$/, '')}/${name}/${execution}/`;
@@ -258,7 +275,15 @@ async function datasetSource(
     holdoutEvery: input.holdout_every,
     ranges: input.ranges,
   };
-  const profile = profileObjects(table, await readTable(table, 'dataset', deps), options);
+  // Never read into the Lambda: each object's first bytes, then one Athena aggregate over the table.
+  const { bucket, prefix } = readableLocation(table, 'dataset', deps);
+  const profile = await profileTable(table, options, {
+    objects: deps.objects,
+    aggregate: deps.aggregate,
+    database: deps.database,
+    bucket,
+    keys: await deps.objects.list(bucket, prefix),
+  });
   const featuresLocation = runFeaturesLocation(deps, table.name, execution);
   return {
     name: table.name,
@@ -281,7 +306,7 @@ async function datasetSource(
 /** Entity value types whose keys are numbers in the labels CSV (the rest are strings or booleans). */
 const INTEGER_KEY = /^INT(32|64)$/;
 
-/** Object versions looked up at once when recording a feature table's data version. */
+/** Objects read, or versions looked up, at once. */
 const HEAD_CONCURRENCY = 16;
 
 /** Training sets built from a feature service land beside per-dataset ones, under this name. */
@@ -333,15 +358,10 @@ async function featureServiceSource(
   for (const spec of specs) {
     // A push table holds one object per offline push: HEAD them a few at a time, not one by one.
     const keys = await deps.objects.list(bucket, spec.location);
-    const objects: ObjectVersion[] = new Array(keys.length);
-    let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < keys.length; i = next++) {
-        const { versionId } = await deps.objects.head(bucket, keys[i]!);
-        objects[i] = { key: keys[i]!, ...(versionId ? { version_id: versionId } : {}) };
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, keys.length) }, worker));
+    const objects: ObjectVersion[] = await inParallel(keys, HEAD_CONCURRENCY, async (key) => {
+      const { versionId, etag } = await deps.objects.head(bucket, key);
+      return { key, ...(versionId ? { version_id: versionId } : {}), ...(etag ? { etag } : {}) };
+    });
     features.push({ source: `s3://${bucket}/${spec.location}`, objects });
   }
 

@@ -4,9 +4,12 @@
  * `fixed acidity` for `fixed_acidity`), for missing and non-numeric values, integer columns, the
  * row count and optional value ranges, and summarized in a data profile.
  *
- * Validation reads every object in full and fails on the first problem with a message naming the
- * object, line, column and value (the trainer's CSV reader's wording), because the message is what
- * a user sees in the execution history.
+ * A dataset is validated by "Validate data" without reading it (issue 19): one Athena aggregate and
+ * each object's header (./validate-sql.ts). {@link profileObjects} reads objects whole and stays as
+ * the reference that aggregate is tested against (`test/pipelines/validate-sql.test.ts`) and the
+ * "before" of `bench/scale/validate.ts`; a labels table ({@link profileLabels}) is still read whole.
+ * Both fail on the first problem with a message naming the object, line, column and value (the
+ * trainer's CSV reader's wording), because the message is what a user sees in the execution history.
  *
  * @example
  * const profile = profileObjects(table, [{ key: 'datasets/wine/wine.csv', versionId: 'v1', text }], options);
@@ -21,6 +24,8 @@ export interface DatasetObject {
   readonly key: string;
   /** The S3 version read (absent for an unversioned bucket). */
   readonly versionId?: string;
+  /** The S3 ETag of what was read. */
+  readonly etag?: string;
   readonly text: string;
 }
 
@@ -38,7 +43,13 @@ export interface DataProfile {
   readonly table: string;
   readonly location: string;
   readonly rows: number;
-  readonly objects: readonly { readonly key: string; readonly version_id?: string; readonly rows: number }[];
+  readonly objects: readonly {
+    readonly key: string;
+    readonly version_id?: string;
+    readonly etag?: string;
+    /** Rows of the object (absent when Athena counted the table as a whole). */
+    readonly rows?: number;
+  }[];
   readonly columns: readonly ColumnProfile[];
 }
 
@@ -99,7 +110,7 @@ export function profileObjects(
   }
   const stats = table.columns.map(newStats);
   let rows = 0;
-  const perObject: { key: string; version_id?: string; rows: number }[] = [];
+  const perObject: { key: string; version_id?: string; etag?: string; rows: number }[] = [];
 
   for (const object of objects) {
     const data = readObject(table, object);
@@ -112,10 +123,23 @@ export function profileObjects(
     perObject.push({
       key: object.key,
       ...(object.versionId ? { version_id: object.versionId } : {}),
+      ...(object.etag ? { etag: object.etag } : {}),
       rows: count,
     });
   }
 
+  checkRowCount(table, rows, options);
+  return {
+    table: table.name,
+    location: table.location,
+    rows,
+    objects: perObject,
+    columns: table.columns.map((column, c) => columnProfile(column, stats[c]!, rows)),
+  };
+}
+
+/** The dataset has `min_rows` rows and at least one to hold out; throws {@link DataValidationError}. */
+export function checkRowCount(table: LakeTable, rows: number, options: ValidationOptions): void {
   if (rows < options.minRows) {
     throw new DataValidationError(
       `dataset ${table.name} has ${rows} rows, but at least ${options.minRows} are required (min_rows)`,
@@ -126,13 +150,6 @@ export function profileObjects(
       `dataset ${table.name} has ${rows} rows, too few to hold out every ${options.holdoutEvery}th for evaluation`,
     );
   }
-  return {
-    table: table.name,
-    location: table.location,
-    rows,
-    objects: perObject,
-    columns: table.columns.map((column, c) => columnProfile(column, stats[c]!, rows)),
-  };
 }
 
 /** Running sums of one column over every object, for its profile. */
@@ -210,7 +227,7 @@ function readObject(table: LakeTable, object: DatasetObject): Map<string, Float6
 }
 
 /** The object's header, checked to list the table's columns in order; throws otherwise. */
-function checkHeader(table: LakeTable, object: DatasetObject): string[] {
+export function checkHeader(table: LakeTable, object: Pick<DatasetObject, 'key' | 'text'>): string[] {
   const source = object.key;
   const names = table.columns.map((c) => c.name);
   if (object.text.trim() === '')
@@ -234,7 +251,7 @@ function checkHeader(table: LakeTable, object: DatasetObject): string[] {
   return header;
 }
 
-function checkDelimiter(table: LakeTable, source: string, separator: string): void {
+export function checkDelimiter(table: LakeTable, source: string, separator: string): void {
   if (table.delimiter && separator !== table.delimiter) {
     throw new DataValidationError(
       `${source}: fields are separated by "${separator}", but the table reads "${table.delimiter}"`,
@@ -335,7 +352,7 @@ export function profileLabels(
   const tsIndex = names.indexOf(options.timestampColumn);
   const range = options.ranges[options.target];
   let rows = 0;
-  const perObject: { key: string; version_id?: string; rows: number }[] = [];
+  const perObject: { key: string; version_id?: string; etag?: string; rows: number }[] = [];
   for (const object of objects) {
     const source = object.key;
     try {
@@ -366,6 +383,7 @@ export function profileLabels(
       perObject.push({
         key: object.key,
         ...(object.versionId ? { version_id: object.versionId } : {}),
+        ...(object.etag ? { etag: object.etag } : {}),
         rows: parsed.rows,
       });
     } catch (err) {

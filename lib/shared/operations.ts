@@ -92,4 +92,8 @@ export const VERSION_TAGS = {
   sourceVersion: 'mlops.source_version',
   sourceRunId: 'mlops.source_run_id',
   dataVersion: 'mlops.data_version',
+  /** s3:// URI of the training run's `data-version.json` (every input object, its version and ETag). */
+  dataVersionUri: 'mlops.data_version_uri',
+  /** Hex SHA-256 of that object's bytes. */
+  dataVersionSha256: 'mlops.data_version_sha256',
 } as const;

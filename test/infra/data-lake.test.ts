@@ -191,6 +191,25 @@ describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
     });
   });
 
+  it("registers each CSV table's text twin (same files and SerDe, every column a string) for validation, and none for Parquet", () => {
+    const tables = Object.values(t.findResources('AWS::Glue::Table')).map((r) => r['Properties']['TableInput']);
+    const byName = new Map(tables.map((x) => [x['Name'] as string, x]));
+    const csv = tables.filter((x) => x['Parameters']?.['classification'] === 'csv' && !String(x['Name']).endsWith('__text'));
+    expect(csv.map((x) => x['Name'])).toEqual(expect.arrayContaining(['winequality_red_raw', 'wine_labels']));
+    for (const table of csv) {
+      const twin = byName.get(`${table['Name']}__text`);
+      expect(twin, String(table['Name'])).toBeDefined();
+      expect(twin['StorageDescriptor']['Location']).toEqual(table['StorageDescriptor']['Location']);
+      expect(twin['StorageDescriptor']['SerdeInfo']).toEqual(table['StorageDescriptor']['SerdeInfo']);
+      expect(twin['Parameters']).toEqual(table['Parameters']);
+      expect(twin['StorageDescriptor']['Columns']).toEqual(
+        table['StorageDescriptor']['Columns'].map((c: { Name: string }) => ({ Name: c.Name, Type: 'string' })),
+      );
+    }
+    const parquet = tables.filter((x) => x['Parameters']?.['classification'] === 'parquet');
+    for (const table of parquet) expect(byName.has(`${table['Name']}__text`)).toBe(false);
+  });
+
   it('outputs the raw and curated bucket names (what `mlops seed` takes)', () => {
     t.hasOutput('RawBucketName', { Value: { Ref: all['Raw']!.id } });
     t.hasOutput('CuratedBucketName', { Value: { Ref: all['Curated']!.id } });
@@ -212,6 +231,8 @@ describe.each(ENVIRONMENT_NAMES)('data lake (%s)', (name) => {
       skipHeader: 1,
       columns: WINE_LABEL_COLUMNS.map(({ name, type }) => ({ name, type })),
     });
+    // The text twins are the validation's, not tables a pipeline input names.
+    expect(tables.filter((x) => x.name.endsWith('__text'))).toEqual([]);
   });
 });
 

@@ -20,7 +20,18 @@ import { DataValidationError, PipelineInputError } from '../../lib/pipelines/err
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { planTrainingRun } from '../../lib/pipelines/training-plan';
 import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
-import { BUCKETS, CHECK_QUERY, failure, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import {
+  BUCKETS,
+  CHECK_QUERY,
+  engineAggregate,
+  failure,
+  type LocalS3,
+  readDataVersion,
+  runQuery,
+  startLocalS3,
+  textTwinGlueTable,
+  WINE_TABLE,
+} from './helpers';
 
 const DATABASE = 'mlops_test';
 const STORE = `s3://${BUCKETS.curated}/features/`;
@@ -127,6 +138,7 @@ beforeAll(async () => {
         glue(BATCH, 'parquet', BUCKETS.curated),
         glue(PUSH, 'json', BUCKETS.curated),
         glue({ table: LABELS.name, location: 'datasets/labels/', columns: LABELS.columns }, 'csv', BUCKETS.raw),
+        textTwinGlueTable(DATABASE, WINE_TABLE),
       ],
       workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
     },
@@ -147,6 +159,7 @@ const deps = () => ({
   featuresLocation: STORE,
   featureStore: { repo: wineRepo, location: STORE },
   now: () => new Date('2026-11-02T00:00:00Z'),
+  aggregate: engineAggregate(athena, DATABASE),
 });
 const input = { feature_service: 'wine_quality_v1', labels: 'wine_labels', target: 'quality' };
 
@@ -183,13 +196,14 @@ describe('training from a feature service', () => {
       location: LABELS.location,
       feature_service: 'wine_quality_v1',
     });
-    expect(plan.data_version).toEqual({
+    expect(plan.data_version).toMatchObject({ uri: plan.locations.data_version, objects: 2 });
+    expect(await readDataVersion(s3, plan.data_version)).toEqual({
       source: LABELS.location,
-      objects: [{ key: LABELS_KEY, version_id: labels.versionId }],
+      objects: [{ key: LABELS_KEY, version_id: labels.versionId, etag: expect.stringMatching(/^"/) }],
       features: [
         {
           source: `s3://${BUCKETS.curated}/${BATCH.location}`,
-          objects: [{ key: `${BATCH.location}seed.parquet`, version_id: features.versionId }],
+          objects: [{ key: `${BATCH.location}seed.parquet`, version_id: features.versionId, etag: expect.stringMatching(/^"/) }],
         },
         { source: `s3://${BUCKETS.curated}/${PUSH.location}`, objects: [] },
       ],
@@ -264,14 +278,20 @@ describe('training from a feature service', () => {
       // act
       const { plan } = await planTrainingRun({ input, execution: 'fs-4' }, deps());
       // assess
-      expect(plan.data_version.features![1]).toEqual({
+      expect((await readDataVersion(s3, plan.data_version)).features![1]).toEqual({
         source: `s3://${BUCKETS.curated}/${PUSH.location}`,
-        objects: keys.map((key, n) => ({ key, version_id: versions[n] })),
+        objects: keys.map((key, n) => ({ key, version_id: versions[n], etag: expect.stringMatching(/^"/) })),
       });
-      // the data version is too long for the trainer's environment: it points at the full record
+      // the trainer's environment names the record, its version and digest, not the list
       expect(JSON.parse(plan.data_version_json)).toEqual({
-        source: plan.locations.data_version,
-        objects: [{ key: 'runs/wine-quality-v1/fs-4/data-version.json' }],
+        source: `s3://${BUCKETS.artifacts}/`,
+        objects: [
+          {
+            key: 'runs/wine-quality-v1/fs-4/data-version.json',
+            version_id: plan.data_version.version_id,
+            sha256: plan.data_version.sha256,
+          },
+        ],
       });
     } finally {
       for (const key of keys) await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.curated, Key: key }));

@@ -15,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { apiEvent, type LocalDynamo, startDynalite } from '../features/helpers';
 import { type LocalDynamo as RegistryDynamo, startDynamo } from '../registry/support';
-import { BUCKETS, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import type { AthenaEngine } from '../../lib/local/athena';
+import { type AwsEndpoint, startAwsEndpoint } from '../../lib/local/aws-endpoint';
+import { BUCKETS, type LocalS3, startLocalS3, startTestAthena, textTwinGlueTable, WINE_TABLE } from './helpers';
 
 let s3: LocalS3;
 let s3Endpoint: string;
@@ -26,10 +28,22 @@ let registryTable: string;
 let recorder: Server;
 let recorderUrl: string;
 const recorded: string[] = [];
+let athena: AthenaEngine;
+let athenaEndpoint: AwsEndpoint;
 const saved = { ...process.env };
 
 beforeAll(async () => {
   s3 = await startLocalS3();
+  athena = await startTestAthena(s3, 'mlops_test', [textTwinGlueTable('mlops_test', WINE_TABLE)]);
+  athenaEndpoint = await startAwsEndpoint({
+    services: {
+      AmazonAthena: {
+        StartQueryExecution: (i) => athena.startQueryExecution(i as never),
+        GetQueryExecution: (i) => athena.getQueryExecution(i as never),
+        GetQueryResults: (i) => athena.getQueryResults(i as never),
+      },
+    },
+  });
   const { protocol, hostname, port } = await s3.client.config.endpoint!();
   s3Endpoint = `${protocol}//${hostname}:${port}`;
   await s3.objects.put(
@@ -51,6 +65,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   process.env = saved;
+  await athenaEndpoint.close();
+  athena.close();
   await s3.close();
   await dynamo.close();
   await registryDynamo.stop();
@@ -71,6 +87,9 @@ const HANDLERS: Record<string, { load: () => Promise<{ handler: unknown }>; env:
       FEATURES_LOCATION: `s3://${BUCKETS.curated}/features/`,
       FEATURE_STORE_LOCATION: `s3://${BUCKETS.curated}/features/`,
       TRAINING_LIMITS: JSON.stringify({ defaultInstanceType: 'm5.large', instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 1, maxVolumeSizeGb: 50 }),
+      ATHENA_WORKGROUP: 'wg',
+      // The validation aggregate: the local Athena engine behind the platform's AWS endpoint.
+      AWS_ENDPOINT_URL_ATHENA: athenaEndpoint.url,
     }),
   },
   'pipeline-stage-data': {
@@ -176,6 +195,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
     ['pipeline-validate', 'FEATURE_STORE_LOCATION'],
     ['pipeline-validate', 'TRAINING_LIMITS'],
     ['pipeline-stage-data', 'ATHENA_RESULTS_BUCKET'],
+    ['pipeline-validate', 'ATHENA_WORKGROUP'],
     ['pipeline-evaluate', 'ARTIFACTS_BUCKET'],
     ['pipeline-register', 'REGISTRY_URL'],
     ['pipeline-register', 'ARTIFACTS_BUCKET'],

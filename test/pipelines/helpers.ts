@@ -2,15 +2,18 @@
  * Test helpers: the local S3 engine behind a real endpoint, an S3 client for it, and the wine
  * table as the lake catalog describes it.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { expect } from 'vitest';
-import { type AthenaEngine, type GlueTable, glueTableFromInput, type QueryOrigin } from '../../lib/local/athena';
+import { AthenaEngine, type GlueTable, glueTableFromInput, type QueryOrigin } from '../../lib/local/athena';
 import { WINE_COLUMNS, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { type S3Server, S3Store, startS3Server } from '../../lib/local/s3';
 import type { LakeTable } from '../../lib/pipelines/catalog';
+import type { DataVersion } from '../../lib/pipelines/data-version';
+import { textTwinName } from '../../lib/pipelines/validate-sql';
 import { type S3Objects, s3Objects } from '../../lib/adapters/s3/objects';
 
 export const BUCKETS = {
@@ -116,6 +119,57 @@ export function csvGlueTable(database: string, table: LakeTable): GlueTable {
         SerializationLibrary: 'org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe',
         Parameters: { 'field.delim': table.delimiter ?? ',' },
       },
+    },
+  });
+}
+
+/**
+ * The data version a plan names (`plan.data_version.uri`), read from the local S3 engine, after
+ * checking its bytes against the plan's `sha256`.
+ */
+export async function readDataVersion(
+  s3: LocalS3,
+  ref: { readonly uri: string; readonly sha256: string },
+): Promise<DataVersion> {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(ref.uri)!;
+  const { body } = await s3.objects.get(m[1]!, m[2]!);
+  expect(createHash('sha256').update(body).digest('hex')).toBe(ref.sha256);
+  return JSON.parse(Buffer.from(body).toString('utf8')) as DataVersion;
+}
+
+/** "Validate data"'s aggregate port over the local Athena engine (as the Athena SDK client gives it on AWS). */
+export function engineAggregate(athena: AthenaEngine, database: string, workGroup = 'wg') {
+  return async (sql: string): Promise<Record<string, string | null>> => {
+    const { QueryExecutionId } = await athena.startQueryExecution({
+      QueryString: sql,
+      WorkGroup: workGroup,
+      QueryExecutionContext: { Database: database },
+    });
+    const execution = await athena.waitForQuery(QueryExecutionId);
+    if (execution.Status.State !== 'SUCCEEDED') throw new Error(`query failed: ${execution.Status.StateChangeReason}`);
+    const page = await athena.getQueryResults({ QueryExecutionId });
+    const [names, values] = page.ResultSet.Rows.map((r) => r.Data.map((d) => d.VarCharValue ?? null));
+    return Object.fromEntries(names!.map((n, i) => [String(n), values![i] ?? null]));
+  };
+}
+
+/** A CSV lake table's text twin (every column a string), as the data lake registers it beside it. */
+export function textTwinGlueTable(database: string, table: LakeTable): GlueTable {
+  return csvGlueTable(database, {
+    ...table,
+    name: textTwinName(table.name),
+    columns: table.columns.map((c) => ({ name: c.name, type: 'string' })),
+  });
+}
+
+/** The local Athena engine over the test's S3 state with the given Glue tables and workgroup `wg`. */
+export function startTestAthena(s3: LocalS3, database: string, tables: readonly GlueTable[]): Promise<AthenaEngine> {
+  return AthenaEngine.start({
+    stateDir: s3.stateDir,
+    catalog: {
+      databases: [database],
+      tables,
+      workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
     },
   });
 }

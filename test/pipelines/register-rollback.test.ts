@@ -53,7 +53,7 @@ const request = (execution: string): RegisterRequest => ({
   hyperparameters: { alpha: '0.1' },
   metrics: { rmse: 0.6, mae: 0.5, r2: 0.3, rows: 100 },
   dataset: { table: 'wine_raw', location: 's3://raw/wine/' },
-  data_version: { etag: 'x' },
+  data_version: { uri: `s3://artifacts/runs/wine/${execution}/data-version.json`, sha256: 'e'.repeat(64), objects: 1 },
 });
 
 async function registryState() {

@@ -172,7 +172,11 @@ const request: RegisterRequest = {
   hyperparameters: { alpha: '0.1', target: 'quality' },
   metrics: { rmse: 0.65, mae: 0.5, r2: 0.35, rows: 319 },
   dataset: { table: 'winequality_red_raw', location: 's3://raw/datasets/winequality-red/' },
-  data_version: { source: 's3://raw/datasets/winequality-red/', objects: [{ key: 'k', version_id: 'v1' }] },
+  data_version: {
+    uri: 's3://artifacts/runs/wine-quality/run-1/data-version.json',
+    sha256: 'd'.repeat(64),
+    objects: 1,
+  },
 };
 
 describe('Register model', () => {
@@ -204,6 +208,13 @@ describe('Register model', () => {
     });
     const create = mlflow.requests.find((r) => r.path.endsWith('/model-versions/create'))!;
     expect(create.headers['x-mlops-idempotent']).toBe('true');
+    // The version names the data version object and its digest (never the list of input objects).
+    expect(create.body['tags']).toEqual(
+      expect.arrayContaining([
+        { key: VERSION_TAGS.dataVersionUri, value: request.data_version.uri },
+        { key: VERSION_TAGS.dataVersionSha256, value: request.data_version.sha256 },
+      ]),
+    );
     expect(mlflow.runs[0]!.status).toBe('FINISHED');
     // Unsigned when no signer is configured (REGISTRY_AUTH=none).
     expect(mlflow.requests.every((r) => r.headers['authorization'] === undefined)).toBe(true);

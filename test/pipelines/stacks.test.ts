@@ -459,6 +459,34 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(validate['Environment']['Variables']['LAKE_DATABASE']).toBe(config.dataLake.glueDatabaseName);
   });
 
+  it('validates by an Athena aggregate: a 15-minute function of the house size (not 1 GB to hold objects), granted the lake workgroup only', () => {
+    const fns = t.findResources('AWS::Lambda::Function');
+    const [, validate] = Object.entries(fns).find(
+      ([, f]) => f['Properties']['Environment']?.['Variables']?.['LAKE_TABLES'] !== undefined,
+    )!;
+    const props = validate['Properties'];
+    expect(props['Timeout']).toBe(15 * 60);
+    // The house workflow size, as "Stage training data" has: no longer raised to 1 GB to hold objects.
+    const stage = Object.values(fns).find((f) => f['Properties']['Environment']?.['Variables']?.['ATHENA_RESULTS_BUCKET'] !== undefined && f['Properties']['Description']?.includes('copy the split'))!;
+    expect(props['MemorySize']).toBe(stage['Properties']['MemorySize']);
+    expect(props['Environment']['Variables']['ATHENA_WORKGROUP']).toBe(`mlops-${config.name}`);
+    expect(states[S.validate]!['TimeoutSeconds']).toBeGreaterThanOrEqual(15 * 60);
+    const roleId = props['Role']['Fn::GetAtt'][0] as string;
+    const statements = Object.values(t.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(roleId))
+      .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, any>[]);
+    const athena = statements.filter((st) => [st['Action']].flat().some((a: string) => a.startsWith('athena:')));
+    expect(athena.flatMap((st) => [st['Action']].flat()).sort()).toEqual([
+      'athena:GetQueryExecution',
+      'athena:GetQueryResults',
+      'athena:StartQueryExecution',
+      'athena:StopQueryExecution',
+    ]);
+    for (const st of athena) expect(JSON.stringify(st['Resource'])).toMatch(/workgroup\/mlops-/);
+    const glue = statements.filter((st) => [st['Action']].flat().some((a: string) => a.startsWith('glue:')));
+    expect(glue.flatMap((st) => [st['Action']].flat()).every((a: string) => /^glue:Get/.test(a))).toBe(true);
+  });
+
   it('lets the validate function read and list only the feature store prefix of the curated bucket', () => {
     const fns = t.findResources('AWS::Lambda::Function');
     const [validateId, validate] = Object.entries(fns).find(

@@ -1,24 +1,44 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
-import { planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
-import { BUCKETS, failure, type LocalS3, startLocalS3, WINE_TABLE } from './helpers';
+import { MAX_ENVIRONMENT_VALUE, planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
+import type { AthenaEngine } from '../../lib/local/athena';
+import {
+  BUCKETS,
+  engineAggregate,
+  failure,
+  type LocalS3,
+  readDataVersion,
+  startLocalS3,
+  startTestAthena,
+  textTwinGlueTable,
+  WINE_TABLE,
+} from './helpers';
 
 let s3: LocalS3;
+let athena: AthenaEngine;
+const DATABASE = 'mlops_test';
 const csv = readFileSync(WINE_CSV_PATH, 'utf8');
 const KEY = `${WINE_RAW_PREFIX}winequality-red.csv`;
 
 beforeAll(async () => {
   s3 = await startLocalS3();
+  // Validate data aggregates over the table's text twin in Athena: here the local engine (DuckDB).
+  athena = await startTestAthena(s3, DATABASE, [textTwinGlueTable(DATABASE, WINE_TABLE)]);
 });
-afterAll(() => s3.close());
+afterAll(async () => {
+  athena.close();
+  await s3.close();
+});
 
 const deps = () => ({
   objects: s3.objects,
   tables: [WINE_TABLE],
-  database: 'mlops_test',
+  database: DATABASE,
+  aggregate: engineAggregate(athena, DATABASE),
   readableBuckets: [BUCKETS.raw],
   artifactsBucket: BUCKETS.artifacts,
   featuresLocation: `s3://${BUCKETS.curated}/features/`,
@@ -31,15 +51,26 @@ const input = {
   thresholds: { max_rmse: 0.8 },
 };
 
-/** Replaces the dataset's objects with the given ones. */
-async function putDataset(objects: Record<string, string>): Promise<void> {
-  for (const key of await s3.keys(BUCKETS.raw))
-    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.raw, Key: key }));
-  for (const key of await s3.keys(BUCKETS.artifacts))
-    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.artifacts, Key: key }));
-  for (const [key, body] of Object.entries(objects)) await s3.objects.put(BUCKETS.raw, key, body, 'text/csv');
+/** Runs `task` over `items`, 16 at a time (the local S3 engine answers each request on its own). */
+async function eachConcurrently<T>(items: readonly T[], task: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) await task(items[i]!);
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
 }
 
+/** Replaces the dataset's objects with the given ones. */
+async function putDataset(objects: Record<string, string>): Promise<void> {
+  // Listed through the store: it pages past ListObjectsV2's 1,000 keys.
+  await eachConcurrently(await s3.objects.list(BUCKETS.raw, ''), (key) =>
+    s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.raw, Key: key })),
+  );
+  await eachConcurrently(await s3.objects.list(BUCKETS.artifacts, ''), (key) =>
+    s3.client.send(new DeleteObjectCommand({ Bucket: BUCKETS.artifacts, Key: key })),
+  );
+  await eachConcurrently(Object.entries(objects), ([key, body]) => s3.objects.put(BUCKETS.raw, key, body, 'text/csv'));
+}
 
 describe('Validate data on the wine dataset', () => {
   beforeEach(() => putDataset({ [KEY]: csv }));
@@ -51,12 +82,28 @@ describe('Validate data on the wine dataset', () => {
     const { plan, profile } = await planTrainingRun({ input, execution: 'run-1' }, deps());
     // assess
     expect(profile.rows).toBe(1599);
-    expect(plan.data_version).toEqual({
-      source: WINE_TABLE.location,
-      objects: [{ key: KEY, version_id: put.versionId }],
-    });
     expect(put.versionId).toBeTruthy();
-    expect(JSON.parse(plan.data_version_json)).toEqual(plan.data_version);
+    // The state carries where the data version is and its digest; the list is the object's.
+    const versionUri = `s3://${BUCKETS.artifacts}/runs/winequality-red/run-1/data-version.json`;
+    expect(plan.data_version).toMatchObject({ uri: versionUri, objects: 1 });
+    const body = (await s3.objects.get(BUCKETS.artifacts, 'runs/winequality-red/run-1/data-version.json')).body;
+    expect(plan.data_version.sha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(JSON.parse(Buffer.from(body).toString())).toEqual({
+      source: WINE_TABLE.location,
+      objects: [{ key: KEY, version_id: put.versionId, etag: put.etag }],
+    });
+    expect(put.etag).toMatch(/^"[0-9a-f]{32}"$/);
+    // The trainer records that one object, its version and digest, in model.json.
+    expect(JSON.parse(plan.data_version_json)).toEqual({
+      source: `s3://${BUCKETS.artifacts}/`,
+      objects: [
+        {
+          key: 'runs/winequality-red/run-1/data-version.json',
+          version_id: plan.data_version.version_id,
+          sha256: plan.data_version.sha256,
+        },
+      ],
+    });
     expect(plan.hyperparameters).toEqual({ alpha: '0.1', target: 'quality' });
     expect(plan.features).toHaveLength(11);
     expect(plan.training_job_name).toBe('train-run-1');
@@ -93,6 +140,30 @@ describe('Validate data on the wine dataset', () => {
   });
 });
 
+describe('The data version as an object in the lake (issue 19)', () => {
+  it('keeps the state small with 2,100 input objects: the list is written once, the plan names it', async () => {
+    // prepare: 2,100 objects of one wine row each
+    const [header, ...rows] = csv.trim().split('\n');
+    const objects: Record<string, string> = {};
+    for (let i = 0; i < 2100; i++) {
+      objects[`${WINE_RAW_PREFIX}part-${String(i).padStart(5, '0')}.csv`] = `${header}\n${rows[i % rows.length]}\n`;
+    }
+    await putDataset(objects);
+    // act
+    const { plan } = await planTrainingRun({ input, execution: 'many' }, deps());
+    // assess: the plan (what "Validate data" puts in the state) is a few KB, the list is not in it
+    const stateBytes = Buffer.byteLength(JSON.stringify(plan));
+    expect(stateBytes).toBeLessThan(16 * 1024);
+    expect(JSON.stringify(plan)).not.toContain('part-00001.csv');
+    expect(plan.data_version.objects).toBe(2100);
+    expect(plan.data_version_json.length).toBeLessThanOrEqual(MAX_ENVIRONMENT_VALUE);
+    const version = await readDataVersion(s3, plan.data_version);
+    expect(version.objects).toHaveLength(2100);
+    expect(version.objects.every((o) => o.version_id && o.etag)).toBe(true);
+    await putDataset({});
+  }, 300_000);
+});
+
 describe('Validate data rejects bad data without writing anything', () => {
   const header = csv.split('\n')[0]!;
   const rows = csv.split('\n').slice(1, 200);
@@ -105,12 +176,13 @@ describe('Validate data rejects bad data without writing anything', () => {
     [
       'a non-numeric value',
       [header, ...rows.slice(0, 5), rows[5]!.replace(/^[^;]*/, 'abc'), ...rows.slice(6)].join('\n'),
-      /line 7, column "fixed acidity": "abc" is not a number/,
+      // An aggregate knows the column and value, not the line: the catalog name, one value, a count.
+      /dataset winequality_red_raw: column "fixed_acidity": "abc" is not a number \(1 row not numbers\)/,
     ],
     [
       'a missing value',
       [header, rows[0]!.replace(/^[^;]*/, ''), ...rows.slice(1)].join('\n'),
-      /line 2, column "fixed acidity": empty value/,
+      /dataset winequality_red_raw: column "fixed_acidity": empty value in 1 row/,
     ],
     ['an empty object', '', /the object is empty/],
     ['a header without rows', header, /header but no data rows/],

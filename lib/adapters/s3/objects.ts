@@ -86,7 +86,20 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
       const body = await out.Body!.transformToByteArray();
       const versionId = versionOf(out.VersionId);
-      return versionId ? { body, versionId } : { body };
+      return { body, ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
+    },
+    async readStart(bucket, key, bytes) {
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${bytes - 1}` }));
+        const body = await out.Body!.transformToByteArray();
+        const total = Number(/\/(\d+)$/.exec(out.ContentRange ?? '')?.[1] ?? body.byteLength);
+        return { body, whole: total <= body.byteLength };
+      } catch (err) {
+        // A range of an empty object is unsatisfiable (416): the object is empty.
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416) return { body: new Uint8Array(), whole: true };
+        throw err;
+      }
     },
     async find(bucket, key, versionId) {
       try {
@@ -103,7 +116,7 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
     async head(bucket, key) {
       const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       const versionId = versionOf(out.VersionId);
-      return versionId ? { versionId } : {};
+      return { ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
     },
     async countLines(bucket, key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
