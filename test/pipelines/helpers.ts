@@ -2,7 +2,7 @@
  * Test helpers: the local S3 engine behind a real endpoint, an S3 client for it, and the wine
  * table as the lake catalog describes it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -118,4 +118,19 @@ export function csvGlueTable(database: string, table: LakeTable): GlueTable {
       },
     },
   });
+}
+
+/** The rows of a DuckDB SELECT as the bytes of a Parquet file (what an UNLOAD part holds). */
+export async function parquetOf(select: string): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'mlops-parquet-'));
+  try {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const conn = await (await DuckDBInstance.create(':memory:')).connect();
+    const file = join(dir, 'part.parquet');
+    await conn.run(`COPY (${select}) TO '${file}' (FORMAT PARQUET)`);
+    conn.closeSync();
+    return await readFile(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
