@@ -20,7 +20,7 @@
  * Execution input (validated by "Validate data"; see lib/pipelines/input.ts):
  * `{ dataset | feature_service + labels (+ timestamp_column?), target, model_name?, hyperparameters?,
  *    thresholds?: { max_rmse?, max_mae?, min_r2? }, min_rows?, holdout_every?, ranges?,
- *    instance_type?, instance_count?, volume_size_gb? }` (the last three within `pipelines.trainingLimits`).
+ *    instance_type?, instance_count?, volume_size_gb?, input_mode? }` (the last four within `pipelines.trainingLimits`).
  * With `feature_service`, "Build features" runs the feature store's point-in-time join of the
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
