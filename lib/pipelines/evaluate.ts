@@ -106,7 +106,10 @@ export function gateVerdict(
   };
 }
 
-/** Scores a model on holdout CSV text (header row, the model's features and target). */
+/**
+ * Scores a model on holdout CSV text held whole (header row, the model's features and target): the
+ * reference the streaming scorer ({@link scoreHoldout}) is tested against, for small holdouts only.
+ */
 export function scoreModel(model: LinearModel, holdoutCsv: string, source: string): Metrics {
   try {
     const table = parseCsv(holdoutCsv, { source, numericColumns: [...model.features, model.target] });
