@@ -20,7 +20,7 @@
  * Execution input (validated by "Validate data"; see lib/pipelines/input.ts):
  * `{ dataset | feature_service + labels (+ timestamp_column?), target, model_name?, hyperparameters?,
  *    thresholds?: { max_rmse?, max_mae?, min_r2? }, min_rows?, holdout_every?, ranges?,
- *    instance_type?, instance_count?, volume_size_gb? }` (the last three within `pipelines.trainingLimits`).
+ *    instance_type?, instance_count?, volume_size_gb?, input_mode? }` (the last four within `pipelines.trainingLimits`).
  * With `feature_service`, "Build features" runs the feature store's point-in-time join of the
  * service's features onto the labels table (lib/features/retrieval.ts) instead of reading a dataset.
  * Execution output on success: the input plus `plan`, `features`, `exports`, `staged`, `training`,
@@ -77,6 +77,7 @@ import { TrainingNetwork } from '../lib/constructs/training-network';
 import { TrainingOutcomes } from '../lib/constructs/training-outcomes';
 import { VALIDATE_TIMEOUT_MINUTES, ValidateDataFunction } from '../lib/constructs/validate-data-function';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../lib/pipelines/training-states';
+import { SPLITS_DIR } from '../lib/pipelines/training-plan';
 import { DRIFT_EVENT, QUALITY_EVENT } from '../lib/shared/operations';
 import type { RegistryEndpoints } from './registry-stack';
 
@@ -113,6 +114,7 @@ export { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES };
 const S = TRAINING_STATES;
 const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFACT_PREFIXES;
 const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
+const SPLITS_WHY = "each run UNLOADs its splits to splits/<table>/<execution>/{train,holdout}/, as many Parquet parts as Athena writes, named at run time";
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
 /** SageMaker's one log group for the training jobs of an account and region. */
 export const SAGEMAKER_TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
@@ -180,10 +182,12 @@ export class TrainingPipelineStack extends Stack {
       ...house.logs,
       ...house.workflowFunction,
       entry: lambdaEntry('pipeline-stage-data'),
-      description: 'Training pipeline: copy the split query results into the training channels',
-      timeout: Duration.minutes(2),
+      description: 'Training pipeline: copy the Parquet parts of the split UNLOADs into the training channels',
+      // Each part is streamed through (or copied server side above the multipart threshold).
+      timeout: Duration.minutes(15),
     })
-      .bind('ATHENA_RESULTS_BUCKET', queryResults())
+      // Lists the parts and reads their footers (ranged GETs) before copying them.
+      .bind('SPLITS_BUCKET', lake.curated.objects({ read: SPLITS_DIR, list: SPLITS_DIR }, SPLITS_WHY))
       // Read too: a retried step compares what it finds with what it would write (written once).
       .bind('ARTIFACTS_BUCKET', lake.artifacts.objects({ put: DATA, read: DATA }, RUN_WHY));
     const baselineFn = new MlopsFunction(this, 'BaselineFunction', {
@@ -197,7 +201,8 @@ export class TrainingPipelineStack extends Stack {
       .bind(
         'ARTIFACTS_BUCKET',
         lake.artifacts.objects(
-          { readKeys: [`${MODELS}*/model.tar.gz`, `${DATA}*/holdout/*`, `${BASELINES}*`], put: BASELINES },
+          // The holdout is a folder of Parquet parts: listed, then read part by part.
+          { readKeys: [`${MODELS}*/model.tar.gz`, `${DATA}*/holdout/*`, `${BASELINES}*`], list: DATA, put: BASELINES },
           RUN_WHY,
         ),
       );
@@ -272,21 +277,22 @@ export class TrainingPipelineStack extends Stack {
     const buildFeatures = query(S.features, '$.plan.queries.features', '$.features',
       'UNLOADs the feature set with its train/holdout split to Parquet in the curated zone',
       { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' });
+    const unloaded = { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' };
     const exportTrain = query(S.exportTrain, '$.plan.queries.train', '$.exports.train',
-      'Selects the training rows; the query result is a CSV with a header, what the trainer reads', resultLocation);
+      "UNLOADs the training rows as Parquet parts under the run's splits/ folder (as many files as Athena writes)", unloaded);
     const exportHoldout = query(S.exportHoldout, '$.plan.queries.holdout', '$.exports.holdout',
-      'Selects the holdout rows for evaluation', resultLocation);
+      'UNLOADs the holdout rows as Parquet parts, for evaluation', unloaded);
     const stage = catchAll(
       new LambdaStep(this, S.stage, {
         fn: stageFn,
         payload: {
-          train: { 'result.$': '$.exports.train.result', 'object.$': '$.plan.locations.train_object' },
-          holdout: { 'result.$': '$.exports.holdout.result', 'object.$': '$.plan.locations.holdout_object' },
+          train: { 'unloaded.$': '$.plan.locations.splits.train', 'channel.$': '$.plan.locations.train' },
+          holdout: { 'unloaded.$': '$.plan.locations.splits.holdout', 'channel.$': '$.plan.locations.holdout' },
           'check.$': '$.plan.check',
         },
         resultPath: '$.staged',
-        comment: 'Counts the split rows against min_rows, then copies the split CSVs into the training channels',
-        timeout: Duration.minutes(2),
+        comment: 'Counts the split rows (Parquet footers) against min_rows, then copies every part into the training channels',
+        timeout: Duration.minutes(15),
       }),
     );
     const maxRuntime = Duration.seconds(pipelines.trainingMaxRuntimeSeconds);
@@ -354,6 +360,8 @@ export class TrainingPipelineStack extends Stack {
       'Athena reads the table the execution input names, wherever in the raw zone it is located');
     lake.curated.grantObjects(role, { read: 'features/', write: 'features/', list: 'features/' },
       "each run UNLOADs its feature set to features/<table>/<execution>/, named at run time; a feature-service run also reads the feature store's offline tables under features/");
+    // The split UNLOADs write their Parquet parts with the caller's credentials.
+    lake.curated.grantObjects(role, { read: SPLITS_DIR, write: SPLITS_DIR, list: SPLITS_DIR }, SPLITS_WHY);
     this.stateMachine.acknowledgeInvoke(Object.values(this.functions));
     train.grantRun(role);
     this.topic.grantPublishEncrypted(role);

@@ -113,7 +113,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingMaxRuntimeSeconds: 3600,
       trainingAvailabilityZones: null,
       // One process is one host locally: a run may not ask for more instances.
-      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 1, maxVolumeSizeGb: 50 },
+      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 1, maxVolumeSizeGb: 50, inputModes: ['File', 'FastFile'] },
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     // Two cores: four children at once keep the machine responsive during a run.
@@ -195,7 +195,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
       trainingInstanceType: 'm5.large',
       trainingMaxRuntimeSeconds: 3600,
       trainingAvailabilityZones: ['a', 'b'],
-      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge', 'c5.xlarge'], maxInstanceCount: 2, maxVolumeSizeGb: 100 },
+      trainingLimits: { instanceTypes: ['m5.large', 'm5.xlarge', 'c5.xlarge'], maxInstanceCount: 2, maxVolumeSizeGb: 100, inputModes: ['File', 'FastFile'] },
     },
     drift: { maxWindowDays: 31, thresholds: {} },
     batchInference: { objectsPerBatch: 25, maxConcurrency: 10, toleratedFailurePercentage: 0 },
@@ -284,6 +284,7 @@ export const ENVIRONMENT_DEFAULTS: Record<EnvironmentName, Defaults> = {
         instanceTypes: ['m5.large', 'm5.xlarge', 'm5.2xlarge', 'm5.4xlarge', 'c5.2xlarge', 'c5.4xlarge', 'r5.2xlarge'],
         maxInstanceCount: 4,
         maxVolumeSizeGb: 500,
+        inputModes: ['File', 'FastFile'],
       },
     },
     drift: { maxWindowDays: 31, thresholds: {} },

@@ -208,6 +208,11 @@ export const environmentConfigSchema = z
         instanceTypes: z.array(z.string().regex(/^[a-z0-9]+\.[a-z0-9]+$/, 'use the form m5.large (CDK adds ml.)')).min(1),
         maxInstanceCount: z.number().int().min(1).max(100),
         maxVolumeSizeGb: z.number().int().min(10).max(16_384),
+        /**
+         * SageMaker input modes a run may ask for (`input_mode`), the first the default: `File`
+         * copies the channels onto the volume first, `FastFile` streams them as the trainer reads.
+         */
+        inputModes: z.array(z.enum(['File', 'FastFile'])).min(1),
       }),
     }),
     /** The drift machine (stacks/drift-stack.ts). */

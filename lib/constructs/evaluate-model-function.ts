@@ -48,8 +48,9 @@ export class EvaluateModelFunction extends MlopsFunction {
     this.bind(
       'ARTIFACTS_BUCKET',
       props.lake.artifacts.objects(
-        { readKeys: [...MODEL_ARTIFACT_KEYS, `${ARTIFACT_PREFIXES.data}*/holdout/*`] },
-        "a run reads its candidate and the production model (model.tar.gz objects only) and its holdout split, named by the run",
+        // The holdout split is a folder of Parquet parts: listed, then read a row group at a time.
+        { readKeys: [...MODEL_ARTIFACT_KEYS, `${ARTIFACT_PREFIXES.data}*/holdout/*`], list: ARTIFACT_PREFIXES.data },
+        "a run reads its candidate and the production model (model.tar.gz objects only) and its holdout split's parts, named by the run",
       ),
     );
   }

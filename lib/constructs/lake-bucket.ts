@@ -257,7 +257,10 @@ export class LakeBucket extends s3.Bucket {
    * Makes the objects under the given prefixes write-once, in the bucket policy (so it binds every
    * principal, whatever its IAM policy says): a `PutObject` without `If-None-Match: *` is denied,
    * and S3 answers 412 to one with it on an existing key. CopyObject into those prefixes is then
-   * refused by S3 (it cannot be conditional), so writers stream the bytes instead.
+   * refused by S3 (it cannot be conditional), so writers stream the bytes instead, or copy server
+   * side as a multipart upload: `s3:ObjectCreationOperation` exempts CreateMultipartUpload,
+   * UploadPart and UploadPartCopy (which take no conditional header), and the
+   * CompleteMultipartUpload that creates the object must carry `If-None-Match: *` like a PutObject.
    */
   writeOnce(options: WriteOnceOptions): void {
     if (options.prefixes.length === 0) {
@@ -276,7 +279,7 @@ export class LakeBucket extends s3.Bucket {
         principals: [new iam.AnyPrincipal()],
         actions: ['s3:PutObject'],
         resources: keys(options.prefixes),
-        conditions: { Null: { 's3:if-none-match': 'true' } },
+        conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
       }),
     );
     const tagged = options.taggedWriter;

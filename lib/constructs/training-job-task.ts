@@ -45,9 +45,12 @@ export interface TrainingJobTaskProps {
    */
   readonly vpc?: TrainingVpcConfig;
   /**
-   * JsonPath of `{instance_type, instance_count, volume_size_gb}` chosen per execution (the plan's
-   * `resources`, checked against the environment's limits), used in place of the fixed values.
-   * @default the fixed instanceType, one instance, volumeSizeGb
+   * JsonPath of `{instance_type, instance_count, volume_size_gb, input_mode, train_distribution}`
+   * chosen per execution (the plan's `resources`, checked against the environment's limits), used
+   * in place of the fixed values: the input mode (`File` or `FastFile`) and the training channel's
+   * `S3DataDistributionType` (`ShardedByS3Key` when the job has more than one instance) come from it
+   * too; the validation channel is always `FullyReplicated` (every host scores on all of it).
+   * @default the fixed instanceType, one instance, volumeSizeGb, `File`, `FullyReplicated`
    */
   readonly resourcesPath?: string;
 }
@@ -73,13 +76,16 @@ export class TrainingJobTask extends sfn.CustomState {
           RoleArn: props.role.roleArn,
           AlgorithmSpecification: {
             TrainingImage: props.imageUri,
-            TrainingInputMode: 'File',
+            ...(props.resourcesPath ? { 'TrainingInputMode.$': `${props.resourcesPath}.input_mode` } : { TrainingInputMode: 'File' }),
             MetricDefinitions: METRIC_DEFINITIONS.map((m) => ({ Name: m.Name, Regex: m.Regex })),
           },
           // Strings, one per hyperparameter, as SageMaker takes them; "Validate data" built the map.
           'HyperParameters.$': '$.plan.hyperparameters',
           Environment: { 'MLOPS_DATA_VERSION.$': '$.plan.data_version_json' },
-          InputDataConfig: [channel('train', '$.plan.locations.train'), channel('validation', '$.plan.locations.holdout')],
+          InputDataConfig: [
+            channel('train', '$.plan.locations.train', props.resourcesPath ? { path: `${props.resourcesPath}.train_distribution` } : 'FullyReplicated'),
+            channel('validation', '$.plan.locations.holdout', 'FullyReplicated'),
+          ],
           OutputDataConfig: { 'S3OutputPath.$': '$.plan.locations.training_output', KmsKeyId: props.key.keyArn },
           ResourceConfig: {
             ...(props.resourcesPath
@@ -151,10 +157,19 @@ export class TrainingJobTask extends sfn.CustomState {
   }
 }
 
-function channel(name: string, path: string): Record<string, unknown> {
+/** A channel of the run's Parquet parts under a prefix, distributed as given (or as a JsonPath names). */
+function channel(name: string, path: string, distribution: string | { readonly path: string }): Record<string, unknown> {
   return {
     ChannelName: name,
-    ContentType: 'text/csv',
-    DataSource: { S3DataSource: { 'S3Uri.$': path, S3DataType: 'S3Prefix', S3DataDistributionType: 'FullyReplicated' } },
+    ContentType: 'application/x-parquet',
+    DataSource: {
+      S3DataSource: {
+        'S3Uri.$': path,
+        S3DataType: 'S3Prefix',
+        ...(typeof distribution === 'string'
+          ? { S3DataDistributionType: distribution }
+          : { 'S3DataDistributionType.$': distribution.path }),
+      },
+    },
   };
 }

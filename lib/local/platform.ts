@@ -101,6 +101,11 @@ export interface StartPlatformOptions {
   /** Every Step Functions history event, as it happens. */
   readonly onProgress?: (event: ProgressEvent) => void;
   /**
+   * The local Athena's UNLOAD: rows per Parquet file (Athena writes an UNLOAD as many files).
+   * @default 1,000,000 (`DEFAULT_UNLOAD_FILE_ROWS`)
+   */
+  readonly athena?: { readonly unloadFileRows?: number };
+  /**
    * The state dir's lock, when the caller took it already (`mlops up` takes it before synthesis).
    * @default - taken here, before any engine opens, and released by `close()` (a lock passed in is
    * left to the caller)
@@ -240,7 +245,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     const early = await Promise.allSettled([
       staged,
       started(startDynamoDb({ stateDir, port: ports.dynamodb }), (d) => d.close()),
-      started(AthenaEngine.start({ stateDir, catalog: catalogOf }), (a) => a.close()),
+      started(AthenaEngine.start({ stateDir, catalog: catalogOf, ...(options.athena?.unloadFileRows ? { unloadFileRows: options.athena.unloadFileRows } : {}) }), (a) => a.close()),
       started(listenOnLoopback(front, options.port), closeFront),
     ] as const);
     const failed = early.find((r) => r.status === 'rejected');

@@ -8,7 +8,7 @@
  * | prefix        | writer                        | objects (per `<model>/<execution>/`)                 | readers                                      |
  * |---------------|-------------------------------|------------------------------------------------------|----------------------------------------------|
  * | `runs/`       | "Validate data"               | `profile.json`, `data-version.json`                  | operators                                    |
- * | `data/`       | "Stage training data"         | `train/train.csv`, `holdout/holdout.csv`             | the training job, evaluate, baseline         |
+ * | `data/`       | "Stage training data"         | `train/part-NNNNN.parquet`, `holdout/part-NNNNN.parquet` | the training job, evaluate, baseline     |
  * | `models/`     | the training job (SageMaker)  | `<job>/output/model.tar.gz`                          | evaluate, baseline, register, batch, serving |
  * | `baselines/`  | "Write baseline"              | `<job>/output/baseline.json`                         | drift, release                               |
  * | `releases/`   | the release machine           | `<model>/<source env>/v<n>/…` (lib/release)          | serving, drift                               |
@@ -16,7 +16,7 @@
  * Model servers read only `model.tar.gz` objects: never the splits under `data/`.
  *
  * @example
- * runLocations('artifacts', 'wine-quality', 'run-1').train_object; // s3://artifacts/data/wine-quality/run-1/train/train.csv
+ * runLocations('artifacts', 'wine-quality', 'run-1').train; // s3://artifacts/data/wine-quality/run-1/train/
  */
 
 /** The writers' prefixes. */
@@ -31,11 +31,9 @@ export const ARTIFACT_PREFIXES = {
 export interface RunLocations {
   readonly profile: string;
   readonly data_version: string;
-  /** The training channel prefix and the object the staged training CSV is copied to. */
+  /** The training and holdout channel prefixes: the splits' Parquet parts are copied under them. */
   readonly train: string;
-  readonly train_object: string;
   readonly holdout: string;
-  readonly holdout_object: string;
   /** SageMaker's `S3OutputPath`: it writes `<job>/output/model.tar.gz` under it. */
   readonly training_output: string;
 }
@@ -49,9 +47,7 @@ export function runLocations(bucket: string, model: string, execution: string): 
     profile: run('profile.json'),
     data_version: run('data-version.json'),
     train: data('train/'),
-    train_object: data('train/train.csv'),
     holdout: data('holdout/'),
-    holdout_object: data('holdout/holdout.csv'),
     training_output: under(ARTIFACT_PREFIXES.models)(''),
   };
 }

@@ -11,12 +11,12 @@
  */
 import { type Baseline, buildBaseline, type ValueCounts } from '../drift';
 import { readModelFromArchive } from '../model/archive';
-import { CsvError, parseCsv, toDesign } from '../trainer/csv';
 import { predictMatrix } from '../trainer/metrics';
 import { parseS3Uri } from './catalog';
 import { ARTIFACT_PREFIXES, baselineKeyFor } from './artifact-layout';
 import { ArtifactExistsError, DataValidationError, PipelineInputError } from './errors';
 import type { ObjectStore } from './objects';
+import { listParts, numericBlocks } from './parquet-parts';
 import { countValues, parseValueCounts, rowsOf } from './value-counts';
 
 export interface BaselineRequest {
@@ -41,6 +41,18 @@ const text = async (objects: ObjectStore, uri: string, what: string) => {
   const { bucket, key } = parseS3Uri(uri, what);
   return Buffer.from((await objects.get(bucket, key)).body).toString('utf8');
 };
+
+/** Columns of one block side by side, column-major (the trainer's matrix layout). */
+function concat(columns: readonly Float64Array[], rows: number): Float64Array {
+  const out = new Float64Array(columns.length * rows);
+  columns.forEach((c, j) => out.set(c, j * rows));
+  return out;
+}
+
+/** Each value as often as it was counted: what `countValues` takes, without a list of every prediction. */
+function* expand(counts: ReadonlyMap<number, number>): Generator<number> {
+  for (const [v, n] of counts) for (let i = 0; i < n; i++) yield v;
+}
 
 /** `s3://b/models/m/e/job/output/model.tar.gz` → `s3://b/baselines/m/e/job/output/baseline.json`. */
 export function baselineUriFor(modelUri: string): string {
@@ -67,19 +79,23 @@ export async function writeBaseline(request: BaselineRequest, deps: { readonly o
 
   const { bucket, key } = parseS3Uri(request.model_uri, 'model_uri');
   const model = readModelFromArchive((await deps.objects.get(bucket, key)).body, request.model_uri);
-  let predictions: Float64Array;
-  try {
-    const table = parseCsv(await text(deps.objects, request.holdout_uri, 'holdout_uri'), {
-      source: request.holdout_uri,
-      numericColumns: [...model.features, model.target],
-    });
-    const { X } = toDesign([table], model.features, model.target);
-    predictions = Float64Array.from(predictMatrix(X, model.coefficients, model.intercept));
-  } catch (err) {
-    if (err instanceof CsvError) throw new DataValidationError(`the holdout split cannot be predicted for the baseline: ${err.message}`);
-    throw err;
+  // The holdout's Parquet parts a row group at a time; the predictions' exact value counts are the
+  // reference, so what is kept grows with the distinct predictions (8 bytes a row at most).
+  const parts = await listParts(deps.objects, request.holdout_uri, 'the holdout split');
+  const predictionCounts = new Map<number, number>();
+  let predicted = 0;
+  for await (const block of numericBlocks(deps.objects, parts, model.features)) {
+    const missing = model.features.filter((_, j) => block.values[j] === undefined);
+    if (missing.length > 0) {
+      throw new DataValidationError(
+        `the holdout split cannot be predicted for the baseline: ${block.source} has no column ${missing.map((c) => `"${c}"`).join(', ')}`,
+      );
+    }
+    const X = { rows: block.rows, cols: model.features.length, data: concat(block.values as Float64Array[], block.rows) };
+    for (const p of predictMatrix(X, model.coefficients, model.intercept)) predictionCounts.set(p, (predictionCounts.get(p) ?? 0) + 1);
+    predicted += block.rows;
   }
-  const prediction = countValues(predictions);
+  const prediction = countValues(expand(predictionCounts));
 
   const baseline = buildBaseline({
     model: request.model_name,
@@ -98,7 +114,7 @@ export async function writeBaseline(request: BaselineRequest, deps: { readonly o
     // is another baseline, and stays.
     if (!(err instanceof ArtifactExistsError) || !(await sameBaselineExists(deps.objects, target, baseline))) throw err;
   }
-  return { baseline_uri: uri, rows, features: request.features.length, prediction_rows: predictions.length };
+  return { baseline_uri: uri, rows, features: request.features.length, prediction_rows: predicted };
 }
 
 async function sameBaselineExists(

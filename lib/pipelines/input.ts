@@ -53,6 +53,10 @@ export const triggerSchema = z.strictObject({
 
 export type TrainingTrigger = z.infer<typeof triggerSchema>;
 
+/** The SageMaker input modes a run may use (Pipe: the trainer reads files, not a stream). */
+export const TRAINING_INPUT_MODES = ['File', 'FastFile'] as const;
+export type TrainingInputMode = (typeof TRAINING_INPUT_MODES)[number];
+
 const FEATURE_SERVICE = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export const trainingInputSchema = z.strictObject({
@@ -129,6 +133,16 @@ export const trainingInputSchema = z.strictObject({
     .int({ error: (issue) => `volume_size_gb must be a whole number, but ${JSON.stringify(issue.input)} was provided` })
     .min(1, { error: (issue) => `volume_size_gb must be at least 1, but ${JSON.stringify(issue.input)} was provided` })
     .optional(),
+  /**
+   * How the training job gets its channels: `File` copies them onto the volume before the trainer
+   * starts, `FastFile` streams them from S3 as the trainer reads; one of the environment's
+   * `pipelines.trainingLimits.inputModes`. @default the first of them
+   */
+  input_mode: z
+    .enum(TRAINING_INPUT_MODES, {
+      error: (issue) => `input_mode must be File or FastFile, but ${JSON.stringify(issue.input)} was provided`,
+    })
+    .optional(),
   /** Allowed value ranges per column, checked on every row. @default none */
   ranges: z.record(z.string(), rangeSchema).default({}),
   /**
@@ -189,6 +203,8 @@ export const trainingResourcesSchema = z.object({
   instanceTypes: z.array(z.string()).min(1),
   maxInstanceCount: z.number().int().min(1),
   maxVolumeSizeGb: z.number().int().min(1),
+  /** The input modes a run may ask for; the first is the default. @default ['File'] */
+  inputModes: z.array(z.enum(TRAINING_INPUT_MODES)).min(1).optional(),
 });
 export type TrainingResourceLimits = z.infer<typeof trainingResourcesSchema>;
 
@@ -209,6 +225,13 @@ export interface TrainingResources {
   readonly instance_type: string;
   readonly instance_count: number;
   readonly volume_size_gb: number;
+  /** `AlgorithmSpecification.TrainingInputMode`. */
+  readonly input_mode: TrainingInputMode;
+  /**
+   * The training channel's `S3DataDistributionType`: `ShardedByS3Key` when the job has more than
+   * one instance (each host gets its share of the parts, not a copy of all), else `FullyReplicated`.
+   */
+  readonly train_distribution: 'FullyReplicated' | 'ShardedByS3Key';
 }
 
 /** Until a deployment says otherwise: one m5.large with 10 GB, and nothing else. */
@@ -217,6 +240,7 @@ export const DEFAULT_TRAINING_LIMITS: TrainingResourceLimits = {
   instanceTypes: ['m5.large'],
   maxInstanceCount: 1,
   maxVolumeSizeGb: 10,
+  inputModes: ['File'],
 };
 
 /**
@@ -227,6 +251,8 @@ export function trainingResources(input: TrainingInput, limits: TrainingResource
   const type = (input.instance_type ?? limits.defaultInstanceType).replace(/^ml\./, '');
   const count = input.instance_count ?? 1;
   const volume = input.volume_size_gb ?? Math.min(10, limits.maxVolumeSizeGb);
+  const modes = limits.inputModes ?? ['File'];
+  const mode = input.input_mode ?? modes[0]!;
   const problems: string[] = [];
   if (!limits.instanceTypes.includes(type))
     problems.push(`instance_type must be one of ${limits.instanceTypes.join(', ')} in this environment, but ${JSON.stringify(input.instance_type)} was provided`);
@@ -234,8 +260,16 @@ export function trainingResources(input: TrainingInput, limits: TrainingResource
     problems.push(`instance_count must be at most ${limits.maxInstanceCount} in this environment, but ${count} was provided`);
   if (volume > limits.maxVolumeSizeGb)
     problems.push(`volume_size_gb must be at most ${limits.maxVolumeSizeGb} in this environment, but ${volume} was provided`);
+  if (!modes.includes(mode))
+    problems.push(`input_mode must be one of ${modes.join(', ')} in this environment, but ${JSON.stringify(mode)} was provided`);
   if (problems.length > 0) throw new PipelineInputError(`invalid training input: ${problems.join('; ')}`);
-  return { instance_type: `ml.${type}`, instance_count: count, volume_size_gb: volume };
+  return {
+    instance_type: `ml.${type}`,
+    instance_count: count,
+    volume_size_gb: volume,
+    input_mode: mode,
+    train_distribution: count > 1 ? 'ShardedByS3Key' : 'FullyReplicated',
+  };
 }
 
 /** Exactly one source of training data: a dataset, or a feature service with its labels. */

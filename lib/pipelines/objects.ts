@@ -23,8 +23,13 @@ export interface ObjectStore {
   readStart(bucket: string, key: string, bytes: number): Promise<{ body: Uint8Array; whole: boolean }>;
   /** The object's body as it arrives, in chunks: for objects too large to hold whole. */
   stream(bucket: string, key: string): Promise<AsyncIterable<Uint8Array>>;
-  /** The object's current version and ETag, without reading it. */
-  head(bucket: string, key: string): Promise<{ versionId?: string; etag?: string }>;
+  /** The object's current version, ETag and size, without reading it. */
+  head(bucket: string, key: string): Promise<{ versionId?: string; etag?: string; size?: number }>;
+  /**
+   * Bytes `[start, end)` of the object (a ranged GET): for formats read from their footer (Parquet)
+   * without holding the whole object.
+   */
+  read(bucket: string, key: string, start: number, end: number): Promise<Uint8Array>;
   /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */
   countLines(bucket: string, key: string): Promise<number>;
   put(
@@ -46,8 +51,12 @@ export interface ObjectStore {
     contentType: string,
   ): Promise<{ versionId?: string }>;
   /**
-   * {@link putOnce} with another object's bytes, streamed through the caller: S3 refuses
-   * CopyObject where a bucket policy enforces conditional writes.
+   * {@link putOnce} with another object's bytes: S3 refuses CopyObject where a bucket policy
+   * enforces conditional writes, so an object up to the adapter's multipart threshold is streamed
+   * through the caller (a conditional PUT, never held whole), and a larger one is copied server side
+   * as a multipart upload of `UploadPartCopy` parts completed with `If-None-Match: *` (the one
+   * conditional request a multipart write makes). Either way a retried step that finds the same
+   * bytes there succeeds and other bytes throw `ArtifactExistsError`.
    */
   copyOnce(from: { bucket: string; key: string }, to: { bucket: string; key: string }): Promise<{ versionId?: string }>;
 }

@@ -9,6 +9,7 @@
  * @example
  * const q = trainingQueries({ database: 'mlops_local', table, target: 'quality', featuresLocation, holdoutEvery: 5 });
  * q.features; // "UNLOAD (SELECT … ) TO 's3://curated/features/…/' WITH (format = 'PARQUET')"
+ * q.train;    // "UNLOAD (SELECT … ORDER BY …) TO 's3://curated/splits/…/train/' WITH (format = 'PARQUET')"
  */
 import { ident } from '../shared/sql';
 import type { LakeTable } from './catalog';
@@ -25,14 +26,23 @@ export interface TrainingQueryOptions {
   readonly featuresLocation: string;
   /** Every n-th row is held out. */
   readonly holdoutEvery: number;
+  /**
+   * `s3://…/` the splits are unloaded under, as Parquet parts in `train/` and `holdout/` (one prefix
+   * per execution, empty: Athena's UNLOAD refuses a location that holds objects).
+   */
+  readonly splitsLocation: string;
 }
 
 export interface TrainingQueries {
   /** UNLOAD of the whole feature set with `row_id` and `split` to Parquet in the curated zone. */
   readonly features: string;
-  /** SELECT of the training rows (features then target), whose CSV result is the training channel. */
+  /**
+   * UNLOAD of the training rows (features then target, DOUBLE) to Parquet parts under the splits
+   * location's `train/`: as many files as Athena's workers write (locally, one per part size), which
+   * "Stage training data" copies into the training channel.
+   */
   readonly train: string;
-  /** SELECT of the holdout rows, the same columns: the evaluation set. */
+  /** The same UNLOAD of the holdout rows to `holdout/`: the evaluation set. */
   readonly holdout: string;
   /** Each feature's value counts over the training rows (one scan): the drift baseline's input. */
   readonly baseline: string;
@@ -76,6 +86,7 @@ export function trainingQueries(options: TrainingQueryOptions): TrainingQueries 
     carried: [],
     featuresLocation: options.featuresLocation,
     holdoutEvery: options.holdoutEvery,
+    splitsLocation: options.splitsLocation,
   });
 }
 
@@ -89,6 +100,8 @@ export interface FeatureServiceQueryOptions {
   readonly target: string;
   readonly featuresLocation: string;
   readonly holdoutEvery: number;
+  /** See {@link TrainingQueryOptions.splitsLocation}. */
+  readonly splitsLocation: string;
 }
 
 /**
@@ -115,8 +128,11 @@ export function featureServiceQueries(options: FeatureServiceQueryOptions): Trai
     carried,
     featuresLocation: options.featuresLocation,
     holdoutEvery: options.holdoutEvery,
+    splitsLocation: options.splitsLocation,
   });
 }
+
+const folder = (location: string) => (location.endsWith('/') ? location : `${location}/`);
 
 function splitQueries(options: {
   /** A SELECT with the feature, target and carried columns and a non-negative `row_id` (the row hash). */
@@ -127,6 +143,7 @@ function splitQueries(options: {
   readonly carried: readonly string[];
   readonly featuresLocation: string;
   readonly holdoutEvery: number;
+  readonly splitsLocation: string;
 }): TrainingQueries {
   const typed = [...options.features, options.target].map((c) => `CAST(${ident(c)} AS DOUBLE) AS ${ident(c)}`);
   const every = Math.trunc(options.holdoutEvery);
@@ -137,16 +154,16 @@ function splitQueries(options: {
   const order = ['row_id', ...[...options.features, options.target].map(ident)].join(', ');
   const selectSplit = (which: 'train' | 'holdout') =>
     `SELECT ${typed.join(', ')} FROM (${base}) numbered WHERE ${split} = ${literal(which)} ORDER BY ${order}`;
-  const location = options.featuresLocation.endsWith('/')
-    ? options.featuresLocation
-    : `${options.featuresLocation}/`;
+  const location = folder(options.featuresLocation);
   const kept = [...options.carried.map(ident), ...typed];
+  const unloadSplit = (which: 'train' | 'holdout') =>
+    `UNLOAD (${selectSplit(which)}) TO ${literal(`${folder(options.splitsLocation)}${which}/`)} WITH (format = 'PARQUET')`;
   return {
     features:
       `UNLOAD (SELECT CAST(row_id AS BIGINT) AS row_id, ${kept.join(', ')}, ${split} AS split FROM (${base}) numbered) ` +
       `TO ${literal(location)} WITH (format = 'PARQUET')`,
-    train: selectSplit('train'),
-    holdout: selectSplit('holdout'),
+    train: unloadSplit('train'),
+    holdout: unloadSplit('holdout'),
     baseline: valueCountsQuery({
       from: `(${selectSplit('train')}) "train"`,
       columns: options.features.map((f) => ({ name: f, expr: ident(f) })),

@@ -1,28 +1,34 @@
 /**
- * "Stage training data": copies the CSV results of the train and holdout split queries from the
- * Athena results bucket into the run's training and holdout channels.
+ * "Stage training data": copies the Parquet parts the train and holdout UNLOADs wrote (in the
+ * curated zone, under the run's `splits/` folder) into the run's training and holdout channels.
  *
- * Why the CSV comes from query results: the trainer reads CSV with a header row, and Athena's
- * `UNLOAD … format = 'TEXTFILE'` writes no header (nor does the local engine's translation), while a
- * query's own result file is a CSV with one (every value quoted, which the trainer reads). A result
- * file cannot be the channel itself: S3Prefix channels take every key under the prefix, and Athena
- * writes a `<id>.csv.metadata` file next to `<id>.csv`. So each file is copied, server side, to a
- * prefix of its own.
+ * Why UNLOAD, and why many parts: Athena's UNLOAD writes each split as several Parquet files, as its
+ * workers produce them, so no step and no file has to hold a whole split (a SELECT's result is one
+ * CSV object written by one worker). The trainer reads Parquet and any number of files per channel,
+ * and "Evaluate model" and "Write baseline" read the holdout part by part, a row group at a time.
  *
- * Before copying, it counts the rows of each split (streaming, nothing held in memory) and fails
- * with a `DataValidationError` when a split is empty or the two together have fewer than `min_rows`
- * — which with a feature service means too few labelled events had every feature within its TTL.
+ * Why copy at all: the channels are under `data/`, where objects are written once (`If-None-Match:
+ * *`, the bucket policy's rule); each part is copied with `copyOnce` (a streamed conditional PUT, or
+ * above the adapter's threshold a server-side multipart copy completed conditionally), to
+ * `part-00000.parquet`, `part-00001.parquet`, … in the order the writer numbered them.
+ *
+ * Before copying, it counts the rows of each split from the parts' Parquet footers (ranged reads:
+ * no part is held) and fails with a `DataValidationError` when a split is empty or the two together
+ * have fewer than `min_rows` — which with a feature service means too few labelled events had every
+ * feature within its TTL. Parts without rows are not copied.
  *
  * @example
- * await stageTrainingData({ train: { result: 's3://results/results/q1.csv', object: 's3://artifacts/runs/…/train.csv' }, … }, objects);
+ * await stageTrainingData({ train: { unloaded: 's3://curated/splits/wine/run-1/train/', channel: 's3://artifacts/data/wine-quality/run-1/train/' }, … }, objects);
  */
 import { parseS3Uri } from './catalog';
 import { DataValidationError } from './errors';
 import type { ObjectStore } from './objects';
+import { listParts, type Part, parquetRowCount } from './parquet-parts';
 
 export interface StageRequest {
-  readonly train: { readonly result: string; readonly object: string };
-  readonly holdout: { readonly result: string; readonly object: string };
+  /** `unloaded`: the UNLOAD's prefix; `channel`: the channel prefix the parts are copied under. */
+  readonly train: { readonly unloaded: string; readonly channel: string };
+  readonly holdout: { readonly unloaded: string; readonly channel: string };
   /** The plan's `check`: validated rows, the `min_rows` asked for, and what the rows are. */
   readonly check?: {
     readonly min_rows: number;
@@ -35,20 +41,47 @@ export interface StageRequest {
 }
 
 export interface Staged {
+  /** The channel prefixes. */
   readonly train: string;
   readonly holdout: string;
   readonly train_rows: number;
   readonly holdout_rows: number;
+  /** Parts copied into each channel. */
+  readonly train_parts: number;
+  readonly holdout_parts: number;
+}
+
+/** Parts copied at once. */
+const COPY_CONCURRENCY = 4;
+
+/** The name of the n-th part in a channel (zero-padded, so path order is the writer's order). */
+export const partName = (n: number) => `part-${String(n).padStart(5, '0')}.parquet`;
+
+async function counted(objects: ObjectStore, uri: string, what: string) {
+  const parts = await listParts(objects, uri, what);
+  const rows: number[] = [];
+  for (const part of parts) rows.push(await parquetRowCount(objects, part));
+  const kept = parts.filter((_, i) => rows[i]! > 0);
+  return { parts: kept, rows: rows.reduce((a, b) => a + b, 0) };
+}
+
+async function copyParts(objects: ObjectStore, parts: readonly Part[], channel: string): Promise<void> {
+  const to = parseS3Uri(channel, 'the channel');
+  const prefix = to.key.endsWith('/') ? to.key : `${to.key}/`;
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < parts.length; i = next++) {
+      await objects.copyOnce(parts[i]!, { bucket: to.bucket, key: `${prefix}${partName(i)}` });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, parts.length) }, worker));
 }
 
 export async function stageTrainingData(request: StageRequest, objects: ObjectStore): Promise<Staged> {
-  // A result CSV has a header line, then one line per row.
-  const rowsOf = async (uri: string) => {
-    const { bucket, key } = parseS3Uri(uri, 'the query result');
-    return Math.max(0, (await objects.countLines(bucket, key)) - 1);
-  };
-  const trainRows = await rowsOf(request.train.result);
-  const holdoutRows = await rowsOf(request.holdout.result);
+  const train = await counted(objects, request.train.unloaded, 'the training split');
+  const holdout = await counted(objects, request.holdout.unloaded, 'the holdout split');
+  const trainRows = train.rows;
+  const holdoutRows = holdout.rows;
   const check = request.check;
   const what = check?.source ?? 'the training set';
   const total = trainRows + holdoutRows;
@@ -63,16 +96,14 @@ export async function stageTrainingData(request: StageRequest, objects: ObjectSt
       `the ${trainRows === 0 ? 'training' : 'holdout'} split of ${what} is empty (${trainRows} training, ${holdoutRows} holdout rows)`,
     );
   }
-  for (const split of [request.train, request.holdout]) {
-    await objects.copyOnce(
-      parseS3Uri(split.result, 'the query result'),
-      parseS3Uri(split.object, 'the staged object'),
-    );
-  }
+  await copyParts(objects, train.parts, request.train.channel);
+  await copyParts(objects, holdout.parts, request.holdout.channel);
   return {
-    train: request.train.object,
-    holdout: request.holdout.object,
+    train: request.train.channel,
+    holdout: request.holdout.channel,
     train_rows: trainRows,
     holdout_rows: holdoutRows,
+    train_parts: train.parts.length,
+    holdout_parts: holdout.parts.length,
   };
 }

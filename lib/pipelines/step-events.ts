@@ -18,10 +18,12 @@ const s3Uri = z.string().regex(/^s3:\/\/[^/]+\/.+$/, 'must be an s3://bucket/key
 /** "Validate data" and "Plan batch": the execution input (validated by the step) and name. */
 export const planEventSchema = z.looseObject({ input: z.unknown(), execution: z.string() });
 
-/** "Stage training data". */
+const s3Prefix = z.string().regex(/^s3:\/\/[^/]+\/.+\/$/, 'must be an s3://bucket/prefix/ URI ending in /');
+
+/** "Stage training data": each split's UNLOAD prefix and channel prefix. */
 export const stageEventSchema = z.looseObject({
-  train: z.looseObject({ result: s3Uri, object: s3Uri }),
-  holdout: z.looseObject({ result: s3Uri, object: s3Uri }),
+  train: z.looseObject({ unloaded: s3Prefix, channel: s3Prefix }),
+  holdout: z.looseObject({ unloaded: s3Prefix, channel: s3Prefix }),
   check: z
     .object({
       min_rows: z.number().int().nonnegative(),

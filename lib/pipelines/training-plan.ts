@@ -106,8 +106,11 @@ export interface TrainingPlan {
   /** The training job's instance type (`ml.…`), count and volume, within the environment's limits. */
   readonly resources: TrainingResources;
   readonly queries: TrainingQueries;
-  /** The run's objects, one prefix per writer (see ./artifact-layout.ts), and the feature set's. */
-  readonly locations: RunLocations & { readonly features: string };
+  /**
+   * The run's objects, one prefix per writer (see ./artifact-layout.ts), the feature set's, and
+   * where the split UNLOADs write their Parquet parts (`splits`, which "Stage training data" copies).
+   */
+  readonly locations: RunLocations & { readonly features: string; readonly splits: SplitLocations };
 }
 
 /** SageMaker's limit on an environment variable's value. */
@@ -185,7 +188,7 @@ export async function planTrainingRun(
     training_job_name: trainingJobName(execution),
     resources,
     queries: source.queries,
-    locations: { ...locations, features: source.featuresLocation },
+    locations: { ...locations, features: source.featuresLocation, splits: splitLocations(source.splitsLocation) },
   };
 
   await deps.objects.putOnce(
@@ -208,6 +211,8 @@ interface PlannedSource {
   readonly features: readonly string[];
   readonly queries: TrainingQueries;
   readonly featuresLocation: string;
+  /** Where the split UNLOADs write (`train/`, `holdout/` under it). */
+  readonly splitsLocation: string;
   /** What the validated rows are, for messages about the exported splits. */
   readonly describe: string;
   /** Why rows can be missing from the splits, when they can. */
@@ -262,6 +267,21 @@ const versionsOf = (profile: DataProfile): ObjectVersion[] =>
 const runFeaturesLocation = (deps: TrainingPlanDeps, name: string, execution: string) =>
   `${deps.featuresLocation.replace(/\/+$/, '')}/${name}/${execution}/`;
 
+/** The UNLOAD prefixes of a run's splits, each a folder of Parquet parts. */
+export interface SplitLocations {
+  readonly train: string;
+  readonly holdout: string;
+}
+
+/** Top-level folder of the feature-set bucket (the curated zone) the split UNLOADs write under. */
+export const SPLITS_DIR = 'splits/';
+
+/** `s3://<curated>/splits/<name>/<execution>/`: beside `features/`, in the bucket it lives in. */
+const runSplitsLocation = (deps: TrainingPlanDeps, name: string, execution: string) =>
+  `s3://${parseS3Uri(deps.featuresLocation, 'the features location').bucket}/${SPLITS_DIR}${name}/${execution}/`;
+
+const splitLocations = (location: string): SplitLocations => ({ train: `${location}train/`, holdout: `${location}holdout/` });
+
 async function datasetSource(
   input: TrainingInput,
   dataset: string,
@@ -285,6 +305,7 @@ async function datasetSource(
     keys: await deps.objects.list(bucket, prefix),
   });
   const featuresLocation = runFeaturesLocation(deps, table.name, execution);
+  const splitsLocation = runSplitsLocation(deps, table.name, execution);
   return {
     name: table.name,
     table,
@@ -297,8 +318,10 @@ async function datasetSource(
       target: input.target,
       featuresLocation,
       holdoutEvery: input.holdout_every,
+      splitsLocation,
     }),
     featuresLocation,
+    splitsLocation,
     describe: `rows of dataset ${table.name}`,
   };
 }
@@ -366,6 +389,7 @@ async function featureServiceSource(
   }
 
   const featuresLocation = runFeaturesLocation(deps, `${TRAINING_SETS_DIR}/${service}`, execution);
+  const splitsLocation = runSplitsLocation(deps, `${TRAINING_SETS_DIR}/${service}`, execution);
   const joinSql = pointInTimeJoinSql({
     repo,
     featureService: service,
@@ -390,8 +414,10 @@ async function featureServiceSource(
       target: input.target,
       featuresLocation,
       holdoutEvery: input.holdout_every,
+      splitsLocation,
     }),
     featuresLocation,
+    splitsLocation,
     describe: `labelled events of ${table.name}`,
     why: `the others have no value of some feature of ${service} within its view's TTL before the event`,
   };

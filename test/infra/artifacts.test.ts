@@ -48,7 +48,12 @@ describe.each(ENVIRONMENT_NAMES)('write-once artifacts (%s)', (name) => {
       [s?.Resource].flat().map((r) => (r as { 'Fn::Join': [string, string[]] })['Fn::Join'][1].at(-1));
 
     const ifNoneMatch = bySid('WriteOnceRequiresIfNoneMatch');
-    expect(ifNoneMatch).toMatchObject({ Action: 's3:PutObject', Principal: { AWS: '*' }, Condition: { Null: { 's3:if-none-match': 'true' } } });
+    // Creating requests only (PutObject, CompleteMultipartUpload): the parts of a multipart copy take no condition.
+    expect(ifNoneMatch).toMatchObject({
+      Action: 's3:PutObject',
+      Principal: { AWS: '*' },
+      Condition: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
+    });
     expect(keys(ifNoneMatch).sort()).toEqual(['/baselines/*', '/data/*', '/runs/*']);
 
     const tagged = bySid('OnlyTheTaggedWriter');

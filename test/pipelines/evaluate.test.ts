@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelFormatError } from '../../lib/model/format';
 import { evaluateCandidate, gateVerdict } from '../../lib/pipelines/evaluate';
-import { BUCKETS, type LocalS3, startLocalS3 } from './helpers';
+import { BUCKETS, type LocalS3, parquetOf, startLocalS3 } from './helpers';
 import { linearModel, modelArchive } from './models';
 
 let s3: LocalS3;
 const uri = (key: string) => `s3://${BUCKETS.artifacts}/${key}`;
-// y = 2a + b + 1 exactly, so the exact model scores RMSE 0 and an offset one RMSE = MAE = the offset.
-const HOLDOUT = [
-  '"a","b","y"',
-  ...Array.from({ length: 10 }, (_, i) => `"${i}","${i % 3}","${2 * i + (i % 3) + 1}"`),
-].join('\n');
+// y = 2a + b + 1 exactly, so the exact model scores RMSE 0 and an offset one RMSE = MAE = the offset;
+// as two Parquet parts, as the holdout UNLOAD leaves it.
+const holdoutPart = (from: number, to: number) =>
+  parquetOf(`SELECT i * 1.0 AS a, (i % 3) * 1.0 AS b, (2 * i + i % 3 + 1) * 1.0 AS y FROM range(${from}, ${to}) t(i)`);
 
 beforeAll(async () => {
   s3 = await startLocalS3();
-  await s3.objects.put(BUCKETS.artifacts, 'runs/m/r/data/holdout/holdout.csv', HOLDOUT, 'text/csv');
+  await s3.objects.put(BUCKETS.artifacts, 'data/m/r/holdout/part-00000.parquet', await holdoutPart(0, 6), 'application/x-parquet');
+  await s3.objects.put(BUCKETS.artifacts, 'data/m/r/holdout/part-00001.parquet', await holdoutPart(6, 10), 'application/x-parquet');
   await s3.objects.put(
     BUCKETS.artifacts,
     'runs/m/exact/model.tar.gz',
@@ -38,7 +38,7 @@ afterAll(() => s3.close());
 
 const request = (model: string, thresholds = {}) => ({
   model_uri: uri(`runs/m/${model}/model.tar.gz`),
-  holdout_uri: uri('runs/m/r/data/holdout/holdout.csv'),
+  holdout_uri: uri('data/m/r/holdout/'),
   thresholds,
 });
 

@@ -19,7 +19,7 @@ import type { LakeTable } from '../../lib/pipelines/catalog';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { planTrainingRun } from '../../lib/pipelines/training-plan';
-import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
+import { listParts, numericBlocks, partRowGroups } from '../../lib/pipelines/parquet-parts';
 import {
   BUCKETS,
   CHECK_QUERY,
@@ -165,12 +165,6 @@ const input = { feature_service: 'wine_quality_v1', labels: 'wine_labels', targe
 
 const run = (sql: string) => runQuery(athena, sql, DATABASE);
 
-const text = async (bucket: string, key: string) =>
-  Buffer.from((await s3.objects.get(bucket, key)).body).toString('utf8');
-const uriText = (uri: string) => {
-  const m = /^s3:\/\/([^/]+)\/(.*)$/.exec(uri)!;
-  return text(m[1]!, m[2]!);
-};
 
 
 describe('training from a feature service', () => {
@@ -225,12 +219,12 @@ describe('training from a feature service', () => {
     const { plan } = await planTrainingRun({ input, execution: 'fs-2' }, deps());
     // act
     await run(plan.queries.features);
-    const train = await run(plan.queries.train);
-    const holdout = await run(plan.queries.holdout);
+    await run(plan.queries.train);
+    await run(plan.queries.holdout);
     const staged = await stageTrainingData(
       {
-        train: { result: train.ResultConfiguration.OutputLocation, object: plan.locations.train_object },
-        holdout: { result: holdout.ResultConfiguration.OutputLocation, object: plan.locations.holdout_object },
+        train: { unloaded: plan.locations.splits.train, channel: plan.locations.train },
+        holdout: { unloaded: plan.locations.splits.holdout, channel: plan.locations.holdout },
         check: plan.check,
       },
       s3.objects,
@@ -238,16 +232,22 @@ describe('training from a feature service', () => {
     // assess: 60 complete rows (61 is past the TTL, 999 has no features), 1 in 5 held out by the
     // hash of entity and event time: 17 here, 12 expected (within two standard deviations)
     expect(staged).toMatchObject({ train_rows: 43, holdout_rows: 17 });
-    const sets = [staged.train, staged.holdout].map(async (uri, n) =>
-      toTrainingSet([parseCsv(await uriText(uri), { source: `split-${n}` })], 'quality'),
-    );
-    const [trainSet, holdoutSet] = await Promise.all(sets);
-    expect(trainSet!.featureNames).toEqual(WINE_FEATURE_NAMES);
-    for (const set of [trainSet!, holdoutSet!]) expect(Math.max(...set.X.data)).toBeLessThan(TRAP);
-    // every training row carries the feature values of a day before its label (column-major X)
-    const { rows } = trainSet!.X;
-    const alcohol = trainSet!.X.data.subarray(10 * rows, 11 * rows);
-    for (let r = 0; r < rows; r++) expect(alcohol[r]! - trainSet!.y[r]!).toBe(5);
+    const columns = [...WINE_FEATURE_NAMES, 'quality'];
+    const split = async (uri: string) => {
+      const parts = await listParts(s3.objects, uri);
+      const header = (await partRowGroups(s3.objects, parts).next()).value!.header;
+      const values = columns.map(() => [] as number[]);
+      for await (const b of numericBlocks(s3.objects, parts, columns)) b.values.forEach((v, j) => values[j]!.push(...v!));
+      return { header, values };
+    };
+    const [trainSet, holdoutSet] = await Promise.all([split(staged.train), split(staged.holdout)]);
+    expect(trainSet!.header).toEqual(columns);
+    for (const set of [trainSet!, holdoutSet!]) expect(Math.max(...set.values.slice(0, -1).flat())).toBeLessThan(TRAP);
+    // every training row carries the feature values of a day before its label
+    const alcohol = trainSet!.values[10]!;
+    const quality = trainSet!.values.at(-1)!;
+    expect(alcohol).toHaveLength(43);
+    for (let r = 0; r < alcohol.length; r++) expect(alcohol[r]! - quality[r]!).toBe(5);
     const curated = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('features/training-sets/'));
     expect(curated).toHaveLength(1);
     expect(curated[0]).toMatch(/^features\/training-sets\/wine_quality_v1\/fs-2\/.+\.parquet$/);
@@ -301,14 +301,14 @@ describe('training from a feature service', () => {
   it('fails staging, naming the coverage, when fewer complete rows than min_rows remain', async () => {
     // prepare
     const { plan } = await planTrainingRun({ input: { ...input, min_rows: 61 }, execution: 'fs-3' }, deps());
-    const train = await run(plan.queries.train);
-    const holdout = await run(plan.queries.holdout);
+    await run(plan.queries.train);
+    await run(plan.queries.holdout);
     // act
     const err = await failure(
       stageTrainingData(
         {
-          train: { result: train.ResultConfiguration.OutputLocation, object: plan.locations.train_object },
-          holdout: { result: holdout.ResultConfiguration.OutputLocation, object: plan.locations.holdout_object },
+          train: { unloaded: plan.locations.splits.train, channel: plan.locations.train },
+          holdout: { unloaded: plan.locations.splits.holdout, channel: plan.locations.holdout },
           check: plan.check,
         },
         s3.objects,

@@ -1,6 +1,6 @@
 /**
  * The features step's SQL, run by the local Athena engine (DuckDB) over the wine CSV in the local
- * S3 engine, and the staging copy of its results into training channels the trainer can read.
+ * S3 engine, and the staging copy of the split UNLOADs' Parquet parts into the training channels.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { AthenaEngine } from '../../lib/local/athena';
 import { parseS3Uri } from '../../lib/pipelines/catalog';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { trainingQueries } from '../../lib/pipelines/sql';
-import { parseCsv, toTrainingSet } from '../../lib/trainer/csv';
+import { listParts, numericBlocks } from '../../lib/pipelines/parquet-parts';
 import { BUCKETS, CHECK_QUERY, csvGlueTable, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
 
 const DATABASE = 'mlops_test';
@@ -37,18 +37,21 @@ afterAll(async () => {
 
 const run = (sql: string) => runQuery(athena, sql, DATABASE);
 
-const queries = trainingQueries({
+const SPLITS = `s3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/`;
+const options = {
   database: DATABASE,
   table: WINE_TABLE,
   target: 'quality',
   featuresLocation: `s3://${BUCKETS.curated}/features/winequality_red_raw/run-1/`,
   holdoutEvery: 5,
-});
+  splitsLocation: SPLITS,
+};
+const queries = trainingQueries(options);
 
 describe('features SQL on the local Athena engine', () => {
   it('UNLOADs every row with its split to Parquet in the curated zone', async () => {
     await run(queries.features);
-    const keys = await s3.keys(BUCKETS.curated);
+    const keys = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('features/'));
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(/^features\/winequality_red_raw\/run-1\/.+\.parquet$/);
     // A check query in DuckDB's dialect (read_parquet), not the pipeline's.
@@ -67,45 +70,32 @@ describe('features SQL on the local Athena engine', () => {
     ]);
   });
 
-  it('splits deterministically, and the staged results are CSV the trainer reads', async () => {
-    // act: the two exports, twice, and the staging copy
-    const train = await run(queries.train);
-    const holdout = await run(queries.holdout);
-    const again = await run(queries.holdout);
+  it('splits deterministically, and stages the split UNLOADs as Parquet parts the readers take', async () => {
+    // act: the two exports, the holdout again to another location, and the staging copy
+    await run(queries.train);
+    await run(queries.holdout);
+    await run(trainingQueries({ ...options, splitsLocation: `s3://${BUCKETS.curated}/splits/winequality_red_raw/again/` }).holdout);
     const staged = await stageTrainingData(
       {
-        train: {
-          result: train.ResultConfiguration.OutputLocation,
-          object: `s3://${BUCKETS.artifacts}/runs/m/run-1/data/train/train.csv`,
-        },
-        holdout: {
-          result: holdout.ResultConfiguration.OutputLocation,
-          object: `s3://${BUCKETS.artifacts}/runs/m/run-1/data/holdout/holdout.csv`,
-        },
+        train: { unloaded: `${SPLITS}train/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/train/` },
+        holdout: { unloaded: `${SPLITS}holdout/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/holdout/` },
       },
       s3.objects,
     );
-    // assess
-    const text = async (uri: string) => {
-      const { bucket, key } = parseS3Uri(uri);
-      return Buffer.from((await s3.objects.get(bucket, key)).body).toString('utf8');
+    // assess: the counts from the footers, the parts copied, the same holdout rows twice
+    expect(staged).toMatchObject({ train_rows: 1303, holdout_rows: 296, train_parts: 1, holdout_parts: 1 });
+    expect(await s3.keys(BUCKETS.artifacts)).toEqual(['data/m/run-1/holdout/part-00000.parquet', 'data/m/run-1/train/part-00000.parquet']);
+    const columns = [...WINE_TABLE.columns.map((c) => c.name)];
+    const rows = async (uri: string) => {
+      const out: number[][] = [];
+      for await (const b of numericBlocks(s3.objects, await listParts(s3.objects, uri), columns)) {
+        for (let i = 0; i < b.rows; i++) out.push(b.values.map((v) => v![i]!));
+      }
+      return out;
     };
-    expect(await text(again.ResultConfiguration.OutputLocation)).toBe(
-      await text(holdout.ResultConfiguration.OutputLocation),
-    );
-    const trainSet = toTrainingSet([parseCsv(await text(staged.train), { source: 'train.csv' })], 'quality');
-    const holdoutSet = toTrainingSet(
-      [parseCsv(await text(staged.holdout), { source: 'holdout.csv' })],
-      'quality',
-    );
-    expect(trainSet.X.rows).toBe(1303);
-    expect(holdoutSet.X.rows).toBe(296);
-    expect(trainSet.featureNames).toEqual(
-      WINE_TABLE.columns.map((c) => c.name).filter((c) => c !== 'quality'),
-    );
-    expect(await s3.keys(BUCKETS.artifacts)).toEqual([
-      'runs/m/run-1/data/holdout/holdout.csv',
-      'runs/m/run-1/data/train/train.csv',
-    ]);
+    const holdout = await rows(staged.holdout);
+    expect(holdout).toHaveLength(296);
+    expect(await rows(`s3://${BUCKETS.curated}/splits/winequality_red_raw/again/holdout/`)).toEqual(holdout);
+    expect((await rows(staged.train)).length).toBe(1303);
   });
 });

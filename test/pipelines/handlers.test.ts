@@ -94,7 +94,7 @@ const HANDLERS: Record<string, { load: () => Promise<{ handler: unknown }>; env:
   },
   'pipeline-stage-data': {
     load: () => import('../../lambdas/pipeline-stage-data'),
-    env: () => ({ ATHENA_RESULTS_BUCKET: BUCKETS.results, ARTIFACTS_BUCKET: BUCKETS.artifacts }),
+    env: () => ({ SPLITS_BUCKET: BUCKETS.curated, ARTIFACTS_BUCKET: BUCKETS.artifacts }),
   },
   'pipeline-evaluate': {
     load: () => import('../../lambdas/pipeline-evaluate'),
@@ -194,7 +194,7 @@ describe('every handler fails its cold start on a bad environment, naming the va
     ['pipeline-validate', 'LAKE_DATABASE'],
     ['pipeline-validate', 'FEATURE_STORE_LOCATION'],
     ['pipeline-validate', 'TRAINING_LIMITS'],
-    ['pipeline-stage-data', 'ATHENA_RESULTS_BUCKET'],
+    ['pipeline-stage-data', 'SPLITS_BUCKET'],
     ['pipeline-validate', 'ATHENA_WORKGROUP'],
     ['pipeline-evaluate', 'ARTIFACTS_BUCKET'],
     ['pipeline-register', 'REGISTRY_URL'],
@@ -282,14 +282,22 @@ describe('step handlers refuse malformed events with their own error, writing no
       events: [
         ['an empty object', {}, /train must be an object, but nothing was provided/],
         [
-          'a result that is not an s3 URI',
+          'an UNLOAD location that is not an s3 prefix',
           {
-            train: { result: 'results/q1.csv', object: `s3://${BUCKETS.artifacts}/runs/x/train/train.csv` },
-            holdout: { result: `s3://${BUCKETS.results}/q2.csv`, object: `s3://${BUCKETS.artifacts}/runs/x/holdout/holdout.csv` },
+            train: { unloaded: 'splits/t/x/train/', channel: `s3://${BUCKETS.artifacts}/data/m/x/train/` },
+            holdout: { unloaded: `s3://${BUCKETS.curated}/splits/t/x/holdout/`, channel: `s3://${BUCKETS.artifacts}/data/m/x/holdout/` },
           },
-          /train\.result must be an s3:\/\/bucket\/key URI, but "results\/q1\.csv" was provided/,
+          /train\.unloaded must be an s3:\/\/bucket\/prefix\/ URI ending in \/, but "splits\/t\/x\/train\/" was provided/,
         ],
-        ['a wrong-typed check', { train: {}, holdout: {}, check: 'yes' }, /train\.result/],
+        [
+          'a channel that names an object, not a prefix',
+          {
+            train: { unloaded: `s3://${BUCKETS.curated}/splits/t/x/train/`, channel: `s3://${BUCKETS.artifacts}/data/m/x/train/train.csv` },
+            holdout: { unloaded: `s3://${BUCKETS.curated}/splits/t/x/holdout/`, channel: `s3://${BUCKETS.artifacts}/data/m/x/holdout/` },
+          },
+          /train\.channel must be an s3:\/\/bucket\/prefix\/ URI ending in \//,
+        ],
+        ['a wrong-typed check', { train: {}, holdout: {}, check: 'yes' }, /train\.unloaded/],
       ],
     },
     {

@@ -3,7 +3,7 @@
  * table as the lake catalog describes it.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
@@ -172,4 +172,19 @@ export function startTestAthena(s3: LocalS3, database: string, tables: readonly 
       workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
     },
   });
+}
+
+/** The rows of a DuckDB SELECT as the bytes of a Parquet file (what an UNLOAD part holds). */
+export async function parquetOf(select: string): Promise<Buffer> {
+  const dir = await mkdtemp(join(tmpdir(), 'mlops-parquet-'));
+  try {
+    const { DuckDBInstance } = await import('@duckdb/node-api');
+    const conn = await (await DuckDBInstance.create(':memory:')).connect();
+    const file = join(dir, 'part.parquet');
+    await conn.run(`COPY (${select}) TO '${file}' (FORMAT PARQUET)`);
+    conn.closeSync();
+    return await readFile(file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -11,7 +11,10 @@ import type { LakeTable } from '../../lib/pipelines/catalog';
 import { pointInTimeJoinSql } from '../../lib/features/retrieval';
 import { wineRepo } from '../../lib/features/wine';
 import { featureServiceQueries, trainingQueries } from '../../lib/pipelines/sql';
-import { parseS3Uri } from '../../lib/pipelines/catalog';
+import { evaluateCandidate, scoreModel } from '../../lib/pipelines/evaluate';
+import { listParts, numericBlocks } from '../../lib/pipelines/parquet-parts';
+import { stageTrainingData } from '../../lib/pipelines/stage-data';
+import { linearModel, modelArchive } from './models';
 import { BUCKETS, csvGlueTable, type LocalS3, runQuery, startLocalS3 } from './helpers';
 
 const DATABASE = 'mlops_split';
@@ -45,6 +48,8 @@ beforeAll(async () => {
       tables: [csvGlueTable(DATABASE, TABLE)],
       workGroups: [{ name: 'wg', outputLocation: `s3://${BUCKETS.results}/results/`, enforce: true }],
     },
+    // As Athena writes an UNLOAD: several files (here one per 2,048 rows).
+    unloadFileRows: 2048,
   });
 });
 afterAll(async () => {
@@ -52,6 +57,8 @@ afterAll(async () => {
   await s3.close();
 });
 
+let run = 0;
+/** The queries, each call with its own splits location (an UNLOAD's location must be empty). */
 const queries = (holdoutEvery: number) =>
   trainingQueries({
     database: DATABASE,
@@ -59,23 +66,20 @@ const queries = (holdoutEvery: number) =>
     target: 'y',
     featuresLocation: `s3://${BUCKETS.curated}/features/generated/run/`,
     holdoutEvery,
+    splitsLocation: `s3://${BUCKETS.curated}/splits/generated/run-${++run}/`,
   });
 
-/** A SELECT's result rows as `a,b,y` keys (Athena's CSV: quoted values and a header). */
+/** The UNLOAD's location, from its SQL. */
+const locationOf = (sql: string) => /\) TO '([^']+)' WITH/.exec(sql)![1]!;
+
+/** An UNLOAD's rows, part after part, as `a,b,y` keys. */
 async function resultRows(sql: string): Promise<string[]> {
-  const execution = await runQuery(athena, sql, DATABASE);
-  const { bucket, key } = parseS3Uri(execution.ResultConfiguration.OutputLocation);
-  const text = Buffer.from((await s3.objects.get(bucket, key)).body).toString('utf8');
-  return text
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((line) =>
-      line
-        .split(',')
-        .map((v) => Number(JSON.parse(v)))
-        .join(','),
-    );
+  await runQuery(athena, sql, DATABASE);
+  const out: string[] = [];
+  for await (const b of numericBlocks(s3.objects, await listParts(s3.objects, locationOf(sql)), ['a', 'b', 'y'])) {
+    for (let i = 0; i < b.rows; i++) out.push(b.values.map((v) => v![i]).join(','));
+  }
+  return out;
 }
 
 const keyOf = (r: number[]) => r.map((v) => Number(v)).join(',');
@@ -93,7 +97,7 @@ describe('the split by row hash', () => {
     const q = queries(every);
     const train = await resultRows(q.train);
     const holdout = await resultRows(q.holdout);
-    const again = await resultRows(q.holdout);
+    const again = await resultRows(queries(every).holdout);
     // assess: every row in exactly one split
     expect(new Set([...train, ...holdout]).size).toBe(ROWS);
     expect(train.length + holdout.length).toBe(ROWS);
@@ -128,8 +132,52 @@ describe('the SQL builders', () => {
       target: 'quality',
       featuresLocation: 's3://b/features/',
       holdoutEvery: 5,
+      splitsLocation: 's3://b/splits/',
     });
     const all = [joinSql, ...Object.values(queries(5)), ...Object.values(fs)];
     for (const sql of all) expect(sql).not.toMatch(GLOBAL_ROW_NUMBER);
+  });
+});
+
+describe('the splits as many Parquet parts', () => {
+  it('stages every part of a multi-part UNLOAD, and evaluate streams them to the metrics of the whole holdout', async () => {
+    // arrange: both splits unloaded, one in two rows held out, so each is several files
+    const q = queries(2);
+    const trainRows = await resultRows(q.train);
+    const holdoutRows = await resultRows(q.holdout);
+    const trainParts = await listParts(s3.objects, locationOf(q.train));
+    const holdoutParts = await listParts(s3.objects, locationOf(q.holdout));
+    expect(trainParts.length).toBeGreaterThanOrEqual(2);
+    expect(holdoutParts.length).toBeGreaterThanOrEqual(2);
+    const model = linearModel(['a', 'b'], [0.0003, -0.02], 1.5, 'y');
+    await s3.objects.put(BUCKETS.artifacts, 'models/m/run/model.tar.gz', await modelArchive(model), 'application/gzip');
+    // act
+    const channel = (split: string) => `s3://${BUCKETS.artifacts}/data/m/run/${split}/`;
+    const staged = await stageTrainingData(
+      {
+        train: { unloaded: locationOf(q.train), channel: channel('train') },
+        holdout: { unloaded: locationOf(q.holdout), channel: channel('holdout') },
+      },
+      s3.objects,
+    );
+    const streamed = await evaluateCandidate(
+      { model_uri: `s3://${BUCKETS.artifacts}/models/m/run/model.tar.gz`, holdout_uri: staged.holdout, thresholds: {} },
+      { objects: s3.objects },
+    );
+    // assess: every part copied in order, the rows counted from the footers
+    expect(staged).toMatchObject({
+      train_rows: trainRows.length,
+      holdout_rows: holdoutRows.length,
+      train_parts: trainParts.length,
+      holdout_parts: holdoutParts.length,
+    });
+    const keys = await s3.keys(BUCKETS.artifacts);
+    expect(keys.filter((k) => k.startsWith('data/m/run/train/'))).toEqual(trainParts.map((_, i) => `data/m/run/train/part-0000${i}.parquet`));
+    // the same metrics as the whole holdout held in memory (CSV text, scored at once), to 1e-12
+    const whole = scoreModel(model, `a,b,y\n${holdoutRows.join('\n')}\n`, 'the holdout as one CSV');
+    expect(streamed.metrics.rows).toBe(whole.rows);
+    for (const m of ['rmse', 'mae', 'r2'] as const) {
+      expect(Math.abs(streamed.metrics[m] - whole[m])).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(whole[m])));
+    }
   });
 });

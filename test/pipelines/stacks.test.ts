@@ -194,17 +194,30 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     expect(raw).toContain(`:${env.training.trainerImage.imageTag}`);
     expect(env.training.trainerImage.imageTag).toMatch(/^[0-9a-f]{64}$/);
     expect(p['AlgorithmSpecification']['MetricDefinitions']).toEqual(METRIC_DEFINITIONS);
-    expect(p['InputDataConfig'][0]).toEqual({
-      ChannelName: 'train',
-      ContentType: 'text/csv',
-      DataSource: {
-        S3DataSource: {
-          'S3Uri.$': '$.plan.locations.train',
-          S3DataType: 'S3Prefix',
-          S3DataDistributionType: 'FullyReplicated',
+    // The channels are folders of Parquet parts; the training channel is sharded across instances
+    // when the run asks for more than one (the plan says which), the validation channel never.
+    expect(p['InputDataConfig']).toEqual([
+      {
+        ChannelName: 'train',
+        ContentType: 'application/x-parquet',
+        DataSource: {
+          S3DataSource: {
+            'S3Uri.$': '$.plan.locations.train',
+            S3DataType: 'S3Prefix',
+            'S3DataDistributionType.$': '$.plan.resources.train_distribution',
+          },
         },
       },
-    });
+      {
+        ChannelName: 'validation',
+        ContentType: 'application/x-parquet',
+        DataSource: {
+          S3DataSource: { 'S3Uri.$': '$.plan.locations.holdout', S3DataType: 'S3Prefix', S3DataDistributionType: 'FullyReplicated' },
+        },
+      },
+    ]);
+    expect(p['AlgorithmSpecification']['TrainingInputMode.$']).toBe('$.plan.resources.input_mode');
+    expect(p['AlgorithmSpecification']).not.toHaveProperty('TrainingInputMode');
     expect(p['StoppingCondition']).toEqual({
       MaxRuntimeInSeconds: config.pipelines.trainingMaxRuntimeSeconds,
     });
@@ -515,6 +528,35 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
 
   it('hands the plan\'s row check to "Stage training data"', () => {
     expect(states[S.stage]!['Parameters']['check.$']).toBe('$.plan.check');
+  });
+
+  it('stages the split UNLOADs\' Parquet parts: the machine writes splits/, the stage function reads and lists only there', () => {
+    expect(states[S.stage]!['Parameters']).toMatchObject({
+      train: { 'unloaded.$': '$.plan.locations.splits.train', 'channel.$': '$.plan.locations.train' },
+      holdout: { 'unloaded.$': '$.plan.locations.splits.holdout', 'channel.$': '$.plan.locations.holdout' },
+    });
+    const statementsOf = (roleId: string) =>
+      Object.values(t.findResources('AWS::IAM::Policy'))
+        .filter((p) => JSON.stringify(p['Properties']['Roles']).includes(roleId))
+        .flatMap((p) => p['Properties']['PolicyDocument']['Statement'] as Record<string, any>[])
+        .filter((st) => JSON.stringify(st['Resource']).includes('LakeCurated') && JSON.stringify(st).includes('splits/'));
+    const fns = t.findResources('AWS::Lambda::Function');
+    const [, stage] = Object.entries(fns).find(([, f]) => f['Properties']['Environment']?.['Variables']?.['SPLITS_BUCKET'] !== undefined)!;
+    const stageStatements = statementsOf(stage['Properties']['Role']['Fn::GetAtt'][0] as string);
+    expect(stageStatements.map((st) => [st['Action']].flat().join(',')).sort()).toEqual([
+      's3:GetBucketLocation,s3:ListBucket',
+      's3:GetObject',
+    ]);
+    for (const st of stageStatements) {
+      if (st['Action'] === 's3:GetObject') expect(JSON.stringify(st['Resource'])).toContain('/splits/*');
+      else expect(st['Condition']).toEqual({ StringLike: { 's3:prefix': ['splits/*'] } });
+    }
+    // The machine's role: Athena writes the UNLOAD parts with its credentials, under splits/ only.
+    const [machineDef] = Object.values(t.findResources('AWS::StepFunctions::StateMachine'));
+    const machineRole = machineDef!['Properties']['RoleArn']['Fn::GetAtt'][0] as string;
+    const machine = statementsOf(machineRole).flatMap((st) => [st['Action']].flat() as string[]);
+    expect(machine).toEqual(expect.arrayContaining(['s3:PutObject', 's3:GetObject', 's3:ListBucket']));
+    for (const st of allowStatements(t)) expect(st.actions.some((a) => a.endsWith(':*') || a === '*')).toBe(false);
   });
 });
 

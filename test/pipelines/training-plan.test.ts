@@ -110,9 +110,17 @@ describe('Validate data on the wine dataset', () => {
     // One prefix per writer: the splits under data/, the model under models/, the profile under runs/.
     expect(plan.locations).toMatchObject({
       train: `s3://${BUCKETS.artifacts}/data/winequality-red/run-1/train/`,
-      holdout_object: `s3://${BUCKETS.artifacts}/data/winequality-red/run-1/holdout/holdout.csv`,
+      holdout: `s3://${BUCKETS.artifacts}/data/winequality-red/run-1/holdout/`,
       training_output: `s3://${BUCKETS.artifacts}/models/winequality-red/run-1/`,
+      // where the split UNLOADs write their Parquet parts, which "Stage training data" copies to data/
+      splits: {
+        train: `s3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/train/`,
+        holdout: `s3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/holdout/`,
+      },
     });
+    expect(plan.queries.train).toMatch(
+      new RegExp(`^UNLOAD \\(SELECT .* ORDER BY .*\\) TO 's3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/train/' WITH \\(format = 'PARQUET'\\)$`),
+    );
     expect(plan.queries.features).toContain(
       `TO 's3://${BUCKETS.curated}/features/winequality_red_raw/run-1/'`,
     );
@@ -244,7 +252,13 @@ describe('Validate data rejects bad input before reading', () => {
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
   });
 
-  const limits = { defaultInstanceType: 'm5.large', instanceTypes: ['m5.large', 'm5.xlarge'], maxInstanceCount: 2, maxVolumeSizeGb: 100 };
+  const limits = {
+    defaultInstanceType: 'm5.large',
+    instanceTypes: ['m5.large', 'm5.xlarge'],
+    maxInstanceCount: 2,
+    maxVolumeSizeGb: 100,
+    inputModes: ['File' as const],
+  };
   it.each([
     [{ instance_type: 'p3.2xlarge' }, 'instance_type must be one of m5.large, m5.xlarge in this environment, but "p3.2xlarge" was provided'],
     [{ instance_count: 3 }, 'instance_count must be at most 2 in this environment, but 3 was provided'],
@@ -252,6 +266,8 @@ describe('Validate data rejects bad input before reading', () => {
     [{ instance_count: 0 }, 'instance_count must be at least 1, but 0 was provided'],
     [{ volume_size_gb: 1.5 }, 'volume_size_gb must be a whole number, but 1.5 was provided'],
     [{ instance_type: 'ml m5; rm' }, 'instance_type must be a SageMaker instance type such as m5.xlarge, but "ml m5; rm" was provided'],
+    [{ input_mode: 'FastFile' }, 'input_mode must be one of File in this environment, but "FastFile" was provided'],
+    [{ input_mode: 'Pipe' }, 'input_mode must be File or FastFile, but "Pipe" was provided'],
   ])('refuses %o over the training limits, writing nothing', async (resources, message) => {
     const err = await failure(
       planTrainingRun({ input: { ...input, ...resources }, execution: 'limits' }, { ...deps(), trainingLimits: limits }),
@@ -261,14 +277,32 @@ describe('Validate data rejects bad input before reading', () => {
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([]);
   });
 
-  it('plans the instance type, count and volume a run asks for, and the defaults otherwise', async () => {
+  it('plans the instance type, count, volume and input mode a run asks for, and the defaults otherwise', async () => {
     const asked = await planTrainingRun(
       { input: { ...input, instance_type: 'ml.m5.xlarge', instance_count: 2, volume_size_gb: 100 }, execution: 'big' },
       { ...deps(), trainingLimits: limits },
     );
-    expect(asked.plan.resources).toEqual({ instance_type: 'ml.m5.xlarge', instance_count: 2, volume_size_gb: 100 });
+    // Two instances: each reads its share of the training parts (ShardedByS3Key), not all of them.
+    expect(asked.plan.resources).toEqual({
+      instance_type: 'ml.m5.xlarge',
+      instance_count: 2,
+      volume_size_gb: 100,
+      input_mode: 'File',
+      train_distribution: 'ShardedByS3Key',
+    });
     const unasked = await planTrainingRun({ input, execution: 'small' }, { ...deps(), trainingLimits: limits });
-    expect(unasked.plan.resources).toEqual({ instance_type: 'ml.m5.large', instance_count: 1, volume_size_gb: 10 });
+    expect(unasked.plan.resources).toEqual({
+      instance_type: 'ml.m5.large',
+      instance_count: 1,
+      volume_size_gb: 10,
+      input_mode: 'File',
+      train_distribution: 'FullyReplicated',
+    });
+    const fast = await planTrainingRun(
+      { input: { ...input, input_mode: 'FastFile' }, execution: 'fast' },
+      { ...deps(), trainingLimits: { ...limits, inputModes: ['File', 'FastFile'] } },
+    );
+    expect(fast.plan.resources).toMatchObject({ input_mode: 'FastFile' });
   });
 
   it('carries the retraining trigger into the plan (null for a run nothing triggered)', async () => {

@@ -7,9 +7,9 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { baselineKeyFor, runLocations } from '../../lib/pipelines/artifact-layout';
 import { baselineUriFor, writeBaseline } from '../../lib/pipelines/baseline';
-import { ArtifactExistsError, PipelineInputError } from '../../lib/pipelines/errors';
+import { ArtifactExistsError, DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
-import { BUCKETS, type LocalS3, startLocalS3 } from './helpers';
+import { BUCKETS, type LocalS3, parquetOf, startLocalS3 } from './helpers';
 import { linearModel, modelArchive } from './models';
 
 let s3: LocalS3;
@@ -20,6 +20,8 @@ afterAll(async () => {
   await s3?.close();
 });
 
+const bytes = async (bucket: string, key: string) =>
+  (await (await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray());
 const text = async (bucket: string, key: string) =>
   (await (await s3.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString());
 
@@ -39,27 +41,58 @@ describe('putOnce', () => {
   });
 });
 
+/** A Parquet file of `rows` rows (a, b, y), as an UNLOAD part. */
+const parquet = (rows: number, offset = 0) =>
+  parquetOf(`SELECT i * 1.0 AS a, i * 2.0 AS b, i * 3.0 AS y FROM range(${offset}, ${offset + rows}) t(i)`);
+
 describe('Stage training data', () => {
-  it('streams the splits into data/ once; a retry passes; a changed result cannot replace a staged split', async () => {
-    // prepare: two query results
-    const csv = 'a,b,y\n1,2,3\n4,5,6\n';
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/train.csv', Body: csv }));
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/holdout.csv', Body: csv }));
+  it('copies every UNLOAD part into data/ once; a retry passes; a changed part cannot replace a staged one', async () => {
+    // prepare: two train parts (the second numbered 10, so number order is not text order) and one holdout part
+    const put = async (key: string, body: Buffer) =>
+      s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.curated, Key: key, Body: body }));
+    await put('splits/t/e2/train/q_2.parquet', await parquet(3));
+    await put('splits/t/e2/train/q_10.parquet', await parquet(2, 3));
+    await put('splits/t/e2/holdout/q_0.parquet', await parquet(2));
     const at = runLocations(BUCKETS.artifacts, 'm', 'e2');
     const request = {
-      train: { result: `s3://${BUCKETS.results}/q/train.csv`, object: at.train_object },
-      holdout: { result: `s3://${BUCKETS.results}/q/holdout.csv`, object: at.holdout_object },
+      train: { unloaded: `s3://${BUCKETS.curated}/splits/t/e2/train/`, channel: at.train },
+      holdout: { unloaded: `s3://${BUCKETS.curated}/splits/t/e2/holdout/`, channel: at.holdout },
     };
     // act
     const staged = await stageTrainingData(request, s3.objects);
     const again = await stageTrainingData(request, s3.objects);
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/train.csv', Body: `${csv}7,8,9\n` }));
+    await put('splits/t/e2/train/q_2.parquet', await parquet(4));
     const swapped = stageTrainingData(request, s3.objects);
     // assess
     expect(again).toEqual(staged);
-    expect(staged.train).toBe(`s3://${BUCKETS.artifacts}/data/m/e2/train/train.csv`);
+    expect(staged).toEqual({
+      train: `s3://${BUCKETS.artifacts}/data/m/e2/train/`,
+      holdout: `s3://${BUCKETS.artifacts}/data/m/e2/holdout/`,
+      train_rows: 5,
+      holdout_rows: 2,
+      train_parts: 2,
+      holdout_parts: 1,
+    });
     await expect(swapped).rejects.toBeInstanceOf(ArtifactExistsError);
-    expect(await text(BUCKETS.artifacts, 'data/m/e2/train/train.csv')).toBe(csv);
+    // q_2 before q_10: the writer's order
+    expect(Buffer.from(await bytes(BUCKETS.artifacts, 'data/m/e2/train/part-00000.parquet')).equals(await parquet(3))).toBe(true);
+    expect(Buffer.from(await bytes(BUCKETS.artifacts, 'data/m/e2/train/part-00001.parquet')).equals(await parquet(2, 3))).toBe(true);
+  });
+
+  it('fails with a DataValidationError naming a part that is not Parquet, before copying anything', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.curated, Key: 'splits/t/e3/train/q_0.parquet', Body: 'a,b,y\n1,2,3\n' }));
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.curated, Key: 'splits/t/e3/holdout/q_0.parquet', Body: await parquet(1) }));
+    const at = runLocations(BUCKETS.artifacts, 'm', 'e3');
+    const err = await stageTrainingData(
+      {
+        train: { unloaded: `s3://${BUCKETS.curated}/splits/t/e3/train/`, channel: at.train },
+        holdout: { unloaded: `s3://${BUCKETS.curated}/splits/t/e3/holdout/`, channel: at.holdout },
+      },
+      s3.objects,
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DataValidationError);
+    expect((err as Error).message).toMatch(/^s3:\/\/[^ ]+\/splits\/t\/e3\/train\/q_0\.parquet cannot be read as Parquet: /);
+    expect((await s3.keys(BUCKETS.artifacts)).filter((k) => k.startsWith('data/m/e3/'))).toEqual([]);
   });
 });
 
@@ -73,11 +106,12 @@ describe('Write baseline', () => {
     const counts = (bValue: number) => `g,c0,c1,n\n1,1,,2\n1,4,,1\n2,,${bValue},3\n`;
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/counts.csv', Body: counts(2) }));
     await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/counts-other.csv', Body: counts(5) }));
-    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.results, Key: 'q/holdout.csv', Body: 'a,b,y\n1,2,5\n4,2,8\n' }));
+    const holdout = await parquetOf('SELECT * FROM (VALUES (1.0::DOUBLE, 2.0::DOUBLE, 5.0::DOUBLE), (4.0, 2.0, 8.0)) t(a, b, y)');
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKETS.curated, Key: 'splits/m/e3/holdout/q_0.parquet', Body: holdout }));
     const request = {
       model_name: 'm',
       model_uri: `s3://${BUCKETS.artifacts}/${modelKey}`,
-      holdout_uri: `s3://${BUCKETS.results}/q/holdout.csv`,
+      holdout_uri: `s3://${BUCKETS.curated}/splits/m/e3/holdout/`,
       counts_uri: `s3://${BUCKETS.results}/q/counts.csv`,
       features: ['a', 'b'],
     };

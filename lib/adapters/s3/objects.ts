@@ -116,7 +116,15 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
     async head(bucket, key) {
       const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
       const versionId = versionOf(out.VersionId);
-      return { ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
+      const size = out.ContentLength ?? 0;
+      return { ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}), size };
+    },
+    async read(bucket, key, start, end) {
+      if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start)) {
+        throw new RangeError(`a ranged read needs whole numbers 0 <= start < end, but [${start}, ${end}) was provided`);
+      }
+      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
+      return out.Body!.transformToByteArray();
     },
     async countLines(bucket, key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -148,7 +156,27 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       }
     },
     async copyOnce(from, to) {
-      const source = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key }));
+      const head = await client.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
+      const size = head.ContentLength ?? 0;
+      // The source's hash, for a refused create: is what is there already these bytes?
+      const sourceSha256 = async () => {
+        const again = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key, ...pinnedVersion(head.VersionId) }));
+        return sha256Of(again.Body as AsyncIterable<Uint8Array>);
+      };
+      if (size > multipartAbove) {
+        try {
+          const out = await multipartCopy(client, copySource(from, head.VersionId), to, size, options.partSize ?? 512 * 1024 ** 2, {
+            ifNoneMatch: true,
+            contentType: head.ContentType,
+          });
+          const versionId = versionOf(out.VersionId);
+          return versionId ? { versionId } : {};
+        } catch (err) {
+          if (!alreadyExists(err)) throw err;
+          return existing(to.bucket, to.key, await sourceSha256());
+        }
+      }
+      const source = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key, ...pinnedVersion(head.VersionId) }));
       const hash = createHash('sha256');
       async function* hashed() {
         for await (const chunk of source.Body as AsyncIterable<Uint8Array>) {
@@ -172,39 +200,58 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       } catch (err) {
         if (!alreadyExists(err)) throw err;
         // The refusal may come before the body was read: hash the source in full again.
-        const again = await client.send(new GetObjectCommand({ Bucket: from.bucket, Key: from.key }));
-        return existing(to.bucket, to.key, await sha256Of(again.Body as AsyncIterable<Uint8Array>));
+        return existing(to.bucket, to.key, await sourceSha256());
       }
     },
     async copy(from, to) {
-      const source = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
       const head = await client.send(new HeadObjectCommand({ Bucket: from.bucket, Key: from.key }));
       const size = head.ContentLength ?? 0;
       if (size <= multipartAbove) {
-        await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: source }));
+        await client.send(new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from) }));
         return;
       }
-      // Pin the version read first, so every part comes from the same object.
-      const pinned = head.VersionId && head.VersionId !== 'null' ? `${source}?versionId=${encodeURIComponent(head.VersionId)}` : source;
-      await multipartCopy(client, pinned, to, size, options.partSize ?? 512 * 1024 ** 2);
+      await multipartCopy(client, copySource(from, head.VersionId), to, size, options.partSize ?? 512 * 1024 ** 2);
     },
   };
+}
+
+/** `VersionId` of a read pinned to the version a HEAD saw (none for an unversioned object). */
+const pinnedVersion = (v: string | undefined) => (v && v !== 'null' ? { VersionId: v } : {});
+
+/**
+ * `CopySource` of an object, pinned to `versionId` when given, so every part of a copy comes from
+ * the version read first.
+ */
+function copySource(from: { bucket: string; key: string }, versionId?: string): string {
+  const source = `${from.bucket}/${from.key.split('/').map(encodeURIComponent).join('/')}`;
+  return versionId && versionId !== 'null' ? `${source}?versionId=${encodeURIComponent(versionId)}` : source;
 }
 
 /** Parts copied at once: S3 copies them server-side, so a few in flight keep the copy fast. */
 const COPY_CONCURRENCY = 4;
 
-/** Copies `size` bytes of `source` into `to` as a multipart upload of UploadPartCopy parts; aborts on failure. */
+/**
+ * Copies `size` bytes of `source` into `to` as a multipart upload of UploadPartCopy parts; aborts on
+ * failure. With `ifNoneMatch` the completion is conditional (`If-None-Match: *`): S3 answers 412
+ * when the key exists by then, and the upload is aborted, so nothing replaces a written object.
+ */
 async function multipartCopy(
   client: S3Client,
   source: string,
   to: { bucket: string; key: string },
   size: number,
   requestedPartSize: number,
-): Promise<void> {
+  options: { readonly ifNoneMatch?: boolean; readonly contentType?: string | undefined } = {},
+): Promise<{ VersionId?: string | undefined }> {
   const partSize = Math.max(requestedPartSize, 5 * 1024 ** 2, Math.ceil(size / 10_000));
   const count = Math.ceil(size / partSize);
-  const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key }));
+  const { UploadId } = await client.send(
+    new CreateMultipartUploadCommand({
+      Bucket: to.bucket,
+      Key: to.key,
+      ...(options.contentType ? { ContentType: options.contentType } : {}),
+    }),
+  );
   try {
     const etags: string[] = new Array(count);
     let next = 0;
@@ -226,12 +273,13 @@ async function multipartCopy(
       }
     };
     await Promise.all(Array.from({ length: Math.min(COPY_CONCURRENCY, count) }, worker));
-    await client.send(
+    return await client.send(
       new CompleteMultipartUploadCommand({
         Bucket: to.bucket,
         Key: to.key,
         UploadId,
         MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        ...(options.ifNoneMatch ? { IfNoneMatch: '*' } : {}),
       }),
     );
   } catch (err) {

@@ -41,6 +41,7 @@ import {
   lakeFileOf,
   rewriteLakeLiterals,
   translateFunctions,
+  unloadStatement,
 } from './sql';
 
 export type QueryState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
@@ -129,7 +130,16 @@ export class AthenaError extends Error {
 export interface AthenaEngineOptions {
   readonly stateDir: string;
   readonly catalog: AthenaCatalog;
+  /**
+   * Rows per Parquet file an UNLOAD writes (rounded up to DuckDB's 2,048-row vectors): Athena writes
+   * an UNLOAD as many files, so its readers must take many; this makes the local engine do so too.
+   * @default 1,000,000
+   */
+  readonly unloadFileRows?: number;
 }
+
+/** See {@link AthenaEngineOptions.unloadFileRows}. */
+export const DEFAULT_UNLOAD_FILE_ROWS = 1_000_000;
 
 /** A query classified and checked at StartQueryExecution, run in the background. */
 interface Prepared {
@@ -458,8 +468,8 @@ export class AthenaEngine {
         if (statement.kind === 'select') this.capture(s, await conn.runAndReadAll(select));
         else if (statement.kind === 'unload') {
           const dir = lakeDirectoryOf(this.options.stateDir, statement.target, 'UNLOAD');
-          const file = lakeFileOf(dir, ex.QueryExecutionId, statement.format);
-          s.updateCount = await this.copy(conn, select, file, statement.format);
+          const fileRows = this.options.unloadFileRows ?? DEFAULT_UNLOAD_FILE_ROWS;
+          s.updateCount = await this.write(conn, unloadStatement(select, dir, ex.QueryExecutionId, statement.format, fileRows), dir);
         } else {
           s.updateCount = await this.createTableAs(conn, statement, select, ex, database);
         }
@@ -487,12 +497,16 @@ export class AthenaEngine {
 
   /** Writes a checked SELECT to one lake file (UNLOAD, CTAS); answers the number of rows written. */
   private async copy(conn: DuckDBConnection, select: string, file: string, format: WriteFormat): Promise<number> {
-    const sql = copyStatement(select, file, format);
+    return this.write(conn, copyStatement(select, file, format), dirname(file));
+  }
+
+  /** Runs a COPY into `dir` (made first); answers the number of rows written. */
+  private async write(conn: DuckDBConnection, sql: string, dir: string): Promise<number> {
     // The SELECT was checked alone; checked again wrapped, it still has to be the one statement.
     if ((await conn.extractStatements(sql)).count !== 1) {
       throw new QueryRejected('Only one sql statement is allowed');
     }
-    mkdirSync(dirname(file), { recursive: true });
+    mkdirSync(dir, { recursive: true });
     return (await conn.runAndReadAll(sql)).rowsChanged;
   }
 

@@ -21,13 +21,42 @@ import { QueryRefused, type WriteFormat } from './policy';
  * // → "COPY (\nSELECT 1\n) TO '/state/s3/b/out/q1.parquet' (FORMAT PARQUET)"
  */
 export function copyStatement(select: string, file: string, format: WriteFormat): string {
-  const options =
-    format.kind === 'parquet'
-      ? 'FORMAT PARQUET'
-      : format.kind === 'json'
-        ? 'FORMAT JSON'
-        : `FORMAT CSV, HEADER false, DELIMITER ${lit(format.delimiter)}`;
-  return `COPY (\n${select}\n) TO ${lit(file)} (${options})`;
+  return `COPY (\n${select}\n) TO ${lit(file)} (${formatOptions(format)})`;
+}
+
+const formatOptions = (format: WriteFormat) =>
+  format.kind === 'parquet'
+    ? 'FORMAT PARQUET'
+    : format.kind === 'json'
+      ? 'FORMAT JSON'
+      : `FORMAT CSV, HEADER false, DELIMITER ${lit(format.delimiter)}`;
+
+/** DuckDB's rows per vector: a Parquet row group holds a whole number of them. */
+const VECTOR_ROWS = 2048;
+/** DuckDB's default rows per Parquet row group. */
+const ROW_GROUP_ROWS = 122_880;
+
+/**
+ * An UNLOAD as Athena writes it: several files under the location, not one. Athena's workers each
+ * write their own; locally DuckDB starts a new file every `fileRows` rows (rounded up to its
+ * 2,048-row vectors), in the query's row order, named `<query id>_<n>.<ext>` (n from 0). Parquet
+ * files rotate by row groups (`ROW_GROUPS_PER_FILE`); text files by `FILE_SIZE_BYTES` is not a row
+ * count, so CSV and JSON stay one file per UNLOAD as before.
+ *
+ * @example
+ * unloadStatement('SELECT 1', '/state/s3/b/out', 'q1', { kind: 'parquet', delimiter: '\u0001' }, 1_000_000);
+ * // → "COPY (\nSELECT 1\n) TO '/state/s3/b/out' (FORMAT PARQUET, ROW_GROUP_SIZE 122880, ROW_GROUPS_PER_FILE 9, FILENAME_PATTERN 'q1_{i}', OVERWRITE_OR_IGNORE)"
+ */
+export function unloadStatement(select: string, dir: string, queryId: string, format: WriteFormat, fileRows: number): string {
+  if (format.kind !== 'parquet') return copyStatement(select, join(dir, `${queryId}.${extensionOf(format)}`), format);
+  const vectors = Math.max(1, Math.ceil(fileRows / VECTOR_ROWS));
+  const groupRows = Math.min(ROW_GROUP_ROWS, vectors * VECTOR_ROWS);
+  const groups = Math.max(1, Math.ceil((vectors * VECTOR_ROWS) / groupRows));
+  // The pattern is the query id (a UUID) and {i}: no other query's files can be overwritten.
+  return (
+    `COPY (\n${select}\n) TO ${lit(dir)} (${formatOptions(format)}, ROW_GROUP_SIZE ${groupRows}, ` +
+    `ROW_GROUPS_PER_FILE ${groups}, FILENAME_PATTERN ${lit(`${queryId}_{i}`)}, OVERWRITE_OR_IGNORE)`
+  );
 }
 
 export const extensionOf = (format: WriteFormat) =>

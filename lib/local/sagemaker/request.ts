@@ -3,6 +3,13 @@
  * validated once with the limits and messages SageMaker's own validation uses where the local
  * runner depends on them, plus what the local runner cannot do (Pipe mode, manifests, several
  * hosts), refused up front with a sentence instead of a half-run job.
+ *
+ * Input modes and distribution, locally: `File` and `FastFile` are both accepted and recorded in
+ * `inputdataconfig.json` as asked, and both copy the channel's objects into `input/data/<channel>/`
+ * before the trainer starts (FastFile's lazy streaming from S3 is a SageMaker optimisation the
+ * trainer cannot tell apart: it reads the same files). `S3DataDistributionType` is validated
+ * (`FullyReplicated` or `ShardedByS3Key`) and recorded; with the one local host, a sharded channel's
+ * share is every object, as it is on SageMaker with one instance. Pipe mode is refused.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';

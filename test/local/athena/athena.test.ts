@@ -190,7 +190,7 @@ describe('AthenaEngine on DuckDB', () => {
         `TO 's3://${BUCKET}/curated/features/' WITH (format = 'PARQUET')`,
     );
     expect(q.Status.State, q.Status.StateChangeReason).toBe('SUCCEEDED');
-    const written = join(stateDir, 's3', BUCKET, 'curated', 'features', `${q.QueryExecutionId}.parquet`);
+    const written = join(stateDir, 's3', BUCKET, 'curated', 'features', `${q.QueryExecutionId}_0.parquet`);
     expect(existsSync(written)).toBe(true);
     const back = await run(`SELECT count(*) AS n, min(id) AS lo FROM ${DB}.features`);
     const res = await athena.getQueryResults({ QueryExecutionId: back.QueryExecutionId });

@@ -234,7 +234,7 @@ describe('the local Athena runs what Athena runs', () => {
     );
     expect(unload.Status?.State, unload.Status?.StateChangeReason).toBe('SUCCEEDED');
     expect(readdirSync(join(stateDir, 's3', resultsBucket, 'unloaded'))).toEqual([
-      `${unload.QueryExecutionId}.parquet`,
+      `${unload.QueryExecutionId}_0.parquet`,
     ]);
     const ctas = await query(
       `CREATE TABLE ${DB}.doubled WITH (format = 'TEXTFILE', field_delimiter = ',') AS SELECT id, score * 2 AS twice FROM rows`,

@@ -480,6 +480,20 @@ describe('requests SageMaker would refuse', () => {
       trainingRequest('x', { AlgorithmSpecification: { TrainingImage: 'i', TrainingInputMode: 'Pipe' } }),
       /channel "train" uses Pipe input mode/,
     ],
+    [
+      'an input mode SageMaker does not have',
+      trainingRequest('x', { AlgorithmSpecification: { TrainingImage: 'i', TrainingInputMode: 'Streaming' } }),
+      /TrainingInputMode must be File, Pipe or FastFile/,
+    ],
+    [
+      'a distribution type SageMaker does not have',
+      trainingRequest('x', {
+        InputDataConfig: [
+          { ChannelName: 'train', DataSource: { S3DataSource: { S3Uri: 's3://b/p/', S3DataType: 'S3Prefix', S3DataDistributionType: 'Random' } } },
+        ],
+      }),
+      /S3DataDistributionType/,
+    ],
   ])('fails if the request has %s (ValidationException)', async (_, request, message) => {
     const r = createLocalTrainingRunner({ store, stateDir });
     const run = r.run(
@@ -493,6 +507,31 @@ describe('requests SageMaker would refuse', () => {
       name: 'ValidationException',
       message: expect.stringMatching(message),
     });
+  });
+
+  it('runs a FastFile job with a ShardedByS3Key channel on its one host: every object, recorded as asked', async () => {
+    // Locally FastFile is File (the channel is copied before the trainer starts; the trainer sees
+    // the same files) and one host's share of a sharded channel is all of it, as on SageMaker.
+    const lister = createLocalTrainingRunner({
+      store,
+      stateDir,
+      trainerCommand: nodeTrainer(`
+        const fs = require('fs');
+        console.log('files=' + fs.readdirSync(process.env.SM_CHANNEL_TRAIN || '/opt/ml/input/data/train').join(','));
+        fs.writeFileSync(process.env.SM_MODEL_DIR + '/model.json', '{}');`),
+      requiredChannels: ['train'],
+    });
+    const name = jobName('fastfile');
+    const request = trainingRequest(name, { AlgorithmSpecification: { TrainingImage: 'i', TrainingInputMode: 'FastFile' } });
+    const channels = request['InputDataConfig'] as { DataSource: { S3DataSource: Record<string, string> } }[];
+    channels[0]!.DataSource.S3DataSource['S3DataDistributionType'] = 'ShardedByS3Key';
+    const job = await lister.run(request, { signal: never() });
+    expect(job.TrainingJobStatus).toBe('Completed');
+    const config = JSON.parse(await readFile(join(lister.jobDir(name), 'input/config/inputdataconfig.json'), 'utf8'));
+    expect(config.train).toMatchObject({ TrainingInputMode: 'FastFile', S3DistributionType: 'ShardedByS3Key' });
+    const listed = (await lister.logs(name))!.match(/files=(.*)/)![1]!.split(',').filter(Boolean);
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.length).toBe((await keysUnder(DATA_BUCKET, 'datasets/wine/')).length);
   });
 
   it('creates no job directory for a refused request', async () => {
