@@ -1,23 +1,34 @@
-// The bundled `mlops train`/`mlops predict` entry (bin/mlops-train.ts), kept in
-// node_modules/.cache/mlops-kit/cli/ and rebuilt only when what went into it changed.
+// The bundled entries of the `mlops` CLI, kept in node_modules/.cache/mlops-kit/cli/ (or
+// $MLOPS_CACHE_DIR/cli/) and rebuilt only when what went into them changed:
 //
-// Why: under tsx every start compiles the whole CLI (every command's modules and what they import),
-// 1–2.5 s on a 2-core machine, which is most of a 200,000-row training job. The bundle is plain
-// JavaScript of the kit's own modules (packages stay external, resolved from node_modules as usual).
+//   mlops   bin/mlops.ts, the whole CLI, split at its dynamic imports: a command loads its own
+//           modules when it runs (`--help` loads none of them)
+//   train   bin/mlops-train.ts, `mlops train`/`mlops predict` alone (what a training job starts)
 //
-// Freshness: the manifest records every input esbuild read (from its metafile) with its size, mtime
-// and content hash. A start stats those inputs (~20 files); only when one differs are they hashed,
-// and only when a content hash differs is the bundle rebuilt (one esbuild call, ~0.3 s). Bundles are
-// named by the hash of their inputs and appear by rename, so a concurrent or killed build never leaves
-// a partial bundle to run. Any failure here falls back to the tsx launcher.
+// Why: under tsx every start compiles each module the CLI imports through tsx's loader, 1–2.5 s on
+// a 2-core machine. A bundle is plain JavaScript of the kit's own modules; packages stay external,
+// imported by the absolute URL they resolve to from the project (so the cache may live anywhere),
+// and `import.meta.url`/`dirname`/`filename` in each module are its own source file's, as under
+// tsx, so the paths the kit derives from them are unchanged.
+//
+// Freshness: the manifest records every input esbuild read (from its metafile), with package.json,
+// package-lock.json and tsconfig.json, each with its size, mtime and content hash. A start stats
+// those inputs; only when one differs are they hashed, and only when a content hash differs is the
+// bundle rebuilt (one esbuild call, ~0.3 s). A bundle is a directory named by the hash of its
+// inputs; its files appear by rename, the entry last, so a concurrent or killed build never leaves
+// a partial bundle to run. Bundles unused for a day are removed (a running process may still load
+// a chunk of its own bundle later). Any failure here falls back to the tsx launcher.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const ENTRY = join(ROOT, 'bin', 'mlops-train.ts');
-const FORMAT = 1;
+const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin', 'mlops-train.ts') };
+/** Not read by esbuild, but they decide what the external imports resolve to and how TS compiles. */
+const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
+const FORMAT = 2;
+const DAY_MS = 24 * 3600_000;
 // This file's own text decides how bundles are built: a change to it makes every bundle stale.
 const BUILDER = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex');
 
@@ -28,7 +39,7 @@ const sha256 = (data) => createHash('sha256').update(data).digest('hex');
 
 function fresh(manifest) {
   if (manifest?.format !== FORMAT || manifest.builder !== BUILDER) return false;
-  if (!existsSync(join(cacheDir(), manifest.bundle))) return false;
+  if (!existsSync(join(cacheDir(), manifest.dir, manifest.entry))) return false;
   let touched = false;
   for (const input of manifest.inputs) {
     let st;
@@ -46,47 +57,82 @@ function fresh(manifest) {
   return touched ? 'touched' : true;
 }
 
-async function build(manifestFile) {
+/**
+ * The esbuild plugin that keeps a bundled module's view of where it is: packages external by the
+ * absolute URL they resolve to from the project, `import.meta.*` the module's own source file's.
+ */
+const sourceLocations = {
+  name: 'mlops-kit-source-locations',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('import.meta')) return undefined;
+      const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
+      const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
+      return { loader: 'ts', contents: `${consts} ${source}` };
+    });
+  },
+};
+
+async function build(name, manifestFile) {
   const esbuild = await import('esbuild');
+  const dir = cacheDir();
   const result = await esbuild.build({
-    entryPoints: [ENTRY],
+    entryPoints: [ENTRIES[name]],
     absWorkingDir: ROOT,
     bundle: true,
+    splitting: true,
     platform: 'node',
     target: 'node20',
     format: 'esm',
-    packages: 'external',
-    // No inline source map: its text would stay in the heap of every training process (~10 MB).
+    entryNames: name,
+    outExtension: { '.js': '.mjs' },
+    outdir: join(dir, 'build'),
+    // No source map: its text would stay in the heap of every process (~10 MB for a training job).
     metafile: true,
     write: false,
     logLevel: 'silent',
+    define: { 'import.meta.url': '__kitMeta_url', 'import.meta.dirname': '__kitMeta_dirname', 'import.meta.filename': '__kitMeta_filename' },
+    plugins: [sourceLocations],
   });
-  const code = result.outputFiles[0].contents;
-  const inputs = Object.keys(result.metafile.inputs).map((path) => {
+  const read = Object.keys(result.metafile.inputs)
+    .filter((p) => !p.includes(':'))
+    .map((p) => relative(ROOT, join(ROOT, p)).split(sep).join('/'));
+  const inputs = [...new Set([...read, ...PROJECT_FILES])].sort().map((path) => {
     const abs = join(ROOT, path);
     const st = statSync(abs);
-    return { path: relative(ROOT, abs), size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(readFileSync(abs)) };
+    return { path, size: st.size, mtimeMs: st.mtimeMs, sha256: sha256(readFileSync(abs)) };
   });
   const key = sha256(JSON.stringify([BUILDER, esbuild.version, inputs.map((i) => [i.path, i.sha256])]));
-  const bundle = `train-${key.slice(0, 16)}.mjs`;
-  const dir = cacheDir();
-  mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${bundle}.${process.pid}.tmp`);
-  writeFileSync(tmp, code);
-  renameSync(tmp, join(dir, bundle));
-  writeFileSync(`${manifestFile}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, builder: BUILDER, bundle, inputs }));
-  renameSync(`${manifestFile}.${process.pid}.tmp`, manifestFile);
-  // Earlier bundles are dead weight; one a concurrent start is about to import stays readable on
-  // POSIX until it is closed.
-  for (const name of readdirSync(dir)) {
-    if (/^train-[0-9a-f]{16}\.mjs$/.test(name) && name !== bundle) rmSync(join(dir, name), { force: true });
+  const bundleDir = `${name}-${key.slice(0, 16)}`;
+  const entry = `${name}.mjs`;
+  mkdirSync(join(dir, bundleDir), { recursive: true });
+  // Chunks first, the entry last: a bundle whose entry exists is whole. The same key is the same
+  // content, so replacing a file another process is reading changes nothing it sees.
+  const files = result.outputFiles.sort((a, b) => Number(basename(a.path) === entry) - Number(basename(b.path) === entry));
+  for (const file of files) {
+    const target = join(dir, bundleDir, basename(file.path));
+    writeFileSync(`${target}.${process.pid}.tmp`, file.contents);
+    renameSync(`${target}.${process.pid}.tmp`, target);
   }
-  return bundle;
+  writeFileSync(`${manifestFile}.${process.pid}.tmp`, JSON.stringify({ format: FORMAT, builder: BUILDER, dir: bundleDir, entry, inputs }));
+  renameSync(`${manifestFile}.${process.pid}.tmp`, manifestFile);
+  // Earlier bundles are dead weight once nothing has started from them for a day.
+  for (const other of readdirSync(dir)) {
+    if (!other.startsWith(`${name}-`) || other === bundleDir) continue;
+    try {
+      if (Date.now() - statSync(join(dir, other)).mtimeMs > DAY_MS) rmSync(join(dir, other), { recursive: true, force: true });
+    } catch {
+      // removed by a concurrent build
+    }
+  }
+  return { dir: bundleDir, entry };
 }
 
-/** The path of a current bundle of bin/mlops-train.ts, built if needed; undefined if it cannot be. */
-export async function trainBundle() {
-  const manifestFile = join(cacheDir(), 'train.json');
+/** The file URL of a current bundle of entry `name`, built if needed; undefined if it cannot be. */
+async function bundle(name) {
+  const manifestFile = join(cacheDir(), `${name}.json`);
   try {
     let manifest;
     try {
@@ -99,9 +145,18 @@ export async function trainBundle() {
       writeFileSync(`${manifestFile}.${process.pid}.tmp`, JSON.stringify(manifest));
       renameSync(`${manifestFile}.${process.pid}.tmp`, manifestFile);
     }
-    const bundle = state ? manifest.bundle : await build(manifestFile);
-    return pathToFileURL(join(cacheDir(), bundle)).href;
+    const { dir, entry } = state ? manifest : await build(name, manifestFile);
+    const bundleDir = join(cacheDir(), dir);
+    // In use: the age the pruning above goes by, refreshed at most hourly.
+    if (state && Date.now() - statSync(bundleDir).mtimeMs > DAY_MS / 24) utimesSync(bundleDir, new Date(), new Date());
+    return pathToFileURL(join(bundleDir, entry)).href;
   } catch {
     return undefined;
   }
 }
+
+/** The file URL of a current bundle of bin/mlops.ts (the whole CLI), built if needed; undefined if it cannot be. */
+export const cliBundle = () => bundle('mlops');
+
+/** The file URL of a current bundle of bin/mlops-train.ts, built if needed; undefined if it cannot be. */
+export const trainBundle = () => bundle('train');

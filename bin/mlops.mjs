@@ -1,12 +1,15 @@
 #!/usr/bin/env node
-// Launcher for the `mlops` CLI: registers tsx so the TypeScript sources run as they are, with no
-// build step between a clone and `npm start`. `mlops train` and `mlops predict` (what a training job
-// and batch scoring run, where start-up is part of the job's time) run a cached bundle of their own
-// commands instead (bin/fast-entry.mjs); MLOPS_CLI_TSX=1 runs them under tsx as well.
+// Launcher for the `mlops` CLI: runs a cached esbuild bundle of bin/mlops.ts (bin/fast-entry.mjs),
+// built on first use and whenever a source it was built from changed, so no build step stands
+// between a clone and `npm start` and a start does not compile the CLI's TypeScript again. Each
+// command loads its own modules when it runs. `mlops train` and `mlops predict` (what a training
+// job and batch scoring run, where start-up is part of the job's time) run a bundle of their own
+// commands alone. MLOPS_CLI_TSX=1 runs the TypeScript sources through tsx instead, as does any
+// failure to build or find a bundle.
 const command = process.argv[2];
-if ((command === 'train' || command === 'predict') && process.env.MLOPS_CLI_TSX !== '1') {
-  const { trainBundle } = await import('./fast-entry.mjs');
-  const bundle = await trainBundle();
+if (process.env.MLOPS_CLI_TSX !== '1') {
+  const { cliBundle, trainBundle } = await import('./fast-entry.mjs');
+  const bundle = command === 'train' || command === 'predict' ? await trainBundle() : await cliBundle();
   let ran = false;
   if (bundle) {
     try {

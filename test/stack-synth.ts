@@ -30,18 +30,22 @@ import { describe, expect, it } from 'vitest';
 import { type EnvironmentConfig, type EnvironmentName, FEATURE_FLAGS, resolveEnvironment } from '../lib/config';
 import type { DataLake } from '../lib/constructs/data-lake';
 import { nagPacksFor } from '../lib/constructs/nag';
+import { useValidationCache } from '../lib/constructs/validation-cache';
 import { DataLakeStack } from '../stacks/data-lake-stack';
 import { stageId } from '../stacks/mlops-stage';
 
 /**
  * An App with the kit's feature flags and `aws:cdk:path` metadata on every resource (which
- * {@link logicalIdAt} reads).
+ * {@link logicalIdAt} reads), whose CloudFormation validation reads the kit's validation cache as
+ * the real app's does (`useValidationCache`), so an unchanged template is not validated again.
  */
-export const newApp = (props: AppProps = {}): App =>
-  new App({
+export const newApp = (props: AppProps = {}): App => {
+  useValidationCache();
+  return new App({
     ...props,
     context: { ...FEATURE_FLAGS, 'aws:cdk:enable-path-metadata': true, ...props.context },
   });
+};
 
 /** An environment's stage, named, placed and tagged as `MlopsStage` does it, with no stacks yet. */
 export function environmentStage(app: App, config: EnvironmentConfig): Stage {

@@ -8,13 +8,8 @@
  *   npx mlops drift --model wine-quality --version 2 --start 2026-12-01 --end 2026-12-02 --json
  */
 import { readFileSync } from 'node:fs';
-import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { formatDriftTable, type DriftReport } from '../drift';
-import { readAssembly } from '../local/assembly';
-import { localPathOf } from '../local/athena/catalog';
-import { readFacts } from '../local/facts';
+import type { DriftReport } from '../drift';
 import { stateDirFrom } from '../local/layout';
-import { assemblyDirOf } from '../local/synth';
 import type { DriftOutcome } from '../pipelines/drift-run';
 import { follow, jsonOption, print, stateDirOption, withSession } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
@@ -53,6 +48,15 @@ export const driftCommands: CommandModule = (program) => {
         ...(opts.start !== undefined ? { start: opts.start as string } : {}),
         ...(opts.end !== undefined ? { end: opts.end as string } : {}),
       };
+      // Loaded when the command runs (see lib/cli/local.ts).
+      const [{ StartExecutionCommand }, { readAssembly }, { localPathOf }, { readFacts }, { assemblyDirOf }, { formatDriftTable }] = await Promise.all([
+        import('@aws-sdk/client-sfn'),
+        import('../local/assembly'),
+        import('../local/athena/catalog'),
+        import('../local/facts'),
+        import('../local/synth'),
+        import('../drift'),
+      ]);
       process.exitCode = await withSession(stateDir, async (s) => {
         // By the role the stacks declare, not by name: another machine may have "drift" in its name.
         const arn = readFacts(readAssembly(assemblyDirOf(stateDir), { stage: s.info.stage })).stateMachine('drift').arn;
@@ -76,7 +80,7 @@ export const driftCommands: CommandModule = (program) => {
         if (!outcome) throw new CliError(`the drift execution ${started.executionArn} ended without a report`, EXIT.failed);
         const report = { html: localPathOf(stateDir, outcome.html_report_uri), json: localPathOf(stateDir, outcome.report_uri) };
         const result: DriftCommandResult = { executionArn: started.executionArn!, status: done.status, outcome, report };
-        print(opts.json, result, textOf(outcome, report));
+        print(opts.json, result, textOf(outcome, report, formatDriftTable));
         return EXIT.ok;
       });
     });
@@ -92,7 +96,11 @@ function causeMessage(cause: string): string {
   }
 }
 
-function textOf(outcome: Omit<DriftOutcome, 'metrics'>, paths: { html: string; json: string }): string {
+function textOf(
+  outcome: Omit<DriftOutcome, 'metrics'>,
+  paths: { html: string; json: string },
+  formatDriftTable: (report: DriftReport) => string,
+): string {
   const report = JSON.parse(readFileSync(paths.json, 'utf8')) as DriftReport;
   return [
     // The table opens with the model, version, window and rows, and closes with the verdict.

@@ -10,31 +10,25 @@
  *   npx mlops jobs --status Failed --json
  *   npx mlops logs --latest
  */
-import {
-  CloudWatchLogsClient,
-  DescribeLogStreamsCommand,
-  GetLogEventsCommand,
-} from '@aws-sdk/client-cloudwatch-logs';
-import {
-  DescribeTrainingJobCommand,
-  ListTrainingJobsCommand,
-  type ListTrainingJobsCommandInput,
+import type { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import type {
+  ListTrainingJobsCommandInput,
   SageMakerClient,
-  type SageMakerClientConfig,
-  type TrainingJobStatus,
-  type TrainingJobSummary,
+  SageMakerClientConfig,
+  TrainingJobStatus,
+  TrainingJobSummary,
 } from '@aws-sdk/client-sagemaker';
 import { InvalidArgumentError, Option } from 'commander';
 import { stateDirFrom } from '../local/layout';
-import { withSession } from '../local/session';
-import { TRAINING_LOG_GROUP } from '../local/sagemaker/api';
 import { formatTable, jsonOption, print, stateDirOption } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
 
-/** The clients a command talks through, and how to release them. */
+/** The clients a command talks through, and how to release them, with their SDK modules (loaded when a command runs). */
 interface JobClients {
   readonly sagemaker: SageMakerClient;
   readonly logs: CloudWatchLogsClient;
+  readonly sm: typeof import('@aws-sdk/client-sagemaker');
+  readonly cwl: typeof import('@aws-sdk/client-cloudwatch-logs');
 }
 
 const STATUSES: readonly TrainingJobStatus[] = ['InProgress', 'Completed', 'Failed', 'Stopping', 'Stopped'];
@@ -63,7 +57,7 @@ export const jobsCommands: CommandModule = (program) => {
     )
     .action(async (opts) => {
       const summaries = await withClients(opts, (c) =>
-        listJobs(c.sagemaker, {
+        listJobs(c, {
           ...(opts.status ? { StatusEquals: opts.status as TrainingJobStatus } : {}),
           ...(opts.nameContains ? { NameContains: String(opts.nameContains) } : {}),
         }, opts.max),
@@ -102,7 +96,7 @@ export const jobsCommands: CommandModule = (program) => {
         throw new CliError('give either a training job name or --latest (see `mlops jobs`)');
       }
       const events = await withClients(opts, async (c) => {
-        const name = job ?? (await listJobs(c.sagemaker, {}, 1))[0]?.TrainingJobName;
+        const name = job ?? (await listJobs(c, {}, 1))[0]?.TrainingJobName;
         if (name === undefined) throw new CliError('there are no training jobs yet', EXIT.failed);
         return jobLog(c, name);
       });
@@ -113,7 +107,7 @@ export const jobsCommands: CommandModule = (program) => {
 
 /** Every summary up to `max`, following NextToken. */
 async function listJobs(
-  client: SageMakerClient,
+  { sagemaker: client, sm }: JobClients,
   filter: ListTrainingJobsCommandInput,
   max: number,
 ): Promise<TrainingJobSummary[]> {
@@ -121,7 +115,7 @@ async function listJobs(
   let NextToken: string | undefined;
   do {
     const page = await client.send(
-      new ListTrainingJobsCommand({
+      new sm.ListTrainingJobsCommand({
         ...filter,
         SortBy: 'CreationTime',
         SortOrder: 'Descending',
@@ -137,8 +131,9 @@ async function listJobs(
 
 /** The job's log events across its streams (`<job>/algo-1-…`), oldest first. */
 async function jobLog(c: JobClients, job: string): Promise<{ timestamp?: number; message: string }[]> {
+  const { TRAINING_LOG_GROUP } = await import('../local/sagemaker/api');
   try {
-    await c.sagemaker.send(new DescribeTrainingJobCommand({ TrainingJobName: job }));
+    await c.sagemaker.send(new c.sm.DescribeTrainingJobCommand({ TrainingJobName: job }));
   } catch (err) {
     const e = err as Error;
     if (e.name === 'ValidationException' || e.name === 'ResourceNotFound') {
@@ -150,7 +145,7 @@ async function jobLog(c: JobClients, job: string): Promise<{ timestamp?: number;
   let nextToken: string | undefined;
   do {
     const page = await c.logs.send(
-      new DescribeLogStreamsCommand({ logGroupName: TRAINING_LOG_GROUP, logStreamNamePrefix: `${job}/`, nextToken }),
+      new c.cwl.DescribeLogStreamsCommand({ logGroupName: TRAINING_LOG_GROUP, logStreamNamePrefix: `${job}/`, nextToken }),
     );
     streams.push(...(page.logStreams ?? []).map((s) => s.logStreamName!));
     nextToken = page.nextToken;
@@ -161,7 +156,7 @@ async function jobLog(c: JobClients, job: string): Promise<{ timestamp?: number;
     // CloudWatch signals the end by answering the token it was given.
     for (;;) {
       const page = await c.logs.send(
-        new GetLogEventsCommand({
+        new c.cwl.GetLogEventsCommand({
           logGroupName: TRAINING_LOG_GROUP,
           logStreamName,
           startFromHead: true,
@@ -180,8 +175,9 @@ async function withClients<T>(
   opts: { aws?: boolean; stateDir?: string },
   fn: (clients: JobClients) => Promise<T>,
 ): Promise<T> {
+  const [sm, cwl] = await Promise.all([import('@aws-sdk/client-sagemaker'), import('@aws-sdk/client-cloudwatch-logs')]);
   const run = async (config: SageMakerClientConfig) => {
-    const clients = { sagemaker: new SageMakerClient(config), logs: new CloudWatchLogsClient(config) };
+    const clients = { sagemaker: new sm.SageMakerClient(config), logs: new cwl.CloudWatchLogsClient(config), sm, cwl };
     try {
       return await fn(clients);
     } finally {
@@ -196,6 +192,7 @@ async function withClients<T>(
       throw new CliError(`AWS: ${err.name}: ${err.message}`, EXIT.failed);
     });
   }
+  const { withSession } = await import('../local/session');
   return withSession(stateDirFrom(opts.stateDir), (s) =>
     run({
       endpoint: s.info.awsEndpoint,

@@ -2,6 +2,8 @@
  * The local environment's commands: `up`, `run`, `executions`, `describe`, `invoke`, `query`,
  * `reset`. Each talks to the platform through the AWS SDK against the local endpoints (see
  * `lib/local/session.ts`), so what works here works the same against the running `mlops up`.
+ * A command imports the platform, the SDK and the engines when it runs (`import()` in its action),
+ * so `--help` and the other commands' starts do not load them.
  *
  * @example
  *   npx mlops up                                  # = npm start
@@ -9,29 +11,14 @@
  *   npx mlops query "SELECT count(*) FROM mlops_local.winequality_red_raw"
  */
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import {
-  GetQueryExecutionCommand,
-  GetQueryResultsCommand,
-  StartQueryExecutionCommand,
-} from '@aws-sdk/client-athena';
-import {
-  DescribeExecutionCommand,
-  type DescribeExecutionCommandOutput,
-  GetExecutionHistoryCommand,
-  type HistoryEvent,
-  ListExecutionsCommand,
-  ListStateMachinesCommand,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
+import type { DescribeExecutionCommandOutput, HistoryEvent } from '@aws-sdk/client-sfn';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { resolveEnvironment } from '../config';
 import { layout, stateDirFrom } from '../local/layout';
 import { lockHolder } from '../local/lock';
-import { readRuntimeInfo } from '../local/platform';
-import { startFailure } from '../local/preflight';
-import { type Session, withSession as openSession } from '../local/session';
+import { readRuntimeInfo } from '../local/runtime-info';
+import type { Session } from '../local/session';
 import { CliError, type CommandModule, EXIT } from './program';
-import { runUp } from './up';
 
 export const stateDirOption = () =>
   new Option('--state-dir <dir>', 'where the local platform keeps its state (also MLOPS_STATE_DIR)').default(
@@ -73,6 +60,7 @@ export const localCommands: CommandModule = (program) => {
         '  npx mlops up --port 9080 --state-dir .mlops/prod --no-startup   # a second platform beside the default (8080-8083)\n',
     )
     .action(async (opts) => {
+      const { runUp } = await import('./up');
       process.exitCode = await runUp({
         port: opts.port,
         awsPort: opts.awsPort,
@@ -104,6 +92,7 @@ export const localCommands: CommandModule = (program) => {
     )
     .action(async (machine: string, opts) => {
       const input = readJsonArg(opts.input, '--input');
+      const { StartExecutionCommand } = await import('@aws-sdk/client-sfn');
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
         const arn = await findMachine(s, machine);
         const started = await s.sfn.send(
@@ -126,6 +115,7 @@ export const localCommands: CommandModule = (program) => {
     .addOption(stateDirOption())
     .addOption(jsonOption())
     .action(async (opts) => {
+      const { ListExecutionsCommand } = await import('@aws-sdk/client-sfn');
       await withSession(stateDirFrom(opts.stateDir), async (s) => {
         const stateMachineArn = opts.stateMachine ? await findMachine(s, opts.stateMachine) : undefined;
         const { executions = [] } = await s.sfn.send(new ListExecutionsCommand({ stateMachineArn }));
@@ -154,6 +144,7 @@ export const localCommands: CommandModule = (program) => {
     .addOption(stateDirOption())
     .addOption(jsonOption())
     .action(async (execution: string, opts) => {
+      const { DescribeExecutionCommand, GetExecutionHistoryCommand } = await import('@aws-sdk/client-sfn');
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
         const arn = await findExecution(s, execution);
         const d = await s.sfn.send(new DescribeExecutionCommand({ executionArn: arn }));
@@ -204,6 +195,7 @@ export const localCommands: CommandModule = (program) => {
     )
     .action(async (sql: string, opts) => {
       if (sql.trim() === '') throw new CliError('the query is empty', EXIT.usage);
+      const { GetQueryExecutionCommand, GetQueryResultsCommand, StartQueryExecutionCommand } = await import('@aws-sdk/client-athena');
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
         const workGroup: string = opts.workGroup;
         const started = await s.athena
@@ -285,6 +277,7 @@ export const localCommands: CommandModule = (program) => {
  * answering mid-command (killed, stopped), one still starting, or local state that cannot be opened.
  */
 export async function withSession<T>(stateDir: string, fn: (session: Session) => Promise<T>): Promise<T> {
+  const { withSession: openSession } = await import('../local/session');
   try {
     return await openSession(stateDir, fn);
   } catch (err) {
@@ -296,6 +289,7 @@ export async function withSession<T>(stateDir: string, fn: (session: Session) =>
         EXIT.unavailable,
       );
     }
+    const { startFailure } = await import('../local/preflight');
     const sentence = startFailure(err);
     if (sentence) throw new CliError(sentence, EXIT.unavailable);
     // The platform's own fault (a full disk, an I/O error), answered as AWS answers one: a 5xx.
@@ -359,6 +353,7 @@ function byOwnName<T>(found: T[], query: string, nameOf: (t: T) => string): T[] 
 }
 
 async function findMachine(s: Session, query: string): Promise<string> {
+  const { ListStateMachinesCommand } = await import('@aws-sdk/client-sfn');
   const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
   const exact = stateMachines.find((m) => m.stateMachineArn === query || m.name === query);
   if (exact) return exact.stateMachineArn!;
@@ -388,6 +383,7 @@ async function findFunction(s: Session, query: string): Promise<string> {
 
 async function findExecution(s: Session, query: string): Promise<string> {
   if (query.startsWith('arn:')) return query;
+  const { ListExecutionsCommand } = await import('@aws-sdk/client-sfn');
   const { executions = [] } = await s.sfn.send(new ListExecutionsCommand({}));
   const found = executions.filter((e) => e.name === query);
   if (found.length === 1) return found[0]!.executionArn!;
@@ -409,6 +405,7 @@ export async function follow(
   out?: NodeJS.WritableStream,
   stopWhen?: (event: HistoryEvent) => boolean,
 ): Promise<DescribeExecutionCommandOutput> {
+  const { DescribeExecutionCommand, GetExecutionHistoryCommand } = await import('@aws-sdk/client-sfn');
   let stop = false;
   const seen = new Set<number>();
   const entered = new Map<string, number>();

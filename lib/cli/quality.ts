@@ -7,7 +7,6 @@
  * npx mlops quality --model wine-quality
  * npx mlops quality --model wine-quality --start 2026-12-04T00:00:00Z --end 2026-12-05T00:00:00Z --json
  */
-import { ListStateMachinesCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Command } from 'commander';
 import { resolveEnvironment } from '../config';
 import { stateDirFrom } from '../local/layout';
@@ -41,6 +40,7 @@ export const qualityCommands: CommandModule = (program: Command) => {
         if (err instanceof QualityInputError) throw new CliError(err.message, EXIT.usage);
         throw err;
       }
+      const { ListStateMachinesCommand, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
       process.exitCode = await withSession(stateDirFrom(opts.stateDir), async (s) => {
         const { stateMachines = [] } = await s.sfn.send(new ListStateMachinesCommand({}));
         const machine = stateMachines.find((m) => m.name?.toLowerCase().includes(MACHINE));

@@ -18,24 +18,12 @@
  *   npx mlops release --model wine-quality --version 3 --from staging --to production --from-profile staging --to-profile production
  */
 import { userInfo } from 'node:os';
-import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import {
-  type DescribeExecutionCommandOutput,
-  GetExecutionHistoryCommand,
-  type HistoryEvent,
-  ListExecutionsCommand,
-  ListStateMachinesCommand,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
-  SFNClient,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
-import { fromIni } from '@aws-sdk/credential-providers';
+import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { Option } from 'commander';
 import { ENVIRONMENT_NAMES } from '../config';
 import { layout, stateDirFrom } from '../local/layout';
-import { PLATFORM_INFO_PATH, readRuntimeInfo, type RuntimeInfo } from '../local/platform';
+import { PLATFORM_INFO_PATH, readRuntimeInfo, type RuntimeInfo } from '../local/runtime-info';
 import { connectionFailure, executionJson, follow, jsonOption, print, stateDirOption, summarize } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
 
@@ -43,6 +31,8 @@ import { CliError, type CommandModule, EXIT } from './program';
 const APPROVAL_STATE = 'Wait for approval';
 const RELEASE_REJECTED = 'ReleaseRejected';
 const DEFAULT_LOCAL = 'http://127.0.0.1:8080';
+/** The Step Functions SDK, loaded when a command runs (see lib/cli/local.ts). */
+const sfnSdk = () => import('@aws-sdk/client-sfn');
 
 /** One side of a release, resolved. */
 export type ReleaseEnvironment =
@@ -82,7 +72,8 @@ export const releaseCommands: CommandModule = (program) => {
       const from = await resolveReleaseEnvironment(opts.from, { profile: opts.fromProfile, region: opts.fromRegion });
       const to = await resolveReleaseEnvironment(opts.to, { profile: opts.toProfile, region: opts.toRegion });
       if (from.name === to.name) throw new CliError(`--from and --to must differ, but both name ${from.name}`, EXIT.usage);
-      const target = targetMachine(to);
+      const target = await targetMachine(to);
+      const { StartExecutionCommand } = await sfnSdk();
       const input = { model: opts.model, version, source: sourceOf(from) };
       const name = `${opts.model}-v${version}-${Date.now().toString(36)}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 80);
       const started = await send(to, () =>
@@ -117,7 +108,8 @@ export const releaseCommands: CommandModule = (program) => {
         const to = opts.to
           ? await resolveReleaseEnvironment(opts.to, { profile: opts.toProfile, region: opts.toRegion })
           : localFromStateDir(stateDirFrom(opts.stateDir));
-        const target = targetMachine(to);
+        const target = await targetMachine(to);
+        const { SendTaskFailureCommand, SendTaskSuccessCommand } = await sfnSdk();
         const arn = await send(to, () => findReleaseExecution(target, execution));
         const token = await send(to, () => pendingToken(target.sfn, arn));
         await send(to, () =>
@@ -164,6 +156,10 @@ export async function resolveReleaseEnvironment(
   // A pipeline (the delivery stack's tag build) sets these instead of passing flags.
   const profile = options.profile ?? process.env[`MLOPS_${spec.toUpperCase()}_PROFILE`];
   const region = options.region ?? process.env[`MLOPS_${spec.toUpperCase()}_REGION`];
+  const [{ CloudFormationClient, DescribeStacksCommand }, { fromIni }] = await Promise.all([
+    import('@aws-sdk/client-cloudformation'),
+    import('@aws-sdk/credential-providers'),
+  ]);
   const credentials = profile ? fromIni({ profile }) : undefined;
   const cfn = new CloudFormationClient({ ...(region ? { region } : {}), ...(credentials ? { credentials } : {}) });
   const outputs: Record<string, string> = {};
@@ -207,7 +203,8 @@ function sourceOf(env: ReleaseEnvironment): Record<string, string> {
 }
 
 /** The target's Step Functions client and its release machine. */
-function targetMachine(env: ReleaseEnvironment): { sfn: SFNClient; arn: string } {
+async function targetMachine(env: ReleaseEnvironment): Promise<{ sfn: SFNClient; arn: string }> {
+  const { SFNClient } = await sfnSdk();
   if (env.kind === 'local') {
     const sfn = new SFNClient({
       endpoint: env.info.awsEndpoint,
@@ -242,6 +239,7 @@ async function send<T>(env: ReleaseEnvironment, call: () => Promise<T>): Promise
 /** The local machine's ARN is found by its name (`…Release…`); on AWS it comes from the outputs. */
 async function machineArn(target: { sfn: SFNClient; arn: string }): Promise<string> {
   if (!target.arn.startsWith('local:')) return target.arn;
+  const { ListStateMachinesCommand } = await sfnSdk();
   const { stateMachines = [] } = await target.sfn.send(new ListStateMachinesCommand({}));
   const found = stateMachines.find((m) => /Release/i.test(m.name ?? ''));
   if (!found) throw new CliError('the target platform has no release state machine: update it (`npx mlops up --synth`)', EXIT.unavailable);
@@ -252,6 +250,7 @@ async function machineArn(target: { sfn: SFNClient; arn: string }): Promise<stri
 async function findReleaseExecution(target: { sfn: SFNClient; arn: string }, query: string): Promise<string> {
   if (query.startsWith('arn:')) return query;
   const stateMachineArn = await machineArn(target);
+  const { ListExecutionsCommand } = await sfnSdk();
   let nextToken: string | undefined;
   do {
     const page = await target.sfn.send(new ListExecutionsCommand({ stateMachineArn, nextToken }));
@@ -264,6 +263,7 @@ async function findReleaseExecution(target: { sfn: SFNClient; arn: string }, que
 
 /** The task token of the approval step the execution waits in. */
 async function pendingToken(sfn: SFNClient, executionArn: string): Promise<string> {
+  const { GetExecutionHistoryCommand } = await sfnSdk();
   const events: HistoryEvent[] = [];
   let nextToken: string | undefined;
   do {

@@ -10,9 +10,8 @@
  *   --artifact-uri s3://artifacts/training/job-5/output/model.tar.gz --image 1234….dkr.ecr….amazonaws.com/…:tag
  */
 import type { Command } from 'commander';
-import { stringify } from 'yaml';
 import { ConfigError, type EnvironmentConfig, resolveEnvironment, selectEnvironmentNames } from '../config';
-import { MODEL_NAMESPACE, RenderError, renderSeldonDeployment } from '../serving-infra/seldon';
+import type { renderSeldonDeployment as RenderSeldonDeployment } from '../serving-infra/seldon';
 import { CliError, type CommandModule } from './program';
 
 /** What the image is called when none is given: the asset's ECR URI is only known once deployed. */
@@ -52,11 +51,16 @@ function environment(name: string): EnvironmentConfig {
  * The manifests as text. With `canaryOf`, the previous version stays the stable predictor and the
  * new one gets `serving.canaryTrafficPercent` of the traffic, as during a rollout.
  */
-export function renderSeldonText(options: RenderOptions): string {
+export async function renderSeldonText(options: RenderOptions): Promise<string> {
   if (options.format !== 'yaml' && options.format !== 'json') {
     throw new CliError(`--format must be yaml or json, but ${JSON.stringify(options.format)} was provided`);
   }
   const config = environment(options.env);
+  // Loaded when the command runs (see lib/cli/local.ts).
+  const [{ stringify }, { MODEL_NAMESPACE, RenderError, renderSeldonDeployment }] = await Promise.all([
+    import('yaml'),
+    import('../serving-infra/seldon'),
+  ]);
   const percent = config.serving.canaryTrafficPercent;
   if (options.canaryOf !== undefined && (percent <= 0 || percent >= 100)) {
     throw new CliError(
@@ -77,7 +81,7 @@ export function renderSeldonText(options: RenderOptions): string {
     autoscaling: { ...config.serving.autoscaling, metricsRegion: config.region },
     ...(options.requestLogUri === undefined ? {} : { requestLogUri: options.requestLogUri }),
   };
-  let manifests: ReturnType<typeof renderSeldonDeployment>;
+  let manifests: ReturnType<typeof RenderSeldonDeployment>;
   try {
     manifests =
       options.canaryOf === undefined
@@ -128,7 +132,7 @@ export const renderCommands: CommandModule = (program: Command) => {
       '--request-log-uri <s3-uri>',
       's3://bucket/prefix/ for request logs (the deployer uses the raw bucket)',
     )
-    .action((opts: RenderOptions) => {
-      process.stdout.write(renderSeldonText(opts));
+    .action(async (opts: RenderOptions) => {
+      process.stdout.write(await renderSeldonText(opts));
     });
 };

@@ -9,15 +9,11 @@
  *   npx mlops seed --raw-bucket mlops-staging-datalake-lakeraw… \
  *     --curated-bucket mlops-staging-datalake-lakecurated… --region eu-west-1
  */
-import { S3Client } from '@aws-sdk/client-s3';
 import { type Command, Option } from 'commander';
-import { type SeedOutcome, s3CreateObject, seedWineLake } from '../datasets/wine-lake';
-import { readAssembly } from '../local/assembly';
+import type { SeedOutcome } from '../datasets/wine-lake';
 import { stateDirFrom } from '../local/layout';
 import { assertBucketName } from '../local/s3/uri';
 import { withSession } from './local';
-import { seedLocalLake } from '../local/startup';
-import { assemblyDirOf } from '../local/synth';
 import { CliError, type CommandModule, EXIT } from './program';
 
 interface SeedOptions {
@@ -144,13 +140,20 @@ export const seedCommands: CommandModule = (program: Command) => {
     });
 };
 
-function seedLocal(stateDir: string): Promise<SeedOutcome[]> {
+// Each target's modules are loaded when the command runs (see lib/cli/local.ts).
+async function seedLocal(stateDir: string): Promise<SeedOutcome[]> {
+  const [{ readAssembly }, { seedLocalLake }, { assemblyDirOf }] = await Promise.all([
+    import('../local/assembly'),
+    import('../local/startup'),
+    import('../local/synth'),
+  ]);
   return withSession(stateDir, (s) =>
     seedLocalLake(s.info, readAssembly(assemblyDirOf(stateDir), { stage: s.info.stage }), new Date()),
   );
 }
 
 async function seedDeployed(target: Extract<SeedTarget, { kind: 'aws' }>): Promise<SeedOutcome[]> {
+  const [{ S3Client }, { s3CreateObject, seedWineLake }] = await Promise.all([import('@aws-sdk/client-s3'), import('../datasets/wine-lake')]);
   const s3 = new S3Client({
     ...(target.region !== undefined ? { region: target.region } : {}),
     ...(target.endpointUrl !== undefined ? { endpoint: target.endpointUrl, forcePathStyle: true } : {}),

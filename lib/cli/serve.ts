@@ -7,11 +7,7 @@
  * mlops serve --model-dir s3://artifacts/models/…/model.tar.gz --sha256 <mlops.artifact_sha256> --version-id <mlops.artifact_version_id>
  */
 import type { Command } from 'commander';
-import { ClientConfigError, s3Client } from '../adapters/clients';
-import { s3Objects } from '../adapters/s3/objects';
-import { ModelFormatError } from '../model/format';
-import { ArtifactDigestError } from '../serving/load';
-import { serve, untilStopped } from '../serving/main';
+import type { serve as Serve } from '../serving/main';
 import { CliError, type CommandModule, EXIT } from './program';
 
 function parsePort(value: string): number {
@@ -65,7 +61,15 @@ export const serveCommands: CommandModule = (program: Command) => {
     )
     .option('--log-sample-rate <rate>', 'fraction of predictions logged (0-1)', parseRate, 1)
     .action(async (opts: ServeOptions) => {
-      let server: Awaited<ReturnType<typeof serve>>;
+      // Loaded when the command runs (see lib/cli/local.ts).
+      const [{ ClientConfigError, s3Client }, { s3Objects }, { ModelFormatError }, { ArtifactDigestError }, { serve, untilStopped }] = await Promise.all([
+        import('../adapters/clients'),
+        import('../adapters/s3/objects'),
+        import('../model/format'),
+        import('../serving/load'),
+        import('../serving/main'),
+      ]);
+      let server: Awaited<ReturnType<typeof Serve>>;
       try {
         server = await serve({
           modelUri: opts.modelDir,

@@ -17,14 +17,9 @@
  *   AWS_PROFILE=staging npx mlops smoke --prediction-url https://abc.execute-api.eu-west-1.amazonaws.com/prod/ \
  *     --training-state-machine arn:aws:states:eu-west-1:111122223333:stateMachine:mlops-staging-training…
  */
-import {
-  DescribeExecutionCommand,
-  ListStateMachinesCommand,
-  SFNClient,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { InvalidArgumentError, Option } from 'commander';
-import { type RequestSigner, sigv4Signer } from '../adapters/sigv4-http/mlflow-client';
+import type { RequestSigner } from '../adapters/sigv4-http/mlflow-client';
 import { DEFAULT_SCHEDULED_INPUT } from '../pipelines/training-states';
 import { jsonOption, readJsonArg } from './local';
 import { CliError, type CommandModule, EXIT } from './program';
@@ -76,7 +71,9 @@ const isLoopback = (url: URL) => ['127.0.0.1', 'localhost', '[::1]'].includes(ur
 /** Runs the checks in order; a failed check does not stop the next one (the report names them all). */
 export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
   const base = new URL(options.predictionUrl.endsWith('/') ? options.predictionUrl : `${options.predictionUrl}/`);
-  const signer = options.auth === 'iam' ? sigv4Signer({ region: options.region }) : undefined;
+  // The signer and the SDK are loaded when a check needs them (see lib/cli/local.ts).
+  const signer =
+    options.auth === 'iam' ? (await import('../adapters/sigv4-http/mlflow-client')).sigv4Signer({ region: options.region }) : undefined;
   const call = http(options.fetch ?? fetch, signer);
   const results: CheckResult[] = [];
   const record = async (check: CheckResult['check'], run: () => Promise<Omit<CheckResult, 'check' | 'ms'>>) => {
@@ -124,6 +121,7 @@ export async function runSmoke(options: SmokeOptions): Promise<CheckResult[]> {
 }
 
 async function smokeTraining(options: SmokeOptions): Promise<Omit<CheckResult, 'check' | 'ms'>> {
+  const { DescribeExecutionCommand, SFNClient, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
   const sfn = new SFNClient({
     region: options.region,
     maxAttempts: 3,
@@ -162,6 +160,7 @@ async function smokeTraining(options: SmokeOptions): Promise<Omit<CheckResult, '
 }
 
 async function findTrainingMachine(sfn: SFNClient, query: string | undefined): Promise<string> {
+  const { ListStateMachinesCommand } = await import('@aws-sdk/client-sfn');
   if (query?.startsWith('arn:')) return query;
   const machines: { name?: string; stateMachineArn?: string }[] = [];
   let nextToken: string | undefined;

@@ -21,7 +21,7 @@
  * console.log(platform.gatewayUrl);
  * await platform.close();
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -70,7 +70,8 @@ import { frontDoorError, frontDoorLimits, LocalServing, proxy, type ServingRoute
 import { type PlatformFacts, readFacts } from './facts';
 import { listenOnLoopback } from './listen';
 import { REQUEST_LOG_PREFIX } from '../serving/request-log';
-import { acquireStateLock, isSameProcessAlive, processStartTime, type StateLock } from './lock';
+import { acquireStateLock, processStartTime, type StateLock } from './lock';
+import { PLATFORM_INFO_PATH, type RuntimeInfo } from './runtime-info';
 
 export interface StartPlatformOptions {
   readonly stateDir: string;
@@ -126,23 +127,7 @@ export interface StartPlatformOptions {
   readonly console?: string | Promise<string | undefined>;
 }
 
-/** Where the gateway answers its platform's endpoints ({@link RuntimeInfo} without the process). */
-export const PLATFORM_INFO_PATH = '/.well-known/mlops-platform';
-
-/** What `runtime.json` records for other `mlops` commands to find a running platform. */
-export interface RuntimeInfo {
-  readonly pid: number;
-  /** The process's start time (see `processStartTime`): a pid reused by another process is not this one. */
-  readonly processStart?: string;
-  readonly startedAt: string;
-  readonly stage: string;
-  readonly gatewayUrl: string;
-  readonly awsEndpoint: string;
-  readonly s3Endpoint: string;
-  readonly dynamodbEndpoint: string;
-  readonly region: string;
-  readonly account: string;
-}
+export { PLATFORM_INFO_PATH, readRuntimeInfo, type RuntimeInfo } from './runtime-info';
 
 export interface LocalPlatform {
   readonly stage: LocalStage;
@@ -649,18 +634,6 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     await close();
     throw err;
   }
-}
-
-/** The running platform recorded in the state dir, if its process is alive. */
-export function readRuntimeInfo(stateDir: string): RuntimeInfo | undefined {
-  let info: RuntimeInfo;
-  try {
-    info = JSON.parse(readFileSync(layout(stateDir).runtimeFile, 'utf8'));
-  } catch {
-    return undefined;
-  }
-  // A stale file from a platform that did not shut down cleanly, possibly naming a pid reused since.
-  return isSameProcessAlive(info.pid, info.processStart) ? info : undefined;
 }
 
 /**

@@ -9,15 +9,9 @@
  */
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import {
-  type LocalPlatform,
-  readRuntimeInfo,
-  type RuntimeInfo,
-  type StartPlatformOptions,
-  startPlatform,
-} from './platform';
+import type { LocalPlatform, StartPlatformOptions } from './platform';
 import { acquireStateLock } from './lock';
-import { synthLocalStage } from './synth';
+import { readRuntimeInfo, type RuntimeInfo } from './runtime-info';
 
 export interface Session {
   readonly info: RuntimeInfo;
@@ -97,6 +91,8 @@ async function startTransient(
   stateDir: string,
   options: Partial<StartPlatformOptions>,
 ): Promise<LocalPlatform> {
+  // Loaded here: a command against a running platform needs neither the engines nor the synthesis.
+  const [{ startPlatform }, { synthLocalStage }] = await Promise.all([import('./platform'), import('./synth')]);
   // The same content-keyed plan as `mlops up`: a no-op when the assembly matches the sources.
   const assemblyDir = synthLocalStage(stateDir);
   return startPlatform({ ...options, stateDir, assemblyDir });
