@@ -76,26 +76,7 @@ async function build(entry, cacheDir) {
     write: false,
     logLevel: 'warning',
     define: { 'import.meta.url': '__kitMeta_url', 'import.meta.dirname': '__kitMeta_dirname', 'import.meta.filename': '__kitMeta_filename' },
-    plugins: [
-      {
-        name: 'mlops-kit-app',
-        setup(b) {
-          // Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
-          // node_modules), by absolute URL: the compiled app lives in a cache that may be anywhere.
-          b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
-          // Each module keeps its own URL, as tsx runs it: `import.meta.url` (an expression, never
-          // text in a string; see `define`) names a constant each module that reads it declares.
-          b.onLoad({ filter: /\.ts$/ }, (args) => {
-            const source = readFileSync(args.path, 'utf8');
-            if (!source.includes('import.meta')) return undefined;
-            const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
-            const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
-            // On the first line, so the source map's lines stay the source's.
-            return { loader: 'ts', contents: `${consts} ${source}` };
-          });
-        },
-      },
-    ],
+    plugins: [sourceLocations],
   });
   const inputs = Object.keys(result.metafile.inputs)
     .filter((p) => !p.startsWith('node_modules/') && !p.includes(':'))
@@ -123,6 +104,28 @@ async function build(entry, cacheDir) {
  * node_modules/.cache/mlops-kit), compiling it first when its sources changed since the last build;
  * then `globalThis.mlopsKitAppBuilt` is true (bin/app.ts expects new templates).
  */
+/**
+ * The esbuild plugin that keeps a bundled module's view of where it is (bin/fast-entry.mjs uses it
+ * too). Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
+ * node_modules), by absolute URL: a bundle lives in a cache that may be anywhere. Each module keeps
+ * its own URL, as tsx runs it: `import.meta.url` (an expression, never text in a string; see the
+ * build's `define`) names a constant each module that reads it declares, on its first line, so the
+ * source map's lines stay the source's.
+ */
+export const sourceLocations = {
+  name: 'mlops-kit-source-locations',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
+    b.onLoad({ filter: /\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('import.meta')) return undefined;
+      const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
+      const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
+      return { loader: 'ts', contents: `${consts} ${source}` };
+    });
+  },
+};
+
 export async function runCompiled(name) {
   const entry = join(root, 'bin', `${name}.ts`);
   const cacheDir = join(process.env.MLOPS_CACHE_DIR || join(root, 'node_modules', '.cache', 'mlops-kit'), name);

@@ -22,6 +22,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { sourceLocations } from './compiled.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin', 'mlops-train.ts') };
@@ -29,8 +30,12 @@ const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin',
 const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
 const FORMAT = 2;
 const DAY_MS = 24 * 3600_000;
-// This file's own text decides how bundles are built: a change to it makes every bundle stale.
-const BUILDER = createHash('sha256').update(readFileSync(fileURLToPath(import.meta.url))).digest('hex');
+// This file's text and compiled.mjs's (the source-locations plugin) decide how bundles are built: a
+// change to either makes every bundle stale.
+const BUILDER = createHash('sha256')
+  .update(readFileSync(fileURLToPath(import.meta.url)))
+  .update(readFileSync(fileURLToPath(new URL('./compiled.mjs', import.meta.url))))
+  .digest('hex');
 
 const cacheDir = () =>
   join(process.env['MLOPS_CACHE_DIR'] || join(ROOT, 'node_modules', '.cache', 'mlops-kit'), 'cli');
@@ -56,24 +61,6 @@ function fresh(manifest) {
   }
   return touched ? 'touched' : true;
 }
-
-/**
- * The esbuild plugin that keeps a bundled module's view of where it is: packages external by the
- * absolute URL they resolve to from the project, `import.meta.*` the module's own source file's.
- */
-const sourceLocations = {
-  name: 'mlops-kit-source-locations',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes('import.meta')) return undefined;
-      const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
-      const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
-      return { loader: 'ts', contents: `${consts} ${source}` };
-    });
-  },
-};
 
 async function build(name, manifestFile) {
   const esbuild = await import('esbuild');

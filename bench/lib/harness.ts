@@ -343,3 +343,24 @@ export class BenchRun {
     await rm(this.dir, { recursive: true, force: true });
   }
 }
+
+/** One state's span in an execution: when it was entered and exited (ms since the epoch). */
+export interface StateSpan {
+  readonly name: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Each state's span from an execution's history events (GetExecutionHistory's `events`), in exit order. */
+export function stateSpans(events: readonly Record<string, unknown>[]): StateSpan[] {
+  const entered = new Map<string, number>();
+  const spans: StateSpan[] = [];
+  for (const e of events) {
+    const details = (e['stateEnteredEventDetails'] ?? e['stateExitedEventDetails']) as { name: string } | undefined;
+    if (!details) continue;
+    const at = Date.parse(String(e['timestamp']));
+    if (String(e['type']).endsWith('StateEntered')) entered.set(details.name, at);
+    else spans.push({ name: details.name, from: entered.get(details.name) ?? at, to: at });
+  }
+  return spans;
+}

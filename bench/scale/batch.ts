@@ -18,6 +18,7 @@ import { startPlatform } from '../../lib/local/platform';
 import { lakeBucket } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { linearModel, modelArchive } from '../../test/pipelines/models';
+import { stateSpans } from '../lib/harness';
 
 const { values } = parseArgs({ options: { objects: { type: 'string', default: '2000' }, rows: { type: 'string', default: '20' } } });
 const objects = Number(values.objects);
@@ -88,14 +89,7 @@ try {
     }
 
     const history = platform.sfn.getExecutionHistory({ executionArn, maxResults: 1000 }).events;
-    const entered = new Map<string, number>();
-    const times: [string, number][] = [];
-    for (const e of history) {
-      const details = (e['stateEnteredEventDetails'] ?? e['stateExitedEventDetails']) as { name: string } | undefined;
-      if (!details) continue;
-      if (e.type.endsWith('StateEntered')) entered.set(details.name, Date.parse(e.timestamp));
-      else times.push([details.name, Date.parse(e.timestamp) - (entered.get(details.name) ?? Date.parse(e.timestamp))]);
-    }
+    const times = stateSpans(history).map((s): [string, number] => [s.name, s.to - s.from]);
     const children = batcher?.MaxItemsPerBatch ? Math.ceil(objects / batcher.MaxItemsPerBatch) : objects;
     console.log(`bench/scale batch: ${objects} input objects × ${rows} rows, local platform, node ${process.version}\n`);
     console.log('| figure | value |\n|---|---:|');

@@ -23,6 +23,7 @@ import { layout } from '../../lib/local/layout';
 import { startPlatform } from '../../lib/local/platform';
 import { lakeBucket } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
+import { stateSpans } from '../lib/harness';
 
 const { values } = parseArgs({
   options: {
@@ -101,14 +102,7 @@ try {
       const q = await platform.athena.getQueryExecution({ QueryExecutionId: view.queryExecutionId });
       const unloadMs = Number(q.QueryExecution.Statistics?.EngineExecutionTimeInMillis ?? Number.NaN);
       const history = platform.sfn.getExecutionHistory({ executionArn, maxResults: 1000 }).events;
-      const entered = new Map<string, number>();
-      const times: [string, number][] = [];
-      for (const e of history) {
-        const details = (e['stateEnteredEventDetails'] ?? e['stateExitedEventDetails']) as { name: string } | undefined;
-        if (!details) continue;
-        if (e.type.endsWith('StateEntered')) entered.set(details.name, Date.parse(e.timestamp));
-        else times.push([details.name, Date.parse(e.timestamp) - (entered.get(details.name) ?? Date.parse(e.timestamp))]);
-      }
+      const times = stateSpans(history).map((s): [string, number] => [s.name, s.to - s.from]);
       return { label, wall, view, times, unloadMs };
     };
 

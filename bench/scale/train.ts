@@ -31,6 +31,7 @@ import { bundledTrainerCommand, ensureTrainerBundle } from '../../lib/local/sage
 import { lakeBucket } from '../../lib/local/startup';
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { mulberry32 } from '../../lib/trainer/synthetic';
+import { stateSpans } from '../lib/harness';
 
 const { values } = parseArgs({
   options: { rows: { type: 'string', default: '5000000' }, seed: { type: 'string', default: '19' }, decimals: { type: 'string', default: '2' } },
@@ -124,16 +125,7 @@ try {
     const out = JSON.parse(d.output!);
 
     // assess: per state, from the execution's history
-    const history = platform.sfn.getExecutionHistory({ executionArn, maxResults: 1000 }).events;
-    const entered = new Map<string, number>();
-    const states: { name: string; from: number; to: number }[] = [];
-    for (const e of history) {
-      const details = (e['stateEnteredEventDetails'] ?? e['stateExitedEventDetails']) as { name: string } | undefined;
-      if (!details) continue;
-      const at = Date.parse(e.timestamp);
-      if (e.type.endsWith('StateEntered')) entered.set(details.name, at);
-      else states.push({ name: details.name, from: entered.get(details.name) ?? at, to: at });
-    }
+    const states = stateSpans(platform.sfn.getExecutionHistory({ executionArn, maxResults: 1000 }).events);
     const peakIn = (from: number, to: number) =>
       Math.max(...samples.filter(([t]) => t >= from - 100 && t <= to + 100).map(([, r]) => r));
     console.log(`bench/scale train: ${rows.toLocaleString('en')} rows (wine schema, seed ${seed}, ${values.decimals} decimals), local platform, node ${process.version}\n`);

@@ -197,6 +197,8 @@ describe('Pipelines', () => {
       input: { table: 'winequality_red_raw' },
       output: expect.stringMatching(/^s3:\/\/[^/]*curated[^/]*\/predictions\/console\/$/),
     });
+    // The Distributed Map path (a table alone would take the SQL path): edited in the form, as a user would.
+    await input.fill(JSON.stringify({ ...JSON.parse(await input.inputValue()), engine: 'lambda' }, null, 2));
     await page.page.getByRole('button', { name: 'Start execution' }).click();
     await expect.poll(() => page.page.getByTestId('execution-status').getAttribute('data-status'), { timeout: 120_000 }).toBe('SUCCEEDED');
     const graph = page.page.getByTestId('state-graph');

@@ -52,6 +52,8 @@ describe.each(ENVIRONMENT_NAMES)('IAM in %s', (name) => {
       // The cluster autoscaler's discovery (lib/constructs/node-autoscaler.ts).
       /^autoscaling:Describe[A-Za-z]*$/,
       /^ec2:GetInstanceTypesFromInstanceRequirements$/,
+      // KEDA's CloudWatch scaler reads the model servers' request counts (lib/constructs/request-autoscaler.ts).
+      /^cloudwatch:GetMetricData$/,
     ];
     const wide: string[] = [];
     for (const [stack, t] of Object.entries(templates)) {

@@ -480,7 +480,7 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     const props = validate['Properties'];
     expect(props['Timeout']).toBe(15 * 60);
     // The house workflow size, as "Stage training data" has: no longer raised to 1 GB to hold objects.
-    const stage = Object.values(fns).find((f) => f['Properties']['Environment']?.['Variables']?.['ATHENA_RESULTS_BUCKET'] !== undefined && f['Properties']['Description']?.includes('copy the split'))!;
+    const stage = Object.values(fns).find((f) => f['Properties']['Environment']?.['Variables']?.['SPLITS_BUCKET'] !== undefined)!;
     expect(props['MemorySize']).toBe(stage['Properties']['MemorySize']);
     expect(props['Environment']['Variables']['ATHENA_WORKGROUP']).toBe(`mlops-${config.name}`);
     expect(states[S.validate]!['TimeoutSeconds']).toBeGreaterThanOrEqual(15 * 60);

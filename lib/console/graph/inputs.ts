@@ -39,7 +39,7 @@ const BY_KIND: readonly (readonly [RegExp, DocumentedInput])[] = [
     /batch/i,
     {
       input: { model: { uri: 's3://<artifacts bucket>/…/model.tar.gz' }, input: { table: 'wine_features' }, output: 's3://<curated bucket>/predictions/' },
-      fields: '{model: {uri}, input: {table} | {prefix}, output} → Parquet under output',
+      fields: '{model: {uri}, input: {table} | {prefix}, output, engine?} → Parquet under output (engine auto | sql | lambda)',
       resolve: batchInput,
     },
   ],
