@@ -60,6 +60,15 @@ export const GRAM_CHUNK_ROWS = 16_384;
  */
 export const GRAM_AUTO_MIN_MATRIX_BYTES = 64 * 2 ** 20;
 
+/**
+ * For a channel with CSV in it, `"auto"` waits until this size: the Gram path parses CSV on one
+ * thread, the column path on two, and on a quiet machine (`bench/train/e2e.ts`, 2026-12-05, load
+ * 1–2) 1,000,000 × 20 CSV took 4.98 s on the Gram path against 3.05 s on the column path (pandas +
+ * scikit-learn 4.17 s), at 75 vs 258 MiB. Below it memory is cheap next to time; above it (about
+ * 3,200,000 rows of 20 features) the matrix itself becomes the risk.
+ */
+export const GRAM_AUTO_MIN_CSV_MATRIX_BYTES = 512 * 2 ** 20;
+
 /** A failing CSV channel up to this size is read again whole to word the failure as `csv.ts` does. */
 export const LEGACY_MESSAGE_MAX_BYTES = 64 * 2 ** 20;
 
@@ -118,7 +127,8 @@ async function parquetShape(db: Connection, path: string): Promise<{ rows: numbe
 
 /**
  * Which path trains: `precompute` true or false forces it, `"auto"` takes the Gram path when the
- * matrix would be at least {@link GRAM_AUTO_MIN_MATRIX_BYTES}. An unreadable file leaves the choice to
+ * matrix would be at least {@link GRAM_AUTO_MIN_MATRIX_BYTES} (Parquet only) or
+ * {@link GRAM_AUTO_MIN_CSV_MATRIX_BYTES} (any CSV). An unreadable file leaves the choice to
  * the column path, whose reader words that failure.
  *
  * @example
@@ -127,15 +137,29 @@ async function parquetShape(db: Connection, path: string): Promise<{ rows: numbe
 export async function choosePath(
   precompute: Hyperparameters['precompute'],
   files: readonly ChannelFile[],
+  budgets: { readonly parquet: number; readonly csv: number } = { parquet: GRAM_AUTO_MIN_MATRIX_BYTES, csv: GRAM_AUTO_MIN_CSV_MATRIX_BYTES },
 ): Promise<TrainingPath> {
   if (precompute !== 'auto') return precompute ? 'gram' : 'columns';
   let bytes: number;
+  let parquetOnly: boolean;
   try {
     bytes = await estimateMatrixBytes(files);
+    parquetOnly = (await Promise.all(files.map(isParquetFile))).every(Boolean);
   } catch {
     return 'columns';
   }
-  return bytes >= GRAM_AUTO_MIN_MATRIX_BYTES ? 'gram' : 'columns';
+  return bytes >= (parquetOnly ? budgets.parquet : budgets.csv) ? 'gram' : 'columns';
+}
+
+async function isParquetFile(f: ChannelFile): Promise<boolean> {
+  const fh = await open(f.path, 'r');
+  try {
+    const magic = Buffer.alloc(4);
+    const { bytesRead } = await fh.read(magic, 0, 4, 0);
+    return bytesRead === 4 && magic.toString('latin1') === 'PAR1';
+  } finally {
+    await fh.close();
+  }
 }
 
 /** What the training job needs of a fit, whichever path made it. */

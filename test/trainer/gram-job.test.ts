@@ -180,6 +180,12 @@ describe('choosePath', () => {
       expect(await choosePath('auto', wine)).toBe('columns');
       expect(await choosePath(true, wine)).toBe('gram');
       expect(await choosePath(false, wine)).toBe('columns');
+      // Between the two budgets, Parquet streams and CSV (parsed on two threads on the column path) stays.
+      const budgets = { parquet: exact / 2, csv: exact * 3 };
+      expect(await choosePath('auto', [{ key: 'train/w.parquet', path: join(dir, 'w.parquet') }], budgets)).toBe('gram');
+      expect(await choosePath('auto', wine, budgets)).toBe('columns');
+      expect(await choosePath('auto', [...wine, { key: 'train/w.parquet', path: join(dir, 'w.parquet') }], budgets)).toBe('columns');
+      expect(await choosePath('auto', wine, { parquet: exact * 2, csv: exact / 2 })).toBe('gram');
     });
   });
 });
