@@ -16,20 +16,17 @@ export interface ObjectStore {
   list(bucket: string, prefix: string, options?: { readonly limit?: number }): Promise<string[]>;
   /** The object, its version and its ETag (S3's, quoted as S3 sends it). */
   get(bucket: string, key: string): Promise<{ body: Uint8Array; versionId?: string; etag?: string }>;
-  /**
-   * The object's first `bytes` bytes (a ranged GET: no more is sent), and whether they are all of it
-   * (an empty object gives an empty body, whole).
-   */
-  readStart(bucket: string, key: string, bytes: number): Promise<{ body: Uint8Array; whole: boolean }>;
   /** The object's body as it arrives, in chunks: for objects too large to hold whole. */
   stream(bucket: string, key: string): Promise<AsyncIterable<Uint8Array>>;
   /** The object's current version, ETag and size, without reading it. */
   head(bucket: string, key: string): Promise<{ versionId?: string; etag?: string; size?: number }>;
   /**
-   * Bytes `[start, end)` of the object (a ranged GET): for formats read from their footer (Parquet)
-   * without holding the whole object.
+   * Bytes `[start, end)` of the object (a ranged GET: no more is sent; fewer when the object ends
+   * first) and the object's whole size: for formats read from their footer (Parquet) and for an
+   * object's first bytes, without holding the whole object. An empty object read from 0 gives an
+   * empty body of size 0.
    */
-  read(bucket: string, key: string, start: number, end: number): Promise<Uint8Array>;
+  read(bucket: string, key: string, start: number, end: number): Promise<{ body: Uint8Array; size: number }>;
   /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */
   countLines(bucket: string, key: string): Promise<number>;
   put(

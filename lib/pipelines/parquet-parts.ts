@@ -46,7 +46,7 @@ export function partBuffer(objects: ObjectStore, part: Part): AsyncBuffer {
   return {
     byteLength: part.size,
     slice: async (start, end) => {
-      const bytes = await objects.read(part.bucket, part.key, start, end ?? part.size);
+      const { body: bytes } = await objects.read(part.bucket, part.key, start, end ?? part.size);
       return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     },
   };

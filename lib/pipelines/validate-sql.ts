@@ -186,9 +186,9 @@ export interface ObjectHead {
  * sent or held, whatever its size.
  */
 export async function readObjectHead(objects: ObjectStore, bucket: string, key: string): Promise<ObjectHead> {
-  const { body, whole } = await objects.readStart(bucket, key, HEAD_BYTES);
+  const { body, size } = await objects.read(bucket, key, 0, HEAD_BYTES);
   // A multi-byte character cut at the end decodes as U+FFFD, past the lines that are checked.
-  return { text: new TextDecoder().decode(body), ended: whole };
+  return { text: new TextDecoder().decode(body), ended: size <= body.byteLength };
 }
 
 /**

@@ -88,19 +88,6 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       const versionId = versionOf(out.VersionId);
       return { body, ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
     },
-    async readStart(bucket, key, bytes) {
-      try {
-        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=0-${bytes - 1}` }));
-        const body = await out.Body!.transformToByteArray();
-        const total = Number(/\/(\d+)$/.exec(out.ContentRange ?? '')?.[1] ?? body.byteLength);
-        return { body, whole: total <= body.byteLength };
-      } catch (err) {
-        // A range of an empty object is unsatisfiable (416): the object is empty.
-        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
-        if (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416) return { body: new Uint8Array(), whole: true };
-        throw err;
-      }
-    },
     async find(bucket, key, versionId) {
       try {
         const out = await client.send(
@@ -123,8 +110,18 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
       if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start)) {
         throw new RangeError(`a ranged read needs whole numbers 0 <= start < end, but [${start}, ${end}) was provided`);
       }
-      const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
-      return out.Body!.transformToByteArray();
+      try {
+        const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${end - 1}` }));
+        const body = await out.Body!.transformToByteArray();
+        // `Content-Range: bytes 0-99/1234`: the object's whole size.
+        const size = Number(/\/(\d+)$/.exec(out.ContentRange ?? '')?.[1] ?? start + body.byteLength);
+        return { body, size };
+      } catch (err) {
+        // Any range of an empty object is unsatisfiable (416): read from 0, the object is empty.
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (start === 0 && (e.name === 'InvalidRange' || e.$metadata?.httpStatusCode === 416)) return { body: new Uint8Array(), size: 0 };
+        throw err;
+      }
     },
     async countLines(bucket, key) {
       const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
