@@ -177,9 +177,10 @@ function sqlPath(engine: 'auto' | 'sql' | 'lambda', model: LinearModel, table: L
     return undefined;
   };
   if (table === undefined) return refuse('it predicts a lake table, and the input is a prefix (use {"table": …} or engine "lambda")');
+  const indexes = columnIndexes(model, table.columns.map((c) => c.name));
   const columns: string[] = [];
-  for (const feature of model.features) {
-    const column = table.columns.find((c) => c.name === feature || catalogName(c.name) === feature);
+  for (const [j, feature] of model.features.entries()) {
+    const column = table.columns[indexes[j]!];
     if (column === undefined) return refuse(`the model needs "${feature}", which table ${table.name} does not have`);
     if (!SQL_EXACT_TYPES.has(column.type.toLowerCase())) {
       return refuse(`column ${column.name} of ${table.name} is ${column.type}; the SQL path reads only exact numeric types (${[...SQL_EXACT_TYPES].join(', ')}) so its predictions equal the predict function's`);
@@ -206,14 +207,22 @@ export async function* textLines(chunks: AsyncIterable<Uint8Array>): AsyncGenera
   if (rest !== '') yield strip(rest);
 }
 
-/** Where each model feature is in `header`: by its name, or by the lake's name for the column. */
-function featureColumns(model: LinearModel, header: readonly string[], source: string): number[] {
+/**
+ * Where each model feature is in `names` (a header, a table's columns): by its name, or by the lake's
+ * name for the column; -1 where it is missing.
+ */
+function columnIndexes(model: LinearModel, names: readonly string[]): number[] {
   // Raw uploads name columns as written (`fixed acidity`); models name them as the lake does.
-  const normalized = header.map(catalogName);
-  const columnOf = model.features.map((f) => {
-    const exact = header.indexOf(f);
+  const normalized = names.map(catalogName);
+  return model.features.map((f) => {
+    const exact = names.indexOf(f);
     return exact !== -1 ? exact : normalized.indexOf(f);
   });
+}
+
+/** Where each model feature is in `header`; a missing one is a {@link DataValidationError}. */
+function featureColumns(model: LinearModel, header: readonly string[], source: string): number[] {
+  const columnOf = columnIndexes(model, header);
   const missing = model.features.filter((_, i) => columnOf[i] === -1);
   if (missing.length > 0) {
     throw new DataValidationError(
