@@ -34,11 +34,18 @@ import {
   defaultFitThreads,
   PARALLEL_FIT_MIN_ROWS,
   PARALLEL_SIMD_FIT_MIN_ROWS,
-  PARALLEL_SIMD_LOADED_MIN_ROWS,
 } from '../../lib/trainer/fit-threads';
 import { generateLinearData, linearDataToCsv } from '../../lib/trainer/synthetic';
 
 const REPO = join(import.meta.dirname, '..', '..');
+const cores = defaultFitThreads(Number.MAX_SAFE_INTEGER);
+/**
+ * A pause before each side's fits: scikit-learn's OpenBLAS threads spin for ~0.1 s after a call
+ * (THREAD_TIMEOUT 2^28 cycles) and would hold a core during the kit's fit that follows; a user's
+ * `mlops train` runs alone.
+ */
+const SETTLE_MS = 150;
+const settle = () => new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
 const SKLEARN_SCRIPT = join(import.meta.dirname, 'sklearn_fit.py');
 
 function flag(name: string): string | undefined {
@@ -197,6 +204,7 @@ try {
       const paths = [
         { name: 'default', options },
         { name: 'simd 1', options: { ...options, threads: 1 } },
+        { name: `simd ${cores}`, options: { ...options, threads: cores } },
         { name: 'js', options: { ...options, simd: false } },
         { name: 'js 1', options: { ...options, simd: false, threads: 1 } },
       ];
@@ -211,6 +219,7 @@ try {
       let gram = gramFit();
       const gramTimes: number[] = [];
       for (let r = 0; r < c.runs; r++) {
+        await settle();
         t = performance.now();
         gram = gramFit();
         gramTimes.push(performance.now() - t);
@@ -228,6 +237,7 @@ try {
           }
         }
         if (sk) {
+          await settle();
           skFit = await sk.fit();
           skTimes.push(skFit.ms);
           skCpu.push(skFit.cpu_ms);
@@ -245,6 +255,7 @@ try {
       rows.push([
         c.name,
         `${kitMs.toFixed(2)}${fit.simd ? '' : ' (js)'}`,
+        `${fit.parallelEpochs}/${fit.iterations}`,
         ...times.slice(1).map((ts) => median(ts).toFixed(2)),
         skMs === undefined ? 'skipped' : skMs.toFixed(2),
         ratio(kitMs, skMs),
@@ -269,7 +280,9 @@ try {
   const header = [
     'data set',
     'kit ms',
+    'par. epochs',
     'simd 1 thr',
+    `simd ${cores} thr`,
     'js',
     'js 1 thr',
     'sklearn ms',
@@ -298,11 +311,12 @@ try {
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
   console.log(
-    `\nkit ms: the default (WebAssembly SIMD kernels; at 200,000 rows now ${defaultFitThreads(200_000)} thread(s): ` +
-      `every core from ${PARALLEL_SIMD_FIT_MIN_ROWS.toLocaleString('en')} rows while the load average leaves a core per thread, ` +
-      `from ${PARALLEL_SIMD_LOADED_MIN_ROWS.toLocaleString('en')} under load; ` +
+    `\nkit ms: the default (WebAssembly SIMD kernels; at 200,000 rows each epoch on one thread or ${defaultFitThreads(200_000)}, ` +
+      'whichever the fit measured faster (par. epochs: how many of the last default fit\'s epochs ran on more than one); ' +
+      `considered from ${PARALLEL_SIMD_FIT_MIN_ROWS.toLocaleString('en')} rows, ` +
       `the JavaScript fallback from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')}); ` +
-      'simd 1 thr, js, js 1 thr: the SIMD kernels on one thread, the JavaScript fallback on the default threads and on one ' +
+      `simd 1 thr, simd ${cores} thr, js, js 1 thr: the SIMD kernels on one thread and on ${cores} for every epoch, the JavaScript fallback by default and on one ` +
+      `(each side's fits start ${SETTLE_MS} ms after the other's: scikit-learn's OpenBLAS threads spin ~0.1 s after a call; the kit's worker threads are started by the warm-up fit and kept, as \`mlops train\` starts them while it reads the data) ` +
       '(every path gives the same bits, checked each run); cpu: CPU time per fit of every thread of the process ' +
       '(the kit default path; scikit-learn with its BLAS threads), less distorted than wall time by other load; ' +
       'kit cold ms: the first fit in this process (V8 not yet warmed up); kit parse ms: CSV to columns, untimed on both sides; ' +

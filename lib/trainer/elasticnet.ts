@@ -19,9 +19,9 @@
 import {
   BLOCK_ROWS,
   blockDot,
-  blockPasses,
   columnPasses as fitColumns,
   defaultFitThreads,
+  epochPasses,
   fitArrays,
   fitRunsSimd,
 } from './fit-threads';
@@ -63,11 +63,11 @@ export interface ElasticNetOptions {
    */
   readonly overwriteX?: boolean;
   /**
-   * Threads that run the passes over the rows (the caller's and `threads − 1` workers); the result is
-   * the same to the last bit for any value (see `fit-threads.ts`).
-   * @default every core (at most 4) from PARALLEL_FIT_MIN_ROWS rows on (JavaScript kernels), or for
-   * the SIMD kernels from PARALLEL_SIMD_FIT_MIN_ROWS (a core free for each thread) or
-   * PARALLEL_SIMD_LOADED_MIN_ROWS (a loaded machine); else 1
+   * Threads that run the passes over the rows (the caller's and `threads − 1` workers), for every
+   * epoch; the result is the same to the last bit for any value (see `fit-threads.ts`).
+   * @default each epoch on one thread or on every core (at most 4), whichever the fit measured faster
+   * (`epochPasses` in fit-threads.ts), from PARALLEL_FIT_MIN_ROWS rows on (JavaScript kernels) or
+   * PARALLEL_SIMD_FIT_MIN_ROWS (SIMD kernels); else 1
    */
   readonly threads?: number;
   /**
@@ -88,6 +88,8 @@ export interface ElasticNetFit {
   readonly simd: boolean;
   /** Epochs run (scikit-learn's `n_iter_`). */
   readonly iterations: number;
+  /** Of those, the epochs whose passes ran on more than one thread. */
+  readonly parallelEpochs: number;
   /** Whether the duality gap fell below the tolerance before `maxIter` ran out. */
   readonly converged: boolean;
   /** Duality gap of the objective above at the returned solution (scikit-learn's `dual_gap_`). */
@@ -164,6 +166,7 @@ export function fitElasticNet(
   const tol = options.tol ?? 1e-4;
   const simd = options.simd ?? true;
   const threads = options.threads ?? defaultFitThreads(X.rows, fitRunsSimd(X.data, options.overwriteX ?? false, simd));
+  const adaptive = options.threads === undefined;
   validate(X, y, alpha, l1Ratio, maxIter, tol, threads);
   const n = X.rows;
   const p = X.cols;
@@ -190,6 +193,8 @@ export function fitElasticNet(
   const columns = fitColumns(Xc, arrays.simd);
   for (let j = 0; j < p; j++) {
     const o = j * n;
+    // Copied a column at a time, so that its statistics and centring read it from the cache.
+    if (!arrays.copied) Xc.set(X.data.subarray(o, o + n), o);
     const stats = columns.stats(o, n);
     if (stats.nonFinite !== -1) {
       const i = stats.nonFinite;
@@ -231,18 +236,21 @@ export function fitElasticNet(
     warnings.push('alpha is 0: coordinate descent without regularisation may converge slowly or not at all');
   }
 
-  const pass = blockPasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1);
+  const passes = epochPasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1, adaptive);
   let gap = gapTol + 1;
   let converged = false;
   let epoch = 0;
+  // The residual update for the previous coordinate is deferred and fused with the next
+  // coordinate's dot product: one pass over R per coordinate instead of two; the last coordinate's
+  // is fused with the next epoch's first dot, or with the duality gap's pass.
+  let pending = -1;
+  let pendingDelta = 0;
   try {
     for (; epoch < maxIter; epoch++) {
+      const pass = passes.next();
+      const started = performance.now();
       let wMax = 0;
       let dwMax = 0;
-      // The residual update for the previous coordinate is deferred and fused with the next
-      // coordinate's dot product: one pass over R per coordinate instead of two.
-      let pending = -1;
-      let pendingDelta = 0;
       for (let j = 0; j < p; j++) {
         const norm = norms[j]!;
         if (norm === 0) continue;
@@ -271,9 +279,10 @@ export function fitElasticNet(
         const aw = Math.abs(wNew);
         if (aw > wMax) wMax = aw;
       }
-      if (pending !== -1) pass.axpy(pending, pendingDelta);
+      passes.done(performance.now() - started);
       if (wMax === 0 || dwMax / wMax < tol || epoch === maxIter - 1) {
-        gap = dualityGap(pass.gapDots(), p, w, l1, l2);
+        gap = dualityGap(pass.gapDots(pending, pendingDelta), p, w, l1, l2);
+        pending = -1;
         // `<=` rather than scikit-learn's `<` only so that a constant target (gap 0, tolerance 0)
         // counts as converged instead of running every epoch.
         if (gap <= gapTol) {
@@ -283,7 +292,7 @@ export function fitElasticNet(
       }
     }
   } finally {
-    pass.release();
+    passes.release();
   }
   const iterations = converged ? epoch + 1 : maxIter;
   if (!converged) {
@@ -297,8 +306,9 @@ export function fitElasticNet(
   return {
     coef: w,
     intercept,
-    simd: pass.simd,
+    simd: passes.simd,
     iterations,
+    parallelEpochs: passes.parallelEpochs,
     converged,
     dualGap: gap / n,
     constantColumns,

@@ -39,38 +39,28 @@ import {
 export const BLOCK_ROWS = 8192;
 
 /**
- * From this many rows a fit on the JavaScript kernels runs on worker threads by default. Measured on
- * a 2-core machine (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is too
- * short for the barrier (a futex wake-up, 10–50 µs) to pay.
+ * From this many rows a fit on the JavaScript kernels may run on worker threads by default (each
+ * epoch on one thread or on every core, whichever was measured faster: {@link epochPasses}). Measured
+ * on a 2-core machine (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is
+ * too short for the barrier (a futex wake-up, 10–50 µs) to pay.
  */
 export const PARALLEL_FIT_MIN_ROWS = 65_536;
 
 /**
- * From this many rows a fit on the SIMD kernels runs on worker threads by default while the machine
- * has a core for every thread (then the threads spin between passes instead of sleeping:
- * {@link spinLoads}); on a loaded machine (sleeping threads) from {@link PARALLEL_SIMD_LOADED_MIN_ROWS}.
- * The SIMD pass is 2–4× shorter than the JavaScript one, so the barrier weighs more. Not measured on
- * a quiet machine yet (the one at hand had load 25 on 2 cores).
+ * From this many rows a fit on the SIMD kernels may run on worker threads by default, epoch by epoch
+ * where measured faster ({@link epochPasses}). Below it a coordinate's SIMD pass on one thread takes
+ * ~30 µs or less (bench/train/profile.ts), a few barriers' worth.
  */
-export const PARALLEL_SIMD_FIT_MIN_ROWS = 131_072;
+export const PARALLEL_SIMD_FIT_MIN_ROWS = 98_304;
 
 /**
- * From this many rows a fit on the SIMD kernels runs on worker threads on a loaded machine. Measured
- * there (load 25 on 2 cores, bench/train/threads.ts, threads sleeping between passes), 2 threads
- * against 1 took 1.83× the wall time at 32,768 rows, 1.35× at 98,304, 0.97× at 131,072, 1.09× at
- * 200,000, then 0.34× at 400,000 and 0.64× at 1,000,000, for about the same CPU time.
- */
-export const PARALLEL_SIMD_LOADED_MIN_ROWS = 262_144;
-
-/**
- * The default thread count of a fit of `rows` rows on the SIMD kernels (`simd`) or the JavaScript
- * ones: every core (at most 4: more threads, more barriers) from the thresholds above, else 1.
+ * The most threads a default fit of `rows` rows on the SIMD kernels (`simd`) or the JavaScript ones
+ * uses: every core (at most 4: more threads, more barriers) from the thresholds above, else 1. A
+ * default fit chooses between one thread and this many epoch by epoch ({@link epochPasses}).
  */
 export function defaultFitThreads(rows: number, simd = kernelModule() !== undefined): number {
   const cores = Math.min(4, availableParallelism());
-  if (!simd) return rows >= PARALLEL_FIT_MIN_ROWS ? cores : 1;
-  const quiet = spinLoads(cores) > SPIN_LOADED;
-  return rows >= (quiet ? PARALLEL_SIMD_FIT_MIN_ROWS : PARALLEL_SIMD_LOADED_MIN_ROWS) ? cores : 1;
+  return rows >= (simd ? PARALLEL_SIMD_FIT_MIN_ROWS : PARALLEL_FIT_MIN_ROWS) ? cores : 1;
 }
 
 /** Whether a fit runs the SIMD kernels (see {@link fitArrays}): it can when `simd`, and they are here. */
@@ -225,7 +215,7 @@ function makeOps(m: OpsData, kernels: FitKernels | undefined): BlockOps {
 /**
  * Runs one command over blocks [b0, b1), writing each block's partial sums to `partials` (the row of
  * quantity k at k·nb). The duality gap's pass gives p + 2 quantities: x_k·R for every column, R·R and
- * R·(y − ȳ).
+ * R·(y − ȳ), after applying R −= d·x_prev when prev ≥ 0.
  */
 function runBlocks(
   cmd: number,
@@ -248,6 +238,9 @@ function runBlocks(
     else if (cmd === 2) partials[b] = ops.updateDot(prev, d, j, s, e);
     else if (cmd === 3) ops.axpy(prev, d, s, e);
     else if (cmd === 4) {
+      // The previous coordinate's pending update first (prev ≥ 0): a block's rows of R are final
+      // before its dot products, so this is the bits of an axpy pass, then the gap's pass.
+      if (prev >= 0) ops.axpy(prev, d, s, e);
       for (let k = 0; k < p; k++) partials[k * nb + b] = ops.dot(k, s, e);
       partials[p * nb + b] = ops.rr(s, e);
       partials[(p + 1) * nb + b] = ops.ry(s, e);
@@ -263,6 +256,7 @@ const OP = 2;
 const COL = 3;
 const PREV = 4;
 const SPIN_AT = 5; // loads of a control word before sleeping, set for each fit by spinLoads
+const READY = 6; // workers that have started (their first instruction counts itself)
 /**
  * Loads before sleeping on a loaded machine. Kept tiny: measured on this shared 2-core machine (load
  * 12 on 2 cores), spinning 20,000 loads made a 200,000-row fit on 2 threads 1.3× slower than on one
@@ -299,6 +293,7 @@ const makeOps = ${makeOps.toString()};
 const runBlocks = ${runBlocks.toString()};
 const ctrl = new Int32Array(w.ctrl);
 const delta = new Float64Array(w.delta);
+Atomics.add(ctrl, ${READY}, 1);
 let seen = 0;
 let st = null;
 for (;;) {
@@ -376,6 +371,15 @@ function pool(size: number): Pool {
 }
 
 /**
+ * Whether the worker threads of a `threads`-thread fit have started (a fit that would otherwise wait
+ * for their start-up, 30–60 ms, runs its first epochs on one thread meanwhile).
+ */
+export function fitThreadsReady(threads: number): boolean {
+  const p = pools.get(threads - 1);
+  return p !== undefined && Atomics.load(p.ctrl, READY) === threads - 1;
+}
+
+/**
  * Starts the worker threads of a `threads`-thread fit ahead of it, so that their start-up overlaps
  * with reading the data instead of delaying the fit. Harmless when the fit ends up single-threaded.
  *
@@ -449,14 +453,16 @@ export interface PassData {
  * itself when `inPlace` and it can be used where it is: always for the JavaScript kernels (as
  * before), for SIMD only when `data` already lives in a kernel memory ({@link fitMatrixArray}), which
  * then grows by the residual and the target. A copy of the target is made only where `y` cannot be
- * read where it is. `simd` in the answer says which kernels the passes will run.
+ * read where it is. `simd` in the answer says which kernels the passes will run; `copied` false says
+ * that `x` is not `data` and `data` is not copied into it yet (the caller copies it column by column,
+ * each just before its first pass, while it is in cache).
  */
 export function fitArrays(
   data: Float64Array,
   y: Float64Array,
   n: number,
   options: { readonly inPlace: boolean; readonly shared: boolean; readonly simd: boolean },
-): { x: Float64Array; r: Float64Array; y: Float64Array; simd: boolean } {
+): { x: Float64Array; r: Float64Array; y: Float64Array; simd: boolean; copied: boolean } {
   const p = data.length / n;
   if (options.simd && kernelModule()) {
     const own = kernelMemoryOf(data.buffer);
@@ -466,17 +472,16 @@ export function fitArrays(
         const buf = own.buffer;
         const yk = new Float64Array(buf, base + n * 8, n);
         yk.set(y);
-        return { x: data, r: new Float64Array(buf, base, n), y: yk, simd: true };
+        return { x: data, r: new Float64Array(buf, base, n), y: yk, simd: true, copied: true };
       }
     } else if (!options.inPlace) {
       const memory = scratchMemory((p + 2) * n * 8);
       if (memory) {
         const buf = memory.buffer;
         const x = new Float64Array(buf, 0, p * n);
-        x.set(data);
         const yk = new Float64Array(buf, (p + 1) * n * 8, n);
         yk.set(y);
-        return { x, r: new Float64Array(buf, p * n * 8, n), y: yk, simd: true };
+        return { x, r: new Float64Array(buf, p * n * 8, n), y: yk, simd: true, copied: false };
       }
     }
   }
@@ -485,13 +490,12 @@ export function fitArrays(
     shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
   const inPlace = options.inPlace && (!shared || data.buffer instanceof SharedArrayBuffer);
   const x = inPlace ? data : alloc(data.length);
-  if (!inPlace) x.set(data);
   let ys = y;
   if (shared && !(y.buffer instanceof SharedArrayBuffer)) {
     ys = alloc(n);
     ys.set(y);
   }
-  return { x, r: alloc(n), y: ys, simd: false };
+  return { x, r: alloc(n), y: ys, simd: false, copied: inPlace };
 }
 
 /** Column `[o, o + n)` of a matrix: its sum, whether every value is the same, the first non-finite one. */
@@ -632,14 +636,19 @@ export function fitMatrixArray(length: number, shared: boolean): Float64Array {
 export interface BlockPasses {
   /** Whether the passes run the WebAssembly SIMD kernels (else their JavaScript twins: same bits). */
   readonly simd: boolean;
+  /** The threads the passes run on (the caller's and the workers'). */
+  readonly threads: number;
   /** x_j·R. */
   dot(j: number): number;
   /** R −= d·x_prev, then x_j·R. */
   updateDot(prev: number, d: number, j: number): number;
   /** R −= d·x_prev. */
   axpy(prev: number, d: number): void;
-  /** x_k·R for every column k, then R·R and R·(y − ȳ). */
-  gapDots(): Float64Array;
+  /**
+   * x_k·R for every column k, then R·R and R·(y − ȳ); with `prev` ≥ 0, after R −= d·x_prev in the
+   * same pass (the bits of `axpy(prev, d)` then `gapDots()`).
+   */
+  gapDots(prev?: number, d?: number): Float64Array;
   /** Detaches the workers (the pool stays for the next fit). */
   release(): void;
 }
@@ -701,10 +710,11 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
       runBlocks(op, ops, p, partials, n, nb, BLOCK_ROWS, j, prev, d, 0, nb);
     return {
       simd,
+      threads: 1,
       dot: (j) => (local(CMD.dot, j, 0, 0), sum(0)),
       updateDot: (prev, d, j) => (local(CMD.updateDot, j, prev, d), sum(0)),
       axpy: (prev, d) => local(CMD.axpy, 0, prev, d),
-      gapDots: () => (local(CMD.gap, 0, 0, 0), gap()),
+      gapDots: (prev = -1, d = 0) => (local(CMD.gap, 0, prev, d), gap()),
       release: () => {},
     };
   }
@@ -755,10 +765,11 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   run(CMD.attach, 0, 0, 0);
   return {
     simd,
+    threads: total,
     dot: (j) => (run(CMD.dot, j, 0, 0), sum(0)),
     updateDot: (prev, d, j) => (run(CMD.updateDot, j, prev, d), sum(0)),
     axpy: (prev, d) => run(CMD.axpy, 0, prev, d),
-    gapDots: () => (run(CMD.gap, 0, 0, 0), gap()),
+    gapDots: (prev = -1, d = 0) => (run(CMD.gap, 0, prev, d), gap()),
     // Workers drop their views so the fit's buffers can be collected.
     release: () => {
       const none = new SharedArrayBuffer(8);
@@ -766,6 +777,96 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
         port.postMessage({ ...message, x: none, xOffset: 0, r: none, rOffset: 0, y: none, yOffset: 0, memory: undefined, module: undefined, partials: none, n: 0, p: 0, nb: 0 });
       }
       run(CMD.attach, 0, 0, 0);
+    },
+  };
+}
+
+/** Epochs between two probes of the thread count not in use (see {@link epochPasses}). */
+export const PROBE_EVERY = 8;
+
+/** A fit's passes chosen epoch by epoch (see {@link epochPasses}). */
+export interface EpochPasses {
+  /** The passes to run the next epoch on. */
+  next(): BlockPasses;
+  /** Records the wall time of the epoch just run on the passes `next` gave. */
+  done(ms: number): void;
+  /** Epochs run on more than one thread so far. */
+  readonly parallelEpochs: number;
+  readonly simd: boolean;
+  release(): void;
+}
+
+/**
+ * A fit's passes over `data`, on a fixed number of threads (`adaptive` false: `threads` always), or
+ * chosen for each epoch between one thread and `threads` by the wall time of the epochs run on each.
+ *
+ * Why measure instead of a row threshold: whether a second thread pays at 100,000–1,000,000 rows
+ * depends on what a threshold cannot see: how much of the memory bandwidth one core already takes
+ * (an epoch streams the whole matrix, and one thread was measured within 10% of the streaming floor),
+ * whether another process holds the other core (a sleeping worker makes each of the epoch's ~20
+ * barriers a futex wake-up), and whether the worker threads have started. The result cannot differ:
+ * every thread count gives the same bits (see the module comment), and the choice changes only where
+ * the blocks are computed. The first epoch runs on `threads` (once the workers have started; before
+ * that on one thread), the second on one; then the faster of the latest epoch on each, with the
+ * other probed again every {@link PROBE_EVERY} epochs so that a change of load is followed. A probe
+ * on the slower choice costs one epoch's difference.
+ *
+ * @example
+ * const passes = epochPasses(data, n, p, 2, true);
+ * const t = performance.now(); run(passes.next()); passes.done(performance.now() - t);
+ */
+export function epochPasses(data: PassData, n: number, p: number, threads: number, adaptive: boolean): EpochPasses {
+  const one = blockPasses(data, n, p, adaptive ? 1 : threads);
+  if (!adaptive || threads < 2 || Math.ceil(n / BLOCK_ROWS) < 2) {
+    const fixed = threads > 1 && Math.ceil(n / BLOCK_ROWS) > 1;
+    let parallelEpochs = 0;
+    return {
+      simd: one.simd,
+      next: () => one,
+      done: () => {
+        if (fixed) parallelEpochs++;
+      },
+      get parallelEpochs() {
+        return parallelEpochs;
+      },
+      release: () => one.release(),
+    };
+  }
+  // Start the workers if they are not (the fit runs on one thread until they have).
+  prewarmFitThreads(threads);
+  let many: BlockPasses | undefined;
+  const last: (number | undefined)[] = [undefined, undefined]; // the latest epoch's ms on one thread, on many
+  let current = 0;
+  let probing = false;
+  let sinceProbe = 0;
+  let parallelEpochs = 0;
+  return {
+    simd: one.simd,
+    next: () => {
+      if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
+      const [a, b] = last;
+      probing = false;
+      if (!many) current = 0;
+      else if (b === undefined) current = 1;
+      else if (a === undefined) current = 0;
+      else {
+        const faster = b < a ? 1 : 0;
+        probing = sinceProbe >= PROBE_EVERY;
+        current = probing ? 1 - faster : faster;
+      }
+      return current === 1 ? many! : one;
+    },
+    done: (ms) => {
+      last[current] = ms;
+      sinceProbe = probing ? 0 : sinceProbe + 1;
+      if (current === 1) parallelEpochs++;
+    },
+    get parallelEpochs() {
+      return parallelEpochs;
+    },
+    release: () => {
+      one.release();
+      many?.release();
     },
   };
 }

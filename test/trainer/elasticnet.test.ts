@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticNetError, elasticNetObjective, fitElasticNet } from '../../lib/trainer/elasticnet';
-import { BLOCK_ROWS, stopFitThreads } from '../../lib/trainer/fit-threads';
+import {
+  BLOCK_ROWS,
+  epochPasses,
+  fitMatrixArray,
+  fitThreadsReady,
+  PARALLEL_SIMD_FIT_MIN_ROWS,
+  PROBE_EVERY,
+  prewarmFitThreads,
+  stopFitThreads,
+} from '../../lib/trainer/fit-threads';
 import { generateLinearData } from '../../lib/trainer/synthetic';
 import { SYNTHETIC_FIXTURE } from '../fixtures/sklearn/synthetic-params';
 import { kktViolation, loadFixture, predictAll, wineSet } from './helpers';
@@ -217,18 +226,20 @@ describe('fitElasticNet inputs', () => {
   });
 });
 
+/** A fit's results that must not depend on the threads, compared exactly (toEqual tells 0 from −0). */
+const bits = (fit: ReturnType<typeof fitElasticNet>) => ({
+  coef: Array.from(fit.coef),
+  intercept: fit.intercept,
+  dualGap: fit.dualGap,
+  iterations: fit.iterations,
+  converged: fit.converged,
+});
+
 describe('fitElasticNet on worker threads', () => {
   afterAll(stopFitThreads);
   // Several blocks and a partial last one, so that the threads split the rows unevenly.
   const rows = 5 * BLOCK_ROWS + 7;
   const data = generateLinearData({ seed: 7, rows, features: 9, noise: 1, correlation: 0.5 });
-  const bits = (fit: ReturnType<typeof fitElasticNet>) => ({
-    coef: Array.from(fit.coef),
-    intercept: fit.intercept,
-    dualGap: fit.dualGap,
-    iterations: fit.iterations,
-    converged: fit.converged,
-  });
 
   it.each([
     { alpha: 0.05, l1Ratio: 0.5, tol: 1e-4 },
@@ -262,5 +273,62 @@ describe('fitElasticNet on worker threads', () => {
     );
     expect(two!.coef[2]).toBe(0);
     expect(bits(two!)).toEqual(bits(one!));
+  });
+});
+
+describe('fitElasticNet choosing its threads epoch by epoch', () => {
+  afterAll(stopFitThreads);
+  // Enough rows that a default fit considers a second thread.
+  const rows = PARALLEL_SIMD_FIT_MIN_ROWS + 3 * BLOCK_ROWS + 5;
+  const data = generateLinearData({ seed: 31, rows, features: 6, noise: 1, correlation: 0.6 });
+  const waitForWorkers = async (threads: number) => {
+    prewarmFitThreads(threads);
+    for (let k = 0; k < 600 && !fitThreadsReady(threads); k++) await new Promise((r) => setTimeout(r, 50));
+    expect(fitThreadsReady(threads)).toBe(true);
+  };
+
+  it.each([
+    { alpha: 0.1, l1Ratio: 0.5, tol: 1e-4 },
+    { alpha: 0.001, l1Ratio: 0.9, tol: 1e-10, maxIter: 40 },
+  ])('gives the bits of one thread whatever it chooses, with cold and warm workers: %o', async (options) => {
+    // prepare
+    await stopFitThreads();
+    const one = bits(fitElasticNet(data.X, data.y, { ...options, threads: 1 }));
+    // act: a default fit while the workers are starting, then one with them running
+    const cold = fitElasticNet(data.X, data.y, options);
+    await waitForWorkers(2);
+    const warm = fitElasticNet(data.X, data.y, options);
+    // assess
+    expect(bits(cold)).toEqual(one);
+    expect(bits(warm)).toEqual(one);
+    expect(warm.parallelEpochs, 'the first epoch runs on the started workers').toBeGreaterThan(0);
+    expect(one.iterations).toBeGreaterThan(PROBE_EVERY);
+    expect(fitElasticNet(data.X, data.y, { ...options, threads: 1 }).parallelEpochs).toBe(0);
+  });
+
+  it('runs the faster of one thread and two, and probes the other every PROBE_EVERY epochs', async () => {
+    // prepare
+    await waitForWorkers(2);
+    const n = 2 * BLOCK_ROWS;
+    const all = fitMatrixArray(3 * n, true);
+    const arrays = { x: all.subarray(0, n), r: all.subarray(n, 2 * n), y: all.subarray(2 * n), yMean: 0 };
+    const passes = epochPasses(arrays, n, 1, 2, true);
+    const ms = { one: 5, many: 3 };
+    const choices: string[] = [];
+    try {
+      // act: report each epoch's time as the chosen side's; two threads turn slower at epoch 12
+      for (let epoch = 0; epoch < 30; epoch++) {
+        if (epoch === 12) ms.many = 9;
+        const pass = passes.next();
+        choices.push(pass.threads === 2 ? 'M' : '1');
+        passes.done(pass.threads === 2 ? ms.many : ms.one);
+      }
+    } finally {
+      passes.release();
+    }
+    // assess: two threads first, then one; the faster, the other probed every PROBE_EVERY epochs
+    expect(PROBE_EVERY).toBe(8);
+    expect(choices.join('')).toBe('M1MMMMMM1MMMM1111M11111111M111');
+    expect(passes.parallelEpochs).toBe(choices.filter((c) => c === 'M').length);
   });
 });

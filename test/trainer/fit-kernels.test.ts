@@ -123,6 +123,37 @@ describe('fit kernels: WebAssembly SIMD against the JavaScript fallback', () => 
     expect(same(fused.r, apart.r)).toBe(true);
   });
 
+  it.each([
+    { simd: true, threads: 1 },
+    { simd: true, threads: 2 },
+    { simd: false, threads: 1 },
+    { simd: false, threads: 2 },
+  ])('fuses a pending update into the duality gap pass to the bits of an axpy then the gap pass ($simd, $threads threads)', ({ simd, threads }) => {
+    // prepare
+    const rows = 2 * BLOCK_ROWS + 3;
+    const { columns, r, y } = adversarial(rows, 13);
+    const fused = passArrays(columns, r, y, simd);
+    const apart = passArrays(columns, r, y, simd);
+    const a = blockPasses({ ...fused, yMean: 2 }, rows, columns.length, threads);
+    const b = blockPasses({ ...apart, yMean: 2 }, rows, columns.length, 1);
+    try {
+      // act: the huge column's update, then the gap; then a tiny one
+      const viaFused = [...a.gapDots(3, 1e-140), ...a.gapDots(4, -7.5)];
+      b.axpy(3, 1e-140);
+      const first = [...b.gapDots()];
+      b.axpy(4, -7.5);
+      const viaApart = [...first, ...b.gapDots()];
+      // assess
+      expect(a.simd).toBe(simd);
+      expect(same(viaFused, viaApart)).toBe(true);
+      expect(same(fused.r, apart.r)).toBe(true);
+      expect(same(fused.r, r)).toBe(false); // the update did move R
+    } finally {
+      a.release();
+      b.release();
+    }
+  });
+
   it('prepares columns (sums, constancy, centring) to the same bits with and without SIMD', () => {
     // prepare
     const rows = 1003;
