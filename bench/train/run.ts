@@ -255,7 +255,7 @@ try {
       rows.push([
         c.name,
         `${kitMs.toFixed(2)}${fit.simd ? '' : ' (js)'}`,
-        `${fit.parallelEpochs}/${fit.iterations}`,
+        `${fit.parallelPasses}/${fit.coordinatePasses}`,
         ...times.slice(1).map((ts) => median(ts).toFixed(2)),
         skMs === undefined ? 'skipped' : skMs.toFixed(2),
         ratio(kitMs, skMs),
@@ -280,7 +280,7 @@ try {
   const header = [
     'data set',
     'kit ms',
-    'par. epochs',
+    'par. passes',
     'simd 1 thr',
     `simd ${cores} thr`,
     'js',
@@ -311,8 +311,8 @@ try {
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
   for (const r of rows) console.log(line(r));
   console.log(
-    `\nkit ms: the default (WebAssembly SIMD kernels; at 200,000 rows each epoch on one thread or ${defaultFitThreads(200_000)}, ` +
-      'whichever the fit measured faster (par. epochs: how many of the last default fit\'s epochs ran on more than one); ' +
+    `\nkit ms: the default (WebAssembly SIMD kernels; at 200,000 rows each coordinate pass on one thread or ${defaultFitThreads(200_000)}, ` +
+      'whichever the fit measured faster (par. passes: how many of the last default fit\'s passes ran on more than one); ' +
       `considered from ${PARALLEL_SIMD_FIT_MIN_ROWS.toLocaleString('en')} rows, ` +
       `the JavaScript fallback from ${PARALLEL_FIT_MIN_ROWS.toLocaleString('en')}); ` +
       `simd 1 thr, simd ${cores} thr, js, js 1 thr: the SIMD kernels on one thread and on ${cores} for every epoch, the JavaScript fallback by default and on one ` +

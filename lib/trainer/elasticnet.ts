@@ -21,7 +21,7 @@ import {
   blockDot,
   columnPasses as fitColumns,
   defaultFitThreads,
-  epochPasses,
+  adaptivePasses,
   fitArrays,
   fitRunsSimd,
 } from './fit-threads';
@@ -65,8 +65,8 @@ export interface ElasticNetOptions {
   /**
    * Threads that run the passes over the rows (the caller's and `threads − 1` workers), for every
    * epoch; the result is the same to the last bit for any value (see `fit-threads.ts`).
-   * @default each epoch on one thread or on every core (at most 4), whichever the fit measured faster
-   * (`epochPasses` in fit-threads.ts), from PARALLEL_FIT_MIN_ROWS rows on (JavaScript kernels) or
+   * @default each pass on one thread or on every core (at most 4), whichever the fit measured faster
+   * (`adaptivePasses` in fit-threads.ts), from PARALLEL_FIT_MIN_ROWS rows on (JavaScript kernels) or
    * PARALLEL_SIMD_FIT_MIN_ROWS (SIMD kernels); else 1
    */
   readonly threads?: number;
@@ -88,8 +88,10 @@ export interface ElasticNetFit {
   readonly simd: boolean;
   /** Epochs run (scikit-learn's `n_iter_`). */
   readonly iterations: number;
-  /** Of those, the epochs whose passes ran on more than one thread. */
-  readonly parallelEpochs: number;
+  /** The coordinate passes over the rows (a column's dot product with the residual) the fit ran. */
+  readonly coordinatePasses: number;
+  /** Of those, the ones that ran on more than one thread. */
+  readonly parallelPasses: number;
   /** Whether the duality gap fell below the tolerance before `maxIter` ran out. */
   readonly converged: boolean;
   /** Duality gap of the objective above at the returned solution (scikit-learn's `dual_gap_`). */
@@ -236,7 +238,7 @@ export function fitElasticNet(
     warnings.push('alpha is 0: coordinate descent without regularisation may converge slowly or not at all');
   }
 
-  const passes = epochPasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1, adaptive);
+  const pass = adaptivePasses({ x: Xc, r: R, y: yShared, yMean }, n, p, shared ? threads : 1, adaptive);
   let gap = gapTol + 1;
   let converged = false;
   let epoch = 0;
@@ -247,8 +249,6 @@ export function fitElasticNet(
   let pendingDelta = 0;
   try {
     for (; epoch < maxIter; epoch++) {
-      const pass = passes.next();
-      const started = performance.now();
       let wMax = 0;
       let dwMax = 0;
       for (let j = 0; j < p; j++) {
@@ -279,7 +279,6 @@ export function fitElasticNet(
         const aw = Math.abs(wNew);
         if (aw > wMax) wMax = aw;
       }
-      passes.done(performance.now() - started);
       if (wMax === 0 || dwMax / wMax < tol || epoch === maxIter - 1) {
         gap = dualityGap(pass.gapDots(pending, pendingDelta), p, w, l1, l2);
         pending = -1;
@@ -292,7 +291,7 @@ export function fitElasticNet(
       }
     }
   } finally {
-    passes.release();
+    pass.release();
   }
   const iterations = converged ? epoch + 1 : maxIter;
   if (!converged) {
@@ -306,9 +305,10 @@ export function fitElasticNet(
   return {
     coef: w,
     intercept,
-    simd: passes.simd,
+    simd: pass.simd,
     iterations,
-    parallelEpochs: passes.parallelEpochs,
+    coordinatePasses: pass.counts.passes,
+    parallelPasses: pass.counts.parallel,
     converged,
     dualGap: gap / n,
     constantColumns,

@@ -40,7 +40,7 @@ export const BLOCK_ROWS = 8192;
 
 /**
  * From this many rows a fit on the JavaScript kernels may run on worker threads by default (each
- * epoch on one thread or on every core, whichever was measured faster: {@link epochPasses}). Measured
+ * pass on one thread or on every core, whichever was measured faster: {@link adaptivePasses}). Measured
  * on a 2-core machine (bench/train/threads.ts): below ~50,000 rows a coordinate's pass (~40 µs) is
  * too short for the barrier (a futex wake-up, 10–50 µs) to pay.
  */
@@ -48,7 +48,7 @@ export const PARALLEL_FIT_MIN_ROWS = 65_536;
 
 /**
  * From this many rows a fit on the SIMD kernels may run on worker threads by default, epoch by epoch
- * where measured faster ({@link epochPasses}). Below it a coordinate's SIMD pass on one thread takes
+ * where measured faster ({@link adaptivePasses}). Below it a coordinate's SIMD pass on one thread takes
  * ~30 µs or less (bench/train/profile.ts), a few barriers' worth.
  */
 export const PARALLEL_SIMD_FIT_MIN_ROWS = 98_304;
@@ -56,7 +56,7 @@ export const PARALLEL_SIMD_FIT_MIN_ROWS = 98_304;
 /**
  * The most threads a default fit of `rows` rows on the SIMD kernels (`simd`) or the JavaScript ones
  * uses: every core (at most 4: more threads, more barriers) from the thresholds above, else 1. A
- * default fit chooses between one thread and this many epoch by epoch ({@link epochPasses}).
+ * default fit chooses between one thread and this many pass by pass ({@link adaptivePasses}).
  */
 export function defaultFitThreads(rows: number, simd = kernelModule() !== undefined): number {
   const cores = Math.min(4, availableParallelism());
@@ -781,89 +781,122 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   };
 }
 
-/** Epochs between two probes of the thread count not in use (see {@link epochPasses}). */
-export const PROBE_EVERY = 8;
+/** Passes timed on each side in a row: the estimate of a side is the fastest of its latest ones. */
+export const PROBE_PASSES = 3;
+/** Passes on the faster side between two probes of the other (two epochs of 20 columns). */
+export const PROBE_EVERY = 40;
 
-/** A fit's passes chosen epoch by epoch (see {@link epochPasses}). */
-export interface EpochPasses {
-  /** The passes to run the next epoch on. */
-  next(): BlockPasses;
-  /** Records the wall time of the epoch just run on the passes `next` gave. */
-  done(ms: number): void;
-  /** Epochs run on more than one thread so far. */
-  readonly parallelEpochs: number;
-  readonly simd: boolean;
-  release(): void;
+/** A fit's passes on one thread or on several, chosen pass by pass (see {@link adaptivePasses}). */
+export interface AdaptivePasses extends BlockPasses {
+  /** Coordinate passes run so far, and of those the ones on more than one thread. */
+  readonly counts: { readonly passes: number; readonly parallel: number };
 }
 
 /**
- * A fit's passes over `data`, on a fixed number of threads (`adaptive` false: `threads` always), or
- * chosen for each epoch between one thread and `threads` by the wall time of the epochs run on each.
+ * A fit's passes over `data`, each coordinate pass (`dot`, `updateDot`) run on one thread or on
+ * `threads`, whichever its latest passes of the same kind were faster on; `threads: 1`-style fixed
+ * passes when `adaptive` is false.
  *
  * Why measure instead of a row threshold: whether a second thread pays at 100,000–1,000,000 rows
  * depends on what a threshold cannot see: how much of the memory bandwidth one core already takes
- * (an epoch streams the whole matrix, and one thread was measured within 10% of the streaming floor),
- * whether another process holds the other core (a sleeping worker makes each of the epoch's ~20
- * barriers a futex wake-up), and whether the worker threads have started. The result cannot differ:
- * every thread count gives the same bits (see the module comment), and the choice changes only where
- * the blocks are computed. The first epoch runs on `threads` (once the workers have started; before
- * that on one thread), the second on one; then the faster of the latest epoch on each, with the
- * other probed again every {@link PROBE_EVERY} epochs so that a change of load is followed. A probe
- * on the slower choice costs one epoch's difference.
+ * (an epoch streams the whole matrix; one thread was measured within 10% of the streaming floor),
+ * whether another process holds the other core (a sleeping worker makes each coordinate's barrier a
+ * futex wake-up), whether the worker threads have started. The result cannot differ: every thread
+ * count gives the same bits (see the module comment), the choice changes only where the blocks are
+ * computed. Policy: {@link PROBE_PASSES} passes on `threads` (once the workers have started; one
+ * thread until then), as many on one, then the side whose fastest of its latest PROBE_PASSES was
+ * faster, the other probed again for PROBE_PASSES passes after every {@link PROBE_EVERY}, so that a
+ * change of load is followed. A pass takes 30–150 µs at 200,000 rows, so a probe on the slower side
+ * costs a fraction of a millisecond. `dot` and `updateDot` are timed apart (different work); the
+ * duality gap's pass and `axpy` run on the side in use.
  *
  * @example
- * const passes = epochPasses(data, n, p, 2, true);
- * const t = performance.now(); run(passes.next()); passes.done(performance.now() - t);
+ * const pass = adaptivePasses(data, n, p, 2, true);
+ * const xr = pass.updateDot(prev, d, j); // on one thread or two
  */
-export function epochPasses(data: PassData, n: number, p: number, threads: number, adaptive: boolean): EpochPasses {
-  const one = blockPasses(data, n, p, adaptive ? 1 : threads);
-  if (!adaptive || threads < 2 || Math.ceil(n / BLOCK_ROWS) < 2) {
-    const fixed = threads > 1 && Math.ceil(n / BLOCK_ROWS) > 1;
-    let parallelEpochs = 0;
+export function adaptivePasses(
+  data: PassData,
+  n: number,
+  p: number,
+  threads: number,
+  adaptive: boolean,
+  clock: () => number = () => performance.now(),
+): AdaptivePasses {
+  const nb = Math.ceil(n / BLOCK_ROWS);
+  if (!adaptive || threads < 2 || nb < 2) {
+    const fixed = blockPasses(data, n, p, adaptive ? 1 : threads);
+    const counts = { passes: 0, parallel: 0 };
+    const count = () => {
+      counts.passes++;
+      if (fixed.threads > 1) counts.parallel++;
+    };
     return {
-      simd: one.simd,
-      next: () => one,
-      done: () => {
-        if (fixed) parallelEpochs++;
-      },
-      get parallelEpochs() {
-        return parallelEpochs;
-      },
-      release: () => one.release(),
+      ...fixed,
+      counts,
+      dot: (j) => (count(), fixed.dot(j)),
+      updateDot: (prev, d, j) => (count(), fixed.updateDot(prev, d, j)),
     };
   }
-  // Start the workers if they are not (the fit runs on one thread until they have).
+  // Start the workers if they are not (the passes run on one thread until they have).
   prewarmFitThreads(threads);
+  const one = blockPasses(data, n, p, 1);
   let many: BlockPasses | undefined;
-  const last: (number | undefined)[] = [undefined, undefined]; // the latest epoch's ms on one thread, on many
-  let current = 0;
-  let probing = false;
-  let sinceProbe = 0;
-  let parallelEpochs = 0;
+  // latest times by kind (0: dot, 1: updateDot) and side (0: one thread, 1: many)
+  const times: number[][][] = [
+    [[], []],
+    [[], []],
+  ];
+  const probe = [
+    { side: 0, left: 0, since: 0 },
+    { side: 0, left: 0, since: 0 },
+  ];
+  const counts = { passes: 0, parallel: 0 };
+  let current: BlockPasses = one;
+  const estimate = (t: readonly number[]) => (t.length < PROBE_PASSES ? undefined : Math.min(...t));
+  /** The side for the next pass of `kind`. */
+  const choose = (kind: number): number => {
+    if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
+    if (!many) return 0;
+    const [t0, t1] = times[kind]!;
+    const pr = probe[kind]!;
+    if (t1!.length < PROBE_PASSES) return 1;
+    if (t0!.length < PROBE_PASSES) return 0;
+    if (pr.left > 0) return pr.side;
+    const faster = estimate(t1!)! < estimate(t0!)! ? 1 : 0;
+    if (pr.since >= PROBE_EVERY) {
+      pr.side = 1 - faster;
+      pr.left = PROBE_PASSES;
+      pr.since = 0;
+      times[kind]![pr.side] = []; // fresh samples only
+      return pr.side;
+    }
+    return faster;
+  };
+  const timed = <T>(kind: number, f: (pass: BlockPasses) => T): T => {
+    const side = choose(kind);
+    current = side === 1 ? many! : one;
+    const started = clock();
+    const out = f(current);
+    const t = times[kind]![side]!;
+    t.push(clock() - started);
+    if (t.length > PROBE_PASSES) t.shift();
+    const pr = probe[kind]!;
+    if (pr.left > 0 && side === pr.side) pr.left--;
+    else pr.since++;
+    counts.passes++;
+    if (side === 1) counts.parallel++;
+    return out;
+  };
   return {
     simd: one.simd,
-    next: () => {
-      if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
-      const [a, b] = last;
-      probing = false;
-      if (!many) current = 0;
-      else if (b === undefined) current = 1;
-      else if (a === undefined) current = 0;
-      else {
-        const faster = b < a ? 1 : 0;
-        probing = sinceProbe >= PROBE_EVERY;
-        current = probing ? 1 - faster : faster;
-      }
-      return current === 1 ? many! : one;
+    get threads() {
+      return current.threads;
     },
-    done: (ms) => {
-      last[current] = ms;
-      sinceProbe = probing ? 0 : sinceProbe + 1;
-      if (current === 1) parallelEpochs++;
-    },
-    get parallelEpochs() {
-      return parallelEpochs;
-    },
+    counts,
+    dot: (j) => timed(0, (pass) => pass.dot(j)),
+    updateDot: (prev, d, j) => timed(1, (pass) => pass.updateDot(prev, d, j)),
+    axpy: (prev, d) => current.axpy(prev, d),
+    gapDots: (prev, d) => current.gapDots(prev, d),
     release: () => {
       one.release();
       many?.release();

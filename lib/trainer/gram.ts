@@ -373,7 +373,8 @@ export function fitElasticNetGram(stats: GramStats, options: GramFitOptions = {}
     // The Gram solver works on p × p statistics: no pass over the rows, no kernel to report.
     simd: false,
     iterations: converged ? epoch + 1 : maxIter,
-    parallelEpochs: 0,
+    coordinatePasses: 0,
+    parallelPasses: 0,
     converged,
     dualGap: gap / n,
     constantColumns: stats.constantColumns,

@@ -2,11 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ElasticNetError, elasticNetObjective, fitElasticNet } from '../../lib/trainer/elasticnet';
 import {
   BLOCK_ROWS,
-  epochPasses,
+  adaptivePasses,
   fitMatrixArray,
   fitThreadsReady,
   PARALLEL_SIMD_FIT_MIN_ROWS,
   PROBE_EVERY,
+  PROBE_PASSES,
   prewarmFitThreads,
   stopFitThreads,
 } from '../../lib/trainer/fit-threads';
@@ -301,34 +302,39 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     // assess
     expect(bits(cold)).toEqual(one);
     expect(bits(warm)).toEqual(one);
-    expect(warm.parallelEpochs, 'the first epoch runs on the started workers').toBeGreaterThan(0);
-    expect(one.iterations).toBeGreaterThan(PROBE_EVERY);
-    expect(fitElasticNet(data.X, data.y, { ...options, threads: 1 }).parallelEpochs).toBe(0);
+    expect(warm.parallelPasses, 'the first passes run on the started workers').toBeGreaterThanOrEqual(PROBE_PASSES);
+    expect(warm.coordinatePasses).toBeGreaterThan(PROBE_EVERY);
+    expect(fitElasticNet(data.X, data.y, { ...options, threads: 1 }).parallelPasses).toBe(0);
+    expect(fitElasticNet(data.X, data.y, { ...options, threads: 2 }).parallelPasses).toBe(warm.coordinatePasses);
   });
 
-  it('runs the faster of one thread and two, and probes the other every PROBE_EVERY epochs', async () => {
+  it('runs the faster of one thread and two, and probes the other every PROBE_EVERY passes', async () => {
     // prepare
     await waitForWorkers(2);
     const n = 2 * BLOCK_ROWS;
     const all = fitMatrixArray(3 * n, true);
     const arrays = { x: all.subarray(0, n), r: all.subarray(n, 2 * n), y: all.subarray(2 * n), yMean: 0 };
-    const passes = epochPasses(arrays, n, 1, 2, true);
     const ms = { one: 5, many: 3 };
+    // A clock that makes each pass take the chosen side's time.
+    let now = 0;
+    let ticks = 0;
+    const clock = () => (ticks++ % 2 === 0 ? now : (now += pass.threads === 2 ? ms.many : ms.one));
+    const pass = adaptivePasses(arrays, n, 1, 2, true, clock);
     const choices: string[] = [];
     try {
-      // act: report each epoch's time as the chosen side's; two threads turn slower at epoch 12
-      for (let epoch = 0; epoch < 30; epoch++) {
-        if (epoch === 12) ms.many = 9;
-        const pass = passes.next();
+      // act: two threads turn slower at the 50th pass
+      for (let k = 1; k <= 100; k++) {
+        if (k === 50) ms.many = 9;
+        pass.updateDot(0, 1e-3, 0);
         choices.push(pass.threads === 2 ? 'M' : '1');
-        passes.done(pass.threads === 2 ? ms.many : ms.one);
       }
     } finally {
-      passes.release();
+      pass.release();
     }
-    // assess: two threads first, then one; the faster, the other probed every PROBE_EVERY epochs
-    expect(PROBE_EVERY).toBe(8);
-    expect(choices.join('')).toBe('M1MMMMMM1MMMM1111M11111111M111');
-    expect(passes.parallelEpochs).toBe(choices.filter((c) => c === 'M').length);
+    // assess: 3 on two threads, 3 on one, then the faster, the other probed for 3 after every 40
+    expect([PROBE_PASSES, PROBE_EVERY]).toEqual([3, 40]);
+    const runs = (...r: [string, number][]) => r.map(([c, k]) => c.repeat(k)).join('');
+    expect(choices.join('')).toBe(runs(['M', 3], ['1', 3], ['M', 34], ['1', 3], ['M', 9], ['1', 31], ['M', 3], ['1', 14]));
+    expect(pass.counts).toEqual({ passes: 100, parallel: choices.filter((c) => c === 'M').length });
   });
 });
