@@ -781,10 +781,15 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   };
 }
 
-/** Passes timed on each side in a row: the estimate of a side is the fastest of its latest ones. */
-export const PROBE_PASSES = 3;
-/** Passes on the faster side between two probes of the other (two epochs of 20 columns). */
+/** Passes timed on each side in a row: the estimate of a side is the mean of its latest ones. */
+export const PROBE_PASSES = 5;
+/**
+ * Passes on the faster side between two probes of the other (two epochs of 20 columns); three times
+ * as many when the faster took less than {@link CLEAR_WIN} of the other's time.
+ */
 export const PROBE_EVERY = 40;
+/** A win by this much (a time ratio) is probed again only every 3 × PROBE_EVERY passes. */
+export const CLEAR_WIN = 2 / 3;
 
 /** A fit's passes on one thread or on several, chosen pass by pass (see {@link adaptivePasses}). */
 export interface AdaptivePasses extends BlockPasses {
@@ -804,11 +809,14 @@ export interface AdaptivePasses extends BlockPasses {
  * futex wake-up), whether the worker threads have started. The result cannot differ: every thread
  * count gives the same bits (see the module comment), the choice changes only where the blocks are
  * computed. Policy: {@link PROBE_PASSES} passes on `threads` (once the workers have started; one
- * thread until then), as many on one, then the side whose fastest of its latest PROBE_PASSES was
- * faster, the other probed again for PROBE_PASSES passes after every {@link PROBE_EVERY}, so that a
- * change of load is followed. A pass takes 30–150 µs at 200,000 rows, so a probe on the slower side
- * costs a fraction of a millisecond. `dot` and `updateDot` are timed apart (different work); the
- * duality gap's pass and `axpy` run on the side in use.
+ * thread until then), as many on one, then the side whose latest PROBE_PASSES took less time, the
+ * other probed again for PROBE_PASSES passes after every {@link PROBE_EVERY} (3× as many after a
+ * clear win, {@link CLEAR_WIN}), so that a change of load is followed. The mean, not the fastest: on
+ * a loaded machine the time a thread waits for a core is part of what the user waits for (and a
+ * process with two runnable threads gets two shares of the cores). A pass takes 30–150 µs at
+ * 200,000 rows, so a probe on the slower side costs a fraction of a millisecond. `dot` and
+ * `updateDot` are timed apart (different work); the duality gap's pass and `axpy` run on the side in
+ * use.
  *
  * @example
  * const pass = adaptivePasses(data, n, p, 2, true);
@@ -852,7 +860,7 @@ export function adaptivePasses(
   ];
   const counts = { passes: 0, parallel: 0 };
   let current: BlockPasses = one;
-  const estimate = (t: readonly number[]) => (t.length < PROBE_PASSES ? undefined : Math.min(...t));
+  const mean = (t: readonly number[]) => t.reduce((a, b) => a + b, 0) / t.length;
   /** The side for the next pass of `kind`. */
   const choose = (kind: number): number => {
     if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
@@ -862,8 +870,10 @@ export function adaptivePasses(
     if (t1!.length < PROBE_PASSES) return 1;
     if (t0!.length < PROBE_PASSES) return 0;
     if (pr.left > 0) return pr.side;
-    const faster = estimate(t1!)! < estimate(t0!)! ? 1 : 0;
-    if (pr.since >= PROBE_EVERY) {
+    const [m0, m1] = [mean(t0!), mean(t1!)];
+    const faster = m1 < m0 ? 1 : 0;
+    const clear = Math.min(m0, m1) < CLEAR_WIN * Math.max(m0, m1);
+    if (pr.since >= (clear ? 3 * PROBE_EVERY : PROBE_EVERY)) {
       pr.side = 1 - faster;
       pr.left = PROBE_PASSES;
       pr.since = 0;

@@ -6,6 +6,7 @@ import {
   fitMatrixArray,
   fitThreadsReady,
   PARALLEL_SIMD_FIT_MIN_ROWS,
+  CLEAR_WIN,
   PROBE_EVERY,
   PROBE_PASSES,
   prewarmFitThreads,
@@ -314,7 +315,7 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     const n = 2 * BLOCK_ROWS;
     const all = fitMatrixArray(3 * n, true);
     const arrays = { x: all.subarray(0, n), r: all.subarray(n, 2 * n), y: all.subarray(2 * n), yMean: 0 };
-    const ms = { one: 5, many: 3 };
+    const ms = { one: 5, many: 4 };
     // A clock that makes each pass take the chosen side's time.
     let now = 0;
     let ticks = 0;
@@ -322,19 +323,28 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     const pass = adaptivePasses(arrays, n, 1, 2, true, clock);
     const choices: string[] = [];
     try {
-      // act: two threads turn slower at the 50th pass
-      for (let k = 1; k <= 100; k++) {
-        if (k === 50) ms.many = 9;
+      // act: two threads a little faster, then slower from the 60th pass, then far faster from the 120th
+      for (let k = 1; k <= 300; k++) {
+        if (k === 60) ms.many = 9;
+        if (k === 120) ms.many = 2;
         pass.updateDot(0, 1e-3, 0);
         choices.push(pass.threads === 2 ? 'M' : '1');
       }
     } finally {
       pass.release();
     }
-    // assess: 3 on two threads, 3 on one, then the faster, the other probed for 3 after every 40
-    expect([PROBE_PASSES, PROBE_EVERY]).toEqual([3, 40]);
+    // assess: 5 on two threads, 5 on one, then the faster (the mean of its latest 5), the other
+    // probed for 5 after every 40, or every 120 after a clear win
+    expect([PROBE_PASSES, PROBE_EVERY, CLEAR_WIN]).toEqual([5, 40, 2 / 3]);
     const runs = (...r: [string, number][]) => r.map(([c, k]) => c.repeat(k)).join('');
-    expect(choices.join('')).toBe(runs(['M', 3], ['1', 3], ['M', 34], ['1', 3], ['M', 9], ['1', 31], ['M', 3], ['1', 14]));
-    expect(pass.counts).toEqual({ passes: 100, parallel: choices.filter((c) => c === 'M').length });
+    const expected = runs(
+      ['M', 5], ['1', 5], ['M', 30], // 4 ms against 5: not a clear win, so one thread is probed after 40
+      ['1', 5], ['M', 15], // the 60th pass takes 9 ms: the mean of the latest 5 on two threads is 5 ms
+      ['1', 25], // no longer faster: one thread, until 40 passes since the last probe
+      ['M', 5], ['1', 120], // the probe: 9 ms against 5, a clear win for one thread, next probe after 120
+      ['M', 90], // the probe at the 211th pass finds 2 ms (from the 120th): two threads again
+    );
+    expect(choices.join('')).toBe(expected);
+    expect(pass.counts).toEqual({ passes: 300, parallel: choices.filter((c) => c === 'M').length });
   });
 });
