@@ -21,6 +21,11 @@ export class Float64Scratch {
   private buffer: ArrayBuffer;
   /** The whole reused buffer as one array, for {@link Float64Scratch.staging}; rebuilt when the buffer grows. */
   private whole: Float64Array | undefined;
+  /**
+   * The last view handed out: requests of one shape ask for the same length every time, and the
+   * same view of the same storage serves them without a typed array object per request.
+   */
+  private last: Float64Array | undefined;
 
   /**
    * @param maxReused the longest view served from the reused buffer, in elements. @default 8192 (64 KiB)
@@ -33,9 +38,8 @@ export class Float64Scratch {
   /** A zeroed array of `length` elements; views of the reused buffer are overwritten by the next `take`. */
   take(length: number): Float64Array {
     if (length > this.maxReused) return new Float64Array(length);
-    this.reserve(length);
     // Zeroed so a decoder that leaves a cell unwritten reads 0, never the previous request's value.
-    return new Float64Array(this.buffer, 0, length).fill(0);
+    return this.view(length).fill(0);
   }
 
   /**
@@ -52,7 +56,10 @@ export class Float64Scratch {
 
   /** The first `length` elements of the reused buffer as they are (what {@link staging}'s user wrote). */
   view(length: number): Float64Array {
-    return new Float64Array(this.buffer, 0, length);
+    this.reserve(length);
+    const last = this.last;
+    if (last !== undefined && last.length === length) return last;
+    return (this.last = new Float64Array(this.buffer, 0, length));
   }
 
   private reserve(length: number): void {
@@ -61,6 +68,7 @@ export class Float64Scratch {
       // Doubling: a server whose batches creep up grows the buffer a few times, not once per size.
       this.buffer = new ArrayBuffer(8 * Math.min(this.maxReused, Math.max(length, 2 * capacity)));
       this.whole = undefined;
+      this.last = undefined;
     }
   }
 }

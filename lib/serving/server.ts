@@ -26,8 +26,10 @@
  * Shutdown ({@link ModelServer.close}): stop accepting, answer `/ready` 503 and send
  * `Connection: close` on every response, wait for in-flight requests (bounded), flush the request logger.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+// Imported, not the global: `globalThis.performance` is an accessor, a getter call on every read.
+import { performance } from 'node:perf_hooks';
 import { FastDecoder } from './fast-path';
 import { ServingMetrics } from './metrics';
 import { predictBatch, type ServedModel } from './model';
@@ -140,6 +142,15 @@ class Exchange {
 /** The request's {@link Exchange}, for the body listeners (shared functions, called with the request as `this`). */
 const EXCHANGE = Symbol('exchange');
 type Carrier = IncomingMessage & { [EXCHANGE]?: Exchange };
+
+/**
+ * The server's requests: an `IncomingMessage` born with its {@link EXCHANGE} slot, so setting it
+ * keeps the object's shape (a symbol added later changes it on every request, and makes the
+ * store a megamorphic lookup). Requests handed in by {@link ModelServer.handle} are plain ones.
+ */
+class ExchangeRequest extends IncomingMessage {
+  [EXCHANGE]: Exchange | undefined = undefined;
+}
 const EMPTY = Buffer.alloc(0);
 
 const JSON_TYPE = 'application/json';
@@ -444,6 +455,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     routes.set(`${v}/ready`, oipRoutes.versionReady);
     routes.set(`${v}/infer`, oipRoutes.versionInfer);
   }
+  /** The path last found in {@link routes}, and its route. */
+  let lastPath = '';
+  let lastRoute: Route | undefined;
   const notFound: Route = add('seldon', '(unmatched)', {}, []);
   const oipNotFound: Route = add('oip', '(unmatched)', {}, []);
 
@@ -509,7 +523,13 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       query = q === -1 ? undefined : url.slice(q + 1);
       if (path.startsWith('/seldon/')) path = stripIngressPrefix(path);
     }
-    let route = routes.get(path);
+    // Traffic is mostly one path: comparing with the last one found is cheaper than hashing the
+    // request's fresh string for the map.
+    let route = path === lastPath ? lastRoute : routes.get(path);
+    if (route !== undefined) {
+      lastPath = path;
+      lastRoute = route;
+    }
     let routeError: Error | undefined;
     if (route === undefined) ({ route, error: routeError } = dynamicRoute(path));
     const ex = new Exchange(req, res, route, start);
@@ -532,7 +552,7 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   function readBody(ex: Exchange, handler: Handler, query: string | undefined): void {
     const req = ex.req;
     const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > maxBody) {
+    if (declared !== undefined && declaredTooLarge(declared)) {
       tooLarge(ex, `${declared} were declared`);
       return;
     }
@@ -567,6 +587,22 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     dispatch(ex, ex.handler!, body, ex.query);
   }
 
+  /** Digits in {@link maxBody}: a shorter run of digits is a smaller number. */
+  const maxBodyDigits = String(maxBody).length;
+  /** `Number(declared) > maxBody`, without a string-to-number conversion for the usual short digit strings. */
+  function declaredTooLarge(declared: string): boolean {
+    const n = declared.length;
+    if (n > 0 && n < maxBodyDigits) {
+      let digits = true;
+      for (let i = 0; i < n && digits; i++) {
+        const c = declared.charCodeAt(i);
+        digits = c >= 0x30 && c <= 0x39;
+      }
+      if (digits) return false;
+    }
+    return Number(declared) > maxBody;
+  }
+
   function tooLarge(ex: Exchange, provided: string): void {
     fail(ex, new RouteError(`The request body must be at most ${maxBody} bytes, but ${provided}`, 413));
     // The rest of the body is read and discarded (so the client sees the 413, not a reset) until
@@ -590,7 +626,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       }
     }
   };
-  const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => listener(req, res));
+  const server = createServer({ keepAliveTimeout: 65_000, IncomingMessage: ExchangeRequest }, (req, res) =>
+    listener(req, res),
+  );
   // Refuse an oversized body before `100 Continue`, so the client never sends it.
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
     if (!(Number(req.headers['content-length']) > maxBody)) res.writeContinue();

@@ -126,6 +126,16 @@ describe('bad input never answers 5xx', () => {
     clientError(await call(server.url, 'POST', path, big, { 'content-length': '' }), path, 413);
   });
 
+  it('fails if a declared length is judged by its digit count rather than its value', async () => {
+    const path = '/api/v1.0/predictions';
+    const body = JSON.stringify({ data: { ndarray: [[1, 2]] } });
+    // More digits than the 64 KiB limit has, a small value: served.
+    const padded = String(Buffer.byteLength(body)).padStart(12, '0');
+    expect((await call(server.url, 'POST', path, body, { 'content-length': padded })).status).toBe(200);
+    // One byte past the limit, declared: refused before the body is read.
+    clientError(await call(server.url, 'POST', path, body, { 'content-length': String(64 * 1024 + 1) }), path, 413);
+  });
+
   it.each([
     ...POST_ROUTES.filter((p) => !['/predict', '/send-feedback'].includes(p)).map((p) => ['GET', p]),
     ...GET_ROUTES.map((p) => ['DELETE', p]),

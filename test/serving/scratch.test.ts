@@ -24,6 +24,18 @@ describe('Float64Scratch', () => {
     expect(a[6]).toBe(7);
   });
 
+  it('fails if a repeated take of one length hands back the values of the last request', () => {
+    const scratch = new Float64Scratch();
+    scratch.take(3).fill(9);
+    expect(Array.from(scratch.take(3))).toEqual([0, 0, 0]);
+    // A staged write read back through view, at the length of the last take: what was written.
+    scratch.staging(3)!.set([1, 2, 3]);
+    expect(Array.from(scratch.view(3))).toEqual([1, 2, 3]);
+    // After the buffer grows, a view of that length is of the new buffer.
+    const grown = scratch.take(1000);
+    expect(scratch.view(3).buffer).toBe(grown.buffer);
+  });
+
   it('grows by doubling up to maxReused, then allocates past it without giving up the buffer', () => {
     const scratch = new Float64Scratch(1000);
     const small = scratch.take(10);
