@@ -57,7 +57,8 @@ export interface ReadChannelResult {
   readonly versions: ReadFileVersion[];
 }
 
-const CHUNK = 1 << 20;
+/** Bytes per read of a CSV file. */
+export const CHUNK = 1 << 20;
 /**
  * Files from this size on are parsed by two threads. Starting a worker costs ~30 ms; a thread parses
  * roughly 15–20 MB/s of 17-digit numbers here, so from ~16 MB the second thread pays several times over.
@@ -65,12 +66,15 @@ const CHUNK = 1 << 20;
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024;
 const PARQUET_MAGIC = Buffer.from('PAR1');
 
-interface CsvHead extends TableHead {
+export interface CsvHead extends TableHead {
   readonly kind: 'csv';
   readonly path: string;
   readonly separator: number;
   /** 1-based line number of the header line. */
   readonly headerLine: number;
+  /** The byte after the header line (the file's size when the header is its last line). */
+  readonly dataStart: number;
+  /** An upper bound on the data rows; NaN when only the head was read (`csvHeadOnly`). */
   readonly maxRows: number;
   readonly size: number;
   /** Where a second thread starts parsing (a line start past the middle), for a large file. */
@@ -99,6 +103,12 @@ export interface ReadChannelOptions {
    * @default PARALLEL_MIN_BYTES
    */
   readonly parallelMinBytes?: number;
+  /**
+   * Read a CSV file only up to its header line: no hash, no row bound, no split (the Gram path,
+   * `gram-csv.ts`, hashes and splits the file itself).
+   * @default false
+   */
+  readonly csvHeadOnly?: boolean;
 }
 
 async function startsWithParquetMagic(path: string): Promise<boolean> {
@@ -117,16 +127,22 @@ function isBlank(line: string): boolean {
 }
 
 /** First pass over a CSV file: its sha256, its header, and an upper bound on its data rows. */
-async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinBytes: number): Promise<CsvHead> {
+async function scanCsv(
+  file: ChannelFile,
+  hash: Hash | undefined,
+  parallelMinBytes: number,
+  headOnly = false,
+): Promise<CsvHead> {
   const size = (await stat(file.path)).size;
   const middle = size >= parallelMinBytes && availableParallelism() > 1 ? size / 2 : Infinity;
   let split: { byte: number; line: number } | undefined;
   let pos = 0;
   let newlines = 0;
   let prefix: Buffer[] | undefined = [];
-  let head: { header: string[]; separator: number; headerLine: number } | undefined;
+  let head: { header: string[]; separator: number; headerLine: number; dataStart: number } | undefined;
   const findHeader = (final: boolean) => {
-    const text = Buffer.concat(prefix!).toString('utf8');
+    const bytes = Buffer.concat(prefix!);
+    const text = bytes.toString('utf8');
     const lines = text.split('\n');
     // The last piece is only known to be a whole line at the end of the file.
     const whole = final ? lines.length : lines.length - 1;
@@ -134,10 +150,14 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
       const l = lines[k]!.endsWith('\r') ? lines[k]!.slice(0, -1) : lines[k]!;
       if (isBlank(k === 0 && l.charCodeAt(0) === 0xfeff ? l.slice(1) : l)) continue;
       const headerText = lines.slice(0, k + 1).join('\n');
+      // The byte after the header line's line break, counted in bytes (the text may hold U+FFFD).
+      let dataStart = -1;
+      for (let n = 0; n <= k; n++) dataStart = bytes.indexOf(10, dataStart + 1);
       head = {
         header: readCsvHeader(headerText, file.key),
         separator: detectSeparator(l).charCodeAt(0),
         headerLine: k + 1,
+        dataStart: dataStart === -1 ? size : dataStart + 1,
       };
       prefix = undefined;
       return;
@@ -155,6 +175,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
       prefix.push(Buffer.from(chunk)); // the chunk's memory is reused by the next read
       if (chunk.includes(10)) findHeader(false);
     }
+    if (headOnly && !prefix) break;
   }
   if (prefix) findHeader(true);
   const h = head!;
@@ -165,11 +186,12 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     header: h.header,
     separator: h.separator,
     headerLine: h.headerLine,
+    dataStart: h.dataStart,
     // Lines after the header; the last one may lack its line break.
-    maxRows: Math.max(0, newlines + 1 - h.headerLine),
+    maxRows: headOnly ? Number.NaN : Math.max(0, newlines + 1 - h.headerLine),
     size,
     // The header must be in the first part; the second must hold something.
-    ...(split && split.line > h.headerLine + 1 && split.byte < size ? { split } : {}),
+    ...(!headOnly && split && split.line > h.headerLine + 1 && split.byte < size ? { split } : {}),
   };
 }
 
@@ -179,7 +201,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
  * anything not a plain decimal number, a wrong field count). It must stay self-contained: worker
  * threads run its source text.
  */
-function fastLine(
+export function fastLine(
   b: Buffer,
   s: number,
   e: number,
@@ -269,7 +291,7 @@ function fastLine(
   return c === width ? 1 : -1;
 }
 
-const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+export const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
 /**
  * A file's bytes, one chunk at a time, all read into the same buffer: each chunk is valid until the
@@ -297,7 +319,7 @@ function* fileChunks(path: string): Generator<Buffer> {
  * unfinished line at its end is moved to its front before the next read. It must stay self-contained:
  * worker threads run its source text.
  */
-function forEachLine(
+export function forEachLine(
   readSync: (fd: number, b: Buffer, offset: number, length: number, position: number) => number,
   fd: number,
   start: number,
@@ -344,7 +366,7 @@ export interface RowSink {
 }
 
 /** A part of a CSV file: bytes [start, end), its first line numbered `firstLine`. */
-interface CsvRange {
+export interface CsvRange {
   readonly start: number;
   readonly end: number;
   readonly firstLine: number;
@@ -352,15 +374,16 @@ interface CsvRange {
 
 /**
  * Parses a range of a CSV file: every wanted cell into `dests[column][offset + row]`. Returns the
- * data rows. `dests[c]` is null for a column that is only counted (not wanted).
+ * data rows and the lines read (blank ones too). `dests[c]` is null for a column that is only counted
+ * (not wanted).
  */
-async function parseCsvRange(
+export function parseCsvRange(
   head: CsvHead,
   dests: readonly (Float64Array | null)[],
   offset: number,
   range: CsvRange,
   sink?: RowSink,
-): Promise<number> {
+): { rows: number; lines: number } {
   const { source, separator: sepByte, header } = head;
   const sep = String.fromCharCode(sepByte);
   const width = header.length;
@@ -388,7 +411,7 @@ async function parseCsvRange(
     return k === -1 ? slowLine(b.toString('utf8', s, e)) : k === 1;
   };
 
-  if (range.end <= range.start) return 0;
+  if (range.end <= range.start) return { rows: 0, lines: 0 };
   const fd = openSync(head.path, 'r');
   try {
     forEachLine(readSync, fd, range.start, range.end, CHUNK, (b, s, e) => {
@@ -403,7 +426,7 @@ async function parseCsvRange(
     closeSync(fd);
   }
   if (sink && r > flushed) sink.flush(r - flushed);
-  return r;
+  return { rows: r, lines: lineNo - (range.firstLine - 1) };
 }
 
 /**
@@ -451,7 +474,7 @@ async function parseCsvInto(
   const split = head.split;
   let rows: number;
   if (!split || sink || !dests.every((d) => d === null || d.buffer instanceof SharedArrayBuffer)) {
-    rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 }, sink);
+    rows = parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 }, sink).rows;
   } else {
     const allotted = split.line - 1 - head.headerLine;
     // On the worker the fit will use: one isolate and one start-up for both.
@@ -472,7 +495,7 @@ async function parseCsvInto(
     );
     let first: number;
     try {
-      first = await parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 });
+      first = parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 }).rows;
     } catch (e) {
       await second.catch(() => {}); // the worker's half is done before the pool is used again
       throw e;
@@ -480,11 +503,11 @@ async function parseCsvInto(
     const done = await second;
     let tail = done.rows;
     if (done.stop) {
-      tail += await parseCsvRange(head, dests, offset + allotted + done.rows, {
+      tail += parseCsvRange(head, dests, offset + allotted + done.rows, {
         start: done.stop.byte,
         end: head.size,
         firstLine: done.stop.line,
-      });
+      }).rows;
     }
     if (first < allotted) {
       for (const d of new Set(dests)) {
@@ -633,7 +656,11 @@ export async function readHeads(files: readonly ChannelFile[], options: ReadChan
         throw new ContractError(`cannot read ${f.path}: ${(err as Error).message}`);
       }
       if (parquet) db ??= await duckdb();
-      heads.push(parquet ? await scanParquet(f, hash, db!) : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES));
+      heads.push(
+        parquet
+          ? await scanParquet(f, hash, db!)
+          : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES, options.csvHeadOnly === true),
+      );
       if (hash) versions.push({ key: f.key, sha256: hash.digest('hex') });
     }
   } catch (e) {
