@@ -228,14 +228,18 @@ export function fastLine(
         neg = true;
         ch = b[++i];
       } else if (ch === 43) ch = b[++i];
-      let mant = 0;
-      let digits = 0; // significant digits, leading zeros excluded
+      // The significant digits (leading zeros excluded) as two exact integers: hi, the first 11, and
+      // lo, the rest (at most 8 are used: longer mantissas take V8's parser).
+      let hi = 0;
+      let lo = 0;
+      let digits = 0;
       let any = false;
       let exp = 0;
       while (ch !== undefined && ch >= 48 && ch <= 57 && i < e) {
         any = true;
-        if (mant !== 0 || ch !== 48) {
-          mant = mant * 10 + (ch - 48);
+        if (digits > 0 || ch !== 48) {
+          if (digits < 11) hi = hi * 10 + (ch - 48);
+          else lo = lo * 10 + (ch - 48);
           digits++;
         }
         ch = b[++i];
@@ -244,8 +248,9 @@ export function fastLine(
         ch = b[++i];
         while (ch !== undefined && ch >= 48 && ch <= 57 && i < e) {
           any = true;
-          if (mant !== 0 || ch !== 48) {
-            mant = mant * 10 + (ch - 48);
+          if (digits > 0 || ch !== 48) {
+            if (digits < 11) hi = hi * 10 + (ch - 48);
+            else lo = lo * 10 + (ch - 48);
             digits++;
           }
           exp--;
@@ -271,11 +276,62 @@ export function fastLine(
         exp += eneg ? -ev : ev;
       }
       if (i < e && ch !== sepByte) return -1;
-      let v: number;
-      // Clinger's fast path: both operands exact, so the one rounding is the correct one. Longer
-      // mantissas (String(x) writes up to 17 digits) go through V8's own correctly rounded parser.
+      let v = Number.NaN;
       if (digits <= 15 && exp >= -22 && exp <= 22) {
+        // Clinger's fast path: both operands exact, so the one rounding is the correct one.
+        const mant = digits <= 11 ? hi : hi * pow10[digits - 11]! + lo;
         v = exp >= 0 ? mant * pow10[exp]! : mant / pow10[-exp]!;
+      } else if (digits <= 19 && exp >= -22 && exp <= 22) {
+        // 16–19 digits (String(x) writes up to 17): the mantissa M = hi·10^r + lo exactly as a
+        // double-double a + b, times or divided by the exact 10^|exp| in double-double arithmetic
+        // (error below 2^-103 of the result), rounded, and kept only when the whole error interval
+        // rounds to the same double, so it is the correctly rounded one; else V8's parser decides.
+        const r = digits - 11;
+        const P10 = pow10[r]!;
+        // Dekker's exact product hi·10^r = t + te (Veltkamp splits; no fused multiply-add in JS).
+        const t = hi * P10;
+        let sp = 134217729 * hi;
+        const hh = sp - (sp - hi);
+        const hl = hi - hh;
+        sp = 134217729 * P10;
+        const ph = sp - (sp - P10);
+        const pl = P10 - ph;
+        const te = hh * ph - t + hh * pl + hl * ph + hl * pl;
+        // lo + te is an exact integer below 2^28; a + b = t + (lo + te), exactly (two-sum).
+        const c2 = lo + te;
+        const a = t + c2;
+        const bb = a - t;
+        const bm = t - (a - bb) + (c2 - bb);
+        const P = pow10[exp >= 0 ? exp : -exp]!;
+        sp = 134217729 * P;
+        const qh = sp - (sp - P);
+        const ql = P - qh;
+        let x: number;
+        let y: number;
+        if (exp >= 0) {
+          const u = a * P;
+          sp = 134217729 * a;
+          const ah = sp - (sp - a);
+          const al = a - ah;
+          const ue = ah * qh - u + ah * ql + al * qh + al * ql;
+          const s2 = ue + bm * P;
+          x = u + s2;
+          y = s2 - (x - u);
+        } else {
+          const q = a / P;
+          const w = q * P;
+          sp = 134217729 * q;
+          const qqh = sp - (sp - q);
+          const qql = q - qqh;
+          const we = qqh * qh - w + qqh * ql + qql * qh + qql * ql;
+          const q2 = (a - w - we + bm) / P;
+          x = q + q2;
+          y = q2 - (x - q);
+        }
+        const margin = Math.abs(x) * 3.1554436208840472e-30; // 2^-98
+        if (x + (y - margin) === x && x + (y + margin) === x) v = x;
+      }
+      if (v === v) {
         if (neg) v = -v;
       } else {
         v = Number(b.toString('latin1', start, i));
