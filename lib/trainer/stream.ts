@@ -52,21 +52,21 @@ export const GRAM_CHUNK_ROWS = 16_384;
  * `precompute: "auto"` takes the Gram path from this estimated matrix size on (rows × columns × 8
  * bytes; 64 MiB ≈ 400,000 rows of 20 features + target). Measured with `bench/train/e2e.ts` (loaded
  * machine, 2026-12-05): at 1,000,000 × 20 the column path peaks at 1.59× its matrix on CSV and 2.24×
- * on Parquet, the Gram path at 0.47× and 1.23×, with less CPU (5.5 s vs 6.0 s CSV, 1.7 s vs 2.4 s
- * Parquet); at 5,000,000 × 20 the Gram path peaks at 74 MiB (CSV) and 216 MiB (Parquet). Below the
- * budget the column path stays: its CSV parse runs on two threads from 16 MiB, the Gram path's on one,
- * so on a quiet machine its wall time on a mid-sized CSV is likely the shorter.
+ * on Parquet, the Gram path at 0.47× and 1.23×, with less CPU (1.7 s vs 2.4 s Parquet); at
+ * 5,000,000 × 20 the Gram path peaks at 74 MiB (CSV) and 216 MiB (Parquet).
  */
 export const GRAM_AUTO_MIN_MATRIX_BYTES = 64 * 2 ** 20;
 
 /**
- * For a channel with CSV in it, `"auto"` waits until this size: the Gram path parses CSV on one
- * thread, the column path on two, and on a quiet machine (`bench/train/e2e.ts`, 2026-12-05, load
- * 1–2) 1,000,000 × 20 CSV took 4.98 s on the Gram path against 3.05 s on the column path (pandas +
- * scikit-learn 4.17 s), at 75 vs 258 MiB. Below it memory is cheap next to time; above it (about
- * 3,200,000 rows of 20 features) the matrix itself becomes the risk.
+ * For a channel with CSV in it, `"auto"` takes the Gram path from this size. It was 512 MiB while the
+ * Gram path parsed CSV on one thread (1,000,000 × 20: 4.98 s against the column path's 3.05 s, quiet);
+ * since it parses on every core (`gram-csv.ts`) both paths spend about the same CPU there
+ * (`bench/train/e2e.ts` at load 20+, 2026-12-06: 1,000,000 × 20 CSV 2.9–3.2 s CPU Gram, 2.8–3.0 s
+ * column), and the Gram path peaks at 103–106 MiB against 263 MiB (1.64× the matrix). At 200,000 × 20
+ * it costs 0.17 s more CPU (its worker's start and the spill) for 97 against 118 MiB, so the budget
+ * stays with the Parquet one, at 64 MiB.
  */
-export const GRAM_AUTO_MIN_CSV_MATRIX_BYTES = 512 * 2 ** 20;
+export const GRAM_AUTO_MIN_CSV_MATRIX_BYTES = 64 * 2 ** 20;
 
 /** A failing CSV channel up to this size is read again whole to word the failure as `csv.ts` does. */
 export const LEGACY_MESSAGE_MAX_BYTES = 64 * 2 ** 20;
