@@ -61,7 +61,8 @@ export interface ReadChannelResult {
 export const CHUNK = 1 << 20;
 /**
  * Files from this size on are parsed by two threads. Starting a worker costs ~30 ms; a thread parses
- * roughly 15–20 MB/s of 17-digit numbers here, so from ~16 MB the second thread pays several times over.
+ * roughly 15–20 MB/s of 17-digit numbers here (about twice that since such numbers take the double-double
+ * path of `fastLine`), so from ~16 MB the second thread pays several times over.
  */
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024;
 const PARQUET_MAGIC = Buffer.from('PAR1');

@@ -58,7 +58,7 @@ export const GRAM_RANGE_BYTES = 16 * 2 ** 20;
 
 /**
  * Channels with at least this many CSV bytes are parsed by worker threads too: a worker costs ~30–50 ms
- * to start and ~10 MB, and parses ~20 MB/s of 17-digit numbers on this machine.
+ * to start and ~10–20 MB, and parses ~40 MB/s of 17-digit numbers on this machine (loaded).
  */
 export const GRAM_PARALLEL_MIN_BYTES = 16 * 2 ** 20;
 
