@@ -57,20 +57,25 @@ export interface ReadChannelResult {
   readonly versions: ReadFileVersion[];
 }
 
-const CHUNK = 1 << 20;
+/** Bytes per read of a CSV file. */
+export const CHUNK = 1 << 20;
 /**
  * Files from this size on are parsed by two threads. Starting a worker costs ~30 ms; a thread parses
- * roughly 15–20 MB/s of 17-digit numbers here, so from ~16 MB the second thread pays several times over.
+ * roughly 15–20 MB/s of 17-digit numbers here (about twice that since such numbers take the double-double
+ * path of `fastLine`), so from ~16 MB the second thread pays several times over.
  */
 export const PARALLEL_MIN_BYTES = 16 * 1024 * 1024;
 const PARQUET_MAGIC = Buffer.from('PAR1');
 
-interface CsvHead extends TableHead {
+export interface CsvHead extends TableHead {
   readonly kind: 'csv';
   readonly path: string;
   readonly separator: number;
   /** 1-based line number of the header line. */
   readonly headerLine: number;
+  /** The byte after the header line (the file's size when the header is its last line). */
+  readonly dataStart: number;
+  /** An upper bound on the data rows; NaN when only the head was read (`csvHeadOnly`). */
   readonly maxRows: number;
   readonly size: number;
   /** Where a second thread starts parsing (a line start past the middle), for a large file. */
@@ -99,6 +104,12 @@ export interface ReadChannelOptions {
    * @default PARALLEL_MIN_BYTES
    */
   readonly parallelMinBytes?: number;
+  /**
+   * Read a CSV file only up to its header line: no hash, no row bound, no split (the Gram path,
+   * `gram-csv.ts`, hashes and splits the file itself).
+   * @default false
+   */
+  readonly csvHeadOnly?: boolean;
 }
 
 async function startsWithParquetMagic(path: string): Promise<boolean> {
@@ -117,16 +128,22 @@ function isBlank(line: string): boolean {
 }
 
 /** First pass over a CSV file: its sha256, its header, and an upper bound on its data rows. */
-async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinBytes: number): Promise<CsvHead> {
+async function scanCsv(
+  file: ChannelFile,
+  hash: Hash | undefined,
+  parallelMinBytes: number,
+  headOnly = false,
+): Promise<CsvHead> {
   const size = (await stat(file.path)).size;
   const middle = size >= parallelMinBytes && availableParallelism() > 1 ? size / 2 : Infinity;
   let split: { byte: number; line: number } | undefined;
   let pos = 0;
   let newlines = 0;
   let prefix: Buffer[] | undefined = [];
-  let head: { header: string[]; separator: number; headerLine: number } | undefined;
+  let head: { header: string[]; separator: number; headerLine: number; dataStart: number } | undefined;
   const findHeader = (final: boolean) => {
-    const text = Buffer.concat(prefix!).toString('utf8');
+    const bytes = Buffer.concat(prefix!);
+    const text = bytes.toString('utf8');
     const lines = text.split('\n');
     // The last piece is only known to be a whole line at the end of the file.
     const whole = final ? lines.length : lines.length - 1;
@@ -134,10 +151,14 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
       const l = lines[k]!.endsWith('\r') ? lines[k]!.slice(0, -1) : lines[k]!;
       if (isBlank(k === 0 && l.charCodeAt(0) === 0xfeff ? l.slice(1) : l)) continue;
       const headerText = lines.slice(0, k + 1).join('\n');
+      // The byte after the header line's line break, counted in bytes (the text may hold U+FFFD).
+      let dataStart = -1;
+      for (let n = 0; n <= k; n++) dataStart = bytes.indexOf(10, dataStart + 1);
       head = {
         header: readCsvHeader(headerText, file.key),
         separator: detectSeparator(l).charCodeAt(0),
         headerLine: k + 1,
+        dataStart: dataStart === -1 ? size : dataStart + 1,
       };
       prefix = undefined;
       return;
@@ -155,6 +176,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
       prefix.push(Buffer.from(chunk)); // the chunk's memory is reused by the next read
       if (chunk.includes(10)) findHeader(false);
     }
+    if (headOnly && !prefix) break;
   }
   if (prefix) findHeader(true);
   const h = head!;
@@ -165,11 +187,12 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
     header: h.header,
     separator: h.separator,
     headerLine: h.headerLine,
+    dataStart: h.dataStart,
     // Lines after the header; the last one may lack its line break.
-    maxRows: Math.max(0, newlines + 1 - h.headerLine),
+    maxRows: headOnly ? Number.NaN : Math.max(0, newlines + 1 - h.headerLine),
     size,
     // The header must be in the first part; the second must hold something.
-    ...(split && split.line > h.headerLine + 1 && split.byte < size ? { split } : {}),
+    ...(!headOnly && split && split.line > h.headerLine + 1 && split.byte < size ? { split } : {}),
   };
 }
 
@@ -179,7 +202,7 @@ async function scanCsv(file: ChannelFile, hash: Hash | undefined, parallelMinByt
  * anything not a plain decimal number, a wrong field count). It must stay self-contained: worker
  * threads run its source text.
  */
-function fastLine(
+export function fastLine(
   b: Buffer,
   s: number,
   e: number,
@@ -206,14 +229,18 @@ function fastLine(
         neg = true;
         ch = b[++i];
       } else if (ch === 43) ch = b[++i];
-      let mant = 0;
-      let digits = 0; // significant digits, leading zeros excluded
+      // The significant digits (leading zeros excluded) as two exact integers: hi, the first 11, and
+      // lo, the rest (at most 8 are used: longer mantissas take V8's parser).
+      let hi = 0;
+      let lo = 0;
+      let digits = 0;
       let any = false;
       let exp = 0;
       while (ch !== undefined && ch >= 48 && ch <= 57 && i < e) {
         any = true;
-        if (mant !== 0 || ch !== 48) {
-          mant = mant * 10 + (ch - 48);
+        if (digits > 0 || ch !== 48) {
+          if (digits < 11) hi = hi * 10 + (ch - 48);
+          else lo = lo * 10 + (ch - 48);
           digits++;
         }
         ch = b[++i];
@@ -222,8 +249,9 @@ function fastLine(
         ch = b[++i];
         while (ch !== undefined && ch >= 48 && ch <= 57 && i < e) {
           any = true;
-          if (mant !== 0 || ch !== 48) {
-            mant = mant * 10 + (ch - 48);
+          if (digits > 0 || ch !== 48) {
+            if (digits < 11) hi = hi * 10 + (ch - 48);
+            else lo = lo * 10 + (ch - 48);
             digits++;
           }
           exp--;
@@ -249,11 +277,62 @@ function fastLine(
         exp += eneg ? -ev : ev;
       }
       if (i < e && ch !== sepByte) return -1;
-      let v: number;
-      // Clinger's fast path: both operands exact, so the one rounding is the correct one. Longer
-      // mantissas (String(x) writes up to 17 digits) go through V8's own correctly rounded parser.
+      let v = Number.NaN;
       if (digits <= 15 && exp >= -22 && exp <= 22) {
+        // Clinger's fast path: both operands exact, so the one rounding is the correct one.
+        const mant = digits <= 11 ? hi : hi * pow10[digits - 11]! + lo;
         v = exp >= 0 ? mant * pow10[exp]! : mant / pow10[-exp]!;
+      } else if (digits <= 19 && exp >= -22 && exp <= 22) {
+        // 16–19 digits (String(x) writes up to 17): the mantissa M = hi·10^r + lo exactly as a
+        // double-double a + b, times or divided by the exact 10^|exp| in double-double arithmetic
+        // (error below 2^-103 of the result), rounded, and kept only when the whole error interval
+        // rounds to the same double, so it is the correctly rounded one; else V8's parser decides.
+        const r = digits - 11;
+        const P10 = pow10[r]!;
+        // Dekker's exact product hi·10^r = t + te (Veltkamp splits; no fused multiply-add in JS).
+        const t = hi * P10;
+        let sp = 134217729 * hi;
+        const hh = sp - (sp - hi);
+        const hl = hi - hh;
+        sp = 134217729 * P10;
+        const ph = sp - (sp - P10);
+        const pl = P10 - ph;
+        const te = hh * ph - t + hh * pl + hl * ph + hl * pl;
+        // lo + te is an exact integer below 2^28; a + b = t + (lo + te), exactly (two-sum).
+        const c2 = lo + te;
+        const a = t + c2;
+        const bb = a - t;
+        const bm = t - (a - bb) + (c2 - bb);
+        const P = pow10[exp >= 0 ? exp : -exp]!;
+        sp = 134217729 * P;
+        const qh = sp - (sp - P);
+        const ql = P - qh;
+        let x: number;
+        let y: number;
+        if (exp >= 0) {
+          const u = a * P;
+          sp = 134217729 * a;
+          const ah = sp - (sp - a);
+          const al = a - ah;
+          const ue = ah * qh - u + ah * ql + al * qh + al * ql;
+          const s2 = ue + bm * P;
+          x = u + s2;
+          y = s2 - (x - u);
+        } else {
+          const q = a / P;
+          const w = q * P;
+          sp = 134217729 * q;
+          const qqh = sp - (sp - q);
+          const qql = q - qqh;
+          const we = qqh * qh - w + qqh * ql + qql * qh + qql * ql;
+          const q2 = (a - w - we + bm) / P;
+          x = q + q2;
+          y = q2 - (x - q);
+        }
+        const margin = Math.abs(x) * 3.1554436208840472e-30; // 2^-98
+        if (x + (y - margin) === x && x + (y + margin) === x) v = x;
+      }
+      if (v === v) {
         if (neg) v = -v;
       } else {
         v = Number(b.toString('latin1', start, i));
@@ -269,7 +348,7 @@ function fastLine(
   return c === width ? 1 : -1;
 }
 
-const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
+export const POW10 = Array.from({ length: 23 }, (_, k) => 10 ** k);
 
 /**
  * A file's bytes, one chunk at a time, all read into the same buffer: each chunk is valid until the
@@ -297,7 +376,7 @@ function* fileChunks(path: string): Generator<Buffer> {
  * unfinished line at its end is moved to its front before the next read. It must stay self-contained:
  * worker threads run its source text.
  */
-function forEachLine(
+export function forEachLine(
   readSync: (fd: number, b: Buffer, offset: number, length: number, position: number) => number,
   fd: number,
   start: number,
@@ -344,7 +423,7 @@ export interface RowSink {
 }
 
 /** A part of a CSV file: bytes [start, end), its first line numbered `firstLine`. */
-interface CsvRange {
+export interface CsvRange {
   readonly start: number;
   readonly end: number;
   readonly firstLine: number;
@@ -352,15 +431,16 @@ interface CsvRange {
 
 /**
  * Parses a range of a CSV file: every wanted cell into `dests[column][offset + row]`. Returns the
- * data rows. `dests[c]` is null for a column that is only counted (not wanted).
+ * data rows and the lines read (blank ones too). `dests[c]` is null for a column that is only counted
+ * (not wanted).
  */
-async function parseCsvRange(
+export function parseCsvRange(
   head: CsvHead,
   dests: readonly (Float64Array | null)[],
   offset: number,
   range: CsvRange,
   sink?: RowSink,
-): Promise<number> {
+): { rows: number; lines: number } {
   const { source, separator: sepByte, header } = head;
   const sep = String.fromCharCode(sepByte);
   const width = header.length;
@@ -388,7 +468,7 @@ async function parseCsvRange(
     return k === -1 ? slowLine(b.toString('utf8', s, e)) : k === 1;
   };
 
-  if (range.end <= range.start) return 0;
+  if (range.end <= range.start) return { rows: 0, lines: 0 };
   const fd = openSync(head.path, 'r');
   try {
     forEachLine(readSync, fd, range.start, range.end, CHUNK, (b, s, e) => {
@@ -403,7 +483,7 @@ async function parseCsvRange(
     closeSync(fd);
   }
   if (sink && r > flushed) sink.flush(r - flushed);
-  return r;
+  return { rows: r, lines: lineNo - (range.firstLine - 1) };
 }
 
 /**
@@ -451,7 +531,7 @@ async function parseCsvInto(
   const split = head.split;
   let rows: number;
   if (!split || sink || !dests.every((d) => d === null || d.buffer instanceof SharedArrayBuffer)) {
-    rows = await parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 }, sink);
+    rows = parseCsvRange(head, dests, offset, { start: 0, end: head.size, firstLine: 1 }, sink).rows;
   } else {
     const allotted = split.line - 1 - head.headerLine;
     // On the worker the fit will use: one isolate and one start-up for both.
@@ -472,7 +552,7 @@ async function parseCsvInto(
     );
     let first: number;
     try {
-      first = await parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 });
+      first = parseCsvRange(head, dests, offset, { start: 0, end: split.byte, firstLine: 1 }).rows;
     } catch (e) {
       await second.catch(() => {}); // the worker's half is done before the pool is used again
       throw e;
@@ -480,11 +560,11 @@ async function parseCsvInto(
     const done = await second;
     let tail = done.rows;
     if (done.stop) {
-      tail += await parseCsvRange(head, dests, offset + allotted + done.rows, {
+      tail += parseCsvRange(head, dests, offset + allotted + done.rows, {
         start: done.stop.byte,
         end: head.size,
         firstLine: done.stop.line,
-      });
+      }).rows;
     }
     if (first < allotted) {
       for (const d of new Set(dests)) {
@@ -633,7 +713,11 @@ export async function readHeads(files: readonly ChannelFile[], options: ReadChan
         throw new ContractError(`cannot read ${f.path}: ${(err as Error).message}`);
       }
       if (parquet) db ??= await duckdb();
-      heads.push(parquet ? await scanParquet(f, hash, db!) : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES));
+      heads.push(
+        parquet
+          ? await scanParquet(f, hash, db!)
+          : await scanCsv(f, hash, options.parallelMinBytes ?? PARALLEL_MIN_BYTES, options.csvHeadOnly === true),
+      );
       if (hash) versions.push({ key: f.key, sha256: hash.digest('hex') });
     }
   } catch (e) {

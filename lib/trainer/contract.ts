@@ -109,8 +109,8 @@ export interface Hyperparameters {
   /**
    * Which solver path trains (`lib/trainer/stream.ts`): true streams the rows into Gram statistics
    * (constant memory, scikit-learn's `precompute=True`), false holds the matrix (the column path),
-   * "auto" takes the Gram path from an estimated matrix of 64 MiB on for Parquet channels
-   * (`GRAM_AUTO_MIN_MATRIX_BYTES`), 512 MiB when there is CSV (`GRAM_AUTO_MIN_CSV_MATRIX_BYTES`).
+   * "auto" takes the Gram path from an estimated matrix of 64 MiB on, Parquet
+   * (`GRAM_AUTO_MIN_MATRIX_BYTES`) or CSV (`GRAM_AUTO_MIN_CSV_MATRIX_BYTES`).
    */
   readonly precompute: 'auto' | boolean;
 }

@@ -22,11 +22,181 @@
 import { type ColumnMatrix, dualityGap, ElasticNetError, type ElasticNetFit } from './elasticnet';
 
 /** Count, means and centred co-moments Σ(xⱼ − x̄ⱼ)(xₖ − x̄ₖ) of a set of rows (upper triangle kept). */
-interface Moments {
+export interface Moments {
   n: number;
   readonly mean: Float64Array;
   readonly comoment: Float64Array;
 }
+
+/**
+ * What a stream of chunks leaves behind: partial moments (each with its level: 2^level chunks merged;
+ * at most one per level), each column's first value and whether it held that value only (exactly, as
+ * the column path notes constant columns), and the rows seen. Plain data, so that a worker thread
+ * can hand it back (`gram-csv.ts`).
+ */
+export interface MomentState {
+  readonly d: number;
+  readonly stack: { level: number; m: Moments }[];
+  readonly first: Float64Array;
+  readonly constant: Uint8Array;
+  rows: number;
+}
+
+/** A state with no rows of `d` columns. */
+export function emptyMomentState(d: number): MomentState {
+  return { d, stack: [], first: new Float64Array(d), constant: new Uint8Array(d).fill(1), rows: 0 };
+}
+
+/**
+ * The moment arithmetic, as one self-contained function (no outer names), so that worker threads run
+ * its source text and compute the same bits as this thread (`gram-csv.ts`):
+ * - `add(state, columns, m, scratch)` adds rows [0, m) of `columns` (d arrays) as one chunk and
+ *   returns -1, or the index of a column whose chunk sum is not finite (the state is then unusable);
+ *   `scratch` holds at least d·m numbers;
+ * - `fold(stack, d)` merges a state's partial moments, oldest first, into new moments (null if none);
+ * - `merge(a, b, d)` merges b into a (a holds the earlier rows).
+ */
+export function momentCode() {
+  /**
+   * The upper triangle of zᵀz for d columns of m rows (column-major in z), two rows j, j + 1 by four
+   * columns k at a time: six loads serve eight products (a quarter less CPU than one row by four here).
+   * Each entry is one running sum in row order, whatever the blocking. Entries below the diagonal may
+   * be written too; they are never read.
+   */
+  function comoments(z: Float64Array, d: number, m: number, C: Float64Array): void {
+    let j = 0;
+    for (; j + 1 < d; j += 2) {
+      const oa = j * m;
+      const ob = oa + m;
+      let k = j;
+      for (; k + 3 < d; k += 4) {
+        const o0 = k * m;
+        const o1 = o0 + m;
+        const o2 = o1 + m;
+        const o3 = o2 + m;
+        let a0 = 0;
+        let a1 = 0;
+        let a2 = 0;
+        let a3 = 0;
+        let b0 = 0;
+        let b1 = 0;
+        let b2 = 0;
+        let b3 = 0;
+        for (let i = 0; i < m; i++) {
+          const a = z[oa + i]!;
+          const b = z[ob + i]!;
+          const x0 = z[o0 + i]!;
+          const x1 = z[o1 + i]!;
+          const x2 = z[o2 + i]!;
+          const x3 = z[o3 + i]!;
+          a0 += a * x0;
+          a1 += a * x1;
+          a2 += a * x2;
+          a3 += a * x3;
+          b0 += b * x0;
+          b1 += b * x1;
+          b2 += b * x2;
+          b3 += b * x3;
+        }
+        const ra = j * d + k;
+        const rb = ra + d;
+        C[ra] = a0;
+        C[ra + 1] = a1;
+        C[ra + 2] = a2;
+        C[ra + 3] = a3;
+        C[rb] = b0;
+        C[rb + 1] = b1;
+        C[rb + 2] = b2;
+        C[rb + 3] = b3;
+      }
+      for (; k < d; k++) {
+        const ok = k * m;
+        let sa = 0;
+        let sb = 0;
+        for (let i = 0; i < m; i++) {
+          const x = z[ok + i]!;
+          sa += z[oa + i]! * x;
+          sb += z[ob + i]! * x;
+        }
+        C[j * d + k] = sa;
+        C[(j + 1) * d + k] = sb;
+      }
+    }
+    if (j < d) {
+      const o = j * m;
+      let s = 0;
+      for (let i = 0; i < m; i++) s += z[o + i]! * z[o + i]!;
+      C[j * d + j] = s;
+    }
+  }
+
+  /** Merges b into a (a holds the earlier rows): Chan, Golub & LeVeque's pairwise update. */
+  function merge(a: Moments, b: Moments, d: number): void {
+    const n = a.n + b.n;
+    const f = (a.n * b.n) / n;
+    const wb = b.n / n;
+    const delta = new Float64Array(d);
+    for (let j = 0; j < d; j++) delta[j] = b.mean[j]! - a.mean[j]!;
+    for (let j = 0; j < d; j++) {
+      const dj = delta[j]! * f;
+      for (let k = j; k < d; k++) a.comoment[j * d + k] += b.comoment[j * d + k]! + dj * delta[k]!;
+    }
+    for (let j = 0; j < d; j++) a.mean[j] += delta[j]! * wb;
+    a.n = n;
+  }
+
+  function add(st: MomentState, columns: readonly Float64Array[], m: number, z: Float64Array): number {
+    if (m <= 0) return -1;
+    const d = st.d;
+    const mean = new Float64Array(d);
+    for (let j = 0; j < d; j++) {
+      const x = columns[j]!;
+      let sum = 0;
+      for (let i = 0; i < m; i++) sum += x[i]!;
+      if (!Number.isFinite(sum)) return j;
+      const mj = sum / m;
+      mean[j] = mj;
+      if (st.rows === 0) st.first[j] = x[0]!;
+      const f = st.first[j]!;
+      let same = st.constant[j] === 1;
+      const o = j * m;
+      for (let i = 0; i < m; i++) {
+        const v = x[i]!;
+        if (v !== f) same = false;
+        z[o + i] = v - mj;
+      }
+      st.constant[j] = same ? 1 : 0;
+    }
+    const comoment = new Float64Array(d * d);
+    comoments(z, d, m, comoment);
+    st.rows += m;
+    let item: { level: number; m: Moments } = { level: 0, m: { n: m, mean, comoment } };
+    while (st.stack.length > 0 && st.stack[st.stack.length - 1]!.level === item.level) {
+      const older = st.stack.pop()!;
+      merge(older.m, item.m, d);
+      item = { level: item.level + 1, m: older.m };
+    }
+    st.stack.push(item);
+    return -1;
+  }
+
+  function fold(stack: readonly { m: Moments }[], d: number): Moments | null {
+    if (stack.length === 0) return null;
+    const last = stack[stack.length - 1]!.m;
+    let acc: Moments = { n: last.n, mean: Float64Array.from(last.mean), comoment: Float64Array.from(last.comoment) };
+    for (let s = stack.length - 2; s >= 0; s--) {
+      const older = stack[s]!.m;
+      const copy = { n: older.n, mean: Float64Array.from(older.mean), comoment: Float64Array.from(older.comoment) };
+      merge(copy, acc, d);
+      acc = copy;
+    }
+    return acc;
+  }
+
+  return { add, fold, merge };
+}
+
+const moments = momentCode();
 
 /**
  * Accumulates the moments of the columns of a stream of row chunks, merging chunk moments pairwise.
@@ -34,22 +204,25 @@ interface Moments {
  */
 export class MomentAccumulator {
   readonly d: number;
-  /** Partial results, each with its level: 2^level chunks merged; at most one per level. */
-  private readonly stack: { level: number; m: Moments }[] = [];
-  private readonly first: Float64Array;
-  private readonly constant: Uint8Array;
+  /** Rows before this accumulator's first, for messages (a part of a longer stream). */
+  private readonly rowBase: number;
+  private readonly state: MomentState;
+  /** States of earlier parts of the stream (`join`), oldest first. */
+  private readonly before: MomentState[] = [];
   private centred = new Float64Array(0);
-  private rowsSeen = 0;
 
-  /** @param d columns per row (features, then the target) */
-  constructor(d: number) {
+  /**
+   * @param d columns per row (features, then the target)
+   * @param rowBase rows of the stream before this accumulator's first (row numbers in messages)
+   */
+  constructor(d: number, rowBase = 0) {
     this.d = d;
-    this.first = new Float64Array(d);
-    this.constant = new Uint8Array(d).fill(1);
+    this.rowBase = rowBase;
+    this.state = emptyMomentState(d);
   }
 
   get rows(): number {
-    return this.rowsSeen;
+    return this.before.reduce((n, s) => n + s.rows, 0) + this.state.rows;
   }
 
   /**
@@ -57,152 +230,55 @@ export class MomentAccumulator {
    */
   add(columns: readonly Float64Array[], m: number, names?: readonly string[]): void {
     if (m <= 0) return;
-    const d = this.d;
-    if (this.centred.length < d * m) this.centred = new Float64Array(d * m);
-    const z = this.centred;
-    const mean = new Float64Array(d);
-    for (let j = 0; j < d; j++) {
-      const x = columns[j]!;
-      let sum = 0;
-      for (let i = 0; i < m; i++) sum += x[i]!;
-      if (!Number.isFinite(sum)) this.nonFinite(x, m, j, names);
-      const mj = sum / m;
-      mean[j] = mj;
-      if (this.rowsSeen === 0) this.first[j] = x[0]!;
-      const f = this.first[j]!;
-      let same = this.constant[j] === 1;
-      const o = j * m;
-      for (let i = 0; i < m; i++) {
-        const v = x[i]!;
-        if (v !== f) same = false;
-        z[o + i] = v - mj;
-      }
-      this.constant[j] = same ? 1 : 0;
-    }
-    const comoment = new Float64Array(d * d);
-    comoments(z, d, m, comoment);
-    this.rowsSeen += m;
-    let item: { level: number; m: Moments } = { level: 0, m: { n: m, mean, comoment } };
-    while (this.stack.length > 0 && this.stack[this.stack.length - 1]!.level === item.level) {
-      const older = this.stack.pop()!;
-      merge(older.m, item.m, d);
-      item = { level: item.level + 1, m: older.m };
-    }
-    this.stack.push(item);
+    if (this.centred.length < this.d * m) this.centred = new Float64Array(this.d * m);
+    const bad = moments.add(this.state, columns, m, this.centred);
+    if (bad !== -1) this.nonFinite(columns[bad]!, m, bad, names);
+  }
+
+  /**
+   * Builds an accumulator from the states of consecutive parts of a stream, in stream order (their
+   * moments are merged in that order, whatever computed them).
+   */
+  static of(d: number, parts: readonly MomentState[]): MomentAccumulator {
+    const acc = new MomentAccumulator(d);
+    acc.before.push(...parts.filter((s) => s.rows > 0));
+    return acc;
+  }
+
+  /** This accumulator's own rows as plain data (for {@link MomentAccumulator.of}). */
+  snapshot(): MomentState {
+    return this.state;
   }
 
   /** The moments of every row added, and which columns were constant. */
   result(): { moments: Moments; constant: boolean[]; first: Float64Array } {
-    if (this.stack.length === 0) throw new ElasticNetError('no rows: the statistics were given no data');
-    let acc = this.stack[this.stack.length - 1]!.m;
-    for (let s = this.stack.length - 2; s >= 0; s--) {
-      const older = this.stack[s]!.m;
-      const copy = { n: older.n, mean: Float64Array.from(older.mean), comoment: Float64Array.from(older.comoment) };
-      merge(copy, acc, this.d);
-      acc = copy;
+    const parts = [...this.before, this.state].filter((s) => s.rows > 0);
+    if (parts.length === 0) throw new ElasticNetError('no rows: the statistics were given no data');
+    const d = this.d;
+    let acc: Moments | null = null;
+    const first = parts[0]!.first;
+    const constant = Array.from(parts[0]!.constant, (c) => c === 1);
+    for (const part of parts) {
+      const m = moments.fold(part.stack, d)!;
+      if (acc === null) acc = m;
+      else moments.merge(acc, m, d);
+      for (let j = 0; j < d; j++) constant[j] = constant[j]! && part.constant[j] === 1 && part.first[j] === first[j];
     }
-    return { moments: acc, constant: Array.from(this.constant, (c) => c === 1), first: this.first };
+    return { moments: acc!, constant, first };
   }
 
   private nonFinite(x: Float64Array, m: number, j: number, names?: readonly string[]): never {
     const what = j === this.d - 1 && names?.[j] === undefined ? 'y' : `column "${names?.[j] ?? j}"`;
+    const seen = this.rowBase + this.state.rows;
     for (let i = 0; i < m; i++) {
       if (!Number.isFinite(x[i]!)) {
-        throw new ElasticNetError(`${what} must hold finite numbers, but row ${this.rowsSeen + i + 1} is ${x[i]}`);
+        throw new ElasticNetError(`${what} must hold finite numbers, but row ${seen + i + 1} is ${x[i]}`);
       }
     }
     throw new ElasticNetError(
-      `${what}: the sum of rows ${this.rowsSeen + 1}–${this.rowsSeen + m} overflows a float64; rescale the column`,
+      `${what}: the sum of rows ${seen + 1}–${seen + m} overflows a float64; rescale the column`,
     );
   }
-}
-
-/**
- * The upper triangle of zᵀz for d columns of m rows (column-major in z), two rows j, j + 1 by four
- * columns k at a time: six loads serve eight products (a quarter less CPU than one row by four here).
- * Each entry is one running sum in row order, whatever the blocking. Entries below the diagonal may
- * be written too; they are never read.
- */
-function comoments(z: Float64Array, d: number, m: number, C: Float64Array): void {
-  let j = 0;
-  for (; j + 1 < d; j += 2) {
-    const oa = j * m;
-    const ob = oa + m;
-    let k = j;
-    for (; k + 3 < d; k += 4) {
-      const o0 = k * m;
-      const o1 = o0 + m;
-      const o2 = o1 + m;
-      const o3 = o2 + m;
-      let a0 = 0;
-      let a1 = 0;
-      let a2 = 0;
-      let a3 = 0;
-      let b0 = 0;
-      let b1 = 0;
-      let b2 = 0;
-      let b3 = 0;
-      for (let i = 0; i < m; i++) {
-        const a = z[oa + i]!;
-        const b = z[ob + i]!;
-        const x0 = z[o0 + i]!;
-        const x1 = z[o1 + i]!;
-        const x2 = z[o2 + i]!;
-        const x3 = z[o3 + i]!;
-        a0 += a * x0;
-        a1 += a * x1;
-        a2 += a * x2;
-        a3 += a * x3;
-        b0 += b * x0;
-        b1 += b * x1;
-        b2 += b * x2;
-        b3 += b * x3;
-      }
-      const ra = j * d + k;
-      const rb = ra + d;
-      C[ra] = a0;
-      C[ra + 1] = a1;
-      C[ra + 2] = a2;
-      C[ra + 3] = a3;
-      C[rb] = b0;
-      C[rb + 1] = b1;
-      C[rb + 2] = b2;
-      C[rb + 3] = b3;
-    }
-    for (; k < d; k++) {
-      const ok = k * m;
-      let sa = 0;
-      let sb = 0;
-      for (let i = 0; i < m; i++) {
-        const x = z[ok + i]!;
-        sa += z[oa + i]! * x;
-        sb += z[ob + i]! * x;
-      }
-      C[j * d + k] = sa;
-      C[(j + 1) * d + k] = sb;
-    }
-  }
-  if (j < d) {
-    const o = j * m;
-    let s = 0;
-    for (let i = 0; i < m; i++) s += z[o + i]! * z[o + i]!;
-    C[j * d + j] = s;
-  }
-}
-
-/** Merges b into a (a holds the earlier rows): Chan, Golub & LeVeque's pairwise update. */
-function merge(a: Moments, b: Moments, d: number): void {
-  const n = a.n + b.n;
-  const f = (a.n * b.n) / n;
-  const wb = b.n / n;
-  const delta = new Float64Array(d);
-  for (let j = 0; j < d; j++) delta[j] = b.mean[j]! - a.mean[j]!;
-  for (let j = 0; j < d; j++) {
-    const dj = delta[j]! * f;
-    for (let k = j; k < d; k++) a.comoment[j * d + k] += b.comoment[j * d + k]! + dj * delta[k]!;
-  }
-  for (let j = 0; j < d; j++) a.mean[j] += delta[j]! * wb;
-  a.n = n;
 }
 
 /** What the Gram path fits from: the statistics of p feature columns and a target. */

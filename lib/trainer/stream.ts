@@ -4,9 +4,11 @@
  * (`columnar.ts`), so memory holds one chunk and the (p + 1)² statistics, never the matrix.
  *
  * Passes over the training rows:
- *  1. the files' heads and hashes (`readHeads`, as the column path);
- *  2. the parse: each chunk is added to the statistics and appended, as float64 columns, to a spill
- *     file in the temporary directory (`TMPDIR`; 8·(p + 1) bytes a row, about half a CSV's size);
+ *  1. the files' heads (`readHeads` up to each CSV file's header line);
+ *  2. the parse (`gram-csv.ts`): a CSV file in byte ranges on several threads while this one hashes
+ *     it, each chunk added to its range's statistics and written, as float64 columns, to a spill file
+ *     in the temporary directory (`TMPDIR`; 8·(p + 1) bytes a row, about half a CSV's size); the
+ *     ranges' statistics merged in file order, so the result does not depend on the threads;
  *  3. after the fit, the spill file is read back a chunk at a time to score the model on the training
  *     rows. A second pass is needed because MAE (and scikit-learn's RMSE, computed from the residuals
  *     rather than from wᵀQw − 2qᵀw + ‖y‖², which cancels when the fit is good) depends on every row's
@@ -24,11 +26,7 @@
  * @example
  * if ((await choosePath(hps.precompute, files)) === 'gram') trained = await trainOnGram(files, undefined, hps, {});
  */
-import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import {
   type ChannelHeads,
   type Connection,
@@ -44,6 +42,7 @@ import type { ChannelFile, Hyperparameters, RegressionMetrics } from './contract
 import { checkSameColumns, CsvError, toDesign, toTrainingSet, trainingFeatureNames } from './csv';
 import type { ElasticNetFit } from './elasticnet';
 import { fitElasticNetGram, gramStats, MomentAccumulator } from './gram';
+import { momentsOfChannel } from './gram-csv';
 import { StreamingMetrics } from './metrics';
 
 /** Rows per chunk: a whole number of DuckDB's 2,048-row vectors; 2.75 MB at 20 features + target. */
@@ -53,21 +52,21 @@ export const GRAM_CHUNK_ROWS = 16_384;
  * `precompute: "auto"` takes the Gram path from this estimated matrix size on (rows × columns × 8
  * bytes; 64 MiB ≈ 400,000 rows of 20 features + target). Measured with `bench/train/e2e.ts` (loaded
  * machine, 2026-12-05): at 1,000,000 × 20 the column path peaks at 1.59× its matrix on CSV and 2.24×
- * on Parquet, the Gram path at 0.47× and 1.23×, with less CPU (5.5 s vs 6.0 s CSV, 1.7 s vs 2.4 s
- * Parquet); at 5,000,000 × 20 the Gram path peaks at 74 MiB (CSV) and 216 MiB (Parquet). Below the
- * budget the column path stays: its CSV parse runs on two threads from 16 MiB, the Gram path's on one,
- * so on a quiet machine its wall time on a mid-sized CSV is likely the shorter.
+ * on Parquet, the Gram path at 0.47× and 1.23×, with less CPU (1.7 s vs 2.4 s Parquet); at
+ * 5,000,000 × 20 the Gram path peaks at 74 MiB (CSV) and 216 MiB (Parquet).
  */
 export const GRAM_AUTO_MIN_MATRIX_BYTES = 64 * 2 ** 20;
 
 /**
- * For a channel with CSV in it, `"auto"` waits until this size: the Gram path parses CSV on one
- * thread, the column path on two, and on a quiet machine (`bench/train/e2e.ts`, 2026-12-05, load
- * 1–2) 1,000,000 × 20 CSV took 4.98 s on the Gram path against 3.05 s on the column path (pandas +
- * scikit-learn 4.17 s), at 75 vs 258 MiB. Below it memory is cheap next to time; above it (about
- * 3,200,000 rows of 20 features) the matrix itself becomes the risk.
+ * For a channel with CSV in it, `"auto"` takes the Gram path from this size. It was 512 MiB while the
+ * Gram path parsed CSV on one thread (1,000,000 × 20: 4.98 s against the column path's 3.05 s, quiet);
+ * since it parses on every core (`gram-csv.ts`) both paths spend about the same CPU there
+ * (`bench/train/e2e.ts` at load 20+, 2026-12-06: 1,000,000 × 20 CSV 2.9–3.2 s CPU Gram, 2.8–3.0 s
+ * column), and the Gram path peaks at 103–106 MiB against 263 MiB (1.64× the matrix). At 200,000 × 20
+ * it costs 0.17 s more CPU (its worker's start and the spill) for 97 against 118 MiB, so the budget
+ * stays with the Parquet one, at 64 MiB.
  */
-export const GRAM_AUTO_MIN_CSV_MATRIX_BYTES = 512 * 2 ** 20;
+export const GRAM_AUTO_MIN_CSV_MATRIX_BYTES = 64 * 2 ** 20;
 
 /** A failing CSV channel up to this size is read again whole to word the failure as `csv.ts` does. */
 export const LEGACY_MESSAGE_MAX_BYTES = 64 * 2 ** 20;
@@ -217,6 +216,16 @@ async function channelBytes(files: readonly ChannelFile[]): Promise<number> {
 
 export interface StreamOptions extends ReadChannelOptions {
   /**
+   * Threads that parse the training channel's CSV (`gram-csv.ts`); the result does not depend on it.
+   * @default min(4, available cores)
+   */
+  readonly threads?: number;
+  /**
+   * Bytes per range of a CSV file parsed by one thread (`gram-csv.ts`); tests set it small.
+   * @default GRAM_RANGE_BYTES
+   */
+  readonly rangeBytes?: number;
+  /**
    * A failing CSV channel up to this many bytes is read again whole to word the failure as `csv.ts`.
    * @default LEGACY_MESSAGE_MAX_BYTES
    */
@@ -238,67 +247,6 @@ async function worded<T>(
   return small ? withLegacyMessages(files, read, legacy) : read();
 }
 
-/** A file of float64 chunks written once and read back in order; unlinked once opened. */
-class Spill {
-  private fd: number | null;
-  private readonly path: string;
-  private readonly chunks: number[] = [];
-
-  constructor(private readonly buffer: Float64Array) {
-    this.path = join(tmpdir(), `mlops-train-${process.pid}-${randomBytes(6).toString('hex')}.f64`);
-    try {
-      this.fd = openSync(this.path, 'wx+', 0o600);
-    } catch {
-      this.fd = null;
-      return;
-    }
-    // Unlinked at once: the open descriptor keeps the data, and the disk space returns when the
-    // process ends, however it ends (a killed job leaves no 800 MB file behind).
-    try {
-      rmSync(this.path);
-    } catch {
-      // a platform that cannot unlink an open file: release() removes it
-    }
-  }
-
-  get usable(): boolean {
-    return this.fd !== null;
-  }
-
-  /** Appends the buffer (its first `rows` rows matter); a failed write gives the spill up. */
-  write(rows: number): void {
-    if (this.fd === null) return;
-    try {
-      const bytes = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
-      for (let off = 0; off < bytes.length; ) off += writeSync(this.fd, bytes, off, bytes.length - off);
-      this.chunks.push(rows);
-    } catch {
-      this.release();
-    }
-  }
-
-  /** Reads each chunk back into the buffer, in order, calling `onChunk(rows)`. */
-  replay(onChunk: (rows: number) => void): void {
-    const bytes = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
-    let pos = 0;
-    for (const rows of this.chunks) {
-      for (let off = 0; off < bytes.length; ) {
-        const n = readSync(this.fd!, bytes, off, bytes.length - off, pos + off);
-        if (n === 0) throw new Error(`the spill file ${this.path} ended early`);
-        off += n;
-      }
-      pos += bytes.length;
-      onChunk(rows);
-    }
-  }
-
-  release(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
-    rmSync(this.path, { force: true });
-  }
-}
-
 /**
  * Trains on the Gram path: the training channel streamed into statistics, the fit, the training
  * metrics from the spilled rows and the validation channel's from one streamed pass.
@@ -318,20 +266,20 @@ export async function trainOnGram(
     trainFiles,
     options,
     async () => {
-      const scanned = await readHeads(trainFiles, options);
+      // Heads only: the parse hashes the CSV files while its workers parse them (gram-csv.ts).
+      const scanned = await readHeads(trainFiles, { ...options, hash: false, csvHeadOnly: true });
       try {
         const featureNames = trainingFeatureNames(scanned.heads[0], target);
         const names = [...featureNames, target];
         checkSameColumns(scanned.heads, names);
-        const { buffer, columns } = chunkColumns(names.length);
-        const acc = new MomentAccumulator(names.length);
-        const spill = new Spill(buffer);
+        const parsed = await momentsOfChannel(scanned, trainFiles, names, GRAM_CHUNK_ROWS, {
+          ...(options.hash === undefined ? {} : { hash: options.hash }),
+          ...(options.threads === undefined ? {} : { threads: options.threads }),
+          ...(options.rangeBytes === undefined ? {} : { rangeBytes: options.rangeBytes }),
+          ...(options.parallelMinBytes === undefined ? {} : { parallelMinBytes: options.parallelMinBytes }),
+        });
         try {
-          await streamColumns(scanned, names, columns, (m) => {
-            acc.add(columns, m, names);
-            spill.write(m);
-          });
-          const stats = gramStats(acc);
+          const stats = gramStats(parsed.acc);
           const started = performance.now();
           const fit = fitElasticNetGram(stats, {
             alpha: hps.alpha,
@@ -342,12 +290,13 @@ export async function trainOnGram(
           });
           const seconds = (performance.now() - started) / 1000;
           const metrics = new StreamingMetrics(fit.coef, fit.intercept, stats.yMean);
+          const columns = parsed.columns;
           const score = (m: number) => metrics.add(columns.slice(0, featureNames.length), columns[featureNames.length]!, m);
-          if (spill.usable) spill.replay(score);
-          else await streamColumns(scanned, names, columns, score);
-          return { featureNames, fit, seconds, trainMetrics: metrics.finish(), versions: scanned.versions };
+          // Without a spill file (no writable TMPDIR, a full disk) the channel is parsed again.
+          if (!parsed.replay(score)) await streamColumns(scanned, names, columns, score);
+          return { featureNames, fit, seconds, trainMetrics: metrics.finish(), versions: parsed.versions };
         } finally {
-          spill.release();
+          parsed.release();
         }
       } finally {
         scanned.db?.close();
