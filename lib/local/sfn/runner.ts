@@ -563,6 +563,11 @@ class Run {
   private readonly attempts = new Map<string, Attempt[]>();
   /** Attempts of each state's current entry so far (0 on entry, +1 per Task attempt). */
   private readonly attemptsMade = new Map<string, number>();
+  /**
+   * The RetryCount of a Task's attempt that succeeded, for its ResultSelector (evaluated after the
+   * Task returns; AWS gives it the same attempt's count); cleared when the state exits.
+   */
+  private readonly succeededRetry = new Map<string, number>();
   private readonly enteredAt = new Map<string, string>();
   /** MapRun* events of Distributed Map states, pushed when the library reports the state's end. */
   private readonly mapRunEvents = new Map<string, HistoryEvent[]>();
@@ -734,7 +739,7 @@ class Run {
           return run.enteredAt.get(name);
         },
         get RetryCount() {
-          return run.attemptsMade.get(name) ?? 0;
+          return run.attemptsMade.get(name) ?? run.succeededRetry.get(name) ?? 0;
         },
       };
     }
@@ -804,6 +809,7 @@ class Run {
           lambdaFn ? { output: stringify(output) } : { ...base, output: stringify(output) },
         ),
       ];
+      this.succeededRetry.set(stateName, (this.attemptsMade.get(stateName) ?? 1) - 1);
       this.attemptsMade.delete(stateName);
       return output;
     } catch (err) {
@@ -1044,6 +1050,7 @@ class Run {
         return;
       case 'StateExited': {
         const s = this.libraryState(ev.state!);
+        this.succeededRetry.delete(s.name);
         this.flushMapRuns(s.name);
         if (s.type === 'Task') this.close(s.name);
         if (s.type === 'Map') this.push('MapStateSucceeded', {});
