@@ -179,20 +179,21 @@ function splitQueries(options: {
   };
 }
 
-/** The UNLOAD that turns one batch execution's staged JSON predictions into Parquet. */
+/**
+ * The UNLOAD that turns one batch execution's staged JSON predictions into Parquet, under
+ * `<outputLocation><attempt>/` (lib/shared/unload.ts).
+ */
 export function batchUnloadQuery(options: {
   readonly database: string;
   readonly stagingTable: string;
   readonly execution: string;
   readonly outputLocation: string;
-}): string {
-  const location = options.outputLocation.endsWith('/')
-    ? options.outputLocation
-    : `${options.outputLocation}/`;
-  return (
-    `UNLOAD (SELECT source, row_number, prediction, record FROM ${ident(options.database)}.${ident(options.stagingTable)} ` +
-    `WHERE execution = ${literal(options.execution)} ORDER BY source, row_number) ` +
-    `TO ${literal(location)} WITH (format = 'PARQUET')`
+}): AttemptUnload {
+  return attemptUnload(
+    `SELECT source, row_number, prediction, record FROM ${ident(options.database)}.${ident(options.stagingTable)} ` +
+      `WHERE execution = ${literal(options.execution)} ORDER BY source, row_number`,
+    folder(options.outputLocation),
+    'PARQUET',
   );
 }
 
@@ -248,12 +249,13 @@ export function batchSqlCheckQuery(o: BatchSqlOptions): string {
   return `SELECT count(*) AS row_count, count_if(${incomplete}) AS incomplete FROM ${ident(o.database)}.${ident(o.table)}`;
 }
 
-/** The SQL path's UNLOAD: each row's features (as DOUBLE) and its prediction, as Parquet. */
-export function batchSqlUnloadQuery(o: BatchSqlOptions & { readonly outputLocation: string }): string {
-  const location = o.outputLocation.endsWith('/') ? o.outputLocation : `${o.outputLocation}/`;
+/** The SQL path's UNLOAD: each row's features (as DOUBLE) and its prediction, as Parquet, per attempt. */
+export function batchSqlUnloadQuery(o: BatchSqlOptions & { readonly outputLocation: string }): AttemptUnload {
   const features = o.model.columns.map((c, j) => `${featureValue(c)} AS ${ident(o.features[j]!)}`);
-  return (
-    `UNLOAD (SELECT ${[...features, `${linearPredictionSql(o.model)} AS ${ident('prediction')}`].join(', ')} ` +
-    `FROM ${ident(o.database)}.${ident(o.table)}) TO ${literal(location)} WITH (format = 'PARQUET')`
+  return attemptUnload(
+    `SELECT ${[...features, `${linearPredictionSql(o.model)} AS ${ident('prediction')}`].join(', ')} ` +
+      `FROM ${ident(o.database)}.${ident(o.table)}`,
+    folder(o.outputLocation),
+    'PARQUET',
   );
 }

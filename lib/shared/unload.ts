@@ -28,18 +28,21 @@ export interface AttemptUnload {
 /** The folder name of an attempt: `attempt-<redrive count>-<retry count>`. */
 export const ATTEMPT_NAME = /^attempt-\d+-\d+$/;
 
+/** Where the attempt's name goes, while the query is written whole and then cut. */
+const CUT = String.fromCharCode(0);
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 /**
- * `UNLOAD (<select>) TO '<location><attempt>/' WITH (format = '<format>')`, cut around the attempt.
- * `location` must end in `/` and hold no `'` (it is cut inside a SQL literal).
+ * `UNLOAD (<select>) TO '<location><attempt>/' WITH (format = '<format>')`, cut around the attempt
+ * (a `'` in `location` is doubled in the SQL literal). `location` must be an `s3://` prefix ending in `/`.
  */
 export function attemptUnload(select: string, location: string, format: 'PARQUET' | 'JSON'): AttemptUnload {
-  if (!/^s3:\/\/[^']+\/$/.test(location)) {
-    throw new Error(`an UNLOAD location must be an s3:// prefix ending in '/' without quotes, but ${JSON.stringify(location)} was provided`);
+  if (!/^s3:\/\/[^/]+\//.test(location) || !location.endsWith('/') || location.includes(CUT)) {
+    throw new Error(`an UNLOAD location must be an s3:// prefix ending in '/', but ${JSON.stringify(location)} was provided`);
   }
-  const whole = `UNLOAD (${select}) TO ${literal(`${location}\u0000/`)} WITH (format = ${literal(format)})`;
-  const [head, tail] = whole.split('\u0000') as [string, string];
+  if (select.includes(CUT)) throw new Error('an UNLOAD select must not hold a NUL character');
+  const whole = `UNLOAD (${select}) TO ${literal(`${location}${CUT}/`)} WITH (format = ${literal(format)})`;
+  const [head, tail] = whole.split(CUT) as [string, string];
   return { head, tail, location };
 }
 

@@ -656,9 +656,11 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     });
     expect(states[S.write]).toMatchObject({
       Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
-      Parameters: { 'QueryString.$': '$.plan.query', WorkGroup: `mlops-${name}` },
+      // each attempt into its own folder; the summary names the one that succeeded
+      Parameters: { 'QueryString.$': "States.Format('{}attempt-{}-{}{}', $.plan.query.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.plan.query.tail)", WorkGroup: `mlops-${name}` },
       Next: S.summarize,
     });
+    expect(states[S.summarize]!['Parameters']['output_location.$']).toBe("States.Format('{}{}/', $.plan.output_location, $.written.attempt)");
   });
 
   it('takes the SQL path when the plan says so: a row check, then one UNLOAD; an empty or incomplete table fails before anything is written', () => {
@@ -694,9 +696,10 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     }
     expect(states[S.predictSql]).toMatchObject({
       Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
-      Parameters: { 'QueryString.$': '$.plan.query' },
+      Parameters: { 'QueryString.$': "States.Format('{}attempt-{}-{}{}', $.plan.query.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.plan.query.tail)" },
       Next: S.summarizeSql,
     });
+    expect(states[S.summarizeSql]!['Parameters']['output_location.$']).toBe("States.Format('{}{}/', $.plan.output_location, $.written.attempt)");
     for (const n of [S.check, S.readCheck, S.predictSql]) {
       expect(states[n]!['Catch'], n).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.recordFailure }]);
     }
