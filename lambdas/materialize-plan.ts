@@ -6,7 +6,7 @@
  *
  * Input:  { "input": <execution input>, "executionStartTime": "$$.Execution.StartTime",
  *           "execution": "$$.Execution.Name", "database": "<lake db>", "unloadLocation": "s3://<curated>/materialize/unload/" }
- * Output: { start, end, views: [{ featureView, start, end, from, unloadLocation, unloadBucket, unloadPrefix, sql }], upToDate }
+ * Output: { start, end, views: [{ featureView, start, end, from, unloadLocation, unloadBucket, unloadPrefix, unload: { head, tail, location } }], upToDate }
  * Errors: InvalidMaterializationInput, InvalidMaterializationState (the state machine fails with
  *   them, naming the problem)
  *

@@ -110,6 +110,11 @@ export const BATCH_STAGING_PREFIX = 'batch-staging/';
 export const BATCH_OUTPUT_PREFIX = 'predictions/';
 /** Key prefix in the curated bucket where each Map Run's ResultWriter files go. */
 export const BATCH_RESULTS_PREFIX = 'batch-results/';
+/**
+ * The predictions' folder: `<output>/<execution>/<attempt>/`, the attempt of the UNLOAD that
+ * succeeded (each attempt writes into its own: Athena refuses a location an earlier attempt wrote to).
+ */
+const OUTPUT_ATTEMPT = "States.Format('{}{}/', $.plan.output_location, $.written.attempt)";
 
 export class BatchInferenceStack extends Stack {
   readonly stateMachine: MlopsStateMachine;
@@ -253,11 +258,12 @@ export class BatchInferenceStack extends Stack {
     map.addCatch(recordFailure, { resultPath: '$.error' });
 
     /** A query in the lake's workgroup whose execution id lands at `resultPath`; failures are recorded. */
-    const lakeQuery = (name: string, queryStringPath: string, resultPath: string, comment: string) => {
+    // An UNLOAD (`{ unload: path }`) writes into a folder of its attempt and returns its name.
+    const lakeQuery = (name: string, q: string | { unload: string }, resultPath: string, comment: string) => {
       const query = new AthenaQuery(this, name, {
         workGroupName: lake.workGroupName,
         databaseName: lake.databaseName,
-        queryStringPath,
+        ...(typeof q === 'string' ? { queryStringPath: q } : { unloadPath: q.unload }),
         resultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
         resultPath,
         comment,
@@ -266,12 +272,12 @@ export class BatchInferenceStack extends Stack {
       return query;
     };
 
-    const write = lakeQuery(S.write, '$.plan.query', '$.written', "UNLOADs the run's staged predictions to Parquet at the output location");
+    const write = lakeQuery(S.write, { unload: '$.plan.query' }, '$.written', "UNLOADs the run's staged predictions to Parquet at the output location");
 
     const summarize = new sfn.Pass(this, S.summarize, {
       parameters: {
         engine: 'lambda',
-        'output_location.$': '$.plan.output_location',
+        'output_location.$': OUTPUT_ATTEMPT,
         'map_run_arn.$': '$.predicted.MapRunArn',
         'results_manifest.$': "States.Format('s3://{}/{}', $.predicted.ResultWriterDetails.Bucket, $.predicted.ResultWriterDetails.Key)",
         'query_execution_id.$': '$.written.query_execution_id',
@@ -306,13 +312,13 @@ export class BatchInferenceStack extends Stack {
         parameters: { Error: 'DataValidationError', 'Cause.$': cause },
         resultPath: '$.error',
       }).next(recordFailure);
-    const predictSql = lakeQuery(S.predictSql, '$.plan.query', '$.written', "UNLOADs each row's features and prediction to Parquet at the output location");
+    const predictSql = lakeQuery(S.predictSql, { unload: '$.plan.query' }, '$.written', "UNLOADs each row's features and prediction to Parquet at the output location");
     predictSql
       .next(
         new sfn.Pass(this, S.summarizeSql, {
           parameters: {
             engine: 'sql',
-            'output_location.$': '$.plan.output_location',
+            'output_location.$': OUTPUT_ATTEMPT,
             'rows.$': 'States.StringToJson($.check.row_count)',
             'query_execution_id.$': '$.written.query_execution_id',
           },

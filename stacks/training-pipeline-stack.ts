@@ -34,6 +34,11 @@
  * holdout) as `baseline.json` under `baselines/` on its model's path; "Register model" names it in the version's
  * `mlops.baseline_uri` tag, which the drift machine reads.
  *
+ * Every UNLOAD ("Build features", the two exports) writes into a folder of its own attempt,
+ * `<run folder>attempt-<redrive count>-<retry count>/`, and returns its name: Athena refuses to
+ * UNLOAD where an earlier attempt wrote (even in part), so a retried or redriven step writes beside
+ * it, and "Stage training data" copies only the folder of the attempt that succeeded.
+ *
  * A rejected model ends the execution as failed with the error `ModelRejected`: anything that
  * chains on a succeeded execution (an EventBridge rule deploying the new version, a CI job) must
  * not mistake "no model" for "new model", and the distinct error name keeps a rejection apart from
@@ -114,8 +119,10 @@ export { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES };
 const S = TRAINING_STATES;
 const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFACT_PREFIXES;
 const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
-const SPLITS_WHY = "each run UNLOADs its splits to splits/<table>/<execution>/{train,holdout}/, as many Parquet parts as Athena writes, named at run time";
+const SPLITS_WHY = "each run UNLOADs its splits to splits/<table>/<execution>/{train,holdout}/<attempt>/, as many Parquet parts as Athena writes, named at run time";
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
+/** `<location><attempt>/`: where the UNLOAD whose result is at `resultPath` wrote (lib/shared/unload.ts). */
+const attemptFolder = (locationPath: string, resultPath: string) => `States.Format('{}{}/', ${locationPath}, ${resultPath}.attempt)`;
 /** SageMaker's one log group for the training jobs of an account and region. */
 export const SAGEMAKER_TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
@@ -262,32 +269,34 @@ export class TrainingPipelineStack extends Stack {
         timeout: Duration.minutes(VALIDATE_TIMEOUT_MINUTES),
       }),
     );
-    const query = (name: string, queryStringPath: string, resultPath: string, comment: string, resultSelector: Record<string, string>) =>
+    // An UNLOAD (`{ unload: path }`) writes into a folder of its attempt and returns its name.
+    const query = (name: string, q: string | { unload: string }, resultPath: string, comment: string, resultSelector: Record<string, string>) =>
       catchAll(
         new AthenaQuery(this, name, {
           workGroupName: lake.workGroupName,
           databaseName: lake.databaseName,
-          queryStringPath,
+          ...(typeof q === 'string' ? { queryStringPath: q } : { unloadPath: q.unload }),
           resultSelector,
           resultPath,
           comment,
         }),
       );
     const resultLocation = { 'result.$': '$.QueryExecution.ResultConfiguration.OutputLocation' };
-    const buildFeatures = query(S.features, '$.plan.queries.features', '$.features',
+    const buildFeatures = query(S.features, { unload: '$.plan.queries.features' }, '$.features',
       'UNLOADs the feature set with its train/holdout split to Parquet in the curated zone',
       { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' });
     const unloaded = { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' };
-    const exportTrain = query(S.exportTrain, '$.plan.queries.train', '$.exports.train',
+    const exportTrain = query(S.exportTrain, { unload: '$.plan.queries.train' }, '$.exports.train',
       "UNLOADs the training rows as Parquet parts under the run's splits/ folder (as many files as Athena writes)", unloaded);
-    const exportHoldout = query(S.exportHoldout, '$.plan.queries.holdout', '$.exports.holdout',
+    const exportHoldout = query(S.exportHoldout, { unload: '$.plan.queries.holdout' }, '$.exports.holdout',
       'UNLOADs the holdout rows as Parquet parts, for evaluation', unloaded);
     const stage = catchAll(
       new LambdaStep(this, S.stage, {
         fn: stageFn,
         payload: {
-          train: { 'unloaded.$': '$.plan.locations.splits.train', 'channel.$': '$.plan.locations.train' },
-          holdout: { 'unloaded.$': '$.plan.locations.splits.holdout', 'channel.$': '$.plan.locations.holdout' },
+          // The folder of the attempt that succeeded: never a failed attempt's parts.
+          train: { 'unloaded.$': attemptFolder('$.plan.locations.splits.train', '$.exports.train'), 'channel.$': '$.plan.locations.train' },
+          holdout: { 'unloaded.$': attemptFolder('$.plan.locations.splits.holdout', '$.exports.holdout'), 'channel.$': '$.plan.locations.holdout' },
           'check.$': '$.plan.check',
         },
         resultPath: '$.staged',
@@ -359,7 +368,7 @@ export class TrainingPipelineStack extends Stack {
     lake.raw.grantObjects(role, { read: '', list: '' },
       'Athena reads the table the execution input names, wherever in the raw zone it is located');
     lake.curated.grantObjects(role, { read: 'features/', write: 'features/', list: 'features/' },
-      "each run UNLOADs its feature set to features/<table>/<execution>/, named at run time; a feature-service run also reads the feature store's offline tables under features/");
+      "each run UNLOADs its feature set to features/<table>/<execution>/<attempt>/, named at run time; a feature-service run also reads the feature store's offline tables under features/");
     // The split UNLOADs write their Parquet parts with the caller's credentials.
     lake.curated.grantObjects(role, { read: SPLITS_DIR, write: SPLITS_DIR, list: SPLITS_DIR }, SPLITS_WHY);
     this.stateMachine.acknowledgeInvoke(Object.values(this.functions));

@@ -10,11 +10,13 @@
  * const features = new AthenaQuery(this, 'Build features', {
  *   workGroupName: lake.workGroupName,
  *   databaseName: lake.databaseName,
- *   queryStringPath: '$.plan.queries.features',
+ *   queryStringPath: '$.plan.queries.count',
  *   resultSelector: { 'query_execution_id.$': '$.QueryExecution.QueryExecutionId' },
  *   resultPath: '$.features',
- *   comment: 'UNLOADs the feature set',
+ *   comment: 'Counts the rows',
  * });
+ * // An UNLOAD written once per attempt (lib/shared/unload.ts): the result holds `attempt`.
+ * const exportTrain = new AthenaQuery(this, 'Export training split', { …, unloadPath: '$.plan.queries.train' });
  */
 import { Aws, Duration } from 'aws-cdk-lib';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -26,8 +28,19 @@ export interface AthenaQueryProps {
   readonly workGroupName: string;
   /** The Glue database unqualified table names resolve in. */
   readonly databaseName: string;
-  /** JSONPath of the query string in the state (`$.plan.query`). */
-  readonly queryStringPath: string;
+  /**
+   * JSONPath of the query string in the state (`$.plan.query`).
+   * @default - none: `unloadPath` names the query
+   */
+  readonly queryStringPath?: string;
+  /**
+   * JSONPath of an `AttemptUnload` (`{ head, tail, location }`, lib/shared/unload.ts) in the state,
+   * instead of `queryStringPath`: the Task runs the UNLOAD into `<location>attempt-<redrive>-<retry>/`,
+   * named from `$$.Execution.RedriveCount` and `$$.State.RetryCount` (Athena refuses a location an
+   * earlier attempt wrote to), and its result gains `attempt`, the folder that attempt wrote.
+   * @default - none: `queryStringPath` names the query
+   */
+  readonly unloadPath?: string;
   /** What to keep of Athena's `QueryExecution` (`{ 'id.$': '$.QueryExecution.QueryExecutionId' }`). */
   readonly resultSelector: Record<string, string>;
   /** Where the selection goes in the state. */
@@ -46,12 +59,20 @@ export interface AthenaQueryProps {
   readonly retry?: sfn.RetryProps;
 }
 
+/** `attempt-<redrive>-<retry>` (lib/shared/unload.ts `ATTEMPT_NAME`) from the context object. */
+const ATTEMPT_TEMPLATE = 'attempt-{}-{}';
+const ATTEMPT_ARGS = '$$.Execution.RedriveCount, $$.State.RetryCount';
+/** The attempt's folder name, as the Task's Parameters and ResultSelector both compute it. */
+export const ATTEMPT_NAME_EXPRESSION = `States.Format('${ATTEMPT_TEMPLATE}', ${ATTEMPT_ARGS})`;
+
 export class AthenaQuery extends sfn.CustomState {
   constructor(scope: Construct, name: string, props: AthenaQueryProps) {
-    if (!props.queryStringPath.startsWith('$')) {
-      throw new Error(
-        `an Athena query's queryStringPath must be a JSONPath starting with $, but "${props.queryStringPath}" was provided`,
-      );
+    const path = props.queryStringPath ?? props.unloadPath;
+    if ((props.queryStringPath === undefined) === (props.unloadPath === undefined)) {
+      throw new Error(`an Athena query names its query by exactly one of queryStringPath and unloadPath, but ${path === undefined ? 'neither was' : 'both were'} provided`);
+    }
+    if (!path!.startsWith('$')) {
+      throw new Error(`an Athena query's ${props.queryStringPath ? 'queryStringPath' : 'unloadPath'} must be a JSONPath starting with $, but "${path}" was provided`);
     }
     const timeout = props.timeout ?? Duration.minutes(30);
     if (timeout.toSeconds() <= 0) {
@@ -63,11 +84,13 @@ export class AthenaQuery extends sfn.CustomState {
         Comment: props.comment,
         Resource: `arn:${Aws.PARTITION}:states:::athena:startQueryExecution.sync`,
         Parameters: {
-          'QueryString.$': props.queryStringPath,
+          'QueryString.$': props.unloadPath
+            ? `States.Format('{}${ATTEMPT_TEMPLATE}{}', ${props.unloadPath}.head, ${ATTEMPT_ARGS}, ${props.unloadPath}.tail)`
+            : props.queryStringPath,
           WorkGroup: props.workGroupName,
           QueryExecutionContext: { Database: props.databaseName },
         },
-        ResultSelector: props.resultSelector,
+        ResultSelector: props.unloadPath ? { ...props.resultSelector, 'attempt.$': ATTEMPT_NAME_EXPRESSION } : props.resultSelector,
         ResultPath: props.resultPath,
         TimeoutSeconds: timeout.toSeconds(),
       },

@@ -109,7 +109,8 @@ export class MaterializationSteps extends Construct {
     const unload = new AthenaQuery(this, S.unload, {
       workGroupName: props.workGroupName,
       databaseName: props.databaseName,
-      queryStringPath: '$.view.sql',
+      // Each attempt into its own folder (Athena refuses one an earlier attempt wrote); `$.query.attempt` names it.
+      unloadPath: '$.view.unload',
       resultSelector: { 'queryExecutionId.$': '$.QueryExecution.QueryExecutionId' },
       resultPath: '$.query',
       comment: "UNLOAD the window's rows (one per entity, dt partitions pruned) as JSON parts under the run's prefix",
@@ -136,7 +137,8 @@ export class MaterializationSteps extends Construct {
       comment: 'One worker per partsPerBatch UNLOAD parts, listed under the run\'s prefix by the ItemReader',
       itemReader: new LakePrefixReader({
         bucketNamePath: sfn.JsonPath.stringAt('$.view.unloadBucket'),
-        prefix: sfn.JsonPath.stringAt('$.view.unloadPrefix'),
+        // The folder of the Unload attempt that succeeded: never a failed attempt's parts.
+        prefix: sfn.JsonPath.format('{}{}/', sfn.JsonPath.stringAt('$.view.unloadPrefix'), sfn.JsonPath.stringAt('$.query.attempt')),
       }),
       itemSelector: { 'Key.$': '$$.Map.Item.Value.Key' },
       itemBatcher: new sfn.ItemBatcher({

@@ -29,6 +29,7 @@
 import { z } from 'zod';
 import { DAY_PARTITION, type FeatureRepo, type LakeTable } from './definitions';
 import { ident, materializationSql, type RelationOf } from './retrieval';
+import { type AttemptUnload, attemptUnload } from '../shared/unload';
 
 /** Glue database names the stack and the plan accept (Glue and Athena lower-case them). */
 export const DATABASE_NAME = /^[a-z][a-z0-9_]{0,254}$/;
@@ -132,13 +133,20 @@ export interface PlannedView {
   readonly end: string;
   /** What `start` came from (`recorded`: an incremental run from the last recorded window end). */
   readonly from: WindowFrom;
-  /** `s3://<bucket>/<prefix>`: the UNLOAD's empty target, one per execution and view. */
+  /**
+   * `s3://<bucket>/<prefix>`: the run's folder for the view, one per execution and view; each
+   * attempt of the Unload step writes into its own empty `<unloadLocation>attempt-<redrive>-<retry>/`.
+   */
   readonly unloadLocation: string;
-  /** The bucket and prefix of `unloadLocation`, for the Distributed Map's ItemReader. */
+  /** The bucket and prefix of `unloadLocation`; the ItemReader lists `<unloadPrefix><attempt>/`. */
   readonly unloadBucket: string;
   readonly unloadPrefix: string;
-  /** `UNLOAD (<materializationSql>) TO '<unloadLocation>' WITH (format = 'JSON')`. */
-  readonly sql: string;
+  /**
+   * `UNLOAD (<materializationSql>) TO '<unloadLocation><attempt>/' WITH (format = 'JSON')`, cut
+   * around the attempt's folder (lib/shared/unload.ts): Athena refuses to UNLOAD where an earlier
+   * attempt wrote, so a retried or redriven Unload writes beside it.
+   */
+  readonly unload: AttemptUnload;
 }
 
 export interface MaterializationPlan {
@@ -257,7 +265,7 @@ export function planMaterialization(repo: FeatureRepo, input: unknown, context: 
       unloadLocation: location,
       unloadBucket: unload[1]!,
       unloadPrefix: prefix,
-      sql: `UNLOAD (\n${select}\n) TO '${location}' WITH (format = 'JSON')`,
+      unload: attemptUnload(`\n${select}\n`, location, 'JSON'),
     });
   }
   return {

@@ -23,7 +23,7 @@ import { type LakeAccess, type LakeTable, parseS3Uri, resolveDataset } from './c
 import { DataValidationError, PipelineInputError } from './errors';
 import { parseBatchInput } from './input';
 import { isDataKey, type ObjectStore } from './objects';
-import { batchSqlCheckQuery, batchSqlUnloadQuery, batchUnloadQuery } from './sql';
+import { type AttemptUnload, batchSqlCheckQuery, batchSqlUnloadQuery, batchUnloadQuery } from './sql';
 import { catalogName } from './validate';
 
 export interface BatchItem {
@@ -47,9 +47,14 @@ export interface BatchPlan {
   readonly prefix: string;
   /** `s3://curated/batch-staging/execution=<name>/`. */
   readonly staging_prefix: string;
-  /** `<output>/<execution>/`: where the Parquet predictions are unloaded. */
+  /**
+   * `<output>/<execution>/`: the Parquet predictions are unloaded into `<attempt>/` under it, one
+   * folder per attempt of the UNLOAD step (Athena refuses a location an earlier attempt wrote to);
+   * the execution's `summary.output_location` names the folder of the attempt that succeeded.
+   */
   readonly output_location: string;
-  readonly query: string;
+  /** The UNLOAD, cut around its attempt's folder (lib/shared/unload.ts). */
+  readonly query: AttemptUnload;
 }
 
 /** `readableBuckets`: where inputs and models may be read from. */

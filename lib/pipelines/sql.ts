@@ -8,14 +8,16 @@
  *
  * @example
  * const q = trainingQueries({ database: 'mlops_local', table, target: 'quality', featuresLocation, holdoutEvery: 5 });
- * q.features; // "UNLOAD (SELECT … ) TO 's3://curated/features/…/' WITH (format = 'PARQUET')"
- * q.train;    // "UNLOAD (SELECT … ORDER BY …) TO 's3://curated/splits/…/train/' WITH (format = 'PARQUET')"
+ * unloadAt(q.features, 'attempt-0-0'); // "UNLOAD (SELECT … ) TO 's3://curated/features/…/attempt-0-0/' WITH (format = 'PARQUET')"
+ * unloadAt(q.train, 'attempt-0-0');    // "UNLOAD (SELECT … ORDER BY …) TO 's3://curated/splits/…/train/attempt-0-0/' WITH (format = 'PARQUET')"
  */
 import { ident } from '../shared/sql';
+import { type AttemptUnload, attemptUnload } from '../shared/unload';
 import type { LakeTable } from './catalog';
 import { valueCountsQuery } from './value-counts';
 
 export { ident };
+export type { AttemptUnload };
 const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export interface TrainingQueryOptions {
@@ -33,17 +35,21 @@ export interface TrainingQueryOptions {
   readonly splitsLocation: string;
 }
 
+/**
+ * The three UNLOADs are cut around their attempt's folder (see lib/shared/unload.ts): each attempt of
+ * a step writes to `<location>attempt-<redrive>-<retry>/`, empty, as Athena's UNLOAD requires.
+ */
 export interface TrainingQueries {
   /** UNLOAD of the whole feature set with `row_id` and `split` to Parquet in the curated zone. */
-  readonly features: string;
+  readonly features: AttemptUnload;
   /**
    * UNLOAD of the training rows (features then target, DOUBLE) to Parquet parts under the splits
-   * location's `train/`: as many files as Athena's workers write (locally, one per part size), which
-   * "Stage training data" copies into the training channel.
+   * location's `train/<attempt>/`: as many files as Athena's workers write (locally, one per part
+   * size), which "Stage training data" copies into the training channel.
    */
-  readonly train: string;
-  /** The same UNLOAD of the holdout rows to `holdout/`: the evaluation set. */
-  readonly holdout: string;
+  readonly train: AttemptUnload;
+  /** The same UNLOAD of the holdout rows to `holdout/<attempt>/`: the evaluation set. */
+  readonly holdout: AttemptUnload;
   /** Each feature's value counts over the training rows (one scan): the drift baseline's input. */
   readonly baseline: string;
 }
@@ -157,11 +163,13 @@ function splitQueries(options: {
   const location = folder(options.featuresLocation);
   const kept = [...options.carried.map(ident), ...typed];
   const unloadSplit = (which: 'train' | 'holdout') =>
-    `UNLOAD (${selectSplit(which)}) TO ${literal(`${folder(options.splitsLocation)}${which}/`)} WITH (format = 'PARQUET')`;
+    attemptUnload(selectSplit(which), `${folder(options.splitsLocation)}${which}/`, 'PARQUET');
   return {
-    features:
-      `UNLOAD (SELECT CAST(row_id AS BIGINT) AS row_id, ${kept.join(', ')}, ${split} AS split FROM (${base}) numbered) ` +
-      `TO ${literal(location)} WITH (format = 'PARQUET')`,
+    features: attemptUnload(
+      `SELECT CAST(row_id AS BIGINT) AS row_id, ${kept.join(', ')}, ${split} AS split FROM (${base}) numbered`,
+      location,
+      'PARQUET',
+    ),
     train: unloadSplit('train'),
     holdout: unloadSplit('holdout'),
     baseline: valueCountsQuery({
@@ -171,20 +179,21 @@ function splitQueries(options: {
   };
 }
 
-/** The UNLOAD that turns one batch execution's staged JSON predictions into Parquet. */
+/**
+ * The UNLOAD that turns one batch execution's staged JSON predictions into Parquet, under
+ * `<outputLocation><attempt>/` (lib/shared/unload.ts).
+ */
 export function batchUnloadQuery(options: {
   readonly database: string;
   readonly stagingTable: string;
   readonly execution: string;
   readonly outputLocation: string;
-}): string {
-  const location = options.outputLocation.endsWith('/')
-    ? options.outputLocation
-    : `${options.outputLocation}/`;
-  return (
-    `UNLOAD (SELECT source, row_number, prediction, record FROM ${ident(options.database)}.${ident(options.stagingTable)} ` +
-    `WHERE execution = ${literal(options.execution)} ORDER BY source, row_number) ` +
-    `TO ${literal(location)} WITH (format = 'PARQUET')`
+}): AttemptUnload {
+  return attemptUnload(
+    `SELECT source, row_number, prediction, record FROM ${ident(options.database)}.${ident(options.stagingTable)} ` +
+      `WHERE execution = ${literal(options.execution)} ORDER BY source, row_number`,
+    folder(options.outputLocation),
+    'PARQUET',
   );
 }
 
@@ -240,12 +249,13 @@ export function batchSqlCheckQuery(o: BatchSqlOptions): string {
   return `SELECT count(*) AS row_count, count_if(${incomplete}) AS incomplete FROM ${ident(o.database)}.${ident(o.table)}`;
 }
 
-/** The SQL path's UNLOAD: each row's features (as DOUBLE) and its prediction, as Parquet. */
-export function batchSqlUnloadQuery(o: BatchSqlOptions & { readonly outputLocation: string }): string {
-  const location = o.outputLocation.endsWith('/') ? o.outputLocation : `${o.outputLocation}/`;
+/** The SQL path's UNLOAD: each row's features (as DOUBLE) and its prediction, as Parquet, per attempt. */
+export function batchSqlUnloadQuery(o: BatchSqlOptions & { readonly outputLocation: string }): AttemptUnload {
   const features = o.model.columns.map((c, j) => `${featureValue(c)} AS ${ident(o.features[j]!)}`);
-  return (
-    `UNLOAD (SELECT ${[...features, `${linearPredictionSql(o.model)} AS ${ident('prediction')}`].join(', ')} ` +
-    `FROM ${ident(o.database)}.${ident(o.table)}) TO ${literal(location)} WITH (format = 'PARQUET')`
+  return attemptUnload(
+    `SELECT ${[...features, `${linearPredictionSql(o.model)} AS ${ident('prediction')}`].join(', ')} ` +
+      `FROM ${ident(o.database)}.${ident(o.table)}`,
+    folder(o.outputLocation),
+    'PARQUET',
   );
 }

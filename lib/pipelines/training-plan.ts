@@ -11,7 +11,7 @@
  *
  * @example
  * const plan = await planTrainingRun({ input, execution: 'run-1' }, deps);
- * plan.queries.features; // "UNLOAD (SELECT …) TO 's3://curated/features/winequality_red_raw/run-1/' …"
+ * plan.queries.features.head; // "UNLOAD (SELECT …) TO 's3://curated/features/winequality_red_raw/run-1/" (+ attempt-0-0 + tail)
  */
 import { createHash } from 'node:crypto';
 import type { FeatureRepo } from '../features/definitions';

@@ -11,7 +11,10 @@
  *    `releases/`, hashed on the way, first to a key of this execution's own; only a copy whose
  *    SHA-256 equals the source's `mlops.artifact_sha256` is moved to its final key;
  * 3. {@link registerRelease}: a run with the source run's metrics and params and a version with the
- *    lineage tags, idempotent per execution (a retried step finds what it created);
+ *    lineage tags (`mlops.source_environment`, `_version`, `_run_id`, `mlops.source_uri`, the copy's
+ *    `mlops.artifact_sha256` and `_version_id`, the baseline's copy, and the training data's
+ *    `mlops.data_version`, `mlops.data_version_uri` and `mlops.data_version_sha256`), idempotent per
+ *    execution (a retried step finds what it created);
  * 4. approval (outside this module: a task token), then {@link promoteRelease} (Production: the
  *    registry's promotion event deploys it) or {@link rejectRelease} (Archived);
  * 5. on any failure, {@link cleanUpRelease}: the copies and whatever step 3 created are removed.
@@ -67,7 +70,15 @@ export interface ReleasePlan {
   readonly source_aliases: readonly string[];
   readonly sha256: string;
   readonly baseline_uri: string | null;
+  /** The source run's `mlops.data_version` (the data version reference, JSON). */
   readonly data_version: string | null;
+  /**
+   * The source version's `mlops.data_version_uri` and `mlops.data_version_sha256` (the training
+   * run's `data-version.json` and its digest), or from the run's `mlops.data_version` when the
+   * version lacks them. The object stays in the source's artifacts zone: the release records where.
+   */
+  readonly data_version_uri: string | null;
+  readonly data_version_sha256: string | null;
   readonly metrics: Readonly<Record<string, number>>;
   readonly params: Readonly<Record<string, string>>;
   /** Where the copies go in the target's artifacts zone. */
@@ -163,6 +174,7 @@ export async function readSourceVersion(
   const metrics = Object.fromEntries((run?.data?.metrics ?? []).map((m) => [m.key, m.value]));
   const params = Object.fromEntries((run?.data?.params ?? []).map((p) => [p.key, p.value]));
   const dataVersion = tagOf(v.tags, VERSION_TAGS.dataVersion) ?? tagOf(run?.data?.tags, VERSION_TAGS.dataVersion) ?? null;
+  const reference = dataVersionReference(dataVersion);
   const existing = await findRelease(target, model, request.source_environment, version);
   const base = {
     model,
@@ -175,6 +187,8 @@ export async function readSourceVersion(
     sha256,
     baseline_uri: tagOf(v.tags, VERSION_TAGS.baselineUri) ?? null,
     data_version: dataVersion,
+    data_version_uri: tagOf(v.tags, VERSION_TAGS.dataVersionUri) ?? reference.uri,
+    data_version_sha256: tagOf(v.tags, VERSION_TAGS.dataVersionSha256) ?? reference.sha256,
     metrics,
     params,
     target_prefix: `${RELEASES_PREFIX}${safeSegment(model)}/${safeSegment(request.source_environment)}/v${version}/`,
@@ -190,6 +204,21 @@ export async function readSourceVersion(
         already_released: null,
         summary: `Releasing version ${version} of ${model} from ${request.source_environment} (stage ${base.source_stage}, sha256 ${sha256.slice(0, 12)}…)`,
       };
+}
+
+/** `{ uri, sha256 }` of a run's `mlops.data_version` reference; nulls for anything else (older runs listed objects inline). */
+function dataVersionReference(json: string | null): { uri: string | null; sha256: string | null } {
+  let ref: unknown;
+  try {
+    ref = json === null ? null : JSON.parse(json);
+  } catch {
+    ref = null;
+  }
+  const field = (k: string) => {
+    const value = (ref as Record<string, unknown> | null)?.[k];
+    return typeof value === 'string' ? value : null;
+  };
+  return { uri: field('uri'), sha256: field('sha256') };
 }
 
 /** The target version released from `environment`'s `version`, if any (deleted ones are not listed). */
@@ -401,6 +430,9 @@ export async function registerRelease(target: MlflowClient, request: RegisterRel
             ...(copied.artifact_version_id ? [{ key: VERSION_TAGS.artifactVersionId, value: copied.artifact_version_id }] : []),
             { key: RELEASE_TAGS.sourceUri, value: plan.source_uri },
             ...(plan.data_version ? [{ key: VERSION_TAGS.dataVersion, value: plan.data_version }] : []),
+            // The training data's lineage, as the source version records it (the object is not copied).
+            ...(plan.data_version_uri ? [{ key: VERSION_TAGS.dataVersionUri, value: plan.data_version_uri }] : []),
+            ...(plan.data_version_sha256 ? [{ key: VERSION_TAGS.dataVersionSha256, value: plan.data_version_sha256 }] : []),
             ...(copied.baseline_uri ? [{ key: VERSION_TAGS.baselineUri, value: copied.baseline_uri }] : []),
           ],
           description: `Released from ${plan.source_environment} version ${plan.source_version} (${plan.source_stage})`,

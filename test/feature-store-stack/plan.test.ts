@@ -9,6 +9,7 @@ import {
   planMaterialization,
 } from '../../lib/features/stack-support';
 import { wineFeatures, wineRepo } from '../../lib/features/wine';
+import { unloadAt } from '../../lib/shared/unload';
 
 const context = {
   database: 'mlops_test',
@@ -57,12 +58,15 @@ describe('planMaterialization', () => {
       relationOf: lakeRelation('mlops_test'),
       dayPartition: 'dt',
     });
-    expect(view.sql).toBe(
-      `UNLOAD (\n${select}\n) TO 's3://lake-curated/materialize/unload/run-1/wine_features/' WITH (format = 'JSON')`,
+    // Cut around the attempt's folder, which the Unload Task names (lib/shared/unload.ts).
+    const sql = unloadAt(view.unload, 'attempt-0-1');
+    expect(sql).toBe(
+      `UNLOAD (\n${select}\n) TO 's3://lake-curated/materialize/unload/run-1/wine_features/attempt-0-1/' WITH (format = 'JSON')`,
     );
-    expect(view.sql).toContain(`FROM "mlops_test"."wine_features"\n  WHERE "dt" BETWEEN '2024-01-01' AND '2024-01-01'`);
-    expect(view.sql).toContain('FROM "mlops_test"."wine_features_push"\n  WHERE "dt" BETWEEN');
-    expect(view.sql).not.toContain('"features".');
+    expect(view.unload.location).toBe(view.unloadLocation);
+    expect(sql).toContain(`FROM "mlops_test"."wine_features"\n  WHERE "dt" BETWEEN '2024-01-01' AND '2024-01-01'`);
+    expect(sql).toContain('FROM "mlops_test"."wine_features_push"\n  WHERE "dt" BETWEEN');
+    expect(sql).not.toContain('"features".');
   });
 
   it('starts each view at its recorded window end (incremental), cut at the TTL', () => {
@@ -73,7 +77,7 @@ describe('planMaterialization', () => {
     expect(plan.views.map((v) => [v.from, v.start, v.end])).toEqual([
       ['recorded', '2024-06-01T10:00:00.000Z', '2024-06-01T12:00:00.000Z'],
     ]);
-    expect(plan.views[0]!.sql).toContain(`BETWEEN '2024-06-01' AND '2024-06-01'`);
+    expect(plan.views[0]!.unload.head).toContain(`BETWEEN '2024-06-01' AND '2024-06-01'`);
     // A record older than the TTL: the window still reaches back no further than the TTL.
     const old = planMaterialization(wineRepo, {}, {
       ...context,

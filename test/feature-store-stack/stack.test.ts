@@ -408,7 +408,8 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
         Type: 'Map',
         ItemReader: {
           Resource: 'arn:aws:states:::s3:listObjectsV2',
-          Parameters: { 'Bucket.$': '$.view.unloadBucket', 'Prefix.$': '$.view.unloadPrefix' },
+          // the folder of the Unload attempt that succeeded
+          Parameters: { 'Bucket.$': '$.view.unloadBucket', 'Prefix.$': "States.Format('{}{}/', $.view.unloadPrefix, $.query.attempt)" },
         },
         ItemSelector: { 'Key.$': '$$.Map.Item.Value.Key' },
         ItemBatcher: {
@@ -427,11 +428,11 @@ describe.each(ENVIRONMENT_NAMES)('FeatureStoreStack in %s', (name) => {
       expect(JSON.stringify(definition)).not.toContain('getQueryResults');
     });
 
-    it('UNLOADs the query the plan rendered, in the lake workgroup and database', () => {
-      expect(
-        definition['States']['Materialize each view']['ItemProcessor']['States']['Unload']['Parameters'],
-      ).toEqual({
-        'QueryString.$': '$.view.sql',
+    it('UNLOADs the query the plan rendered, in the lake workgroup and database, each attempt into a folder of its own', () => {
+      const unload = definition['States']['Materialize each view']['ItemProcessor']['States']['Unload'];
+      expect(unload['ResultSelector']['attempt.$']).toBe("States.Format('attempt-{}-{}', $$.Execution.RedriveCount, $$.State.RetryCount)");
+      expect(unload['Parameters']).toEqual({
+        'QueryString.$': "States.Format('{}attempt-{}-{}{}', $.view.unload.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.view.unload.tail)",
         WorkGroup: `mlops-${name}`,
         QueryExecutionContext: { Database: config.dataLake.glueDatabaseName },
       });

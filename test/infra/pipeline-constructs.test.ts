@@ -76,6 +76,29 @@ describe('AthenaQuery', () => {
       'an Athena query timeout must be positive, but 0 seconds was provided',
     );
   });
+
+  it('runs an UNLOAD into a folder of its attempt, named from the redrive and retry counts, and returns the folder', () => {
+    const { queryStringPath: _, ...rest } = props;
+    const json = stateJson(new AthenaQuery(stack(), 'Unload', { ...rest, unloadPath: '$.plan.queries.train' }));
+    const attempt = "States.Format('attempt-{}-{}', $$.Execution.RedriveCount, $$.State.RetryCount)";
+    expect(json['Parameters']['QueryString.$']).toBe(
+      "States.Format('{}attempt-{}-{}{}', $.plan.queries.train.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.plan.queries.train.tail)",
+    );
+    expect(json['ResultSelector']).toEqual({ ...props.resultSelector, 'attempt.$': attempt });
+  });
+
+  it('fails if both or neither of queryStringPath and unloadPath are given', () => {
+    const { queryStringPath: _, ...rest } = props;
+    expect(() => new AthenaQuery(stack(), 'Q', { ...props, unloadPath: '$.u' })).toThrow(
+      'an Athena query names its query by exactly one of queryStringPath and unloadPath, but both were provided',
+    );
+    expect(() => new AthenaQuery(stack(), 'Q', rest)).toThrow(
+      'an Athena query names its query by exactly one of queryStringPath and unloadPath, but neither was provided',
+    );
+    expect(() => new AthenaQuery(stack(), 'Q', { ...rest, unloadPath: 'plan.u' })).toThrow(
+      `an Athena query's unloadPath must be a JSONPath starting with $, but "plan.u" was provided`,
+    );
+  });
 });
 
 describe('LambdaStep', () => {

@@ -202,4 +202,36 @@ describe('incremental materialization on the local platform', () => {
     // The seeded 1,599 wines and the pushed new wine 5000, one row per entity.
     expect(again.views[0]).toMatchObject({ from: 'ttl', rowsRead: 1600 });
   }, 300_000);
+
+  it('succeeds when the Unload is retried after its query wrote every part, writing the parts of one attempt only', async () => {
+    // prepare: the next Unload's .sync wait fails once (Athena.InternalServerException) after the query wrote its parts
+    await doc.send(new DeleteCommand({ TableName: tableName, Key: RECORD }));
+    const athena = platform.athena;
+    const wait = athena.waitForQuery;
+    const faulted: string[] = [];
+    athena.waitForQuery = async (id: string) => {
+      const done = await wait.call(athena, id);
+      const target = /\) TO '([^']+\/materialize\/unload\/[^']+\/attempt-0-0\/)' WITH/s.exec(done.Query)?.[1];
+      if (target && faulted.length === 0 && done.Status.State === 'SUCCEEDED') {
+        faulted.push(target);
+        throw Object.assign(new Error('We encountered an internal error. Please try again.'), { name: 'InternalServerException' });
+      }
+      return done;
+    };
+    try {
+      // act
+      const retried = await materialize();
+      // assess: every entity read once (1,600, as a run without the fault), from the retry's folder only
+      expect(retried.status, retried.cause).toBe('SUCCEEDED');
+      expect(faulted).toHaveLength(1);
+      expect(retried.views[0]).toMatchObject({ from: 'ttl', rowsRead: 1600, written: 1600, windowRecorded: true });
+      const prefix = faulted[0]!.replace(/^s3:\/\/[^/]+\//, '').replace(/attempt-0-0\/$/, '');
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: lakeBucket(platform, 'curated'), Prefix: prefix }));
+      const folders = (listed.Contents ?? []).map((o) => o.Key!.slice(prefix.length).split('/')[0]);
+      expect([...new Set(folders)].sort()).toEqual(['attempt-0-0', 'attempt-0-1']);
+      expect(retried.views[0]!.parts).toBe(folders.filter((f) => f === 'attempt-0-1').length);
+    } finally {
+      athena.waitForQuery = wait;
+    }
+  }, 300_000);
 });

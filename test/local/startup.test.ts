@@ -218,6 +218,10 @@ describe('npm start on the local stage', () => {
     expect(lambda.status, lambda.cause).toBe('SUCCEEDED');
     expect(JSON.parse(sql.output!).summary).toMatchObject({ engine: 'sql', rows: 1599 });
     expect(JSON.parse(lambda.output!).summary).toMatchObject({ engine: 'lambda' });
+    // each names the folder its UNLOAD's (first) attempt wrote
+    for (const [d, output] of [[sql, 'predictions/wine/'], [lambda, 'predictions/wine-lambda/']] as const) {
+      expect(JSON.parse(d.output!).summary.output_location).toMatch(new RegExp(`^s3://${curated}/${output}[^/]+/attempt-0-0/$`));
+    }
     const fromSql = await predictions('predictions/wine/');
     expect(fromSql).toHaveLength(1599);
     expect(fromSql).toEqual(await predictions('predictions/wine-lambda/'));

@@ -22,6 +22,7 @@ import { BUCKETS, CHECK_QUERY, csvGlueTable, type LocalS3, runQuery, startLocalS
 import { parquetBytes, parquetRowGroups } from '../../lib/trainer/parquet-rows';
 import { linearModel, modelArchive } from './models';
 import { writeParquet } from '../trainer/helpers';
+import { unloadAt } from '../../lib/shared/unload';
 
 const DATABASE = 'mlops_test';
 const STAGING = `s3://${BUCKETS.curated}/batch-staging/`;
@@ -79,7 +80,10 @@ describe('Plan batch', () => {
     expect(plan).not.toHaveProperty('items');
     expect(plan.staging_prefix).toBe(`${STAGING}execution=b-1/`);
     expect(plan.output_location).toBe(`s3://${BUCKETS.curated}/predictions/wine/b-1/`);
-    expect(plan.query).toContain(`WHERE execution = 'b-1'`);
+    expect(plan.query.head).toContain(`WHERE execution = 'b-1'`);
+    // each attempt of the UNLOAD into its own folder under the run's
+    expect(plan.query.location).toBe(plan.output_location);
+    expect(unloadAt(plan.query, 'attempt-0-1')).toMatch(/TO 's3:\/\/[^']+\/predictions\/wine\/b-1\/attempt-0-1\/' WITH \(format = 'PARQUET'\)$/);
   });
 
   it.each([
@@ -298,7 +302,7 @@ describe('Predict object and Write predictions', () => {
     });
     try {
       const { QueryExecutionId } = await athena.startQueryExecution({
-        QueryString: plan.query,
+        QueryString: unloadAt(plan.query, 'attempt-0-0'),
         WorkGroup: 'wg',
       });
       const done = await athena.waitForQuery(QueryExecutionId);
@@ -369,10 +373,10 @@ describe('the SQL path (a lake table, engine auto or sql)', () => {
     // act
     const plan = await planBatch({ input: tableInput, execution: 'sql-1' }, deps());
     const check = await results(plan.check_query!);
-    await runQuery(athena, plan.query, DATABASE);
+    await runQuery(athena, unloadAt(plan.query, 'attempt-0-0'), DATABASE);
     // assess: the plan, the check's one row, then every row of the Parquet output
     expect(plan.engine).toBe('sql');
-    expect(plan.query).toMatch(/^UNLOAD \(SELECT TRY_CAST\("fixed_acidity" AS DOUBLE\) AS "fixed_acidity", /);
+    expect(plan.query.head).toMatch(/^UNLOAD \(SELECT TRY_CAST\("fixed_acidity" AS DOUBLE\) AS "fixed_acidity", /);
     expect(check[1]!.Data.map((d) => d.VarCharValue)).toEqual(['6', '0']);
     const files = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('predictions/sql/sql-1/'));
     expect(files.length).toBeGreaterThan(0);

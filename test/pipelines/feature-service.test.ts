@@ -19,6 +19,10 @@ import type { LakeTable } from '../../lib/pipelines/catalog';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { planTrainingRun } from '../../lib/pipelines/training-plan';
+import { attemptLocation, unloadAt } from '../../lib/shared/unload';
+
+/** The first attempt's folder, as the Task names it (lib/shared/unload.ts). */
+const A0 = 'attempt-0-0';
 import { listParts, numericBlocks, partRowGroups } from '../../lib/pipelines/parquet-parts';
 import {
   BUCKETS,
@@ -206,8 +210,8 @@ describe('training from a feature service', () => {
     expect(plan.check).toMatchObject({ min_rows: 50, rows: GOOD + 2, source: 'labelled events of wine_labels' });
     expect(plan.check.why).toContain('wine_quality_v1');
     expect(plan.locations.features).toBe(`${STORE}training-sets/wine_quality_v1/fs-1/`);
-    expect(plan.queries.features).toContain(`"${DATABASE}"."wine_features"`);
-    expect(plan.queries.features).toContain(`"${DATABASE}"."wine_features_push"`);
+    expect(plan.queries.features.head).toContain(`"${DATABASE}"."wine_features"`);
+    expect(plan.queries.features.head).toContain(`"${DATABASE}"."wine_features_push"`);
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([
       'runs/wine-quality-v1/fs-1/data-version.json',
       'runs/wine-quality-v1/fs-1/profile.json',
@@ -218,13 +222,13 @@ describe('training from a feature service', () => {
     // prepare
     const { plan } = await planTrainingRun({ input, execution: 'fs-2' }, deps());
     // act
-    await run(plan.queries.features);
-    await run(plan.queries.train);
-    await run(plan.queries.holdout);
+    await run(unloadAt(plan.queries.features, A0));
+    await run(unloadAt(plan.queries.train, A0));
+    await run(unloadAt(plan.queries.holdout, A0));
     const staged = await stageTrainingData(
       {
-        train: { unloaded: plan.locations.splits.train, channel: plan.locations.train },
-        holdout: { unloaded: plan.locations.splits.holdout, channel: plan.locations.holdout },
+        train: { unloaded: attemptLocation(plan.locations.splits.train, A0), channel: plan.locations.train },
+        holdout: { unloaded: attemptLocation(plan.locations.splits.holdout, A0), channel: plan.locations.holdout },
         check: plan.check,
       },
       s3.objects,
@@ -253,7 +257,7 @@ describe('training from a feature service', () => {
     expect(curated[0]).toMatch(/^features\/training-sets\/wine_quality_v1\/fs-2\/.+\.parquet$/);
     const unloaded = await runQuery(
       athena,
-      `SELECT count(*), count(DISTINCT wine_id), max(alcohol) FROM read_parquet('${plan.locations.features}*.parquet')`,
+      `SELECT count(*), count(DISTINCT wine_id), max(alcohol) FROM read_parquet('${attemptLocation(plan.locations.features, A0)}*.parquet')`,
       DATABASE,
       'wg',
       CHECK_QUERY,
@@ -301,14 +305,14 @@ describe('training from a feature service', () => {
   it('fails staging, naming the coverage, when fewer complete rows than min_rows remain', async () => {
     // prepare
     const { plan } = await planTrainingRun({ input: { ...input, min_rows: 61 }, execution: 'fs-3' }, deps());
-    await run(plan.queries.train);
-    await run(plan.queries.holdout);
+    await run(unloadAt(plan.queries.train, A0));
+    await run(unloadAt(plan.queries.holdout, A0));
     // act
     const err = await failure(
       stageTrainingData(
         {
-          train: { unloaded: plan.locations.splits.train, channel: plan.locations.train },
-          holdout: { unloaded: plan.locations.splits.holdout, channel: plan.locations.holdout },
+          train: { unloaded: attemptLocation(plan.locations.splits.train, A0), channel: plan.locations.train },
+          holdout: { unloaded: attemptLocation(plan.locations.splits.holdout, A0), channel: plan.locations.holdout },
           check: plan.check,
         },
         s3.objects,

@@ -11,6 +11,10 @@ import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { trainingQueries } from '../../lib/pipelines/sql';
 import { listParts, numericBlocks } from '../../lib/pipelines/parquet-parts';
 import { BUCKETS, CHECK_QUERY, csvGlueTable, type LocalS3, runQuery, startLocalS3, WINE_TABLE } from './helpers';
+import { unloadAt } from '../../lib/shared/unload';
+
+/** The first attempt's folder, as the Task names it (lib/shared/unload.ts). */
+const A0 = 'attempt-0-0';
 
 const DATABASE = 'mlops_test';
 let s3: LocalS3;
@@ -50,7 +54,7 @@ const queries = trainingQueries(options);
 
 describe('features SQL on the local Athena engine', () => {
   it('UNLOADs every row with its split to Parquet in the curated zone', async () => {
-    await run(queries.features);
+    await run(unloadAt(queries.features, A0));
     const keys = (await s3.keys(BUCKETS.curated)).filter((k) => k.startsWith('features/'));
     expect(keys).toHaveLength(1);
     expect(keys[0]).toMatch(/^features\/winequality_red_raw\/run-1\/.+\.parquet$/);
@@ -72,13 +76,13 @@ describe('features SQL on the local Athena engine', () => {
 
   it('splits deterministically, and stages the split UNLOADs as Parquet parts the readers take', async () => {
     // act: the two exports, the holdout again to another location, and the staging copy
-    await run(queries.train);
-    await run(queries.holdout);
-    await run(trainingQueries({ ...options, splitsLocation: `s3://${BUCKETS.curated}/splits/winequality_red_raw/again/` }).holdout);
+    await run(unloadAt(queries.train, A0));
+    await run(unloadAt(queries.holdout, A0));
+    await run(unloadAt(trainingQueries({ ...options, splitsLocation: `s3://${BUCKETS.curated}/splits/winequality_red_raw/again/` }).holdout, A0));
     const staged = await stageTrainingData(
       {
-        train: { unloaded: `${SPLITS}train/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/train/` },
-        holdout: { unloaded: `${SPLITS}holdout/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/holdout/` },
+        train: { unloaded: `${SPLITS}train/${A0}/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/train/` },
+        holdout: { unloaded: `${SPLITS}holdout/${A0}/`, channel: `s3://${BUCKETS.artifacts}/data/m/run-1/holdout/` },
       },
       s3.objects,
     );

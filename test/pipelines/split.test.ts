@@ -16,6 +16,7 @@ import { listParts, numericBlocks } from '../../lib/pipelines/parquet-parts';
 import { stageTrainingData } from '../../lib/pipelines/stage-data';
 import { linearModel, modelArchive } from './models';
 import { BUCKETS, csvGlueTable, type LocalS3, runQuery, startLocalS3 } from './helpers';
+import { type AttemptUnload, attemptLocation, unloadAt } from '../../lib/shared/unload';
 
 const DATABASE = 'mlops_split';
 const ROWS = 10_000;
@@ -69,14 +70,16 @@ const queries = (holdoutEvery: number) =>
     splitsLocation: `s3://${BUCKETS.curated}/splits/generated/run-${++run}/`,
   });
 
-/** The UNLOAD's location, from its SQL. */
-const locationOf = (sql: string) => /\) TO '([^']+)' WITH/.exec(sql)![1]!;
+/** The first attempt's folder, as the Task names it (lib/shared/unload.ts). */
+const A0 = 'attempt-0-0';
+/** Where the UNLOAD's first attempt writes. */
+const locationOf = (u: AttemptUnload) => attemptLocation(u.location, A0);
 
-/** An UNLOAD's rows, part after part, as `a,b,y` keys. */
-async function resultRows(sql: string): Promise<string[]> {
-  await runQuery(athena, sql, DATABASE);
+/** An UNLOAD's rows (its first attempt), part after part, as `a,b,y` keys. */
+async function resultRows(u: AttemptUnload): Promise<string[]> {
+  await runQuery(athena, unloadAt(u, A0), DATABASE);
   const out: string[] = [];
-  for await (const b of numericBlocks(s3.objects, await listParts(s3.objects, locationOf(sql)), ['a', 'b', 'y'])) {
+  for await (const b of numericBlocks(s3.objects, await listParts(s3.objects, locationOf(u)), ['a', 'b', 'y'])) {
     for (let i = 0; i < b.rows; i++) out.push(b.values.map((v) => v![i]).join(','));
   }
   return out;
@@ -134,7 +137,8 @@ describe('the SQL builders', () => {
       holdoutEvery: 5,
       splitsLocation: 's3://b/splits/',
     });
-    const all = [joinSql, ...Object.values(queries(5)), ...Object.values(fs)];
+    const text = (q: string | AttemptUnload) => (typeof q === 'string' ? q : unloadAt(q, A0));
+    const all = [joinSql, ...Object.values(queries(5)).map(text), ...Object.values(fs).map(text)];
     for (const sql of all) expect(sql).not.toMatch(GLOBAL_ROW_NUMBER);
   });
 });

@@ -164,21 +164,27 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
     }
   });
 
-  it('builds features with Athena UNLOAD queries in the lake workgroup (.sync)', () => {
-    for (const [state, path] of [
-      [S.features, '$.plan.queries.features'],
-      [S.exportTrain, '$.plan.queries.train'],
-      [S.exportHoldout, '$.plan.queries.holdout'],
-      [S.baselineCounts, '$.plan.queries.baseline'],
+  it('builds features with Athena UNLOAD queries in the lake workgroup (.sync), each attempt into a folder of its own', () => {
+    // Athena refuses to UNLOAD where anything is: a retried or redriven UNLOAD writes to
+    // <location>attempt-<redrive>-<retry>/ and returns that folder's name.
+    const attempt = "States.Format('attempt-{}-{}', $$.Execution.RedriveCount, $$.State.RetryCount)";
+    const perAttempt = (p: string) =>
+      `States.Format('{}attempt-{}-{}{}', ${p}.head, $$.Execution.RedriveCount, $$.State.RetryCount, ${p}.tail)`;
+    for (const [state, query, unload] of [
+      [S.features, perAttempt('$.plan.queries.features'), true],
+      [S.exportTrain, perAttempt('$.plan.queries.train'), true],
+      [S.exportHoldout, perAttempt('$.plan.queries.holdout'), true],
+      [S.baselineCounts, '$.plan.queries.baseline', false],
     ] as const) {
       expect(states[state]).toMatchObject({
         Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
         Parameters: {
-          'QueryString.$': path,
+          'QueryString.$': query,
           WorkGroup: `mlops-${name}`,
           QueryExecutionContext: { Database: config.dataLake.glueDatabaseName },
         },
       });
+      expect(states[state]!['ResultSelector']['attempt.$'], state).toBe(unload ? attempt : undefined);
     }
   });
 
@@ -531,9 +537,16 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
   });
 
   it('stages the split UNLOADs\' Parquet parts: the machine writes splits/, the stage function reads and lists only there', () => {
+    // Only the folder of the export attempt that succeeded, never a failed attempt's parts.
     expect(states[S.stage]!['Parameters']).toMatchObject({
-      train: { 'unloaded.$': '$.plan.locations.splits.train', 'channel.$': '$.plan.locations.train' },
-      holdout: { 'unloaded.$': '$.plan.locations.splits.holdout', 'channel.$': '$.plan.locations.holdout' },
+      train: {
+        'unloaded.$': "States.Format('{}{}/', $.plan.locations.splits.train, $.exports.train.attempt)",
+        'channel.$': '$.plan.locations.train',
+      },
+      holdout: {
+        'unloaded.$': "States.Format('{}{}/', $.plan.locations.splits.holdout, $.exports.holdout.attempt)",
+        'channel.$': '$.plan.locations.holdout',
+      },
     });
     const statementsOf = (roleId: string) =>
       Object.values(t.findResources('AWS::IAM::Policy'))
@@ -643,9 +656,11 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     });
     expect(states[S.write]).toMatchObject({
       Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
-      Parameters: { 'QueryString.$': '$.plan.query', WorkGroup: `mlops-${name}` },
+      // each attempt into its own folder; the summary names the one that succeeded
+      Parameters: { 'QueryString.$': "States.Format('{}attempt-{}-{}{}', $.plan.query.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.plan.query.tail)", WorkGroup: `mlops-${name}` },
       Next: S.summarize,
     });
+    expect(states[S.summarize]!['Parameters']['output_location.$']).toBe("States.Format('{}{}/', $.plan.output_location, $.written.attempt)");
   });
 
   it('takes the SQL path when the plan says so: a row check, then one UNLOAD; an empty or incomplete table fails before anything is written', () => {
@@ -681,9 +696,10 @@ describe.each(ENVIRONMENT_NAMES)('batch inference (%s)', (name) => {
     }
     expect(states[S.predictSql]).toMatchObject({
       Resource: 'arn:aws:states:::athena:startQueryExecution.sync',
-      Parameters: { 'QueryString.$': '$.plan.query' },
+      Parameters: { 'QueryString.$': "States.Format('{}attempt-{}-{}{}', $.plan.query.head, $$.Execution.RedriveCount, $$.State.RetryCount, $.plan.query.tail)" },
       Next: S.summarizeSql,
     });
+    expect(states[S.summarizeSql]!['Parameters']['output_location.$']).toBe("States.Format('{}{}/', $.plan.output_location, $.written.attempt)");
     for (const n of [S.check, S.readCheck, S.predictSql]) {
       expect(states[n]!['Catch'], n).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: S.recordFailure }]);
     }

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { WINE_CSV_PATH, WINE_RAW_PREFIX } from '../../lib/datasets/wine';
 import { DataValidationError, PipelineInputError } from '../../lib/pipelines/errors';
 import { MAX_ENVIRONMENT_VALUE, planTrainingRun, trainingJobName } from '../../lib/pipelines/training-plan';
+import { unloadAt } from '../../lib/shared/unload';
 import type { AthenaEngine } from '../../lib/local/athena';
 import {
   BUCKETS,
@@ -118,12 +119,18 @@ describe('Validate data on the wine dataset', () => {
         holdout: `s3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/holdout/`,
       },
     });
-    expect(plan.queries.train).toMatch(
-      new RegExp(`^UNLOAD \\(SELECT .* ORDER BY .*\\) TO 's3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/train/' WITH \\(format = 'PARQUET'\\)$`),
+    // each UNLOAD cut around its attempt's folder, which the Task names
+    expect(unloadAt(plan.queries.train, 'attempt-1-2')).toMatch(
+      new RegExp(`^UNLOAD \\(SELECT .* ORDER BY .*\\) TO 's3://${BUCKETS.curated}/splits/winequality_red_raw/run-1/train/attempt-1-2/' WITH \\(format = 'PARQUET'\\)$`),
     );
-    expect(plan.queries.features).toContain(
-      `TO 's3://${BUCKETS.curated}/features/winequality_red_raw/run-1/'`,
-    );
+    expect(plan.queries.train.location).toBe(plan.locations.splits.train);
+    expect(plan.queries.holdout.location).toBe(plan.locations.splits.holdout);
+    expect(plan.queries.features).toMatchObject({
+      head: expect.stringMatching(/^UNLOAD \(SELECT /),
+      tail: "/' WITH (format = 'PARQUET')",
+      location: plan.locations.features,
+    });
+    expect(plan.queries.features.head).toMatch(new RegExp(`TO 's3://${BUCKETS.curated}/features/winequality_red_raw/run-1/$`));
     expect(await s3.keys(BUCKETS.artifacts)).toEqual([
       'runs/winequality-red/run-1/data-version.json',
       'runs/winequality-red/run-1/profile.json',

@@ -79,7 +79,17 @@ let source: ReturnType<typeof registry>;
 let target: ReturnType<typeof registry>;
 let sourceObjects: Map<string, Uint8Array>;
 
-async function registerInSource(tags: { key: string; value: string }[] = [{ key: VERSION_TAGS.artifactSha256, value: SHA }]) {
+/** The training run's data version, as "Register model" records it: a reference on the run, its URI and digest on the version. */
+const DATA_URI = 's3://source-artifacts/runs/wine/e-1/data-version.json';
+const DATA_SHA = 'ab'.repeat(32);
+const DATA_REF = JSON.stringify({ uri: DATA_URI, sha256: DATA_SHA, objects: 1 });
+const SOURCE_TAGS = [
+  { key: VERSION_TAGS.artifactSha256, value: SHA },
+  { key: VERSION_TAGS.dataVersionUri, value: DATA_URI },
+  { key: VERSION_TAGS.dataVersionSha256, value: DATA_SHA },
+];
+
+async function registerInSource(tags: { key: string; value: string }[] = SOURCE_TAGS, dataVersion = DATA_REF) {
   await source.client.post('registered-models/create', { name: 'wine' });
   const { experiment_id } = await source.client.post<{ experiment_id: string }>('experiments/create', { name: 'wine' });
   const { run } = await source.client.post<{ run: { info: { run_id: string } } }>('runs/create', { experiment_id });
@@ -87,7 +97,7 @@ async function registerInSource(tags: { key: string; value: string }[] = [{ key:
     run_id: run.info.run_id,
     metrics: [{ key: 'holdout_rmse', value: 0.69, timestamp: 1, step: 0 }],
     params: [{ key: 'alpha', value: '0.1' }],
-    tags: [{ key: VERSION_TAGS.dataVersion, value: '{"objects":[]}' }],
+    tags: [{ key: VERSION_TAGS.dataVersion, value: dataVersion }],
   });
   await source.client.post('model-versions/create', { name: 'wine', source: SOURCE_URI, run_id: run.info.run_id, tags });
   return run.info.run_id;
@@ -110,12 +120,22 @@ describe('Read source version', () => {
       source_uri: SOURCE_URI,
       source_run_id: runId,
       sha256: SHA,
-      data_version: '{"objects":[]}',
+      data_version: DATA_REF,
+      data_version_uri: DATA_URI,
+      data_version_sha256: DATA_SHA,
       metrics: { holdout_rmse: 0.69 },
       params: { alpha: '0.1' },
       target_prefix: 'releases/wine/staging/v1/',
       already_released: null,
     });
+  });
+
+  it("takes the data version's URI and digest from the run's reference when the version lacks them; none from an inline list", async () => {
+    await registerInSource([SOURCE_TAGS[0]!]);
+    expect(await read()).toMatchObject({ data_version_uri: DATA_URI, data_version_sha256: DATA_SHA });
+    source = registry();
+    await registerInSource([SOURCE_TAGS[0]!], '{"objects":[]}');
+    expect(await read()).toMatchObject({ data_version: '{"objects":[]}', data_version_uri: null, data_version_sha256: null });
   });
 
   it('fails if the model or the version is unknown, or the version has no digest', async () => {
@@ -149,7 +169,10 @@ describe('Copy, register, approve', () => {
       [VERSION_TAGS.sourceVersion]: '1',
       [VERSION_TAGS.sourceRunId]: runId,
       [VERSION_TAGS.artifactSha256]: SHA,
-      [VERSION_TAGS.dataVersion]: '{"objects":[]}',
+      [VERSION_TAGS.dataVersion]: DATA_REF,
+      // The training data's lineage, as the source version records it.
+      [VERSION_TAGS.dataVersionUri]: DATA_URI,
+      [VERSION_TAGS.dataVersionSha256]: DATA_SHA,
       // The copy's own object version, which the target's model servers read.
       [VERSION_TAGS.artifactVersionId]: 'version-of-releases/wine/staging/v1/model.tar.gz',
     });

@@ -245,6 +245,15 @@ describe('a release between two local platforms', () => {
     expect(tags[VERSION_TAGS.sourceRunId]).toBe(v1.run_id);
     expect(tags[VERSION_TAGS.artifactSha256]).toBe(sourceTags[VERSION_TAGS.artifactSha256]);
     expect(JSON.parse(tags[VERSION_TAGS.dataVersion]!)).toHaveProperty('objects');
+    // The training data's lineage: the source's data-version.json and its digest, as registered there.
+    expect(sourceTags[VERSION_TAGS.dataVersionUri]).toMatch(/^s3:\/\/[^/]+\/runs\/wine-quality\/[^/]+\/data-version\.json$/);
+    expect(sourceTags[VERSION_TAGS.dataVersionSha256]).toMatch(/^[0-9a-f]{64}$/);
+    expect(tags[VERSION_TAGS.dataVersionUri]).toBe(sourceTags[VERSION_TAGS.dataVersionUri]);
+    expect(tags[VERSION_TAGS.dataVersionSha256]).toBe(sourceTags[VERSION_TAGS.dataVersionSha256]);
+    expect(JSON.parse(tags[VERSION_TAGS.dataVersion]!)).toMatchObject({
+      uri: sourceTags[VERSION_TAGS.dataVersionUri],
+      sha256: sourceTags[VERSION_TAGS.dataVersionSha256],
+    });
     expect(released.source).toMatch(/^s3:\/\/[^/]+\/releases\/wine-quality\//);
 
     // Served by the target's own deployment (from its own artifacts zone), answering as the source.

@@ -20,7 +20,7 @@
  * - The catalog's views are recreated before a query that names them if they have gone missing.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { type Dirent, mkdirSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader } from '@duckdb/node-api';
 import { layout } from '../layout';
@@ -468,6 +468,7 @@ export class AthenaEngine {
         if (statement.kind === 'select') this.capture(s, await conn.runAndReadAll(select));
         else if (statement.kind === 'unload') {
           const dir = lakeDirectoryOf(this.options.stateDir, statement.target, 'UNLOAD');
+          refuseNonEmpty(dir, statement.target);
           const fileRows = this.options.unloadFileRows ?? DEFAULT_UNLOAD_FILE_ROWS;
           s.updateCount = await this.write(conn, unloadStatement(select, dir, ex.QueryExecutionId, statement.format, fileRows), dir);
         } else {
@@ -835,4 +836,38 @@ function decodeToken(token: string, id: string): number {
     // fall through to the Athena-shaped error
   }
   throw new AthenaError('InvalidRequestException', `NextToken is invalid for QueryExecution ${id}`);
+}
+
+/**
+ * Athena's UNLOAD writes only into an empty location: it checks the prefix before writing and fails
+ * the query, writing nothing, when any object is there (Athena's UNLOAD docs; the check and message
+ * are CTAS's). A retried or redriven UNLOAD into the location an earlier attempt wrote (even in part)
+ * fails this way on AWS, so it fails locally too.
+ */
+function refuseNonEmpty(dir: string, location: string): void {
+  const held = firstObjectUnder(dir);
+  if (held === undefined) return;
+  throw new QueryRefused(
+    `HIVE_PATH_ALREADY_EXISTS: Target directory for UNLOAD already exists: ${location} (it holds ${held}). ` +
+      `You may need to manually clean the data at location '${location}' before retrying. Athena will not delete data in your account.`,
+  );
+}
+
+/** The key (relative to `dir`) of some object under `dir`, any name; undefined when there is none. */
+function firstObjectUnder(dir: string, under = ''): string | undefined {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(join(dir, under), { withFileTypes: true });
+  } catch {
+    return undefined; // no such prefix: empty, as on S3
+  }
+  for (const e of entries) {
+    const key = under ? `${under}/${e.name}` : e.name;
+    if (e.isFile()) return key;
+    if (e.isDirectory()) {
+      const found = firstObjectUnder(dir, key);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }

@@ -102,6 +102,15 @@ export interface LocalStepFunctionsOptions {
   readonly s3?: AwsApi;
 }
 
+/**
+ * Task attempts by state name, for `$$.State.RetryCount`: `made` of the state's current entry so far,
+ * `succeeded` the count of the attempt that succeeded (what its ResultSelector reads).
+ */
+interface AttemptCounts {
+  readonly made: Map<string, number>;
+  readonly succeeded: Map<string, number>;
+}
+
 /** This process's start time, recorded with each execution (see {@link isSameProcessAlive}). */
 const SELF_START = processStartTime(process.pid);
 
@@ -563,6 +572,13 @@ class Run {
   private readonly attempts = new Map<string, Attempt[]>();
   /** Attempts of each state's current entry so far (0 on entry, +1 per Task attempt). */
   private readonly attemptsMade = new Map<string, number>();
+  /**
+   * The RetryCount of a Task's attempt that succeeded, for its ResultSelector (evaluated after the
+   * Task returns; AWS gives it the same attempt's count); cleared when the state exits.
+   */
+  private readonly succeededRetry = new Map<string, number>();
+  /** This execution's counts (a Distributed Map's child execution gets counts of its own). */
+  private readonly counts: AttemptCounts = { made: this.attemptsMade, succeeded: this.succeededRetry };
   private readonly enteredAt = new Map<string, string>();
   /** MapRun* events of Distributed Map states, pushed when the library reports the state's end. */
   private readonly mapRunEvents = new Map<string, HistoryEvent[]>();
@@ -712,7 +728,10 @@ class Run {
    * The context object: what AWS provides, behind the paths prepareForLibrary redirected. A
    * Distributed Map's child execution gets its own `Execution`.
    */
-  private context(child?: { Id: string; Name: string; Input: Json; StartTime: string }): Record<string, unknown> {
+  private context(
+    child?: { Id: string; Name: string; Input: Json; StartTime: string },
+    counts: AttemptCounts = this.counts,
+  ): Record<string, unknown> {
     const r = this.record;
     const execution = {
       Id: child?.Id ?? r.executionArn,
@@ -729,12 +748,12 @@ class Run {
         Name: name,
         // Read while the library evaluates the state's paths, i.e. the moment it is entered.
         get EnteredTime() {
-          if (!run.attemptsMade.get(name) || !run.enteredAt.has(name))
+          if (!counts.made.get(name) || !run.enteredAt.has(name))
             run.enteredAt.set(name, new Date().toISOString());
           return run.enteredAt.get(name);
         },
         get RetryCount() {
-          return run.attemptsMade.get(name) ?? 0;
+          return counts.made.get(name) ?? counts.succeeded.get(name) ?? 0;
         },
       };
     }
@@ -760,10 +779,10 @@ class Run {
    * Task handlers by state name. A Distributed Map's child executions have histories of their own
    * on AWS, not the parent's: their Tasks are not recorded (`record` false).
    */
-  private handlers(record = true): Record<string, (input: unknown) => Promise<unknown>> {
+  private handlers(record = true, counts: AttemptCounts = this.counts): Record<string, (input: unknown) => Promise<unknown>> {
     const out: Record<string, (input: unknown) => Promise<unknown>> = {};
     for (const [stateName, integration] of this.machine.bindings) {
-      out[stateName] = (input) => this.runTask(stateName, integration, input as Json, record);
+      out[stateName] = (input) => this.runTask(stateName, integration, input as Json, record, counts);
     }
     for (const stateName of this.machine.distributed.keys()) {
       out[stateName] = (input) => this.runMapRun(stateName, input as Json);
@@ -771,13 +790,27 @@ class Run {
     return out;
   }
 
-  private async runTask(stateName: string, integration: Integration, parameters: Json, record = true): Promise<Json> {
+  private async runTask(
+    stateName: string,
+    integration: Integration,
+    parameters: Json,
+    record = true,
+    counts: AttemptCounts = this.counts,
+  ): Promise<Json> {
     const token = integration.waitForToken ? this.pendingToken : undefined;
     this.pendingToken = undefined;
     const resource = String(
       allStates(this.machine.spec.definition).find(([n]) => n === stateName)![1]['Resource'],
     );
-    if (!record) return this.callIntegration(stateName, integration, parameters, resource, token);
+    if (!record) {
+      // A child execution's attempts, counted for its own $$.State.RetryCount.
+      const made = (counts.made.get(stateName) ?? 0) + 1;
+      counts.made.set(stateName, made);
+      const output = await this.callIntegration(stateName, integration, parameters, resource, token);
+      counts.succeeded.set(stateName, made - 1);
+      counts.made.delete(stateName);
+      return output;
+    }
     const lambdaFn = integration.resourceType === 'lambda' && integration.label === 'lambda';
     const prefix = lambdaFn ? 'LambdaFunction' : 'Task';
     const base = { resourceType: integration.resourceType, resource: integration.resourceName };
@@ -804,6 +837,7 @@ class Run {
           lambdaFn ? { output: stringify(output) } : { ...base, output: stringify(output) },
         ),
       ];
+      this.succeededRetry.set(stateName, (this.attemptsMade.get(stateName) ?? 1) - 1);
       this.attemptsMade.delete(stateName);
       return output;
     } catch (err) {
@@ -893,14 +927,18 @@ class Run {
 
   /** A child execution of a Distributed Map: its own context, not recorded in this history. */
   private async runChild(processor: StateMachine, spec: DistributedMapSpec, child: ChildExecution): Promise<ChildOutcome> {
+    const counts: AttemptCounts = { made: new Map(), succeeded: new Map() };
     const execution = processor.run(child.input as never, {
-      overrides: { taskResourceLocalHandlers: this.handlers(false) as never },
-      context: this.context({
-        Id: child.executionArn,
-        Name: child.name,
-        Input: child.input,
-        StartTime: new Date().toISOString(),
-      }) as never,
+      overrides: { taskResourceLocalHandlers: this.handlers(false, counts) as never },
+      context: this.context(
+        {
+          Id: child.executionArn,
+          Name: child.name,
+          Input: child.input,
+          StartTime: new Date().toISOString(),
+        },
+        counts,
+      ) as never,
     });
     let timedOut = false;
     const abort = () => execution.abort();
@@ -1044,6 +1082,7 @@ class Run {
         return;
       case 'StateExited': {
         const s = this.libraryState(ev.state!);
+        this.succeededRetry.delete(s.name);
         this.flushMapRuns(s.name);
         if (s.type === 'Task') this.close(s.name);
         if (s.type === 'Map') this.push('MapStateSucceeded', {});

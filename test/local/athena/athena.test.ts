@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -205,5 +205,32 @@ describe('AthenaEngine on DuckDB', () => {
     );
     const checked = await athena.waitForQuery(QueryExecutionId);
     expect(checked.Status.State, checked.Status.StateChangeReason).toBe('SUCCEEDED');
+  });
+
+  it('fails an UNLOAD into a location that holds any object with HIVE_PATH_ALREADY_EXISTS, writing nothing', async () => {
+    // prepare: a first UNLOAD fills attempt-a/; a stray object sits deep under attempt-b/
+    const unloadTo = (location: string) =>
+      run(`UNLOAD (SELECT CAST(quality AS BIGINT) AS q FROM ${DB}.wine) TO '${location}' WITH (format = 'PARQUET')`);
+    const a = `s3://${BUCKET}/unload-twice/attempt-a/`;
+    const first = await unloadTo(a);
+    expect(first.Status.State, first.Status.StateChangeReason).toBe('SUCCEEDED');
+    const strayDir = join(stateDir, 's3', BUCKET, 'unload-twice', 'attempt-b', 'deep');
+    mkdirSync(strayDir, { recursive: true });
+    writeFileSync(join(strayDir, '.hidden'), 'x');
+    const dirA = join(stateDir, 's3', BUCKET, 'unload-twice', 'attempt-a');
+    const before = readdirSync(dirA).sort();
+    // act
+    const again = await unloadTo(a);
+    const stray = await unloadTo(`s3://${BUCKET}/unload-twice/attempt-b/`);
+    const fresh = await unloadTo(`s3://${BUCKET}/unload-twice/attempt-c/`);
+    // assess
+    expect(again.Status.State).toBe('FAILED');
+    expect(again.Status.StateChangeReason).toMatch(
+      new RegExp(`^HIVE_PATH_ALREADY_EXISTS: Target directory for UNLOAD already exists: ${a} \\(it holds ${first.QueryExecutionId}_0\\.parquet\\)\\. You may need to manually clean the data at location '${a}' before retrying\\. Athena will not delete data in your account\\. \\(test query, workgroup wg\\)$`),
+    );
+    expect(readdirSync(dirA).sort()).toEqual(before);
+    expect(stray.Status.State).toBe('FAILED');
+    expect(stray.Status.StateChangeReason).toContain('(it holds deep/.hidden)');
+    expect(fresh.Status.State, fresh.Status.StateChangeReason).toBe('SUCCEEDED');
   });
 });

@@ -170,6 +170,46 @@ describe('the context object', () => {
     expect(first?.['retry']).toBe(0);
     expect(Date.parse(String(second?.['entered']))).toBeGreaterThanOrEqual(result.startDate.getTime());
   });
+
+  it("gives a ResultSelector the RetryCount of the attempt that succeeded, in intrinsic functions too", async () => {
+    // prepare: the Task fails twice, then answers; its Parameters and ResultSelector both name the attempt
+    let calls = 0;
+    const attempt = "States.Format('attempt-{}-{}', $$.Execution.RedriveCount, $$.State.RetryCount)";
+    const sfn = runner(
+      [
+        machine('attempts', {
+          StartAt: 'Work',
+          States: {
+            Work: {
+              Type: 'Task',
+              Resource: 'arn:aws:states:::lambda:invoke',
+              Parameters: { FunctionName: `${FN}work`, Payload: { 'sent.$': attempt } },
+              Retry: [{ ErrorEquals: ['Again'], IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 1 }],
+              ResultSelector: { 'sent.$': '$.Payload.sent', 'attempt.$': attempt, 'retry.$': '$$.State.RetryCount' },
+              ResultPath: '$.work',
+              Next: 'After',
+            },
+            After: { Type: 'Pass', Parameters: { 'work.$': '$.work', 'retry.$': '$$.State.RetryCount' }, End: true },
+          },
+        }),
+      ],
+      standInLambdas({
+        work: (p) => {
+          if (++calls < 3) throw Object.assign(new Error(`attempt ${calls}`), { errorType: 'Again' });
+          return p;
+        },
+      }),
+    );
+    // act
+    const { executionArn } = await sfn.startExecution({ stateMachineArn: 'attempts', input: {} });
+    const result = await sfn.waitForExecution(executionArn);
+    // assess
+    expect(result.status, result.cause).toBe('SUCCEEDED');
+    expect(JSON.parse(result.output!)).toEqual({
+      work: { sent: 'attempt-0-2', attempt: 'attempt-0-2', retry: 2 },
+      retry: 0,
+    });
+  });
 });
 
 describe('executions', () => {
