@@ -11,6 +11,19 @@ import type { IPolicyValidationContext, PolicyViolation } from 'aws-cdk-lib';
 import { kitCacheDir } from './bundling';
 
 /**
+ * The worker compiles and runs the validator's WebAssembly (9 MB: the Rego engine and its built-in
+ * rules) with V8's baseline compiler (Liftoff) only, never tiering hot functions up to TurboFan. A
+ * synthesis runs the engine for seconds, too short for the optimizing compiler's work (on V8's
+ * background threads) to pay back: validating the 27 templates of the three environments costs
+ * ~2.2 s of CPU instead of ~3.4 s; starting the engine (~2.4 s) is the same (bench/synth/validator.ts,
+ * 2-core machine, loaded). The tier changes no result: WebAssembly's semantics do not depend on the
+ * compiler, and the bench and a test compare the findings.
+ * The flag is V8's, for the whole process: the worker only runs in synthesis processes (bin/app.ts
+ * and the tests that start it), which run no other WebAssembly.
+ */
+const LIFTOFF_ONLY = '--liftoff-only';
+
+/**
  * CDK's CloudFormation validator on a worker thread, started before the app builds its tree, so the
  * engine's start (~2 s of CPU: the WASM module and its built-in rules) runs on the second core while
  * this one loads aws-cdk-lib, bundles handlers and builds the stages. It is CDK's own plugin class
@@ -25,6 +38,8 @@ import { kitCacheDir } from './bundling';
  * Otherwise CDK's own `initializeEngine` rebuilds it for those types, as it does on the main thread.
  */
 const WORKER_SOURCE = `
+// The engine's WebAssembly on V8's baseline compiler alone (see LIFTOFF_ONLY).
+require('node:v8').setFlagsFromString(${JSON.stringify(LIFTOFF_ONLY)});
 const { workerData } = require('node:worker_threads');
 const { readFileSync } = require('node:fs');
 const { dirname, join } = require('node:path');

@@ -4,7 +4,9 @@
  * is checked again and its new findings reported, and a cached finding fails synthesis as a fresh
  * one does. Small apps of their own (each cache over a temporary directory), never the shared ones.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, CfnWaitConditionHandle, CloudFormationValidatePlugin, type IPolicyValidationPlugin, Stack, Stage, Validations } from 'aws-cdk-lib';
@@ -15,7 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { acknowledgeFindingPrefix, nagPluginsFor, PREFIX_ACKNOWLEDGEMENTS } from '../../lib/constructs/nag';
 import { stopNagCache, useNagCache } from '../../lib/constructs/nag-cache';
 import { CachedCloudFormationValidatePlugin } from '../../lib/constructs/validation-cache';
-import { startValidationWorker } from '../../lib/constructs/validation-worker';
+import { startValidationWorker, ValidationWorker } from '../../lib/constructs/validation-worker';
 
 const scratch = mkdtempSync(join(tmpdir(), 'mlops-synthesis-caches-'));
 afterAll(() => {
@@ -103,6 +105,42 @@ describe('the CloudFormation validation cache', () => {
       expect(synth(['us-east-1a', 'us-east-1b'], again, fleet)).toEqual(report);
       expect(again.stats.validated).toEqual([]);
     }
+  });
+
+  it('reports on the worker (Liftoff only) what CDK\'s plugin reports in a process on V8\'s default tiers, template for template', { timeout: 240_000 }, () => {
+    // Templates with findings (hard-coded zones), one with none, and a GameLift fleet's (a Rego rule).
+    const outdir = newOutdir();
+    const app = new App({ outdir, builtinCloudFormationValidation: false });
+    const network = new Stack(app, 'Network');
+    ['us-east-1a', 'us-east-1b', 'us-east-1c'].forEach((zone, i) =>
+      new ec2.CfnSubnet(network, `Subnet${i}`, { vpcId: 'vpc-1', cidrBlock: `10.0.${i}.0/24`, availabilityZone: zone }),
+    );
+    new CfnWaitConditionHandle(new Stack(app, 'Storage'), 'Handle');
+    new CfnFleet(new Stack(app, 'Games'), 'Fleet', {
+      name: 'fleet',
+      ec2InstanceType: 'c5.large',
+      runtimeConfiguration: { serverProcesses: [{ concurrentExecutions: 1, launchPath: '/local/game/server' }] },
+    });
+    const stackTemplates = app.synth().stacks.map((s) => ({ stackConstructPath: s.hierarchicalId, templatePath: s.templateFullPath, accountId: undefined, region: undefined }));
+    const types = ['AWS::CloudFormation::WaitConditionHandle', 'AWS::EC2::Subnet', 'AWS::GameLift::Fleet'];
+
+    const worker = new ValidationWorker();
+    const reply = worker.ask({ stackTemplates, types });
+    worker.stop();
+    // CDK's plugin in a fresh process with Node's default flags (TurboFan tier-up on), one template per call as the cache asks.
+    const script = `const { CloudFormationValidatePlugin } = require(${JSON.stringify(createRequire(import.meta.url).resolve('aws-cdk-lib'))});
+const plugin = new CloudFormationValidatePlugin();
+plugin.initializeEngine(new Set(${JSON.stringify(types)}));
+const templates = ${JSON.stringify(stackTemplates)};
+process.stdout.write(JSON.stringify({ flags: process.execArgv.filter((a) => a.startsWith("--")), reports: templates.map((s) => plugin.validate({ stackTemplates: [s] }).violations) }));`;
+    const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(child.stderr).toBe('');
+    const expected = JSON.parse(child.stdout) as { flags: string[]; reports: unknown[][] };
+    expect(expected.flags).toEqual([]);
+    expect(reply?.reports).toEqual(expected.reports);
+    // Something to compare: the subnets' findings (a hard-coded zone each, a VPC id that is not one).
+    const subnets = expected.reports[stackTemplates.findIndex((s) => s.stackConstructPath === 'Network')] as { ruleName: string }[];
+    expect(subnets.map((v) => v.ruleName).sort()).toEqual(['E1151', 'W3010', 'W3010', 'W3010']);
   });
 
   it('uses the reports the worker validated ahead as a stage was synthesized, and validates again a template changed after it', { timeout: 240_000 }, () => {
