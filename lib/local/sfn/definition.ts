@@ -10,7 +10,11 @@
  * - `ResultPath: "$"` (the result replaces the input, as the default does) is dropped: the library
  *   writes the result under a key named `$` instead.
  */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import aslValidator from 'asl-validator';
+import { kitCacheDir, PROJECT_ROOT } from '../../constructs/bundling';
 import type { LocalStage } from '../assembly';
 
 /** A state machine of the stage, ready to run. */
@@ -118,13 +122,88 @@ export function assertRunnable(definition: AslDefinition, where: string): void {
       `${where} uses JSONata (${jsonata}); the local runner runs JSONPath machines only: build it with the JSONPath constructs (e.g. \`LambdaInvoke.jsonPath\`) or \`queryLanguage: QueryLanguage.JSONPATH\``,
     );
   }
-  const { isValid, errorsText } = aslValidator(definition as never, { checkArn: true, checkPaths: true });
-  if (!isValid) throw new DefinitionError(`${where}: the definition is not valid ASL: ${errorsText('; ')}`);
+  const marker = validMarker(definition);
+  if (marker && existsSync(marker)) {
+    // Passed before: the validator's one change to a definition, without its schema compilation.
+    defaultQueryLanguage(definition);
+  } else {
+    const { isValid, errorsText } = aslValidator(definition as never, VALIDATION);
+    if (!isValid) throw new DefinitionError(`${where}: the definition is not valid ASL: ${errorsText('; ')}`);
+    if (marker) recordValid(marker);
+  }
   runnable.add(definition);
 }
 
 /** Definitions {@link assertRunnable} passed (objects: a changed copy is checked again). */
 const runnable = new WeakSet<AslDefinition>();
+
+const VALIDATION = { checkArn: true, checkPaths: true };
+
+/**
+ * Where a definition that passed asl-validator is remembered across processes: an empty file named
+ * by the sha256 of the definition's JSON, the validator's options and the lockfile (which pins
+ * asl-validator and its ajv), under `<kitCacheDir()>/asl-valid/`. asl-validator compiles its JSON
+ * schemas on every call, about half a second each on a two-core machine, so every `mlops up` paid
+ * seconds to re-check the same six machines; a definition that failed is never recorded, so its
+ * errors are reported every time. Undefined when the definition is not plain JSON.
+ */
+function validMarker(definition: AslDefinition): string | undefined {
+  let json: string;
+  try {
+    json = JSON.stringify(definition);
+  } catch {
+    return undefined;
+  }
+  const key = createHash('sha256')
+    .update(`asl-valid 1\n${JSON.stringify(VALIDATION)}\n${lockfileHash()}\n`)
+    .update(json)
+    .digest('hex');
+  return join(kitCacheDir(), 'asl-valid', key);
+}
+
+function recordValid(marker: string): void {
+  try {
+    mkdirSync(join(marker, '..'), { recursive: true });
+    writeFileSync(marker, '');
+  } catch {
+    // A read-only cache only costs the next start its validation.
+  }
+}
+
+let lockfile: string | undefined;
+function lockfileHash(): string {
+  if (lockfile === undefined) {
+    try {
+      lockfile = createHash('sha256').update(readFileSync(join(PROJECT_ROOT, 'package-lock.json'))).digest('hex');
+    } catch {
+      lockfile = '-';
+    }
+  }
+  return lockfile;
+}
+
+/**
+ * What asl-validator 4 writes into the definition it checks: every state under any `States` object
+ * (`$..States`) without a `QueryLanguage` gets the machine's (JSONPath by default). A definition
+ * passed from the cache gets the same, so the runner sees the same object either way.
+ */
+function defaultQueryLanguage(definition: AslDefinition): void {
+  const language = definition.QueryLanguage ?? 'JSONPath';
+  const found: unknown[] = [];
+  const walk = (v: unknown) => {
+    if (!v || typeof v !== 'object') return;
+    for (const [k, child] of Object.entries(v)) {
+      if (k === 'States') found.push(child);
+      walk(child);
+    }
+  };
+  walk(definition);
+  for (const states of found) {
+    for (const state of Object.values(states as Record<string, Record<string, unknown>>)) {
+      if (!state['QueryLanguage']) state['QueryLanguage'] = language;
+    }
+  }
+}
 
 function findJsonata(
   def: { QueryLanguage?: unknown; States?: Record<string, AslState> },

@@ -321,7 +321,7 @@ describe('corrupt or vanished state', () => {
 
   it('gives a CLI command one sentence and exit 3 when the platform dies under it', async () => {
     const dir = copy();
-    const up = start(dir);
+    const up = start(dir, '--no-startup'); // the copy is a first start's state: nothing to run
     await ready(dir, up);
     const run = mlops(dir, 'run', 'training', '--input', JSON.stringify(TRAINING_INPUT));
     await waitFor('the run to be followed', () => (run.stderr.includes('▶') ? true : undefined), 60_000, 10);
@@ -359,7 +359,9 @@ describe.skipIf(!canMount)('a full disk (a 64 MB tmpfs)', () => {
   });
 
   it('fails the execution with the cause and the start of one with a sentence, and the platform keeps serving', async () => {
-    freshStateDir(disk);
+    // The run's first start (lake seeded, wine-quality v1 registered), copied onto the small disk:
+    // the start finds everything present, and the disk fills after it.
+    await copyTrainedState(disk);
     up = start(disk);
     const info = await ready(disk, up);
     const filler = join(disk, 'filler');
