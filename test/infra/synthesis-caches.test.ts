@@ -28,6 +28,15 @@ let outdirs = 0;
 const newOutdir = () => join(scratch, `out-${++outdirs}`);
 
 /**
+ * CDK's own plugin, uncached: what each cache's report is compared with. One instance per rule set,
+ * kept across synthesis as CDK keeps its own (its engine is built again only for resource types it
+ * was not built with), instead of a new instance per comparison, which builds the same engine again
+ * (seconds of CPU each). `fleet`: the rule set with the GameLift fleet's Rego rule.
+ */
+const cdkPlugin = { plain: new CloudFormationValidatePlugin(), fleet: new CloudFormationValidatePlugin() };
+const uncached = (fleet = false) => (fleet ? cdkPlugin.fleet : cdkPlugin.plain);
+
+/**
  * The CloudFormation Validate report of a synthesized app as CDK writes it (paths relative to its
  * outdir), without the stack traces CDK adds from the tree (they name the test's own lines).
  */
@@ -44,11 +53,12 @@ describe('the CloudFormation validation cache', () => {
   /**
    * Two stacks; `zones` hard-coded subnets in the first (CloudFormation's W3010 each), a resource
    * with nothing to find in the second; with `fleet`, a third stack with a GameLift fleet (the one
-   * resource type that selects one of CDK's Rego rules, so the engine is built with it).
+   * resource type that selects one of CDK's Rego rules, so the engine is built with it). The plugin
+   * under test is the app's only CloudFormation validation (CDK's built-in one is off).
    */
   function synth(zones: string[], plugin: IPolicyValidationPlugin, fleet = false) {
     const outdir = newOutdir();
-    const app = new App({ outdir });
+    const app = new App({ outdir, builtinCloudFormationValidation: false });
     const network = new Stack(app, 'Network');
     const vpc = new ec2.CfnVPC(network, 'Vpc', { cidrBlock: '10.0.0.0/16' });
     zones.forEach((zone, i) =>
@@ -87,7 +97,7 @@ describe('the CloudFormation validation cache', () => {
     expect(JSON.stringify(report)).toContain('Subnet1');
     expect(JSON.stringify(report)).toContain("'us-east-1b'");
     // …in the report an uncached validation writes, finding for finding and in the same order.
-    expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], new CloudFormationValidatePlugin()));
+    expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], uncached()));
   });
 
   it('validates on the worker thread what it misses, reporting what CDK\'s plugin reports, with or without a Rego rule selected', { timeout: 240_000 }, () => {
@@ -98,7 +108,7 @@ describe('the CloudFormation validation cache', () => {
       const expected = fleet ? ['Games.template.json', 'Network.template.json', 'Storage.template.json'] : ['Network.template.json', 'Storage.template.json'];
       expect(templates(plugin.validatedOnWorker)).toEqual(expected);
       expect(JSON.stringify(report)).toContain("'us-east-1b'");
-      expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], new CloudFormationValidatePlugin(), fleet));
+      expect(report).toEqual(synth(['us-east-1a', 'us-east-1b'], uncached(fleet), fleet));
       // The worker's version is the engine's, and the cache answers the same templates without it.
       expect(plugin.version).toBe(new CloudFormationValidatePlugin().version);
       const again = new CachedCloudFormationValidatePlugin(join(scratch, `worker-${fleet}`));
@@ -144,10 +154,13 @@ process.stdout.write(JSON.stringify({ flags: process.execArgv.filter((a) => a.st
   });
 
   it('uses the reports the worker validated ahead as a stage was synthesized, and validates again a template changed after it', { timeout: 240_000 }, () => {
-    /** A stage of two stacks (a hard-coded zone in the first); `change` edits a template between the stage's synthesis and validation. */
+    /**
+     * A stage of two stacks (a hard-coded zone in the first), validated by `plugin` alone; `change`
+     * edits a template between the stage's synthesis and validation.
+     */
     function stageSynth(plugin: IPolicyValidationPlugin, ahead: (assembly: ReturnType<Stage['synth']>) => void, change = false) {
       const outdir = newOutdir();
-      const app = new App({ outdir });
+      const app = new App({ outdir, builtinCloudFormationValidation: false });
       const stage = new Stage(app, 'Env', { env: { account: '123456789012', region: 'us-east-1' } });
       const network = new Stack(stage, 'Network');
       new ec2.CfnSubnet(network, 'Subnet', { vpcId: 'vpc-1', cidrBlock: '10.0.0.0/24', availabilityZone: 'us-east-1a' });
@@ -178,7 +191,7 @@ process.stdout.write(JSON.stringify({ flags: process.execArgv.filter((a) => a.st
       const storageOnly = [expect.stringMatching(/^EnvStorage/)];
       expect(templates(plugin.validatedAhead)).toEqual(change ? storageOnly : templates(plugin.validatedOnWorker));
       expect(JSON.stringify(report)).toContain(change ? "'us-east-1b'" : "'us-east-1a'");
-      expect(report).toEqual(stageSynth(new CloudFormationValidatePlugin(), () => {}, change));
+      expect(report).toEqual(stageSynth(uncached(), () => {}, change));
     }
   });
 });

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DELIVERY, selectEnvironmentNames } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { type CliRun, offlineEnv, quietSynth, SHARED_SYNTHS, type SharedSynth, sharedSynth } from '../cli-synth';
 import { extractExamples, outputPattern, type ReadmeExample, shellWords, splitComment } from './examples';
 
 const README = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
@@ -60,7 +61,8 @@ const PHASES: readonly { readonly match: RegExp; readonly phase: Phase; readonly
   {
     match: /^npx cdk /,
     phase: 'cdk',
-    reason: 'needs no platform: runs beside the local examples, one after another (each synthesis is tens of CPU seconds)',
+    reason:
+      'needs no platform: runs beside the local examples, one after another (each synthesis is seconds of CPU); the runs of SHARED_SYNTHS (test/cli-synth.ts) are the ones other test files read',
   },
 ];
 
@@ -137,7 +139,7 @@ const SUBSTITUTIONS: readonly {
     name: 'npx cdk synth … → npx cdk synth … -q -o <temp dir>',
     to: ['command'],
     match: /^npx cdk synth\b/,
-    apply: (t, ctx) => `${t} -q -o ${ctx.outdir()}`,
+    apply: (t, ctx) => quietSynth(t, ctx.outdir()),
     reason: 'the cloud assembly goes to a temporary directory, not cdk.out in the worktree, and no template to stdout',
   },
 ];
@@ -172,29 +174,15 @@ const ctx: Context = {
 };
 
 /**
- * The child environment: a temporary state dir, no AWS credentials and no instance metadata, no
- * CDK telemetry or notices, and a dead loopback proxy, so nothing a command does leaves the machine.
+ * The child environment: a temporary state dir, and offline as `offlineEnv` makes it (no AWS
+ * credentials or instance metadata, no CDK telemetry or notices, a dead loopback proxy), so nothing
+ * a command does leaves the machine. The shared `npx cdk synth` runs have the same environment.
  */
-const CHILD_ENV: NodeJS.ProcessEnv = (() => {
-  const env = Object.fromEntries(
-    Object.entries(process.env).filter(([k]) => !/^(AWS_|VITEST|CDK_DEFAULT_)/.test(k) && k !== 'NODE_ENV'),
-  );
-  return {
-    ...env,
-    MLOPS_STATE_DIR: ctx.stateDir,
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_SHARED_CREDENTIALS_FILE: join(work, 'no-credentials'),
-    AWS_CONFIG_FILE: join(work, 'no-config'),
-    CDK_DISABLE_CLI_TELEMETRY: 'true',
-    CI: 'true', // the CDK CLI fetches notices only on a terminal
-    HTTP_PROXY: 'http://127.0.0.1:9',
-    HTTPS_PROXY: 'http://127.0.0.1:9',
-    http_proxy: 'http://127.0.0.1:9',
-    https_proxy: 'http://127.0.0.1:9',
-    NO_PROXY: '127.0.0.1,localhost',
-    no_proxy: '127.0.0.1,localhost',
-  };
-})();
+const CHILD_ENV: NodeJS.ProcessEnv = { ...offlineEnv(work), MLOPS_STATE_DIR: ctx.stateDir };
+
+/** The shared run (test/cli-synth.ts) that is this README command, if any. */
+const sharedOf = (e: ReadmeExample): SharedSynth | undefined =>
+  (Object.keys(SHARED_SYNTHS) as SharedSynth[]).find((name) => SHARED_SYNTHS[name] === e.command);
 
 function substitute(text: string, to: 'command' | 'output'): string {
   return SUBSTITUTIONS.filter((s) => s.to.includes(to) && s.match.test(text)).reduce(
@@ -203,13 +191,7 @@ function substitute(text: string, to: 'command' | 'output'): string {
   );
 }
 
-interface Run {
-  readonly command: string;
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 /** A command in its own process group, so Ctrl-C (SIGINT to the group) reaches npx, npm and node alike. */
 class Child {
@@ -431,12 +413,18 @@ describe("the README's commands, run as a user would", () => {
         if (!ctx.ports.has(Number(m[1]))) ctx.ports.set(Number(m[1]), await freePort());
     if (!ctx.ports.has(8080)) ctx.ports.set(8080, await freePort());
 
-    // The CDK CLI needs no platform: one synthesis after another, beside the local examples.
+    // The CDK CLI needs no platform: one synthesis after another, beside the local examples. A shared
+    // run is the one run of that command for every file that reads it (this file may be the one to run it).
     let chain: Promise<unknown> = Promise.resolve();
     for (const e of inPhase('cdk')) {
       const command = substitute(e.command, 'command');
+      const shared = sharedOf(e);
       const run = chain.then(() =>
-        closing ? { command, code: null, signal: null, stdout: '', stderr: 'not started: the run ended' } : runToEnd(command, 900_000),
+        closing
+          ? { command, code: null, signal: null, stdout: '', stderr: 'not started: the run ended' }
+          : shared
+            ? sharedSynth(shared)
+            : runToEnd(command, 900_000),
       );
       chain = run;
       cdkRuns.set(e.command, run);
@@ -467,6 +455,10 @@ describe("the README's commands, run as a user would", () => {
     for (const s of SUBSTITUTIONS) {
       const texts = runnable.flatMap((e) => [e.command, ...e.prints, e.stdout ?? '']);
       expect(texts.some((t) => s.match.test(t)), `substitution ${s.name}`).toBe(true);
+    }
+    // Each shared `npx cdk synth` run (test/cli-synth.ts) is a README command, word for word.
+    for (const [name, command] of Object.entries(SHARED_SYNTHS)) {
+      expect(inPhase('cdk').map((e) => e.command), `shared run ${name}`).toContain(command);
     }
     // `npm start` is `mlops up` on the default port the README's curls use.
     expect(JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).scripts.start).toBe('node bin/mlops.mjs up');
@@ -536,6 +528,8 @@ describe("the README's commands, run as a user would", () => {
   for (const e of inPhase('cdk')) {
     it(`README.md:${e.line} ${e.command} (the CDK CLI)`, { timeout: 900_000 }, async () => {
       const r = await cdkRuns.get(e.command)!;
+      // A shared run is this command with the same substitutions, in the same environment.
+      if (sharedOf(e)) expect(r.command).toBe(quietSynth(e.command, / -o (\S+)$/.exec(r.command)?.[1] ?? '<no -o>'));
       assertDocumented(e, r);
       if (e.fails === undefined && /^npx cdk synth\b/.test(e.command)) {
         // Synthesis writes one nested assembly per environment it names (none named: all of them).
