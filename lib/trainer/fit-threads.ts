@@ -781,7 +781,7 @@ export function blockPasses(data: PassData, n: number, p: number, threads: numbe
   };
 }
 
-/** Passes timed on each side in a row: the estimate of a side is the mean of its latest ones. */
+/** Passes timed on each side in a row: the estimate of a side is the median of its latest ones. */
 export const PROBE_PASSES = 5;
 /**
  * Passes on the faster side between two probes of the other (two epochs of 20 columns); three times
@@ -799,7 +799,7 @@ export interface AdaptivePasses extends BlockPasses {
 
 /**
  * A fit's passes over `data`, each coordinate pass (`dot`, `updateDot`) run on one thread or on
- * `threads`, whichever its latest passes of the same kind were faster on; `threads: 1`-style fixed
+ * `threads`, whichever its latest passes were faster on; `threads: 1`-style fixed
  * passes when `adaptive` is false.
  *
  * Why measure instead of a row threshold: whether a second thread pays at 100,000–1,000,000 rows
@@ -811,12 +811,18 @@ export interface AdaptivePasses extends BlockPasses {
  * computed. Policy: {@link PROBE_PASSES} passes on `threads` (once the workers have started; one
  * thread until then), as many on one, then the side whose latest PROBE_PASSES took less time, the
  * other probed again for PROBE_PASSES passes after every {@link PROBE_EVERY} (3× as many after a
- * clear win, {@link CLEAR_WIN}), so that a change of load is followed. The mean, not the fastest: on
- * a loaded machine the time a thread waits for a core is part of what the user waits for (and a
- * process with two runnable threads gets two shares of the cores). A pass takes 30–150 µs at
+ * clear win, {@link CLEAR_WIN}), so that a change of load is followed. The median, neither the
+ * fastest nor the mean: on a loaded machine the time a thread waits for a core is part of what the
+ * user waits for (and a process with two runnable threads gets two shares of the cores), but one
+ * pass slowed by an interrupt must not send the next 40 to the slower side (with the mean, a quiet
+ * machine's default fit fell to one thread for 37–204 of 340 passes in some fits and took 57–83 ms
+ * against 41–51 ms on two). The first pass on the workers after passes on one thread is not a
+ * sample: it pays their wake-up from `Atomics.wait`, which made every probe of two threads look
+ * slower than two threads are. A pass takes 30–150 µs at
  * 200,000 rows, so a probe on the slower side costs a fraction of a millisecond. `dot` and
- * `updateDot` are timed apart (different work); the duality gap's pass and `axpy` run on the side in
- * use.
+ * `updateDot` passes share one choice and one set of samples (timed apart, each kind could choose
+ * its own side, and a fit alternating between them paid a wake-up on most passes); the duality
+ * gap's pass and `axpy` run on the side in use.
  *
  * @example
  * const pass = adaptivePasses(data, n, p, 2, true);
@@ -849,50 +855,56 @@ export function adaptivePasses(
   prewarmFitThreads(threads);
   const one = blockPasses(data, n, p, 1);
   let many: BlockPasses | undefined;
-  // latest times by kind (0: dot, 1: updateDot) and side (0: one thread, 1: many)
-  const times: number[][][] = [
-    [[], []],
-    [[], []],
-  ];
-  const probe = [
-    { side: 0, left: 0, since: 0 },
-    { side: 0, left: 0, since: 0 },
-  ];
+  // latest pass times by side (0: one thread, 1: many); `dot` and `updateDot` passes together
+  const times: number[][] = [[], []];
+  const probe = { side: 0, left: 0, since: 0 };
   const counts = { passes: 0, parallel: 0 };
   let current: BlockPasses = one;
-  const mean = (t: readonly number[]) => t.reduce((a, b) => a + b, 0) / t.length;
-  /** The side for the next pass of `kind`. */
-  const choose = (kind: number): number => {
+  /** The median of a side's latest times: one pass slowed by an interrupt does not flip the choice. */
+  const median = (t: readonly number[]) => {
+    const sorted = [...t].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  /** The side the previous pass ran on (-1 before the first). */
+  let previous = -1;
+  /** The side for the next pass. */
+  const choose = (): number => {
     if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
     if (!many) return 0;
-    const [t0, t1] = times[kind]!;
-    const pr = probe[kind]!;
+    const [t0, t1] = times;
+    const pr = probe;
     if (t1!.length < PROBE_PASSES) return 1;
     if (t0!.length < PROBE_PASSES) return 0;
     if (pr.left > 0) return pr.side;
-    const [m0, m1] = [mean(t0!), mean(t1!)];
+    const [m0, m1] = [median(t0!), median(t1!)];
     const faster = m1 < m0 ? 1 : 0;
     const clear = Math.min(m0, m1) < CLEAR_WIN * Math.max(m0, m1);
     if (pr.since >= (clear ? 3 * PROBE_EVERY : PROBE_EVERY)) {
       pr.side = 1 - faster;
       pr.left = PROBE_PASSES;
       pr.since = 0;
-      times[kind]![pr.side] = []; // fresh samples only
+      times[pr.side] = []; // fresh samples only
       return pr.side;
     }
     return faster;
   };
-  const timed = <T>(kind: number, f: (pass: BlockPasses) => T): T => {
-    const side = choose(kind);
+  const timed = <T>(f: (pass: BlockPasses) => T): T => {
+    const side = choose();
     current = side === 1 ? many! : one;
     const started = clock();
     const out = f(current);
-    const t = times[kind]![side]!;
-    t.push(clock() - started);
-    if (t.length > PROBE_PASSES) t.shift();
-    const pr = probe[kind]!;
-    if (pr.left > 0 && side === pr.side) pr.left--;
-    else pr.since++;
+    const elapsed = clock() - started;
+    // The first pass on the workers after passes on one thread pays their wake-up (they sleep in
+    // Atomics.wait when idle): a cost of switching, not of the side, so it is not a sample.
+    if (side === 0 || previous === 1) {
+      const t = times[side]!;
+      t.push(elapsed);
+      if (t.length > PROBE_PASSES) t.shift();
+    }
+    previous = side;
+    if (probe.left > 0 && side === probe.side) probe.left--;
+    else probe.since++;
     counts.passes++;
     if (side === 1) counts.parallel++;
     return out;
@@ -903,8 +915,8 @@ export function adaptivePasses(
       return current.threads;
     },
     counts,
-    dot: (j) => timed(0, (pass) => pass.dot(j)),
-    updateDot: (prev, d, j) => timed(1, (pass) => pass.updateDot(prev, d, j)),
+    dot: (j) => timed((pass) => pass.dot(j)),
+    updateDot: (prev, d, j) => timed((pass) => pass.updateDot(prev, d, j)),
     axpy: (prev, d) => current.axpy(prev, d),
     gapDots: (prev, d) => current.gapDots(prev, d),
     release: () => {

@@ -333,16 +333,17 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     } finally {
       pass.release();
     }
-    // assess: 5 on two threads, 5 on one, then the faster (the mean of its latest 5), the other
-    // probed for 5 after every 40, or every 120 after a clear win
+    // assess: 5 timed on two threads (the first pass, waking the workers, is not a sample), 5 on one,
+    // then the faster (the median of its latest 5), the other probed for 5 after every 40, or every
+    // 120 after a clear win
     expect([PROBE_PASSES, PROBE_EVERY, CLEAR_WIN]).toEqual([5, 40, 2 / 3]);
     const runs = (...r: [string, number][]) => r.map(([c, k]) => c.repeat(k)).join('');
     const expected = runs(
-      ['M', 5], ['1', 5], ['M', 30], // 4 ms against 5: not a clear win, so one thread is probed after 40
-      ['1', 5], ['M', 15], // the 60th pass takes 9 ms: the mean of the latest 5 on two threads is 5 ms
-      ['1', 25], // no longer faster: one thread, until 40 passes since the last probe
-      ['M', 5], ['1', 120], // the probe: 9 ms against 5, a clear win for one thread, next probe after 120
-      ['M', 90], // the probe at the 211th pass finds 2 ms (from the 120th): two threads again
+      ['M', 6], ['1', 5], ['M', 29], // 4 ms against 5: not a clear win, so one thread is probed after 40
+      ['1', 5], ['M', 17], // 9 ms from the 60th pass: the median of the latest 5 turns at the third
+      ['1', 103], // 9 against 5 is a clear win for one thread: the next probe after 120 passes
+      ['M', 125], // the probe at the 166th pass finds 2 ms (from the 120th): two threads, a clear win
+      ['1', 5], ['M', 5], // the probe of one thread after 120 more
     );
     expect(choices.join('')).toBe(expected);
     expect(pass.counts).toEqual({ passes: 300, parallel: choices.filter((c) => c === 'M').length });
