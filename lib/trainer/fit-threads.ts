@@ -278,8 +278,13 @@ const SPIN_QUIET = 30_000;
 export function spinLoads(threads: number): number {
   const set = Number(process.env['MLOPS_FIT_SPIN']);
   if (process.env['MLOPS_FIT_SPIN'] !== undefined && Number.isInteger(set) && set >= 0) return set;
+  return coreForEachThread(threads) ? SPIN_QUIET : SPIN_LOADED;
+}
+
+/** True when the 1-minute load average leaves a core for each of `threads` threads. */
+export function coreForEachThread(threads: number): boolean {
   const cores = availableParallelism();
-  return threads <= cores && loadavg()[0] <= cores * 1.5 ? SPIN_QUIET : SPIN_LOADED;
+  return threads <= cores && loadavg()[0] <= cores * 1.5;
 }
 
 const WORKER_SOURCE = `
@@ -800,7 +805,10 @@ export interface AdaptivePasses extends BlockPasses {
 /**
  * A fit's passes over `data`, each coordinate pass (`dot`, `updateDot`) run on one thread or on
  * `threads`, whichever its latest passes were faster on; `threads: 1`-style fixed
- * passes when `adaptive` is false.
+ * passes when `adaptive` is false. When the load average leaves a core for each thread (`probeOne`
+ * false), every pass runs on `threads` once the workers have started, with no probes of one thread:
+ * on a quiet machine the probes and the switches cost more than they found (three quiet benches at
+ * 200,000 × 20: the probing default 47–64 ms against 39–44 ms with every pass on two threads).
  *
  * Why measure instead of a row threshold: whether a second thread pays at 100,000–1,000,000 rows
  * depends on what a threshold cannot see: how much of the memory bandwidth one core already takes
@@ -835,6 +843,7 @@ export function adaptivePasses(
   threads: number,
   adaptive: boolean,
   clock: () => number = () => performance.now(),
+  probeOne: boolean = !coreForEachThread(threads),
 ): AdaptivePasses {
   const nb = Math.ceil(n / BLOCK_ROWS);
   if (!adaptive || threads < 2 || nb < 2) {
@@ -872,6 +881,7 @@ export function adaptivePasses(
   const choose = (): number => {
     if (!many && fitThreadsReady(threads)) many = blockPasses(data, n, p, threads);
     if (!many) return 0;
+    if (!probeOne) return 1;
     const [t0, t1] = times;
     const pr = probe;
     if (t1!.length < PROBE_PASSES) return 1;

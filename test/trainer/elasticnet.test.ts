@@ -320,7 +320,7 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     let now = 0;
     let ticks = 0;
     const clock = () => (ticks++ % 2 === 0 ? now : (now += pass.threads === 2 ? ms.many : ms.one));
-    const pass = adaptivePasses(arrays, n, 1, 2, true, clock);
+    const pass = adaptivePasses(arrays, n, 1, 2, true, clock, true);
     const choices: string[] = [];
     try {
       // act: two threads a little faster, then slower from the 60th pass, then far faster from the 120th
@@ -347,5 +347,31 @@ describe('fitElasticNet choosing its threads epoch by epoch', () => {
     );
     expect(choices.join('')).toBe(expected);
     expect(pass.counts).toEqual({ passes: 300, parallel: choices.filter((c) => c === 'M').length });
+  });
+
+  it('runs every pass on the workers without probing one thread when the machine has a core for each', async () => {
+    // prepare
+    await waitForWorkers(2);
+    const n = 2 * BLOCK_ROWS;
+    const all = fitMatrixArray(3 * n, true);
+    const arrays = { x: all.subarray(0, n), r: all.subarray(n, 2 * n), y: all.subarray(2 * n), yMean: 0 };
+    let now = 0;
+    let ticks = 0;
+    // one thread far faster: a probing fit would move to it after its first 5 passes on two
+    const clock = () => (ticks++ % 2 === 0 ? now : (now += pass.threads === 2 ? 9 : 1));
+    const pass = adaptivePasses(arrays, n, 1, 2, true, clock, false);
+    const sides: number[] = [];
+    try {
+      // act
+      for (let k = 0; k < 200; k++) {
+        pass.updateDot(0, 1e-3, 0);
+        sides.push(pass.threads);
+      }
+    } finally {
+      pass.release();
+    }
+    // assess
+    expect(new Set(sides)).toEqual(new Set([2]));
+    expect(pass.counts).toEqual({ passes: 200, parallel: 200 });
   });
 });
