@@ -2,34 +2,24 @@
  * Correctness under concurrency and retries, through the real handler on dynalite: version numbers,
  * racing read-modify-writes on the model head, and idempotent registration.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, type Harness, harness, type LocalDynamo, startDynamo } from './support';
+import { describe, expect, it } from 'vitest';
+import { call, registryPerFile } from './support';
 
-let dynamo: LocalDynamo;
-let h: Harness;
-
-beforeAll(async () => {
-  dynamo = await startDynamo();
-  h = await harness(dynamo);
-});
-
-afterAll(async () => {
-  await dynamo?.stop();
-});
+const api = registryPerFile();
 
 const createModel = async (name: string) => {
-  const res = await call(h.handler, 'POST', 'registered-models/create', { json: { name } });
+  const res = await call(api.h.handler, 'POST', 'registered-models/create', { json: { name } });
   expect(res.status).toBe(200);
 };
 
 const createVersion = (name: string, runId = 'run-1', headers: Record<string, string> = {}) =>
-  call(h.handler, 'POST', 'model-versions/create', {
+  call(api.h.handler, 'POST', 'model-versions/create', {
     json: { name, source: `s3://artifacts/${name}/model`, run_id: runId },
     headers,
   });
 
 const stagesOf = async (name: string): Promise<Record<string, string>> => {
-  const res = await call(h.handler, 'GET', 'model-versions/search', { query: { filter: `name='${name}'` } });
+  const res = await call(api.h.handler, 'GET', 'model-versions/search', { query: { filter: `name='${name}'` } });
   return Object.fromEntries(
     res.body.model_versions.map((v: { version: string; current_stage: string }) => [
       v.version,
@@ -59,7 +49,7 @@ describe('version numbering', () => {
     await createModel('no-reuse');
     await createVersion('no-reuse');
     await createVersion('no-reuse');
-    await call(h.handler, 'DELETE', 'model-versions/delete', { json: { name: 'no-reuse', version: '2' } });
+    await call(api.h.handler, 'DELETE', 'model-versions/delete', { json: { name: 'no-reuse', version: '2' } });
     const next = await createVersion('no-reuse');
     expect(next.body.model_version.version).toBe('3');
   });
@@ -70,13 +60,13 @@ describe('racing writers', () => {
     // prepare: v1..v3, v3 already in Production
     await createModel('race-stage');
     for (let i = 0; i < 3; i++) await createVersion('race-stage');
-    await call(h.handler, 'POST', 'model-versions/transition-stage', {
+    await call(api.h.handler, 'POST', 'model-versions/transition-stage', {
       json: { name: 'race-stage', version: '3', stage: 'Production', archive_existing_versions: false },
     });
     // act: v1 and v2 race to Production, both archiving the holder
     const replies = await Promise.all(
       ['1', '2'].map((version) =>
-        call(h.handler, 'POST', 'model-versions/transition-stage', {
+        call(api.h.handler, 'POST', 'model-versions/transition-stage', {
           json: { name: 'race-stage', version, stage: 'Production', archive_existing_versions: true },
         }),
       ),
@@ -95,34 +85,34 @@ describe('racing writers', () => {
     for (let i = 0; i < 4; i++) await createVersion('race-mixed');
     // act: writers touching different facts of the same model head at the same time
     const replies = await Promise.all([
-      call(h.handler, 'POST', 'registered-models/alias', {
+      call(api.h.handler, 'POST', 'registered-models/alias', {
         json: { name: 'race-mixed', alias: 'a1', version: '1' },
       }),
-      call(h.handler, 'POST', 'registered-models/alias', {
+      call(api.h.handler, 'POST', 'registered-models/alias', {
         json: { name: 'race-mixed', alias: 'a2', version: '2' },
       }),
-      call(h.handler, 'POST', 'registered-models/alias', {
+      call(api.h.handler, 'POST', 'registered-models/alias', {
         json: { name: 'race-mixed', alias: 'a3', version: '3' },
       }),
-      call(h.handler, 'POST', 'model-versions/transition-stage', {
+      call(api.h.handler, 'POST', 'model-versions/transition-stage', {
         json: { name: 'race-mixed', version: '4', stage: 'Staging', archive_existing_versions: false },
       }),
-      call(h.handler, 'POST', 'model-versions/transition-stage', {
+      call(api.h.handler, 'POST', 'model-versions/transition-stage', {
         json: { name: 'race-mixed', version: '3', stage: 'Production', archive_existing_versions: false },
       }),
-      call(h.handler, 'PATCH', 'registered-models/update', {
+      call(api.h.handler, 'PATCH', 'registered-models/update', {
         json: { name: 'race-mixed', description: 'kept' },
       }),
-      call(h.handler, 'POST', 'registered-models/set-tag', {
+      call(api.h.handler, 'POST', 'registered-models/set-tag', {
         json: { name: 'race-mixed', key: 'k1', value: 'v1' },
       }),
-      call(h.handler, 'POST', 'registered-models/set-tag', {
+      call(api.h.handler, 'POST', 'registered-models/set-tag', {
         json: { name: 'race-mixed', key: 'k2', value: 'v2' },
       }),
     ]);
     // assess: no writer's change was lost
     expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
-    const model = (await call(h.handler, 'GET', 'registered-models/get', { query: { name: 'race-mixed' } }))
+    const model = (await call(api.h.handler, 'GET', 'registered-models/get', { query: { name: 'race-mixed' } }))
       .body.registered_model;
     expect(model.aliases).toEqual([
       { alias: 'a1', version: '1' },
@@ -151,13 +141,13 @@ describe('racing writers', () => {
       await createVersion(name);
       // act
       await Promise.all([
-        call(h.handler, 'POST', 'registered-models/alias', {
+        call(api.h.handler, 'POST', 'registered-models/alias', {
           json: { name, alias: 'champion', version: '1' },
         }),
-        call(h.handler, 'DELETE', 'model-versions/delete', { json: { name, version: '1' } }),
+        call(api.h.handler, 'DELETE', 'model-versions/delete', { json: { name, version: '1' } }),
       ]);
       // assess: either the alias was set before the delete (and removed with it) or refused after it
-      const byAlias = await call(h.handler, 'GET', 'registered-models/alias', {
+      const byAlias = await call(api.h.handler, 'GET', 'registered-models/alias', {
         query: { name, alias: 'champion' },
       });
       expect(byAlias.status).toBe(400);
@@ -169,13 +159,13 @@ describe('racing writers', () => {
     await createModel('race-rename');
     const [created, renamed] = await Promise.all([
       createVersion('race-rename'),
-      call(h.handler, 'POST', 'registered-models/rename', {
+      call(api.h.handler, 'POST', 'registered-models/rename', {
         json: { name: 'race-rename', new_name: 'race-renamed' },
       }),
     ]);
     expect(renamed.status).toBe(200);
     if (created.status === 200) {
-      const moved = await call(h.handler, 'GET', 'model-versions/get', {
+      const moved = await call(api.h.handler, 'GET', 'model-versions/get', {
         query: { name: 'race-renamed', version: created.body.model_version.version },
       });
       expect(moved.status).toBe(200);
@@ -229,7 +219,7 @@ describe('idempotent registration (pipeline retries)', () => {
   it('registers anew once the first registration was deleted', async () => {
     await createModel('retry-deleted');
     await createVersion('retry-deleted', 'run-a', idempotent);
-    await call(h.handler, 'DELETE', 'model-versions/delete', {
+    await call(api.h.handler, 'DELETE', 'model-versions/delete', {
       json: { name: 'retry-deleted', version: '1' },
     });
     const again = await createVersion('retry-deleted', 'run-a', idempotent);

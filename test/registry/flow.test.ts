@@ -3,24 +3,11 @@
  * experiment, runs, params/metrics/batches, search; then register, version, stage with archive,
  * aliases, and read everything back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, type Harness, harness, type LocalDynamo, startDynamo } from './support';
+import { describe, expect, it } from 'vitest';
+import { registryPerFile } from './support';
 
-let dynamo: LocalDynamo;
-let h: Harness;
-
-beforeAll(async () => {
-  dynamo = await startDynamo();
-  h = await harness(dynamo);
-});
-
-afterAll(async () => {
-  await dynamo?.stop();
-});
-
-const post = (path: string, json: unknown) => call(h.handler, 'POST', path, { json });
-const get = (path: string, query: Record<string, string | string[]>) =>
-  call(h.handler, 'GET', path, { query });
+const api = registryPerFile();
+const { post, get } = api;
 
 describe('MLflow client flow', () => {
   it('tracks two runs, registers the better model and promotes it', async () => {
@@ -179,7 +166,7 @@ describe('MLflow client flow', () => {
     expect(download.body.artifact_uri).toBe(
       `s3://artifacts-bucket/mlflow/${experimentId}/${runs[1]}/artifacts/model`,
     );
-    expect(h.events.published.map((e) => [e.version, e.stage ?? e.alias])).toEqual([
+    expect(api.h.events.published.map((e) => [e.version, e.stage ?? e.alias])).toEqual([
       ['1', 'Production'],
       ['2', 'Production'],
       ['2', 'champion'],

@@ -4,28 +4,16 @@
  * with page tokens that refuse forgery, and tables written before the head carried tags and latest
  * versions are read correctly and upgraded.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
 import { createRegistryServices, MlflowError, ModelRegistry, RecordingPublisher } from '../../lib/registry';
 import { COMPACT_AFTER, type Head, recordNewVersion } from '../../lib/registry/models/records';
 import type { RecordRef, RecordStore, StoredRecord } from '../../lib/registry/store';
 import { MemoryRecordStore } from './memory-store';
-import { call, type Harness, harness, type LocalDynamo, startDynamo } from './support';
+import { call, registryPerFile } from './support';
 
-let dynamo: LocalDynamo;
-let h: Harness;
-
-beforeAll(async () => {
-  dynamo = await startDynamo();
-  h = await harness(dynamo);
-});
-
-afterAll(async () => {
-  await dynamo?.stop();
-});
-
-const post = (path: string, json: unknown) => call(h.handler, 'POST', path, { json });
-const get = (path: string, query: Record<string, string | string[]>) => call(h.handler, 'GET', path, { query });
+const api = registryPerFile();
+const { post, get } = api;
 
 /** A deterministic pseudo-random sequence (mulberry32), so a failure replays. */
 function random(seed: number) {
@@ -172,9 +160,9 @@ describe('tag filters and page tokens (DynamoDB adapter on dynalite, through the
   it('fails if a deleted tag, a renamed model or a deleted model is answered from a stale index entry', async () => {
     // act
     const replies = [
-      await call(h.handler, 'DELETE', 'registered-models/delete-tag', { json: { name: 'tagged-00', key: 'team' } }),
+      await call(api.h.handler, 'DELETE', 'registered-models/delete-tag', { json: { name: 'tagged-00', key: 'team' } }),
       await post('registered-models/rename', { name: 'tagged-02', new_name: 'zz-renamed' }),
-      await call(h.handler, 'DELETE', 'registered-models/delete', { json: { name: 'tagged-04' } }),
+      await call(api.h.handler, 'DELETE', 'registered-models/delete', { json: { name: 'tagged-04' } }),
     ];
     expect(replies.map((r) => r.status)).toEqual([200, 200, 200]);
     // assess
@@ -222,7 +210,7 @@ describe('model versions of one model, paged from its version list', () => {
     // prepare: 12 versions, version 7 deleted, version 3 tagged
     await post('registered-models/create', { name: 'paged' });
     for (let i = 0; i < 12; i++) await post('model-versions/create', { name: 'paged', source: `s3://b/paged/${i}` });
-    await call(h.handler, 'DELETE', 'model-versions/delete', { json: { name: 'paged', version: '7' } });
+    await call(api.h.handler, 'DELETE', 'model-versions/delete', { json: { name: 'paged', version: '7' } });
     await post('model-versions/set-tag', { name: 'paged', version: '3', key: 'k', value: 'x' });
     // act
     const versions: string[] = [];
@@ -250,7 +238,7 @@ describe('a table written before the head carried tags and latest versions', () 
   it('fails if a legacy model is read wrongly, missed by a tag filter, or left un-upgraded', async () => {
     // prepare: the records older code wrote, straight into a fresh table: a head naming every moved
     // version, tag records without the model's name, 40 versions
-    const store = new DynamoRegistryStore(dynamo.client, await dynamo.newTable());
+    const store = new DynamoRegistryStore(api.dynamo.client, await api.dynamo.newTable());
     const registry = new ModelRegistry({ store, events: new RecordingPublisher() });
     const at = 1_700_000_000_000;
     const stages: Record<string, { stage: string; at: number }> = {
@@ -315,7 +303,7 @@ describe('runs searched through the metric index (DynamoDB adapter on dynalite)'
   it('fails if a metric range search answers other runs than a search reading every run, or misses a legacy record', async () => {
     // prepare: 24 runs with rmse i % 8 / 4 (ties, a negative zero), 4 without it, one deleted; then
     // one run's latest metric rewritten as older code stored it (no experimentId)
-    const store = new DynamoRegistryStore(dynamo.client, await dynamo.newTable());
+    const store = new DynamoRegistryStore(api.dynamo.client, await api.dynamo.newTable());
     const { tracking } = createRegistryServices({ store, events: new RecordingPublisher(), artifactsBucket: 'a' });
     const experimentId = await tracking.createExperiment({ name: 'metric-index' });
     const values = new Map<string, number>();
@@ -363,7 +351,7 @@ describe('model versions searched through the version tag index (DynamoDB adapte
   it('fails if a version tag filter misses a version, answers a stale entry, or misses a legacy tag', async () => {
     // prepare: two models; tags set at creation and later; one deleted, one changed; one legacy
     // version whose tag has no index entry (as older code wrote it)
-    const store = new DynamoRegistryStore(dynamo.client, await dynamo.newTable());
+    const store = new DynamoRegistryStore(api.dynamo.client, await api.dynamo.newTable());
     const registry = new ModelRegistry({ store, events: new RecordingPublisher() });
     for (const name of ['alpha', 'beta']) {
       await registry.createRegisteredModel({ name });

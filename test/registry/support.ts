@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { afterAll, beforeAll } from 'vitest';
 import { DynamoRegistryStore } from '../../lib/adapters/dynamodb/registry-store';
 import { createRegistryTable } from '../../lib/adapters/dynamodb/registry-table';
 import { type ApiServices, createRegistryServices, RecordingPublisher } from '../../lib/registry';
@@ -216,4 +217,42 @@ export async function harness(dynamo: LocalDynamo, options: { clock?: () => numb
     clock: options.clock,
   });
   return { dynamo, events, services, handler: createHandler(services) };
+}
+
+/** A file's registry: its dynalite and harness, and JSON calls to the handler. */
+export interface FileRegistry {
+  readonly dynamo: LocalDynamo;
+  readonly h: Harness;
+  post(path: string, json: unknown): Promise<Reply>;
+  get(path: string, query: Record<string, string | string[]>): Promise<Reply>;
+}
+
+/**
+ * One dynalite and one {@link harness} over it for the whole test file (started in `beforeAll`,
+ * stopped in `afterAll`); call at the top level of the file.
+ */
+export function registryPerFile(): FileRegistry {
+  let dynamo: LocalDynamo | undefined;
+  let current: Harness | undefined;
+  beforeAll(async () => {
+    dynamo = await startDynamo();
+    current = await harness(dynamo);
+  });
+  afterAll(async () => {
+    await dynamo?.stop();
+  });
+  const started = (): Harness => {
+    if (!current) throw new Error('the registry harness starts in beforeAll: use it inside a test');
+    return current;
+  };
+  return {
+    get dynamo() {
+      return started().dynamo;
+    },
+    get h() {
+      return started();
+    },
+    post: (path, json) => call(started().handler, 'POST', path, { json }),
+    get: (path, query) => call(started().handler, 'GET', path, { query }),
+  };
 }
