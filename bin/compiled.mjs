@@ -75,7 +75,6 @@ async function build(entry, cacheDir) {
     metafile: true,
     write: false,
     logLevel: 'warning',
-    define: { 'import.meta.url': '__kitMeta_url', 'import.meta.dirname': '__kitMeta_dirname', 'import.meta.filename': '__kitMeta_filename' },
     plugins: [sourceLocations],
   });
   const inputs = Object.keys(result.metafile.inputs)
@@ -108,13 +107,20 @@ async function build(entry, cacheDir) {
  * The esbuild plugin that keeps a bundled module's view of where it is (bin/fast-entry.mjs uses it
  * too). Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
  * node_modules), by absolute URL: a bundle lives in a cache that may be anywhere. Each module keeps
- * its own URL, as tsx runs it: `import.meta.url` (an expression, never text in a string; see the
- * build's `define`) names a constant each module that reads it declares, on its first line, so the
- * source map's lines stay the source's.
+ * its own URL, as tsx runs it: `import.meta.url` (an expression, never text in a string) names a
+ * constant each module that reads it declares, on its first line (the plugin sets the build's
+ * `define` for it), so the source map's lines stay the source's.
  */
 export const sourceLocations = {
   name: 'mlops-kit-source-locations',
   setup(b) {
+    // Each `import.meta.*` expression names the constant the module declares below.
+    b.initialOptions.define = {
+      ...b.initialOptions.define,
+      'import.meta.url': '__kitMeta_url',
+      'import.meta.dirname': '__kitMeta_dirname',
+      'import.meta.filename': '__kitMeta_filename',
+    };
     b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
     b.onLoad({ filter: /\.ts$/ }, (args) => {
       const source = readFileSync(args.path, 'utf8');

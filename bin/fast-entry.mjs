@@ -80,7 +80,6 @@ async function build(name, manifestFile) {
     metafile: true,
     write: false,
     logLevel: 'silent',
-    define: { 'import.meta.url': '__kitMeta_url', 'import.meta.dirname': '__kitMeta_dirname', 'import.meta.filename': '__kitMeta_filename' },
     plugins: [sourceLocations],
   });
   const read = Object.keys(result.metafile.inputs)
