@@ -20,6 +20,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -99,39 +100,56 @@ async function build(entry, cacheDir) {
 }
 
 /**
+ * The esbuild plugin that keeps a bundled module's view of where it is (bin/fast-entry.mjs uses it
+ * too). Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
+ * node_modules), by absolute URL: a bundle lives in a cache that may be anywhere; `bundled(name)`
+ * names the packages (by their package name) that go into the bundle instead. Node's own modules
+ * always stay outside. Each module keeps its own URL, as tsx runs it: `import.meta.url` (an
+ * expression, never text in a string) names a constant each module that reads it declares, on its
+ * first line (the plugin sets the build's `define` for it), so the source map's lines stay the
+ * source's.
+ */
+export function sourceLocationsPlugin({ bundled = () => false } = {}) {
+  return {
+    name: 'mlops-kit-source-locations',
+    setup(b) {
+      // Each `import.meta.*` expression names the constant the module declares below.
+      b.initialOptions.define = {
+        ...b.initialOptions.define,
+        'import.meta.url': '__kitMeta_url',
+        'import.meta.dirname': '__kitMeta_dirname',
+        'import.meta.filename': '__kitMeta_filename',
+      };
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (!isBuiltin(args.path) && bundled(packageName(args.path))) return undefined;
+        const url = import.meta.resolve(args.path);
+        // A `require()` (in a bundled CommonJS package) takes a path, not a file URL.
+        const path = args.kind === 'require-call' && url.startsWith('file:') ? fileURLToPath(url) : url;
+        return { path, external: true };
+      });
+      // A bundled package's ES modules (.js, .mjs) keep theirs the same way.
+      b.onLoad({ filter: /\.(ts|m?js)$/ }, (args) => {
+        const source = readFileSync(args.path, 'utf8');
+        if (!source.includes('import.meta')) return undefined;
+        const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
+        const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
+        return { loader: args.path.endsWith('.ts') ? 'ts' : 'js', contents: `${consts} ${source}` };
+      });
+    },
+  };
+}
+
+/** The package a bare specifier names: `@scope/name` or `name`. */
+export const packageName = (specifier) => specifier.split('/', specifier.startsWith('@') ? 2 : 1).join('/');
+
+/** {@link sourceLocationsPlugin} with every package outside the bundle. */
+export const sourceLocations = sourceLocationsPlugin();
+
+/**
  * Runs `bin/<name>.ts` compiled, from `<kit cache>/<name>/` (`MLOPS_CACHE_DIR` or
  * node_modules/.cache/mlops-kit), compiling it first when its sources changed since the last build;
  * then `globalThis.mlopsKitAppBuilt` is true (bin/app.ts expects new templates).
  */
-/**
- * The esbuild plugin that keeps a bundled module's view of where it is (bin/fast-entry.mjs uses it
- * too). Packages stay outside, resolved as the kit's modules resolve them (bin/ and lib/ share
- * node_modules), by absolute URL: a bundle lives in a cache that may be anywhere. Each module keeps
- * its own URL, as tsx runs it: `import.meta.url` (an expression, never text in a string) names a
- * constant each module that reads it declares, on its first line (the plugin sets the build's
- * `define` for it), so the source map's lines stay the source's.
- */
-export const sourceLocations = {
-  name: 'mlops-kit-source-locations',
-  setup(b) {
-    // Each `import.meta.*` expression names the constant the module declares below.
-    b.initialOptions.define = {
-      ...b.initialOptions.define,
-      'import.meta.url': '__kitMeta_url',
-      'import.meta.dirname': '__kitMeta_dirname',
-      'import.meta.filename': '__kitMeta_filename',
-    };
-    b.onResolve({ filter: /^[^./]/ }, (args) => ({ path: import.meta.resolve(args.path), external: true }));
-    b.onLoad({ filter: /\.ts$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      if (!source.includes('import.meta')) return undefined;
-      const meta = { url: pathToFileURL(args.path).href, dirname: dirname(args.path), filename: args.path };
-      const consts = Object.entries(meta).map(([k, v]) => `const __kitMeta_${k} = ${JSON.stringify(v)};`).join(' ');
-      return { loader: 'ts', contents: `${consts} ${source}` };
-    });
-  },
-};
-
 export async function runCompiled(name) {
   const entry = join(root, 'bin', `${name}.ts`);
   const cacheDir = join(process.env.MLOPS_CACHE_DIR || join(root, 'node_modules', '.cache', 'mlops-kit'), name);
