@@ -24,10 +24,10 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { createRequire, isBuiltin } from 'node:module';
+import { isBuiltin } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageName, sourceLocationsPlugin } from './compiled.mjs';
+import { packageName, REQUIRE_BANNER, sourceLocationsPlugin } from './compiled.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin', 'mlops-train.ts') };
@@ -36,7 +36,8 @@ const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
 const FORMAT = 3;
 /**
  * Packages a bundle must not carry: each finds files relative to its own directory at run time.
- * Whatever they import stays theirs (resolved from node_modules as Node resolves it).
+ * Whatever they import stays theirs (resolved from node_modules as Node resolves it). All three are
+ * CommonJS: a kit module's static import of one is a `require()` of its file (compiled.mjs).
  */
 const KEEP_EXTERNAL = new Set([
   // Native addons (its bindings package), loaded from its install directory.
@@ -118,33 +119,6 @@ function dynamicImports(cacheFile) {
   };
 }
 
-/**
- * A kit module's static import of a package kept outside (all three are CommonJS) becomes a
- * `require()` of the file Node resolves it to, by absolute path: imported as an ES module, Node
- * would lex each of the package's files for its export names first (about 0.13 s of CPU for DuckDB
- * and dynalite). esbuild's interop gives the importing module the same names, and `default` is the
- * package's `module.exports`, as Node gives it.
- */
-const requiredExternals = {
-  name: 'mlops-kit-required-externals',
-  setup(b) {
-    const resolveFromRoot = createRequire(join(ROOT, 'package.json')).resolve;
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.kind !== 'import-statement' || isBuiltin(args.path) || bundled(packageName(args.path))) return undefined;
-      if (args.importer.includes(`${sep}node_modules${sep}`)) return undefined;
-      return { path: resolveFromRoot(args.path), namespace: 'mlops-kit-require' };
-    });
-    b.onLoad({ filter: /.*/, namespace: 'mlops-kit-require' }, (args) => ({
-      loader: 'js',
-      contents: `module.exports = require(${JSON.stringify(args.path)});`,
-    }));
-    b.onResolve({ filter: /.*/, namespace: 'mlops-kit-require' }, (args) => ({ path: args.path, external: true }));
-  },
-};
-
-// A bundled CommonJS package calls `require()` (esbuild's shim reaches for the global one), which an
-// ES module does not have: each chunk declares one. Node's own modules are all it is given.
-const BANNER = "import { createRequire as __kitCreateRequire } from 'node:module'; const require = __kitCreateRequire(import.meta.url);";
 const DAY_MS = 24 * 3600_000;
 // This file's text and compiled.mjs's (the source-locations plugin) decide how bundles are built: a
 // change to either makes every bundle stale.
@@ -197,8 +171,8 @@ async function build(name, manifestFile) {
     metafile: true,
     write: false,
     logLevel: 'silent',
-    banner: { js: BANNER },
-    plugins: [dynamicImports(join(dir, 'export-names.json')), requiredExternals, sourceLocationsPlugin({ bundled })],
+    banner: { js: REQUIRE_BANNER },
+    plugins: [dynamicImports(join(dir, 'export-names.json')), sourceLocationsPlugin({ bundled, required: (name) => KEEP_EXTERNAL.has(name) })],
   });
   const read = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes(':'))
