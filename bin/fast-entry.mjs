@@ -6,10 +6,13 @@
 //   train   bin/mlops-train.ts, `mlops train`/`mlops predict` alone (what a training job starts)
 //
 // Why: under tsx every start compiles each module the CLI imports through tsx's loader, 1–2.5 s on
-// a 2-core machine. A bundle is plain JavaScript of the kit's own modules; packages stay external,
-// imported by the absolute URL they resolve to from the project (so the cache may live anywhere),
-// and `import.meta.url`/`dirname`/`filename` in each module are its own source file's, as under
-// tsx, so the paths the kit derives from them are unchanged.
+// a 2-core machine. A bundle is plain JavaScript of the kit's own modules and of the pure-JavaScript
+// packages they import (the AWS SDK, aws-local-stepfunctions, zod, commander, ...): Node would
+// otherwise resolve, read, sniff the format of and lex for exports each of their ~700 files on
+// every start (about 0.3–0.4 s of CPU per command). The packages in KEEP_EXTERNAL stay external,
+// imported by the absolute URL they resolve to from the project (so the cache may live anywhere).
+// `import.meta.url`/`dirname`/`filename` in each module are its own source file's, as under tsx,
+// so the paths the kit and the packages derive from them are unchanged.
 //
 // Freshness: the manifest records every input esbuild read (from its metafile), with package.json,
 // package-lock.json and tsconfig.json, each with its size, mtime and content hash. A start stats
@@ -18,17 +21,104 @@
 // inputs; its files appear by rename, the entry last, so a concurrent or killed build never leaves
 // a partial bundle to run. Bundles unused for a day are removed (a running process may still load
 // a chunk of its own bundle later). Any failure here falls back to the tsx launcher.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { sourceLocations } from './compiled.mjs';
+import { packageName, REQUIRE_BANNER, sourceLocationsPlugin } from './compiled.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin', 'mlops-train.ts') };
 /** Not read by esbuild, but they decide what the external imports resolve to and how TS compiles. */
 const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
-const FORMAT = 2;
+const FORMAT = 3;
+/**
+ * Packages a bundle must not carry: each finds files relative to its own directory at run time.
+ * Whatever they import stays theirs (resolved from node_modules as Node resolves it). All three are
+ * CommonJS: a kit module's static import of one is a `require()` of its file (compiled.mjs).
+ */
+const KEEP_EXTERNAL = new Set([
+  // Native addons (its bindings package), loaded from its install directory.
+  '@duckdb/node-api',
+  // Runs its platform binary, found from its own package directory.
+  'esbuild',
+  // Its storage (`level` -> `classic-level`) loads a native addon, it requires each action by a
+  // computed path, and it reads its TLS files from `__dirname`.
+  'dynalite',
+]);
+const bundled = (name) => !KEEP_EXTERNAL.has(name);
+
+/**
+ * The names a Node `import()` of each of `specifiers` gives (from the project, where the kit's
+ * modules resolve them), read in one child process: importing a package runs it.
+ */
+const importNames = (specifiers) =>
+  new Promise((resolve, reject) => {
+    // An `-e` module resolves from the working directory.
+    const code = `const out = {}; for (const s of process.argv.slice(1)) out[s] = Object.keys(await import(s));
+process.stdout.write(JSON.stringify(out));`;
+    execFile(process.execPath, ['--no-warnings', '--input-type=module', '-e', code, ...specifiers], { cwd: ROOT }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout)),
+    );
+  });
+
+/**
+ * `import('<package>')` in a kit module, of a bundled package, as Node answers it. Split at a
+ * dynamic import, esbuild gives a CommonJS package's chunk a default export only
+ * (evanw/esbuild#3245), where Node gives its named exports too (`const { stringify } = await
+ * import('yaml')`). Such an import goes to a module of this plugin's that re-exports, statically,
+ * the names Node's own `import()` of the package lists, so esbuild links each name as a static
+ * import would. The names are read in a child process, the specifiers a build asks for within 50
+ * ms in one, and kept in `<cache>/export-names.json` while package-lock.json is unchanged.
+ */
+function dynamicImports(cacheFile) {
+  return {
+    name: 'mlops-kit-dynamic-imports',
+    setup(b) {
+      const lock = sha256(readFileSync(join(ROOT, 'package-lock.json')));
+      let known = {};
+      try {
+        const saved = JSON.parse(readFileSync(cacheFile, 'utf8'));
+        if (saved.lock === lock) known = saved.names;
+      } catch {
+        // none yet
+      }
+      let batch;
+      const namesOf = (specifier) => {
+        if (known[specifier]) return Promise.resolve(known[specifier]);
+        if (!batch) {
+          const specifiers = [];
+          const read = new Promise((r) => setTimeout(r, 50)).then(() => {
+            batch = undefined;
+            return importNames(specifiers);
+          });
+          batch = { specifiers, read };
+        }
+        const { specifiers, read } = batch;
+        if (!specifiers.includes(specifier)) specifiers.push(specifier);
+        return read.then((names) => {
+          known = { ...known, [specifier]: names[specifier] };
+          writeFileSync(`${cacheFile}.${process.pid}.tmp`, JSON.stringify({ lock, names: known }));
+          renameSync(`${cacheFile}.${process.pid}.tmp`, cacheFile);
+          return names[specifier];
+        });
+      };
+      b.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.kind !== 'dynamic-import' || isBuiltin(args.path) || !bundled(packageName(args.path))) return undefined;
+        // A package's own `import()`s are of its ES module builds.
+        if (args.importer.includes(`${sep}node_modules${sep}`)) return undefined;
+        return { path: args.path, namespace: 'mlops-kit-dynamic-import' };
+      });
+      b.onLoad({ filter: /.*/, namespace: 'mlops-kit-dynamic-import' }, async (args) => {
+        const names = (await namesOf(args.path)).filter((n) => /^[A-Za-z_$][\w$]*$/.test(n));
+        return { loader: 'js', resolveDir: ROOT, contents: `export { ${names.join(', ')} } from ${JSON.stringify(args.path)};` };
+      });
+    },
+  };
+}
+
 const DAY_MS = 24 * 3600_000;
 // This file's text and compiled.mjs's (the source-locations plugin) decide how bundles are built: a
 // change to either makes every bundle stale.
@@ -65,6 +155,7 @@ function fresh(manifest) {
 async function build(name, manifestFile) {
   const esbuild = await import('esbuild');
   const dir = cacheDir();
+  mkdirSync(dir, { recursive: true });
   const result = await esbuild.build({
     entryPoints: [ENTRIES[name]],
     absWorkingDir: ROOT,
@@ -80,7 +171,8 @@ async function build(name, manifestFile) {
     metafile: true,
     write: false,
     logLevel: 'silent',
-    plugins: [sourceLocations],
+    banner: { js: REQUIRE_BANNER },
+    plugins: [dynamicImports(join(dir, 'export-names.json')), sourceLocationsPlugin({ bundled, required: (name) => KEEP_EXTERNAL.has(name) })],
   });
   const read = Object.keys(result.metafile.inputs)
     .filter((p) => !p.includes(':'))

@@ -3,18 +3,21 @@
  * while its inputs are unchanged (a touched file with the same content included), rebuilt when an
  * input's content differs from what the bundle was built from.
  */
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainBundle } from '../../bin/fast-entry.mjs';
+import { cliBundle, trainBundle } from '../../bin/fast-entry.mjs';
 
 interface Manifest {
   bundle: string;
   inputs: { path: string; size: number; mtimeMs: number; sha256: string }[];
 }
 
+// The CLI's bundle in the suite's kit cache (test/global-setup.ts built it), before the tests
+// below point the cache elsewhere.
+const cli = await cliBundle();
 let cache: string;
 let previous: string | undefined;
 const manifestFile = () => join(cache, 'cli', 'train.json');
@@ -42,7 +45,10 @@ describe('the train/predict entry bundle', () => {
     expect((await stat(fileURLToPath(second!))).mtimeMs).toBe(builtAt);
     const paths = (await manifest()).inputs.map((i) => i.path);
     expect(paths).toEqual(expect.arrayContaining(['bin/mlops-train.ts', 'lib/cli/train.ts', 'lib/trainer/fit-threads.ts']));
-    expect(paths.some((p) => p.includes('lib/local/') || p.startsWith('node_modules/'))).toBe(false);
+    expect(paths.some((p) => p.includes('lib/local/'))).toBe(false);
+    // Its pure-JavaScript packages are in it; DuckDB (a native addon) stays outside.
+    expect(paths.some((p) => p.startsWith('node_modules/zod/'))).toBe(true);
+    expect(paths.some((p) => p.startsWith('node_modules/@duckdb/'))).toBe(false);
   });
 
   it('keeps the bundle for a touched input with the same content, and rebuilds for other content', async () => {
@@ -64,5 +70,23 @@ describe('the train/predict entry bundle', () => {
     expect(await trainBundle()).toBe(bundle);
     expect((await stat(fileURLToPath(bundle!))).mtimeMs).toBeGreaterThan(builtAt);
     expect((await manifest()).inputs[0]!.sha256).not.toBe('0'.repeat(64));
+  });
+});
+
+describe('the packages bundled into the CLI', () => {
+  it('fails if bundled code needs a file beside its package (a module found at run time, __dirname, __filename)', async () => {
+    // prepare: the code of every chunk, comments aside (esbuild keeps some doc comments)
+    const dir = dirname(fileURLToPath(cli!));
+    const code = (await Promise.all((await readdir(dir)).map((f) => readFile(join(dir, f), 'utf8'))))
+      .flatMap((text) => text.split('\n'))
+      .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+      .join('\n');
+    // assess: a bundle in a cache anywhere requires Node's own modules by name and the packages it
+    // leaves outside (native addons, files beside them) by absolute path, and nothing else
+    const required = [...code.matchAll(/__require\(([^)]*)\)/g)].map((m) => m[1]!);
+    const outside = /^"\/[^"]*\/node_modules\/(@duckdb\/node-api|dynalite|esbuild)\/[^"]+"$/;
+    expect(required.filter((arg) => !/^"node:[\w/]+"$/.test(arg) && !outside.test(arg))).toEqual([]);
+    expect(required.filter((arg) => outside.test(arg)).map((arg) => outside.exec(arg)![1]).sort()).toEqual(['@duckdb/node-api', 'dynalite', 'esbuild']);
+    expect(code).not.toMatch(/\b(__dirname|__filename)\b/);
   });
 });
