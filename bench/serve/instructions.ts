@@ -4,12 +4,14 @@
  * under `valgrind --tool=callgrind` with SERVER_NODE_OPTIONS, are warmed up, then serve exactly
  * `--requests` predictions over 16 keep-alive connections between a zeroing and a dump of the
  * counters (`callgrind_control -z` / `-d`). Every thread of the process counts (GC helpers included).
- * Every thread counts, so a window holds whatever major GC cycles fall in it (concurrent marking
- * and sweeping are ~25 k instructions per request over a 5,000-request window that holds one):
- * windows of 20,000 requests and the median of the repeats keep that from deciding a comparison. The ratio kit/bare is the
+ * Every thread counts. Both run with `--no-memory-reducer`: V8's memory reducer starts major GCs
+ * on a timer, and under valgrind's ~50x slowdown that is one every ~20,000 requests (~25 k
+ * instructions per request over a 5,000-request window holding one), where natively neither
+ * server ran a mark-compact in 220,000 requests (`--trace-gc`). The first window after the warm-up
+ * still often pays for one (~15 k more per request); the median of 3 repeats is the figure. The ratio kit/bare is the
  * figure to compare revisions by.
  *
- * usage: npx tsx bench/serve/instructions.ts [--routes seldon,oip] [--requests 20000] [--warmup 15000] [--repeats 2] [--servers kit,bare]
+ * usage: npx tsx bench/serve/instructions.ts [--routes seldon,oip] [--requests 10000] [--warmup 15000] [--repeats 3] [--servers kit,bare]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -25,7 +27,7 @@ import { ROUTES } from './requests';
 const { values: args } = parseArgs({
   options: {
     routes: { type: 'string', default: 'seldon,oip' },
-    requests: { type: 'string', default: '20000' },
+    requests: { type: 'string', default: '10000' },
     warmup: { type: 'string', default: '15000' },
     repeats: { type: 'string', default: '3' },
     servers: { type: 'string', default: 'kit,bare' },
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
     const start = (name: string, file: string, port: number, extra: Record<string, string>) => {
       const child = spawn(
         'valgrind',
-        ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(work, `cg.${name}`)}`, 'node', ...SERVER_NODE_OPTIONS, file],
+        ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${join(work, `cg.${name}`)}`, 'node', ...SERVER_NODE_OPTIONS, '--no-memory-reducer', file],
         { env: { ...env, ...extra, PORT: String(port) }, stdio: 'ignore' },
       );
       running.push(child);
@@ -154,7 +156,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    process.stdout.write(`\nmedians of ${args.repeats} repeats of ${n} requests, ${CONNECTIONS} connections, node ${SERVER_NODE_OPTIONS.join(' ')}:\n`);
+    process.stdout.write(`\nmedians of ${args.repeats} repeats of ${n} requests, ${CONNECTIONS} connections, node ${SERVER_NODE_OPTIONS.join(' ')} --no-memory-reducer:\n`);
     for (const r of routeNames) {
       const f = figures[r]!;
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
