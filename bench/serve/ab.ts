@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundleServer, SERVER_NODE_OPTIONS } from '../../lib/serving/bundle';
 import { WINE } from '../../test/serving/helpers';
+import { ROUTES } from './requests';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const { values: args } = parseArgs({
@@ -28,14 +29,6 @@ const { values: args } = parseArgs({
     against: { type: 'string' },
   },
 });
-const ROW = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
-const ROUTES: Record<string, { path: string; body: string }> = {
-  seldon: { path: '/api/v1.0/predictions', body: JSON.stringify({ data: { ndarray: [ROW] } }) },
-  oip: {
-    path: '/v2/models/wine-quality/infer',
-    body: JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 11], datatype: 'FP64', data: ROW }] }),
-  },
-};
 const route = ROUTES[args.route];
 if (route === undefined) throw new Error(`--route must be seldon or oip, but ${args.route} was provided`);
 

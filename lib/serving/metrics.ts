@@ -83,7 +83,11 @@ export class ServingMetrics {
   private readonly modelSeriesOf: (ModelSeries | undefined)[] = [];
   private readonly modelSeries = new Map<string, ModelSeries>();
   private readonly now: () => number;
-  private readonly rows = new Map<string, number>();
+  /** Rows predicted by protocol, in first-use order; each a counter object, so counting is one add. */
+  private readonly rows = new Map<string, { n: number }>();
+  /** The protocol counted last and its counter: traffic is mostly one protocol, so no map lookup. */
+  private lastProtocol = '';
+  private lastRows: { n: number } | undefined;
   private feedbackCount = 0;
   private feedbackReward = 0;
   private readonly logRecords = { written: 0, dropped: 0, failed: 0 };
@@ -161,7 +165,14 @@ export class ServingMetrics {
 
   /** Counts rows predicted for a protocol. */
   predicted(protocol: string, rows: number): void {
-    this.rows.set(protocol, (this.rows.get(protocol) ?? 0) + rows);
+    let counter = protocol === this.lastProtocol ? this.lastRows : undefined;
+    if (counter === undefined) {
+      counter = this.rows.get(protocol);
+      if (counter === undefined) this.rows.set(protocol, (counter = { n: 0 }));
+      this.lastProtocol = protocol;
+      this.lastRows = counter;
+    }
+    counter.n += rows;
   }
 
   /** Counts one feedback message and its reward. */
@@ -200,7 +211,7 @@ export class ServingMetrics {
     head('mlops_serving_request_duration_seconds', 'histogram', 'Time from request to response, in seconds.');
     for (const s of all) histogramLines(out, 'mlops_serving_request_duration_seconds', s);
     head('mlops_serving_prediction_rows_total', 'counter', 'Rows predicted, by protocol.');
-    for (const [protocol, n] of this.rows) {
+    for (const [protocol, { n }] of this.rows) {
       out.push(`mlops_serving_prediction_rows_total{${this.base},protocol="${labelValue(protocol)}"} ${n}`);
     }
     head('mlops_serving_feedback_total', 'counter', 'Seldon feedback messages received.');

