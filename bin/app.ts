@@ -16,13 +16,17 @@ import { startValidationWorker, validationCacheIsEmpty } from '../lib/constructs
 // validation cache where it has them, and a synthesis that validates nothing stops the worker.
 if ((globalThis as { mlopsKitAppBuilt?: boolean }).mlopsKitAppBuilt || validationCacheIsEmpty()) startValidationWorker();
 // Handlers missing from the kit's cache are bundled by esbuild in its own process while this one
-// loads aws-cdk-lib and the stacks (the two cores each do one); on a warm cache nothing is built.
+// loads aws-cdk-lib and the stacks and builds the tree (the two cores each do one): a function whose
+// bundle is not built yet gets its code when bindPendingBundles() has it, before synthesis. On a warm
+// cache nothing is built.
 const bundled = defaultBundleCache().prefetch();
+// Its failure is thrown by bindPendingBundles(), or below when no function waited for it.
+bundled.catch(() => undefined);
 const { App, Errors } = await import('aws-cdk-lib');
 const { ConfigError, DELIVERY, DELIVERY_CONTEXT_KEYS, resolveDelivery, resolveEnvironments } = await import('../lib/config');
 const { createDeliveryApp } = await import('../stacks/delivery-app');
 const { createMlopsApp } = await import('../stacks/mlops-app');
-await bundled;
+const { bindPendingBundles } = await import('../lib/constructs/mlops-function');
 
 // Context from `-c key=value` and cdk.json arrives through CDK_CONTEXT_JSON; read it with a bare App.
 const contextApp = new App({ autoSynth: false });
@@ -30,6 +34,8 @@ const context = (key: string): unknown => contextApp.node.tryGetContext(key);
 const ENVIRONMENT_CONTEXT_KEYS = ['staging:account', 'staging:region', 'production:account', 'production:region', 'local:region'];
 const contextOf = (keys: readonly string[]) => Object.fromEntries(keys.map((k) => [k, context(k)]));
 const nag = context('nag') !== 'false' && context('nag') !== false;
+// CDK Pipelines synthesizes each stage as the delivery pipeline adds it: its bundles come first.
+if (context('env') === DELIVERY) await bundled;
 let app: CdkApp;
 try {
   app =
@@ -49,6 +55,8 @@ try {
   }
   throw err;
 }
+await bindPendingBundles();
+await bundled;
 try {
   app.synth();
 } catch (err) {

@@ -123,6 +123,8 @@ export class BundleCache {
   private readonly memo = new Map<string, HandlerBundle>();
   private readonly fileHashes = new Map<string, string>();
   private commonKey?: string;
+  /** The entries the running {@link prefetch} builds, and its end. */
+  private inFlight?: { readonly entries: ReadonlySet<string>; readonly done: Promise<void> };
 
   constructor(options: BundleCacheOptions = {}) {
     this.projectRoot = resolve(options.projectRoot ?? PROJECT_ROOT);
@@ -153,7 +155,23 @@ export class BundleCache {
     const stale = this.lookupAll(this.entries.filter((e) => !this.memo.has(e)));
     if (stale.length === 0) return;
     const build = this.buildRequest(stale);
-    this.publish(stale, build, await esbuild.build(build.options));
+    const done = esbuild.build(build.options).then((result) => this.publish(stale, build, result));
+    this.inFlight = { entries: new Set(stale), done };
+    try {
+      await done;
+    } finally {
+      this.inFlight = undefined;
+    }
+  }
+
+  /**
+   * While {@link prefetch} is building `entry`, the promise of that build's end (after which `get`
+   * answers from memory); otherwise undefined. `MlopsFunction` uses it to build its function before
+   * the bundle's hash is known (see `bindPendingBundles`).
+   */
+  building(entry: string): Promise<void> | undefined {
+    const abs = resolve(entry);
+    return this.inFlight?.entries.has(abs) && !this.memo.has(abs) ? this.inFlight.done : undefined;
   }
 
   private resolveAll(entries: string[]): void {

@@ -13,13 +13,13 @@
  * });
  * fn.bind('REGISTRY_TABLE_NAME', Binding.table(table, { actions: ['dynamodb:GetItem'] }));
  */
-import { AssetHashType, DockerImage, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { AssetHashType, type CfnResource, DockerImage, Duration, Lazy, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { Construct } from 'constructs';
+import { Construct, type IConstruct } from 'constructs';
 import type { Binding } from './binding';
-import { defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
+import { type BundleCache, defaultBundleCache, type HandlerBundle, stageBundle } from './bundle-cache';
 import { complianceAcks, INLINE_POLICY_REASON } from './nag';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
 
@@ -65,6 +65,11 @@ export interface MlopsFunctionProps extends LogGroupOptions {
    * @default - CloudFormation names it
    */
   readonly roleName?: string;
+  /**
+   * Where the handler's bundle comes from.
+   * @default defaultBundleCache()
+   */
+  readonly bundleCache?: BundleCache;
 }
 
 export class MlopsFunction extends Construct {
@@ -94,7 +99,7 @@ export class MlopsFunction extends Construct {
     });
     this.function = new lambda.Function(this, 'Function', {
       role,
-      code: handlerCode(defaultBundleCache().get(props.entry)),
+      code: handlerCode(props.entry, props.bundleCache ?? defaultBundleCache()),
       handler: `index.${props.handler ?? 'handler'}`,
       description: props.description,
       runtime: FUNCTION_RUNTIME,
@@ -150,7 +155,7 @@ export class MlopsFunction extends Construct {
  * what esbuild (and NodejsFunction before) would have written there, and keeps the cache's
  * `bundle.json` out of the asset. Docker is never used: the hook always succeeds.
  */
-function handlerCode(bundle: HandlerBundle): lambda.Code {
+function bundleCode(bundle: HandlerBundle): lambda.Code {
   return lambda.Code.fromAsset(bundle.dir, {
     assetHash: bundle.hash,
     assetHashType: AssetHashType.CUSTOM,
@@ -164,4 +169,96 @@ function handlerCode(bundle: HandlerBundle): lambda.Code {
       },
     },
   });
+}
+
+/**
+ * The code of a function whose bundle is still being built ({@link BundleCache.prefetch}), or of one
+ * whose bundle is ready ({@link bundleCode}).
+ */
+function handlerCode(entry: string, cache: BundleCache): lambda.Code {
+  const building = cache.building(entry);
+  return building ? new PendingBundleCode(entry, cache, building) : bundleCode(cache.get(entry));
+}
+
+/** The functions whose code waits for its bundle: see {@link bindPendingBundles}. */
+const pendingCodes = new Set<PendingBundleCode>();
+
+/**
+ * A function's code while esbuild is still building its bundle: the function and the rest of the
+ * tree are built meanwhile (bin/app.ts: on one core while esbuild runs on the other, instead of
+ * waiting for the bundles' hashes). Its S3 location is a token until {@link bindPendingBundles}
+ * binds the bundle's {@link bundleCode} to the same function and resource, which stages it and adds
+ * its asset metadata as at construction: the same template.
+ */
+class PendingBundleCode extends lambda.Code {
+  readonly isInline = false;
+  private target?: { scope: Construct; children: number; resource?: CfnResource; options?: lambda.ResourceBindOptions };
+  private location?: lambda.CodeConfig['s3Location'];
+
+  constructor(
+    private readonly entry: string,
+    private readonly cache: BundleCache,
+    private readonly built: Promise<void>,
+  ) {
+    super();
+  }
+
+  bind(scope: Construct): lambda.CodeConfig {
+    if (this.target) throw new Error(`the code of ${this.entry} is already bound to ${this.target.scope.node.path}`);
+    this.target = { scope, children: scope.node.children.length };
+    pendingCodes.add(this);
+    const part = (pick: (l: NonNullable<lambda.CodeConfig['s3Location']>) => string) => Lazy.string({ produce: () => pick(this.bound()) });
+    return { s3Location: { bucketName: part((l) => l.bucketName), objectKey: part((l) => l.objectKey) } };
+  }
+
+  override bindToResource(resource: CfnResource, options?: lambda.ResourceBindOptions): void {
+    if (this.target) this.target = { ...this.target, resource, options };
+  }
+
+  /** Binds the built bundle where this code was bound. */
+  async settle(): Promise<void> {
+    await this.built;
+    const { scope, children, resource, options } = this.target!;
+    const code = bundleCode(this.cache.get(this.entry));
+    const later = scope.node.children.slice(children);
+    this.location = code.bind(scope).s3Location;
+    if (resource) code.bindToResource(resource, options);
+    moveToEnd(scope, later);
+    pendingCodes.delete(this);
+  }
+
+  private bound(): NonNullable<lambda.CodeConfig['s3Location']> {
+    if (!this.location) {
+      throw new Error(
+        `${this.target!.scope.node.path}: the bundle of ${this.entry} is still being built; await bindPendingBundles() before synthesizing`,
+      );
+    }
+    return this.location;
+  }
+}
+
+/**
+ * Moves `children` of `scope` after its other children, in their order: the asset `Code` that
+ * {@link PendingBundleCode.settle} adds then sits where `lambda.Code.fromAsset` puts it, before the
+ * children the function made after binding its code. The tree's order is the order of the construct
+ * types in the template's CDK metadata (`AWS::CDK::Metadata`), so the template stays the same.
+ * constructs has no public way to reorder: a child is removed (public) and added again by the
+ * node's own `addChild`, when it has one.
+ */
+function moveToEnd(scope: Construct, children: readonly IConstruct[]): void {
+  const node = scope.node as unknown as { addChild?: (child: IConstruct, id: string) => void };
+  if (typeof node.addChild !== 'function') return;
+  for (const child of children) {
+    scope.node.tryRemoveChild(child.node.id);
+    node.addChild(child, child.node.id);
+  }
+}
+
+/**
+ * Waits for the bundles of every `MlopsFunction` built while they were still being built (see
+ * {@link BundleCache.prefetch}) and binds them: call it before synthesizing a tree built during a
+ * prefetch (bin/app.ts). A build's failure is thrown here. Nothing to do when no bundle was pending.
+ */
+export async function bindPendingBundles(): Promise<void> {
+  for (const code of [...pendingCodes]) await code.settle();
 }

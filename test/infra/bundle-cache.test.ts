@@ -7,9 +7,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BundleCache, relocateSourceMap, stageBundle } from '../../lib/constructs/bundle-cache';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { bindPendingBundles, MlopsFunction } from '../../lib/constructs/mlops-function';
 
 const temps: string[] = [];
 afterAll(() => {
@@ -254,6 +257,61 @@ function builderScript(p: ReturnType<typeof project>): string {
   return script;
 }
 
+describe('MlopsFunction during a prefetch', () => {
+  /** A stack of two functions whose bundles come from `cache`, and the construct paths of its tree in order. */
+  const stackOf = (p: ReturnType<typeof project>, cache: BundleCache) => {
+    const stack = new Stack(new App(), 'Functions');
+    for (const [i, entry] of p.entries.slice(0, 2).entries()) {
+      new MlopsFunction(stack, `Fn${i}`, { entry, description: `handler ${i}`, bundleCache: cache });
+    }
+    return stack;
+  };
+  const paths = (stack: Stack) => stack.node.findAll().map((c) => c.node.path);
+
+  it('fails if a function built before its bundle is ready synthesizes differently once bindPendingBundles has bound it', async () => {
+    // prepare
+    const p = project();
+    const cache = open(p);
+    const prefetch = cache.prefetch();
+    // act: the tree is built while esbuild builds the bundles
+    const early = stackOf(p, cache);
+    const unbound = stackOf(p, cache);
+    const tooSoon = (() => {
+      try {
+        Template.fromStack(unbound);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })();
+    await bindPendingBundles();
+    await prefetch;
+    const late = stackOf(p, cache);
+    // assess: built after the bundles are ready, the same stack
+    expect(tooSoon).toMatch(/Functions\/Fn0\/Function: the bundle of .*a\.ts is still being built; await bindPendingBundles\(\) before synthesizing/);
+    expect(cache.stats.esbuildCalls).toBe(1);
+    expect(cache.building(p.entries[0]!)).toBeUndefined();
+    expect(Template.fromStack(early).toJSON()).toEqual(Template.fromStack(late).toJSON());
+    expect(paths(early)).toEqual(paths(late));
+    const code = Template.fromStack(early).findResources('AWS::Lambda::Function');
+    const keys = Object.values(code).map((r) => r.Properties.Code.S3Key as string);
+    expect(keys).toHaveLength(2);
+    for (const key of keys) expect(key).toMatch(/^[0-9a-f]{64}\.zip$/);
+    expect(keys[0]).not.toBe(keys[1]);
+  });
+
+  it('fails if a failed build is not thrown by bindPendingBundles', async () => {
+    const p = project();
+    writeFileSync(p.entries[1]!, 'export const handler = async () => {\n');
+    const cache = open(p);
+    const prefetch = cache.prefetch();
+    prefetch.catch(() => undefined);
+    stackOf(p, cache);
+    await expect(bindPendingBundles()).rejects.toThrow(/Build failed/);
+    await expect(prefetch).rejects.toThrow(/Build failed/);
+  });
+});
+
 describe('the app through bin/app.ts', () => {
   it('a second synthesis with a warm cache builds no bundle and rewrites no cached file', () => {
     const cacheDir = mkdtempSync(join(tmpdir(), 'mlops-bundle-cache-app-'));
@@ -286,5 +344,16 @@ describe('the app through bin/app.ts', () => {
     expect(fileTimes(join(cacheDir, 'bundles'))).toEqual(times);
     const assets = (dir: string) => readdirSync(dir).filter((n) => n.startsWith('asset.')).sort();
     expect(assets(warm.outdir)).toEqual(assets(cold.outdir));
+    // Cold, the tree was built while esbuild ran (each function's code bound after it: bindPendingBundles);
+    // warm, with the bundles ready: the same templates and the same tree.
+    const texts = (dir: string) =>
+      Object.fromEntries(
+        readdirSync(join(dir, 'assembly-mlops-local'))
+          .filter((n) => n.endsWith('.template.json'))
+          .map((n) => [n, readFileSync(join(dir, 'assembly-mlops-local', n), 'utf8')]),
+      );
+    expect(Object.keys(texts(cold.outdir)).length).toBeGreaterThan(5);
+    expect(texts(warm.outdir)).toEqual(texts(cold.outdir));
+    expect(readFileSync(join(warm.outdir, 'tree.json'), 'utf8')).toBe(readFileSync(join(cold.outdir, 'tree.json'), 'utf8'));
   }, 300_000);
 });
