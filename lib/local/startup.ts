@@ -22,6 +22,8 @@ export interface StartupStep {
   readonly name: string;
   /** What happened, for the start-up log ("seeded", "already present", …). */
   readonly outcome: string;
+  /** When the step started, in ms from the start of start-up (materialization and training overlap). */
+  readonly startMs: number;
   readonly ms: number;
 }
 
@@ -35,65 +37,77 @@ export async function runStartup(
   platform: LocalPlatform,
   options: StartupOptions = {},
 ): Promise<StartupStep[]> {
-  const steps: StartupStep[] = [];
+  // Steps that overlap log as each ends; the list keeps the order they were started in.
+  const started: StartupStep[][] = [];
+  const begin = performance.now();
   const step = async (name: string, work: () => Promise<string>) => {
+    const slot: StartupStep[] = [];
+    started.push(slot);
     const t = performance.now();
     const outcome = await work();
-    const s = { name, outcome, ms: performance.now() - t };
+    const s = { name, outcome, startMs: t - begin, ms: performance.now() - t };
     options.log?.(`  ${name}: ${outcome} (${(s.ms / 1000).toFixed(2)} s)`);
-    steps.push(s);
+    slot.push(s);
   };
   let seeded: SeedOutcome[] = [];
   await step('seed example data', async () => {
     seeded = await seedLocalLake(platform.info, platform.stage, new Date());
     return describeSeed(seeded);
   });
-  if (seeded.some((o) => o.key.endsWith(`/${WINE_FEATURES_SEED_NAME}`) && o.outcome === 'created')) {
-    // Freshly seeded features reach the online store now, as the environment's schedule would load
-    // them on AWS: the README's /get-online-features example answers from the first start on.
-    await step('materialize features', () => runMaterialization(platform));
+  // Freshly seeded features reach the online store now, as the environment's schedule would load
+  // them on AWS: the README's /get-online-features example answers from the first start on. It
+  // writes the online store only and training reads the lake, so the two run at the same time.
+  const materialized = seeded.some((o) => o.key.endsWith(`/${WINE_FEATURES_SEED_NAME}`) && o.outcome === 'created')
+    ? step('materialize features', () => runMaterialization(platform))
+    : Promise.resolve();
+  // Both end before start-up does; a failure of either is then thrown, materialization's first.
+  for (const r of await Promise.allSettled([materialized, trainAndServe()])) {
+    if (r.status === 'rejected') throw r.reason;
   }
-  const training = platform.facts.stateMachine('training');
-  const model = String(training.defaultInput?.['model_name'] ?? '');
-  if (!model) throw new Error('the training state machine declares no default input with a model_name');
-  const registry = new HttpMlflowClient({ baseUrl: platform.gatewayUrl });
-  let champion = await championOf(registry, model);
-  if (!champion || options.retrain) {
-    let version = '';
-    await step('training pipeline', async () => {
-      const r = await runTraining(platform, training.arn, training.defaultInput!);
-      version = r.version;
-      return `${model} version ${r.version} registered (rmse ${r.rmse}) by execution ${r.executionName}`;
-    });
-    await step('promote', async () => {
-      await registry.post('model-versions/transition-stage', {
-        name: model,
-        version,
-        stage: 'Production',
-        archive_existing_versions: true,
+  return started.flat();
+
+  async function trainAndServe(): Promise<void> {
+    const training = platform.facts.stateMachine('training');
+    const model = String(training.defaultInput?.['model_name'] ?? '');
+    if (!model) throw new Error('the training state machine declares no default input with a model_name');
+    const registry = new HttpMlflowClient({ baseUrl: platform.gatewayUrl });
+    let champion = await championOf(registry, model);
+    if (!champion || options.retrain) {
+      let version = '';
+      await step('training pipeline', async () => {
+        const r = await runTraining(platform, training.arn, training.defaultInput!);
+        version = r.version;
+        return `${model} version ${r.version} registered (rmse ${r.rmse}) by execution ${r.executionName}`;
       });
-      await registry.post('registered-models/alias', { name: model, alias: 'champion', version });
-      await platform.events.settled(); // the promotion event deploys it, as the deployer does on EKS
-      return `${model} version ${version} → Production, alias champion`;
-    });
-    champion = await championOf(registry, model);
-  }
-  if (
-    champion &&
-    !platform.serving.deployments.some((d) => d.deployment === model && d.version === champion!.version)
-  ) {
-    // A restart: the champion is registered already; serve it again as EKS would keep serving it.
-    await step('serve champion', async () => {
-      await platform.serving.deploy({
-        namespace: platform.facts.serving().namespace,
-        deployment: model,
-        modelUri: champion!.source,
-        version: champion!.version,
+      await step('promote', async () => {
+        await registry.post('model-versions/transition-stage', {
+          name: model,
+          version,
+          stage: 'Production',
+          archive_existing_versions: true,
+        });
+        await registry.post('registered-models/alias', { name: model, alias: 'champion', version });
+        await platform.events.settled(); // the promotion event deploys it, as the deployer does on EKS
+        return `${model} version ${version} → Production, alias champion`;
       });
-      return `${model} version ${champion!.version} from ${champion!.source}`;
-    });
+      champion = await championOf(registry, model);
+    }
+    if (
+      champion &&
+      !platform.serving.deployments.some((d) => d.deployment === model && d.version === champion!.version)
+    ) {
+      // A restart: the champion is registered already; serve it again as EKS would keep serving it.
+      await step('serve champion', async () => {
+        await platform.serving.deploy({
+          namespace: platform.facts.serving().namespace,
+          deployment: model,
+          modelUri: champion!.source,
+          version: champion!.version,
+        });
+        return `${model} version ${champion!.version} from ${champion!.source}`;
+      });
+    }
   }
-  return steps;
 }
 
 /** The lake's bucket of a zone, as the data lake declares it. */

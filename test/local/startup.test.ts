@@ -83,6 +83,9 @@ describe('npm start on the local stage', () => {
       'promote',
     ]);
     expect(steps[1]!.outcome).toMatch(/^wine_features 1599 rows → online store by execution startup-materialize-\d+$/);
+    // Materialization (the online store) and training (from the lake) are independent: they overlap.
+    const [, materialize, training] = steps;
+    expect(training!.startMs).toBeLessThan(materialize!.startMs + materialize!.ms);
     expect(steps[0]!.outcome).toBe('created winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     expect(await latestVersions()).toEqual(['1']);
     expect(platform.serving.deployments).toMatchObject([{ namespace: 'seldon', deployment: 'wine-quality', version: '1' }]);
