@@ -17,7 +17,7 @@
  */
 import { DriftInputError } from '../drift';
 import { PREDICTION_FEATURE, VERSION_TAGS } from '../shared/operations';
-import { ident } from '../shared/sql';
+import { ident, literal } from '../shared/sql';
 import { parseS3Uri } from './catalog';
 import { isAliasNotFound, isNotFound, type MlflowClient } from './mlflow-client';
 import type { ObjectStore } from './objects';
@@ -194,8 +194,6 @@ export function windowDays(start: Date, end: Date): string[] {
     if (day >= last) return days;
   }
 }
-
-const literal = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * The window's value counts: one column per feature (`features['<name>']`) and the prediction,

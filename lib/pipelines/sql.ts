@@ -11,14 +11,13 @@
  * unloadAt(q.features, 'attempt-0-0'); // "UNLOAD (SELECT … ) TO 's3://curated/features/…/attempt-0-0/' WITH (format = 'PARQUET')"
  * unloadAt(q.train, 'attempt-0-0');    // "UNLOAD (SELECT … ORDER BY …) TO 's3://curated/splits/…/train/attempt-0-0/' WITH (format = 'PARQUET')"
  */
-import { ident } from '../shared/sql';
+import { ident, literal } from '../shared/sql';
 import { type AttemptUnload, attemptUnload } from '../shared/unload';
 import type { LakeTable } from './catalog';
 import { valueCountsQuery } from './value-counts';
 
 export { ident };
 export type { AttemptUnload };
-const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export interface TrainingQueryOptions {
   readonly database: string;

@@ -7,3 +7,6 @@
 
 /** A quoted SQL identifier; both dialects double an embedded `"`. */
 export const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** A quoted SQL string literal; both dialects double an embedded `'`. */
+export const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;

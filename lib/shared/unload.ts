@@ -15,6 +15,7 @@
  * unloadAt(u, 'attempt-0-1'); // "UNLOAD (SELECT 1 AS x) TO 's3://curated/splits/t/run-1/train/attempt-0-1/' WITH (format = 'PARQUET')"
  * attemptLocation(u.location, 'attempt-0-1'); // 's3://curated/splits/t/run-1/train/attempt-0-1/'
  */
+import { literal } from './sql';
 
 export interface AttemptUnload {
   /** `UNLOAD (…) TO '<location>`: the query up to the attempt's folder name. */
@@ -30,7 +31,6 @@ export const ATTEMPT_NAME = /^attempt-\d+-\d+$/;
 
 /** Where the attempt's name goes, while the query is written whole and then cut. */
 const CUT = String.fromCharCode(0);
-const literal = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 /**
  * `UNLOAD (<select>) TO '<location><attempt>/' WITH (format = '<format>')`, cut around the attempt
