@@ -50,7 +50,7 @@ import type * as events from 'aws-cdk-lib/aws-events';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
-import { AthenaQuery } from '../lib/constructs/athena-query';
+import { AthenaQuery, attemptFolderExpression } from '../lib/constructs/athena-query';
 import { ATHENA_TRANSIENT_ERRORS, transientRetry } from '../lib/constructs/retries';
 import { type DataLake, MODEL_ARTIFACT_KEYS } from '../lib/constructs/data-lake';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
@@ -114,7 +114,7 @@ export const BATCH_RESULTS_PREFIX = 'batch-results/';
  * The predictions' folder: `<output>/<execution>/<attempt>/`, the attempt of the UNLOAD that
  * succeeded (each attempt writes into its own: Athena refuses a location an earlier attempt wrote to).
  */
-const OUTPUT_ATTEMPT = "States.Format('{}{}/', $.plan.output_location, $.written.attempt)";
+const OUTPUT_ATTEMPT = attemptFolderExpression('$.plan.output_location', '$.written');
 
 export class BatchInferenceStack extends Stack {
   readonly stateMachine: MlopsStateMachine;

@@ -64,7 +64,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { EnvironmentConfig } from '../lib/config';
-import { AthenaQuery } from '../lib/constructs/athena-query';
+import { AthenaQuery, attemptFolderExpression } from '../lib/constructs/athena-query';
 import { ATHENA_RESULTS_PREFIX, type DataLake, MODEL_WRITER_TAG } from '../lib/constructs/data-lake';
 import { ARTIFACT_PREFIXES } from '../lib/pipelines/artifact-layout';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
@@ -121,8 +121,6 @@ const { runs: RUNS, data: DATA, models: MODELS, baselines: BASELINES } = ARTIFAC
 const RUN_WHY = 'each run has its own <model>/<execution>/ folder under the prefix, named at run time';
 const SPLITS_WHY = "each run UNLOADs its splits to splits/<table>/<execution>/{train,holdout}/<attempt>/, as many Parquet parts as Athena writes, named at run time";
 const REGISTRY_RETRY = ['RegistryUnavailableError'];
-/** `<location><attempt>/`: where the UNLOAD whose result is at `resultPath` wrote (lib/shared/unload.ts). */
-const attemptFolder = (locationPath: string, resultPath: string) => `States.Format('{}{}/', ${locationPath}, ${resultPath}.attempt)`;
 /** SageMaker's one log group for the training jobs of an account and region. */
 export const SAGEMAKER_TRAINING_LOG_GROUP = '/aws/sagemaker/TrainingJobs';
 
@@ -295,8 +293,8 @@ export class TrainingPipelineStack extends Stack {
         fn: stageFn,
         payload: {
           // The folder of the attempt that succeeded: never a failed attempt's parts.
-          train: { 'unloaded.$': attemptFolder('$.plan.locations.splits.train', '$.exports.train'), 'channel.$': '$.plan.locations.train' },
-          holdout: { 'unloaded.$': attemptFolder('$.plan.locations.splits.holdout', '$.exports.holdout'), 'channel.$': '$.plan.locations.holdout' },
+          train: { 'unloaded.$': attemptFolderExpression('$.plan.locations.splits.train', '$.exports.train'), 'channel.$': '$.plan.locations.train' },
+          holdout: { 'unloaded.$': attemptFolderExpression('$.plan.locations.splits.holdout', '$.exports.holdout'), 'channel.$': '$.plan.locations.holdout' },
           'check.$': '$.plan.check',
         },
         resultPath: '$.staged',

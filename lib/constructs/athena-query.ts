@@ -65,6 +65,13 @@ const ATTEMPT_ARGS = '$$.Execution.RedriveCount, $$.State.RetryCount';
 /** The attempt's folder name, as the Task's Parameters and ResultSelector both compute it. */
 export const ATTEMPT_NAME_EXPRESSION = `States.Format('${ATTEMPT_TEMPLATE}', ${ATTEMPT_ARGS})`;
 
+/**
+ * `<location><attempt>/`: where the UNLOAD whose result is at `resultPath` wrote, the run's folder at
+ * `locationPath` (an intrinsic for a `.$` field; lib/shared/unload.ts `attemptLocation` at run time).
+ */
+export const attemptFolderExpression = (locationPath: string, resultPath: string): string =>
+  `States.Format('{}{}/', ${locationPath}, ${resultPath}.attempt)`;
+
 export class AthenaQuery extends sfn.CustomState {
   constructor(scope: Construct, name: string, props: AthenaQueryProps) {
     const path = props.queryStringPath ?? props.unloadPath;
