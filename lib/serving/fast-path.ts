@@ -196,13 +196,8 @@ export class FastDecoder {
     let o = 0;
     for (;;) {
       if (o + f > x.length) return 0;
-      for (let j = 0; j < f; j++) {
-        i = this.decimal(b, i);
-        if (i < 0) return 0;
-        x[o + j] = this.num;
-        if (b[i] !== (j === f - 1 ? RBRACKET : COMMA)) return 0;
-        i++;
-      }
+      i = this.compactRun(b, i, x, o, f);
+      if (i < 0) return 0;
       o += f;
       // After a row's `]`: `,[` and the next row, or the tail and the end of the body.
       if (b[i] === COMMA && b[i + 1] === LBRACKET) i += 2;
@@ -391,16 +386,25 @@ export class FastDecoder {
     i = this.number(b, i + 1);
     if (i < 0 || this.num !== f || !startsWith(b, i, OIP_DATA)) return 0;
     i += OIP_DATA.length;
-    const values = rows * f;
-    if (values > x.length) return 0;
-    for (let k = 0; k < values; k++) {
+    if (rows * f > x.length) return 0;
+    i = this.compactRun(b, i, x, 0, rows * f);
+    if (i < 0) return 0;
+    return i + OIP_TAIL.length - 1 === b.length && startsWith(b, i - 1, OIP_TAIL) ? rows : 0;
+  }
+
+  /**
+   * The compact bodies' `v,v,…,v]` at `i`: `n` numbers into `x` from `o`, the index after the `]`
+   * returned; -1 when anything else is there.
+   */
+  private compactRun(b: Buffer, i: number, x: Float64Array, o: number, n: number): number {
+    for (let k = 0; k < n; k++) {
       i = this.decimal(b, i);
-      if (i < 0) return 0;
-      x[k] = this.num;
-      if (b[i] !== (k === values - 1 ? RBRACKET : COMMA)) return 0;
+      if (i < 0) return -1;
+      x[o + k] = this.num;
+      if (b[i] !== (k === n - 1 ? RBRACKET : COMMA)) return -1;
       i++;
     }
-    return i + OIP_TAIL.length - 1 === b.length && startsWith(b, i - 1, OIP_TAIL) ? rows : 0;
+    return i;
   }
 
   /** One tensor object at `i` of shape `[N, f]`; leaves N in `count`. */
