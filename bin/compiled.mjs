@@ -27,14 +27,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 /** Raised when the layout or the build changes in a way the key does not show. */
 const FORMAT = 2;
 const root = fileURLToPath(new URL('..', import.meta.url));
-// Split at the entry's dynamic imports, so aws-cdk-lib loads where it does under tsx (bin/app.ts:
-// after the handler bundling has started).
 /**
  * A `require()` for the bundled CommonJS code and the required packages (esbuild's shim reaches
  * for the global one), which an ES module does not have: each chunk declares one.
  */
 export const REQUIRE_BANNER =
   "import { createRequire as __kitCreateRequire } from 'node:module'; const require = __kitCreateRequire(import.meta.url);";
+// Split at the entry's dynamic imports, so aws-cdk-lib loads where it does under tsx (bin/app.ts:
+// after the handler bundling has started).
 const OPTIONS = {
   bundle: true,
   splitting: true,
