@@ -103,12 +103,29 @@ export interface LocalStepFunctionsOptions {
 }
 
 /**
- * Task attempts by state name, for `$$.State.RetryCount`: `made` of the state's current entry so far,
- * `succeeded` the count of the attempt that succeeded (what its ResultSelector reads).
+ * Task attempts by state name, for `$$.State.RetryCount`: `made` of the state's current entry so far
+ * (0 on entry, +1 per Task attempt), `succeeded` the count of the attempt that succeeded, for its
+ * ResultSelector (evaluated after the Task returns; AWS gives it the same attempt's count), kept
+ * until the state exits. One per execution: a Distributed Map's child execution has its own.
  */
-interface AttemptCounts {
-  readonly made: Map<string, number>;
-  readonly succeeded: Map<string, number>;
+class AttemptCounts {
+  readonly made = new Map<string, number>();
+  readonly succeeded = new Map<string, number>();
+
+  /** An attempt of `state` begins. */
+  begin(state: string): void {
+    this.made.set(state, (this.made.get(state) ?? 0) + 1);
+  }
+
+  /** The attempt under way of `state` succeeded. */
+  succeed(state: string): void {
+    this.succeeded.set(state, (this.made.get(state) ?? 1) - 1);
+    this.made.delete(state);
+  }
+
+  retryCount(state: string): number {
+    return this.made.get(state) ?? this.succeeded.get(state) ?? 0;
+  }
 }
 
 /** This process's start time, recorded with each execution (see {@link isSameProcessAlive}). */
@@ -570,15 +587,8 @@ class Run {
   private stopReason: { error?: string; cause?: string } | undefined;
   private pendingToken: string | undefined;
   private readonly attempts = new Map<string, Attempt[]>();
-  /** Attempts of each state's current entry so far (0 on entry, +1 per Task attempt). */
-  private readonly attemptsMade = new Map<string, number>();
-  /**
-   * The RetryCount of a Task's attempt that succeeded, for its ResultSelector (evaluated after the
-   * Task returns; AWS gives it the same attempt's count); cleared when the state exits.
-   */
-  private readonly succeededRetry = new Map<string, number>();
-  /** This execution's counts (a Distributed Map's child execution gets counts of its own). */
-  private readonly counts: AttemptCounts = { made: this.attemptsMade, succeeded: this.succeededRetry };
+  /** This execution's Task attempts, for `$$.State.RetryCount`. */
+  private readonly counts = new AttemptCounts();
   private readonly enteredAt = new Map<string, string>();
   /** MapRun* events of Distributed Map states, pushed when the library reports the state's end. */
   private readonly mapRunEvents = new Map<string, HistoryEvent[]>();
@@ -753,7 +763,7 @@ class Run {
           return run.enteredAt.get(name);
         },
         get RetryCount() {
-          return counts.made.get(name) ?? counts.succeeded.get(name) ?? 0;
+          return counts.retryCount(name);
         },
       };
     }
@@ -804,11 +814,9 @@ class Run {
     );
     if (!record) {
       // A child execution's attempts, counted for its own $$.State.RetryCount.
-      const made = (counts.made.get(stateName) ?? 0) + 1;
-      counts.made.set(stateName, made);
+      counts.begin(stateName);
       const output = await this.callIntegration(stateName, integration, parameters, resource, token);
-      counts.succeeded.set(stateName, made - 1);
-      counts.made.delete(stateName);
+      counts.succeed(stateName);
       return output;
     }
     const lambdaFn = integration.resourceType === 'lambda' && integration.label === 'lambda';
@@ -828,7 +836,7 @@ class Run {
       closed: false,
     };
     this.queue(stateName).push(attempt);
-    this.attemptsMade.set(stateName, (this.attemptsMade.get(stateName) ?? 0) + 1);
+    this.counts.begin(stateName);
     try {
       const output = await this.callIntegration(stateName, integration, parameters, resource, token);
       attempt.end = [
@@ -837,8 +845,7 @@ class Run {
           lambdaFn ? { output: stringify(output) } : { ...base, output: stringify(output) },
         ),
       ];
-      this.succeededRetry.set(stateName, (this.attemptsMade.get(stateName) ?? 1) - 1);
-      this.attemptsMade.delete(stateName);
+      this.counts.succeed(stateName);
       return output;
     } catch (err) {
       const failure =
@@ -927,7 +934,7 @@ class Run {
 
   /** A child execution of a Distributed Map: its own context, not recorded in this history. */
   private async runChild(processor: StateMachine, spec: DistributedMapSpec, child: ChildExecution): Promise<ChildOutcome> {
-    const counts: AttemptCounts = { made: new Map(), succeeded: new Map() };
+    const counts = new AttemptCounts();
     const execution = processor.run(child.input as never, {
       overrides: { taskResourceLocalHandlers: this.handlers(false, counts) as never },
       context: this.context(
@@ -1078,11 +1085,11 @@ class Run {
         return;
       }
       case 'StateCaught':
-        this.attemptsMade.delete(ev.state!.name);
+        this.counts.made.delete(ev.state!.name);
         return;
       case 'StateExited': {
         const s = this.libraryState(ev.state!);
-        this.succeededRetry.delete(s.name);
+        this.counts.succeeded.delete(s.name);
         this.flushMapRuns(s.name);
         if (s.type === 'Task') this.close(s.name);
         if (s.type === 'Map') this.push('MapStateSucceeded', {});
