@@ -10,5 +10,6 @@ import { seedCommands } from './seed';
 import { serveCommands } from './serve';
 import { smokeCommands } from './smoke';
 import { trainCommands } from './train';
+import { warmCommands } from './warm';
 
-export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands, releaseCommands, driftCommands];
+export const commandModules: CommandModule[] = [localCommands, seedCommands, trainCommands, jobsCommands, serveCommands, renderCommands, smokeCommands, qualityCommands, releaseCommands, driftCommands, warmCommands];
