@@ -12,6 +12,9 @@ import type { CommandModule } from './program';
 import { CliError, EXIT } from './program';
 import { jsonOption } from './local';
 
+/** Longer than a cold warm takes on a loaded two-core machine (about 35 s). */
+const WARM_LIMIT_S = 600;
+
 export const warmCommands: CommandModule = (program) => {
   program
     .command('warm')
@@ -20,6 +23,13 @@ export const warmCommands: CommandModule = (program) => {
     .addHelpText('after', '\nExamples:\n  npx mlops warm\n  MLOPS_CACHE_DIR=/ci/cache npx mlops warm --json\n')
     .action(async (opts: { json?: boolean }) => {
       const { warmLocalCaches } = await import('../local/warm');
+      // npm waits for its prepare step: a warm that hangs (a platform that cannot come up here)
+      // must end the install's wait, not block it.
+      const watchdog = setTimeout(() => {
+        process.stderr.write(`mlops: warm did not finish in ${WARM_LIMIT_S} s; the first mlops up builds what is missing\n`);
+        process.exit(EXIT.failed);
+      }, WARM_LIMIT_S * 1000);
+      watchdog.unref();
       const output: Buffer[] = [];
       let report;
       try {
@@ -28,6 +38,7 @@ export const warmCommands: CommandModule = (program) => {
         const said = Buffer.concat(output).toString('utf8').trim();
         throw new CliError(`warm failed: ${(e as Error).message}${said ? `\n${said}` : ''}`, EXIT.failed);
       }
+      clearTimeout(watchdog);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ...report, ms: Math.round(report.ms * 10) / 10 })}\n`);
         return;

@@ -14,7 +14,7 @@
  * @example
  * const report = await warmLocalCaches(); // { assembly: 'synthesize', ms: 7012.4 }
  */
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { kitCacheDir } from '../constructs/bundling';
@@ -32,7 +32,8 @@ export interface WarmReport {
 
 export async function warmLocalCaches(onOutput: (chunk: Buffer) => void = () => {}): Promise<WarmReport> {
   const t0 = performance.now();
-  const stateDir = join(kitCacheDir(), `.warm-${process.pid}-${randomBytes(4).toString('hex')}`);
+  removeDeadScratchDirs();
+  const stateDir = join(kitCacheDir(), `${SCRATCH}${process.pid}-${randomBytes(4).toString('hex')}`);
   mkdirSync(stateDir, { recursive: true });
   try {
     const plan = planLocalAssembly(stateDir);
@@ -45,5 +46,30 @@ export async function warmLocalCaches(onOutput: (chunk: Buffer) => void = () => 
     return { assembly: plan.action, console: (await console) !== undefined, ms: performance.now() - t0 };
   } finally {
     rmSync(stateDir, { recursive: true, force: true });
+  }
+}
+
+const SCRATCH = '.warm-';
+
+/** Scratch state dirs of warms that were killed (their pid is gone): a killed warm never removes its own. */
+function removeDeadScratchDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(kitCacheDir()).filter((n) => n.startsWith(SCRATCH));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(name.slice(SCRATCH.length).split('-')[0]);
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(join(kitCacheDir(), name), { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -2,7 +2,7 @@
  * `npm run prepare` (what npm runs after `npm ci` in a clone: `mlops warm`) leaves a kit cache from
  * which a machine's first `mlops up` builds nothing: the `up` after it takes the local assembly from
  * the cache and adds no file to the cache. Run through the real npm and the real launcher, on a
- * kit cache of its own.
+ * kit cache of its own, after a warm killed -9 halfway.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -59,14 +59,27 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('npm run prepare (mlops warm)', () => {
   it('fills the kit cache with everything a first mlops up builds: up copies the assembly and adds nothing', { timeout: 600_000 }, async () => {
+    // prepare: an earlier warm killed -9 (with its synthesis child) as soon as its scratch dir appeared
+    const killed = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'mlops.mjs'), 'warm'], { cwd: PROJECT_ROOT, env, stdio: 'ignore', detached: true });
+    const exited = new Promise((resolve) => killed.once('close', resolve));
+    while (!existsSync(cache) || !readdirSync(cache).some((n) => n.startsWith('.warm-'))) {
+      if (killed.exitCode !== null) throw new Error(`mlops warm ended (${killed.exitCode}) before its scratch dir appeared`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    process.kill(-killed.pid!, 'SIGKILL');
+    await exited;
+    expect(readdirSync(cache).some((n) => n.startsWith('.warm-'))).toBe(true);
+
     // act: what `npm ci` runs after installing
     const prepare = spawnSync('npm', ['run', '--silent', 'prepare'], { cwd: PROJECT_ROOT, env, encoding: 'utf8', timeout: 300_000 });
     expect(prepare.status, prepare.stderr).toBe(0);
-    expect(prepare.stdout).toMatch(/^mlops warm: local assembly synthesized, console ready \(\d+\.\d s\)$/m);
+    // The kill landed before anything was published, or (on a slow kill) after: either way the
+    // cache is whole, as the first start below shows.
+    expect(prepare.stdout).toMatch(/^mlops warm: local assembly (synthesized|already cached), console ready \(\d+\.\d s\)$/m);
     expect(prepare.stdout).not.toContain('warm failed');
     const warmed = cacheFiles();
     for (const part of ['assemblies/', 'console/', 'asl-valid/']) expect(warmed.some((f) => f.startsWith(part)), part).toBe(true);
-    // Nothing of the scratch platform stays behind.
+    // Nothing of a scratch platform stays behind, the killed warm's included.
     expect(readdirSync(cache).filter((n) => n.startsWith('.warm-'))).toEqual([]);
 
     // act: a machine's first start
