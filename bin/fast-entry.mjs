@@ -40,8 +40,10 @@ const FORMAT = 3;
  * CommonJS: a kit module's static import of one is a `require()` of its file (compiled.mjs).
  */
 const KEEP_EXTERNAL = new Set([
-  // Native addons (its bindings package), loaded from its install directory.
-  '@duckdb/node-api',
+  // DuckDB's native addon: the bindings package requires its platform package's `duckdb.node`,
+  // found from its install directory. The API above it (@duckdb/node-api, ~180 CommonJS files that
+  // require the bindings by name and nothing beside them) goes into the bundle.
+  '@duckdb/node-bindings',
   // Runs its platform binary, found from its own package directory.
   'esbuild',
   // Its storage (`level` -> `classic-level`) loads a native addon, it requires each action by a
