@@ -128,6 +128,12 @@ function dynamicImports(cacheFile) {
   };
 }
 
+/**
+ * What a bundle's function (the whole file) takes, in the order runBundle passes them: no
+ * `__dirname` or `__filename`, which bundled code must not use (test/cli/fast-entry.test.ts).
+ */
+const SCRIPT_PARAMETERS = 'exports, require, module, __kitMeta_resolve';
+
 const DAY_MS = 24 * 3600_000;
 // This file's text and compiled.mjs's (the source-locations plugin) decide how bundles are built: a
 // change to either makes every bundle stale.
@@ -171,7 +177,7 @@ async function build(name, manifestFile) {
     bundle: true,
     platform: 'node',
     target: 'node20',
-    // A script, which V8 can cache compiled (see runBundle); the wrapper it runs in gives it `require`.
+    // A script, which V8 can cache compiled (see runBundle); the function the banner opens takes `require`.
     format: 'cjs',
     entryNames: name,
     outExtension: { '.js': '.cjs' },
@@ -182,6 +188,10 @@ async function build(name, manifestFile) {
     metafile: true,
     write: false,
     logLevel: 'silent',
+    // The file is the function runBundle calls (no 8 MB copy to wrap it at every start): given what
+    // a CommonJS module is given, and `import.meta.resolve`.
+    banner: { js: `(function (${SCRIPT_PARAMETERS}) {` },
+    footer: { js: '})' },
     plugins: [dynamicImports(join(dir, 'export-names.json')), sourceLocationsPlugin({ bundled, required: (name) => KEEP_EXTERNAL.has(name) })],
   });
   const read = Object.keys(result.metafile.inputs)
@@ -272,7 +282,7 @@ export async function runBundle(url, command) {
   const module = { exports: {} };
   // `import.meta.resolve` of the kit's modules (a package's entry: `tsx`) from bin/, beside lib/.
   const resolve = (specifier) => import.meta.resolve(specifier);
-  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file), resolve);
+  script.runInThisContext()(module.exports, createRequire(file), module, resolve);
   await module.exports.main();
   // After a successful run the functions it compiled are in the cache; a failed command may have
   // been a typo, whose cache would never be used.
@@ -287,17 +297,14 @@ export async function runBundle(url, command) {
   return true;
 }
 
-/** The bundle wrapped as a function of what a CommonJS module is given, and of `import.meta.resolve`. */
 function readScript(file) {
-  let source;
   try {
     // esbuild escapes every non-ASCII character of the code (its default charset), so Latin-1 reads
     // it into a one-byte string (~3x cheaper than UTF-8 here); only a few kept comments differ.
-    source = readFileSync(file, 'latin1');
+    return readFileSync(file, 'latin1');
   } catch {
     return undefined;
   }
-  return `(function (exports, require, module, __filename, __dirname, __kitMeta_resolve) {${source}\n})`;
 }
 
 function readCache(file) {

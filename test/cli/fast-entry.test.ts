@@ -77,24 +77,26 @@ describe('the train/predict entry bundle', () => {
 describe('the packages bundled into the CLI', () => {
   it('fails if bundled code needs a file beside its package (a module found at run time, __dirname, __filename)', async () => {
     // prepare: the bundle's `require()` calls as esbuild's parser finds them (one CommonJS script:
-    // a `require("…")` in a string, an error message or a worker's source text, is no call)
+    // a `require("…")` in a string, an error message or a worker's source text, is no call), in
+    // its body: the file is a function (its first line and its last `})`) that takes `require`
     const file = fileURLToPath(cli!);
     const text = await readFile(file, 'utf8');
+    const body = text.slice(text.indexOf('\n') + 1, text.lastIndexOf('})'));
     const { metafile } = await build({
-      entryPoints: [file],
+      stdin: { contents: body, sourcefile: file, loader: 'js' },
       bundle: true,
       write: false,
       metafile: true,
       platform: 'node',
       logLevel: 'silent',
-      plugins: [{ name: 'all-external', setup: (b) => b.onResolve({ filter: /.*/ }, (a) => (a.kind === 'entry-point' ? undefined : { path: a.path, external: true })) }],
+      plugins: [{ name: 'all-external', setup: (b) => b.onResolve({ filter: /.*/ }, (a) => ({ path: a.path, external: true })) }],
     });
     const required = Object.values(metafile.inputs)
       .flatMap((input) => input.imports)
       .filter((i) => i.kind === 'require-call')
       .map((i) => JSON.stringify(i.path));
     // comments aside (esbuild keeps some doc comments); strings count (a worker's source text)
-    const code = text.split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line)).join('\n');
+    const code = body.split('\n').filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line)).join('\n');
     // assess: a bundle in a cache anywhere requires Node's own modules by name and the packages it
     // leaves outside (native addons, files beside them) by absolute path, and nothing else
     const outside = /^"\/[^"]*\/node_modules\/(@duckdb\/node-bindings|dynalite|esbuild)\/[^"]+"$/;
