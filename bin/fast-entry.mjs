@@ -1,9 +1,15 @@
 // The bundled entries of the `mlops` CLI, kept in node_modules/.cache/mlops-kit/cli/ (or
 // $MLOPS_CACHE_DIR/cli/) and rebuilt only when what went into them changed:
 //
-//   mlops   bin/mlops.ts, the whole CLI, split at its dynamic imports: a command loads its own
-//           modules when it runs (`--help` loads none of them)
+//   mlops   bin/mlops.ts, the whole CLI: a command initializes its own modules when it runs
+//           (esbuild's lazily initialized modules at the CLI's dynamic imports)
 //   train   bin/mlops-train.ts, `mlops train`/`mlops predict` alone (what a training job starts)
+//
+// Each is one CommonJS file run as a `vm.Script` with V8's code cache of what the same command
+// compiled on its last successful run (`<entry>.<command>.code-cache` beside it, written after the
+// command ends, by rename). Node 20 keeps no compile cache for ES modules: split into ES module
+// chunks, `executions` compiled ~5 MB of them on every start (~15% of its CPU), where the cache is
+// deserialized instead. A cache V8 rejects (another Node, other flags) is only slower, and replaced.
 //
 // Why: under tsx every start compiles each module the CLI imports through tsx's loader, 1–2.5 s on
 // a 2-core machine. A bundle is plain JavaScript of the kit's own modules and of the pure-JavaScript
@@ -24,24 +30,27 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { isBuiltin } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { packageName, REQUIRE_BANNER, sourceLocationsPlugin } from './compiled.mjs';
+import vm from 'node:vm';
+import { packageName, sourceLocationsPlugin } from './compiled.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = { mlops: join(ROOT, 'bin', 'mlops.ts'), train: join(ROOT, 'bin', 'mlops-train.ts') };
 /** Not read by esbuild, but they decide what the external imports resolve to and how TS compiles. */
 const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
-const FORMAT = 3;
+const FORMAT = 4;
 /**
  * Packages a bundle must not carry: each finds files relative to its own directory at run time.
  * Whatever they import stays theirs (resolved from node_modules as Node resolves it). All three are
  * CommonJS: a kit module's static import of one is a `require()` of its file (compiled.mjs).
  */
 const KEEP_EXTERNAL = new Set([
-  // Native addons (its bindings package), loaded from its install directory.
-  '@duckdb/node-api',
+  // DuckDB's native addon: the bindings package requires its platform package's `duckdb.node`,
+  // found from its install directory. The API above it (@duckdb/node-api, ~180 CommonJS files that
+  // require the bindings by name and nothing beside them) goes into the bundle.
+  '@duckdb/node-bindings',
   // Runs its platform binary, found from its own package directory.
   'esbuild',
   // Its storage (`level` -> `classic-level`) loads a native addon, it requires each action by a
@@ -119,6 +128,12 @@ function dynamicImports(cacheFile) {
   };
 }
 
+/**
+ * What a bundle's function (the whole file) takes, in the order runBundle passes them: no
+ * `__dirname` or `__filename`, which bundled code must not use (test/cli/fast-entry.test.ts).
+ */
+const SCRIPT_PARAMETERS = 'exports, require, module, __kitMeta_resolve';
+
 const DAY_MS = 24 * 3600_000;
 // This file's text and compiled.mjs's (the source-locations plugin) decide how bundles are built: a
 // change to either makes every bundle stale.
@@ -160,18 +175,23 @@ async function build(name, manifestFile) {
     entryPoints: [ENTRIES[name]],
     absWorkingDir: ROOT,
     bundle: true,
-    splitting: true,
     platform: 'node',
     target: 'node20',
-    format: 'esm',
+    // A script, which V8 can cache compiled (see runBundle); the function the banner opens takes `require`.
+    format: 'cjs',
     entryNames: name,
-    outExtension: { '.js': '.mjs' },
+    outExtension: { '.js': '.cjs' },
     outdir: join(dir, 'build'),
+    // The one `import.meta` a CommonJS file has no stand-in for (sourceLocationsPlugin defines the others).
+    define: { 'import.meta.resolve': '__kitMeta_resolve' },
     // No source map: its text would stay in the heap of every process (~10 MB for a training job).
     metafile: true,
     write: false,
     logLevel: 'silent',
-    banner: { js: REQUIRE_BANNER },
+    // The file is the function runBundle calls (no 8 MB copy to wrap it at every start): given what
+    // a CommonJS module is given, and `import.meta.resolve`.
+    banner: { js: `(function (${SCRIPT_PARAMETERS}) {` },
+    footer: { js: '})' },
     plugins: [dynamicImports(join(dir, 'export-names.json')), sourceLocationsPlugin({ bundled, required: (name) => KEEP_EXTERNAL.has(name) })],
   });
   const read = Object.keys(result.metafile.inputs)
@@ -184,7 +204,7 @@ async function build(name, manifestFile) {
   });
   const key = sha256(JSON.stringify([BUILDER, esbuild.version, inputs.map((i) => [i.path, i.sha256])]));
   const bundleDir = `${name}-${key.slice(0, 16)}`;
-  const entry = `${name}.mjs`;
+  const entry = `${name}.cjs`;
   mkdirSync(join(dir, bundleDir), { recursive: true });
   // Chunks first, the entry last: a bundle whose entry exists is whole. The same key is the same
   // content, so replacing a file another process is reading changes nothing it sees.
@@ -238,3 +258,59 @@ export const cliBundle = () => bundle('mlops');
 
 /** The file URL of a current bundle of bin/mlops-train.ts, built if needed; undefined if it cannot be. */
 export const trainBundle = () => bundle('train');
+
+/**
+ * Runs the bundle at file URL `url` (from cliBundle or trainBundle): its `main()`, compiled from the
+ * code cache `command` left, if any. Resolves false, having run nothing, when the bundle cannot be
+ * read (pruned by a concurrent rebuild); whatever the command throws propagates.
+ */
+export async function runBundle(url, command) {
+  const file = fileURLToPath(url);
+  const code = readScript(file);
+  if (code === undefined) return false;
+  // A command name, or `-` for none (`--help`, a typo of an option): one cache per command.
+  const cacheFile = `${file}.${/^[a-z][a-z-]{0,31}$/.test(command ?? '') ? command : '-'}.code-cache`;
+  const script = new vm.Script(code, {
+    filename: file,
+    // Not kept in a variable: the buffer is garbage once compiled (`up` runs for hours).
+    cachedData: readCache(cacheFile),
+    // The bundle's `import()`s left to Node (its own modules) resolve as the launcher's would.
+    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  // undefined without a cache, true for one V8 rejected
+  const cached = script.cachedDataRejected === false;
+  const module = { exports: {} };
+  // `import.meta.resolve` of the kit's modules (a package's entry: `tsx`) from bin/, beside lib/.
+  const resolve = (specifier) => import.meta.resolve(specifier);
+  script.runInThisContext()(module.exports, createRequire(file), module, resolve);
+  await module.exports.main();
+  // After a successful run the functions it compiled are in the cache; a failed command may have
+  // been a typo, whose cache would never be used.
+  if (!cached && (process.exitCode ?? 0) === 0) {
+    try {
+      writeFileSync(`${cacheFile}.${process.pid}.tmp`, script.createCachedData());
+      renameSync(`${cacheFile}.${process.pid}.tmp`, cacheFile);
+    } catch {
+      // a read-only or vanished cache: the next start compiles again
+    }
+  }
+  return true;
+}
+
+function readScript(file) {
+  try {
+    // esbuild escapes every non-ASCII character of the code (its default charset), so Latin-1 reads
+    // it into a one-byte string (~3x cheaper than UTF-8 here); only a few kept comments differ.
+    return readFileSync(file, 'latin1');
+  } catch {
+    return undefined;
+  }
+}
+
+function readCache(file) {
+  try {
+    return readFileSync(file);
+  } catch {
+    return undefined; // not cached yet
+  }
+}

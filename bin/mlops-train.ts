@@ -8,4 +8,6 @@ import '../lib/cli/quiet-warnings';
 import { buildProgram, runProgram } from '../lib/cli/program';
 import { trainCommands } from '../lib/cli/train';
 
-process.exitCode = await runProgram(buildProgram([trainCommands]), process.argv.slice(2));
+export async function main(): Promise<void> {
+  process.exitCode = await runProgram(buildProgram([trainCommands]), process.argv.slice(2));
+}

@@ -7,7 +7,9 @@
  *
  * `--against <dir>` times another checkout's launcher too (a copy of an older `bin/` beside the
  * same lib/ and node_modules, for instance), alternating the two run by run so load falls on both
- * alike, and prints the paired CPU ratio. Each launcher gets a kit cache of its own.
+ * alike, and prints the paired CPU ratio. Each launcher gets a kit cache and a state dir of its own:
+ * the local assembly's key covers bin/, so one state dir would have each launcher copy its assembly
+ * back in after the other's run.
  *
  *   npx tsx bench/cli/start.ts [--runs 5] [--against <dir>] [--no-up]
  */
@@ -24,16 +26,22 @@ const { values } = parseArgs({
 });
 const runs = Number(values.runs);
 const scratch = mkdtempSync(join(tmpdir(), 'mlops-bench-cli-'));
-const state = join(scratch, 'state');
 const model = join(scratch, 'model');
 
 interface Launcher {
   readonly name: string;
   readonly bin: string;
   readonly cache: string;
+  readonly state: string;
 }
-const launchers: Launcher[] = [{ name: 'this', bin: join(ROOT, 'bin', 'mlops.mjs'), cache: join(scratch, 'cache-this') }];
-if (values.against) launchers.push({ name: 'against', bin: join(values.against, 'bin', 'mlops.mjs'), cache: join(scratch, 'cache-against') });
+const launcher = (name: string, root: string): Launcher => ({
+  name,
+  bin: join(root, 'bin', 'mlops.mjs'),
+  cache: join(scratch, `cache-${name}`),
+  state: join(scratch, `state-${name}`),
+});
+const launchers: Launcher[] = [launcher('this', ROOT)];
+if (values.against) launchers.push(launcher('against', values.against));
 
 interface Sample {
   readonly cpu: number;
@@ -52,7 +60,8 @@ function liveUsage(pid: number): { cpu: number; rssMiB: number } {
  * `node <bin> <args>` under /usr/bin/time (CPU and peak RSS of the process and what it waited for);
  * with `until`, stopped with SIGINT once its stdout matches and measured from /proc at that moment.
  */
-function run(launcher: Launcher, args: readonly string[], until?: RegExp): Promise<Sample> {
+function run(launcher: Launcher, command: readonly string[], until?: RegExp): Promise<Sample> {
+  const args = command.map((a) => (a === STATE ? launcher.state : a));
   const env = { ...process.env, MLOPS_CACHE_DIR: launcher.cache, NODE_NO_WARNINGS: '1' };
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
@@ -89,20 +98,24 @@ const median = (xs: number[]) => {
 };
 
 const READY = /local platform ready[\s\S]*Ctrl-C/;
+/** Stands for the launcher's own state dir in a command's arguments. */
+const STATE = '<state>';
 const commands: { label: string; args: readonly string[]; until?: RegExp }[] = [
   { label: '--help', args: ['--help'] },
   { label: 'render seldon', args: ['render', 'seldon', '--model', 'wine-quality', '--version', '2', '--env', 'production', '--canary-of', '1'] },
-  { label: 'executions --json', args: ['executions', '--json', '--state-dir', state] },
-  { label: 'jobs', args: ['jobs', '--state-dir', state] },
+  { label: 'executions --json', args: ['executions', '--json', '--state-dir', STATE] },
+  { label: 'jobs', args: ['jobs', '--state-dir', STATE] },
   { label: 'train (wine, 1,599 rows)', args: ['train', '--train', 'lib/datasets/winequality-red.csv', '--target', 'quality', '--model-dir', model] },
-  ...(values['no-up'] ? [] : [{ label: 'up (restart, to ready)', args: ['up', '--port', '0', '--state-dir', state], until: READY }]),
+  ...(values['no-up'] ? [] : [{ label: 'up (restart, to ready)', args: ['up', '--port', '0', '--state-dir', STATE], until: READY }]),
 ];
 
 try {
   const load0 = loadavg()[0]!;
-  // Bundles built, and (unless --no-up) the state dir brought up once: the runs below are restarts.
-  for (const l of launchers) await run(l, ['--help']);
-  if (!values['no-up']) await run(launchers[0]!, ['up', '--port', '0', '--state-dir', state], READY);
+  // Bundles built, and (unless --no-up) each state dir brought up once: the runs below are restarts.
+  for (const l of launchers) {
+    await run(l, ['--help']);
+    if (!values['no-up']) await run(l, ['up', '--port', '0', '--state-dir', STATE], READY);
+  }
   const samples = new Map<string, Sample[]>();
   for (let i = 0; i < runs; i++) {
     for (const c of commands) {

@@ -1,11 +1,11 @@
 /**
  * The cached bundle the `mlops` launcher runs (bin/fast-entry.mjs): through the real launcher, in a
  * copy of the project's bin/ and lib/ (node_modules linked), so that editing a CLI source is seen
- * by the next start (rebuilt, never stale), `--help` loads no command's modules, and
- * MLOPS_CLI_TSX=1 still runs the TypeScript sources.
+ * by the next start (rebuilt, never stale), a command starts from V8's code cache of its last run,
+ * and MLOPS_CLI_TSX=1 still runs the TypeScript sources.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -80,5 +80,28 @@ describe('the mlops CLI bundle', () => {
     expect(bundled.stderr).toContain("unknown command 'no-such-command'");
     const tsx = mlops(['no-such-command'], { MLOPS_CLI_TSX: '1' });
     expect({ code: tsx.code, stderr: tsx.stderr }).toEqual({ code: bundled.code, stderr: bundled.stderr });
+  });
+
+  it('starts a command from the code cache its last successful run left, and replaces one V8 rejects', { timeout: 300_000 }, () => {
+    // prepare: the current bundle, the cache of a run without a command (`--help`) removed
+    const first = mlops(['--help']);
+    const dir = join(cache(), 'cli', manifest().dir);
+    const codeCache = join(dir, 'mlops.cjs.-.code-cache');
+    rmSync(codeCache, { force: true });
+    // act: a first run writes the cache, a second uses it (a rejected cache would be written again)
+    expect(mlops(['--help']).stdout).toBe(first.stdout);
+    const written = statSync(codeCache).mtimeMs;
+    expect(mlops(['--help']).stdout).toBe(first.stdout);
+    // assess
+    expect(statSync(codeCache).mtimeMs).toBe(written);
+    // a failed command (a typo) leaves no cache behind
+    expect(mlops(['no-such-command']).code).toBe(2);
+    expect(readdirSync(dir).filter((f) => f.includes('no-such-command'))).toEqual([]);
+    // act: a cache that is not V8's (a foreign or damaged file) is only slower, and replaced
+    writeFileSync(codeCache, Buffer.alloc(4096, 7));
+    const damaged = mlops(['--help']);
+    // assess
+    expect({ code: damaged.code, stdout: damaged.stdout }).toEqual({ code: 0, stdout: first.stdout });
+    expect(readFileSync(codeCache).equals(Buffer.alloc(4096, 7))).toBe(false);
   });
 });
