@@ -15,10 +15,15 @@ const work = mkdtempSync(join(tmpdir(), 'mlops-warm-'));
 const cache = join(work, 'cache');
 const env = { ...process.env, MLOPS_CACHE_DIR: cache };
 
-/** Every file under the cache, relative to it. */
+/**
+ * Every file under the cache, relative to it, but the launcher's V8 code caches: each command
+ * writes its own after its first successful run (`<bundle>.<command>.code-cache`), which is not a
+ * build a first start waits for.
+ */
 function cacheFiles(dir = cache): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .flatMap((e) => (e.isDirectory() ? cacheFiles(join(dir, e.name)) : [relative(cache, join(dir, e.name))]))
+    .filter((f) => !f.endsWith('.code-cache'))
     .sort();
 }
 
