@@ -11,11 +11,13 @@
  * still often pays for one (~15 k more per request); the median of 3 repeats is the figure. The ratio kit/bare is the
  * figure to compare revisions by.
  *
- * usage: npx tsx bench/serve/instructions.ts [--routes seldon,oip] [--requests 10000] [--warmup 15000] [--repeats 3] [--servers kit,bare]
+ * `--keep DIR` keeps the work directory there (the bundles and a callgrind file per dump, for `callgrind_annotate`).
+ *
+ * usage: npx tsx bench/serve/instructions.ts [--routes seldon,oip] [--requests 10000] [--warmup 15000] [--repeats 3] [--servers kit,bare] [--keep DIR]
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '15000' },
     repeats: { type: 'string', default: '3' },
     servers: { type: 'string', default: 'kit,bare' },
+    keep: { type: 'string' },
   },
 });
 const CONNECTIONS = 16;
@@ -167,6 +170,7 @@ async function main(): Promise<void> {
   } finally {
     for (const c of running) c.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 500));
+    if (args.keep !== undefined) await cp(work, args.keep, { recursive: true });
     await rm(work, { recursive: true, force: true });
   }
 }
