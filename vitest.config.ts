@@ -18,6 +18,43 @@ const STACK_TESTS = [
   'test/quality/stack.test.ts',
 ];
 
+/**
+ * Platform-side tests that run in process and leave nothing behind: unit tests, and in-process
+ * engines (local S3, DuckDB, dynalite, the Step Functions runner, model servers) each file starts
+ * and stops itself. No module mocks, no environment or global left changed (a file that sets a
+ * variable or a spy restores it), no state another file reads, no `inject` from the global setup.
+ * They share one module graph per worker (`isolate: false`) instead of importing the AWS SDK, DuckDB
+ * and the kit once per file; they pass in any order (`--sequence.shuffle`). Files that mock modules,
+ * stub the environment for a module they re-import, or start `mlops` platforms and CLIs stay in
+ * `platform`, a process per file. So does test/trainer/fit-kernels.test.ts: it asserts that fits run
+ * the SIMD kernels, which depends on the process's WebAssembly kernel memory; after other trainer
+ * files in the same worker its fits fell back to JavaScript (once in six shared runs).
+ */
+const IN_PROCESS_TESTS = [
+  'test/adapters/canary-alarms.test.ts',
+  'test/console/{features-logic,models-logic,runs-logic,units}.test.ts',
+  'test/datasets/wine-lake.test.ts',
+  'test/drift/{drift,plan,scipy-parity,window-query}.test.ts',
+  'test/features/{conformance,definitions,materialize,online-store,registry-rest,retrieval,serving,values}.test.ts',
+  'test/images/dockerfiles.test.ts',
+  'test/local/apigw/apigw.test.ts',
+  'test/local/assembly/{assembly,facts,intrinsics}.test.ts',
+  'test/local/athena/{athena,policy,translate}.test.ts',
+  'test/local/compat/control-plane.test.ts',
+  'test/local/events/{event-pattern,input-transformer}.test.ts',
+  'test/local/lambda/lambda.test.ts',
+  'test/local/s3/{server,store,upload-part-copy,uri}.test.ts',
+  'test/local/sagemaker/{archive,sfn,trainer}.test.ts',
+  'test/local/sfn/{distributed-map,pipeline,runner}.test.ts',
+  'test/local/up/{log-file,ports,request-log,serving-routes}.test.ts',
+  'test/pipelines/{batch,evaluate,feature-service,features-sql,register,register-rollback,split,training-plan,unload,validate-sql,write-once}.test.ts',
+  'test/quality/{core,emf}.test.ts',
+  'test/registry/{core,search}.test.ts',
+  'test/serving-stack/{canary-alarms,metrics-agent,supply-chain}.test.ts',
+  'test/serving/{bad-input,codec,content-length,fast-path,load,load-model,metrics,oip,request-id,request-log,scratch,seldon,shutdown,uuid}.test.ts',
+  'test/trainer/{cli,columnar,container,contract,csv,elasticnet,fast-number,gram,gram-csv,gram-job,main,metrics,predict}.test.ts',
+];
+
 export default defineConfig({
   test: {
     // CDK synthesis and the local engines are CPU-bound; two workers match the two-core machines.
@@ -28,10 +65,16 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     projects: [
       { extends: true, test: { name: 'stacks', include: STACK_TESTS, isolate: false } },
-      // Everything else starts engines, servers and child processes, or mocks: a process per file.
+      { extends: true, test: { name: 'in-process', include: IN_PROCESS_TESTS, isolate: false } },
+      // Everything else starts platforms and CLI processes, or mocks: a process per file.
       {
         extends: true,
-        test: { name: 'platform', include: ['test/**/*.test.ts'], exclude: STACK_TESTS, globalSetup: ['test/global-setup.ts'] },
+        test: {
+          name: 'platform',
+          include: ['test/**/*.test.ts'],
+          exclude: [...STACK_TESTS, ...IN_PROCESS_TESTS],
+          globalSetup: ['test/global-setup.ts'],
+        },
       },
     ],
   },

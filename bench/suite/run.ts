@@ -80,7 +80,7 @@ rmSync(dir, { recursive: true, force: true });
 
 // The project of each file, from the default reporter's lines ("✓ |stacks| test/…  (n tests) 1234ms").
 const projectOf = new Map<string, string>();
-for (const m of output.matchAll(/^ [✓×❯↓] +\|?(\w+)\|? +(test\/\S+\.test\.ts)/gm)) projectOf.set(m[2]!, m[1]!);
+for (const m of output.matchAll(/^ [✓×❯↓] +\|?([\w-]+)\|? +(test\/\S+\.test\.ts)/gm)) projectOf.set(m[2]!, m[1]!);
 
 const files = (report?.testResults ?? []).map((r) => {
   const file = r.name.slice(root.length);

@@ -24,9 +24,15 @@ export interface ObjectStore {
    * Bytes `[start, end)` of the object (a ranged GET: no more is sent; fewer when the object ends
    * first) and the object's whole size: for formats read from their footer (Parquet) and for an
    * object's first bytes, without holding the whole object. An empty object read from 0 gives an
-   * empty body of size 0.
+   * empty body of size 0. The version and ETag are those of the object the bytes came from (none
+   * for an empty object, which has no satisfiable range).
    */
-  read(bucket: string, key: string, start: number, end: number): Promise<{ body: Uint8Array; size: number }>;
+  read(
+    bucket: string,
+    key: string,
+    start: number,
+    end: number,
+  ): Promise<{ body: Uint8Array; size: number; versionId?: string; etag?: string }>;
   /** Counts the object's lines (a last line without `\n` counts), streaming: the body is never held. */
   countLines(bucket: string, key: string): Promise<number>;
   put(

@@ -179,6 +179,9 @@ export interface ObjectHead {
   readonly text: string;
   /** True when the whole object is in `text`. */
   readonly ended: boolean;
+  /** The version and ETag of the object that was read (S3 sends them with the ranged GET). */
+  readonly versionId?: string;
+  readonly etag?: string;
 }
 
 /**
@@ -186,9 +189,14 @@ export interface ObjectHead {
  * sent or held, whatever its size.
  */
 export async function readObjectHead(objects: ObjectStore, bucket: string, key: string): Promise<ObjectHead> {
-  const { body, size } = await objects.read(bucket, key, 0, HEAD_BYTES);
+  const { body, size, versionId, etag } = await objects.read(bucket, key, 0, HEAD_BYTES);
   // A multi-byte character cut at the end decodes as U+FFFD, past the lines that are checked.
-  return { text: new TextDecoder().decode(body), ended: size <= body.byteLength };
+  return {
+    text: new TextDecoder().decode(body),
+    ended: size <= body.byteLength,
+    ...(versionId ? { versionId } : {}),
+    ...(etag ? { etag } : {}),
+  };
 }
 
 /**
@@ -215,7 +223,7 @@ export function checkObjectHead(table: LakeTable, key: string, head: ObjectHead)
 /** Runs an aggregate and returns its one row by column name (Athena, through the lake workgroup). */
 export type AggregateQuery = (sql: string) => Promise<ValidationRow>;
 
-/** Objects whose head is read (and version looked up) at once. */
+/** Objects whose head (and with it the version) is read at once. */
 const HEAD_CONCURRENCY = 16;
 
 /**
@@ -246,8 +254,9 @@ export async function profileTable(
     for (let i = next++; i < deps.keys.length; i = next++) {
       const key = deps.keys[i]!;
       try {
-        checkObjectHead(table, key, await readObjectHead(deps.objects, deps.bucket, key));
-        const { versionId, etag } = await deps.objects.head(deps.bucket, key);
+        // The version is the one whose header was checked, from the same GET: no HEAD per object.
+        const { versionId, etag, ...head } = await readObjectHead(deps.objects, deps.bucket, key);
+        checkObjectHead(table, key, head);
         settled[i] = { ok: true, key, ...(versionId ? { version_id: versionId } : {}), ...(etag ? { etag } : {}) };
       } catch (error) {
         settled[i] = { ok: false, error };

@@ -36,6 +36,8 @@ export interface LocalS3 {
   readonly stateDir: string;
   readonly client: S3Client;
   readonly objects: S3Objects;
+  /** The engine's store itself: fixtures written through it skip the HTTP round trip. */
+  readonly store: S3Store;
   /** Every key in a bucket. */
   keys(bucket: string): Promise<string[]>;
   close(): Promise<void>;
@@ -43,9 +45,8 @@ export interface LocalS3 {
 
 export async function startLocalS3(): Promise<LocalS3> {
   const stateDir = await mkdtemp(join(tmpdir(), 'mlops-pipelines-'));
-  const server: S3Server = await startS3Server({
-    store: await S3Store.open(stateDir, Object.values(BUCKETS)),
-  });
+  const store = await S3Store.open(stateDir, Object.values(BUCKETS));
+  const server: S3Server = await startS3Server({ store });
   const client = new S3Client({
     endpoint: server.endpoint,
     region: 'us-east-1',
@@ -56,6 +57,7 @@ export async function startLocalS3(): Promise<LocalS3> {
     stateDir,
     client,
     objects: s3Objects(client),
+    store,
     async keys(bucket) {
       const out = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
       return (out.Contents ?? []).map((o) => o.Key!).sort();

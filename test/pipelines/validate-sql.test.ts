@@ -141,4 +141,16 @@ describe("An object's head: the checks an aggregate cannot make", () => {
     expect(head.text.length).toBeLessThanOrEqual(HEAD_BYTES);
     expect(() => checkObjectHead(WINE_TABLE, KEY, head)).not.toThrow();
   });
+
+  it('names the version and ETag of the object it read, so a profile needs no HEAD per object', async () => {
+    // prepare: two versions of the object, the second current
+    await putDataset(csv);
+    await putDataset(`${csv}\n`);
+    // act
+    const head = await readObjectHead(s3.objects, BUCKETS.raw, KEY);
+    // assess: the current version's, as a HEAD names it
+    const current = await s3.objects.head(BUCKETS.raw, KEY);
+    expect(head.versionId).toBeDefined();
+    expect({ versionId: head.versionId, etag: head.etag }).toEqual({ versionId: current.versionId, etag: current.etag });
+  });
 });

@@ -115,7 +115,8 @@ export function s3Objects(client: S3Client, options: S3ObjectsOptions = {}): S3O
         const body = await out.Body!.transformToByteArray();
         // `Content-Range: bytes 0-99/1234`: the object's whole size.
         const size = Number(/\/(\d+)$/.exec(out.ContentRange ?? '')?.[1] ?? start + body.byteLength);
-        return { body, size };
+        const versionId = versionOf(out.VersionId);
+        return { body, size, ...(versionId ? { versionId } : {}), ...(out.ETag ? { etag: out.ETag } : {}) };
       } catch (err) {
         // Any range of an empty object is unsatisfiable (416): read from 0, the object is empty.
         const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
