@@ -33,7 +33,7 @@ const SKIPPED: readonly { readonly match: RegExp; readonly reason: string }[] = 
     match: /^npx mlops seed --raw-bucket\b/,
     reason: "writes to a deployed lake through the AWS credential chain; the '…' are the DataLake stack's outputs",
   },
-  { match: /^npm ci$/, reason: 'would reinstall node_modules under the running test; .ci/run runs it before npm test' },
+  { match: /^npm (ci|install|i)\b/, reason: 'would reinstall node_modules under the running test (any of its flags); .ci/run runs npm ci before npm test' },
   { match: /^npm test$/, reason: 'this test is part of npm test' },
   {
     match: /^aws /,
