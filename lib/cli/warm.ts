@@ -8,8 +8,7 @@
  *   npx mlops warm          # mlops warm: local assembly synthesized, console built (7.0 s)
  *   npx mlops warm --json   # {"assembly":"cached","console":true,"ms":1210.5}
  */
-import type { CommandModule } from './program';
-import { CliError, EXIT } from './program';
+import { CliError, type CommandModule, EXIT } from './program';
 import { jsonOption } from './local';
 
 /** Longer than a cold warm takes on a loaded two-core machine (about 35 s). */
@@ -44,7 +43,7 @@ export const warmCommands: CommandModule = (program) => {
         return;
       }
       const assembly = report.assembly === 'synthesize' ? 'local assembly synthesized' : 'local assembly already cached';
-      const console = report.console ? 'console ready' : 'console not built (mlops up runs without it)';
-      process.stdout.write(`mlops warm: ${assembly}, ${console} (${(report.ms / 1000).toFixed(1)} s)\n`);
+      const built = report.console ? 'console ready' : 'console not built (mlops up runs without it)';
+      process.stdout.write(`mlops warm: ${assembly}, ${built} (${(report.ms / 1000).toFixed(1)} s)\n`);
     });
 };

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { kitCacheDir } from '../constructs/bundling';
 import { buildConsole } from './console';
+import { isSameProcessAlive } from './lock';
 import { startPlatform } from './platform';
 import { type LocalAssemblyPlan, planLocalAssembly, provideLocalAssembly } from './synth';
 
@@ -37,13 +38,11 @@ export async function warmLocalCaches(onOutput: (chunk: Buffer) => void = () => 
   mkdirSync(stateDir, { recursive: true });
   try {
     const plan = planLocalAssembly(stateDir);
-    const console = buildConsole().then(
-      (dir) => dir,
-      () => undefined,
-    );
-    const platform = await startPlatform({ stateDir, assemblyDir: provideLocalAssembly(plan, onOutput), console });
+    // As in `mlops up`: a console that fails to build leaves the platform without one, not failed.
+    const consoleBuild = buildConsole().catch(() => undefined);
+    const platform = await startPlatform({ stateDir, assemblyDir: provideLocalAssembly(plan, onOutput), console: consoleBuild });
     await platform.close();
-    return { assembly: plan.action, console: (await console) !== undefined, ms: performance.now() - t0 };
+    return { assembly: plan.action, console: (await consoleBuild) !== undefined, ms: performance.now() - t0 };
   } finally {
     rmSync(stateDir, { recursive: true, force: true });
   }
@@ -61,15 +60,6 @@ function removeDeadScratchDirs(): void {
   }
   for (const name of names) {
     const pid = Number(name.slice(SCRATCH.length).split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(join(kitCacheDir(), name), { recursive: true, force: true });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if (Number.isInteger(pid) && pid > 0 && !isSameProcessAlive(pid)) rmSync(join(kitCacheDir(), name), { recursive: true, force: true });
   }
 }
