@@ -35,7 +35,7 @@ function upOnce(stateDir: string): Promise<{ stdout: string; stderr: string; cod
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(PROJECT_ROOT, 'bin', 'mlops.mjs'), 'up', '--no-startup', '--port', '0', '--state-dir', stateDir], {
       cwd: PROJECT_ROOT,
-      env,
+      env: { ...env, MLOPS_CLI_TRACE: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -91,8 +91,14 @@ describe('npm run prepare (mlops warm)', () => {
     const up = await upOnce(join(work, 'state'));
     // assess
     expect(up.code, up.stderr).toBe(0);
-    expect(`${up.stderr}${up.stdout}`.split('\n')[0]).toBe('mlops up: the local assembly of these sources comes from the synthesis cache (--synth to synthesize anyway)');
+    const [trace, ...rest] = up.stderr.split('\n');
+    expect(`${rest.join('\n')}${up.stdout}`.split('\n')[0]).toBe('mlops up: the local assembly of these sources comes from the synthesis cache (--synth to synthesize anyway)');
     expect(cacheFiles()).toEqual(warmed);
+    // up has no code cache of its own yet: it compiled from the one warm left (the same platform
+    // start), and wrote its own when Ctrl-C ended it.
+    expect(trace).toBe('mlops launcher: code cache mlops.cjs.warm.code-cache accepted');
+    const [bundleDir] = readdirSync(join(cache, 'cli')).filter((n) => existsSync(join(cache, 'cli', n, 'mlops.cjs.warm.code-cache')));
+    expect(existsSync(join(cache, 'cli', bundleDir!, 'mlops.cjs.up.code-cache'))).toBe(true);
 
     // A second warm finds it all.
     const again = mlops(['warm', '--json']);
