@@ -14,7 +14,7 @@
  * predictions Serving sends only add to the server's counters, which nothing else reads.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform, stepFunctions } from './harness';
+import { type Browser, type ConsolePage, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform, stepFunctions } from './harness';
 
 // A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
 vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
@@ -30,6 +30,14 @@ afterAll(async () => {
   await browser?.close();
   await platform?.stop();
 });
+
+/** The page settled (no request in flight), with nothing gone wrong and nothing inaccessible; then its screenshot. */
+async function expectSettled(page: ConsolePage, name: string) {
+  await page.page.waitForLoadState('networkidle');
+  expect(page.problems(), name).toEqual([]);
+  expect(await page.accessibility(), name).toEqual([]);
+  await page.screenshot(name);
+}
 
 /** The states the start-up training passes through, in order (the gate passes, the model registers). */
 const TRAINING_PATH = [
@@ -63,10 +71,7 @@ describe('Pipelines', () => {
     await expect.poll(() => rows.filter({ hasText: training.name }).innerText()).toMatch(
       new RegExp(`trainingpipeline[\\s\\S]*${latest.status.toLowerCase()}[\\s\\S]*${latest.name}`),
     );
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines');
+    await expectSettled(page, 'pipelines');
     await page.page.close();
   });
 
@@ -86,10 +91,7 @@ describe('Pipelines', () => {
       const graph = page.page.getByTestId('state-graph');
       await expect.poll(() => graph.locator('[data-state]').count(), m.name).toBe(countStates(JSON.parse(definition)));
     }
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-machine');
+    await expectSettled(page, 'pipelines-machine');
     await page.page.close();
   });
 
@@ -125,10 +127,7 @@ describe('Pipelines', () => {
     await page.page.keyboard.press('Enter');
     await expect.poll(() => details.locator('h2').innerText()).toBe('Evaluate model');
 
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-training-execution');
+    await expectSettled(page, 'pipelines-training-execution');
     await page.page.setViewportSize({ width: 390, height: 800 });
     expect(await page.accessibility()).toEqual([]);
     await page.screenshot('pipelines-training-execution-narrow');
@@ -222,10 +221,7 @@ describe('Pipelines', () => {
     expect(await graph.locator('.cluster').textContent()).toBe('Predict each object: each item');
     await expect.poll(() => graph.locator('[data-state="Predict objects"]').getAttribute('data-status')).toBe('SUCCEEDED');
     expect(await graph.locator('[data-state="Write predictions"]').getAttribute('data-status')).toBe('SUCCEEDED');
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-batch-run');
+    await expectSettled(page, 'pipelines-batch-run');
     await page.page.close();
   }, 180_000);
 });
@@ -265,10 +261,7 @@ describe('Serving', () => {
     expect(await live.locator('canvas').count()).toBe(2);
     await expect.poll(() => main.getByRole('table', { name: 'Traffic split of wine-quality' }).innerText()).toMatch(/v1\s+100 %\s+\d{2,} \(100 %\)/);
 
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('serving');
+    await expectSettled(page, 'serving');
     await page.page.close();
   });
 
