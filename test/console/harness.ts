@@ -168,8 +168,12 @@ let axeSource: string | undefined;
 export async function axeViolations(page: Page): Promise<string[]> {
   // Evaluated through the DevTools protocol, which the page's Content-Security-Policy (no inline
   // scripts) does not govern; a <script> tag would be refused.
-  axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-  await page.evaluate(`${axeSource}\n;void 0`);
+  // Once per document: a scan after an in-page change (a dialog, a narrower viewport) reuses the
+  // engine instead of parsing its half megabyte again.
+  if (!(await page.evaluate(() => 'axe' in globalThis))) {
+    axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+    await page.evaluate(`${axeSource}\n;void 0`);
+  }
   const violations = await page.evaluate(async () => {
     const axe = (globalThis as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
     const result = await axe.run((globalThis as unknown as { document: unknown }).document, { resultTypes: ['violations'] });

@@ -1,11 +1,20 @@
 /**
- * The Pipelines page against a platform after its start-up training (one `mlops up`): every state
- * machine listed, the training execution's graph with every state it ran green and the rest not
- * run, a state's input and output on click (and by keyboard), Step Functions' own validation
- * message inline in the start form, and a run started from the form followed live to SUCCEEDED.
+ * The Pipelines and Serving pages against one platform after its start-up training (one `mlops
+ * up`, one Chromium). Pipelines: every state machine listed with its latest execution, the
+ * training execution's graph with every state it ran green and the rest not run, a state's input
+ * and output on click (and by keyboard), Step Functions' own validation message inline in the start
+ * form, and a run started from the form followed live to SUCCEEDED. Serving: the wine-quality
+ * deployment with its served version and traffic, live request rate and latency charts that move
+ * when predictions arrive, and the try-it form answering the README's value in both protocols, and
+ * the protocol's own error for a bad request.
+ *
+ * They share the platform in any order (`--sequence.shuffle`): the runs the Pipelines tests start
+ * add executions (the list is checked against Step Functions' own latest) and register versions in
+ * stage None, which Serving does not show (it shows Production or champion versions); the
+ * predictions Serving sends only add to the server's counters, which nothing else reads.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type Browser, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform, stepFunctions } from './harness';
+import { type Browser, type ConsolePage, type ConsolePlatform, launchBrowser, openConsole, startConsolePlatform, stepFunctions } from './harness';
 
 // A browser on a busy CI machine: what a page shows may take seconds, not expect.poll's default 1 s.
 vi.setConfig({ expect: { poll: { timeout: 20_000, interval: 100 } } });
@@ -21,6 +30,14 @@ afterAll(async () => {
   await browser?.close();
   await platform?.stop();
 });
+
+/** The page settled (no request in flight), with nothing gone wrong and nothing inaccessible; then its screenshot. */
+async function expectSettled(page: ConsolePage, name: string) {
+  await page.page.waitForLoadState('networkidle');
+  expect(page.problems(), name).toEqual([]);
+  expect(await page.accessibility(), name).toEqual([]);
+  await page.screenshot(name);
+}
 
 /** The states the start-up training passes through, in order (the gate passes, the model registers). */
 const TRAINING_PATH = [
@@ -44,12 +61,17 @@ describe('Pipelines', () => {
   it('lists every state machine with its latest execution', async () => {
     const page = await openConsole(browser, platform, '#/pipelines');
     const rows = page.page.locator('main tbody tr');
-    await expect.poll(() => rows.count()).toBe((await stepFunctions(platform, 'ListStateMachines')).stateMachines.length);
-    await expect.poll(() => page.page.locator('main tbody').innerText()).toMatch(/trainingpipeline[\s\S]*succeeded[\s\S]*startup-/);
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines');
+    const { stateMachines } = await stepFunctions(platform, 'ListStateMachines');
+    await expect.poll(() => rows.count()).toBe(stateMachines.length);
+    // The start-up's run until the form test below starts others: whichever Step Functions has last.
+    const training = stateMachines.find((m: { name: string }) => /trainingpipeline/.test(m.name));
+    const { executions } = await stepFunctions(platform, 'ListExecutions', { stateMachineArn: training.stateMachineArn });
+    const latest = executions.sort((a: { startDate: number }, b: { startDate: number }) => b.startDate - a.startDate)[0];
+    expect(latest.name).toMatch(/^(startup|console(-bad)?)-\d+$/);
+    await expect.poll(() => rows.filter({ hasText: training.name }).innerText()).toMatch(
+      new RegExp(`trainingpipeline[\\s\\S]*${latest.status.toLowerCase()}[\\s\\S]*${latest.name}`),
+    );
+    await expectSettled(page, 'pipelines');
     await page.page.close();
   });
 
@@ -69,10 +91,7 @@ describe('Pipelines', () => {
       const graph = page.page.getByTestId('state-graph');
       await expect.poll(() => graph.locator('[data-state]').count(), m.name).toBe(countStates(JSON.parse(definition)));
     }
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-machine');
+    await expectSettled(page, 'pipelines-machine');
     await page.page.close();
   });
 
@@ -108,10 +127,7 @@ describe('Pipelines', () => {
     await page.page.keyboard.press('Enter');
     await expect.poll(() => details.locator('h2').innerText()).toBe('Evaluate model');
 
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-training-execution');
+    await expectSettled(page, 'pipelines-training-execution');
     await page.page.setViewportSize({ width: 390, height: 800 });
     expect(await page.accessibility()).toEqual([]);
     await page.screenshot('pipelines-training-execution-narrow');
@@ -205,10 +221,81 @@ describe('Pipelines', () => {
     expect(await graph.locator('.cluster').textContent()).toBe('Predict each object: each item');
     await expect.poll(() => graph.locator('[data-state="Predict objects"]').getAttribute('data-status')).toBe('SUCCEEDED');
     expect(await graph.locator('[data-state="Write predictions"]').getAttribute('data-status')).toBe('SUCCEEDED');
-    await page.page.waitForLoadState('networkidle');
-    expect(page.problems()).toEqual([]);
-    expect(await page.accessibility()).toEqual([]);
-    await page.screenshot('pipelines-batch-run');
+    await expectSettled(page, 'pipelines-batch-run');
     await page.page.close();
   }, 180_000);
+});
+
+/** What the README's curl examples print for its example wine. */
+const README_VALUE = '5.314977351562266';
+const WINE = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
+
+describe('Serving', () => {
+  it('shows the deployment, its traffic and live metrics that follow the predictions sent', async () => {
+    const page = await openConsole(browser, platform, '#/serving');
+    const main = page.page.locator('main');
+    await expect.poll(() => main.locator('tbody').first().innerText()).toMatch(/seldon\/wine-quality\s+serving\s+v1\s+v1 Production \(champion\)/);
+    await expect.poll(() => main.getByRole('table', { name: 'Traffic split of wine-quality' }).innerText()).toMatch(/v1\s+100 %/);
+
+    // Predictions from outside the browser show up in the live charts.
+    const gateway = platform.gatewayUrl.replace(/\/$/, '');
+    const live = page.page.getByTestId('live-metrics');
+    const sendSome = async () => {
+      for (let i = 0; i < 20; i++) {
+        const res = await fetch(`${gateway}/seldon/seldon/wine-quality/api/v1.0/predictions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ data: { ndarray: [WINE] } }),
+        });
+        expect(res.status).toBe(200);
+      }
+    };
+    await sendSome();
+    await expect.poll(async () => Number(await live.locator('figure').first().getAttribute('data-points')), { timeout: 15_000 }).toBeGreaterThanOrEqual(2);
+    await sendSome();
+    // The rate chart's latest point counts them: its accessible summary names a rate above zero.
+    await expect.poll(async () => {
+      const label = await live.locator('figure').first().locator('[role="img"]').getAttribute('aria-label');
+      return /requests\/s: (\d+(\.\d+)?)/.exec(label ?? '')?.map(Number)[1] ?? 0;
+    }, { timeout: 15_000 }).toBeGreaterThan(0);
+    expect(await live.locator('canvas').count()).toBe(2);
+    await expect.poll(() => main.getByRole('table', { name: 'Traffic split of wine-quality' }).innerText()).toMatch(/v1\s+100 %\s+\d{2,} \(100 %\)/);
+
+    await expectSettled(page, 'serving');
+    await page.page.close();
+  });
+
+  it("answers the README's value from the try-it form, in Seldon v1 and OIP v2, and shows a protocol error", async () => {
+    const page = await openConsole(browser, platform, '#/serving/wine-quality');
+    const form = page.page.locator('form', { has: page.page.getByRole('heading', { name: 'Try it' }) });
+    const body = form.getByLabel('Request body');
+    await expect.poll(async () => JSON.parse(await body.inputValue())).toEqual({ data: { ndarray: [WINE] } });
+    await form.getByRole('button', { name: 'Send' }).click();
+    const answer = page.page.getByTestId('try-answer');
+    await expect.poll(() => answer.innerText()).toContain(README_VALUE);
+    expect(await answer.getAttribute('data-ok')).toBe('true');
+
+    await form.getByLabel('Open Inference Protocol v2').check();
+    await expect.poll(async () => JSON.parse(await body.inputValue())).toEqual({
+      inputs: [{ name: 'input-0', shape: [1, 11], datatype: 'FP64', data: WINE }],
+    });
+    await form.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => answer.innerText()).toMatch(new RegExp(`"model_name": "wine-quality"[\\s\\S]*${README_VALUE}`));
+    expect(page.problems()).toEqual([]);
+    expect(await page.accessibility()).toEqual([]);
+    await page.screenshot('serving-try-it');
+
+    // A request of the wrong shape: OIP's own error, shown as such.
+    await body.fill(JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 3], datatype: 'FP64', data: [1, 2, 3] }] }));
+    await form.getByRole('button', { name: 'Send' }).click();
+    await expect.poll(() => answer.getAttribute('data-ok')).toBe('false');
+    expect(await answer.getByRole('alert').innerText()).toMatch(/HTTP 400 .*\S/);
+    expect(page.problems()).toEqual([expect.stringMatching(/HTTP 400: POST .*\/v2\/models\/wine-quality\/infer/), expect.stringMatching(/status of 400/)]);
+    page.reset();
+
+    await page.page.setViewportSize({ width: 390, height: 800 });
+    expect(await page.accessibility()).toEqual([]);
+    await page.screenshot('serving-narrow');
+    await page.page.close();
+  });
 });
