@@ -86,6 +86,11 @@ export interface ElasticNetFit {
   readonly intercept: number;
   /** Whether the passes ran the WebAssembly SIMD kernels (else the JavaScript ones: same bits). */
   readonly simd: boolean;
+  /**
+   * Why the passes ran the JavaScript kernels although `simd` asked for SIMD (the same bits, slower);
+   * absent when they ran SIMD or `simd: false` asked for JavaScript.
+   */
+  readonly simdFallback?: string;
   /** Epochs run (scikit-learn's `n_iter_`). */
   readonly iterations: number;
   /** The coordinate passes over the rows (a column's dot product with the residual) the fit ran. */
@@ -302,10 +307,13 @@ export function fitElasticNet(
   }
   let intercept = yMean;
   for (let j = 0; j < p; j++) intercept -= xMean[j]! * w[j]!;
+  const simdFallback =
+    pass.simd || !simd ? undefined : (arrays.fallback ?? "the fit's arrays are not in one kernel memory");
   return {
     coef: w,
     intercept,
     simd: pass.simd,
+    ...(simdFallback === undefined ? {} : { simdFallback }),
     iterations,
     coordinatePasses: pass.counts.passes,
     parallelPasses: pass.counts.parallel,

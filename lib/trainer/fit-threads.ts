@@ -28,10 +28,11 @@ import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import {
   type FitKernels,
   type KernelMemory,
-  growKernelMemory,
   instantiateKernels,
+  kernelBuffer,
   kernelMemory,
   kernelMemoryOf,
+  kernelRoom,
   kernelModule,
 } from './wasm-kernels';
 
@@ -456,9 +457,10 @@ export interface PassData {
  * available and `simd` is true (the memory is shared, so threads need nothing more), else in
  * SharedArrayBuffers when `shared`, else in plain arrays. `x` holds a copy of `data`, or `data`
  * itself when `inPlace` and it can be used where it is: always for the JavaScript kernels (as
- * before), for SIMD only when `data` already lives in a kernel memory ({@link fitMatrixArray}), which
- * then grows by the residual and the target. A copy of the target is made only where `y` cannot be
- * read where it is. `simd` in the answer says which kernels the passes will run; `copied` false says
+ * before), for SIMD only when `data` already lives in a kernel memory ({@link fitMatrixArray}), whose
+ * room past the matrix then holds the residual and the target ({@link kernelRoom}). A copy of the
+ * target is made only where `y` cannot be read where it is. `simd` in the answer says which kernels
+ * the passes will run, and `fallback` why not SIMD when `simd` was asked for; `copied` false says
  * that `x` is not `data` and `data` is not copied into it yet (the caller copies it column by column,
  * each just before its first pass, while it is in cache).
  */
@@ -467,28 +469,38 @@ export function fitArrays(
   y: Float64Array,
   n: number,
   options: { readonly inPlace: boolean; readonly shared: boolean; readonly simd: boolean },
-): { x: Float64Array; r: Float64Array; y: Float64Array; simd: boolean; copied: boolean } {
+): { x: Float64Array; r: Float64Array; y: Float64Array; simd: boolean; copied: boolean; fallback?: string } {
   const p = data.length / n;
-  if (options.simd && kernelModule()) {
+  let fallback: string | undefined;
+  if (!options.simd) {
+    // asked for the JavaScript kernels: no fallback
+  } else if (!kernelModule()) {
+    fallback =
+      process.env['MLOPS_FIT_SIMD'] === '0'
+        ? 'MLOPS_FIT_SIMD=0 asks for the JavaScript kernels'
+        : 'this runtime has no WebAssembly SIMD or shared WebAssembly memory';
+  } else if (options.inPlace) {
     const own = kernelMemoryOf(data.buffer);
-    if (options.inPlace && own) {
-      const base = growKernelMemory(own, 2 * n * 8);
-      if (base !== undefined) {
-        const buf = own.buffer;
-        const yk = new Float64Array(buf, base + n * 8, n);
-        yk.set(y);
-        return { x: data, r: new Float64Array(buf, base, n), y: yk, simd: true, copied: true };
-      }
-    } else if (!options.inPlace) {
-      const memory = scratchMemory((p + 2) * n * 8);
-      if (memory) {
-        const buf = memory.buffer;
-        const x = new Float64Array(buf, 0, p * n);
-        const yk = new Float64Array(buf, (p + 1) * n * 8, n);
-        yk.set(y);
-        return { x, r: new Float64Array(buf, p * n * 8, n), y: yk, simd: true, copied: false };
-      }
+    const base = own && kernelRoom(own, 2 * n * 8);
+    if (own && base !== undefined) {
+      const buf = kernelBuffer(own);
+      const yk = new Float64Array(buf, base + n * 8, n);
+      yk.set(y);
+      return { x: data, r: new Float64Array(buf, base, n), y: yk, simd: true, copied: true };
     }
+    fallback = own
+      ? `the matrix's kernel memory cannot grow by the residual and target (${2 * n * 8} bytes) below 4 GiB`
+      : 'overwriteX on a matrix outside kernel memory (not from fitMatrixArray): centred and fitted where it is';
+  } else {
+    const memory = scratchMemory((p + 2) * n * 8);
+    if (memory) {
+      const buf = kernelBuffer(memory);
+      const x = new Float64Array(buf, 0, p * n);
+      const yk = new Float64Array(buf, (p + 1) * n * 8, n);
+      yk.set(y);
+      return { x, r: new Float64Array(buf, p * n * 8, n), y: yk, simd: true, copied: false };
+    }
+    fallback = `the matrix, residual and target (${(p + 2) * n * 8} bytes) do not fit in a WebAssembly memory (4 GiB)`;
   }
   const { shared } = options;
   const alloc = (length: number) =>
@@ -500,7 +512,7 @@ export function fitArrays(
     ys = alloc(n);
     ys.set(y);
   }
-  return { x, r: alloc(n), y: ys, simd: false, copied: inPlace };
+  return { x, r: alloc(n), y: ys, simd: false, copied: inPlace, ...(fallback === undefined ? {} : { fallback }) };
 }
 
 /** Column `[o, o + n)` of a matrix: its sum, whether every value is the same, the first non-finite one. */
@@ -634,7 +646,7 @@ function scratchMemory(bytes: number): KernelMemory | undefined {
  */
 export function fitMatrixArray(length: number, shared: boolean): Float64Array {
   const memory = kernelMemory(length * 8);
-  if (memory) return new Float64Array(memory.buffer, 0, length);
+  if (memory) return new Float64Array(kernelBuffer(memory), 0, length);
   return shared ? new Float64Array(new SharedArrayBuffer(length * 8)) : new Float64Array(length);
 }
 

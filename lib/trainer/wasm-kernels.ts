@@ -472,8 +472,22 @@ export function kernelModule(): KernelModule | undefined {
   return compiled ?? undefined;
 }
 
-/** Kernel memories by their buffers (a memory that grew has one buffer per size). */
+/** Kernel memories by their buffers (a memory has had one buffer object per size, and more: below). */
 const memories = new WeakMap<ArrayBufferLike, KernelMemory>();
+
+/**
+ * `memory.buffer`, registered so that {@link kernelMemoryOf} finds `memory` from views on it: read a
+ * kernel memory's buffer only through this. Why: V8 (Node 20) gives every shared WebAssembly memory of
+ * the isolate a new buffer object whenever any one of them grows, so the buffer registered when a
+ * memory was made is not the one a later `memory.buffer` returns after another memory grew; a fit that
+ * made its views on that unregistered buffer ran the JavaScript kernels, silently, for the rest of the
+ * process. Views made earlier keep their buffer, which stays registered.
+ */
+export function kernelBuffer(memory: KernelMemory): SharedArrayBuffer {
+  const buffer = memory.buffer;
+  memories.set(buffer, memory);
+  return buffer;
+}
 
 /**
  * A shared memory of at least `bytes` bytes for the kernels (its maximum is 4 GiB, so it can grow
@@ -485,7 +499,7 @@ export function kernelMemory(bytes: number): KernelMemory | undefined {
   // An array must end below 4 GiB: the kernels' end addresses are 32-bit.
   if (pages >= MAX_PAGES) return undefined;
   const memory = new wasm!.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
-  memories.set(memory.buffer, memory);
+  kernelBuffer(memory);
   return memory;
 }
 
@@ -494,16 +508,28 @@ export function kernelMemoryOf(buffer: ArrayBufferLike): KernelMemory | undefine
   return memories.get(buffer);
 }
 
+/** Where each memory's fit room starts (see {@link kernelRoom}). */
+const rooms = new WeakMap<KernelMemory, number>();
+
 /**
- * Grows `memory` by at least `bytes` bytes and returns the byte address of the new room, or
- * undefined if the memory would reach 4 GiB. Views on the memory stay valid (it is shared).
+ * The byte address of at least `bytes` bytes past the data `memory` was made for, for a fit's
+ * residual and target, or undefined if the memory would reach 4 GiB. The room of the previous fit on
+ * this memory is used again (grown if it is too small): fits on one thread run one at a time, and a
+ * fit's room is dead when it returns. Growing the memory on every fit instead (as before) grows it
+ * without bound over repeated fits on one matrix, up to 4 GiB, after which every fit on it would run
+ * the JavaScript kernels. Views on the memory stay valid (it is shared).
  */
-export function growKernelMemory(memory: KernelMemory, bytes: number): number | undefined {
-  const base = memory.buffer.byteLength;
-  const pages = Math.ceil(bytes / 65_536);
-  if (base / 65_536 + pages >= MAX_PAGES) return undefined;
-  memory.grow(pages);
-  memories.set(memory.buffer, memory);
+export function kernelRoom(memory: KernelMemory, bytes: number): number | undefined {
+  const size = memory.buffer.byteLength;
+  const base = rooms.get(memory) ?? size;
+  const short = base + bytes - size;
+  if (short > 0) {
+    const pages = Math.ceil(short / 65_536);
+    if (size / 65_536 + pages >= MAX_PAGES) return undefined;
+    memory.grow(pages);
+  }
+  rooms.set(memory, base);
+  kernelBuffer(memory);
   return base;
 }
 

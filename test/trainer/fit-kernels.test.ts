@@ -8,7 +8,15 @@ import {
   stopFitThreads,
 } from '../../lib/trainer/fit-threads';
 import { generateLinearData, mulberry32 } from '../../lib/trainer/synthetic';
-import { kernelMemoryOf, kernelModule, kernelModuleBytes } from '../../lib/trainer/wasm-kernels';
+import {
+  kernelMemory,
+  kernelMemoryOf,
+  kernelModule,
+  kernelModuleBytes,
+  kernelRoom,
+  MAX_PAGES,
+} from '../../lib/trainer/wasm-kernels';
+import { wineSet } from './helpers';
 
 /**
  * Columns meant to break a kernel that is not exactly its twin: random, constant, zeros with −0,
@@ -245,5 +253,72 @@ describe('fitElasticNet with the SIMD kernels and without', () => {
     // assess
     expect(fit.simd).toBe(false);
     expect(plain[5]).toBe(x[5]! - fit.xMean[0]!);
+  });
+});
+
+describe('many fits in one process', () => {
+  afterAll(stopFitThreads);
+
+  it('stay on the SIMD kernels, to the same bits, and an in-place matrix keeps its kernel memory', async () => {
+    // prepare: the wine data and a threaded synthetic set, each fitted on a copy (the scratch memory)
+    // and in place on a fitMatrixArray matrix (that matrix's memory grows by the residual and target)
+    const wine = await wineSet();
+    const rows = 2 * BLOCK_ROWS + 5;
+    const synthetic = generateLinearData({ seed: 8, rows, features: 6, noise: 1, correlation: 0.4 });
+    const sets = [
+      { X: wine.X, y: wine.y, threads: 1 },
+      { X: synthetic.X, y: synthetic.y, threads: 2 },
+    ].map((s) => ({ ...s, matrix: fitMatrixArray(s.X.data.length, true) }));
+    const options = { alpha: 0.05, maxIter: 8 };
+    const runs: { simd: boolean; simdFallback?: string; coef: number[] }[][] = [];
+    const memoryBytes: number[][] = [];
+    // act
+    for (let round = 0; round < 30; round++) {
+      const fits = sets.flatMap(({ X, y, threads, matrix }) => {
+        matrix.set(X.data);
+        const inPlace = fitElasticNet({ ...X, data: matrix }, y, { ...options, threads, overwriteX: true });
+        // a fresh matrix as a reader allocates one: another memory of the process grows under it
+        const fresh = fitMatrixArray(X.data.length, true);
+        fresh.set(X.data);
+        const inFresh = fitElasticNet({ ...X, data: fresh }, y, { ...options, threads, overwriteX: true });
+        const copy = fitElasticNet(X, y, { ...options, threads });
+        return [inPlace, inFresh, copy];
+      });
+      runs.push(fits.map((f) => ({ simd: f.simd, simdFallback: f.simdFallback, coef: Array.from(f.coef) })));
+      memoryBytes.push(sets.map((s) => kernelMemoryOf(s.matrix.buffer)!.buffer.byteLength));
+    }
+    // assess
+    for (const [round, fits] of runs.entries()) {
+      expect(fits.map((f) => f.simd), `round ${round}`).toEqual([true, true, true, true, true, true]);
+      expect(fits.filter((f) => f.simdFallback !== undefined)).toEqual([]);
+      expect(fits.map((f) => f.coef), `round ${round}`).toEqual(runs[0]!.map((f) => f.coef));
+    }
+    expect(memoryBytes[memoryBytes.length - 1]).toEqual(memoryBytes[0]);
+    expect(runs[0]![3]!.coef.some((c) => c !== 0)).toBe(true);
+  });
+
+  it('says why a fit asked for SIMD ran the JavaScript kernels, and says nothing when it ran SIMD or was asked not to', () => {
+    // prepare
+    const data = generateLinearData({ seed: 3, rows: 300, features: 4 });
+    const options = { alpha: 0.05, maxIter: 5 };
+    // act
+    const outside = fitElasticNet({ ...data.X, data: Float64Array.from(data.X.data) }, data.y, { ...options, overwriteX: true });
+    const asked = fitElasticNet(data.X, data.y, { ...options, simd: false });
+    const simd = fitElasticNet(data.X, data.y, options);
+    // assess
+    expect(outside.simd).toBe(false);
+    expect(outside.simdFallback).toMatch(/outside kernel memory/);
+    expect([asked.simd, asked.simdFallback]).toEqual([false, undefined]);
+    expect([simd.simd, simd.simdFallback]).toEqual([true, undefined]);
+  });
+
+  it('fails to make room past 4 GiB in a kernel memory (the fit then runs the JavaScript kernels)', () => {
+    // prepare
+    const memory = kernelMemory(8)!;
+    // act + assess
+    expect(kernelRoom(memory, MAX_PAGES * 65_536)).toBeUndefined();
+    expect(kernelRoom(memory, 16)).toBe(65_536);
+    expect(kernelRoom(memory, 100_000)).toBe(65_536); // the same room, grown
+    expect(memory.buffer.byteLength).toBe(65_536 * 3);
   });
 });
