@@ -58,7 +58,7 @@ export type TrainingJobResult =
  * @example
  * const { model } = await train(resolveContract(process.env), () => new Date());
  */
-export async function train(contract: Contract, now: () => Date): Promise<{ model: LinearModel }> {
+export async function train(contract: Contract, now: () => Date): Promise<{ model: LinearModel; simdFallback?: string }> {
   const hps: Hyperparameters = await loadHyperparameters(contract);
   const trainFiles = await listChannelFiles(contract.trainChannel, 'train');
   // A data version passed by the pipeline makes hashing the files needless.
@@ -99,7 +99,8 @@ export async function train(contract: Contract, now: () => Date): Promise<{ mode
     },
     'the trained model',
   );
-  return { model };
+  // Why the fit ran the JavaScript kernels when it asked for SIMD (same results, slower): said, not silent.
+  return { model, ...(fit.simdFallback === undefined ? {} : { simdFallback: fit.simdFallback }) };
 }
 
 /** The column path: the channel read into one float64 matrix, fitted by `fitElasticNet`. */
@@ -191,9 +192,10 @@ export async function runTrainingJob(options: TrainingJobOptions = {}): Promise<
   const err = options.err ?? ((line: string) => process.stderr.write(`${line}\n`));
   const contract = resolveContract(options.env ?? process.env, options.overrides);
   try {
-    const { model } = await train(contract, options.now ?? (() => new Date()));
+    const { model, simdFallback } = await train(contract, options.now ?? (() => new Date()));
     const modelFile = await writeModelAtomically(contract.modelDir, model);
     for (const w of model.warnings) err(`warning: ${w}`);
+    if (simdFallback !== undefined) err(`note: the fit ran the JavaScript kernels, not SIMD (same results, slower): ${simdFallback}`);
     for (const line of formatMetricLines('train', model.metrics.train)) out(line);
     if (model.metrics.validation)
       for (const line of formatMetricLines('validation', model.metrics.validation)) out(line);
