@@ -59,6 +59,11 @@ beforeAll(() => {
     const from = join(kitCacheDir(), part);
     if (existsSync(from)) cpSync(from, join(cache, part), { recursive: true });
   }
+  // A machine's first `up` has no code cache of its own: drop the ones the suite's other `up`s wrote.
+  const cli = join(cache, 'cli');
+  if (existsSync(cli))
+    for (const e of readdirSync(cli, { withFileTypes: true }))
+      if (e.isDirectory()) rmSync(join(cli, e.name, 'mlops.cjs.up.code-cache'), { force: true });
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
