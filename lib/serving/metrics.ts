@@ -79,6 +79,8 @@ export class ServingMetrics {
   private readonly base: string;
   private readonly routes: RouteLabels[] = [];
   private readonly series: Map<number, Series>[] = [];
+  /** By route id: the series its last request went to (traffic is mostly one status: no map lookup). */
+  private readonly lastSeries: (Series | undefined)[] = [];
   /** By route id: the per-model series a prediction route also counts in. */
   private readonly modelSeriesOf: (ModelSeries | undefined)[] = [];
   private readonly modelSeries = new Map<string, ModelSeries>();
@@ -109,6 +111,7 @@ export class ServingMetrics {
   route(labels: RouteLabels): number {
     this.routes.push(labels);
     this.series.push(new Map());
+    this.lastSeries.push(undefined);
     let model: ModelSeries | undefined;
     if (labels.predicts === true) {
       model = this.modelSeries.get(labels.protocol);
@@ -135,24 +138,30 @@ export class ServingMetrics {
    * metrics.observe(id, 200, 0.0004);
    */
   observe(routeId: number, code: number, seconds: number): void {
-    const byCode = this.series[routeId]!;
-    let s = byCode.get(code);
-    if (s === undefined) {
-      const r = this.routes[routeId]!;
-      s = {
-        labels: `${this.base},protocol="${labelValue(r.protocol)}",route="${labelValue(r.route)}",code="${code}"`,
-        code,
-        requests: 0,
-        buckets: new Float64Array(LATENCY_BUCKETS.length),
-        sum: 0,
-      };
-      byCode.set(code, s);
+    let s = this.lastSeries[routeId];
+    if (s === undefined || s.code !== code) {
+      const byCode = this.series[routeId]!;
+      s = byCode.get(code);
+      if (s === undefined) {
+        const r = this.routes[routeId]!;
+        s = {
+          labels: `${this.base},protocol="${labelValue(r.protocol)}",route="${labelValue(r.route)}",code="${code}"`,
+          code,
+          requests: 0,
+          buckets: new Float64Array(LATENCY_BUCKETS.length),
+          sum: 0,
+        };
+        byCode.set(code, s);
+      }
+      this.lastSeries[routeId] = s;
     }
     s.requests++;
     s.sum += seconds;
+    const bounds = LATENCY_BUCKETS;
+    const n = bounds.length;
     let bucket = 0;
-    while (bucket < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[bucket]!) bucket++;
-    if (bucket < LATENCY_BUCKETS.length) s.buckets[bucket]!++;
+    while (bucket < n && seconds > bounds[bucket]!) bucket++;
+    if (bucket < n) s.buckets[bucket]!++;
     const m = this.modelSeriesOf[routeId];
     if (m !== undefined) {
       m.requests++;

@@ -24,6 +24,8 @@ import { modelProperties } from './seldon';
 export const INPUT_NAME = 'input-0';
 /** The name of the model's one output tensor. */
 export const OUTPUT_NAME = 'output-0';
+/** A response's text from its outputs to the shape's row count. */
+const OUTPUTS_HEAD = `,"outputs":[{"name":"${OUTPUT_NAME}","datatype":"FP64","shape":[`;
 
 /** A request the client got wrong (or an unknown model), with its HTTP status. */
 export class OipError extends Error {
@@ -249,6 +251,8 @@ export function decodeOipRequest(body: unknown, model: ServedModel, scratch?: Fl
 /** Precomputed pieces of a model's response, so a response is a handful of concatenations. */
 export interface OipResponder {
   readonly head: string;
+  /** The response of a request without `id` up to its row count: `head` and the output's fixed fields. */
+  readonly outputHead: string;
 }
 
 /**
@@ -260,7 +264,7 @@ export interface OipResponder {
 export function oipResponder(model: ServedModel): OipResponder {
   let head = '{"model_name":' + JSON.stringify(model.name);
   if (model.version !== undefined) head += ',"model_version":' + JSON.stringify(model.version);
-  return { head };
+  return { head, outputHead: head + OUTPUTS_HEAD };
 }
 
 /**
@@ -271,17 +275,9 @@ export function oipResponder(model: ServedModel): OipResponder {
  * // '{"model_name":"wine","id":"1","outputs":[{"name":"output-0","datatype":"FP64","shape":[1,1],"data":[5.2]}]}'
  */
 export function encodeOipResponse(responder: OipResponder, request: OipRequest, y: Float64Array): string {
-  return (
-    responder.head +
-    (request.id === undefined ? '' : ',"id":' + JSON.stringify(request.id)) +
-    ',"outputs":[{"name":"' +
-    OUTPUT_NAME +
-    '","datatype":"FP64","shape":[' +
-    y.length +
-    ',1],"data":' +
-    jsonNumbers(y) +
-    '}]}'
-  );
+  const head =
+    request.id === undefined ? responder.outputHead : responder.head + ',"id":' + JSON.stringify(request.id) + OUTPUTS_HEAD;
+  return head + y.length + jsonNumbers(y, ',1],"data":[', ']}]}');
 }
 
 /**

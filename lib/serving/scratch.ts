@@ -19,6 +19,8 @@ export class Float64Scratch {
   /** Longest view served from the reused buffer; longer ones are allocated, so one large batch does not pin its memory. */
   readonly maxReused: number;
   private buffer: ArrayBuffer;
+  /** The buffer's length in elements: `byteLength` is a getter call on every read. */
+  private capacity: number;
   /** The whole reused buffer as one array, for {@link Float64Scratch.staging}; rebuilt when the buffer grows. */
   private whole: Float64Array | undefined;
   /**
@@ -32,7 +34,8 @@ export class Float64Scratch {
    */
   constructor(maxReused = 8192) {
     this.maxReused = maxReused;
-    this.buffer = new ArrayBuffer(8 * Math.min(256, maxReused));
+    this.capacity = Math.min(256, maxReused);
+    this.buffer = new ArrayBuffer(8 * this.capacity);
   }
 
   /** A zeroed array of `length` elements; views of the reused buffer are overwritten by the next `take`. */
@@ -40,6 +43,11 @@ export class Float64Scratch {
     if (length > this.maxReused) return new Float64Array(length);
     // Zeroed so a decoder that leaves a cell unwritten reads 0, never the previous request's value.
     return this.view(length).fill(0);
+  }
+
+  /** {@link take} without the zeroing, for a caller that writes every element before reading any. */
+  claim(length: number): Float64Array {
+    return length > this.maxReused ? new Float64Array(length) : this.view(length);
   }
 
   /**
@@ -63,10 +71,11 @@ export class Float64Scratch {
   }
 
   private reserve(length: number): void {
-    const capacity = this.buffer.byteLength / 8;
+    const capacity = this.capacity;
     if (length > capacity) {
       // Doubling: a server whose batches creep up grows the buffer a few times, not once per size.
-      this.buffer = new ArrayBuffer(8 * Math.min(this.maxReused, Math.max(length, 2 * capacity)));
+      this.capacity = Math.min(this.maxReused, Math.max(length, 2 * capacity));
+      this.buffer = new ArrayBuffer(8 * this.capacity);
       this.whole = undefined;
       this.last = undefined;
     }

@@ -323,7 +323,7 @@ export function decodeSeldonRequest(
 export function encodeSeldonResponse(request: SeldonRequest, y: Float64Array, model: ServedModel): string {
   switch (request.kind) {
     case 'ndarray':
-      return '{"data":{"names":[],"ndarray":' + jsonNumbers(y) + '},"meta":' + request.metaJson + '}';
+      return jsonNumbers(y, '{"data":{"names":[],"ndarray":[', ']},"meta":') + request.metaJson + '}';
     case 'tensor':
       return (
         '{"data":{"names":[],"tensor":{"shape":[' +

@@ -228,6 +228,48 @@ describe('bad input never answers 5xx', () => {
     ).toBe(200);
   });
 
+  it('fails if a body is not answered however it arrives: with its headers, in parts, chunked, or empty', async () => {
+    // The raw answers to one request written as `parts`, each after the server read the one before.
+    const exchange = (parts: string[]) =>
+      new Promise<string>((resolve, reject) => {
+        let raw = '';
+        const socket = connect(server.port, '127.0.0.1', () => {
+          parts.forEach((p, k) => setTimeout(() => socket.write(p), 40 * k));
+        });
+        socket.setEncoding('latin1');
+        socket.on('data', (d: string) => {
+          raw += d;
+          const h = raw.indexOf('\r\n\r\n');
+          const len = Number(/content-length: (\d+)/i.exec(raw)?.[1] ?? NaN);
+          if (h >= 0 && raw.length >= h + 4 + len) {
+            socket.destroy();
+            resolve(raw);
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error(`no answer to ${JSON.stringify(parts)}`)), 3000).unref();
+      });
+    const body = '{"data":{"ndarray":[[1,2]]}}';
+    const head = (length: string) =>
+      `POST /api/v1.0/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${length}\r\n\r\n`;
+    const whole = head(`Content-Length: ${body.length}`);
+    const answers = [
+      await exchange([whole + body]),
+      await exchange([whole + body.slice(0, 9), body.slice(9)]),
+      await exchange([whole, body.slice(0, 9), body.slice(9)]),
+      await exchange([head('Transfer-Encoding: chunked') + `9\r\n${body.slice(0, 9)}\r\n`, `${(body.length - 9).toString(16)}\r\n${body.slice(9)}\r\n0\r\n\r\n`]),
+    ];
+    for (const raw of answers) {
+      expect(raw.startsWith('HTTP/1.1 200'), raw).toBe(true);
+      expect(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).data.ndarray).toEqual([9]);
+    }
+    for (const length of ['Content-Length: 0', 'Content-Length: 00', 'Transfer-Encoding: chunked']) {
+      const raw = await exchange([head(length) + (length.startsWith('Transfer') ? '0\r\n\r\n' : '')]);
+      expect(raw.startsWith('HTTP/1.1 400'), `${length}: ${raw}`).toBe(true);
+      expect(raw).toContain("Can't find JSON in data");
+    }
+  });
+
   it('a client hanging up mid-body takes nothing down: the server keeps serving, nothing reported', async () => {
     for (const path of ['/api/v1.0/predictions', '/v2/models/tiny/infer']) {
       await new Promise<void>((resolve) => {

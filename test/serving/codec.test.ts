@@ -26,6 +26,9 @@ describe('prediction', () => {
     const values = new Float64Array([0, -0, 1.5, 1e21, 1e-7, -123.456, 0.1 + 0.2]);
     expect(jsonNumbers(values)).toBe(JSON.stringify(Array.from(values)));
     expect(jsonNumbers(new Float64Array(0))).toBe('[]');
+    // The text around the array given: the same numbers between it.
+    expect(jsonNumbers(values, '{"y":[', ']}')).toBe(JSON.stringify({ y: Array.from(values) }));
+    expect(jsonNumbers(new Float64Array(0), '{"y":[', ']}')).toBe('{"y":[]}');
   });
 });
 

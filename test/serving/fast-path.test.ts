@@ -294,7 +294,8 @@ describe('compact bodies: the one-pass form and the general scan agree', () => {
     },
   );
 
-  it('fails if the two differ on compact bodies and their mangled forms (deterministic fuzz)', () => {
+  /** The seeds of the compact-body fuzz, then 4,000 mangled forms of them. */
+  const mangledBodies = (): string[] => {
     const rand = lcg(17);
     const seeds = [
       seldonText([[1, 2]]),
@@ -303,6 +304,7 @@ describe('compact bodies: the one-pass form and the general scan agree', () => {
       JSON.stringify({ inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP64', data: [1, -0, 0.1, 123456789012345] }] }).replace('123456789012345', '9007199254740993'),
     ];
     const tokens = ['[', ']', ',', '{', '}', '"', ' ', '-', '0', '.5', '1e999', '01', '[1,2]', 'é', '\\'];
+    const bodies: string[] = [];
     for (let n = 0; n < 4000; n++) {
       let s = seeds[n % seeds.length]!;
       if (n >= seeds.length) {
@@ -313,7 +315,41 @@ describe('compact bodies: the one-pass form and the general scan agree', () => {
         else if (r < 0.75) s = s.slice(0, at);
         else s = s.replace(/-?\d+(\.\d+)?([eE][+-]?\d+)?/, numberText(rand));
       }
-      both(tiny, s, n % 2 === 0 ? REQUEST_PATH : undefined);
+      bodies.push(s);
+    }
+    return bodies;
+  };
+
+  it('fails if the two differ on compact bodies and their mangled forms (deterministic fuzz)', () => {
+    mangledBodies().forEach((s, n) => both(tiny, s, n % 2 === 0 ? REQUEST_PATH : undefined));
+  });
+
+  it('fails if a decoder reads a body other than a fresh one would after the bodies before it (the OIP head it keeps)', () => {
+    const oip = (name: string, rows: number, data: number[]) =>
+      JSON.stringify({ inputs: [{ name, shape: [rows, 2], datatype: 'FP64', data }] });
+    const bodies = [
+      oip('x', 1, [1, 2]),
+      oip('x', 1, [3, 4]),
+      // The same head, then a different tail: the values, an id after them, a second row.
+      oip('x', 1, [3, 4]).replace(']}]}', ']}],"id":"a"}'),
+      oip('x', 1, [3, 4, 5, 6]),
+      oip('x', 2, [3, 4, 5, 6]),
+      // The head of a two-row body, one row's values: the shape's count, not the last one's, holds.
+      oip('x', 2, [3, 4]),
+      oip('x', 1, [7, 8]),
+      oip('x', 1, [7, 8, 9, 10]),
+      // A head of the same length: another name, another row count.
+      oip('y', 1, [1, 2]),
+      oip('y', 3, [1, 2, 3, 4, 5, 6]),
+      oip('y', 1, [1, 2]).replace('FP64', 'FP32'),
+      ...mangledBodies(),
+    ];
+    const kept = new FastDecoder(tiny, undefined, new Float64Scratch());
+    for (const text of bodies) {
+      const b = Buffer.from(text, 'utf8');
+      const fresh = new FastDecoder(tiny, undefined, new Float64Scratch(), false).oip(b);
+      const read = kept.oip(b);
+      expect(read && { ...read, x: bits(read.x) }, text).toEqual(fresh && { ...fresh, x: bits(fresh.x) });
     }
   });
 });

@@ -138,6 +138,20 @@ describe('metrics', () => {
     ]);
   });
 
+  it('fails if a request is counted under the status of the one before it on the same route', () => {
+    const m = new ServingMetrics(compileModel(TINY, { name: 'm', version: '1' }));
+    const id = m.route({ protocol: 'seldon', route: '/predict' });
+    const other = m.route({ protocol: 'oip', route: '/v2' });
+    for (const [route, code] of [[id, 200], [id, 400], [other, 200], [id, 400], [id, 200], [id, 200]] as const) m.observe(route, code, 0.0002);
+    const s = samples(m.render());
+    const labels = (protocol: string, route: string, code: number) =>
+      `model="m",version="1",protocol="${protocol}",route="${route}",code="${code}"`;
+    expect(s.get(`mlops_serving_requests_total{${labels('seldon', '/predict', 200)}}`)).toBe(3);
+    expect(s.get(`mlops_serving_requests_total{${labels('seldon', '/predict', 400)}}`)).toBe(2);
+    expect(s.get(`mlops_serving_requests_total{${labels('oip', '/v2', 200)}}`)).toBe(1);
+    expect(s.get(`mlops_serving_request_errors_total{${labels('seldon', '/predict', 400)}}`)).toBe(2);
+  });
+
   it('takes the p99 over the last window only, interpolated inside its bucket', () => {
     let now = 1_000_000;
     const m = new ServingMetrics(compileModel(TINY, { name: 'm', version: '1' }), () => now);

@@ -36,6 +36,22 @@ describe('Float64Scratch', () => {
     expect(scratch.view(3).buffer).toBe(grown.buffer);
   });
 
+  it('claims the reused buffer without zeroing it, and allocates a claim past maxReused', () => {
+    const scratch = new Float64Scratch(100);
+    const taken = scratch.take(4);
+    taken.fill(5);
+    const claimed = scratch.claim(4);
+    expect(claimed.buffer).toBe(taken.buffer);
+    expect(Array.from(claimed)).toEqual([5, 5, 5, 5]);
+    const large = scratch.claim(101);
+    expect(large.length).toBe(101);
+    expect(large.buffer).not.toBe(taken.buffer);
+    // A claim that grows the buffer is of the new buffer, with the length asked for.
+    const grown = scratch.claim(60);
+    expect(grown.length).toBe(60);
+    expect(scratch.view(60)).toBe(grown);
+  });
+
   it('grows by doubling up to maxReused, then allocates past it without giving up the buffer', () => {
     const scratch = new Float64Scratch(1000);
     const small = scratch.take(10);
