@@ -14,12 +14,12 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DELIVERY, selectEnvironmentNames } from '../../lib/config';
 import { PROJECT_ROOT } from '../../lib/constructs/bundling';
+import { freePortRun } from '../ports';
 import { type CliRun, offlineEnv, quietSynth, SHARED_SYNTHS, type SharedSynth, sharedSynth } from '../cli-synth';
 import { extractExamples, outputPattern, type ReadmeExample, shellWords, splitComment } from './examples';
 
@@ -308,13 +308,8 @@ function assertDocumented(e: ReadmeExample, r: Run, stoppedByCtrlC = false): voi
   for (const p of e.prints) expect(all, `${where} prints \`${p}\``).toMatch(outputPattern(substitute(p, 'output'), false));
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+/** A README port's stand-in: `mlops up --port P` also binds P + 1 … P + 3. */
+const freePort = () => freePortRun(4);
 
 /** The port a long-running command listens on, after substitution. */
 const portOf = (command: string): number => Number(/--port (\d+)/.exec(command)?.[1]);

@@ -6,12 +6,12 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../../lib/constructs/bundling';
 import { platformLogFile } from '../../../lib/local/log-file';
+import { close, freePortRun, listen } from '../../ports';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-up-cli-'));
 const children: ChildProcess[] = [];
@@ -20,34 +20,6 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(stateDir, { recursive: true, force: true });
 });
-
-const listen = (port: number) =>
-  new Promise<Server>((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(port, '127.0.0.1', () => resolve(s));
-  });
-const close = (s: Server) => new Promise<void>((r) => s.close(() => r()));
-
-/** A base port whose next `count - 1` ports are free too (probed, then released). */
-async function freePorts(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const probe = await listen(0);
-    const base = (probe.address() as { port: number }).port;
-    await close(probe);
-    if (base + count > 65535) continue;
-    const held: Server[] = [];
-    try {
-      for (let i = 0; i < count; i++) held.push(await listen(base + i));
-      return base;
-    } catch {
-      // one of them is taken: try another base
-    } finally {
-      await Promise.all(held.map(close));
-    }
-  }
-  throw new Error('no run of free ports found');
-}
 
 interface Run {
   /** Everything the terminal showed: stdout then stderr. */
@@ -103,7 +75,7 @@ let base: number;
 let first: Run;
 
 beforeAll(async () => {
-  base = await freePorts(5);
+  base = await freePortRun(5);
   // The first start synthesizes (bundler output; --synth: not from the kit's assembly cache) and
   // serves a route through a Lambda function.
   first = await up(['--port', String(base), '--no-startup', '--synth'], async (gateway) => {
