@@ -270,6 +270,43 @@ describe('bad input never answers 5xx', () => {
     }
   });
 
+  it('fails if pipelined requests with declared lengths are not each answered from their own body', async () => {
+    // Two requests in one write, then a third whose body trails its headers: each body is
+    // complete at its declared length, and none may be read into another's.
+    const bodies = ['{"data":{"ndarray":[[1,2]]}}', '{"data":{"ndarray":[[3,4]]}}', '{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[5,6]}]}'];
+    const request = (path: string, body: string) =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const raw = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = connect(server.port, '127.0.0.1', () => {
+        socket.write(request('/api/v1.0/predictions', bodies[0]!) + request('/api/v1.0/predictions', bodies[1]!));
+        const third = request('/v2/models/tiny/infer', bodies[2]!);
+        setTimeout(() => socket.write(third.slice(0, -10)), 40);
+        setTimeout(() => socket.write(third.slice(-10)), 80);
+      });
+      socket.setEncoding('latin1');
+      socket.on('data', (d: string) => {
+        text += d;
+        if ((text.match(/HTTP\/1\.1 /g) ?? []).length === 3 && text.endsWith('}')) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+      setTimeout(() => reject(new Error(`three answers expected, got ${JSON.stringify(text)}`)), 3000).unref();
+    });
+    const answers = raw.split(/(?=HTTP\/1\.1 )/).map((a) => JSON.parse(a.slice(a.indexOf('\r\n\r\n') + 4)));
+    const expected = await Promise.all([
+      call(server.url, 'POST', '/api/v1.0/predictions', JSON.parse(bodies[0]!)),
+      call(server.url, 'POST', '/api/v1.0/predictions', JSON.parse(bodies[1]!)),
+      call(server.url, 'POST', '/v2/models/tiny/infer', JSON.parse(bodies[2]!)),
+    ]);
+    expect(answers[0].data.ndarray).toEqual(expected[0]!.json.data.ndarray);
+    expect(answers[1].data.ndarray).toEqual(expected[1]!.json.data.ndarray);
+    expect(answers[1].data.ndarray).not.toEqual(answers[0].data.ndarray);
+    expect(answers[2].outputs[0].data).toEqual(expected[2]!.json.outputs[0].data);
+  });
+
   it('a client hanging up mid-body takes nothing down: the server keeps serving, nothing reported', async () => {
     for (const path of ['/api/v1.0/predictions', '/v2/models/tiny/infer']) {
       await new Promise<void>((resolve) => {

@@ -1,19 +1,23 @@
 /** Request ids made in batches (lib/serving/uuid.ts): well-formed v4 UUIDs, all distinct, across batches too. */
 import { describe, expect, it } from 'vitest';
-import { UuidSource } from '../../lib/serving/uuid';
+import { UUID_BATCH, UuidSource } from '../../lib/serving/uuid';
 
 const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 describe('UuidSource', () => {
+  it('formats with WebAssembly by default where there is WebAssembly (Node 20 and up)', () => {
+    expect(new UuidSource().formattedInWasm).toBe(true);
+  });
+
   it('gives version-4 UUIDs, every one distinct, over many batches', () => {
     const ids = new UuidSource();
     const seen = new Set<string>();
-    for (let i = 0; i < 5000; i++) {
+    for (let i = 0; i < 3 * UUID_BATCH + 7; i++) {
       const id = ids.take();
       expect(id).toMatch(V4);
       seen.add(id);
     }
-    expect(seen.size).toBe(5000);
+    expect(seen.size).toBe(3 * UUID_BATCH + 7);
   });
 
   it('draws random bits: every hex digit shows up in every free position', () => {
@@ -25,14 +29,18 @@ describe('UuidSource', () => {
     expect([...digits[19]!].sort()).toEqual(['8', '9', 'a', 'b']);
   });
 
-  it('fails if an id is not its random bytes in RFC 9562 layout (version and variant bits set), across batches', () => {
+  it.each([
+    ['WebAssembly', true],
+    ['JavaScript', false],
+  ])('fails if an id is not its random bytes in RFC 9562 layout (version and variant bits set), across batches: %s', (_, useWasm) => {
     // A known byte stream: each refill fills with the next bytes of a counter.
     let counter = 0;
     const fill = (b: Buffer) => {
       for (let i = 0; i < b.length; i++, counter++) b[i] = (counter * 37 + (counter >> 8)) & 0xff;
       return b;
     };
-    const ids = new UuidSource(fill);
+    const ids = new UuidSource(fill, useWasm);
+    expect(ids.formattedInWasm).toBe(useWasm);
     const source = Buffer.alloc(16);
     let drawn = 0;
     const reference = () => {
@@ -43,7 +51,7 @@ describe('UuidSource', () => {
       const h = source.toString('hex');
       return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
     };
-    for (let i = 0; i < 3 * 128 + 5; i++) expect(ids.take()).toBe(reference());
+    for (let i = 0; i < 3 * UUID_BATCH + 5; i++) expect(ids.take()).toBe(reference());
   });
 
   it('two sources do not repeat each other', () => {
