@@ -26,6 +26,8 @@ export const INPUT_NAME = 'input-0';
 export const OUTPUT_NAME = 'output-0';
 /** A response's text from its outputs to the shape's row count. */
 const OUTPUTS_HEAD = `,"outputs":[{"name":"${OUTPUT_NAME}","datatype":"FP64","shape":[`;
+/** After the output's row count: its column count and the start of its data. */
+const DATA_HEAD = ',1],"data":[';
 
 /** A request the client got wrong (or an unknown model), with its HTTP status. */
 export class OipError extends Error {
@@ -253,6 +255,12 @@ export interface OipResponder {
   readonly head: string;
   /** The response of a request without `id` up to its row count: `head` and the output's fixed fields. */
   readonly outputHead: string;
+  /**
+   * The text before the values of the last answer without `id`, and its row count: clients send
+   * one batch size over and over, and one string spares two concatenations per answer (and two
+   * pieces for the socket write to flatten).
+   */
+  last: { rows: number; prefix: string };
 }
 
 /**
@@ -264,7 +272,7 @@ export interface OipResponder {
 export function oipResponder(model: ServedModel): OipResponder {
   let head = '{"model_name":' + JSON.stringify(model.name);
   if (model.version !== undefined) head += ',"model_version":' + JSON.stringify(model.version);
-  return { head, outputHead: head + OUTPUTS_HEAD };
+  return { head, outputHead: head + OUTPUTS_HEAD, last: { rows: -1, prefix: '' } };
 }
 
 /**
@@ -275,9 +283,17 @@ export function oipResponder(model: ServedModel): OipResponder {
  * // '{"model_name":"wine","id":"1","outputs":[{"name":"output-0","datatype":"FP64","shape":[1,1],"data":[5.2]}]}'
  */
 export function encodeOipResponse(responder: OipResponder, request: OipRequest, y: Float64Array): string {
-  const head =
-    request.id === undefined ? responder.outputHead : responder.head + ',"id":' + JSON.stringify(request.id) + OUTPUTS_HEAD;
-  return head + y.length + jsonNumbers(y, ',1],"data":[', ']}]}');
+  const rows = y.length;
+  if (request.id !== undefined) {
+    const head = responder.head + ',"id":' + JSON.stringify(request.id) + OUTPUTS_HEAD;
+    return jsonNumbers(y, head + rows + DATA_HEAD, ']}]}');
+  }
+  const last = responder.last;
+  if (last.rows !== rows) {
+    last.rows = rows;
+    last.prefix = responder.outputHead + rows + DATA_HEAD;
+  }
+  return jsonNumbers(y, last.prefix, ']}]}');
 }
 
 /**

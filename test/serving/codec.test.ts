@@ -70,7 +70,32 @@ describe('Seldon codec', () => {
   });
 });
 
+describe('Seldon codec, answers in a row', () => {
+  it('fails if an ndarray answer carries the meta of the one before it', () => {
+    const metas = ['{}', '{"puid":"p1"}', '{"puid":"p1"}', '{}', '{"puid":"p2","requestPath":{"a":"b"}}', '{}'];
+    metas.forEach((metaJson, i) => {
+      const y = new Float64Array([i, i + 0.25]);
+      const answer = encodeSeldonResponse({ kind: 'ndarray', rows: 2, x: new Float64Array(4), metaJson, puid: undefined }, y, tiny);
+      expect(JSON.parse(answer)).toEqual({ data: { names: [], ndarray: [i, i + 0.25] }, meta: JSON.parse(metaJson) });
+    });
+  });
+});
+
 describe('OIP codec', () => {
+  it('fails if an answer carries the text of the one before it (row counts and ids changing between answers)', () => {
+    const responder = oipResponder(compileModel(TINY, { name: 'n' }));
+    const sequence: [number, string | undefined][] = [[1, undefined], [3, undefined], [3, 'a'], [1, undefined], [2, 'b'], [2, undefined], [1, undefined]];
+    for (const [rows, id] of sequence) {
+      const y = Float64Array.from({ length: rows }, (_, i) => i + 0.5);
+      const request = { id, rows, x: new Float64Array(rows * 2) };
+      expect(JSON.parse(encodeOipResponse(responder, request, y))).toEqual({
+        model_name: 'n',
+        ...(id === undefined ? {} : { id }),
+        outputs: [{ name: 'output-0', datatype: 'FP64', shape: [rows, 1], data: [...y] }],
+      });
+    }
+  });
+
   it('encodes the id and the version only when present', () => {
     const req = decodeOipRequest(
       { id: 'x"y', inputs: [{ name: 'i', shape: [1, 2], datatype: 'FP64', data: [1, 2] }] },
