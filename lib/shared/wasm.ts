@@ -136,6 +136,7 @@ export const op = {
   block: [0x02, 0x40],
   loop: [0x03, 0x40],
   if: [0x04, 0x40],
+  else: [0x05],
   end: [0x0b],
   br: (depth: number) => [0x0c, depth],
   brIf: (depth: number) => [0x0d, depth],
@@ -177,3 +178,29 @@ export interface WasmApi {
 
 /** WebAssembly, or undefined where the runtime has none. */
 export const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
+
+/**
+ * The module of `bytes()`, compiled on the first call and kept for the process: undefined where
+ * WebAssembly (or a feature the module uses, such as SIMD or shared memory) is unavailable, or
+ * where the environment variable `off` is `0` (the JavaScript twins' switch).
+ *
+ * @example
+ * export const kernelModule = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
+ */
+export function compiledOnce(bytes: () => Uint8Array, off: string): () => WasmModule | undefined {
+  let compiled: WasmModule | null | undefined;
+  return () => {
+    if (compiled === undefined) {
+      compiled = null;
+      if (process.env[off] !== '0' && wasm) {
+        const code = bytes();
+        try {
+          if (wasm.validate(code)) compiled = new wasm.Module(code);
+        } catch {
+          // a feature the module uses is missing here: the JavaScript twin runs instead
+        }
+      }
+    }
+    return compiled ?? undefined;
+  };
+}

@@ -24,6 +24,7 @@
  * const xr = kernels?.dot(columnByte, residualByte, rows);
  */
 import {
+  compiledOnce,
   exportEntry,
   ExportKind,
   F64,
@@ -394,26 +395,11 @@ export function kernelModuleBytes(): Uint8Array {
   ]);
 }
 
-let compiled: KernelModule | null | undefined;
-
 /**
  * The compiled module, or undefined where WebAssembly SIMD or shared memory is unavailable (or
  * `MLOPS_FIT_SIMD=0` asks for the JavaScript kernels).
  */
-export function kernelModule(): KernelModule | undefined {
-  if (compiled === undefined) {
-    compiled = null;
-    if (process.env['MLOPS_FIT_SIMD'] !== '0' && wasm) {
-      const bytes = kernelModuleBytes();
-      try {
-        if (wasm.validate(bytes)) compiled = new wasm.Module(bytes);
-      } catch {
-        // no SIMD or no shared memory here: the JavaScript kernels run instead
-      }
-    }
-  }
-  return compiled ?? undefined;
-}
+export const kernelModule: () => KernelModule | undefined = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
 
 /** Kernel memories by their buffers (a memory has had one buffer object per size, and more: below). */
 const memories = new WeakMap<ArrayBufferLike, KernelMemory>();
