@@ -24,9 +24,11 @@
  * separator at least), so {@link BODY_MAX} bytes of body need no more than 4·BODY_MAX bytes of
  * doubles, and no scan checks for room.
  *
- * Measured (callgrind, the bench's one-row wine bodies, a decoder's `seldon`/`oip` call in a loop):
- * ~2,630 → ~1,260 instructions a Seldon body and ~3,660 → ~1,330 an OIP body; of what is left,
- * ~760 are the eleven numbers, ~170 the copy into the memory.
+ * Measured (callgrind, a decoder's `seldon`/`oip` on the bench's one-row wine bodies in a loop,
+ * TurboFan code): 2,634 → 1,273 instructions a Seldon body and 3,674 → 1,340 an OIP body; of
+ * what is left, ~760 are the eleven numbers and ~170 the copy into the memory. A server runs
+ * Liftoff's code (about 3× the scan's instructions) for its first ~1,000–6,000 requests, until V8
+ * tiers the functions up.
  *
  * @example
  * const scan = compactScan(); // undefined without WebAssembly, or with MLOPS_SERVE_WASM=0
