@@ -16,33 +16,17 @@
  * are one correctly rounded multiplication or division of two exact doubles (Clinger's fast path,
  * as V8's own `JSON.parse` does); any other number is handed to `Number` on its text, which
  * rounds as `JSON.parse` does.
+ *
+ * The compact bodies (what `JSON.stringify` writes, see {@link FastDecoder.compactSeldon}) are
+ * scanned first by the WebAssembly function of `wasm-scan.ts` where there is one; what it does not
+ * take, the JavaScript scans here read as they would without it.
  */
 import type { ServedModel } from './model';
 import { datatypeCheck, MAX_RANK, type OipRequest } from './oip';
 import type { Float64Scratch } from './scratch';
 import { responseMeta, type SeldonRequest } from './seldon';
-
-/**
- * The bytes the scanner compares with. A const enum, not module constants: esbuild inlines a
- * const enum's members wherever they are used, but leaves top-level constants of a module with
- * imports as variables, which V8 (Node 20) then loads from the module's context at every
- * comparison and cannot fold: about 45 % more instructions per number in the decimal loop.
- */
-const enum Byte {
-  QUOTE = 0x22,
-  COMMA = 0x2c,
-  MINUS = 0x2d,
-  DOT = 0x2e,
-  ZERO = 0x30,
-  NINE = 0x39,
-  COLON = 0x3a,
-  LBRACKET = 0x5b,
-  BACKSLASH = 0x5c,
-  RBRACKET = 0x5d,
-  LBRACE = 0x7b,
-  RBRACE = 0x7d,
-  PLUS = 0x2b,
-}
+import { Byte, OIP_TAIL_TEXT, SELDON_HEAD_TEXT, SELDON_TAIL_TEXT } from './json-bytes';
+import { compactScan, type CompactScan, HEAD_MAX } from './wasm-scan';
 
 /** The doubles 1e0 … 1e22: every one exact, so one operation with an exact mantissa rounds once. */
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
@@ -64,12 +48,12 @@ const SHAPE = bytes('shape');
 const DATATYPE = bytes('datatype');
 const FP64 = bytes('FP64');
 /** The compact bodies' fixed parts, as `JSON.stringify` writes them (see {@link FastDecoder.compactSeldon}). */
-const SELDON_HEAD = bytes('{"data":{"ndarray":[[');
-const SELDON_TAIL = bytes(']]}}');
+const SELDON_HEAD = bytes(SELDON_HEAD_TEXT);
+const SELDON_TAIL = bytes(SELDON_TAIL_TEXT);
 const OIP_HEAD = bytes('{"inputs":[{"name":"');
 const OIP_SHAPE = bytes('","shape":[');
 const OIP_DATA = bytes('],"datatype":"FP64","data":[');
-const OIP_TAIL = bytes(']}]}');
+const OIP_TAIL = bytes(OIP_TAIL_TEXT);
 
 /** JSON's four whitespace bytes. */
 function ws(b: Buffer, i: number): number {
@@ -105,9 +89,27 @@ function startsWith(b: Buffer, at: number, key: Uint8Array): boolean {
   return true;
 }
 
+/** How a {@link FastDecoder} reads the compact bodies; the tests compare each way with the others. */
+export interface FastDecoderOptions {
+  /**
+   * Try the compact form of the usual bodies first; false leaves every body to the general scan.
+   * @default true
+   */
+  readonly compact?: boolean;
+  /**
+   * Scan the compact form with WebAssembly where it is available (and `MLOPS_SERVE_WASM` is not
+   * `0`); false leaves it to the JavaScript scan.
+   * @default true
+   */
+  readonly wasm?: boolean;
+}
+
 /**
  * The fast decoders of one server: its model, its `requestPath` and its scratch. One request is
  * decoded at a time (synchronously), so the scanner's registers live on the instance.
+ *
+ * The values a decoder returns (`x`) are valid until its next body: a view on the scratch, or on
+ * the WebAssembly scan's memory when that scan took the body.
  *
  * @example
  * const fast = new FastDecoder(served, undefined, scratch);
@@ -138,17 +140,20 @@ export class FastDecoder {
   /** The text before the values of the last compact OIP body taken (see {@link compactOip}), and its rows. */
   private oipHead: Uint8Array | undefined;
   private oipHeadRows = 0;
+  private readonly compact: boolean;
+  /** The WebAssembly scan of the compact bodies, if there is one. */
+  private readonly scan: CompactScan | undefined;
+  /** {@link oipHead}'s length when the scan holds it too; 0 when it does not. */
+  private scanHead = 0;
 
-  /**
-   * @param compact try the compact form of the usual bodies first (@default true; false leaves
-   * every body to the general scan, which the tests compare it with)
-   */
   constructor(
     model: ServedModel,
     private readonly requestPath: Readonly<Record<string, string>> | undefined,
     private readonly scratch: Float64Scratch,
-    private readonly compact = true,
+    options: FastDecoderOptions = {},
   ) {
+    this.compact = options.compact ?? true;
+    this.scan = this.compact && (options.wasm ?? true) ? compactScan() : undefined;
     this.f = model.features.length;
     this.featureBytes = model.features.map((name) => {
       const json = JSON.stringify(name);
@@ -171,11 +176,11 @@ export class FastDecoder {
     const x = this.scratch.staging(b.length >> 1);
     if (x === undefined || f === 0) return undefined;
     if (this.compact) {
+      const scan = this.scan;
+      const scanned = scan === undefined ? 0 : scan.seldon(b, f);
+      if (scanned > 0) return this.plainRequest(scanned, scan!.view(scanned * f));
       const rows = this.compactSeldon(b, x);
-      if (rows > 0) {
-        const meta = this.plainMeta;
-        return { kind: 'ndarray', rows, x: this.scratch.view(rows * f), metaJson: meta.json, puid: meta.puid };
-      }
+      if (rows > 0) return this.plainRequest(rows, this.scratch.view(rows * f));
     }
     let i = ws(b, 0);
     if (b[i] !== Byte.LBRACE) return undefined;
@@ -202,6 +207,12 @@ export class FastDecoder {
     if (rows < 0 || i !== b.length) return undefined;
     const meta = puid === undefined ? this.plainMeta : responseMeta({ puid }, this.requestPath);
     return { kind: 'ndarray', rows, x: this.scratch.view(rows * f), metaJson: meta.json, puid: meta.puid };
+  }
+
+  /** A request of `rows` rows, values `x`, without meta. */
+  private plainRequest(rows: number, x: Float64Array): SeldonRequest {
+    const meta = this.plainMeta;
+    return { kind: 'ndarray', rows, x, metaJson: meta.json, puid: meta.puid };
   }
 
   /**
@@ -358,6 +369,13 @@ export class FastDecoder {
     // A one-feature model reads a single input named after its feature as a column: the full path's call.
     if (x === undefined || f < 2) return undefined;
     if (this.compact) {
+      // The scan compares the body with the last compact body's head, so it takes the second one on.
+      const scan = this.scan;
+      const head = this.scanHead;
+      if (scan !== undefined && head > 0) {
+        const rows = this.oipHeadRows;
+        if (scan.oip(b, head, rows * f)) return { id: undefined, rows, x: scan.view(rows * f) };
+      }
       const rows = this.compactOip(b, x);
       if (rows > 0) return { id: undefined, rows, x: this.scratch.view(rows * f) };
     }
@@ -428,6 +446,9 @@ export class FastDecoder {
     if (!hit) {
       this.oipHead = Uint8Array.from(b.subarray(0, head));
       this.oipHeadRows = rows;
+      const scan = this.scan;
+      this.scanHead = scan !== undefined && head <= HEAD_MAX ? head : 0;
+      if (this.scanHead > 0) scan!.head.set(this.oipHead);
     }
     return rows;
   }

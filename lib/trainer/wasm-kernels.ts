@@ -1,7 +1,8 @@
 /**
  * The fit's passes over the rows as a WebAssembly module with 128-bit SIMD (f64x2), hand-encoded
- * here: a few dozen instructions need no compiler, and the bytes are built from this readable source
- * when the module loads (about 1.5 KB, compiled once per process).
+ * here with the encoder of `lib/shared/wasm.ts`: a few dozen instructions need no compiler, and the
+ * bytes are built from this readable source when the module loads (about 1.5 KB, compiled once per
+ * process).
  *
  * Each kernel computes exactly what its JavaScript twin in `fit-threads.ts` computes, to the same
  * bits: the twin keeps four running sums, the i-th product going to sum i mod 4, and adds them as
@@ -22,6 +23,24 @@
  * const kernels = instantiateKernels(memory); // undefined without WebAssembly SIMD
  * const xr = kernels?.dot(columnByte, residualByte, rows);
  */
+import {
+  compiledOnce,
+  exportEntry,
+  ExportKind,
+  F64,
+  funcBody,
+  funcType,
+  I32,
+  moduleBytes,
+  op as scalar,
+  Section,
+  uleb,
+  utf8,
+  V128,
+  vec,
+  wasm,
+  type WasmModule,
+} from '../shared/wasm';
 
 /** The kernels, over byte addresses in the memory they were instantiated with. */
 export interface FitKernels {
@@ -46,76 +65,11 @@ export interface KernelMemory {
 }
 
 /** A compiled module (opaque; it can be posted to a worker thread). */
-export type KernelModule = object;
+export type KernelModule = WasmModule;
 
-/** The slice of the WebAssembly JavaScript API used here (the project's `lib` has no DOM types). */
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Module: new (bytes: Uint8Array) => KernelModule;
-  Instance: new (module: KernelModule, imports: object) => { readonly exports: unknown };
-  Memory: new (descriptor: { initial: number; maximum: number; shared: boolean }) => KernelMemory;
-}
-
-const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-
-// ---- a tiny encoder -------------------------------------------------------------------------------
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-/** Signed LEB128, for the small non-negative and negative constants used here. */
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const utf8 = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const vec = (items: readonly number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: readonly number[]) => [id, ...uleb(body.length), ...body];
-
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-
-/** The instructions used, as byte sequences (names as in the WebAssembly text format). */
+/** The scalar instructions of `lib/shared/wasm.ts` and the SIMD ones the kernels use. */
 const op = {
-  get: (i: number) => [0x20, ...uleb(i)],
-  set: (i: number) => [0x21, ...uleb(i)],
-  tee: (i: number) => [0x22, ...uleb(i)],
-  i32: (v: number) => [0x41, ...sleb(v)],
-  i32Add: [0x6a],
-  i32And: [0x71],
-  i32Shl: [0x74],
-  i32LtU: [0x49],
-  i32GeU: [0x4f],
-  block: [0x02, 0x40],
-  loop: [0x03, 0x40],
-  end: [0x0b],
-  brIf: (depth: number) => [0x0d, depth],
-  // memarg: alignment hint (log2; the data is 8-byte aligned) and a constant offset.
-  f64Load: (offset: number) => [0x2b, 3, ...uleb(offset)],
-  f64Store: (offset: number) => [0x39, 3, ...uleb(offset)],
-  f64Add: [0xa0],
-  f64Sub: [0xa1],
-  f64Mul: [0xa2],
-  f64Min: [0xa4],
-  f64Max: [0xa5],
+  ...scalar,
   v128Load: (offset: number) => [0xfd, ...uleb(0x00), 3, ...uleb(offset)],
   v128Store: (offset: number) => [0xfd, ...uleb(0x0b), 3, ...uleb(offset)],
   f64x2Splat: [0xfd, ...uleb(0x14)],
@@ -430,47 +384,22 @@ export const MAX_PAGES = 65_536;
 
 /** The module's binary: one shared memory imported as `env.memory`, the four kernels exported. */
 export function kernelModuleBytes(): Uint8Array {
-  const types = KERNELS.map((k) => [0x60, ...vec(k.params.map((t) => [t])), ...vec(k.results.map((t) => [t]))]);
   // memory limits: flags 3 = has a maximum and is shared; minimum 1 page
-  const imports = vec([[...utf8('env'), ...utf8('memory'), 0x02, 0x03, ...uleb(1), ...uleb(MAX_PAGES)]]);
-  const funcs = vec(KERNELS.map((_, i) => uleb(i)));
-  const exports = vec(KERNELS.map((k, i) => [...utf8(k.name), 0x00, ...uleb(i)]));
-  const codes = vec(
-    KERNELS.map((k) => {
-      const body = [...vec(k.locals.map(([count, type]) => [...uleb(count), type])), ...k.body, ...op.end];
-      return [...uleb(body.length), ...body];
-    }),
-  );
-  return Uint8Array.from([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec(types)),
-    ...section(2, imports),
-    ...section(3, funcs),
-    ...section(7, exports),
-    ...section(10, codes),
+  const memory = [...utf8('env'), ...utf8('memory'), ExportKind.MEMORY, 0x03, ...uleb(1), ...uleb(MAX_PAGES)];
+  return moduleBytes([
+    [Section.TYPE, vec(KERNELS.map((k) => funcType(k.params, k.results)))],
+    [Section.IMPORT, vec([memory])],
+    [Section.FUNCTION, vec(KERNELS.map((_, i) => uleb(i)))],
+    [Section.EXPORT, vec(KERNELS.map((k, i) => exportEntry(k.name, ExportKind.FUNC, i)))],
+    [Section.CODE, vec(KERNELS.map((k) => funcBody(k.locals, k.body)))],
   ]);
 }
-
-let compiled: KernelModule | null | undefined;
 
 /**
  * The compiled module, or undefined where WebAssembly SIMD or shared memory is unavailable (or
  * `MLOPS_FIT_SIMD=0` asks for the JavaScript kernels).
  */
-export function kernelModule(): KernelModule | undefined {
-  if (compiled === undefined) {
-    compiled = null;
-    if (process.env['MLOPS_FIT_SIMD'] !== '0' && wasm) {
-      const bytes = kernelModuleBytes();
-      try {
-        if (wasm.validate(bytes)) compiled = new wasm.Module(bytes);
-      } catch {
-        // no SIMD or no shared memory here: the JavaScript kernels run instead
-      }
-    }
-  }
-  return compiled ?? undefined;
-}
+export const kernelModule: () => KernelModule | undefined = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
 
 /** Kernel memories by their buffers (a memory has had one buffer object per size, and more: below). */
 const memories = new WeakMap<ArrayBufferLike, KernelMemory>();
@@ -498,7 +427,7 @@ export function kernelMemory(bytes: number): KernelMemory | undefined {
   const pages = Math.max(1, Math.ceil(bytes / 65_536));
   // An array must end below 4 GiB: the kernels' end addresses are 32-bit.
   if (pages >= MAX_PAGES) return undefined;
-  const memory = new wasm!.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+  const memory = new wasm!.Memory({ initial: pages, maximum: MAX_PAGES, shared: true }) as KernelMemory;
   kernelBuffer(memory);
   return memory;
 }

@@ -3,14 +3,16 @@
  * validating decoders): for every body, the fast one answers exactly what the full one would
  * (rows, values bit for bit, meta, id) or declines; it never accepts what the full path refuses.
  * Hand cases for the shapes it must take, then a deterministic fuzz of well-formed, near-miss and
- * mangled bodies.
+ * mangled bodies. The compact bodies are read three ways (the WebAssembly scan, the JavaScript
+ * scan it falls back to, the general scan), and all three must answer alike.
  */
 import { describe, expect, it } from 'vitest';
-import { FastDecoder } from '../../lib/serving/fast-path';
+import { FastDecoder, type FastDecoderOptions } from '../../lib/serving/fast-path';
 import { compileModel, type ServedModel } from '../../lib/serving/model';
 import { decodeOipRequest, type OipRequest } from '../../lib/serving/oip';
 import { Float64Scratch } from '../../lib/serving/scratch';
 import { decodeSeldonRequest, type SeldonRequest } from '../../lib/serving/seldon';
+import { BODY_MAX, compactScan, HEAD_MAX } from '../../lib/serving/wasm-scan';
 import { modelJson, TINY, WINE } from './helpers';
 
 const tiny = compileModel(TINY, { name: 'tiny' });
@@ -41,14 +43,42 @@ function sameSeldon(model: ServedModel, text: string, requestPath?: Record<strin
 }
 
 function sameOip(model: ServedModel, text: string): boolean {
-  const fast = new FastDecoder(model, undefined, new Float64Scratch()).oip(Buffer.from(text, 'utf8'));
+  const decoder = new FastDecoder(model, undefined, new Float64Scratch());
+  const b = Buffer.from(text, 'utf8');
+  const fast = decoder.oip(b);
   if (fast === undefined) return false;
   const slow = full<OipRequest>((b) => decodeOipRequest(b, model), text);
   expect(slow.ok, `the fast path took what the full path refuses: ${text}`).toBe(true);
   if (!slow.ok) return true;
   expect({ ...fast, x: bits(fast.x) }, text).toEqual({ ...slow.value, x: bits(slow.value.x) });
+  // Read again: a decoder keeps a compact body's head, and the WebAssembly scan reads the bodies
+  // that start with it (the first one only the JavaScript scans read).
+  const again = decoder.oip(b)!;
+  expect({ ...again, x: bits(again.x) }, text).toEqual({ ...slow.value, x: bits(slow.value.x) });
   return true;
 }
+
+/** Whether `x` is a view on `scratch` (what the JavaScript scans fill) rather than on the WebAssembly scan's memory. */
+const onScratch = (scratch: Float64Scratch, x: Float64Array) => x.buffer === scratch.staging(0)!.buffer;
+
+/** The WebAssembly scan, the JavaScript compact scan and the general scan answer alike. */
+const both = (model: ServedModel, text: string, requestPath?: Record<string, string>) => {
+  const b = Buffer.from(text, 'utf8');
+  const answer = (options: FastDecoderOptions) => {
+    const d = new FastDecoder(model, requestPath, new Float64Scratch(), options);
+    const seldon = d.seldon(b);
+    const s = seldon === undefined ? undefined : { ...seldon, x: bits(seldon.x) };
+    // Twice: the first compact OIP body's head is read in JavaScript, the second's compared by the scan.
+    const oip = () => {
+      const o = d.oip(b);
+      return o === undefined ? undefined : { ...o, x: bits(o.x) };
+    };
+    return { seldon: s, oip: [oip(), oip()] };
+  };
+  const general = answer({ compact: false });
+  expect(answer({}), text).toEqual(general);
+  expect(answer({ wasm: false }), text).toEqual(general);
+};
 
 const ROW = [7.4, 0.7, 0, 1.9, 0.076, 11, 34, 0.9978, 3.51, 0.56, 9.4];
 
@@ -223,17 +253,6 @@ describe('fast and full paths agree on mangled bodies (deterministic fuzz)', () 
 
 describe('compact bodies: the one-pass form and the general scan agree', () => {
   type Compact = { compactSeldon(b: Buffer, x: Float64Array): number; compactOip(b: Buffer, x: Float64Array): number };
-  const both = (model: ServedModel, text: string, requestPath?: Record<string, string>) => {
-    const b = Buffer.from(text, 'utf8');
-    const answer = (compact: boolean) => {
-      const d = new FastDecoder(model, requestPath, new Float64Scratch(), compact);
-      const seldon = d.seldon(b);
-      const s = seldon === undefined ? undefined : { ...seldon, x: bits(seldon.x) };
-      const oip = d.oip(b);
-      return { seldon: s, oip: oip === undefined ? undefined : { ...oip, x: bits(oip.x) } };
-    };
-    expect(answer(true), text).toEqual(answer(false));
-  };
   const taken = (model: ServedModel, text: string) => {
     const d = new FastDecoder(model, undefined, new Float64Scratch()) as unknown as Compact;
     const b = Buffer.from(text);
@@ -347,9 +366,184 @@ describe('compact bodies: the one-pass form and the general scan agree', () => {
     const kept = new FastDecoder(tiny, undefined, new Float64Scratch());
     for (const text of bodies) {
       const b = Buffer.from(text, 'utf8');
-      const fresh = new FastDecoder(tiny, undefined, new Float64Scratch(), false).oip(b);
+      const fresh = new FastDecoder(tiny, undefined, new Float64Scratch(), { compact: false }).oip(b);
       const read = kept.oip(b);
       expect(read && { ...read, x: bits(read.x) }, text).toEqual(fresh && { ...fresh, x: bits(fresh.x) });
+    }
+  });
+});
+
+describe('the WebAssembly scan of compact bodies', () => {
+  const seldonText = (rows: number[][]) => JSON.stringify({ data: { ndarray: rows } });
+  const oipText = (name: string, rows: number, data: number[] | string) =>
+    `{"inputs":[{"name":"${name}","shape":[${rows},2],"datatype":"FP64","data":[${data}]}]}`;
+  const oipHead = (name: string) => oipText(name, 1, '').slice(0, -']}]}'.length);
+  /** Who read the body, if any one did: the scan (`wasm`) or a JavaScript scan (`js`), and its values. */
+  const reader = (read: (d: FastDecoder, b: Buffer) => { x: Float64Array } | undefined, options: FastDecoderOptions = {}) => {
+    const scratch = new Float64Scratch();
+    const d = new FastDecoder(tiny, undefined, scratch, options);
+    return (text: string) => {
+      const r = read(d, Buffer.from(text, 'utf8'));
+      return r === undefined ? undefined : { by: onScratch(scratch, r.x) ? 'js' : 'wasm', x: bits(r.x) };
+    };
+  };
+  const seldonReader = (options?: FastDecoderOptions) => reader((d, b) => d.seldon(b), options);
+  const oipReader = (options?: FastDecoderOptions) => reader((d, b) => d.oip(b), options);
+  /** A compact Seldon body of the tiny model of exactly `length` bytes: rows of `[1,2]`, the last value padded with digits. */
+  const seldonOfLength = (length: number) => {
+    const rows = Math.floor((length - 22) / 6);
+    const text = seldonText(Array.from({ length: rows }, () => [1, 2]));
+    return `${text.slice(0, -4)}${'5'.repeat(length - text.length)}]]}}`;
+  };
+
+  it('fails if the scan is not there to test, or the decoders do not use it', () => {
+    expect(compactScan()).toBeDefined();
+    expect(seldonReader()(seldonText([[1, 2]]))?.by).toBe('wasm');
+    expect(seldonReader({ wasm: false })(seldonText([[1, 2]]))?.by).toBe('js');
+    const oip = oipReader();
+    expect([oip(oipText('x', 1, '1,2'))?.by, oip(oipText('x', 1, '3,4'))?.by]).toEqual(['js', 'wasm']);
+    const js = oipReader({ wasm: false });
+    expect([js(oipText('x', 1, '1,2'))?.by, js(oipText('x', 1, '3,4'))?.by]).toEqual(['js', 'js']);
+  });
+
+  it.each([
+    // 15 digits in all, the most the scan takes, and 16, which it leaves to the JavaScript scan.
+    ['123456789012345', 'wasm'],
+    ['-123456789012345', 'wasm'],
+    ['1234567890123456', 'js'],
+    ['0.12345678901234', 'wasm'],
+    ['0.123456789012345', 'js'],
+    ['12345678.9012345', 'wasm'],
+    ['12345678.90123456', 'js'],
+    ['-99999999.9999999', 'wasm'],
+    ['999999999999999.9', 'js'],
+    ['0.00000000000001', 'wasm'],
+    ['0.000000000000001', 'js'],
+    ['0.30000000000000004', 'js'],
+    // Zeros and signs.
+    ['0', 'wasm'],
+    ['-0', 'wasm'],
+    ['-0.0', 'wasm'],
+    ['-0.000', 'wasm'],
+    ['0.5', 'wasm'],
+    ['-0.5', 'wasm'],
+    // Exponents go to the JavaScript scan.
+    ['1e5', 'js'],
+    ['-2.5E-3', 'js'],
+    ['0e0', 'js'],
+  ])('fails if %s is not read by the %s scan to the bits JSON.parse gives', (v, by) => {
+    const text = seldonText([[0, 0]]).replace('0,0', `${v},${v}`);
+    const expected = bits(Float64Array.from(JSON.parse(text).data.ndarray.flat()));
+    expect(seldonReader()(text)).toEqual({ by, x: expected });
+    const oip = oipReader();
+    oip(oipText('x', 1, '1,2'));
+    expect(oip(oipText('x', 1, `${v},${v}`))).toEqual({ by, x: expected });
+    both(tiny, text);
+  });
+
+  it.each(['00', '-00', '01', '-01', '00.5', '1.', '-', '--1', '-.5', '+1', '1.5.5', '0x1', '1..2', '.5'])(
+    'fails if any scan takes %s, which is not JSON',
+    (v) => {
+      expect(seldonReader()(seldonText([[1, 2]]).replace('1,2', `${v},2`))).toBeUndefined();
+      const oip = oipReader();
+      oip(oipText('x', 1, '1,2'));
+      expect(oip(oipText('x', 1, `${v},2`))).toBeUndefined();
+      both(tiny, seldonText([[1, 2]]).replace('1,2', `${v},2`));
+    },
+  );
+
+  it('fails if a body of exactly BODY_MAX bytes is not the scan\'s, or one byte more is not left to the JavaScript scan', () => {
+    for (const [length, by] of [
+      [BODY_MAX - 1, 'wasm'],
+      [BODY_MAX, 'wasm'],
+      [BODY_MAX + 1, 'js'],
+    ] as const) {
+      const text = seldonOfLength(length);
+      expect(text.length).toBe(length);
+      const read = seldonReader()(text);
+      expect(read?.by).toBe(by);
+      expect(read?.x).toEqual(bits(Float64Array.from(JSON.parse(text).data.ndarray.flat())));
+      both(tiny, text);
+      // The same values as one OIP tensor, padded to the length.
+      const values = JSON.parse(text).data.ndarray.flat() as number[];
+      const oipBody = oipText('x', values.length / 2, values.join(','));
+      const padded = oipBody.replace('"x"', `"x${'y'.repeat(length - oipBody.length)}"`);
+      expect(padded.length).toBe(length);
+      const oip = oipReader();
+      expect([oip(padded)?.by, oip(padded)?.by]).toEqual(length - oipBody.length + oipHead('x').length > HEAD_MAX ? ['js', 'js'] : ['js', by]);
+    }
+  });
+
+  it('fails if an OIP head of HEAD_MAX bytes is not compared by the scan, or one byte more is not left to JavaScript', () => {
+    for (const [extra, by] of [
+      [0, 'wasm'],
+      [1, 'js'],
+    ] as const) {
+      const name = 'n'.repeat(HEAD_MAX - oipHead('').length + extra);
+      expect(oipHead(name).length).toBe(HEAD_MAX + extra);
+      const oip = oipReader();
+      expect(oip(oipText(name, 1, '1.5,-2'))).toEqual({ by: 'js', x: ['1.5', '-2'] });
+      expect(oip(oipText(name, 1, '3,4.25'))).toEqual({ by, x: ['3', '4.25'] });
+      both(tiny, oipText(name, 1, '3,4.25'));
+    }
+  });
+
+  it('fails if the scan takes rows split other than the model\'s width, or misses a batch\'s rows', () => {
+    const rand = lcg(23);
+    const value = () => (Math.round((rand() - 0.5) * 1e6) / 10 ** Math.floor(rand() * 8)).toString();
+    const many = Array.from({ length: 700 }, () => [value(), value()]);
+    const manyText = `{"data":{"ndarray":[${many.map((r) => `[${r}]`).join(',')}]}}`;
+    const read = seldonReader()(manyText);
+    expect(read?.by).toBe('wasm');
+    expect(read?.x).toEqual(bits(Float64Array.from(many.flat().map(Number))));
+    both(tiny, manyText);
+    const oip = oipReader();
+    const flat = many.flat().join(',');
+    oip(oipText('x', 700, flat));
+    expect(oip(oipText('x', 700, flat))).toEqual(read);
+    for (const text of [
+      '{"data":{"ndarray":[[1,2,3],[4]]}}',
+      '{"data":{"ndarray":[[1],[2,3,4]]}}',
+      '{"data":{"ndarray":[[1,2],[3]]}}',
+      '{"data":{"ndarray":[[1,2],[3,4,5]]}}',
+      '{"data":{"ndarray":[[1,2][3,4]]}}',
+      '{"data":{"ndarray":[[1,2],3,4]}}',
+      '{"data":{"ndarray":[[1,2],[3,4]}}',
+    ]) {
+      expect(seldonReader()(text), text).toBeUndefined();
+      both(tiny, text);
+    }
+    // An OIP tensor whose data is split into rows, or holds other than the shape's count: not the scan's.
+    for (const data of ['[1,2],[3,4]', '1,2,3', '1', '1,2,3,4,5']) {
+      const oip2 = oipReader();
+      oip2(oipText('x', 2, '1,2,3,4'));
+      const text = oipText('x', 2, data);
+      expect(oip2(text)?.by, text).not.toBe('wasm');
+      both(tiny, text);
+    }
+  });
+
+  it('fails if the scan reads past the body (into what a longer body left in its memory) or takes a body that goes on after the tail', () => {
+    const seldon = seldonReader();
+    const oip = oipReader();
+    const long = seldonText([[1, 2], [3.5, 4], [5, 67]]);
+    const longOip = oipText('x', 2, '1,2,3,45');
+    // Each cut is not JSON; each is read right after the whole body, whose bytes follow it in the scan's memory.
+    for (let k = 0; k < long.length; k++) {
+      expect(seldon(long)?.by).toBe('wasm');
+      expect(seldon(long.slice(0, k)), long.slice(0, k)).toBeUndefined();
+    }
+    oip(longOip);
+    for (let k = 0; k < longOip.length; k++) {
+      expect(oip(longOip)?.by).toBe('wasm');
+      expect(oip(longOip.slice(0, k)), longOip.slice(0, k)).toBeUndefined();
+    }
+    // And a byte after the tail (whitespace, which the general scan takes, or not JSON): the tail must end the body.
+    for (const extra of [' ', '\n', '}', ']', ',', '0']) {
+      expect(seldon(long + extra)?.by, long + extra).not.toBe('wasm');
+      expect(oip(longOip + extra)?.by, longOip + extra).not.toBe('wasm');
+      both(tiny, long + extra);
+      both(tiny, longOip + extra);
     }
   });
 });
