@@ -10,9 +10,11 @@
  * under callgrind it takes ~100 instructions an id where the same loop in JavaScript, optimized,
  * took ~600 in the server (~200 standalone: what V8 makes of it depends on where it is inlined and
  * how often it runs, about once per thousand requests). The JavaScript loop stays as the fallback
- * where WebAssembly is unavailable (`node --jitless`), and the tests hold the two to the same text.
+ * where WebAssembly is unavailable (`node --jitless`) or `MLOPS_SERVE_WASM=0`, and the tests hold the
+ * two to the same text.
  */
 import { randomFillSync } from 'node:crypto';
+import { compiledOnce, ExportKind, exportEntry, funcBody, funcType, I32, moduleBytes, op, Section, uleb, vec, wasm } from '../shared/wasm';
 
 /**
  * Ids per refill: `randomFillSync` costs a crypto job object per call (about the same for 2 KiB as
@@ -37,65 +39,37 @@ const TABLE_AT = 0;
 const RANDOM_AT = 512;
 const TEXT_AT = RANDOM_AT + 16 * BATCH;
 
-/** unsigned LEB128, as WebAssembly encodes sizes and offsets. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    const low = n & 0x7f;
-    n >>>= 7;
-    out.push(n === 0 ? low : low | 0x80);
-  } while (n !== 0);
-  return out;
-}
-/** `i32.const n` for n ≥ 0: signed LEB128, so a last group with its 0x40 bit set needs one more byte. */
-function sconst(n: number): number[] {
-  const out = [0x41];
-  for (;;) {
-    const low = n & 0x7f;
-    n >>>= 7;
-    if (n === 0 && (low & 0x40) === 0) return [...out, low];
-    out.push(low | 0x80);
-  }
-}
-
 /**
  * `format(n)`: for each of `n` ids, set the version and variant bits of its 16 random bytes (as
  * RFC 9562 §5.4 says) and write their digits into its text. Locals: 0 n, 1 r (random byte
  * address), 2 t (text address), 3 the random bytes' end.
  */
-function formatModule(): Uint8Array {
-  const get = (i: number) => [0x20, i];
-  const set = (i: number) => [0x21, i];
-  const load8 = (offset: number) => [0x2d, 0, ...leb(offset)];
-  const store8 = (offset: number) => [0x3a, 0, ...leb(offset)];
-  const body: number[] = [
-    1, 3, 0x7f, // three i32 locals
-    ...sconst(RANDOM_AT), ...set(1),
-    ...sconst(TEXT_AT), ...set(2),
-    ...get(0), ...sconst(16), 0x6c, ...sconst(RANDOM_AT), 0x6a, ...set(3), // end = RANDOM_AT + 16 n
-    0x03, 0x40, // loop
+function formatModuleBytes(): Uint8Array {
+  const [n, r, t, end] = [0, 1, 2, 3];
+  const body = [
+    ...op.i32(RANDOM_AT), ...op.set(r),
+    ...op.i32(TEXT_AT), ...op.set(t),
+    ...op.get(n), ...op.i32(16), ...op.i32Mul, ...op.i32(RANDOM_AT), ...op.i32Add, ...op.set(end),
+    ...op.loop,
     // byte 6: version 4 in the high nibble; byte 8: variant 10 in the high bits.
-    ...get(1), ...get(1), ...load8(6), ...sconst(0x0f), 0x71, ...sconst(0x40), 0x72, ...store8(6),
-    ...get(1), ...get(1), ...load8(8), ...sconst(0x3f), 0x71, ...sconst(0x80), 0x72, ...store8(8),
+    ...op.get(r), ...op.get(r), ...op.i32Load8U(6), ...op.i32(0x0f), ...op.i32And, ...op.i32(0x40), ...op.i32Or, ...op.i32Store8(6),
+    ...op.get(r), ...op.get(r), ...op.i32Load8U(8), ...op.i32(0x3f), ...op.i32And, ...op.i32(0x80), ...op.i32Or, ...op.i32Store8(8),
     // text[t + DIGITS_AT[k]] (16 bits) = table[2 · random[r + k]]
     ...DIGITS_AT.flatMap((at, k) => [
-      ...get(2), ...get(1), ...load8(k), ...sconst(1), 0x74, 0x2f, 1, ...leb(TABLE_AT), 0x3b, 1, ...leb(at),
+      ...op.get(t), ...op.get(r), ...op.i32Load8U(k), ...op.i32(1), ...op.i32Shl, ...op.i32Load16U(TABLE_AT), ...op.i32Store16(at),
     ]),
-    ...get(1), ...sconst(16), 0x6a, ...set(1),
-    ...get(2), ...sconst(36), 0x6a, ...set(2),
-    ...get(1), ...get(3), 0x49, 0x0d, 0, // br_if (r < end) to the loop's top
-    0x0b, // end loop
-    0x0b, // end function
+    ...op.get(r), ...op.i32(16), ...op.i32Add, ...op.set(r),
+    ...op.get(t), ...op.i32(36), ...op.i32Add, ...op.set(t),
+    ...op.get(r), ...op.get(end), ...op.i32LtU, ...op.brIf(0),
+    ...op.end,
   ];
-  const section = (id: number, bytes: number[]) => [id, ...leb(bytes.length), ...bytes];
-  const name = (s: string) => [s.length, ...Buffer.from(s, 'latin1')];
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 1, 0x7f, 0]), // type 0: (i32) -> ()
-    ...section(3, [1, 0]), // function 0 has type 0
-    ...section(5, [1, 0, 1]), // one memory of one page, never grown
-    ...section(7, [2, ...name('memory'), 2, 0, ...name('format'), 0, 0]),
-    ...section(10, [1, ...leb(body.length), ...body]),
+  return moduleBytes([
+    [Section.TYPE, vec([funcType([I32], [])])],
+    [Section.FUNCTION, vec([uleb(0)])],
+    // One page, never grown: the views on it stay valid.
+    [Section.MEMORY, vec([[0x00, 1]])],
+    [Section.EXPORT, vec([exportEntry('memory', ExportKind.MEMORY, 0), exportEntry('format', ExportKind.FUNC, 0)])],
+    [Section.CODE, vec([funcBody([[3, I32]], body)])],
   ]);
 }
 
@@ -103,22 +77,12 @@ interface Formatter {
   readonly memory: { readonly buffer: ArrayBuffer };
   format(n: number): void;
 }
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { readonly exports: unknown };
-}
-const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
-let compiled: object | null | undefined;
+/** The formatter module (`MLOPS_SERVE_WASM=0` turns it off, as it does the body scan). */
+const formatModule = compiledOnce(formatModuleBytes, 'MLOPS_SERVE_WASM');
 /** A fresh instance of the formatter (its own memory), or `undefined` without WebAssembly. */
 function formatter(): Formatter | undefined {
-  if (compiled === undefined) {
-    try {
-      compiled = wasm === undefined ? null : new wasm.Module(formatModule());
-    } catch {
-      compiled = null;
-    }
-  }
-  return compiled === null ? undefined : (new wasm!.Instance(compiled, {}).exports as Formatter);
+  const module = formatModule();
+  return module === undefined ? undefined : (new wasm!.Instance(module, {}).exports as Formatter);
 }
 
 /** The fallback: what `format` does, in JavaScript. */
