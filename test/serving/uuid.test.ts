@@ -54,6 +54,14 @@ describe('UuidSource', () => {
     for (let i = 0; i < 3 * UUID_BATCH + 5; i++) expect(ids.take()).toBe(reference());
   });
 
+  it('fails if ids are sliced from a string of more than 128 ids (it would outlive two scavenges and be promoted: the heap grew ~36 bytes a request)', () => {
+    const ids = new UuidSource();
+    for (let i = 0; i < UUID_BATCH + 200; i++) {
+      ids.take();
+      expect((ids as unknown as { run: string }).run.length).toBeLessThanOrEqual(36 * 128);
+    }
+  });
+
   it('two sources do not repeat each other', () => {
     const a = new UuidSource();
     const b = new UuidSource();
