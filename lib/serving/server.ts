@@ -222,29 +222,27 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     metrics.observe(ex.route.id, status, (performance.now() - ex.start) / 1000);
   }
 
-  // writeHead reads a header list synchronously, so one list serves every prediction's reply.
-  const predictionHeaders: (string | number)[] = [
-    'content-type',
-    JSON_TYPE,
-    'content-length',
-    0,
-    REQUEST_ID_HEADER,
-    '',
-  ];
-
   /**
    * A prediction's 200: {@link reply} without a headers object per request. `bytes` is the body's
    * UTF-8 length; callers that know it is all ASCII pass its length, which spares
    * `Buffer.byteLength` flattening the concatenated string once more before it is written.
+   *
+   * The header list is a fresh array: a shared one would hold each request's (young) id, and that
+   * store into a long-lived array takes V8's write barrier slow path on every request.
    */
   function replyPrediction(ex: Exchange, body: string, requestId: string, bytes: number): void {
     if (draining) {
       reply(ex, 200, JSON_TYPE, body, { [REQUEST_ID_HEADER]: requestId });
       return;
     }
-    predictionHeaders[3] = bytes;
-    predictionHeaders[5] = requestId;
-    ex.res.writeHead(200, predictionHeaders);
+    const headers: (string | number)[] = new Array(6);
+    headers[0] = 'content-type';
+    headers[1] = JSON_TYPE;
+    headers[2] = 'content-length';
+    headers[3] = bytes;
+    headers[4] = REQUEST_ID_HEADER;
+    headers[5] = requestId;
+    ex.res.writeHead(200, headers);
     ex.res.end(body);
     metrics.observe(ex.route.id, 200, (performance.now() - ex.start) / 1000);
   }
@@ -537,11 +535,17 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
       if (path.startsWith('/seldon/')) path = stripIngressPrefix(path);
     }
     // Traffic is mostly one path: comparing with the last one found is cheaper than hashing the
-    // request's fresh string for the map.
-    let route = path === lastPath ? lastRoute : routes.get(path);
-    if (route !== undefined) {
-      lastPath = path;
-      lastRoute = route;
+    // request's fresh string for the map. The last path is kept only when it changes: storing each
+    // request's (young) string in this long-lived closure would take V8's write barrier slow path
+    // (a remembered-set entry, and its cache misses) on every request.
+    let route: Route | undefined;
+    if (path === lastPath) route = lastRoute;
+    else {
+      route = routes.get(path);
+      if (route !== undefined) {
+        lastPath = path;
+        lastRoute = route;
+      }
     }
     let routeError: Error | undefined;
     if (route === undefined) ({ route, error: routeError } = dynamicRoute(path));

@@ -71,3 +71,32 @@ describe('request ids on a fresh server', () => {
     }
   });
 });
+
+describe('requests to different paths in turn', () => {
+  it('answers each from its own route and with its own id (nothing kept from the request before)', async () => {
+    const own = await startModelServer({ model: compileModel(TINY, { name: 'tiny' }), port: 0 });
+    try {
+      const steps: [string, string, unknown, (r: Awaited<ReturnType<typeof call>>) => void][] = [
+        ['POST', '/api/v1.0/predictions', seldonRow, (r) => expect(r.json.data.ndarray).toEqual([9])],
+        ['POST', '/v2/models/tiny/infer', oipRow, (r) => expect(r.json.outputs[0].data).toEqual([9])],
+        ['GET', '/api/v1.0/metadata/tiny', undefined, (r) => expect(r.json.name).toBe('tiny')],
+        ['POST', '/api/v1.0/nowhere', seldonRow, (r) => expect(r.status).toBe(404)],
+        ['POST', '/api/v1.0/predictions', seldonRow, (r) => expect(r.json.data.ndarray).toEqual([9])],
+        ['POST', '/api/v1.0/predictions', seldonRow, (r) => expect(r.json.data.ndarray).toEqual([9])],
+        ['POST', '/v2/models/other/infer', oipRow, (r) => expect(r.status).toBe(404)],
+        ['POST', '/v2/models/tiny/infer', oipRow, (r) => expect(r.json.outputs[0].data).toEqual([9])],
+        ['POST', '/seldon/ns/dep/api/v1.0/predictions', seldonRow, (r) => expect(r.json.data.ndarray).toEqual([9])],
+      ];
+      const ids: string[] = [];
+      for (const [method, path, body, check] of steps) {
+        const r = await call(own.url, method, path, body);
+        check(r);
+        if (r.status === 200 && method === 'POST') ids.push(r.headers[REQUEST_ID_HEADER] as string);
+      }
+      expect(ids).toHaveLength(6);
+      expect(new Set(ids).size).toBe(6);
+    } finally {
+      await own.close();
+    }
+  });
+});
