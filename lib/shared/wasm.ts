@@ -181,23 +181,40 @@ export interface WasmApi {
 /** WebAssembly, or undefined where the runtime has none. */
 export const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
+/** A module compiled on first use: call it for the module; {@link CompiledModule.unavailable} says why there is none. */
+export interface CompiledModule {
+  (): WasmModule | undefined;
+  /**
+   * Why the call returns no module: `'off'` when its environment switch is `0`, `'unsupported'`
+   * where the runtime has no WebAssembly or cannot compile the module; undefined when it has one.
+   */
+  unavailable(): 'off' | 'unsupported' | undefined;
+}
+
 /**
  * The module of `bytes()`, compiled on the first call and kept for the process: undefined where
  * WebAssembly (or a feature the module uses, such as SIMD or shared memory) is unavailable, or
- * where the environment variable `off` is `0` (the JavaScript twins' switch).
+ * where the environment variable `off` is `0` (the JavaScript twins' switch). The switch is read
+ * here only, so a caller that words the fallback asks {@link CompiledModule.unavailable}.
  *
  * @example
  * export const kernelModule = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
  */
-export function compiledOnce(bytes: () => Uint8Array, off: string): () => WasmModule | undefined {
+export function compiledOnce(bytes: () => Uint8Array, off: string): CompiledModule {
   let compiled: WasmModule | null | undefined;
-  return () => {
+  let why: 'off' | 'unsupported' | undefined;
+  const module = (): WasmModule | undefined => {
     if (compiled === undefined) {
       compiled = null;
-      if (process.env[off] !== '0' && wasm) {
+      why = 'unsupported';
+      if (process.env[off] === '0') why = 'off';
+      else if (wasm) {
         const code = bytes();
         try {
-          if (wasm.validate(code)) compiled = new wasm.Module(code);
+          if (wasm.validate(code)) {
+            compiled = new wasm.Module(code);
+            why = undefined;
+          }
         } catch {
           // a feature the module uses is missing here: the JavaScript twin runs instead
         }
@@ -205,4 +222,10 @@ export function compiledOnce(bytes: () => Uint8Array, off: string): () => WasmMo
     }
     return compiled ?? undefined;
   };
+  return Object.assign(module, {
+    unavailable: () => {
+      module();
+      return why;
+    },
+  });
 }

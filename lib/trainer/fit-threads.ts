@@ -476,7 +476,7 @@ export function fitArrays(
     // asked for the JavaScript kernels: no fallback
   } else if (!kernelModule()) {
     fallback =
-      process.env['MLOPS_FIT_SIMD'] === '0'
+      kernelModule.unavailable() === 'off'
         ? 'MLOPS_FIT_SIMD=0 asks for the JavaScript kernels'
         : 'this runtime has no WebAssembly SIMD or shared WebAssembly memory';
   } else if (options.inPlace) {

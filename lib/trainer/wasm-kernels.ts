@@ -24,6 +24,7 @@
  * const xr = kernels?.dot(columnByte, residualByte, rows);
  */
 import {
+  type CompiledModule,
   compiledOnce,
   exportEntry,
   ExportKind,
@@ -399,7 +400,7 @@ export function kernelModuleBytes(): Uint8Array {
  * The compiled module, or undefined where WebAssembly SIMD or shared memory is unavailable (or
  * `MLOPS_FIT_SIMD=0` asks for the JavaScript kernels).
  */
-export const kernelModule: () => KernelModule | undefined = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
+export const kernelModule: CompiledModule = compiledOnce(kernelModuleBytes, 'MLOPS_FIT_SIMD');
 
 /** Kernel memories by their buffers (a memory has had one buffer object per size, and more: below). */
 const memories = new WeakMap<ArrayBufferLike, KernelMemory>();
