@@ -223,9 +223,10 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
   }
 
   /**
-   * A prediction's 200: {@link reply} without a headers object per request. `bytes` is the body's
-   * UTF-8 length; callers that know it is all ASCII pass its length, which spares
-   * `Buffer.byteLength` flattening the concatenated string once more before it is written.
+   * A prediction's 200: {@link reply} with a flat header list, which writeHead reads without
+   * enumerating an object's keys. `bytes` is the body's UTF-8 length; callers that know it is all
+   * ASCII pass its length, which spares `Buffer.byteLength` flattening the concatenated string once
+   * more before it is written.
    *
    * The header list is a fresh array: a shared one would hold each request's (young) id, and that
    * store into a long-lived array takes V8's write barrier slow path on every request.
