@@ -14,7 +14,7 @@
  * two to the same text.
  */
 import { randomFillSync } from 'node:crypto';
-import { compiledOnce, ExportKind, exportEntry, funcBody, funcType, I32, moduleBytes, op, Section, uleb, vec, wasm } from '../shared/wasm';
+import { compiledOnce, ExportKind, exportEntry, funcBody, funcType, I32, moduleBytes, op, Section, uleb, vec } from '../shared/wasm';
 
 /**
  * Ids per refill: `randomFillSync` costs a crypto job object per call (about the same for 2 KiB as
@@ -86,11 +86,6 @@ interface Formatter {
 }
 /** The formatter module (`MLOPS_SERVE_WASM=0` turns it off, as it does the body scan). */
 const formatModule = compiledOnce(formatModuleBytes, 'MLOPS_SERVE_WASM');
-/** A fresh instance of the formatter (its own memory), or `undefined` without WebAssembly. */
-function formatter(): Formatter | undefined {
-  const module = formatModule();
-  return module === undefined ? undefined : (new wasm!.Instance(module, {}).exports as Formatter);
-}
 
 /** The fallback: what `format` does, in JavaScript. */
 function formatInJs(r: Buffer, text: Buffer): void {
@@ -129,7 +124,7 @@ export class UuidSource {
     private readonly fill: (b: Buffer) => Buffer = randomFillSync,
     useWasm = true,
   ) {
-    this.wasm = useWasm ? formatter() : undefined;
+    this.wasm = useWasm ? formatModule.instantiate<Formatter>() : undefined;
     if (this.wasm !== undefined) {
       const memory = this.wasm.memory.buffer;
       Buffer.from(memory, TABLE_AT, 512).set(new Uint8Array(HEX2.buffer));

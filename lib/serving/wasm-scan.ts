@@ -49,8 +49,6 @@ import {
   Section,
   uleb,
   vec,
-  wasm,
-  type WasmModule,
 } from '../shared/wasm';
 import { Byte, OIP_TAIL_TEXT, SELDON_HEAD_TEXT, SELDON_TAIL_TEXT } from './json-bytes';
 
@@ -279,8 +277,7 @@ export class CompactScan {
   /** The last view handed out: bodies of one shape ask for the same length every time. */
   private last: Float64Array | undefined;
 
-  constructor(module: WasmModule) {
-    const exports = new wasm!.Instance(module, {}).exports as ScanExports;
+  constructor(exports: ScanExports) {
     this.memory = exports.memory.buffer;
     this.body = new Uint8Array(this.memory, Layout.BODY, BODY_MAX);
     this.head = new Uint8Array(this.memory, Layout.HEAD, HEAD_MAX);
@@ -317,6 +314,6 @@ const scanModule = compiledOnce(scanModuleBytes, 'MLOPS_SERVE_WASM');
  * `MLOPS_SERVE_WASM=0` asks for the JavaScript scan alone).
  */
 export function compactScan(): CompactScan | undefined {
-  const module = scanModule();
-  return module === undefined ? undefined : new CompactScan(module);
+  const exports = scanModule.instantiate<ScanExports>();
+  return exports === undefined ? undefined : new CompactScan(exports);
 }

@@ -189,6 +189,8 @@ export interface CompiledModule {
    * where the runtime has no WebAssembly or cannot compile the module; undefined when it has one.
    */
   unavailable(): 'off' | 'unsupported' | undefined;
+  /** A new instance's exports (each instance has its own memory unless `imports` gives one), or undefined without the module. */
+  instantiate<T>(imports?: object): T | undefined;
 }
 
 /**
@@ -226,6 +228,10 @@ export function compiledOnce(bytes: () => Uint8Array, off: string): CompiledModu
     unavailable: () => {
       module();
       return why;
+    },
+    instantiate: <T>(imports: object = {}): T | undefined => {
+      const compiled = module();
+      return compiled === undefined ? undefined : (new wasm!.Instance(compiled, imports).exports as T);
     },
   });
 }

@@ -467,11 +467,10 @@ const instances = new WeakMap<KernelMemory, FitKernels>();
 
 /** The kernels over `memory`, or undefined without WebAssembly SIMD. */
 export function instantiateKernels(memory: KernelMemory): FitKernels | undefined {
-  const module = kernelModule();
-  if (!module) return undefined;
   let kernels = instances.get(memory);
   if (!kernels) {
-    kernels = new wasm!.Instance(module, { env: { memory } }).exports as unknown as FitKernels;
+    kernels = kernelModule.instantiate<FitKernels>({ env: { memory } });
+    if (!kernels) return undefined;
     instances.set(memory, kernels);
   }
   return kernels;

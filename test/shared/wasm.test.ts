@@ -24,6 +24,7 @@ describe('compiledOnce', () => {
     expect(first).toBeInstanceOf(wasm!.Module);
     expect(module()).toBe(first);
     expect(module.unavailable()).toBeUndefined();
+    expect(module.instantiate<object>()).toBeDefined();
     expect(built).toBe(1);
   });
 
@@ -36,6 +37,7 @@ describe('compiledOnce', () => {
     }, SWITCH);
     expect(module.unavailable()).toBe('off');
     expect(module()).toBeUndefined();
+    expect(module.instantiate()).toBeUndefined();
     expect(built).toBe(0);
   });
 
