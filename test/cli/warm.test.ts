@@ -5,7 +5,7 @@
  * kit cache of its own, after a warm killed -9 halfway.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,8 +102,11 @@ describe('npm run prepare (mlops warm)', () => {
     // up has no code cache of its own yet: it compiled from the one warm left (the same platform
     // start), and wrote its own when Ctrl-C ended it.
     expect(trace).toBe('mlops launcher: code cache mlops.cjs.warm.code-cache accepted');
-    const [bundleDir] = readdirSync(join(cache, 'cli')).filter((n) => existsSync(join(cache, 'cli', n, 'mlops.cjs.warm.code-cache')));
-    expect(existsSync(join(cache, 'cli', bundleDir!, 'mlops.cjs.up.code-cache'))).toBe(true);
+    // The launcher's current bundle, as its manifest names it: a developer's cache also holds the
+    // bundles of earlier sources (pruned after a day), some with code caches of their own.
+    const { dir: bundleDir } = JSON.parse(readFileSync(join(cache, 'cli', 'mlops.json'), 'utf8')) as { dir: string };
+    expect(existsSync(join(cache, 'cli', bundleDir, 'mlops.cjs.warm.code-cache'))).toBe(true);
+    expect(existsSync(join(cache, 'cli', bundleDir, 'mlops.cjs.up.code-cache'))).toBe(true);
 
     // A second warm finds it all.
     const again = mlops(['warm', '--json']);
