@@ -24,7 +24,8 @@ const STACK_TESTS = [
  * and stops itself. No module mocks, no environment or global left changed (a file that sets a
  * variable or a spy restores it), no state another file reads, no `inject` from the global setup.
  * They share one module graph per worker (`isolate: false`) instead of importing the AWS SDK, DuckDB
- * and the kit once per file; they pass in any order (`--sequence.shuffle`). Files that mock modules,
+ * and the kit once per file; the files pass in any order (`--sequence.shuffle.files`; the tests
+ * inside a file keep their order: some read what an earlier one wrote). Files that mock modules,
  * stub the environment for a module they re-import, or start `mlops` platforms and CLIs stay in
  * `platform`, a process per file. So does test/trainer/fit-kernels.test.ts: its SIMD assertions
  * depend on the process's WebAssembly kernel memories and fit threads. The fallback that failed them
@@ -33,7 +34,7 @@ const STACK_TESTS = [
  * moving it saved nothing measurable, so it keeps its own process.
  */
 const IN_PROCESS_TESTS = [
-  'test/adapters/canary-alarms.test.ts',
+  'test/adapters/{athena-one-row,canary-alarms}.test.ts',
   'test/console/{features-logic,models-logic,runs-logic,units}.test.ts',
   'test/datasets/wine-lake.test.ts',
   'test/drift/{drift,plan,scipy-parity,window-query}.test.ts',
