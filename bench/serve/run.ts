@@ -482,9 +482,9 @@ async function main(): Promise<void> {
       const ratio = median(p.rps);
       const delta = median(p.p99);
       const met = delta <= 0.3 && ratio >= 0.9;
+      const against = other === 'bare' ? 'bare' : "bare, node's defaults (issue 14's reference)";
       // The ratios the verdict reads, to three places: a median of 0.896 printed as 0.90 beside
       // "MISSED" read as a contradiction.
-      const against = other === 'bare' ? 'bare' : "bare, node's defaults (issue 14's reference)";
       checks.push(
         `${r}, ${args.connections} connections, kit vs ${against}, paired by round: throughput ${list(p.rps, (x) => x.toFixed(3))} → median ${ratio.toFixed(3)}; p99 ${list(p.p99, ms)} → median ${ms(delta)}` +
           (p.cpu.some(Number.isNaN) ? '' : `; CPU per request ${list(p.cpu, (x) => x.toFixed(2))}× (median ${median(p.cpu).toFixed(2)}×)`) +

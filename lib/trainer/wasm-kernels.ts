@@ -40,7 +40,6 @@ import {
   V128,
   vec,
   wasm,
-  type WasmModule,
 } from '../shared/wasm';
 
 /** The kernels, over byte addresses in the memory they were instantiated with. */
@@ -64,9 +63,6 @@ export interface KernelMemory {
   readonly buffer: SharedArrayBuffer;
   grow(pages: number): number;
 }
-
-/** A compiled module (opaque; it can be posted to a worker thread). */
-export type KernelModule = WasmModule;
 
 /** The scalar instructions of `lib/shared/wasm.ts` and the SIMD ones the kernels use. */
 const op = {
