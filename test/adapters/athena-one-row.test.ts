@@ -17,7 +17,7 @@ let s3: LocalS3;
 let athena: AthenaEngine;
 let endpoint: AwsEndpoint;
 let client: AthenaClient;
-/** GetQueryExecution answers RUNNING this many more times before the engine answers. */
+/** GetQueryExecution answers RUNNING this many more times before it gives the query's end state. */
 let holdRunning = 0;
 
 beforeAll(async () => {
@@ -28,7 +28,10 @@ beforeAll(async () => {
     services: {
       AmazonAthena: {
         StartQueryExecution: (i) => athena.startQueryExecution(i as never),
+        // Answered once the query has ended, so that the RUNNING answers are only the held ones
+        // (the pauses are not slept: on a busy machine the real query would still be running).
         GetQueryExecution: async (i) => {
+          await athena.waitForQuery((i as { QueryExecutionId: string }).QueryExecutionId);
           const answer = await athena.getQueryExecution(i as never);
           if (holdRunning <= 0) return answer;
           holdRunning--;
