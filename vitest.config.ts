@@ -48,7 +48,7 @@ const IN_PROCESS_TESTS = [
   'test/local/lambda/lambda.test.ts',
   'test/local/s3/{server,store,upload-part-copy,uri}.test.ts',
   'test/local/sagemaker/{archive,sfn,trainer}.test.ts',
-  'test/local/sfn/{distributed-map,pipeline,runner}.test.ts',
+  'test/local/sfn/{distributed-map,lookahead,pipeline,runner}.test.ts',
   'test/local/up/{log-file,ports,request-log,serving-routes}.test.ts',
   'test/pipelines/{batch,evaluate,feature-service,features-sql,register,register-rollback,split,training-plan,unload,validate-sql,write-once}.test.ts',
   'test/quality/{core,emf}.test.ts',

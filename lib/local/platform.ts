@@ -55,6 +55,7 @@ import {
   lambdaIntegrations,
   LocalStepFunctions,
   loadStateMachines,
+  prewarmAhead,
   type ProgressEvent,
   s3Integrations,
   sagemakerIntegrations,
@@ -480,6 +481,7 @@ export async function startPlatform(options: StartPlatformOptions): Promise<Loca
     closers.push(() => sfn.detach());
     // A Task with no local integration fails here, naming the state, before anything runs.
     sfn.validate();
+    closers.push(prewarmAhead(sfn, lambda));
 
     // One gateway for every REST API of the stage, at the same paths as behind API Gateway.
     const routes: ApiRoute[] = [];

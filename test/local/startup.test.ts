@@ -18,7 +18,8 @@ import { lakeBucket, runStartup, type StartupStep } from '../../lib/local/startu
 import { assemblyDirOf, synthLocalStage } from '../../lib/local/synth';
 import { runMlops } from './mlops-cli';
 import { WINE_FEATURE_NAMES } from '../../lib/features/wine';
-import { DEFAULT_SCHEDULED_INPUT } from '../../stacks/training-pipeline-stack';
+import { lambdaLookahead } from '../../lib/local/sfn';
+import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../../stacks/training-pipeline-stack';
 import { parquetBytes, parquetRowGroups } from '../../lib/trainer/parquet-rows';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'mlops-startup-'));
@@ -89,6 +90,19 @@ describe('npm start on the local stage', () => {
     expect(steps[0]!.outcome).toBe('created winequality-red.csv, wine-labels.csv, wine-features-seed.parquet');
     expect(await latestVersions()).toEqual(['1']);
     expect(platform.serving.deployments).toMatchObject([{ namespace: 'seldon', deployment: 'wine-quality', version: '1' }]);
+  });
+
+  it("starts each training function's worker while the two Lambda steps before it run (the synthesized definition)", () => {
+    const machine = platform.sfn.machines.find((m) => m.stackName.includes('TrainingPipeline'))!;
+    const ahead = lambdaLookahead(machine.definition);
+    const short = (state: string) => (ahead.get(state) ?? []).map((f) => /-(\w+?function)[0-9a-f]{8}$/.exec(f)?.[1] ?? f).sort();
+    expect(short(TRAINING_STATES.validate)).toEqual(['evaluatefunction', 'stagefunction']);
+    expect(short(TRAINING_STATES.stage)).toEqual(['baselinefunction', 'evaluatefunction']);
+    expect(short(TRAINING_STATES.evaluate)).toEqual(['baselinefunction', 'registerfunction']);
+    expect(short(TRAINING_STATES.baseline)).toEqual(['registerfunction']);
+    expect(short(TRAINING_STATES.register)).toEqual([]);
+    // Each of them ran on that one worker.
+    for (const f of ahead.get(TRAINING_STATES.validate)!) expect(platform.lambda.workerCount(f)).toBe(1);
   });
 
   it('answers the Seldon v1 prediction and the same value through OIP v2', async () => {

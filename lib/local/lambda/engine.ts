@@ -83,6 +83,10 @@ type WorkerMessage =
 class Slot {
   busy = false;
   cold = true;
+  /** Started ahead of any invocation ({@link LambdaEngine.prewarm}). */
+  proactive = false;
+  /** The handler has loaded. */
+  loaded = false;
   readonly started = performance.now();
   /** Settles once the handler is loaded: undefined, or the init error. */
   readonly ready: Promise<LambdaErrorPayload | undefined>;
@@ -100,7 +104,10 @@ class Slot {
       settleReady = r;
     });
     worker.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') settleReady(undefined);
+      if (m.type === 'ready') {
+        this.loaded = true;
+        settleReady(undefined);
+      }
       else if (m.type === 'init-error') settleReady(m.error);
       else if (m.type === 'log') {
         log(m.text);
@@ -249,6 +256,10 @@ export class LambdaEngine {
     let initFailed = false;
     let outcome: { payload: unknown; error: boolean; timedOut?: boolean };
     try {
+      // A worker started ahead (prewarm) whose handler loaded before this invoke had its init
+      // outside any invocation, as Lambda's proactive initialization: no Init Duration. One still
+      // loading is waited for, and reports its init as any cold start does.
+      if (slot.proactive && slot.loaded) slot.cold = false;
       const wasCold = slot.cold;
       const initError = await Promise.race([slot.ready, timeout]);
       if (wasCold && initError !== 'timeout') {
@@ -306,6 +317,30 @@ export class LambdaEngine {
     };
   }
 
+  /**
+   * Starts a worker for a function that has none, without invoking it, so that its next invocation
+   * finds the handler loaded (Lambda's proactive initialization; the local platform calls this one
+   * step ahead of a state machine's Lambda Tasks, see lib/local/sfn/lookahead.ts). Does nothing for
+   * an unknown function, or one with a worker already, or once the engine is closed. An init error
+   * is not lost: the worker stays until the next invocation, which reports it as a cold start would.
+   * Returns, when it started a worker, a promise that settles once the handler has loaded or failed
+   * to (the platform does not wait for it; tests do).
+   *
+   * @example
+   * lambda.prewarm('mlops-local-trainingpipeline-stagefunction9f2b1974'); // a promise, then undefined
+   */
+  prewarm(nameOrArn: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
+    const pool = this.pools.get(functionNameOf(nameOrArn));
+    if (!pool) return undefined;
+    this.prune(pool);
+    if (pool.slots.length > 0) return undefined;
+    const slot = this.spawn(pool.spec);
+    slot.proactive = true;
+    pool.slots.push(slot);
+    return slot.ready.then(() => undefined);
+  }
+
   /** How many workers a function has running (warm or busy). */
   workerCount(name: string): number {
     return this.pools.get(name)?.slots.length ?? 0;
@@ -319,9 +354,20 @@ export class LambdaEngine {
     await Promise.all(all.map((s) => s.worker.terminate()));
   }
 
+  /** Drops idle workers that exited (a prewarmed one can, before any invocation). */
+  private prune(pool: Pool): void {
+    for (let i = pool.slots.length - 1; i >= 0; i--) {
+      const s = pool.slots[i]!;
+      // An exit during init is kept: its invocation reports the init error.
+      if (!s.busy && s.exited && s.loaded) pool.slots.splice(i, 1);
+    }
+  }
+
   private async acquire(pool: Pool): Promise<Slot> {
     for (;;) {
-      const idle = pool.slots.find((s) => !s.busy && !s.exited);
+      this.prune(pool);
+      // A prewarmed worker that died loading is taken too: its invocation reports why.
+      const idle = pool.slots.find((s) => !s.busy && (!s.exited || !s.loaded));
       if (idle) {
         idle.busy = true;
         return idle;

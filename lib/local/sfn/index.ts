@@ -22,6 +22,7 @@ export {
   type StateMachineSpec,
 } from './definition';
 export type { HistoryEvent, ProgressEvent } from './history';
+export { lambdaFunctionOf, lambdaLookahead, prewarmAhead } from './lookahead';
 export {
   type AthenaApi,
   athenaIntegrations,

@@ -27,6 +27,9 @@ async function bundle(name: string, source: string, format: 'cjs' | 'esm' = 'cjs
   return dir;
 }
 
+/** The ESM handler's bundle, registered again under other names by the prewarm tests. */
+let esmDir: string;
+
 const sleep = 'const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));';
 
 beforeAll(async () => {
@@ -74,15 +77,12 @@ beforeAll(async () => {
     environment: { GREETING: 'bonjour' },
   });
 
-  engine.register({
-    name: 'esm',
-    codeDir: await bundle(
-      'esm',
-      `export const handler = async (e: { x: number }) => ({ doubled: e.x * 2, when: new Date(0) });`,
-      'esm',
-    ),
-    handler: 'index.handler',
-  });
+  esmDir = await bundle(
+    'esm',
+    `export const handler = async (e: { x: number }) => ({ doubled: e.x * 2, when: new Date(0) });`,
+    'esm',
+  );
+  engine.register({ name: 'esm', codeDir: esmDir, handler: 'index.handler' });
   engine.register({
     name: 'callback',
     codeDir: await bundle(
@@ -115,6 +115,11 @@ beforeAll(async () => {
       'init-throws',
       `if (!process.env.TABLE_NAME) throw new Error('TABLE_NAME is not set'); export const handler = async () => 1;`,
     ),
+    handler: 'index.handler',
+  });
+  engine.register({
+    name: 'exits-at-init',
+    codeDir: await bundle('exits-at-init', `process.exit(7); export const handler = async () => 1;`),
     handler: 'index.handler',
   });
   engine.register({ name: 'missing-module', codeDir: envDir, handler: 'nope.handler' });
@@ -240,6 +245,51 @@ describe('LambdaEngine', () => {
     const line = result.logs.find((l) => l.includes('\tINFO\t'));
     expect(line).toMatch(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\t${result.requestId}\\tINFO\\tgot 7$`));
     expect(logged).toContainEqual(['hello-en', line]);
+  });
+
+  it('prewarms a worker that the next invoke finds loaded: no init duration, no second worker', async () => {
+    engine.register({ name: 'prewarmed', codeDir: esmDir, handler: 'index.handler' });
+    const loading = engine.prewarm('prewarmed');
+    expect(loading).toBeInstanceOf(Promise);
+    expect(engine.prewarm(engine.arnOf('prewarmed'))).toBeUndefined(); // it has a worker now
+    expect(engine.workerCount('prewarmed')).toBe(1);
+    await loading;
+    const first = await engine.invoke('prewarmed', { x: 4 });
+    expect(first.payload).toEqual({ doubled: 8, when: '1970-01-01T00:00:00.000Z' });
+    expect(first.initDurationMs).toBeUndefined();
+    expect(first.logs.at(-1)).not.toMatch(/Init Duration/);
+    expect(engine.workerCount('prewarmed')).toBe(1);
+    expect(engine.prewarm('nope')).toBeUndefined();
+  });
+
+  it('an invoke that finds its prewarmed worker still loading waits for it and reports the init', async () => {
+    engine.register({ name: 'prewarming', codeDir: esmDir, handler: 'index.handler' });
+    void engine.prewarm('prewarming');
+    const first = await engine.invoke('prewarming', { x: 1 });
+    expect(first.payload).toMatchObject({ doubled: 2 });
+    expect(first.initDurationMs).toBeGreaterThan(0);
+    expect(first.logs.at(-1)).toMatch(/\tInit Duration: [\d.]+ ms$/);
+    expect(engine.workerCount('prewarming')).toBe(1);
+  });
+
+  it("reports a prewarmed worker's init failure on the next invoke, then drops the worker", async () => {
+    await engine.prewarm('init-throws');
+    const thrown = await engine.invoke('init-throws', {});
+    expect(thrown).toMatchObject({ functionError: 'Unhandled', payload: { errorMessage: 'TABLE_NAME is not set' } });
+    expect(engine.workerCount('init-throws')).toBe(0);
+
+    // A worker that exits while it loads: the exit is the invoke's error, and the place is freed.
+    await engine.prewarm('exits-at-init');
+    expect(engine.workerCount('exits-at-init')).toBe(1);
+    const exited = await engine.invoke('exits-at-init', {});
+    expect(exited.payload).toMatchObject({
+      errorType: 'Runtime.ExitError',
+      errorMessage: 'Runtime exited with error: exit status 7',
+    });
+    expect(engine.workerCount('exits-at-init')).toBe(0);
+    const again = await engine.invoke('exits-at-init', {});
+    expect(again.payload).toMatchObject({ errorType: 'Runtime.ExitError' });
+    expect(engine.workerCount('exits-at-init')).toBe(0);
   });
 
   it('fails if the function is unknown', async () => {
