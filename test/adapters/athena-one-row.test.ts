@@ -68,13 +68,13 @@ describe('athenaOneRow', () => {
     expect(row).toEqual({ rows: '1599', top: '8' });
   });
 
-  it('looks again after 500 ms, then doubles the pause up to 5 s', async () => {
+  it('looks again after 100 ms, then doubles the pause up to 5 s', async () => {
     const pauses: number[] = [];
     holdRunning = 9;
     const row = await query(pauses)(`SELECT count(*) AS "rows" FROM ${twin}`);
     expect(holdRunning).toBe(0);
     expect(row).toEqual({ rows: '1599' });
-    expect(pauses).toEqual([500, 1000, 2000, 4000, 5000, 5000, 5000, 5000, 5000]);
+    expect(pauses).toEqual([100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
   });
 
   it("raises the engine's reason when the query fails", async () => {
