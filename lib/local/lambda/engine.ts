@@ -107,8 +107,7 @@ class Slot {
       if (m.type === 'ready') {
         this.loaded = true;
         settleReady(undefined);
-      }
-      else if (m.type === 'init-error') settleReady(m.error);
+      } else if (m.type === 'init-error') settleReady(m.error);
       else if (m.type === 'log') {
         log(m.text);
         this.onLog?.(m.text);
@@ -319,8 +318,8 @@ export class LambdaEngine {
 
   /**
    * Starts a worker for a function that has none, without invoking it, so that its next invocation
-   * finds the handler loaded (Lambda's proactive initialization; the local platform calls this one
-   * step ahead of a state machine's Lambda Tasks, see lib/local/sfn/lookahead.ts). Does nothing for
+   * finds the handler loaded (Lambda's proactive initialization; the local platform calls this two
+   * Lambda Tasks ahead of a state machine's run, see lib/local/sfn/lookahead.ts). Does nothing for
    * an unknown function, or one with a worker already, or once the engine is closed. An init error
    * is not lost: the worker stays until the next invocation, which reports it as a cold start would.
    * Returns, when it started a worker, a promise that settles once the handler has loaded or failed

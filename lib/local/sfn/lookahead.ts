@@ -48,7 +48,7 @@ function successors(state: AslState): string[] {
  * machine-unique in ASL, so one map covers nested states too.
  *
  * Two ahead, because one is not enough locally: a short step (a 0.16-s evaluation) ends before the
- * next function's worker has loaded (0.15–0.37 s).
+ * next function's worker has loaded (0.15–0.45 s).
  *
  * @example
  * lambdaLookahead(training.definition).get('Validate data'); // ['…-stagefunction…', '…-evaluatefunction…']
