@@ -26,7 +26,7 @@ const ATHENA_ENGINE = {
   EffectiveEngineVersion: 'Athena engine version 3',
 };
 
-/** Athena ListWorkGroups and ListQueryExecutions. */
+/** Athena ListWorkGroups, ListQueryExecutions and BatchGetQueryExecution. */
 export function athenaLists(sources: ControlPlaneSources): Record<string, Operation> {
   const names = () => [
     PRIMARY_WORK_GROUP,
@@ -70,6 +70,33 @@ export function athenaLists(sources: ControlPlaneSources): Record<string, Operat
         page(`ListQueryExecutions:${workGroup}`, 50),
       );
       return { QueryExecutionIds, ...(nextToken ? { NextToken: nextToken } : {}) };
+    },
+    // What the Athena console and `aws athena batch-get-query-execution` read after a listing: 1 to
+    // 50 ids, the known ones answered in the order asked, the others listed as unprocessed.
+    BatchGetQueryExecution: (input) => {
+      const ids = input['QueryExecutionIds'];
+      const invalid = (where: string, rule: string, value: string) =>
+        new AwsError(
+          'InvalidRequestException',
+          `1 validation error detected: Value at '${where}' failed to satisfy constraint: ${rule}, but ${value} provided`,
+        );
+      const shown = (v: unknown) => `${(JSON.stringify(v) ?? String(v)).slice(0, 80)} was`;
+      if (!Array.isArray(ids) || ids.length < 1 || ids.length > 50) {
+        const value = Array.isArray(ids) ? `${ids.length} were` : ids === undefined ? 'none was' : shown(ids);
+        throw invalid('queryExecutionIds', 'Member must be a list of 1 to 50 query execution ids', value);
+      }
+      const bad = ids.findIndex((id) => typeof id !== 'string' || !/^\S{1,128}$/.test(id));
+      if (bad >= 0) {
+        throw invalid(`queryExecutionIds.${bad + 1}.member`, 'Member must be 1 to 128 characters without spaces', shown(ids[bad]));
+      }
+      const byId = new Map(sources.queryExecutions().map((q) => [q.QueryExecutionId, q]));
+      const asked = [...new Set(ids as string[])];
+      return {
+        QueryExecutions: asked.filter((id) => byId.has(id)).map((id) => structuredClone(byId.get(id)!)),
+        UnprocessedQueryExecutionIds: asked
+          .filter((id) => !byId.has(id))
+          .map((id) => ({ QueryExecutionId: id, ErrorMessage: `Query execution ${id} is not known to this platform's Athena.` })),
+      };
     },
   };
 }

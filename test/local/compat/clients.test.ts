@@ -10,7 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { AthenaClient, ListQueryExecutionsCommand, ListWorkGroupsCommand, StartQueryExecutionCommand } from '@aws-sdk/client-athena';
+import {
+  AthenaClient,
+  BatchGetQueryExecutionCommand,
+  ListQueryExecutionsCommand,
+  ListWorkGroupsCommand,
+  StartQueryExecutionCommand,
+} from '@aws-sdk/client-athena';
 import { CloudWatchLogsClient, DescribeLogStreamsCommand, GetLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { DescribeTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, ListRulesCommand } from '@aws-sdk/client-eventbridge';
@@ -276,7 +282,7 @@ describe('the other control-plane calls', () => {
     expect((await errorOf(sfn.send(new ListActivitiesCommand({ nextToken: 'forged' })))).name).toBe('InvalidToken');
   });
 
-  it('Athena: ListWorkGroups and ListQueryExecutions of a work group', async () => {
+  it('Athena: ListWorkGroups, ListQueryExecutions of a work group and BatchGetQueryExecution of what it lists', async () => {
     const athena = new AthenaClient(config);
     const { WorkGroups = [] } = await athena.send(new ListWorkGroupsCommand({}));
     const names = WorkGroups.map((w) => w.Name);
@@ -291,6 +297,22 @@ describe('the other control-plane calls', () => {
       message: 'WorkGroup nope is not found.',
     });
     expect((await errorOf(athena.send(new ListWorkGroupsCommand({ MaxResults: 51 })))).name).toBe('InvalidRequestException');
+
+    const batch = await athena.send(new BatchGetQueryExecutionCommand({ QueryExecutionIds: [QueryExecutionId!, 'no-such-query'] }));
+    expect(batch.QueryExecutions).toHaveLength(1);
+    expect(batch.QueryExecutions![0]).toMatchObject({
+      QueryExecutionId,
+      Query: 'SELECT 1',
+      WorkGroup: workGroup,
+      Status: { State: expect.stringMatching(/^(QUEUED|RUNNING|SUCCEEDED)$/), SubmissionDateTime: expect.any(Date) },
+    });
+    expect(batch.UnprocessedQueryExecutionIds).toEqual([
+      { QueryExecutionId: 'no-such-query', ErrorMessage: expect.stringContaining('not known') },
+    ]);
+    expect(await errorOf(athena.send(new BatchGetQueryExecutionCommand({ QueryExecutionIds: [] })))).toMatchObject({
+      name: 'InvalidRequestException',
+      message: expect.stringMatching(/list of 1 to 50 .* but 0 were provided$/),
+    });
   });
 
   it('Lambda: ListFunctions and GetFunction (REST-JSON), ResourceNotFoundException for no such function', async () => {
@@ -447,7 +469,12 @@ describe.skipIf(!awsCli)('the AWS CLI with --endpoint-url', () => {
     const fns = await aws('lambda', 'list-functions', '--endpoint-url', url);
     const fn = fns.Functions[0].FunctionName;
     expect((await aws('lambda', 'get-function', '--function-name', fn, '--endpoint-url', url)).Configuration.FunctionName).toBe(fn);
-    expect((await aws('athena', 'list-work-groups', '--endpoint-url', url)).WorkGroups.map((w: { Name: string }) => w.Name)).toContain('primary');
+    const groups: string[] = (await aws('athena', 'list-work-groups', '--endpoint-url', url)).WorkGroups.map((w: { Name: string }) => w.Name);
+    expect(groups).toContain('primary');
+    const ran = await aws('athena', 'list-query-executions', '--work-group', groups.find((g) => g !== 'primary')!, '--endpoint-url', url);
+    const batch = await aws('athena', 'batch-get-query-execution', '--query-execution-ids', ran.QueryExecutionIds[0], 'missing-id', '--endpoint-url', url);
+    expect(batch.QueryExecutions.map((q: { QueryExecutionId: string }) => q.QueryExecutionId)).toEqual([ran.QueryExecutionIds[0]]);
+    expect(batch.UnprocessedQueryExecutionIds.map((q: { QueryExecutionId: string }) => q.QueryExecutionId)).toEqual(['missing-id']);
     expect(Array.isArray((await aws('events', 'list-rules', '--endpoint-url', url)).Rules)).toBe(true);
     const bucket = platform.store.buckets[0]!;
     const versions = await aws('s3api', 'list-object-versions', '--bucket', bucket, '--prefix', `compat/${process.pid}/`, '--endpoint-url', platform.info.s3Endpoint);

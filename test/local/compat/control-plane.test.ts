@@ -90,7 +90,7 @@ describe('Step Functions ListActivities', () => {
   });
 });
 
-describe('Athena ListWorkGroups and ListQueryExecutions', () => {
+describe('Athena ListWorkGroups, ListQueryExecutions and BatchGetQueryExecution', () => {
   const api = athenaLists(sources);
 
   it('lists primary and the stage’s work groups', async () => {
@@ -111,6 +111,34 @@ describe('Athena ListWorkGroups and ListQueryExecutions', () => {
       message: 'WorkGroup nope is not found.',
     });
     await expect(async () => api.ListQueryExecutions!({ WorkGroup: 5 })).rejects.toMatchObject({ code: 'InvalidRequestException' });
+  });
+
+  it('answers a batch of executions in the order asked, once each, and lists the unknown ones as unprocessed', async () => {
+    const answer = (await api.BatchGetQueryExecution!({ QueryExecutionIds: ['q-old', 'nope', 'q-new', 'q-old'] })) as {
+      QueryExecutions: QueryExecution[];
+      UnprocessedQueryExecutionIds: { QueryExecutionId: string; ErrorMessage: string }[];
+    };
+    expect(answer.QueryExecutions).toEqual([executions[2], executions[0]]);
+    expect(answer.QueryExecutions[0]).not.toBe(executions[2]); // a copy: the caller cannot change the engine's record
+    expect(answer.UnprocessedQueryExecutionIds).toEqual([
+      { QueryExecutionId: 'nope', ErrorMessage: "Query execution nope is not known to this platform's Athena." },
+    ]);
+  });
+
+  it.each([
+    ['none', {}, /'queryExecutionIds' .* but none was provided$/],
+    ['an empty list', { QueryExecutionIds: [] }, /list of 1 to 50 .* but 0 were provided$/],
+    ['51 ids', { QueryExecutionIds: Array.from({ length: 51 }, (_, i) => `q-${i}`) }, /but 51 were provided$/],
+    ['a string', { QueryExecutionIds: 'q-new' }, /but "q-new" was provided$/],
+    ['a number in the list', { QueryExecutionIds: ['q-new', 7] }, /'queryExecutionIds\.2\.member' .* but 7 was provided$/],
+    ['an empty id', { QueryExecutionIds: [''] }, /'queryExecutionIds\.1\.member' .* but "" was provided$/],
+    ['an id with a space', { QueryExecutionIds: ['q new'] }, /but "q new" was provided$/],
+    ['an id of 129 characters', { QueryExecutionIds: ['q'.repeat(129)] }, /1 to 128 characters/],
+  ])('refuses %s with InvalidRequestException naming the value', async (_what, input, message) => {
+    await expect(async () => api.BatchGetQueryExecution!(input)).rejects.toMatchObject({
+      code: 'InvalidRequestException',
+      message: expect.stringMatching(message),
+    });
   });
 });
 
