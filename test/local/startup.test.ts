@@ -92,7 +92,7 @@ describe('npm start on the local stage', () => {
     expect(platform.serving.deployments).toMatchObject([{ namespace: 'seldon', deployment: 'wine-quality', version: '1' }]);
   });
 
-  it("starts each training function's worker while the two Lambda steps before it run (the synthesized definition)", () => {
+  it('looks two Lambda steps ahead on the synthesized training definition (the workers the platform starts early)', () => {
     const machine = platform.sfn.machines.find((m) => m.stackName.includes('TrainingPipeline'))!;
     const ahead = lambdaLookahead(machine.definition);
     const short = (state: string) => (ahead.get(state) ?? []).map((f) => /-(\w+?function)[0-9a-f]{8}$/.exec(f)?.[1] ?? f).sort();
@@ -101,7 +101,7 @@ describe('npm start on the local stage', () => {
     expect(short(TRAINING_STATES.evaluate)).toEqual(['baselinefunction', 'registerfunction']);
     expect(short(TRAINING_STATES.baseline)).toEqual(['registerfunction']);
     expect(short(TRAINING_STATES.register)).toEqual([]);
-    // Each of them ran on that one worker.
+    // The early worker is the one the invocation used: no second one was started.
     for (const f of ahead.get(TRAINING_STATES.validate)!) expect(platform.lambda.workerCount(f)).toBe(1);
   });
 
