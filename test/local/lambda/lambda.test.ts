@@ -122,6 +122,14 @@ beforeAll(async () => {
     codeDir: await bundle('exits-at-init', `process.exit(7); export const handler = async () => 1;`),
     handler: 'index.handler',
   });
+  engine.register({
+    name: 'exits-after',
+    codeDir: await bundle(
+      'exits-after',
+      `export const handler = async () => { setTimeout(() => process.exit(3), 20); return 'answered'; };`,
+    ),
+    handler: 'index.handler',
+  });
   engine.register({ name: 'missing-module', codeDir: envDir, handler: 'nope.handler' });
   engine.register({ name: 'missing-export', codeDir: envDir, handler: 'index.predict' });
 }, 60_000);
@@ -290,6 +298,17 @@ describe('LambdaEngine', () => {
     const again = await engine.invoke('exits-at-init', {});
     expect(again.payload).toMatchObject({ errorType: 'Runtime.ExitError' });
     expect(engine.workerCount('exits-at-init')).toBe(0);
+  });
+
+  it('drops a worker that exits while idle, so that it does not hold one of the function’s places', async () => {
+    // Each invocation answers, then its worker exits; with the cap of 2, two dead workers kept
+    // would leave the third invocation waiting for ever.
+    for (let i = 0; i < 3; i++) {
+      const r = await engine.invoke('exits-after', {});
+      expect(r.payload).toBe('answered');
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the worker exits meanwhile
+    }
+    expect(engine.workerCount('exits-after')).toBeLessThanOrEqual(1);
   });
 
   it('fails if the function is unknown', async () => {
