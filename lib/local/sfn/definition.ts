@@ -220,12 +220,13 @@ function findJsonata(
   return undefined;
 }
 
-function children(state: AslState): { States?: Record<string, AslState>; StartAt?: string }[] {
-  const out: { States?: Record<string, AslState> }[] = [];
+/** The nested machines of a state: a Map's item processor (or Iterator), a Parallel's branches. */
+export function children(state: AslState): { States?: Record<string, AslState>; StartAt?: string }[] {
+  const out: { States?: Record<string, AslState>; StartAt?: string }[] = [];
   for (const key of ['ItemProcessor', 'Iterator'])
-    if (state[key]) out.push(state[key] as { States: Record<string, AslState> });
+    if (state[key]) out.push(state[key] as { States: Record<string, AslState>; StartAt?: string });
   if (Array.isArray(state['Branches']))
-    out.push(...(state['Branches'] as { States: Record<string, AslState> }[]));
+    out.push(...(state['Branches'] as { States: Record<string, AslState>; StartAt?: string }[]));
   return out;
 }
 

@@ -207,10 +207,15 @@ async function invokeLambda(
  * @example
  * registry.use(lambdaIntegrations({ invoke: async ({ functionName, payload }) => ({ payload: await run(functionName, payload) }) }));
  */
+/** The optimized Lambda integration's Task resource, which {@link lambdaIntegrations} runs. */
+export const LAMBDA_INVOKE_RESOURCE = 'arn:aws:states:::lambda:invoke';
+/** A bare function ARN (optionally qualified) as a Task resource, which {@link lambdaIntegrations} runs too. */
+export const LAMBDA_FUNCTION_RESOURCE = /^arn:aws[\w-]*:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/;
+
 export function lambdaIntegrations(invoker: LambdaInvoker): (r: IntegrationRegistry) => void {
   return (registry) => {
     registry.register(
-      'arn:aws:states:::lambda:invoke',
+      LAMBDA_INVOKE_RESOURCE,
       async (params, ctx) => {
         const p = (params ?? {}) as Record<string, Json>;
         if (typeof p['FunctionName'] !== 'string') {
@@ -234,7 +239,7 @@ export function lambdaIntegrations(invoker: LambdaInvoker): (r: IntegrationRegis
       'lambda:invoke',
     );
     registry.register(
-      /^arn:aws[\w-]*:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/,
+      LAMBDA_FUNCTION_RESOURCE,
       async (params, ctx) =>
         toJson((await invokeLambda(invoker, ctx.resource, params, ctx.signal)).payload ?? null),
       'lambda',

@@ -6,22 +6,23 @@
  * steps ahead, that init overlaps the steps in between (Athena queries, the training job) instead
  * of adding to them.
  */
-import { type AslDefinition, type AslState, allStates, type StateMachineSpec } from './definition';
+import { type AslDefinition, type AslState, allStates, children, type StateMachineSpec } from './definition';
 import type { ProgressEvent } from './history';
-import { parseFunctionName } from './integrations';
+import { LAMBDA_FUNCTION_RESOURCE, LAMBDA_INVOKE_RESOURCE, parseFunctionName } from './integrations';
 
-/** The function a Task state invokes, when the definition names it (a `FunctionName.$` path does not). */
+/**
+ * The function a Task state invokes, when the definition names it (a `FunctionName.$` path does
+ * not), for the resources the local runner invokes Lambda for (`lambdaIntegrations` in integrations.ts).
+ */
 export function lambdaFunctionOf(state: AslState): string | undefined {
   if (state.Type !== 'Task' || typeof state['Resource'] !== 'string') return undefined;
   const resource = state['Resource'];
-  if (/^arn:aws[\w-]*:states:::lambda:invoke(\.\w+)?$/.test(resource)) {
+  if (resource === LAMBDA_INVOKE_RESOURCE) {
     const params = (state['Parameters'] ?? state['Arguments']) as Record<string, unknown> | undefined;
     const name = params?.['FunctionName'];
     return typeof name === 'string' && !name.includes('{%') ? parseFunctionName(name).functionName : undefined;
   }
-  if (/^arn:aws[\w-]*:lambda:[^:]+:[^:]+:function:[^:]+(:[^:]+)?$/.test(resource))
-    return parseFunctionName(resource).functionName;
-  return undefined;
+  return LAMBDA_FUNCTION_RESOURCE.test(resource) ? parseFunctionName(resource).functionName : undefined;
 }
 
 /** The states a state hands over to when it succeeds: `Next`, a Choice's branches, a Map's or Parallel's first states. */
@@ -31,12 +32,7 @@ function successors(state: AslState): string[] {
   if (typeof state['Default'] === 'string') out.push(state['Default']);
   for (const choice of (state['Choices'] as { Next?: unknown }[] | undefined) ?? [])
     if (typeof choice.Next === 'string') out.push(choice.Next);
-  for (const key of ['ItemProcessor', 'Iterator']) {
-    const start = (state[key] as { StartAt?: unknown } | undefined)?.StartAt;
-    if (typeof start === 'string') out.push(start);
-  }
-  for (const branch of (state['Branches'] as { StartAt?: unknown }[] | undefined) ?? [])
-    if (typeof branch.StartAt === 'string') out.push(branch.StartAt);
+  for (const child of children(state)) if (typeof child.StartAt === 'string') out.push(child.StartAt);
   return out;
 }
 
