@@ -364,9 +364,10 @@ export class LambdaEngine {
 
   private async acquire(pool: Pool): Promise<Slot> {
     for (;;) {
+      // After the prune, an idle worker is alive or a prewarmed one that died loading, which is
+      // taken too: its invocation reports why.
       this.prune(pool);
-      // A prewarmed worker that died loading is taken too: its invocation reports why.
-      const idle = pool.slots.find((s) => !s.busy && (!s.exited || !s.loaded));
+      const idle = pool.slots.find((s) => !s.busy);
       if (idle) {
         idle.busy = true;
         return idle;
