@@ -6,8 +6,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { MessageChannel, type MessagePort, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, receiveMessageOnPort, type Worker } from 'node:worker_threads';
 import type { IPolicyValidationContext, PolicyViolation } from 'aws-cdk-lib';
+import { startWorker } from '../shared/worker-threads';
 import { kitCacheDir } from './bundling';
 
 /**
@@ -160,7 +161,7 @@ export class ValidationWorker {
     );
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { port: port2, flag: this.flag, pluginPath }, transferList: [port2] });
+    this.worker = startWorker(WORKER_SOURCE, { eval: true, workerData: { port: port2, flag: this.flag, pluginPath }, transferList: [port2] });
     // Never keeps the process alive; stopped once its reports are in.
     this.worker.unref();
     this.port.unref();

@@ -24,7 +24,8 @@
  * const xr = pass.updateDot(prevColumn, delta, column);
  */
 import { availableParallelism, loadavg } from 'node:os';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../shared/worker-threads';
 import {
   type FitKernels,
   type KernelMemory,
@@ -358,7 +359,7 @@ function pool(size: number): Pool {
   const ports: MessagePort[] = [];
   for (let index = 1; index <= size; index++) {
     const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER_SOURCE, {
+    const worker = startWorker(WORKER_SOURCE, {
       eval: true,
       // The fit allocates almost nothing (views on shared memory), a CSV job short strings only (the
       // 17-digit numbers): a small heap holds both, where the default grows to tens of MB for nothing.

@@ -32,7 +32,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import {
   CHUNK,
   type ChannelHeads,
@@ -45,6 +45,7 @@ import {
   POW10,
   type ReadFileVersion,
 } from './columnar';
+import { startWorker } from '../shared/worker-threads';
 import type { ChannelFile } from './contract';
 import { CsvError } from './csv';
 import { MomentAccumulator, momentCode, type MomentState } from './gram';
@@ -232,7 +233,7 @@ class RangeWorkers {
   constructor(count: number) {
     for (let i = 0; i < count; i++) {
       this.workers.push(
-        new Worker(WORKER_SOURCE, {
+        startWorker(WORKER_SOURCE, {
           eval: true,
           // Typed arrays and read buffers live outside the heap; the heap holds the 17-digit numbers' strings.
           resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },

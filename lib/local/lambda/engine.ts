@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../../shared/worker-threads';
 
 /** One function, with everything already resolved from the template and the assembly. */
 export interface LambdaFunctionSpec {
@@ -419,7 +420,7 @@ export class LambdaEngine {
       LAMBDA_RUNTIME_DIR: fileURLToPath(new URL('.', import.meta.url)),
       ...credentials,
     };
-    const worker = new Worker(RUNTIME, {
+    const worker = startWorker(RUNTIME, {
       env,
       name: `lambda:${spec.name}`,
       workerData: { handler: spec.handler, taskRoot: spec.codeDir, nodePath: KIT_NODE_MODULES },
