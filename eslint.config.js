@@ -29,6 +29,18 @@ export default tseslint.config(
     files: ['**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
+  {
+    // A worker thread that ends while V8 compiles for it in the background can abort the process
+    // on Node 20; startWorker starts them without that (lib/shared/worker-threads.ts).
+    files: ['bin/**', 'lib/**', 'lambdas/**', 'stacks/**'],
+    ignores: ['lib/shared/worker-threads.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: "NewExpression[callee.name='Worker']", message: 'Start worker threads with startWorker (lib/shared/worker-threads.ts).' },
+      ],
+    },
+  },
 );
 
 /**
