@@ -1,4 +1,16 @@
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * The run's temporary directory: the workers' TMPDIR, so everything they and the processes they start
+ * put in the temporary directory (CDK's `cdk.out*` assemblies of apps synthesized without an outdir,
+ * state dirs, model dirs, chromium's profiles) lands under it, and test/temp-root.ts removes it when
+ * the run ends. Before, every run left ~250 `cdk.out*` directories (1.6 GB) and ~70 others in /tmp.
+ * Named by the vitest process's pid, so a second evaluation of this file in the same run gives the
+ * same directory.
+ */
+const RUN_TMPDIR = join(tmpdir(), `mlops-vitest-${process.pid}`);
 
 /**
  * The stack tests: in-process CDK synthesis and nothing else (no servers, no mocks, no environment
@@ -56,6 +68,7 @@ const IN_PROCESS_TESTS = [
   'test/serving-stack/{canary-alarms,metrics-agent,supply-chain}.test.ts',
   'test/serving/{bad-input,codec,content-length,fast-path,load,load-model,metrics,oip,request-id,request-log,scratch,seldon,shutdown,uuid}.test.ts',
   'test/shared/{wasm,worker-threads}.test.ts',
+  'test/suite/tmpdir.test.ts',
   'test/trainer/{cli,columnar,container,contract,csv,elasticnet,fast-number,gram,gram-csv,gram-job,main,metrics,predict}.test.ts',
 ];
 
@@ -67,9 +80,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     setupFiles: ['test/setup.ts'],
+    env: { TMPDIR: RUN_TMPDIR },
     projects: [
-      { extends: true, test: { name: 'stacks', include: STACK_TESTS, isolate: false } },
-      { extends: true, test: { name: 'in-process', include: IN_PROCESS_TESTS, isolate: false } },
+      { extends: true, test: { name: 'stacks', include: STACK_TESTS, isolate: false, globalSetup: ['test/temp-root.ts'] } },
+      { extends: true, test: { name: 'in-process', include: IN_PROCESS_TESTS, isolate: false, globalSetup: ['test/temp-root.ts'] } },
       // Everything else starts platforms and CLI processes, or mocks: a process per file.
       {
         extends: true,
@@ -77,7 +91,7 @@ export default defineConfig({
           name: 'platform',
           include: ['test/**/*.test.ts'],
           exclude: [...STACK_TESTS, ...IN_PROCESS_TESTS],
-          globalSetup: ['test/global-setup.ts'],
+          globalSetup: ['test/temp-root.ts', 'test/global-setup.ts'],
         },
       },
     ],

@@ -1,8 +1,9 @@
 /**
- * bench/suite: the whole vitest run as `npm test` runs it (both projects, `stacks` and `platform`),
- * timed from outside: wall time, the CPU seconds of vitest and every process under it (which a busy
- * machine inflates less than wall time), vitest's own import/transform/tests figures, the test time
- * of each project, the load average before and after, and the slowest files.
+ * bench/suite: the whole vitest run as `npm test` runs it (the projects `stacks`, `in-process` and
+ * `platform`), timed from outside: wall time, the CPU seconds of vitest and every process under it
+ * (which a busy machine inflates less than wall time), vitest's own import/transform/tests figures,
+ * the test time of each project, the load average before and after, the slowest files, and what the
+ * run left in the temporary directory (nothing, when vitest.config.ts's run directory works).
  *
  * The issue 14 target is a wall time of 120 s or less on a quiet 2-core machine. A full run is
  * minutes of load on the machine: run it on a quiet one, not beside other work.
@@ -10,7 +11,7 @@
  *   npx tsx bench/suite/run.ts [--top 15] [-- <extra vitest arguments, e.g. a project or files>]
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,6 +43,9 @@ interface JsonReport {
 const dir = mkdtempSync(join(tmpdir(), 'mlops-suite-bench-'));
 const jsonFile = join(dir, 'report.json');
 const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+/** The temporary directory's entries: what the run leaves there is what it adds (on a machine running nothing else). */
+const tmpEntries = () => new Set(readdirSync(tmpdir()));
+const tmpBefore = tmpEntries();
 const loadBefore = load();
 const cpuBefore = childrenCpuSeconds();
 const t0 = performance.now();
@@ -62,6 +66,7 @@ const wall = (performance.now() - t0) / 1000;
 // eslint-disable-next-line no-control-regex -- the reporter's colours, whatever NO_COLOR says
 output = output.replace(/\x1b\[[0-9;]*m/g, '');
 const cpuAfter = childrenCpuSeconds();
+const leftInTmp = [...tmpEntries()].filter((e) => !tmpBefore.has(e));
 const loadAfter = load();
 
 // What vitest sums over its workers: "Duration 120.1s (transform 3s, setup 1s, import 40s, tests 200s, …)".
@@ -102,6 +107,7 @@ console.log(`  vitest duration           ${s(summary ? Number(summary[1]) : unde
 for (const [k, v] of Object.entries(phases)) console.log(`  vitest ${k.padEnd(18)} ${s(v)} (summed over workers)`);
 for (const [p, v] of byProject) console.log(`  project ${p.padEnd(17)} ${s(v.seconds)} over ${v.files} files`);
 if (report) console.log(`  tests                     ${report.numTotalTests} (${report.numFailedTests} failed)`);
+console.log(`  left in ${tmpdir()}`.padEnd(28) + `${leftInTmp.length} entries${leftInTmp.length ? ` (${leftInTmp.slice(0, 5).join(', ')}${leftInTmp.length > 5 ? ', …' : ''})` : ''}`);
 console.log(`\n  slowest ${top} files:`);
 for (const f of files.sort((a, b) => b.seconds - a.seconds).slice(0, top)) {
   console.log(`  ${f.seconds.toFixed(1).padStart(7)} s  ${f.project.padEnd(8)} ${f.file}${f.status === 'passed' ? '' : ` (${f.status})`}`);
