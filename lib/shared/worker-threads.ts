@@ -7,8 +7,8 @@
  * process: `Assertion failed: (data.first) != nullptr` in `NodePlatform::ForIsolate`. The one seen
  * here (a CI run of the suite, a vitest fork gone mid-file) was a concurrent TurboFan job
  * allocating a heap number and scheduling an incremental-marking task. It can happen wherever a
- * worker ends shortly after running hot code: a Lambda worker stopped with its platform, the
- * trainer's fit and CSV threads, CDK's validation worker.
+ * worker ends shortly after running hot code: a Lambda worker stopped at a timeout (while it runs)
+ * or with its platform, the trainer's fit and CSV threads, CDK's validation worker.
  *
  * {@link startWorker} turns off concurrent recompilation before the first worker starts. V8 reads
  * the flag when it creates an isolate, so every worker isolate created after it optimizes on its
