@@ -19,13 +19,11 @@
 import { setFlagsFromString } from 'node:v8';
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 
-let flagSet = false;
-
-/** `new Worker(filename, options)`, after turning off concurrent recompilation for new isolates. */
+/**
+ * `new Worker(filename, options)`, after turning off concurrent recompilation for new isolates
+ * (setting the flag again is harmless, and costs less than the worker's start).
+ */
 export function startWorker(filename: string | URL, options?: WorkerOptions): Worker {
-  if (!flagSet) {
-    setFlagsFromString('--no-concurrent-recompilation');
-    flagSet = true;
-  }
+  setFlagsFromString('--no-concurrent-recompilation');
   return new Worker(filename, options);
 }
