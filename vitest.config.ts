@@ -66,7 +66,7 @@ const IN_PROCESS_TESTS = [
   'test/quality/{core,emf}.test.ts',
   'test/registry/{core,search}.test.ts',
   'test/serving-stack/{canary-alarms,metrics-agent,supply-chain}.test.ts',
-  'test/serving/{bad-input,codec,content-length,fast-path,load,load-model,metrics,oip,request-id,request-log,scratch,seldon,shutdown,uuid}.test.ts',
+  'test/serving/{bad-input,body-read,codec,content-length,fast-path,load,load-model,metrics,oip,request-id,request-log,scratch,seldon,shutdown,uuid}.test.ts',
   'test/shared/{wasm,worker-threads}.test.ts',
   'test/suite/tmpdir.test.ts',
   'test/trainer/{cli,columnar,container,contract,csv,elasticnet,fast-number,gram,gram-csv,gram-job,main,metrics,predict}.test.ts',
