@@ -156,10 +156,10 @@ type Carrier = IncomingMessage & { [EXCHANGE]?: Exchange };
  * class takes both instead of buffering them in the stream for `'data'` and `'end'` listeners. At
  * the end it marks the request dumped, as Node's server does with a body no one read: everything
  * the client sent is in hand, so the stream has nothing left to deliver, and the response's end no
- * longer sets it flowing to an `'end'` no one listens for. That flow, two `nextTick`s and the
- * stream's auto-destroy, was ~6 k of the ~68 k instructions a prediction cost (callgrind,
- * bench/serve/instructions.ts). A body refused as too large goes back to the stream (see
- * `tooLarge`), so it ends and its socket stays usable.
+ * longer sets it flowing to an `'end'` no one listens for (its `nextTick`s and auto-destroy). With
+ * the exchange let go at the end, a prediction went from ~68.6 k to ~59.5 k instructions (callgrind,
+ * bench/serve/instructions.ts; bare node:http 62.1 k). A body refused as too large goes back to
+ * the stream (see `tooLarge`), so it still ends.
  */
 class ExchangeRequest extends IncomingMessage {
   [EXCHANGE]: Exchange | undefined = undefined;
