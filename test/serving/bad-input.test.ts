@@ -5,21 +5,15 @@
  */
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileModel } from '../../lib/serving/model';
-import { type ModelServer, startModelServer } from '../../lib/serving/server';
-import { call, type Reply, TINY } from './helpers';
+import type { ModelServer } from '../../lib/serving/server';
+import { call, type Reply, startTiny } from './helpers';
 import { schemas } from './schemas';
 
 let server: ModelServer;
 const errors: unknown[] = [];
 
 beforeAll(async () => {
-  server = await startModelServer({
-    model: compileModel(TINY, { name: 'tiny', version: '1' }),
-    port: 0,
-    maxBodyBytes: 64 * 1024,
-    onError: (err) => errors.push(err),
-  });
+  server = await startTiny(64 * 1024, errors);
 });
 afterAll(async () => {
   await server.close();

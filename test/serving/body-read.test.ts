@@ -9,21 +9,15 @@ import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileModel } from '../../lib/serving/model';
-import { type ModelServer, startModelServer } from '../../lib/serving/server';
-import { TINY } from './helpers';
+import type { ModelServer } from '../../lib/serving/server';
+import { startTiny } from './helpers';
 
 const MAX_BODY = 4096;
 let server: ModelServer;
 const errors: unknown[] = [];
 
 beforeAll(async () => {
-  server = await startModelServer({
-    model: compileModel(TINY, { name: 'tiny', version: '1' }),
-    port: 0,
-    maxBodyBytes: MAX_BODY,
-    onError: (err) => errors.push(err),
-  });
+  server = await startTiny(MAX_BODY, errors);
 });
 afterAll(async () => {
   await server.close();
@@ -99,7 +93,7 @@ const head = (path: string, framing: string, extra = '') =>
   `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${framing}\r\n${extra}\r\n`;
 const seldon = (a: number, b: number) => `{"data":{"ndarray":[[${a},${b}]]}}`;
 const oip = (a: number, b: number) => `{"inputs":[{"name":"x","shape":[1,2],"datatype":"FP64","data":[${a},${b}]}]}`;
-/** TINY's prediction: 2a + 3b + 1. */
+/** The `tiny` model's prediction: 2a + 3b + 1. */
 const y = (a: number, b: number) => 2 * a + 3 * b + 1;
 
 describe('request bodies', () => {

@@ -7,6 +7,8 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LinearModel, MODEL_FILE, MODEL_FORMAT, parseModel } from '../../lib/model/format';
+import { compileModel } from '../../lib/serving/model';
+import { type ModelServer, startModelServer } from '../../lib/serving/server';
 
 /** The wine data's 11 features, in the CSV's order. */
 export const WINE_FEATURES = [
@@ -130,5 +132,18 @@ export function call(
     req.on('error', reject);
     if (payload !== undefined) req.write(payload);
     req.end();
+  });
+}
+
+/**
+ * Starts a model server for {@link TINY} (named `tiny`, version `1`) on a free port, with the body
+ * limit `maxBodyBytes`; what the server reports goes to `errors`.
+ */
+export function startTiny(maxBodyBytes: number, errors: unknown[]): Promise<ModelServer> {
+  return startModelServer({
+    model: compileModel(TINY, { name: 'tiny', version: '1' }),
+    port: 0,
+    maxBodyBytes,
+    onError: (err) => errors.push(err),
   });
 }
