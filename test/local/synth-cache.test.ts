@@ -131,6 +131,15 @@ describe('the local assembly cache', () => {
 
   it('synthesizes for real under MLOPS_SYNTH_CACHE=off, and neither reads nor writes the cache', () => {
     process.env[SYNTH_CACHE_ENV] = 'off';
+    // What the synthesis child loads: a preload lists the CommonJS modules it had loaded at exit.
+    const probeDir = temp('probe');
+    const loaded = join(probeDir, 'loaded.json');
+    writeFileSync(
+      join(probeDir, 'probe.cjs'),
+      `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loaded)}, JSON.stringify(Object.keys(require.cache))));\n`,
+    );
+    const nodeOptions = process.env['NODE_OPTIONS'];
+    process.env['NODE_OPTIONS'] = `${nodeOptions ?? ''} --require ${join(probeDir, 'probe.cjs')}`;
     try {
       const dir = temp('state');
       const cached = readdirSync(join(cacheDir, 'assemblies'));
@@ -141,10 +150,16 @@ describe('the local assembly cache', () => {
       expect(templatesOf(assemblyDirOf(dir))).toEqual(templatesOf(assemblyDirOf(first)));
       expect(readdirSync(join(cacheDir, 'assemblies'))).toEqual(cached);
       expect(cached.map((n) => statSync(join(cacheDir, 'assemblies', n)).mtimeMs)).toEqual(times);
-      // No cdk-nag, no CloudFormation validation in the synthesis `mlops up` does for itself.
+      // No cdk-nag, no CloudFormation validation in the synthesis `mlops up` does for itself: not
+      // run, and cdk-nag not even loaded (it and the service modules its rules read cost ~0.3 s).
       expect(readdirSync(assemblyDirOf(dir))).not.toContain('validation-report.json');
+      const modules = JSON.parse(readFileSync(loaded, 'utf8')) as string[];
+      expect(modules.some((m) => m.includes('/node_modules/aws-cdk-lib/'))).toBe(true);
+      expect(modules.filter((m) => m.includes('/node_modules/cdk-nag/'))).toEqual([]);
     } finally {
       delete process.env[SYNTH_CACHE_ENV];
+      if (nodeOptions === undefined) delete process.env['NODE_OPTIONS'];
+      else process.env['NODE_OPTIONS'] = nodeOptions;
     }
   }, 300_000);
 });
