@@ -130,8 +130,6 @@ class Exchange {
   /** What runs on the whole body, and the request's query. */
   handler: Handler | undefined = undefined;
   query: string | undefined = undefined;
-  /** Where the body's bytes go when the parser hands them to {@link ExchangeRequest.push}. */
-  reader: BodyReader | undefined = undefined;
 
   constructor(
     readonly req: IncomingMessage,
@@ -145,46 +143,6 @@ class Exchange {
 const EXCHANGE = Symbol('exchange');
 type Carrier = IncomingMessage & { [EXCHANGE]?: Exchange };
 
-/**
- * The server's requests: an `IncomingMessage` born with its {@link EXCHANGE} slot, so setting it
- * keeps the object's shape (a symbol added later changes it on every request, and makes the
- * store a megamorphic lookup). Requests handed in by {@link ModelServer.handle} are plain ones.
- *
- * A body the server reads goes straight from Node's HTTP parser to the exchange: the parser hands
- * an `IncomingMessage` its body with `push(chunk)` and its end with `push(null)` (`parserOnBody`
- * and `parserOnMessageComplete` in Node's `_http_common.js`, the same from Node 12 to 24), and this
- * class takes both instead of buffering them in the stream for `'data'` and `'end'` listeners. At
- * the end it marks the request dumped, as Node's server does with a body no one read: everything
- * the client sent is in hand, so the stream has nothing left to deliver, and the response's end no
- * longer sets it flowing to an `'end'` no one listens for (its `nextTick`s and auto-destroy). With
- * the exchange let go at the end, a prediction went from ~68.6 k to ~59.5 k instructions (callgrind,
- * bench/serve/instructions.ts; bare node:http 62.1 k). A body refused as too large goes back to
- * the stream (see `tooLarge`), so it still ends.
- */
-class ExchangeRequest extends IncomingMessage {
-  [EXCHANGE]: Exchange | undefined = undefined;
-
-  override push(chunk: Buffer | null, encoding?: BufferEncoding): boolean {
-    const ex = this[EXCHANGE];
-    if (ex === undefined || ex.reader === undefined || ex.size < 0) return super.push(chunk, encoding);
-    if (chunk !== null) {
-      ex.reader.chunk(ex, chunk);
-      return true;
-    }
-    (this as unknown as { _dumped: boolean })._dumped = true;
-    // Node keeps a connection's last request (its parser's `incoming`) until the next one comes:
-    // let go of the exchange (the body, the response) now.
-    this[EXCHANGE] = undefined;
-    ex.reader.end(ex);
-    return false;
-  }
-}
-
-/** Takes a request's body as the HTTP parser delivers it. */
-interface BodyReader {
-  chunk(ex: Exchange, chunk: Buffer): void;
-  end(ex: Exchange): void;
-}
 const EMPTY = Buffer.alloc(0);
 
 const JSON_TYPE = 'application/json';
@@ -612,7 +570,6 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     ex.handler = handler;
     ex.query = query;
     if (req instanceof ExchangeRequest) {
-      ex.reader = bodyReader;
       req[EXCHANGE] = ex;
       return;
     }
@@ -642,7 +599,41 @@ export async function startModelServer(options: ModelServerOptions): Promise<Mod
     const body = chunks === undefined ? EMPTY : Array.isArray(chunks) ? Buffer.concat(chunks, ex.size) : chunks;
     dispatch(ex, ex.handler!, body, ex.query);
   }
-  const bodyReader: BodyReader = { chunk: bodyChunk, end: bodyEnd };
+  /**
+   * The server's requests: an `IncomingMessage` born with its {@link EXCHANGE} slot, so setting it
+   * keeps the object's shape (a symbol added later changes it on every request, and makes the
+   * store a megamorphic lookup). Requests handed in by {@link ModelServer.handle} are plain ones.
+   * A class per server, so that `push` calls this server's own body functions.
+   *
+   * A body the server reads goes straight from Node's HTTP parser to the exchange: the parser hands
+   * an `IncomingMessage` its body with `push(chunk)` and its end with `push(null)` (`parserOnBody`
+   * and `parserOnMessageComplete` in Node's `_http_common.js`, the same from Node 12 to 24), and this
+   * class takes both instead of buffering them in the stream for `'data'` and `'end'` listeners. At
+   * the end it marks the request dumped, as Node's server does with a body no one read: everything
+   * the client sent is in hand, so the stream has nothing left to deliver, and the response's end no
+   * longer sets it flowing to an `'end'` no one listens for (its `nextTick`s and auto-destroy). With
+   * the exchange let go at the end, a prediction went from ~68.6 k to ~59.5 k instructions (callgrind,
+   * bench/serve/instructions.ts; bare node:http 62.1 k). A body refused as too large goes back to
+   * the stream (see `tooLarge`), so it still ends.
+   */
+  class ExchangeRequest extends IncomingMessage {
+    [EXCHANGE]: Exchange | undefined = undefined;
+
+    override push(chunk: Buffer | null, encoding?: BufferEncoding): boolean {
+      const ex = this[EXCHANGE];
+      if (ex === undefined || ex.size < 0) return super.push(chunk, encoding);
+      if (chunk !== null) {
+        bodyChunk(ex, chunk);
+        return true;
+      }
+      (this as unknown as { _dumped: boolean })._dumped = true;
+      // Node keeps a connection's last request (its parser's `incoming`) until the next one comes:
+      // let go of the exchange (the body, the response) now.
+      this[EXCHANGE] = undefined;
+      bodyEnd(ex);
+      return false;
+    }
+  }
 
   function onBodyChunk(this: IncomingMessage, chunk: Buffer): void {
     bodyChunk((this as Carrier)[EXCHANGE]!, chunk);
