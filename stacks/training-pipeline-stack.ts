@@ -68,6 +68,7 @@ import { AthenaQuery, attemptFolderExpression } from '../lib/constructs/athena-q
 import { ATHENA_RESULTS_PREFIX, type DataLake, MODEL_WRITER_TAG } from '../lib/constructs/data-lake';
 import { ARTIFACT_PREFIXES } from '../lib/pipelines/artifact-layout';
 import { EvaluateModelFunction } from '../lib/constructs/evaluate-model-function';
+import { imageContext, TRAINER_CONTEXT } from '../lib/constructs/image-context';
 import { type HouseDefaults, houseFor } from '../lib/constructs/house-defaults';
 import { LambdaStep } from '../lib/constructs/lambda-step';
 import { houseLogGroup } from '../lib/constructs/log-group-options';
@@ -238,7 +239,8 @@ export class TrainingPipelineStack extends Stack {
       file: 'lib/trainer/Dockerfile',
       // SageMaker's ml.m5/c5 hosts are x86-64, whatever machine builds the image.
       platform: ecrAssets.Platform.LINUX_AMD64,
-      // The repo root's .dockerignore keeps the context (and so the asset hash) to what the image copies.
+      // The manifests and the lib/ directories its build reaches: the rest of the repo must not change the image hash.
+      ...imageContext(TRAINER_CONTEXT),
     });
     this.trainingRole = new TrainingJobRole(this, 'TrainingJobRole', { volumeKey: lake.key });
     if (config.logs.sagemakerTrainingLogGroup === 'create') {

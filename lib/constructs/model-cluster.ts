@@ -22,7 +22,7 @@
  * lake.artifacts.grantObjects(models.modelServer.role, { readKeys: MODEL_ARTIFACT_KEYS }, 'pods read the model they serve');
  */
 import { KubectlV36Layer } from '@aws-cdk/lambda-layer-kubectl-v36';
-import { CfnCondition, Duration, IgnoreMode, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { CfnCondition, Duration, Names, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
@@ -43,6 +43,7 @@ import { MODEL_NAMESPACE, MODEL_SERVICE_ACCOUNT } from '../serving-infra/seldon'
 import { type ChartPin, verifyChart } from '../serving-infra/chart-provenance';
 import type { PinnedImage } from '../serving-infra/images';
 import { accountKeyPolicy } from './data-lake';
+import { imageContext, MODEL_SERVER_CONTEXT } from './image-context';
 import { ImageMirror } from './image-mirror';
 import { PROJECT_ROOT } from './mlops-function';
 import { houseLogGroup, type LogGroupOptions } from './log-group-options';
@@ -307,9 +308,8 @@ export class ModelCluster extends Construct {
       directory: PROJECT_ROOT,
       file: 'lib/serving/Dockerfile',
       platform: arm ? ecrAssets.Platform.LINUX_ARM64 : ecrAssets.Platform.LINUX_AMD64,
-      // The Dockerfile copies only these; the rest of the repo must not change the image hash.
-      ignoreMode: IgnoreMode.DOCKER,
-      exclude: ['**', '!package.json', '!package-lock.json', '!tsconfig.json', '!lib/**'],
+      // The manifests and the lib/ directories its build reaches: the rest of the repo must not change the image hash.
+      ...imageContext(MODEL_SERVER_CONTEXT),
     });
     this.modelServer = this.cluster.addServiceAccount('ModelServer', {
       name: MODEL_SERVICE_ACCOUNT,

@@ -7,8 +7,9 @@
  * The cache key is the sha256 of every file under bin/, lib/, stacks/ and lambdas/, package.json,
  * package-lock.json, tsconfig.json, cdk.json and .dockerignore, and the child's settings (local
  * stage, no cdk-nag, no validation). All of lib/ and not only the modules the synthesis loads: the
- * trainer image's Docker context is the repo root filtered by .dockerignore (all of lib/), and its
- * fingerprint is part of the assembly, so every file under lib/ is an input. node_modules counts
+ * trainer image's Docker context holds lib/ directories the synthesis does not load
+ * (lib/constructs/image-context.ts), and its fingerprint is part of the assembly, so every file
+ * under lib/ is an input. node_modules counts
  * through package-lock.json. Contents, never mtimes: a checkout, a `touch` or a copy keeps the key.
  *
  * Cache: `<kitCacheDir()>/assemblies/<key>/` (default `node_modules/.cache/mlops-kit/assemblies`,

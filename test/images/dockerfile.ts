@@ -2,7 +2,9 @@
  * Test helper: the kit's Dockerfiles read as instructions (continuation lines joined, comments
  * dropped), and the supply-chain rules every image is held to, as functions that list violations.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../../lib/constructs/mlops-function';
 
@@ -91,4 +93,47 @@ export function contextSources(instructions: Instruction[]): string[] {
       const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
       return words.slice(0, -1);
     });
+}
+
+/**
+ * The build stage's `RUN npx <tool> …` steps (the trainer's esbuild command, the model server's
+ * `tsx lib/serving/bundle.ts`), as argument lists: what turns the context's sources into the image's
+ * one file. Paths under the image's `/out/` are returned as `out/…`, relative to where they run.
+ */
+export function bundlingSteps(instructions: Instruction[]): string[][] {
+  const build = stagesOf(instructions)[0]!;
+  return build.body
+    .filter((i) => i.keyword === 'RUN' && /^npx\s/.test(i.args))
+    .map((i) =>
+      i.args
+        .split(/\s+/)
+        .slice(1)
+        .map((w) => w.replaceAll('/out/', 'out/')),
+    );
+}
+
+/**
+ * Runs the bundling steps of `dockerfile` in a copy of `context` (a Docker context as the image asset
+ * staged it), with the repository's node_modules in place of the build stage's `npm ci`: what the
+ * image build does with the context's sources, without Docker. Returns the files the steps wrote
+ * under `out/` with their sizes, and the output of a step that failed.
+ */
+export function bundleInContext(context: string, dockerfile: string): { written: Record<string, number>; failure?: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mlops-image-context-'));
+  try {
+    cpSync(context, dir, { recursive: true });
+    symlinkSync(join(PROJECT_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const written: Record<string, number> = {};
+    for (const [tool, ...args] of bundlingSteps(readDockerfile(dockerfile))) {
+      const r = spawnSync(join(PROJECT_ROOT, 'node_modules', '.bin', tool!), args, { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+      if (r.status !== 0) return { written, failure: `${tool} ${args.join(' ')}: ${r.status ?? r.signal}\n${r.stdout}${r.stderr}` };
+      for (const a of args) {
+        const path = a.replace(/^--outfile=/, '');
+        if (path.startsWith('out/') && existsSync(join(dir, path))) written[path] = statSync(join(dir, path)).size;
+      }
+    }
+    return { written };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

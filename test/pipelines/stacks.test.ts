@@ -7,7 +7,8 @@ import { ENVIRONMENT_NAMES, resolveEnvironment } from '../../lib/config';
 import { METRIC_DEFINITIONS } from '../../lib/trainer/contract';
 import { BATCH_RESULTS_PREFIX, BATCH_STAGING_TABLE, BATCH_STATES } from '../../stacks/batch-inference-stack';
 import { DEFAULT_SCHEDULED_INPUT, TRAINING_STATES } from '../../stacks/training-pipeline-stack';
-import { contextSources, readDockerfile } from '../images/dockerfile';
+import { bundleInContext, contextSources, readDockerfile } from '../images/dockerfile';
+import { TRAINER_CONTEXT } from '../../lib/constructs/image-context';
 import { REGISTRY_URL, synthPipelines } from './synth';
 
 type States = Record<string, Record<string, any>>;
@@ -583,7 +584,7 @@ describe('trainer image asset', () => {
     expect(tags.filter((tag) => !/^[0-9a-f]{64}$/.test(tag))).toEqual([]);
   });
 
-  it('is built from lib/trainer/Dockerfile for x86-64, with a context of the manifests and lib/ only', () => {
+  it('is built from lib/trainer/Dockerfile for x86-64, with a context of the manifests and the lib/ directories its build reaches', () => {
     const manifest = readdirSync(stage.outdir).find(
       (f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'),
     )!;
@@ -600,7 +601,7 @@ describe('trainer image asset', () => {
     const sources = contextSources(readDockerfile('lib/trainer/Dockerfile'));
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((src) => !existsSync(join(context, src)))).toEqual([]);
-    // .dockerignore keeps everything the images do not copy out of the context and the hash.
+    // Only the manifests and the lib/ directories the build reaches are in the context and its hash.
     expect(readdirSync(context).sort()).toEqual([
       '.dockerignore',
       'lib',
@@ -608,6 +609,18 @@ describe('trainer image asset', () => {
       'package.json',
       'tsconfig.json',
     ]);
+    expect(readdirSync(join(context, 'lib')).map((d) => `lib/${d}`).sort()).toEqual([...TRAINER_CONTEXT].sort());
+  });
+
+  it("bundles the trainer from the staged context alone (the Dockerfile's build step, without Docker)", { timeout: 120_000 }, () => {
+    const image = Object.values(
+      JSON.parse(readFileSync(join(stage.outdir, readdirSync(stage.outdir).find((f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'))!), 'utf8'))[
+        'dockerImages'
+      ] as Record<string, any>,
+    )[0];
+    const built = bundleInContext(resolve(stage.outdir, image.source.directory), 'lib/trainer/Dockerfile');
+    expect(built.failure).toBeUndefined();
+    expect(built.written['out/train.mjs']).toBeGreaterThan(50_000);
   });
 });
 

@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AssetManifestArtifact } from 'aws-cdk-lib/cx-api';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveEnvironment } from '../../lib/config';
@@ -9,7 +9,8 @@ import { nagPacksFor } from '../../lib/constructs/nag';
 import { isGraviton, SELDON_CORE_VERSION } from '../../lib/constructs/model-cluster';
 import { DEPLOYER_GROUP } from '../../lib/serving-infra/rbac';
 import { acknowledgementsIn, allowStatements, expectNoUnacknowledgedFindings, newApp } from '../stack-synth';
-import { contextSources, readDockerfile } from '../images/dockerfile';
+import { bundleInContext, contextSources, readDockerfile } from '../images/dockerfile';
+import { MODEL_SERVER_CONTEXT } from '../../lib/constructs/image-context';
 import { AWS_ENVIRONMENTS, buildStage, synthServing } from './synth';
 
 const environments = synthServing();
@@ -238,7 +239,7 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     expect(wide).toEqual([]);
   });
 
-  it('builds the model server image from lib/serving/Dockerfile for the node architecture', () => {
+  it('builds the model server image from lib/serving/Dockerfile for the node architecture', { timeout: 120_000 }, () => {
     const assembly = stage.synth();
     const manifest = assembly.artifacts.find(
       (a): a is AssetManifestArtifact => a instanceof AssetManifestArtifact && a.id.includes('Serving'),
@@ -254,6 +255,12 @@ describe.each(AWS_ENVIRONMENTS)('ServingStack in %s', (name) => {
     const sources = contextSources(readDockerfile('lib/serving/Dockerfile'));
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((src) => !existsSync(join(context, src)))).toEqual([]);
+    // Only the manifests and the lib/ directories the build reaches are in the context and its hash.
+    expect(readdirSync(join(context, 'lib')).map((d) => `lib/${d}`).sort()).toEqual([...MODEL_SERVER_CONTEXT].sort());
+    // The Dockerfile's build step bundles the server from the staged context alone (without Docker).
+    const built = bundleInContext(context, 'lib/serving/Dockerfile');
+    expect(built.failure).toBeUndefined();
+    expect(built.written['out/server.mjs']).toBeGreaterThan(50_000);
   });
 
   it.each(nagPacksFor({ name }).map((p) => [p.readPackName, p] as const))(
