@@ -237,8 +237,9 @@ export class BundleCache {
       metafile: true,
       // esbuild writes the bundles into their temporary directories itself: 40 MB for the kit's 18
       // handlers, which this thread would otherwise receive through the service's pipe and write
-      // out (~0.4 s of the main thread in a cold synthesis, where it is the critical path: the
-      // pipe is read only once the tree is built). Its files are what `write: false` returns.
+      // out. In a cold synthesis the pipe is read only once the tree is built, when this thread is
+      // the critical path: its profile had 0.18 s reading the pipe and 0.20 s publishing, now
+      // 0.17 s publishing (reading and hashing the files). The files are what `write: false` returns.
       write: true,
       logLevel: 'warning',
     } satisfies esbuild.BuildOptions;
