@@ -576,6 +576,18 @@ describe.each(ENVIRONMENT_NAMES)('training pipeline (%s)', (name) => {
 
 describe('trainer image asset', () => {
   const { stage, training } = environments.staging;
+  /** The trainer's image as the stage's asset manifest lists it, and the context the asset staged. */
+  const trainerImage = () => {
+    const manifest = readdirSync(stage.outdir).find(
+      (f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'),
+    )!;
+    const images = JSON.parse(readFileSync(join(stage.outdir, manifest), 'utf8'))['dockerImages'] as Record<
+      string,
+      any
+    >;
+    const [image] = Object.values(images);
+    return { image, context: resolve(stage.outdir, image.source.directory) };
+  };
 
   it("is named by its content hash in CDK's immutable-tag assets repository (a tag that names one image)", () => {
     const text = JSON.stringify(environments.staging.trainingTemplate.toJSON());
@@ -585,16 +597,8 @@ describe('trainer image asset', () => {
   });
 
   it('is built from lib/trainer/Dockerfile for x86-64, with a context of the manifests and the lib/ directories its build reaches', () => {
-    const manifest = readdirSync(stage.outdir).find(
-      (f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'),
-    )!;
-    const images = JSON.parse(readFileSync(join(stage.outdir, manifest), 'utf8'))['dockerImages'] as Record<
-      string,
-      any
-    >;
-    const [image] = Object.values(images);
+    const { image, context } = trainerImage();
     expect(image.source).toMatchObject({ dockerFile: 'lib/trainer/Dockerfile', platform: 'linux/amd64' });
-    const context = resolve(stage.outdir, image.source.directory);
     expect(existsSync(join(context, 'lib/trainer/Dockerfile'))).toBe(true);
     expect(existsSync(join(context, 'package-lock.json'))).toBe(true);
     // Every file the Dockerfile copies from its context is in the context the asset stages.
@@ -613,12 +617,7 @@ describe('trainer image asset', () => {
   });
 
   it("bundles the trainer from the staged context alone (the Dockerfile's build step, without Docker)", { timeout: 120_000 }, () => {
-    const image = Object.values(
-      JSON.parse(readFileSync(join(stage.outdir, readdirSync(stage.outdir).find((f) => f.startsWith(training.artifactId) && f.endsWith('.assets.json'))!), 'utf8'))[
-        'dockerImages'
-      ] as Record<string, any>,
-    )[0];
-    const built = bundleInContext(resolve(stage.outdir, image.source.directory), 'lib/trainer/Dockerfile');
+    const built = bundleInContext(trainerImage().context, 'lib/trainer/Dockerfile');
     expect(built.failure).toBeUndefined();
     expect(built.written['out/train.mjs']).toBeGreaterThan(50_000);
   });
